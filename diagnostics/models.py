@@ -1,0 +1,1 @@
+"""SSH collection, evidence, the knowledge base and matches (filled by the next issues)."""

@@ -1,0 +1,78 @@
+"""Who may do what: one access helper per object type, used by every view.
+
+Roles are Django groups. Techs work tickets; admins also manage customers,
+servers and users; managers read everything and see dashboards but change
+nothing. A signed-in user with no role sees nothing at all. Each helper raises
+PermissionDenied, so a view cannot forget to act on a refusal.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
+from django.core.exceptions import PermissionDenied
+
+TECH = "tech"
+ADMIN = "admin"
+MANAGER = "manager"
+ROLES = (TECH, ADMIN, MANAGER)
+
+User = AbstractBaseUser | AnonymousUser
+
+
+def roles_of(user: User) -> frozenset[str]:
+    """The user's roles, cached on the user object for the request."""
+    if not user.is_authenticated or not user.is_active:
+        return frozenset()
+    cached = getattr(user, "_triage_roles", None)
+    if cached is None:
+        names = set(user.groups.filter(name__in=ROLES).values_list("name", flat=True))
+        if user.is_superuser:
+            names.add(ADMIN)
+        cached = frozenset(names)
+        user._triage_roles = cached
+    return cached
+
+
+def has_role(user: User, *roles: str) -> bool:
+    return bool(roles_of(user) & set(roles))
+
+
+def _require(user: User, *roles: str) -> None:
+    if not has_role(user, *roles):
+        raise PermissionDenied
+
+
+def ticket_access(*, user: User, action: Literal["view", "work"]) -> None:
+    """Every staff role reads every ticket; techs and admins work them."""
+    if action == "view":
+        _require(user, TECH, ADMIN, MANAGER)
+    else:
+        _require(user, TECH, ADMIN)
+
+
+def customer_access(*, user: User, action: Literal["view", "manage"]) -> None:
+    if action == "view":
+        _require(user, TECH, ADMIN, MANAGER)
+    else:
+        _require(user, ADMIN)
+
+
+def server_access(*, user: User, action: Literal["view", "manage"]) -> None:
+    if action == "view":
+        _require(user, TECH, ADMIN, MANAGER)
+    else:
+        _require(user, ADMIN)
+
+
+def user_access(*, user: User, action: Literal["manage"] = "manage") -> None:
+    _require(user, ADMIN)
+
+
+def dashboard_access(*, user: User) -> None:
+    _require(user, MANAGER, ADMIN)
+
+
+def can_work_tickets(user: User) -> bool:
+    return has_role(user, TECH, ADMIN)

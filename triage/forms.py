@@ -1,0 +1,232 @@
+"""Forms: they validate input and nothing else; services do the writing."""
+
+from __future__ import annotations
+
+import re
+
+from django import forms
+from django.contrib.auth import get_user_model
+from django.contrib.auth.password_validation import validate_password
+from django.core.exceptions import ValidationError
+from django.core.validators import validate_ipv46_address
+
+from triage import access, selectors, workflow
+from triage.models import Customer, Priority, Server, ServerRole, SlaTier, Status, slug_token
+
+HOSTNAME_LABEL = r"[a-zA-Z0-9](?:[a-zA-Z0-9-]{0,61}[a-zA-Z0-9])?"
+HOSTNAME = re.compile(rf"^(?=.{{1,253}}$){HOSTNAME_LABEL}(\.{HOSTNAME_LABEL})*\.?$")
+
+
+def parse_tag_names(raw: str, *, field_name: str = "tags") -> list[str]:
+    """'mail, Slow-Send  urgent' -> ['mail', 'slow-send', 'urgent'], or a clear error."""
+    names = [n.strip().lower() for n in re.split(r"[,\s]+", raw or "") if n.strip()]
+    bad = []
+    for name in names:
+        try:
+            slug_token(name)
+        except ValidationError:
+            bad.append(name)
+    if bad:
+        raise ValidationError(
+            f"Not a valid tag: {', '.join(bad)}. Use lower-case letters, digits and dashes.", code="invalid"
+        )
+    if len(set(names)) > 20:
+        raise ValidationError("At most 20 tags.", code="invalid")
+    return sorted(set(names))
+
+
+class TagNamesField(forms.CharField):
+    def clean(self, value):
+        return parse_tag_names(super().clean(value))
+
+
+class TicketCreateForm(forms.Form):
+    customer = forms.ModelChoiceField(queryset=Customer.objects.order_by("name"))
+    subject = forms.CharField(max_length=200)
+    description = forms.CharField(widget=forms.Textarea(attrs={"rows": 8}), max_length=100_000)
+    priority = forms.TypedChoiceField(choices=Priority.choices, coerce=int, initial=Priority.P3)
+    servers = forms.ModelMultipleChoiceField(
+        queryset=Server.objects.select_related("customer").order_by("customer__name", "name"), required=False,
+        help_text="Affected servers of this customer.",
+    )
+    tags = TagNamesField(required=False, max_length=400, help_text="Comma-separated, e.g. mail, slow-send")
+    assignee = forms.ModelChoiceField(queryset=selectors.assignable_users(), required=False)
+
+    def clean(self):
+        data = super().clean()
+        customer = data.get("customer")
+        servers = data.get("servers") or []
+        if customer is not None:
+            foreign = [s.name for s in servers if s.customer_id != customer.pk]
+            if foreign:
+                self.add_error("servers", f"Not servers of {customer.name}: {', '.join(foreign)}.")
+        return data
+
+
+class ReplyForm(forms.Form):
+    body = forms.CharField(widget=forms.Textarea(attrs={"rows": 4}), max_length=100_000, strip=True)
+
+
+class AssignForm(forms.Form):
+    assignee = forms.ModelChoiceField(queryset=selectors.assignable_users(), required=False,
+                                      empty_label="Unassigned")
+
+
+class StatusForm(forms.Form):
+    status = forms.ChoiceField(choices=Status.choices)
+    note = forms.CharField(max_length=2000, required=False, widget=forms.TextInput)
+
+    def __init__(self, *args, ticket, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.ticket = ticket
+        allowed = workflow.allowed_next(ticket.status)
+        self.fields["status"].choices = [(s, Status(s).label) for s in allowed]
+
+    def clean_status(self):
+        status = self.cleaned_data["status"]
+        try:
+            workflow.check_transition(current=self.ticket.status, target=status)
+        except workflow.TransitionRefused as exc:
+            raise ValidationError(str(exc)) from None
+        return status
+
+
+class PriorityForm(forms.Form):
+    priority = forms.TypedChoiceField(choices=Priority.choices, coerce=int)
+
+
+class TagsForm(forms.Form):
+    tags = TagNamesField(required=False, max_length=400)
+
+
+class ServersForm(forms.Form):
+    servers = forms.ModelMultipleChoiceField(queryset=Server.objects.none(), required=False,
+                                             widget=forms.CheckboxSelectMultiple)
+
+    def __init__(self, *args, ticket, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["servers"].queryset = ticket.customer.servers.order_by("name")
+
+
+class QueueFilterForm(forms.Form):
+    """The queue's query string. Bad values are errors shown above the queue, never a 500."""
+
+    STATUS_CHOICES = [("open", "Open"), ("all", "All"), *Status.choices]
+
+    status = forms.ChoiceField(choices=STATUS_CHOICES, required=False)
+    priority = forms.TypedChoiceField(choices=[("", "Any"), *Priority.choices], coerce=int,
+                                      required=False, empty_value=None)
+    assignee = forms.CharField(required=False, max_length=12)
+    customer = forms.ModelChoiceField(queryset=Customer.objects.order_by("name"), required=False,
+                                      empty_label="Any customer")
+    tag = forms.CharField(required=False, max_length=40)
+    at_risk = forms.BooleanField(required=False, label="SLA at risk")
+    q = forms.CharField(required=False, max_length=200, label="Search")
+    sort = forms.ChoiceField(choices=[(k, label) for k, (label, _) in selectors.SORTS.items()], required=False)
+    cursor = forms.CharField(required=False, max_length=500, widget=forms.HiddenInput)
+
+    def clean_assignee(self):
+        value = self.cleaned_data["assignee"].strip()
+        if value in ("", "me", "none") or value.isdigit():
+            return value
+        raise ValidationError("Choose me, unassigned or a person.")
+
+    def clean_tag(self):
+        value = self.cleaned_data["tag"].strip().lower()
+        if value:
+            slug_token(value)
+        return value
+
+    def filters(self) -> selectors.QueueFilters:
+        data = self.cleaned_data
+        return selectors.QueueFilters(
+            status=data.get("status") or "open",
+            priority=data.get("priority"),
+            assignee=data.get("assignee") or "",
+            customer=data["customer"].pk if data.get("customer") else None,
+            tag=data.get("tag") or "",
+            at_risk=bool(data.get("at_risk")),
+            q=data.get("q") or "",
+            sort=data.get("sort") or selectors.DEFAULT_SORT,
+            cursor=data.get("cursor") or None,
+        )
+
+
+class CustomerForm(forms.ModelForm):
+    class Meta:
+        model = Customer
+        fields = ["name", "sla_tier", "contact_email", "notes"]
+        widgets = {"notes": forms.Textarea(attrs={"rows": 3})}
+
+    sla_tier = forms.ModelChoiceField(queryset=SlaTier.objects.order_by("name"))
+
+
+def validate_address(value: str) -> str:
+    value = value.strip()
+    try:
+        validate_ipv46_address(value)
+        return value
+    except ValidationError:
+        pass
+    if HOSTNAME.match(value):
+        return value.lower()
+    raise ValidationError("Enter a host name (mail.example.com) or an IPv4/IPv6 address.")
+
+
+class ServerForm(forms.ModelForm):
+    roles = forms.CharField(required=False, max_length=200, help_text="Comma-separated, e.g. mail, web, cache")
+
+    class Meta:
+        model = Server
+        fields = ["customer", "name", "address", "ssh_port", "ssh_user", "notes"]
+        widgets = {"notes": forms.Textarea(attrs={"rows": 3})}
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        if self.instance.pk:
+            self.initial["roles"] = ", ".join(self.instance.roles.values_list("name", flat=True))
+
+    def clean_address(self):
+        return validate_address(self.cleaned_data["address"])
+
+    def clean_roles(self):
+        return parse_tag_names(self.cleaned_data["roles"])
+
+    def save(self, commit=True):
+        server = super().save(commit=commit)
+        if commit:
+            server.roles.set([ServerRole.objects.get_or_create(name=n)[0] for n in self.cleaned_data["roles"]])
+        return server
+
+
+class UserCreateForm(forms.Form):
+    username = forms.RegexField(regex=r"^[\w.@+-]{1,150}$", max_length=150)
+    email = forms.EmailField(required=False)
+    first_name = forms.CharField(max_length=150, required=False)
+    last_name = forms.CharField(max_length=150, required=False)
+    roles = forms.MultipleChoiceField(choices=[(r, r.title()) for r in access.ROLES],
+                                      widget=forms.CheckboxSelectMultiple)
+    password = forms.CharField(widget=forms.PasswordInput, strip=False)
+
+    def clean_username(self):
+        name = self.cleaned_data["username"]
+        if get_user_model().objects.filter(username__iexact=name).exists():
+            raise ValidationError("That user name is taken.")
+        return name
+
+    def clean(self):
+        data = super().clean()
+        if data.get("password"):
+            candidate = get_user_model()(username=data.get("username", ""), email=data.get("email", ""))
+            try:
+                validate_password(data["password"], user=candidate)
+            except ValidationError as exc:
+                self.add_error("password", exc)
+        return data
+
+
+class UserRolesForm(forms.Form):
+    roles = forms.MultipleChoiceField(choices=[(r, r.title()) for r in access.ROLES],
+                                      widget=forms.CheckboxSelectMultiple, required=False)
+    is_active = forms.BooleanField(required=False, label="Active")
+

@@ -1,0 +1,261 @@
+"""The ticket desk: customers and their SLA tiers, servers, tickets and timelines."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+from django.conf import settings
+from django.core.validators import MaxValueValidator, MinValueValidator, RegexValidator
+from django.db import models
+from django.db.models import Q
+from django.utils import timezone
+
+from triage import sla
+
+slug_token = RegexValidator(
+    r"^[a-z0-9][a-z0-9-]{0,39}$",
+    "Use lower-case letters, digits and dashes (at most 40, starting with a letter or digit).",
+)
+ssh_user_validator = RegexValidator(
+    r"^[a-z_][a-z0-9_.-]{0,31}$",
+    "Not a valid Unix user name (lower-case letters, digits, '_', '.', '-'; at most 32).",
+)
+
+
+class Priority(models.IntegerChoices):
+    P1 = 1, "P1 critical"
+    P2 = 2, "P2 high"
+    P3 = 3, "P3 normal"
+    P4 = 4, "P4 low"
+
+
+class SlaTier(models.Model):
+    name = models.CharField(max_length=60, unique=True)
+    description = models.CharField(max_length=200, blank=True)
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+    def target_for(self, priority: int) -> SlaTarget:
+        return self.targets.get(priority=priority)
+
+
+class SlaTarget(models.Model):
+    """How fast a tier's tickets of one priority must get a first response and a resolution."""
+
+    tier = models.ForeignKey(SlaTier, on_delete=models.CASCADE, related_name="targets")
+    priority = models.PositiveSmallIntegerField(choices=Priority.choices)
+    first_response_minutes = models.PositiveIntegerField(validators=[MinValueValidator(1)])
+    resolution_minutes = models.PositiveIntegerField(validators=[MinValueValidator(1)])
+
+    class Meta:
+        ordering = ["tier", "priority"]
+        constraints = [
+            models.UniqueConstraint(fields=["tier", "priority"], name="sla_target_one_per_priority"),
+            models.CheckConstraint(
+                condition=Q(resolution_minutes__gte=models.F("first_response_minutes")),
+                name="sla_target_resolution_after_first_response",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.tier} P{self.priority}"
+
+
+class Customer(models.Model):
+    name = models.CharField(max_length=120, unique=True)
+    sla_tier = models.ForeignKey(SlaTier, on_delete=models.PROTECT, related_name="customers")
+    contact_email = models.EmailField(blank=True)
+    notes = models.TextField(blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class ServerRole(models.Model):
+    """A role tag on a server (mail, web, cache, ...), used to pick playbooks and sweeps."""
+
+    name = models.CharField(max_length=40, unique=True, validators=[slug_token])
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class Server(models.Model):
+    customer = models.ForeignKey(Customer, on_delete=models.PROTECT, related_name="servers")
+    name = models.CharField(max_length=100)
+    address = models.CharField(max_length=253, help_text="Host name or IP address SSH connects to.")
+    ssh_port = models.PositiveIntegerField(default=22, validators=[MinValueValidator(1), MaxValueValidator(65535)])
+    ssh_user = models.CharField(max_length=32, default="root", validators=[ssh_user_validator])
+    roles = models.ManyToManyField(ServerRole, blank=True, related_name="servers")
+    notes = models.TextField(blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["customer__name", "name"]
+        constraints = [models.UniqueConstraint(fields=["customer", "name"], name="server_name_unique_per_customer")]
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.address})"
+
+
+class Tag(models.Model):
+    name = models.CharField(max_length=40, unique=True, validators=[slug_token])
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class Status(models.TextChoices):
+    NEW = "new", "New"
+    TRIAGING = "triaging", "Triaging"
+    WAITING = "waiting", "Waiting on customer"
+    RESOLVED = "resolved", "Resolved"
+    CLOSED = "closed", "Closed"
+
+
+OPEN_STATUSES = (Status.NEW, Status.TRIAGING, Status.WAITING)
+
+
+class Ticket(models.Model):
+    subject = models.CharField(max_length=200)
+    description = models.TextField()
+    customer = models.ForeignKey(Customer, on_delete=models.PROTECT, related_name="tickets")
+    servers = models.ManyToManyField(Server, blank=True, related_name="tickets")
+    priority = models.PositiveSmallIntegerField(choices=Priority.choices, default=Priority.P3)
+    status = models.CharField(max_length=12, choices=Status.choices, default=Status.NEW)
+    assignee = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="assigned_tickets"
+    )
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="created_tickets"
+    )
+    tags = models.ManyToManyField(Tag, blank=True, related_name="tickets")
+
+    created_at = models.DateTimeField(default=timezone.now)
+    updated_at = models.DateTimeField(default=timezone.now)
+    first_response_at = models.DateTimeField(null=True, blank=True)
+    resolved_at = models.DateTimeField(null=True, blank=True)
+    closed_at = models.DateTimeField(null=True, blank=True)
+
+    # SLA clock. Deadlines are stored so the queue can filter and sort on them.
+    first_response_due = models.DateTimeField()
+    resolution_due = models.DateTimeField()
+    waiting_since = models.DateTimeField(null=True, blank=True)
+    paused_seconds = models.PositiveIntegerField(default=0)
+    next_due_at = models.DateTimeField(null=True, blank=True)
+    first_response_breached = models.BooleanField(default=False)
+    resolution_breached = models.BooleanField(default=False)
+
+    class Meta:
+        indexes = [
+            models.Index(fields=["status", "next_due_at", "id"], name="ticket_status_due"),
+            models.Index(fields=["status", "-created_at", "-id"], name="ticket_status_created"),
+            models.Index(fields=["-created_at", "-id"], name="ticket_created"),
+            models.Index(fields=["-updated_at", "-id"], name="ticket_updated"),
+            models.Index(fields=["assignee", "status", "next_due_at"], name="ticket_assignee_status"),
+            models.Index(fields=["customer", "-created_at"], name="ticket_customer_created"),
+            models.Index(fields=["priority", "status", "-created_at"], name="ticket_priority_status"),
+        ]
+
+    def __str__(self) -> str:
+        return f"#{self.pk} {self.subject}"
+
+    @property
+    def reference(self) -> str:
+        return f"#{self.pk}"
+
+    @property
+    def is_open(self) -> bool:
+        return self.status in OPEN_STATUSES
+
+    def sla_deadlines(self, *, target: SlaTarget) -> tuple[datetime, datetime]:
+        return sla.deadlines(
+            created_at=self.created_at,
+            first_response_minutes=target.first_response_minutes,
+            resolution_minutes=target.resolution_minutes,
+            paused=timedelta(seconds=self.paused_seconds),
+        )
+
+    def compute_next_due(self) -> datetime | None:
+        return sla.next_deadline(
+            status=self.status,
+            first_response_at=self.first_response_at,
+            first_response_due=self.first_response_due,
+            resolution_due=self.resolution_due,
+        )
+
+    def sla_state(self, *, now: datetime | None = None) -> str:
+        return sla.state(status=self.status, next_due_at=self.next_due_at, now=now or timezone.now())
+
+
+class EventKind(models.TextChoices):
+    CREATED = "created", "Ticket filed"
+    REPLY = "reply", "Public reply"
+    NOTE = "note", "Internal note"
+    STATUS = "status", "Status change"
+    ASSIGNMENT = "assignment", "Assignment"
+    PRIORITY = "priority", "Priority change"
+    TAGS = "tags", "Tags changed"
+    SERVERS = "servers", "Servers linked"
+    SLA = "sla", "SLA breach"
+    COLLECTION = "collection", "Collection"
+    FIX = "fix", "Fix"
+
+
+class TicketEventQuerySet(models.QuerySet):
+    def update(self, **kwargs):
+        raise TypeError("the ticket timeline is append-only")
+
+
+class TicketEvent(models.Model):
+    """One entry on a ticket's timeline. Append-only: entries are never edited."""
+
+    ticket = models.ForeignKey(Ticket, on_delete=models.CASCADE, related_name="events")
+    kind = models.CharField(max_length=12, choices=EventKind.choices)
+    actor = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL)
+    created_at = models.DateTimeField(default=timezone.now)
+    body = models.TextField(blank=True)
+    data = models.JSONField(default=dict, blank=True)
+
+    objects = TicketEventQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["created_at", "id"]
+        indexes = [models.Index(fields=["ticket", "created_at", "id"], name="event_ticket_time")]
+
+    def __str__(self) -> str:
+        return f"{self.get_kind_display()} on #{self.ticket_id}"
+
+    def save(self, *args, **kwargs):
+        # Append-only is a contract of the timeline, so it is enforced where rows are written.
+        if not self._state.adding:
+            raise TypeError("the ticket timeline is append-only")
+        super().save(*args, **kwargs)
+
+    @property
+    def is_public(self) -> bool:
+        return self.kind == EventKind.REPLY
+
+
+class Heartbeat(models.Model):
+    """Last time a background process proved it was alive (shown to staff)."""
+
+    name = models.CharField(max_length=40, primary_key=True)
+    seen_at = models.DateTimeField()
+
+    def __str__(self) -> str:
+        return f"{self.name} @ {self.seen_at:%H:%M:%S}"

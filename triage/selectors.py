@@ -1,0 +1,168 @@
+"""Reads for the desk: the queue, a ticket with its timeline, customers, servers."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import datetime
+
+from django.contrib.auth import get_user_model
+from django.db import connection
+from django.db.models import BooleanField, Count, Q, QuerySet
+from django.db.models.expressions import RawSQL
+from django.utils import timezone
+
+from triage import access, sla
+from triage.models import OPEN_STATUSES, Customer, Server, Status, Ticket, TicketEvent
+from triage.pagination import Key, Page, paginate
+
+SORTS: dict[str, tuple[str, tuple[Key, ...]]] = {
+    "due": ("Next SLA deadline", (Key("next_due_at", nullable=True), Key("id"))),
+    "newest": ("Newest first", (Key("created_at", descending=True), Key("id", descending=True))),
+    "oldest": ("Oldest first", (Key("created_at"), Key("id"))),
+    "updated": ("Recently updated", (Key("updated_at", descending=True), Key("id", descending=True))),
+    "priority": ("Priority", (Key("priority"), Key("created_at"), Key("id"))),
+}
+DEFAULT_SORT = "due"
+
+# The same expression as the GIN index made by migration 0002 on PostgreSQL;
+# it must stay identical for the planner to use the index.
+TICKET_DOCUMENT_SQL = "to_tsvector('english'::regconfig, subject || ' ' || description)"
+TICKET_NUMBER = re.compile(r"^#?(\d{1,12})$")
+
+
+@dataclass
+class QueueFilters:
+    status: str = "open"  # "open", "all" or one Status value
+    priority: int | None = None
+    assignee: str = ""  # "", "me", "none" or a user id
+    customer: int | None = None
+    tag: str = ""
+    at_risk: bool = False
+    q: str = ""
+    sort: str = DEFAULT_SORT
+    cursor: str | None = None
+
+
+def ticket_search(queryset: QuerySet, *, text: str) -> QuerySet:
+    """Free-text search: PostgreSQL full text (indexed) or a substring match on SQLite.
+
+    A bare ticket number ("#123" or "123") also finds that ticket.
+    """
+    text = text.strip()
+    if not text:
+        return queryset
+    number = TICKET_NUMBER.match(text)
+    if connection.vendor == "postgresql":
+        # The search text is a bound parameter; only our constant expression is formatted in.
+        matches = Q(RawSQL(f"{TICKET_DOCUMENT_SQL} @@ websearch_to_tsquery('english'::regconfig, %s)", [text],  # noqa: S611
+                           output_field=BooleanField()))
+    else:
+        matches = Q(subject__icontains=text) | Q(description__icontains=text)
+    if number:
+        matches |= Q(pk=int(number.group(1)))
+    return queryset.filter(matches)
+
+
+def ticket_queue(*, user, filters: QueueFilters, size: int, now: datetime | None = None) -> Page:
+    access.ticket_access(user=user, action="view")
+    now = now or timezone.now()
+    qs = Ticket.objects.select_related("customer", "assignee")
+    if filters.status == "open":
+        qs = qs.filter(status__in=OPEN_STATUSES)
+    elif filters.status != "all":
+        qs = qs.filter(status=filters.status)
+    if filters.priority:
+        qs = qs.filter(priority=filters.priority)
+    if filters.assignee == "me":
+        qs = qs.filter(assignee=user)
+    elif filters.assignee == "none":
+        qs = qs.filter(assignee__isnull=True)
+    elif filters.assignee:
+        qs = qs.filter(assignee_id=int(filters.assignee))
+    if filters.customer:
+        qs = qs.filter(customer_id=filters.customer)
+    if filters.tag:
+        qs = qs.filter(tags__name=filters.tag)
+    if filters.at_risk:
+        qs = qs.filter(next_due_at__lte=now + sla.at_risk_window())
+    qs = ticket_search(qs, text=filters.q)
+    _, keys = SORTS.get(filters.sort, SORTS[DEFAULT_SORT])
+    page = paginate(qs, keys=keys, cursor=filters.cursor, size=size)
+    _attach_tags(page.items)
+    return page
+
+
+def _attach_tags(tickets: list[Ticket]) -> None:
+    """One query for the tags of a whole page instead of one per row."""
+    through = Ticket.tags.through
+    names: dict[int, list[str]] = {t.pk: [] for t in tickets}
+    for ticket_id, name in through.objects.filter(ticket_id__in=names).values_list("ticket_id", "tag__name"):
+        names[ticket_id].append(name)
+    for ticket in tickets:
+        ticket.tag_names = sorted(names[ticket.pk])
+
+
+def ticket_detail(*, user, ticket_id: int) -> Ticket:
+    access.ticket_access(user=user, action="view")
+    return Ticket.objects.select_related("customer__sla_tier", "assignee", "created_by").get(pk=ticket_id)
+
+
+def ticket_timeline(*, ticket: Ticket) -> list[TicketEvent]:
+    return list(ticket.events.select_related("actor").order_by("created_at", "id"))
+
+
+def assignable_users() -> QuerySet:
+    User = get_user_model()
+    return (
+        User.objects.filter(is_active=True)
+        .filter(Q(groups__name__in=(access.TECH, access.ADMIN)) | Q(is_superuser=True))
+        .distinct()
+        .order_by("username")
+    )
+
+
+def customer_list(*, user) -> QuerySet:
+    access.customer_access(user=user, action="view")
+    return Customer.objects.select_related("sla_tier").annotate(
+        server_count=Count("servers", distinct=True),
+    ).order_by("name")
+
+
+def customer_open_ticket_counts() -> dict[int, int]:
+    rows = Ticket.objects.filter(status__in=OPEN_STATUSES).values("customer_id").annotate(n=Count("id"))
+    return {row["customer_id"]: row["n"] for row in rows}
+
+
+def customer_detail(*, user, customer_id: int) -> Customer:
+    access.customer_access(user=user, action="view")
+    return Customer.objects.select_related("sla_tier").get(pk=customer_id)
+
+
+def customer_recent_tickets(*, customer: Customer, limit: int = 20) -> list[Ticket]:
+    return list(customer.tickets.select_related("assignee").order_by("-created_at", "-id")[:limit])
+
+
+def server_detail(*, user, server_id: int) -> Server:
+    access.server_access(user=user, action="view")
+    return Server.objects.select_related("customer").prefetch_related("roles").get(pk=server_id)
+
+
+def server_recent_tickets(*, server: Server, limit: int = 20) -> list[Ticket]:
+    return list(server.tickets.select_related("assignee").order_by("-created_at", "-id")[:limit])
+
+
+def desk_overview(*, user, now: datetime | None = None) -> dict:
+    """Backlog figures for the managers' overview (full dashboards come with plotly charts)."""
+    access.dashboard_access(user=user)
+    now = now or timezone.now()
+    open_tickets = Ticket.objects.filter(status__in=OPEN_STATUSES)
+    by_status = dict(open_tickets.values_list("status").annotate(n=Count("id")))
+    by_priority = dict(open_tickets.values_list("priority").annotate(n=Count("id")))
+    return {
+        "by_status": [(Status(s).label, by_status.get(s, 0)) for s in OPEN_STATUSES],
+        "by_priority": [(f"P{p}", by_priority.get(p, 0)) for p in (1, 2, 3, 4)],
+        "at_risk": open_tickets.filter(next_due_at__lte=now + sla.at_risk_window()).count(),
+        "breached": open_tickets.filter(next_due_at__lte=now).count(),
+        "unassigned": open_tickets.filter(assignee__isnull=True).count(),
+    }

@@ -1,0 +1,17 @@
+"""Periodic desk tasks. Thin: they call a service and own nothing else."""
+
+from celery import shared_task
+from django.utils import timezone
+
+from triage import services
+from triage.models import Heartbeat
+
+
+@shared_task(ignore_result=True)
+def record_worker_heartbeat() -> None:
+    Heartbeat.objects.update_or_create(name="worker", defaults={"seen_at": timezone.now()})
+
+
+@shared_task(ignore_result=True)
+def flag_sla_breaches() -> int:
+    return services.flag_sla_breaches()

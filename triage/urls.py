@@ -1,0 +1,33 @@
+from django.contrib.auth import views as auth_views
+from django.urls import path
+
+from triage.views import customers, desk, tickets, users
+
+urlpatterns = [
+    path("", desk.home, name="home"),
+    path("login/", auth_views.LoginView.as_view(template_name="login.html", redirect_authenticated_user=True),
+         name="login"),
+    path("logout/", auth_views.LogoutView.as_view(), name="logout"),
+    path("healthz", desk.healthz, name="healthz"),
+    path("overview/", desk.overview, name="overview"),
+    path("tickets/", tickets.queue, name="queue"),
+    path("tickets/new/", tickets.ticket_new, name="ticket_new"),
+    path("tickets/<int:ticket_id>/", tickets.ticket_detail, name="ticket"),
+    path("tickets/<int:ticket_id>/reply/", tickets.ticket_reply, name="ticket_reply"),
+    path("tickets/<int:ticket_id>/note/", tickets.ticket_note, name="ticket_note"),
+    path("tickets/<int:ticket_id>/assign/", tickets.ticket_assign, name="ticket_assign"),
+    path("tickets/<int:ticket_id>/status/", tickets.ticket_status, name="ticket_status"),
+    path("tickets/<int:ticket_id>/priority/", tickets.ticket_priority, name="ticket_priority"),
+    path("tickets/<int:ticket_id>/tags/", tickets.ticket_tags, name="ticket_tags"),
+    path("tickets/<int:ticket_id>/servers/", tickets.ticket_servers, name="ticket_servers"),
+    path("customers/", customers.customer_list, name="customers"),
+    path("customers/new/", customers.customer_edit, name="customer_new"),
+    path("customers/<int:customer_id>/", customers.customer_detail, name="customer"),
+    path("customers/<int:customer_id>/edit/", customers.customer_edit, name="customer_edit"),
+    path("servers/new/", customers.server_edit, name="server_new"),
+    path("servers/<int:server_id>/", customers.server_detail, name="server"),
+    path("servers/<int:server_id>/edit/", customers.server_edit, name="server_edit"),
+    path("users/", users.user_list, name="users"),
+    path("users/new/", users.user_new, name="user_new"),
+    path("users/<int:user_id>/", users.user_edit, name="user_edit"),
+]

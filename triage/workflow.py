@@ -1,0 +1,42 @@
+"""The ticket status workflow: which status may follow which.
+
+new -> triaging -> waiting on customer -> resolved -> closed, with shortcuts a
+desk really uses (resolving straight from new, waiting before triage) and
+reopening (resolved or closed back to triaging). Nothing returns to "new":
+once somebody has looked at a ticket, it has been looked at.
+"""
+
+from __future__ import annotations
+
+from triage.models import Status
+
+TRANSITIONS: dict[str, frozenset[str]] = {
+    Status.NEW: frozenset({Status.TRIAGING, Status.WAITING, Status.RESOLVED}),
+    Status.TRIAGING: frozenset({Status.WAITING, Status.RESOLVED}),
+    Status.WAITING: frozenset({Status.TRIAGING, Status.RESOLVED}),
+    Status.RESOLVED: frozenset({Status.CLOSED, Status.TRIAGING}),
+    Status.CLOSED: frozenset({Status.TRIAGING}),
+}
+
+REOPENING = frozenset({(Status.RESOLVED, Status.TRIAGING), (Status.CLOSED, Status.TRIAGING)})
+
+
+class TransitionRefused(Exception):
+    """The requested status change is not allowed from the ticket's current status."""
+
+
+def allowed_next(status: str) -> list[str]:
+    """Statuses reachable from `status`, in workflow order (for forms and buttons)."""
+    order = [choice.value for choice in Status]
+    return [s for s in order if s in TRANSITIONS.get(status, ())]
+
+
+def check_transition(*, current: str, target: str) -> None:
+    if target not in TRANSITIONS.get(current, ()):
+        raise TransitionRefused(
+            f"A ticket that is {Status(current).label.lower()} cannot become {Status(target).label.lower()}."
+        )
+
+
+def is_reopening(*, current: str, target: str) -> bool:
+    return (current, target) in REOPENING
