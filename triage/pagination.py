@@ -27,9 +27,8 @@ class Key:
         descending = self.descending != reverse
         expression = F(self.field)
         # NULLs stay last when reading forwards, so they come first when reading backwards.
-        if descending:
-            return expression.desc(nulls_last=not reverse) if self.nullable else expression.desc()
-        return expression.asc(nulls_last=not reverse) if self.nullable else expression.asc()
+        nulls = ({"nulls_first": True} if reverse else {"nulls_last": True}) if self.nullable else {}
+        return expression.desc(**nulls) if descending else expression.asc(**nulls)
 
 
 @dataclass

@@ -1,0 +1,99 @@
+"""The fixed cast and the rule that nothing may be skipped in CI.
+
+Cast: a tech, an admin, a manager, and an outsider (signed in, no role) who must see nothing.
+"""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+from django.contrib.auth import get_user_model
+from django.utils import timezone
+
+from triage import access, services
+from triage.models import Customer, Server, SlaTier
+
+# Playwright's sync API runs an event loop in the test thread; the ORM calls the
+# tests make around it are synchronous and safe.
+os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
+
+IN_CI = os.environ.get("CI", "").lower() == "true"
+
+_skipped: list[str] = []
+
+
+def pytest_runtest_logreport(report):
+    if report.skipped:
+        _skipped.append(report.nodeid)
+
+
+def pytest_sessionfinish(session, exitstatus):
+    # Tests that need root, namespaces or a browser must really run in CI.
+    if IN_CI and _skipped and exitstatus == 0:
+        session.exitstatus = 1
+
+
+def pytest_terminal_summary(terminalreporter):
+    if IN_CI and _skipped:
+        terminalreporter.write_line(f"FAILED: {len(_skipped)} test(s) skipped while CI=true:", red=True)
+        for nodeid in _skipped:
+            terminalreporter.write_line(f"  {nodeid}", red=True)
+
+
+def make_user(username: str, *roles: str, password: str = "correct-horse-battery"):
+    user = get_user_model().objects.create_user(username=username, password=password, email=f"{username}@desk.test")
+    services.user_set_roles(user=user, roles=roles)
+    return user
+
+
+@pytest.fixture
+def roles(db):
+    services.roles_ensure()
+    services.sla_tiers_ensure()
+
+
+@pytest.fixture
+def tech(roles):
+    return make_user("tess", access.TECH)
+
+
+@pytest.fixture
+def admin_user(roles):
+    return make_user("ada", access.ADMIN)
+
+
+@pytest.fixture
+def manager(roles):
+    return make_user("manny", access.MANAGER)
+
+
+@pytest.fixture
+def outsider(roles):
+    return make_user("olly")
+
+
+@pytest.fixture
+def customer(roles):
+    return Customer.objects.create(name="Northwind Hosting", sla_tier=SlaTier.objects.get(name="Gold"),
+                                   contact_email="ops@northwind.test")
+
+
+@pytest.fixture
+def server(customer):
+    return Server.objects.create(customer=customer, name="mx1", address="192.0.2.10")
+
+
+@pytest.fixture
+def ticket(customer, server, tech):
+    return services.ticket_create(
+        subject="Mail sits 30 seconds before sending",
+        description="Outlook users wait 30 s after pressing Send.",
+        customer=customer, priority=2, servers=[server], tag_names=["mail"], created_by=tech,
+        now=timezone.now(),
+    )
+
+
+def login(client, user):
+    client.force_login(user)
+    return client

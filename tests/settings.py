@@ -1,0 +1,16 @@
+"""Test settings: the product's settings with a fast password hasher.
+
+The database comes from DATABASE_URL as in production (CI points it at
+PostgreSQL); without it the suite runs on SQLite.
+"""
+
+from triage.settings import *  # noqa: F403
+
+PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
+}
+# Static files are served from the app's finders in tests; nothing is collected.
+STATIC_ROOT = None
+WHITENOISE_USE_FINDERS = True

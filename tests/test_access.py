@@ -1,0 +1,105 @@
+"""The role matrix: every URL, every role, the expected status.
+
+A new URL without a row here fails `test_every_url_is_in_the_matrix`, so the
+matrix cannot silently fall behind the product.
+"""
+
+from __future__ import annotations
+
+import pytest
+from django.urls import get_resolver, reverse
+
+from tests.conftest import login
+
+ANON, TECH, ADMIN, MANAGER, OUTSIDER = "anonymous", "tech", "admin", "manager", "outsider"
+READERS = {TECH: 200, ADMIN: 200, MANAGER: 200, OUTSIDER: 403}
+WORKERS_GET = {TECH: 200, ADMIN: 200, MANAGER: 403, OUTSIDER: 403}
+WORKERS_POST = {TECH: 302, ADMIN: 302, MANAGER: 403, OUTSIDER: 403}
+ADMINS = {TECH: 403, ADMIN: 200, MANAGER: 403, OUTSIDER: 403}
+
+# (url name, kwargs from the scene, method, POST data, expected status per role)
+MATRIX = [
+    ("home", {}, "get", None, {ANON: 302, TECH: 302, ADMIN: 302, MANAGER: 302, OUTSIDER: 403}),
+    ("login", {}, "get", None, {ANON: 200, TECH: 302, ADMIN: 302, MANAGER: 302, OUTSIDER: 302}),
+    ("logout", {}, "post", {}, {ANON: 302, TECH: 302, ADMIN: 302, MANAGER: 302, OUTSIDER: 302}),
+    ("healthz", {}, "get", None, {ANON: 200, TECH: 200, ADMIN: 200, MANAGER: 200, OUTSIDER: 200}),
+    ("overview", {}, "get", None, {TECH: 403, ADMIN: 200, MANAGER: 200, OUTSIDER: 403}),
+    ("queue", {}, "get", None, READERS),
+    ("ticket_new", {}, "get", None, WORKERS_GET),
+    ("ticket", {"ticket_id": "ticket"}, "get", None, READERS),
+    ("ticket_reply", {"ticket_id": "ticket"}, "post", {"body": "We are on it."}, WORKERS_POST),
+    ("ticket_note", {"ticket_id": "ticket"}, "post", {"note-body": "strace next"}, WORKERS_POST),
+    ("ticket_assign", {"ticket_id": "ticket"}, "post", {"assignee": ""}, WORKERS_POST),
+    ("ticket_status", {"ticket_id": "ticket"}, "post", {"status": "triaging"}, WORKERS_POST),
+    ("ticket_priority", {"ticket_id": "ticket"}, "post", {"priority": "1"}, WORKERS_POST),
+    ("ticket_tags", {"ticket_id": "ticket"}, "post", {"tags": "mail, urgent"}, WORKERS_POST),
+    ("ticket_servers", {"ticket_id": "ticket"}, "post", {"servers": []}, WORKERS_POST),
+    ("customers", {}, "get", None, READERS),
+    ("customer_new", {}, "get", None, ADMINS),
+    ("customer", {"customer_id": "customer"}, "get", None, READERS),
+    ("customer_edit", {"customer_id": "customer"}, "get", None, ADMINS),
+    ("server_new", {}, "get", None, ADMINS),
+    ("server", {"server_id": "server"}, "get", None, READERS),
+    ("server_edit", {"server_id": "server"}, "get", None, ADMINS),
+    ("users", {}, "get", None, ADMINS),
+    ("user_new", {}, "get", None, ADMINS),
+    ("user_edit", {"user_id": "tech"}, "get", None, ADMINS),
+]
+
+
+def test_every_url_is_in_the_matrix():
+    named = {p.name for p in get_resolver().url_patterns if getattr(p, "name", None)}
+    assert named == {row[0] for row in MATRIX}
+
+
+@pytest.fixture
+def scene(tech, admin_user, manager, outsider, customer, server, ticket):
+    return {
+        "users": {TECH: tech, ADMIN: admin_user, MANAGER: manager, OUTSIDER: outsider, ANON: None},
+        "objects": {"ticket": ticket, "customer": customer, "server": server, "tech": tech},
+    }
+
+
+@pytest.mark.parametrize("role", [ANON, TECH, ADMIN, MANAGER, OUTSIDER])
+@pytest.mark.parametrize("name,kwargs,method,data,expected", MATRIX, ids=[row[0] for row in MATRIX])
+def test_each_role_gets_the_expected_status(client, scene, role, name, kwargs, method, data, expected):
+    user = scene["users"][role]
+    if user is not None:
+        login(client, user)
+    url = reverse(name, kwargs={k: scene["objects"][v].pk for k, v in kwargs.items()})
+    response = getattr(client, method)(url, data) if method == "post" else client.get(url)
+    want = expected.get(role, 302)  # anonymous users are sent to the login page
+    assert response.status_code == want, f"{role} {method.upper()} {url}"
+    if role == ANON and want == 302 and name not in ("logout", "home"):
+        assert response["Location"].startswith(reverse("login"))
+
+
+def test_an_outsider_learns_nothing_about_which_tickets_exist(client, outsider, ticket):
+    login(client, outsider)
+    assert client.get(reverse("ticket", args=[ticket.pk])).status_code == 403
+    assert client.get(reverse("ticket", args=[ticket.pk + 1000])).status_code == 403
+
+
+def test_a_manager_cannot_change_a_ticket(client, manager, ticket):
+    login(client, manager)
+    client.post(reverse("ticket_status", args=[ticket.pk]), {"status": "resolved"})
+    ticket.refresh_from_db()
+    assert ticket.status == "new"
+
+
+def test_a_deactivated_tech_has_no_access(client, tech):
+    tech.is_active = False
+    tech.save()
+    client.force_login(tech)
+    response = client.get(reverse("queue"))
+    assert response.status_code in (302, 403)
+
+
+def test_navigation_only_offers_what_the_role_allows(client, tech, manager):
+    login(client, tech)
+    page = client.get(reverse("queue")).content.decode()
+    assert 'href="/users/"' not in page and 'href="/tickets/new/"' in page
+    client.logout()
+    login(client, manager)
+    page = client.get(reverse("queue")).content.decode()
+    assert 'href="/tickets/new/"' not in page and 'href="/overview/"' in page
