@@ -5,7 +5,7 @@ at once cannot lose each other's update."""
 from __future__ import annotations
 
 from collections.abc import Iterable
-from datetime import datetime, timedelta
+from datetime import datetime
 
 from django.contrib.auth.models import Group
 from django.core.exceptions import ValidationError
@@ -286,7 +286,3 @@ def sla_tiers_ensure() -> list[SlaTier]:
             )
         tiers.append(tier)
     return tiers
-
-
-def waiting_for(ticket: Ticket, *, now: datetime) -> timedelta | None:
-    return now - ticket.waiting_since if ticket.waiting_since else None
