@@ -9,6 +9,7 @@ from __future__ import annotations
 import pytest
 from django.urls import get_resolver, reverse
 
+from diagnostics.models import CollectionRun, Evidence, HostKey, Playbook
 from tests.conftest import login
 
 ANON, TECH, ADMIN, MANAGER, OUTSIDER = "anonymous", "tech", "admin", "manager", "outsider"
@@ -44,19 +45,51 @@ MATRIX = [
     ("users", {}, "get", None, ADMINS),
     ("user_new", {}, "get", None, ADMINS),
     ("user_edit", {"user_id": "tech"}, "get", None, ADMINS),
+    ("collect", {"ticket_id": "ticket"}, "post", {"server": "", "playbook": ""},
+     {TECH: 400, ADMIN: 400, MANAGER: 403, OUTSIDER: 403}),
+    ("run", {"run_id": "run"}, "get", None, READERS),
+    ("evidence_raw", {"run_id": "run", "step": "step"}, "get", None, READERS),
+    ("server_access", {"server_id": "server"}, "get", None, ADMINS),
+    ("host_keys_import", {"server_id": "server"}, "post", {"kh-known_hosts": ""},
+     {TECH: 403, ADMIN: 400, MANAGER: 403, OUTSIDER: 403}),
+    ("host_key_decide", {"server_id": "server", "key_id": "host_key"}, "post", {"decision": "trust"},
+     {TECH: 403, ADMIN: 302, MANAGER: 403, OUTSIDER: 403}),
+    ("playbooks", {}, "get", None, ADMINS),
+    ("playbook_new", {}, "get", None, ADMINS),
+    ("playbook_edit", {"playbook_id": "playbook"}, "get", None, ADMINS),
+    ("audit", {}, "get", None, ADMINS),
 ]
 
 
+def _names(patterns) -> set[str]:
+    names = set()
+    for p in patterns:
+        if hasattr(p, "url_patterns"):
+            names |= _names(p.url_patterns)
+        elif p.name:
+            names.add(p.name)
+    return names
+
+
 def test_every_url_is_in_the_matrix():
-    named = {p.name for p in get_resolver().url_patterns if getattr(p, "name", None)}
-    assert named == {row[0] for row in MATRIX}
+    assert _names(get_resolver().url_patterns) == {row[0] for row in MATRIX}
+
+
+class _Step:
+    pk = 0
 
 
 @pytest.fixture
 def scene(tech, admin_user, manager, outsider, customer, server, ticket):
+    playbook = Playbook.objects.create(name="Host health", steps=[{"probe": "load", "params": {}}])
+    run = CollectionRun.objects.create(ticket=ticket, server=server, playbook=playbook, playbook_name=playbook.name,
+                                       steps=playbook.steps, state="succeeded")
+    Evidence.objects.create(run=run, step=0, probe="load", command="uptime", exit_status=0, output=b"up 1 day")
+    host_key = HostKey.objects.create(server=server, key_type="ssh-ed25519", key_base64="AAAA", fingerprint="SHA256:x")
     return {
         "users": {TECH: tech, ADMIN: admin_user, MANAGER: manager, OUTSIDER: outsider, ANON: None},
-        "objects": {"ticket": ticket, "customer": customer, "server": server, "tech": tech},
+        "objects": {"ticket": ticket, "customer": customer, "server": server, "tech": tech, "run": run,
+                    "step": _Step(), "playbook": playbook, "host_key": host_key},
     }
 
 

@@ -74,5 +74,15 @@ def dashboard_access(*, user: User) -> None:
     _require(user, MANAGER, ADMIN)
 
 
+def run_access(*, user: User, action: Literal["view", "run"]) -> None:
+    """Collections: every staff role reads their evidence; techs and admins start them."""
+    ticket_access(user=user, action="view" if action == "view" else "work")
+
+
+def collection_setup_access(*, user: User) -> None:
+    """Credentials, host keys, playbooks and the audit log are admins' business."""
+    _require(user, ADMIN)
+
+
 def can_work_tickets(user: User) -> bool:
     return has_role(user, TECH, ADMIN)

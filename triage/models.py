@@ -100,6 +100,8 @@ class Server(models.Model):
     roles = models.ManyToManyField(ServerRole, blank=True, related_name="servers")
     notes = models.TextField(blank=True)
     created_at = models.DateTimeField(default=timezone.now)
+    # Set when the server offered a host key other than the pinned one; cleared by an admin.
+    host_key_changed_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ["customer__name", "name"]

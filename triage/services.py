@@ -32,6 +32,15 @@ def _event(*, ticket: Ticket, kind: str, actor=None, body: str = "", data: dict 
     )
 
 
+def ticket_record_event(
+    *, ticket: Ticket, kind: str, actor=None, body: str = "", data: dict | None = None, now: datetime | None = None
+) -> TicketEvent:
+    """Append an entry written by another part of the product (collections, fixes) to the timeline."""
+    now = now or timezone.now()
+    Ticket.objects.filter(pk=ticket.pk).update(updated_at=now)
+    return _event(ticket=ticket, kind=kind, actor=actor, body=body, data=data, at=now)
+
+
 def _locked(ticket: Ticket) -> Ticket:
     return Ticket.objects.select_for_update().get(pk=ticket.pk)
 

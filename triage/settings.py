@@ -123,12 +123,25 @@ LOGGING = {
     "disable_existing_loggers": False,
     "handlers": {"console": {"class": "logging.StreamHandler"}},
     "root": {"handlers": ["console"], "level": env_str("LOG_LEVEL", "INFO")},
+    # paramiko logs every connection at INFO; keep its warnings only.
+    "loggers": {"paramiko": {"level": "WARNING"}},
 }
 
 # --- The desk ---------------------------------------------------------------
 # A ticket is "SLA at risk" when its next deadline falls within this window (or has passed).
 TRIAGE_SLA_AT_RISK_MINUTES = env_int("TRIAGE_SLA_AT_RISK_MINUTES", 60, minimum=1)
 TRIAGE_QUEUE_PAGE_SIZE = env_int("TRIAGE_QUEUE_PAGE_SIZE", 50, minimum=5)
+
+# --- SSH collection -----------------------------------------------------------
+# Every phase of a connection is bounded; see diagnostics/ssh.py.
+TRIAGE_SSH_TIMEOUTS = {
+    "connect": env_int("TRIAGE_SSH_CONNECT_TIMEOUT", 5, minimum=1),
+    "banner": env_int("TRIAGE_SSH_BANNER_TIMEOUT", 10, minimum=1),
+    "handshake": env_int("TRIAGE_SSH_HANDSHAKE_TIMEOUT", 15, minimum=1),
+    "auth": env_int("TRIAGE_SSH_AUTH_TIMEOUT", 60, minimum=1),
+}
+# Channels run at once over one connection (sshd's MaxSessions defaults to 10).
+TRIAGE_SSH_CONCURRENCY = env_int("TRIAGE_SSH_CONCURRENCY", 6, minimum=1)
 
 # --- Celery -----------------------------------------------------------------
 # Without a broker URL, use kombu's filesystem transport so `make run` needs no server.
@@ -170,6 +183,7 @@ CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
 CELERY_BEAT_SCHEDULE = {
     "record-worker-heartbeat": {"task": "triage.tasks.record_worker_heartbeat", "schedule": 30.0},
     "flag-sla-breaches": {"task": "triage.tasks.flag_sla_breaches", "schedule": 60.0},
+    "sweep-collection-runs": {"task": "diagnostics.tasks.sweep_runs", "schedule": 30.0},
 }
 
 # --- Production hardening ---------------------------------------------------

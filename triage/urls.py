@@ -1,5 +1,5 @@
 from django.contrib.auth import views as auth_views
-from django.urls import path
+from django.urls import include, path
 
 from triage.views import customers, desk, tickets, users
 
@@ -30,4 +30,5 @@ urlpatterns = [
     path("users/", users.user_list, name="users"),
     path("users/new/", users.user_new, name="user_new"),
     path("users/<int:user_id>/", users.user_edit, name="user_edit"),
+    path("", include("diagnostics.urls")),
 ]

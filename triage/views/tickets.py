@@ -15,6 +15,8 @@ from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
+from diagnostics import selectors as collection_selectors
+from diagnostics.forms import CollectForm
 from triage import access, forms, selectors, services, workflow
 from triage.models import Ticket
 from triage.pagination import BadCursor
@@ -85,6 +87,7 @@ def _ticket_context(request: HttpRequest, ticket: Ticket, **bound) -> dict:
         "can_work": can_work,
         "sla_state": ticket.sla_state(),
         "next_statuses": workflow.allowed_next(ticket.status),
+        "runs": collection_selectors.ticket_runs(ticket=ticket),
     }
     if can_work:
         context.update(
@@ -96,6 +99,7 @@ def _ticket_context(request: HttpRequest, ticket: Ticket, **bound) -> dict:
             tags_form=bound.get("tags_form") or forms.TagsForm(initial={"tags": ", ".join(context["tag_names"])}),
             servers_form=bound.get("servers_form")
             or forms.ServersForm(ticket=ticket, initial={"servers": [s.pk for s in context["servers"]]}),
+            collect_form=CollectForm(ticket=ticket),
         )
     return context
 

@@ -1,0 +1,95 @@
+"""Forms for collection: starting a run, credentials, host keys, playbooks."""
+
+from __future__ import annotations
+
+import json
+
+from django import forms
+from django.core.exceptions import ValidationError
+
+from diagnostics.models import Credential, Playbook
+
+
+class CollectForm(forms.Form):
+    server = forms.ModelChoiceField(queryset=None)
+    playbook = forms.ModelChoiceField(queryset=Playbook.objects.filter(enabled=True).order_by("name"))
+
+    def __init__(self, *args, ticket, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["server"].queryset = ticket.customer.servers.order_by("name")
+        linked = list(ticket.servers.values_list("pk", flat=True))
+        if linked and not self.is_bound:
+            self.initial.setdefault("server", linked[0])
+
+
+class CredentialForm(forms.Form):
+    """The secret is write-only: the form never renders a stored value back."""
+
+    kind = forms.ChoiceField(choices=Credential.KINDS, widget=forms.RadioSelect, initial=Credential.KEY)
+    secret = forms.CharField(
+        widget=forms.Textarea(attrs={"rows": 6, "autocomplete": "off", "spellcheck": "false"}),
+        max_length=20_000,
+        strip=False,
+        help_text="Paste an OpenSSH or PEM private key, or the password.",
+    )
+    passphrase = forms.CharField(
+        widget=forms.PasswordInput(render_value=False),
+        required=False,
+        strip=False,
+        max_length=1000,
+        help_text="Only for an encrypted private key.",
+    )
+
+    def clean_secret(self):
+        secret = self.cleaned_data["secret"]
+        if self.data.get("kind") == Credential.KEY:
+            secret = secret.strip() + "\n"
+        return secret
+
+
+class KnownHostsForm(forms.Form):
+    known_hosts = forms.CharField(
+        widget=forms.Textarea(attrs={"rows": 4, "spellcheck": "false"}),
+        max_length=200_000,
+        help_text="Lines from a known_hosts file (ssh-keyscan output works too).",
+    )
+
+
+class PlaybookForm(forms.Form):
+    name = forms.CharField(max_length=100)
+    description = forms.CharField(widget=forms.Textarea(attrs={"rows": 2}), required=False, max_length=2000)
+    steps = forms.CharField(
+        widget=forms.Textarea(attrs={"rows": 14, "class": "mono", "spellcheck": "false"}),
+        max_length=50_000,
+        help_text='A JSON list of steps: [{"probe": "sockets", "params": {}}, ...]',
+    )
+    enabled = forms.BooleanField(required=False, initial=True)
+
+    def __init__(self, *args, instance: Playbook | None = None, **kwargs):
+        self.instance = instance
+        if instance is not None and "initial" not in kwargs:
+            kwargs["initial"] = {
+                "name": instance.name,
+                "description": instance.description,
+                "steps": json.dumps(instance.steps, indent=2),
+                "enabled": instance.enabled,
+            }
+        super().__init__(*args, **kwargs)
+
+    def clean_steps(self):
+        try:
+            steps = json.loads(self.cleaned_data["steps"])
+        except json.JSONDecodeError as exc:
+            raise ValidationError(f"Not valid JSON: {exc.msg} at line {exc.lineno}, column {exc.colno}.") from None
+        if not isinstance(steps, list) or not steps:
+            raise ValidationError("Steps must be a non-empty JSON list.")
+        return steps
+
+    def clean_name(self):
+        name = self.cleaned_data["name"].strip()
+        clash = Playbook.objects.filter(name=name)
+        if self.instance is not None:
+            clash = clash.exclude(pk=self.instance.pk)
+        if clash.exists():
+            raise ValidationError("A playbook with this name exists.")
+        return name

@@ -1,0 +1,171 @@
+"""Network probes: sockets, listeners, interfaces, resolvers."""
+
+from __future__ import annotations
+
+from diagnostics.probes.base import SOCKETS_CAP, Params, Probe
+from diagnostics.probes.params import Param
+from diagnostics.probes.shell import NOT_INSTALLED, NOW_MS, have, header, need, q, script
+
+# Socket states named as ss names them, whichever tool produced the listing, so the
+# summary reads the same on a host with only netstat or only /proc. `port` (awk -v)
+# keeps sockets whose local or peer address ends in :port; ss and netstat both print
+# local and peer as fields 4 and 5, /proc/net/tcp as hex in fields 2 and 3.
+_ON_PORT = '(port == "" || $4 ~ (":" port "$") || $5 ~ (":" port "$"))'
+_SS_STATES = f'NR > 1 && {_ON_PORT} {{ n[$1]++ }} END {{ for (s in n) print "state", s, n[s] }}'
+_NETSTAT_STATES = (
+    'BEGIN { m["ESTABLISHED"] = "ESTAB"; m["FIN_WAIT1"] = "FIN-WAIT-1"; m["FIN_WAIT2"] = "FIN-WAIT-2"; '
+    'm["CLOSE"] = "UNCONN" } '
+    f"$1 ~ /^tcp/ && {_ON_PORT} "
+    '{ s = ($6 in m) ? m[$6] : $6; gsub(/_/, "-", s); n[s]++ } '
+    'END { for (s in n) print "state", s, n[s] }'
+)
+_PROC_ON_PORT = '(port == "" || $2 ~ (":" port "$") || $3 ~ (":" port "$"))'
+_PROC_STATES = (
+    'BEGIN { split("ESTAB SYN-SENT SYN-RECV FIN-WAIT-1 FIN-WAIT-2 TIME-WAIT UNCONN CLOSE-WAIT LAST-ACK '
+    'LISTEN CLOSING NEW-SYN-RECV", name, " "); hex = "0123456789ABCDEF" } '
+    f"$4 ~ /^[0-9A-Fa-f][0-9A-Fa-f]$/ && {_PROC_ON_PORT} {{ h = toupper($4); "
+    "i = (index(hex, substr(h, 1, 1)) - 1) * 16 + index(hex, substr(h, 2, 1)) - 1; "
+    "n[(i in name) ? name[i] : h]++ } "
+    'END { for (s in n) print "state", s, n[s] }'
+)
+
+
+def _sockets(p: Params) -> str:
+    return script(
+        f"port={q(p['port'] or '')}; hexport=;",
+        'if [ -n "$port" ]; then hexport=$(printf "%04X" "$port"); fi;',
+        f"if {have('ss')}; then",
+        f'ss -tan | awk -v port="$port" {q(_SS_STATES)} | sort;',
+        f'{header("ss -tanpo")} ss -tanpo | awk -v port="$port" {q("NR == 1 || " + _ON_PORT)};',
+        f"elif {have('netstat')}; then",
+        f'netstat -tan | awk -v port="$port" {q(_NETSTAT_STATES)} | sort;',
+        f'{header("netstat -tanpo")} netstat -tanpo | awk -v port="$port" {q("NR <= 2 || " + _ON_PORT)};',
+        "else",
+        f'cat /proc/net/tcp /proc/net/tcp6 2>/dev/null | awk -v port="$hexport" {q(_PROC_STATES)} | sort;',
+        'for f in /proc/net/tcp /proc/net/tcp6; do if [ -r "$f" ]; then echo "==> $f <==";',
+        f'awk -v port="$hexport" {q("FNR == 1 || " + _PROC_ON_PORT)} "$f"; fi; done;',
+        "fi;",
+    )
+
+
+def _listening(p: Params) -> str:
+    return script(
+        f"if {have('ss')}; then ss -ltnup;",
+        f"elif {have('netstat')}; then netstat -ltnup;",
+        f"else echo 'probe: neither ss nor netstat installed'; exit {NOT_INSTALLED}; fi;",
+    )
+
+
+def _interfaces(p: Params) -> str:
+    return script(
+        f"if {have('ip')}; then",
+        f"{header('ip -s link')} ip -s link; {header('ip addr')} ip addr; {header('ip route')} ip route;",
+        f"elif {have('ifconfig')}; then",
+        f"{header('ifconfig -a')} ifconfig -a;",
+        f"if {have('route')}; then {header('route -n')} route -n; fi;",
+        "fi;",
+        header("/proc/net/dev"),
+        "cat /proc/net/dev;",
+    )
+
+
+# Worst case with every resolver dead: hostname -f 3 s + 3 nameservers x 4 s + getent
+# 10 s = 25 s, inside the 40 s the runner allows. glibc never asks more than 3 servers.
+RESOLVERS_TIMEOUT = 40
+
+
+def _resolvers(p: Params) -> str:
+    per_server = (
+        # One query, one try, 2 s, to this nameserver alone; the status word comes from the
+        # answer header (NOERROR, NXDOMAIN, SERVFAIL, REFUSED) or the way the tool failed.
+        'if [ -n "$rev" ]; then set -- -x "$name"; else set -- "$name"; fi;',
+        f"if {have('dig')}; then",
+        't0=$(now_ms); out=$(timeout -k 1 4 dig +time=2 +tries=1 @"$ns" "$@" 2>&1); rc=$?; t1=$(now_ms);',
+        "st=$(printf '%s\\n' \"$out\" | sed -n 's/.*status: \\([A-Z]*\\).*/\\1/p' | head -n 1);",
+        'if [ -z "$st" ]; then if [ "$rc" = 9 ] || [ "$rc" = 124 ]; then st=TIMEOUT; else st=ERROR; fi; fi;',
+        f"elif {have('host')}; then",
+        't0=$(now_ms); out=$(timeout -k 1 4 host -W 2 "$name" "$ns" 2>&1); rc=$?; t1=$(now_ms);',
+        'case "$out" in *NXDOMAIN*) st=NXDOMAIN;; *SERVFAIL*) st=SERVFAIL;; *REFUSED*) st=REFUSED;;',
+        '*"timed out"*) st=TIMEOUT;; *) if [ "$rc" = 0 ]; then st=NOERROR;'
+        ' elif [ "$rc" = 124 ]; then st=TIMEOUT; else st=ERROR; fi;; esac;',
+        f"elif {have('nslookup')}; then",
+        't0=$(now_ms); out=$(timeout -k 1 4 nslookup -timeout=2 -retry=1 "$name" "$ns" 2>&1); rc=$?; t1=$(now_ms);',
+        'case "$out" in *NXDOMAIN*) st=NXDOMAIN;; *SERVFAIL*) st=SERVFAIL;; *REFUSED*) st=REFUSED;;',
+        '*"timed out"*) st=TIMEOUT;; *) if [ "$rc" = 0 ]; then st=NOERROR;'
+        ' elif [ "$rc" = 124 ]; then st=TIMEOUT; else st=ERROR; fi;; esac;',
+        "else t0=0; t1=0; st=UNTESTED; fi;",
+        'if [ "$st" = UNTESTED ]; then echo "nameserver $ns - ms UNTESTED (no dig, host or nslookup)";',
+        'else echo "nameserver $ns $((t1 - t0)) ms $st"; fi;',
+    )
+    return script(
+        need("timeout"),
+        "set -f;",  # nameserver values are word-split below; never glob them
+        NOW_MS,
+        header("/etc/resolv.conf"),
+        "cat /etc/resolv.conf 2>&1;",
+        header("/etc/nsswitch.conf hosts"),
+        "grep -E '^hosts:' /etc/nsswitch.conf 2>/dev/null;",
+        f"name={q(p['host'] or '')};",
+        'if [ -z "$name" ]; then name=$(timeout -k 1 3 hostname -f 2>/dev/null);'
+        ' case "$name" in ""|-*|*[!A-Za-z0-9_.-]*) name=$(hostname 2>/dev/null);; esac; fi;',
+        'case "$name" in ""|-*) echo "probe: no host name to look up; give the host parameter"; exit 1;; esac;',
+        # An address means a reverse lookup: what sshd (UseDNS) and sendmail do per client.
+        'case "$name" in *:*) rev=1;; *[!0-9.]*) rev=;; *) rev=1;; esac;',
+        'echo "==> lookups of $name <==";',
+        "n=0;",
+        "for ns in $(awk '$1 == \"nameserver\" { print $2 }' /etc/resolv.conf 2>/dev/null); do",
+        'n=$((n + 1)); if [ "$n" -gt 3 ]; then break; fi;',
+        'case "$ns" in -*|*[!0-9A-Fa-f.:]*) echo "nameserver $ns - ms SKIPPED"; continue;; esac;',
+        *per_server,
+        "done;",
+        'if [ "$n" = 0 ]; then echo "probe: no nameserver lines in /etc/resolv.conf"; fi;',
+        # The whole chain as sshd and the MTA see it: /etc/hosts, every nameserver, retries.
+        't0=$(now_ms); out=$(timeout -k 1 10 getent hosts "$name" 2>&1); rc=$?; t1=$(now_ms);',
+        'case "$rc" in 0) st=NOERROR;; 2) st=NXDOMAIN;; 124|137) st=TIMEOUT;; *) st=ERROR;; esac;',
+        'echo "resolver system $((t1 - t0)) ms $st";',
+        'if [ -n "$out" ]; then printf "%s\\n" "$out"; fi;',
+    )
+
+
+PROBES = (
+    Probe(
+        "sockets",
+        "Sockets by state with owning process",
+        "A count of TCP sockets per state ('state CLOSE-WAIT 340'), then every TCP socket with its "
+        "queues, peer, owning process and timers (ss -tanpo; netstat or /proc/net/tcp where ss is missing). "
+        "Piles of CLOSE-WAIT or SYN-SENT point at the peer or at a timeout.",
+        (Param("port", "port", help="Only sockets with this local or remote port, e.g. 25."),),
+        _sockets,
+        output_cap=SOCKETS_CAP,
+    ),
+    Probe(
+        "listening",
+        "Listening ports",
+        "TCP and UDP sockets waiting for connections, with the owning process (ss -ltnup).",
+        (),
+        _listening,
+    ),
+    Probe(
+        "interfaces",
+        "Network interfaces",
+        "Link state, counters (errors, drops), addresses and routes per interface, and /proc/net/dev.",
+        (),
+        _interfaces,
+    ),
+    Probe(
+        "resolvers",
+        "Resolver response times",
+        "/etc/resolv.conf, then one timed lookup per nameserver ('nameserver 10.0.0.2 2004 ms TIMEOUT') "
+        "and one through the system resolver as sshd and mail servers do ('resolver system ... ms ...'). "
+        "An address is looked up in reverse. Dead resolvers make logins and SMTP greetings slow.",
+        (
+            Param(
+                "host",
+                "host",
+                help="Name or address to look up; by default this server's own name (hostname -f).",
+            ),
+        ),
+        _resolvers,
+        timeout=RESOLVERS_TIMEOUT,
+    ),
+)

@@ -1,0 +1,243 @@
+"""Host-level probes: processes, file descriptors, mounts, disk, memory, load, logs, sshd."""
+
+from __future__ import annotations
+
+from diagnostics.probes.base import LOG_CAP, Params, Probe
+from diagnostics.probes.params import Param
+from diagnostics.probes.shell import BOUNDED, PIDS_NAMED, have, header, need, q, script, tail_existing
+
+SYSTEM_LOGS = ("/var/log/messages", "/var/log/syslog", "/var/log/kern.log")
+AUTH_LOGS = ("/var/log/secure", "/var/log/auth.log")
+
+
+def lines_param(default: int) -> Param:
+    return Param("lines", "lines", default=default, help="How many of the newest lines to show (1-5000).")
+
+
+def _processes(p: Params) -> str:
+    return script(
+        need("ps"),
+        "ps -ww -eo pid,ppid,user,stat,etimes,pcpu,rss,nlwp,args --sort=-pcpu 2>/dev/null || ps auxww;",
+    )
+
+
+# fd_usage joins three streams tagged C (comm), L (limits) and F (one line per open fd)
+# in one awk pass: a fork per process would take seconds on a busy host. Sorted by the
+# share of the soft limit in use, then by count; name may contain spaces, so open and
+# soft_limit are always the last two fields.
+_FD_AWK = (
+    '$1 == "F" { split($2, a, "/"); n[a[3]]++; next } '
+    '$1 == "L" { split($2, a, "/"); soft[a[3]] = $(NF - 2); next } '
+    '$1 == "C" { s = substr($0, 3); i = index(s, ":"); split(substr(s, 1, i - 1), a, "/"); '
+    "name[a[3]] = substr(s, i + 1); next } "
+    'END { for (p in n) { if (want != "" && name[p] != want) continue; lim = soft[p]; '
+    "r = (lim ~ /^[0-9]+$/ && lim > 0) ? n[p] / lim : 0; "
+    'printf "%.6f\\t%d\\t%s %s %d %s\\n", r, n[p], p, (p in name) ? name[p] : "?", n[p], (lim == "") ? "?" : lim } }'
+)
+
+
+def _fd_usage(p: Params) -> str:
+    want = p["process"][:15] if p["process"] else ""  # /proc/<pid>/comm keeps 15 characters
+    return script(
+        PIDS_NAMED,
+        f"name={q(p['process'] or '')}; want={q(want)};",
+        'if [ -n "$want" ] && [ -z "$(pids_named "$want")" ]; then echo "probe: no process named $name"; exit 1; fi;',
+        # awk, not sh's read: dash reads byte by byte and /proc/sys files end after the first byte.
+        "awk '{ print \"file-nr\", $1, $2, $3 }' /proc/sys/fs/file-nr 2>/dev/null;",
+        "echo 'pid name open soft_limit';",
+        "tab=$(printf '\\t');",
+        "{ grep -H '' /proc/[0-9]*/comm 2>/dev/null | sed 's/^/C /';",
+        "grep -H '^Max open files' /proc/[0-9]*/limits 2>/dev/null | sed 's/^/L /';",
+        "find /proc/[0-9]*/fd -mindepth 1 -maxdepth 1 2>/dev/null | sed 's/^/F /'; }",
+        f'| awk -v want="$want" {q(_FD_AWK)}',
+        '| sort -t "$tab" -k1,1nr -k2,2nr | cut -f3- | head -n 200;',
+    )
+
+
+def _mounts(p: Params) -> str:
+    findmnt = "findmnt -rno TARGET,SOURCE,FSTYPE,OPTIONS"
+    return script(
+        header("/proc/self/mountinfo"),
+        "cat /proc/self/mountinfo;",
+        f"if {have('findmnt')}; then {header(findmnt)} {findmnt}; fi;",
+    )
+
+
+def _disk(p: Params) -> str:
+    # df blocks on a dead NFS server; each call is bounded so the probe still reports.
+    return script(
+        need("df"),
+        BOUNDED,
+        header("df -PT"),
+        "bounded 10 df -PT;",
+        header("df -Pi"),
+        "bounded 10 df -Pi;",
+    )
+
+
+def _memory(p: Params) -> str:
+    return script(
+        f"if {have('free')}; then {header('free -b')} free -b; fi;",
+        header("/proc/meminfo"),
+        "cat /proc/meminfo;",
+        header("/proc/swaps"),
+        "cat /proc/swaps 2>/dev/null;",
+        header("/proc/vmstat"),
+        "grep -E '^(pswp|pgmajfault|oom_kill|allocstall)' /proc/vmstat 2>/dev/null;",
+    )
+
+
+def _load(p: Params) -> str:
+    return script(
+        f"if {have('uptime')}; then {header('uptime')} uptime; fi;",
+        header("/proc/loadavg"),
+        "cat /proc/loadavg;",
+        header("nproc"),
+        "nproc 2>/dev/null || grep -c '^processor' /proc/cpuinfo;",
+        f"if {have('vmstat')}; then {header('vmstat 1 2')} vmstat 1 2; fi;",
+    )
+
+
+def _kernel_log(p: Params) -> str:
+    n = q(p["lines"])
+    return script(
+        need("dmesg"),
+        "{ dmesg -T 2>/dev/null || dmesg 2>&1 ||",
+        f"{{ {have('journalctl')} && journalctl --no-pager -k -b -n {n} 2>&1; }}; }}",
+        f"| tail -n {n};",
+    )
+
+
+def _system_log(p: Params) -> str:
+    return script(
+        *tail_existing(SYSTEM_LOGS, p["lines"], journal_match="", missing=f"none of {', '.join(SYSTEM_LOGS)} exists")
+    )
+
+
+def _auth_log(p: Params) -> str:
+    return script(
+        *tail_existing(
+            AUTH_LOGS,
+            p["lines"],
+            journal_match="SYSLOG_FACILITY=4 SYSLOG_FACILITY=10",
+            missing=f"none of {', '.join(AUTH_LOGS)} exists",
+        )
+    )
+
+
+def _log_tail(p: Params) -> str:
+    path = q(p["log_path"])
+    return script(
+        f"f={path};",
+        'if [ ! -e "$f" ]; then echo "probe: $f does not exist"; exit 1; fi;',
+        f'tail -n {q(p["lines"])} "$f";',
+    )
+
+
+def _sshd_config(p: Params) -> str:
+    # sshd -T prints the effective settings (UseDNS, LoginGraceTime...) but needs root and
+    # host keys; otherwise show the files as written, comments and blanks dropped.
+    return script(
+        BOUNDED,
+        "rc=127;",
+        f"if {have('sshd')}; then out=$(bounded 10 sshd -T 2>&1); rc=$?; fi;",
+        'if [ "$rc" = 0 ]; then echo "==> sshd -T <=="; printf "%s\\n" "$out";',
+        "else",
+        'if [ "$rc" != 127 ]; then echo "probe: sshd -T failed (exit $rc), showing the files instead";'
+        ' printf "%s\\n" "$out" >&2; fi;',
+        "shown=0;",
+        "for f in /etc/ssh/sshd_config /etc/ssh/sshd_config.d/*.conf; do",
+        'if [ -r "$f" ]; then shown=1; echo "==> $f <=="; grep -Ev \'^[[:space:]]*(#|$)\' "$f"; fi;',
+        "done;",
+        'if [ "$shown" = 0 ]; then echo "probe: neither sshd -T nor /etc/ssh/sshd_config is available"; exit 1; fi;',
+        "fi;",
+    )
+
+
+PROBES = (
+    Probe(
+        "processes",
+        "Processes by CPU",
+        "Every process with parent, user, state, age in seconds, CPU, memory and threads, busiest first.",
+        (),
+        _processes,
+    ),
+    Probe(
+        "fd_usage",
+        "Open files against each process's limit",
+        "One line per process, 'pid name open soft_limit', closest to its 'Max open files' soft limit first "
+        "(top 200), after the system-wide 'file-nr allocated unused max' line. Running out of file "
+        "descriptors shows up here before it shows up as 'Too many open files'.",
+        (Param("process", "process", help="Only processes with this name, e.g. varnishd."),),
+        _fd_usage,
+    ),
+    Probe(
+        "mounts",
+        "Mounts and their options",
+        "The mount table with options (noexec, ro, nosuid...): a /tmp mounted noexec breaks installers and "
+        "mail scanners that unpack and run helpers there.",
+        (),
+        _mounts,
+    ),
+    Probe("disk", "Disk space and inodes", "Free space and free inodes per filesystem (df -PT, df -Pi).", (), _disk),
+    Probe(
+        "memory",
+        "Memory and swap",
+        "free -b, /proc/meminfo, swap devices, and swap/OOM counters from /proc/vmstat.",
+        (),
+        _memory,
+    ),
+    Probe(
+        "load",
+        "Load and CPU count",
+        "uptime, /proc/loadavg, the CPU count, and a one-second vmstat sample (run queue, I/O wait).",
+        (),
+        _load,
+    ),
+    Probe(
+        "kernel_log",
+        "Kernel messages",
+        "The newest kernel ring buffer lines with wall-clock times: driver errors such as "
+        "'No irq handler for vector', link flaps, OOM kills, file-max warnings.",
+        (lines_param(300),),
+        _kernel_log,
+        output_cap=LOG_CAP,
+    ),
+    Probe(
+        "system_log",
+        "System log",
+        "The newest lines of each of /var/log/messages, /var/log/syslog and /var/log/kern.log that exist "
+        "(journald if none does), each under a '==> path <==' header.",
+        (lines_param(300),),
+        _system_log,
+        output_cap=LOG_CAP,
+    ),
+    Probe(
+        "auth_log",
+        "Login log",
+        "The newest lines of /var/log/secure or /var/log/auth.log (journald if neither exists): slow or "
+        "failed SSH logins, reverse-lookup warnings.",
+        (lines_param(300),),
+        _auth_log,
+        output_cap=LOG_CAP,
+    ),
+    Probe(
+        "log_tail",
+        "Tail of a log file",
+        "The newest lines of one log file from the allowed list.",
+        (
+            Param("log_path", "log_path", required=True, help="Which log file, e.g. /var/log/maillog."),
+            lines_param(500),
+        ),
+        _log_tail,
+        output_cap=LOG_CAP,
+    ),
+    Probe(
+        "sshd_config",
+        "SSH server settings",
+        "The effective sshd settings (sshd -T, needs root), or the config files without comments: "
+        "UseDNS yes makes every login wait on reverse DNS.",
+        (),
+        _sshd_config,
+    ),
+)

@@ -1,0 +1,574 @@
+"""Writes for evidence collection: credentials, host keys, playbooks, and runs.
+
+A run's life: `run_request` commits a queued run and enqueues it after the
+commit; `run_execute` (called by the Celery task or `manage.py collect`) claims
+it with a conditional UPDATE, connects once, runs the playbook's probes
+concurrently and stores each probe's evidence as it finishes. `runs_sweep`
+re-enqueues runs that never reached a worker and recovers runs whose worker died.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import logging
+import socket
+import threading
+from collections.abc import Callable
+from datetime import datetime, timedelta
+
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.db import close_old_connections, connection, transaction
+from django.db.models import F, Q
+from django.utils import timezone
+
+from diagnostics import crypto, probes, ssh
+from diagnostics.models import (
+    ACTIVE_STATES,
+    AuditEntry,
+    CollectionRun,
+    Credential,
+    Evidence,
+    HostKey,
+    Playbook,
+    RunState,
+)
+from triage import services as desk
+from triage.models import Customer, EventKind, Server, Ticket
+
+log = logging.getLogger(__name__)
+
+# A run whose heartbeat is older than this lost its worker.
+STALE_AFTER = timedelta(seconds=90)
+HEARTBEAT_EVERY = 10.0
+MAX_ATTEMPTS = 2
+# A queued run not picked up within this long is enqueued again (broker was down, or the message was lost).
+REQUEUE_AFTER = timedelta(seconds=60)
+
+
+# --- Credentials ------------------------------------------------------------------
+
+
+def credential_set(
+    *,
+    customer: Customer | None = None,
+    server: Server | None = None,
+    kind: str,
+    secret: str,
+    passphrase: str = "",
+    by=None,
+) -> Credential:
+    """Store (or replace) the credential of a customer or a server, encrypted."""
+    if (customer is None) == (server is None):
+        raise ValueError("a credential belongs to a customer or to a server")
+    fingerprint = ""
+    if kind == Credential.KEY:
+        try:
+            fingerprint = ssh.public_key_of(secret, passphrase or None).fingerprint
+        except ssh.SshError as exc:
+            raise ValidationError({"secret": exc.message}) from None
+    elif kind == Credential.PASSWORD:
+        if not secret:
+            raise ValidationError({"secret": "Enter the password."})
+    else:
+        raise ValidationError({"kind": "Choose a private key or a password."})
+    with transaction.atomic():
+        Credential.objects.filter(customer=customer, server=server).delete()
+        credential = Credential.objects.create(
+            customer=customer,
+            server=server,
+            kind=kind,
+            secret_token=crypto.encrypt(secret),
+            passphrase_token=crypto.encrypt(passphrase) if passphrase else None,
+            public_fingerprint=fingerprint,
+            created_by=by,
+        )
+        AuditEntry.objects.create(
+            actor=by,
+            action="credential_set",
+            server=server,
+            detail={"customer": customer.name if customer else None, "kind": kind, "fingerprint": fingerprint},
+        )
+    return credential
+
+
+def credential_for(server: Server) -> Credential | None:
+    """The server's own credential, else its customer's."""
+    return (
+        Credential.objects.filter(server=server).first()
+        or Credential.objects.filter(customer_id=server.customer_id, server__isnull=True).first()
+    )
+
+
+def credential_secret(credential: Credential) -> ssh.Secret:
+    secret = crypto.decrypt(credential.secret_token)
+    if credential.kind == Credential.PASSWORD:
+        return ssh.Secret(password=secret)
+    passphrase = crypto.decrypt(credential.passphrase_token) if credential.passphrase_token else None
+    return ssh.Secret(private_key=secret, passphrase=passphrase)
+
+
+def credentials_rotate() -> int:
+    """Re-encrypt every credential under the newest key; returns how many were rewritten."""
+    count = 0
+    with transaction.atomic():
+        for credential in Credential.objects.select_for_update():
+            credential.secret_token = crypto.rotate(credential.secret_token)
+            if credential.passphrase_token:
+                credential.passphrase_token = crypto.rotate(credential.passphrase_token)
+            credential.save(update_fields=["secret_token", "passphrase_token"])
+            count += 1
+    return count
+
+
+# --- Host keys ----------------------------------------------------------------------
+
+
+def host_key_trust(*, host_key: HostKey, by) -> HostKey:
+    with transaction.atomic():
+        host_key.status = HostKey.TRUSTED
+        host_key.decided_at = timezone.now()
+        host_key.decided_by = by
+        host_key.save()
+        # Once the new key is trusted, the change alert has been dealt with; older keys stop counting.
+        HostKey.objects.filter(server=host_key.server_id, status=HostKey.TRUSTED).exclude(pk=host_key.pk).update(
+            status=HostKey.REVOKED, decided_at=timezone.now(), decided_by=by
+        )
+        Server.objects.filter(pk=host_key.server_id).update(host_key_changed_at=None)
+        AuditEntry.objects.create(
+            actor=by,
+            action="host_key_trusted",
+            server_id=host_key.server_id,
+            detail={"fingerprint": host_key.fingerprint, "type": host_key.key_type},
+        )
+    return host_key
+
+
+def host_key_revoke(*, host_key: HostKey, by) -> HostKey:
+    host_key.status = HostKey.REVOKED
+    host_key.decided_at = timezone.now()
+    host_key.decided_by = by
+    host_key.save()
+    AuditEntry.objects.create(
+        actor=by, action="host_key_revoked", server_id=host_key.server_id, detail={"fingerprint": host_key.fingerprint}
+    )
+    return host_key
+
+
+def _known_hosts_names(server: Server) -> set[str]:
+    names = {server.address, server.name}
+    if server.ssh_port != 22:
+        names = {f"[{n}]:{server.ssh_port}" for n in names}
+    return names
+
+
+def _pattern_matches(pattern: str, names: set[str]) -> bool:
+    if pattern.startswith("|1|"):  # hashed: |1|base64(salt)|base64(hmac-sha1(salt, name))
+        try:
+            _, _, salt, digest = pattern.split("|")
+            salt_bytes, digest_bytes = base64.b64decode(salt), base64.b64decode(digest)
+        except ValueError:
+            return False
+        return any(
+            hmac.compare_digest(hmac.new(salt_bytes, n.encode(), hashlib.sha1).digest(), digest_bytes) for n in names
+        )
+    return bool(set(pattern.split(",")) & names)
+
+
+def host_keys_import(*, server: Server, known_hosts: str, by) -> list[HostKey]:
+    """Trust the keys that known_hosts text lists for this server (by address or name, hashed or not)."""
+    names = _known_hosts_names(server)
+    imported = []
+    for pattern, key in ssh.parse_known_hosts(known_hosts):
+        if not _pattern_matches(pattern, names):
+            continue
+        record, _ = HostKey.objects.get_or_create(
+            server=server,
+            key_type=key.key_type,
+            key_base64=key.key_base64,
+            defaults={"fingerprint": key.fingerprint, "source": "known_hosts"},
+        )
+        imported.append(host_key_trust(host_key=record, by=by))
+    if not imported:
+        raise ValidationError({"known_hosts": f"No line lists a key for {', '.join(sorted(names))}."})
+    return imported
+
+
+def _pinned_keys(server: Server) -> list[ssh.HostKey]:
+    return [
+        ssh.HostKey(k.key_type, k.key_base64) for k in HostKey.objects.filter(server=server, status=HostKey.TRUSTED)
+    ]
+
+
+def _record_offered_key(server: Server, key: ssh.HostKey) -> HostKey:
+    record, _ = HostKey.objects.get_or_create(
+        server=server,
+        key_type=key.key_type,
+        key_base64=key.key_base64,
+        defaults={"fingerprint": key.fingerprint, "source": "seen"},
+    )
+    return record
+
+
+# --- Playbooks ----------------------------------------------------------------------
+
+
+def playbooks_ensure() -> list[Playbook]:
+    """Create the default playbooks that do not exist yet (admins' edits are kept)."""
+    from diagnostics.playbooks import DEFAULT_PLAYBOOKS
+
+    made = []
+    for book in DEFAULT_PLAYBOOKS:
+        playbook, _ = Playbook.objects.get_or_create(
+            name=book["name"], defaults={"description": book["description"], "steps": book["steps"]}
+        )
+        made.append(playbook)
+    return made
+
+
+def playbook_save(*, playbook: Playbook, name: str, description: str, steps: list, enabled: bool, by) -> Playbook:
+    from diagnostics.playbooks import validate_steps
+
+    try:
+        steps = validate_steps(steps)
+    except probes.ProbeError as exc:
+        raise ValidationError({"steps": str(exc)}) from None
+    playbook.name, playbook.description, playbook.steps, playbook.enabled = name, description, steps, enabled
+    playbook.updated_at, playbook.updated_by = timezone.now(), by
+    playbook.full_clean()
+    playbook.save()
+    return playbook
+
+
+# --- Runs ---------------------------------------------------------------------------
+
+
+def run_request(*, ticket: Ticket, server: Server, playbook: Playbook, by, enqueue: bool = True) -> CollectionRun:
+    """Queue a collection; the task is enqueued only once the run is committed."""
+    if server.customer_id != ticket.customer_id:
+        raise ValidationError({"server": "That server does not belong to this ticket's customer."})
+    if not playbook.enabled:
+        raise ValidationError({"playbook": "That playbook is disabled."})
+    with transaction.atomic():
+        run = CollectionRun.objects.create(
+            ticket=ticket,
+            server=server,
+            playbook=playbook,
+            playbook_name=playbook.name,
+            steps=playbook.steps,
+            requested_by=by,
+        )
+        ticket.servers.add(server)
+        desk.ticket_record_event(
+            ticket=ticket,
+            kind=EventKind.COLLECTION,
+            actor=by,
+            body=f"Collection requested: {playbook.name} on {server.name}.",
+            data={"run": run.pk, "state": RunState.QUEUED, "server": server.name},
+        )
+        AuditEntry.objects.create(
+            actor=by,
+            action="run_requested",
+            server=server,
+            ticket=ticket,
+            run=run,
+            address=_address(server),
+            detail={"playbook": playbook.name},
+        )
+        if enqueue:
+            transaction.on_commit(lambda: run_enqueue(run_id=run.pk))
+    return run
+
+
+def run_enqueue(*, run_id: int) -> bool:
+    """Hand the run to the broker; bounded, and harmless to repeat (the task claims the run)."""
+    from diagnostics import tasks
+
+    try:
+        tasks.collect_run.apply_async(args=[run_id], retry=False)
+    except Exception as exc:  # noqa: BLE001 - any broker failure leaves the run queued for the sweeper
+        log.warning("could not enqueue run %s: %s", run_id, exc)
+        CollectionRun.objects.filter(pk=run_id, state=RunState.QUEUED).update(
+            reason="Waiting for the task queue (the broker did not answer); it will be sent again automatically."
+        )
+        return False
+    CollectionRun.objects.filter(pk=run_id, state=RunState.QUEUED).update(enqueued_at=timezone.now(), reason="")
+    return True
+
+
+def _address(server: Server) -> str:
+    return f"{server.ssh_user}@{server.address}:{server.ssh_port}"
+
+
+def _claim(run_id: int, worker: str, now: datetime) -> bool:
+    """Take the run for this worker: queued runs, or active runs whose worker stopped beating."""
+    fresh = CollectionRun.objects.filter(pk=run_id, state=RunState.QUEUED).update(
+        state=RunState.CONNECTING,
+        started_at=now,
+        heartbeat_at=now,
+        attempts=F("attempts") + 1,
+        worker=worker,
+        reason="",
+    )
+    if fresh:
+        return True
+    return bool(
+        CollectionRun.objects.filter(
+            pk=run_id,
+            state__in=ACTIVE_STATES,
+            heartbeat_at__lt=now - STALE_AFTER,
+            attempts__lt=MAX_ATTEMPTS,
+        ).update(state=RunState.CONNECTING, heartbeat_at=now, attempts=F("attempts") + 1, worker=worker)
+    )
+
+
+class _Heartbeat:
+    """Keeps heartbeat_at fresh while a run is in progress, from a thread of its own."""
+
+    def __init__(self, run_id: int):
+        self.run_id = run_id
+        self.stop = threading.Event()
+        self.thread = threading.Thread(target=self._beat, name=f"run-{run_id}-heartbeat", daemon=True)
+
+    def _beat(self) -> None:
+        try:
+            while not self.stop.wait(HEARTBEAT_EVERY):
+                CollectionRun.objects.filter(pk=self.run_id, state__in=ACTIVE_STATES).update(
+                    heartbeat_at=timezone.now()
+                )
+        finally:
+            connection.close()
+
+    def __enter__(self):
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self.stop.set()
+        self.thread.join(timeout=5)
+
+
+def _finish(run: CollectionRun, *, state: str, reason: str, kind: str = "") -> CollectionRun:
+    now = timezone.now()
+    updated = CollectionRun.objects.filter(pk=run.pk, state__in=ACTIVE_STATES).update(
+        state=state, reason=reason, failure_kind=kind, finished_at=now, heartbeat_at=now
+    )
+    run.refresh_from_db()
+    if updated:
+        desk.ticket_record_event(
+            ticket=run.ticket,
+            kind=EventKind.COLLECTION,
+            actor=None,
+            body=f"Collection {run.get_state_display().lower()}: {run.playbook_name} on {run.server.name}. {reason}",
+            data={"run": run.pk, "state": state, "server": run.server.name},
+            now=now,
+        )
+    return run
+
+
+def run_execute(
+    *, run_id: int, worker: str | None = None, on_evidence: Callable[[Evidence], None] | None = None
+) -> CollectionRun | None:
+    """Execute a queued run to a terminal state. Returns None if the run is gone or someone else has it."""
+    worker = worker or socket.gethostname()
+    if not _claim(run_id, worker, timezone.now()):
+        return None
+    run = CollectionRun.objects.select_related("server__customer", "ticket").get(pk=run_id)
+    server = run.server
+    with _Heartbeat(run.pk):
+        try:
+            return _execute_claimed(run, server, worker, on_evidence)
+        except Exception as exc:  # a run must never stay active because of a bug
+            log.exception("run %s failed unexpectedly", run.pk)
+            return _finish(
+                run, state=RunState.FAILED, reason=f"internal error: {type(exc).__name__}: {exc}", kind="internal"
+            )
+
+
+def _execute_claimed(run, server, worker, on_evidence):
+    credential = credential_for(server)
+    if credential is None:
+        return _finish(
+            run,
+            state=RunState.FAILED,
+            kind="no_credential",
+            reason=f"No SSH credential is stored for {server.name} or {server.customer.name}; "
+            "an admin can add one on the server page.",
+        )
+    try:
+        secret = credential_secret(credential)
+    except crypto.CredentialUnreadable as exc:
+        return _finish(run, state=RunState.FAILED, kind="bad_credential", reason=str(exc).capitalize() + ".")
+
+    steps = _built_steps(run)
+    done = set(run.evidence.values_list("step", flat=True))  # a redelivered run keeps what it already has
+    specs = [spec for spec in (s for s in steps if not isinstance(s, str)) if int(spec.key) not in done]
+    invalid = [s for s in steps if isinstance(s, str)]
+
+    timeouts = ssh.Timeouts(**settings.TRIAGE_SSH_TIMEOUTS)
+    try:
+        session = ssh.connect(
+            address=server.address,
+            port=server.ssh_port,
+            username=server.ssh_user,
+            secret=secret,
+            pinned=_pinned_keys(server),
+            timeouts=timeouts,
+        )
+    except ssh.SshError as exc:
+        return _connection_failed(run, server, exc)
+
+    with session:
+        t = session.timings
+        CollectionRun.objects.filter(pk=run.pk).update(
+            state=RunState.RUNNING,
+            connect_seconds=t.connect,
+            banner_seconds=t.banner,
+            handshake_seconds=t.handshake,
+            auth_seconds=t.auth,
+            heartbeat_at=timezone.now(),
+        )
+        AuditEntry.objects.create(
+            action="connected",
+            server=server,
+            ticket=run.ticket,
+            run=run,
+            address=_address(server),
+            detail={"worker": worker, "login_seconds": t.auth},
+        )
+
+        def store(result: ssh.CommandResult) -> None:
+            evidence = _store_evidence(run, result)
+            if on_evidence is not None and evidence is not None:
+                on_evidence(evidence)
+
+        session.run_many(specs, concurrency=settings.TRIAGE_SSH_CONCURRENCY, on_result=store)
+        dropped = not session.alive
+    close_old_connections()
+    evidence = list(run.evidence.all())
+    incomplete = [e for e in evidence if e.exit_status is None]
+    if dropped and incomplete:
+        return _finish(
+            run,
+            state=RunState.PARTIAL,
+            kind="dropped",
+            reason=f"The connection dropped during the run; {len(evidence) - len(incomplete)} of "
+            f"{len(steps)} probes finished.",
+        )
+    if incomplete or invalid:
+        names = ", ".join(sorted({e.probe for e in incomplete}))
+        problems = [f"{len(incomplete)} probe(s) did not finish ({names})"] if incomplete else []
+        problems += invalid
+        return _finish(run, state=RunState.PARTIAL, kind="incomplete", reason="; ".join(problems) + ".")
+    return _finish(
+        run, state=RunState.SUCCEEDED, reason=f"All {len(evidence)} probes finished. Login took {t.auth:.1f} s."
+    )
+
+
+def _built_steps(run: CollectionRun) -> list:
+    """CommandSpecs for the run's steps, or an error string for a step that no longer validates."""
+    built = []
+    for index, step in enumerate(run.steps):
+        try:
+            command = probes.build(step["probe"], step.get("params") or {})
+        except probes.ProbeError as exc:
+            built.append(f"step {index + 1} ({step.get('probe')}) skipped: {exc}")
+            continue
+        built.append(
+            ssh.CommandSpec(
+                key=str(index), command=command.command, timeout=command.timeout, output_cap=command.output_cap
+            )
+        )
+    return built
+
+
+def _store_evidence(run: CollectionRun, result: ssh.CommandResult) -> Evidence | None:
+    step_index = int(result.key)
+    step = run.steps[step_index]
+    probe = probes.get_probe(step["probe"])
+    binary = probes.build(step["probe"], step.get("params") or {}).binary
+    evidence, created = Evidence.objects.get_or_create(
+        run=run,
+        step=step_index,
+        defaults={
+            "probe": probe.name,
+            "params": step.get("params") or {},
+            "command": result.command,
+            "exit_status": result.exit_status,
+            "output": result.stdout,
+            "stderr": result.stderr,
+            "binary": binary,
+            "output_bytes": result.stdout_bytes,
+            "stderr_bytes": result.stderr_bytes,
+            "truncated": result.truncated,
+            "timed_out": result.timed_out,
+            "error": result.error,
+            "duration": result.duration,
+        },
+    )
+    CollectionRun.objects.filter(pk=run.pk).update(heartbeat_at=timezone.now())
+    AuditEntry.objects.create(
+        action="command",
+        server=run.server,
+        ticket=run.ticket,
+        run=run,
+        address=_address(run.server),
+        command=result.command,
+        detail={
+            "probe": probe.name,
+            "exit_status": result.exit_status,
+            "timed_out": result.timed_out,
+            "seconds": round(result.duration, 3),
+        },
+    )
+    close_old_connections()
+    return evidence if created else None
+
+
+def _connection_failed(run: CollectionRun, server: Server, exc: ssh.SshError) -> CollectionRun:
+    if exc.kind == "host_key_unknown" and exc.host_key is not None:
+        _record_offered_key(server, exc.host_key)
+    elif exc.kind == "host_key_changed" and exc.host_key is not None:
+        _record_offered_key(server, exc.host_key)
+        Server.objects.filter(pk=server.pk).update(host_key_changed_at=timezone.now())
+    AuditEntry.objects.create(
+        action="connect_failed",
+        server=server,
+        ticket=run.ticket,
+        run=run,
+        address=_address(server),
+        detail={"kind": exc.kind, "message": exc.message},
+    )
+    return _finish(run, state=RunState.FAILED, reason=exc.message[:1].upper() + exc.message[1:] + ".", kind=exc.kind)
+
+
+def run_fail_stuck(*, run_id: int, reason: str) -> None:
+    run = CollectionRun.objects.select_related("server", "ticket").get(pk=run_id)
+    _finish(run, state=RunState.FAILED, reason=reason, kind="worker_lost")
+
+
+def runs_sweep(*, now: datetime | None = None) -> dict[str, int]:
+    """Re-enqueue runs that never reached a worker; recover runs whose worker died."""
+    now = now or timezone.now()
+    requeued = 0
+    stale_queued = CollectionRun.objects.filter(
+        Q(enqueued_at__isnull=True) | Q(enqueued_at__lt=now - REQUEUE_AFTER),
+        state=RunState.QUEUED,
+        created_at__lt=now - REQUEUE_AFTER,
+    )
+    for run_id in stale_queued.values_list("pk", flat=True)[:500]:
+        requeued += run_enqueue(run_id=run_id)
+    failed = 0
+    lost = CollectionRun.objects.filter(state__in=ACTIVE_STATES, heartbeat_at__lt=now - STALE_AFTER)
+    for run_id, attempts in lost.values_list("pk", "attempts")[:500]:
+        if attempts >= MAX_ATTEMPTS:
+            run_fail_stuck(
+                run_id=run_id,
+                reason=f"The worker stopped responding during the run ({attempts} attempts); start a new collection.",
+            )
+            failed += 1
+        else:
+            requeued += run_enqueue(run_id=run_id)
+    return {"requeued": requeued, "failed": failed}

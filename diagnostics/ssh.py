@@ -1,0 +1,481 @@
+"""The one module that speaks SSH (paramiko). Everything else uses its plain results.
+
+Every step is bounded: the TCP connect, the wait for the server's banner, key
+exchange, authentication, each command (locally, and on the host through
+`timeout -k`), and how much output is kept. Host keys are checked against the
+keys pinned for the server before anything is sent; there is no "accept new
+keys" policy here at all.
+
+The banner is awaited on the raw socket before paramiko sees it: that yields a
+precise "no SSH banner within N s" and a banner time, which is itself evidence
+(a login that takes 20 seconds is a symptom).
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import io
+import select
+import shlex
+import socket
+import threading
+import time
+from collections import deque
+from collections.abc import Callable, Iterable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+
+import paramiko
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
+
+# Polling interval of the command loops: small against probe durations, large
+# enough that ten idle channels cost nothing.
+_POLL = 0.02
+
+
+@dataclass(frozen=True)
+class Timeouts:
+    connect: float = 5.0
+    banner: float = 10.0
+    handshake: float = 15.0
+    auth: float = 30.0
+    keepalive: int = 5
+    channel_open: float = 10.0
+    grace: float = 5.0  # local allowance beyond a command's own timeout before we give up on it
+
+
+@dataclass(frozen=True)
+class HostKey:
+    key_type: str
+    key_base64: str
+
+    @property
+    def fingerprint(self) -> str:
+        return fingerprint_of(self.key_base64)
+
+
+@dataclass(frozen=True)
+class Secret:
+    """A decrypted credential; lives only in memory for the length of a connection."""
+
+    private_key: str | None = None
+    passphrase: str | None = None
+    password: str | None = None
+
+    def __repr__(self) -> str:  # never leak a secret into a log or a traceback
+        return "Secret(<hidden>)"
+
+
+class SshError(Exception):
+    """A connection-level failure with a reason a tech can act on.
+
+    `kind` is one of: unreachable, no_banner, handshake, host_key_unknown,
+    host_key_changed, auth_failed, bad_credential, dropped.
+    """
+
+    TRANSIENT = frozenset({"unreachable", "no_banner", "handshake", "dropped"})
+
+    def __init__(self, kind: str, message: str, *, host_key: HostKey | None = None):
+        super().__init__(message)
+        self.kind = kind
+        self.message = message
+        self.host_key = host_key
+
+    @property
+    def transient(self) -> bool:
+        return self.kind in self.TRANSIENT
+
+
+@dataclass
+class Timings:
+    connect: float | None = None
+    banner: float | None = None
+    handshake: float | None = None
+    auth: float | None = None
+
+
+@dataclass(frozen=True)
+class CommandSpec:
+    key: str  # the caller's handle for this command (e.g. a step number)
+    command: str
+    timeout: int
+    output_cap: int = 1 << 20
+    stderr_cap: int = 64 << 10
+    read_limit: int = 256 << 20  # stop reading a flood past this many bytes
+
+
+@dataclass
+class CommandResult:
+    key: str
+    command: str  # exactly what was executed on the host, wrapper included
+    exit_status: int | None
+    stdout: bytes
+    stderr: bytes
+    duration: float
+    truncated: bool
+    timed_out: bool
+    stdout_bytes: int
+    stderr_bytes: int
+    error: str = ""  # why there is no exit status, if there is none
+
+
+def fingerprint_of(key_base64: str) -> str:
+    digest = hashlib.sha256(base64.b64decode(key_base64)).digest()
+    return "SHA256:" + base64.b64encode(digest).decode().rstrip("=")
+
+
+def parse_known_hosts(text: str) -> list[tuple[str, HostKey]]:
+    """(host pattern, key) pairs from known_hosts text; hashed names are kept as they are."""
+    keys = []
+    for line in text.splitlines():
+        line = line.strip()
+        if not line or line.startswith("#"):
+            continue
+        parts = line.split()
+        if parts[0].startswith("@"):  # @cert-authority / @revoked markers are not host keys
+            continue
+        if len(parts) < 3:
+            continue
+        hosts, key_type, key_b64 = parts[0], parts[1], parts[2]
+        try:
+            paramiko.PKey.from_type_string(key_type, base64.b64decode(key_b64, validate=True))
+        except (ValueError, paramiko.SSHException, paramiko.ssh_exception.UnknownKeyType):  # unreadable line: skip it
+            continue
+        keys.append((hosts, HostKey(key_type, key_b64)))
+    return keys
+
+
+def load_private_key(text: str, passphrase: str | None = None) -> paramiko.PKey:
+    """A paramiko key from OpenSSH or PEM text; raises SshError('bad_credential')."""
+    data = text.encode()
+    password = passphrase.encode() if passphrase else None
+    openssh_format = b"BEGIN OPENSSH PRIVATE KEY" in data
+    try:
+        if openssh_format:
+            loaded = serialization.load_ssh_private_key(data, password=password)
+        else:
+            loaded = serialization.load_pem_private_key(data, password=password)
+    except (ValueError, TypeError) as exc:
+        # A wrong passphrase shows up as a "broken checksum" in the OpenSSH format.
+        words = str(exc).lower()
+        bad_passphrase = "password" in words or "checksum" in words or "decrypt" in words
+        reason = "wrong or missing passphrase" if bad_passphrase else "not a private key"
+        raise SshError("bad_credential", f"the stored private key cannot be used: {reason}") from None
+    if isinstance(loaded, ed25519.Ed25519PrivateKey):
+        cls = paramiko.Ed25519Key
+    elif isinstance(loaded, ec.EllipticCurvePrivateKey):
+        cls = paramiko.ECDSAKey
+    elif isinstance(loaded, rsa.RSAPrivateKey):
+        cls = paramiko.RSAKey
+    else:
+        raise SshError("bad_credential", "the stored private key is of an unsupported type")
+    return cls.from_private_key(io.StringIO(text), password=passphrase)
+
+
+def public_key_of(text: str, passphrase: str | None = None) -> HostKey:
+    key = load_private_key(text, passphrase)
+    return HostKey(key.get_name(), key.get_base64())
+
+
+class HeadTail:
+    """Keeps the first and last `cap // 2` bytes of a stream and counts the rest."""
+
+    def __init__(self, cap: int):
+        self.half = max(cap // 2, 1)
+        self.head = bytearray()
+        self.tail: deque[bytes] = deque()
+        self.tail_size = 0
+        self.total = 0
+
+    def feed(self, data: bytes) -> None:
+        self.total += len(data)
+        room = self.half - len(self.head)
+        if room > 0:
+            self.head += data[:room]
+            data = data[room:]
+        if not data:
+            return
+        self.tail.append(data)
+        self.tail_size += len(data)
+        while self.tail_size - len(self.tail[0]) >= self.half:
+            self.tail_size -= len(self.tail.popleft())
+
+    @property
+    def kept(self) -> int:
+        return len(self.head) + min(self.tail_size, self.half)
+
+    @property
+    def truncated(self) -> bool:
+        return self.total > self.kept
+
+    def value(self) -> bytes:
+        tail = b"".join(self.tail)[-self.half :] if self.tail else b""
+        if self.truncated:
+            marker = f"\n[... {self.total - self.kept} bytes not kept ...]\n".encode()
+            return bytes(self.head) + marker + tail
+        return bytes(self.head) + tail
+
+
+def remote_wrapper(command: str, timeout: int) -> str:
+    """The command as run on the host: C locale, killed there at its timeout.
+
+    `timeout` signals its whole process group, so pipelines and children die too;
+    -k follows up with SIGKILL for anything that ignores SIGTERM.
+    """
+    return f"LC_ALL=C timeout -k 3 {int(timeout)} sh -c {shlex.quote(command)}"
+
+
+class Session:
+    """An authenticated SSH connection that runs commands as concurrent channels."""
+
+    def __init__(self, transport: paramiko.Transport, timings: Timings, timeouts: Timeouts, host_key: HostKey):
+        self._transport = transport
+        self.timings = timings
+        self.timeouts = timeouts
+        self.host_key = host_key
+
+    def __enter__(self) -> Session:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def close(self) -> None:
+        self._transport.close()
+
+    @property
+    def alive(self) -> bool:
+        return self._transport.is_active()
+
+    def run(self, spec: CommandSpec) -> CommandResult:
+        started = time.monotonic()
+        wrapped = remote_wrapper(spec.command, spec.timeout)
+        out, err = HeadTail(spec.output_cap), HeadTail(spec.stderr_cap)
+
+        def result(exit_status, *, timed_out=False, error="", stopped=False):
+            return CommandResult(
+                key=spec.key,
+                command=wrapped,
+                exit_status=exit_status,
+                stdout=out.value(),
+                stderr=err.value(),
+                duration=time.monotonic() - started,
+                truncated=out.truncated or err.truncated or stopped,
+                timed_out=timed_out,
+                stdout_bytes=out.total,
+                stderr_bytes=err.total,
+                error=error,
+            )
+
+        try:
+            channel = self._transport.open_session(timeout=self.timeouts.channel_open)
+        except (paramiko.SSHException, OSError, EOFError) as exc:
+            return result(None, error=f"could not open a channel: {exc or type(exc).__name__}")
+        deadline = started + spec.timeout + self.timeouts.grace
+        try:
+            channel.exec_command(wrapped)
+            while True:
+                progressed = False
+                # Drain both streams every round: a chatty stderr must never stall stdout.
+                while channel.recv_ready():
+                    out.feed(channel.recv(65536))
+                    progressed = True
+                while channel.recv_stderr_ready():
+                    err.feed(channel.recv_stderr(65536))
+                    progressed = True
+                if out.total + err.total > spec.read_limit:
+                    channel.close()
+                    return result(
+                        None, error=f"output flood: stopped reading after {spec.read_limit} bytes", stopped=True
+                    )
+                if channel.exit_status_ready() and not channel.recv_ready() and not channel.recv_stderr_ready():
+                    status = channel.recv_exit_status()  # ready, so this does not block
+                    if status == -1:  # closed without an exit-status message: the session died
+                        return result(None, error="connection dropped before the command finished")
+                    # 124: `timeout` fired; 137: it had to SIGKILL (-k).
+                    return result(status, timed_out=status in (124, 137))
+                if channel.closed or not self._transport.is_active():
+                    return result(None, error="connection dropped before the command finished")
+                if time.monotonic() > deadline:
+                    channel.close()
+                    return result(
+                        None,
+                        timed_out=True,
+                        error=f"no exit status {spec.timeout + self.timeouts.grace:.0f} s after start",
+                    )
+                if not progressed:
+                    select.select([channel], [], [], _POLL)
+        except (paramiko.SSHException, OSError, EOFError) as exc:
+            return result(None, error=f"connection error: {exc or type(exc).__name__}")
+        finally:
+            channel.close()
+
+    def run_many(
+        self,
+        specs: Sequence[CommandSpec],
+        *,
+        concurrency: int = 4,
+        on_result: Callable[[CommandResult], None] | None = None,
+    ) -> list[CommandResult]:
+        """Run commands concurrently (at most `concurrency` channels at once).
+
+        `on_result` is called as each command finishes (from a worker thread,
+        serialised by a lock), so callers can store evidence as it arrives.
+        """
+        lock = threading.Lock()
+        results: dict[str, CommandResult] = {}
+
+        def one(spec: CommandSpec) -> None:
+            res = self.run(spec)
+            with lock:
+                results[spec.key] = res
+                if on_result is not None:
+                    on_result(res)
+
+        with ThreadPoolExecutor(max_workers=max(1, min(concurrency, len(specs) or 1))) as pool:
+            for future in [pool.submit(one, spec) for spec in specs]:
+                future.result()
+        return [results[spec.key] for spec in specs]
+
+
+def _wait_for_banner(sock: socket.socket, timeout: float) -> None:
+    ready, _, _ = select.select([sock], [], [], timeout)
+    if not ready:
+        raise SshError(
+            "no_banner",
+            f"no SSH banner within {timeout:g} s (the port accepts connections but nothing answers like an SSH server)",
+        )
+    try:
+        peek = sock.recv(64, socket.MSG_PEEK)
+    except OSError as exc:
+        raise SshError("dropped", f"connection reset before the SSH banner: {exc.strerror or exc}") from None
+    if not peek:
+        raise SshError("dropped", "the server closed the connection before sending an SSH banner")
+
+
+def _tcp_connect(address: str, port: int, timeout: float) -> socket.socket:
+    try:
+        infos = socket.getaddrinfo(address, port, type=socket.SOCK_STREAM)
+    except socket.gaierror as exc:
+        raise SshError("unreachable", f"unreachable: cannot resolve {address}: {exc.strerror}") from None
+    last: Exception | None = None
+    for family, socktype, proto, _, sockaddr in infos:
+        sock = socket.socket(family, socktype, proto)
+        sock.settimeout(timeout)
+        try:
+            sock.connect(sockaddr)
+        except TimeoutError:
+            sock.close()
+            raise SshError("unreachable", f"unreachable: connect timed out after {timeout:g} s") from None
+        except OSError as exc:
+            sock.close()
+            last = exc
+            continue
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE, 1)
+        # A peer that vanishes mid-run is noticed in ~15 s, not the kernel's two hours.
+        for option, value in (("TCP_KEEPIDLE", 5), ("TCP_KEEPINTVL", 5), ("TCP_KEEPCNT", 2)):
+            if hasattr(socket, option):
+                sock.setsockopt(socket.IPPROTO_TCP, getattr(socket, option), value)
+        return sock
+    reason = getattr(last, "strerror", None) or str(last)
+    raise SshError("unreachable", f"unreachable: {reason} ({address} port {port})")
+
+
+def connect(
+    *,
+    address: str,
+    port: int,
+    username: str,
+    secret: Secret,
+    pinned: Iterable[HostKey],
+    timeouts: Timeouts | None = None,
+) -> Session:
+    """Open an authenticated session, or raise SshError saying what went wrong."""
+    timeouts = timeouts or Timeouts()
+    timings = Timings()
+    started = time.monotonic()
+    sock = _tcp_connect(address, port, timeouts.connect)
+    timings.connect = time.monotonic() - started
+    transport = None
+    try:
+        _wait_for_banner(sock, timeouts.banner)
+        timings.banner = time.monotonic() - started
+        sock.settimeout(None)
+        transport = paramiko.Transport(sock)
+        transport.banner_timeout = timeouts.banner
+        transport.handshake_timeout = timeouts.handshake
+        transport.auth_timeout = timeouts.auth
+        negotiated = threading.Event()
+        transport.start_client(event=negotiated)
+        # paramiko's own timeout argument returns silently on expiry, so wait ourselves.
+        if not negotiated.wait(timeouts.handshake) or not transport.is_active():
+            error = transport.get_exception()
+            if negotiated.is_set() and error is not None:
+                raise SshError("handshake", f"SSH key exchange failed: {error}")
+            raise SshError(
+                "handshake",
+                f"SSH key exchange did not finish within {timeouts.handshake:g} s "
+                "(the server sent a banner, then went silent)",
+            )
+        timings.handshake = time.monotonic() - started
+        transport.set_keepalive(timeouts.keepalive)
+        remote = transport.get_remote_server_key()
+        host_key = HostKey(remote.get_name(), remote.get_base64())
+        pinned = list(pinned)
+        if not any(k.key_type == host_key.key_type and k.key_base64 == host_key.key_base64 for k in pinned):
+            if pinned:
+                raise SshError(
+                    "host_key_changed",
+                    f"host key changed: the server offered {host_key.fingerprint}, which is not the "
+                    "pinned key; refusing to connect",
+                    host_key=host_key,
+                )
+            raise SshError(
+                "host_key_unknown",
+                f"unknown host key {host_key.fingerprint} ({host_key.key_type}): an admin must approve "
+                "it before collections can run",
+                host_key=host_key,
+            )
+        _authenticate(transport, username=username, secret=secret, timeouts=timeouts)
+        timings.auth = time.monotonic() - started
+        return Session(transport, timings, timeouts, host_key)
+    except SshError:
+        _close(transport, sock)
+        raise
+    except (paramiko.SSHException, OSError, EOFError) as exc:
+        _close(transport, sock)
+        raise SshError("dropped", f"connection failed during setup: {exc or type(exc).__name__}") from None
+
+
+def _authenticate(transport: paramiko.Transport, *, username: str, secret: Secret, timeouts: Timeouts) -> None:
+    try:
+        if secret.private_key:
+            transport.auth_publickey(username, load_private_key(secret.private_key, secret.passphrase))
+        elif secret.password is not None:
+            transport.auth_password(username, secret.password, fallback=True)
+        else:
+            raise SshError("bad_credential", "no credential is stored for this server or its customer")
+    except paramiko.BadAuthenticationType as exc:
+        raise SshError(
+            "auth_failed",
+            f"authentication refused for {username}: the server only allows {', '.join(exc.allowed_types)}",
+        ) from None
+    except paramiko.AuthenticationException as exc:
+        message = str(exc)
+        if "timeout" in message.lower():
+            raise SshError("handshake", f"authentication did not finish within {timeouts.auth:g} s") from None
+        raise SshError(
+            "auth_failed",
+            f"authentication refused for {username}: check the stored credential and the account on the server",
+        ) from None
+    if not transport.is_authenticated():
+        raise SshError("auth_failed", f"authentication for {username} did not complete")
+
+
+def _close(transport: paramiko.Transport | None, sock: socket.socket) -> None:
+    if transport is not None:
+        transport.close()
+    sock.close()

@@ -1,0 +1,32 @@
+"""Celery tasks for collection: thin, ids in, the work is in diagnostics.services."""
+
+from __future__ import annotations
+
+from celery import shared_task
+from celery.exceptions import SoftTimeLimitExceeded
+
+from diagnostics import services
+from diagnostics.models import CollectionRun
+
+
+@shared_task(
+    acks_late=True,
+    reject_on_worker_lost=True,
+    ignore_result=True,
+    # A playbook's probes run concurrently and each is bounded (<= 60 s captures plus grace);
+    # these limits catch anything the per-command bounds somehow miss.
+    soft_time_limit=240,
+    time_limit=300,
+)
+def collect_run(run_id: int) -> None:
+    if not CollectionRun.objects.filter(pk=run_id).exists():
+        return
+    try:
+        services.run_execute(run_id=run_id, worker=collect_run.request.hostname)
+    except SoftTimeLimitExceeded:
+        services.run_fail_stuck(run_id=run_id, reason="The run exceeded the worker's time limit and was stopped.")
+
+
+@shared_task(ignore_result=True)
+def sweep_runs() -> dict:
+    return services.runs_sweep()

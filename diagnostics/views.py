@@ -1,0 +1,187 @@
+"""Collection views: start a run from a ticket, watch it, read and download evidence;
+admins' setup: credentials, host keys, playbooks and the audit log."""
+
+from __future__ import annotations
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.core.exceptions import ValidationError
+from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
+
+from diagnostics import forms, selectors, services
+from diagnostics.models import CollectionRun, Evidence, HostKey, Playbook
+from triage import access
+from triage import selectors as desk_selectors
+from triage.models import Server, Ticket
+
+
+@login_required
+@require_POST
+def collect(request: HttpRequest, ticket_id: int) -> HttpResponse:
+    access.run_access(user=request.user, action="run")
+    try:
+        ticket = desk_selectors.ticket_detail(user=request.user, ticket_id=ticket_id)
+    except Ticket.DoesNotExist:
+        raise Http404("No such ticket") from None
+    form = forms.CollectForm(request.POST, ticket=ticket)
+    if form.is_valid():
+        try:
+            run = services.run_request(
+                ticket=ticket,
+                server=form.cleaned_data["server"],
+                playbook=form.cleaned_data["playbook"],
+                by=request.user,
+            )
+        except ValidationError as exc:
+            form.add_error(None, exc.messages)
+        else:
+            return redirect("run", run_id=run.pk)
+    return render(request, "diagnostics/collect_refused.html", {"ticket": ticket, "form": form}, status=400)
+
+
+@login_required
+@require_GET
+def run_detail(request: HttpRequest, run_id: int) -> HttpResponse:
+    try:
+        run, steps = selectors.run_detail(user=request.user, run_id=run_id)
+    except CollectionRun.DoesNotExist:
+        raise Http404("No such run") from None
+    context = {"run": run, "steps": steps, "progress": selectors.run_progress(steps)}
+    template = "diagnostics/_run.html" if request.htmx else "diagnostics/run.html"
+    return render(request, template, context)
+
+
+@login_required
+@require_GET
+def evidence_raw(request: HttpRequest, run_id: int, step: int) -> HttpResponse:
+    try:
+        evidence = selectors.evidence_for_download(user=request.user, run_id=run_id, step=step)
+    except Evidence.DoesNotExist:
+        raise Http404("No such evidence") from None
+    extension = "pcap" if evidence.binary else "txt"
+    content_type = "application/vnd.tcpdump.pcap" if evidence.binary else "text/plain; charset=utf-8"
+    response = HttpResponse(bytes(evidence.output), content_type=content_type)
+    response["Content-Disposition"] = f'attachment; filename="run{run_id}-{step}-{evidence.probe}.{extension}"'
+    response["X-Content-Type-Options"] = "nosniff"
+    return response
+
+
+# --- Admin setup ---------------------------------------------------------------------
+
+
+def _server(request: HttpRequest, server_id: int) -> Server:
+    access.collection_setup_access(user=request.user)
+    return get_object_or_404(Server.objects.select_related("customer"), pk=server_id)
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def server_access_setup(request: HttpRequest, server_id: int) -> HttpResponse:
+    """Credentials and host keys of one server."""
+    server = _server(request, server_id)
+    credential_form = forms.CredentialForm(request.POST or None, prefix="cred")
+    known_hosts_form = forms.KnownHostsForm(prefix="kh")
+    if request.method == "POST" and credential_form.is_valid():
+        data = credential_form.cleaned_data
+        scope = {"customer": server.customer} if request.POST.get("scope") == "customer" else {"server": server}
+        try:
+            services.credential_set(
+                kind=data["kind"], secret=data["secret"], passphrase=data["passphrase"], by=request.user, **scope
+            )
+        except ValidationError as exc:
+            for field, errors in exc.message_dict.items():
+                credential_form.add_error(field if field in credential_form.fields else None, errors)
+        else:
+            messages.success(request, "Credential stored (encrypted).")
+            return redirect("server_access", server_id=server.pk)
+    context = {
+        "server": server,
+        "credential_form": credential_form,
+        "known_hosts_form": known_hosts_form,
+        **selectors.server_collection_setup(server=server),
+    }
+    return render(request, "diagnostics/server_access.html", context)
+
+
+@login_required
+@require_POST
+def host_keys_import(request: HttpRequest, server_id: int) -> HttpResponse:
+    server = _server(request, server_id)
+    form = forms.KnownHostsForm(request.POST, prefix="kh")
+    if form.is_valid():
+        try:
+            keys = services.host_keys_import(
+                server=server, known_hosts=form.cleaned_data["known_hosts"], by=request.user
+            )
+        except ValidationError as exc:
+            form.add_error("known_hosts", exc.message_dict.get("known_hosts", exc.messages))
+        else:
+            messages.success(request, f"Trusted {len(keys)} host key(s).")
+            return redirect("server_access", server_id=server.pk)
+    context = {
+        "server": server,
+        "credential_form": forms.CredentialForm(prefix="cred"),
+        "known_hosts_form": form,
+        **selectors.server_collection_setup(server=server),
+    }
+    return render(request, "diagnostics/server_access.html", context, status=400)
+
+
+@login_required
+@require_POST
+def host_key_decide(request: HttpRequest, server_id: int, key_id: int) -> HttpResponse:
+    server = _server(request, server_id)
+    key = get_object_or_404(HostKey, pk=key_id, server=server)
+    if request.POST.get("decision") == "trust":
+        services.host_key_trust(host_key=key, by=request.user)
+        messages.success(request, f"Trusted {key.fingerprint}.")
+    else:
+        services.host_key_revoke(host_key=key, by=request.user)
+        messages.success(request, f"Revoked {key.fingerprint}.")
+    return redirect("server_access", server_id=server.pk)
+
+
+@login_required
+@require_GET
+def playbook_list(request: HttpRequest) -> HttpResponse:
+    access.collection_setup_access(user=request.user)
+    return render(request, "diagnostics/playbooks.html", {"playbooks": Playbook.objects.order_by("name")})
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def playbook_edit(request: HttpRequest, playbook_id: int | None = None) -> HttpResponse:
+    access.collection_setup_access(user=request.user)
+    playbook = get_object_or_404(Playbook, pk=playbook_id) if playbook_id else None
+    form = forms.PlaybookForm(request.POST or None, instance=playbook)
+    if request.method == "POST" and form.is_valid():
+        data = form.cleaned_data
+        try:
+            playbook = services.playbook_save(
+                playbook=playbook or Playbook(),
+                name=data["name"],
+                description=data["description"],
+                steps=data["steps"],
+                enabled=data["enabled"],
+                by=request.user,
+            )
+        except ValidationError as exc:
+            for field, errors in exc.message_dict.items():
+                form.add_error(field if field in form.fields else None, errors)
+        else:
+            messages.success(request, f"Playbook {playbook.name} saved.")
+            return redirect("playbooks")
+    from diagnostics import probes
+
+    catalogue = sorted(probes.REGISTRY.values(), key=lambda p: p.name)
+    return render(request, "diagnostics/playbook_edit.html", {"form": form, "playbook": playbook, "probes": catalogue})
+
+
+@login_required
+@require_GET
+def audit(request: HttpRequest) -> HttpResponse:
+    server_id = request.GET.get("server", "")
+    entries = selectors.audit_log(user=request.user, server_id=int(server_id) if server_id.isdigit() else None)
+    return render(request, "diagnostics/audit.html", {"entries": entries})
