@@ -28,6 +28,11 @@ run: demo
 test: $(STAMP)
 	$(BIN)/python -m pytest
 
+## Performance figures (root: builds lab hosts in network namespaces)
+bench: $(STAMP)
+	$(BIN)/python bench/collect_one_host.py
+	$(BIN)/python bench/sweep_hosts.py
+
 lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/python manage.py makemigrations --check --dry-run

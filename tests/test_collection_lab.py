@@ -265,3 +265,18 @@ def test_a_finished_run_is_never_executed_twice(lab, customer, ticket):  # noqa:
     run, _ = _collect(ticket, _server(customer, host))
     assert services.run_execute(run_id=run.pk, worker="again") is None
     assert run.evidence.count() == 3
+
+
+def test_the_collect_command_runs_synchronously_and_prints_results(lab, customer, ticket):  # noqa: F811
+    from io import StringIO
+
+    from django.core.management import call_command
+
+    host = lab.add_host("cli")
+    server = _server(customer, host)
+    Playbook.objects.create(name="Quick look", steps=QUICK)
+    out = StringIO()
+    call_command("collect", str(ticket.pk), server.name, playbook="Quick look", stdout=out)
+    text = out.getvalue()
+    assert "== load [exit 0" in text and "load average" in text and "succeeded" in text
+    assert "$ LC_ALL=C timeout -k" in text
