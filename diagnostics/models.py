@@ -196,6 +196,17 @@ class Evidence(models.Model):
     def text(self) -> str:
         return bytes(self.output).decode("utf-8", errors="replace")
 
+    PREVIEW_BYTES = 256 << 10
+
+    @property
+    def preview(self) -> str:
+        """The start of the output for the page; the rest is a download away."""
+        return bytes(self.output[: self.PREVIEW_BYTES]).decode("utf-8", errors="replace")
+
+    @property
+    def preview_cut(self) -> bool:
+        return len(self.output) > self.PREVIEW_BYTES
+
     @property
     def stderr_text(self) -> str:
         return bytes(self.stderr).decode("utf-8", errors="replace")

@@ -13,6 +13,7 @@ import base64
 import hashlib
 import hmac
 import logging
+import queue
 import socket
 import threading
 from collections.abc import Callable
@@ -20,7 +21,7 @@ from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
-from django.db import close_old_connections, connection, transaction
+from django.db import connection, transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
@@ -439,14 +440,24 @@ def _execute_claimed(run, server, worker, on_evidence):
             detail={"worker": worker, "login_seconds": t.auth},
         )
 
-        def store(result: ssh.CommandResult) -> None:
+        # Probes run on the session's threads; their results are stored here, on this
+        # thread, so database writes stay on the task's own connection.
+        finished: queue.Queue[ssh.CommandResult | None] = queue.Queue()
+
+        def run_all() -> None:
+            try:
+                session.run_many(specs, concurrency=settings.TRIAGE_SSH_CONCURRENCY, on_result=finished.put)
+            finally:
+                finished.put(None)
+
+        runner = threading.Thread(target=run_all, name=f"run-{run.pk}-probes", daemon=True)
+        runner.start()
+        while (result := finished.get()) is not None:
             evidence = _store_evidence(run, result)
             if on_evidence is not None and evidence is not None:
                 on_evidence(evidence)
-
-        session.run_many(specs, concurrency=settings.TRIAGE_SSH_CONCURRENCY, on_result=store)
+        runner.join()
         dropped = not session.alive
-    close_old_connections()
     evidence = list(run.evidence.all())
     incomplete = [e for e in evidence if e.exit_status is None]
     if dropped and incomplete:
@@ -523,7 +534,6 @@ def _store_evidence(run: CollectionRun, result: ssh.CommandResult) -> Evidence |
             "seconds": round(result.duration, 3),
         },
     )
-    close_old_connections()
     return evidence if created else None
 
 

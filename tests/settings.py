@@ -4,6 +4,8 @@ The database comes from DATABASE_URL as in production (CI points it at
 PostgreSQL); without it the suite runs on SQLite.
 """
 
+import os
+
 from triage.settings import *  # noqa: F403
 
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
@@ -15,6 +17,7 @@ STORAGES = {
 STATIC_ROOT = None
 WHITENOISE_USE_FINDERS = True
 
-# A file, not memory, so a forked "worker" process in the tests sees the same test database.
+# A file, not memory, so a forked "worker" process in the tests sees the same test database;
+# one per test session, so two runs in one checkout never share it.
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":  # noqa: F405
-    DATABASES["default"]["TEST"] = {"NAME": str(VAR_DIR / "test.sqlite3")}  # noqa: F405
+    DATABASES["default"]["TEST"] = {"NAME": str(VAR_DIR / f"test-{os.getpid()}.sqlite3")}  # noqa: F405
