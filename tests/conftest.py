@@ -6,6 +6,7 @@ Cast: a tech, an admin, a manager, and an outsider (signed in, no role) who must
 from __future__ import annotations
 
 import os
+import socket
 
 import pytest
 from django.contrib.auth import get_user_model
@@ -97,3 +98,18 @@ def ticket(customer, server, tech):
 def login(client, user):
     client.force_login(user)
     return client
+
+
+def free_port() -> int:
+    """A loopback port nothing listens on (at the moment of asking)."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def redis_up() -> bool:
+    try:
+        with socket.create_connection(("127.0.0.1", 6379), timeout=1):
+            return True
+    except OSError:
+        return False

@@ -18,6 +18,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.conftest import free_port, redis_up
+
 ROOT = Path(__file__).resolve().parent.parent
 
 SCENE = r"""
@@ -97,24 +99,14 @@ class SilentListener:
         self.sock.close()
 
 
-def _closed_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
-def _redis_up() -> bool:
-    try:
-        with socket.create_connection(("127.0.0.1", 6379), timeout=1):
-            return True
-    except OSError:
-        return False
 
 
 @pytest.mark.parametrize("broker_state", ["refusing", "hung"])
 def test_collect_answers_within_3_s_when_the_broker_is_down(tmp_path, broker_state):
     listener = SilentListener() if broker_state == "hung" else None
-    port = listener.port if listener else _closed_port()
+    port = listener.port if listener else free_port()
     env = _env(tmp_path, f"redis://127.0.0.1:{port}/0")
     subprocess.run([sys.executable, "manage.py", "migrate", "--noinput"], cwd=ROOT, env=env, check=True,
                    capture_output=True, timeout=120)
@@ -129,9 +121,9 @@ def test_collect_answers_within_3_s_when_the_broker_is_down(tmp_path, broker_sta
     assert "broker did not answer" in outcome["reason"]
 
 
-@pytest.mark.skipif(not _redis_up(), reason="Redis is not running on 127.0.0.1:6379")
+@pytest.mark.skipif(not redis_up(), reason="Redis is not running on 127.0.0.1:6379")
 def test_the_sweeper_sends_a_stranded_run_once_the_broker_is_back(tmp_path):
-    env = _env(tmp_path, f"redis://127.0.0.1:{_closed_port()}/0")
+    env = _env(tmp_path, f"redis://127.0.0.1:{free_port()}/0")
     subprocess.run([sys.executable, "manage.py", "migrate", "--noinput"], cwd=ROOT, env=env, check=True,
                    capture_output=True, timeout=120)
     assert _shell(env, SCENE)["state"] == "queued"

@@ -6,7 +6,6 @@ from __future__ import annotations
 import contextlib
 import os
 import signal
-import socket
 import sqlite3
 import subprocess
 import sys
@@ -16,6 +15,8 @@ import uuid
 from pathlib import Path
 
 import pytest
+
+from tests.conftest import free_port, redis_up
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -47,10 +48,6 @@ def _enqueue_heartbeat(env):
     _manage(env, "shell", "-c", "from triage.tasks import record_worker_heartbeat as t; t.delay()")
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def _stop(process: subprocess.Popen) -> None:
@@ -72,7 +69,7 @@ def _children_alive(pgid: int) -> list[str]:
 def test_rundesk_serves_the_dashboard_and_its_worker_runs_tasks_then_both_stop(tmp_path):
     env = _env(tmp_path)
     _manage(env, "migrate", "--noinput")
-    port = _free_port()
+    port = free_port()
     desk = subprocess.Popen([sys.executable, "manage.py", "rundesk", f"127.0.0.1:{port}", "--concurrency", "1"],
                             cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                             start_new_session=True)
@@ -100,15 +97,9 @@ def test_rundesk_serves_the_dashboard_and_its_worker_runs_tasks_then_both_stop(t
     assert leftovers == [], f"processes left behind: {leftovers}"
 
 
-def _redis_up() -> bool:
-    try:
-        with socket.create_connection(("127.0.0.1", 6379), timeout=1):
-            return True
-    except OSError:
-        return False
 
 
-@pytest.mark.skipif(not _redis_up(), reason="Redis is not running on 127.0.0.1:6379")
+@pytest.mark.skipif(not redis_up(), reason="Redis is not running on 127.0.0.1:6379")
 def test_a_worker_on_redis_runs_tasks(tmp_path):
     queue = f"test-{uuid.uuid4().hex[:8]}"
     env = _env(tmp_path, CELERY_BROKER_URL="redis://127.0.0.1:6379/15")
