@@ -290,13 +290,18 @@ class Session:
                     return result(
                         None, error=f"output flood: stopped reading after {spec.read_limit} bytes", stopped=True
                     )
-                if channel.exit_status_ready() and not channel.recv_ready() and not channel.recv_stderr_ready():
+                if channel.exit_status_ready() or channel.closed:
+                    # The server sends all data before the exit status and the close, so
+                    # whatever is still buffered is the rest of the output: drain it first.
+                    _drain(channel, out, err)
+                    if not channel.exit_status_ready():
+                        return result(None, error="connection dropped before the command finished")
                     status = channel.recv_exit_status()  # ready, so this does not block
                     if status == -1:  # closed without an exit-status message: the session died
                         return result(None, error="connection dropped before the command finished")
                     # 124: `timeout` fired; 137: it had to SIGKILL (-k).
                     return result(status, timed_out=status in (124, 137))
-                if channel.closed or not self._transport.is_active():
+                if not self._transport.is_active():
                     return result(None, error="connection dropped before the command finished")
                 if time.monotonic() > deadline:
                     channel.close()
@@ -338,6 +343,14 @@ class Session:
             for future in [pool.submit(one, spec) for spec in specs]:
                 future.result()
         return [results[spec.key] for spec in specs]
+
+
+def _drain(channel: paramiko.Channel, out: HeadTail, err: HeadTail) -> None:
+    while channel.recv_ready() or channel.recv_stderr_ready():
+        if channel.recv_ready():
+            out.feed(channel.recv(65536))
+        if channel.recv_stderr_ready():
+            err.feed(channel.recv_stderr(65536))
 
 
 def _wait_for_banner(sock: socket.socket, timeout: float) -> None:

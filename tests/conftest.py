@@ -15,6 +15,9 @@ from django.utils import timezone
 from triage import access, services
 from triage.models import Customer, Server, SlaTier
 
+# The lab's fixtures (`lab`, `lab_host`): real hosts in network namespaces.
+pytest_plugins = ["tests.lab"]
+
 # Playwright's sync API runs an event loop in the test thread; the ORM calls the
 # tests make around it are synchronous and safe.
 os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")

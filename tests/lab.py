@@ -96,7 +96,7 @@ exec "$TRLAB_PYTHON" -I -S "$TRLAB_REAPER" "$TRLAB_HOSTNAME" >/dev/null
 # Accepts and holds every connection, never reads; in "banner" mode writes one SSH banner first.
 _LISTENER = """
 import socket, sys
-mode, port, banner = sys.argv[1], int(sys.argv[2]), sys.argv[3].encode().decode("unicode_escape").encode()
+mode, port, banner = sys.argv[1], int(sys.argv[2]), bytes.fromhex(sys.argv[3])
 server = socket.socket()
 server.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
 server.bind(("0.0.0.0", port))
@@ -268,10 +268,11 @@ def fingerprint(public_key_line: str) -> str:
 
 def _password_user() -> str:
     """Create (once) the password-login account and return its password; call under the global lock."""
+    stored = STATE_DIR / f"{PASSWORD_USER}.password"
     if _run(["id", "-u", PASSWORD_USER], check=False).returncode:
         _run(["useradd", "--system", "--user-group", "--create-home", "--home-dir", f"/var/lib/{PASSWORD_USER}",
               "--shell", "/bin/sh", PASSWORD_USER])
-    stored = STATE_DIR / f"{PASSWORD_USER}.password"
+        stored.unlink(missing_ok=True)
     if not stored.exists():
         password = secrets.token_urlsafe(18)
         _run(["chpasswd"], input=f"{PASSWORD_USER}:{password}\n")
@@ -436,7 +437,8 @@ class Lab:
         private_tmp: tmpfs on /tmp and /var/log seen only by this host; tmp_noexec: the same, /tmp mounted
         noexec,nosuid,nodev; own_pids: a PID namespace, so the host's process list is its own sshd tree;
         sshd_options: sshd_config keywords overriding the defaults (e.g. {"UseDNS": "yes"});
-        resolv_conf: the host's /etc/resolv.conf (via /etc/netns/<namespace>/resolv.conf)."""
+        resolv_conf: the host's /etc/resolv.conf (via /etc/netns/<namespace>/resolv.conf); without it the host
+        sees the machine's resolvers, which it cannot reach (hosts have no route out), so lookups fail fast."""
         if self._torn_down:
             raise LabError("this lab has been torn down")
         if not _HOST_NAME.fullmatch(name) or name in self.hosts:
@@ -647,6 +649,7 @@ class Host:
             except subprocess.TimeoutExpired:
                 self.kill_sshd()
         self._sshd = None
+        self._sshd_pid = 0
 
     def kill_sshd(self) -> None:
         """SIGKILL sshd and every session under it: clients see their connections drop mid-command."""
@@ -771,9 +774,9 @@ class Host:
     def _serve(self, mode: str, port: int) -> None:
         if port in self._listeners:
             raise LabError(f"{self.name} already serves port {port}")
-        banner = FAKE_BANNER.decode().encode("unicode_escape").decode()
         self._listeners[port] = subprocess.Popen(
-            [*self._enter(), HOST_PYTHON, "-I", "-S", str(self.lab.dir / "listener.py"), mode, str(port), banner],
+            [*self._enter(), HOST_PYTHON, "-I", "-S", str(self.lab.dir / "listener.py"), mode, str(port),
+             FAKE_BANNER.hex()],
             stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
         _wait(lambda: _listening(self._anchor_pid, self.address, port), timeout=5, what=f"listener on :{port}")
 

@@ -19,7 +19,6 @@ from django.db import connections
 
 from diagnostics import services, ssh
 from diagnostics.models import AuditEntry, CollectionRun, Evidence, HostKey, Playbook, RunState
-from tests.lab import lab  # noqa: F401 - the module-scoped lab fixture
 from triage import services as desk
 from triage.models import EventKind, Server
 
@@ -61,7 +60,7 @@ def ticket(customer, tech):
     return desk.ticket_create(subject="Mail is slow", description="30 s", customer=customer, created_by=tech)
 
 
-def test_a_collection_stores_evidence_timings_timeline_and_audit(lab, customer, ticket):  # noqa: F811
+def test_a_collection_stores_evidence_timings_timeline_and_audit(lab, customer, ticket):
     host = lab.add_host("ok")
     server = _server(customer, host, key="encrypted")
     run, _ = _collect(ticket, server)
@@ -77,7 +76,7 @@ def test_a_collection_stores_evidence_timings_timeline_and_audit(lab, customer, 
     assert commands.count() == 3 and all(host.address in a.address for a in commands)
 
 
-def test_syns_dropped_end_unreachable_within_the_bound(lab, customer, ticket, fast_timeouts):  # noqa: F811
+def test_syns_dropped_end_unreachable_within_the_bound(lab, customer, ticket, fast_timeouts):
     host = lab.add_host("nosyn")
     host.drop_syn(22)
     run, elapsed = _collect(ticket, _server(customer, host))
@@ -86,7 +85,7 @@ def test_syns_dropped_end_unreachable_within_the_bound(lab, customer, ticket, fa
     assert elapsed < 2 + 1.5
 
 
-def test_a_port_that_never_sends_a_banner_fails_within_the_banner_bound(lab, customer, ticket,  # noqa: F811
+def test_a_port_that_never_sends_a_banner_fails_within_the_banner_bound(lab, customer, ticket,
                                                                          fast_timeouts):
     host = lab.add_host("mute")
     host.serve_silence(2222)
@@ -95,7 +94,7 @@ def test_a_port_that_never_sends_a_banner_fails_within_the_banner_bound(lab, cus
     assert elapsed < 2 + 1.5
 
 
-def test_a_banner_then_silence_is_bounded_by_the_handshake_timeout(lab, customer, ticket,  # noqa: F811
+def test_a_banner_then_silence_is_bounded_by_the_handshake_timeout(lab, customer, ticket,
                                                                    fast_timeouts):
     host = lab.add_host("stall")
     host.serve_banner_then_silence(2223)
@@ -104,7 +103,7 @@ def test_a_banner_then_silence_is_bounded_by_the_handshake_timeout(lab, customer
     assert elapsed < 3 + 2
 
 
-def test_a_slow_login_from_dead_resolvers_succeeds_and_its_time_is_evidence(lab, customer, ticket):  # noqa: F811
+def test_a_slow_login_from_dead_resolvers_succeeds_and_its_time_is_evidence(lab, customer, ticket):
     blackhole = lab.add_host("blackhole")
     blackhole.drop_dns()
     host = lab.add_host("usedns", resolv_conf=f"nameserver {blackhole.address}\noptions timeout:2 attempts:1\n",
@@ -115,7 +114,7 @@ def test_a_slow_login_from_dead_resolvers_succeeds_and_its_time_is_evidence(lab,
     assert f"Login took {run.auth_seconds:.1f} s" in run.reason
 
 
-def test_an_unknown_host_key_stops_the_run_with_its_fingerprint(lab, customer, ticket):  # noqa: F811
+def test_an_unknown_host_key_stops_the_run_with_its_fingerprint(lab, customer, ticket):
     host = lab.add_host("newkey")
     server = _server(customer, host, pin=False)
     run, _ = _collect(ticket, server)
@@ -128,7 +127,7 @@ def test_an_unknown_host_key_stops_the_run_with_its_fingerprint(lab, customer, t
     assert again.state == RunState.SUCCEEDED
 
 
-def test_a_changed_host_key_is_refused_and_the_server_flagged(lab, customer, ticket):  # noqa: F811
+def test_a_changed_host_key_is_refused_and_the_server_flagged(lab, customer, ticket):
     host = lab.add_host("rekeyed")
     server = _server(customer, host)
     host.rotate_host_key()
@@ -141,7 +140,7 @@ def test_a_changed_host_key_is_refused_and_the_server_flagged(lab, customer, tic
     assert not run.evidence.exists()
 
 
-def test_refused_authentication_is_a_clear_terminal_error(lab, customer, ticket):  # noqa: F811
+def test_refused_authentication_is_a_clear_terminal_error(lab, customer, ticket):
     host = lab.add_host("denied")
     server = _server(customer, host, key="none")
     services.credential_set(server=server, kind="password", secret="not-the-password")
@@ -150,7 +149,7 @@ def test_refused_authentication_is_a_clear_terminal_error(lab, customer, ticket)
     assert run.reason.startswith("Authentication refused for root")
 
 
-def test_password_logins_work(lab, customer, ticket):  # noqa: F811
+def test_password_logins_work(lab, customer, ticket):
     host = lab.add_host("pw")
     server = _server(customer, host, key="none")
     server.ssh_user = host.user
@@ -167,7 +166,7 @@ def _session(host, **timeouts) -> ssh.Session:
                        pinned=[ssh.HostKey(key_type, key_b64)], timeouts=ssh.Timeouts(**timeouts))
 
 
-def test_a_probe_that_never_ends_is_killed_on_the_host_and_the_others_finish(lab):  # noqa: F811
+def test_a_probe_that_never_ends_is_killed_on_the_host_and_the_others_finish(lab):
     host = lab.add_host("hang", own_pids=True)
     specs = [ssh.CommandSpec("hang", "sleep 4242; echo never", timeout=2),
              ssh.CommandSpec("quick", "echo fine", timeout=5),
@@ -183,7 +182,7 @@ def test_a_probe_that_never_ends_is_killed_on_the_host_and_the_others_finish(lab
     assert host.processes("sleep 4242") == []
 
 
-def test_an_output_flood_is_capped_and_memory_stays_bounded(lab):  # noqa: F811
+def test_an_output_flood_is_capped_and_memory_stays_bounded(lab):
     host = lab.add_host("flood", own_pids=True)
     before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     spec = ssh.CommandSpec("flood", "head -c 1200000000 /dev/zero; echo end", timeout=60, output_cap=64 << 10)
@@ -197,7 +196,7 @@ def test_an_output_flood_is_capped_and_memory_stays_bounded(lab):  # noqa: F811
     assert host.processes("head -c 1200000000") == []
 
 
-def test_megabytes_on_stderr_with_a_quiet_stdout_do_not_deadlock(lab):  # noqa: F811
+def test_megabytes_on_stderr_with_a_quiet_stdout_do_not_deadlock(lab):
     host = lab.add_host("stderr")
     spec = ssh.CommandSpec("noisy", "head -c 20000000 /dev/urandom >&2; echo done", timeout=30)
     with _session(host) as session:
@@ -206,7 +205,7 @@ def test_megabytes_on_stderr_with_a_quiet_stdout_do_not_deadlock(lab):  # noqa: 
     assert result.stderr_bytes == 20_000_000 and result.truncated
 
 
-def test_a_dropped_connection_leaves_a_partial_run_with_what_was_gathered(lab, customer, ticket):  # noqa: F811
+def test_a_dropped_connection_leaves_a_partial_run_with_what_was_gathered(lab, customer, ticket):
     host = lab.add_host("dropper")
     server = _server(customer, host)
     steps = [{"probe": "load", "params": {}},
@@ -229,7 +228,7 @@ def _execute_in_child(run_id: int) -> None:
     os._exit(0)
 
 
-def test_a_run_whose_worker_was_killed_completes_on_redelivery_without_duplicates(lab, customer,  # noqa: F811
+def test_a_run_whose_worker_was_killed_completes_on_redelivery_without_duplicates(lab, customer,
                                                                                   ticket):
     host = lab.add_host("workerkill")
     server = _server(customer, host)
@@ -260,14 +259,14 @@ def test_a_run_whose_worker_was_killed_completes_on_redelivery_without_duplicate
     assert finished.evidence.filter(step=0).count() == 1
 
 
-def test_a_finished_run_is_never_executed_twice(lab, customer, ticket):  # noqa: F811
+def test_a_finished_run_is_never_executed_twice(lab, customer, ticket):
     host = lab.add_host("twice")
     run, _ = _collect(ticket, _server(customer, host))
     assert services.run_execute(run_id=run.pk, worker="again") is None
     assert run.evidence.count() == 3
 
 
-def test_the_collect_command_runs_synchronously_and_prints_results(lab, customer, ticket):  # noqa: F811
+def test_the_collect_command_runs_synchronously_and_prints_results(lab, customer, ticket):
     from io import StringIO
 
     from django.core.management import call_command
