@@ -14,6 +14,7 @@ precise "no SSH banner within N s" and a banner time, which is itself evidence
 from __future__ import annotations
 
 import base64
+import contextlib
 import hashlib
 import io
 import select
@@ -33,6 +34,8 @@ from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
 # Polling interval of the command loops: small against probe durations, large
 # enough that ten idle channels cost nothing.
 _POLL = 0.02
+# How long output may trail the exit status before the command counts as finished anyway.
+_EOF_WAIT = 5.0
 
 
 @dataclass(frozen=True)
@@ -274,29 +277,26 @@ class Session:
         except (paramiko.SSHException, OSError, EOFError) as exc:
             return result(None, error=f"could not open a channel: {exc or type(exc).__name__}")
         deadline = started + spec.timeout + self.timeouts.grace
+        eof_deadline = None
         try:
             channel.exec_command(wrapped)
             while True:
-                progressed = False
-                # Drain both streams every round: a chatty stderr must never stall stdout.
-                while channel.recv_ready():
-                    out.feed(channel.recv(65536))
-                    progressed = True
-                while channel.recv_stderr_ready():
-                    err.feed(channel.recv_stderr(65536))
-                    progressed = True
+                progressed = _drain(channel, out, err)
                 if out.total + err.total > spec.read_limit:
-                    channel.close()
                     return result(
                         None, error=f"output flood: stopped reading after {spec.read_limit} bytes", stopped=True
                     )
-                if channel.exit_status_ready() or channel.closed:
-                    # The server sends all data before the exit status and the close, so
-                    # whatever is still buffered is the rest of the output: drain it first.
+                # Done only with both the exit status and the end of the output: sshd sends EOF
+                # when the command closes its output, which can come before or after the exit
+                # status. (A closed channel counts as both.)
+                has_status = channel.exit_status_ready()
+                has_eof = channel.eof_received or channel.closed
+                if has_status and not has_eof:
+                    eof_deadline = eof_deadline or time.monotonic() + _EOF_WAIT
+                    has_eof = time.monotonic() > eof_deadline
+                if has_status and has_eof:
                     _drain(channel, out, err)
-                    if not channel.exit_status_ready():
-                        return result(None, error="connection dropped before the command finished")
-                    status = channel.recv_exit_status()  # ready, so this does not block
+                    status = channel.recv_exit_status() if channel.exit_status_ready() else -1
                     if status == -1:  # closed without an exit-status message: the session died
                         return result(None, error="connection dropped before the command finished")
                     # 124: `timeout` fired; 137: it had to SIGKILL (-k).
@@ -304,18 +304,20 @@ class Session:
                 if not self._transport.is_active():
                     return result(None, error="connection dropped before the command finished")
                 if time.monotonic() > deadline:
-                    channel.close()
                     return result(
                         None,
                         timed_out=True,
                         error=f"no exit status {spec.timeout + self.timeouts.grace:.0f} s after start",
                     )
                 if not progressed:
-                    select.select([channel], [], [], _POLL)
+                    # Plain sleep, not select() on the channel: paramiko's pipe for select races
+                    # with close() and can kill the transport thread (paramiko#692).
+                    time.sleep(_POLL)
         except (paramiko.SSHException, OSError, EOFError) as exc:
             return result(None, error=f"connection error: {exc or type(exc).__name__}")
         finally:
-            channel.close()
+            with contextlib.suppress(paramiko.SSHException, OSError, EOFError):
+                channel.close()
 
     def run_many(
         self,
@@ -345,12 +347,20 @@ class Session:
         return [results[spec.key] for spec in specs]
 
 
-def _drain(channel: paramiko.Channel, out: HeadTail, err: HeadTail) -> None:
-    while channel.recv_ready() or channel.recv_stderr_ready():
+def _drain(channel: paramiko.Channel, out: HeadTail, err: HeadTail) -> bool:
+    """Read whatever both streams hold; True if anything came. Both, always: a chatty
+    stderr must never stall stdout (nor the other way round)."""
+    got = False
+    budget = 8 << 20  # per call, so a flood still returns to the loop's limit and deadline checks
+    while (channel.recv_ready() or channel.recv_stderr_ready()) and budget > 0:
+        budget -= 131072
         if channel.recv_ready():
             out.feed(channel.recv(65536))
+            got = True
         if channel.recv_stderr_ready():
             err.feed(channel.recv_stderr(65536))
+            got = True
+    return got
 
 
 def _wait_for_banner(sock: socket.socket, timeout: float) -> None:

@@ -15,8 +15,8 @@ from django.utils import timezone
 from triage import access, services
 from triage.models import Customer, Server, SlaTier
 
-# The lab's fixtures (`lab`, `lab_host`): real hosts in network namespaces.
-pytest_plugins = ["tests.lab"]
+# The lab's fixtures (`lab`, `lab_host`: real hosts in network namespaces) and the browser's.
+pytest_plugins = ["tests.lab", "tests.browser"]
 
 # Playwright's sync API runs an event loop in the test thread; the ORM calls the
 # tests make around it are synchronous and safe.

@@ -21,3 +21,9 @@ WHITENOISE_USE_FINDERS = True
 # one per test session, so two runs in one checkout never share it.
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":  # noqa: F405
     DATABASES["default"]["TEST"] = {"NAME": str(VAR_DIR / f"test-{os.getpid()}.sqlite3")}  # noqa: F405
+
+# Tasks the tests enqueue must never reach a worker of the developer's own desk, which
+# shares the default filesystem broker under var/; CI's Redis broker is kept.
+if CELERY_BROKER_URL.startswith("filesystem"):  # noqa: F405
+    CELERY_BROKER_URL = "memory://"
+    CELERY_BROKER_TRANSPORT_OPTIONS = {}

@@ -19,8 +19,9 @@ from django.db import connections
 
 from diagnostics import services, ssh
 from diagnostics.models import AuditEntry, CollectionRun, Evidence, HostKey, Playbook, RunState
+from tests.lab_servers import lab_server
 from triage import services as desk
-from triage.models import EventKind, Server
+from triage.models import EventKind
 
 pytestmark = [pytest.mark.root, pytest.mark.django_db(transaction=True)]
 
@@ -32,18 +33,6 @@ def fast_timeouts(settings):
     settings.TRIAGE_SSH_TIMEOUTS = {"connect": 2, "banner": 2, "handshake": 3, "auth": 20}
 
 
-def _server(customer, host, *, port: int = 22, pin: bool = True, key: str = "plain") -> Server:
-    server = Server.objects.create(customer=customer, name=host.name, address=host.address, ssh_port=port)
-    if key == "plain":
-        services.credential_set(server=server, kind="key", secret=host.client_key_path.read_text())
-    elif key == "encrypted":
-        services.credential_set(server=server, kind="key", secret=host.client_key_encrypted_path.read_text(),
-                                passphrase=host.client_key_passphrase)
-    if pin:
-        key_type, key_b64 = host.host_public_key.split()[:2]
-        HostKey.objects.create(server=server, key_type=key_type, key_base64=key_b64,
-                               fingerprint=ssh.fingerprint_of(key_b64), status=HostKey.TRUSTED)
-    return server
 
 
 def _collect(ticket, server, steps=QUICK, **execute) -> tuple[CollectionRun, float]:
@@ -62,7 +51,7 @@ def ticket(customer, tech):
 
 def test_a_collection_stores_evidence_timings_timeline_and_audit(lab, customer, ticket):
     host = lab.add_host("ok")
-    server = _server(customer, host, key="encrypted")
+    server = lab_server(customer, host, key="encrypted")
     run, _ = _collect(ticket, server)
     assert run.state == RunState.SUCCEEDED, run.reason
     evidence = list(run.evidence.order_by("step"))
@@ -79,7 +68,7 @@ def test_a_collection_stores_evidence_timings_timeline_and_audit(lab, customer, 
 def test_syns_dropped_end_unreachable_within_the_bound(lab, customer, ticket, fast_timeouts):
     host = lab.add_host("nosyn")
     host.drop_syn(22)
-    run, elapsed = _collect(ticket, _server(customer, host))
+    run, elapsed = _collect(ticket, lab_server(customer, host))
     assert run.state == RunState.FAILED and run.failure_kind == "unreachable"
     assert run.reason == "Unreachable: connect timed out after 2 s."
     assert elapsed < 2 + 1.5
@@ -89,7 +78,7 @@ def test_a_port_that_never_sends_a_banner_fails_within_the_banner_bound(lab, cus
                                                                          fast_timeouts):
     host = lab.add_host("mute")
     host.serve_silence(2222)
-    run, elapsed = _collect(ticket, _server(customer, host, port=2222))
+    run, elapsed = _collect(ticket, lab_server(customer, host, port=2222))
     assert run.failure_kind == "no_banner" and run.reason.startswith("No SSH banner within 2 s")
     assert elapsed < 2 + 1.5
 
@@ -98,7 +87,7 @@ def test_a_banner_then_silence_is_bounded_by_the_handshake_timeout(lab, customer
                                                                    fast_timeouts):
     host = lab.add_host("stall")
     host.serve_banner_then_silence(2223)
-    run, elapsed = _collect(ticket, _server(customer, host, port=2223))
+    run, elapsed = _collect(ticket, lab_server(customer, host, port=2223))
     assert run.failure_kind == "handshake" and "did not finish within 3 s" in run.reason
     assert elapsed < 3 + 2
 
@@ -108,7 +97,7 @@ def test_a_slow_login_from_dead_resolvers_succeeds_and_its_time_is_evidence(lab,
     blackhole.drop_dns()
     host = lab.add_host("usedns", resolv_conf=f"nameserver {blackhole.address}\noptions timeout:2 attempts:1\n",
                         sshd_options={"UseDNS": "yes"})
-    run, _ = _collect(ticket, _server(customer, host))
+    run, _ = _collect(ticket, lab_server(customer, host))
     assert run.state == RunState.SUCCEEDED, run.reason
     assert run.auth_seconds - run.handshake_seconds >= 1.5, (run.handshake_seconds, run.auth_seconds)
     assert f"Login took {run.auth_seconds:.1f} s" in run.reason
@@ -116,7 +105,7 @@ def test_a_slow_login_from_dead_resolvers_succeeds_and_its_time_is_evidence(lab,
 
 def test_an_unknown_host_key_stops_the_run_with_its_fingerprint(lab, customer, ticket):
     host = lab.add_host("newkey")
-    server = _server(customer, host, pin=False)
+    server = lab_server(customer, host, pin=False)
     run, _ = _collect(ticket, server)
     assert run.failure_kind == "host_key_unknown" and host.host_key_fingerprint in run.reason
     offered = HostKey.objects.get(server=server)
@@ -129,7 +118,7 @@ def test_an_unknown_host_key_stops_the_run_with_its_fingerprint(lab, customer, t
 
 def test_a_changed_host_key_is_refused_and_the_server_flagged(lab, customer, ticket):
     host = lab.add_host("rekeyed")
-    server = _server(customer, host)
+    server = lab_server(customer, host)
     host.rotate_host_key()
     run, _ = _collect(ticket, server)
     server.refresh_from_db()
@@ -142,7 +131,7 @@ def test_a_changed_host_key_is_refused_and_the_server_flagged(lab, customer, tic
 
 def test_refused_authentication_is_a_clear_terminal_error(lab, customer, ticket):
     host = lab.add_host("denied")
-    server = _server(customer, host, key="none")
+    server = lab_server(customer, host, key="none")
     services.credential_set(server=server, kind="password", secret="not-the-password")
     run, _ = _collect(ticket, server)
     assert run.state == RunState.FAILED and run.failure_kind == "auth_failed"
@@ -151,7 +140,7 @@ def test_refused_authentication_is_a_clear_terminal_error(lab, customer, ticket)
 
 def test_password_logins_work(lab, customer, ticket):
     host = lab.add_host("pw")
-    server = _server(customer, host, key="none")
+    server = lab_server(customer, host, key="none")
     server.ssh_user = host.user
     server.save()
     services.credential_set(server=server, kind="password", secret=host.password)
@@ -207,7 +196,7 @@ def test_megabytes_on_stderr_with_a_quiet_stdout_do_not_deadlock(lab):
 
 def test_a_dropped_connection_leaves_a_partial_run_with_what_was_gathered(lab, customer, ticket):
     host = lab.add_host("dropper")
-    server = _server(customer, host)
+    server = lab_server(customer, host)
     steps = [{"probe": "load", "params": {}},
              {"probe": "tcpdump", "params": {"seconds": 20, "interface": "lo", "count": 10, "bpf": "tcp port 9"}}]
 
@@ -231,7 +220,7 @@ def _execute_in_child(run_id: int) -> None:
 def test_a_run_whose_worker_was_killed_completes_on_redelivery_without_duplicates(lab, customer,
                                                                                   ticket):
     host = lab.add_host("workerkill")
-    server = _server(customer, host)
+    server = lab_server(customer, host)
     steps = [{"probe": "load", "params": {}},
              {"probe": "tcpdump", "params": {"seconds": 30, "interface": "lo", "count": 10, "bpf": "tcp port 9"}}]
     playbook = Playbook.objects.create(name="kill me", steps=steps)
@@ -261,7 +250,7 @@ def test_a_run_whose_worker_was_killed_completes_on_redelivery_without_duplicate
 
 def test_a_finished_run_is_never_executed_twice(lab, customer, ticket):
     host = lab.add_host("twice")
-    run, _ = _collect(ticket, _server(customer, host))
+    run, _ = _collect(ticket, lab_server(customer, host))
     assert services.run_execute(run_id=run.pk, worker="again") is None
     assert run.evidence.count() == 3
 
@@ -272,10 +261,21 @@ def test_the_collect_command_runs_synchronously_and_prints_results(lab, customer
     from django.core.management import call_command
 
     host = lab.add_host("cli")
-    server = _server(customer, host)
+    server = lab_server(customer, host)
     Playbook.objects.create(name="Quick look", steps=QUICK)
     out = StringIO()
     call_command("collect", str(ticket.pk), server.name, playbook="Quick look", stdout=out)
     text = out.getvalue()
     assert "== load [exit 0" in text and "load average" in text and "succeeded" in text
     assert "$ LC_ALL=C timeout -k" in text
+
+
+def test_output_that_trails_the_exit_status_is_never_cut_short(lab):
+    """sshd may send the exit status before the last output; every byte must still be kept."""
+    host = lab.add_host("trailing")
+    specs = [ssh.CommandSpec(str(i), "head -c 300000 /dev/zero; printf END", timeout=20) for i in range(200)]
+    with _session(host) as session:
+        results = session.run_many(specs, concurrency=8)
+        assert session.alive
+    short = [r.key for r in results if r.exit_status != 0 or r.stdout_bytes != 300_003 or not r.stdout.endswith(b"END")]
+    assert short == [], f"{len(short)} of 200 runs lost output"
