@@ -474,7 +474,7 @@ def _execute_claimed(run, server, worker, on_evidence):
         problems += invalid
         return _finish(run, state=RunState.PARTIAL, kind="incomplete", reason="; ".join(problems) + ".")
     return _finish(
-        run, state=RunState.SUCCEEDED, reason=f"All {len(evidence)} probes finished. Login took {t.auth:.1f} s."
+        run, state=RunState.SUCCEEDED, reason=f"All {len(evidence)} probes finished. Login took {t.auth:.2f} s."
     )
 
 
