@@ -26,6 +26,7 @@ from django.db.models import F, Q
 from django.utils import timezone
 
 from diagnostics import crypto, probes, ssh
+from diagnostics.knowledge import matcher as knowledge_matcher
 from diagnostics.models import (
     ACTIVE_STATES,
     AuditEntry,
@@ -366,6 +367,7 @@ def _finish(run: CollectionRun, *, state: str, reason: str, kind: str = "") -> C
             data={"run": run.pk, "state": state, "server": run.server.name},
             now=now,
         )
+        knowledge_matcher.match_run_safely(run=run)  # logs and swallows its own failures
     return run
 
 

@@ -30,3 +30,11 @@ def collect_run(run_id: int) -> None:
 @shared_task(ignore_result=True)
 def sweep_runs() -> dict:
     return services.runs_sweep()
+
+
+@shared_task(ignore_result=True)
+def rematch_runs(run_ids: list[int]) -> int:
+    """Match finished runs again after the knowledge base changed; runs that are gone are skipped."""
+    from diagnostics.knowledge.matcher import rematch_runs as rematch
+
+    return rematch(run_ids=run_ids)

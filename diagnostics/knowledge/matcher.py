@@ -1,0 +1,166 @@
+"""Match a run's evidence against every enabled symptom and record why each one fits.
+
+Signatures are compiled once and kept until the knowledge base changes; facts are
+computed once per evidence per call and shared by every signature.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from django.db import transaction
+from django.db.models import Count, Max
+from django.utils import timezone
+
+from diagnostics.knowledge.signature import Document, Result, Signature, SignatureError, compile_signature
+from diagnostics.models import TERMINAL_STATES, CollectionRun, Confidence, Evidence, KnowledgeRevision, Match, Symptom
+from triage.models import OPEN_STATUSES
+
+log = logging.getLogger(__name__)
+
+STRONG = 0.85  # score at which a match reads "strong" rather than "likely"
+WHY_REASONS = 4
+
+
+@dataclass(frozen=True)
+class CompiledSymptom:
+    id: int
+    key: str
+    version: int
+    threshold: float
+    signature: Signature
+
+
+_cache_lock = threading.Lock()
+_cache: dict = {"stamp": None, "symptoms": []}
+
+
+def _stamp() -> tuple:
+    # Services write a revision on every change; updated_at and the count also catch
+    # edits made straight through the ORM (admin, shell) and deletions.
+    agg = Symptom.objects.aggregate(n=Count("id"), changed=Max("updated_at"))
+    return (KnowledgeRevision.objects.aggregate(top=Max("id"))["top"], agg["n"], agg["changed"])
+
+
+def compiled_symptoms() -> list[CompiledSymptom]:
+    """Every enabled symptom, compiled; recompiled only when the knowledge base changed."""
+    stamp = _stamp()
+    with _cache_lock:
+        if _cache["stamp"] == stamp:
+            return _cache["symptoms"]
+    compiled = []
+    for symptom in Symptom.objects.filter(enabled=True).order_by("key"):
+        try:
+            signature = compile_signature(symptom.signature)
+        except SignatureError as exc:
+            log.error("symptom %s has an invalid signature, skipped: %s", symptom.key, exc)
+            continue
+        compiled.append(CompiledSymptom(symptom.pk, symptom.key, symptom.version, symptom.threshold, signature))
+    with _cache_lock:
+        _cache.update(stamp=stamp, symptoms=compiled)
+    return compiled
+
+
+def _facts_loader(evidence: Evidence):
+    def load() -> dict[str, list[dict]]:
+        try:
+            from diagnostics.parsers import facts_for
+        except ImportError:
+            return {}  # no parsers installed: facts leaves simply find nothing
+        return facts_for(evidence.probe, bytes(evidence.output))
+
+    return load
+
+
+def documents_for(evidences: Iterable[Evidence]) -> list[Document]:
+    """The evaluator's view of evidence rows; each document parses its facts at most once."""
+    return [
+        Document(
+            probe=ev.probe,
+            # Binary outputs (pcaps) have no lines to cite; only their facts count.
+            text="" if ev.binary else ev.text,
+            evidence_id=ev.pk,
+            step=ev.step,
+            facts_loader=_facts_loader(ev),
+        )
+        for ev in evidences
+    ]
+
+
+def confidence_for(score: float, *, matched: bool) -> str:
+    if matched and score >= STRONG:
+        return Confidence.STRONG
+    if matched:
+        return Confidence.LIKELY
+    return Confidence.POSSIBLE
+
+
+def why_for(result: Result) -> str:
+    reasons = list(dict.fromkeys(r for r in result.reasons if r))
+    text = "; ".join(reasons[:WHY_REASONS])
+    if len(reasons) > WHY_REASONS:
+        text += f"; and {len(reasons) - WHY_REASONS} more"
+    return text[:1000]
+
+
+def match_run(*, run: CollectionRun) -> list[Match]:
+    """Evaluate every enabled symptom against ``run`` and store the matches and near-misses.
+
+    Idempotent: one Match per (run, symptom), updated in place; symptoms that no
+    longer fit at all (or were disabled) lose their row for this run.
+    """
+    documents = documents_for(Evidence.objects.filter(run=run).order_by("step"))
+    now = timezone.now()
+    kept: list[Match] = []
+    with transaction.atomic():
+        for symptom in compiled_symptoms():
+            result = symptom.signature.evaluate(documents)
+            score = round(result.score, 4)
+            matched = result.held and score >= symptom.threshold
+            if not matched and result.weight_held <= 0:
+                continue
+            values = {
+                "score": score,
+                "confidence": confidence_for(score, matched=matched),
+                "matched": matched,
+                "near_miss": not matched,
+                "why": why_for(result),
+                "citations": result.citations,
+                "symptom_version": symptom.version,
+            }
+            match, _ = Match.objects.update_or_create(
+                run=run, symptom_id=symptom.id, defaults=values, create_defaults={**values, "created_at": now}
+            )
+            kept.append(match)
+        Match.objects.filter(run=run).exclude(pk__in=[m.pk for m in kept]).delete()
+    kept.sort(key=lambda m: (not m.matched, -m.score, m.symptom_id))
+    return kept
+
+
+def match_run_safely(*, run: CollectionRun) -> None:
+    """The collection's hook: matching must never break or undo a finished run."""
+    try:
+        with transaction.atomic():
+            match_run(run=run)
+    except Exception:
+        log.exception("matching run %s failed", run.pk)
+
+
+def rematch_runs(*, run_ids: Iterable[int]) -> int:
+    """Match these runs again (after the knowledge base changed); returns how many were matched."""
+    done = 0
+    for run in CollectionRun.objects.filter(pk__in=list(run_ids), state__in=TERMINAL_STATES).order_by("pk"):
+        match_run(run=run)
+        done += 1
+    return done
+
+
+def rematch_open_tickets() -> int:
+    """Match again every finished run of every open ticket."""
+    ids = CollectionRun.objects.filter(state__in=TERMINAL_STATES, ticket__status__in=OPEN_STATUSES).values_list(
+        "pk", flat=True
+    )
+    return rematch_runs(run_ids=list(ids))

@@ -1,0 +1,296 @@
+"""Writes to the knowledge base. Every create or change bumps the version and leaves a KnowledgeRevision."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from typing import Any
+
+from django.db import transaction
+from django.db.models import Max
+from django.utils import timezone
+
+from diagnostics.knowledge.signature import signature_errors
+from diagnostics.models import FixRecipe, KnowledgeRevision, Symptom
+
+KEY_RE = re.compile(r"^[a-z0-9][a-z0-9-]{1,79}$")
+RISKS = ("low", "medium", "high")
+NEEDS = ("none", "restart", "reboot")
+SYMPTOM_FIELDS = ("key", "title", "explanation", "impact", "likelihood", "threshold", "enabled", "signature")
+RECIPE_FIELDS = ("key", "title", "fixes", "risk", "needs", "steps", "snippets", "references")
+SNIPPET_FIELDS = ("label", "language", "text")
+# Signature keys in reading order, so exports diff cleanly whatever order the database keeps.
+_SIGNATURE_ORDER = {
+    k: i
+    for i, k in enumerate(
+        ("all", "any", "not", "probe", "facts", "regex", "flags", "where", "per", "count", "aggregate",
+         "field", "op", "min_matches", "weight", "describe")
+    )
+}
+
+
+class KnowledgeError(ValueError):
+    def __init__(self, errors: list[str]):
+        self.errors = errors
+        super().__init__("; ".join(errors))
+
+
+def canonical_signature(node: Any) -> Any:
+    if isinstance(node, dict):
+        keys = sorted(node, key=lambda k: (_SIGNATURE_ORDER.get(k, len(_SIGNATURE_ORDER)), str(k)))
+        return {k: canonical_signature(node[k]) for k in keys}
+    if isinstance(node, list):
+        return [canonical_signature(item) for item in node]
+    return node
+
+
+def symptom_data(symptom: Symptom) -> dict:
+    """A symptom's reviewable content (no version or audit fields), in a fixed order."""
+    return {
+        "key": symptom.key,
+        "title": symptom.title,
+        "explanation": symptom.explanation,
+        "impact": symptom.impact,
+        "likelihood": symptom.likelihood,
+        "threshold": float(symptom.threshold),
+        "enabled": symptom.enabled,
+        "signature": canonical_signature(symptom.signature),
+    }
+
+
+def recipe_data(recipe: FixRecipe) -> dict:
+    return {
+        "key": recipe.key,
+        "title": recipe.title,
+        "fixes": sorted(s.key for s in recipe.symptoms.all()),
+        "risk": recipe.risk,
+        "needs": recipe.needs,
+        "steps": list(recipe.steps),
+        "snippets": [{k: s.get(k, "") for k in SNIPPET_FIELDS} for s in recipe.snippets],
+        "references": list(recipe.references),
+    }
+
+
+def _number(data, name, path, errors, *, low, high, default, whole):
+    value = data.get(name, default)
+    ok_type = (int,) if whole else (int, float)
+    if isinstance(value, bool) or not isinstance(value, ok_type) or not low <= value <= high:
+        errors.append(f"{path}.{name}: expected a {'whole ' if whole else ''}number from {low} to {high}")
+        return default
+    return value
+
+
+def _text(data, name, path, errors, *, required, limit):
+    value = data.get(name, "")
+    if not isinstance(value, str) or (required and not value.strip()) or len(value) > limit:
+        errors.append(f"{path}.{name}: expected {'non-empty ' if required else ''}text of at most {limit} characters")
+        return ""
+    return value
+
+
+def _key(data, path, errors) -> str:
+    key = data.get("key")
+    if not isinstance(key, str) or not KEY_RE.match(key):
+        errors.append(f"{path}.key: expected a slug of lower-case letters, digits and dashes")
+        return ""
+    return key
+
+
+def clean_symptom(data: Any, *, path: str = "symptom") -> tuple[dict, list[str]]:
+    """Normalised symptom content and every problem found; defaults filled in."""
+    if not isinstance(data, dict):
+        return {}, [f"{path}: expected a mapping"]
+    errors = [f"{path}.{k}: unknown key" for k in sorted(set(data) - set(SYMPTOM_FIELDS), key=str)]
+    clean = {
+        "key": _key(data, path, errors),
+        "title": _text(data, "title", path, errors, required=True, limit=200),
+        "explanation": _text(data, "explanation", path, errors, required=False, limit=20000),
+        "impact": _number(data, "impact", path, errors, low=1, high=5, default=3, whole=True),
+        "likelihood": _number(data, "likelihood", path, errors, low=1, high=5, default=3, whole=True),
+        "threshold": float(_number(data, "threshold", path, errors, low=0, high=1, default=0.6, whole=False)),
+        "enabled": data.get("enabled", True),
+        "signature": canonical_signature(data.get("signature")),
+    }
+    if not isinstance(clean["enabled"], bool):
+        errors.append(f"{path}.enabled: expected true or false")
+    errors.extend(f"{path}.{e}" for e in signature_errors(data.get("signature")))
+    return clean, errors
+
+
+def _text_list(data, name, path, errors) -> list[str]:
+    value = data.get(name, [])
+    if not isinstance(value, list) or not all(isinstance(v, str) and v.strip() for v in value):
+        errors.append(f"{path}.{name}: expected a list of non-empty text")
+        return []
+    return value
+
+
+def clean_recipe(data: Any, *, path: str = "recipe", symptom_keys: set[str] | None = None) -> tuple[dict, list[str]]:
+    """Normalised recipe content and every problem; ``fixes`` must name known symptoms."""
+    if not isinstance(data, dict):
+        return {}, [f"{path}: expected a mapping"]
+    errors = [f"{path}.{k}: unknown key" for k in sorted(set(data) - set(RECIPE_FIELDS), key=str)]
+    clean = {
+        "key": _key(data, path, errors),
+        "title": _text(data, "title", path, errors, required=True, limit=200),
+        "fixes": sorted(set(_text_list(data, "fixes", path, errors))),
+        "risk": data.get("risk", "low"),
+        "needs": data.get("needs", "none"),
+        "steps": _text_list(data, "steps", path, errors),
+        "snippets": [],
+        "references": _text_list(data, "references", path, errors),
+    }
+    if clean["risk"] not in RISKS:
+        errors.append(f"{path}.risk: expected one of {', '.join(RISKS)}")
+    if clean["needs"] not in NEEDS:
+        errors.append(f"{path}.needs: expected one of {', '.join(NEEDS)}")
+    if not clean["steps"]:
+        errors.append(f"{path}.steps: a recipe needs at least one step")
+    snippets = data.get("snippets", [])
+    if not isinstance(snippets, list):
+        errors.append(f"{path}.snippets: expected a list of {{label, language, text}}")
+        snippets = []
+    for i, snippet in enumerate(snippets):
+        spath = f"{path}.snippets[{i}]"
+        if not isinstance(snippet, dict):
+            errors.append(f"{spath}: expected {{label, language, text}}")
+            continue
+        errors.extend(f"{spath}.{k}: unknown key" for k in sorted(set(snippet) - set(SNIPPET_FIELDS), key=str))
+        clean["snippets"].append(
+            {
+                "label": _text(snippet, "label", spath, errors, required=True, limit=200),
+                "language": _text(snippet, "language", spath, errors, required=False, limit=40),
+                "text": _text(snippet, "text", spath, errors, required=True, limit=20000),
+            }
+        )
+    if symptom_keys is not None:
+        for key in clean["fixes"]:
+            if key not in symptom_keys:
+                errors.append(f'{path}.fixes: unknown symptom "{key}"')
+    return clean, errors
+
+
+def _revise(*, kind: str, key: str, version: int, data: dict, by, note: str, now) -> None:
+    KnowledgeRevision.objects.create(kind=kind, key=key, version=version, data=data, at=now, by=by, note=note[:300])
+
+
+def _next_version(kind: str, key: str) -> int:
+    # A key deleted and created again continues its history rather than clashing with it.
+    top = KnowledgeRevision.objects.filter(kind=kind, key=key).aggregate(top=Max("version"))["top"]
+    return (top or 0) + 1
+
+
+def _save_symptom(clean: dict, *, by, note: str, now) -> tuple[Symptom, str]:
+    symptom = Symptom.objects.filter(key=clean["key"]).first()
+    if symptom is None:
+        version = _next_version(KnowledgeRevision.SYMPTOM, clean["key"])
+        symptom = Symptom.objects.create(**clean, version=version, updated_at=now, updated_by=by)
+        outcome = "created"
+    elif symptom_data(symptom) == clean:
+        return symptom, "unchanged"
+    else:
+        for name, value in clean.items():
+            setattr(symptom, name, value)
+        symptom.version += 1
+        symptom.updated_at, symptom.updated_by = now, by
+        symptom.save()
+        outcome = "updated"
+    _revise(kind=KnowledgeRevision.SYMPTOM, key=symptom.key, version=symptom.version, data=clean, by=by, note=note,
+            now=now)
+    return symptom, outcome
+
+
+def _save_recipe(clean: dict, *, by, note: str, now) -> tuple[FixRecipe, str]:
+    fields = {k: v for k, v in clean.items() if k != "fixes"}
+    recipe = FixRecipe.objects.filter(key=clean["key"]).first()
+    if recipe is None:
+        version = _next_version(KnowledgeRevision.RECIPE, clean["key"])
+        recipe = FixRecipe.objects.create(**fields, version=version, updated_at=now, updated_by=by)
+        outcome = "created"
+    elif recipe_data(recipe) == clean:
+        return recipe, "unchanged"
+    else:
+        for name, value in fields.items():
+            setattr(recipe, name, value)
+        recipe.version += 1
+        recipe.updated_at, recipe.updated_by = now, by
+        recipe.save()
+        outcome = "updated"
+    recipe.symptoms.set(Symptom.objects.filter(key__in=clean["fixes"]))
+    _revise(kind=KnowledgeRevision.RECIPE, key=recipe.key, version=recipe.version, data=clean, by=by, note=note,
+            now=now)
+    return recipe, outcome
+
+
+def symptom_save(*, data: dict, by, note: str = "") -> tuple[Symptom, str]:
+    """Create or update the symptom ``data["key"]``; returns it and "created", "updated" or "unchanged"."""
+    clean, errors = clean_symptom(data)
+    if errors:
+        raise KnowledgeError(errors)
+    with transaction.atomic():
+        return _save_symptom(clean, by=by, note=note, now=timezone.now())
+
+
+def recipe_save(*, data: dict, by, note: str = "") -> tuple[FixRecipe, str]:
+    """Create or update the recipe ``data["key"]``; the symptoms it fixes must already exist."""
+    clean, errors = clean_recipe(data, symptom_keys=set(Symptom.objects.values_list("key", flat=True)))
+    if errors:
+        raise KnowledgeError(errors)
+    with transaction.atomic():
+        return _save_recipe(clean, by=by, note=note, now=timezone.now())
+
+
+@dataclass
+class KbReport:
+    changes: list[str] = field(default_factory=list)
+    unchanged: int = 0
+
+    @property
+    def changed(self) -> bool:
+        return bool(self.changes)
+
+
+def kb_validate(document: Any) -> tuple[list[dict], list[dict], list[str]]:
+    """Clean every symptom and recipe of a knowledge-base document; all problems at once."""
+    if not isinstance(document, dict):
+        return [], [], ["file: expected a mapping with 'symptoms' and 'recipes' lists"]
+    errors = [f"{k}: unknown section" for k in sorted(set(document) - {"symptoms", "recipes"}, key=str)]
+    symptoms, recipes = [], []
+    raw_symptoms = document.get("symptoms") or []
+    raw_recipes = document.get("recipes") or []
+    if not isinstance(raw_symptoms, list) or not isinstance(raw_recipes, list):
+        return [], [], [*errors, "symptoms and recipes must be lists"]
+    for i, data in enumerate(raw_symptoms):
+        label = data.get("key") if isinstance(data, dict) and isinstance(data.get("key"), str) else i
+        clean, problems = clean_symptom(data, path=f"symptoms[{label}]")
+        errors.extend(problems)
+        symptoms.append(clean)
+    known = {s["key"] for s in symptoms} | set(Symptom.objects.values_list("key", flat=True))
+    for i, data in enumerate(raw_recipes):
+        label = data.get("key") if isinstance(data, dict) and isinstance(data.get("key"), str) else i
+        clean, problems = clean_recipe(data, path=f"recipes[{label}]", symptom_keys=known)
+        errors.extend(problems)
+        recipes.append(clean)
+    for kind, items in (("symptoms", symptoms), ("recipes", recipes)):
+        keys = [item.get("key") for item in items if item.get("key")]
+        repeated = sorted({k for k in keys if keys.count(k) > 1})
+        errors.extend(f'{kind}: key "{k}" appears more than once' for k in repeated)
+    return symptoms, recipes, errors
+
+
+def kb_apply(*, document: Any, by, note: str = "") -> KbReport:
+    """Validate the whole document, then create/update everything in one transaction, or nothing."""
+    symptoms, recipes, errors = kb_validate(document)
+    if errors:
+        raise KnowledgeError(errors)
+    report = KbReport()
+    now = timezone.now()
+    with transaction.atomic():
+        for kind, items, save in (("symptom", symptoms, _save_symptom), ("recipe", recipes, _save_recipe)):
+            for clean in items:
+                row, outcome = save(clean, by=by, note=note, now=now)
+                if outcome == "unchanged":
+                    report.unchanged += 1
+                else:
+                    report.changes.append(f"{outcome} {kind} {row.key} (version {row.version})")
+    return report

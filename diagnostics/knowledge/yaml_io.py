@@ -1,0 +1,50 @@
+"""The knowledge base as YAML, for review in git: a stable dump and a safe load.
+
+Export order is fixed (symptoms then recipes, each by key; fields in a set order;
+multi-line text as literal blocks) so that export -> load -> export is byte-identical
+and a change shows up as a small diff. Versions and audit fields stay in the
+database: the file is the content, the revisions are the history.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import yaml
+
+from diagnostics.knowledge.services import recipe_data, symptom_data
+from diagnostics.models import FixRecipe, Symptom
+
+HEADER = "# The triage desk's knowledge base: load with `manage.py load_kb`, export with `manage.py export_kb`.\n"
+
+
+class _Dumper(yaml.SafeDumper):
+    pass
+
+
+def _text(dumper: yaml.SafeDumper, value: str):
+    style = "|" if "\n" in value else None
+    return dumper.represent_scalar("tag:yaml.org,2002:str", value, style=style)
+
+
+_Dumper.add_representer(str, _text)
+
+
+def kb_document() -> dict:
+    return {
+        "symptoms": [symptom_data(s) for s in Symptom.objects.order_by("key")],
+        "recipes": [recipe_data(r) for r in FixRecipe.objects.prefetch_related("symptoms").order_by("key")],
+    }
+
+
+def dump_kb() -> str:
+    body = yaml.dump(kb_document(), Dumper=_Dumper, sort_keys=False, allow_unicode=True, width=100, indent=2)
+    return HEADER + body
+
+
+def parse_kb(text: str) -> tuple[Any, list[str]]:
+    """The YAML document (safe loader: data only) or the parse error."""
+    try:
+        return yaml.safe_load(text), []
+    except yaml.YAMLError as exc:
+        return None, [f"file: not valid YAML: {exc}"]

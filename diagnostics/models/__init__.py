@@ -1,0 +1,37 @@
+"""The diagnostics models, split by sub-domain: evidence collection and the knowledge base."""
+
+from diagnostics.models.collection import (
+    ACTIVE_STATES,
+    TERMINAL_STATES,
+    AuditEntry,
+    CollectionRun,
+    Credential,
+    Evidence,
+    HostKey,
+    Playbook,
+    RunState,
+)
+from diagnostics.models.knowledge import (
+    Confidence,
+    FixRecipe,
+    KnowledgeRevision,
+    Match,
+    Symptom,
+)
+
+__all__ = [
+    "ACTIVE_STATES",
+    "TERMINAL_STATES",
+    "AuditEntry",
+    "CollectionRun",
+    "Confidence",
+    "Credential",
+    "Evidence",
+    "FixRecipe",
+    "HostKey",
+    "KnowledgeRevision",
+    "Match",
+    "Playbook",
+    "RunState",
+    "Symptom",
+]
