@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test test-fast lint setup demo bench clean
+.PHONY: run test lint setup demo bench screenshots clean
 
 $(STAMP): requirements.txt requirements-dev.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -32,6 +32,10 @@ test: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python bench/collect_one_host.py
 	$(BIN)/python bench/sweep_hosts.py
+
+## Refresh the README's screenshots from the browser tests
+screenshots: $(STAMP)
+	TRIAGE_SCREENSHOTS=1 $(BIN)/python -m pytest -q tests/test_browser.py tests/test_browser_collection.py
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

@@ -5,6 +5,7 @@ Always Debian's chromium, headless: browser downloads are impossible here.
 
 from __future__ import annotations
 
+import os
 import re
 from pathlib import Path
 
@@ -60,3 +61,12 @@ def mark_document(page: Page) -> None:
 
 def assert_same_document(page: Page) -> None:
     assert page.evaluate("window.__sameDocument === true"), "the page reloaded instead of swapping a fragment"
+
+
+def save_screenshot(page: Page, name: str) -> None:
+    """Refresh docs/screenshots/<name>.png, only when asked (`make screenshots`), so a test
+    run never rewrites tracked files."""
+    if os.environ.get("TRIAGE_SCREENSHOTS") != "1":
+        return
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=SCREENSHOTS / f"{name}.png")

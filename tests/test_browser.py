@@ -12,7 +12,7 @@ import re
 from django.utils import timezone
 from playwright.sync_api import expect
 
-from tests.browser import BROWSER_MARKS, SCREENSHOTS, assert_same_document, mark_document, sign_in
+from tests.browser import BROWSER_MARKS, assert_same_document, mark_document, save_screenshot, sign_in
 from triage import services
 from triage.models import Priority, Status, Ticket
 
@@ -38,8 +38,7 @@ def test_a_tech_files_a_ticket_and_works_it_in_the_browser(page, tech, customer,
 
     page.goto("/tickets/")
     expect(page.locator("#queue-results tbody tr")).to_have_count(2)
-    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-    page.screenshot(path=SCREENSHOTS / "queue.png")
+    save_screenshot(page, "queue")
     page.get_by_role("link", name="VPN drops every hour").click()
     expect(page).to_have_url(re.compile(rf"/tickets/{filed.pk}/$"))
 
@@ -62,7 +61,7 @@ def test_a_tech_files_a_ticket_and_works_it_in_the_browser(page, tech, customer,
     expect(page.locator(".ticket-side .facts")).to_contain_text(re.compile(r"resolved \d{4}-\d\d-\d\d \d\d:\d\d"))
     expect(page.locator(".ticket-side .facts")).to_contain_text(re.compile(r"answered \d{4}-\d\d-\d\d \d\d:\d\d"))
     assert_same_document(page)
-    page.screenshot(path=SCREENSHOTS / "ticket.png")
+    save_screenshot(page, "ticket")
 
     filed.refresh_from_db()
     assert filed.status == Status.RESOLVED

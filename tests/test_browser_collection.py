@@ -17,7 +17,7 @@ from playwright.sync_api import expect
 
 from diagnostics import services
 from diagnostics.models import CollectionRun, Playbook, RunState
-from tests.browser import BROWSER_MARKS, SCREENSHOTS, sign_in
+from tests.browser import BROWSER_MARKS, save_screenshot, sign_in
 from tests.lab_servers import lab_server
 from triage import services as desk
 
@@ -145,8 +145,7 @@ def test_a_tech_collects_from_a_lab_host_and_watches_the_evidence_arrive(lab, pa
     raw_log = page.request.get(system_log.get_by_role("link", name="Download raw output").get_attribute("href"))
     assert HOSTILE_LOG_LINE in raw_log.text() and raw_log.headers["x-content-type-options"] == "nosniff"
 
-    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-    page.screenshot(path=SCREENSHOTS / "run.png")
+    save_screenshot(page, "run")
 
     page.get_by_role("link", name=re.compile(re.escape(ticket.subject))).click()
     expect(page).to_have_url(re.compile(rf"/tickets/{ticket.pk}/$"))
