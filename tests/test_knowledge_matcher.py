@@ -120,7 +120,7 @@ def test_a_disabled_symptom_loses_its_matches_on_the_next_match(kb, make_run):
 
 
 def test_a_finished_collection_is_matched_by_the_hook(kb, ticket, server):
-    from diagnostics.services import _finish
+    from diagnostics.services.runs import _finish
 
     run = CollectionRun.objects.create(ticket=ticket, server=server, playbook_name="mail", state=RunState.RUNNING)
     Evidence.objects.create(run=run, step=0, probe="kernel_log", command="dmesg", exit_status=0,

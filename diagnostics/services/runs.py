@@ -1,17 +1,14 @@
-"""Writes for evidence collection: credentials, host keys, playbooks, and runs.
+"""A collection run's life: request, enqueue on commit, claim, execute, finish, sweep.
 
-A run's life: `run_request` commits a queued run and enqueues it after the
-commit; `run_execute` (called by the Celery task or `manage.py collect`) claims
-it with a conditional UPDATE, connects once, runs the playbook's probes
-concurrently and stores each probe's evidence as it finishes. `runs_sweep`
-re-enqueues runs that never reached a worker and recovers runs whose worker died.
+`run_request` commits a queued run and enqueues it after the commit;
+`run_execute` (called by the Celery task or `manage.py collect`) claims it with
+a conditional UPDATE, connects once, runs the playbook's probes concurrently and
+stores each probe's evidence as it finishes. `runs_sweep` re-enqueues runs that
+never reached a worker and recovers runs whose worker died.
 """
 
 from __future__ import annotations
 
-import base64
-import hashlib
-import hmac
 import logging
 import queue
 import socket
@@ -31,14 +28,14 @@ from diagnostics.models import (
     ACTIVE_STATES,
     AuditEntry,
     CollectionRun,
-    Credential,
     Evidence,
-    HostKey,
     Playbook,
     RunState,
 )
+from diagnostics.services import host_keys
+from diagnostics.services.credentials import credential_for, credential_secret
 from triage import services as desk
-from triage.models import Customer, EventKind, Server, Ticket
+from triage.models import EventKind, Server, Ticket
 
 log = logging.getLogger(__name__)
 
@@ -48,203 +45,6 @@ HEARTBEAT_EVERY = 10.0
 MAX_ATTEMPTS = 2
 # A queued run not picked up within this long is enqueued again (broker was down, or the message was lost).
 REQUEUE_AFTER = timedelta(seconds=60)
-
-
-# --- Credentials ------------------------------------------------------------------
-
-
-def credential_set(
-    *,
-    customer: Customer | None = None,
-    server: Server | None = None,
-    kind: str,
-    secret: str,
-    passphrase: str = "",
-    by=None,
-) -> Credential:
-    """Store (or replace) the credential of a customer or a server, encrypted."""
-    if (customer is None) == (server is None):
-        raise ValueError("a credential belongs to a customer or to a server")
-    fingerprint = ""
-    if kind == Credential.KEY:
-        try:
-            fingerprint = ssh.public_key_of(secret, passphrase or None).fingerprint
-        except ssh.SshError as exc:
-            raise ValidationError({"secret": exc.message}) from None
-    elif kind == Credential.PASSWORD:
-        if not secret:
-            raise ValidationError({"secret": "Enter the password."})
-    else:
-        raise ValidationError({"kind": "Choose a private key or a password."})
-    with transaction.atomic():
-        Credential.objects.filter(customer=customer, server=server).delete()
-        credential = Credential.objects.create(
-            customer=customer,
-            server=server,
-            kind=kind,
-            secret_token=crypto.encrypt(secret),
-            passphrase_token=crypto.encrypt(passphrase) if passphrase else None,
-            public_fingerprint=fingerprint,
-            created_by=by,
-        )
-        AuditEntry.objects.create(
-            actor=by,
-            action="credential_set",
-            server=server,
-            detail={"customer": customer.name if customer else None, "kind": kind, "fingerprint": fingerprint},
-        )
-    return credential
-
-
-def credential_for(server: Server) -> Credential | None:
-    """The server's own credential, else its customer's."""
-    return (
-        Credential.objects.filter(server=server).first()
-        or Credential.objects.filter(customer_id=server.customer_id, server__isnull=True).first()
-    )
-
-
-def credential_secret(credential: Credential) -> ssh.Secret:
-    secret = crypto.decrypt(credential.secret_token)
-    if credential.kind == Credential.PASSWORD:
-        return ssh.Secret(password=secret)
-    passphrase = crypto.decrypt(credential.passphrase_token) if credential.passphrase_token else None
-    return ssh.Secret(private_key=secret, passphrase=passphrase)
-
-
-def credentials_rotate() -> int:
-    """Re-encrypt every credential under the newest key; returns how many were rewritten."""
-    count = 0
-    with transaction.atomic():
-        for credential in Credential.objects.select_for_update():
-            credential.secret_token = crypto.rotate(credential.secret_token)
-            if credential.passphrase_token:
-                credential.passphrase_token = crypto.rotate(credential.passphrase_token)
-            credential.save(update_fields=["secret_token", "passphrase_token"])
-            count += 1
-    return count
-
-
-# --- Host keys ----------------------------------------------------------------------
-
-
-def host_key_trust(*, host_key: HostKey, by) -> HostKey:
-    with transaction.atomic():
-        host_key.status = HostKey.TRUSTED
-        host_key.decided_at = timezone.now()
-        host_key.decided_by = by
-        host_key.save()
-        # Once the new key is trusted, the change alert has been dealt with; older keys stop counting.
-        HostKey.objects.filter(server=host_key.server_id, status=HostKey.TRUSTED).exclude(pk=host_key.pk).update(
-            status=HostKey.REVOKED, decided_at=timezone.now(), decided_by=by
-        )
-        Server.objects.filter(pk=host_key.server_id).update(host_key_changed_at=None)
-        AuditEntry.objects.create(
-            actor=by,
-            action="host_key_trusted",
-            server_id=host_key.server_id,
-            detail={"fingerprint": host_key.fingerprint, "type": host_key.key_type},
-        )
-    return host_key
-
-
-def host_key_revoke(*, host_key: HostKey, by) -> HostKey:
-    host_key.status = HostKey.REVOKED
-    host_key.decided_at = timezone.now()
-    host_key.decided_by = by
-    host_key.save()
-    AuditEntry.objects.create(
-        actor=by, action="host_key_revoked", server_id=host_key.server_id, detail={"fingerprint": host_key.fingerprint}
-    )
-    return host_key
-
-
-def _known_hosts_names(server: Server) -> set[str]:
-    names = {server.address, server.name}
-    if server.ssh_port != 22:
-        names = {f"[{n}]:{server.ssh_port}" for n in names}
-    return names
-
-
-def _pattern_matches(pattern: str, names: set[str]) -> bool:
-    if pattern.startswith("|1|"):  # hashed: |1|base64(salt)|base64(hmac-sha1(salt, name))
-        try:
-            _, _, salt, digest = pattern.split("|")
-            salt_bytes, digest_bytes = base64.b64decode(salt), base64.b64decode(digest)
-        except ValueError:
-            return False
-        return any(
-            hmac.compare_digest(hmac.new(salt_bytes, n.encode(), hashlib.sha1).digest(), digest_bytes) for n in names
-        )
-    return bool(set(pattern.split(",")) & names)
-
-
-def host_keys_import(*, server: Server, known_hosts: str, by) -> list[HostKey]:
-    """Trust the keys that known_hosts text lists for this server (by address or name, hashed or not)."""
-    names = _known_hosts_names(server)
-    imported = []
-    for pattern, key in ssh.parse_known_hosts(known_hosts):
-        if not _pattern_matches(pattern, names):
-            continue
-        record, _ = HostKey.objects.get_or_create(
-            server=server,
-            key_type=key.key_type,
-            key_base64=key.key_base64,
-            defaults={"fingerprint": key.fingerprint, "source": "known_hosts"},
-        )
-        imported.append(host_key_trust(host_key=record, by=by))
-    if not imported:
-        raise ValidationError({"known_hosts": f"No line lists a key for {', '.join(sorted(names))}."})
-    return imported
-
-
-def _pinned_keys(server: Server) -> list[ssh.HostKey]:
-    return [
-        ssh.HostKey(k.key_type, k.key_base64) for k in HostKey.objects.filter(server=server, status=HostKey.TRUSTED)
-    ]
-
-
-def _record_offered_key(server: Server, key: ssh.HostKey) -> HostKey:
-    record, _ = HostKey.objects.get_or_create(
-        server=server,
-        key_type=key.key_type,
-        key_base64=key.key_base64,
-        defaults={"fingerprint": key.fingerprint, "source": "seen"},
-    )
-    return record
-
-
-# --- Playbooks ----------------------------------------------------------------------
-
-
-def playbooks_ensure() -> list[Playbook]:
-    """Create the default playbooks that do not exist yet (admins' edits are kept)."""
-    from diagnostics.playbooks import DEFAULT_PLAYBOOKS
-
-    made = []
-    for book in DEFAULT_PLAYBOOKS:
-        playbook, _ = Playbook.objects.get_or_create(
-            name=book["name"], defaults={"description": book["description"], "steps": book["steps"]}
-        )
-        made.append(playbook)
-    return made
-
-
-def playbook_save(*, playbook: Playbook, name: str, description: str, steps: list, enabled: bool, by) -> Playbook:
-    from diagnostics.playbooks import validate_steps
-
-    try:
-        steps = validate_steps(steps)
-    except probes.ProbeError as exc:
-        raise ValidationError({"steps": str(exc)}) from None
-    playbook.name, playbook.description, playbook.steps, playbook.enabled = name, description, steps, enabled
-    playbook.updated_at, playbook.updated_by = timezone.now(), by
-    playbook.full_clean()
-    playbook.save()
-    return playbook
-
-
-# --- Runs ---------------------------------------------------------------------------
 
 
 def run_request(*, ticket: Ticket, server: Server, playbook: Playbook, by, enqueue: bool = True) -> CollectionRun:
@@ -417,7 +217,7 @@ def _execute_claimed(run, server, worker, on_evidence):
             port=server.ssh_port,
             username=server.ssh_user,
             secret=secret,
-            pinned=_pinned_keys(server),
+            pinned=host_keys.pinned_keys(server),
             timeouts=timeouts,
         )
     except ssh.SshError as exc:
@@ -541,9 +341,9 @@ def _store_evidence(run: CollectionRun, result: ssh.CommandResult) -> Evidence |
 
 def _connection_failed(run: CollectionRun, server: Server, exc: ssh.SshError) -> CollectionRun:
     if exc.kind == "host_key_unknown" and exc.host_key is not None:
-        _record_offered_key(server, exc.host_key)
+        host_keys.record_offered_key(server, exc.host_key)
     elif exc.kind == "host_key_changed" and exc.host_key is not None:
-        _record_offered_key(server, exc.host_key)
+        host_keys.record_offered_key(server, exc.host_key)
         Server.objects.filter(pk=server.pk).update(host_key_changed_at=timezone.now())
     AuditEntry.objects.create(
         action="connect_failed",

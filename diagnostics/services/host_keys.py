@@ -1,0 +1,101 @@
+"""Pinned host keys: trusted by an admin (or imported from known_hosts), revoked, or offered by a server."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+
+from django.core.exceptions import ValidationError
+from django.db import transaction
+from django.utils import timezone
+
+from diagnostics import ssh
+from diagnostics.models import AuditEntry, HostKey
+from triage.models import Server
+
+
+def host_key_trust(*, host_key: HostKey, by) -> HostKey:
+    with transaction.atomic():
+        host_key.status = HostKey.TRUSTED
+        host_key.decided_at = timezone.now()
+        host_key.decided_by = by
+        host_key.save()
+        # Once the new key is trusted, the change alert has been dealt with; older keys stop counting.
+        HostKey.objects.filter(server=host_key.server_id, status=HostKey.TRUSTED).exclude(pk=host_key.pk).update(
+            status=HostKey.REVOKED, decided_at=timezone.now(), decided_by=by
+        )
+        Server.objects.filter(pk=host_key.server_id).update(host_key_changed_at=None)
+        AuditEntry.objects.create(
+            actor=by,
+            action="host_key_trusted",
+            server_id=host_key.server_id,
+            detail={"fingerprint": host_key.fingerprint, "type": host_key.key_type},
+        )
+    return host_key
+
+
+def host_key_revoke(*, host_key: HostKey, by) -> HostKey:
+    host_key.status = HostKey.REVOKED
+    host_key.decided_at = timezone.now()
+    host_key.decided_by = by
+    host_key.save()
+    AuditEntry.objects.create(
+        actor=by, action="host_key_revoked", server_id=host_key.server_id, detail={"fingerprint": host_key.fingerprint}
+    )
+    return host_key
+
+
+def _known_hosts_names(server: Server) -> set[str]:
+    names = {server.address, server.name}
+    if server.ssh_port != 22:
+        names = {f"[{n}]:{server.ssh_port}" for n in names}
+    return names
+
+
+def _pattern_matches(pattern: str, names: set[str]) -> bool:
+    if pattern.startswith("|1|"):  # hashed: |1|base64(salt)|base64(hmac-sha1(salt, name))
+        try:
+            _, _, salt, digest = pattern.split("|")
+            salt_bytes, digest_bytes = base64.b64decode(salt), base64.b64decode(digest)
+        except ValueError:
+            return False
+        return any(
+            hmac.compare_digest(hmac.new(salt_bytes, n.encode(), hashlib.sha1).digest(), digest_bytes) for n in names
+        )
+    return bool(set(pattern.split(",")) & names)
+
+
+def host_keys_import(*, server: Server, known_hosts: str, by) -> list[HostKey]:
+    """Trust the keys that known_hosts text lists for this server (by address or name, hashed or not)."""
+    names = _known_hosts_names(server)
+    imported = []
+    for pattern, key in ssh.parse_known_hosts(known_hosts):
+        if not _pattern_matches(pattern, names):
+            continue
+        record, _ = HostKey.objects.get_or_create(
+            server=server,
+            key_type=key.key_type,
+            key_base64=key.key_base64,
+            defaults={"fingerprint": key.fingerprint, "source": "known_hosts"},
+        )
+        imported.append(host_key_trust(host_key=record, by=by))
+    if not imported:
+        raise ValidationError({"known_hosts": f"No line lists a key for {', '.join(sorted(names))}."})
+    return imported
+
+
+def pinned_keys(server: Server) -> list[ssh.HostKey]:
+    return [
+        ssh.HostKey(k.key_type, k.key_base64) for k in HostKey.objects.filter(server=server, status=HostKey.TRUSTED)
+    ]
+
+
+def record_offered_key(server: Server, key: ssh.HostKey) -> HostKey:
+    record, _ = HostKey.objects.get_or_create(
+        server=server,
+        key_type=key.key_type,
+        key_base64=key.key_base64,
+        defaults={"fingerprint": key.fingerprint, "source": "seen"},
+    )
+    return record
