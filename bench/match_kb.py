@@ -1,0 +1,382 @@
+"""Benchmark the knowledge-base pattern scan (issue 4, "Performance").
+
+Generates, from a fixed seed, 2,000 syslog signatures and 50 MB of syslog-like
+text in which a few signatures match a controlled number of lines, then prints
+in one run: our ``Scanner`` (compile, best-of-3 scan, hit counts), a bare
+hyperscan scan of the same patterns (multiline flag only, no-op callback) as
+the anchor, ``grep -E -f`` over the same file (patterns converted to POSIX
+ERE, bounded by a timeout), 20,000 signatures against 2,000, and the end-to-end
+figure (parsing, when ``diagnostics.parsers.facts_for`` exists, plus the scan).
+
+Run: ``.venv/bin/python bench/match_kb.py`` (about 2-4 minutes).
+"""
+
+from __future__ import annotations
+
+import argparse
+import random
+import re
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from diagnostics.scanning import ENGINES, Pattern, Scanner
+
+SEED = 20240604
+PROGRAMS = [
+    "kernel",
+    "sshd",
+    "postfix/smtpd",
+    "postfix/qmgr",
+    "CRON",
+    "systemd",
+    "named",
+    "dhclient",
+    "ntpd",
+    "nginx",
+    "dovecot",
+    "varnishd",
+    "MailScanner",
+    "sendmail",
+    "exim",
+    "rsyslogd",
+    "auditd",
+    "smartd",
+    "multipathd",
+    "containerd",
+    "dockerd",
+    "kubelet",
+    "haproxy",
+    "squid",
+    "slapd",
+    "mysqld",
+    "postgres",
+]
+WORDS = [
+    "connection",
+    "refused",
+    "timeout",
+    "reset",
+    "closed",
+    "accepted",
+    "failed",
+    "error",
+    "warning",
+    "link",
+    "down",
+    "up",
+    "device",
+    "queue",
+    "session",
+    "opened",
+    "user",
+    "root",
+    "mail",
+    "message",
+    "delivered",
+    "deferred",
+    "bounced",
+    "relay",
+    "denied",
+    "lost",
+    "carrier",
+    "interface",
+    "address",
+    "port",
+    "socket",
+    "buffer",
+    "memory",
+    "process",
+    "killed",
+    "started",
+    "stopped",
+    "reloading",
+    "config",
+    "certificate",
+    "expired",
+    "verify",
+    "handshake",
+    "lookup",
+    "resolver",
+    "server",
+    "client",
+    "request",
+    "response",
+    "upstream",
+    "disk",
+    "inode",
+    "filesystem",
+    "readonly",
+    "mount",
+    "journal",
+    "write",
+    "read",
+    "sector",
+    "block",
+    "table",
+    "full",
+    "dropping",
+    "packet",
+]
+RARE = [
+    a + b + c for a in ("ab", "ko", "zu", "mi", "te", "ra", "lo", "qu", "ve", "ny") for b in "aeiou" for c in "xkrmt"
+]
+HOSTS = [f"host{n:02d}" for n in range(40)]
+MONTHS = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"]
+
+
+def _word(rng: random.Random, rare: float) -> str:
+    return rng.choice(RARE) if rng.random() < rare else rng.choice(WORDS)
+
+
+def make_signature(rng: random.Random) -> tuple[str, str]:
+    """One (regex, sample line matching it) in the shapes real signatures take."""
+    prog = rng.choice(PROGRAMS)
+    w1, w2, w3 = _word(rng, 0.5), _word(rng, 0.3), _word(rng, 0.5)
+    pid, n = rng.randint(100, 65000), rng.randint(1, 999)
+    esc = re.escape(prog)
+    shapes = [
+        (f"{esc}: .*{w1} {w2} for {w3}", f"{prog}: x {w1} {w2} for {w3}"),
+        (
+            f"{esc}\\[\\d+\\]: {w1} {w2} checking \\S+ for \\S+ {w3}",
+            f"{prog}[{pid}]: {w1} {w2} checking a for b.c {w3}",
+        ),
+        (f"(?i){w1} of {w2}: kill(ed)? process \\d+", f"{w1.upper()} of {w2}: Killed process {pid}"),
+        (f"^\\w{{3}} +\\d+ [0-9:]+ \\S+ {esc}: {w1} {w2}", f"Mar  3 01:02:03 h1 {prog}: {w1} {w2}"),
+        (f"{w1} (error|failure|timeout) on (eth|bond)\\d+ {w2}", f"{w1} timeout on eth{n} {w2}"),
+        (f"{w1}-{w2} +[0-9]+\\.[0-9]+\\.[0-9]+\\.[0-9]+ {w3}$", f"{w1}-{w2}  10.0.{n}.1 {w3}"),
+        (f"{esc}: {w1} {w2} [a-f0-9]{{8}} (is|was) {w3}", f"{prog}: {w1} {w2} deadbeef was {w3}"),
+        (f"\\b{w1}_{w2}\\b.*\\b{w3} = [0-9]+", f"{w1}_{w2} and {w3} = {n}"),
+    ]
+    return rng.choice(shapes)
+
+
+def make_signatures(count: int, seed: int) -> list[tuple[str, str]]:
+    rng = random.Random(seed)  # noqa: S311 - seeded synthetic data, not security
+    seen: dict[str, str] = {}
+    while len(seen) < count:
+        regex, sample = make_signature(rng)
+        seen.setdefault(regex, sample)
+    return list(seen.items())
+
+
+MESSAGES = [
+    "Accepted publickey for {user} from {ip} port {port} ssh2",
+    "pam_unix(sshd:session): session opened for user {user} by (uid=0)",
+    "{qid}: to=<{user}@example.com>, relay={host}[{ip}]:25, delay={d}, status=sent (250 ok)",
+    "connect from unknown[{ip}]",
+    "({user}) CMD (run-parts /etc/cron.hourly)",
+    "Started Session {n} of user {user}.",
+    "e1000e: eth{k} NIC Link is Up 1000 Mbps Full Duplex, Flow Control: None",
+    "client @0x{hex} {ip}#{port} ({host}): query: {host} IN A + ({ip})",
+    "DHCPACK of {ip} from {ip2}",
+    '{ip} - - "GET /{word}/{n} HTTP/1.1" 200 {port} "-" "curl/7.88"',
+    "imap-login: Login: user=<{user}>, method=PLAIN, rip={ip}, lip={ip2}, mpid={n}, TLS",
+    'audit: type=1400 audit({n}.123:{k}): apparmor="ALLOWED" operation="open" profile="{word}"',
+    "{word} {word2} {word3} {n} {word4}",
+]
+USERS = ["alice", "bob", "carol", "deploy", "root", "www-data", "postfix", "backup"]
+
+
+def make_text(size: int, seed: int, plants: list[str], copies: int) -> bytes:
+    """Syslog-like lines up to ``size`` bytes, with each planted line inserted ``copies`` times."""
+    rng = random.Random(seed)  # noqa: S311 - seeded synthetic data, not security
+    lines: list[str] = []
+    total = 0
+    while total < size:
+        ip = f"10.{rng.randint(0, 255)}.{rng.randint(0, 255)}.{rng.randint(1, 254)}"
+        fields = {
+            "user": rng.choice(USERS),
+            "ip": ip,
+            "ip2": f"192.168.{rng.randint(0, 9)}.1",
+            "port": rng.randint(1024, 65535),
+            "qid": f"{rng.getrandbits(40):010X}",
+            "host": rng.choice(HOSTS),
+            "d": f"{rng.random() * 3:.2f}",
+            "n": rng.randint(1, 99999),
+            "k": rng.randint(0, 3),
+            "hex": f"{rng.getrandbits(48):012x}",
+            "word": rng.choice(WORDS),
+            "word2": rng.choice(WORDS),
+            "word3": rng.choice(WORDS),
+            "word4": rng.choice(WORDS),
+        }
+        stamp = (
+            f"{rng.choice(MONTHS)} {rng.randint(1, 28):2d} {rng.randint(0, 23):02d}:{rng.randint(0, 59):02d}:"
+            f"{rng.randint(0, 59):02d}"
+        )
+        prog = rng.choice(PROGRAMS)
+        line = f"{stamp} {fields['host']} {prog}[{rng.randint(100, 65000)}]: " + rng.choice(MESSAGES).format(**fields)
+        lines.append(line)
+        total += len(line) + 1
+    for plant in plants:
+        for _ in range(copies):
+            lines.insert(rng.randrange(len(lines)), plant)
+    return ("\n".join(lines) + "\n").encode()
+
+
+def to_ere(regex: str) -> str:
+    """Our generated Python patterns as POSIX ERE (GNU grep understands \\w \\s \\S \\b)."""
+    caseless = regex.startswith("(?i)")
+    regex = regex.removeprefix("(?i)").replace("\\d", "[0-9]").replace("\\-", "-").replace("\\/", "/")
+    if caseless:  # grep -f has one case mode for all patterns: spell the letters out
+        regex = re.sub(r"(?<!\\)[A-Za-z]", lambda m: f"[{m.group().upper()}{m.group().lower()}]", regex)
+    return regex
+
+
+def best_of(runs: int, fn):
+    best, result = float("inf"), None
+    for _ in range(runs):
+        started = time.perf_counter()
+        result = fn()
+        best = min(best, time.perf_counter() - started)
+    return best, result
+
+
+def bare_hyperscan(regexes: list[str], data: bytes) -> tuple[float, float, int]:
+    import hyperscan
+
+    started = time.perf_counter()
+    db = hyperscan.Database(mode=hyperscan.HS_MODE_BLOCK)
+    db.compile(
+        expressions=[r.encode() for r in regexes],
+        ids=list(range(len(regexes))),
+        elements=len(regexes),
+        flags=hyperscan.HS_FLAG_MULTILINE,
+    )
+    compile_s = time.perf_counter() - started
+    calls = [0]
+
+    def noop(_id, _start, _end, _flags, _context):
+        calls[0] += 1
+
+    scan_s, _ = best_of(3, lambda: db.scan(data, match_event_handler=noop))
+    return compile_s, scan_s, calls[0] // 3
+
+
+def run_grep(regexes: list[str], text_path: Path, timeout: int) -> str:
+    with tempfile.NamedTemporaryFile("w", suffix=".txt", delete=False) as handle:
+        handle.write("\n".join(to_ere(r) for r in regexes) + "\n")
+    started = time.perf_counter()
+    try:
+        done = subprocess.run(  # noqa: S603 - fixed argv, our own temporary files
+            ["grep", "-E", "-c", "-f", handle.name, str(text_path)],  # noqa: S607 - grep from PATH on purpose
+            capture_output=True,
+            timeout=timeout,
+            check=False,
+            env={"LC_ALL": "C", "PATH": "/usr/bin:/bin"},
+        )
+    except subprocess.TimeoutExpired:
+        return f"> {timeout} s"
+    finally:
+        Path(handle.name).unlink()
+    elapsed = time.perf_counter() - started
+    if done.returncode > 1:
+        return f"failed: {done.stderr.decode().strip()[:200]}"
+    return f"{elapsed:.2f} s ({done.stdout.decode().strip()} matching lines)"
+
+
+def facts_timer():
+    try:
+        from diagnostics.parsers import facts_for
+    except Exception:  # noqa: BLE001 - any failure means "not available yet"
+        return None
+    return facts_for
+
+
+def verdict(ok: bool) -> str:
+    return "target met" if ok else "target MISSED"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--megabytes", type=int, default=50)
+    parser.add_argument("--signatures", type=int, default=2000)
+    parser.add_argument("--grep-timeout", type=int, default=180)
+    parser.add_argument("--skip-grep", action="store_true")
+    args = parser.parse_args()
+    print(f"scan engines available: {', '.join(ENGINES)}; seed {SEED}")
+
+    started = time.perf_counter()
+    signatures = make_signatures(args.signatures * 10, SEED)
+    small = signatures[: args.signatures]
+    planted = small[:: max(1, len(small) // 8)][:8]  # 8 signatures get 5 matching lines each
+    data = make_text(args.megabytes * 1_000_000, SEED, [sample for _regex, sample in planted], copies=5)
+    line_count = data.count(b"\n")
+    print(
+        f"generated {len(data) / 1e6:.1f} MB, {line_count:,} lines, {len(signatures):,} signatures "
+        f"in {time.perf_counter() - started:.1f} s"
+    )
+    for regex, sample in planted:
+        assert re.search(regex, sample), (regex, sample)
+
+    patterns = [Pattern(id=i, regex=regex) for i, (regex, _sample) in enumerate(small)]
+    started = time.perf_counter()
+    scanner = Scanner.compile(patterns)
+    compile_2k = time.perf_counter() - started
+    scan_2k, hits = best_of(3, lambda: scanner.scan(data))
+    hit_lines = sum(len(v) for v in hits.values())
+    print(f"\n[ours, {len(patterns):,} signatures, engine {scanner.engine}]")
+    print(
+        f"  compile {compile_2k:.2f} s; scan best of 3 {scan_2k:.3f} s; "
+        f"{len(hits)} signatures hit, {hit_lines} cited lines"
+    )
+    for pattern_id in sorted(hits)[:3]:
+        first = hits[pattern_id][0]
+        print(f"  e.g. #{pattern_id} line {first.line_no}: {first.text[:90]}")
+
+    bare = None
+    if "hyperscan" in ENGINES:
+        bare_compile, bare_scan, bare_calls = bare_hyperscan([r for r, _s in small], data)
+        bare = bare_scan
+        print(f"\n[bare hyperscan, same {len(small):,} patterns, HS_FLAG_MULTILINE, no-op callback]")
+        print(f"  compile {bare_compile:.2f} s; scan best of 3 {bare_scan:.3f} s; {bare_calls} match callbacks")
+
+    with tempfile.TemporaryDirectory() as tmp:
+        text_path = Path(tmp) / "syslog.txt"
+        text_path.write_bytes(data)
+        grep_result = "skipped" if args.skip_grep else run_grep([r for r, _s in small], text_path, args.grep_timeout)
+        print(f"\n[grep -E -f, {len(small):,} patterns as POSIX ERE, LC_ALL=C, once] {grep_result}")
+
+    big = [Pattern(id=i, regex=regex) for i, (regex, _sample) in enumerate(signatures)]
+    started = time.perf_counter()
+    big_scanner = Scanner.compile(big)
+    compile_20k = time.perf_counter() - started
+    scan_20k, big_hits = best_of(3, lambda: big_scanner.scan(data))
+    print(
+        f"\n[ours, {len(big):,} signatures] compile {compile_20k:.2f} s; scan best of 3 {scan_20k:.3f} s; "
+        f"{len(big_hits)} signatures hit"
+    )
+
+    facts_for = facts_timer()
+    if facts_for is None:
+        facts_s = None
+        print("\n[facts] diagnostics.parsers.facts_for is not available yet: end to end below is scan only")
+    else:
+        facts_s, _ = best_of(3, lambda: facts_for("system_log", data))
+        print(f"\n[facts] facts_for('system_log', 50 MB) best of 3 {facts_s:.3f} s")
+    end_to_end = scan_2k + (facts_s or 0.0)
+
+    print("\n[summary]")
+    label = "facts + scan" if facts_s is not None else "scan only, facts_for not available"
+    print(f"  end to end ({label}): {end_to_end:.3f} s  -> < 1 s: {verdict(end_to_end < 1.0)}")
+    if bare:
+        ratio = scan_2k / bare
+        print(
+            f"  ours / bare hyperscan scan: {scan_2k:.3f} / {bare:.3f} = {ratio:.2f}x  -> <= 1.5x: "
+            f"{verdict(ratio <= 1.5)}"
+        )
+    ratio_10x = scan_20k / scan_2k
+    print(
+        f"  20k / 2k signatures scan: {scan_20k:.3f} / {scan_2k:.3f} = {ratio_10x:.2f}x  -> <= 2x: "
+        f"{verdict(ratio_10x <= 2.0)}"
+    )
+    print(f"  compile: 2k {compile_2k:.2f} s, 20k {compile_20k:.2f} s; grep -E -f: {grep_result}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,447 @@
+"""Multi-pattern, line-oriented regex scanning of evidence text.
+
+Every knowledge-base signature is compiled once into a single hyperscan
+database; one pass over a probe's output then finds, for each pattern, the
+first lines it matches (cited with their 1-based line numbers).
+
+Semantics are exactly those of Python's ``re.search`` applied to each line's
+*bytes*, the pattern being encoded as UTF-8 (so ``\\d``, ``\\w``, ``\\s``,
+``\\b`` and ``(?i)`` are ASCII, and ``.`` matches one byte). Lines are split on
+``\\n`` only; a trailing ``\\r`` stays part of its line. To get there each
+pattern is parsed with Python's own regex parser and re-emitted with every
+character set spelled out as explicit bytes minus the newline, so a match can
+never cross a line boundary and the two engines cannot disagree on classes or
+case folding; ``\\A``/``\\Z`` become ``^``/``$`` in multiline mode. Constructs
+hyperscan cannot run (backreferences, lookarounds, conditionals, atomic groups,
+possessive quantifiers) raise :class:`PatternError` naming the pattern.
+
+Finding the line of a match: the emitted pattern is ``(?:P)[^\\n]*$``, so
+hyperscan reports it only at the end of a matching line, and at most once per
+line (hyperscan reports each end offset once per pattern). The callback only
+counts and appends ``(index, end)`` while the pattern is under its cap; line
+numbers are then computed after the scan with one ``bytes.count`` pass over
+the newlines up to the last hit, and only if there were hits.
+
+When the ``hyperscan`` package cannot be imported, a pure-``re`` engine with
+the same interface and results is used (logged once at import); it scans each
+pattern separately and is far slower.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import threading
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+
+# Python's own parser is the only way to get re's exact grammar; it is private
+# but has been stable for decades (it was the public sre_parse until 3.11).
+from re import _constants as sre_c  # type: ignore[attr-defined]
+from re import _parser as sre_parse  # type: ignore[attr-defined]
+
+logger = logging.getLogger(__name__)
+
+try:
+    import hyperscan
+except ImportError as exc:  # pragma: no cover - depends on the machine
+    hyperscan = None
+    logger.warning("scanning: hyperscan is not importable (%s); using the slower pure-Python re scanner", exc)
+else:
+    logger.info("scanning: using hyperscan %s", hyperscan.__version__)
+
+ENGINES = ("hyperscan", "re") if hyperscan is not None else ("re",)
+DEFAULT_ENGINE = ENGINES[0]
+
+MAX_TEXT_CHARS = 500
+NEWLINE = 0x0A
+_ALL_BYTES = frozenset(range(256))
+
+
+@dataclass(frozen=True)
+class Pattern:
+    id: int
+    regex: str
+    flags: str = ""  # "i" (caseless) is the only flag for now
+
+
+@dataclass(frozen=True)
+class Hit:
+    line_no: int  # 1-based
+    line_start: int  # byte offset of the line's first byte
+    line_end: int  # byte offset just past the line's last byte (its "\n" excluded)
+    text: str  # the line, decoded as UTF-8 with replacement, at most MAX_TEXT_CHARS
+
+
+class PatternError(ValueError):
+    """A pattern that cannot be scanned; the message names its id and why."""
+
+    def __init__(self, pattern_id: int, reason: str):
+        super().__init__(f"pattern {pattern_id}: {reason}")
+        self.pattern_id = pattern_id
+        self.reason = reason
+
+
+# -- translation: Python regex -> newline-free regex both engines run identically
+
+
+def _bytes_matching(regex: bytes) -> frozenset[int]:
+    compiled = re.compile(regex)
+    return frozenset(b for b in range(256) if compiled.fullmatch(bytes([b])))
+
+
+# Measured from re itself rather than restated, so they cannot drift.
+_CATEGORIES = {
+    sre_c.CATEGORY_DIGIT: _bytes_matching(rb"\d"),
+    sre_c.CATEGORY_NOT_DIGIT: _bytes_matching(rb"\D"),
+    sre_c.CATEGORY_SPACE: _bytes_matching(rb"\s"),
+    sre_c.CATEGORY_NOT_SPACE: _bytes_matching(rb"\S"),
+    sre_c.CATEGORY_WORD: _bytes_matching(rb"\w"),
+    sre_c.CATEGORY_NOT_WORD: _bytes_matching(rb"\W"),
+}
+_END_ANCHORS = (sre_c.AT_END, sre_c.AT_END_LINE, sre_c.AT_END_STRING)
+# Appended to every pattern so that it is reported once, at the end of its line.
+LINE_REST = r"[^\n]*$"
+_UNSUPPORTED = {
+    sre_c.GROUPREF: "backreferences are not supported; rewrite it without them",
+    sre_c.GROUPREF_EXISTS: "conditional groups are not supported; rewrite it with alternatives",
+    sre_c.ATOMIC_GROUP: "atomic groups are not supported; use a plain group",
+    sre_c.POSSESSIVE_REPEAT: "possessive quantifiers are not supported; use a greedy one",
+}
+
+
+def _case_closure(chars: Iterable[int]) -> set[int]:
+    closed = set(chars)
+    for c in list(closed):
+        if 0x41 <= c <= 0x5A or 0x61 <= c <= 0x7A:
+            closed.add(c ^ 0x20)
+    return closed
+
+
+def _byte_set(chars: set[int] | frozenset[int]) -> str | None:
+    """A character class for exactly ``chars`` minus the newline; None if empty."""
+    codes = sorted(set(chars) - {NEWLINE})
+    if not codes:
+        return None
+    if len(codes) == 1:
+        return _escape(codes[0])
+    parts, start, prev = [], codes[0], codes[0]
+    for c in [*codes[1:], None]:
+        if c is not None and c == prev + 1:
+            prev = c
+            continue
+        parts.append(_escape(start) if start == prev else f"{_escape(start)}-{_escape(prev)}")
+        if c is not None:
+            start = prev = c
+    return "[" + "".join(parts) + "]"
+
+
+def _escape(code: int) -> str:
+    char = chr(code)
+    return char if char.isascii() and char.isalnum() else f"\\x{code:02x}"
+
+
+class _Translator:
+    def __init__(self, pattern_id: int):
+        self.pattern_id = pattern_id
+        self.uses_non_boundary = False
+        self.embedded_end = False
+
+    def fail(self, reason: str) -> PatternError:
+        return PatternError(self.pattern_id, reason)
+
+    def seq(self, items, flags: int) -> str | None:
+        """Translate a sequence; None means it can never match inside one line."""
+        out = []
+        for op, av in items:
+            part = self.node(op, av, flags)
+            if part is None:
+                return None
+            out.append(part)
+        return "".join(out)
+
+    def seq_to_line_end(self, items, flags: int) -> str | None:
+        """Translate a sequence followed by "the rest of its line" (see the module docstring).
+
+        The tail is pushed into trailing alternatives and groups because
+        hyperscan only accepts ``$`` at the very end of a pattern, and a ``$``
+        there already ends the line.
+        """
+        if not items:
+            return LINE_REST
+        *init, (op, av) = items
+        head = self.seq(init, flags)
+        if head is None:
+            return None
+        if op is sre_c.AT and av in _END_ANCHORS:
+            last = "$"
+        elif op is sre_c.BRANCH:
+            alternatives = [alt for alt in (self.seq_to_line_end(branch, flags) for branch in av[1]) if alt is not None]
+            last = "(?:" + "|".join(alternatives) + ")" if alternatives else None
+        elif op is sre_c.SUBPATTERN:
+            _group, add_flags, del_flags, body = av
+            last = self.seq_to_line_end(body, (flags | add_flags) & ~del_flags)
+        else:
+            last = self.node(op, av, flags)
+            last = None if last is None else last + LINE_REST
+        return None if last is None else head + last
+
+    def node(self, op, av, flags: int) -> str | None:
+        caseless = bool(flags & re.IGNORECASE)
+        if op is sre_c.LITERAL:
+            return _byte_set(_case_closure([av]) if caseless else {av})
+        if op is sre_c.NOT_LITERAL:
+            return _byte_set(_ALL_BYTES - (_case_closure([av]) if caseless else {av}))
+        if op is sre_c.ANY:
+            return _byte_set(_ALL_BYTES)
+        if op is sre_c.IN:
+            return _byte_set(self.charset(av, caseless))
+        if op is sre_c.BRANCH:
+            alternatives = [alt for alt in (self.seq(branch, flags) for branch in av[1]) if alt is not None]
+            return "(?:" + "|".join(alternatives) + ")" if alternatives else None
+        if op is sre_c.SUBPATTERN:
+            _group, add_flags, del_flags, body = av
+            inner = self.seq(body, (flags | add_flags) & ~del_flags)
+            return None if inner is None else f"(?:{inner})"
+        if op in (sre_c.MAX_REPEAT, sre_c.MIN_REPEAT):
+            # Laziness cannot change *whether* a line matches, only where.
+            low, high, body = av
+            inner = self.seq(body, flags)
+            if inner is None:
+                return None if low else ""
+            if high is sre_c.MAXREPEAT:
+                quantifier = {0: "*", 1: "+"}.get(low, f"{{{low},}}")
+            else:
+                quantifier = "?" if (low, high) == (0, 1) else f"{{{low},{high}}}"
+            return f"(?:{inner}){quantifier}"
+        if op is sre_c.AT:
+            if av in (sre_c.AT_BEGINNING, sre_c.AT_BEGINNING_LINE, sre_c.AT_BEGINNING_STRING):
+                return "^"
+            if av in _END_ANCHORS:
+                self.embedded_end = True
+                return "$"
+            if av is sre_c.AT_BOUNDARY:
+                return r"\b"
+            if av is sre_c.AT_NON_BOUNDARY:
+                self.uses_non_boundary = True
+                return r"\B"
+        if op in (sre_c.ASSERT, sre_c.ASSERT_NOT):
+            direction, _body = av
+            kind = (
+                ("lookbehind" if direction < 0 else "lookahead")
+                if op is sre_c.ASSERT
+                else ("negative lookbehind" if direction < 0 else "negative lookahead")
+            )
+            raise self.fail(f"{kind} is not supported; rewrite it")
+        if op in _UNSUPPORTED:
+            raise self.fail(_UNSUPPORTED[op])
+        raise self.fail(f"the construct {op} is not supported")  # pragma: no cover - exhaustive above
+
+    def charset(self, items, caseless: bool) -> set[int]:
+        chars: set[int] = set()
+        negate = False
+        for op, av in items:
+            if op is sre_c.NEGATE:
+                negate = True
+            elif op is sre_c.LITERAL:
+                chars.add(av)
+            elif op is sre_c.RANGE:
+                chars.update(range(av[0], av[1] + 1))
+            elif op is sre_c.CATEGORY:
+                chars.update(_CATEGORIES[av])
+            else:  # pragma: no cover - the parser emits nothing else in a set
+                raise self.fail(f"the set item {op} is not supported")
+        if caseless:
+            chars = _case_closure(chars)
+        return set(_ALL_BYTES - chars) if negate else chars
+
+
+@dataclass(frozen=True)
+class _Translated:
+    pattern_id: int
+    regex: str  # newline-free, for multiline mode, in syntax both engines accept
+    to_line_end: str  # the same followed by the rest of its line, for hyperscan
+    can_be_empty: bool
+
+
+def translate(pattern: Pattern) -> _Translated:
+    """Check one pattern and rewrite it for the scan engines (raises PatternError)."""
+    unknown = set(pattern.flags) - {"i"}
+    if unknown:
+        raise PatternError(pattern.id, f"unknown flag(s) {''.join(sorted(unknown))!r}; only 'i' is supported")
+    try:
+        parsed = sre_parse.parse(pattern.regex.encode(), re.IGNORECASE if "i" in pattern.flags else 0)
+    except re.error as exc:
+        raise PatternError(pattern.id, f"invalid regular expression: {exc}") from None
+    except RecursionError:
+        raise PatternError(pattern.id, "the expression is nested too deeply") from None
+    if parsed.state.flags & re.LOCALE:
+        raise PatternError(pattern.id, "the locale flag (?L) is not supported")
+    translator = _Translator(pattern.id)
+    regex = translator.seq(parsed, parsed.state.flags)
+    if regex is None:
+        raise PatternError(pattern.id, "it can only match across a newline, and matching is per line")
+    translator.embedded_end = False
+    to_line_end = translator.seq_to_line_end(parsed, parsed.state.flags)
+    if translator.embedded_end:
+        raise PatternError(
+            pattern.id, "$ (end of line) is only supported at the end of the pattern or its alternatives"
+        )
+    can_be_empty = parsed.getwidth()[0] == 0
+    # re's \B never matches an empty string, hyperscan's does on an empty line.
+    if can_be_empty and translator.uses_non_boundary:
+        raise PatternError(pattern.id, r"\B in a pattern that can match an empty string is not supported")
+    return _Translated(pattern.id, regex, to_line_end, can_be_empty)
+
+
+def _translate_all(patterns: Sequence[Pattern]) -> list[_Translated]:
+    seen: set[int] = set()
+    translated = []
+    for pattern in patterns:
+        if pattern.id in seen:
+            raise PatternError(pattern.id, "the id is used by more than one pattern")
+        seen.add(pattern.id)
+        translated.append(translate(pattern))
+    return translated
+
+
+# -- offsets -> hits
+
+
+def _hits_from_line_ends(data: bytes, found: list[tuple[int, int]], ids: Sequence[int]) -> dict[int, list[Hit]]:
+    """Turn (pattern index, line end offset) pairs into Hits, counting newlines once."""
+    # A final "\n" ends the last line; the empty rest after it is no line.
+    found = [(index, end) for index, end in found if end < len(data) or data[-1:] not in (b"", b"\n")]
+    if not found:
+        return {}
+    lines: dict[int, tuple[int, int, str]] = {}
+    line_no, counted_to = 1, 0
+    for end in sorted({end for _index, end in found}):
+        start = data.rfind(b"\n", 0, end) + 1
+        line_no += data.count(b"\n", counted_to, start)
+        counted_to = start
+        # 4 bytes per character at most: decode no more than the cap needs.
+        text = data[start : min(end, start + 4 * MAX_TEXT_CHARS)].decode("utf-8", "replace")[:MAX_TEXT_CHARS]
+        lines[end] = (line_no, start, text)
+    hits: dict[int, list[Hit]] = {}
+    for index, end in found:
+        line_no, start, text = lines[end]
+        hits.setdefault(ids[index], []).append(Hit(line_no, start, end, text))
+    for pattern_hits in hits.values():
+        pattern_hits.sort(key=lambda hit: hit.line_start)
+    return hits
+
+
+# -- engines
+
+
+class Scanner:
+    """Compiled patterns; ``scan`` is safe to call from several threads at once."""
+
+    engine: str
+
+    def __init__(self, translated: list[_Translated]):
+        self._ids = [t.pattern_id for t in translated]
+        self._translated = translated
+
+    @classmethod
+    def compile(cls, patterns: Sequence[Pattern], *, engine: str | None = None) -> Scanner:
+        """Compile all patterns together; deterministic for the same input. Raises PatternError."""
+        engine = engine or DEFAULT_ENGINE
+        if engine not in ENGINES:
+            raise ValueError(f"scan engine {engine!r} is not available here; available: {', '.join(ENGINES)}")
+        translated = _translate_all(patterns)
+        return _HyperscanScanner(translated) if engine == "hyperscan" else _ReScanner(translated)
+
+    @property
+    def pattern_ids(self) -> list[int]:
+        return list(self._ids)
+
+    def scan(self, data: bytes, *, max_hits_per_pattern: int = 20) -> dict[int, list[Hit]]:
+        """Pattern id -> its first ``max_hits_per_pattern`` matching lines, in order.
+
+        Patterns that match no line are absent from the result.
+        """
+        raise NotImplementedError
+
+
+class _HyperscanScanner(Scanner):
+    engine = "hyperscan"
+
+    def __init__(self, translated: list[_Translated]):
+        super().__init__(translated)
+        self._database = hyperscan.Database(mode=hyperscan.HS_MODE_BLOCK)
+        if translated:
+            self._compile_database(translated)
+        self._local = threading.local()
+
+    def _compile_database(self, translated: list[_Translated]) -> None:
+        expressions = [t.to_line_end.encode() for t in translated]
+        flags = [
+            hyperscan.HS_FLAG_MULTILINE | (hyperscan.HS_FLAG_ALLOWEMPTY if t.can_be_empty else 0) for t in translated
+        ]
+        try:
+            self._database.compile(
+                expressions=expressions, ids=list(range(len(expressions))), elements=len(expressions), flags=flags
+            )
+        except hyperscan.HyperscanError:
+            # The binding does not say which expression failed: find it (error path only).
+            for expression, flag, t in zip(expressions, flags, translated, strict=True):
+                try:
+                    hyperscan.Database(mode=hyperscan.HS_MODE_BLOCK).compile(
+                        expressions=[expression], ids=[0], elements=1, flags=[flag]
+                    )
+                except hyperscan.HyperscanError as exc:
+                    raise PatternError(t.pattern_id, f"hyperscan rejects it: {exc}") from None
+            raise
+
+    def _scratch(self):
+        # Scratch space must not be shared by concurrent scans; cloning the
+        # database's prototype once per thread is cheap and then reused.
+        scratch = getattr(self._local, "scratch", None)
+        if scratch is None:
+            scratch = self._local.scratch = self._database.scratch.clone()
+        return scratch
+
+    def scan(self, data: bytes, *, max_hits_per_pattern: int = 20) -> dict[int, list[Hit]]:
+        # Hyperscan cannot scan zero bytes; b"" has no lines anyway.
+        if not self._ids or max_hits_per_pattern <= 0 or not data:
+            return {}
+        counts = [0] * len(self._ids)
+        found: list[tuple[int, int]] = []
+        append = found.append
+        cap = max_hits_per_pattern
+
+        def on_match(index, _start, end, _flags, _context):
+            # The hot path: hyperscan cannot mute one pattern, so stay minimal.
+            if counts[index] < cap:
+                counts[index] += 1
+                append((index, end))
+
+        self._database.scan(data, match_event_handler=on_match, scratch=self._scratch())
+        return _hits_from_line_ends(data, found, self._ids)
+
+
+class _ReScanner(Scanner):
+    engine = "re"
+
+    def __init__(self, translated: list[_Translated]):
+        super().__init__(translated)
+        self._compiled = [re.compile(t.regex.encode(), re.MULTILINE) for t in translated]
+
+    def scan(self, data: bytes, *, max_hits_per_pattern: int = 20) -> dict[int, list[Hit]]:
+        found: list[tuple[int, int]] = []
+        for index, compiled in enumerate(self._compiled):
+            pos, count = 0, 0
+            while count < max_hits_per_pattern:
+                match = compiled.search(data, pos)
+                if match is None:
+                    break
+                end = data.find(b"\n", match.start())
+                end = len(data) if end < 0 else end
+                found.append((index, end))
+                count += 1
+                pos = end + 1
+                if pos > len(data):
+                    break
+        return _hits_from_line_ends(data, found, self._ids)
