@@ -1,0 +1,147 @@
+"""Evidence parsers: a probe's raw output -> named fact tables the knowledge base matches against.
+
+Contract::
+
+    facts_for("sockets", evidence.output) -> {"sockets": [{...}, ...], "socket_states": [{...}]}
+
+Each table is a list of flat dicts whose values are str, int, float, bool or None (JSON as is).
+``TABLES`` names every table's fields (the knowledge base validates predicates against it) and
+``PROBE_TABLES`` says which tables each probe yields. An unknown probe, an output with nothing but
+``probe:`` notes (``probe: strace not installed``), or output a parser cannot read gives ``{}``;
+``facts_for`` never raises: a parser bug is logged and costs that evidence its facts, never a
+collection. The parsers are pure (no Django, no I/O) and linear in the size of their input.
+
+Modules, one per kind of output; each docstring says which library it uses or why it is our own:
+``strace`` (own), ``sockets`` (own: ss, netstat, /proc/net/tcp), ``mounts`` (own), ``processes``
+(jc ps; own fd_usage), ``resources`` (jc df, meminfo, vmstat, loadavg), ``logs`` (own),
+``resolvers`` (own), ``service_settings`` (own), ``sshd`` (own), ``pcap`` (dpkt), ``interfaces``
+(jc proc_net_dev + own), ``mail_queue`` (own); ``sections`` splits the probes' common framing.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from collections.abc import Callable
+from typing import Any
+
+from diagnostics.parsers import (
+    interfaces,
+    logs,
+    mail_queue,
+    mounts,
+    pcap,
+    processes,
+    resolvers,
+    resources,
+    service_settings,
+    sockets,
+    sshd,
+    strace,
+)
+from diagnostics.parsers.sections import is_noise
+
+__all__ = ["LOG_PROBES", "PROBE_TABLES", "TABLES", "facts_for"]
+
+logger = logging.getLogger(__name__)
+
+Facts = dict[str, list[dict[str, Any]]]
+
+_ROWS: dict[str, type] = {
+    "syscalls": strace.Syscall,
+    "connect_waits": strace.ConnectWait,
+    "sockets": sockets.Socket,
+    "socket_states": sockets.SocketState,
+    "listening": sockets.Listener,
+    "mounts": mounts.Mount,
+    "fd_usage": processes.FdUsage,
+    "file_nr": processes.FileNr,
+    "processes": processes.Process,
+    "log_lines": logs.LogLine,
+    "resolvers": resolvers.Resolver,
+    "resolv_conf": resolvers.ResolvConfLine,
+    "nsswitch": resolvers.NsswitchLine,
+    "service_params": service_settings.ServiceParam,
+    "sshd_settings": sshd.SshdSetting,
+    "flows": pcap.Flow,
+    "packets_summary": pcap.PacketsSummary,
+    "filesystems": resources.Filesystem,
+    "memory": resources.Memory,
+    "vmstat_counters": resources.VmstatCounter,
+    "load": resources.Load,
+    "interfaces": interfaces.Interface,
+    "addresses": interfaces.Address,
+    "mail_queue": mail_queue.MailQueue,
+}
+
+# Every table's field names, in order (from the row types above, so they cannot drift apart).
+TABLES: dict[str, tuple[str, ...]] = {name: tuple(row.__annotations__) for name, row in _ROWS.items()}
+
+LOG_PROBES = ("kernel_log", "system_log", "mail_log", "log_tail", "auth_log")
+
+PROBE_TABLES: dict[str, tuple[str, ...]] = {
+    "strace": ("syscalls", "connect_waits"),
+    "sockets": ("sockets", "socket_states"),
+    "listening": ("listening",),
+    "mounts": ("mounts",),
+    "fd_usage": ("fd_usage", "file_nr"),
+    "processes": ("processes",),
+    **{probe: ("log_lines",) for probe in LOG_PROBES},
+    "resolvers": ("resolvers", "resolv_conf", "nsswitch"),
+    "service_settings": ("service_params",),
+    "sshd_config": ("sshd_settings",),
+    "tcpdump": ("flows", "packets_summary"),
+    "disk": ("filesystems",),
+    "memory": ("memory", "vmstat_counters"),
+    "load": ("load",),
+    "interfaces": ("interfaces", "addresses"),
+    "mail_queue": ("mail_queue",),
+}
+
+
+def _logs(text: str, recorded_at: dt.datetime | None) -> Facts:
+    return {"log_lines": logs.parse_log_lines(text, recorded_at=recorded_at)}  # type: ignore[dict-item]
+
+
+_TEXT_PARSERS: dict[str, Callable[[str, dt.datetime | None], Any]] = {
+    "strace": lambda text, _: strace.parse_strace(text),
+    "sockets": lambda text, _: sockets.parse_sockets(text),
+    "listening": lambda text, _: {"listening": sockets.parse_listening(text)},
+    "mounts": lambda text, _: {"mounts": mounts.parse_mounts(text)},
+    "fd_usage": lambda text, _: processes.parse_fd_usage(text),
+    "processes": lambda text, _: {"processes": processes.parse_processes(text)},
+    **{probe: _logs for probe in LOG_PROBES},
+    "resolvers": lambda text, _: resolvers.parse_resolvers(text),
+    "service_settings": lambda text, _: {"service_params": service_settings.parse_service_settings(text)},
+    "sshd_config": lambda text, _: {"sshd_settings": sshd.parse_sshd_config(text)},
+    "disk": lambda text, _: {"filesystems": resources.parse_disk(text)},
+    "memory": lambda text, _: resources.parse_memory(text),
+    "load": lambda text, _: {"load": resources.parse_load(text)},
+    "interfaces": lambda text, _: interfaces.parse_interfaces(text),
+    "mail_queue": lambda text, _: {"mail_queue": mail_queue.parse_mail_queue(text)},
+}
+
+
+def _has_data(text: str) -> bool:
+    """Whether any line is more than a ``probe:`` note, the runner's cut marker or blank."""
+    return any(line.strip() and not is_noise(line) for line in text.splitlines())
+
+
+def facts_for(probe: str, output: bytes, *, recorded_at: dt.datetime | None = None) -> Facts:
+    """The fact tables of one probe's output; ``{}`` when there is nothing to learn. Never raises.
+
+    ``recorded_at`` (when the evidence was taken) lets log lines without a year get one.
+    """
+    try:
+        if not isinstance(probe, str) or not (probe == "tcpdump" or probe in _TEXT_PARSERS):
+            return {}
+        data = bytes(output) if not isinstance(output, str) else output.encode("utf-8", "surrogateescape")
+        if probe == "tcpdump":
+            return dict(pcap.parse_pcap(data)) if pcap.is_pcap(data) else {}  # type: ignore[arg-type]
+        text = data.decode("utf-8", errors="replace")
+        if not _has_data(text):
+            return {}
+        return dict(_TEXT_PARSERS[probe](text, recorded_at))
+    except Exception:  # the contract: a parser bug must never break a collection
+        logger.exception("parsing %r output failed; its evidence gets no facts", probe)
+        return {}
