@@ -15,6 +15,7 @@ $(STAMP): requirements.txt requirements-dev.txt
 setup: $(STAMP)
 	$(BIN)/python manage.py migrate --noinput
 	$(BIN)/python manage.py setup_roles
+	$(BIN)/python manage.py load_kb --if-empty
 	$(BIN)/python manage.py create_admin
 
 demo: setup

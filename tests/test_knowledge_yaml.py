@@ -78,3 +78,19 @@ def test_a_file_that_is_not_yaml_is_refused(db, tmp_path):
     with pytest.raises(CommandError):
         call_command("load_kb", str(tmp_path / "broken.yaml"), stdout=StringIO(), stderr=StringIO())
     assert not Symptom.objects.exists()
+
+
+def test_first_setup_loads_the_seed_once_and_never_overwrites_local_edits(db):
+    from io import StringIO
+
+    from django.core.management import call_command
+
+    from diagnostics.models import Symptom
+
+    call_command("load_kb", if_empty=True, stdout=StringIO())
+    assert Symptom.objects.filter(key="ident-lookup-timeout").exists()
+    Symptom.objects.filter(key="ident-lookup-timeout").update(title="Edited locally")
+    out = StringIO()
+    call_command("load_kb", if_empty=True, stdout=out)
+    assert "already loaded" in out.getvalue()
+    assert Symptom.objects.get(key="ident-lookup-timeout").title == "Edited locally"

@@ -22,8 +22,17 @@ class Command(BaseCommand):
         parser.add_argument(
             "--rematch", action="store_true", help="Match open tickets' runs again if anything changed."
         )
+        parser.add_argument(
+            "--if-empty", action="store_true",
+            help="Load only into an empty knowledge base (first set-up), so local edits are never overwritten.",
+        )
 
-    def handle(self, *args, file, note, rematch, **options):
+    def handle(self, *args, file, note, rematch, if_empty, **options):
+        from diagnostics.models import Symptom
+
+        if if_empty and Symptom.objects.exists():
+            self.stdout.write("knowledge base already loaded; nothing changed (drop --if-empty to update it)")
+            return
         if file == "-":
             import sys
 
