@@ -106,6 +106,17 @@ def why_for(result: Result) -> str:
     return text[:1000]
 
 
+def distinct_citations(citations: list[dict]) -> list[dict]:
+    """Each cited line once, in the order first cited (several conditions often cite the same line)."""
+    seen, kept = set(), []
+    for citation in citations:
+        key = (citation.get("evidence_id"), citation.get("line_start"), citation.get("line_end"), citation.get("text"))
+        if key not in seen:
+            seen.add(key)
+            kept.append(citation)
+    return kept
+
+
 def match_run(*, run: CollectionRun) -> list[Match]:
     """Evaluate every enabled symptom against ``run`` and store the matches and near-misses.
 
@@ -128,7 +139,7 @@ def match_run(*, run: CollectionRun) -> list[Match]:
                 "matched": matched,
                 "near_miss": not matched,
                 "why": why_for(result),
-                "citations": result.citations,
+                "citations": distinct_citations(result.citations),
                 "symptom_version": symptom.version,
             }
             match, _ = Match.objects.update_or_create(

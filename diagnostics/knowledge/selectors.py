@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from diagnostics.knowledge.matcher import distinct_citations
 from diagnostics.models import TERMINAL_STATES, CollectionRun, Match
 from triage.models import Ticket
 
@@ -41,6 +42,8 @@ def ranked_fixes(*, run: CollectionRun | None = None, ticket: Ticket | None = No
                 entry["symptoms"].append(match.symptom)
             entry["matches"].append(match)
             entry["citations"].extend(match.citations)
+    for entry in fixes.values():
+        entry["citations"] = distinct_citations(entry["citations"])
     return sorted(fixes.values(), key=lambda e: (-e["score"], e["recipe"].key))
 
 
