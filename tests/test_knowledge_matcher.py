@@ -128,3 +128,20 @@ def test_a_finished_collection_is_matched_by_the_hook(kb, ticket, server):
                             output=KERNEL_LOG.encode())
     _finish(run, state=RunState.SUCCEEDED, reason="All probes ran.")
     assert Match.objects.get(run=run, matched=True).symptom.key == "bnx2-irq-link-flap"
+
+
+def test_regexes_go_through_one_multi_pattern_scan_with_the_same_answers(kb, make_run):
+    symptoms = matcher.compiled_symptoms()
+    scanner, cap = matcher.current_scanner()
+    leaves = [leaf for s in symptoms for leaf in s.signature.regex_leaves()]
+    assert scanner is not None and cap >= 20
+    assert sum(leaf.scan_id is not None for leaf in leaves) >= len(leaves) * 0.8  # most go through the scan
+
+    run = make_run({"kernel_log": KERNEL_LOG, "strace": STRACE, **HEALTHY})
+    evidence = list(Evidence.objects.filter(run=run).order_by("step"))
+    scanned = matcher.documents_for(evidence, scanner=scanner, cap=cap)
+    searched = matcher.documents_for(evidence)  # no scan: every regex searches on its own
+    for symptom in symptoms:
+        with_scan, without = symptom.signature.evaluate(scanned), symptom.signature.evaluate(searched)
+        assert (with_scan.held, with_scan.score) == (without.held, without.score), symptom.key
+        assert matcher.distinct_citations(with_scan.citations) == matcher.distinct_citations(without.citations)

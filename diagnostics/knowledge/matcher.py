@@ -7,6 +7,7 @@ computed once per evidence per call and shared by every signature.
 from __future__ import annotations
 
 import logging
+import re
 import threading
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -15,7 +16,14 @@ from django.db import transaction
 from django.db.models import Count, Max
 from django.utils import timezone
 
-from diagnostics.knowledge.signature import Document, Result, Signature, SignatureError, compile_signature
+from diagnostics.knowledge.signature import (
+    CITATIONS_PER_LEAF,
+    Document,
+    Result,
+    Signature,
+    SignatureError,
+    compile_signature,
+)
 from diagnostics.models import TERMINAL_STATES, CollectionRun, Confidence, Evidence, KnowledgeRevision, Match, Symptom
 from triage.models import OPEN_STATUSES
 
@@ -35,7 +43,7 @@ class CompiledSymptom:
 
 
 _cache_lock = threading.Lock()
-_cache: dict = {"stamp": None, "symptoms": []}
+_cache: dict = {"stamp": None, "symptoms": [], "scanner": None, "cap": 0}
 
 
 def _stamp() -> tuple:
@@ -59,9 +67,50 @@ def compiled_symptoms() -> list[CompiledSymptom]:
             log.error("symptom %s has an invalid signature, skipped: %s", symptom.key, exc)
             continue
         compiled.append(CompiledSymptom(symptom.pk, symptom.key, symptom.version, symptom.threshold, signature))
+    scanner, cap = _scanner_for(compiled)
     with _cache_lock:
-        _cache.update(stamp=stamp, symptoms=compiled)
+        _cache.update(stamp=stamp, symptoms=compiled, scanner=scanner, cap=cap)
     return compiled
+
+
+def _scanner_for(compiled: list[CompiledSymptom]):
+    """One multi-pattern scan (hyperscan) for every regex leaf it can serve.
+
+    Regexes it cannot take (lookarounds, backreferences, DOTALL/verbose flags) keep
+    their own per-leaf search; answers are the same either way: the lines matching.
+    """
+    from diagnostics import scanning
+
+    patterns, leaves = [], []
+    for symptom in compiled:
+        for leaf in symptom.signature.regex_leaves():
+            leaf.scan_id = None
+            flags = leaf.pattern.flags & ~(re.MULTILINE | re.UNICODE)
+            if flags not in (0, re.IGNORECASE):
+                continue
+            candidate = scanning.Pattern(len(patterns), leaf.pattern.pattern, "i" if flags else "")
+            try:
+                scanning.translate(candidate)
+            except scanning.PatternError:
+                continue
+            patterns.append(candidate)
+            leaves.append(leaf)
+    if not patterns:
+        return None, 0
+    try:
+        scanner = scanning.Scanner.compile(patterns)
+    except scanning.PatternError as exc:
+        log.warning("multi-pattern scan unavailable, searching each regex on its own: %s", exc)
+        return None, 0
+    for leaf, pattern in zip(leaves, patterns, strict=True):
+        leaf.scan_id = pattern.id
+    cap = max([CITATIONS_PER_LEAF, *(leaf.min_matches for leaf in leaves)])
+    return scanner, cap
+
+
+def current_scanner():
+    with _cache_lock:
+        return _cache.get("scanner"), _cache.get("cap", 0)
 
 
 def _facts_loader(evidence: Evidence):
@@ -70,15 +119,17 @@ def _facts_loader(evidence: Evidence):
             from diagnostics.parsers import facts_for
         except ImportError:
             return {}  # no parsers installed: facts leaves simply find nothing
-        return facts_for(evidence.probe, bytes(evidence.output))
+        return facts_for(evidence.probe, bytes(evidence.output), recorded_at=evidence.recorded_at)
 
     return load
 
 
-def documents_for(evidences: Iterable[Evidence]) -> list[Document]:
-    """The evaluator's view of evidence rows; each document parses its facts at most once."""
-    return [
-        Document(
+def documents_for(evidences: Iterable[Evidence], *, scanner=None, cap: int = 0) -> list[Document]:
+    """The evaluator's view of evidence rows; each document parses its facts and runs
+    the multi-pattern scan at most once."""
+    documents = []
+    for ev in evidences:
+        doc = Document(
             probe=ev.probe,
             # Binary outputs (pcaps) have no lines to cite; only their facts count.
             text="" if ev.binary else ev.text,
@@ -86,8 +137,9 @@ def documents_for(evidences: Iterable[Evidence]) -> list[Document]:
             step=ev.step,
             facts_loader=_facts_loader(ev),
         )
-        for ev in evidences
-    ]
+        doc.scanner, doc.scan_cap = scanner, cap or doc.scan_cap
+        documents.append(doc)
+    return documents
 
 
 def confidence_for(score: float, *, matched: bool) -> str:
@@ -123,11 +175,13 @@ def match_run(*, run: CollectionRun) -> list[Match]:
     Idempotent: one Match per (run, symptom), updated in place; symptoms that no
     longer fit at all (or were disabled) lose their row for this run.
     """
-    documents = documents_for(Evidence.objects.filter(run=run).order_by("step"))
+    symptoms = compiled_symptoms()
+    scanner, cap = current_scanner()
+    documents = documents_for(Evidence.objects.filter(run=run).order_by("step"), scanner=scanner, cap=cap)
     now = timezone.now()
     kept: list[Match] = []
     with transaction.atomic():
-        for symptom in compiled_symptoms():
+        for symptom in symptoms:
             result = symptom.signature.evaluate(documents)
             score = round(result.score, 4)
             matched = result.held and score >= symptom.threshold

@@ -85,6 +85,17 @@ class Document:
         self._facts = facts
         self._facts_loader = facts_loader
         self._line_starts: list[int] | None = None
+        self.scanner = None  # a diagnostics.scanning.Scanner over every scannable regex, set by the matcher
+        self.scan_cap = CITATIONS_PER_LEAF
+        self._hits: dict | None = None
+
+    def scan_hits(self, scan_id: int) -> list | None:
+        """Lines of this document matching scanned pattern ``scan_id``; None when there is no scan."""
+        if self.scanner is None:
+            return None
+        if self._hits is None:
+            self._hits = self.scanner.scan(self.text.encode(), max_hits_per_pattern=self.scan_cap)
+        return self._hits.get(scan_id, [])
 
     @property
     def facts(self) -> dict[str, list[dict]]:
@@ -208,12 +219,21 @@ class _Regex:
         self.min_matches = min_matches
         self.weight = weight
         self.describe = describe
+        # Set by the matcher when this regex is part of its multi-pattern scan.
+        self.scan_id: int | None = None
 
     def evaluate(self, docs):
         lines = 0
         citations = []
         for doc in docs:
             if not self.wants(doc.probe) or not doc.text:
+                continue
+            hits = doc.scan_hits(self.scan_id) if self.scan_id is not None else None
+            if hits is not None:
+                # The scan already found this pattern's lines (line-oriented, as below).
+                lines += len(hits)
+                for hit in hits[: max(0, CITATIONS_PER_LEAF - len(citations))]:
+                    citations.append(doc.cite(hit.line_no, hit.line_no, hit.text))
                 continue
             last_line = 0
             for m in self.pattern.finditer(doc.text):
@@ -580,6 +600,17 @@ class Signature:
 
     def __init__(self, root):
         self.root = root
+
+    def regex_leaves(self) -> list:
+        found, stack = [], [self.root]
+        while stack:
+            node = stack.pop()
+            if isinstance(node, _Regex):
+                found.append(node)
+            stack.extend(getattr(node, "children", ()))
+            if isinstance(node, _Not):
+                stack.append(node.child)
+        return found
 
     def evaluate(self, documents: list[Document]) -> Result:
         return self.root.evaluate(documents)
