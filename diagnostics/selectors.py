@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from urllib.parse import urlsplit
 
-from diagnostics.models import AuditEntry, CollectionRun, Credential, Evidence, HostKey, Playbook, RunState
+from diagnostics.knowledge import selectors as knowledge_selectors
+from diagnostics.models import AuditEntry, CollectionRun, Credential, Evidence, HostKey, Match, Playbook, RunState
 from triage import access
 from triage.models import Server, Ticket
 
@@ -15,6 +17,22 @@ class StepView:
     probe: str
     params: dict
     evidence: Evidence | None
+    # (line_no, text, cited) for the output preview, numbered as the matcher numbers them.
+    lines: list[tuple[int, str, bool]] = field(default_factory=list)
+    # Cited lines past the preview, so every link from a suggested fix lands somewhere.
+    cited_beyond: list[tuple[int, str, bool]] = field(default_factory=list)
+    has_citation: bool = False
+
+    @property
+    def anchor(self) -> str:
+        return f"ev-{self.index}"
+
+    @property
+    def open(self) -> bool:
+        """Expanded when it proves a match, or when something went wrong with it."""
+        if self.evidence is None or self.evidence.binary:
+            return False
+        return self.has_citation or self.state != "done"
 
     @property
     def state(self) -> str:
@@ -36,7 +54,143 @@ def run_detail(*, user, run_id: int) -> tuple[CollectionRun, list[StepView]]:
     run = CollectionRun.objects.select_related("server", "ticket", "requested_by").get(pk=run_id)
     evidence = {e.step: e for e in run.evidence.all()}
     steps = [StepView(i, s.get("probe", "?"), s.get("params") or {}, evidence.get(i)) for i, s in enumerate(run.steps)]
+    cited = cited_lines(run=run) if run.is_terminal else {}
+    for step in steps:
+        if step.evidence is not None and not step.evidence.binary:
+            _number_lines(step, cited.get(step.index, {}))
     return run, steps
+
+
+def cited_lines(*, run: CollectionRun) -> dict[int, dict[int, str]]:
+    """{step: {line_no: cited text}} over the run's matched symptoms, in one query."""
+    cited: dict[int, dict[int, str]] = {}
+    for citations in Match.objects.filter(run=run, matched=True).values_list("citations", flat=True):
+        for c in citations or []:
+            start, step = c.get("line_start"), c.get("step")
+            if not isinstance(start, int) or not isinstance(step, int):
+                continue  # a fact-based citation without a line: nothing to highlight
+            end = c.get("line_end") if isinstance(c.get("line_end"), int) else start
+            lines = cited.setdefault(step, {})
+            for line_no in range(start, max(start, end) + 1):
+                lines.setdefault(line_no, c.get("text", "") if line_no == start else "")
+    return cited
+
+
+def _number_lines(step: StepView, cited: dict[int, str]) -> None:
+    # Split on "\n" only, exactly as the matcher counts lines (not str.splitlines).
+    text = step.evidence.preview
+    raw = text.split("\n")
+    if raw and raw[-1] == "":
+        raw.pop()  # the final newline does not start another line
+    step.lines = [(n, line.rstrip("\r"), n in cited) for n, line in enumerate(raw, start=1)]
+    step.cited_beyond = [(n, cited[n], True) for n in sorted(cited) if n > len(raw)]
+    step.has_citation = bool(cited)
+
+
+@dataclass
+class CitationView:
+    run_id: int
+    step: int
+    probe: str
+    line: int | None
+    text: str
+
+    @property
+    def anchor(self) -> str:
+        return f"ev-{self.step}-L{self.line}" if self.line is not None else f"ev-{self.step}"
+
+
+@dataclass
+class SymptomView:
+    title: str
+    why: str
+    score_percent: int
+    confidence: str
+    citations: list[CitationView]
+
+
+@dataclass
+class FixView:
+    title: str
+    score_percent: int
+    confidence: str
+    risk: str
+    risk_label: str
+    needs: str
+    needs_label: str
+    steps: list[str]
+    snippets: list[dict]
+    references: list[dict]
+    symptoms: list[SymptomView]
+    citations: list[CitationView]
+
+
+def _citations(matches: list[Match]) -> list[CitationView]:
+    seen, views = set(), []
+    for match in matches:
+        for c in match.citations or []:
+            key = (match.run_id, c.get("evidence_id"), c.get("line_start"), c.get("line_end"), c.get("text"))
+            if key in seen or not isinstance(c.get("step"), int):
+                continue
+            seen.add(key)
+            line = c.get("line_start") if isinstance(c.get("line_start"), int) else None
+            views.append(CitationView(match.run_id, c["step"], str(c.get("probe", "")), line, str(c.get("text", ""))))
+    # In the order they appear in the evidence, so the cited lines read like the log they came from.
+    return sorted(views, key=lambda v: (v.run_id, v.step, v.line or 0))
+
+
+def _symptom_view(match: Match) -> SymptomView:
+    return SymptomView(match.symptom.title, match.why, round(100 * match.score), match.get_confidence_display(),
+                       _citations([match]))
+
+
+def _reference(value) -> dict:
+    text = str(value)
+    try:
+        parts = urlsplit(text.strip())
+    except ValueError:
+        parts = None
+    linkable = parts is not None and parts.scheme in ("http", "https") and bool(parts.netloc)
+    return {"url": text.strip() if linkable else None, "text": text}
+
+
+def suggested_fixes(*, ticket) -> list[FixView]:
+    """The ticket's ranked fixes, shaped for the page: every decision made here, not in the template."""
+    views = []
+    for entry in knowledge_selectors.ranked_fixes(ticket=ticket):
+        recipe, matches = entry["recipe"], entry["matches"]  # matches arrive best first
+        best: dict[int, Match] = {}
+        for match in matches:
+            best.setdefault(match.symptom_id, match)
+        views.append(FixView(
+            title=recipe.title,
+            score_percent=max(0, min(100, round(100 * entry["score"]))),
+            confidence=matches[0].get_confidence_display() if matches else "",
+            risk=recipe.risk,
+            risk_label=recipe.get_risk_display(),
+            needs=recipe.needs,
+            needs_label=recipe.get_needs_display(),
+            steps=[str(s) for s in recipe.steps or []],
+            snippets=[{"label": str(s.get("label", "")), "language": str(s.get("language", "")),
+                       "text": str(s.get("text", ""))} for s in recipe.snippets or [] if isinstance(s, dict)],
+            references=[_reference(r) for r in recipe.references or []],
+            symptoms=[_symptom_view(m) for m in best.values()],
+            citations=_citations(matches),
+        ))
+    return views
+
+
+def run_symptoms(*, run: CollectionRun) -> list[SymptomView]:
+    """The symptoms a finished run matched, best first, with their cited lines."""
+    if not run.is_terminal:
+        return []
+    return [_symptom_view(m) for m in Match.objects.filter(run=run, matched=True)
+            .select_related("symptom").order_by("-score", "symptom__key")]
+
+
+def run_near_misses(*, run: CollectionRun) -> list[SymptomView]:
+    """Symptoms whose conditions partly held; the caller decides who may see them (admins)."""
+    return [_symptom_view(m) for m in knowledge_selectors.near_misses(run=run)]
 
 
 def run_progress(steps: list[StepView]) -> int:

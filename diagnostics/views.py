@@ -48,7 +48,15 @@ def run_detail(request: HttpRequest, run_id: int) -> HttpResponse:
         run, steps = selectors.run_detail(user=request.user, run_id=run_id)
     except CollectionRun.DoesNotExist:
         raise Http404("No such run") from None
-    context = {"run": run, "steps": steps, "progress": selectors.run_progress(steps)}
+    context = {
+        "run": run,
+        "steps": steps,
+        "progress": selectors.run_progress(steps),
+        "symptoms": selectors.run_symptoms(run=run),
+        # Near-misses are for admins tuning signatures; nobody else gets them in the context.
+        "near_misses": selectors.run_near_misses(run=run)
+        if run.is_terminal and access.has_role(request.user, access.ADMIN) else None,
+    }
     template = "diagnostics/_run.html" if request.htmx else "diagnostics/run.html"
     return render(request, template, context)
 

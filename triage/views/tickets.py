@@ -88,6 +88,7 @@ def _ticket_context(request: HttpRequest, ticket: Ticket, **bound) -> dict:
         "sla_state": ticket.sla_state(),
         "next_statuses": workflow.allowed_next(ticket.status),
         "runs": collection_selectors.ticket_runs(ticket=ticket),
+        "fixes": collection_selectors.suggested_fixes(ticket=ticket),
     }
     if can_work:
         context.update(
