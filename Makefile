@@ -33,6 +33,7 @@ test: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python bench/collect_one_host.py
 	$(BIN)/python bench/sweep_hosts.py
+	$(BIN)/python bench/match_kb.py
 
 ## Refresh the README's screenshots from the browser tests
 screenshots: $(STAMP)
