@@ -5,13 +5,16 @@ Cast: a tech, an admin, a manager, and an outsider (signed in, no role) who must
 
 from __future__ import annotations
 
+import io
 import os
 import socket
 
 import pytest
 from django.contrib.auth import get_user_model
+from django.core.management import call_command
 from django.utils import timezone
 
+from diagnostics.models import CollectionRun, Evidence, RunState
 from triage import access, services
 from triage.models import Customer, Server, SlaTier
 
@@ -96,6 +99,28 @@ def ticket(customer, server, tech):
         customer=customer, priority=2, servers=[server], tag_names=["mail"], created_by=tech,
         now=timezone.now(),
     )
+
+
+@pytest.fixture
+def kb(db):
+    """The shipped knowledge base, loaded as `make run` loads it."""
+    call_command("load_kb", stdout=io.StringIO())
+
+
+@pytest.fixture
+def make_run(ticket, server):
+    """A finished run on `server` (of `ticket`, or `on=`) holding the given probe outputs as evidence."""
+
+    def make(outputs: dict[str, str], *, on=None) -> CollectionRun:
+        steps = [{"probe": probe, "params": {}} for probe in outputs]
+        run = CollectionRun.objects.create(ticket=on or ticket, server=server, playbook_name="recorded", steps=steps,
+                                           state=RunState.SUCCEEDED, finished_at=timezone.now())
+        for step, (probe, text) in enumerate(outputs.items()):
+            Evidence.objects.create(run=run, step=step, probe=probe, command=probe, exit_status=0,
+                                    output=text.encode(), output_bytes=len(text.encode()))
+        return run
+
+    return make
 
 
 def login(client, user):

@@ -2,17 +2,15 @@
 
 from __future__ import annotations
 
-import io
 import re
 from html import unescape
 
 import pytest
-from django.core.management import call_command
 from django.urls import reverse
 from django.utils import timezone
 
 from diagnostics.knowledge import matcher
-from diagnostics.models import CollectionRun, Evidence, FixRecipe, RunState
+from diagnostics.models import Evidence, FixRecipe
 from tests.conftest import login
 from triage import services
 
@@ -41,20 +39,14 @@ SCRIPT = "<script>alert(1)</script>"
 NO_MATCH = "No known symptom matches the evidence collected so far."
 
 
-@pytest.fixture
-def kb(db):
-    call_command("load_kb", stdout=io.StringIO())
 
 
 @pytest.fixture
-def make_run(ticket, server):
-    def make(outputs: dict[str, str], *, on=None) -> CollectionRun:
-        steps = [{"probe": probe, "params": {}} for probe in outputs]
-        run = CollectionRun.objects.create(ticket=on or ticket, server=server, playbook_name="mail", steps=steps,
-                                           state=RunState.SUCCEEDED, finished_at=timezone.now())
-        for step, (probe, text) in enumerate(outputs.items()):
-            Evidence.objects.create(run=run, step=step, probe=probe, command=probe, exit_status=0,
-                                    output=text.encode(), output_bytes=len(text.encode()))
+def make_run(make_run):
+    """The shared recorded run, matched as a finished collection would be."""
+
+    def make(outputs: dict[str, str], *, on=None):
+        run = make_run(outputs, on=on)
         matcher.match_run(run=run)
         return run
 

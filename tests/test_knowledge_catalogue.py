@@ -18,10 +18,9 @@ from pathlib import Path
 import pytest
 import yaml
 
-from diagnostics.knowledge import matcher, services
+from diagnostics.knowledge import matcher
 from diagnostics.knowledge.yaml_io import parse_kb
 from diagnostics.management.commands.load_kb import SEED
-from diagnostics.models import CollectionRun, Evidence, RunState
 
 FIXTURES = Path(__file__).parent / "fixtures"
 CATALOGUE = FIXTURES / "catalogue"
@@ -154,24 +153,8 @@ def line_of(text: str, needle: str) -> int | None:
     return None
 
 
-@pytest.fixture
-def kb(db):
-    document, errors = parse_kb(SEED.read_text())
-    assert not errors
-    services.kb_apply(document=document, by=None)
 
 
-@pytest.fixture
-def make_run(ticket, server):
-    def make(evidence: dict[str, str]) -> CollectionRun:
-        run = CollectionRun.objects.create(ticket=ticket, server=server, playbook_name="catalogue",
-                                           state=RunState.SUCCEEDED)
-        for step, (probe, text) in enumerate(evidence.items()):
-            Evidence.objects.create(run=run, step=step, probe=probe, command=probe, exit_status=0,
-                                    output=text.encode(), output_bytes=len(text))
-        return run
-
-    return make
 
 
 def test_the_seed_file_loads_without_errors_and_has_the_whole_catalogue():

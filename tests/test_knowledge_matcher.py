@@ -6,8 +6,6 @@ import pytest
 
 from diagnostics.knowledge import matcher, services
 from diagnostics.knowledge.selectors import ranked_fixes
-from diagnostics.knowledge.yaml_io import parse_kb
-from diagnostics.management.commands.load_kb import SEED
 from diagnostics.models import CollectionRun, Evidence, Match, RunState, Symptom
 
 KERNEL_LOG = """\
@@ -35,24 +33,8 @@ HEALTHY = {
 }
 
 
-@pytest.fixture
-def kb(db):
-    document, errors = parse_kb(SEED.read_text())
-    assert not errors
-    services.kb_apply(document=document, by=None)
 
 
-@pytest.fixture
-def make_run(ticket, server):
-    def make(outputs: dict[str, str]) -> CollectionRun:
-        run = CollectionRun.objects.create(ticket=ticket, server=server, playbook_name="mail",
-                                           state=RunState.SUCCEEDED)
-        for step, (probe, text) in enumerate(outputs.items()):
-            Evidence.objects.create(run=run, step=step, probe=probe, command=probe, exit_status=0,
-                                    output=text.encode(), output_bytes=len(text))
-        return run
-
-    return make
 
 
 def test_a_kernel_irq_message_with_bnx2_link_down_matches_the_nic_symptom_citing_its_lines(kb, make_run):
