@@ -180,46 +180,41 @@ def _next_version(kind: str, key: str) -> int:
     return (top or 0) + 1
 
 
-def _save_symptom(clean: dict, *, by, note: str, now) -> tuple[Symptom, str]:
-    symptom = Symptom.objects.filter(key=clean["key"]).first()
-    if symptom is None:
-        version = _next_version(KnowledgeRevision.SYMPTOM, clean["key"])
-        symptom = Symptom.objects.create(**clean, version=version, updated_at=now, updated_by=by)
+def _save_versioned(model, *, kind: str, clean: dict, fields: dict, current: dict, by, note: str, now, linked=None):
+    """Create or update the row ``clean["key"]`` of a versioned model: bump its version and
+    write a revision only when the content changed. ``current`` maps a row to its clean form;
+    ``linked(row)`` sets relations after the save."""
+    row = model.objects.filter(key=clean["key"]).first()
+    if row is None:
+        version = _next_version(kind, clean["key"])
+        row = model.objects.create(**fields, version=version, updated_at=now, updated_by=by)
         outcome = "created"
-    elif symptom_data(symptom) == clean:
-        return symptom, "unchanged"
+    elif current(row) == clean:
+        return row, "unchanged"
     else:
-        for name, value in clean.items():
-            setattr(symptom, name, value)
-        symptom.version += 1
-        symptom.updated_at, symptom.updated_by = now, by
-        symptom.save()
+        for name, value in fields.items():
+            setattr(row, name, value)
+        row.version += 1
+        row.updated_at, row.updated_by = now, by
+        row.save()
         outcome = "updated"
-    _revise(kind=KnowledgeRevision.SYMPTOM, key=symptom.key, version=symptom.version, data=clean, by=by, note=note,
-            now=now)
-    return symptom, outcome
+    if linked is not None:
+        linked(row)
+    _revise(kind=kind, key=row.key, version=row.version, data=clean, by=by, note=note, now=now)
+    return row, outcome
+
+
+def _save_symptom(clean: dict, *, by, note: str, now) -> tuple[Symptom, str]:
+    return _save_versioned(Symptom, kind=KnowledgeRevision.SYMPTOM, clean=clean, fields=clean, current=symptom_data,
+                           by=by, note=note, now=now)
 
 
 def _save_recipe(clean: dict, *, by, note: str, now) -> tuple[FixRecipe, str]:
-    fields = {k: v for k, v in clean.items() if k != "fixes"}
-    recipe = FixRecipe.objects.filter(key=clean["key"]).first()
-    if recipe is None:
-        version = _next_version(KnowledgeRevision.RECIPE, clean["key"])
-        recipe = FixRecipe.objects.create(**fields, version=version, updated_at=now, updated_by=by)
-        outcome = "created"
-    elif recipe_data(recipe) == clean:
-        return recipe, "unchanged"
-    else:
-        for name, value in fields.items():
-            setattr(recipe, name, value)
-        recipe.version += 1
-        recipe.updated_at, recipe.updated_by = now, by
-        recipe.save()
-        outcome = "updated"
-    recipe.symptoms.set(Symptom.objects.filter(key__in=clean["fixes"]))
-    _revise(kind=KnowledgeRevision.RECIPE, key=recipe.key, version=recipe.version, data=clean, by=by, note=note,
-            now=now)
-    return recipe, outcome
+    return _save_versioned(
+        FixRecipe, kind=KnowledgeRevision.RECIPE, clean=clean, fields={k: v for k, v in clean.items() if k != "fixes"},
+        current=recipe_data, by=by, note=note, now=now,
+        linked=lambda recipe: recipe.symptoms.set(Symptom.objects.filter(key__in=clean["fixes"])),
+    )
 
 
 def symptom_save(*, data: dict, by, note: str = "") -> tuple[Symptom, str]:
