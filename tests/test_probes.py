@@ -25,6 +25,7 @@ from diagnostics import playbooks
 from diagnostics.probes import KINDS, LOG_PATHS, MAX_TIMEOUT, REGISTRY, Param, ProbeCommand, ProbeError, build
 from diagnostics.probes import shell as probe_shell
 from diagnostics.probes.bpf import MAX_LENGTH as BPF_MAX_LENGTH
+from diagnostics.ssh import remote_wrapper
 
 # What the probes that refuse to run without a parameter need at minimum.
 REQUIRED = {"strace": {"process": "tcpserver"}, "log_tail": {"log_path": "/var/log/maillog"}}
@@ -498,7 +499,11 @@ def test_read_only_probes_really_run_on_linux(name, expect):
 
 def test_fd_usage_counts_this_process_against_its_own_soft_limit():
     comm = Path("/proc/self/comm").read_text().strip()
-    result, _ = run(build("fd_usage", {"process": comm}))
+    # Run it as the product does, under the `timeout` wrapper: the probe skips its own
+    # parent, which would otherwise be this test process.
+    command = build("fd_usage", {"process": comm})
+    result = subprocess.run(["sh", "-c", remote_wrapper(command.command, command.timeout)], capture_output=True,
+                            timeout=command.timeout, check=False)
 
     mine = [line.split() for line in result.stdout.decode().splitlines() if line.startswith(f"{os.getpid()} ")]
     assert len(mine) == 1
