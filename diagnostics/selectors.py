@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 from urllib.parse import urlsplit
 
 from diagnostics.knowledge import selectors as knowledge_selectors
-from diagnostics.models import AuditEntry, CollectionRun, Credential, Evidence, HostKey, Match, Playbook, RunState
+from diagnostics.models import AuditEntry, CollectionRun, Credential, Evidence, HostKey, Match
 from triage import access
 from triage.models import Server, Ticket
 
@@ -202,10 +202,6 @@ def evidence_for_download(*, user, run_id: int, step: int) -> Evidence:
     return Evidence.objects.select_related("run").get(run_id=run_id, step=step)
 
 
-def playbooks_enabled() -> list[Playbook]:
-    return list(Playbook.objects.filter(enabled=True).order_by("name"))
-
-
 def server_collection_setup(*, server: Server) -> dict:
     return {
         "credential": Credential.objects.filter(server=server).first(),
@@ -221,6 +217,3 @@ def audit_log(*, user, server_id: int | None = None, limit: int = 200) -> list[A
     if server_id:
         qs = qs.filter(server_id=server_id)
     return list(qs[:limit])
-
-
-ACTIVE = (RunState.QUEUED, RunState.CONNECTING, RunState.RUNNING)

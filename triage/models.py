@@ -180,10 +180,6 @@ class Ticket(models.Model):
     def reference(self) -> str:
         return f"#{self.pk}"
 
-    @property
-    def is_open(self) -> bool:
-        return self.status in OPEN_STATUSES
-
     def sla_deadlines(self, *, target: SlaTarget) -> tuple[datetime, datetime]:
         return sla.deadlines(
             created_at=self.created_at,
@@ -247,10 +243,6 @@ class TicketEvent(models.Model):
         if not self._state.adding:
             raise TypeError("the ticket timeline is append-only")
         super().save(*args, **kwargs)
-
-    @property
-    def is_public(self) -> bool:
-        return self.kind == EventKind.REPLY
 
 
 class Heartbeat(models.Model):

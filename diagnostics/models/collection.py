@@ -211,9 +211,6 @@ class Evidence(models.Model):
     def stderr_text(self) -> str:
         return bytes(self.stderr).decode("utf-8", errors="replace")
 
-    @property
-    def succeeded(self) -> bool:
-        return self.exit_status == 0 and not self.timed_out
 
 
 class AuditEntry(models.Model):
