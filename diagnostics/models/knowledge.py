@@ -14,55 +14,49 @@ from django.utils import timezone
 from diagnostics.models.collection import CollectionRun
 
 
-class Symptom(models.Model):
-    """A known failure: what it looks like in the evidence (signature) and why it matters."""
+class KnowledgeEntry(models.Model):
+    """What symptoms and recipes share: a stable key, a title, and a version bumped by every
+    change the knowledge services save (see ``services._save_versioned``)."""
 
     key = models.SlugField(max_length=80, unique=True)
     title = models.CharField(max_length=200)
+    version = models.PositiveIntegerField(default=1)
+    updated_at = models.DateTimeField(default=timezone.now)
+    updated_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+
+    class Meta:
+        abstract = True
+        ordering = ["key"]
+
+    def __str__(self) -> str:
+        return self.title
+
+
+class Symptom(KnowledgeEntry):
+    """A known failure: what it looks like in the evidence (signature) and why it matters."""
+
     explanation = models.TextField(blank=True)
     impact = models.PositiveSmallIntegerField(default=3, validators=[MinValueValidator(1), MaxValueValidator(5)])
     likelihood = models.PositiveSmallIntegerField(default=3, validators=[MinValueValidator(1), MaxValueValidator(5)])
     signature = models.JSONField(default=dict)
     threshold = models.FloatField(default=0.6, validators=[MinValueValidator(0.0), MaxValueValidator(1.0)])
     enabled = models.BooleanField(default=True)
-    version = models.PositiveIntegerField(default=1)
-    updated_at = models.DateTimeField(default=timezone.now)
-    updated_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
-    )
-
-    class Meta:
-        ordering = ["key"]
-
-    def __str__(self) -> str:
-        return self.title
 
 
-class FixRecipe(models.Model):
+class FixRecipe(KnowledgeEntry):
     """How to fix one or more symptoms: steps a tech follows by hand, snippets to copy, and the risk."""
 
     RISKS = [("low", "Low"), ("medium", "Medium"), ("high", "High")]
     NEEDS = [("none", "Nothing"), ("restart", "A service restart"), ("reboot", "A reboot")]
 
-    key = models.SlugField(max_length=80, unique=True)
-    title = models.CharField(max_length=200)
     steps = models.JSONField(default=list)
     snippets = models.JSONField(default=list, help_text="[{label, language, text}]")
     risk = models.CharField(max_length=10, choices=RISKS, default="low")
     needs = models.CharField(max_length=10, choices=NEEDS, default="none")
     references = models.JSONField(default=list)
     symptoms = models.ManyToManyField(Symptom, related_name="recipes", blank=True)
-    version = models.PositiveIntegerField(default=1)
-    updated_at = models.DateTimeField(default=timezone.now)
-    updated_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
-    )
-
-    class Meta:
-        ordering = ["key"]
-
-    def __str__(self) -> str:
-        return self.title
 
 
 class KnowledgeRevision(models.Model):
