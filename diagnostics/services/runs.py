@@ -205,10 +205,9 @@ def _execute_claimed(run, server, worker, on_evidence):
     except crypto.CredentialUnreadable as exc:
         return _finish(run, state=RunState.FAILED, kind="bad_credential", reason=str(exc).capitalize() + ".")
 
-    steps = _built_steps(run)
+    all_specs, binary_steps, invalid = _built_steps(run)
     done = set(run.evidence.values_list("step", flat=True))  # a redelivered run keeps what it already has
-    specs = [spec for spec in (s for s in steps if not isinstance(s, str)) if int(spec.key) not in done]
-    invalid = [s for s in steps if isinstance(s, str)]
+    specs = [spec for spec in all_specs if int(spec.key) not in done]
 
     timeouts = ssh.Timeouts(**settings.TRIAGE_SSH_TIMEOUTS)
     try:
@@ -255,7 +254,7 @@ def _execute_claimed(run, server, worker, on_evidence):
         runner = threading.Thread(target=run_all, name=f"run-{run.pk}-probes", daemon=True)
         runner.start()
         while (result := finished.get()) is not None:
-            evidence = _store_evidence(run, result)
+            evidence = _store_evidence(run, result, binary=int(result.key) in binary_steps)
             if on_evidence is not None and evidence is not None:
                 on_evidence(evidence)
         runner.join()
@@ -268,7 +267,7 @@ def _execute_claimed(run, server, worker, on_evidence):
             state=RunState.PARTIAL,
             kind="dropped",
             reason=f"The connection dropped during the run; {len(evidence) - len(incomplete)} of "
-            f"{len(steps)} probes finished.",
+            f"{len(run.steps)} probes finished.",
         )
     if incomplete or invalid:
         names = ", ".join(sorted({e.probe for e in incomplete}))
@@ -280,33 +279,34 @@ def _execute_claimed(run, server, worker, on_evidence):
     )
 
 
-def _built_steps(run: CollectionRun) -> list:
-    """CommandSpecs for the run's steps, or an error string for a step that no longer validates."""
-    built = []
+def _built_steps(run: CollectionRun) -> tuple[list[ssh.CommandSpec], set[int], list[str]]:
+    """The run's steps as commands (keyed by step number), the steps whose output is binary,
+    and a message for each step that no longer validates."""
+    specs, binary, invalid = [], set(), []
     for index, step in enumerate(run.steps):
         try:
             command = probes.build(step["probe"], step.get("params") or {})
         except probes.ProbeError as exc:
-            built.append(f"step {index + 1} ({step.get('probe')}) skipped: {exc}")
+            invalid.append(f"step {index + 1} ({step.get('probe')}) skipped: {exc}")
             continue
-        built.append(
+        specs.append(
             ssh.CommandSpec(
                 key=str(index), command=command.command, timeout=command.timeout, output_cap=command.output_cap
             )
         )
-    return built
+        if command.binary:
+            binary.add(index)
+    return specs, binary, invalid
 
 
-def _store_evidence(run: CollectionRun, result: ssh.CommandResult) -> Evidence | None:
+def _store_evidence(run: CollectionRun, result: ssh.CommandResult, *, binary: bool) -> Evidence | None:
     step_index = int(result.key)
     step = run.steps[step_index]
-    probe = probes.get_probe(step["probe"])
-    binary = probes.build(step["probe"], step.get("params") or {}).binary
     evidence, created = Evidence.objects.get_or_create(
         run=run,
         step=step_index,
         defaults={
-            "probe": probe.name,
+            "probe": step["probe"],
             "params": step.get("params") or {},
             "command": result.command,
             "exit_status": result.exit_status,
@@ -330,7 +330,7 @@ def _store_evidence(run: CollectionRun, result: ssh.CommandResult) -> Evidence |
         address=_address(run.server),
         command=result.command,
         detail={
-            "probe": probe.name,
+            "probe": step["probe"],
             "exit_status": result.exit_status,
             "timed_out": result.timed_out,
             "seconds": round(result.duration, 3),
