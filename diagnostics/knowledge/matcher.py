@@ -16,6 +16,7 @@ from django.db import transaction
 from django.db.models import Count, Max
 from django.utils import timezone
 
+from diagnostics.knowledge.outcomes import outcomes_record_suggested
 from diagnostics.knowledge.signature import (
     CITATIONS_PER_LEAF,
     Document,
@@ -24,13 +25,32 @@ from diagnostics.knowledge.signature import (
     SignatureError,
     compile_signature,
 )
-from diagnostics.models import TERMINAL_STATES, CollectionRun, Confidence, Evidence, KnowledgeRevision, Match, Symptom
+from diagnostics.models import (
+    TERMINAL_STATES,
+    CollectionRun,
+    Confidence,
+    Evidence,
+    FixRecipe,
+    KnowledgeRevision,
+    Match,
+    RecipeFit,
+    Symptom,
+)
 from triage.models import OPEN_STATUSES
 
 log = logging.getLogger(__name__)
 
 STRONG = 0.85  # score at which a match reads "strong" rather than "likely"
 WHY_REASONS = 4
+
+
+@dataclass(frozen=True)
+class CompiledFit:
+    """A recipe's ``applies_when`` signature, compiled."""
+
+    recipe_id: int
+    key: str
+    signature: Signature
 
 
 @dataclass(frozen=True)
@@ -43,14 +63,21 @@ class CompiledSymptom:
 
 
 _cache_lock = threading.Lock()
-_cache: dict = {"stamp": None, "symptoms": [], "scanner": None, "cap": 0}
+_cache: dict = {"stamp": None, "symptoms": [], "fits": [], "scanner": None, "cap": 0}
 
 
 def _stamp() -> tuple:
     # Services write a revision on every change; updated_at and the count also catch
     # edits made straight through the ORM (admin, shell) and deletions.
-    agg = Symptom.objects.aggregate(n=Count("id"), changed=Max("updated_at"))
-    return (KnowledgeRevision.objects.aggregate(top=Max("id"))["top"], agg["n"], agg["changed"])
+    symptoms = Symptom.objects.aggregate(n=Count("id"), changed=Max("updated_at"))
+    recipes = FixRecipe.objects.aggregate(n=Count("id"), changed=Max("updated_at"))
+    return (
+        KnowledgeRevision.objects.aggregate(top=Max("id"))["top"],
+        symptoms["n"],
+        symptoms["changed"],
+        recipes["n"],
+        recipes["changed"],
+    )
 
 
 def compiled_symptoms() -> list[CompiledSymptom]:
@@ -69,8 +96,25 @@ def compiled_symptoms() -> list[CompiledSymptom]:
         compiled.append(CompiledSymptom(symptom.pk, symptom.key, symptom.version, symptom.threshold, signature))
     scanner, cap = _scanner_for(compiled)
     with _cache_lock:
-        _cache.update(stamp=stamp, symptoms=compiled, scanner=scanner, cap=cap)
+        _cache.update(stamp=stamp, symptoms=compiled, fits=_compiled_fits(), scanner=scanner, cap=cap)
     return compiled
+
+
+def _compiled_fits() -> list[CompiledFit]:
+    fits = []
+    for recipe in FixRecipe.objects.exclude(applies_when={}).order_by("key"):
+        try:
+            fits.append(CompiledFit(recipe.pk, recipe.key, compile_signature(recipe.applies_when)))
+        except SignatureError as exc:
+            log.error("recipe %s has an invalid applies_when, treated as general advice: %s", recipe.key, exc)
+    return fits
+
+
+def compiled_fits() -> list[CompiledFit]:
+    """Every recipe's compiled ``applies_when``; cached with the symptoms."""
+    compiled_symptoms()
+    with _cache_lock:
+        return _cache["fits"]
 
 
 def _scanner_for(compiled: list[CompiledSymptom]):
@@ -201,8 +245,28 @@ def match_run(*, run: CollectionRun) -> list[Match]:
             )
             kept.append(match)
         Match.objects.filter(run=run).exclude(pk__in=[m.pk for m in kept]).delete()
+        _record_fits(run, documents, matched_ids={m.symptom_id for m in kept if m.matched})
+        outcomes_record_suggested(run=run)
     kept.sort(key=lambda m: (not m.matched, -m.score, m.symptom_id))
     return kept
+
+
+def _record_fits(run: CollectionRun, documents: list[Document], *, matched_ids: set[int]) -> None:
+    """Whether each recipe of a matched symptom fits this host, for recipes that say when they apply."""
+    wanted = set(FixRecipe.objects.filter(symptoms__in=matched_ids).values_list("pk", flat=True))
+    kept = []
+    for fit in compiled_fits():
+        if fit.recipe_id not in wanted:
+            continue
+        result = fit.signature.evaluate(documents)
+        values = {
+            "applies": result.held,
+            "why": why_for(result) if result.held else "",
+            "citations": distinct_citations(result.citations) if result.held else [],
+        }
+        row, _ = RecipeFit.objects.update_or_create(run=run, recipe_id=fit.recipe_id, defaults=values)
+        kept.append(row.pk)
+    RecipeFit.objects.filter(run=run).exclude(pk__in=kept).delete()
 
 
 def match_run_safely(*, run: CollectionRun) -> None:

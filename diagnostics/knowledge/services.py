@@ -16,15 +16,41 @@ from diagnostics.models import FixRecipe, KnowledgeRevision, Symptom
 KEY_RE = re.compile(r"^[a-z0-9][a-z0-9-]{1,79}$")
 RISKS = ("low", "medium", "high")
 NEEDS = ("none", "restart", "reboot")
-SYMPTOM_FIELDS = ("key", "title", "explanation", "impact", "likelihood", "threshold", "enabled", "signature")
-RECIPE_FIELDS = ("key", "title", "fixes", "risk", "needs", "steps", "snippets", "references")
+SYMPTOM_FIELDS = (
+    "key",
+    "title",
+    "explanation",
+    "impact",
+    "likelihood",
+    "threshold",
+    "enabled",
+    "caused_by",
+    "signature",
+)
+RECIPE_FIELDS = ("key", "title", "fixes", "applies_when", "risk", "needs", "steps", "snippets", "references")
 SNIPPET_FIELDS = ("label", "language", "text")
 # Signature keys in reading order, so exports diff cleanly whatever order the database keeps.
 _SIGNATURE_ORDER = {
     k: i
     for i, k in enumerate(
-        ("all", "any", "not", "probe", "facts", "regex", "flags", "where", "per", "count", "aggregate",
-         "field", "op", "min_matches", "weight", "describe")
+        (
+            "all",
+            "any",
+            "not",
+            "probe",
+            "facts",
+            "regex",
+            "flags",
+            "where",
+            "per",
+            "count",
+            "aggregate",
+            "field",
+            "op",
+            "min_matches",
+            "weight",
+            "describe",
+        )
     )
 }
 
@@ -54,6 +80,7 @@ def symptom_data(symptom: Symptom) -> dict:
         "likelihood": symptom.likelihood,
         "threshold": float(symptom.threshold),
         "enabled": symptom.enabled,
+        "caused_by": sorted(s.key for s in symptom.caused_by.all()),
         "signature": canonical_signature(symptom.signature),
     }
 
@@ -63,6 +90,7 @@ def recipe_data(recipe: FixRecipe) -> dict:
         "key": recipe.key,
         "title": recipe.title,
         "fixes": sorted(s.key for s in recipe.symptoms.all()),
+        "applies_when": canonical_signature(recipe.applies_when or {}),
         "risk": recipe.risk,
         "needs": recipe.needs,
         "steps": list(recipe.steps),
@@ -96,8 +124,9 @@ def _key(data, path, errors) -> str:
     return key
 
 
-def clean_symptom(data: Any, *, path: str = "symptom") -> tuple[dict, list[str]]:
-    """Normalised symptom content and every problem found; defaults filled in."""
+def clean_symptom(data: Any, *, path: str = "symptom", symptom_keys: set[str] | None = None) -> tuple[dict, list[str]]:
+    """Normalised symptom content and every problem found; defaults filled in.
+    ``caused_by`` must name known symptoms when ``symptom_keys`` is given."""
     if not isinstance(data, dict):
         return {}, [f"{path}: expected a mapping"]
     errors = [f"{path}.{k}: unknown key" for k in sorted(set(data) - set(SYMPTOM_FIELDS), key=str)]
@@ -109,10 +138,15 @@ def clean_symptom(data: Any, *, path: str = "symptom") -> tuple[dict, list[str]]
         "likelihood": _number(data, "likelihood", path, errors, low=1, high=5, default=3, whole=True),
         "threshold": float(_number(data, "threshold", path, errors, low=0, high=1, default=0.6, whole=False)),
         "enabled": data.get("enabled", True),
+        "caused_by": sorted(set(_text_list(data, "caused_by", path, errors))),
         "signature": canonical_signature(data.get("signature")),
     }
     if not isinstance(clean["enabled"], bool):
         errors.append(f"{path}.enabled: expected true or false")
+    if clean["key"] and clean["key"] in clean["caused_by"]:
+        errors.append(f"{path}.caused_by: a symptom cannot be its own cause")
+    if symptom_keys is not None:
+        errors.extend(f'{path}.caused_by: unknown symptom "{k}"' for k in clean["caused_by"] if k not in symptom_keys)
     errors.extend(f"{path}.{e}" for e in signature_errors(data.get("signature")))
     return clean, errors
 
@@ -134,6 +168,7 @@ def clean_recipe(data: Any, *, path: str = "recipe", symptom_keys: set[str] | No
         "key": _key(data, path, errors),
         "title": _text(data, "title", path, errors, required=True, limit=200),
         "fixes": sorted(set(_text_list(data, "fixes", path, errors))),
+        "applies_when": canonical_signature(data.get("applies_when") or {}),
         "risk": data.get("risk", "low"),
         "needs": data.get("needs", "none"),
         "steps": _text_list(data, "steps", path, errors),
@@ -146,6 +181,8 @@ def clean_recipe(data: Any, *, path: str = "recipe", symptom_keys: set[str] | No
         errors.append(f"{path}.needs: expected one of {', '.join(NEEDS)}")
     if not clean["steps"]:
         errors.append(f"{path}.steps: a recipe needs at least one step")
+    if clean["applies_when"]:
+        errors.extend(f"{path}.applies_when.{e}" for e in signature_errors(clean["applies_when"]))
     snippets = data.get("snippets", [])
     if not isinstance(snippets, list):
         errors.append(f"{path}.snippets: expected a list of {{label, language, text}}")
@@ -205,21 +242,36 @@ def _save_versioned(model, *, kind: str, clean: dict, fields: dict, current: dic
 
 
 def _save_symptom(clean: dict, *, by, note: str, now) -> tuple[Symptom, str]:
-    return _save_versioned(Symptom, kind=KnowledgeRevision.SYMPTOM, clean=clean, fields=clean, current=symptom_data,
-                           by=by, note=note, now=now)
+    return _save_versioned(
+        Symptom,
+        kind=KnowledgeRevision.SYMPTOM,
+        clean=clean,
+        fields={k: v for k, v in clean.items() if k != "caused_by"},
+        current=symptom_data,
+        by=by,
+        note=note,
+        now=now,
+        linked=lambda symptom: symptom.caused_by.set(Symptom.objects.filter(key__in=clean["caused_by"])),
+    )
 
 
 def _save_recipe(clean: dict, *, by, note: str, now) -> tuple[FixRecipe, str]:
     return _save_versioned(
-        FixRecipe, kind=KnowledgeRevision.RECIPE, clean=clean, fields={k: v for k, v in clean.items() if k != "fixes"},
-        current=recipe_data, by=by, note=note, now=now,
+        FixRecipe,
+        kind=KnowledgeRevision.RECIPE,
+        clean=clean,
+        fields={k: v for k, v in clean.items() if k != "fixes"},
+        current=recipe_data,
+        by=by,
+        note=note,
+        now=now,
         linked=lambda recipe: recipe.symptoms.set(Symptom.objects.filter(key__in=clean["fixes"])),
     )
 
 
 def symptom_save(*, data: dict, by, note: str = "") -> tuple[Symptom, str]:
     """Create or update the symptom ``data["key"]``; returns it and "created", "updated" or "unchanged"."""
-    clean, errors = clean_symptom(data)
+    clean, errors = clean_symptom(data, symptom_keys=set(Symptom.objects.values_list("key", flat=True)))
     if errors:
         raise KnowledgeError(errors)
     with transaction.atomic():
@@ -255,12 +307,13 @@ def kb_validate(document: Any) -> tuple[list[dict], list[dict], list[str]]:
     raw_recipes = document.get("recipes") or []
     if not isinstance(raw_symptoms, list) or not isinstance(raw_recipes, list):
         return [], [], [*errors, "symptoms and recipes must be lists"]
+    known = {d["key"] for d in raw_symptoms if isinstance(d, dict) and isinstance(d.get("key"), str)}
+    known |= set(Symptom.objects.values_list("key", flat=True))
     for i, data in enumerate(raw_symptoms):
         label = data.get("key") if isinstance(data, dict) and isinstance(data.get("key"), str) else i
-        clean, problems = clean_symptom(data, path=f"symptoms[{label}]")
+        clean, problems = clean_symptom(data, path=f"symptoms[{label}]", symptom_keys=known)
         errors.extend(problems)
         symptoms.append(clean)
-    known = {s["key"] for s in symptoms} | set(Symptom.objects.values_list("key", flat=True))
     for i, data in enumerate(raw_recipes):
         label = data.get("key") if isinstance(data, dict) and isinstance(data.get("key"), str) else i
         clean, problems = clean_recipe(data, path=f"recipes[{label}]", symptom_keys=known)
@@ -273,6 +326,18 @@ def kb_validate(document: Any) -> tuple[list[dict], list[dict], list[str]]:
     return symptoms, recipes, errors
 
 
+def _causes_first(symptoms: list[dict]) -> list[dict]:
+    """Symptoms ordered so that each one's causes in the document are saved before it, letting
+    its caused_by links be set on its own save (a cycle keeps the rest in document order)."""
+    pending = {s["key"]: s for s in symptoms}
+    ordered: list[dict] = []
+    while pending:
+        ready = [s for s in pending.values() if not set(s["caused_by"]) & set(pending) - {s["key"]}]
+        for s in ready or list(pending.values()):
+            ordered.append(pending.pop(s["key"]))
+    return ordered
+
+
 def kb_apply(*, document: Any, by, note: str = "") -> KbReport:
     """Validate the whole document, then create/update everything in one transaction, or nothing."""
     symptoms, recipes, errors = kb_validate(document)
@@ -281,7 +346,10 @@ def kb_apply(*, document: Any, by, note: str = "") -> KbReport:
     report = KbReport()
     now = timezone.now()
     with transaction.atomic():
-        for kind, items, save in (("symptom", symptoms, _save_symptom), ("recipe", recipes, _save_recipe)):
+        for kind, items, save in (
+            ("symptom", _causes_first(symptoms), _save_symptom),
+            ("recipe", recipes, _save_recipe),
+        ):
             for clean in items:
                 row, outcome = save(clean, by=by, note=note, now=now)
                 if outcome == "unchanged":

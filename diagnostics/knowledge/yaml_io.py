@@ -30,10 +30,20 @@ def _text(dumper: yaml.SafeDumper, value: str):
 _Dumper.add_representer(str, _text)
 
 
+# Optional fields left out of the file when empty, so most entries stay short.
+_OPTIONAL = {"caused_by": [], "applies_when": {}}
+
+
+def _without_empty_optionals(data: dict) -> dict:
+    return {k: v for k, v in data.items() if not (k in _OPTIONAL and v == _OPTIONAL[k])}
+
+
 def kb_document() -> dict:
+    symptoms = Symptom.objects.prefetch_related("caused_by").order_by("key")
+    recipes = FixRecipe.objects.prefetch_related("symptoms").order_by("key")
     return {
-        "symptoms": [symptom_data(s) for s in Symptom.objects.order_by("key")],
-        "recipes": [recipe_data(r) for r in FixRecipe.objects.prefetch_related("symptoms").order_by("key")],
+        "symptoms": [_without_empty_optionals(symptom_data(s)) for s in symptoms],
+        "recipes": [_without_empty_optionals(recipe_data(r)) for r in recipes],
     }
 
 

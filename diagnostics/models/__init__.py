@@ -16,6 +16,8 @@ from diagnostics.models.knowledge import (
     FixRecipe,
     KnowledgeRevision,
     Match,
+    RecipeFit,
+    RecipeOutcome,
     Symptom,
 )
 
@@ -32,6 +34,8 @@ __all__ = [
     "KnowledgeRevision",
     "Match",
     "Playbook",
+    "RecipeFit",
+    "RecipeOutcome",
     "RunState",
     "Symptom",
 ]

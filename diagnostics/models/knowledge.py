@@ -43,6 +43,9 @@ class Symptom(KnowledgeEntry):
     signature = models.JSONField(default=dict)
     threshold = models.FloatField(default=0.6, validators=[MinValueValidator(0.0), MaxValueValidator(1.0)])
     enabled = models.BooleanField(default=True)
+    # Root cause before consequence: when a cause matched on the same run, this symptom's
+    # recipes rank below the cause's (raising the fd limit only moves a hung upstream's failure).
+    caused_by = models.ManyToManyField("self", symmetrical=False, related_name="consequences", blank=True)
 
 
 class FixRecipe(KnowledgeEntry):
@@ -57,6 +60,9 @@ class FixRecipe(KnowledgeEntry):
     needs = models.CharField(max_length=10, choices=NEEDS, default="none")
     references = models.JSONField(default=list)
     symptoms = models.ManyToManyField(Symptom, related_name="recipes", blank=True)
+    # A signature over the run that says this recipe fits the host (tcpserver runs, exim runs...);
+    # empty means general advice. Evaluated by the matcher into a RecipeFit per run.
+    applies_when = models.JSONField(default=dict, blank=True)
 
 
 class KnowledgeRevision(models.Model):
@@ -114,3 +120,44 @@ class Match(models.Model):
 
     def __str__(self) -> str:
         return f"{self.symptom_id} on run {self.run_id}: {self.score:.2f} ({self.confidence})"
+
+
+class RecipeFit(models.Model):
+    """Whether a recipe with an ``applies_when`` signature fits the host of one run, and why."""
+
+    run = models.ForeignKey(CollectionRun, on_delete=models.CASCADE, related_name="recipe_fits")
+    recipe = models.ForeignKey(FixRecipe, on_delete=models.CASCADE, related_name="fits")
+    applies = models.BooleanField()
+    why = models.TextField(blank=True)
+    citations = models.JSONField(default=list)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["run", "recipe"], name="recipe_fit_once_per_run")]
+
+    def __str__(self) -> str:
+        return f"{self.recipe_id} on run {self.run_id}: {'fits' if self.applies else 'does not fit'}"
+
+
+class RecipeOutcome(models.Model):
+    """What happened to a recipe on a ticket: suggested (by the matcher), accepted (a tech is
+    applying it) or fixed (the tech resolved the ticket with it). Once per kind per ticket."""
+
+    SUGGESTED = "suggested"
+    ACCEPTED = "accepted"
+    FIXED = "fixed"
+    KINDS = [(SUGGESTED, "Suggested"), (ACCEPTED, "Accepted"), (FIXED, "Fixed the ticket")]
+
+    ticket = models.ForeignKey("triage.Ticket", on_delete=models.CASCADE, related_name="recipe_outcomes")
+    recipe = models.ForeignKey(FixRecipe, on_delete=models.CASCADE, related_name="outcomes")
+    kind = models.CharField(max_length=10, choices=KINDS)
+    at = models.DateTimeField(default=timezone.now)
+    by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["ticket", "recipe", "kind"], name="recipe_outcome_once_per_kind")
+        ]
+        indexes = [models.Index(fields=["recipe", "kind"], name="recipe_outcome_recipe_kind")]
+
+    def __str__(self) -> str:
+        return f"{self.recipe_id} {self.kind} on ticket {self.ticket_id}"
