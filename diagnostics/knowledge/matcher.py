@@ -258,6 +258,8 @@ def _record_fits(run: CollectionRun, documents: list[Document], *, matched_ids: 
     for fit in compiled_fits():
         if fit.recipe_id not in wanted:
             continue
+        if not fit.signature.reads_any(documents):
+            continue  # the run did not look at what would tell: no fit row, the recipe counts as general
         result = fit.signature.evaluate(documents)
         values = {
             "applies": result.held,

@@ -601,16 +601,33 @@ class Signature:
     def __init__(self, root):
         self.root = root
 
-    def regex_leaves(self) -> list:
+    def leaves(self) -> list:
         found, stack = [], [self.root]
         while stack:
             node = stack.pop()
-            if isinstance(node, _Regex):
+            if isinstance(node, (_Regex, _Facts)):
                 found.append(node)
             stack.extend(getattr(node, "children", ()))
             if isinstance(node, _Not):
                 stack.append(node.child)
         return found
+
+    def regex_leaves(self) -> list:
+        return [leaf for leaf in self.leaves() if isinstance(leaf, _Regex)]
+
+    def reads_any(self, documents: list[Document]) -> bool:
+        """Whether any leaf has evidence to read here: a document of a probe it looks at (and,
+        for a facts leaf, a probe that yields its table). When none has, a failed signature
+        says nothing about the host: the run simply did not look."""
+        from diagnostics.parsers import PROBE_TABLES
+
+        for leaf in self.leaves():
+            for doc in documents:
+                if not leaf.wants(doc.probe):
+                    continue
+                if isinstance(leaf, _Regex) or leaf.table in PROBE_TABLES.get(doc.probe, ()):
+                    return True
+        return False
 
     def evaluate(self, documents: list[Document]) -> Result:
         return self.root.evaluate(documents)

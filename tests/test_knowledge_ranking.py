@@ -1,0 +1,137 @@
+"""Ranking fixes on recorded evidence: the recipe that fits the host first, the root cause before its consequence."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from diagnostics.knowledge import matcher, services
+from diagnostics.knowledge.selectors import ranked_fixes
+from diagnostics.models import RecipeFit, RecipeOutcome
+
+FIXTURES = Path(__file__).parent / "fixtures"
+IDENT_SOCKETS = (FIXTURES / "sockets" / "ident_syn_sent_113.txt").read_text()
+IDENT_STRACE = (FIXTURES / "strace" / "tcpserver_ident_113.txt").read_text()
+FD_AT_LIMIT = (FIXTURES / "catalogue" / "open-files-limit-reached" / "positive.fd_usage.txt").read_text()
+IDENT_RECIPES = {"tcpserver-disable-ident", "exim-disable-ident", "sendmail-disable-ident"}
+
+
+def hung_upstream_sockets(peer: str, count: int) -> str:
+    """ss output of a relay whose connections to ``peer`` handshook and then stopped taking data."""
+    lines = [f"state ESTAB {count + 1}", "==> ss -tanpo <==",
+             "State    Recv-Q Send-Q Local Address:Port  Peer Address:Port Process"]
+    for i in range(count):
+        lines.append(f"ESTAB    0      {2_000_000 + i} 10.9.0.5:{40000 + i}   {peer}:25   "
+                     f'users:(("python3",pid=7,fd={4 + i})) timer:(on,1min,9)')
+    lines.append('ESTAB    0      0       10.9.0.5:22     10.9.0.1:50450 users:(("sshd",pid=10,fd=4))')
+    return "\n".join(lines) + "\n"
+
+
+def by_key(fixes: list[dict]) -> dict[str, dict]:
+    return {f["recipe"].key: f for f in fixes}
+
+
+def test_on_a_tcpserver_host_the_tcpserver_fix_ranks_first_and_says_why(kb, make_run):
+    run = make_run({"sockets": IDENT_SOCKETS, "strace": IDENT_STRACE})
+    matcher.match_run(run=run)
+    fixes = ranked_fixes(run=run)
+    assert fixes[0]["recipe"].key == "tcpserver-disable-ident"
+    fit = fixes[0]["fit"]
+    assert fit.applies and "tcpserver owns" in fit.why
+    assert any('"tcpserver"' in c["text"] and c["probe"] == "sockets" for c in fit.citations)
+    others = by_key(fixes)
+    for key in ("exim-disable-ident", "sendmail-disable-ident"):
+        assert not others[key]["fit"].applies and others[key]["fit"].why == ""
+        assert others[key]["score"] == pytest.approx(fixes[0]["score"] / 2)
+
+
+def test_on_an_exim_host_the_exim_fix_ranks_first(kb, make_run):
+    run = make_run({"sockets": IDENT_SOCKETS.replace('"tcpserver"', '"exim4"')})
+    matcher.match_run(run=run)
+    fixes = ranked_fixes(run=run)
+    assert fixes[0]["recipe"].key == "exim-disable-ident"
+    assert by_key(fixes)["tcpserver-disable-ident"]["score"] < fixes[0]["score"]
+
+
+def test_a_run_that_did_not_look_at_processes_or_sockets_ranks_every_ident_fix_alike(kb, make_run):
+    run = make_run({"strace": IDENT_STRACE})
+    (match,) = [m for m in matcher.match_run(run=run) if m.matched]
+    assert not RecipeFit.objects.filter(run=run).exists(), "no evidence either way is not 'does not fit'"
+    fixes = ranked_fixes(run=run)
+    assert {f["recipe"].key for f in fixes} == IDENT_RECIPES
+    assert [f["score"] for f in fixes] == [pytest.approx(match.score * 3 / 5)] * 3
+    assert all(f["fit"] is None for f in fixes)
+
+
+def test_fits_follow_the_evidence_when_the_run_is_matched_again(kb, make_run):
+    run = make_run({"sockets": IDENT_SOCKETS})
+    matcher.match_run(run=run)
+    assert set(RecipeFit.objects.filter(run=run, applies=True).values_list("recipe__key", flat=True)) == {
+        "tcpserver-disable-ident"}
+    run.evidence.filter(probe="sockets").update(output=IDENT_SOCKETS.replace('"tcpserver"', '"sendmail"').encode())
+    matcher.match_run(run=run)
+    assert set(RecipeFit.objects.filter(run=run, applies=True).values_list("recipe__key", flat=True)) == {
+        "sendmail-disable-ident"}
+    assert RecipeFit.objects.filter(run=run).count() == 3
+
+
+def test_a_hung_upstream_ranks_above_the_fd_limit_it_exhausted(kb, make_run):
+    run = make_run({"sockets": hung_upstream_sockets("10.9.0.77", 30), "fd_usage": FD_AT_LIMIT})
+    matched = {m.symptom.key for m in matcher.match_run(run=run) if m.matched}
+    assert {"upstream-hang-fd-exhaustion", "open-files-limit-reached"} <= matched
+    fixes = ranked_fixes(run=run)
+    assert fixes[0]["recipe"].key == "upstream-timeouts-and-fd-alerts"
+    consequence = by_key(fixes)["raise-nofile-limit"]
+    assert [s.key for s in consequence["causes"]] == ["upstream-hang-fd-exhaustion"]
+    assert consequence["score"] < fixes[0]["score"]
+
+
+def test_an_fd_limit_with_no_cause_found_keeps_its_full_rank(kb, make_run):
+    run = make_run({"fd_usage": FD_AT_LIMIT})
+    (match,) = [m for m in matcher.match_run(run=run) if m.matched]
+    assert match.symptom.key == "open-files-limit-reached"
+    (fix,) = ranked_fixes(run=run)
+    assert fix["recipe"].key == "raise-nofile-limit" and fix["causes"] == []
+    assert fix["score"] == pytest.approx(match.score * match.symptom.impact / 5)
+
+
+def test_matching_records_each_suggestion_once_per_ticket(kb, make_run, ticket):
+    first = make_run({"strace": IDENT_STRACE})
+    matcher.match_run(run=first)
+    matcher.match_run(run=first)
+    matcher.match_run(run=make_run({"sockets": IDENT_SOCKETS}))
+    suggested = RecipeOutcome.objects.filter(ticket=ticket, kind=RecipeOutcome.SUGGESTED)
+    assert sorted(suggested.values_list("recipe__key", flat=True)) == sorted(IDENT_RECIPES)
+
+
+@pytest.mark.parametrize(("change", "error"), [
+    ({"caused_by": ["no-such-symptom"]}, 'symptom.caused_by: unknown symptom "no-such-symptom"'),
+    ({"caused_by": ["disk-full"]}, "symptom.caused_by: a symptom cannot be its own cause"),
+    ({"caused_by": "disk-io-errors"}, "symptom.caused_by: expected a list of non-empty text"),
+])
+def test_a_bad_cause_is_refused_with_its_reason(kb, admin_user, change, error):
+    data = {**services.symptom_data(services.Symptom.objects.get(key="disk-full")), **change}
+    with pytest.raises(services.KnowledgeError) as refused:
+        services.symptom_save(data=data, by=admin_user)
+    assert error in refused.value.errors
+
+
+def test_a_bad_applies_when_is_refused_with_its_path(kb, admin_user):
+    data = services.recipe_data(services.FixRecipe.objects.get(key="exim-disable-ident"))
+    data["applies_when"] = {"any": [{"probe": "processes", "regex": "exim("}]}
+    with pytest.raises(services.KnowledgeError) as refused:
+        services.recipe_save(data=data, by=admin_user)
+    assert any(e.startswith("recipe.applies_when.signature.any[0].regex") for e in refused.value.errors), (
+        refused.value.errors)
+
+
+def test_causes_named_later_in_a_document_are_linked_on_first_load(db, admin_user):
+    consequence = {"key": "later-effect", "title": "Effect", "caused_by": ["the-cause"],
+                   "signature": {"probe": "kernel_log", "regex": "effect"}}
+    cause = {"key": "the-cause", "title": "Cause", "signature": {"probe": "kernel_log", "regex": "cause"}}
+    services.kb_apply(document={"symptoms": [consequence, cause]}, by=admin_user)
+    again = services.kb_apply(document={"symptoms": [consequence, cause]}, by=admin_user)
+    assert not again.changed, again.changes
+    effect = services.Symptom.objects.get(key="later-effect")
+    assert [s.key for s in effect.caused_by.all()] == ["the-cause"] and effect.version == 1
