@@ -123,18 +123,28 @@ class FixView:
     references: list[dict]
     symptoms: list[SymptomView]
     citations: list[CitationView]
+    # Whether the recipe fits this host: None for general advice or when the run did not look.
+    fits: bool | None = None
+    fit_why: str = ""
+    fit_citations: list[CitationView] = field(default_factory=list)
+    causes: list[str] = field(default_factory=list)  # titles of matched symptoms that explain this fix's
 
 
 def _citations(matches: list[Match]) -> list[CitationView]:
+    return _cited_lines((match.run_id, match.citations) for match in matches)
+
+
+def _cited_lines(sources) -> list[CitationView]:
+    """CitationViews from (run id, stored citations) pairs: each line once, in evidence order."""
     seen, views = set(), []
-    for match in matches:
-        for c in match.citations or []:
-            key = (match.run_id, c.get("evidence_id"), c.get("line_start"), c.get("line_end"), c.get("text"))
+    for run_id, citations in sources:
+        for c in citations or []:
+            key = (run_id, c.get("evidence_id"), c.get("line_start"), c.get("line_end"), c.get("text"))
             if key in seen or not isinstance(c.get("step"), int):
                 continue
             seen.add(key)
             line = c.get("line_start") if isinstance(c.get("line_start"), int) else None
-            views.append(CitationView(match.run_id, c["step"], str(c.get("probe", "")), line, str(c.get("text", ""))))
+            views.append(CitationView(run_id, c["step"], str(c.get("probe", "")), line, str(c.get("text", ""))))
     # In the order they appear in the evidence, so the cited lines read like the log they came from.
     return sorted(views, key=lambda v: (v.run_id, v.step, v.line or 0))
 
@@ -158,7 +168,7 @@ def suggested_fixes(*, ticket) -> list[FixView]:
     """The ticket's ranked fixes, shaped for the page: every decision made here, not in the template."""
     views = []
     for entry in knowledge_selectors.ranked_fixes(ticket=ticket):
-        recipe, matches = entry["recipe"], entry["matches"]  # matches arrive best first
+        recipe, matches, fit = entry["recipe"], entry["matches"], entry["fit"]  # matches arrive best first
         best: dict[int, Match] = {}
         for match in matches:
             best.setdefault(match.symptom_id, match)
@@ -176,6 +186,10 @@ def suggested_fixes(*, ticket) -> list[FixView]:
             references=[_reference(r) for r in recipe.references or []],
             symptoms=[_symptom_view(m) for m in best.values()],
             citations=_citations(matches),
+            fits=None if fit is None else fit.applies,
+            fit_why=fit.why if fit is not None else "",
+            fit_citations=_cited_lines([(fit.run_id, fit.citations)]) if fit is not None else [],
+            causes=[cause.title for cause in entry["causes"]],
         ))
     return views
 
