@@ -135,3 +135,24 @@ def test_causes_named_later_in_a_document_are_linked_on_first_load(db, admin_use
     assert not again.changed, again.changes
     effect = services.Symptom.objects.get(key="later-effect")
     assert [s.key for s in effect.caused_by.all()] == ["the-cause"] and effect.version == 1
+
+
+RST_CAPTURE = (FIXTURES / "tcpdump" / "asa_off_by_one_rst.pcap").read_bytes()
+CLOSE_WAIT_SOCKETS = (FIXTURES / "sockets" / "varnish_close_wait.txt").read_text()
+
+
+def test_close_wait_with_a_forged_rst_in_the_capture_points_at_the_middlebox_not_at_varnish(kb, make_run):
+    run = make_run({"sockets": CLOSE_WAIT_SOCKETS})
+    run.evidence.create(step=1, probe="tcpdump", command="tcpdump", exit_status=0, binary=True,
+                        output=RST_CAPTURE, output_bytes=len(RST_CAPTURE))
+    matched = {m.symptom.key: m for m in matcher.match_run(run=run) if m.matched}
+    assert set(matched) == {"middlebox-rst-out-of-window"}, "a reset is no evidence of a long send_timeout"
+    match = matched["middlebox-rst-out-of-window"]
+    assert "a peer sent a RST outside the expected sequence (1 flow(s))" in match.why
+    assert any("rst_offset=-1" in c["text"] and c["probe"] == "tcpdump" for c in match.citations)
+    assert ranked_fixes(run=run)[0]["recipe"].key == "find-the-resetting-middlebox"
+
+
+def test_close_wait_without_a_capture_is_not_blamed_on_a_middlebox(kb, make_run):
+    run = make_run({"sockets": CLOSE_WAIT_SOCKETS})
+    assert not [m for m in matcher.match_run(run=run) if m.matched and m.symptom.key == "middlebox-rst-out-of-window"]
