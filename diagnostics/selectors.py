@@ -5,8 +5,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from urllib.parse import urlsplit
 
+from diagnostics.knowledge import outcomes
 from diagnostics.knowledge import selectors as knowledge_selectors
-from diagnostics.models import AuditEntry, CollectionRun, Credential, Evidence, HostKey, Match
+from diagnostics.models import AuditEntry, CollectionRun, Credential, Evidence, HostKey, Match, RecipeOutcome
 from triage import access
 from triage.models import Server, Ticket
 
@@ -111,6 +112,7 @@ class SymptomView:
 
 @dataclass
 class FixView:
+    recipe_id: int
     title: str
     score_percent: int
     confidence: str
@@ -128,6 +130,8 @@ class FixView:
     fit_why: str = ""
     fit_citations: list[CitationView] = field(default_factory=list)
     causes: list[str] = field(default_factory=list)  # titles of matched symptoms that explain this fix's
+    accepted: bool = False  # a tech recorded applying it on this ticket
+    fixed: bool = False  # the ticket was resolved with it
 
 
 def _citations(matches: list[Match]) -> list[CitationView]:
@@ -167,12 +171,16 @@ def _reference(value) -> dict:
 def suggested_fixes(*, ticket) -> list[FixView]:
     """The ticket's ranked fixes, shaped for the page: every decision made here, not in the template."""
     views = []
-    for entry in knowledge_selectors.ranked_fixes(ticket=ticket):
+    ranked = knowledge_selectors.ranked_fixes(ticket=ticket)
+    progress = outcomes.ticket_recipe_progress(ticket=ticket, recipe_ids=[e["recipe"].pk for e in ranked])
+    for entry in ranked:
         recipe, matches, fit = entry["recipe"], entry["matches"], entry["fit"]  # matches arrive best first
         best: dict[int, Match] = {}
         for match in matches:
             best.setdefault(match.symptom_id, match)
+        done = progress.get(recipe.pk, set())
         views.append(FixView(
+            recipe_id=recipe.pk,
             title=recipe.title,
             score_percent=max(0, min(100, round(100 * entry["score"]))),
             confidence=matches[0].get_confidence_display() if matches else "",
@@ -190,6 +198,8 @@ def suggested_fixes(*, ticket) -> list[FixView]:
             fit_why=fit.why if fit is not None else "",
             fit_citations=_cited_lines([(fit.run_id, fit.citations)]) if fit is not None else [],
             causes=[cause.title for cause in entry["causes"]],
+            accepted=RecipeOutcome.ACCEPTED in done,
+            fixed=RecipeOutcome.FIXED in done,
         ))
     return views
 

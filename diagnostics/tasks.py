@@ -38,3 +38,11 @@ def rematch_runs(run_ids: list[int]) -> int:
     from diagnostics.knowledge.matcher import rematch_runs as rematch
 
     return rematch(run_ids=run_ids)
+
+
+@shared_task(ignore_result=True)
+def rematch_open_tickets() -> int:
+    """Match every finished run of every open ticket again: the knowledge base was edited."""
+    from diagnostics.knowledge.matcher import rematch_open_tickets as rematch
+
+    return rematch()

@@ -1,6 +1,8 @@
 from django.urls import path
 
 from diagnostics import views
+from diagnostics.knowledge import views as kb
+from triage.views import tickets
 
 urlpatterns = [
     path("tickets/<int:ticket_id>/collect/", views.collect, name="collect"),
@@ -13,4 +15,16 @@ urlpatterns = [
     path("playbooks/new/", views.playbook_edit, name="playbook_new"),
     path("playbooks/<int:playbook_id>/", views.playbook_edit, name="playbook_edit"),
     path("audit/", views.audit, name="audit"),
+    # The knowledge base. Entry pages sit under the key, so "new" and "try" never clash with a key.
+    path("kb/", kb.kb_list, name="kb"),
+    path("kb/symptoms/new/", kb.symptom_edit, name="kb_symptom_new"),
+    path("kb/symptoms/try/", kb.symptom_try, name="kb_symptom_try"),
+    path("kb/symptoms/<slug:key>/edit/", kb.symptom_edit, name="kb_symptom_edit"),
+    path("kb/symptoms/<slug:key>/history/", kb.symptom_history, name="kb_symptom_history"),
+    path("kb/recipes/new/", kb.recipe_edit, name="kb_recipe_new"),
+    path("kb/recipes/try/", kb.recipe_try, name="kb_recipe_try"),
+    path("kb/recipes/<slug:key>/edit/", kb.recipe_edit, name="kb_recipe_edit"),
+    path("kb/recipes/<slug:key>/history/", kb.recipe_history, name="kb_recipe_history"),
+    # A ticket action (rendered by the ticket views) on the fixes this app suggests.
+    path("tickets/<int:ticket_id>/fixes/accept/", tickets.ticket_accept_fix, name="ticket_accept_fix"),
 ]

@@ -9,6 +9,7 @@ from __future__ import annotations
 import pytest
 from django.urls import get_resolver, reverse
 
+from diagnostics.knowledge import services as knowledge
 from diagnostics.models import CollectionRun, Evidence, HostKey, Playbook
 from tests.conftest import login
 
@@ -58,6 +59,17 @@ MATRIX = [
     ("playbook_new", {}, "get", None, ADMINS),
     ("playbook_edit", {"playbook_id": "playbook"}, "get", None, ADMINS),
     ("audit", {}, "get", None, ADMINS),
+    ("ticket_accept_fix", {"ticket_id": "ticket"}, "post", {"recipe": ""},
+     {TECH: 200, ADMIN: 200, MANAGER: 403, OUTSIDER: 403}),  # no such suggested fix: the ticket, with the error
+    ("kb", {}, "get", None, READERS),
+    ("kb_symptom_new", {}, "get", None, ADMINS),
+    ("kb_symptom_try", {}, "post", {"signature": "probe: load\nregex: up"}, ADMINS),
+    ("kb_symptom_edit", {"key": "symptom"}, "get", None, ADMINS),
+    ("kb_symptom_history", {"key": "symptom"}, "get", None, READERS),
+    ("kb_recipe_new", {}, "get", None, ADMINS),
+    ("kb_recipe_try", {}, "post", {"applies_when": "probe: load\nregex: up"}, ADMINS),
+    ("kb_recipe_edit", {"key": "recipe"}, "get", None, ADMINS),
+    ("kb_recipe_history", {"key": "recipe"}, "get", None, READERS),
 ]
 
 
@@ -79,6 +91,13 @@ class _Step:
     pk = 0
 
 
+class _Keyed:
+    """Knowledge entries are addressed by key, not id."""
+
+    def __init__(self, key: str):
+        self.pk = key
+
+
 @pytest.fixture
 def scene(tech, admin_user, manager, outsider, customer, server, ticket):
     playbook = Playbook.objects.create(name="Host health", steps=[{"probe": "load", "params": {}}])
@@ -86,10 +105,15 @@ def scene(tech, admin_user, manager, outsider, customer, server, ticket):
                                        steps=playbook.steps, state="succeeded")
     Evidence.objects.create(run=run, step=0, probe="load", command="uptime", exit_status=0, output=b"up 1 day")
     host_key = HostKey.objects.create(server=server, key_type="ssh-ed25519", key_base64="AAAA", fingerprint="SHA256:x")
+    symptom, _ = knowledge.symptom_save(data={"key": "slow-host", "title": "Slow host",
+                                              "signature": {"probe": "load", "regex": "up"}}, by=admin_user)
+    recipe, _ = knowledge.recipe_save(data={"key": "reboot-it", "title": "Reboot", "fixes": ["slow-host"],
+                                            "steps": ["Reboot."]}, by=admin_user)
     return {
         "users": {TECH: tech, ADMIN: admin_user, MANAGER: manager, OUTSIDER: outsider, ANON: None},
         "objects": {"ticket": ticket, "customer": customer, "server": server, "tech": tech, "run": run,
-                    "step": _Step(), "playbook": playbook, "host_key": host_key},
+                    "step": _Step(), "playbook": playbook, "host_key": host_key,
+                    "symptom": _Keyed(symptom.key), "recipe": _Keyed(recipe.key)},
     }
 
 

@@ -12,6 +12,7 @@ from django.utils import timezone
 from diagnostics.knowledge import matcher
 from diagnostics.models import Evidence, FixRecipe
 from tests.conftest import login
+from tests.test_knowledge_ranking import FD_AT_LIMIT, IDENT_SOCKETS, hung_upstream_sockets
 from triage import services
 
 # Verbatim shape of the seed story's syslog (drjmailgw), with noise around the two lines that matter.
@@ -167,3 +168,23 @@ def test_the_ticket_ranks_from_each_servers_latest_run_only(client, tech, ticket
     other = services.ticket_create(subject="Link flaps", description="eth0 drops", customer=ticket.customer,
                                    priority=2, servers=[], tag_names=[], created_by=tech, now=timezone.now())
     assert NO_MATCH in client.get(reverse("ticket", args=[other.pk])).content.decode()
+
+
+def test_each_fix_says_whether_it_fits_the_host(client, tech, ticket, kb, make_run):
+    make_run({"sockets": IDENT_SOCKETS, "strace": STRACE})
+    panel = unescape(_fixes_panel(_page(client, tech, reverse("ticket", args=[ticket.pk]))))
+    cards = {re.search(r"<h3>(.*?)</h3>", card).group(1): card for card in panel.split('<li class="fix">')[1:]}
+    titles = list(cards)
+    assert titles[0] == FixRecipe.objects.get(key="tcpserver-disable-ident").title
+    assert "Fits this host: tcpserver owns" in cards[titles[0]]
+    assert "Probably not for this host" in cards[FixRecipe.objects.get(key="exim-disable-ident").title]
+
+
+def test_a_consequence_says_what_it_follows_from(client, tech, ticket, kb, make_run):
+    make_run({"sockets": hung_upstream_sockets("10.9.0.77", 25), "fd_usage": FD_AT_LIMIT})
+    panel = unescape(_fixes_panel(_page(client, tech, reverse("ticket", args=[ticket.pk]))))
+    cards = {re.search(r"<h3>(.*?)</h3>", card).group(1): card for card in panel.split('<li class="fix">')[1:]}
+    raise_limit = cards[FixRecipe.objects.get(key="raise-nofile-limit").title]
+    cause = "Upstream connections hang after the handshake until file descriptors run out"
+    assert f"Probably a consequence of {cause}, also found" in raise_limit
+    assert next(iter(cards)) == FixRecipe.objects.get(key="upstream-timeouts-and-fd-alerts").title

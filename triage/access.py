@@ -86,3 +86,12 @@ def collection_setup_access(*, user: User) -> None:
 
 def can_work_tickets(user: User) -> bool:
     return has_role(user, TECH, ADMIN)
+
+
+def knowledge_access(*, user: User, action: Literal["view", "edit"]) -> None:
+    """The knowledge base: every staff role reads symptoms, recipes and their history;
+    only admins change them or preview drafts against stored evidence."""
+    if action == "view":
+        _require(user, TECH, ADMIN, MANAGER)
+    else:
+        _require(user, ADMIN)

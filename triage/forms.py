@@ -75,12 +75,26 @@ class AssignForm(forms.Form):
 class StatusForm(forms.Form):
     status = forms.ChoiceField(choices=Status.choices)
     note = forms.CharField(max_length=2000, required=False, widget=forms.TextInput)
+    fixed_by = forms.TypedChoiceField(coerce=int, required=False, empty_value=None, label="Fixed by",
+                                      help_text="When resolving: which suggested fix solved it.")
 
-    def __init__(self, *args, ticket, **kwargs):
+    def __init__(self, *args, ticket, recipes=(), **kwargs):
+        """``recipes``: (id, title) of the fixes suggested on the ticket; without any, no "fixed by" choice."""
         super().__init__(*args, **kwargs)
         self.ticket = ticket
         allowed = workflow.allowed_next(ticket.status)
         self.fields["status"].choices = [(s, Status(s).label) for s in allowed]
+        recipes = list(recipes)
+        if recipes and Status.RESOLVED in allowed:
+            self.fields["fixed_by"].choices = [("", "None of these"), *recipes]
+        else:
+            del self.fields["fixed_by"]
+
+    def clean(self):
+        data = super().clean()
+        if data.get("fixed_by") is not None and data.get("status") != Status.RESOLVED:
+            self.add_error("fixed_by", "Record the fix that solved it when resolving the ticket.")
+        return data
 
     def clean_status(self):
         status = self.cleaned_data["status"]

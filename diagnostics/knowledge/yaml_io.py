@@ -47,9 +47,13 @@ def kb_document() -> dict:
     }
 
 
+def dump_yaml(value: Any) -> str:
+    """``value`` as reviewable YAML: keys in the given order, multi-line text as literal blocks."""
+    return yaml.dump(value, Dumper=_Dumper, sort_keys=False, allow_unicode=True, width=100, indent=2)
+
+
 def dump_kb() -> str:
-    body = yaml.dump(kb_document(), Dumper=_Dumper, sort_keys=False, allow_unicode=True, width=100, indent=2)
-    return HEADER + body
+    return HEADER + dump_yaml(kb_document())
 
 
 def parse_kb(text: str) -> tuple[Any, list[str]]:

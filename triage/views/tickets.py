@@ -10,6 +10,7 @@ from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import ValidationError
+from django.db import transaction
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
@@ -17,6 +18,8 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 
 from diagnostics import selectors as collection_selectors
 from diagnostics.forms import CollectForm
+from diagnostics.knowledge import outcomes
+from diagnostics.knowledge.forms import AcceptFixForm
 from triage import access, forms, selectors, services, workflow
 from triage.models import Ticket
 from triage.pagination import BadCursor
@@ -92,10 +95,11 @@ def _ticket_context(request: HttpRequest, ticket: Ticket, **bound) -> dict:
     }
     if can_work:
         context.update(
+            accept_form=bound.get("accept_form"),
             reply_form=bound.get("reply_form") or forms.ReplyForm(),
             note_form=bound.get("note_form") or forms.ReplyForm(prefix="note"),
             assign_form=bound.get("assign_form") or forms.AssignForm(initial={"assignee": ticket.assignee_id}),
-            status_form=bound.get("status_form") or forms.StatusForm(ticket=ticket),
+            status_form=bound.get("status_form") or forms.StatusForm(ticket=ticket, recipes=_fix_choices(ticket)),
             priority_form=bound.get("priority_form") or forms.PriorityForm(initial={"priority": ticket.priority}),
             tags_form=bound.get("tags_form") or forms.TagsForm(initial={"tags": ", ".join(context["tag_names"])}),
             servers_form=bound.get("servers_form")
@@ -103,6 +107,10 @@ def _ticket_context(request: HttpRequest, ticket: Ticket, **bound) -> dict:
             collect_form=CollectForm(ticket=ticket),
         )
     return context
+
+
+def _fix_choices(ticket: Ticket) -> list[tuple[int, str]]:
+    return [(r.pk, r.title) for r in outcomes.ticket_suggested_recipes(ticket=ticket)]
 
 
 def _render_ticket(request: HttpRequest, ticket: Ticket, **bound) -> HttpResponse:
@@ -168,11 +176,29 @@ ticket_assign = _ticket_action(
     lambda request, ticket: forms.AssignForm(request.POST),
     lambda request, ticket, data: services.ticket_assign(ticket=ticket, assignee=data["assignee"], by=request.user),
 )
+
+
+def _change_status(*, request: HttpRequest, ticket: Ticket, data: dict) -> None:
+    # One transaction: a resolution and the fix named for it are recorded together or not at all.
+    with transaction.atomic():
+        services.ticket_change_status(ticket=ticket, status=data["status"], by=request.user, note=data["note"])
+        if data.get("fixed_by") is not None:
+            recipe = outcomes.ticket_suggested_recipes(ticket=ticket).get(pk=data["fixed_by"])
+            outcomes.outcome_record_fixed(ticket=ticket, recipe=recipe, by=request.user)
+
+
 ticket_status = _ticket_action(
     "status",
-    lambda request, ticket: forms.StatusForm(request.POST, ticket=ticket),
-    lambda request, ticket, data: services.ticket_change_status(
-        ticket=ticket, status=data["status"], by=request.user, note=data["note"]
+    lambda request, ticket: forms.StatusForm(request.POST, ticket=ticket, recipes=_fix_choices(ticket)),
+    _change_status,
+)
+
+
+ticket_accept_fix = _ticket_action(
+    "accept",
+    lambda request, ticket: AcceptFixForm(request.POST, recipes=outcomes.ticket_suggested_recipes(ticket=ticket)),
+    lambda request, ticket, data: outcomes.outcome_record_accepted(
+        ticket=ticket, recipe=data["recipe"], by=request.user
     ),
 )
 ticket_priority = _ticket_action(
