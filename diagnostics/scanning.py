@@ -15,12 +15,27 @@ case folding; ``\\A``/``\\Z`` become ``^``/``$`` in multiline mode. Constructs
 hyperscan cannot run (backreferences, lookarounds, conditionals, atomic groups,
 possessive quantifiers) raise :class:`PatternError` naming the pattern.
 
-Finding the line of a match: the emitted pattern is ``(?:P)[^\\n]*$``, so
-hyperscan reports it only at the end of a matching line, and at most once per
-line (hyperscan reports each end offset once per pattern). The callback only
-counts and appends ``(index, end)`` while the pattern is under its cap; line
-numbers are then computed after the scan with one ``bytes.count`` pass over
-the newlines up to the last hit, and only if there were hits.
+Finding the line of a match: hyperscan scans the pattern itself, with its
+trailing optional repeats dropped and a trailing ``X{m,n}`` cut to ``X{m}``
+(the same lines match, and a match ends in fewer places). The callback keeps,
+per pattern, the end of the last line it cited: a report inside that line
+returns at once, a report in a new line looks up that line's end (one
+``bytes.find``) and is kept while the pattern is under its cap. A pattern that
+can match the empty string would be reported at every offset, so it is scanned
+as ``(?:P)[^\\n]*$`` instead, reported once at the end of each matching line.
+Emitting ``(?:P)[^\\n]*$`` for every pattern gives the same answers but costs
+hyperscan far more as patterns are added (bench/match_kb.py: 4.5x the scan time
+for 10x the patterns, against 1.5x this way). Line numbers are computed after
+the scan with one ``bytes.count`` pass over the newlines up to the last hit,
+and only if there were hits.
+
+A pattern may carry its own ``max_hits`` (the scan's cap otherwise). A
+``loose`` pattern is a line prefilter rather than a signature: its anchors and
+word-boundary assertions are dropped and ``\\s``/``\\w``/``\\d`` take
+``str`` semantics on ASCII, so on ASCII text it matches every line in which
+some *substring* is matched by the regex as Python applies it to ``str``
+(and possibly more lines). The knowledge base uses it to find the only lines a
+facts predicate on log messages can be about.
 
 When the ``hyperscan`` package cannot be imported, a pure-``re`` engine with
 the same interface and results is used (logged once at import); it scans each
@@ -63,6 +78,8 @@ class Pattern:
     id: int
     regex: str
     flags: str = ""  # "i" (caseless) is the only flag for now
+    max_hits: int | None = None  # this pattern's own cap on cited lines; the scan's when None
+    loose: bool = False  # a line prefilter: see the module docstring
 
 
 @dataclass(frozen=True)
@@ -99,7 +116,15 @@ _CATEGORIES = {
     sre_c.CATEGORY_WORD: _bytes_matching(rb"\w"),
     sre_c.CATEGORY_NOT_WORD: _bytes_matching(rb"\W"),
 }
+# What a str pattern's classes match on ASCII text, for loose patterns (\\s takes in \\x1c-\\x1f there).
+_STR_CATEGORIES = {
+    category: frozenset(b for b in range(128) if re.fullmatch(regex, chr(b))) | {b for b in bytes_set if b >= 128}
+    for (category, bytes_set), regex in zip(
+        _CATEGORIES.items(), (r"\d", r"\D", r"\s", r"\S", r"\w", r"\W"), strict=True
+    )
+}
 _END_ANCHORS = (sre_c.AT_END, sre_c.AT_END_LINE, sre_c.AT_END_STRING)
+_REPEATS = (sre_c.MAX_REPEAT, sre_c.MIN_REPEAT)
 # Appended to every pattern so that it is reported once, at the end of its line.
 LINE_REST = r"[^\n]*$"
 _UNSUPPORTED = {
@@ -142,10 +167,12 @@ def _escape(code: int) -> str:
 
 
 class _Translator:
-    def __init__(self, pattern_id: int):
+    def __init__(self, pattern_id: int, *, loose: bool = False):
         self.pattern_id = pattern_id
         self.uses_non_boundary = False
         self.embedded_end = False
+        self.loose = loose
+        self.categories = _STR_CATEGORIES if loose else _CATEGORIES
 
     def fail(self, reason: str) -> PatternError:
         return PatternError(self.pattern_id, reason)
@@ -160,6 +187,19 @@ class _Translator:
             out.append(part)
         return "".join(out)
 
+    def seq_fewer_ends(self, items, flags: int) -> str | None:
+        """The sequence with trailing optional repeats dropped and a trailing ``X{m,n}`` as ``X{m}``.
+
+        A line matches it exactly when it matches the sequence, and a match ends in fewer places.
+        """
+        items = list(items)
+        while items and items[-1][0] in _REPEATS and items[-1][1][0] == 0:
+            items.pop()
+        if items and items[-1][0] in _REPEATS:
+            low, _high, body = items[-1][1]
+            items[-1] = (sre_c.MAX_REPEAT, (low, low, body))
+        return self.seq(items, flags)
+
     def seq_to_line_end(self, items, flags: int) -> str | None:
         """Translate a sequence followed by "the rest of its line" (see the module docstring).
 
@@ -173,7 +213,7 @@ class _Translator:
         head = self.seq(init, flags)
         if head is None:
             return None
-        if op is sre_c.AT and av in _END_ANCHORS:
+        if op is sre_c.AT and av in _END_ANCHORS and not self.loose:
             last = "$"
         elif op is sre_c.BRANCH:
             alternatives = [alt for alt in (self.seq_to_line_end(branch, flags) for branch in av[1]) if alt is not None]
@@ -215,6 +255,8 @@ class _Translator:
                 quantifier = "?" if (low, high) == (0, 1) else f"{{{low},{high}}}"
             return f"(?:{inner}){quantifier}"
         if op is sre_c.AT:
+            if self.loose:
+                return ""  # dropping an assertion only lets more lines through
             if av in (sre_c.AT_BEGINNING, sre_c.AT_BEGINNING_LINE, sre_c.AT_BEGINNING_STRING):
                 return "^"
             if av in _END_ANCHORS:
@@ -248,7 +290,7 @@ class _Translator:
             elif op is sre_c.RANGE:
                 chars.update(range(av[0], av[1] + 1))
             elif op is sre_c.CATEGORY:
-                chars.update(_CATEGORIES[av])
+                chars.update(self.categories[av])
             else:  # pragma: no cover - the parser emits nothing else in a set
                 raise self.fail(f"the set item {op} is not supported")
         if caseless:
@@ -262,6 +304,8 @@ class _Translated:
     regex: str  # newline-free, for multiline mode, in syntax both engines accept
     to_line_end: str  # the same followed by the rest of its line, for hyperscan
     can_be_empty: bool
+    fewer_ends: str = ""  # the same lines as regex, fewer match ends (for hyperscan)
+    max_hits: int | None = None
 
 
 def translate(pattern: Pattern) -> _Translated:
@@ -269,6 +313,9 @@ def translate(pattern: Pattern) -> _Translated:
     unknown = set(pattern.flags) - {"i"}
     if unknown:
         raise PatternError(pattern.id, f"unknown flag(s) {''.join(sorted(unknown))!r}; only 'i' is supported")
+    if pattern.loose and not pattern.regex.isascii():
+        # str case folding maps some non-ASCII letters onto ASCII ones (the long s onto "s").
+        raise PatternError(pattern.id, "a loose pattern must be ASCII")
     try:
         parsed = sre_parse.parse(pattern.regex.encode(), re.IGNORECASE if "i" in pattern.flags else 0)
     except re.error as exc:
@@ -277,7 +324,7 @@ def translate(pattern: Pattern) -> _Translated:
         raise PatternError(pattern.id, "the expression is nested too deeply") from None
     if parsed.state.flags & re.LOCALE:
         raise PatternError(pattern.id, "the locale flag (?L) is not supported")
-    translator = _Translator(pattern.id)
+    translator = _Translator(pattern.id, loose=pattern.loose)
     regex = translator.seq(parsed, parsed.state.flags)
     if regex is None:
         raise PatternError(pattern.id, "it can only match across a newline, and matching is per line")
@@ -291,7 +338,8 @@ def translate(pattern: Pattern) -> _Translated:
     # re's \B never matches an empty string, hyperscan's does on an empty line.
     if can_be_empty and translator.uses_non_boundary:
         raise PatternError(pattern.id, r"\B in a pattern that can match an empty string is not supported")
-    return _Translated(pattern.id, regex, to_line_end, can_be_empty)
+    fewer_ends = translator.seq_fewer_ends(parsed, parsed.state.flags) or ""
+    return _Translated(pattern.id, regex, to_line_end, can_be_empty, fewer_ends, pattern.max_hits)
 
 
 def _translate_all(patterns: Sequence[Pattern]) -> list[_Translated]:
@@ -343,6 +391,7 @@ class Scanner:
     def __init__(self, translated: list[_Translated]):
         self._ids = [t.pattern_id for t in translated]
         self._translated = translated
+        self._own_caps = {t.pattern_id: t.max_hits for t in translated if t.max_hits is not None}
 
     @classmethod
     def compile(cls, patterns: Sequence[Pattern], *, engine: str | None = None) -> Scanner:
@@ -357,10 +406,18 @@ class Scanner:
     def pattern_ids(self) -> list[int]:
         return list(self._ids)
 
+    def max_hits(self, pattern_id: int, default: int) -> int:
+        """The most lines a scan cites for this pattern when the scan's own cap is ``default``."""
+        return self._own_caps.get(pattern_id, default)
+
+    def _caps(self, default: int) -> list[int]:
+        return [default if t.max_hits is None else t.max_hits for t in self._translated]
+
     def scan(self, data: bytes, *, max_hits_per_pattern: int = 20) -> dict[int, list[Hit]]:
         """Pattern id -> its first ``max_hits_per_pattern`` matching lines, in order.
 
-        Patterns that match no line are absent from the result.
+        Patterns that match no line are absent from the result; a pattern with
+        its own ``max_hits`` gets that many instead.
         """
         raise NotImplementedError
 
@@ -376,7 +433,8 @@ class _HyperscanScanner(Scanner):
         self._local = threading.local()
 
     def _compile_database(self, translated: list[_Translated]) -> None:
-        expressions = [t.to_line_end.encode() for t in translated]
+        # See the module docstring: a pattern that can match empty is reported at line ends only.
+        expressions = [(t.to_line_end if t.can_be_empty else t.fewer_ends).encode() for t in translated]
         flags = [
             hyperscan.HS_FLAG_MULTILINE | (hyperscan.HS_FLAG_ALLOWEMPTY if t.can_be_empty else 0) for t in translated
         ]
@@ -405,18 +463,23 @@ class _HyperscanScanner(Scanner):
 
     def scan(self, data: bytes, *, max_hits_per_pattern: int = 20) -> dict[int, list[Hit]]:
         # Hyperscan cannot scan zero bytes; b"" has no lines anyway.
-        if not self._ids or max_hits_per_pattern <= 0 or not data:
+        if not self._ids or not data:
             return {}
-        counts = [0] * len(self._ids)
+        caps = self._caps(max_hits_per_pattern)
+        # Per pattern, the end of the last line cited; -1 before any.
+        cited_to = [-1] * len(self._ids)
         found: list[tuple[int, int]] = []
-        append = found.append
-        cap = max_hits_per_pattern
+        append, find, size = found.append, data.find, len(data)
 
         def on_match(index, _start, end, _flags, _context):
             # The hot path: hyperscan cannot mute one pattern, so stay minimal.
-            if counts[index] < cap:
-                counts[index] += 1
-                append((index, end))
+            if end > cited_to[index] and caps[index] > 0:
+                # A match holds no newline, so its line ends at the first one from its end on.
+                line_end = find(b"\n", end)
+                line_end = size if line_end < 0 else line_end
+                cited_to[index] = line_end
+                caps[index] -= 1
+                append((index, line_end))
 
         self._database.scan(data, match_event_handler=on_match, scratch=self._scratch())
         return _hits_from_line_ends(data, found, self._ids)
@@ -431,9 +494,9 @@ class _ReScanner(Scanner):
 
     def scan(self, data: bytes, *, max_hits_per_pattern: int = 20) -> dict[int, list[Hit]]:
         found: list[tuple[int, int]] = []
-        for index, compiled in enumerate(self._compiled):
+        for index, (compiled, cap) in enumerate(zip(self._compiled, self._caps(max_hits_per_pattern), strict=True)):
             pos, count = 0, 0
-            while count < max_hits_per_pattern:
+            while count < cap:
                 match = compiled.search(data, pos)
                 if match is None:
                     break

@@ -236,3 +236,38 @@ def test_character_classes_match_the_same_bytes_as_re(engine):
         patterns = [Pattern(n, f"^{c}$", caseless) for n, c in enumerate(classes)]
         got = Scanner.compile(patterns, engine=engine).scan(lines, max_hits_per_pattern=300)
         assert got == reference_scan(patterns, lines, 300)
+
+
+def test_a_pattern_with_its_own_cap_gets_that_many_lines(engine):
+    data = b"".join(b"error %d\n" % n for n in range(50))
+    scanner = Scanner.compile([Pattern(1, "error"), Pattern(2, r"error \d", max_hits=40)], engine=engine)
+    hits = scanner.scan(data, max_hits_per_pattern=5)
+    assert [len(hits[1]), len(hits[2])] == [5, 40]
+    assert [scanner.max_hits(1, 5), scanner.max_hits(2, 5)] == [5, 40]
+
+
+LOOSE_TEXT = (
+    b"Nov 21 23:51:34 web sshd[12]: error:\x1cbad packet length\n"
+    b"Nov 21 23:51:35 web sshd[13]: Failed password for root\r\n"
+    b"[12.5] eth0: link down\n"
+    b"x_password_y\n"
+)
+
+
+@pytest.mark.parametrize(
+    "regex", [r"^error:\sbad", r"(?i)^failed PASSWORD for \w+$", r"\bpassword\b", r"^eth0: link down$", r"^\S+$"]
+)
+def test_a_loose_pattern_lets_through_every_line_a_suffix_of_which_the_str_regex_matches(engine, regex):
+    hits = Scanner.compile([Pattern(1, regex, loose=True)], engine=engine).scan(LOOSE_TEXT)
+    found = {hit.line_no for hit in hits.get(1, [])}
+    compiled = re.compile(regex, re.MULTILINE)
+    for line_no, line in enumerate(LOOSE_TEXT.decode().split("\n")[:-1], start=1):
+        line = line.removesuffix("\r")
+        if any(compiled.search(line[i:]) for i in range(len(line))):
+            assert line_no in found, (regex, line)
+    assert found  # each regex matches the end of some line here
+
+
+def test_a_loose_pattern_must_be_ascii(engine):
+    with pytest.raises(PatternError, match="ASCII"):
+        Scanner.compile([Pattern(1, "(?i)\u017fshd", loose=True)], engine=engine)

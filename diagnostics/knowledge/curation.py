@@ -15,7 +15,7 @@ from typing import Any
 
 from django.db.models import Count, Q
 
-from diagnostics.knowledge.matcher import distinct_citations, documents_for, why_for
+from diagnostics.knowledge.matcher import distinct_citations, documents_for, scanner_for, why_for
 from diagnostics.knowledge.outcomes import recipe_outcome_counts
 from diagnostics.knowledge.signature import SignatureError, compile_signature
 from diagnostics.knowledge.yaml_io import dump_yaml
@@ -123,12 +123,16 @@ def signature_preview(
         signature = compile_signature(spec)
     except SignatureError as exc:
         return Preview(errors=exc.errors)
+    # The matcher's multi-pattern scan, as for saved symptoms: linear in the evidence whatever
+    # the regex, so a draft with catastrophic backtracking cannot stall the page (regexes the
+    # scan cannot take still run on Python's re).
+    scanner, cap = scanner_for([signature])
     recent = _recent_runs(runs)
     by_id = {run.pk: run for run in recent}
     preview = Preview(runs_examined=len(recent))
     evidence = Evidence.objects.filter(run__in=recent).order_by("run_id", "step")
     for run_id, rows in groupby(evidence.iterator(chunk_size=200), key=lambda ev: ev.run_id):
-        result = signature.evaluate(documents_for(list(rows)))
+        result = signature.evaluate(documents_for(list(rows), scanner=scanner, cap=cap))
         if not result.held and result.weight_held <= 0:
             continue
         score = round(result.score, 4)

@@ -94,7 +94,7 @@ def compiled_symptoms() -> list[CompiledSymptom]:
             log.error("symptom %s has an invalid signature, skipped: %s", symptom.key, exc)
             continue
         compiled.append(CompiledSymptom(symptom.pk, symptom.key, symptom.version, symptom.threshold, signature))
-    scanner, cap = _scanner_for(compiled)
+    scanner, cap = scanner_for([symptom.signature for symptom in compiled])
     with _cache_lock:
         _cache.update(stamp=stamp, symptoms=compiled, fits=_compiled_fits(), scanner=scanner, cap=cap)
     return compiled
@@ -117,28 +117,59 @@ def compiled_fits() -> list[CompiledFit]:
         return _cache["fits"]
 
 
-def _scanner_for(compiled: list[CompiledSymptom]):
-    """One multi-pattern scan (hyperscan) for every regex leaf it can serve.
+# A facts leaf's line prefilter gives up (and its table is parsed whole) past this many lines.
+PREFILTER_LINES = 10_000
+
+
+def scanner_for(signatures: list[Signature]):
+    """One multi-pattern scan (hyperscan) for every regex leaf it can serve, and for the
+    line prefilters of facts leaves.
 
     Regexes it cannot take (lookarounds, backreferences, DOTALL/verbose flags) keep
     their own per-leaf search; answers are the same either way: the lines matching.
+    Identical regexes are scanned once. A facts leaf whose ``where`` tests a log message
+    (``diagnostics.parsers.line_prefilter``) gets loose patterns matching every line its
+    rows can come from, so only those lines are parsed (``Document.table``).
     """
     from diagnostics import scanning
+    from diagnostics.parsers import line_prefilter
 
-    patterns, leaves = [], []
-    for symptom in compiled:
-        for leaf in symptom.signature.regex_leaves():
+    patterns: list = []
+    by_key: dict[tuple, int] = {}
+
+    def pattern_id(regex: str, flags: str = "", *, loose: bool = False) -> int | None:
+        key = (regex, flags, loose)
+        if key not in by_key:
+            candidate = scanning.Pattern(
+                len(patterns), regex, flags, max_hits=PREFILTER_LINES if loose else None, loose=loose
+            )
+            try:
+                scanning.translate(candidate)
+            except scanning.PatternError:
+                return None
+            by_key[key] = candidate.id
+            patterns.append(candidate)
+        return by_key[key]
+
+    regex_leaves, facts_leaves = [], []
+    for signature in signatures:
+        for leaf in signature.leaves():
+            if hasattr(leaf, "line_filter"):
+                leaf.line_filter = ()
+                for name, op, expected in leaf.where:
+                    regexes = line_prefilter(leaf.table, name, op, expected)
+                    ids = [pattern_id(regex, loose=True) for regex in regexes or ()]
+                    if ids and None not in ids:
+                        facts_leaves.append((leaf, tuple(ids)))
+                        break
+                continue
             leaf.scan_id = None
             flags = leaf.pattern.flags & ~(re.MULTILINE | re.UNICODE)
             if flags not in (0, re.IGNORECASE):
                 continue
-            candidate = scanning.Pattern(len(patterns), leaf.pattern.pattern, "i" if flags else "")
-            try:
-                scanning.translate(candidate)
-            except scanning.PatternError:
-                continue
-            patterns.append(candidate)
-            leaves.append(leaf)
+            scan_id = pattern_id(leaf.pattern.pattern, "i" if flags else "")
+            if scan_id is not None:
+                regex_leaves.append((leaf, scan_id))
     if not patterns:
         return None, 0
     try:
@@ -146,9 +177,11 @@ def _scanner_for(compiled: list[CompiledSymptom]):
     except scanning.PatternError as exc:
         log.warning("multi-pattern scan unavailable, searching each regex on its own: %s", exc)
         return None, 0
-    for leaf, pattern in zip(leaves, patterns, strict=True):
-        leaf.scan_id = pattern.id
-    cap = max([CITATIONS_PER_LEAF, *(leaf.min_matches for leaf in leaves)])
+    for leaf, scan_id in regex_leaves:
+        leaf.scan_id = scan_id
+    for leaf, ids in facts_leaves:
+        leaf.line_filter = ids
+    cap = max([CITATIONS_PER_LEAF, *(leaf.min_matches for leaf, _id in regex_leaves)])
     return scanner, cap
 
 
@@ -158,12 +191,13 @@ def current_scanner():
 
 
 def _facts_loader(evidence: Evidence):
-    def load() -> dict[str, list[dict]]:
-        try:
-            from diagnostics.parsers import facts_for
-        except ImportError:
-            return {}  # no parsers installed: facts leaves simply find nothing
-        return facts_for(evidence.probe, bytes(evidence.output), recorded_at=evidence.recorded_at)
+    """``facts_for`` bound to one evidence (see ``Document``): some tables, or some lines of one."""
+
+    def load(*, tables=None, spans=None) -> dict[str, list[dict]]:
+        from diagnostics.parsers import facts_for
+
+        output = bytes(evidence.output)
+        return facts_for(evidence.probe, output, recorded_at=evidence.recorded_at, tables=tables, spans=spans)
 
     return load
 
@@ -171,6 +205,8 @@ def _facts_loader(evidence: Evidence):
 def documents_for(evidences: Iterable[Evidence], *, scanner=None, cap: int = 0) -> list[Document]:
     """The evaluator's view of evidence rows; each document parses its facts and runs
     the multi-pattern scan at most once."""
+    from diagnostics.parsers import PROBE_TABLES
+
     documents = []
     for ev in evidences:
         doc = Document(
@@ -180,6 +216,8 @@ def documents_for(evidences: Iterable[Evidence], *, scanner=None, cap: int = 0) 
             evidence_id=ev.pk,
             step=ev.step,
             facts_loader=_facts_loader(ev),
+            # A table is parsed only for a probe that yields it, and only when a leaf reads it.
+            tables=PROBE_TABLES.get(ev.probe, ()),
         )
         doc.scanner, doc.scan_cap = scanner, cap or doc.scan_cap
         documents.append(doc)

@@ -66,7 +66,14 @@ class SignatureError(ValueError):
 
 
 class Document:
-    """One piece of evidence as signatures see it: its text, line offsets and facts, each computed once."""
+    """One piece of evidence as signatures see it: its text, line offsets and facts, each computed once.
+
+    Facts are parsed lazily, one table at a time (``table``). ``facts_loader(tables=None,
+    spans=None)`` is ``diagnostics.parsers.facts_for`` bound to the evidence: ``tables`` names the
+    tables wanted (None: all), ``spans`` the only lines to read, as ``(line_no, start, end)``
+    offsets into ``text``. ``tables`` (the tables this probe can yield; None: unknown) lets a table
+    the probe never yields cost nothing.
+    """
 
     def __init__(
         self,
@@ -76,7 +83,8 @@ class Document:
         evidence_id: int | None = None,
         step: int | None = None,
         facts: dict[str, list[dict]] | None = None,
-        facts_loader: Callable[[], dict[str, list[dict]]] | None = None,
+        facts_loader: Callable[..., dict[str, list[dict]]] | None = None,
+        tables: Iterable[str] | None = None,
     ):
         self.probe = probe
         self.text = text
@@ -84,6 +92,9 @@ class Document:
         self.step = step
         self._facts = facts
         self._facts_loader = facts_loader
+        self.tables = frozenset(tables) if tables is not None else None
+        self._tables: dict[str, list[dict]] = {}  # tables parsed whole, on demand
+        self._line_rows: dict[str, dict[int, dict | None]] = {}  # line_no -> row, of lines read alone
         self._line_starts: list[int] | None = None
         self.scanner = None  # a diagnostics.scanning.Scanner over every scannable regex, set by the matcher
         self.scan_cap = CITATIONS_PER_LEAF
@@ -99,9 +110,53 @@ class Document:
 
     @property
     def facts(self) -> dict[str, list[dict]]:
+        """Every table at once (signatures read ``table``, which parses only what they ask for)."""
         if self._facts is None:
             self._facts = (self._facts_loader() if self._facts_loader else None) or {}
         return self._facts
+
+    def table(self, name: str, *, line_filter: Iterable[int] = ()) -> list[dict]:
+        """The rows of one fact table, parsing only that table, at most once.
+
+        ``line_filter``: ids of scanned patterns that, together, match every line a caller's
+        predicate can hold on. When the scan ran on ASCII text (where its byte offsets are
+        character offsets) and none of them reached its cap, only those lines are read and the
+        answer is the table's rows of those lines, in table order (each read at most once). A
+        caller may use it only when its predicate keeps no row of any other line.
+        """
+        if self._facts is not None:
+            return self._facts.get(name, [])
+        if name in self._tables:
+            return self._tables[name]
+        if self._facts_loader is None or (self.tables is not None and name not in self.tables):
+            return []
+        if line_filter:
+            rows = self._rows_at(name, tuple(line_filter))
+            if rows is not None:
+                return rows
+        loaded = self._facts_loader(tables=(name,)) or {}
+        for table, rows in loaded.items():  # tables read in the same pass come along
+            self._tables.setdefault(table, rows)
+        return self._tables.setdefault(name, [])
+
+    def _rows_at(self, name: str, scan_ids: tuple[int, ...]) -> list[dict] | None:
+        if self.scanner is None or not self.text or not self.text.isascii():
+            return None
+        spans: dict[int, tuple[int, int, int]] = {}
+        for scan_id in scan_ids:
+            hits = self.scan_hits(scan_id)
+            if hits is None or len(hits) >= self.scanner.max_hits(scan_id, self.scan_cap):
+                return None  # capped: there may be more lines than were cited
+            for hit in hits:
+                spans[hit.line_no] = (hit.line_no, hit.line_start, hit.line_end)
+        known = self._line_rows.setdefault(name, {})
+        missing = [spans[n] for n in spans if n not in known]
+        if missing:
+            loaded = (self._facts_loader(tables=(name,), spans=missing) or {}).get(name, [])
+            by_line = {row.get("line_no"): row for row in loaded}
+            for line_no, _start, _end in missing:
+                known[line_no] = by_line.get(line_no)
+        return [row for row in (known[n] for n in sorted(spans)) if row is not None]
 
     def line_of(self, offset: int) -> int:
         """1-based line number holding character ``offset``."""
@@ -310,6 +365,8 @@ class _Facts:
         self.per = per
         self.weight = weight
         self.describe = describe
+        # Set by the matcher: scanned patterns matching every line whose row can pass ``where``.
+        self.line_filter: tuple[int, ...] = ()
 
     def _keep(self, row: dict) -> bool:
         return all(_compare(op, row.get(name), expected) for name, op, expected in self.where)
@@ -318,7 +375,8 @@ class _Facts:
         rows: list[tuple[Document, dict]] = []
         for doc in docs:
             if self.wants(doc.probe):
-                rows.extend((doc, row) for row in doc.facts.get(self.table, ()) if self._keep(row))
+                table = doc.table(self.table, line_filter=self.line_filter)
+                rows.extend((doc, row) for row in table if self._keep(row))
         group = None
         if self.per:
             groups: dict[Any, list] = {}

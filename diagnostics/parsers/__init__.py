@@ -11,6 +11,11 @@ Each table is a list of flat dicts whose values are str, int, float, bool or Non
 ``facts_for`` never raises: a parser bug is logged and costs that evidence its facts, never a
 collection. The parsers are pure (no Django, no I/O) and linear in the size of their input.
 
+Parsing is per table on demand: ``facts_for(probe, output, tables={"log_lines"})`` runs only the
+parser those tables need, and nothing at all for a probe that yields none of them. Tables in
+``LINE_TABLES`` can also be read at chosen lines only (``spans``), with rows equal to those of a
+full parse; ``line_prefilter`` says which lines a predicate on such a table can be about.
+
 Modules, one per kind of output; each docstring says which library it uses or why it is our own:
 ``strace`` (own), ``sockets`` (own: ss, netstat, /proc/net/tcp), ``mounts`` (own), ``processes``
 (jc ps; own fd_usage), ``resources`` (jc df, meminfo, vmstat, loadavg), ``logs`` (own),
@@ -22,7 +27,8 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-from collections.abc import Callable
+import re
+from collections.abc import Callable, Iterable
 from typing import Any
 
 from diagnostics.parsers import (
@@ -41,7 +47,7 @@ from diagnostics.parsers import (
 )
 from diagnostics.parsers.sections import is_noise
 
-__all__ = ["LOG_PROBES", "PROBE_TABLES", "TABLES", "facts_for"]
+__all__ = ["LINE_TABLES", "LOG_PROBES", "PROBE_TABLES", "TABLES", "facts_for", "line_prefilter"]
 
 logger = logging.getLogger(__name__)
 
@@ -122,25 +128,81 @@ _TEXT_PARSERS: dict[str, Callable[[str, dt.datetime | None], Any]] = {
 }
 
 
+# Tables whose rows each come from one line and carry its "line_no": they can be read at chosen lines.
+LINE_TABLES = frozenset({"log_lines"})
+# Lines a log_lines message may not be a substring of: nginx's "[level] " is put before the rest.
+_MESSAGE_NOT_IN_LINE = r"\d{4}/\d\d/\d\d \d\d:\d\d:\d\d \[\w+\] \d+#\d+: "
+
+
+def line_prefilter(table: str, field: str, op: str, expected: Any) -> list[str] | None:
+    """Regexes such that a row of ``table`` with ``field op expected`` true comes from a line in
+    which some substring matches one of them (as ``re.search`` on ``str``); None when no such
+    promise can be made. Used as loose scan patterns (``diagnostics.scanning.Pattern.loose``).
+
+    Only ``log_lines.message`` with ``regex`` (a compiled pattern) or ``contains``: every parser
+    path keeps the message a suffix of its line, except nginx's error log, whose lines are all let
+    through by a second regex.
+    """
+    if table != "log_lines" or field != "message":
+        return None
+    if op == "regex" and isinstance(expected, re.Pattern) and isinstance(expected.pattern, str):
+        # The knowledge base compiles a where regex with MULTILINE (moot within one line) and
+        # nothing else: the scan reads any other flag inline from the text, as re does.
+        if re.compile(expected.pattern, re.MULTILINE).flags != expected.flags:
+            return None
+        return [expected.pattern, _MESSAGE_NOT_IN_LINE]
+    if op == "contains" and not isinstance(expected, list | tuple | set | dict):
+        return [re.escape(str(expected)), _MESSAGE_NOT_IN_LINE]
+    return None
+
+
 def _has_data(text: str) -> bool:
     """Whether any line is more than a ``probe:`` note, the runner's cut marker or blank."""
-    return any(line.strip() and not is_noise(line) for line in text.splitlines())
+    # A piece at a time: splitting at a "\n" splits no line in two (nor a "\r\n"), and the
+    # answer is nearly always in the first piece of a large output.
+    start = 0
+    while start < len(text):
+        end = text.find("\n", start + (1 << 16))
+        end = len(text) if end < 0 else end + 1
+        if any(line.strip() and not is_noise(line) for line in text[start:end].splitlines()):
+            return True
+        start = end
+    return False
 
 
-def facts_for(probe: str, output: bytes, *, recorded_at: dt.datetime | None = None) -> Facts:
+def facts_for(
+    probe: str,
+    output: bytes,
+    *,
+    recorded_at: dt.datetime | None = None,
+    tables: Iterable[str] | None = None,
+    spans: Iterable[tuple[int, int, int]] | None = None,
+) -> Facts:
     """The fact tables of one probe's output; ``{}`` when there is nothing to learn. Never raises.
 
     ``recorded_at`` (when the evidence was taken) lets log lines without a year get one.
+    ``tables``: only the parsers these tables need run (tables one parser reads in the same pass
+    come along); a probe that yields none of them costs nothing. ``spans``, with ``tables`` all in
+    ``LINE_TABLES``: only those lines are read (``logs.parse_log_lines_at``; offsets are into the
+    output decoded as UTF-8 with replacement), each giving the row a full parse gives it.
     """
     try:
         if not isinstance(probe, str) or not (probe == "tcpdump" or probe in _TEXT_PARSERS):
             return {}
+        if tables is not None:
+            wanted = set(tables) & set(PROBE_TABLES.get(probe, ()))
+            if not wanted:
+                return {}
+            if spans is not None and not wanted <= LINE_TABLES:
+                raise ValueError(f"spans are for {', '.join(sorted(LINE_TABLES))} only, not {sorted(wanted)}")
         data = bytes(output) if not isinstance(output, str) else output.encode("utf-8", "surrogateescape")
         if probe == "tcpdump":
             return dict(pcap.parse_pcap(data)) if pcap.is_pcap(data) else {}  # type: ignore[arg-type]
         text = data.decode("utf-8", errors="replace")
         if not _has_data(text):
             return {}
+        if spans is not None and tables is not None:
+            return {"log_lines": logs.parse_log_lines_at(text, spans, recorded_at=recorded_at)}  # type: ignore[dict-item]
         return dict(_TEXT_PARSERS[probe](text, recorded_at))
     except Exception:  # the contract: a parser bug must never break a collection
         logger.exception("parsing %r output failed; its evidence gets no facts", probe)

@@ -15,10 +15,13 @@ go to ``uptime`` (as does the ``[3018172.820223]`` inside a syslogged kernel lin
 
 from __future__ import annotations
 
+import bisect
 import datetime as dt
 import re
+from collections.abc import Callable, Iterable
 from typing import TypedDict
 
+from diagnostics.parsers.sections import HEADER as _HEADER
 from diagnostics.parsers.sections import is_noise, split_sections
 
 
@@ -69,8 +72,16 @@ def _stamp(month: int, day: int, time: str, year: int | None) -> str:
 
 
 def _row(file: str | None, line_no: int, message: str) -> LogLine:
-    return {"file": file, "line_no": line_no, "timestamp": None, "uptime": None, "host": None, "program": None,
-            "pid": None, "message": message}
+    return {
+        "file": file,
+        "line_no": line_no,
+        "timestamp": None,
+        "uptime": None,
+        "host": None,
+        "program": None,
+        "pid": None,
+        "message": message,
+    }
 
 
 def _kernel_uptime(row: LogLine) -> None:
@@ -131,8 +142,7 @@ def parse_line(line: str, line_no: int, file: str | None, recorded_at: dt.dateti
         if match := _BRACKET_CTIME.match(line):
             month = MONTHS.get(match.group(1))
             if month is not None:
-                stamp = _stamp(month, int(match.group(2)), match.group(3) + (match.group(4) or ""),
-                               int(match.group(5)))
+                stamp = _stamp(month, int(match.group(2)), match.group(3) + (match.group(4) or ""), int(match.group(5)))
                 row["timestamp"], row["message"] = stamp, match.group(6)
                 if pid := _APACHE_PID.match(row["message"]):  # apache: [module:level] [pid N:tid M] ...
                     row["pid"] = int(pid.group(1))
@@ -156,36 +166,95 @@ def parse_line(line: str, line_no: int, file: str | None, recorded_at: dt.dateti
     return row
 
 
+def _line_reader(recorded_at: dt.datetime | None) -> Callable[[str, int, str | None], LogLine | None]:
+    """``read(line, line_no, file)``: the line's row, or None for a line that is no log line."""
+    syslog = _SYSLOG.match
+    days: dict[tuple[str, str], str | None] = {}  # ("Nov", "8") -> "2026-11-08T"
+
+    def read(line: str, line_no: int, file: str | None) -> LogLine | None:
+        first = line[:1]
+        if not first or (first in "p[-N" and _skip(line)):
+            return None
+        # Classic syslog is most of any log: matched here, with one date string per day, not per line.
+        if "A" <= first <= "Z" and (match := syslog(line)):
+            month, day, time, host, program, pid, message = match.groups()
+            key = (month, day)
+            if key not in days:
+                number = MONTHS.get(month)
+                days[key] = None if number is None else _stamp(
+                    number, int(day), "", _year(number, int(day), recorded_at))  # fmt: skip
+            date = days[key]
+            if date is not None:
+                row: LogLine = {"file": file, "line_no": line_no, "timestamp": date + time, "uptime": None,
+                                "host": host, "program": program, "pid": int(pid) if pid else None,
+                                "message": message}  # fmt: skip
+                if program == "kernel":
+                    _kernel_uptime(row)
+                return row
+        return parse_line(line, line_no, file, recorded_at)
+
+    return read
+
+
 def parse_log_lines(text: str, *, recorded_at: dt.datetime | None = None) -> list[LogLine]:
     """Every log line of the output, under the file its ``==> path <==`` header names."""
     rows: list[LogLine] = []
-    append, syslog = rows.append, _SYSLOG.match
-    days: dict[tuple[str, str], str | None] = {}  # ("Nov", "8") -> "2026-11-08T"
+    append, read = rows.append, _line_reader(recorded_at)
     for part in split_sections(text):
         file = part.title
         for line_no, line in enumerate(part.lines, start=part.first_line):
-            first = line[:1]
-            if not first or (first in "p[-N" and _skip(line)):
-                continue
-            # Classic syslog is most of any log: matched here, with one date string per day, not per line.
-            if "A" <= first <= "Z" and (match := syslog(line)):
-                month, day, time, host, program, pid, message = match.groups()
-                key = (month, day)
-                if key not in days:
-                    number = MONTHS.get(month)
-                    days[key] = None if number is None else _stamp(
-                        number, int(day), "", _year(number, int(day), recorded_at))  # fmt: skip
-                date = days[key]
-                if date is not None:
-                    row: LogLine = {"file": file, "line_no": line_no, "timestamp": date + time, "uptime": None,
-                                    "host": host, "program": program, "pid": int(pid) if pid else None,
-                                    "message": message}  # fmt: skip
-                    if program == "kernel":
-                        _kernel_uptime(row)
-                    append(row)
-                    continue
-            append(parse_line(line, line_no, file, recorded_at))
+            if (row := read(line, line_no, file)) is not None:
+                append(row)
     return rows
+
+
+def parse_log_lines_at(
+    text: str, spans: Iterable[tuple[int, int, int]], *, recorded_at: dt.datetime | None = None
+) -> list[LogLine]:
+    """The rows ``parse_log_lines(text)`` gives for these lines only, equal to its rows, in its order.
+
+    ``spans`` are ``(line_no, start, end)``: a line's 1-based number and the character offsets of
+    its first character and of its ``"\\n"`` (or the end of the text), lines being split on
+    ``"\\n"`` as ``sections.lines_of`` splits them. Only the section headers are searched for in
+    the rest of the text, so this costs the lines asked for, not the whole output.
+    """
+    spans = sorted(set(spans))
+    if not spans:
+        return []
+    strip_cr = "\r" in text  # lines_of drops a line's "\r" terminator when the output has any
+    headers = _headers(text, strip_cr)  # (offset of the header line, title), in order
+    header_at = {offset for offset, _title in headers}
+    header_starts = [offset for offset, _title in headers]
+    rows: list[LogLine] = []
+    read = _line_reader(recorded_at)
+    for line_no, start, end in spans:
+        if start in header_at:
+            continue  # a header is no log line
+        line = text[start:end]
+        if strip_cr:
+            line = line.removesuffix("\r")
+        before = bisect.bisect_left(header_starts, start)
+        file = headers[before - 1][1] if before else None
+        if (row := read(line, line_no, file)) is not None:
+            rows.append(row)
+    return rows
+
+
+def _headers(text: str, strip_cr: bool) -> list[tuple[int, str]]:
+    """Every ``==> title <==`` line as ``split_sections`` recognises it: (offset of its first character, title)."""
+    found = []
+    at = text.find("==> ")
+    while at >= 0:
+        end = text.find("\n", at)
+        end = len(text) if end < 0 else end
+        if at == 0 or text[at - 1] == "\n":
+            line = text[at:end]
+            if strip_cr:
+                line = line.removesuffix("\r")
+            if line.endswith(" <==") and (match := _HEADER.fullmatch(line)):
+                found.append((at, match.group(1)))
+        at = text.find("==> ", end)
+    return found
 
 
 def _skip(line: str) -> bool:

@@ -16,7 +16,8 @@ from dataclasses import dataclass, field
 
 import jc
 
-_HEADER = re.compile(r"==> (.*) <==")
+HEADER = re.compile(r"==> (.*) <==")  # a section header line (fullmatch)
+_HEADER = HEADER
 _CUT = re.compile(r"\[\.\.\. \d+ bytes not kept \.\.\.\]")
 NOTE_PREFIX = "probe: "
 
