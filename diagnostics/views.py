@@ -193,3 +193,19 @@ def audit(request: HttpRequest) -> HttpResponse:
     server_id = request.GET.get("server", "")
     entries = selectors.audit_log(user=request.user, server_id=int(server_id) if server_id.isdigit() else None)
     return render(request, "diagnostics/audit.html", {"entries": entries})
+
+
+@login_required
+@require_GET
+def ticket_collections(request: HttpRequest, ticket_id: int) -> HttpResponse:
+    """The ticket page's collections table, polled while a run is going. The poll that finds
+    every run finished also brings the ticket's suggested fixes (swapped out of band)."""
+    access.ticket_access(user=request.user, action="view")
+    ticket = get_object_or_404(Ticket, pk=ticket_id)
+    runs = selectors.ticket_runs(ticket=ticket)
+    live = selectors.ticket_live_runs(runs=runs)
+    context = {"ticket": ticket, "runs": runs, "live": live}
+    if not live:
+        context.update(fixes=selectors.suggested_fixes(ticket=ticket), can_work=access.can_work_tickets(request.user),
+                       fixes_out_of_band=True)
+    return render(request, "diagnostics/_ticket_runs_table.html", context)

@@ -13,11 +13,13 @@ from datetime import datetime, timedelta
 import pytest
 from playwright.sync_api import expect
 
+from diagnostics import services
 from diagnostics.models import CollectionRun, FixRecipe, Playbook, RecipeOutcome, RunState
 from diagnostics.playbooks import DEFAULT_PLAYBOOKS
-from tests.browser import BROWSER_MARKS, save_screenshot, sign_in
+from tests.browser import BROWSER_MARKS, assert_same_document, mark_document, save_screenshot, sign_in
 from tests.lab_servers import lab_server
 from tests.test_browser_collection import Worker
+from triage import services as desk
 from triage.models import Status, Ticket
 
 pytestmark = [*BROWSER_MARKS, pytest.mark.root]
@@ -126,3 +128,32 @@ def test_a_tech_cannot_reach_the_admin_pages(page, tech, kb_loaded, path):
     response = page.goto(path)
     assert response.status == 403
     expect(page.locator("main")).not_to_contain_text("Save")
+
+
+def test_the_ticket_page_follows_a_collection_live_and_shows_the_fix_without_reloading(lab, page, tech, customer,
+                                                                                        kb_loaded):
+    host = lab.add_host("mxlive", private_tmp=True)
+    host.write_file("/var/log/messages", bnx2_messages("mxlive"))
+    server = lab_server(customer, host)
+    book = next(b for b in DEFAULT_PLAYBOOKS if b["name"] == "Network interface down")
+    playbook = Playbook.objects.create(name=book["name"], description=book["description"], steps=book["steps"])
+    ticket = desk.ticket_create(subject="eth0 flaps", description="Again.", customer=customer, servers=[server],
+                                created_by=tech)
+    run = services.run_request(ticket=ticket, server=server, playbook=playbook, by=tech, enqueue=False)
+
+    sign_in(page, tech, then=f"/tickets/{ticket.pk}/")
+    expect(page.locator(f"#live-run-{run.pk} .progress")).to_have_attribute("aria-valuenow", "0")
+    expect(page.locator("#ticket-runs")).to_have_attribute("hx-trigger", "every 1s")
+    expect(page.locator("#fixes")).to_contain_text("No known symptom matches")
+    mark_document(page)
+    worker = Worker(run.pk)
+    worker.start()
+    try:
+        expect(page.locator("#fixes li.fix").first.locator("h3")).to_have_text(
+            FixRecipe.objects.get(key="bnx2-disable-msi").title, timeout=60_000)
+    finally:
+        worker.join()
+    assert_same_document(page)
+    expect(page.locator(f"#live-run-{run.pk}")).to_have_count(0)
+    expect(page.locator("#ticket-runs .runstate").first).to_have_text("Succeeded")
+    assert page.locator("#ticket-runs").get_attribute("hx-trigger") is None

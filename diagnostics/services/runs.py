@@ -154,20 +154,24 @@ class _Heartbeat:
 
 def _finish(run: CollectionRun, *, state: str, reason: str, kind: str = "") -> CollectionRun:
     now = timezone.now()
-    updated = CollectionRun.objects.filter(pk=run.pk, state__in=ACTIVE_STATES).update(
-        state=state, reason=reason, failure_kind=kind, finished_at=now, heartbeat_at=now
-    )
-    run.refresh_from_db()
-    if updated:
-        desk.ticket_record_event(
-            ticket=run.ticket,
-            kind=EventKind.COLLECTION,
-            actor=None,
-            body=f"Collection {run.get_state_display().lower()}: {run.playbook_name} on {run.server.name}. {reason}",
-            data={"run": run.pk, "state": state, "server": run.server.name},
-            now=now,
+    # One transaction: nobody sees the run finished without its matches (a page polling the run
+    # stops at the terminal state, so it must find the suggested fixes in the same read).
+    with transaction.atomic():
+        updated = CollectionRun.objects.filter(pk=run.pk, state__in=ACTIVE_STATES).update(
+            state=state, reason=reason, failure_kind=kind, finished_at=now, heartbeat_at=now
         )
-        knowledge_matcher.match_run_safely(run=run)  # logs and swallows its own failures
+        run.refresh_from_db()
+        if updated:
+            desk.ticket_record_event(
+                ticket=run.ticket,
+                kind=EventKind.COLLECTION,
+                actor=None,
+                body=(f"Collection {run.get_state_display().lower()}: {run.playbook_name} on {run.server.name}. "
+                      f"{reason}"),
+                data={"run": run.pk, "state": state, "server": run.server.name},
+                now=now,
+            )
+            knowledge_matcher.match_run_safely(run=run)  # logs and swallows its own failures
     return run
 
 
