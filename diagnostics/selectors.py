@@ -50,6 +50,32 @@ def ticket_runs(*, ticket: Ticket, limit: int = 20) -> list[CollectionRun]:
     return list(ticket.collection_runs.select_related("server", "requested_by")[:limit])
 
 
+@dataclass
+class LiveRun:
+    """A run still going, as the ticket page shows it: each probe's state and the progress."""
+
+    run: CollectionRun
+    steps: list[StepView]
+    progress: int
+
+
+def ticket_live_runs(*, runs: list[CollectionRun]) -> list[LiveRun]:
+    """The unfinished runs among ``runs`` with their steps so far; outputs are not loaded."""
+    active = [run for run in runs if not run.is_terminal]
+    if not active:
+        return []
+    done: dict[int, dict[int, Evidence]] = {}
+    fields = ("run_id", "step", "probe", "exit_status", "timed_out", "truncated", "duration", "output_bytes", "error")
+    for evidence in Evidence.objects.filter(run__in=active).only(*fields):
+        done.setdefault(evidence.run_id, {})[evidence.step] = evidence
+    live = []
+    for run in active:
+        steps = [StepView(i, s.get("probe", "?"), s.get("params") or {}, done.get(run.pk, {}).get(i))
+                 for i, s in enumerate(run.steps)]
+        live.append(LiveRun(run, steps, run_progress(steps)))
+    return live
+
+
 def run_detail(*, user, run_id: int) -> tuple[CollectionRun, list[StepView]]:
     access.run_access(user=user, action="view")
     run = CollectionRun.objects.select_related("server", "ticket", "requested_by").get(pk=run_id)
@@ -132,6 +158,8 @@ class FixView:
     causes: list[str] = field(default_factory=list)  # titles of matched symptoms that explain this fix's
     accepted: bool = False  # a tech recorded applying it on this ticket
     fixed: bool = False  # the ticket was resolved with it
+    rejected: bool = False  # a tech recorded that it does not apply here
+    rejected_reason: str = ""
 
 
 def _citations(matches: list[Match]) -> list[CitationView]:
@@ -173,6 +201,7 @@ def suggested_fixes(*, ticket) -> list[FixView]:
     views = []
     ranked = knowledge_selectors.ranked_fixes(ticket=ticket)
     progress = outcomes.ticket_recipe_progress(ticket=ticket, recipe_ids=[e["recipe"].pk for e in ranked])
+    reasons = outcomes.ticket_rejection_reasons(ticket=ticket, recipe_ids=[e["recipe"].pk for e in ranked])
     for entry in ranked:
         recipe, matches, fit = entry["recipe"], entry["matches"], entry["fit"]  # matches arrive best first
         best: dict[int, Match] = {}
@@ -200,8 +229,11 @@ def suggested_fixes(*, ticket) -> list[FixView]:
             causes=[cause.title for cause in entry["causes"]],
             accepted=RecipeOutcome.ACCEPTED in done,
             fixed=RecipeOutcome.FIXED in done,
+            rejected=RecipeOutcome.REJECTED in done,
+            rejected_reason=reasons.get(recipe.pk, ""),
         ))
-    return views
+    # A fix the tech rejected goes last; the others keep their rank.
+    return sorted(views, key=lambda view: view.rejected)
 
 
 def run_symptoms(*, run: CollectionRun) -> list[SymptomView]:

@@ -6,6 +6,7 @@ from triage.views import tickets
 
 urlpatterns = [
     path("tickets/<int:ticket_id>/collect/", views.collect, name="collect"),
+    path("tickets/<int:ticket_id>/collections/", views.ticket_collections, name="ticket_collections"),
     path("runs/<int:run_id>/", views.run_detail, name="run"),
     path("runs/<int:run_id>/evidence/<int:step>/raw", views.evidence_raw, name="evidence_raw"),
     path("servers/<int:server_id>/access/", views.server_access_setup, name="server_access"),
@@ -27,4 +28,6 @@ urlpatterns = [
     path("kb/recipes/<slug:key>/history/", kb.recipe_history, name="kb_recipe_history"),
     # A ticket action (rendered by the ticket views) on the fixes this app suggests.
     path("tickets/<int:ticket_id>/fixes/accept/", tickets.ticket_accept_fix, name="ticket_accept_fix"),
+    path("tickets/<int:ticket_id>/fixes/reject/", tickets.ticket_reject_fix, name="ticket_reject_fix"),
+    path("tickets/<int:ticket_id>/fixes/resolve/", tickets.ticket_resolve_with_fix, name="ticket_resolve_with_fix"),
 ]

@@ -18,10 +18,11 @@ READERS = {TECH: 200, ADMIN: 200, MANAGER: 200, OUTSIDER: 403}
 WORKERS_GET = {TECH: 200, ADMIN: 200, MANAGER: 403, OUTSIDER: 403}
 WORKERS_POST = {TECH: 302, ADMIN: 302, MANAGER: 403, OUTSIDER: 403}
 ADMINS = {TECH: 403, ADMIN: 200, MANAGER: 403, OUTSIDER: 403}
+DASHBOARDS = {TECH: 403, ADMIN: 200, MANAGER: 200, OUTSIDER: 403}
 
 # (url name, kwargs from the scene, method, POST data, expected status per role)
 MATRIX = [
-    ("home", {}, "get", None, {ANON: 302, TECH: 302, ADMIN: 302, MANAGER: 302, OUTSIDER: 403}),
+    ("home", {}, "get", None, {ANON: 302, TECH: 200, ADMIN: 200, MANAGER: 302, OUTSIDER: 403}),
     ("login", {}, "get", None, {ANON: 200, TECH: 302, ADMIN: 302, MANAGER: 302, OUTSIDER: 302}),
     ("logout", {}, "post", {}, {ANON: 302, TECH: 302, ADMIN: 302, MANAGER: 302, OUTSIDER: 302}),
     ("healthz", {}, "get", None, {ANON: 200, TECH: 200, ADMIN: 200, MANAGER: 200, OUTSIDER: 200}),
@@ -48,6 +49,7 @@ MATRIX = [
     ("user_edit", {"user_id": "tech"}, "get", None, ADMINS),
     ("collect", {"ticket_id": "ticket"}, "post", {"server": "", "playbook": ""},
      {TECH: 400, ADMIN: 400, MANAGER: 403, OUTSIDER: 403}),
+    ("ticket_collections", {"ticket_id": "ticket"}, "get", None, READERS),
     ("run", {"run_id": "run"}, "get", None, READERS),
     ("evidence_raw", {"run_id": "run", "step": "step"}, "get", None, READERS),
     ("server_access", {"server_id": "server"}, "get", None, ADMINS),
@@ -61,6 +63,10 @@ MATRIX = [
     ("audit", {}, "get", None, ADMINS),
     ("ticket_accept_fix", {"ticket_id": "ticket"}, "post", {"recipe": ""},
      {TECH: 200, ADMIN: 200, MANAGER: 403, OUTSIDER: 403}),  # no such suggested fix: the ticket, with the error
+    ("ticket_reject_fix", {"ticket_id": "ticket"}, "post", {"recipe": "", "reason": ""},
+     {TECH: 200, ADMIN: 200, MANAGER: 403, OUTSIDER: 403}),  # no such suggested fix: the ticket, with the error
+    ("ticket_resolve_with_fix", {"ticket_id": "ticket"}, "post", {"recipe": ""},
+     {TECH: 200, ADMIN: 200, MANAGER: 403, OUTSIDER: 403}),  # no such suggested fix: the ticket, with the error
     ("kb", {}, "get", None, READERS),
     ("kb_symptom_new", {}, "get", None, ADMINS),
     ("kb_symptom_try", {}, "post", {"signature": "probe: load\nregex: up"}, ADMINS),
@@ -70,6 +76,10 @@ MATRIX = [
     ("kb_recipe_try", {}, "post", {"applies_when": "probe: load\nregex: up"}, ADMINS),
     ("kb_recipe_edit", {"key": "recipe"}, "get", None, ADMINS),
     ("kb_recipe_history", {"key": "recipe"}, "get", None, READERS),
+    ("dashboard", {}, "get", None, DASHBOARDS),
+    *((f"dashboard_csv_{chart}", {}, "get", None, DASHBOARDS)
+      for chart in ("opened_resolved", "backlog", "response_weekly", "response_customers", "sla_breaches",
+                    "symptoms", "recipes", "failures_reason", "failures_customer", "workload")),
 ]
 
 

@@ -188,3 +188,32 @@ def test_a_consequence_says_what_it_follows_from(client, tech, ticket, kb, make_
     cause = "Upstream connections hang after the handshake until file descriptors run out"
     assert f"Probably a consequence of {cause}, also found" in raise_limit
     assert next(iter(cards)) == FixRecipe.objects.get(key="upstream-timeouts-and-fd-alerts").title
+
+
+def test_the_ticket_page_follows_a_running_collection_then_brings_the_fixes(client, tech, ticket, server, kb):
+    from diagnostics.models import CollectionRun, Evidence, RunState
+
+    steps = [{"probe": "load", "params": {}}, {"probe": "kernel_log", "params": {}}, {"probe": "disk", "params": {}}]
+    run = CollectionRun.objects.create(ticket=ticket, server=server, playbook_name="Network", steps=steps,
+                                       state=RunState.RUNNING)
+    Evidence.objects.create(run=run, step=0, probe="load", command="uptime", exit_status=0, duration=1.2,
+                            output=b"up 3 days\n", output_bytes=10)
+    page = _page(client, tech, reverse("ticket", args=[ticket.pk]))
+    fragment = _page(client, tech, reverse("ticket_collections", args=[ticket.pk]))
+    for html in (page, fragment):
+        live = html[html.index('id="ticket-runs"'):]
+        assert 'hx-trigger="every 1s"' in live.split(">", 1)[0]
+        assert 'aria-valuenow="33"' in live
+        assert '<li class="step-done">load' in live and "exit 0 · 1.2 s" in live
+        assert '<li class="step-waiting">kernel_log' in live
+    assert "hx-swap-oob" not in fragment
+
+    Evidence.objects.create(run=run, step=1, probe="kernel_log", command="dmesg", exit_status=0,
+                            output=KERNEL_LOG.encode(), output_bytes=len(KERNEL_LOG))
+    run.state, run.finished_at = RunState.SUCCEEDED, timezone.now()
+    run.save()
+    matcher.match_run(run=run)
+    fragment = _page(client, tech, reverse("ticket_collections", args=[ticket.pk]))
+    assert "hx-trigger" not in fragment.split(">", 1)[0], "a finished run is not polled"
+    assert 'id="fixes" hx-swap-oob="true"' in fragment
+    assert FixRecipe.objects.get(key="bnx2-disable-msi").title in unescape(fragment)

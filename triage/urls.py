@@ -31,4 +31,5 @@ urlpatterns = [
     path("users/new/", users.user_new, name="user_new"),
     path("users/<int:user_id>/", users.user_edit, name="user_edit"),
     path("", include("diagnostics.urls")),
+    path("", include("reports.urls")),
 ]

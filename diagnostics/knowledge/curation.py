@@ -41,6 +41,7 @@ class RecipeRow:
     suggested: int
     accepted: int
     fixed: int
+    rejected: int = 0
 
 
 def kb_catalogue() -> dict:
@@ -52,7 +53,8 @@ def kb_catalogue() -> dict:
     )
     recipes = list(FixRecipe.objects.select_related("updated_by").prefetch_related("symptoms").order_by("key"))
     counts = recipe_outcome_counts(FixRecipe.objects.filter(pk__in=[r.pk for r in recipes]))
-    rows = [RecipeRow(r, **counts.get(r.pk, {"suggested": 0, "accepted": 0, "fixed": 0})) for r in recipes]
+    none = {"suggested": 0, "accepted": 0, "fixed": 0, "rejected": 0}
+    rows = [RecipeRow(r, **counts.get(r.pk, none)) for r in recipes]
     return {"symptoms": symptoms, "recipes": rows}
 
 

@@ -196,3 +196,14 @@ class AcceptFixForm(forms.Form):
     def __init__(self, *args, recipes, **kwargs):
         super().__init__(*args, **kwargs)
         self.fields["recipe"].queryset = recipes
+
+
+class RejectFixForm(forms.Form):
+    """A tech says one of the suggested fixes does not apply to this ticket, optionally why."""
+
+    recipe = forms.ModelChoiceField(queryset=FixRecipe.objects.none())
+    reason = forms.CharField(max_length=500, required=False, strip=True)
+
+    def __init__(self, *args, recipes, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["recipe"].queryset = recipes

@@ -1,19 +1,27 @@
-"""What became of each fix recipe on each ticket: suggested, accepted, fixed.
+"""What became of each fix recipe on each ticket: suggested, accepted, fixed, rejected.
 
 The matcher records "suggested" whenever a finished run of a ticket matched a symptom the
-recipe fixes; techs record "accepted" (they are applying it) and "fixed" (they resolved the
-ticket with it). Each kind is recorded once per ticket and recipe, so counts are of tickets.
+recipe fixes; techs record "accepted" (they are applying it), "fixed" (they resolved the
+ticket with it) or "rejected" (it does not apply here). Each kind is recorded once per ticket
+and recipe, so counts are of tickets.
+
+Every writer takes an optional ``now`` so the demo loader can record outcomes at the
+simulated time they happened, as the desk services do.
 """
 
 from __future__ import annotations
 
+from datetime import datetime
+
 from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.db.models import Count, Q, QuerySet
+from django.utils import timezone
 
 from diagnostics.models import CollectionRun, FixRecipe, RecipeOutcome
 from triage import services as desk
-from triage.models import EventKind, Ticket
+from triage import workflow
+from triage.models import EventKind, Status, Ticket
 
 
 def outcomes_record_suggested(*, run: CollectionRun) -> int:
@@ -39,7 +47,7 @@ def outcomes_record_suggested(*, run: CollectionRun) -> int:
 
 
 def recipe_outcome_counts(recipes=None) -> dict[int, dict[str, int]]:
-    """{recipe id: {"suggested": n, "accepted": n, "fixed": n}} counted in tickets."""
+    """{recipe id: {"suggested": n, "accepted": n, "fixed": n, "rejected": n}} counted in tickets."""
     rows = FixRecipe.objects.all() if recipes is None else recipes
     counted = rows.annotate(
         **{kind: Count("outcomes", filter=Q(outcomes__kind=kind)) for kind, _ in RecipeOutcome.KINDS}
@@ -52,13 +60,16 @@ def _check_suggested(*, ticket: Ticket, recipe: FixRecipe) -> None:
         raise ValidationError(f"{recipe.title} was not suggested on this ticket.")
 
 
-def outcome_record_accepted(*, ticket: Ticket, recipe: FixRecipe, by) -> bool:
+def outcome_record_accepted(*, ticket: Ticket, recipe: FixRecipe, by, now: datetime | None = None) -> bool:
     """A tech is applying ``recipe`` on ``ticket``: recorded once, with a timeline entry the first
-    time. Returns whether this call recorded it. Only a recipe suggested on the ticket can be accepted."""
+    time. Returns whether this call recorded it. Only a recipe suggested on the ticket can be accepted;
+    accepting a recipe rejected earlier withdraws the rejection (it applies after all)."""
     _check_suggested(ticket=ticket, recipe=recipe)
+    now = now or timezone.now()
     with transaction.atomic():
+        RecipeOutcome.objects.filter(ticket=ticket, recipe=recipe, kind=RecipeOutcome.REJECTED).delete()
         _, created = RecipeOutcome.objects.get_or_create(
-            ticket=ticket, recipe=recipe, kind=RecipeOutcome.ACCEPTED, defaults={"by": by}
+            ticket=ticket, recipe=recipe, kind=RecipeOutcome.ACCEPTED, defaults={"by": by, "at": now}
         )
         if created:
             desk.ticket_record_event(
@@ -67,22 +78,26 @@ def outcome_record_accepted(*, ticket: Ticket, recipe: FixRecipe, by) -> bool:
                 actor=by,
                 body=f"Applying suggested fix: {recipe.title}",
                 data={"recipe": recipe.key, "outcome": RecipeOutcome.ACCEPTED},
+                now=now,
             )
     return created
 
 
-def outcome_record_fixed(*, ticket: Ticket, recipe: FixRecipe, by) -> bool:
+def outcome_record_fixed(*, ticket: Ticket, recipe: FixRecipe, by, now: datetime | None = None) -> bool:
     """``recipe`` fixed ``ticket`` (recorded as the tech resolves it). A ticket has one fixing
     recipe: resolving again after a reopen names what fixed it this time, so an earlier "fixed"
-    on another recipe is withdrawn. Fixing implies accepting. Returns whether this call recorded it."""
+    on another recipe is withdrawn. Fixing implies accepting (and withdraws a rejection of it).
+    Returns whether this call recorded it."""
     _check_suggested(ticket=ticket, recipe=recipe)
+    now = now or timezone.now()
     with transaction.atomic():
         RecipeOutcome.objects.filter(ticket=ticket, kind=RecipeOutcome.FIXED).exclude(recipe=recipe).delete()
+        RecipeOutcome.objects.filter(ticket=ticket, recipe=recipe, kind=RecipeOutcome.REJECTED).delete()
         RecipeOutcome.objects.get_or_create(
-            ticket=ticket, recipe=recipe, kind=RecipeOutcome.ACCEPTED, defaults={"by": by}
+            ticket=ticket, recipe=recipe, kind=RecipeOutcome.ACCEPTED, defaults={"by": by, "at": now}
         )
         _, created = RecipeOutcome.objects.get_or_create(
-            ticket=ticket, recipe=recipe, kind=RecipeOutcome.FIXED, defaults={"by": by}
+            ticket=ticket, recipe=recipe, kind=RecipeOutcome.FIXED, defaults={"by": by, "at": now}
         )
         if created:
             desk.ticket_record_event(
@@ -91,8 +106,62 @@ def outcome_record_fixed(*, ticket: Ticket, recipe: FixRecipe, by) -> bool:
                 actor=by,
                 body=f"Fixed by: {recipe.title}",
                 data={"recipe": recipe.key, "outcome": RecipeOutcome.FIXED},
+                now=now,
             )
     return created
+
+
+def outcome_record_rejected(
+    *, ticket: Ticket, recipe: FixRecipe, by, reason: str = "", now: datetime | None = None
+) -> bool:
+    """A tech says ``recipe`` does not apply to ``ticket``: recorded once (a second rejection
+    changes nothing, not even the reason), with one timeline entry. Returns whether this call
+    recorded it. Refused for a recipe that was not suggested, or that fixed the ticket."""
+    _check_suggested(ticket=ticket, recipe=recipe)
+    now = now or timezone.now()
+    reason = reason.strip()
+    with transaction.atomic():
+        if RecipeOutcome.objects.filter(ticket=ticket, recipe=recipe, kind=RecipeOutcome.FIXED).exists():
+            raise ValidationError(f"{recipe.title} fixed this ticket; it cannot be rejected.")
+        _, created = RecipeOutcome.objects.get_or_create(
+            ticket=ticket, recipe=recipe, kind=RecipeOutcome.REJECTED, defaults={"by": by, "at": now, "note": reason}
+        )
+        if created:
+            # A rejected fix is no longer being applied.
+            RecipeOutcome.objects.filter(ticket=ticket, recipe=recipe, kind=RecipeOutcome.ACCEPTED).delete()
+            desk.ticket_record_event(
+                ticket=ticket,
+                kind=EventKind.FIX,
+                actor=by,
+                body=f"Rejected suggested fix: {recipe.title}" + (f". Reason: {reason}" if reason else ""),
+                data={"recipe": recipe.key, "outcome": RecipeOutcome.REJECTED, "reason": reason},
+                now=now,
+            )
+    return created
+
+
+def ticket_resolve_with_fix(
+    *, ticket: Ticket, recipe: FixRecipe, by, note: str = "", now: datetime | None = None
+) -> Ticket:
+    """Resolve ``ticket`` and record that ``recipe`` fixed it, in one transaction: both or neither.
+
+    Raises workflow.TransitionRefused (saying why) when the ticket cannot be resolved from its
+    status, and ValidationError when the recipe was not suggested on it.
+    """
+    now = now or timezone.now()
+    with transaction.atomic():
+        current = Ticket.objects.select_for_update().values_list("status", flat=True).get(pk=ticket.pk)
+        if Status.RESOLVED not in workflow.allowed_next(current):
+            raise workflow.TransitionRefused(
+                f"This ticket is {Status(current).label.lower()}: it cannot be resolved with a fix. "
+                "Reopen it first if the problem came back."
+            )
+        _check_suggested(ticket=ticket, recipe=recipe)
+        resolved = desk.ticket_change_status(
+            ticket=ticket, status=Status.RESOLVED, by=by, note=note or f"Resolved with fix: {recipe.title}", now=now
+        )
+        outcome_record_fixed(ticket=resolved, recipe=recipe, by=by, now=now)
+    return resolved
 
 
 def ticket_suggested_recipes(*, ticket: Ticket) -> QuerySet[FixRecipe]:
@@ -105,20 +174,34 @@ def ticket_suggested_recipes(*, ticket: Ticket) -> QuerySet[FixRecipe]:
 
 
 def ticket_recipe_progress(*, ticket: Ticket, recipe_ids) -> dict[int, set[str]]:
-    """{recipe id: the kinds among accepted/fixed recorded on ``ticket``} for those recipes."""
+    """{recipe id: the kinds among accepted/fixed/rejected recorded on ``ticket``} for those recipes."""
     done: dict[int, set[str]] = {}
     for recipe_id, kind in RecipeOutcome.objects.filter(
-        ticket=ticket, recipe_id__in=list(recipe_ids), kind__in=(RecipeOutcome.ACCEPTED, RecipeOutcome.FIXED)
+        ticket=ticket,
+        recipe_id__in=list(recipe_ids),
+        kind__in=(RecipeOutcome.ACCEPTED, RecipeOutcome.FIXED, RecipeOutcome.REJECTED),
     ).values_list("recipe_id", "kind"):
         done.setdefault(recipe_id, set()).add(kind)
     return done
 
 
+def ticket_rejection_reasons(*, ticket: Ticket, recipe_ids) -> dict[int, str]:
+    """{recipe id: the reason given} for the recipes among ``recipe_ids`` rejected on ``ticket``."""
+    return dict(
+        RecipeOutcome.objects.filter(
+            ticket=ticket, recipe_id__in=list(recipe_ids), kind=RecipeOutcome.REJECTED
+        ).values_list("recipe_id", "note")
+    )
+
+
 __all__ = [
     "outcome_record_accepted",
     "outcome_record_fixed",
+    "outcome_record_rejected",
     "outcomes_record_suggested",
     "recipe_outcome_counts",
     "ticket_recipe_progress",
+    "ticket_rejection_reasons",
+    "ticket_resolve_with_fix",
     "ticket_suggested_recipes",
 ]

@@ -140,18 +140,22 @@ class RecipeFit(models.Model):
 
 class RecipeOutcome(models.Model):
     """What happened to a recipe on a ticket: suggested (by the matcher), accepted (a tech is
-    applying it) or fixed (the tech resolved the ticket with it). Once per kind per ticket."""
+    applying it), fixed (the tech resolved the ticket with it) or rejected (a tech says it does
+    not apply, with an optional reason in ``note``). Once per kind per ticket."""
 
     SUGGESTED = "suggested"
     ACCEPTED = "accepted"
     FIXED = "fixed"
-    KINDS = [(SUGGESTED, "Suggested"), (ACCEPTED, "Accepted"), (FIXED, "Fixed the ticket")]
+    REJECTED = "rejected"
+    KINDS = [(SUGGESTED, "Suggested"), (ACCEPTED, "Accepted"), (FIXED, "Fixed the ticket"),
+             (REJECTED, "Rejected: does not apply")]
 
     ticket = models.ForeignKey("triage.Ticket", on_delete=models.CASCADE, related_name="recipe_outcomes")
     recipe = models.ForeignKey(FixRecipe, on_delete=models.CASCADE, related_name="outcomes")
     kind = models.CharField(max_length=10, choices=KINDS)
     at = models.DateTimeField(default=timezone.now)
     by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    note = models.CharField(max_length=500, blank=True, help_text="Why a tech rejected it (optional).")
 
     class Meta:
         constraints = [

@@ -11,14 +11,16 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET
 
 from triage import access, selectors
+from triage import home as tech_home
 from triage.models import Heartbeat
 
 
 @login_required
 @require_GET
 def home(request: HttpRequest) -> HttpResponse:
+    """A tech's (or admin's) own desk; managers go to their overview."""
     if access.can_work_tickets(request.user):
-        return redirect("queue")
+        return render(request, "home.html", {"home": tech_home.tech_home(user=request.user)})
     if access.has_role(request.user, access.MANAGER):
         return redirect("overview")
     raise PermissionDenied

@@ -19,9 +19,9 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from diagnostics import selectors as collection_selectors
 from diagnostics.forms import CollectForm
 from diagnostics.knowledge import outcomes
-from diagnostics.knowledge.forms import AcceptFixForm
+from diagnostics.knowledge.forms import AcceptFixForm, RejectFixForm
 from triage import access, forms, selectors, services, workflow
-from triage.models import Ticket
+from triage.models import Status, Ticket
 from triage.pagination import BadCursor
 
 
@@ -90,12 +90,17 @@ def _ticket_context(request: HttpRequest, ticket: Ticket, **bound) -> dict:
         "can_work": can_work,
         "sla_state": ticket.sla_state(),
         "next_statuses": workflow.allowed_next(ticket.status),
-        "runs": collection_selectors.ticket_runs(ticket=ticket),
+        "runs": (runs := collection_selectors.ticket_runs(ticket=ticket)),
+        "live": collection_selectors.ticket_live_runs(runs=runs),
         "fixes": collection_selectors.suggested_fixes(ticket=ticket),
     }
     if can_work:
         context.update(
             accept_form=bound.get("accept_form"),
+            reject_form=bound.get("reject_form"),
+            resolve_fix_form=bound.get("resolve_fix_form"),
+            # "Resolve with this fix" is offered only where the workflow allows resolving.
+            can_resolve=Status.RESOLVED in context["next_statuses"],
             reply_form=bound.get("reply_form") or forms.ReplyForm(),
             note_form=bound.get("note_form") or forms.ReplyForm(prefix="note"),
             assign_form=bound.get("assign_form") or forms.AssignForm(initial={"assignee": ticket.assignee_id}),
@@ -198,6 +203,20 @@ ticket_accept_fix = _ticket_action(
     "accept",
     lambda request, ticket: AcceptFixForm(request.POST, recipes=outcomes.ticket_suggested_recipes(ticket=ticket)),
     lambda request, ticket, data: outcomes.outcome_record_accepted(
+        ticket=ticket, recipe=data["recipe"], by=request.user
+    ),
+)
+ticket_reject_fix = _ticket_action(
+    "reject",
+    lambda request, ticket: RejectFixForm(request.POST, recipes=outcomes.ticket_suggested_recipes(ticket=ticket)),
+    lambda request, ticket, data: outcomes.outcome_record_rejected(
+        ticket=ticket, recipe=data["recipe"], by=request.user, reason=data["reason"]
+    ),
+)
+ticket_resolve_with_fix = _ticket_action(
+    "resolve_fix",
+    lambda request, ticket: AcceptFixForm(request.POST, recipes=outcomes.ticket_suggested_recipes(ticket=ticket)),
+    lambda request, ticket, data: outcomes.ticket_resolve_with_fix(
         ticket=ticket, recipe=data["recipe"], by=request.user
     ),
 )
