@@ -37,7 +37,8 @@ bench: $(STAMP)
 
 ## Refresh the README's screenshots from the browser tests
 screenshots: $(STAMP)
-	TRIAGE_SCREENSHOTS=1 $(BIN)/python -m pytest -q tests/test_browser.py tests/test_browser_collection.py
+	TRIAGE_SCREENSHOTS=1 $(BIN)/python -m pytest -q tests/test_browser.py tests/test_browser_collection.py \
+		tests/test_browser_triage_flow.py tests/test_browser_dashboard.py
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
