@@ -19,6 +19,7 @@ from django.db.models import Count, Q, QuerySet
 from django.utils import timezone
 
 from diagnostics.models import CollectionRun, FixRecipe, RecipeOutcome
+from diagnostics.signals import fixes_suggested
 from triage import services as desk
 from triage import workflow
 from triage.models import EventKind, Status, Ticket
@@ -43,6 +44,8 @@ def outcomes_record_suggested(*, run: CollectionRun) -> int:
         for pk in sorted(recipe_ids - already)
     ]
     RecipeOutcome.objects.bulk_create(new, ignore_conflicts=True)
+    if new:
+        fixes_suggested.send(sender=CollectionRun, run=run, recipe_ids=[o.recipe_id for o in new])
     return len(new)
 
 
