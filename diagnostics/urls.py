@@ -5,16 +5,16 @@ from diagnostics.knowledge import views as kb
 from triage.views import tickets
 
 urlpatterns = [
-    path("tickets/<int:ticket_id>/collect/", views.collect, name="collect"),
-    path("tickets/<int:ticket_id>/collections/", views.ticket_collections, name="ticket_collections"),
-    path("runs/<int:run_id>/", views.run_detail, name="run"),
-    path("runs/<int:run_id>/evidence/<int:step>/raw", views.evidence_raw, name="evidence_raw"),
-    path("servers/<int:server_id>/access/", views.server_access_setup, name="server_access"),
-    path("servers/<int:server_id>/access/known-hosts/", views.host_keys_import, name="host_keys_import"),
-    path("servers/<int:server_id>/access/keys/<int:key_id>/", views.host_key_decide, name="host_key_decide"),
+    path("tickets/<id:ticket_id>/collect/", views.collect, name="collect"),
+    path("tickets/<id:ticket_id>/collections/", views.ticket_collections, name="ticket_collections"),
+    path("runs/<id:run_id>/", views.run_detail, name="run"),
+    path("runs/<id:run_id>/evidence/<id:step>/raw", views.evidence_raw, name="evidence_raw"),
+    path("servers/<id:server_id>/access/", views.server_access_setup, name="server_access"),
+    path("servers/<id:server_id>/access/known-hosts/", views.host_keys_import, name="host_keys_import"),
+    path("servers/<id:server_id>/access/keys/<id:key_id>/", views.host_key_decide, name="host_key_decide"),
     path("playbooks/", views.playbook_list, name="playbooks"),
     path("playbooks/new/", views.playbook_edit, name="playbook_new"),
-    path("playbooks/<int:playbook_id>/", views.playbook_edit, name="playbook_edit"),
+    path("playbooks/<id:playbook_id>/", views.playbook_edit, name="playbook_edit"),
     path("audit/", views.audit, name="audit"),
     # The knowledge base. Entry pages sit under the key, so "new" and "try" never clash with a key.
     path("kb/", kb.kb_list, name="kb"),
@@ -27,7 +27,7 @@ urlpatterns = [
     path("kb/recipes/<slug:key>/edit/", kb.recipe_edit, name="kb_recipe_edit"),
     path("kb/recipes/<slug:key>/history/", kb.recipe_history, name="kb_recipe_history"),
     # A ticket action (rendered by the ticket views) on the fixes this app suggests.
-    path("tickets/<int:ticket_id>/fixes/accept/", tickets.ticket_accept_fix, name="ticket_accept_fix"),
-    path("tickets/<int:ticket_id>/fixes/reject/", tickets.ticket_reject_fix, name="ticket_reject_fix"),
-    path("tickets/<int:ticket_id>/fixes/resolve/", tickets.ticket_resolve_with_fix, name="ticket_resolve_with_fix"),
+    path("tickets/<id:ticket_id>/fixes/accept/", tickets.ticket_accept_fix, name="ticket_accept_fix"),
+    path("tickets/<id:ticket_id>/fixes/reject/", tickets.ticket_reject_fix, name="ticket_reject_fix"),
+    path("tickets/<id:ticket_id>/fixes/resolve/", tickets.ticket_resolve_with_fix, name="ticket_resolve_with_fix"),
 ]

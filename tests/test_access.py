@@ -11,7 +11,9 @@ from django.urls import get_resolver, reverse
 
 from diagnostics.knowledge import services as knowledge
 from diagnostics.models import CollectionRun, Evidence, HostKey, Playbook
+from mailgate.models import Attachment, InboundMessage, Outcome
 from tests.conftest import login
+from webhooks import services as webhooks
 
 ANON, TECH, ADMIN, MANAGER, OUTSIDER = "anonymous", "tech", "admin", "manager", "outsider"
 READERS = {TECH: 200, ADMIN: 200, MANAGER: 200, OUTSIDER: 403}
@@ -80,12 +82,23 @@ MATRIX = [
     *((f"dashboard_csv_{chart}", {}, "get", None, DASHBOARDS)
       for chart in ("opened_resolved", "backlog", "response_weekly", "response_customers", "sla_breaches",
                     "symptoms", "recipes", "failures_reason", "failures_customer", "workload")),
+    ("webhooks", {}, "get", None, ADMINS),
+    ("webhook_new", {}, "get", None, ADMINS),
+    ("webhook_deliveries", {"endpoint_id": "webhook"}, "get", None, ADMINS),
+    ("webhook_edit", {"endpoint_id": "webhook"}, "get", None, ADMINS),
+    ("webhook_rotate", {"endpoint_id": "webhook"}, "post", {}, ADMINS),  # the new secret, shown once
+    ("webhook_test", {"endpoint_id": "webhook"}, "post", {}, {TECH: 403, ADMIN: 302, MANAGER: 403, OUTSIDER: 403}),
+    ("webhook_redeliver", {"endpoint_id": "webhook", "delivery_id": "delivery"}, "post", {},
+     {TECH: 403, ADMIN: 302, MANAGER: 403, OUTSIDER: 403}),
+    ("mail_attachment", {"attachment_id": "attachment"}, "get", None, READERS),
 ]
 
 
 def _names(patterns) -> set[str]:
     names = set()
     for p in patterns:
+        if getattr(p, "namespace", None) == "api":
+            continue  # the API's own matrix covers every API route: tests/test_api_access.py
         if hasattr(p, "url_patterns"):
             names |= _names(p.url_patterns)
         elif p.name:
@@ -119,11 +132,18 @@ def scene(tech, admin_user, manager, outsider, customer, server, ticket):
                                               "signature": {"probe": "load", "regex": "up"}}, by=admin_user)
     recipe, _ = knowledge.recipe_save(data={"key": "reboot-it", "title": "Reboot", "fixes": ["slow-host"],
                                             "steps": ["Reboot."]}, by=admin_user)
+    endpoint, _ = webhooks.endpoint_create(name="Portal", url="https://portal.test/hook",
+                                           event_types=["ticket.created"])
+    delivery = webhooks.endpoint_send_test(endpoint=endpoint)
+    inbound = InboundMessage.objects.create(outcome=Outcome.CREATED, ticket=ticket, from_address="ops@northwind.test")
+    attachment = Attachment.objects.create(message=inbound, ticket=ticket, filename="log.txt",
+                                           content_type="text/plain", size=2, content=b"ok")
     return {
         "users": {TECH: tech, ADMIN: admin_user, MANAGER: manager, OUTSIDER: outsider, ANON: None},
         "objects": {"ticket": ticket, "customer": customer, "server": server, "tech": tech, "run": run,
                     "step": _Step(), "playbook": playbook, "host_key": host_key,
-                    "symptom": _Keyed(symptom.key), "recipe": _Keyed(recipe.key)},
+                    "symptom": _Keyed(symptom.key), "recipe": _Keyed(recipe.key),
+                    "webhook": endpoint, "delivery": delivery, "attachment": attachment},
     }
 
 
@@ -170,3 +190,10 @@ def test_navigation_only_offers_what_the_role_allows(client, tech, manager):
     login(client, manager)
     page = client.get(reverse("queue")).content.decode()
     assert 'href="/tickets/new/"' not in page and 'href="/overview/"' in page
+
+
+@pytest.mark.parametrize("path", ["/tickets/99999999999999999999/", "/runs/99999999999999999999/evidence/0/raw",
+                                  "/servers/123456789012345678901234/", "/runs/1/evidence/99999999999999999999/raw"])
+def test_an_id_too_large_for_the_database_is_not_found_not_an_error(client, admin_user, path):
+    client.force_login(admin_user)
+    assert client.get(path).status_code == 404

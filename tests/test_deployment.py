@@ -23,7 +23,7 @@ from cryptography.fernet import Fernet
 from triage.settings import DEV_CREDENTIALS_KEY
 
 REPO = Path(__file__).resolve().parent.parent
-LONG_RUNNING = ("web", "worker", "beat", "redis", "postgres")
+LONG_RUNNING = ("web", "worker", "beat", "mailgate", "redis", "postgres")
 TIMEOUT = 120
 
 # Removed from the inherited environment so only what a test sets is in play: CI
@@ -68,6 +68,8 @@ COMPOSE_REQUIRED = {
     "POSTGRES_PASSWORD": secrets.token_urlsafe(32),
     "ALLOWED_HOSTS": "desk.example.com",
     "TRUST_X_FORWARDED_PROTO": "true",
+    "TRIAGE_MAIL_ADDRESS": "support@desk.example.com",
+    "EMAIL_HOST": "smtp.desk.example.com",
 }
 
 
@@ -148,7 +150,7 @@ def test_compose_starts_the_app_only_after_migrations_on_healthy_backends(compos
     assert config.returncode == 0, config.stderr
     blocks = service_blocks(config.stdout)
 
-    for name in ("web", "worker", "beat"):
+    for name in ("web", "worker", "beat", "mailgate"):
         block = blocks[name]
         assert "migrate:\n        condition: service_completed_successfully" in block, name
         assert "postgres:\n        condition: service_healthy" in block, name
@@ -158,6 +160,29 @@ def test_compose_starts_the_app_only_after_migrations_on_healthy_backends(compos
         assert f"DATABASE_URL: postgres://triage:{COMPOSE_REQUIRED['POSTGRES_PASSWORD']}@postgres:5432/triage" in block
     assert "python manage.py migrate --noinput && python manage.py setup_roles" in blocks["migrate"]
     assert "healthcheck" not in keys_of(blocks["migrate"])
+
+
+def test_compose_runs_the_mail_listener_on_loopback_with_the_desk_address(compose):
+    config = compose("config", variables={**COMPOSE_REQUIRED, "MAIL_PORT": "2626"})
+    assert config.returncode == 0, config.stderr
+    block = service_blocks(config.stdout)["mailgate"]
+
+    assert "- manage.py\n    - run_mailgate" in block
+    assert "- 127.0.0.1:2626:2525/tcp" in block
+    assert "TRIAGE_MAIL_HOST: 0.0.0.0" in block
+    assert "TRIAGE_MAIL_ADDRESS: support@desk.example.com" in block
+    for name in ("worker", "mailgate"):
+        assert "EMAIL_HOST: smtp.desk.example.com" in service_blocks(config.stdout)[name], name
+
+
+@pytest.mark.parametrize("missing", ["TRIAGE_MAIL_ADDRESS", "EMAIL_HOST"])
+def test_compose_file_fails_loudly_without_the_mail_settings(compose, missing):
+    variables = {name: value for name, value in COMPOSE_REQUIRED.items() if name != missing}
+
+    result = compose("config", "-q", variables=variables)
+
+    assert result.returncode != 0
+    assert f"set {missing} to" in result.stderr
 
 
 def test_compose_keeps_state_in_named_volumes(compose):

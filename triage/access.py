@@ -95,3 +95,8 @@ def knowledge_access(*, user: User, action: Literal["view", "edit"]) -> None:
         _require(user, TECH, ADMIN, MANAGER)
     else:
         _require(user, ADMIN)
+
+
+def webhook_access(*, user: User) -> None:
+    """Webhook endpoints, their secrets and delivery logs are configuration: admins only."""
+    _require(user, ADMIN)

@@ -45,6 +45,11 @@ INSTALLED_APPS = [
     "triage",
     "diagnostics",
     "reports",
+    "rest_framework",
+    "drf_spectacular",
+    "api",
+    "webhooks",
+    "mailgate",
 ]
 
 MIDDLEWARE = [
@@ -188,6 +193,96 @@ CELERY_BEAT_SCHEDULE = {
     "refresh-reports": {"task": "reports.tasks.refresh_reports", "schedule": 300.0},
     "rebuild-run-reports": {"task": "reports.tasks.rebuild_run_reports", "schedule": 86400.0},
 }
+
+# --- Webhooks (webhooks/) ------------------------------------------------------
+# Outbound, signed, retried deliveries; every attempt is bounded (see webhooks/transport.py).
+TRIAGE_WEBHOOK_CONNECT_TIMEOUT = env_int("TRIAGE_WEBHOOK_CONNECT_TIMEOUT", 5, minimum=1)
+TRIAGE_WEBHOOK_READ_TIMEOUT = env_int("TRIAGE_WEBHOOK_READ_TIMEOUT", 10, minimum=1)
+TRIAGE_WEBHOOK_TOTAL_TIMEOUT = env_int("TRIAGE_WEBHOOK_TOTAL_TIMEOUT", 30, minimum=2)
+TRIAGE_WEBHOOK_MAX_ATTEMPTS = env_int("TRIAGE_WEBHOOK_MAX_ATTEMPTS", 8, minimum=1)
+TRIAGE_WEBHOOK_BACKOFF_BASE = env_int("TRIAGE_WEBHOOK_BACKOFF_BASE", 30, minimum=1)  # seconds, doubled per attempt
+TRIAGE_WEBHOOK_BACKOFF_MAX = env_int("TRIAGE_WEBHOOK_BACKOFF_MAX", 3600, minimum=1)
+TRIAGE_WEBHOOK_RETRY_AFTER_MAX = env_int("TRIAGE_WEBHOOK_RETRY_AFTER_MAX", 3600, minimum=1)  # bound on 429 Retry-After
+CELERY_BEAT_SCHEDULE["requeue-webhook-deliveries"] = {
+    "task": "webhooks.tasks.requeue_due_deliveries", "schedule": 60.0,
+}
+# --- end webhooks ----------------------------------------------------------------
+
+# --- REST API (api/) -----------------------------------------------------------
+# Token (hashed keys, api/authentication.py) or session auth; the role rules of triage/access.py.
+REST_FRAMEWORK = {
+    "DEFAULT_AUTHENTICATION_CLASSES": [
+        "api.authentication.HashedTokenAuthentication",
+        "rest_framework.authentication.SessionAuthentication",
+    ],
+    "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
+    "DEFAULT_THROTTLE_CLASSES": ["api.throttling.ApiUserThrottle"],
+    "DEFAULT_THROTTLE_RATES": {
+        "api": env_str("TRIAGE_API_RATE", "1200/minute"),
+        "token": env_str("TRIAGE_API_TOKEN_RATE", "10/minute"),  # password logins and new tokens, per address
+    },
+    # Clients are told apart by REMOTE_ADDR unless this many proxies in front are trusted for X-Forwarded-For.
+    "NUM_PROXIES": env_int("TRIAGE_TRUSTED_PROXIES", 0, minimum=0),
+    "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
+    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
+    "EXCEPTION_HANDLER": "api.errors.exception_handler",
+    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+}
+SPECTACULAR_SETTINGS = {
+    "TITLE": "Triage desk API",
+    "DESCRIPTION": "Tickets, servers, collections, evidence, the knowledge base and monitoring alerts. "
+    "Authenticate with `Authorization: Token <key>` (POST /api/v1/auth/token/ for a first key).",
+    "VERSION": "1.0.0",
+    "SERVE_INCLUDE_SCHEMA": False,
+    "COMPONENT_SPLIT_REQUEST": True,
+    "SCHEMA_PATH_PREFIX": r"/api/v1",
+    "PATH_CONVERTER_OVERRIDES": {"id": {"type": "integer", "minimum": 0, "maximum": 10**18 - 1}},
+    "ENUM_NAME_OVERRIDES": {
+        "TicketStatusEnum": "triage.models.Status",
+        "PriorityEnum": "triage.models.Priority",
+    },
+}
+# A monitoring alert without a playbook collects with this one.
+TRIAGE_ALERT_PLAYBOOK = env_str("TRIAGE_ALERT_PLAYBOOK", "Host health")
+# The browser's login form: failed attempts per address and user name, and per address, within the window.
+TRIAGE_LOGIN_ATTEMPTS = env_int("TRIAGE_LOGIN_ATTEMPTS", 5, minimum=1)
+TRIAGE_LOGIN_ATTEMPTS_PER_ADDRESS = env_int("TRIAGE_LOGIN_ATTEMPTS_PER_ADDRESS", 50, minimum=1)
+TRIAGE_LOGIN_WINDOW_SECONDS = env_int("TRIAGE_LOGIN_WINDOW_SECONDS", 300, minimum=1)
+# --- end REST API ----------------------------------------------------------------
+
+# --- Mail gateway (mailgate/) -------------------------------------------------------
+# Inbound: `manage.py run_mailgate` listens for the desk's addresses (the first is also the From of
+# notifications). Outbound: Django's e-mail backend; development writes mail to files under var/outbox.
+TRIAGE_MAIL_ADDRESSES = [a.lower() for a in env_list("TRIAGE_MAIL_ADDRESS", ["support@desk.example"])]
+if not TRIAGE_MAIL_ADDRESSES:
+    raise ConfigError("TRIAGE_MAIL_ADDRESS must name at least one address")
+TRIAGE_MAIL_HOST = env_str("TRIAGE_MAIL_HOST", "127.0.0.1")
+TRIAGE_MAIL_PORT = env_int("TRIAGE_MAIL_PORT", 2525, minimum=1)
+TRIAGE_MAIL_HOSTNAME = env_str("TRIAGE_MAIL_HOSTNAME", TRIAGE_MAIL_ADDRESSES[0].rsplit("@", 1)[-1])
+TRIAGE_MAIL_MAX_BYTES = env_int("TRIAGE_MAIL_MAX_BYTES", 25 * 1024 * 1024, minimum=1024)
+TRIAGE_MAIL_TIMEOUT = env_int("TRIAGE_MAIL_TIMEOUT", 60, minimum=5)  # idle seconds before a session is dropped
+# Mail from unknown senders is held (outcome "unmatched") unless this names a customer to file it under.
+TRIAGE_MAIL_UNMATCHED_CUSTOMER = env_str("TRIAGE_MAIL_UNMATCHED_CUSTOMER", "")
+TRIAGE_SITE_URL = env_str(
+    "TRIAGE_SITE_URL",
+    f"https://{ALLOWED_HOSTS[0].lstrip('.')}" if PRODUCTION and ALLOWED_HOSTS else "http://127.0.0.1:8000",
+)
+EMAIL_BACKEND = env_str(
+    "EMAIL_BACKEND",
+    "django.core.mail.backends.smtp.EmailBackend" if PRODUCTION else "django.core.mail.backends.filebased.EmailBackend",
+)
+EMAIL_FILE_PATH = str(VAR_DIR / "outbox")
+EMAIL_HOST = env_str("EMAIL_HOST", "localhost")
+EMAIL_PORT = env_int("EMAIL_PORT", 25, minimum=1)
+EMAIL_HOST_USER = env_str("EMAIL_HOST_USER", "")
+EMAIL_HOST_PASSWORD = env_str("EMAIL_HOST_PASSWORD", "")
+EMAIL_USE_TLS = env_bool("EMAIL_USE_TLS", False)
+EMAIL_USE_SSL = env_bool("EMAIL_USE_SSL", False)
+EMAIL_TIMEOUT = env_int("EMAIL_TIMEOUT", 10, minimum=1)
+DEFAULT_FROM_EMAIL = TRIAGE_MAIL_ADDRESSES[0]
+SERVER_EMAIL = TRIAGE_MAIL_ADDRESSES[0]
+CELERY_BEAT_SCHEDULE["mailgate-send-pending"] = {"task": "mailgate.tasks.send_pending", "schedule": 300.0}
+# --- end mail gateway ------------------------------------------------------------
 
 # --- Production hardening ---------------------------------------------------
 if PRODUCTION:

@@ -1,5 +1,6 @@
 """Run the whole desk on one machine for development: web server plus a Celery
-worker (with the periodic scheduler embedded), stopped together."""
+worker (with the periodic scheduler embedded) and the inbound mail listener,
+stopped together."""
 
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ from django.core.management.base import BaseCommand
 
 
 class Command(BaseCommand):
-    help = "Start the dashboard and a Celery worker with an embedded beat, and stop both on Ctrl-C."
+    help = "Start the dashboard, a Celery worker with an embedded beat and the mail listener; stop all on Ctrl-C."
 
     def add_arguments(self, parser):
         parser.add_argument("addrport", nargs="?", default="127.0.0.1:8000")
@@ -27,7 +28,10 @@ class Command(BaseCommand):
             "--schedule", settings.CELERY_BEAT_SCHEDULE_FILENAME,
         ]
         worker = subprocess.Popen(worker_cmd)
-        self.stdout.write(f"worker started (pid {worker.pid}); dashboard at http://{addrport}/")
+        mailgate = subprocess.Popen([sys.executable, "manage.py", "run_mailgate"], cwd=settings.BASE_DIR)
+        self.stdout.write(f"worker started (pid {worker.pid}); mail for {settings.TRIAGE_MAIL_ADDRESSES[0]} on "
+                          f"{settings.TRIAGE_MAIL_HOST}:{settings.TRIAGE_MAIL_PORT} (pid {mailgate.pid}); "
+                          f"dashboard at http://{addrport}/")
         # runserver exits on SIGTERM without unwinding; turn it into an exception so the worker stops too.
         signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt()))
         try:
@@ -35,8 +39,10 @@ class Command(BaseCommand):
         except KeyboardInterrupt:
             pass
         finally:
-            worker.terminate()
-            try:
-                worker.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                worker.kill()
+            for child in (mailgate, worker):
+                child.terminate()
+            for child in (mailgate, worker):
+                try:
+                    child.wait(timeout=15)
+                except subprocess.TimeoutExpired:
+                    child.kill()

@@ -1,0 +1,13 @@
+"""Access rules the API adds to triage/access.py (which stays the authority for everything else)."""
+
+from __future__ import annotations
+
+from django.core.exceptions import PermissionDenied
+
+from triage import access
+
+
+def token_access(*, user) -> None:
+    """Staff manage their own API tokens; a user with no role gets none (they could do nothing with one)."""
+    if not access.has_role(user, *access.ROLES):
+        raise PermissionDenied

@@ -1,0 +1,430 @@
+"""Request and response shapes of the API; they validate types and sizes, the services decide."""
+
+from __future__ import annotations
+
+from django.core.exceptions import ValidationError as DjangoValidationError
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import extend_schema_field
+from rest_framework import serializers
+
+from triage import forms, selectors
+from triage.models import Customer, Priority, Server, Status
+from triage.models import slug_token as _slug_token
+
+MAX_ID = 2**63 - 1
+
+
+# DRF's CharField already refuses NUL and lone surrogates (which no database driver can store).
+Text = serializers.CharField
+
+
+class Id(serializers.IntegerField):
+    def __init__(self, **kwargs):
+        kwargs.setdefault("min_value", 1)
+        kwargs.setdefault("max_value", MAX_ID)
+        super().__init__(**kwargs)
+
+
+def _tag_names(values: list[str]) -> list[str]:
+    try:
+        return forms.parse_tag_names(", ".join(values))
+    except DjangoValidationError as exc:
+        raise serializers.ValidationError(exc.messages) from None
+
+
+
+def tag_list(**kwargs) -> serializers.ListField:
+    return serializers.ListField(child=Text(max_length=40), max_length=20, **kwargs)
+
+
+# --- Shared references ------------------------------------------------------------
+
+
+class UserRefSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    username = serializers.CharField()
+
+
+class CustomerRefSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    name = serializers.CharField()
+
+
+class ServerRefSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    name = serializers.CharField()
+    address = serializers.CharField()
+
+
+class PageSerializer(serializers.Serializer):
+    """Cursor pagination: follow ``next`` until it is null."""
+
+    next = serializers.URLField(allow_null=True)
+    previous = serializers.URLField(allow_null=True)
+    next_cursor = serializers.CharField(allow_null=True)
+    previous_cursor = serializers.CharField(allow_null=True)
+
+
+class ErrorSerializer(serializers.Serializer):
+    detail = serializers.CharField()
+
+
+# --- Tickets ----------------------------------------------------------------------
+
+
+class TicketSummarySerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    reference = serializers.CharField()
+    subject = serializers.CharField()
+    status = serializers.ChoiceField(choices=Status.choices)
+    priority = serializers.ChoiceField(choices=Priority.choices)
+    customer = CustomerRefSerializer()
+    assignee = UserRefSerializer(allow_null=True)
+    tags = serializers.SerializerMethodField()
+    created_at = serializers.DateTimeField()
+    updated_at = serializers.DateTimeField()
+    next_due_at = serializers.DateTimeField(allow_null=True)
+    sla_state = serializers.SerializerMethodField()
+
+    @extend_schema_field(serializers.ListField(child=serializers.CharField()))
+    def get_tags(self, ticket) -> list[str]:
+        names = getattr(ticket, "tag_names", None)
+        return names if names is not None else sorted(ticket.tags.values_list("name", flat=True))
+
+    def get_sla_state(self, ticket) -> str:
+        return ticket.sla_state()
+
+
+class TicketPageSerializer(PageSerializer):
+    results = TicketSummarySerializer(many=True)
+
+
+class EventSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    kind = serializers.CharField()
+    actor = serializers.SerializerMethodField()
+    created_at = serializers.DateTimeField()
+    body = serializers.CharField()
+    data = serializers.JSONField()
+
+    def get_actor(self, event) -> str | None:
+        return event.actor.get_username() if event.actor else None
+
+
+class TicketDetailSerializer(TicketSummarySerializer):
+    description = serializers.CharField()
+    servers = ServerRefSerializer(many=True, source="servers.all")
+    created_by = UserRefSerializer(allow_null=True)
+    first_response_at = serializers.DateTimeField(allow_null=True)
+    first_response_due = serializers.DateTimeField()
+    resolution_due = serializers.DateTimeField()
+    resolved_at = serializers.DateTimeField(allow_null=True)
+    closed_at = serializers.DateTimeField(allow_null=True)
+    allowed_statuses = serializers.SerializerMethodField()
+    timeline = EventSerializer(many=True)
+
+    @extend_schema_field(serializers.ListField(child=serializers.CharField()))
+    def get_allowed_statuses(self, ticket) -> list[str]:
+        from triage.workflow import allowed_next
+
+        return allowed_next(ticket.status)
+
+
+class QueueQuerySerializer(serializers.Serializer):
+    """The queue's filters, as the browser's queue offers them."""
+
+    status = serializers.ChoiceField(choices=[("open", "Open"), ("all", "All"), *Status.choices], default="open")
+    priority = serializers.ChoiceField(choices=Priority.choices, required=False)
+    assignee = Text(required=False, max_length=20, help_text='"me", "none" or a user id')
+    customer = Id(required=False)
+    tag = Text(required=False, max_length=40)
+    at_risk = serializers.BooleanField(default=False)
+    q = Text(required=False, max_length=200, allow_blank=True, help_text="Full-text search, or #123")
+    sort = serializers.ChoiceField(choices=list(selectors.SORTS), default=selectors.DEFAULT_SORT)
+    cursor = Text(required=False, max_length=500)
+    page_size = serializers.IntegerField(min_value=1, max_value=100, default=50)
+
+    def validate_assignee(self, value: str) -> str:
+        value = value.strip()
+        if value in ("me", "none") or (value.isdigit() and int(value) <= MAX_ID):
+            return value
+        raise serializers.ValidationError('Use "me", "none" or a user id.')
+
+    def validate_tag(self, value: str) -> str:
+        value = value.strip().lower()
+        try:
+            _slug_token(value)
+        except DjangoValidationError as exc:
+            raise serializers.ValidationError(exc.messages) from None
+        return value
+
+    def validate_customer(self, value: int) -> int:
+        if not Customer.objects.filter(pk=value).exists():
+            raise serializers.ValidationError("No such customer.")
+        return value
+
+    def filters(self) -> selectors.QueueFilters:
+        data = self.validated_data
+        return selectors.QueueFilters(
+            status=data["status"], priority=data.get("priority"), assignee=data.get("assignee", ""),
+            customer=data.get("customer"), tag=data.get("tag", ""), at_risk=data["at_risk"], q=data.get("q", ""),
+            sort=data["sort"], cursor=data.get("cursor") or None,
+        )
+
+
+class TicketCreateSerializer(serializers.Serializer):
+    customer = serializers.PrimaryKeyRelatedField(queryset=Customer.objects.all())
+    subject = Text(max_length=200)
+    description = Text(max_length=100_000)
+    priority = serializers.ChoiceField(choices=Priority.choices, default=Priority.P3)
+    servers = serializers.PrimaryKeyRelatedField(queryset=Server.objects.all(), many=True, required=False)
+    tags = tag_list(required=False)
+    assignee = serializers.PrimaryKeyRelatedField(queryset=selectors.assignable_users(), allow_null=True,
+                                                  required=False, help_text="A tech or admin, by user id.")
+
+    def validate_tags(self, value):
+        return _tag_names(value)
+
+
+class TicketUpdateSerializer(serializers.Serializer):
+    """Any of these; each change goes through its service and leaves a timeline entry."""
+
+    status = serializers.ChoiceField(choices=Status.choices, required=False)
+    note = Text(max_length=2000, required=False, allow_blank=True, help_text="Recorded with a status change.")
+    priority = serializers.ChoiceField(choices=Priority.choices, required=False)
+    assignee = serializers.PrimaryKeyRelatedField(queryset=selectors.assignable_users(), allow_null=True,
+                                                  required=False)
+    tags = tag_list(required=False)
+    servers = serializers.PrimaryKeyRelatedField(queryset=Server.objects.all(), many=True, required=False)
+
+    def validate_tags(self, value):
+        return _tag_names(value)
+
+    def validate(self, data):
+        if not data:
+            raise serializers.ValidationError("Send at least one of: status, priority, assignee, tags, servers.")
+        if "note" in data and "status" not in data:
+            raise serializers.ValidationError({"note": "A note goes with a status change."})
+        return data
+
+
+class CommentSerializer(serializers.Serializer):
+    body = Text(max_length=100_000)
+    internal = serializers.BooleanField(default=False, help_text="An internal note instead of a public reply.")
+
+
+# --- Servers ----------------------------------------------------------------------
+
+
+class ServerSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    customer = CustomerRefSerializer()
+    name = serializers.CharField()
+    address = serializers.CharField()
+    ssh_port = serializers.IntegerField()
+    ssh_user = serializers.CharField()
+    roles = serializers.SerializerMethodField()
+    notes = serializers.CharField()
+    created_at = serializers.DateTimeField()
+    host_key_changed_at = serializers.DateTimeField(allow_null=True)
+
+    @extend_schema_field(serializers.ListField(child=serializers.CharField()))
+    def get_roles(self, server) -> list[str]:
+        return [role.name for role in server.roles.all()]
+
+
+class ServerPageSerializer(PageSerializer):
+    results = ServerSerializer(many=True)
+
+
+class ServerQuerySerializer(serializers.Serializer):
+    customer = Id(required=False)
+    cursor = Text(required=False, max_length=500)
+    page_size = serializers.IntegerField(min_value=1, max_value=100, default=50)
+
+
+class ServerWriteSerializer(serializers.Serializer):
+    """Checked again by the browser's server form, so both accept exactly the same servers."""
+
+    customer = Id()
+    name = Text(max_length=100)
+    address = Text(max_length=253)
+    ssh_port = serializers.IntegerField(min_value=1, max_value=65535, default=22)
+    ssh_user = Text(max_length=32, default="root")
+    roles = tag_list(required=False)
+    notes = Text(required=False, allow_blank=True, max_length=10_000)
+
+
+# --- Collections ------------------------------------------------------------------
+
+
+class PlaybookSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    name = serializers.CharField()
+    description = serializers.CharField()
+    enabled = serializers.BooleanField()
+    steps = serializers.JSONField()
+
+
+class RunSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    url = serializers.SerializerMethodField()
+    ticket = serializers.IntegerField(source="ticket_id")
+    server = ServerRefSerializer()
+    playbook = serializers.CharField(source="playbook_name")
+    state = serializers.CharField()
+    reason = serializers.CharField()
+    failure_kind = serializers.CharField()
+    attempts = serializers.IntegerField()
+    created_at = serializers.DateTimeField()
+    started_at = serializers.DateTimeField(allow_null=True)
+    finished_at = serializers.DateTimeField(allow_null=True)
+    duration = serializers.FloatField(allow_null=True)
+
+    @extend_schema_field(OpenApiTypes.URI)
+    def get_url(self, run) -> str:
+        from django.urls import reverse
+
+        request = self.context.get("request")
+        path = reverse("api:run", args=[run.pk])
+        return request.build_absolute_uri(path) if request else path
+
+
+class EvidenceSerializer(serializers.Serializer):
+    command = serializers.CharField()
+    exit_status = serializers.IntegerField(allow_null=True)
+    binary = serializers.BooleanField()
+    output_bytes = serializers.IntegerField()
+    stderr_bytes = serializers.IntegerField()
+    truncated = serializers.BooleanField()
+    timed_out = serializers.BooleanField()
+    error = serializers.CharField()
+    duration = serializers.FloatField()
+    recorded_at = serializers.DateTimeField()
+    download_url = serializers.SerializerMethodField()
+
+    @extend_schema_field(OpenApiTypes.URI)
+    def get_download_url(self, evidence) -> str:
+        from django.urls import reverse
+
+        request = self.context.get("request")
+        path = reverse("api:evidence_raw", args=[evidence.run_id, evidence.step])
+        return request.build_absolute_uri(path) if request else path
+
+
+class StepSerializer(serializers.Serializer):
+    index = serializers.IntegerField()
+    probe = serializers.CharField()
+    params = serializers.JSONField()
+    state = serializers.CharField(help_text="pending, done, nonzero, failed or timed_out")
+    evidence = EvidenceSerializer(allow_null=True)
+
+
+class RunDetailSerializer(RunSerializer):
+    progress = serializers.IntegerField(help_text="Percent of steps with evidence.")
+    steps = StepSerializer(many=True)
+
+
+class RunStartSerializer(serializers.Serializer):
+    server = Id(help_text="A server of the ticket's customer.")
+    playbook = Id(help_text="An enabled playbook (GET /api/v1/playbooks/).")
+
+
+class CitationSerializer(serializers.Serializer):
+    step = serializers.IntegerField()
+    probe = serializers.CharField()
+    line = serializers.IntegerField(allow_null=True)
+    text = serializers.CharField()
+
+
+class SymptomMatchSerializer(serializers.Serializer):
+    title = serializers.CharField()
+    why = serializers.CharField()
+    score_percent = serializers.IntegerField()
+    confidence = serializers.CharField()
+    citations = CitationSerializer(many=True)
+
+
+class RankedFixSerializer(serializers.Serializer):
+    key = serializers.CharField()
+    title = serializers.CharField()
+    score = serializers.FloatField()
+    risk = serializers.CharField()
+    needs = serializers.CharField()
+    steps = serializers.ListField(child=serializers.CharField())
+    symptoms = serializers.ListField(child=serializers.CharField(), help_text="Keys of the symptoms it fixes.")
+    causes = serializers.ListField(child=serializers.CharField(), help_text="Matched symptoms that explain these.")
+    fits = serializers.BooleanField(allow_null=True, help_text="Whether it fits this host; null when unknown.")
+    fit_why = serializers.CharField()
+
+
+class RunMatchesSerializer(serializers.Serializer):
+    run = serializers.IntegerField()
+    terminal = serializers.BooleanField(help_text="Matches exist only once the run has finished.")
+    symptoms = SymptomMatchSerializer(many=True)
+    fixes = RankedFixSerializer(many=True)
+
+
+# --- Knowledge base ---------------------------------------------------------------
+
+
+class KbImportSerializer(serializers.Serializer):
+    yaml = Text(max_length=2_000_000, help_text="A knowledge-base document as GET /api/v1/kb/export/ returns.")
+    note = Text(max_length=300, required=False, allow_blank=True, default="")
+
+
+class KbImportResultSerializer(serializers.Serializer):
+    changes = serializers.ListField(child=serializers.CharField())
+    unchanged = serializers.IntegerField()
+
+
+class KbErrorsSerializer(serializers.Serializer):
+    errors = serializers.ListField(child=serializers.CharField())
+
+
+# --- Tokens -----------------------------------------------------------------------
+
+
+class TokenSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    name = serializers.CharField()
+    prefix = serializers.CharField()
+    created_at = serializers.DateTimeField()
+    last_used_at = serializers.DateTimeField(allow_null=True)
+    revoked_at = serializers.DateTimeField(allow_null=True)
+
+
+class NewTokenSerializer(TokenSerializer):
+    key = serializers.CharField(help_text="Shown once: only a hash is stored.")
+
+
+class TokenCreateSerializer(serializers.Serializer):
+    name = Text(max_length=100)
+
+
+class PasswordLoginSerializer(serializers.Serializer):
+    username = Text(max_length=150)
+    password = Text(max_length=1000, trim_whitespace=False)
+    name = Text(max_length=100, default="api")
+
+
+# --- Alerts -----------------------------------------------------------------------
+
+
+class AlertSerializer(serializers.Serializer):
+    customer = Text(max_length=120, help_text="The customer's name (or id).")
+    server = Text(max_length=253, help_text="One of the customer's servers, by name or address.")
+    subject = Text(max_length=200)
+    description = Text(max_length=100_000)
+    priority = serializers.ChoiceField(choices=Priority.choices, default=Priority.P3)
+    playbook = Text(max_length=100, required=False, allow_blank=True,
+                    help_text="A playbook's name; the configured default when left out.")
+    dedupe_key = Text(max_length=200, required=False, allow_blank=True,
+                      help_text="Repeats of an alert with this key while its ticket is open become notes.")
+
+
+class AlertResultSerializer(serializers.Serializer):
+    ticket = TicketSummarySerializer()
+    run = RunSerializer(allow_null=True)
+    repeated = serializers.BooleanField(help_text="True when the alert was added to an open ticket as a note.")
+    collection_error = serializers.CharField(help_text="Why no collection was requested, if none was.")

@@ -1,0 +1,1 @@
+"""API views, by area. Each is linear: access helper -> serializer -> service or selector -> response."""

@@ -1,0 +1,107 @@
+"""Collections: start a run on a ticket's server, read runs, their evidence and what they matched."""
+
+from __future__ import annotations
+
+from django.http import HttpResponse
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiResponse, extend_schema
+from rest_framework import serializers, status
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from api import serializers as s
+from api.views.common import validated
+from diagnostics import selectors as runs
+from diagnostics.knowledge.selectors import ranked_fixes
+from diagnostics.models import CollectionRun, Playbook
+from diagnostics.services import run_request
+from triage import access
+from triage import selectors as desk
+from triage.models import Server
+
+
+class PlaybookList(APIView):
+    @extend_schema(summary="Playbooks a collection can run", responses={200: s.PlaybookSerializer(many=True)})
+    def get(self, request: Request) -> Response:
+        access.run_access(user=request.user, action="view")
+        return Response(s.PlaybookSerializer(Playbook.objects.order_by("name"), many=True).data)
+
+
+class TicketRuns(APIView):
+    @extend_schema(summary="A ticket's collections, newest first", responses={200: s.RunSerializer(many=True)})
+    def get(self, request: Request, ticket_id: int) -> Response:
+        ticket = desk.ticket_detail(user=request.user, ticket_id=ticket_id)
+        items = runs.ticket_runs(ticket=ticket, limit=100)
+        return Response(s.RunSerializer(items, many=True, context={"request": request}).data)
+
+    @extend_schema(
+        summary="Start a collection",
+        description="The run is queued and handed to a worker once committed; poll its URL until it is terminal.",
+        request=s.RunStartSerializer,
+        responses={202: s.RunSerializer},
+    )
+    def post(self, request: Request, ticket_id: int) -> Response:
+        access.run_access(user=request.user, action="run")
+        ticket = desk.ticket_detail(user=request.user, ticket_id=ticket_id)
+        data = validated(s.RunStartSerializer, request.data)
+        server = Server.objects.filter(pk=data["server"]).first()
+        playbook = Playbook.objects.filter(pk=data["playbook"]).first()
+        if server is None or playbook is None:
+            missing = {"server": ["No such server."]} if server is None else {"playbook": ["No such playbook."]}
+            raise serializers.ValidationError(missing)
+        run = run_request(ticket=ticket, server=server, playbook=playbook, by=request.user)
+        body = s.RunSerializer(run, context={"request": request}).data
+        return Response(body, status=status.HTTP_202_ACCEPTED, headers={"Location": body["url"]})
+
+
+class RunDetail(APIView):
+    @extend_schema(summary="A run with each step's state and evidence", responses={200: s.RunDetailSerializer})
+    def get(self, request: Request, run_id: int) -> Response:
+        run, steps = runs.run_detail(user=request.user, run_id=run_id)
+        run.progress = runs.run_progress(steps)
+        run.step_views = steps
+        return Response(RunDetailOut(run, context={"request": request}).data)
+
+
+class RunDetailOut(s.RunDetailSerializer):
+    steps = s.StepSerializer(many=True, source="step_views")
+
+
+class RunMatches(APIView):
+    @extend_schema(summary="The symptoms a finished run matched and the fixes, ranked",
+                   responses={200: s.RunMatchesSerializer})
+    def get(self, request: Request, run_id: int) -> Response:
+        access.run_access(user=request.user, action="view")
+        run = CollectionRun.objects.select_related("server").get(pk=run_id)
+        fixes = [
+            {
+                "key": entry["recipe"].key, "title": entry["recipe"].title, "score": entry["score"],
+                "risk": entry["recipe"].risk, "needs": entry["recipe"].needs,
+                "steps": [str(step) for step in entry["recipe"].steps or []],
+                "symptoms": [symptom.key for symptom in entry["symptoms"]],
+                "causes": [cause.key for cause in entry["causes"]],
+                "fits": entry["fit"].applies if entry["fit"] is not None else None,
+                "fit_why": entry["fit"].why if entry["fit"] is not None else "",
+            }
+            for entry in (ranked_fixes(run=run) if run.is_terminal else [])
+        ]
+        body = {"run": run.pk, "terminal": run.is_terminal, "symptoms": runs.run_symptoms(run=run), "fixes": fixes}
+        return Response(s.RunMatchesSerializer(body).data)
+
+
+class EvidenceRaw(APIView):
+    @extend_schema(
+        summary="Download one step's raw output",
+        responses={200: OpenApiResponse(OpenApiTypes.BINARY, description="text/plain, or a pcap for tcpdump")},
+    )
+    def get(self, request: Request, run_id: int, step: int) -> HttpResponse:
+        evidence = runs.evidence_for_download(user=request.user, run_id=run_id, step=step)
+        extension = "pcap" if evidence.binary else "txt"
+        content_type = "application/vnd.tcpdump.pcap" if evidence.binary else "text/plain; charset=utf-8"
+        response = HttpResponse(bytes(evidence.output), content_type=content_type)
+        response["Content-Disposition"] = f'attachment; filename="run{run_id}-{step}-{evidence.probe}.{extension}"'
+        response["X-Content-Type-Options"] = "nosniff"
+        return response
+
+

@@ -1,0 +1,90 @@
+"""Tickets: the queue (the browser's filters, keyset pages), filing, changing and commenting."""
+
+from __future__ import annotations
+
+from django.db import transaction
+from drf_spectacular.utils import extend_schema
+from rest_framework import status
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from api import serializers as s
+from api.views.common import page_body, validated
+from triage import access, selectors, services
+
+
+def _detail(request: Request, ticket_id: int) -> dict:
+    ticket = selectors.ticket_detail(user=request.user, ticket_id=ticket_id)
+    ticket.timeline = selectors.ticket_timeline(ticket=ticket)
+    return s.TicketDetailSerializer(ticket, context={"request": request}).data
+
+
+class TicketList(APIView):
+    @extend_schema(operation_id="tickets_list", summary="The queue", parameters=[s.QueueQuerySerializer],
+                   responses={200: s.TicketPageSerializer})
+    def get(self, request: Request) -> Response:
+        access.ticket_access(user=request.user, action="view")
+        query = s.QueueQuerySerializer(data=request.query_params)
+        query.is_valid(raise_exception=True)
+        size = query.validated_data["page_size"]
+        page = selectors.ticket_queue(user=request.user, filters=query.filters(), size=size)
+        return Response(page_body(request, page, s.TicketSummarySerializer))
+
+    @extend_schema(summary="File a ticket", request=s.TicketCreateSerializer, responses={201: s.TicketDetailSerializer})
+    def post(self, request: Request) -> Response:
+        access.ticket_access(user=request.user, action="work")
+        data = validated(s.TicketCreateSerializer, request.data)
+        ticket = services.ticket_create(
+            subject=data["subject"], description=data["description"], customer=data["customer"],
+            priority=int(data["priority"]), servers=data.get("servers", []), tag_names=data.get("tags", []),
+            created_by=request.user, assignee=data.get("assignee"),
+        )
+        return Response(_detail(request, ticket.pk), status=status.HTTP_201_CREATED)
+
+
+class TicketDetail(APIView):
+    @extend_schema(summary="A ticket with its timeline", responses={200: s.TicketDetailSerializer})
+    def get(self, request: Request, ticket_id: int) -> Response:
+        return Response(_detail(request, ticket_id))
+
+    @extend_schema(
+        summary="Change status, priority, assignee, tags or servers",
+        description="All the changes are made or none; a refused status change is a 400.",
+        request=s.TicketUpdateSerializer,
+        responses={200: s.TicketDetailSerializer},
+    )
+    def patch(self, request: Request, ticket_id: int) -> Response:
+        access.ticket_access(user=request.user, action="work")
+        ticket = selectors.ticket_detail(user=request.user, ticket_id=ticket_id)
+        data = validated(s.TicketUpdateSerializer, request.data)
+        by = request.user
+        with transaction.atomic():
+            if "servers" in data:
+                services.ticket_set_servers(ticket=ticket, servers=data["servers"], by=by)
+            if "tags" in data:
+                services.ticket_set_tags(ticket=ticket, tag_names=data["tags"], by=by)
+            if "priority" in data:
+                services.ticket_change_priority(ticket=ticket, priority=int(data["priority"]), by=by)
+            if "assignee" in data:
+                services.ticket_assign(ticket=ticket, assignee=data["assignee"], by=by)
+            if "status" in data:
+                services.ticket_change_status(ticket=ticket, status=data["status"], by=by, note=data.get("note", ""))
+        return Response(_detail(request, ticket.pk))
+
+
+class TicketComments(APIView):
+    @extend_schema(
+        summary="Reply to the customer, or add an internal note",
+        request=s.CommentSerializer,
+        responses={201: s.EventSerializer},
+    )
+    def post(self, request: Request, ticket_id: int) -> Response:
+        access.ticket_access(user=request.user, action="work")
+        ticket = selectors.ticket_detail(user=request.user, ticket_id=ticket_id)
+        data = validated(s.CommentSerializer, request.data)
+        write = services.ticket_add_note if data["internal"] else services.ticket_reply
+        event = write(ticket=ticket, author=request.user, body=data["body"])
+        return Response(s.EventSerializer(event).data, status=status.HTTP_201_CREATED)
+
+

@@ -1,0 +1,130 @@
+"""Mail in and out of the desk: which addresses belong to which customer, every
+message received (raw bytes kept, with the outcome and why), its attachments,
+and every notification sent (with the Message-ID we generated, so replies thread)."""
+
+from __future__ import annotations
+
+from django.db import models
+from django.db.models import Q
+from django.utils import timezone
+
+from triage.models import Customer, Ticket, TicketEvent
+
+
+class RouteKind(models.TextChoices):
+    ADDRESS = "address", "Address"
+    DOMAIN = "domain", "Domain"
+
+
+class MailRoute(models.Model):
+    """Mail from this address (or from any address at this domain or its sub-domains) is the customer's."""
+
+    customer = models.ForeignKey(Customer, on_delete=models.CASCADE, related_name="mail_routes")
+    kind = models.CharField(max_length=8, choices=RouteKind.choices)
+    # Lower-case; an address or a domain name. One customer per address or domain.
+    value = models.CharField(max_length=254, unique=True)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["customer__name", "kind", "value"]
+
+    def __str__(self) -> str:
+        return f"{self.value} -> {self.customer}"
+
+
+class Outcome(models.TextChoices):
+    CREATED = "created", "Ticket created"
+    THREADED = "threaded", "Added to a ticket"
+    AUTO_REPLY = "auto_reply", "Auto-reply ignored"
+    BOUNCE = "bounce", "Bounce ignored"
+    UNMATCHED = "unmatched", "Unknown sender, held"
+    REJECTED = "rejected", "Rejected"
+    FAILED = "failed", "Failed, kept for retry"
+
+
+class InboundMessage(models.Model):
+    """One message handed to the desk, kept whatever became of it."""
+
+    # Message-ID, or a digest of the raw bytes when there is none: a redelivered message is recognised.
+    dedupe_key = models.CharField(max_length=300, unique=True, null=True, blank=True)
+    message_id = models.CharField(max_length=300, blank=True, db_index=True)
+    in_reply_to = models.CharField(max_length=300, blank=True)
+    references = models.JSONField(default=list, blank=True)
+    envelope_from = models.CharField(max_length=254, blank=True)
+    envelope_to = models.JSONField(default=list, blank=True)
+    from_address = models.CharField(max_length=254, blank=True)
+    from_name = models.CharField(max_length=200, blank=True)
+    subject = models.CharField(max_length=300, blank=True)
+    peer = models.CharField(max_length=100, blank=True)
+    received_at = models.DateTimeField(default=timezone.now)
+    size = models.PositiveIntegerField(default=0)
+    raw = models.BinaryField(blank=True, default=b"")
+    outcome = models.CharField(max_length=12, choices=Outcome.choices)
+    reason = models.TextField(blank=True)
+    redeliveries = models.PositiveIntegerField(default=0)
+    customer = models.ForeignKey(Customer, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    ticket = models.ForeignKey(Ticket, null=True, blank=True, on_delete=models.SET_NULL, related_name="inbound_mail")
+    event = models.ForeignKey(TicketEvent, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+
+    class Meta:
+        ordering = ["-received_at", "-id"]
+        indexes = [models.Index(fields=["outcome", "-received_at"], name="inbound_outcome_received")]
+
+    def __str__(self) -> str:
+        return f"{self.get_outcome_display()}: {self.subject or self.message_id}"
+
+
+class Attachment(models.Model):
+    message = models.ForeignKey(InboundMessage, on_delete=models.CASCADE, related_name="attachments")
+    ticket = models.ForeignKey(Ticket, null=True, blank=True, on_delete=models.CASCADE, related_name="attachments")
+    filename = models.CharField(max_length=200)
+    content_type = models.CharField(max_length=100)
+    size = models.PositiveIntegerField()
+    content = models.BinaryField()
+
+    class Meta:
+        ordering = ["message_id", "id"]
+
+    def __str__(self) -> str:
+        return self.filename
+
+
+class OutboundState(models.TextChoices):
+    PENDING = "pending", "Pending"
+    SENDING = "sending", "Sending"
+    SENT = "sent", "Sent"
+    FAILED = "failed", "Failed"
+
+
+class Audience(models.TextChoices):
+    CUSTOMER = "customer", "Customer"
+    ASSIGNEE = "assignee", "Assignee"
+
+
+class OutboundMessage(models.Model):
+    """One notification: planned once per (event, audience), sent at most once."""
+
+    event = models.ForeignKey(TicketEvent, on_delete=models.CASCADE, related_name="+")
+    ticket = models.ForeignKey(Ticket, on_delete=models.CASCADE, related_name="outbound_mail")
+    audience = models.CharField(max_length=10, choices=Audience.choices)
+    to_address = models.CharField(max_length=254)
+    subject = models.CharField(max_length=300)
+    body = models.TextField()
+    message_id = models.CharField(max_length=300, unique=True)
+    in_reply_to = models.CharField(max_length=300, blank=True)
+    references = models.JSONField(default=list, blank=True)
+    state = models.CharField(max_length=8, choices=OutboundState.choices, default=OutboundState.PENDING)
+    attempts = models.PositiveIntegerField(default=0)
+    last_error = models.TextField(blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+    claimed_at = models.DateTimeField(null=True, blank=True)
+    sent_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["created_at", "id"]
+        constraints = [models.UniqueConstraint(fields=["event", "audience"], name="outbound_one_per_event_audience")]
+        indexes = [models.Index(fields=["state", "created_at"], name="outbound_state_created",
+                                condition=Q(state__in=["pending", "sending"]))]
+
+    def __str__(self) -> str:
+        return f"{self.subject} -> {self.to_address} ({self.state})"

@@ -1,0 +1,399 @@
+"""Writes of the mail gateway: customer mail routes, taking in one message, and
+planning and sending notifications.
+
+Inbound decisions, in order (each recorded on the message with why):
+1. Unparseable or without a usable sender: rejected, raw kept.
+2. Sent by a machine (bounce, auto-reply): kept, linked to its ticket when it
+   names one of our messages, and never answered.
+3. The sender's customer: an exact address route or the customer's contact
+   address first, else the most specific domain route (sub-domains included).
+4. The thread: In-Reply-To/References naming a message we sent or received
+   (accepted unless the sender belongs to another customer; our Message-IDs
+   are unguessable), else "[#123]" in the subject, only when the sender is
+   that ticket's customer. A reply to a closed ticket opens a follow-up.
+5. No thread: a new ticket for the customer; an unknown sender's mail is held
+   as "unmatched" (or filed under TRIAGE_MAIL_UNMATCHED_CUSTOMER when set).
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import smtplib
+import uuid
+from datetime import datetime, timedelta
+
+from django.conf import settings
+from django.contrib.auth import get_user_model
+from django.core.exceptions import ValidationError
+from django.core.mail import EmailMessage, get_connection
+from django.core.validators import validate_email
+from django.db import IntegrityError, transaction
+from django.db.models import F, Q
+from django.urls import reverse
+from django.utils import timezone
+
+from mailgate import parsing
+from mailgate.models import (
+    Attachment,
+    Audience,
+    InboundMessage,
+    MailRoute,
+    OutboundMessage,
+    OutboundState,
+    Outcome,
+    RouteKind,
+)
+from triage import services as desk
+from triage.models import Customer, EventKind, Status, Ticket, TicketEvent
+
+log = logging.getLogger(__name__)
+
+DOMAIN = r"^(?=.{1,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$"
+# A message being sent longer than this is presumed lost with its worker and is sent again.
+STALE_CLAIM = timedelta(minutes=15)
+
+
+# --- Routes -----------------------------------------------------------------------
+
+
+def mail_route_add(*, customer: Customer, value: str) -> MailRoute:
+    """Route an address ("ops@northwind.test") or a domain ("northwind.test") to a customer."""
+    value = value.strip().lower().lstrip("@")
+    if "@" in value:
+        validate_email(value)
+        kind = RouteKind.ADDRESS
+    elif re.match(DOMAIN, value):
+        kind = RouteKind.DOMAIN
+    else:
+        raise ValidationError({"value": "Enter an e-mail address or a domain name (example.com)."})
+    taken = MailRoute.objects.filter(value=value).exclude(customer=customer).select_related("customer").first()
+    if taken is not None:
+        raise ValidationError({"value": f"{value} already routes to {taken.customer.name}."})
+    route, _ = MailRoute.objects.get_or_create(value=value, defaults={"customer": customer, "kind": kind})
+    return route
+
+
+def mail_route_remove(*, customer: Customer, value: str) -> bool:
+    deleted, _ = MailRoute.objects.filter(customer=customer, value=value.strip().lower().lstrip("@")).delete()
+    return bool(deleted)
+
+
+def route_customer(*, address: str) -> tuple[Customer | None, str]:
+    """The customer whose mail this is, and why."""
+    address = address.strip().lower()
+    route = MailRoute.objects.filter(kind=RouteKind.ADDRESS, value=address).select_related("customer").first()
+    if route is not None:
+        return route.customer, f"address route {address}"
+    customer = Customer.objects.filter(contact_email__iexact=address).order_by("pk").first()
+    if customer is not None:
+        return customer, f"contact address of {customer.name}"
+    labels = address.rsplit("@", 1)[-1].split(".")
+    candidates = [".".join(labels[i:]) for i in range(len(labels) - 1)]
+    routes = {r.value: r for r in MailRoute.objects.filter(kind=RouteKind.DOMAIN, value__in=candidates)
+              .select_related("customer")}
+    for domain in candidates:  # most specific first
+        if domain in routes:
+            return routes[domain].customer, f"domain route {domain}"
+    return None, "no route for the sender"
+
+
+# --- Inbound ----------------------------------------------------------------------
+
+
+def inbound_receive(
+    *, raw: bytes, envelope_from: str | None, envelope_to: list[str], peer: str = "", now: datetime | None = None
+) -> InboundMessage:
+    """Take in one message and return its record. Idempotent on Message-ID.
+
+    The raw bytes are stored whatever happens; if processing fails unexpectedly the
+    record says so (outcome "failed") and the exception propagates, so the SMTP
+    listener answers 451 and the sender retries, which processes it again.
+    """
+    now = now or timezone.now()
+    envelope = {"envelope_from": (envelope_from or "")[:254], "envelope_to": list(envelope_to)[:20],
+                "peer": peer[:100], "raw": raw, "size": len(raw), "received_at": now}
+    try:
+        parsed = parsing.parse(raw, envelope_from=envelope_from)
+    except parsing.Malformed as exc:
+        return _store_once(key=parsing.dedupe_key(message_id="", raw=raw), outcome=Outcome.REJECTED,
+                           reason=f"malformed: {exc}", **envelope)
+
+    key = parsing.dedupe_key(message_id=parsed.message_id, raw=raw)
+    existing = InboundMessage.objects.filter(dedupe_key=key).first()
+    if existing is not None and existing.outcome != Outcome.FAILED:
+        return _redelivered(existing)
+    headers = {"message_id": parsed.message_id, "in_reply_to": parsed.in_reply_to,
+               "references": parsed.references, "from_address": parsed.from_address,
+               "from_name": parsed.from_name, "subject": parsed.subject}
+    try:
+        with transaction.atomic():
+            if existing is not None:
+                existing.delete()  # an earlier attempt failed; this one starts over
+            record = InboundMessage.objects.create(dedupe_key=key, outcome=Outcome.FAILED, **headers, **envelope)
+            _route(record=record, parsed=parsed, now=now)
+        return record
+    except IntegrityError:
+        # The same message arrived twice at once; the other delivery owns it.
+        existing = InboundMessage.objects.filter(dedupe_key=key).first()
+        if existing is None:
+            raise
+        return _redelivered(existing)
+    except Exception as exc:
+        log.exception("processing inbound mail %s failed", parsed.message_id or key)
+        _store_once(key=key, outcome=Outcome.FAILED, reason=f"{type(exc).__name__}: {exc}"[:2000],
+                    **headers, **envelope)
+        raise
+
+
+def _redelivered(record: InboundMessage) -> InboundMessage:
+    InboundMessage.objects.filter(pk=record.pk).update(redeliveries=F("redeliveries") + 1)
+    record.refresh_from_db()
+    return record
+
+
+def _store_once(*, key: str, **fields) -> InboundMessage:
+    record, created = InboundMessage.objects.get_or_create(dedupe_key=key, defaults=fields)
+    if not created:
+        if record.outcome == Outcome.FAILED and fields.get("outcome") == Outcome.FAILED:
+            InboundMessage.objects.filter(pk=record.pk).update(reason=fields["reason"])
+        return _redelivered(record)
+    return record
+
+
+def inbound_record_refused(
+    *, envelope_from: str | None, envelope_to: list[str], peer: str, reason: str, size: int = 0,
+    now: datetime | None = None,
+) -> InboundMessage:
+    """Record a message refused during the SMTP dialogue (too big): nothing of it was kept."""
+    return InboundMessage.objects.create(
+        dedupe_key=None, outcome=Outcome.REJECTED, reason=reason[:2000], envelope_from=(envelope_from or "")[:254],
+        envelope_to=list(envelope_to)[:20], peer=peer[:100], size=size, received_at=now or timezone.now(),
+    )
+
+
+def _route(*, record: InboundMessage, parsed: parsing.ParsedMail, now: datetime) -> None:
+    machine, why = parsed.machine
+    if machine:
+        record.outcome = Outcome.BOUNCE if machine == "bounce" else Outcome.AUTO_REPLY
+        record.reason = why
+        record.ticket = _ticket_by_message_ids(parsed.thread_ids)
+        record.save()
+        return
+
+    customer, customer_why = route_customer(address=parsed.from_address)
+    record.customer = customer
+    ticket, thread_why = _find_thread(parsed=parsed, customer=customer)
+    reasons = [customer_why]
+    if ticket is not None and ticket.status == Status.CLOSED:
+        closed, ticket = ticket, None
+        reasons.append(f"{thread_why}, but {closed.reference} is closed: follow-up ticket")
+        customer = closed.customer
+        parsed.body = f"Follow-up to closed ticket {closed.reference}.\n\n{parsed.body}"
+    if ticket is not None:
+        record.event = _reply_on(ticket=ticket, parsed=parsed, record=record, now=now)
+        record.ticket, record.outcome = ticket, Outcome.THREADED
+        reasons.append(thread_why)
+    else:
+        tags = ["email"]
+        if customer is None and settings.TRIAGE_MAIL_UNMATCHED_CUSTOMER:
+            customer = Customer.objects.filter(name=settings.TRIAGE_MAIL_UNMATCHED_CUSTOMER).first()
+            tags.append("unmatched-sender")
+            reasons.append("filed under the unmatched-mail customer")
+        if customer is None:
+            record.outcome = Outcome.UNMATCHED
+            record.reason = "; ".join(reasons)
+            record.save()
+            return
+        record.ticket = desk.ticket_create(
+            subject=(parsed.subject or "(no subject)")[:200],
+            description=_with_sender(parsed, parsed.body or "(empty message)"),
+            customer=customer, tag_names=tags, now=now,
+        )
+        record.event = record.ticket.events.filter(kind=EventKind.CREATED).first()
+        record.outcome = Outcome.CREATED
+    record.reason = "; ".join(reasons)
+    record.save()
+    _keep_attachments(record=record, parsed=parsed)
+
+
+def _with_sender(parsed: parsing.ParsedMail, body: str) -> str:
+    sender = f"{parsed.from_name} <{parsed.from_address}>" if parsed.from_name else parsed.from_address
+    return f"From: {sender}\n\n{body}"
+
+
+def _keep_attachments(*, record: InboundMessage, parsed: parsing.ParsedMail) -> None:
+    Attachment.objects.bulk_create([
+        Attachment(message=record, ticket=record.ticket, filename=a.filename, content_type=a.content_type,
+                   size=len(a.content), content=a.content)
+        for a in parsed.attachments
+    ])
+
+
+def _ticket_by_message_ids(ids: list[str]) -> Ticket | None:
+    if not ids:
+        return None
+    owners = dict(OutboundMessage.objects.filter(message_id__in=ids).values_list("message_id", "ticket_id"))
+    owners.update({m: t for m, t in InboundMessage.objects.filter(message_id__in=ids, ticket__isnull=False)
+                   .values_list("message_id", "ticket_id") if m not in owners})
+    for message_id in ids:  # nearest first
+        if message_id in owners:
+            return Ticket.objects.select_related("customer").get(pk=owners[message_id])
+    return None
+
+
+def _find_thread(*, parsed: parsing.ParsedMail, customer: Customer | None) -> tuple[Ticket | None, str]:
+    ticket = _ticket_by_message_ids(parsed.thread_ids)
+    if ticket is not None and (customer is None or customer.pk == ticket.customer_id):
+        return ticket, f"answers a message of {ticket.reference}"
+    number = parsed.ticket_reference()
+    if number is not None and customer is not None:
+        ticket = Ticket.objects.filter(pk=number, customer=customer).select_related("customer").first()
+        if ticket is not None:
+            return ticket, f"subject names {ticket.reference}"
+    return None, "no thread"
+
+
+def _reply_on(*, ticket: Ticket, parsed: parsing.ParsedMail, record: InboundMessage, now: datetime) -> TicketEvent:
+    """A customer's mail becomes a public reply (actor: none, via e-mail); mail from one of
+    our own staff becomes an internal note, so it can never reach the customer as theirs."""
+    staff = get_user_model().objects.filter(is_active=True, email__iexact=parsed.from_address).exists()
+    data = {"via": "email", "from": parsed.from_address, "inbound_id": record.pk,
+            "attachments": [a.filename for a in parsed.attachments]}
+    body = parsing.strip_quoted(parsed.body) if parsed.body else "(empty message)"
+    if staff:
+        return desk.ticket_record_event(ticket=ticket, kind=EventKind.NOTE, body=_with_sender(parsed, body),
+                                        data=data, now=now)
+    event = desk.ticket_record_event(ticket=ticket, kind=EventKind.REPLY, body=_with_sender(parsed, body),
+                                     data=data, now=now)
+    if ticket.status in (Status.WAITING, Status.RESOLVED):
+        # The customer answered: the ball is back with the desk (and the resolution clock runs again).
+        desk.ticket_change_status(ticket=ticket, status=Status.TRIAGING, by=None,
+                                  note="The customer replied by e-mail.", now=now)
+    return event
+
+
+# --- Outbound ---------------------------------------------------------------------
+
+
+def desk_address() -> str:
+    return settings.TRIAGE_MAIL_ADDRESSES[0]
+
+
+def _new_message_id() -> str:
+    domain = desk_address().rsplit("@", 1)[-1]
+    return f"<triage.{uuid.uuid4().hex}@{domain}>"
+
+
+def _thread_ids(ticket: Ticket) -> list[str]:
+    """Message-IDs of the ticket's conversation with the customer, oldest first."""
+    inbound = InboundMessage.objects.filter(ticket=ticket, outcome__in=(Outcome.CREATED, Outcome.THREADED)).exclude(
+        message_id="").values_list("received_at", "message_id")
+    outbound = OutboundMessage.objects.filter(ticket=ticket, audience=Audience.CUSTOMER).values_list(
+        "created_at", "message_id")
+    return [m for _, m in sorted([*inbound, *outbound])]
+
+
+def _customer_address(ticket: Ticket) -> str:
+    """Whoever last wrote in about the ticket, else the customer's contact address."""
+    last = InboundMessage.objects.filter(ticket=ticket, outcome__in=(Outcome.CREATED, Outcome.THREADED)).exclude(
+        from_address="").order_by("-received_at", "-id").values_list("from_address", flat=True).first()
+    return last or ticket.customer.contact_email
+
+
+def _ticket_url(ticket: Ticket) -> str:
+    return settings.TRIAGE_SITE_URL.rstrip("/") + reverse("ticket", args=[ticket.pk])
+
+
+def _plan(event: TicketEvent) -> list[tuple[str, str, str, str]]:
+    """(audience, to, subject, body) for each notification this event deserves."""
+    ticket = event.ticket
+    subject = f"[#{ticket.pk}] {ticket.subject}"
+    plans = []
+    if event.kind == EventKind.REPLY and event.actor_id is not None:
+        to = _customer_address(ticket)
+        if to:
+            body = (f"{event.body}\n\n-- \n{event.actor.get_full_name() or event.actor.get_username()}\n"
+                    f"Reply to this e-mail to add to ticket #{ticket.pk}; please keep [#{ticket.pk}] in the subject.")
+            plans.append((Audience.CUSTOMER, to, f"Re: {subject}", body))
+    assignee = ticket.assignee
+    if assignee is None or not assignee.email or not assignee.is_active:
+        return plans
+    if event.kind == EventKind.REPLY and event.actor_id is None and event.data.get("via") == "email":
+        plans.append((Audience.ASSIGNEE, assignee.email, f"Customer replied: {subject}",
+                      f"{ticket.customer.name} replied on {ticket.reference}:\n\n{event.body}\n\n"
+                      f"{_ticket_url(ticket)}"))
+    elif (event.kind == EventKind.ASSIGNMENT and event.data.get("to") == assignee.get_username()
+          and event.actor_id != assignee.pk):
+        by = event.actor.get_username() if event.actor else "the desk"
+        plans.append((Audience.ASSIGNEE, assignee.email, f"Assigned to you: {subject}",
+                      f"{by} assigned {ticket.reference} ({ticket.customer.name}) to you.\n\n"
+                      f"{ticket.description[:4000]}\n\n{_ticket_url(ticket)}"))
+    return plans
+
+
+def outbound_plan(*, event: TicketEvent) -> list[OutboundMessage]:
+    """The notifications of one event, planned once (a retry finds the same rows)."""
+    planned = []
+    for audience, to, subject, body in _plan(event):
+        in_reply_to, references = parsing.thread_header_ids(ids=_thread_ids(event.ticket))
+        message, _ = OutboundMessage.objects.get_or_create(
+            event=event, audience=audience,
+            defaults={"ticket": event.ticket, "to_address": to, "subject": subject[:300], "body": body,
+                      "message_id": _new_message_id(), "in_reply_to": in_reply_to, "references": references},
+        )
+        planned.append(message)
+    return planned
+
+
+def _is_permanent(exc: Exception) -> bool:
+    if isinstance(exc, smtplib.SMTPRecipientsRefused):
+        return all(code >= 500 for code, _ in exc.recipients.values())
+    return isinstance(exc, smtplib.SMTPResponseException) and exc.smtp_code >= 500
+
+
+def outbound_send(*, outbound_id: int, now: datetime | None = None) -> str:
+    """Send one planned message at most once; returns its state.
+
+    Claimed with a conditional UPDATE, so two deliveries of the same task never both
+    send. A transient failure (refused connection, timeout, 4xx) puts it back and
+    re-raises for the task to retry; a 5xx refusal is final and recorded.
+    """
+    now = now or timezone.now()
+    claimable = Q(state=OutboundState.PENDING) | Q(state=OutboundState.SENDING, claimed_at__lt=now - STALE_CLAIM)
+    claimed = OutboundMessage.objects.filter(claimable, pk=outbound_id).update(
+        state=OutboundState.SENDING, claimed_at=now, attempts=F("attempts") + 1)
+    message = OutboundMessage.objects.filter(pk=outbound_id).first()
+    if not claimed or message is None:
+        return message.state if message else "gone"
+    headers = {"Message-ID": message.message_id}
+    if message.in_reply_to:
+        headers["In-Reply-To"] = message.in_reply_to
+        headers["References"] = " ".join(message.references)
+    if message.audience == Audience.ASSIGNEE:
+        headers["Auto-Submitted"] = "auto-generated"
+    mail = EmailMessage(subject=message.subject, body=message.body, from_email=desk_address(),
+                        to=[message.to_address], reply_to=[desk_address()], headers=headers)
+    try:
+        get_connection(fail_silently=False).send_messages([mail])
+    except Exception as exc:
+        permanent = _is_permanent(exc)
+        OutboundMessage.objects.filter(pk=outbound_id).update(
+            state=OutboundState.FAILED if permanent else OutboundState.PENDING,
+            last_error=f"{type(exc).__name__}: {exc}"[:2000])
+        if permanent:
+            log.warning("notification %s refused for good: %s", message.message_id, exc)
+            return OutboundState.FAILED
+        raise
+    OutboundMessage.objects.filter(pk=outbound_id).update(state=OutboundState.SENT, sent_at=timezone.now(),
+                                                          last_error="")
+    return OutboundState.SENT
+
+
+def outbound_pending(*, now: datetime | None = None, older_than: timedelta = STALE_CLAIM) -> list[int]:
+    """Messages whose task gave up or never ran (broker down), for the sweeper to send again."""
+    now = now or timezone.now()
+    return list(OutboundMessage.objects.filter(
+        Q(state=OutboundState.PENDING) | Q(state=OutboundState.SENDING, claimed_at__lt=now - STALE_CLAIM),
+        created_at__lt=now - older_than, created_at__gte=now - timedelta(days=2),
+    ).values_list("pk", flat=True)[:500])

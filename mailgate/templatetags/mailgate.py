@@ -1,0 +1,16 @@
+"""The ticket page's mail attachments.
+
+An inclusion tag because the ticket view belongs to the desk and knows nothing
+of mail; the tag only calls a selector and renders the list.
+"""
+
+from django import template
+
+from mailgate import selectors
+
+register = template.Library()
+
+
+@register.inclusion_tag("mailgate/_ticket_attachments.html")
+def ticket_attachments(ticket):
+    return {"attachments": selectors.ticket_attachments(ticket=ticket)}
