@@ -25,9 +25,9 @@ SORTS: dict[str, tuple[str, tuple[Key, ...]]] = {
 }
 DEFAULT_SORT = "due"
 
-# The same expression as the GIN index made by migration 0002 on PostgreSQL;
-# it must stay identical for the planner to use the index.
-TICKET_DOCUMENT_SQL = "to_tsvector('english'::regconfig, subject || ' ' || description)"
+# The stored document of migration 0005 on PostgreSQL (GIN index ticket_fulltext):
+# to_tsvector('english', subject || ' ' || description), kept current by PostgreSQL.
+TICKET_DOCUMENT_SQL = '"triage_ticket"."search_document"'
 TICKET_NUMBER = re.compile(r"^#?(\d{1,12})$")
 
 

@@ -4,7 +4,7 @@ The GIN index of 0002 was on an expression, so any row the planner reached other
 index paid `to_tsvector` again (about 30-70 us a ticket). A search across all statuses walks the
 deadline order (index ticket_due of 0004) checking each row's document until the page is full: for
 a word in 0.5% of tickets that is ~18,000 documents, 0.4-0.7 s of to_tsvector. A stored generated
-column makes the check a comparison, and the GIN index moves onto it.
+column makes the check a comparison, and the GIN index (same name, ticket_fulltext) moves onto it.
 
 PostgreSQL only; the column is not a model field (SQLite has no tsvector and searches by substring),
 so Django neither selects nor writes it, and PostgreSQL keeps it current on every insert and update.
@@ -16,14 +16,14 @@ from django.db import migrations
 FORWARD = [
     "ALTER TABLE triage_ticket ADD COLUMN IF NOT EXISTS search_document tsvector "
     "GENERATED ALWAYS AS (to_tsvector('english'::regconfig, subject || ' ' || description)) STORED",
-    "CREATE INDEX IF NOT EXISTS ticket_search_document ON triage_ticket USING gin (search_document)",
     "DROP INDEX IF EXISTS ticket_fulltext",
+    "CREATE INDEX ticket_fulltext ON triage_ticket USING gin (search_document)",
 ]
 BACKWARD = [
-    "CREATE INDEX IF NOT EXISTS ticket_fulltext ON triage_ticket "
-    "USING gin (to_tsvector('english'::regconfig, subject || ' ' || description))",
-    "DROP INDEX IF EXISTS ticket_search_document",
+    "DROP INDEX IF EXISTS ticket_fulltext",
     "ALTER TABLE triage_ticket DROP COLUMN IF EXISTS search_document",
+    "CREATE INDEX ticket_fulltext ON triage_ticket "
+    "USING gin (to_tsvector('english'::regconfig, subject || ' ' || description))",
 ]
 
 
