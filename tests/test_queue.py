@@ -190,3 +190,17 @@ def test_output_and_user_text_are_escaped(client, tech, customer):
         body = client.get(url).content.decode()
         assert "<script>alert(1)</script>" not in body and "<img src=x" not in body
         assert "&lt;script&gt;alert(1)&lt;/script&gt;" in body
+
+
+def test_the_customer_filter_lists_every_customer_escaped_and_keeps_the_choice(client, tech, customer):
+    from triage.models import Customer
+
+    odd = Customer.objects.create(name="<b>Acme & Sons</b>", sla_tier=customer.sla_tier)
+    login(client, tech)
+    page = client.get(reverse("queue"), {"customer": odd.pk}).content.decode()
+    picker = page[page.index('<select name="customer"'):]
+    picker = picker[:picker.index("</select>")]
+    assert f'<option value="{odd.pk}" selected>&lt;b&gt;Acme &amp; Sons&lt;/b&gt;</option>' in picker
+    assert f'<option value="{customer.pk}">' in picker and picker.count(" selected") == 1
+    page = client.get(reverse("queue")).content.decode()
+    assert " selected>" not in page[page.index('<select name="customer"'):].split("</select>")[0]

@@ -166,3 +166,8 @@ def desk_overview(*, user, now: datetime | None = None) -> dict:
         "breached": open_tickets.filter(next_due_at__lte=now).count(),
         "unassigned": open_tickets.filter(assignee__isnull=True).count(),
     }
+
+
+def customer_choices() -> list[tuple[int, str]]:
+    """Every customer as (pk, name), by name: the options of customer pickers."""
+    return list(Customer.objects.order_by("name").values_list("pk", "name"))
