@@ -132,3 +132,19 @@ def test_the_beat_task_refreshes_what_changed(client, manager, desk, tech):
     today = timezone.now().date()
     table = selectors.opened_resolved(Filters(start=today, end=today))
     assert table.rows[0][1] == 2  # ticket 0 of the fixture and the new one
+
+
+def test_rollup_figures_are_reused_until_the_next_refresh_and_live_charts_never(client, manager, desk, tech):
+    login(client, manager)
+    before = client.get(reverse("dashboard")).content.decode()
+    opened_today = json.loads(re.search(r'<script id="figure-opened-resolved" type="application/json">(.*?)</script>',
+                                        before, re.S).group(1))["data"][0]["y"][-1]
+    services.ticket_create(subject="late", description="d", customer=desk["customer"], created_by=tech,
+                           assignee=tech)
+    cached = client.get(reverse("dashboard")).content.decode()
+    assert charts_on(cached)["workload"] >= charts_on(before)["workload"]  # live: counted now
+    figure = re.compile(r'<script id="figure-opened-resolved" type="application/json">(.*?)</script>', re.S)
+    assert figure.search(cached).group(1) == figure.search(before).group(1), "same rollups, same figure"
+    rollups.reports_refresh()
+    after = client.get(reverse("dashboard")).content.decode()
+    assert json.loads(figure.search(after).group(1))["data"][0]["y"][-1] == opened_today + 1
