@@ -45,6 +45,7 @@ EXPOSE 8000
 # /dev/shm because a slow overlay filesystem can make gunicorn kill idle workers;
 # no control socket, which would go under $HOME (read-only /app) and is unused.
 CMD ["gunicorn", "triage.wsgi", \
+     "--config", "python:triage.gunicorn_conf", \
      "--bind", "0.0.0.0:8000", \
      "--timeout", "60", \
      "--graceful-timeout", "30", \

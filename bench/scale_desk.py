@@ -602,11 +602,12 @@ class Server:
                 self.process.kill()
 
 
-def start_gunicorn(*, name: str, gunicorn: Path, app: str, cwd: Path, env: dict, workers: int) -> Server:
+def start_gunicorn(*, name: str, gunicorn: Path, app: str, cwd: Path, env: dict, workers: int,
+                   extra: tuple[str, ...] = ()) -> Server:
     port = free_port()
     log_path = Path(f"/tmp/bench_scale_{name}_gunicorn.log")  # noqa: S108 - a log to read when a server fails
     command = [str(gunicorn), app, "--bind", f"127.0.0.1:{port}", "--workers", str(workers),
-               "--timeout", "120", "--error-logfile", str(log_path)]
+               "--timeout", "120", "--error-logfile", str(log_path), *extra]
     process = subprocess.Popen(command, cwd=cwd, env=env, stdout=subprocess.DEVNULL,
                                stderr=subprocess.DEVNULL)
     deadline = time.monotonic() + 60
@@ -795,8 +796,9 @@ def bench_ours(args, scale: Scale, marker: dict) -> list[Result]:
     env = {**os.environ, "DATABASE_URL": f"{PG}/{OUR_DB}", "DEBUG": "false", "DATABASE_CONN_MAX_AGE": "600",
            "ALLOWED_HOSTS": "127.0.0.1", "LOG_LEVEL": "WARNING"}
     env.pop("TRIAGE_ENV", None)
+    # Our production gunicorn settings (the Dockerfile's --config); django-helpdesk runs gunicorn's defaults.
     server = start_gunicorn(name="ours", gunicorn=ROOT / ".venv/bin/gunicorn", app="triage.wsgi:application",
-                            cwd=ROOT, env=env, workers=args.workers)
+                            cwd=ROOT, env=env, workers=args.workers, extra=("--config", "python:triage.gunicorn_conf"))
     try:
         tech = Client(server.port)
         tech.login("/login/", chosen["tech"], PASSWORD)
