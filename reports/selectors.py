@@ -236,7 +236,3 @@ def dashboard_tables(*, user, filters: Filters) -> dict[str, Table]:
 def rollups_refreshed_at():
     cursor = RollupCursor.objects.filter(pk=1).first()
     return cursor.started_at if cursor else None
-
-
-def customer_choices() -> list[tuple[int, str]]:
-    return list(Customer.objects.order_by("name").values_list("pk", "name"))

@@ -16,6 +16,7 @@ from django.views.decorators.http import require_GET
 from reports import figures, selectors
 from reports.forms import DashboardFilterForm
 from triage import access
+from triage import selectors as desk_selectors
 
 FORMULA_START = ("=", "+", "-", "@")
 
@@ -77,7 +78,7 @@ def dashboard(request: HttpRequest) -> HttpResponse:
         "form": form,
         "filters": filters,
         "charts": charts,
-        "customers": selectors.customer_choices(),
+        "customers": desk_selectors.customer_choices(),
         "refreshed_at": refreshed_at,
     })
 
