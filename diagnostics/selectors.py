@@ -7,6 +7,7 @@ from urllib.parse import urlsplit
 
 from diagnostics.knowledge import outcomes
 from diagnostics.knowledge import selectors as knowledge_selectors
+from diagnostics.knowledge.diagnosis import ticket_findings
 from diagnostics.models import AuditEntry, CollectionRun, Credential, Evidence, HostKey, Match, RecipeOutcome
 from triage import access
 from triage.models import Server, Ticket
@@ -61,7 +62,8 @@ class LiveRun:
 
 def ticket_live_runs(*, runs: list[CollectionRun]) -> list[LiveRun]:
     """The unfinished runs among ``runs`` with their steps so far; outputs are not loaded."""
-    active = [run for run in runs if not run.is_terminal]
+    # A run is followed until it is diagnosed, so the poll that stops brings its fixes.
+    active = [run for run in runs if not run.is_settled]
     if not active:
         return []
     done: dict[int, dict[int, Evidence]] = {}
@@ -81,7 +83,7 @@ def run_detail(*, user, run_id: int) -> tuple[CollectionRun, list[StepView]]:
     run = CollectionRun.objects.select_related("server", "ticket", "requested_by").get(pk=run_id)
     evidence = {e.step: e for e in run.evidence.all()}
     steps = [StepView(i, s.get("probe", "?"), s.get("params") or {}, evidence.get(i)) for i, s in enumerate(run.steps)]
-    cited = cited_lines(run=run) if run.is_terminal else {}
+    cited = cited_lines(run=run) if run.is_settled else {}
     for step in steps:
         if step.evidence is not None and not step.evidence.binary:
             _number_lines(step, cited.get(step.index, {}))
@@ -137,6 +139,15 @@ class SymptomView:
 
 
 @dataclass
+class ProofView:
+    """A run that proved a finding, and how old its evidence is."""
+
+    run_id: int
+    server: str
+    finished_at: object
+
+
+@dataclass
 class FixView:
     recipe_id: int
     title: str
@@ -155,11 +166,21 @@ class FixView:
     fits: bool | None = None
     fit_why: str = ""
     fit_citations: list[CitationView] = field(default_factory=list)
-    causes: list[str] = field(default_factory=list)  # titles of matched symptoms that explain this fix's
+    causes: list[str] = field(default_factory=list)  # titles of found symptoms that explain this fix's
+    missing_causes: list[str] = field(default_factory=list)  # known causes of its symptom not found
+    alternatives: list[dict] = field(default_factory=list)  # [{title, fits}] other recipes for the same symptom
+    explains_complaint: bool = False  # its symptom shares words with what the customer wrote
+    proved_by: list[ProofView] = field(default_factory=list)  # the runs that found its symptom, newest first
+    server: str = ""
     accepted: bool = False  # a tech recorded applying it on this ticket
     fixed: bool = False  # the ticket was resolved with it
     rejected: bool = False  # a tech recorded that it does not apply here
     rejected_reason: str = ""
+    verified: bool = False  # a Verify run found its symptom gone
+
+    @property
+    def last_seen(self):
+        return self.proved_by[0].finished_at if self.proved_by else None
 
 
 def _citations(matches: list[Match]) -> list[CitationView]:
@@ -196,22 +217,37 @@ def _reference(value) -> dict:
     return {"url": text.strip() if linkable else None, "text": text}
 
 
-def suggested_fixes(*, ticket) -> list[FixView]:
-    """The ticket's ranked fixes, shaped for the page: every decision made here, not in the template."""
+def ticket_fixes_panel(*, ticket) -> dict:
+    """Everything the ticket's "Suggested fixes" panel shows, from one reading of its diagnosis."""
+    diagnosis = ticket_findings(ticket=ticket)
+    return {
+        "fixes": suggested_fixes(ticket=ticket, diagnosis=diagnosis),
+        "possible": ticket_possible(ticket=ticket, diagnosis=diagnosis),
+        "pending_diagnosis": len(diagnosis.pending_runs),
+        "has_evidence": Evidence.objects.filter(run__ticket=ticket).exists(),
+    }
+
+
+def suggested_fixes(*, ticket, diagnosis=None) -> list[FixView]:
+    """The ticket's ranked fixes from its whole diagnosis, shaped for the page: every decision
+    made here, not in the template."""
     views = []
-    ranked = knowledge_selectors.ranked_fixes(ticket=ticket)
-    progress = outcomes.ticket_recipe_progress(ticket=ticket, recipe_ids=[e["recipe"].pk for e in ranked])
-    reasons = outcomes.ticket_rejection_reasons(ticket=ticket, recipe_ids=[e["recipe"].pk for e in ranked])
+    diagnosis = diagnosis or ticket_findings(ticket=ticket)
+    ranked = knowledge_selectors.rank_findings(diagnosis.findings, complaint=f"{ticket.subject}\n{ticket.description}")
+    ids = [entry.recipe.pk for entry in ranked]
+    progress = outcomes.ticket_recipe_progress(ticket=ticket, recipe_ids=ids)
+    reasons = outcomes.ticket_rejection_reasons(ticket=ticket, recipe_ids=ids)
     for entry in ranked:
-        recipe, matches, fit = entry["recipe"], entry["matches"], entry["fit"]  # matches arrive best first
+        recipe, matches, fit = entry.recipe, entry.matches, entry.fit  # matches arrive best first
         best: dict[int, Match] = {}
         for match in matches:
             best.setdefault(match.symptom_id, match)
         done = progress.get(recipe.pk, set())
+        proofs = sorted(entry.finding.runs, key=lambda r: (r.finished_at, r.pk), reverse=True)
         views.append(FixView(
             recipe_id=recipe.pk,
             title=recipe.title,
-            score_percent=max(0, min(100, round(100 * entry["score"]))),
+            score_percent=max(0, min(100, round(100 * entry.score))),
             confidence=matches[0].get_confidence_display() if matches else "",
             risk=recipe.risk,
             risk_label=recipe.get_risk_display(),
@@ -226,19 +262,50 @@ def suggested_fixes(*, ticket) -> list[FixView]:
             fits=None if fit is None else fit.applies,
             fit_why=fit.why if fit is not None else "",
             fit_citations=_cited_lines([(fit.run_id, fit.citations)]) if fit is not None else [],
-            causes=[cause.title for cause in entry["causes"]],
+            causes=[cause.title for cause in entry.causes],
+            missing_causes=[cause.title for cause in entry.missing_causes],
+            alternatives=[{"title": a.recipe.title, "fits": a.fits} for a in entry.alternatives],
+            explains_complaint=entry.explains_complaint,
+            proved_by=[ProofView(r.pk, r.server.name, r.finished_at) for r in proofs],
+            server=entry.finding.server.name,
             accepted=RecipeOutcome.ACCEPTED in done,
             fixed=RecipeOutcome.FIXED in done,
             rejected=RecipeOutcome.REJECTED in done,
             rejected_reason=reasons.get(recipe.pk, ""),
+            verified=RecipeOutcome.VERIFIED in done,
         ))
     # A fix the tech rejected goes last; the others keep their rank.
     return sorted(views, key=lambda view: view.rejected)
 
 
+@dataclass
+class PossibleView:
+    """A symptom that partly held: shown to techs as "possible", with the probes that would settle it."""
+
+    key: str
+    title: str
+    why: str
+    score_percent: int
+    server_id: int
+    server: str
+    run_id: int
+    missing_probes: list[str]
+    probes: list[str]
+
+
+def ticket_possible(*, ticket, diagnosis=None) -> list[PossibleView]:
+    diagnosis = diagnosis or ticket_findings(ticket=ticket)
+    return [
+        PossibleView(p.match.symptom.key, p.match.symptom.title, p.match.why, round(100 * p.match.score),
+                     p.match.run.server_id, p.match.run.server.name, p.match.run_id, p.missing_probes,
+                     p.signature_probes)
+        for p in diagnosis.possible
+    ]
+
+
 def run_symptoms(*, run: CollectionRun) -> list[SymptomView]:
-    """The symptoms a finished run matched, best first, with their cited lines."""
-    if not run.is_terminal:
+    """The symptoms a diagnosed run matched, best first, with their cited lines."""
+    if not run.is_settled:
         return []
     return [_symptom_view(m) for m in Match.objects.filter(run=run, matched=True)
             .select_related("symptom").order_by("-score", "symptom__key")]

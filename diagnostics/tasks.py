@@ -32,12 +32,12 @@ def sweep_runs() -> dict:
     return services.runs_sweep()
 
 
-@shared_task(ignore_result=True)
-def rematch_runs(run_ids: list[int]) -> int:
-    """Match finished runs again after the knowledge base changed; runs that are gone are skipped."""
-    from diagnostics.knowledge.matcher import rematch_runs as rematch
+@shared_task(acks_late=True, reject_on_worker_lost=True, ignore_result=True, soft_time_limit=120, time_limit=150)
+def diagnose_run(run_id: int) -> None:
+    """Diagnose a finished run whose diagnosis never happened (its worker died in between)."""
+    from diagnostics.knowledge.diagnosis import run_diagnose
 
-    return rematch(run_ids=run_ids)
+    run_diagnose(run_id=run_id)
 
 
 @shared_task(ignore_result=True)

@@ -30,4 +30,6 @@ urlpatterns = [
     path("tickets/<id:ticket_id>/fixes/accept/", tickets.ticket_accept_fix, name="ticket_accept_fix"),
     path("tickets/<id:ticket_id>/fixes/reject/", tickets.ticket_reject_fix, name="ticket_reject_fix"),
     path("tickets/<id:ticket_id>/fixes/resolve/", tickets.ticket_resolve_with_fix, name="ticket_resolve_with_fix"),
+    path("tickets/<id:ticket_id>/fixes/verify/", tickets.ticket_verify_fix, name="ticket_verify_fix"),
+    path("tickets/<id:ticket_id>/possible/settle/", tickets.ticket_settle_possible, name="ticket_settle_possible"),
 ]

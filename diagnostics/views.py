@@ -55,7 +55,7 @@ def run_detail(request: HttpRequest, run_id: int) -> HttpResponse:
         "symptoms": selectors.run_symptoms(run=run),
         # Near-misses are for admins tuning signatures; nobody else gets them in the context.
         "near_misses": selectors.run_near_misses(run=run)
-        if run.is_terminal and access.has_role(request.user, access.ADMIN) else None,
+        if run.is_settled and access.has_role(request.user, access.ADMIN) else None,
     }
     template = "diagnostics/_run.html" if request.htmx else "diagnostics/run.html"
     return render(request, template, context)
@@ -206,6 +206,6 @@ def ticket_collections(request: HttpRequest, ticket_id: int) -> HttpResponse:
     live = selectors.ticket_live_runs(runs=runs)
     context = {"ticket": ticket, "runs": runs, "live": live}
     if not live:
-        context.update(fixes=selectors.suggested_fixes(ticket=ticket), can_work=access.can_work_tickets(request.user),
+        context.update(**selectors.ticket_fixes_panel(ticket=ticket), can_work=access.can_work_tickets(request.user),
                        fixes_out_of_band=True)
     return render(request, "diagnostics/_ticket_runs_table.html", context)

@@ -16,9 +16,10 @@ from reports.selectors import Table
 NO_DATA = "No data for these filters"
 COLORS = {"first": "#1f77b4", "resolution": "#ff7f0e", "bad": "#d62728", "good": "#2ca02c", "muted": "#7f7f7f"}
 PRIORITY_COLORS = {"P1": "#d62728", "P2": "#ff7f0e", "P3": "#1f77b4", "P4": "#7f7f7f"}
-OUTCOME_LABELS = {"suggested": "Suggested", "accepted": "Accepted", "fixed": "Fixed the ticket", "rejected": "Rejected"}
-OUTCOME_COLORS = {"suggested": COLORS["muted"], "accepted": COLORS["first"], "fixed": COLORS["good"],
-                  "rejected": COLORS["bad"]}
+OUTCOME_LABELS = {"suggested": "Suggested", "accepted": "Accepted", "verified": "Verified gone",
+                  "fixed": "Fixed the ticket", "rejected": "Rejected"}
+OUTCOME_COLORS = {"suggested": COLORS["muted"], "accepted": COLORS["first"], "verified": "#17becf",
+                  "fixed": COLORS["good"], "rejected": COLORS["bad"]}
 APPROXIMATE = "approximate: within the ±19% duration bucket"
 
 

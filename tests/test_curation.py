@@ -9,10 +9,11 @@ from html import unescape
 import pytest
 from django.urls import reverse
 
-from diagnostics.knowledge import matcher, outcomes
+from diagnostics.knowledge import outcomes
 from diagnostics.knowledge import services as knowledge
 from diagnostics.models import FixRecipe, KnowledgeRevision, Match, RecipeOutcome, Symptom
 from tests.conftest import login
+from tests.diagnosing import diagnosed
 from triage.celery import app
 from triage.models import EventKind, Status
 
@@ -106,7 +107,7 @@ def matched_run(make_run):
 
     def make(outputs: dict[str, str], *, on=None):
         run = make_run(outputs, on=on)
-        matcher.match_run(run=run)
+        diagnosed(run)
         return run
 
     return make
@@ -222,7 +223,7 @@ def eager_tasks():
 def test_an_edit_matches_open_tickets_again(client, admin_user, irq_symptom, irq_recipe, make_run, ticket,
                                              django_capture_on_commit_callbacks, eager_tasks):
     run = make_run({"kernel_log": "[Mon Nov  8 16:49:42 2010] irq 17: nobody cared (try booting with irqpoll)\n"})
-    matcher.match_run(run=run)
+    diagnosed(run)
     assert not Match.objects.filter(run=run, matched=True).exists()
     login(client, admin_user)
     widened = ("any:\n- probe: kernel_log\n  regex: No irq handler for vector\n"

@@ -7,10 +7,11 @@ import pytest
 from django.core.exceptions import ValidationError
 from django.urls import reverse
 
-from diagnostics.knowledge import matcher, outcomes
+from diagnostics.knowledge import outcomes
 from diagnostics.knowledge import services as knowledge
 from diagnostics.models import RecipeOutcome
 from tests.conftest import login
+from tests.diagnosing import diagnosed
 from triage import services, workflow
 from triage.models import EventKind, Status
 
@@ -34,7 +35,7 @@ def recipes(admin_user):
 
 @pytest.fixture
 def suggested(recipes, make_run):
-    matcher.match_run(run=make_run({"kernel_log": KERNEL_LOG}))
+    diagnosed(make_run({"kernel_log": KERNEL_LOG}))
     return recipes
 
 
@@ -73,13 +74,13 @@ def test_rejections_are_counted_per_recipe_and_shown_in_the_knowledge_base(
 ):
     firmware, msi = suggested
     other = services.ticket_create(subject="NIC again", description="d", customer=customer, created_by=tech)
-    matcher.match_run(run=make_run({"kernel_log": KERNEL_LOG}, on=other))
+    diagnosed(make_run({"kernel_log": KERNEL_LOG}, on=other))
     assert outcomes.recipe_outcome_counts()[firmware.pk]["rejected"] == 0
     outcomes.outcome_record_rejected(ticket=ticket, recipe=firmware, by=tech)
     outcomes.outcome_record_rejected(ticket=other, recipe=firmware, by=tech, reason="no")
     outcomes.outcome_record_rejected(ticket=other, recipe=firmware, by=tech, reason="twice")
     counts = outcomes.recipe_outcome_counts()
-    assert counts[firmware.pk] == {"suggested": 2, "accepted": 0, "fixed": 0, "rejected": 2}
+    assert counts[firmware.pk] == {"suggested": 2, "accepted": 0, "fixed": 0, "rejected": 2, "verified": 0}
     assert counts[msi.pk]["rejected"] == 0
 
     login(client, admin_user)

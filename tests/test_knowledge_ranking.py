@@ -6,9 +6,10 @@ from pathlib import Path
 
 import pytest
 
-from diagnostics.knowledge import matcher, services
+from diagnostics.knowledge import services
 from diagnostics.knowledge.selectors import ranked_fixes
 from diagnostics.models import RecipeFit, RecipeOutcome
+from tests.diagnosing import diagnosed
 
 FIXTURES = Path(__file__).parent / "fixtures"
 IDENT_SOCKETS = (FIXTURES / "sockets" / "ident_syn_sent_113.txt").read_text()
@@ -32,45 +33,54 @@ def by_key(fixes: list[dict]) -> dict[str, dict]:
     return {f["recipe"].key: f for f in fixes}
 
 
-def test_on_a_tcpserver_host_the_tcpserver_fix_ranks_first_and_says_why(kb, make_run):
+def alternatives(fix) -> dict[str, bool | None]:
+    return {a.recipe.key: a.fits for a in fix.alternatives}
+
+
+def test_on_a_tcpserver_host_the_tcpserver_fix_leads_and_the_other_mtas_are_its_alternatives(kb, make_run):
     run = make_run({"sockets": IDENT_SOCKETS, "strace": IDENT_STRACE})
-    matcher.match_run(run=run)
+    diagnosed(run)
     fixes = ranked_fixes(run=run)
     assert fixes[0]["recipe"].key == "tcpserver-disable-ident"
     fit = fixes[0]["fit"]
     assert fit.applies and "tcpserver owns" in fit.why
     assert any('"tcpserver"' in c["text"] and c["probe"] == "sockets" for c in fit.citations)
-    others = by_key(fixes)
-    for key in ("exim-disable-ident", "sendmail-disable-ident"):
-        assert not others[key]["fit"].applies and others[key]["fit"].why == ""
-        assert others[key]["score"] == pytest.approx(fixes[0]["score"] / 2)
+    # One entry for the symptom, not the same evidence three times: exim and sendmail are listed under it.
+    assert alternatives(fixes[0]) == {"exim-disable-ident": False, "sendmail-disable-ident": False}
+    assert not {"exim-disable-ident", "sendmail-disable-ident"} & set(by_key(fixes))
 
 
-def test_on_an_exim_host_the_exim_fix_ranks_first(kb, make_run):
+def test_on_an_exim_host_the_exim_fix_leads(kb, make_run):
     run = make_run({"sockets": IDENT_SOCKETS.replace('"tcpserver"', '"exim4"')})
-    matcher.match_run(run=run)
+    diagnosed(run)
     fixes = ranked_fixes(run=run)
     assert fixes[0]["recipe"].key == "exim-disable-ident"
-    assert by_key(fixes)["tcpserver-disable-ident"]["score"] < fixes[0]["score"]
+    assert alternatives(fixes[0])["tcpserver-disable-ident"] is False
 
 
-def test_a_run_that_did_not_look_at_processes_or_sockets_ranks_every_ident_fix_alike(kb, make_run):
+def test_a_run_that_did_not_look_at_processes_or_sockets_offers_every_ident_fix_as_one_entry(kb, make_run):
     run = make_run({"strace": IDENT_STRACE})
-    (match,) = [m for m in matcher.match_run(run=run) if m.matched]
+    assert [m.symptom.key for m in diagnosed(run) if m.matched] == ["ident-lookup-timeout"]
     assert not RecipeFit.objects.filter(run=run).exists(), "no evidence either way is not 'does not fit'"
-    fixes = ranked_fixes(run=run)
-    assert {f["recipe"].key for f in fixes} == IDENT_RECIPES
-    assert [f["score"] for f in fixes] == [pytest.approx(match.score * 3 / 5)] * 3
-    assert all(f["fit"] is None for f in fixes)
+    (fix,) = ranked_fixes(run=run)
+    assert {fix["recipe"].key, *alternatives(fix)} == IDENT_RECIPES
+    assert set(alternatives(fix).values()) == {None} and fix["fit"] is None
+
+
+def test_a_fix_shown_to_fit_outranks_the_same_fix_as_general_advice(kb, make_run):
+    fitting = make_run({"sockets": IDENT_SOCKETS, "strace": IDENT_STRACE})
+    general = make_run({"strace": IDENT_STRACE})
+    diagnosed(fitting), diagnosed(general)
+    assert ranked_fixes(run=fitting)[0]["score"] > ranked_fixes(run=general)[0]["score"]
 
 
 def test_fits_follow_the_evidence_when_the_run_is_matched_again(kb, make_run):
     run = make_run({"sockets": IDENT_SOCKETS})
-    matcher.match_run(run=run)
+    diagnosed(run)
     assert set(RecipeFit.objects.filter(run=run, applies=True).values_list("recipe__key", flat=True)) == {
         "tcpserver-disable-ident"}
     run.evidence.filter(probe="sockets").update(output=IDENT_SOCKETS.replace('"tcpserver"', '"sendmail"').encode())
-    matcher.match_run(run=run)
+    diagnosed(run)
     assert set(RecipeFit.objects.filter(run=run, applies=True).values_list("recipe__key", flat=True)) == {
         "sendmail-disable-ident"}
     assert RecipeFit.objects.filter(run=run).count() == 3
@@ -78,7 +88,7 @@ def test_fits_follow_the_evidence_when_the_run_is_matched_again(kb, make_run):
 
 def test_a_hung_upstream_ranks_above_the_fd_limit_it_exhausted(kb, make_run):
     run = make_run({"sockets": hung_upstream_sockets("10.9.0.77", 30), "fd_usage": FD_AT_LIMIT})
-    matched = {m.symptom.key for m in matcher.match_run(run=run) if m.matched}
+    matched = {m.symptom.key for m in diagnosed(run) if m.matched}
     assert {"upstream-hang-fd-exhaustion", "open-files-limit-reached"} <= matched
     fixes = ranked_fixes(run=run)
     assert fixes[0]["recipe"].key == "upstream-timeouts-and-fd-alerts"
@@ -87,20 +97,23 @@ def test_a_hung_upstream_ranks_above_the_fd_limit_it_exhausted(kb, make_run):
     assert consequence["score"] < fixes[0]["score"]
 
 
-def test_an_fd_limit_with_no_cause_found_keeps_its_full_rank(kb, make_run):
+def test_an_fd_limit_with_no_cause_found_keeps_its_rank_and_says_its_cause_was_not_found(kb, make_run):
     run = make_run({"fd_usage": FD_AT_LIMIT})
-    (match,) = [m for m in matcher.match_run(run=run) if m.matched]
+    (match,) = [m for m in diagnosed(run) if m.matched]
     assert match.symptom.key == "open-files-limit-reached"
     (fix,) = ranked_fixes(run=run)
     assert fix["recipe"].key == "raise-nofile-limit" and fix["causes"] == []
-    assert fix["score"] == pytest.approx(match.score * match.symptom.impact / 5)
+    assert "upstream-hang-fd-exhaustion" in {s.key for s in fix.missing_causes}
+    with_cause = make_run({"sockets": hung_upstream_sockets("10.9.0.77", 30), "fd_usage": FD_AT_LIMIT})
+    diagnosed(with_cause)
+    assert by_key(ranked_fixes(run=with_cause))["raise-nofile-limit"]["score"] < fix["score"]
 
 
 def test_matching_records_each_suggestion_once_per_ticket(kb, make_run, ticket):
     first = make_run({"strace": IDENT_STRACE})
-    matcher.match_run(run=first)
-    matcher.match_run(run=first)
-    matcher.match_run(run=make_run({"sockets": IDENT_SOCKETS}))
+    diagnosed(first)
+    diagnosed(first)
+    diagnosed(make_run({"sockets": IDENT_SOCKETS}))
     suggested = RecipeOutcome.objects.filter(ticket=ticket, kind=RecipeOutcome.SUGGESTED)
     assert sorted(suggested.values_list("recipe__key", flat=True)) == sorted(IDENT_RECIPES)
 
@@ -145,7 +158,7 @@ def test_close_wait_with_a_forged_rst_in_the_capture_points_at_the_middlebox_not
     run = make_run({"sockets": CLOSE_WAIT_SOCKETS})
     run.evidence.create(step=1, probe="tcpdump", command="tcpdump", exit_status=0, binary=True,
                         output=RST_CAPTURE, output_bytes=len(RST_CAPTURE))
-    matched = {m.symptom.key: m for m in matcher.match_run(run=run) if m.matched}
+    matched = {m.symptom.key: m for m in diagnosed(run) if m.matched}
     assert set(matched) == {"middlebox-rst-out-of-window"}, "a reset is no evidence of a long send_timeout"
     match = matched["middlebox-rst-out-of-window"]
     assert "a peer sent a RST outside the expected sequence (1 flow(s))" in match.why
@@ -155,4 +168,4 @@ def test_close_wait_with_a_forged_rst_in_the_capture_points_at_the_middlebox_not
 
 def test_close_wait_without_a_capture_is_not_blamed_on_a_middlebox(kb, make_run):
     run = make_run({"sockets": CLOSE_WAIT_SOCKETS})
-    assert not [m for m in matcher.match_run(run=run) if m.matched and m.symptom.key == "middlebox-rst-out-of-window"]
+    assert not [m for m in diagnosed(run) if m.matched and m.symptom.key == "middlebox-rst-out-of-window"]

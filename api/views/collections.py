@@ -84,7 +84,7 @@ class RunMatches(APIView):
                 "fits": entry["fit"].applies if entry["fit"] is not None else None,
                 "fit_why": entry["fit"].why if entry["fit"] is not None else "",
             }
-            for entry in (ranked_fixes(run=run) if run.is_terminal else [])
+            for entry in (ranked_fixes(run=run) if run.is_settled else [])
         ]
         body = {"run": run.pk, "terminal": run.is_terminal, "symptoms": runs.run_symptoms(run=run), "fixes": fixes}
         return Response(s.RunMatchesSerializer(body).data)

@@ -42,6 +42,7 @@ class RecipeRow:
     accepted: int
     fixed: int
     rejected: int = 0
+    verified: int = 0
 
 
 def kb_catalogue() -> dict:

@@ -207,3 +207,10 @@ class RejectFixForm(forms.Form):
     def __init__(self, *args, recipes, **kwargs):
         super().__init__(*args, **kwargs)
         self.fields["recipe"].queryset = recipes
+
+
+class SettlePossibleForm(forms.Form):
+    """A tech asks for the probes that would confirm or rule out a possible symptom on a server."""
+
+    symptom = forms.SlugField(max_length=80)
+    server = forms.IntegerField(min_value=1)

@@ -9,14 +9,15 @@ from __future__ import annotations
 import logging
 import re
 import threading
+import time
 from collections.abc import Iterable
 from dataclasses import dataclass
 
+from django.conf import settings
 from django.db import transaction
 from django.db.models import Count, Max
 from django.utils import timezone
 
-from diagnostics.knowledge.outcomes import outcomes_record_suggested
 from diagnostics.knowledge.signature import (
     CITATIONS_PER_LEAF,
     Document,
@@ -251,42 +252,80 @@ def distinct_citations(citations: list[dict]) -> list[dict]:
     return kept
 
 
-def match_run(*, run: CollectionRun) -> list[Match]:
+@dataclass
+class MatchOutcome:
+    """What one matching of a run produced: its matches (best first), and why it is incomplete."""
+
+    matches: list[Match]
+    note: str = ""
+
+
+def match_run(*, run: CollectionRun, budget: float | None = None) -> list[Match]:
     """Evaluate every enabled symptom against ``run`` and store the matches and near-misses.
 
     Idempotent: one Match per (run, symptom), updated in place; symptoms that no
     longer fit at all (or were disabled) lose their row for this run.
     """
+    return match_run_bounded(run=run, budget=budget).matches
+
+
+def match_run_bounded(*, run: CollectionRun, budget: float | None = None) -> MatchOutcome:
+    """``match_run`` within ``budget`` seconds of evaluation (``TRIAGE_MATCH_BUDGET_SECONDS``).
+
+    Signatures are evaluated first, with no transaction open and no row locked, so a slow
+    evaluation can never hold a lock; the results are then written in one short transaction.
+    Past the budget, the symptoms not yet evaluated are skipped, and their rows from an
+    earlier matching are kept (a partial diagnosis never erases a finding); the note says so.
+    """
+    budget = settings.TRIAGE_MATCH_BUDGET_SECONDS if budget is None else budget
     symptoms = compiled_symptoms()
     scanner, cap = current_scanner()
     documents = documents_for(Evidence.objects.filter(run=run).order_by("step"), scanner=scanner, cap=cap)
+    deadline = time.monotonic() + budget
+    evaluated: list[tuple[CompiledSymptom, dict | None]] = []
+    skipped = 0
+    for index, symptom in enumerate(symptoms):
+        if time.monotonic() > deadline:
+            skipped = len(symptoms) - index
+            break
+        result = symptom.signature.evaluate(documents)
+        score = round(result.score, 4)
+        matched = result.held and score >= symptom.threshold
+        if not matched and result.weight_held <= 0:
+            evaluated.append((symptom, None))
+            continue
+        evaluated.append((symptom, {
+            "score": score,
+            "confidence": confidence_for(score, matched=matched),
+            "matched": matched,
+            "near_miss": not matched,
+            "why": why_for(result),
+            "citations": distinct_citations(result.citations),
+            "symptom_version": symptom.version,
+        }))
+    note = ""
+    if skipped:
+        note = (f"Matching stopped at its {budget:g} s budget: {skipped} of {len(symptoms)} symptoms were not "
+                "evaluated; findings from earlier matchings of them are kept.")
+        log.warning("run %s: %s", run.pk, note)
     now = timezone.now()
     kept: list[Match] = []
     with transaction.atomic():
-        for symptom in symptoms:
-            result = symptom.signature.evaluate(documents)
-            score = round(result.score, 4)
-            matched = result.held and score >= symptom.threshold
-            if not matched and result.weight_held <= 0:
+        for symptom, values in evaluated:
+            if values is None:
+                Match.objects.filter(run=run, symptom_id=symptom.id).delete()
                 continue
-            values = {
-                "score": score,
-                "confidence": confidence_for(score, matched=matched),
-                "matched": matched,
-                "near_miss": not matched,
-                "why": why_for(result),
-                "citations": distinct_citations(result.citations),
-                "symptom_version": symptom.version,
-            }
             match, _ = Match.objects.update_or_create(
                 run=run, symptom_id=symptom.id, defaults=values, create_defaults={**values, "created_at": now}
             )
             kept.append(match)
-        Match.objects.filter(run=run).exclude(pk__in=[m.pk for m in kept]).delete()
-        _record_fits(run, documents, matched_ids={m.symptom_id for m in kept if m.matched})
-        outcomes_record_suggested(run=run)
+        if not skipped:
+            Match.objects.filter(run=run).exclude(pk__in=[m.pk for m in kept]).delete()
+        matched_ids = set(Match.objects.filter(run=run, matched=True).values_list("symptom_id", flat=True))
+        _record_fits(run, documents, matched_ids=matched_ids)
+    kept = list(Match.objects.filter(run=run).select_related("symptom"))
     kept.sort(key=lambda m: (not m.matched, -m.score, m.symptom_id))
-    return kept
+    return MatchOutcome(kept, note)
 
 
 def _record_fits(run: CollectionRun, documents: list[Document], *, matched_ids: set[int]) -> None:
@@ -309,27 +348,14 @@ def _record_fits(run: CollectionRun, documents: list[Document], *, matched_ids: 
     RecipeFit.objects.filter(run=run).exclude(pk__in=kept).delete()
 
 
-def match_run_safely(*, run: CollectionRun) -> None:
-    """The collection's hook: matching must never break or undo a finished run."""
-    try:
-        with transaction.atomic():
-            match_run(run=run)
-    except Exception:
-        log.exception("matching run %s failed", run.pk)
-
-
-def rematch_runs(*, run_ids: Iterable[int]) -> int:
-    """Match these runs again (after the knowledge base changed); returns how many were matched."""
-    done = 0
-    for run in CollectionRun.objects.filter(pk__in=list(run_ids), state__in=TERMINAL_STATES).order_by("pk"):
-        match_run(run=run)
-        done += 1
-    return done
-
-
 def rematch_open_tickets() -> int:
-    """Match again every finished run of every open ticket."""
+    """Diagnose again every finished run of every open ticket (the knowledge base was edited)."""
+    from diagnostics.knowledge.diagnosis import run_diagnose
+
     ids = CollectionRun.objects.filter(state__in=TERMINAL_STATES, ticket__status__in=OPEN_STATUSES).values_list(
         "pk", flat=True
     )
-    return rematch_runs(run_ids=list(ids))
+    done = 0
+    for run_id in list(ids):
+        done += run_diagnose(run_id=run_id) is not None
+    return done

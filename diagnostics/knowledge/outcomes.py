@@ -177,12 +177,12 @@ def ticket_suggested_recipes(*, ticket: Ticket) -> QuerySet[FixRecipe]:
 
 
 def ticket_recipe_progress(*, ticket: Ticket, recipe_ids) -> dict[int, set[str]]:
-    """{recipe id: the kinds among accepted/fixed/rejected recorded on ``ticket``} for those recipes."""
+    """{recipe id: the kinds among accepted/fixed/rejected/verified recorded on ``ticket``} for those recipes."""
     done: dict[int, set[str]] = {}
     for recipe_id, kind in RecipeOutcome.objects.filter(
         ticket=ticket,
         recipe_id__in=list(recipe_ids),
-        kind__in=(RecipeOutcome.ACCEPTED, RecipeOutcome.FIXED, RecipeOutcome.REJECTED),
+        kind__in=(RecipeOutcome.ACCEPTED, RecipeOutcome.FIXED, RecipeOutcome.REJECTED, RecipeOutcome.VERIFIED),
     ).values_list("recipe_id", "kind"):
         done.setdefault(recipe_id, set()).add(kind)
     return done

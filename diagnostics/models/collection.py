@@ -142,6 +142,20 @@ class CollectionRun(models.Model):
     banner_seconds = models.FloatField(null=True, blank=True)
     handshake_seconds = models.FloatField(null=True, blank=True)
     auth_seconds = models.FloatField(null=True, blank=True)
+    # Diagnosis is its own step after the run reaches a terminal state (see
+    # diagnostics.knowledge.diagnosis): until it is done, pages keep the run "finishing".
+    diagnosed_at = models.DateTimeField(null=True, blank=True)
+    diagnosis_note = models.CharField(
+        max_length=300, blank=True, help_text="Why the diagnosis is incomplete or failed, in words; empty when whole."
+    )
+    # A Verify run re-collects what proved a recipe's symptom after the tech applied it.
+    verifies_recipe = models.ForeignKey(
+        "diagnostics.FixRecipe", null=True, blank=True, on_delete=models.SET_NULL, related_name="verify_runs"
+    )
+    verifies_run = models.ForeignKey(
+        "self", null=True, blank=True, on_delete=models.SET_NULL, related_name="verified_by",
+        help_text="The run whose evidence proved the symptom being verified (the 'before').",
+    )
 
     class Meta:
         ordering = ["-created_at", "-id"]
@@ -157,6 +171,11 @@ class CollectionRun(models.Model):
     @property
     def is_terminal(self) -> bool:
         return self.state in TERMINAL_STATES
+
+    @property
+    def is_settled(self) -> bool:
+        """Finished and diagnosed: what pages wait for before they stop following the run."""
+        return self.is_terminal and self.diagnosed_at is not None
 
     @property
     def duration(self) -> float | None:

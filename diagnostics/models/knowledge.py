@@ -140,15 +140,17 @@ class RecipeFit(models.Model):
 
 class RecipeOutcome(models.Model):
     """What happened to a recipe on a ticket: suggested (by the matcher), accepted (a tech is
-    applying it), fixed (the tech resolved the ticket with it) or rejected (a tech says it does
-    not apply, with an optional reason in ``note``). Once per kind per ticket."""
+    applying it), fixed (the tech resolved the ticket with it), rejected (a tech says it does
+    not apply, with an optional reason in ``note``) or verified (a Verify run re-collected what
+    proved its symptom and the symptom was gone). Once per kind per ticket."""
 
     SUGGESTED = "suggested"
     ACCEPTED = "accepted"
     FIXED = "fixed"
     REJECTED = "rejected"
+    VERIFIED = "verified"
     KINDS = [(SUGGESTED, "Suggested"), (ACCEPTED, "Accepted"), (FIXED, "Fixed the ticket"),
-             (REJECTED, "Rejected: does not apply")]
+             (REJECTED, "Rejected: does not apply"), (VERIFIED, "Verified: the symptom is gone")]
 
     ticket = models.ForeignKey("triage.Ticket", on_delete=models.CASCADE, related_name="recipe_outcomes")
     recipe = models.ForeignKey(FixRecipe, on_delete=models.CASCADE, related_name="outcomes")

@@ -23,7 +23,7 @@ from django.db.models import F, Q
 from django.utils import timezone
 
 from diagnostics import crypto, probes, ssh
-from diagnostics.knowledge import matcher as knowledge_matcher
+from diagnostics.knowledge import diagnosis
 from diagnostics.models import (
     ACTIVE_STATES,
     AuditEntry,
@@ -47,27 +47,51 @@ MAX_ATTEMPTS = 2
 REQUEUE_AFTER = timedelta(seconds=60)
 
 
-def run_request(*, ticket: Ticket, server: Server, playbook: Playbook, by, enqueue: bool = True) -> CollectionRun:
-    """Queue a collection; the task is enqueued only once the run is committed."""
+def run_request(
+    *,
+    ticket: Ticket,
+    server: Server,
+    playbook: Playbook | None = None,
+    by,
+    enqueue: bool = True,
+    steps: list[dict] | None = None,
+    name: str = "",
+    verifies: tuple | None = None,
+) -> CollectionRun:
+    """Queue a collection of a playbook, or of ad-hoc ``steps`` named ``name`` (the probes that
+    settle a possible symptom, or a Verify); the task is enqueued only once the run is committed.
+    ``verifies`` is (recipe, run that proved its symptom) for a Verify run."""
     if server.customer_id != ticket.customer_id:
         raise ValidationError({"server": "That server does not belong to this ticket's customer."})
-    if not playbook.enabled:
+    if playbook is not None and not playbook.enabled:
         raise ValidationError({"playbook": "That playbook is disabled."})
+    if playbook is None:
+        if not steps:
+            raise ValidationError({"playbook": "Choose a playbook."})
+        for index, step in enumerate(steps):
+            try:
+                probes.build(step["probe"], step.get("params") or {})
+            except (probes.ProbeError, KeyError, TypeError) as exc:
+                raise ValidationError({"playbook": f"Step {index + 1} is not a valid probe: {exc}"}) from exc
+    name = playbook.name if playbook is not None else name[:100]
+    recipe, proved_by = verifies or (None, None)
     with transaction.atomic():
         run = CollectionRun.objects.create(
             ticket=ticket,
             server=server,
             playbook=playbook,
-            playbook_name=playbook.name,
-            steps=playbook.steps,
+            playbook_name=name,
+            steps=playbook.steps if playbook is not None else steps,
             requested_by=by,
+            verifies_recipe=recipe,
+            verifies_run=proved_by,
         )
         ticket.servers.add(server)
         desk.ticket_record_event(
             ticket=ticket,
             kind=EventKind.COLLECTION,
             actor=by,
-            body=f"Collection requested: {playbook.name} on {server.name}.",
+            body=f"Collection requested: {name} on {server.name}.",
             data={"run": run.pk, "state": RunState.QUEUED, "server": server.name},
         )
         AuditEntry.objects.create(
@@ -77,7 +101,7 @@ def run_request(*, ticket: Ticket, server: Server, playbook: Playbook, by, enque
             ticket=ticket,
             run=run,
             address=_address(server),
-            detail={"playbook": playbook.name},
+            detail={"playbook": name},
         )
         if enqueue:
             transaction.on_commit(lambda: run_enqueue(run_id=run.pk))
@@ -153,9 +177,10 @@ class _Heartbeat:
 
 
 def _finish(run: CollectionRun, *, state: str, reason: str, kind: str = "") -> CollectionRun:
+    """Record the terminal state and its timeline entry. Diagnosis is the next step, not part of
+    this transaction (``run_execute`` calls it); pages wait for ``diagnosed_at`` before they
+    stop following the run."""
     now = timezone.now()
-    # One transaction: nobody sees the run finished without its matches (a page polling the run
-    # stops at the terminal state, so it must find the suggested fixes in the same read).
     with transaction.atomic():
         updated = CollectionRun.objects.filter(pk=run.pk, state__in=ACTIVE_STATES).update(
             state=state, reason=reason, failure_kind=kind, finished_at=now, heartbeat_at=now
@@ -171,14 +196,25 @@ def _finish(run: CollectionRun, *, state: str, reason: str, kind: str = "") -> C
                 data={"run": run.pk, "state": state, "server": run.server.name},
                 now=now,
             )
-            knowledge_matcher.match_run_safely(run=run)  # logs and swallows its own failures
     return run
 
 
 def run_execute(
     *, run_id: int, worker: str | None = None, on_evidence: Callable[[Evidence], None] | None = None
 ) -> CollectionRun | None:
-    """Execute a queued run to a terminal state. Returns None if the run is gone or someone else has it."""
+    """Collect a queued run to a terminal state, then diagnose it (two steps, each committed on its
+    own). Returns None if the run is gone or someone else has it."""
+    run = run_collect(run_id=run_id, worker=worker, on_evidence=on_evidence)
+    if run is None:
+        return None
+    return diagnosis.run_diagnose(run_id=run.pk) or run
+
+
+def run_collect(
+    *, run_id: int, worker: str | None = None, on_evidence: Callable[[Evidence], None] | None = None
+) -> CollectionRun | None:
+    """Claim the run, connect once, run its probes and store their evidence, and record its
+    terminal state. Returns None if the run is gone or someone else has it."""
     worker = worker or socket.gethostname()
     if not _claim(run_id, worker, timezone.now()):
         return None
@@ -363,6 +399,7 @@ def _connection_failed(run: CollectionRun, server: Server, exc: ssh.SshError) ->
 def run_fail_stuck(*, run_id: int, reason: str) -> None:
     run = CollectionRun.objects.select_related("server", "ticket").get(pk=run_id)
     _finish(run, state=RunState.FAILED, reason=reason, kind="worker_lost")
+    diagnosis.run_diagnose(run_id=run_id)  # what it did collect still counts
 
 
 def runs_sweep(*, now: datetime | None = None) -> dict[str, int]:
@@ -387,4 +424,19 @@ def runs_sweep(*, now: datetime | None = None) -> dict[str, int]:
             failed += 1
         else:
             requeued += run_enqueue(run_id=run_id)
-    return {"requeued": requeued, "failed": failed}
+    # Finished runs whose diagnosis never happened (the worker died between the two steps).
+    rediagnosed = 0
+    for run_id in diagnosis.runs_undiagnosed(older_than=now - REQUEUE_AFTER):
+        rediagnosed += _enqueue_diagnosis(run_id)
+    return {"requeued": requeued, "failed": failed, "rediagnosed": rediagnosed}
+
+
+def _enqueue_diagnosis(run_id: int) -> bool:
+    from diagnostics import tasks
+
+    try:
+        tasks.diagnose_run.apply_async(args=[run_id], retry=False)
+    except Exception as exc:  # noqa: BLE001 - the next sweep tries again
+        log.warning("could not enqueue the diagnosis of run %s: %s", run_id, exc)
+        return False
+    return True

@@ -18,8 +18,8 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 
 from diagnostics import selectors as collection_selectors
 from diagnostics.forms import CollectForm
-from diagnostics.knowledge import outcomes
-from diagnostics.knowledge.forms import AcceptFixForm, RejectFixForm
+from diagnostics.knowledge import followups, outcomes, verification
+from diagnostics.knowledge.forms import AcceptFixForm, RejectFixForm, SettlePossibleForm
 from triage import access, forms, selectors, services, workflow
 from triage.models import Status, Ticket
 from triage.pagination import BadCursor
@@ -97,13 +97,15 @@ def _ticket_context(request: HttpRequest, ticket: Ticket, **bound) -> dict:
         "next_statuses": workflow.allowed_next(ticket.status),
         "runs": (runs := collection_selectors.ticket_runs(ticket=ticket)),
         "live": collection_selectors.ticket_live_runs(runs=runs),
-        "fixes": collection_selectors.suggested_fixes(ticket=ticket),
+        **collection_selectors.ticket_fixes_panel(ticket=ticket),
     }
     if can_work:
         context.update(
             accept_form=bound.get("accept_form"),
             reject_form=bound.get("reject_form"),
             resolve_fix_form=bound.get("resolve_fix_form"),
+            verify_form=bound.get("verify_form"),
+            settle_form=bound.get("settle_form"),
             # "Resolve with this fix" is offered only where the workflow allows resolving.
             can_resolve=Status.RESOLVED in context["next_statuses"],
             reply_form=bound.get("reply_form") or forms.ReplyForm(),
@@ -223,6 +225,18 @@ ticket_resolve_with_fix = _ticket_action(
     lambda request, ticket: AcceptFixForm(request.POST, recipes=outcomes.ticket_suggested_recipes(ticket=ticket)),
     lambda request, ticket, data: outcomes.ticket_resolve_with_fix(
         ticket=ticket, recipe=data["recipe"], by=request.user
+    ),
+)
+ticket_verify_fix = _ticket_action(
+    "verify",
+    lambda request, ticket: AcceptFixForm(request.POST, recipes=outcomes.ticket_suggested_recipes(ticket=ticket)),
+    lambda request, ticket, data: verification.verify_request(ticket=ticket, recipe=data["recipe"], by=request.user),
+)
+ticket_settle_possible = _ticket_action(
+    "settle",
+    lambda request, ticket: SettlePossibleForm(request.POST),
+    lambda request, ticket, data: followups.settle_request(
+        ticket=ticket, symptom_key=data["symptom"], server_id=data["server"], by=request.user
     ),
 )
 ticket_priority = _ticket_action(

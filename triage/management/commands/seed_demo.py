@@ -406,6 +406,7 @@ class Command(BaseCommand):
             reason = f"All {len(outputs)} probes finished. Login took {run.auth_seconds:.2f} s."
         run.state, run.reason, run.failure_kind = state, reason, failure or ""
         run.finished_at = run.heartbeat_at = finished
+        run.diagnosed_at = finished  # diagnosed below, in this same step, and dated to the simulation
         run.save()
         services.ticket_record_event(
             ticket=ticket, kind=EventKind.COLLECTION, now=finished,
@@ -418,6 +419,7 @@ class Command(BaseCommand):
             wall = timezone.now() - timedelta(seconds=1)
             if any(m.matched for m in matcher.match_run(run=run)):
                 self.stats["matched"] += 1
+            outcomes.outcomes_record_suggested(run=run)
             Match.objects.filter(run=run).update(created_at=finished)
             RecipeOutcome.objects.filter(ticket=ticket, kind=RecipeOutcome.SUGGESTED, at__gte=wall).update(at=finished)
         return finished
