@@ -356,6 +356,9 @@ class RankedFixSerializer(serializers.Serializer):
     causes = serializers.ListField(child=serializers.CharField(), help_text="Matched symptoms that explain these.")
     fits = serializers.BooleanField(allow_null=True, help_text="Whether it fits this host; null when unknown.")
     fit_why = serializers.CharField()
+    alternatives = serializers.ListField(
+        child=serializers.CharField(), help_text="Keys of other recipes for the same symptom, listed under this one."
+    )
 
 
 class RunMatchesSerializer(serializers.Serializer):

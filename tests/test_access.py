@@ -69,6 +69,10 @@ MATRIX = [
      {TECH: 200, ADMIN: 200, MANAGER: 403, OUTSIDER: 403}),  # no such suggested fix: the ticket, with the error
     ("ticket_resolve_with_fix", {"ticket_id": "ticket"}, "post", {"recipe": ""},
      {TECH: 200, ADMIN: 200, MANAGER: 403, OUTSIDER: 403}),  # no such suggested fix: the ticket, with the error
+    ("ticket_verify_fix", {"ticket_id": "ticket"}, "post", {"recipe": ""},
+     {TECH: 200, ADMIN: 200, MANAGER: 403, OUTSIDER: 403}),  # no such suggested fix: the ticket, with the error
+    ("ticket_settle_possible", {"ticket_id": "ticket"}, "post", {"symptom": "disk-full", "server": "1"},
+     {TECH: 200, ADMIN: 200, MANAGER: 403, OUTSIDER: 403}),  # not possible on this ticket: the ticket, with the error
     ("kb", {}, "get", None, READERS),
     ("kb_symptom_new", {}, "get", None, ADMINS),
     ("kb_symptom_try", {}, "post", {"signature": "probe: load\nregex: up"}, ADMINS),

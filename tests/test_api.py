@@ -372,10 +372,13 @@ def test_a_runs_matches_and_ranked_fixes(tech, kb, make_run):
     Match.objects.create(run=run, symptom=symptom, score=0.9, confidence="high", matched=True, why="because",
                          citations=[{"step": 0, "probe": "load", "line_start": 1, "line_end": 1, "text": "up"}],
                          symptom_version=symptom.version)
+    run.diagnosed_at = run.finished_at
+    run.save(update_fields=["diagnosed_at"])
     body = api_as(tech).get(reverse("api:run_matches", args=[run.pk])).json()
     assert body["terminal"] is True
     assert body["symptoms"][0]["title"] == symptom.title and body["symptoms"][0]["citations"][0]["line"] == 1
-    assert {f["key"] for f in body["fixes"]} == set(symptom.recipes.values_list("key", flat=True))
+    offered = {f["key"] for f in body["fixes"]} | {a for f in body["fixes"] for a in f["alternatives"]}
+    assert offered == set(symptom.recipes.values_list("key", flat=True))
     assert all(symptom.key in f["symptoms"] for f in body["fixes"])
 
 

@@ -408,7 +408,7 @@ def test_resolving_records_the_fix_that_solved_it_and_the_counts_show_it(
     assert kinds == {RecipeOutcome.SUGGESTED, RecipeOutcome.ACCEPTED, RecipeOutcome.FIXED}
     assert ticket.events.filter(kind=EventKind.FIX, body="Fixed by: Update the NIC firmware").exists()
     assert outcomes.recipe_outcome_counts()[irq_recipe.pk] == {
-        "suggested": 1, "accepted": 1, "fixed": 1, "rejected": 0}
+        "suggested": 1, "accepted": 1, "fixed": 1, "rejected": 0, "verified": 0}
     assert "Fixed this ticket" in client.get(reverse("ticket", args=[ticket.pk])).content.decode()
 
     login(client, admin_user)

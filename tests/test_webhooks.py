@@ -22,6 +22,7 @@ from django.utils import timezone
 
 from diagnostics.knowledge import services as knowledge
 from diagnostics.models import CollectionRun, Evidence, RunState
+from diagnostics.knowledge.diagnosis import run_diagnose
 from diagnostics.services.runs import _finish
 from diagnostics.signals import fixes_suggested
 from tests.conftest import login
@@ -182,6 +183,7 @@ def test_a_finished_collection_and_its_fixes_are_each_sent(endpoint, receiver, t
     Delivery.objects.all().delete()
 
     _finish(run, state=RunState.PARTIAL, reason="1 probe(s) did not finish (mounts).", kind="incomplete")
+    run_diagnose(run_id=run.pk)  # the step after collection, as run_execute takes it
     send_all()
 
     by_event = {r["headers"]["X-Triage-Event"]: r for r in receiver.requests}

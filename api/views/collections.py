@@ -83,6 +83,7 @@ class RunMatches(APIView):
                 "causes": [cause.key for cause in entry["causes"]],
                 "fits": entry["fit"].applies if entry["fit"] is not None else None,
                 "fit_why": entry["fit"].why if entry["fit"] is not None else "",
+                "alternatives": [alternative.recipe.key for alternative in entry.alternatives],
             }
             for entry in (ranked_fixes(run=run) if run.is_settled else [])
         ]

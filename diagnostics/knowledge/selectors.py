@@ -31,6 +31,8 @@ NOT_FITTING = 0.5
 CONSEQUENCE = 0.5
 COMPLAINT_STEP = 0.15  # per shared word (at most 3): up to x1.45 for a symptom that explains the complaint
 IMPACT_STEP = 0.03  # per impact point away from 3: a tie-breaker
+# Dividing by the largest factors keeps a score within 0..1 (it is shown as a percentage).
+_TOP = (1 + 3 * COMPLAINT_STEP) * (1 + 2 * IMPACT_STEP)
 
 
 @dataclass
@@ -90,6 +92,7 @@ def rank_findings(findings: list[Finding], *, complaint: str = "") -> list[Ranke
             * (1 + COMPLAINT_STEP * relevance)
             * (1 + IMPACT_STEP * (symptom.impact - 3))
             * (CONSEQUENCE if finding.causes_found else 1.0)
+            / _TOP
         )
         missing = [c for c in symptom.caused_by.all() if c not in finding.causes_found]
         recipes = list(symptom.recipes.all())
