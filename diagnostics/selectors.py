@@ -7,6 +7,8 @@ from urllib.parse import urlsplit
 
 from diagnostics.knowledge import outcomes
 from diagnostics.knowledge import selectors as knowledge_selectors
+from diagnostics.knowledge.host_context import HostContext, host_context_for_runs
+from diagnostics.knowledge.recipe_text import recipe_for_host
 from diagnostics.models import AuditEntry, CollectionRun, Credential, Evidence, HostKey, Match, RecipeOutcome
 from triage import access
 from triage.models import Server, Ticket
@@ -147,7 +149,7 @@ class FixView:
     needs: str
     needs_label: str
     steps: list[str]
-    snippets: list[dict]
+    snippets: list[dict]  # {label, language, text, for, on_host}; on_host False: for software not on this host
     references: list[dict]
     symptoms: list[SymptomView]
     citations: list[CitationView]
@@ -160,6 +162,7 @@ class FixView:
     fixed: bool = False  # the ticket was resolved with it
     rejected: bool = False  # a tech recorded that it does not apply here
     rejected_reason: str = ""
+    steps_not_on_host: list[dict] = field(default_factory=list)  # {text, for}: for software not running here
 
 
 def _citations(matches: list[Match]) -> list[CitationView]:
@@ -202,8 +205,16 @@ def suggested_fixes(*, ticket) -> list[FixView]:
     ranked = knowledge_selectors.ranked_fixes(ticket=ticket)
     progress = outcomes.ticket_recipe_progress(ticket=ticket, recipe_ids=[e["recipe"].pk for e in ranked])
     reasons = outcomes.ticket_rejection_reasons(ticket=ticket, recipe_ids=[e["recipe"].pk for e in ranked])
+    contexts: dict[tuple, HostContext] = {}
     for entry in ranked:
         recipe, matches, fit = entry["recipe"], entry["matches"], entry["fit"]  # matches arrive best first
+        # Steps and snippets filled from the host of the run that proved the fix (recipe_text).
+        run_id = fit.run_id if fit is not None else matches[0].run_id
+        proof = [m for m in matches if m.run_id == run_id]
+        key = (run_id, tuple(m.pk for m in proof))
+        if key not in contexts:
+            contexts[key] = host_context_for_runs(runs=[run_id], matches=proof)
+        rendered = recipe_for_host(recipe=recipe, context=contexts[key])
         best: dict[int, Match] = {}
         for match in matches:
             best.setdefault(match.symptom_id, match)
@@ -217,9 +228,9 @@ def suggested_fixes(*, ticket) -> list[FixView]:
             risk_label=recipe.get_risk_display(),
             needs=recipe.needs,
             needs_label=recipe.get_needs_display(),
-            steps=[str(s) for s in recipe.steps or []],
-            snippets=[{"label": str(s.get("label", "")), "language": str(s.get("language", "")),
-                       "text": str(s.get("text", ""))} for s in recipe.snippets or [] if isinstance(s, dict)],
+            steps=rendered.steps,
+            snippets=rendered.snippets,
+            steps_not_on_host=rendered.steps_not_on_host,
             references=[_reference(r) for r in recipe.references or []],
             symptoms=[_symptom_view(m) for m in best.values()],
             citations=_citations(matches),
