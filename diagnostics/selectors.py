@@ -8,6 +8,8 @@ from urllib.parse import urlsplit
 from diagnostics.knowledge import outcomes
 from diagnostics.knowledge import selectors as knowledge_selectors
 from diagnostics.knowledge.diagnosis import ticket_findings
+from diagnostics.knowledge.host_context import HostContext, host_context_for_runs
+from diagnostics.knowledge.recipe_text import recipe_for_host
 from diagnostics.models import AuditEntry, CollectionRun, Credential, Evidence, HostKey, Match, RecipeOutcome
 from triage import access
 from triage.models import Server, Ticket
@@ -158,7 +160,7 @@ class FixView:
     needs: str
     needs_label: str
     steps: list[str]
-    snippets: list[dict]
+    snippets: list[dict]  # {label, language, text, for, on_host}; on_host False: for software not on this host
     references: list[dict]
     symptoms: list[SymptomView]
     citations: list[CitationView]
@@ -177,6 +179,7 @@ class FixView:
     rejected: bool = False  # a tech recorded that it does not apply here
     rejected_reason: str = ""
     verified: bool = False  # a Verify run found its symptom gone
+    steps_not_on_host: list[dict] = field(default_factory=list)  # {text, for}: for software not running here
 
     @property
     def last_seen(self):
@@ -237,8 +240,15 @@ def suggested_fixes(*, ticket, diagnosis=None) -> list[FixView]:
     ids = [entry.recipe.pk for entry in ranked]
     progress = outcomes.ticket_recipe_progress(ticket=ticket, recipe_ids=ids)
     reasons = outcomes.ticket_rejection_reasons(ticket=ticket, recipe_ids=ids)
+    contexts: dict[tuple, HostContext] = {}
     for entry in ranked:
         recipe, matches, fit = entry.recipe, entry.matches, entry.fit  # matches arrive best first
+        # Steps and snippets filled from what the runs that proved the fix saw of its host (recipe_text).
+        runs = sorted({run.pk for run in entry.finding.runs} | ({fit.run_id} if fit is not None else set()))
+        key = (tuple(runs), tuple(m.pk for m in matches))
+        if key not in contexts:
+            contexts[key] = host_context_for_runs(runs=runs, matches=matches)
+        rendered = recipe_for_host(recipe=recipe, context=contexts[key])
         best: dict[int, Match] = {}
         for match in matches:
             best.setdefault(match.symptom_id, match)
@@ -253,9 +263,9 @@ def suggested_fixes(*, ticket, diagnosis=None) -> list[FixView]:
             risk_label=recipe.get_risk_display(),
             needs=recipe.needs,
             needs_label=recipe.get_needs_display(),
-            steps=[str(s) for s in recipe.steps or []],
-            snippets=[{"label": str(s.get("label", "")), "language": str(s.get("language", "")),
-                       "text": str(s.get("text", ""))} for s in recipe.snippets or [] if isinstance(s, dict)],
+            steps=rendered.steps,
+            snippets=rendered.snippets,
+            steps_not_on_host=rendered.steps_not_on_host,
             references=[_reference(r) for r in recipe.references or []],
             symptoms=[_symptom_view(m) for m in best.values()],
             citations=_citations(matches),

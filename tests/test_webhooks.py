@@ -21,8 +21,8 @@ from django.urls import reverse
 from django.utils import timezone
 
 from diagnostics.knowledge import services as knowledge
-from diagnostics.models import CollectionRun, Evidence, RunState
 from diagnostics.knowledge.diagnosis import run_diagnose
+from diagnostics.models import CollectionRun, Evidence, RunState
 from diagnostics.services.runs import _finish
 from diagnostics.signals import fixes_suggested
 from tests.conftest import login

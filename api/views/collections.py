@@ -13,6 +13,8 @@ from rest_framework.views import APIView
 from api import serializers as s
 from api.views.common import validated
 from diagnostics import selectors as runs
+from diagnostics.knowledge.host_context import host_context_for_runs
+from diagnostics.knowledge.recipe_text import recipe_for_host
 from diagnostics.knowledge.selectors import ranked_fixes
 from diagnostics.models import CollectionRun, Playbook
 from diagnostics.services import run_request
@@ -78,7 +80,9 @@ class RunMatches(APIView):
             {
                 "key": entry["recipe"].key, "title": entry["recipe"].title, "score": entry["score"],
                 "risk": entry["recipe"].risk, "needs": entry["recipe"].needs,
-                "steps": [str(step) for step in entry["recipe"].steps or []],
+                # Filled in for this run's host; steps for software it does not run are left out.
+                "steps": recipe_for_host(recipe=entry["recipe"], context=host_context_for_runs(
+                    runs=[run], matches=entry["matches"])).steps,
                 "symptoms": [symptom.key for symptom in entry["symptoms"]],
                 "causes": [cause.key for cause in entry["causes"]],
                 "fits": entry["fit"].applies if entry["fit"] is not None else None,

@@ -133,9 +133,15 @@ class RecipeForm(_KnowledgeForm):
         widget=forms.Textarea(attrs={"rows": 8}),
         max_length=50_000,
         strip=False,
-        help_text="One step per line, or a YAML list (- ...) for steps spanning lines.",
+        help_text="One step per line, or a YAML list (- ...) for steps spanning lines or only for some software "
+        "(- {text: ..., for: [sendmail]}). Placeholders filled from the host: {interface}, {process}, {pid}, "
+        "{service}, {config_path}, {peer}, {mountpoint}, {measured:wait_seconds}, {setting:NAME}.",
     )
-    snippets = YamlField(required=False, help_text="YAML list of {label, language, text}.")
+    snippets = YamlField(
+        required=False,
+        help_text="YAML list of {label, language, text, for}; for (optional) lists the software it is for "
+        "([nginx]), so hosts that do not run it show it folded away. Placeholders as in the steps.",
+    )
     references = forms.CharField(
         widget=forms.Textarea(attrs={"rows": 3}), required=False, max_length=20_000, help_text="One per line."
     )
@@ -146,7 +152,8 @@ class RecipeForm(_KnowledgeForm):
     def __init__(self, *args, entry: FixRecipe | None = None, **kwargs):
         if entry is not None and "initial" not in kwargs:
             data = recipe_data(entry)
-            multiline = any("\n" in step for step in data["steps"])
+            # A step over several lines, or one only for some software ({text, for}), needs the YAML list.
+            multiline = any(not isinstance(step, str) or "\n" in step for step in data["steps"])
             kwargs["initial"] = {
                 **data,
                 "applies_when": yaml_text(data["applies_when"]),

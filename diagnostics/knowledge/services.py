@@ -10,6 +10,7 @@ from django.db import transaction
 from django.db.models import Max
 from django.utils import timezone
 
+from diagnostics.knowledge.recipe_text import SNIPPET_FIELDS, STEP_FIELDS, placeholder_errors, software_errors
 from diagnostics.knowledge.signature import signature_errors
 from diagnostics.models import FixRecipe, KnowledgeRevision, Symptom
 
@@ -28,7 +29,6 @@ SYMPTOM_FIELDS = (
     "signature",
 )
 RECIPE_FIELDS = ("key", "title", "fixes", "applies_when", "risk", "needs", "steps", "snippets", "references")
-SNIPPET_FIELDS = ("label", "language", "text")
 # Signature keys in reading order, so exports diff cleanly whatever order the database keeps.
 _SIGNATURE_ORDER = {
     k: i
@@ -93,8 +93,9 @@ def recipe_data(recipe: FixRecipe) -> dict:
         "applies_when": canonical_signature(recipe.applies_when or {}),
         "risk": recipe.risk,
         "needs": recipe.needs,
-        "steps": list(recipe.steps),
-        "snippets": [{k: s.get(k, "") for k in SNIPPET_FIELDS} for s in recipe.snippets],
+        "steps": [dict(s) if isinstance(s, dict) else s for s in recipe.steps],
+        # "for" only where a snippet has it, so most entries stay {label, language, text}.
+        "snippets": [{k: s.get(k, "") for k in SNIPPET_FIELDS if k != "for" or k in s} for s in recipe.snippets],
         "references": list(recipe.references),
     }
 
@@ -159,6 +160,34 @@ def _text_list(data, name, path, errors) -> list[str]:
     return value
 
 
+def _steps(data, path, errors) -> list:
+    """Steps: text, or {text, for: [software]} for a step only some hosts need; placeholders checked."""
+    value = data.get("steps", [])
+    if not isinstance(value, list):
+        errors.append(f"{path}.steps: expected a list of steps (text, or {{text, for}})")
+        return []
+    steps: list = []
+    for i, step in enumerate(value):
+        spath = f"{path}.steps[{i}]"
+        if isinstance(step, dict):
+            errors.extend(f"{spath}.{k}: unknown key" for k in sorted(set(step) - set(STEP_FIELDS), key=str))
+            text = step.get("text")
+            if "for" not in step:
+                errors.append(f"{spath}.for: required in a step written as a mapping (else write the text alone)")
+            else:
+                errors.extend(f"{spath}.for{e}" for e in software_errors(step["for"]))
+            cleaned: str | dict = {"text": text, "for": list(step.get("for") or [])}
+            tpath = f"{spath}.text"
+        else:
+            text, cleaned, tpath = step, step, spath
+        if not isinstance(text, str) or not text.strip() or len(text) > 5000:
+            errors.append(f"{tpath}: expected non-empty text of at most 5000 characters")
+            continue
+        errors.extend(f"{tpath}: {e}" for e in placeholder_errors(text))
+        steps.append(cleaned)
+    return steps
+
+
 def clean_recipe(data: Any, *, path: str = "recipe", symptom_keys: set[str] | None = None) -> tuple[dict, list[str]]:
     """Normalised recipe content and every problem; ``fixes`` must name known symptoms."""
     if not isinstance(data, dict):
@@ -171,7 +200,7 @@ def clean_recipe(data: Any, *, path: str = "recipe", symptom_keys: set[str] | No
         "applies_when": canonical_signature(data.get("applies_when") or {}),
         "risk": data.get("risk", "low"),
         "needs": data.get("needs", "none"),
-        "steps": _text_list(data, "steps", path, errors),
+        "steps": _steps(data, path, errors),
         "snippets": [],
         "references": _text_list(data, "references", path, errors),
     }
@@ -185,21 +214,25 @@ def clean_recipe(data: Any, *, path: str = "recipe", symptom_keys: set[str] | No
         errors.extend(f"{path}.applies_when.{e}" for e in signature_errors(clean["applies_when"]))
     snippets = data.get("snippets", [])
     if not isinstance(snippets, list):
-        errors.append(f"{path}.snippets: expected a list of {{label, language, text}}")
+        errors.append(f"{path}.snippets: expected a list of {{label, language, text, for}}")
         snippets = []
     for i, snippet in enumerate(snippets):
         spath = f"{path}.snippets[{i}]"
         if not isinstance(snippet, dict):
-            errors.append(f"{spath}: expected {{label, language, text}}")
+            errors.append(f"{spath}: expected {{label, language, text, for}}")
             continue
         errors.extend(f"{spath}.{k}: unknown key" for k in sorted(set(snippet) - set(SNIPPET_FIELDS), key=str))
-        clean["snippets"].append(
-            {
-                "label": _text(snippet, "label", spath, errors, required=True, limit=200),
-                "language": _text(snippet, "language", spath, errors, required=False, limit=40),
-                "text": _text(snippet, "text", spath, errors, required=True, limit=20000),
-            }
-        )
+        cleaned = {
+            "label": _text(snippet, "label", spath, errors, required=True, limit=200),
+            "language": _text(snippet, "language", spath, errors, required=False, limit=40),
+            "text": _text(snippet, "text", spath, errors, required=True, limit=20000),
+        }
+        for name in ("label", "text"):
+            errors.extend(f"{spath}.{name}: {e}" for e in placeholder_errors(cleaned[name]))
+        if "for" in snippet:
+            errors.extend(f"{spath}.for{e}" for e in software_errors(snippet["for"]))
+            cleaned["for"] = list(snippet["for"]) if isinstance(snippet["for"], list) else []
+        clean["snippets"].append(cleaned)
     if symptom_keys is not None:
         for key in clean["fixes"]:
             if key not in symptom_keys:
