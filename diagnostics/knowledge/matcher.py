@@ -7,7 +7,6 @@ computed once per evidence per call and shared by every signature.
 from __future__ import annotations
 
 import logging
-import re
 import threading
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -125,10 +124,10 @@ def scanner_for(signatures: list[Signature]):
     """One multi-pattern scan (hyperscan) for every regex leaf it can serve, and for the
     line prefilters of facts leaves.
 
-    Regexes it cannot take (lookarounds, backreferences, DOTALL/verbose flags) keep
-    their own per-leaf search; answers are the same either way: the lines matching.
-    Identical regexes are scanned once. A facts leaf whose ``where`` tests a log message
-    (``diagnostics.parsers.line_prefilter``) gets loose patterns matching every line its
+    Validation only lets through regexes the scan takes; should the shared database still
+    fail to compile, each leaf scans with its own one-pattern database (bounded too), with the
+    same answers: the lines matching. Identical regexes are scanned once. A facts leaf whose
+    ``where`` tests a log message (``diagnostics.parsers.line_prefilter``) gets loose patterns matching every line its
     rows can come from, so only those lines are parsed (``Document.table``).
     """
     from diagnostics import scanning
@@ -164,10 +163,7 @@ def scanner_for(signatures: list[Signature]):
                         break
                 continue
             leaf.scan_id = None
-            flags = leaf.pattern.flags & ~(re.MULTILINE | re.UNICODE)
-            if flags not in (0, re.IGNORECASE):
-                continue
-            scan_id = pattern_id(leaf.pattern.pattern, "i" if flags else "")
+            scan_id = pattern_id(leaf.regex, leaf.flags)
             if scan_id is not None:
                 regex_leaves.append((leaf, scan_id))
     if not patterns:
