@@ -44,6 +44,7 @@ pattern separately and is far slower.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import re
 import threading
@@ -91,12 +92,18 @@ class Hit:
 
 
 class PatternError(ValueError):
-    """A pattern that cannot be scanned; the message names its id and why."""
+    """A pattern that cannot be scanned; the message names its id and why.
 
-    def __init__(self, pattern_id: int, reason: str):
+    ``construct`` is set when the reason is a construct only a backtracking engine can run
+    (a backreference, a lookaround...): such a pattern cannot be run in bounded time at all.
+    """
+
+    def __init__(self, pattern_id: int, reason: str, *, construct: str | None = None, advice: str = ""):
         super().__init__(f"pattern {pattern_id}: {reason}")
         self.pattern_id = pattern_id
         self.reason = reason
+        self.construct = construct
+        self.advice = advice  # how to do without the construct
 
 
 # -- translation: Python regex -> newline-free regex both engines run identically
@@ -127,11 +134,13 @@ _END_ANCHORS = (sre_c.AT_END, sre_c.AT_END_LINE, sre_c.AT_END_STRING)
 _REPEATS = (sre_c.MAX_REPEAT, sre_c.MIN_REPEAT)
 # Appended to every pattern so that it is reported once, at the end of its line.
 LINE_REST = r"[^\n]*$"
-_UNSUPPORTED = {
-    sre_c.GROUPREF: "backreferences are not supported; rewrite it without them",
-    sre_c.GROUPREF_EXISTS: "conditional groups are not supported; rewrite it with alternatives",
-    sre_c.ATOMIC_GROUP: "atomic groups are not supported; use a plain group",
-    sre_c.POSSESSIVE_REPEAT: "possessive quantifiers are not supported; use a greedy one",
+# Constructs no automaton engine runs (only a backtracking one, with no bound on its time):
+# opcode -> (what it is, how to do without it).
+_UNBOUNDED = {
+    sre_c.GROUPREF: ("backreference", "rewrite it without backreferences"),
+    sre_c.GROUPREF_EXISTS: ("conditional group", "rewrite it with alternatives"),
+    sre_c.ATOMIC_GROUP: ("atomic group", "use a plain group"),
+    sre_c.POSSESSIVE_REPEAT: ("possessive quantifier", "use a greedy one"),
 }
 
 
@@ -174,8 +183,8 @@ class _Translator:
         self.loose = loose
         self.categories = _STR_CATEGORIES if loose else _CATEGORIES
 
-    def fail(self, reason: str) -> PatternError:
-        return PatternError(self.pattern_id, reason)
+    def fail(self, reason: str, *, construct: str | None = None, advice: str = "") -> PatternError:
+        return PatternError(self.pattern_id, reason, construct=construct, advice=advice)
 
     def seq(self, items, flags: int) -> str | None:
         """Translate a sequence; None means it can never match inside one line."""
@@ -274,9 +283,15 @@ class _Translator:
                 if op is sre_c.ASSERT
                 else ("negative lookbehind" if direction < 0 else "negative lookahead")
             )
-            raise self.fail(f"{kind} is not supported; rewrite it")
-        if op in _UNSUPPORTED:
-            raise self.fail(_UNSUPPORTED[op])
+            raise self.fail(
+                f"{kind} is not supported; rewrite it",
+                construct=kind,
+                advice=f"rewrite it without the {kind}: spell an exclusion out as the characters allowed "
+                "at that place, or test it in a condition of its own (a where operator such as not_in)",
+            )
+        if op in _UNBOUNDED:
+            construct, advice = _UNBOUNDED[op]
+            raise self.fail(f"{construct}s are not supported; {advice}", construct=construct, advice=advice)
         raise self.fail(f"the construct {op} is not supported")  # pragma: no cover - exhaustive above
 
     def charset(self, items, caseless: bool) -> set[int]:
@@ -387,6 +402,7 @@ class Scanner:
     """Compiled patterns; ``scan`` is safe to call from several threads at once."""
 
     engine: str
+    patterns: tuple[Pattern, ...] = ()  # as given to compile
 
     def __init__(self, translated: list[_Translated]):
         self._ids = [t.pattern_id for t in translated]
@@ -400,7 +416,9 @@ class Scanner:
         if engine not in ENGINES:
             raise ValueError(f"scan engine {engine!r} is not available here; available: {', '.join(ENGINES)}")
         translated = _translate_all(patterns)
-        return _HyperscanScanner(translated) if engine == "hyperscan" else _ReScanner(translated)
+        scanner = _HyperscanScanner(translated) if engine == "hyperscan" else _ReScanner(translated)
+        scanner.patterns = tuple(patterns)
+        return scanner
 
     @property
     def pattern_ids(self) -> list[int]:
@@ -508,3 +526,53 @@ class _ReScanner(Scanner):
                 if pos > len(data):
                     break
         return _hits_from_line_ends(data, found, self._ids)
+
+
+class LineRegex:
+    """One pattern, asked only whether some line of a text matches it (``re.search`` per line, with
+    the scan's semantics above). Hyperscan answers in time linear in the text whatever the pattern,
+    which Python's backtracking ``re`` cannot promise (``(a|aa)+$`` on a line of 40 "a" and a "b").
+
+    ``pattern`` and ``flags`` mirror ``re.Pattern``'s, for callers that read them
+    (``diagnostics.parsers.line_prefilter``). Raises PatternError as ``translate`` does, and when
+    hyperscan refuses the pattern. Safe to use from several threads at once.
+    """
+
+    def __init__(self, regex: str, flags: str = ""):
+        translated = translate(Pattern(0, regex, flags))
+        self.pattern = regex
+        self.flags = re.compile(regex, re.MULTILINE | (re.IGNORECASE if "i" in flags else 0)).flags
+        self._re = None
+        self._database = None
+        if hyperscan is None:
+            self._re = re.compile(translated.regex.encode(), re.MULTILINE)
+            return
+        expression = translated.to_line_end if translated.can_be_empty else translated.fewer_ends
+        hs_flags = hyperscan.HS_FLAG_MULTILINE | hyperscan.HS_FLAG_SINGLEMATCH
+        if translated.can_be_empty:
+            hs_flags |= hyperscan.HS_FLAG_ALLOWEMPTY
+        database = hyperscan.Database(mode=hyperscan.HS_MODE_BLOCK)
+        try:
+            database.compile(expressions=[expression.encode()], ids=[0], elements=1, flags=[hs_flags])
+        except hyperscan.HyperscanError as exc:
+            raise PatternError(0, f"hyperscan rejects it: {exc}") from None
+        self._database = database
+        self._local = threading.local()
+
+    def search(self, text: str) -> bool:
+        # An empty text is one empty line, as b"\n" is (and hyperscan cannot scan zero bytes).
+        data = text.encode("utf-8", "replace") or b"\n"
+        if self._re is not None:
+            return self._re.search(data) is not None
+        scratch = getattr(self._local, "scratch", None)
+        if scratch is None:
+            scratch = self._local.scratch = self._database.scratch.clone()
+        found = []
+
+        def on_match(*_args):
+            found.append(True)
+            return True  # one match answers the question: stop the scan
+
+        with contextlib.suppress(hyperscan.ScanTerminated):  # raised when on_match stops the scan
+            self._database.scan(data, match_event_handler=on_match, scratch=scratch)
+        return bool(found)

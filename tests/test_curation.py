@@ -467,3 +467,68 @@ def test_evidence_text_in_a_ticket_fix_is_escaped(client, tech, ticket, matched_
     login(client, tech)
     page = client.get(reverse("ticket", args=[ticket.pk])).content.decode()
     assert "<script>alert(1)</script>" not in page and "&lt;script&gt;alert(1)&lt;/script&gt;" in page
+
+
+# --- bounded matching: drafts that cannot be bounded, stored rows that became invalid, the budget ---------------
+
+UNBOUNDED_REGEX = """\
+any:
+- probe: kernel_log
+  regex: No irq handler
+- probe: kernel_log
+  regex: '(a+)\\1b'
+"""
+
+
+def test_a_pattern_that_cannot_be_bounded_is_refused_by_the_form_and_the_draft_is_kept(client, admin_user):
+    login(client, admin_user)
+    response = client.post(reverse("kb_symptom_new"), _symptom_form(signature=UNBOUNDED_REGEX))
+    page = unescape(response.content.decode())
+    assert response.status_code == 200
+    assert "signature.any[1].regex: this pattern cannot be run in bounded time (backreference)" in page
+    assert "(a+)\\1b" in page and "Interrupts with no handler" in page and "first draft" in page
+    assert not Symptom.objects.filter(key="irq-no-handler").exists()
+
+
+def test_try_it_refuses_a_draft_that_cannot_be_bounded_and_runs_nothing(client, admin_user, make_run):
+    make_run({"kernel_log": "a" * 80 + "b\n"})
+    login(client, admin_user)
+    page = unescape(client.post(reverse("kb_symptom_try"), {"signature": UNBOUNDED_REGEX}).content.decode())
+    assert "signature.any[1].regex: this pattern cannot be run in bounded time (backreference)" in page
+    assert "preview-run" not in page and "Matches" not in page
+
+
+def test_try_it_runs_a_catastrophic_for_re_draft_on_the_scan_and_answers(client, admin_user, make_run):
+    hostile = make_run({"kernel_log": "kernel: " + "a" * 120 + "b\n"})
+    matching = make_run({"kernel_log": "kernel: aaaa\n"})
+    login(client, admin_user)
+    draft = "probe: kernel_log\nregex: '(a|aa)+$'\n"
+    page = client.post(reverse("kb_symptom_try"), {"signature": draft, "threshold": "0.6"}).content.decode()
+    assert f'id="preview-run-{matching.pk}"' in page and f'id="preview-run-{hostile.pk}"' not in page
+    assert "Matches <strong>1</strong> of the 2 newest finished runs" in page
+
+
+def test_try_it_stops_when_its_budget_runs_out_and_says_so(client, admin_user, make_run, settings):
+    make_run({"kernel_log": KERNEL_LOG})
+    make_run({"kernel_log": KERNEL_LOG})
+    settings.TRIAGE_MATCH_BUDGET_SECONDS = 0
+    login(client, admin_user)
+    page = unescape(client.post(reverse("kb_symptom_try"), {"signature": IRQ_SIGNATURE}).content.decode())
+    assert "Stopped after 0 of 2 runs: the matching budget of 0 s ran out before scanning kernel_log output." in page
+    assert "preview-run-" not in page
+    assert "Matches <strong>0</strong> of the 0 run(s) examined before it stopped" in page
+
+
+def test_a_stored_signature_that_became_invalid_shows_as_not_evaluated(client, admin_user, irq_symptom):
+    # Saved before validation refused lookarounds: straight into the table, as an old database holds it.
+    Symptom.objects.filter(pk=irq_symptom.pk).update(
+        signature={"probe": "kernel_log", "regex": "No irq handler(?! for)"}
+    )
+    login(client, admin_user)
+    listing = unescape(client.get(reverse("kb")).content.decode())
+    row = listing[listing.index('id="symptom-irq-no-handler"') :].split("</tr>")[0]
+    assert "not evaluated" in row
+    assert "signature.regex: this pattern cannot be run in bounded time (negative lookahead)" in row
+    edit = unescape(client.get(reverse("kb_symptom_edit", args=[irq_symptom.key])).content.decode())
+    assert "This symptom is not being evaluated" in edit and "(negative lookahead)" in edit
+    assert "No irq handler(?! for)" in edit  # the stored draft is there to be fixed

@@ -138,6 +138,11 @@ LOGGING = {
 TRIAGE_SLA_AT_RISK_MINUTES = env_int("TRIAGE_SLA_AT_RISK_MINUTES", 60, minimum=1)
 TRIAGE_QUEUE_PAGE_SIZE = env_int("TRIAGE_QUEUE_PAGE_SIZE", 50, minimum=5)
 
+# --- Matching -------------------------------------------------------------------
+# Every signature regex runs on hyperscan (linear in the evidence); on top of that, matching one
+# run (or a curation "Try it" over the newest runs) stops cleanly past this many seconds.
+TRIAGE_MATCH_BUDGET_SECONDS = env_int("TRIAGE_MATCH_BUDGET_SECONDS", 5, minimum=0)
+
 # --- SSH collection -----------------------------------------------------------
 # Every phase of a connection is bounded; see diagnostics/ssh.py.
 TRIAGE_SSH_TIMEOUTS = {

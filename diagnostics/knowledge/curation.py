@@ -3,7 +3,9 @@ runs ("try it"), and each entry's version history with diffs.
 
 The preview is bounded: it looks at the newest ``PREVIEW_RUNS`` finished runs and keeps at
 most ``PREVIEW_CITED`` cited lines per run, so an admin's click costs the same whatever the
-size of the evidence store.
+size of the evidence store. A draft whose regexes cannot be run in bounded time is refused by
+validation before anything runs, and the whole preview stops cleanly when the matching budget
+(``TRIAGE_MATCH_BUDGET_SECONDS``) runs out, saying so: it never holds a web worker longer.
 """
 
 from __future__ import annotations
@@ -15,9 +17,16 @@ from typing import Any
 
 from django.db.models import Count, Q
 
-from diagnostics.knowledge.matcher import distinct_citations, documents_for, scanner_for, why_for
+from diagnostics.knowledge.matcher import (
+    distinct_citations,
+    documents_for,
+    match_budget,
+    scanner_for,
+    skipped_symptoms,
+    why_for,
+)
 from diagnostics.knowledge.outcomes import recipe_outcome_counts
-from diagnostics.knowledge.signature import SignatureError, compile_signature
+from diagnostics.knowledge.signature import Budget, BudgetExceeded, SignatureError, compile_signature
 from diagnostics.knowledge.yaml_io import dump_yaml
 from diagnostics.models import TERMINAL_STATES, CollectionRun, Evidence, FixRecipe, KnowledgeRevision, Symptom
 
@@ -46,12 +55,16 @@ class RecipeRow:
 
 
 def kb_catalogue() -> dict:
-    """Symptoms with how many runs each matched, and recipes with their outcome counts."""
+    """Symptoms with how many runs each matched (and, for an enabled one the matcher skips, why:
+    ``not_evaluated``), and recipes with their outcome counts."""
     symptoms = list(
         Symptom.objects.select_related("updated_by")
         .annotate(runs_matched=Count("matches", filter=Q(matches__matched=True)))
         .order_by("key")
     )
+    skipped = skipped_symptoms()
+    for symptom in symptoms:
+        symptom.not_evaluated = skipped.get(symptom.pk, [])
     recipes = list(FixRecipe.objects.select_related("updated_by").prefetch_related("symptoms").order_by("key"))
     counts = recipe_outcome_counts(FixRecipe.objects.filter(pk__in=[r.pk for r in recipes]))
     none = {"suggested": 0, "accepted": 0, "fixed": 0, "rejected": 0}
@@ -99,6 +112,8 @@ class Preview:
     errors: list[str] = field(default_factory=list)
     runs_examined: int = 0
     rows: list[PreviewRow] = field(default_factory=list)
+    stopped: str = ""  # why the preview stopped before examining every run (its budget ran out)
+    runs_wanted: int = 0
 
     @property
     def hits(self) -> int:
@@ -114,28 +129,41 @@ def _recent_runs(limit: int) -> list[CollectionRun]:
 
 
 def signature_preview(
-    *, spec: Any, threshold: float | None = None, runs: int = PREVIEW_RUNS, cited: int = PREVIEW_CITED
+    *,
+    spec: Any,
+    threshold: float | None = None,
+    runs: int = PREVIEW_RUNS,
+    cited: int = PREVIEW_CITED,
+    budget: Budget | None = None,
 ) -> Preview:
     """Evaluate an unsaved signature over the newest ``runs`` finished runs.
 
     Rows are the runs where any condition held, best first; ``reaches`` says whether the run
     would match (the signature holds and the score reaches ``threshold``; with no threshold, as
-    for a recipe's ``applies_when``, holding is enough). Nothing is written.
+    for a recipe's ``applies_when``, holding is enough). Nothing is written. ``errors`` when the
+    draft is refused (nothing runs then); ``stopped`` when ``budget`` (the matching budget by
+    default) ran out, the rows being those of the runs examined until then.
     """
     try:
         signature = compile_signature(spec)
     except SignatureError as exc:
         return Preview(errors=exc.errors)
+    budget = budget if budget is not None else match_budget()
     # The matcher's multi-pattern scan, as for saved symptoms: linear in the evidence whatever
-    # the regex, so a draft with catastrophic backtracking cannot stall the page (regexes the
-    # scan cannot take still run on Python's re).
+    # the regex (validation let through only what hyperscan runs).
     scanner, cap = scanner_for([signature])
     recent = _recent_runs(runs)
     by_id = {run.pk: run for run in recent}
-    preview = Preview(runs_examined=len(recent))
+    preview = Preview(runs_wanted=len(recent))
     evidence = Evidence.objects.filter(run__in=recent).order_by("run_id", "step")
+    examined = set()
     for run_id, rows in groupby(evidence.iterator(chunk_size=200), key=lambda ev: ev.run_id):
-        result = signature.evaluate(documents_for(list(rows), scanner=scanner, cap=cap))
+        try:
+            result = signature.evaluate(documents_for(list(rows), scanner=scanner, cap=cap, budget=budget))
+        except BudgetExceeded as exc:
+            preview.stopped = f"Stopped after {len(examined)} of {len(recent)} runs: {exc.reason}."
+            break
+        examined.add(run_id)
         if not result.held and result.weight_held <= 0:
             continue
         score = round(result.score, 4)
@@ -160,6 +188,8 @@ def signature_preview(
                 more_citations=max(0, len(citations) - cited),
             )
         )
+    # Runs without evidence hold nothing: they count as examined unless the preview stopped early.
+    preview.runs_examined = len(examined) if preview.stopped else len(recent)
     preview.rows.sort(key=lambda row: (not row.reaches, -row.score, -row.run.pk))
     return preview
 

@@ -7,7 +7,6 @@ computed once per evidence per call and shared by every signature.
 from __future__ import annotations
 
 import logging
-import re
 import threading
 import time
 from collections.abc import Iterable
@@ -20,6 +19,7 @@ from django.utils import timezone
 
 from diagnostics.knowledge.signature import (
     CITATIONS_PER_LEAF,
+    Budget,
     Document,
     Result,
     Signature,
@@ -64,7 +64,7 @@ class CompiledSymptom:
 
 
 _cache_lock = threading.Lock()
-_cache: dict = {"stamp": None, "symptoms": [], "fits": [], "scanner": None, "cap": 0}
+_cache: dict = {"stamp": None, "symptoms": [], "fits": [], "scanner": None, "cap": 0, "skipped": {}}
 
 
 def _stamp() -> tuple:
@@ -87,18 +87,29 @@ def compiled_symptoms() -> list[CompiledSymptom]:
     with _cache_lock:
         if _cache["stamp"] == stamp:
             return _cache["symptoms"]
-    compiled = []
+    compiled, skipped = [], {}
     for symptom in Symptom.objects.filter(enabled=True).order_by("key"):
         try:
             signature = compile_signature(symptom.signature)
         except SignatureError as exc:
+            # Stored before validation refused it (an unbounded regex...): never run, said on its page.
             log.error("symptom %s has an invalid signature, skipped: %s", symptom.key, exc)
+            skipped[symptom.pk] = exc.errors
             continue
         compiled.append(CompiledSymptom(symptom.pk, symptom.key, symptom.version, symptom.threshold, signature))
     scanner, cap = scanner_for([symptom.signature for symptom in compiled])
     with _cache_lock:
-        _cache.update(stamp=stamp, symptoms=compiled, fits=_compiled_fits(), scanner=scanner, cap=cap)
+        _cache.update(
+            stamp=stamp, symptoms=compiled, fits=_compiled_fits(), scanner=scanner, cap=cap, skipped=skipped
+        )
     return compiled
+
+
+def skipped_symptoms() -> dict[int, list[str]]:
+    """Enabled symptoms the matcher does not evaluate, by id, with why (their signature's errors)."""
+    compiled_symptoms()
+    with _cache_lock:
+        return dict(_cache["skipped"])
 
 
 def _compiled_fits() -> list[CompiledFit]:
@@ -126,10 +137,10 @@ def scanner_for(signatures: list[Signature]):
     """One multi-pattern scan (hyperscan) for every regex leaf it can serve, and for the
     line prefilters of facts leaves.
 
-    Regexes it cannot take (lookarounds, backreferences, DOTALL/verbose flags) keep
-    their own per-leaf search; answers are the same either way: the lines matching.
-    Identical regexes are scanned once. A facts leaf whose ``where`` tests a log message
-    (``diagnostics.parsers.line_prefilter``) gets loose patterns matching every line its
+    Validation only lets through regexes the scan takes; should the shared database still
+    fail to compile, each leaf scans with its own one-pattern database (bounded too), with the
+    same answers: the lines matching. Identical regexes are scanned once. A facts leaf whose
+    ``where`` tests a log message (``diagnostics.parsers.line_prefilter``) gets loose patterns matching every line its
     rows can come from, so only those lines are parsed (``Document.table``).
     """
     from diagnostics import scanning
@@ -165,10 +176,7 @@ def scanner_for(signatures: list[Signature]):
                         break
                 continue
             leaf.scan_id = None
-            flags = leaf.pattern.flags & ~(re.MULTILINE | re.UNICODE)
-            if flags not in (0, re.IGNORECASE):
-                continue
-            scan_id = pattern_id(leaf.pattern.pattern, "i" if flags else "")
+            scan_id = pattern_id(leaf.regex, leaf.flags)
             if scan_id is not None:
                 regex_leaves.append((leaf, scan_id))
     if not patterns:
@@ -203,9 +211,12 @@ def _facts_loader(evidence: Evidence):
     return load
 
 
-def documents_for(evidences: Iterable[Evidence], *, scanner=None, cap: int = 0) -> list[Document]:
+def documents_for(
+    evidences: Iterable[Evidence], *, scanner=None, cap: int = 0, budget: Budget | None = None
+) -> list[Document]:
     """The evaluator's view of evidence rows; each document parses its facts and runs
-    the multi-pattern scan at most once."""
+    the multi-pattern scan at most once. With ``budget``, evaluating any signature on them
+    raises BudgetExceeded once it is spent (see ``match_budget``)."""
     from diagnostics.parsers import PROBE_TABLES
 
     documents = []
@@ -220,9 +231,14 @@ def documents_for(evidences: Iterable[Evidence], *, scanner=None, cap: int = 0) 
             # A table is parsed only for a probe that yields it, and only when a leaf reads it.
             tables=PROBE_TABLES.get(ev.probe, ()),
         )
-        doc.scanner, doc.scan_cap = scanner, cap or doc.scan_cap
+        doc.scanner, doc.scan_cap, doc.budget = scanner, cap or doc.scan_cap, budget
         documents.append(doc)
     return documents
+
+
+def match_budget() -> Budget:
+    """The time one run's matching may take (``TRIAGE_MATCH_BUDGET_SECONDS``), from now."""
+    return Budget(seconds=settings.TRIAGE_MATCH_BUDGET_SECONDS)
 
 
 def confidence_for(score: float, *, matched: bool) -> str:

@@ -15,8 +15,8 @@ A signature is a tree. Inner nodes combine: ``{"all": [...]}``, ``{"any": [...]}
      "count": {"gte": 1}, "per": "peer_address", "probe": "strace",
      "aggregate": {"field": "send_q", "op": "sum", "gte": 1000}, "weight": 2, "describe": "..."}
 
-  ``where`` compares fields with eq/ne/gt/gte/lt/lte/in/contains/regex (a bare value
-  means eq); ``count`` compares the number of rows left (default ``{"gte": 1}``), or
+  ``where`` compares fields with eq/ne/gt/gte/lt/lte/in/not_in/contains/regex (a bare
+  value means eq); ``count`` compares the number of rows left (default ``{"gte": 1}``), or
   with ``per`` the size of the largest group of rows sharing that field;
   ``aggregate`` compares sum/max/min/avg of a field over those rows.
 
@@ -26,12 +26,22 @@ dilute the score); a ``not`` is worth its subtree's weight when the subtree does
 NOT hold. Score = weight held / total weight; the root must hold for a match.
 ``describe`` may mention ``{count}``, ``{value}`` (the aggregate) and ``{group}``
 (the ``per`` value of the largest group): they are filled in for the "why".
+
+Bounded: every regular expression (a regex leaf's, a ``where`` regex) is matched line by line
+by hyperscan (``diagnostics.scanning``), in time linear in the evidence whatever the pattern;
+Python's backtracking ``re`` never runs one on evidence. Validation refuses what hyperscan
+cannot run (backreferences, lookarounds, conditional and atomic groups, possessive
+quantifiers) and the ``s`` flag (a match never spans lines). ``flags: x`` (verbose) is
+accepted: it only changes how the pattern is written. A ``Budget`` given to
+``Signature.evaluate`` stops an evaluation cleanly (``BudgetExceeded``) once its time is spent.
 """
 
 from __future__ import annotations
 
 import bisect
+import functools
 import re
+import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
@@ -41,17 +51,54 @@ MAX_NODES = 200
 MAX_REGEX = 2000
 CITATIONS_PER_LEAF = 20
 CITED_TEXT = 300  # characters of a cited line kept in the citation
+ROWS_PER_CHECK = 1000  # fact rows compared between two looks at the budget
 
 COMPARISONS = ("eq", "ne", "gt", "gte", "lt", "lte")
-OPERATORS = (*COMPARISONS, "in", "contains", "regex")
+OPERATORS = (*COMPARISONS, "in", "not_in", "contains", "regex")
 AGGREGATES = ("sum", "max", "min", "avg")
-REGEX_FLAGS = {"i": re.IGNORECASE, "s": re.DOTALL, "x": re.VERBOSE}
+REGEX_FLAGS = {"i": re.IGNORECASE, "x": re.VERBOSE}
 # Fields the parsers may add to any row besides the table's own.
 ROW_EXTRAS = ("line_no",)
 
 COMMON_KEYS = {"weight", "describe"}
 REGEX_KEYS = {"probe", "regex", "flags", "min_matches"} | COMMON_KEYS
 FACTS_KEYS = {"facts", "where", "count", "aggregate", "per", "probe"} | COMMON_KEYS
+
+
+class BudgetExceeded(Exception):
+    """An evaluation stopped because its ``Budget`` ran out; ``reason`` says so in words."""
+
+    def __init__(self, reason: str):
+        self.reason = reason
+        super().__init__(reason)
+
+
+class Budget:
+    """A deadline shared by every evaluation of one piece of work (matching one run, a preview).
+
+    Leaves call ``check`` before each unit of work (a document scanned, a table read, a thousand
+    rows compared); past the deadline it raises ``BudgetExceeded``. A regex scan itself is linear
+    in its document, so the overshoot is at most one such unit. ``Budget(seconds=0)`` is spent
+    before anything runs.
+    """
+
+    def __init__(self, *, seconds: float, clock: Callable[[], float] = time.monotonic):
+        self.seconds = seconds
+        self._clock = clock
+        self.deadline = clock() + seconds
+        self.spent_on: str | None = None  # what was about to run when the budget ran out
+
+    def check(self, what: str) -> None:
+        if self.spent_on is None and self._clock() < self.deadline:
+            return
+        self.spent_on = self.spent_on or what
+        raise BudgetExceeded(f"the matching budget of {self.seconds:g} s ran out before {self.spent_on}")
+
+
+def _check(docs, what: str) -> None:
+    budget = docs[0].budget if docs else None
+    if budget is not None:
+        budget.check(what)
 
 
 class SignatureError(ValueError):
@@ -99,6 +146,7 @@ class Document:
         self.scanner = None  # a diagnostics.scanning.Scanner over every scannable regex, set by the matcher
         self.scan_cap = CITATIONS_PER_LEAF
         self._hits: dict | None = None
+        self.budget: Budget | None = None  # set by Signature.evaluate(budget=...) or the matcher
 
     def scan_hits(self, scan_id: int) -> list | None:
         """Lines of this document matching scanned pattern ``scan_id``; None when there is no scan."""
@@ -268,9 +316,11 @@ def _fill(describe: str, values: dict[str, Any]) -> str:
 
 
 class _Regex:
-    def __init__(self, *, probe, pattern, min_matches, weight, describe):
+    def __init__(self, *, probe, regex, flags, scanner, min_matches, weight, describe):
         self.wants = _probe_selector(probe)
-        self.pattern = pattern
+        self.regex = regex  # as the scan takes it: the verbose flag is inline, "i" is in flags
+        self.flags = flags
+        self.scanner = scanner  # its own one-pattern scan, for documents with no shared scan
         self.min_matches = min_matches
         self.weight = weight
         self.describe = describe
@@ -283,24 +333,15 @@ class _Regex:
         for doc in docs:
             if not self.wants(doc.probe) or not doc.text:
                 continue
+            _check([doc], f"scanning {doc.probe} output")
             hits = doc.scan_hits(self.scan_id) if self.scan_id is not None else None
-            if hits is not None:
-                # The scan already found this pattern's lines (line-oriented, as below).
-                lines += len(hits)
-                for hit in hits[: max(0, CITATIONS_PER_LEAF - len(citations))]:
-                    citations.append(doc.cite(hit.line_no, hit.line_no, hit.text))
-                continue
-            last_line = 0
-            for m in self.pattern.finditer(doc.text):
-                start = doc.line_of(m.start())
-                if start == last_line:
-                    continue  # one count and one citation per line
-                end = doc.line_of(max(m.end() - 1, m.start()))
-                last_line = end
-                lines += 1
-                if len(citations) < CITATIONS_PER_LEAF:
-                    text = "\n".join(doc.line_text(n) for n in range(start, min(end, start + 4) + 1))
-                    citations.append(doc.cite(start, end, text))
+            if hits is None:
+                # No shared scan here: this regex's own, with the same line-by-line answers.
+                cap = max(CITATIONS_PER_LEAF, self.min_matches)
+                hits = self.scanner.scan(doc.text.encode(), max_hits_per_pattern=cap).get(0, [])
+            lines += len(hits)
+            for hit in hits[: max(0, CITATIONS_PER_LEAF - len(citations))]:
+                citations.append(doc.cite(hit.line_no, hit.line_no, hit.text))
         held = lines >= self.min_matches
         return Result(
             held=held,
@@ -326,16 +367,18 @@ def _number(value: Any) -> float | None:
 
 def _compare(op: str, actual: Any, expected: Any) -> bool:
     """One comparison, forgiving of "113" vs 113 and never raising on odd types."""
-    if op in ("in", "contains", "regex"):
+    if op in ("in", "not_in", "contains", "regex"):
         if actual is None:
             return False
         if op == "in":
             return any(_compare("eq", actual, item) for item in expected)
+        if op == "not_in":
+            return not any(_compare("eq", actual, item) for item in expected)
         if op == "contains":
             if isinstance(actual, list | tuple | set):
                 return any(_compare("eq", item, expected) for item in actual)
             return str(expected) in str(actual)
-        return expected.search(str(actual)) is not None
+        return expected.search(str(actual))  # a scanning.LineRegex: bounded, line by line
     if isinstance(expected, int | float) and not isinstance(expected, bool):
         left = _number(actual)
         right = float(expected)
@@ -375,8 +418,12 @@ class _Facts:
         rows: list[tuple[Document, dict]] = []
         for doc in docs:
             if self.wants(doc.probe):
+                _check([doc], f"reading {self.table} of {doc.probe}")
                 table = doc.table(self.table, line_filter=self.line_filter)
-                rows.extend((doc, row) for row in table if self._keep(row))
+                for start in range(0, len(table), ROWS_PER_CHECK):
+                    if start:
+                        _check([doc], f"comparing {self.table} rows of {doc.probe}")
+                    rows.extend((doc, row) for row in table[start : start + ROWS_PER_CHECK] if self._keep(row))
         group = None
         if self.per:
             groups: dict[Any, list] = {}
@@ -497,7 +544,11 @@ class _Compiler:
                     self.error(f"{path}.probe", f'unknown probe "{name}"')
         return value
 
-    def compile_regex(self, pattern: Any, flags: int, path: str):
+    def compile_regex(self, pattern: Any, flags: int, path: str, *, leaf: bool = False):
+        """The bounded matcher of one pattern (a one-pattern scan for a leaf, a ``LineRegex``
+        for a ``where``); None, with the error at ``path``, when there is none."""
+        from diagnostics import scanning
+
         if not isinstance(pattern, str) or not pattern:
             self.error(path, "expected a non-empty regular expression")
             return None
@@ -505,9 +556,19 @@ class _Compiler:
             self.error(path, f"regular expression longer than {MAX_REGEX} characters")
             return None
         try:
-            return re.compile(pattern, flags | re.MULTILINE)
+            re.compile(pattern, flags | re.MULTILINE)  # compiled, never run: only for its error message
         except re.error as exc:
             self.error(path, f"bad regular expression: {exc}")
+            return None
+        regex = f"(?x){pattern}" if flags & re.VERBOSE else pattern
+        letters = "i" if flags & re.IGNORECASE else ""
+        try:
+            return _leaf_scanner(regex, letters) if leaf else _line_regex(regex, letters)
+        except scanning.PatternError as exc:
+            if exc.construct:
+                self.error(path, f"this pattern cannot be run in bounded time ({exc.construct}); {exc.advice}")
+            else:
+                self.error(path, f"this pattern cannot be matched line by line: {exc.reason}")
             return None
 
     def regex_leaf(self, spec: dict, path: str):
@@ -515,24 +576,34 @@ class _Compiler:
         probe = self.probe(spec, path, required=True)
         flags = 0
         letters = spec.get("flags", "")
-        if not isinstance(letters, str) or set(letters) - set(REGEX_FLAGS):
+        if isinstance(letters, str) and "s" in letters:
+            self.error(
+                f"{path}.flags",
+                "the s flag (a dot matching a newline) is not supported: matching is line by line and a "
+                "match never spans lines; remove it",
+            )
+        elif not isinstance(letters, str) or set(letters) - set(REGEX_FLAGS):
             self.error(f"{path}.flags", f"expected some of the letters {''.join(REGEX_FLAGS)}")
         else:
             for letter in letters:
                 flags |= REGEX_FLAGS[letter]
-        pattern = self.compile_regex(spec["regex"], flags, f"{path}.regex")
+        scanner = self.compile_regex(spec["regex"], flags, f"{path}.regex", leaf=True)
         min_matches = spec.get("min_matches", 1)
         if isinstance(min_matches, bool) or not isinstance(min_matches, int) or min_matches < 1:
             self.error(f"{path}.min_matches", "expected a whole number of at least 1")
             min_matches = 1
-        leaf = _Regex(
+        if scanner is None:
+            return None
+        [pattern] = scanner.patterns
+        return _Regex(
             probe=probe,
-            pattern=pattern,
+            regex=pattern.regex,
+            flags=pattern.flags,
+            scanner=scanner,
             min_matches=min_matches,
             weight=self.weight(spec, path),
             describe=self.text(spec, "describe", path),
         )
-        return leaf if pattern is not None else None
 
     def field_name(self, table: str | None, name: Any, path: str) -> bool:
         if not isinstance(name, str) or not name:
@@ -577,7 +648,7 @@ class _Compiler:
             ):
                 self.error(f"{path}.{op}", "expected a number or text")
                 continue
-            if op == "in" and not isinstance(expected, list):
+            if op in ("in", "not_in") and not isinstance(expected, list):
                 self.error(f"{path}.{op}", "expected a list")
                 continue
             if op in ("eq", "ne", "contains") and isinstance(expected, dict | list):
@@ -639,6 +710,21 @@ class _Compiler:
         )
 
 
+# Compiled patterns, shared by every signature using them (compiling is the costly part of validation).
+@functools.lru_cache(maxsize=2048)
+def _leaf_scanner(regex: str, flags: str):
+    from diagnostics import scanning
+
+    return scanning.Scanner.compile([scanning.Pattern(0, regex, flags)])
+
+
+@functools.lru_cache(maxsize=2048)
+def _line_regex(regex: str, flags: str):
+    from diagnostics import scanning
+
+    return scanning.LineRegex(regex, flags)
+
+
 def _known_tables() -> dict[str, tuple[str, ...]] | None:
     try:
         from diagnostics.parsers import TABLES
@@ -687,7 +773,11 @@ class Signature:
                     return True
         return False
 
-    def evaluate(self, documents: list[Document]) -> Result:
+    def evaluate(self, documents: list[Document], *, budget: Budget | None = None) -> Result:
+        """Raises BudgetExceeded when ``budget`` (or one already set on the documents) runs out."""
+        if budget is not None:
+            for doc in documents:
+                doc.budget = budget
         return self.root.evaluate(documents)
 
 

@@ -67,6 +67,8 @@ def _edit(request: HttpRequest, kind: _Kind, key: str | None) -> HttpResponse:
                 )
             return redirect(f"kb_{kind.name}_history", key=row.key)
     context = {"kind": kind, "entry": entry, "form": form, "preview_runs": curation.PREVIEW_RUNS}
+    if entry is not None and kind is SYMPTOM:
+        context["not_evaluated"] = curation.skipped_symptoms().get(entry.pk, [])
     return render(request, "diagnostics/kb/edit.html", context)
 
 

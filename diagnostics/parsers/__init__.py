@@ -145,12 +145,15 @@ def line_prefilter(table: str, field: str, op: str, expected: Any) -> list[str] 
     """
     if table != "log_lines" or field != "message":
         return None
-    if op == "regex" and isinstance(expected, re.Pattern) and isinstance(expected.pattern, str):
+    # ``expected``: an ``re.Pattern`` or what the knowledge base compiles a where regex into
+    # (``diagnostics.scanning.LineRegex``), both with ``pattern`` and ``flags``.
+    pattern, flags = getattr(expected, "pattern", None), getattr(expected, "flags", None)
+    if op == "regex" and isinstance(pattern, str) and isinstance(flags, int):
         # The knowledge base compiles a where regex with MULTILINE (moot within one line) and
         # nothing else: the scan reads any other flag inline from the text, as re does.
-        if re.compile(expected.pattern, re.MULTILINE).flags != expected.flags:
+        if re.compile(pattern, re.MULTILINE).flags != flags:
             return None
-        return [expected.pattern, _MESSAGE_NOT_IN_LINE]
+        return [pattern, _MESSAGE_NOT_IN_LINE]
     if op == "contains" and not isinstance(expected, list | tuple | set | dict):
         return [re.escape(str(expected)), _MESSAGE_NOT_IN_LINE]
     return None
