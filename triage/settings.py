@@ -153,8 +153,6 @@ TRIAGE_SSH_TIMEOUTS = {
 }
 # Channels run at once over one connection (sshd's MaxSessions defaults to 10).
 TRIAGE_SSH_CONCURRENCY = env_int("TRIAGE_SSH_CONCURRENCY", 6, minimum=1)
-# Seconds of signature evaluation one run's diagnosis may spend; past it the rest is skipped and said.
-TRIAGE_MATCH_BUDGET_SECONDS = env_int("TRIAGE_MATCH_BUDGET_SECONDS", 20, minimum=1)
 
 # --- Celery -----------------------------------------------------------------
 # Without a broker URL, use kombu's filesystem transport so `make run` needs no server.

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import logging
 import threading
-import time
 from collections.abc import Iterable
 from dataclasses import dataclass
 
@@ -20,6 +19,7 @@ from django.utils import timezone
 from diagnostics.knowledge.signature import (
     CITATIONS_PER_LEAF,
     Budget,
+    BudgetExceeded,
     Document,
     Result,
     Signature,
@@ -293,18 +293,21 @@ def match_run_bounded(*, run: CollectionRun, budget: float | None = None) -> Mat
     Past the budget, the symptoms not yet evaluated are skipped, and their rows from an
     earlier matching are kept (a partial diagnosis never erases a finding); the note says so.
     """
-    budget = settings.TRIAGE_MATCH_BUDGET_SECONDS if budget is None else budget
+    limit = Budget(seconds=settings.TRIAGE_MATCH_BUDGET_SECONDS if budget is None else budget)
     symptoms = compiled_symptoms()
     scanner, cap = current_scanner()
-    documents = documents_for(Evidence.objects.filter(run=run).order_by("step"), scanner=scanner, cap=cap)
-    deadline = time.monotonic() + budget
+    documents = documents_for(
+        Evidence.objects.filter(run=run).order_by("step"), scanner=scanner, cap=cap, budget=limit
+    )
     evaluated: list[tuple[CompiledSymptom, dict | None]] = []
-    skipped = 0
+    skipped, stopped = 0, ""
     for index, symptom in enumerate(symptoms):
-        if time.monotonic() > deadline:
-            skipped = len(symptoms) - index
+        try:
+            limit.check(f"symptom {symptom.key}")
+            result = symptom.signature.evaluate(documents)
+        except BudgetExceeded as exc:
+            skipped, stopped = len(symptoms) - index, exc.reason
             break
-        result = symptom.signature.evaluate(documents)
         score = round(result.score, 4)
         matched = result.held and score >= symptom.threshold
         if not matched and result.weight_held <= 0:
@@ -321,8 +324,8 @@ def match_run_bounded(*, run: CollectionRun, budget: float | None = None) -> Mat
         }))
     note = ""
     if skipped:
-        note = (f"Matching stopped at its {budget:g} s budget: {skipped} of {len(symptoms)} symptoms were not "
-                "evaluated; findings from earlier matchings of them are kept.")
+        note = (f"Matching stopped: {stopped}; {skipped} of {len(symptoms)} symptoms were not evaluated, "
+                "and findings from earlier matchings of them are kept.")
         log.warning("run %s: %s", run.pk, note)
     now = timezone.now()
     kept: list[Match] = []
