@@ -226,6 +226,9 @@ def ticket_fixes_panel(*, ticket) -> dict:
     return {
         "fixes": suggested_fixes(ticket=ticket, diagnosis=diagnosis),
         "possible": ticket_possible(ticket=ticket, diagnosis=diagnosis),
+        "cleared": [ClearedView(c.before.symptom.title, c.before.run_id, c.after.pk, c.after.finished_at,
+                                c.after.verifies_recipe.title if c.after.verifies_recipe_id else "")
+                    for c in diagnosis.cleared],
         "pending_diagnosis": len(diagnosis.pending_runs),
         "has_evidence": Evidence.objects.filter(run__ticket=ticket).exists(),
     }
@@ -286,6 +289,17 @@ def suggested_fixes(*, ticket, diagnosis=None) -> list[FixView]:
         ))
     # A fix the tech rejected goes last; the others keep their rank.
     return sorted(views, key=lambda view: view.rejected)
+
+
+@dataclass
+class ClearedView:
+    """A symptom found earlier and gone in a later run that collected its proof (before and after)."""
+
+    title: str
+    before_run_id: int
+    after_run_id: int
+    after_at: object
+    verified_recipe: str  # the recipe a Verify run was checking, when the later run was one
 
 
 @dataclass

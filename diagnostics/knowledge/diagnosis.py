@@ -154,7 +154,7 @@ def ticket_findings(*, ticket: Ticket) -> TicketDiagnosis:
     """The ticket's diagnosis from every diagnosed run, per server (see the module docstring)."""
     runs = list(
         ticket.collection_runs.filter(state__in=TERMINAL_STATES)
-        .select_related("server")
+        .select_related("server", "verifies_recipe")
         .order_by("finished_at", "id")
     )
     diagnosed = [run for run in runs if run.diagnosed_at is not None]
