@@ -20,6 +20,7 @@ from diagnostics import selectors as collection_selectors
 from diagnostics.forms import CollectForm
 from diagnostics.knowledge import followups, outcomes, verification
 from diagnostics.knowledge.forms import AcceptFixForm, RejectFixForm, SettlePossibleForm
+from diagnostics.knowledge.proposal import playbook_proposal
 from triage import access, forms, selectors, services, workflow
 from triage.models import Status, Ticket
 from triage.pagination import BadCursor
@@ -100,6 +101,7 @@ def _ticket_context(request: HttpRequest, ticket: Ticket, **bound) -> dict:
         **collection_selectors.ticket_fixes_panel(ticket=ticket),
     }
     if can_work:
+        proposal = playbook_proposal(ticket=ticket)
         context.update(
             accept_form=bound.get("accept_form"),
             reject_form=bound.get("reject_form"),
@@ -116,7 +118,10 @@ def _ticket_context(request: HttpRequest, ticket: Ticket, **bound) -> dict:
             tags_form=bound.get("tags_form") or forms.TagsForm(initial={"tags": ", ".join(context["tag_names"])}),
             servers_form=bound.get("servers_form")
             or forms.ServersForm(ticket=ticket, initial={"servers": [s.pk for s in context["servers"]]}),
-            collect_form=CollectForm(ticket=ticket),
+            collect_form=CollectForm(
+                ticket=ticket, initial={"playbook": proposal.playbook.pk} if proposal is not None else None
+            ),
+            proposal=proposal,
         )
     return context
 
