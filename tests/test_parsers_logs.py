@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from diagnostics.parsers import facts_for
-from diagnostics.parsers.logs import parse_line, parse_log_lines
+from diagnostics.parsers.logs import MONTHS, parse_line, parse_log_lines
 
 FIXTURES = Path(__file__).parent / "fixtures"
 RECORDED = dt.datetime(2026, 11, 22, 0, 45, tzinfo=dt.UTC)
@@ -112,3 +112,25 @@ def test_the_runners_cut_marker_is_not_a_log_line():
     text = "Nov  8 16:49:42 a b: one\n[... 999 bytes not kept ...]\nne cut short\nNov  8 16:49:43 a b: two\n"
     rows = parse_log_lines(text)
     assert [r["line_no"] for r in rows] == [1, 3, 4] and rows[1]["timestamp"] is None
+
+
+# (line's date, recorded_at UTC, year it must get). A host ahead of UTC writes "Jan  1" while our clock
+# still says Dec 31; one behind writes "Nov 30" while ours says Dec 1 (the slack is one day either way).
+YEARS = [
+    ("Jan  1 05:59:00", dt.datetime(2026, 12, 31, 20, 0, tzinfo=dt.UTC), 2027),
+    ("Dec  1 09:00:00", dt.datetime(2026, 11, 30, 22, 0, tzinfo=dt.UTC), 2026),
+    ("Jan  2 09:00:00", dt.datetime(2026, 12, 30, 9, 0, tzinfo=dt.UTC), 2026),
+    ("Dec 31 23:59:59", dt.datetime(2027, 1, 1, 0, 5, tzinfo=dt.UTC), 2026),
+    ("Nov 23 10:00:00", dt.datetime(2026, 11, 22, 0, 45, tzinfo=dt.UTC), 2026),
+    ("Nov 24 10:00:00", dt.datetime(2026, 11, 22, 0, 45, tzinfo=dt.UTC), 2025),
+    ("Feb 29 10:00:00", dt.datetime(2025, 3, 1, 0, 0, tzinfo=dt.UTC), 2024),
+]
+
+
+@pytest.mark.parametrize(("stamp", "recorded_at", "year"), YEARS)
+def test_a_year_less_syslog_line_gets_the_latest_year_not_after_the_recording(stamp, recorded_at, year):
+    text = f"{stamp} web cron[1]: x\n"
+    month, day, time = stamp.split()
+    expected = f"{year}-{MONTHS[month]:02d}-{int(day):02d}T{time}"
+    assert parse_line(text.rstrip(), 1, None, recorded_at)["timestamp"] == expected
+    assert parse_log_lines(text, recorded_at=recorded_at)[0]["timestamp"] == expected

@@ -8,7 +8,9 @@ a match can cite it, and the classic format must keep the pid: jc 1.26's ``syslo
 format, chosen by the line's first character, keeps a 10 MB log well under a second.
 
 Timestamps are ISO 8601. Classic syslog carries no year: given ``recorded_at`` (when the evidence
-was taken) the year is inferred (a December line read in January is last year's); without it the
+was taken) the year is the latest in which the date is not after the recording day plus a day of
+slack (a December line read in January is last year's, a "Jan  1" line written by a host ahead of
+UTC while our clock says Dec 31 is next year's); without it the
 timestamp is ISO's year-less form ``--11-08T16:49:42``. Raw dmesg times are seconds since boot and
 go to ``uptime`` (as does the ``[3018172.820223]`` inside a syslogged kernel line).
 """
@@ -53,16 +55,26 @@ _TAI64N = re.compile(r"@([0-9a-f]{16})([0-9a-f]{8}) (.*)")
 _TAGGED = re.compile(r"([\w.-]+)(?:\[(\d+)\])?: (.*)")
 _PRI = re.compile(r"<\d{1,3}>")
 _JOURNAL_META = ("No journal files were found.", "No entries")
+YEAR_SLACK = dt.timedelta(days=1)  # time zones (UTC-12..UTC+14) and a little clock skew
 TAI64_EPOCH = 2**62 + 10  # tai64n label of 1970-01-01T00:00:00 (as tai64nlocal counts it, no leap table)
 
 
 def _year(month: int, day: int, recorded_at: dt.datetime | None) -> int | None:
+    """The latest year in which ``month``/``day`` is not after the recording day plus ``YEAR_SLACK``.
+
+    The line's clock is the host's local time and ``recorded_at`` ours (UTC), so a host ahead of UTC
+    writes "Jan  1" while we still say Dec 31: compared as dates, across month and year ends.
+    """
     if recorded_at is None:
         return None
-    year = recorded_at.year
-    if (month, day) > (recorded_at.month, recorded_at.day + 1):  # a date after the recording: last year's
-        year -= 1
-    return year
+    latest = recorded_at.date() + YEAR_SLACK
+    for year in range(latest.year, latest.year - 9, -1):  # Feb 29 may be up to 8 years back
+        try:
+            if dt.date(year, month, day) <= latest:
+                return year
+        except ValueError:  # Feb 29 of a common year, or a day no month has
+            continue
+    return None
 
 
 def _stamp(month: int, day: int, time: str, year: int | None) -> str:
