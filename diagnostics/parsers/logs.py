@@ -1,7 +1,7 @@
 """Log lines (kernel_log, system_log, auth_log, mail_log, log_tail) -> ``log_lines``.
 
 Our own parser: the formats a support desk meets in one evidence file are mixed (classic syslog,
-RFC 3339 syslog, ``dmesg -T``, raw ``dmesg``, journalctl's short format, exim, nginx/apache error
+BusyBox syslogd's (with ``facility.level``, or ``-S`` without a host), RFC 5424, RFC 3339 syslog, ``dmesg -T``, raw ``dmesg``, journalctl's short format, exim, nginx/apache error
 logs, clamav, qmail's multilog TAI64N stamps, access logs), each line must keep its line number so
 a match can cite it, and the classic format must keep the pid: jc 1.26's ``syslog_bsd`` folds
 ``sshd[812]:`` into the message and knows none of the other formats. One compiled pattern per
@@ -41,8 +41,20 @@ class LogLine(TypedDict):
 _MONTH_NAMES = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
 MONTHS = {name: number for number, name in enumerate(_MONTH_NAMES, start=1)}
 _TAG = r"(?:([^\s:\[]+)(?:\[(\d+)\])?: ?)?"  # "sshd[812]: ", "kernel: ", or nothing
-_SYSLOG = re.compile(r"([A-Z][a-z]{2}) +(\d{1,2}) (\d\d:\d\d:\d\d)(?:\.\d+)? (\S+) " + _TAG + r"(.*)")
+# BusyBox syslogd writes "facility.level" between the host and the tag ("router daemon.info dnsmasq: ...").
+_FACILITY_LEVEL = (
+    r"(?:(?:kern|user|mail|daemon|auth|syslog|lpr|news|uucp|cron|authpriv|ftp|local[0-7])"
+    r"\.(?:emerg|panic|alert|crit|err|error|warn|warning|notice|info|debug) )?"
+)
+# The host is a word not ending in ":"; with none (BusyBox syslogd -S) the tag follows the time directly.
+_SYSLOG = re.compile(
+    r"([A-Z][a-z]{2}) +(\d{1,2}) (\d\d:\d\d:\d\d)(?:\.\d+)? (?:(\S*[^\s:]) )?" + _FACILITY_LEVEL + _TAG + r"(.*)"
+)
 _ISO_STAMP = r"(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(?:\.\d+)?(?:Z|[+-]\d\d:?\d\d)?)"
+# RFC 5424 after its <PRI>: VERSION TIMESTAMP HOSTNAME APP-NAME PROCID MSGID STRUCTURED-DATA [MSG], "-" for nil;
+# SD-PARAM values may hold "]" escaped as "\]".
+_SD = r'(?:-|(?:\[[^\]"]*(?:"(?:[^"\\]|\\.)*"[^\]"]*)*\])+)'
+_RFC5424 = re.compile(r"[1-9]\d{0,2} (-|" + _ISO_STAMP + r") (\S+) (\S+) (\S+) \S+ " + _SD + r"(?: \ufeff?(.*))?")
 _RFC3339 = re.compile(_ISO_STAMP + r" (\S+) " + _TAG + r"(.*)")
 _ISO_SPACE = re.compile(r"(\d{4}-\d\d-\d\d) (\d\d:\d\d:\d\d(?:\.\d+)?)(?: ([+-]\d{4}))? (?:\[(\d+)\] )?(.*)")
 _NGINX = re.compile(r"(\d{4})/(\d\d)/(\d\d) (\d\d:\d\d:\d\d) \[(\w+)\] (\d+)#\d+: (.*)")
@@ -81,6 +93,10 @@ def _stamp(month: int, day: int, time: str, year: int | None) -> str:
     if year is None:
         return f"--{month:02d}-{day:02d}T{time}"
     return f"{year:04d}-{month:02d}-{day:02d}T{time}"
+
+
+def _nil(value: str) -> str | None:
+    return None if value == "-" else value
 
 
 def _row(file: str | None, line_no: int, message: str) -> LogLine:
@@ -128,7 +144,13 @@ def parse_line(line: str, line_no: int, file: str | None, recorded_at: dt.dateti
             row["message"] = match.group(5)
         return row
     if "0" <= first <= "9":
-        if line[10:11] == "T" and (match := _RFC3339.match(line)):
+        if " " in line[1:4] and (match := _RFC5424.match(line)):
+            stamp, _, host, app, procid, message = match.groups()
+            row["timestamp"] = None if stamp == "-" else stamp
+            row["host"], row["program"] = _nil(host), _nil(app)
+            row["pid"] = int(procid) if procid.isdigit() else None
+            row["message"] = message or ""
+        elif line[10:11] == "T" and (match := _RFC3339.match(line)):
             row["timestamp"], row["host"], row["program"] = match.group(1), match.group(2), match.group(3)
             row["pid"] = int(match.group(4)) if match.group(4) else None
             row["message"] = match.group(5)
