@@ -80,6 +80,9 @@ STRACE_CASES = [
     ('12:00:00.000001 connect(5, {sa_family=AF_INET6, sin6_port=htons(113), sin6_flowinfo=htonl(0), '
      'inet_pton(AF_INET6, "2001:db8::1", &sin6_addr), sin6_scope_id=0}, 28) = -1 ECONNREFUSED '
      "(Connection refused) <0.000100>", "connect", 5, "AF_INET6", "2001:db8::1", 113, "-1", "ECONNREFUSED", 0.0001),
+    ('12:00:00.000001 connect(5, {sa_family=AF_INET6, sin6_port=htons(22), sin6_flowinfo=htonl(0), '
+     'inet_pton(AF_INET6, "fe80::1", &sin6_addr), sin6_scope_id=if_nametoindex("eth0")}, 28) = 0 <0.000100>',
+     "connect", 5, "AF_INET6", "fe80::1%eth0", 22, "0", None, 0.0001),
     ('12:00:00.000001 connect(3, {sa_family=AF_UNIX, sun_path="/var/run/nscd/socket"}, 110) = -1 ENOENT '
      "(No such file or directory) <0.000020>", "connect", 3, "AF_UNIX", "/var/run/nscd/socket", None, "-1", "ENOENT",
      0.00002),

@@ -81,6 +81,7 @@ _FAMILY = re.compile(r"sa_family=(AF_[A-Z0-9]+)")
 _PORT = re.compile(r"sin6?_port=htons\((\d+)\)")
 _ADDR4 = re.compile(r'sin_addr=inet_addr\("([^"]*)"\)')
 _ADDR6 = re.compile(r'inet_pton\(AF_INET6,\s*"([^"]*)"')
+_SCOPE = re.compile(r'sin6_scope_id=(?:if_nametoindex\("([^"]+)"\)|(\d+))')
 _UNIX = re.compile(r'sun_path=(@?)"((?:[^"\\]|\\.)*)"')
 _UNFINISHED = "<unfinished ...>"
 _POLLS = frozenset({"poll", "ppoll"})
@@ -134,8 +135,15 @@ def _address(args: str) -> tuple[str | None, str | None, int | None]:
     family = match.group(1) if (match := _FAMILY.search(args)) else None
     port = int(match.group(1)) if (match := _PORT.search(args)) else None
     address = None
-    if (match := _ADDR4.search(args)) or (match := _ADDR6.search(args)):
+    if match := _ADDR4.search(args):
         address = match.group(1)
+    elif match := _ADDR6.search(args):
+        address = match.group(1)
+        # a link-local address means nothing without its zone: "fe80::1%eth0", as the socket tables write it
+        scope = _SCOPE.search(args) if address.lower().startswith("fe8") else None
+        zone = (scope.group(1) or scope.group(2)) if scope else "0"
+        if zone != "0":
+            address = f"{address}%{zone}"
     elif match := _UNIX.search(args):
         address = match.group(1) + match.group(2)
     return family, address, port
