@@ -130,3 +130,38 @@ def test_udp_and_non_ip_frames_are_counted_not_flowed():
     udp = dpkt.ip.IP(src=b"\x01\x02\x03\x04", dst=b"\x05\x06\x07\x08", p=17, data=dpkt.udp.UDP(sport=1, dport=53))
     (summary,) = parse_pcap(_pcap(101, [bytes(udp), b"\x00\x01garbage"]))["packets_summary"]
     assert (summary["udp"], summary["other"], summary["tcp"]) == (1, 1, 0)
+
+
+def test_a_bridged_hosts_any_capture_counts_each_packet_once_so_a_refused_ident_is_no_retransmit():
+    """A container's connect to a closed port 113, refused at once, seen by `-i any` on its veth and on the
+    bridge (same bytes), and NATed on eth0 (another 4-tuple): one SYN and one RST per connection."""
+    facts = facts_for("tcpdump", capture("bridged_refused_113_any.pcap"))
+    ident = sorted((f for f in facts["flows"] if f["server_port"] == 113), key=lambda f: (f["client"], f["first_ts"]))
+    assert [f["client"] for f in ident] == ["10.213.223.10"] * 2 + ["172.17.0.2"] * 2
+    for flow in ident:
+        assert flow["server"] == "10.213.223.11" and flow["packets"] == 2
+        assert (flow["syns"], flow["retransmitted_syns"], flow["synacks"], flow["resets"]) == (1, 0, 0, 1)
+    (summary,) = facts["packets_summary"]
+    assert (summary["linktype"], summary["total"], summary["duplicates"], summary["tcp"]) == (276, 12, 4, 8)
+
+
+def test_the_ident_signatures_flow_condition_does_not_hold_on_the_bridged_refusal():
+    flows = facts_for("tcpdump", capture("bridged_refused_113_any.pcap"))["flows"]
+    assert not [f for f in flows if f["server_port"] == 113 and f["synacks"] == 0 and f["syns"] >= 2]
+
+
+def test_linux_cooked_v1_captures_from_tcpdumps_own_tests_parse():
+    """tcpdump's tests/tcp-handshake-nano.pcap (SLL v1, nanosecond stamps) and resp_2_inline.pcap (SLL v1,
+    a redis session on loopback, where every packet is seen once and must stay counted once)."""
+    facts = facts_for("tcpdump", capture("tcpdump_tests_tcp-handshake-nano.pcap"))
+    (flow,) = facts["flows"]
+    assert (flow["client"], flow["client_port"], flow["server"], flow["server_port"]) == (
+        "131.155.215.69", 46656, "137.116.81.94", 80)  # fmt: skip
+    assert flow["handshake_completed"] and (flow["syns"], flow["synacks"], flow["packets"]) == (1, 1, 3)
+    assert flow["first_ts"] == pytest.approx(1418145369.924505, abs=1e-6)
+    assert facts["packets_summary"][0]["linktype"] == 113 and facts["packets_summary"][0]["duplicates"] == 0
+    redis = facts_for("tcpdump", capture("tcpdump_tests_resp_2_inline.pcap"))
+    (summary,) = redis["packets_summary"]
+    assert summary["duplicates"] == 0 and summary["tcp"] == summary["total"]
+    (session,) = redis["flows"]
+    assert session["server_port"] == 6379 and session["handshake_completed"] and session["packets"] == summary["total"]

@@ -90,7 +90,10 @@ def test_states_are_spelled_as_ss_spells_them(raw, expected):
 @pytest.mark.parametrize(("text", "expected"), [
     ("10.0.0.1:25", ("10.0.0.1", 25)), ("[::ffff:10.0.0.1]:25", ("::ffff:10.0.0.1", 25)), ("*:22", ("*", 22)),
     ("0.0.0.0:*", ("0.0.0.0", None)), ("127.0.0.53%lo:53", ("127.0.0.53", 53)), (":::22", ("::", 22)),
-    ("[fe80::1%eth0]:22", ("fe80::1", 22)),
+    ("[fe80::1%eth0]:22", ("fe80::1%eth0", 22)),
+    ("[fe80::9cc5:aeff:fec5:34ae]%eth0:123", ("fe80::9cc5:aeff:fec5:34ae%eth0", 123)),
+    ("[::]%eth0:*", ("::", None)), ("0.0.0.0%virbr0:67", ("0.0.0.0", 67)), ("*%ens33:ipv6-icmp", ("*", None)),
+    ("[2001:db8::1]:443", ("2001:db8::1", 443)),
 ])  # fmt: skip
 def test_endpoints_in_every_spelling(text, expected):
     assert split_endpoint(text) == expected
@@ -118,3 +121,55 @@ def test_udp_listeners_without_a_state_column_in_netstat():
            "udp        0      0 0.0.0.0:68              0.0.0.0:*                           312/dhclient\n"
     (row,) = facts_for("listening", text.encode())["listening"]
     assert (row["proto"], row["local_port"], row["process"], row["pid"]) == ("udp", 68, "dhclient", 312)
+
+
+def test_the_older_ss_owner_format_keeps_process_pid_and_fd():
+    """insights-core's recorded `ss -tupna` of a RHEL host with iproute2 before 3.15: users:(("sshd",1231,3))."""
+    text = (FIXTURES / "listening" / "insights_ss_tupna_old_users.txt").read_text()
+    rows = facts_for("listening", text.encode())["listening"]
+    sshd = [(r["local_address"], r["local_port"], r["process"], r["pid"], r["fd"])
+            for r in rows if r["local_port"] == 22]
+    # (the listening probe runs ss -l; this listing has every state, so the established session is here too)
+    assert sshd == [("*", 22, "sshd", 1231, 3), ("192.168.0.106", 22, "sshd", 11427, 3), ("::", 22, "sshd", 1231, 4)]
+    assert [r["local_port"] for r in rows if r["process"] is None or r["pid"] is None or r["fd"] is None] == [739]
+    sockets = parse_sockets("==> ss -tanpo <==\n" + text)["sockets"]
+    estab = [(s["local_port"], s["peer_address"], s["process"], s["pid"], s["fd"])
+             for s in sockets if s["state"] == "ESTAB"]
+    assert estab == [(22, "192.168.0.101", "sshd", 11427, 3), (739, "192.168.0.105", None, None, None)]
+
+
+def test_the_current_ss_owner_format_gives_the_fd_too():
+    listener = facts("sockets", "varnish_close_wait.txt")["sockets"][0]
+    assert (listener["process"], listener["pid"], listener["fd"]) == ("cache-main", 23, 3)
+
+
+def test_a_scoped_link_local_listener_loses_its_brackets_and_keeps_its_zone():
+    """jc's tests/fixtures/generic/ss-wide.out: ntpd bound to [fe80::9cc5:aeff:fec5:34ae]%eth0:123."""
+    rows = facts_for("listening", (FIXTURES / "listening" / "jc_ss-wide.txt").read_bytes())["listening"]
+    ntp = [r for r in rows if r["process"] == "ntpd" and r["local_address"].startswith("fe80")]
+    assert [(r["local_address"], r["local_port"], r["pid"], r["fd"]) for r in ntp] == [
+        ("fe80::9cc5:aeff:fec5:34ae%eth0", 123, 1367093, 24)]
+    assert not [r for r in rows if "[" in (r["local_address"] or "") or "]" in (r["local_address"] or "")]
+
+
+def _jc_address(row: dict) -> str:
+    """jc keeps ss's brackets and puts the %zone in "interface"; ours keeps the zone on link-local IPv6 only."""
+    address = row["local_address"].removeprefix("[").removesuffix("]")
+    link_local = address.lower().startswith("fe80:")
+    return f"{address}%{row['interface']}" if link_local and row.get("interface") else address
+
+
+@pytest.mark.parametrize("name", ["jc_ss-wide.txt", "jc_ss-sudo-tulpen.txt"])
+def test_differential_listening_against_jc_on_jcs_own_ss_fixtures(name):
+    import jc
+
+    text = (FIXTURES / "listening" / name).read_text()
+    theirs = [r for r in jc.parse("ss", text, quiet=True) if r["netid"] in ("tcp", "udp")]
+    ours = facts_for("listening", text.encode())["listening"]
+    assert len(ours) == len(theirs) > 20
+    for row, record in zip(ours, theirs, strict=True):
+        owners = record.get("opts", {}).get("process_id", {})
+        pid, owner = next(iter(owners.items())) if owners else (None, {})
+        assert (row["proto"], row["local_address"], row["local_port"], row["process"], row["pid"], row["fd"]) == (
+            record["netid"], _jc_address(record), record.get("local_port_num"), owner.get("user"),
+            int(pid) if pid else None, int(owner["file_descriptor"]) if owner else None)

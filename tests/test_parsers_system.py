@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
 from diagnostics.parsers import facts_for
 from diagnostics.parsers.mounts import parse_mounts, unescape
 from diagnostics.parsers.processes import program_name
@@ -136,3 +138,64 @@ def test_a_setting_under_match_is_not_global():
     rows = facts_for("sshd_config", text.encode())["sshd_settings"]
     assert [(r["name"], r["value"], r["match"], r["line_no"]) for r in rows] == [
         ("usedns", "no", None, 2), ("usedns", "yes", "User backup", 4), ("port", "2222", None, 6)]  # fmt: skip
+
+
+def _link_table(table: dict) -> dict:
+    return {r["name"]: (r["state"], r["mtu"], r["rx_packets"] is not None) for r in table["interfaces"]}
+
+
+def _address_set(table: dict) -> set:
+    return {(a["interface"], a["family"], a["address"], a["prefixlen"]) for a in table["addresses"]}
+
+
+def test_an_ifconfig_only_host_fills_the_tables_ip_fills():
+    """One lab host, the interfaces probe with ip and then with ip hidden (capture.py ifconfig): state, MTU and
+    addresses agree. ifconfig cannot see ip's LOWERLAYERDOWN (an up veth whose peer is down): it is DOWN."""
+    with_ip = facts("interfaces", "oldnet_ip.txt")
+    with_ifconfig = facts("interfaces", "oldnet_ifconfig.txt")
+    expected = _link_table(with_ip)
+    expected["veth7"] = ("DOWN", 1400, True)
+    assert _link_table(with_ifconfig) == expected
+    assert expected["lo"][0] == "UNKNOWN" and expected["eth0"][0] == "UP" and expected["veth8"][0] == "DOWN"
+    assert _address_set(with_ifconfig) == _address_set(with_ip)
+    assert ("veth7", "inet6", "2001:db8:7::5", 64) in _address_set(with_ifconfig)
+    lines = (FIXTURES / "interfaces" / "oldnet_ifconfig.txt").read_text().splitlines()
+    assert all(a["address"] in lines[a["line_no"] - 1] for a in with_ifconfig["addresses"])
+
+
+def test_old_net_tools_ifconfig_with_link_encap_and_hwaddr():
+    """jc's tests/fixtures/ubuntu-16.04/ifconfig.out (net-tools 1.60), under the probe's own header."""
+    text = "==> ifconfig -a <==\n" + (FIXTURES / "interfaces" / "jc_ubuntu-16.04_ifconfig.txt").read_text()
+    table = facts_for("interfaces", text.encode())
+    assert [(r["name"], r["state"], r["mtu"]) for r in table["interfaces"]] == [
+        ("ens33", "UP", 1500), ("lo", "UNKNOWN", 65536)]
+    assert [(a["interface"], a["family"], a["address"], a["prefixlen"], a["line_no"]) for a in table["addresses"]] == [
+        ("ens33", "inet", "192.168.248.129", 24, 3), ("ens33", "inet6", "fe80::c1ca:3dee:39f7:5937", 64, 4),
+        ("lo", "inet", "127.0.0.1", 8, 12), ("lo", "inet6", "::1", 128, 13)]  # fmt: skip
+
+
+@pytest.mark.parametrize("name", ["jc_ubuntu-16.04_ifconfig.txt", "jc_centos-7.7_ifconfig.txt",
+                                  "jc_ubuntu-18.04_ifconfig.txt", "oldnet_ifconfig.txt"])  # fmt: skip
+def test_differential_ifconfig_against_jc(name):
+    import ipaddress
+
+    import jc
+
+    text = (FIXTURES / "interfaces" / name).read_text()
+    body = text.split("==> ifconfig -a <==\n", 1)[-1].split("==> ", 1)[0]
+    theirs = jc.parse("ifconfig", body, quiet=True)
+    table = facts_for("interfaces", ("==> ifconfig -a <==\n" + body).encode())
+    assert [r["name"] for r in table["interfaces"]] == [r["name"] for r in theirs]
+    for row, record in zip(table["interfaces"], theirs, strict=True):
+        flags = " ".join(record["state"] or []).replace(",", " ").split()
+        assert row["mtu"] == record["mtu"]
+        assert (row["state"] == "DOWN") == ("UP" not in flags or "RUNNING" not in flags)
+    ours = {(a["interface"], a["family"], a["address"], a["prefixlen"]) for a in table["addresses"]}
+    expected = set()
+    for record in theirs:
+        for v4 in record.get("ipv4") or []:
+            prefix = ipaddress.IPv4Network(f"0.0.0.0/{v4['mask']}").prefixlen if v4.get("mask") else None
+            expected.add((record["name"], "inet", v4["address"], prefix))
+        for v6 in record.get("ipv6") or []:
+            expected.add((record["name"], "inet6", v6["address"], v6.get("mask")))
+    assert ours == expected and ours

@@ -124,7 +124,8 @@ def test_defaults_are_filled_in_when_validating():
     assert REGISTRY["strace"].validate({"process": "tcpserver"}) == {
         "process": "tcpserver",
         "seconds": 15,
-        "syscalls": "connect,accept,accept4,read,write,sendto,recvfrom,poll,select,close",
+        "syscalls": "connect,accept,accept4,read,write,sendto,recvfrom,poll,ppoll,select,pselect6,"
+        "epoll_wait,epoll_pwait,epoll_ctl,close",
     }
     assert REGISTRY["fd_usage"].validate({"process": ""}) == {"process": None}
 
@@ -455,7 +456,8 @@ def test_strace_attaches_to_every_process_with_exactly_that_name(tmp_path, sleep
         "-tt",
         "-T",
         "-e",
-        "trace=connect,accept,accept4,read,write,sendto,recvfrom,poll,select,close",
+        "trace=connect,accept,accept4,read,write,sendto,recvfrom,poll,ppoll,select,pselect6,"
+        "epoll_wait,epoll_pwait,epoll_ctl,close",
     ]
     assert result.stdout.startswith(b"probe: tracing 2 process(es) named probe-sleeper\n")
 

@@ -21,6 +21,16 @@ Modules, one per kind of output; each docstring says which library it uses or wh
 (jc ps; own fd_usage), ``resources`` (jc df, meminfo, vmstat, loadavg), ``logs`` (own),
 ``resolvers`` (own), ``service_settings`` (own), ``sshd`` (own), ``pcap`` (dpkt), ``interfaces``
 (jc proc_net_dev + own), ``mail_queue`` (own); ``sections`` splits the probes' common framing.
+
+Columns added for real-world output (issue 10), each documented on its row type: ``syscalls.detail``
+(what strace prints after the result: ``(Timeout)``, poll's revents), ``sockets.fd`` and
+``listening.fd`` (the first owner's descriptor, in both of ss's owner formats) and
+``packets_summary.duplicates`` (copies of one packet that ``tcpdump -i any`` recorded on another
+interface, left out of the flows). Meanings that changed: ``connect_waits.waited`` of a connect still
+pending at the window's end is a lower bound up to the probe's "window ended at" note (None when
+unknown), and ``outcome`` says ``error``/``hangup`` for a POLLERR/POLLHUP wake; addresses lose ss's
+brackets and keep a ``%zone`` only on link-local IPv6 (``fe80::1%eth0``); ``interfaces``/``addresses``
+are filled from ``ifconfig -a`` where ``ip`` is missing.
 """
 
 from __future__ import annotations

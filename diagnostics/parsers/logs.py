@@ -1,14 +1,18 @@
 """Log lines (kernel_log, system_log, auth_log, mail_log, log_tail) -> ``log_lines``.
 
 Our own parser: the formats a support desk meets in one evidence file are mixed (classic syslog,
-RFC 3339 syslog, ``dmesg -T``, raw ``dmesg``, journalctl's short format, exim, nginx/apache error
-logs, clamav, qmail's multilog TAI64N stamps, access logs), each line must keep its line number so
-a match can cite it, and the classic format must keep the pid: jc 1.26's ``syslog_bsd`` folds
-``sshd[812]:`` into the message and knows none of the other formats. One compiled pattern per
+BusyBox syslogd's (``facility.level`` after the host, or with ``-S`` no host), RFC 5424, RFC 3339
+syslog, ``dmesg -T``, raw ``dmesg``, journalctl's short format, exim, nginx/apache error logs,
+clamav, qmail's multilog TAI64N stamps, access logs), each line must keep its line number so a
+match can cite it, and the classic format must keep the pid: jc 1.26's ``syslog_bsd`` folds
+``sshd[812]:`` into the message, and its ``syslog`` (RFC 5424) is one more pass per format; the
+tests compare both with ours on jc's own fixtures. One compiled pattern per
 format, chosen by the line's first character, keeps a 10 MB log well under a second.
 
 Timestamps are ISO 8601. Classic syslog carries no year: given ``recorded_at`` (when the evidence
-was taken) the year is inferred (a December line read in January is last year's); without it the
+was taken) the year is the latest in which the date is not after the recording day plus a day of
+slack (a December line read in January is last year's, a "Jan  1" line written by a host ahead of
+UTC while our clock says Dec 31 is next year's); without it the
 timestamp is ISO's year-less form ``--11-08T16:49:42``. Raw dmesg times are seconds since boot and
 go to ``uptime`` (as does the ``[3018172.820223]`` inside a syslogged kernel line).
 """
@@ -39,8 +43,20 @@ class LogLine(TypedDict):
 _MONTH_NAMES = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
 MONTHS = {name: number for number, name in enumerate(_MONTH_NAMES, start=1)}
 _TAG = r"(?:([^\s:\[]+)(?:\[(\d+)\])?: ?)?"  # "sshd[812]: ", "kernel: ", or nothing
-_SYSLOG = re.compile(r"([A-Z][a-z]{2}) +(\d{1,2}) (\d\d:\d\d:\d\d)(?:\.\d+)? (\S+) " + _TAG + r"(.*)")
+# BusyBox syslogd writes "facility.level" between the host and the tag ("router daemon.info dnsmasq: ...").
+_FACILITY_LEVEL = (
+    r"(?:(?:kern|user|mail|daemon|auth|syslog|lpr|news|uucp|cron|authpriv|ftp|local[0-7])"
+    r"\.(?:emerg|panic|alert|crit|err|error|warn|warning|notice|info|debug) )?"
+)
+# The host is a word not ending in ":"; with none (BusyBox syslogd -S) the tag follows the time directly.
+_SYSLOG = re.compile(
+    r"([A-Z][a-z]{2}) +(\d{1,2}) (\d\d:\d\d:\d\d)(?:\.\d+)? (?:(\S*[^\s:]) )?" + _FACILITY_LEVEL + _TAG + r"(.*)"
+)
 _ISO_STAMP = r"(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(?:\.\d+)?(?:Z|[+-]\d\d:?\d\d)?)"
+# RFC 5424 after its <PRI>: VERSION TIMESTAMP HOSTNAME APP-NAME PROCID MSGID STRUCTURED-DATA [MSG], "-" for nil;
+# SD-PARAM values may hold "]" escaped as "\]".
+_SD = r'(?:-|(?:\[[^\]"]*(?:"(?:[^"\\]|\\.)*"[^\]"]*)*\])+)'
+_RFC5424 = re.compile(r"[1-9]\d{0,2} (-|" + _ISO_STAMP + r") (\S+) (\S+) (\S+) \S+ " + _SD + r"(?: \ufeff?(.*))?")
 _RFC3339 = re.compile(_ISO_STAMP + r" (\S+) " + _TAG + r"(.*)")
 _ISO_SPACE = re.compile(r"(\d{4}-\d\d-\d\d) (\d\d:\d\d:\d\d(?:\.\d+)?)(?: ([+-]\d{4}))? (?:\[(\d+)\] )?(.*)")
 _NGINX = re.compile(r"(\d{4})/(\d\d)/(\d\d) (\d\d:\d\d:\d\d) \[(\w+)\] (\d+)#\d+: (.*)")
@@ -53,22 +69,36 @@ _TAI64N = re.compile(r"@([0-9a-f]{16})([0-9a-f]{8}) (.*)")
 _TAGGED = re.compile(r"([\w.-]+)(?:\[(\d+)\])?: (.*)")
 _PRI = re.compile(r"<\d{1,3}>")
 _JOURNAL_META = ("No journal files were found.", "No entries")
+YEAR_SLACK = dt.timedelta(days=1)  # time zones (UTC-12..UTC+14) and a little clock skew
 TAI64_EPOCH = 2**62 + 10  # tai64n label of 1970-01-01T00:00:00 (as tai64nlocal counts it, no leap table)
 
 
 def _year(month: int, day: int, recorded_at: dt.datetime | None) -> int | None:
+    """The latest year in which ``month``/``day`` is not after the recording day plus ``YEAR_SLACK``.
+
+    The line's clock is the host's local time and ``recorded_at`` ours (UTC), so a host ahead of UTC
+    writes "Jan  1" while we still say Dec 31: compared as dates, across month and year ends.
+    """
     if recorded_at is None:
         return None
-    year = recorded_at.year
-    if (month, day) > (recorded_at.month, recorded_at.day + 1):  # a date after the recording: last year's
-        year -= 1
-    return year
+    latest = recorded_at.date() + YEAR_SLACK
+    for year in range(latest.year, latest.year - 9, -1):  # Feb 29 may be up to 8 years back
+        try:
+            if dt.date(year, month, day) <= latest:
+                return year
+        except ValueError:  # Feb 29 of a common year, or a day no month has
+            continue
+    return None
 
 
 def _stamp(month: int, day: int, time: str, year: int | None) -> str:
     if year is None:
         return f"--{month:02d}-{day:02d}T{time}"
     return f"{year:04d}-{month:02d}-{day:02d}T{time}"
+
+
+def _nil(value: str) -> str | None:
+    return None if value == "-" else value
 
 
 def _row(file: str | None, line_no: int, message: str) -> LogLine:
@@ -116,7 +146,13 @@ def parse_line(line: str, line_no: int, file: str | None, recorded_at: dt.dateti
             row["message"] = match.group(5)
         return row
     if "0" <= first <= "9":
-        if line[10:11] == "T" and (match := _RFC3339.match(line)):
+        if " " in line[1:4] and (match := _RFC5424.match(line)):
+            stamp, _, host, app, procid, message = match.groups()
+            row["timestamp"] = None if stamp == "-" else stamp
+            row["host"], row["program"] = _nil(host), _nil(app)
+            row["pid"] = int(procid) if procid.isdigit() else None
+            row["message"] = message or ""
+        elif line[10:11] == "T" and (match := _RFC3339.match(line)):
             row["timestamp"], row["host"], row["program"] = match.group(1), match.group(2), match.group(3)
             row["pid"] = int(match.group(4)) if match.group(4) else None
             row["message"] = match.group(5)

@@ -13,6 +13,16 @@ the receiver's next expected one (the later of what the receiver last acknowledg
 sender's own sequence space ended): Linux (RFC 5961) ignores such a RST, except that current kernels
 accept exactly ``expected - 1`` in CLOSE-WAIT, LAST-ACK and CLOSING (the Cisco ASA off-by-one).
 ``rst_offset`` is that RST's sequence number minus the expected one (-1 for the ASA).
+
+``tcpdump -i any`` (Linux cooked v1/v2) records a packet once per interface it crosses: on a host
+with a bridge (Docker, KVM, LXC) a container's SYN is seen on its veth and on the bridge, byte for
+byte, microseconds apart. Counted twice, a connection refused at once would look like a SYN and its
+retransmission with no SYN-ACK. So in cooked captures a packet whose IP bytes (TTL/hop limit and
+IPv4 checksum left out, which routing changes) equal those of one seen within ``DUPLICATE_WINDOW``
+on another interface (SLL2 names it; SLL v1 does not, there the window alone decides) is a copy:
+``duplicates`` counts it and flows leave it out. A real retransmission is never such a copy: it
+comes at least an RTO later (200 ms minimum on Linux) and carries a new IPv4 id or TCP timestamp.
+A copy NATed on its way out (Docker's MASQUERADE) has other addresses and is its own flow.
 """
 
 from __future__ import annotations
@@ -20,6 +30,7 @@ from __future__ import annotations
 import re
 import socket
 import struct
+from collections import deque
 from typing import TypedDict
 
 import dpkt
@@ -51,6 +62,7 @@ class PacketsSummary(TypedDict):
     udp: int
     icmp: int
     other: int  # not IP, or not decodable
+    duplicates: int  # copies of a packet already seen on another interface (cooked captures); not in tcp/udp/...
     truncated: bool  # the capture ended mid-record, or bytes were cut out of its middle
     linktype: int | None
     first_ts: float | None
@@ -73,6 +85,8 @@ FIN, SYN, RST, ACK = 0x01, 0x02, 0x04, 0x10
 _LINKS = {1: dpkt.ethernet.Ethernet, 113: dpkt.sll.SLL, 276: dpkt.sll2.SLL2, 0: dpkt.loopback.Loopback,
           108: dpkt.loopback.Loopback}
 _RAW_IP = frozenset({12, 14, 101, 228, 229})
+_COOKED = {113: 16, 276: 20}  # linktype -> header length: SLL (-i any before libpcap 1.10), SLL2
+DUPLICATE_WINDOW = 0.01  # seconds; the copies of one packet on a bridge and its veth are microseconds apart
 
 
 def _records(data: bytes) -> tuple[int | None, list[tuple[float, bytes]], bool]:
@@ -127,6 +141,43 @@ def _resync(data: bytes, start: int, record: struct.Struct, limit: int, near: in
         if after is not None and (after == len(data) or _plausible(data, after, record, limit, near)):
             return candidate
     return None
+
+
+class _Copies:
+    """Which cooked-capture records repeat a packet just seen on another interface."""
+
+    def __init__(self, linktype: int):
+        self.header = _COOKED.get(linktype)
+        self.sll2 = linktype == 276
+        self.recent: dict[bytes, tuple[float, set[int | None]]] = {}
+        self.order: deque[tuple[float, bytes]] = deque()
+
+    def is_copy(self, ts: float, frame: bytes) -> bool:
+        if self.header is None or len(frame) <= self.header:
+            return False
+        while self.order and ts - self.order[0][0] > DUPLICATE_WINDOW:
+            _, old = self.order.popleft()
+            if old in self.recent and ts - self.recent[old][0] > DUPLICATE_WINDOW:
+                del self.recent[old]
+        ifindex = struct.unpack_from(">I", frame, 4)[0] if self.sll2 else None
+        key = _normalised(frame[self.header :])
+        seen = self.recent.get(key)
+        if seen is not None and 0 <= ts - seen[0] <= DUPLICATE_WINDOW and (ifindex is None or ifindex not in seen[1]):
+            seen[1].add(ifindex)
+            return True
+        self.recent[key] = (ts, {ifindex})
+        self.order.append((ts, key))
+        return False
+
+
+def _normalised(packet: bytes) -> bytes:
+    """IP bytes without what a router rewrites: TTL / hop limit and the IPv4 header checksum."""
+    version = packet[0] >> 4
+    if version == 4 and len(packet) >= 20:
+        return packet[:8] + b"\0" + packet[9:10] + b"\0\0" + packet[12:]
+    if version == 6 and len(packet) >= 40:
+        return packet[:7] + b"\0" + packet[8:]
+    return packet
 
 
 def _ip_layer(linktype: int, frame: bytes) -> object | None:
@@ -246,8 +297,12 @@ def parse_pcap(data: bytes) -> PcapFacts:
     linktype, records, truncated = _records(data)
     flows: dict[tuple[tuple[str, int], tuple[str, int]], _Flow] = {}
     names: dict[bytes, str] = {}
-    counts = {"tcp": 0, "udp": 0, "icmp": 0, "other": 0}
+    counts = {"tcp": 0, "udp": 0, "icmp": 0, "other": 0, "duplicates": 0}
+    copies = _Copies(linktype or 0)
     for ts, frame in records:
+        if copies.is_copy(ts, frame):
+            counts["duplicates"] += 1
+            continue
         try:
             ip = _ip_layer(linktype or 0, frame)
         except (dpkt.Error, struct.error, IndexError, ValueError):
@@ -278,7 +333,7 @@ def parse_pcap(data: bytes) -> PcapFacts:
         _tcp(flow, src, dst, layer, ts)
     summary: PacketsSummary = {
         "total": len(records), "tcp": counts["tcp"], "udp": counts["udp"], "icmp": counts["icmp"],
-        "other": counts["other"], "truncated": truncated, "linktype": linktype,
+        "other": counts["other"], "duplicates": counts["duplicates"], "truncated": truncated, "linktype": linktype,
         "first_ts": records[0][0] if records else None, "last_ts": records[-1][0] if records else None,
     }
     return {"flows": [_row(flow) for flow in flows.values()], "packets_summary": [summary]}

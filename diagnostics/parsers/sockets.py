@@ -6,7 +6,11 @@ timers (``timer:(timewait,,0)``), and its ``netstat`` parser takes 2.3 s for 5.7
 where the socket probe may return 4 MB of CLOSE-WAIT sockets; a split per line here takes 0.3 s.
 States are normalised to ss's spelling whichever tool produced them (``CLOSE_WAIT`` -> ``CLOSE-WAIT``,
 ``ESTABLISHED`` -> ``ESTAB``, /proc's ``08`` -> ``CLOSE-WAIT``); ss's ``UNCONN`` for a TCP socket is
-the kernel's CLOSE state and is stored as ``CLOSE``.
+the kernel's CLOSE state and is stored as ``CLOSE``. Owners come in both of ss's spellings,
+``users:(("sshd",pid=1256,fd=3))`` and, from iproute2 before 3.15 (RHEL/CentOS 6 and 7),
+``users:(("sshd",1256,3))``. Addresses lose ss's brackets; a ``%zone`` stays on a link-local IPv6
+address, where it is part of the address (``[fe80::1]%eth0:123`` -> ``fe80::1%eth0``), and is dropped
+elsewhere, where it only names the device the socket is bound to (``127.0.0.53%lo:53``).
 """
 
 from __future__ import annotations
@@ -30,6 +34,7 @@ class Socket(TypedDict):
     process: str | None  # the first owner ss names (users:(("varnishd",pid=..,fd=..))), netstat's program
     pid: int | None
     timer: str | None  # ss's timer:(...) contents, netstat's "keepalive (7199.91/0/0)", /proc's timer kind
+    fd: int | None  # the first owner's descriptor for the socket (ss only)
 
 
 class SocketState(TypedDict):
@@ -44,6 +49,7 @@ class Listener(TypedDict):
     local_port: int | None
     process: str | None
     pid: int | None
+    fd: int | None  # the first owner's descriptor for the socket (ss only)
 
 
 class SocketFacts(TypedDict):
@@ -67,7 +73,7 @@ PROC_STATES = {
 PROC_TIMERS = {"1": "on", "2": "keepalive", "3": "timewait", "4": "probe"}
 
 _SUMMARY = re.compile(r"state (\S+) (\d+)")
-_USERS = re.compile(r'users:\(\("((?:[^"\\]|\\.)*)",pid=(\d+),fd=(\d+)\)')
+_USERS = re.compile(r'users:\(\("((?:[^"\\]|\\.)*)",(?:pid=)?(\d+),(?:fd=)?(\d+)\)')
 _TIMER = re.compile(r"timer:\(([^)]*)\)")
 _NETSTAT_TAIL = re.compile(r"(?:(\d+)/(.*?)|-)\s*(?:((?:off|on|keepalive|timewait|probe|unkn-\d+) \([^)]*\)))?\s*")
 
@@ -78,15 +84,25 @@ def state_name(raw: str) -> str:
 
 
 def split_endpoint(text: str) -> tuple[str | None, int | None]:
-    """``10.0.0.1:25``, ``[::1]:25``, ``*:22``, ``0.0.0.0:*``, ``127.0.0.53%lo:53``, ``:::22`` -> (address, port)."""
+    """``10.0.0.1:25``, ``[::1]:25``, ``*:22``, ``0.0.0.0:*``, ``127.0.0.53%lo:53``, ``:::22``,
+    ``[fe80::1]%eth0:123`` -> (address, port): no brackets, a zone only on a link-local IPv6 address."""
     host, colon, port = text.rpartition(":")
     if not colon:
         return text or None, None
-    if host.startswith("[") and host.endswith("]"):
-        host = host[1:-1]
-    if "%" in host:
-        host = host.split("%", 1)[0]
+    host, _, zone = host.partition("%")  # ss writes [fe80::1]%eth0, others [fe80::1%eth0]
+    if host.startswith("["):
+        host = host[1:].removesuffix("]")
+        zone = zone.removesuffix("]")
+    if zone and _link_local(host):
+        host = f"{host}%{zone}"
     return (host or None), (int(port) if port.isdigit() else None)
+
+
+def _link_local(address: str) -> bool:
+    try:
+        return ipaddress.IPv6Address(address).is_link_local
+    except ValueError:
+        return False
 
 
 def _program(text: str) -> str | None:
@@ -109,6 +125,7 @@ def _ss_row(line_no: int, state: str, parts: list[str]) -> Socket | None:
         "local_address": local_address, "local_port": local_port, "peer_address": peer_address,
         "peer_port": peer_port, "process": users.group(1) if users else None,
         "pid": int(users.group(2)) if users else None, "timer": timer.group(1) if timer else None,
+        "fd": int(users.group(3)) if users else None,
     }  # fmt: skip
 
 
@@ -140,7 +157,7 @@ def _netstat(section: Section) -> list[Socket]:
             "peer_address": peer_address, "peer_port": peer_port,
             "process": _program(tail.group(2)) if tail and tail.group(2) else None,
             "pid": int(tail.group(1)) if tail and tail.group(1) else None,
-            "timer": tail.group(3) if tail else None,
+            "timer": tail.group(3) if tail else None, "fd": None,
         })  # fmt: skip
     return rows
 
@@ -177,7 +194,7 @@ def _proc(section: Section) -> list[Socket]:
             "line_no": line_no, "state": PROC_STATES.get(parts[3].upper(), parts[3].upper()),
             "recv_q": int(rx, 16) if _hex(rx) else None, "send_q": int(tx, 16) if _hex(tx) else None,
             "local_address": local_address, "local_port": local_port, "peer_address": peer_address,
-            "peer_port": peer_port or None, "process": None, "pid": None, "timer": timer,
+            "peer_port": peer_port or None, "process": None, "pid": None, "timer": timer, "fd": None,
         })  # fmt: skip
     return rows
 
@@ -230,12 +247,14 @@ def parse_listening(text: str) -> list[Listener]:
                 owner = _NETSTAT_TAIL.fullmatch(tail) if tail and tail[0] in "0123456789-" else None
                 process = _program(owner.group(2)) if owner and owner.group(2) else None
                 pid = int(owner.group(1)) if owner and owner.group(1) else None
+                fd = None
             else:  # ss: Netid State Recv-Q Send-Q Local Peer Process
                 local = parts[4]
                 users = _USERS.search(parts[6]) if len(parts) > 6 else None
                 process = users.group(1) if users else None
                 pid = int(users.group(2)) if users else None
+                fd = int(users.group(3)) if users else None
             address, port = split_endpoint(local)
             rows.append({"line_no": line_no, "proto": proto, "local_address": address, "local_port": port,
-                         "process": process, "pid": pid})
+                         "process": process, "pid": pid, "fd": fd})
     return rows

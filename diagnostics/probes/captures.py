@@ -14,7 +14,14 @@ from diagnostics.probes.shell import PIDS_NAMED, need, q, script
 
 SLACK = 10
 MAX_PIDS = 64  # strace -p per process; a few dozen workers is plenty of evidence
-DEFAULT_SYSCALLS = "connect,accept,accept4,read,write,sendto,recvfrom,poll,select,close"
+# glibc >= 2.33 implements select() with pselect6, and poll() is ppoll on arm64; an event loop waits in
+# epoll_wait/epoll_pwait on what epoll_ctl registered: without these a connect()'s wait is invisible.
+DEFAULT_SYSCALLS = (
+    "connect,accept,accept4,read,write,sendto,recvfrom,poll,ppoll,select,pselect6,"
+    "epoll_wait,epoll_pwait,epoll_ctl,close"
+)
+# The trace's own clock when the window closed: a call still blocked then waited at least until it.
+WINDOW_END_NOTE = "probe: window ended at "
 WINDOW_ENDED = '[ "$rc" = 124 ] && rc=0; exit "$rc";'
 
 
@@ -37,6 +44,8 @@ def _strace(p: Params) -> str:
         'else echo "probe: tracing $n process(es) named $name"; fi;',
         # strace reports on stderr; the trace is the evidence, so it goes to stdout.
         f'timeout -s INT -k 2 {q(p["seconds"])} strace -f -tt -T -e {q("trace=" + p["syscalls"])} "$@" 2>&1; rc=$?;',
+        # strace -tt prints local wall-clock time; date +%N is GNU/busybox, "N" where it is not known.
+        f'echo "{WINDOW_END_NOTE}$(date +%H:%M:%S.%N | cut -c1-15)";',
         WINDOW_ENDED,
     )
 
