@@ -40,7 +40,7 @@ def _similar_resolved(complaint: set[str], *, exclude: int) -> list[tuple[float,
         RecipeOutcome.objects.filter(kind__in=(RecipeOutcome.FIXED, RecipeOutcome.VERIFIED))
         .exclude(ticket_id=exclude)
         .select_related("ticket")
-        .order_by("-at")[:HISTORY]
+        .order_by("-id")[:HISTORY]  # newest first by key: no sort over every outcome
     )
     similar = []
     for outcome in confirmed:
