@@ -38,7 +38,7 @@ bench: $(STAMP)
 ## Refresh the README's screenshots from the browser tests
 screenshots: $(STAMP)
 	TRIAGE_SCREENSHOTS=1 $(BIN)/python -m pytest -q tests/test_browser.py tests/test_browser_collection.py \
-		tests/test_browser_triage_flow.py tests/test_browser_dashboard.py
+		tests/test_browser_triage_flow.py tests/test_browser_dashboard.py tests/test_browser_verify.py
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

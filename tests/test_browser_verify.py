@@ -17,7 +17,7 @@ from playwright.sync_api import expect
 from diagnostics import services
 from diagnostics.models import CollectionRun, FixRecipe, Playbook, RecipeOutcome
 from diagnostics.playbooks import DEFAULT_PLAYBOOKS
-from tests.browser import BROWSER_MARKS, sign_in
+from tests.browser import BROWSER_MARKS, save_screenshot, sign_in
 from tests.lab_servers import lab_server
 from tests.test_browser_collection import Worker
 from tests.test_browser_triage_flow import bnx2_messages
@@ -78,6 +78,7 @@ def test_verify_recollects_and_the_ticket_shows_the_symptom_gone_and_the_fix_ver
     verify = _accept_and_verify(page, ticket, recipe)
     assert {step["probe"] for step in verify.steps} <= {step["probe"] for step in verify.verifies_run.steps}
 
+    save_screenshot(page, "ticket-verify")
     host.write_file("/var/log/messages", quiet_messages("mxfixed"))  # the fix applied, the host rebooted
     worker = Worker(verify.pk)
     worker.start()
