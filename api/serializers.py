@@ -363,7 +363,8 @@ class RankedFixSerializer(serializers.Serializer):
 
 class RunMatchesSerializer(serializers.Serializer):
     run = serializers.IntegerField()
-    terminal = serializers.BooleanField(help_text="Matches exist only once the run has finished.")
+    terminal = serializers.BooleanField(help_text="The collection has finished.")
+    diagnosed = serializers.BooleanField(help_text="Matches and fixes exist only once the finished run is diagnosed.")
     symptoms = SymptomMatchSerializer(many=True)
     fixes = RankedFixSerializer(many=True)
 

@@ -375,7 +375,7 @@ def test_a_runs_matches_and_ranked_fixes(tech, kb, make_run):
     run.diagnosed_at = run.finished_at
     run.save(update_fields=["diagnosed_at"])
     body = api_as(tech).get(reverse("api:run_matches", args=[run.pk])).json()
-    assert body["terminal"] is True
+    assert body["terminal"] is True and body["diagnosed"] is True
     assert body["symptoms"][0]["title"] == symptom.title and body["symptoms"][0]["citations"][0]["line"] == 1
     offered = {f["key"] for f in body["fixes"]} | {a for f in body["fixes"] for a in f["alternatives"]}
     assert offered == set(symptom.recipes.values_list("key", flat=True))
@@ -466,3 +466,15 @@ def test_evidence_rows_are_untouched_by_reads(tech, make_run):
     run = make_run({"load": "up"})
     api_as(tech).get(reverse("api:run", args=[run.pk]))
     assert Evidence.objects.filter(run=run).count() == 1
+
+
+def test_a_finished_run_not_yet_diagnosed_says_so_and_offers_no_fixes_yet(tech, kb, make_run):
+    from diagnostics.knowledge.diagnosis import run_diagnose
+    from tests.test_fixes_view import KERNEL_LOG
+
+    run = make_run({"kernel_log": KERNEL_LOG})
+    body = api_as(tech).get(reverse("api:run_matches", args=[run.pk])).json()
+    assert (body["terminal"], body["diagnosed"], body["fixes"]) == (True, False, [])
+    run_diagnose(run_id=run.pk)
+    body = api_as(tech).get(reverse("api:run_matches", args=[run.pk])).json()
+    assert body["diagnosed"] is True and body["fixes"][0]["key"] == "bnx2-disable-msi"

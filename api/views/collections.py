@@ -91,7 +91,8 @@ class RunMatches(APIView):
             }
             for entry in (ranked_fixes(run=run) if run.is_settled else [])
         ]
-        body = {"run": run.pk, "terminal": run.is_terminal, "symptoms": runs.run_symptoms(run=run), "fixes": fixes}
+        body = {"run": run.pk, "terminal": run.is_terminal, "diagnosed": run.is_settled,
+                "symptoms": runs.run_symptoms(run=run), "fixes": fixes}
         return Response(s.RunMatchesSerializer(body).data)
 
 
