@@ -169,7 +169,9 @@ def test_verify_recollects_the_proof_and_a_symptom_gone_makes_the_fix_verified(k
     (comparison,) = verification.verification_compare(run=run)
     assert comparison.verdict == "gone" and comparison.before.run_id == before.pk
     assert RecipeOutcome.objects.filter(ticket=ticket, recipe=recipe, kind=RecipeOutcome.VERIFIED).exists()
-    assert ticket.events.filter(body__startswith="Verified: ").exists()
+    assert ticket.events.filter(body__startswith="Verified: ").count() == 1
+    run_diagnose(run_id=run.pk)  # diagnosed again (the knowledge base changed): the verdict is not repeated
+    assert ticket.events.filter(body__startswith="Verified: ").count() == 1
 
 
 def test_verify_says_so_when_the_symptom_is_still_present(kb, make_run, ticket, tech):

@@ -52,7 +52,8 @@ def run_diagnose(*, run_id: int) -> CollectionRun | None:
         note = f"Diagnosis failed ({type(exc).__name__}); the evidence is kept and can be diagnosed again."
     with transaction.atomic():
         outcomes.outcomes_record_suggested(run=run)
-        if run.verifies_recipe_id:
+        if run.verifies_recipe_id and run.diagnosed_at is None:
+            # Once: a re-diagnosis after a knowledge-base edit must not repeat the verdict on the timeline.
             verification.verification_settle(run=run)
         CollectionRun.objects.filter(pk=run.pk).update(diagnosed_at=timezone.now(), diagnosis_note=note[:300])
     run.refresh_from_db()
