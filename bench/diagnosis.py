@@ -46,8 +46,9 @@ def main() -> None:
         call_command("load_kb", stdout=io.StringIO())
         services.roles_ensure()
         tech = _user("bench-tech", access.TECH)
-        customer = Customer.objects.create(name="Bench Hosting", sla_tier=SlaTier.objects.first(),
-                                           contact_email="ops@bench.test")
+        services.sla_tiers_ensure()
+        tier = SlaTier.objects.get(name="Gold")
+        customer = Customer.objects.create(name="Bench Hosting", sla_tier=tier, contact_email="ops@bench.test")
         rows, verdicts = [], []
         with Lab() as lab:
             env = Env(lab)
