@@ -45,6 +45,23 @@ def test_tcpservers_ident_connects_show_as_syn_sent_to_port_113():
     assert {"state": "SYN-SENT", "count": 2} in table["socket_states"]
 
 
+def test_a_quiet_hung_upstream_shows_how_long_each_connection_has_moved_nothing():
+    # genlab's upstream/quiet-8080-nofile64: 52 requests sent and acknowledged, no answer for 11 s.
+    table = facts("sockets", "hung_upstream_quiet.txt")
+    quiet = [s for s in table["sockets"] if s["state"] == "ESTAB"]
+    assert len(quiet) == 52 and {(s["peer_address"], s["peer_port"], s["process"]) for s in quiet} == {
+        ("10.213.7.12", 8080, "python3")}  # fmt: skip
+    assert all(s["send_q"] == 0 and s["recv_q"] == 0 for s in quiet)
+    assert min(min(s["last_send_ms"], s["last_recv_ms"]) for s in quiet) >= 10000
+    listener = table["sockets"][0]
+    assert (listener["state"], listener["process"], listener["last_send_ms"]) == ("LISTEN", "sshd", None)
+
+
+def test_listings_without_ss_i_fields_leave_them_unknown():
+    sockets = facts("sockets", "varnish_close_wait.txt")["sockets"]
+    assert {(s["last_send_ms"], s["last_recv_ms"]) for s in sockets} == {(None, None)}
+
+
 def test_after_the_off_by_one_rst_no_socket_of_the_connection_is_left():
     sockets = facts("sockets", "after_off_by_one_rst.txt")["sockets"]
     assert not [s for s in sockets if s["local_port"] == 8081 and s["state"] != "LISTEN"]

@@ -1,5 +1,8 @@
 """TCP socket tables (``ss -tanpo``, ``netstat -tanpo``, ``/proc/net/tcp``) and listeners (``ss -ltnup``).
 
+The sockets probe runs ``ss -tanpoi`` and folds each socket's ``lastsnd:``/``lastrcv:`` (from the ``-i`` line)
+onto the socket's own line; older recordings without them parse as before, with those fields None.
+
 Our own parser, because the library that covers these formats does not do the job: jc 1.26's ``ss``
 parser raises on ``ss -t`` output (it expects the Netid column that ``-t`` drops) and on ``-o``
 timers (``timer:(timewait,,0)``), and its ``netstat`` parser takes 2.3 s for 5.7 MB (50,000 sockets)
@@ -35,6 +38,8 @@ class Socket(TypedDict):
     pid: int | None
     timer: str | None  # ss's timer:(...) contents, netstat's "keepalive (7199.91/0/0)", /proc's timer kind
     fd: int | None  # the first owner's descriptor for the socket (ss only)
+    last_send_ms: int | None  # ss -i lastsnd: ms since data last went out (None where the listing lacks it)
+    last_recv_ms: int | None  # ss -i lastrcv: ms since data last came in
 
 
 class SocketState(TypedDict):
@@ -75,6 +80,7 @@ PROC_TIMERS = {"1": "on", "2": "keepalive", "3": "timewait", "4": "probe"}
 _SUMMARY = re.compile(r"state (\S+) (\d+)")
 _USERS = re.compile(r'users:\(\("((?:[^"\\]|\\.)*)",(?:pid=)?(\d+),(?:fd=)?(\d+)\)')
 _TIMER = re.compile(r"timer:\(([^)]*)\)")
+_LAST = re.compile(r"\blast(snd|rcv):(\d+)\b")
 _NETSTAT_TAIL = re.compile(r"(?:(\d+)/(.*?)|-)\s*(?:((?:off|on|keepalive|timewait|probe|unkn-\d+) \([^)]*\)))?\s*")
 
 
@@ -120,12 +126,15 @@ def _ss_row(line_no: int, state: str, parts: list[str]) -> Socket | None:
     peer_address, peer_port = split_endpoint(peer)
     users = _USERS.search(rest) if "users:" in rest else None
     timer = _TIMER.search(rest) if "timer:" in rest else None
+    last = dict(_LAST.findall(rest)) if "last" in rest else {}
     return {
         "line_no": line_no, "state": state_name(state), "recv_q": to_int(recv_q), "send_q": to_int(send_q),
         "local_address": local_address, "local_port": local_port, "peer_address": peer_address,
         "peer_port": peer_port, "process": users.group(1) if users else None,
         "pid": int(users.group(2)) if users else None, "timer": timer.group(1) if timer else None,
         "fd": int(users.group(3)) if users else None,
+        "last_send_ms": int(last["snd"]) if "snd" in last else None,
+        "last_recv_ms": int(last["rcv"]) if "rcv" in last else None,
     }  # fmt: skip
 
 
@@ -157,7 +166,7 @@ def _netstat(section: Section) -> list[Socket]:
             "peer_address": peer_address, "peer_port": peer_port,
             "process": _program(tail.group(2)) if tail and tail.group(2) else None,
             "pid": int(tail.group(1)) if tail and tail.group(1) else None,
-            "timer": tail.group(3) if tail else None, "fd": None,
+            "timer": tail.group(3) if tail else None, "fd": None, "last_send_ms": None, "last_recv_ms": None,
         })  # fmt: skip
     return rows
 
@@ -195,6 +204,7 @@ def _proc(section: Section) -> list[Socket]:
             "recv_q": int(rx, 16) if _hex(rx) else None, "send_q": int(tx, 16) if _hex(tx) else None,
             "local_address": local_address, "local_port": local_port, "peer_address": peer_address,
             "peer_port": peer_port or None, "process": None, "pid": None, "timer": timer, "fd": None,
+            "last_send_ms": None, "last_recv_ms": None,
         })  # fmt: skip
     return rows
 

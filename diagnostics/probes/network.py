@@ -19,6 +19,17 @@ _NETSTAT_STATES = (
     '{ s = ($6 in m) ? m[$6] : $6; gsub(/_/, "-", s); n[s]++ } '
     'END { for (s in n) print "state", s, n[s] }'
 )
+# ss -i prints a line of TCP info under each socket (600 bytes of it); only lastsnd and lastrcv
+# (ms since data last went out and came in) are kept, appended to the socket's own line, so the
+# listing stays one line per socket and its size barely grows. They tell a connection that
+# moves from one where nothing has moved for minutes (a hung upstream).
+_SS_FOLD = (
+    'NR == 1 { sub(/ +$/, ""); print; next } '
+    '/^[ \t]/ { if (row != "") { for (i = 1; i <= NF; i++) if ($i ~ /^last(snd|rcv):/) row = row " " $i; '
+    'print row; row = "" } next } '
+    f'{{ if (row != "") print row; sub(/ +$/, ""); row = {_ON_PORT} ? $0 : "" }} '
+    'END { if (row != "") print row }'
+)
 _PROC_ON_PORT = '(port == "" || $2 ~ (":" port "$") || $3 ~ (":" port "$"))'
 _PROC_STATES = (
     'BEGIN { split("ESTAB SYN-SENT SYN-RECV FIN-WAIT-1 FIN-WAIT-2 TIME-WAIT UNCONN CLOSE-WAIT LAST-ACK '
@@ -36,7 +47,7 @@ def _sockets(p: Params) -> str:
         'if [ -n "$port" ]; then hexport=$(printf "%04X" "$port"); fi;',
         f"if {have('ss')}; then",
         f'ss -tan | awk -v port="$port" {q(_SS_STATES)} | sort;',
-        f'{header("ss -tanpo")} ss -tanpo | awk -v port="$port" {q("NR == 1 || " + _ON_PORT)};',
+        f'{header("ss -tanpo")} ss -tanpoi | awk -v port="$port" {q(_SS_FOLD)};',
         f"elif {have('netstat')}; then",
         f'netstat -tan | awk -v port="$port" {q(_NETSTAT_STATES)} | sort;',
         f'{header("netstat -tanpo")} netstat -tanpo | awk -v port="$port" {q("NR <= 2 || " + _ON_PORT)};',
