@@ -14,10 +14,13 @@ about time. Scenarios of one war story share a build; capture windows are cut to
 from __future__ import annotations
 
 import io
+import re
 
 import pytest
 from django.core.management import call_command
 
+from diagnostics.knowledge.proposal import playbook_proposal
+from diagnostics.knowledge.selectors import ranked_fixes
 from diagnostics.models import RunState
 from tests.genlab.base import PLAYBOOK_NAMES, Env
 from tests.genlab.catalogue import INDEX, Builder
@@ -55,6 +58,14 @@ def assert_right_fix_first_and_under_every_playbook_with_its_evidence(scenario, 
     assert scenario.playbook in scenario.evidence
     meant = outcomes[scenario.playbook]
     assert meant.keys and meant.keys[0] == scenario.recipe, context
+    # The playbook the product proposes for the complaint (no guessing by the tech) finds it first too.
+    proposal = playbook_proposal(ticket=meant.run.ticket)
+    assert proposal is not None, context
+    proposed = re.sub(r" \(\d+ s captures\)$", "", proposal.playbook.name)  # the lab's short-capture copies
+    assert outcomes[proposed].keys[:1] == [scenario.recipe], f"proposed {proposed!r}\n{context}"
+    # And the ticket, which remembers every playbook's evidence, still puts it first.
+    ticket_fixes = [fix.recipe.key for fix in ranked_fixes(ticket=meant.run.ticket)]
+    assert ticket_fixes[:1] == [scenario.recipe], f"the ticket's list: {ticket_fixes}\n{context}"
     for playbook, outcome in outcomes.items():
         assert scenario.recipe in outcome.keys, f"under {playbook!r}\n{context}"
 

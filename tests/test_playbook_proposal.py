@@ -12,6 +12,7 @@ from diagnostics.models import FixRecipe, Playbook
 from diagnostics.services.playbooks import playbooks_ensure
 from tests.conftest import login
 from tests.diagnosing import diagnosed
+from tests.genlab import bnx2, close_wait, ident, resolvers, tmp_noexec, upstream
 from tests.test_fixes_view import KERNEL_LOG
 from triage import services
 
@@ -67,3 +68,20 @@ def test_the_ticket_page_preselects_the_proposal_and_says_why(client, books, cus
     chosen = Playbook.objects.get(name="Mail is slow to send").pk
     assert f'<option value="{chosen}" selected>' in page
     assert "Proposed: <strong>Mail is slow to send</strong>, because" in page
+
+
+# The playbooks under which the lab (tests/test_generalisation_lab.py, bench/diagnosis.py) puts each war
+# story's right fix first: the proposal must be one of them.
+@pytest.mark.parametrize(("subject", "acceptable"), [
+    (bnx2.SUBJECT, {"Network interface down"}),
+    (close_wait.SUBJECT, {"Connections piling up"}),
+    (ident.SUBJECT, {"Mail is slow to send"}),
+    (resolvers.SUBJECT, {"Slow logins"}),
+    (tmp_noexec.SUBJECT, {"Mail scanner broken"}),
+    (upstream.SUBJECT, {"Mail queue growing", "Connections piling up"}),
+])
+def test_the_generalisation_labs_complaints_propose_a_playbook_that_finds_their_fix_first(
+    books, customer, tech, subject, acceptable
+):
+    proposal = playbook_proposal(ticket=ticket_saying(customer, tech, subject))
+    assert proposal is not None and proposal.playbook.name in acceptable, proposal and proposal.reasons

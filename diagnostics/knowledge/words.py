@@ -26,8 +26,10 @@ STOP = frozenset(
 # Words that name the same thing in a complaint and in a symptom.
 SYNONYMS = {
     "slow": "delay", "slowly": "delay", "sluggish": "delay", "delayed": "delay", "delays": "delay", "lag": "delay",
-    "wait": "delay", "waits": "delay", "waiting": "delay", "sits": "delay", "hang": "delay", "hangs": "delay",
-    "hanging": "delay", "stall": "delay", "stalls": "delay", "stuck": "delay", "latency": "delay",
+    "wait": "delay", "waits": "delay", "waiting": "delay", "sits": "delay", "latency": "delay", "ages": "delay",
+    # Hanging is not slowness: a request that never finishes points at other evidence than a late one.
+    "hangs": "hang", "hanging": "hang", "hung": "hang", "stall": "hang", "stalls": "hang", "stuck": "hang",
+    "freezes": "hang", "frozen": "hang",
     "email": "mail", "e-mail": "mail", "smtp": "mail", "mails": "mail", "outlook": "mail", "mta": "mail",
     "sending": "send", "sent": "send", "sends": "send",
     "login": "log", "logins": "log", "logging": "log", "ssh": "log",
