@@ -108,6 +108,9 @@ CASES = [
     ("sshd-usedns-slow-resolvers", "sshd_config", "usedns yes",
      "edited from sshd_config/sshd_T.txt (usedns no -> yes) + real resolvers/dead_first_nameserver.txt; "
      "negative is both real files"),
+    ("resolver-refusing", "resolvers", "CONNREFUSED via dig",
+     "real: resolvers/refusing_and_dead.txt (nothing on :53, a REJECT rule, a DROP rule); negative real "
+     "resolvers/refusing_then_answering.txt (the first refuses, the second answers)"),
     ("neighbour-table-overflow", "kernel_log", "neighbor table overflow!",
      "edited from kernel_log/dmesg_T.txt"),
     ("tcp-out-of-memory", "kernel_log", "TCP: out of memory -- consider tuning tcp_mem",

@@ -122,6 +122,36 @@ def test_untested_and_skipped_nameservers_have_no_time():
     assert row["status"] == "UNTESTED" and row["ms"] is None
 
 
+def test_an_inline_comment_in_resolv_conf_is_not_part_of_the_value():
+    text = (b"==> /etc/resolv.conf <==\n# generated\nnameserver 10.0.0.1 # old\nnameserver 10.0.0.2;backup\n"
+            b"search corp.example example.com # two domains\ndomain corp.example ; ours\n"
+            b"options timeout:2 # short\n")
+    conf = [(r["key"], r["value"]) for r in facts_for("resolvers", text)["resolv_conf"]]
+    assert conf == [("nameserver", "10.0.0.1"), ("nameserver", "10.0.0.2"), ("search", "corp.example example.com"),
+                    ("domain", "corp.example"), ("options", "timeout:2")]  # fmt: skip
+
+
+def test_each_lookup_says_how_it_ended_and_which_tool_timed_it():
+    rows = facts("resolvers", "refusing_and_dead.txt")["resolvers"]
+    got = [(r["status"], r["outcome"], r["tool"]) for r in rows]
+    assert got == [("CONNREFUSED", "refused", "dig"), ("CONNREFUSED", "refused", "dig"),
+                   ("TIMEOUT", "timeout", "dig"), ("NXDOMAIN", "nxdomain", "getent")]  # fmt: skip
+    refused, rejected, dead, system = rows
+    assert refused["ms"] < 1000 and rejected["ms"] < 1000 and dead["ms"] >= 2000 and system["ms"] >= 2000
+    assert not any(r["answered"] for r in (refused, rejected, dead))
+    healthy = facts("resolvers", "refusing_then_answering.txt")["resolvers"]
+    assert [(r["outcome"], r["answered"]) for r in healthy] == [("refused", False), ("ok", True), ("ok", True)]
+    conf = [(r["key"], r["value"]) for r in facts("resolvers", "refusing_and_dead.txt")["resolv_conf"]]
+    assert ("nameserver", refused["nameserver"]) in conf
+
+
+def test_a_fast_timeout_from_the_old_probe_is_read_as_the_refusal_it_was():
+    # Before the probe told them apart it called dig's fast exit 9 (port unreachable) TIMEOUT.
+    text = b"==> lookups of web <==\nnameserver 10.0.0.9 31 ms TIMEOUT\nnameserver 10.0.0.8 2004 ms TIMEOUT\n"
+    rows = facts_for("resolvers", text)["resolvers"]
+    assert [(r["outcome"], r["tool"]) for r in rows] == [("refused", None), ("timeout", None)]
+
+
 def test_mail_queues_of_every_tool():
     rows = {r["tool"]: r for r in facts("mail_queue", "all_tools.synthetic.txt")["mail_queue"]}
     assert (rows["postqueue"]["messages"], rows["postqueue"]["size_kb"]) == (3, 12)

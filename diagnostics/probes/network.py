@@ -74,33 +74,46 @@ def _interfaces(p: Params) -> str:
 RESOLVERS_TIMEOUT = 40
 
 
+# `failed OUT RC MS`: how a lookup that got no DNS answer failed, from the tool's words first and
+# its exit status and the time it took second. dig exits 9 ("no reply") both when the query timed
+# out and when the nameserver's host answered ICMP port unreachable; only the second is fast, and
+# a fast failure is a refusal (nothing listens on :53, a REJECT rule), never a timeout.
+FAILED = (
+    'failed() { case "$1" in *"connection refused"*|*"Connection refused"*) echo CONNREFUSED;; '
+    '*nreachable*) echo UNREACHABLE;; *"timed out"*) echo TIMEOUT;; '
+    '*) if [ "$2" = 124 ] || [ "$2" = 137 ] || [ "$3" -ge 1000 ]; then echo TIMEOUT; '
+    'elif [ "$2" = 9 ]; then echo CONNREFUSED; else echo ERROR; fi;; esac; };'
+)
+# The answer's status from host's or nslookup's words ("Host x not found: 3(NXDOMAIN)").
+_RCODE_WORDS = 'case "$out" in *NXDOMAIN*) st=NXDOMAIN;; *SERVFAIL*) st=SERVFAIL;; *REFUSED*) st=REFUSED;;'
+
+
 def _resolvers(p: Params) -> str:
     per_server = (
         # One query, one try, 2 s, to this nameserver alone; the status word comes from the
         # answer header (NOERROR, NXDOMAIN, SERVFAIL, REFUSED) or the way the tool failed.
         'if [ -n "$rev" ]; then set -- -x "$name"; else set -- "$name"; fi;',
-        f"if {have('dig')}; then",
+        f"if {have('dig')}; then tool=dig;",
         't0=$(now_ms); out=$(timeout -k 1 4 dig +time=2 +tries=1 @"$ns" "$@" 2>&1); rc=$?; t1=$(now_ms);',
         "st=$(printf '%s\\n' \"$out\" | sed -n 's/.*status: \\([A-Z]*\\).*/\\1/p' | head -n 1);",
-        'if [ -z "$st" ]; then if [ "$rc" = 9 ] || [ "$rc" = 124 ]; then st=TIMEOUT; else st=ERROR; fi; fi;',
-        f"elif {have('host')}; then",
+        'if [ -z "$st" ]; then st=$(failed "$out" "$rc" "$((t1 - t0))"); fi;',
+        f"elif {have('host')}; then tool=host;",
         't0=$(now_ms); out=$(timeout -k 1 4 host -W 2 "$name" "$ns" 2>&1); rc=$?; t1=$(now_ms);',
-        'case "$out" in *NXDOMAIN*) st=NXDOMAIN;; *SERVFAIL*) st=SERVFAIL;; *REFUSED*) st=REFUSED;;',
-        '*"timed out"*) st=TIMEOUT;; *) if [ "$rc" = 0 ]; then st=NOERROR;'
-        ' elif [ "$rc" = 124 ]; then st=TIMEOUT; else st=ERROR; fi;; esac;',
-        f"elif {have('nslookup')}; then",
+        _RCODE_WORDS,
+        '*) if [ "$rc" = 0 ]; then st=NOERROR; else st=$(failed "$out" "$rc" "$((t1 - t0))"); fi;; esac;',
+        f"elif {have('nslookup')}; then tool=nslookup;",
         't0=$(now_ms); out=$(timeout -k 1 4 nslookup -timeout=2 -retry=1 "$name" "$ns" 2>&1); rc=$?; t1=$(now_ms);',
-        'case "$out" in *NXDOMAIN*) st=NXDOMAIN;; *SERVFAIL*) st=SERVFAIL;; *REFUSED*) st=REFUSED;;',
-        '*"timed out"*) st=TIMEOUT;; *) if [ "$rc" = 0 ]; then st=NOERROR;'
-        ' elif [ "$rc" = 124 ]; then st=TIMEOUT; else st=ERROR; fi;; esac;',
+        _RCODE_WORDS,
+        '*) if [ "$rc" = 0 ]; then st=NOERROR; else st=$(failed "$out" "$rc" "$((t1 - t0))"); fi;; esac;',
         "else t0=0; t1=0; st=UNTESTED; fi;",
         'if [ "$st" = UNTESTED ]; then echo "nameserver $ns - ms UNTESTED (no dig, host or nslookup)";',
-        'else echo "nameserver $ns $((t1 - t0)) ms $st"; fi;',
+        'else echo "nameserver $ns $((t1 - t0)) ms $st via $tool"; fi;',
     )
     return script(
         need("timeout"),
         "set -f;",  # nameserver values are word-split below; never glob them
         NOW_MS,
+        FAILED,
         header("/etc/resolv.conf"),
         "cat /etc/resolv.conf 2>&1;",
         header("/etc/nsswitch.conf hosts"),
@@ -120,9 +133,10 @@ def _resolvers(p: Params) -> str:
         "done;",
         'if [ "$n" = 0 ]; then echo "probe: no nameserver lines in /etc/resolv.conf"; fi;',
         # The whole chain as sshd and the MTA see it: /etc/hosts, every nameserver, retries.
+        # getent says only found (0) or not (2): a slow "not found" is the nameservers' timeouts.
         't0=$(now_ms); out=$(timeout -k 1 10 getent hosts "$name" 2>&1); rc=$?; t1=$(now_ms);',
         'case "$rc" in 0) st=NOERROR;; 2) st=NXDOMAIN;; 124|137) st=TIMEOUT;; *) st=ERROR;; esac;',
-        'echo "resolver system $((t1 - t0)) ms $st";',
+        'echo "resolver system $((t1 - t0)) ms $st via getent";',
         'if [ -n "$out" ]; then printf "%s\\n" "$out"; fi;',
     )
 
@@ -155,8 +169,10 @@ PROBES = (
     Probe(
         "resolvers",
         "Resolver response times",
-        "/etc/resolv.conf, then one timed lookup per nameserver ('nameserver 10.0.0.2 2004 ms TIMEOUT') "
-        "and one through the system resolver as sshd and mail servers do ('resolver system ... ms ...'). "
+        "/etc/resolv.conf, then one timed lookup per nameserver ('nameserver 10.0.0.2 2004 ms TIMEOUT via dig') "
+        "and one through the system resolver as sshd and mail servers do ('resolver system ... ms ... via "
+        "getent'). Each ends NOERROR, NXDOMAIN, SERVFAIL, REFUSED, CONNREFUSED (nothing listens on :53), "
+        "UNREACHABLE or TIMEOUT; without dig, host or nslookup only the system resolver is timed. "
         "An address is looked up in reverse. Dead resolvers make logins and SMTP greetings slow.",
         (
             Param(

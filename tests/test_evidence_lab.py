@@ -1,0 +1,111 @@
+"""Proof of effect on real lab hosts: what the probes measure (lookup times, the login time) and read
+(the running daemon's own config) decides which symptom holds, not what is merely configured.
+
+Each test draws its details (host names, how many resolvers, timeouts) from a random seed printed in
+every failure message, so a signature is shown to hold on variants, not on one recorded host.
+"""
+
+from __future__ import annotations
+
+import io
+import random
+
+import pytest
+from django.core.management import call_command
+
+from diagnostics import services
+from diagnostics.models import CollectionRun, Match, Playbook, RunState
+from diagnostics.playbooks import DEFAULT_PLAYBOOKS
+from tests.lab_servers import lab_server
+from triage import services as desk
+
+pytestmark = [pytest.mark.root, pytest.mark.django_db(transaction=True)]
+
+
+@pytest.fixture
+def seed():
+    return random.SystemRandom().randrange(1 << 30)
+
+
+@pytest.fixture
+def rng(seed):
+    return random.Random(seed)
+
+
+@pytest.fixture(autouse=True)
+def kb(db):
+    call_command("load_kb", stdout=io.StringIO())
+
+
+def name(rng: random.Random, stem: str) -> str:
+    return f"{stem}{rng.randrange(1, 99)}{rng.choice('abcxyz')}"
+
+
+def playbook(name_: str) -> Playbook:
+    book = next(b for b in DEFAULT_PLAYBOOKS if b["name"] == name_)
+    found, _ = Playbook.objects.get_or_create(name=name_, defaults={"description": book["description"],
+                                                                    "steps": book["steps"]})
+    return found
+
+
+def collect(customer, tech, host, book: Playbook) -> CollectionRun:
+    server = lab_server(customer, host)
+    ticket = desk.ticket_create(subject="Logins are slow", description="Logins are slow", customer=customer,
+                                servers=[server], created_by=tech)
+    run = services.run_request(ticket=ticket, server=server, playbook=book, by=None, enqueue=False)
+    run = services.run_execute(run_id=run.pk, worker="test")
+    assert run.state == RunState.SUCCEEDED, run.reason
+    return run
+
+
+def matched(run: CollectionRun) -> dict[str, Match]:
+    return {m.symptom.key: m for m in Match.objects.filter(run=run, matched=True).select_related("symptom")}
+
+
+def describe(run: CollectionRun, seed: int) -> str:
+    rows = [f"seed {seed} run {run.pk}: {run.reason}"]
+    rows += [f"  {m.symptom.key} matched={m.matched} score={m.score} why={m.why}"
+             for m in Match.objects.filter(run=run).select_related("symptom")]
+    rows += [run.evidence.get(probe="resolvers").text]
+    return "\n".join(rows)
+
+
+# -- resolvers: a fast refusal is its own finding; only a measured wait is "dead resolvers" -----------------
+
+
+def test_resolvers_that_refuse_fast_are_refusing_not_dead(lab, customer, tech, rng, seed):
+    # Nothing listens on :53 at one address (ICMP port unreachable); a REJECT rule at another, maybe.
+    refusers = [lab.add_host(name(rng, "oldns"), start_sshd=False)]
+    if rng.random() < 0.5:
+        rejecting = lab.add_host(name(rng, "fwns"), start_sshd=False)
+        rejecting.run("iptables", "-w", "5", "-A", "INPUT", "-p", "udp", "--dport", "53", "-j", "REJECT")
+        refusers.append(rejecting)
+    for refuser in refusers:
+        # Linux sends at most ~6 port-unreachables in a burst per peer, then 1/s: sshd's own lookups (UseDNS)
+        # and hostname -f would use them up and later queries would really time out (dead, not refusing).
+        refuser.run("sysctl", "-qw", "net.ipv4.icmp_ratelimit=0")
+    rng.shuffle(refusers)
+    resolv = "".join(f"nameserver {r.address}{rng.choice(['', ' # retired'])}\n" for r in refusers)
+    resolv += f"options timeout:{rng.choice([1, 2, 3])} attempts:{rng.choice([1, 2])}\n"
+    host = lab.add_host(name(rng, "shell"), resolv_conf=resolv, sshd_options={"UseDNS": "yes"})
+
+    run = collect(customer, tech, host, playbook("Slow logins"))
+
+    found, context = matched(run), describe(run, seed)
+    assert "resolver-refusing" in found, context
+    assert "dead-resolvers" not in found and "sshd-usedns-slow-resolvers" not in found, context
+    cited = " ".join(c.get("text", "") for c in found["resolver-refusing"].citations)
+    assert all(r.address in cited for r in refusers), context
+
+
+def test_a_resolver_that_drops_queries_is_dead_and_its_wait_is_measured(lab, customer, tech, rng, seed):
+    dead = lab.add_host(name(rng, "ns"), start_sshd=False)
+    dead.drop_dns()
+    resolv = f"nameserver {dead.address}\noptions timeout:{rng.choice([1, 2])} attempts:1\n"
+    host = lab.add_host(name(rng, "shell"), resolv_conf=resolv)
+
+    run = collect(customer, tech, host, playbook("Slow logins"))
+
+    found, context = matched(run), describe(run, seed)
+    assert "dead-resolvers" in found and "resolver-refusing" not in found, context
+    assert "ms" in found["dead-resolvers"].why, context
