@@ -9,12 +9,14 @@ from __future__ import annotations
 
 import io
 import random
+from pathlib import Path
 
 import pytest
 from django.core.management import call_command
 
 from diagnostics import services
 from diagnostics.models import CollectionRun, Match, Playbook, RunState
+from diagnostics.parsers import facts_for
 from diagnostics.playbooks import DEFAULT_PLAYBOOKS
 from tests.lab_servers import lab_server
 from triage import services as desk
@@ -87,7 +89,7 @@ def test_resolvers_that_refuse_fast_are_refusing_not_dead(lab, customer, tech, r
     rng.shuffle(refusers)
     resolv = "".join(f"nameserver {r.address}{rng.choice(['', ' # retired'])}\n" for r in refusers)
     resolv += f"options timeout:{rng.choice([1, 2, 3])} attempts:{rng.choice([1, 2])}\n"
-    host = lab.add_host(name(rng, "shell"), resolv_conf=resolv, sshd_options={"UseDNS": "yes"})
+    host = lab.add_host(name(rng, "shell"), own_pids=True, resolv_conf=resolv, sshd_options={"UseDNS": "yes"})
 
     run = collect(customer, tech, host, playbook("Slow logins"))
 
@@ -102,10 +104,73 @@ def test_a_resolver_that_drops_queries_is_dead_and_its_wait_is_measured(lab, cus
     dead = lab.add_host(name(rng, "ns"), start_sshd=False)
     dead.drop_dns()
     resolv = f"nameserver {dead.address}\noptions timeout:{rng.choice([1, 2])} attempts:1\n"
-    host = lab.add_host(name(rng, "shell"), resolv_conf=resolv)
+    host = lab.add_host(name(rng, "shell"), own_pids=True, resolv_conf=resolv)
 
     run = collect(customer, tech, host, playbook("Slow logins"))
 
     found, context = matched(run), describe(run, seed)
     assert "dead-resolvers" in found and "resolver-refusing" not in found, context
     assert "ms" in found["dead-resolvers"].why, context
+
+
+# -- the login the product measured is the proof that UseDNS costs this host time ------------------------------
+
+
+def usedns_host(lab, rng, *, client_in_hosts: bool):
+    dead = lab.add_host(name(rng, "ns"), start_sshd=False)
+    dead.drop_dns()
+    hostname = name(rng, "shell")
+    if client_in_hosts:  # sshd finds the client in /etc/hosts and never asks DNS (ip netns exec binds it)
+        etc = Path("/etc/netns") / f"{lab.prefix}-{hostname}"
+        etc.mkdir(parents=True, exist_ok=True)
+        (etc / "hosts").write_text(f"127.0.0.1 localhost\n{lab.bridge_address} {name(rng, 'desk')}.lab.test\n")
+    resolv = f"nameserver {dead.address}\noptions timeout:{rng.choice([1, 2])} attempts:1\n"
+    return lab.add_host(hostname, own_pids=True, resolv_conf=resolv, sshd_options={"UseDNS": "yes"})
+
+
+def test_usedns_with_dead_resolvers_is_proved_by_the_slow_login_the_product_measured(lab, customer, tech, rng,
+                                                                                      seed):
+    host = usedns_host(lab, rng, client_in_hosts=False)
+
+    run = collect(customer, tech, host, playbook("Slow logins"))
+
+    found, context = matched(run), describe(run, seed)
+    assert "sshd-usedns-slow-resolvers" in found, context
+    session = run.evidence.get(probe="ssh_session")
+    cited = [c for c in found["sshd-usedns-slow-resolvers"].citations if c["probe"] == "ssh_session"]
+    assert cited and cited[0]["evidence_id"] == session.pk and cited[0]["text"].startswith("auth "), context
+    assert "waited" in found["sshd-usedns-slow-resolvers"].why, context
+
+
+def test_usedns_and_dead_resolvers_with_a_quick_login_are_no_slow_login(lab, customer, tech, rng, seed):
+    # The same configuration, but sshd never waits: the client is in /etc/hosts. Only the resolvers are dead.
+    host = usedns_host(lab, rng, client_in_hosts=True)
+
+    run = collect(customer, tech, host, playbook("Slow logins"))
+
+    found, context = matched(run), describe(run, seed)
+    assert run.auth_seconds - run.handshake_seconds < 1, context
+    assert "dead-resolvers" in found and "sshd-usedns-slow-resolvers" not in found, context
+
+
+# -- probes read what is running -------------------------------------------------------------------------------
+
+
+def test_sshd_settings_come_from_the_running_daemons_own_config_file(lab, customer, tech, rng, seed):
+    # The lab's sshd runs with -f <its own file>; /etc/ssh/sshd_config says something else (or nothing).
+    grace = rng.randrange(20, 120)
+    host = lab.add_host(name(rng, "jump"), own_pids=True,
+                        sshd_options={"UseDNS": rng.choice(["yes", "no"]), "LoginGraceTime": str(grace)})
+    config = (host.dir / "sshd_config").read_text()
+    book = Playbook.objects.create(name="lab sshd", steps=[{"probe": "sshd_config", "params": {}}])
+
+    run = collect(customer, tech, host, book)
+
+    evidence = run.evidence.get(probe="sshd_config")
+    settings = {r["name"]: r for r in facts_for("sshd_config", bytes(evidence.output))["sshd_settings"]}
+    context = f"seed {seed}\n{evidence.text}"
+    assert settings["logingracetime"]["value"] == str(grace), context
+    assert settings["usedns"]["value"] == host.sshd_options["UseDNS"], context
+    assert settings["listenaddress"]["value"] == f"{host.address}:22", context
+    assert settings["usedns"]["file"] == f"sshd -T -f {host.dir / 'sshd_config'}", context
+    assert "UseDNS" in config  # the file the daemon was started with is the one read

@@ -106,8 +106,8 @@ CASES = [
     ("mysql-too-many-connections", "log_tail", "(HY000/1040): Too many connections",
      "written in PHP's error_log format"),
     ("sshd-usedns-slow-resolvers", "sshd_config", "usedns yes",
-     "edited from sshd_config/sshd_T.txt (usedns no -> yes) + real resolvers/dead_first_nameserver.txt; "
-     "negative is both real files"),
+     "edited from sshd_config/sshd_T.txt (usedns no -> yes) + real resolvers/dead_first_nameserver.txt "
+     "+ real ssh_session/slow_usedns_login.txt; negative is the real files with ssh_session/quick_login.txt"),
     ("resolver-refusing", "resolvers", "CONNREFUSED via dig",
      "real: resolvers/refusing_and_dead.txt (nothing on :53, a REJECT rule, a DROP rule); negative real "
      "resolvers/refusing_then_answering.txt (the first refuses, the second answers)"),
@@ -233,3 +233,11 @@ def test_half_the_evidence_is_a_near_miss_not_a_match(kb, make_run, key):
     by_key = {m.symptom.key: m for m in matcher.match_run(run=make_run(outputs(key, "negative")))}
     assert by_key[key].near_miss and not by_key[key].matched
     assert 0 < by_key[key].score < 1
+
+
+def test_usedns_with_dead_resolvers_but_a_quick_login_is_no_slow_login(kb, make_run):
+    # Proof of effect: the product's own login was quick, so UseDNS yes did not cost this host anything.
+    evidence = {**outputs("sshd-usedns-slow-resolvers", "positive"),
+                "ssh_session": (FIXTURES / "ssh_session/quick_login.txt").read_text()}
+    by_key = {m.symptom.key: m for m in matcher.match_run(run=make_run(evidence))}
+    assert not by_key["sshd-usedns-slow-resolvers"].matched and by_key["sshd-usedns-slow-resolvers"].near_miss

@@ -648,9 +648,9 @@ def _known_tables() -> dict[str, tuple[str, ...]] | None:
 
 
 def _known_probes() -> set[str]:
-    from diagnostics.probes import REGISTRY
+    from diagnostics.probes import evidence_probes
 
-    return set(REGISTRY)
+    return evidence_probes()
 
 
 class Signature:

@@ -20,7 +20,8 @@ Modules, one per kind of output; each docstring says which library it uses or wh
 ``strace`` (own), ``sockets`` (own: ss, netstat, /proc/net/tcp), ``mounts`` (own), ``processes``
 (jc ps; own fd_usage), ``resources`` (jc df, meminfo, vmstat, loadavg), ``logs`` (own),
 ``resolvers`` (own), ``service_settings`` (own), ``sshd`` (own), ``pcap`` (dpkt), ``interfaces``
-(jc proc_net_dev + own), ``mail_queue`` (own); ``sections`` splits the probes' common framing.
+(jc proc_net_dev + own), ``mail_queue`` (own), ``session`` (own: the product's measured login,
+``ssh_session``); ``sections`` splits the probes' common framing.
 """
 
 from __future__ import annotations
@@ -41,6 +42,7 @@ from diagnostics.parsers import (
     resolvers,
     resources,
     service_settings,
+    session,
     sockets,
     sshd,
     strace,
@@ -78,6 +80,7 @@ _ROWS: dict[str, type] = {
     "interfaces": interfaces.Interface,
     "addresses": interfaces.Address,
     "mail_queue": mail_queue.MailQueue,
+    "ssh_session": session.SshSession,
 }
 
 # Every table's field names, in order (from the row types above, so they cannot drift apart).
@@ -102,6 +105,7 @@ PROBE_TABLES: dict[str, tuple[str, ...]] = {
     "load": ("load",),
     "interfaces": ("interfaces", "addresses"),
     "mail_queue": ("mail_queue",),
+    "ssh_session": ("ssh_session",),  # measured by the product, not a command (diagnostics.probes.measured)
 }
 
 
@@ -125,6 +129,7 @@ _TEXT_PARSERS: dict[str, Callable[[str, dt.datetime | None], Any]] = {
     "load": lambda text, _: {"load": resources.parse_load(text)},
     "interfaces": lambda text, _: interfaces.parse_interfaces(text),
     "mail_queue": lambda text, _: {"mail_queue": mail_queue.parse_mail_queue(text)},
+    "ssh_session": lambda text, _: {"ssh_session": session.parse_session(text)},
 }
 
 
