@@ -174,3 +174,35 @@ def test_sshd_settings_come_from_the_running_daemons_own_config_file(lab, custom
     assert settings["listenaddress"]["value"] == f"{host.address}:22", context
     assert settings["usedns"]["file"] == f"sshd -T -f {host.dir / 'sshd_config'}", context
     assert "UseDNS" in config  # the file the daemon was started with is the one read
+
+
+# -- counts judged against this host's own limits ----------------------------------------------------------------
+
+
+def test_socket_counts_are_judged_against_each_hosts_own_limits(lab, customer, tech, rng, seed):
+    from tests.fixtures.capture import CLOSE_ON_EOF_SERVER, HOST_PYTHON, background, ports_host
+
+    peer = lab.add_host(name(rng, "backend"), own_pids=True, private_tmp=True)
+    peer.serve_silence(9100)
+    peer.write_file("/tmp/close.py", CLOSE_ON_EOF_SERVER)
+    background(peer, HOST_PYTHON, "-I", "-S", "/tmp/close.py", "9200")
+    low, size = rng.randrange(20000, 50000), rng.randrange(60, 160)
+    backlog = rng.choice([8, 16, 32])
+    closed = int(size * rng.uniform(0.6, 0.9))  # TIME-WAIT sockets: most of the small range
+    # The relay: a narrowed port range, used up towards the backend (connect() fails, and says so).
+    small = ports_host(lab, name(rng, "relay"), peer, port_range=f"{low} {low + size - 1}", held=size // 3,
+                       closed=closed, exhaust=True, backlog=backlog, queued=backlog - rng.randrange(backlog // 2))
+    # Its busy neighbour: as many sockets, the same TIME-WAIT, dozens waiting - against a wide range, a big backlog.
+    big = ports_host(lab, name(rng, "web"), peer, port_range=rng.choice(["32768 60999", "1024 65535"]),
+                     held=size, closed=closed, exhaust=False, backlog=4096, queued=rng.randrange(50, 70))
+    book = Playbook.objects.create(name="lab ports", steps=[{"probe": "sockets", "params": {}},
+                                                            {"probe": "system_log", "params": {}}])
+    watched = {"ephemeral-port-exhaustion", "time-wait-storm", "accept-queue-backlog"}
+
+    run = collect(customer, tech, small, book)
+    found = matched(run)
+    assert watched <= set(found), f"seed {seed}\n{[(m.symptom.key, m.why) for m in found.values()]}"
+    assert f"{peer.address}:9100" in found["ephemeral-port-exhaustion"].why, found["ephemeral-port-exhaustion"].why
+
+    run = collect(customer, tech, big, book)
+    assert watched & set(matched(run)) == set(), f"seed {seed}\n{[(k, m.why) for k, m in matched(run).items()]}"

@@ -46,8 +46,9 @@ CASES = [
     ("ephemeral-port-exhaustion", "log_tail", "(99: Cannot assign requested address)",
      "edited: nginx error.log lines + sockets/after_off_by_one_rst.txt with 28190 TIME-WAIT; "
      "negative keeps the sockets, drops the error"),
-    ("time-wait-storm", "sockets", "state TIME-WAIT 28190",
-     "edited from sockets/after_off_by_one_rst.txt; negative 1190 TIME-WAIT"),
+    ("time-wait-storm", "sockets", "time_wait=28190",
+     "edited from sockets/after_off_by_one_rst.txt; negative 1190 TIME-WAIT; judged against the port range "
+     "(the kernel's default here): a facts citation of the tcp_limits row"),
     ("clock-skew", "system_log", "System clock wrong by 3620.512345 seconds",
      "edited from system_log/messages_irq.txt's healthy lines (chronyd lines)"),
     ("tls-certificate-expired", "mail_log", "sslv3 alert certificate expired",
@@ -241,3 +242,19 @@ def test_usedns_with_dead_resolvers_but_a_quick_login_is_no_slow_login(kb, make_
                 "ssh_session": (FIXTURES / "ssh_session/quick_login.txt").read_text()}
     by_key = {m.symptom.key: m for m in matcher.match_run(run=make_run(evidence))}
     assert not by_key["sshd-usedns-slow-resolvers"].matched and by_key["sshd-usedns-slow-resolvers"].near_miss
+
+
+PORTS = {"small": "sockets/small_port_range_exhausted.txt", "default": "sockets/default_port_range_busy.txt"}
+
+
+def test_counts_are_judged_against_the_hosts_own_limits_not_absolute_numbers(kb, make_run):
+    # Real captures (capture.py "ports"): a relay whose 100-port range ran out towards one peer, 60 TIME-WAIT
+    # and a backlog-16 listener with 14 waiting; a host with the default range and a 4096 backlog, 80 sockets
+    # to the same peer, 60 TIME-WAIT and 60 waiting (which the old absolute rule, 50 waiting, called a backlog).
+    error = (FIXTURES / "system_log/eaddrnotavail.txt").read_text()
+    small = {m.symptom.key for m in matcher.match_run(run=make_run(
+        {"sockets": (FIXTURES / PORTS["small"]).read_text(), "system_log": error})) if m.matched}
+    assert {"ephemeral-port-exhaustion", "time-wait-storm", "accept-queue-backlog"} <= small
+    busy = {m.symptom.key for m in matcher.match_run(run=make_run(
+        {"sockets": (FIXTURES / PORTS["default"]).read_text(), "system_log": error})) if m.matched}
+    assert busy & {"ephemeral-port-exhaustion", "time-wait-storm", "accept-queue-backlog"} == set()

@@ -46,7 +46,7 @@ def test_a_backend_at_its_file_descriptor_limit():
     assert full["ratio"] == 1.0
     varnish = next(r for r in table["fd_usage"] if r["process"] == "cache-main")
     assert varnish["open"] == 69 and varnish["soft_limit"] == 20000
-    assert table["file_nr"] == [{"allocated": 3247, "unused": 0, "max": 2466193}]
+    assert table["file_nr"] == [{"allocated": 3247, "unused": 0, "max": 2466193, "used_ratio": 0.001317}]
 
 
 def test_processes_that_exited_during_the_probe_have_unknown_names_and_limits():
@@ -136,3 +136,11 @@ def test_a_setting_under_match_is_not_global():
     rows = facts_for("sshd_config", text.encode())["sshd_settings"]
     assert [(r["name"], r["value"], r["match"], r["line_no"]) for r in rows] == [
         ("usedns", "no", None, 2), ("usedns", "yes", "User backup", 4), ("port", "2222", None, 6)]  # fmt: skip
+
+
+def test_the_system_wide_file_table_is_judged_against_fs_file_max():
+    text = b"file-nr 98304 0 100000\npid name open soft_limit\n1 init 40 1024\n"
+    (row,) = facts_for("fd_usage", text)["file_nr"]
+    assert row["used_ratio"] == 0.98304
+    (unlimited,) = facts_for("fd_usage", b"file-nr 10 0 0\npid name open soft_limit\n")["file_nr"]
+    assert unlimited["used_ratio"] is None

@@ -17,7 +17,8 @@ parser those tables need, and nothing at all for a probe that yields none of the
 full parse; ``line_prefilter`` says which lines a predicate on such a table can be about.
 
 Modules, one per kind of output; each docstring says which library it uses or why it is our own:
-``strace`` (own), ``sockets`` (own: ss, netstat, /proc/net/tcp), ``mounts`` (own), ``processes``
+``strace`` (own), ``sockets`` (own: ss, netstat, /proc/net/tcp; ``limits`` judges its counts against the
+host's own limits), ``mounts`` (own), ``processes``
 (jc ps; own fd_usage), ``resources`` (jc df, meminfo, vmstat, loadavg), ``logs`` (own),
 ``resolvers`` (own), ``service_settings`` (own), ``sshd`` (own), ``pcap`` (dpkt), ``interfaces``
 (jc proc_net_dev + own), ``mail_queue`` (own), ``session`` (own: the product's measured login,
@@ -34,6 +35,7 @@ from typing import Any
 
 from diagnostics.parsers import (
     interfaces,
+    limits,
     logs,
     mail_queue,
     mounts,
@@ -60,6 +62,7 @@ _ROWS: dict[str, type] = {
     "connect_waits": strace.ConnectWait,
     "sockets": sockets.Socket,
     "socket_states": sockets.SocketState,
+    "tcp_limits": limits.TcpLimits,
     "listening": sockets.Listener,
     "mounts": mounts.Mount,
     "fd_usage": processes.FdUsage,
@@ -90,7 +93,7 @@ LOG_PROBES = ("kernel_log", "system_log", "mail_log", "log_tail", "auth_log")
 
 PROBE_TABLES: dict[str, tuple[str, ...]] = {
     "strace": ("syscalls", "connect_waits"),
-    "sockets": ("sockets", "socket_states"),
+    "sockets": ("sockets", "socket_states", "tcp_limits"),
     "listening": ("listening",),
     "mounts": ("mounts",),
     "fd_usage": ("fd_usage", "file_nr"),

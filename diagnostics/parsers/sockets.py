@@ -15,7 +15,8 @@ import ipaddress
 import re
 from typing import TypedDict
 
-from diagnostics.parsers.sections import Section, split_sections, to_int
+from diagnostics.parsers import limits
+from diagnostics.parsers.sections import Section, section, split_sections, to_int
 
 
 class Socket(TypedDict):
@@ -30,6 +31,7 @@ class Socket(TypedDict):
     process: str | None  # the first owner ss names (users:(("varnishd",pid=..,fd=..))), netstat's program
     pid: int | None
     timer: str | None  # ss's timer:(...) contents, netstat's "keepalive (7199.91/0/0)", /proc's timer kind
+    backlog_ratio: float | None  # LISTEN only: accept queue (Recv-Q) / backlog (Send-Q), see parsers.limits
 
 
 class SocketState(TypedDict):
@@ -49,6 +51,7 @@ class Listener(TypedDict):
 class SocketFacts(TypedDict):
     sockets: list[Socket]
     socket_states: list[SocketState]
+    tcp_limits: list[limits.TcpLimits]
 
 
 STATES = {
@@ -207,9 +210,12 @@ def parse_sockets(text: str) -> SocketFacts:
     if not states:
         for socket in sockets:
             states[socket["state"]] = states.get(socket["state"], 0) + 1
+    for socket in sockets:  # added last, so every row builder above stays as it is
+        socket["backlog_ratio"] = limits.backlog_ratio(socket)  # type: ignore[arg-type]
     return {
         "sockets": sockets,
         "socket_states": [{"state": name, "count": count} for name, count in sorted(states.items())],
+        "tcp_limits": [limits.tcp_limits(section(sections, "/proc/sys limits"), sockets, states)],  # type: ignore[list-item]
     }
 
 

@@ -30,6 +30,24 @@ _PROC_STATES = (
 )
 
 
+# The host's own limits the socket counts are judged against, one "name value..." line each.
+SOCKET_LIMITS = (
+    "net.ipv4.ip_local_port_range",  # the ephemeral ports outgoing connections take
+    "net.core.somaxconn",  # the cap on every listen backlog
+    "net.ipv4.tcp_max_syn_backlog",
+    "net.ipv4.tcp_max_tw_buckets",  # TIME-WAIT sockets beyond this are destroyed early
+)
+
+
+def _socket_limits() -> str:
+    # awk, not sh's read: dash reads byte by byte and /proc/sys files end after the first byte.
+    reads = " ".join(
+        f"awk -v k={q(name)} '{{ $1 = $1; print k, $0 }}' {q('/proc/sys/' + name.replace('.', '/'))} 2>/dev/null;"
+        for name in SOCKET_LIMITS
+    )
+    return f"{header('/proc/sys limits')} {reads}"
+
+
 def _sockets(p: Params) -> str:
     return script(
         f"port={q(p['port'] or '')}; hexport=;",
@@ -45,6 +63,7 @@ def _sockets(p: Params) -> str:
         'for f in /proc/net/tcp /proc/net/tcp6; do if [ -r "$f" ]; then echo "==> $f <==";',
         f'awk -v port="$hexport" {q("FNR == 1 || " + _PROC_ON_PORT)} "$f"; fi; done;',
         "fi;",
+        _socket_limits(),
     )
 
 
@@ -147,7 +166,8 @@ PROBES = (
         "Sockets by state with owning process",
         "A count of TCP sockets per state ('state CLOSE-WAIT 340'), then every TCP socket with its "
         "queues, peer, owning process and timers (ss -tanpo; netstat or /proc/net/tcp where ss is missing). "
-        "Piles of CLOSE-WAIT or SYN-SENT point at the peer or at a timeout.",
+        "Piles of CLOSE-WAIT or SYN-SENT point at the peer or at a timeout. Last, the limits the counts "
+        "are judged against: the ephemeral port range, somaxconn, the SYN and TIME-WAIT caps.",
         (Param("port", "port", help="Only sockets with this local or remote port, e.g. 25."),),
         _sockets,
         output_cap=SOCKETS_CAP,
