@@ -206,3 +206,22 @@ def test_socket_counts_are_judged_against_each_hosts_own_limits(lab, customer, t
 
     run = collect(customer, tech, big, book)
     assert watched & set(matched(run)) == set(), f"seed {seed}\n{[(k, m.why) for k, m in matched(run).items()]}"
+
+
+# -- a line naming an address this host does not have is not its evidence ------------------------------------
+
+
+def test_an_address_conflict_counts_only_when_it_names_this_hosts_address(lab, customer, tech, rng, seed):
+    hosts = [lab.add_host(name(rng, "node"), own_pids=True, private_tmp=True) for _ in range(2)]
+    mine, relayed = hosts
+    mac = ":".join(f"{rng.randrange(256):02x}" for _ in range(6))
+    for host, named in ((mine, mine.address), (relayed, mine.address)):  # the relay holds mine's line
+        pid = rng.randrange(300, 9000)
+        host.write_file("/var/log/messages", (
+            f"Nov {rng.randrange(1, 29):>2} 0{rng.randrange(10)}:12:44 {mine.name} NetworkManager[{pid}]: "
+            f"<warn>  [1763771564.{rng.randrange(1000, 9999)}] device (eth0): IPv4 address conflict detected for "
+            f"{named} by {mac}\n"))
+    book = playbook("Network interface down")
+
+    assert "duplicate-ip-address" in matched(collect(customer, tech, mine, book)), f"seed {seed}"
+    assert "duplicate-ip-address" not in matched(collect(customer, tech, relayed, book)), f"seed {seed}"
