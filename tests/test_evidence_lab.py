@@ -225,3 +225,40 @@ def test_an_address_conflict_counts_only_when_it_names_this_hosts_address(lab, c
 
     assert "duplicate-ip-address" in matched(collect(customer, tech, mine, book)), f"seed {seed}"
     assert "duplicate-ip-address" not in matched(collect(customer, tech, relayed, book)), f"seed {seed}"
+
+
+# -- install logs under /var/log are read ------------------------------------------------------------------------
+
+TERM_LOG = """Log started: {day} 10:14:02
+Selecting previously unselected package {package}.
+(Reading database ... 48211 files and directories currently installed.)
+Preparing to unpack .../{package}_{version}_all.deb ...
+Unpacking {package} ({version}) ...
+Setting up {package} ({version}) ...
+/var/lib/dpkg/info/{package}.postinst: {line}: /tmp/{script}: Permission denied
+dpkg: error processing package {package} (--configure):
+ installed {package} package post-installation script subprocess returned error exit status 126
+Errors were encountered while processing:
+ {package}
+Log ended: {day} 10:14:09
+
+"""
+
+
+def test_an_install_that_could_not_run_its_script_from_a_noexec_tmp_is_read_from_the_install_log(
+        lab, customer, tech, rng, seed):
+    # No Perl error in the mail log and no scanner running: only the package manager's log says why.
+    host = lab.add_host(name(rng, "mx"), tmp_noexec=True, own_pids=True)
+    package = rng.choice(["mailscanner", "spamassassin", "clamav-unofficial-sigs"])
+    host.run("mkdir", "-p", "/var/log/apt")
+    host.write_file("/var/log/apt/term.log", TERM_LOG.format(
+        day=f"2026-{rng.randrange(1, 13):02d}-{rng.randrange(1, 29):02d}", package=package, line=rng.randrange(9, 99),
+        version=f"{rng.randrange(1, 6)}.{rng.randrange(10)}.{rng.randrange(10)}-1",
+        script=f"{package}-setup.{rng.choice(['sh', 'pl'])}"))
+
+    run = collect(customer, tech, host, playbook("Mail scanner broken"))
+
+    found = matched(run)
+    assert "tmp-noexec-mailscanner" in found, f"seed {seed}\n{[(k, m.why) for k, m in found.items()]}"
+    cited = [c for c in found["tmp-noexec-mailscanner"].citations if c["probe"] == "install_log"]
+    assert cited and "Permission denied" in cited[0]["text"], f"seed {seed}"

@@ -89,7 +89,7 @@ _ROWS: dict[str, type] = {
 # Every table's field names, in order (from the row types above, so they cannot drift apart).
 TABLES: dict[str, tuple[str, ...]] = {name: tuple(row.__annotations__) for name, row in _ROWS.items()}
 
-LOG_PROBES = ("kernel_log", "system_log", "mail_log", "log_tail", "auth_log")
+LOG_PROBES = ("kernel_log", "system_log", "mail_log", "log_tail", "auth_log", "install_log")
 
 PROBE_TABLES: dict[str, tuple[str, ...]] = {
     "strace": ("syscalls", "connect_waits"),

@@ -7,6 +7,15 @@ from diagnostics.probes.params import Param
 from diagnostics.probes.shell import BOUNDED, PIDS_NAMED, have, header, need, q, script, tail_existing
 
 SYSTEM_LOGS = ("/var/log/messages", "/var/log/syslog", "/var/log/kern.log")
+# Package managers' own logs, where an install's failing scripts show (Debian's term.log keeps their output).
+INSTALL_LOGS = (
+    "/var/log/apt/term.log",
+    "/var/log/dpkg.log",
+    "/var/log/yum.log",
+    "/var/log/dnf.log",
+    "/var/log/dnf.rpm.log",
+    "/var/log/zypp/history",
+)
 AUTH_LOGS = ("/var/log/secure", "/var/log/auth.log")
 
 
@@ -123,6 +132,11 @@ def _auth_log(p: Params) -> str:
             missing=f"none of {', '.join(AUTH_LOGS)} exists",
         )
     )
+
+
+def _install_log(p: Params) -> str:
+    return script(*tail_existing(INSTALL_LOGS, p["lines"], journal_match="_COMM=dpkg _COMM=rpm",
+                                 missing=f"none of {', '.join(INSTALL_LOGS)} exists"))
 
 
 def _log_tail(p: Params) -> str:
@@ -247,6 +261,16 @@ PROBES = (
         "failed SSH logins, reverse-lookup warnings.",
         (lines_param(300),),
         _auth_log,
+        output_cap=LOG_CAP,
+    ),
+    Probe(
+        "install_log",
+        "Package install log",
+        "The newest lines of each package manager log that exists (apt's term.log with the install scripts' "
+        "own output, dpkg.log, yum/dnf, zypper), each under a '==> path <==' header: installs that failed "
+        "because /tmp is noexec or a module is missing.",
+        (lines_param(500),),
+        _install_log,
         output_cap=LOG_CAP,
     ),
     Probe(
