@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import io
 import random
+import time
 from pathlib import Path
 
 import pytest
@@ -262,3 +263,28 @@ def test_an_install_that_could_not_run_its_script_from_a_noexec_tmp_is_read_from
     assert "tmp-noexec-mailscanner" in found, f"seed {seed}\n{[(k, m.why) for k, m in found.items()]}"
     cited = [c for c in found["tmp-noexec-mailscanner"].citations if c["probe"] == "install_log"]
     assert cited and "Permission denied" in cited[0]["text"], f"seed {seed}"
+
+
+def test_service_settings_are_read_from_the_process_that_owns_the_listening_socket(lab, customer, tech, rng, seed):
+    # tcpserver started by hand (no run script anywhere): its options live only in its command line.
+    from tests.fixtures.capture import background
+
+    host = lab.add_host(name(rng, "mail"), own_pids=True)
+    flags = rng.choice([(["-v"], "on", 26), (["-vR"], "off", 26), (["-Rt0"], "off", 0), (["-t", "9"], "on", 9),
+                        (["-vRHl0"], "off", 26)])
+    port = rng.choice([25, 587, rng.randrange(2000, 3000)])
+    background(host, "tcpserver", *flags[0], "-c", str(rng.randrange(10, 60)), "0", str(port), "/bin/echo", "220")
+    for _ in range(50):
+        if f":{port} " in host.run("ss", "-ltn").stdout:
+            break
+        time.sleep(0.1)
+    book = Playbook.objects.create(name="lab settings", steps=[{"probe": "service_settings", "params": {}}])
+
+    run = collect(customer, tech, host, book)
+
+    evidence = run.evidence.get(probe="service_settings")
+    rows = {r["name"]: r for r in facts_for("service_settings", bytes(evidence.output))["service_params"]
+            if r["service"] == "tcpserver"}
+    context = f"seed {seed}\n{evidence.text}"
+    assert rows["ident_lookups"]["value"] == flags[1] and rows["ident_timeout"]["number"] == flags[2], context
+    assert rows["ident_lookups"]["file"].startswith("process ") and rows["ident_lookups"]["file"].endswith(" tcpserver")

@@ -161,3 +161,19 @@ def test_mail_queues_of_every_tool():
     (empty,) = facts("mail_queue", "postfix_empty.synthetic.txt")["mail_queue"]
     assert empty["messages"] == 0
     assert facts("mail_queue", "none_found.txt") == {}
+
+
+def test_tcpserver_options_are_read_from_the_running_processes_command_lines():
+    # capture.py "owners": two tcpservers started by hand, no run script names them.
+    rows = [r for r in params("socket_owners_tcpserver.txt") if r["name"] in ("ident_lookups", "ident_timeout")]
+    by_file = {}
+    for row in rows:
+        by_file.setdefault(row["file"], {})[row["name"]] = row["value"]
+    assert by_file == {"process 6 tcpserver": {"ident_lookups": "off", "ident_timeout": "0"},
+                       "process 7 tcpserver": {"ident_lookups": "on", "ident_timeout": "26"}}  # fmt: skip
+
+
+def test_sshd_settings_of_the_running_daemons_own_file():
+    rows = facts("sshd_config", "sshd_T_running_f.txt")
+    assert {r["file"] for r in rows["sshd_settings"]} == {"sshd -T -f /run/trlab/trl00o0g00/owners/sshd_config"}
+    assert {r["name"]: r["value"] for r in rows["sshd_settings"]}["listenaddress"] == "10.213.144.10:22"
