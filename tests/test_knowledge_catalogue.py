@@ -258,3 +258,10 @@ def test_counts_are_judged_against_the_hosts_own_limits_not_absolute_numbers(kb,
     busy = {m.symptom.key for m in matcher.match_run(run=make_run(
         {"sockets": (FIXTURES / PORTS["default"]).read_text(), "system_log": error})) if m.matched}
     assert busy & {"ephemeral-port-exhaustion", "time-wait-storm", "accept-queue-backlog"} == set()
+
+
+def test_dead_resolvers_on_a_host_without_dig_are_measured_through_the_system_resolver(kb, make_run):
+    evidence = {"resolvers": (FIXTURES / "resolvers/no_lookup_tools_dead.txt").read_text()}
+    by_key = {m.symptom.key: m for m in matcher.match_run(run=make_run(evidence))}
+    assert by_key["dead-resolvers"].matched and "4013 ms" in by_key["dead-resolvers"].why
+    assert "resolver-refusing" not in {k for k, m in by_key.items() if m.matched}

@@ -135,7 +135,7 @@ def test_each_lookup_says_how_it_ended_and_which_tool_timed_it():
     rows = facts("resolvers", "refusing_and_dead.txt")["resolvers"]
     got = [(r["status"], r["outcome"], r["tool"]) for r in rows]
     assert got == [("CONNREFUSED", "refused", "dig"), ("CONNREFUSED", "refused", "dig"),
-                   ("TIMEOUT", "timeout", "dig"), ("NXDOMAIN", "nxdomain", "getent")]  # fmt: skip
+                   ("TIMEOUT", "timeout", "dig"), ("NXDOMAIN", "timeout", "getent")]  # fmt: skip
     refused, rejected, dead, system = rows
     assert refused["ms"] < 1000 and rejected["ms"] < 1000 and dead["ms"] >= 2000 and system["ms"] >= 2000
     assert not any(r["answered"] for r in (refused, rejected, dead))
@@ -143,6 +143,17 @@ def test_each_lookup_says_how_it_ended_and_which_tool_timed_it():
     assert [(r["outcome"], r["answered"]) for r in healthy] == [("refused", False), ("ok", True), ("ok", True)]
     conf = [(r["key"], r["value"]) for r in facts("resolvers", "refusing_and_dead.txt")["resolv_conf"]]
     assert ("nameserver", refused["nameserver"]) in conf
+
+
+def test_without_lookup_tools_a_slow_not_found_from_the_system_resolver_is_its_timeouts():
+    # capture.py "refusing": dig, host and nslookup hidden; getent waited out the dead nameserver.
+    untested, system = facts("resolvers", "no_lookup_tools_dead.txt")["resolvers"]
+    assert (untested["status"], untested["outcome"], untested["tool"]) == ("UNTESTED", "untested", None)
+    assert (system["nameserver"], system["status"], system["tool"], system["ms"]) == ("system", "NXDOMAIN", "getent",
+                                                                                      4013.0)  # fmt: skip
+    assert system["outcome"] == "timeout" and not system["answered"]
+    quick = facts_for("resolvers", b"==> lookups of x <==\nresolver system 12 ms NXDOMAIN via getent\n")
+    assert quick["resolvers"][0]["outcome"] == "nxdomain"
 
 
 def test_a_fast_timeout_from_the_old_probe_is_read_as_the_refusal_it_was():

@@ -11,7 +11,9 @@ it (``nameserver 10.0.0.1 # old`` is 10.0.0.1).
 ``nxdomain``, ``servfail``, ``refused`` (REFUSED, CONNREFUSED, UNREACHABLE: answered fast with a
 no), ``timeout``, ``error``, ``untested``. A TIMEOUT under a second is read as ``refused``: the
 probe asks with a 2 s timeout, and before it told them apart it called dig's fast exit 9 (ICMP
-port unreachable, ~30 ms) a TIMEOUT.
+port unreachable, ~30 ms) a TIMEOUT. The system resolver's line (getent) only knows found or not: a
+"not found" that took 1.5 s or more waited out nameserver timeouts and is read as ``timeout`` - on a
+host without dig, host or nslookup it is the only measured lookup.
 """
 
 from __future__ import annotations
@@ -62,11 +64,16 @@ _OUTCOMES = {
 FAST_MS = 1000.0  # a failure quicker than this was a refusal, never a timeout (the probe waits 2 s)
 
 
-def outcome_of(status: str, ms: float | None) -> str:
+SLOW_NOT_FOUND_MS = 1500.0  # a system lookup "not found" this slow waited out nameserver timeouts
+
+
+def outcome_of(status: str, ms: float | None, *, system: bool = False) -> str:
     """What a lookup's status word means (see the module docstring)."""
     outcome = _OUTCOMES.get(status, "error")
     if outcome == "timeout" and ms is not None and ms < FAST_MS:
         return "refused"
+    if system and outcome == "nxdomain" and ms is not None and ms >= SLOW_NOT_FOUND_MS:
+        return "timeout"  # getent says only found or not; seconds of "not found" were timeouts
     return outcome
 
 
@@ -117,7 +124,8 @@ def parse_resolvers(text: str) -> ResolverFacts:
                     ms = None if ms_text == "-" else to_float(ms_text)
                     row: Resolver = {"line_no": line_no, "name": name, "nameserver": "system" if kind == "resolver"
                                      else server, "ms": ms, "status": status, "answer": None,
-                                     "outcome": outcome_of(status, ms), "answered": False, "tool": tool}
+                                     "outcome": outcome_of(status, ms, system=kind == "resolver"),
+                                     "answered": False, "tool": tool}
                     row["answered"] = row["outcome"] in ("ok", "nxdomain", "servfail")
                     resolvers.append(row)
                     system = row if kind == "resolver" else None
