@@ -139,8 +139,10 @@ def test_each_lookup_says_how_it_ended_and_which_tool_timed_it():
     refused, rejected, dead, system = rows
     assert refused["ms"] < 1000 and rejected["ms"] < 1000 and dead["ms"] >= 2000 and system["ms"] >= 2000
     assert not any(r["answered"] for r in (refused, rejected, dead))
+    assert all(r["none_answered"] for r in rows)
     healthy = facts("resolvers", "refusing_then_answering.txt")["resolvers"]
     assert [(r["outcome"], r["answered"]) for r in healthy] == [("refused", False), ("ok", True), ("ok", True)]
+    assert not any(r["none_answered"] for r in healthy)
     conf = [(r["key"], r["value"]) for r in facts("resolvers", "refusing_and_dead.txt")["resolv_conf"]]
     assert ("nameserver", refused["nameserver"]) in conf
 

@@ -35,6 +35,7 @@ class Resolver(TypedDict):
     answer: str | None  # the system resolver's first answer line (getent hosts)
     outcome: str  # ok, nxdomain, servfail, refused, timeout, error, untested (see the module docstring)
     answered: bool  # a DNS answer came back (outcome ok, nxdomain or servfail)
+    none_answered: bool  # no configured nameserver tested in this lookup answered (same on each of its rows)
     tool: str | None  # what timed it: dig, host, nslookup, getent; None in evidence from older probes
 
 
@@ -118,6 +119,7 @@ def parse_resolvers(text: str) -> ResolverFacts:
         elif title.startswith("lookups of "):
             name = title.removeprefix("lookups of ")
             system: Resolver | None = None
+            section_rows: list[Resolver] = []
             for line_no, line in part.numbered():
                 if match := _TIMED.fullmatch(line):
                     kind, server, ms_text, status, tool = match.groups()
@@ -125,10 +127,14 @@ def parse_resolvers(text: str) -> ResolverFacts:
                     row: Resolver = {"line_no": line_no, "name": name, "nameserver": "system" if kind == "resolver"
                                      else server, "ms": ms, "status": status, "answer": None,
                                      "outcome": outcome_of(status, ms, system=kind == "resolver"),
-                                     "answered": False, "tool": tool}
+                                     "answered": False, "none_answered": False, "tool": tool}
                     row["answered"] = row["outcome"] in ("ok", "nxdomain", "servfail")
+                    section_rows.append(row)
                     resolvers.append(row)
                     system = row if kind == "resolver" else None
                 elif system is not None and system["answer"] is None:
                     system["answer"] = line.strip()
+            tested = [r for r in section_rows if r["nameserver"] != "system" and r["outcome"] != "untested"]
+            for row in section_rows:
+                row["none_answered"] = bool(tested) and not any(r["answered"] for r in tested)
     return {"resolvers": resolvers, "resolv_conf": conf, "nsswitch": nsswitch}
