@@ -19,6 +19,7 @@ from diagnostics import services
 from diagnostics.models import CollectionRun, Match, Playbook, RunState
 from diagnostics.parsers import facts_for
 from diagnostics.playbooks import DEFAULT_PLAYBOOKS
+from diagnostics.selectors import run_detail
 from tests.lab_servers import lab_server
 from triage import services as desk
 
@@ -141,6 +142,8 @@ def test_usedns_with_dead_resolvers_is_proved_by_the_slow_login_the_product_meas
     cited = [c for c in found["sshd-usedns-slow-resolvers"].citations if c["probe"] == "ssh_session"]
     assert cited and cited[0]["evidence_id"] == session.pk and cited[0]["text"].startswith("auth "), context
     assert "waited" in found["sshd-usedns-slow-resolvers"].why, context
+    _, steps = run_detail(user=tech, run_id=run.pk)  # the run page shows the measured login, its cited line marked
+    assert steps[-1].probe == "ssh_session" and steps[-1].has_citation, context
 
 
 def test_usedns_and_dead_resolvers_with_a_quick_login_are_no_slow_login(lab, customer, tech, rng, seed):
