@@ -21,6 +21,7 @@ import yaml
 from diagnostics.knowledge import matcher
 from diagnostics.knowledge.yaml_io import parse_kb
 from diagnostics.management.commands.load_kb import SEED
+from diagnostics.parsers import facts_for
 
 FIXTURES = Path(__file__).parent / "fixtures"
 CATALOGUE = FIXTURES / "catalogue"
@@ -79,8 +80,9 @@ CASES = [
      "edited from kernel_log/dmesg_T.txt"),
     ("kernel-soft-lockup", "kernel_log", "soft lockup - CPU#1 stuck for 23s!",
      "edited from kernel_log/dmesg_T.txt"),
-    ("nic-errors", "interfaces", "9120776  14823",
-     "edited from interfaces/web.txt (eth0 RX errors 14823); negative is the real file"),
+    ("nic-errors", "interfaces", "rx_errors=14823",
+     "edited from interfaces/web.txt (eth0 RX errors 14823 of 9120776 packets); negative is the real file; "
+     "a facts citation: errors judged against the packets"),
     ("nic-link-flapping", "kernel_log", "eno1: NIC Link is Down",
      "edited from kernel_log/dmesg_T.txt; negative has one down/up (three needed)"),
     ("load-above-cpus", "load", "load5=10.4",
@@ -265,3 +267,13 @@ def test_dead_resolvers_on_a_host_without_dig_are_measured_through_the_system_re
     by_key = {m.symptom.key: m for m in matcher.match_run(run=make_run(evidence))}
     assert by_key["dead-resolvers"].matched and "4013 ms" in by_key["dead-resolvers"].why
     assert "resolver-refusing" not in by_key  # not even a near miss: nothing refused
+
+
+def test_interface_errors_are_judged_against_the_traffic_they_came_with(kb, make_run):
+    # Edited from the positive case: the same 14823 errors after ten billion packets are no faulty NIC.
+    busy = outputs("nic-errors", "positive")["interfaces"].replace("9120776  14823", "9120776000  14823")
+    busy = busy.replace("eth0: 8841021904 9120776 14823", "eth0: 8841021904 9120776000 14823")
+    rows = {r["name"]: r for r in facts_for("interfaces", busy.encode())["interfaces"]}
+    assert rows["eth0"]["rx_errors"] == 14823 and rows["eth0"]["rx_error_ratio"] < 0.00001
+    matched = {m.symptom.key for m in matcher.match_run(run=make_run({"interfaces": busy})) if m.matched}
+    assert "nic-errors" not in matched

@@ -144,3 +144,12 @@ def test_the_system_wide_file_table_is_judged_against_fs_file_max():
     assert row["used_ratio"] == 0.98304
     (unlimited,) = facts_for("fd_usage", b"file-nr 10 0 0\npid name open soft_limit\n")["file_nr"]
     assert unlimited["used_ratio"] is None
+
+
+def test_interface_errors_come_with_their_share_of_the_traffic():
+    table = facts("interfaces", "web.txt")
+    eth0 = next(r for r in table["interfaces"] if r["name"] == "eth0")
+    assert (eth0["rx_error_ratio"], eth0["tx_error_ratio"]) == (0.0, 0.0)
+    faulty = facts_for("interfaces", (FIXTURES / "catalogue/nic-errors/positive.interfaces.txt").read_bytes())
+    faulty = faulty["interfaces"]
+    assert next(r for r in faulty if r["name"] == "eth0")["rx_error_ratio"] == round(14823 / (9120776 + 14823), 6)
