@@ -94,7 +94,8 @@ DEFAULT_PLAYBOOKS: list[dict[str, Any]] = [
         "name": "Mail scanner broken",
         "description": (
             "Mail is accepted but not scanned or delivered after an upgrade. Check /tmp and the spool for "
-            "noexec, full disks or inodes, the scanner processes, and the mail log for module and lint errors."
+            "noexec, full disks or inodes, the scanner processes, the mail log for module and lint errors, and "
+            "the package install log for scripts that could not run from /tmp."
         ),
         "roles": ["mail"],
         "steps": [
@@ -104,6 +105,7 @@ DEFAULT_PLAYBOOKS: list[dict[str, Any]] = [
             {"probe": "mail_log", "params": {"lines": 2000}},
             {"probe": "mail_queue", "params": {}},
             {"probe": "system_log", "params": {}},
+            {"probe": "install_log", "params": {}},
         ],
     },
     {

@@ -85,6 +85,8 @@ def run_detail(*, user, run_id: int) -> tuple[CollectionRun, list[StepView]]:
     run = CollectionRun.objects.select_related("server", "ticket", "requested_by").get(pk=run_id)
     evidence = {e.step: e for e in run.evidence.all()}
     steps = [StepView(i, s.get("probe", "?"), s.get("params") or {}, evidence.get(i)) for i, s in enumerate(run.steps)]
+    # Evidence past the playbook's steps is measured by the product itself (ssh_session): shown last.
+    steps += [StepView(e.step, e.probe, {}, e) for step, e in sorted(evidence.items()) if step >= len(run.steps)]
     cited = cited_lines(run=run) if run.is_settled else {}
     for step in steps:
         if step.evidence is not None and not step.evidence.binary:

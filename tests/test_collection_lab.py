@@ -55,10 +55,12 @@ def test_a_collection_stores_evidence_timings_timeline_and_audit(lab, customer, 
     run, _ = _collect(ticket, server)
     assert run.state == RunState.SUCCEEDED, run.reason
     evidence = list(run.evidence.order_by("step"))
-    assert [e.probe for e in evidence] == ["load", "disk", "memory"]
-    assert all(e.exit_status == 0 and e.command.startswith("LC_ALL=C timeout -k") for e in evidence)
+    assert [e.probe for e in evidence] == ["load", "disk", "memory", "ssh_session"]
+    assert all(e.exit_status == 0 and e.command.startswith("LC_ALL=C timeout -k") for e in evidence[:3])
     assert "load average" in evidence[0].text
     assert run.connect_seconds is not None and run.auth_seconds >= run.banner_seconds >= run.connect_seconds
+    # The login the product measured is evidence too, with the run's own numbers.
+    assert f"\nauth {run.auth_seconds:.4f}\n" in evidence[3].text and f"{host.address}:22" in evidence[3].text
     events = list(ticket.events.filter(kind=EventKind.COLLECTION).values_list("data__state", flat=True))
     assert events == ["queued", "succeeded"]
     commands = AuditEntry.objects.filter(run=run, action="command")
@@ -229,7 +231,7 @@ def test_a_run_whose_worker_was_killed_completes_on_redelivery_without_duplicate
     child = multiprocessing.get_context("fork").Process(target=_execute_in_child, args=(run.pk,))
     child.start()
     deadline = time.monotonic() + 20
-    while not Evidence.objects.filter(run=run).exists():
+    while not Evidence.objects.filter(run=run).exclude(probe="ssh_session").exists():
         assert time.monotonic() < deadline, "the worker never stored its first evidence"
         time.sleep(0.1)
     os.kill(child.pid, signal.SIGKILL)
@@ -244,7 +246,8 @@ def test_a_run_whose_worker_was_killed_completes_on_redelivery_without_duplicate
     finished = services.run_execute(run_id=run.pk, worker="second")
     assert finished.state in (RunState.SUCCEEDED, RunState.PARTIAL), finished.reason
     assert finished.attempts == 2
-    assert sorted(finished.evidence.values_list("step", flat=True)) == [0, 1]
+    assert sorted(finished.evidence.exclude(probe="ssh_session").values_list("step", flat=True)) == [0, 1]
+    assert finished.evidence.filter(probe="ssh_session").count() == 1
     assert finished.evidence.filter(step=0).count() == 1
 
 
@@ -252,7 +255,7 @@ def test_a_finished_run_is_never_executed_twice(lab, customer, ticket):
     host = lab.add_host("twice")
     run, _ = _collect(ticket, lab_server(customer, host))
     assert services.run_execute(run_id=run.pk, worker="again") is None
-    assert run.evidence.count() == 3
+    assert run.evidence.count() == 3 + 1  # the playbook's three probes and the measured login
 
 
 def test_the_collect_command_runs_synchronously_and_prints_results(lab, customer, ticket):

@@ -21,6 +21,7 @@ import yaml
 from diagnostics.knowledge import matcher
 from diagnostics.knowledge.yaml_io import parse_kb
 from diagnostics.management.commands.load_kb import SEED
+from diagnostics.parsers import facts_for
 
 FIXTURES = Path(__file__).parent / "fixtures"
 CATALOGUE = FIXTURES / "catalogue"
@@ -46,8 +47,9 @@ CASES = [
     ("ephemeral-port-exhaustion", "log_tail", "(99: Cannot assign requested address)",
      "edited: nginx error.log lines + sockets/after_off_by_one_rst.txt with 28190 TIME-WAIT; "
      "negative keeps the sockets, drops the error"),
-    ("time-wait-storm", "sockets", "state TIME-WAIT 28190",
-     "edited from sockets/after_off_by_one_rst.txt; negative 1190 TIME-WAIT"),
+    ("time-wait-storm", "sockets", "time_wait=28190",
+     "edited from sockets/after_off_by_one_rst.txt; negative 1190 TIME-WAIT; judged against the port range "
+     "(the kernel's default here): a facts citation of the tcp_limits row"),
     ("clock-skew", "system_log", "System clock wrong by 3620.512345 seconds",
      "edited from system_log/messages_irq.txt's healthy lines (chronyd lines)"),
     ("tls-certificate-expired", "mail_log", "sslv3 alert certificate expired",
@@ -78,8 +80,9 @@ CASES = [
      "edited from kernel_log/dmesg_T.txt"),
     ("kernel-soft-lockup", "kernel_log", "soft lockup - CPU#1 stuck for 23s!",
      "edited from kernel_log/dmesg_T.txt"),
-    ("nic-errors", "interfaces", "9120776  14823",
-     "edited from interfaces/web.txt (eth0 RX errors 14823); negative is the real file"),
+    ("nic-errors", "interfaces", "rx_errors=14823",
+     "edited from interfaces/web.txt (eth0 RX errors 14823 of 9120776 packets); negative is the real file; "
+     "a facts citation: errors judged against the packets"),
     ("nic-link-flapping", "kernel_log", "eno1: NIC Link is Down",
      "edited from kernel_log/dmesg_T.txt; negative has one down/up (three needed)"),
     ("load-above-cpus", "load", "load5=10.4",
@@ -106,8 +109,11 @@ CASES = [
     ("mysql-too-many-connections", "log_tail", "(HY000/1040): Too many connections",
      "written in PHP's error_log format"),
     ("sshd-usedns-slow-resolvers", "sshd_config", "usedns yes",
-     "edited from sshd_config/sshd_T.txt (usedns no -> yes) + real resolvers/dead_first_nameserver.txt; "
-     "negative is both real files"),
+     "edited from sshd_config/sshd_T.txt (usedns no -> yes) + real resolvers/dead_first_nameserver.txt "
+     "+ real ssh_session/slow_usedns_login.txt; negative is the real files with ssh_session/quick_login.txt"),
+    ("resolver-refusing", "resolvers", "CONNREFUSED via dig",
+     "real: resolvers/refusing_and_dead.txt (nothing on :53, a REJECT rule, a DROP rule); negative real "
+     "resolvers/refusing_then_answering.txt (the first refuses, the second answers)"),
     ("neighbour-table-overflow", "kernel_log", "neighbor table overflow!",
      "edited from kernel_log/dmesg_T.txt"),
     ("tcp-out-of-memory", "kernel_log", "TCP: out of memory -- consider tuning tcp_mem",
@@ -230,3 +236,44 @@ def test_half_the_evidence_is_a_near_miss_not_a_match(kb, make_run, key):
     by_key = {m.symptom.key: m for m in matcher.match_run(run=make_run(outputs(key, "negative")))}
     assert by_key[key].near_miss and not by_key[key].matched
     assert 0 < by_key[key].score < 1
+
+
+def test_usedns_with_dead_resolvers_but_a_quick_login_is_no_slow_login(kb, make_run):
+    # Proof of effect: the product's own login was quick, so UseDNS yes did not cost this host anything.
+    evidence = {**outputs("sshd-usedns-slow-resolvers", "positive"),
+                "ssh_session": (FIXTURES / "ssh_session/quick_login.txt").read_text()}
+    by_key = {m.symptom.key: m for m in matcher.match_run(run=make_run(evidence))}
+    assert not by_key["sshd-usedns-slow-resolvers"].matched and by_key["sshd-usedns-slow-resolvers"].near_miss
+
+
+PORTS = {"small": "sockets/small_port_range_exhausted.txt", "default": "sockets/default_port_range_busy.txt"}
+
+
+def test_counts_are_judged_against_the_hosts_own_limits_not_absolute_numbers(kb, make_run):
+    # Real captures (capture.py "ports"): a relay whose 100-port range ran out towards one peer, 60 TIME-WAIT
+    # and a backlog-16 listener with 14 waiting; a host with the default range and a 4096 backlog, 80 sockets
+    # to the same peer, 60 TIME-WAIT and 60 waiting (which the old absolute rule, 50 waiting, called a backlog).
+    error = (FIXTURES / "system_log/eaddrnotavail.txt").read_text()
+    small = {m.symptom.key for m in matcher.match_run(run=make_run(
+        {"sockets": (FIXTURES / PORTS["small"]).read_text(), "system_log": error})) if m.matched}
+    assert {"ephemeral-port-exhaustion", "time-wait-storm", "accept-queue-backlog"} <= small
+    busy = {m.symptom.key for m in matcher.match_run(run=make_run(
+        {"sockets": (FIXTURES / PORTS["default"]).read_text(), "system_log": error})) if m.matched}
+    assert busy & {"ephemeral-port-exhaustion", "time-wait-storm", "accept-queue-backlog"} == set()
+
+
+def test_dead_resolvers_on_a_host_without_dig_are_measured_through_the_system_resolver(kb, make_run):
+    evidence = {"resolvers": (FIXTURES / "resolvers/no_lookup_tools_dead.txt").read_text()}
+    by_key = {m.symptom.key: m for m in matcher.match_run(run=make_run(evidence))}
+    assert by_key["dead-resolvers"].matched and "4013 ms" in by_key["dead-resolvers"].why
+    assert "resolver-refusing" not in by_key  # not even a near miss: nothing refused
+
+
+def test_interface_errors_are_judged_against_the_traffic_they_came_with(kb, make_run):
+    # Edited from the positive case: the same 14823 errors after ten billion packets are no faulty NIC.
+    busy = outputs("nic-errors", "positive")["interfaces"].replace("9120776  14823", "9120776000  14823")
+    busy = busy.replace("eth0: 8841021904 9120776 14823", "eth0: 8841021904 9120776000 14823")
+    rows = {r["name"]: r for r in facts_for("interfaces", busy.encode())["interfaces"]}
+    assert rows["eth0"]["rx_errors"] == 14823 and rows["eth0"]["rx_error_ratio"] < 0.00001
+    matched = {m.symptom.key for m in matcher.match_run(run=make_run({"interfaces": busy})) if m.matched}
+    assert "nic-errors" not in matched

@@ -82,7 +82,7 @@ def test_facts_for_reads_only_the_tables_asked_for_and_only_for_a_probe_that_yie
     sockets = (FIXTURES / "sockets").glob("*")
     output = next(p for p in sockets if p.is_file()).read_bytes()
     assert facts_for("sockets", output, tables={"log_lines"}) == {}
-    assert set(facts_for("sockets", output, tables={"sockets"})) <= {"sockets", "socket_states"}
+    assert set(facts_for("sockets", output, tables={"sockets"})) <= {"sockets", "socket_states", "tcp_limits"}
     log = (FIXTURES / "log_tail" / "messages.txt").read_bytes()
     assert facts_for("log_tail", log, tables={"log_lines"}) == facts_for("log_tail", log)
 

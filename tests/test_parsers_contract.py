@@ -23,13 +23,13 @@ def probe_of(path: Path) -> str:
 
 
 def test_every_registered_probe_has_a_parser_and_its_tables_are_documented():
-    assert set(PROBE_TABLES) == set(probes.REGISTRY)
+    assert set(PROBE_TABLES) == probes.evidence_probes()
     assert {table for tables in PROBE_TABLES.values() for table in tables} == set(TABLES)
     assert all(fields and len(set(fields)) == len(fields) for fields in TABLES.values())
 
 
 def test_every_fixture_folder_is_a_probe_name():
-    assert {probe_of(p) for p in ALL} <= set(probes.REGISTRY)
+    assert {probe_of(p) for p in ALL} <= probes.evidence_probes()
 
 
 @pytest.mark.parametrize("path", ALL, ids=lambda p: f"{p.parent.name}/{p.name}")

@@ -122,6 +122,49 @@ def test_untested_and_skipped_nameservers_have_no_time():
     assert row["status"] == "UNTESTED" and row["ms"] is None
 
 
+def test_an_inline_comment_in_resolv_conf_is_not_part_of_the_value():
+    text = (b"==> /etc/resolv.conf <==\n# generated\nnameserver 10.0.0.1 # old\nnameserver 10.0.0.2;backup\n"
+            b"search corp.example example.com # two domains\ndomain corp.example ; ours\n"
+            b"options timeout:2 # short\n")
+    conf = [(r["key"], r["value"]) for r in facts_for("resolvers", text)["resolv_conf"]]
+    assert conf == [("nameserver", "10.0.0.1"), ("nameserver", "10.0.0.2"), ("search", "corp.example example.com"),
+                    ("domain", "corp.example"), ("options", "timeout:2")]  # fmt: skip
+
+
+def test_each_lookup_says_how_it_ended_and_which_tool_timed_it():
+    rows = facts("resolvers", "refusing_and_dead.txt")["resolvers"]
+    got = [(r["status"], r["outcome"], r["tool"]) for r in rows]
+    assert got == [("CONNREFUSED", "refused", "dig"), ("CONNREFUSED", "refused", "dig"),
+                   ("TIMEOUT", "timeout", "dig"), ("NXDOMAIN", "timeout", "getent")]  # fmt: skip
+    refused, rejected, dead, system = rows
+    assert refused["ms"] < 1000 and rejected["ms"] < 1000 and dead["ms"] >= 2000 and system["ms"] >= 2000
+    assert not any(r["answered"] for r in (refused, rejected, dead))
+    assert all(r["none_answered"] for r in rows)
+    healthy = facts("resolvers", "refusing_then_answering.txt")["resolvers"]
+    assert [(r["outcome"], r["answered"]) for r in healthy] == [("refused", False), ("ok", True), ("ok", True)]
+    assert not any(r["none_answered"] for r in healthy)
+    conf = [(r["key"], r["value"]) for r in facts("resolvers", "refusing_and_dead.txt")["resolv_conf"]]
+    assert ("nameserver", refused["nameserver"]) in conf
+
+
+def test_without_lookup_tools_a_slow_not_found_from_the_system_resolver_is_its_timeouts():
+    # capture.py "refusing": dig, host and nslookup hidden; getent waited out the dead nameserver.
+    untested, system = facts("resolvers", "no_lookup_tools_dead.txt")["resolvers"]
+    assert (untested["status"], untested["outcome"], untested["tool"]) == ("UNTESTED", "untested", None)
+    assert (system["nameserver"], system["status"], system["tool"], system["ms"]) == ("system", "NXDOMAIN", "getent",
+                                                                                      4013.0)  # fmt: skip
+    assert system["outcome"] == "timeout" and not system["answered"]
+    quick = facts_for("resolvers", b"==> lookups of x <==\nresolver system 12 ms NXDOMAIN via getent\n")
+    assert quick["resolvers"][0]["outcome"] == "nxdomain"
+
+
+def test_a_fast_timeout_from_the_old_probe_is_read_as_the_refusal_it_was():
+    # Before the probe told them apart it called dig's fast exit 9 (port unreachable) TIMEOUT.
+    text = b"==> lookups of web <==\nnameserver 10.0.0.9 31 ms TIMEOUT\nnameserver 10.0.0.8 2004 ms TIMEOUT\n"
+    rows = facts_for("resolvers", text)["resolvers"]
+    assert [(r["outcome"], r["tool"]) for r in rows] == [("refused", None), ("timeout", None)]
+
+
 def test_mail_queues_of_every_tool():
     rows = {r["tool"]: r for r in facts("mail_queue", "all_tools.synthetic.txt")["mail_queue"]}
     assert (rows["postqueue"]["messages"], rows["postqueue"]["size_kb"]) == (3, 12)
@@ -131,3 +174,19 @@ def test_mail_queues_of_every_tool():
     (empty,) = facts("mail_queue", "postfix_empty.synthetic.txt")["mail_queue"]
     assert empty["messages"] == 0
     assert facts("mail_queue", "none_found.txt") == {}
+
+
+def test_tcpserver_options_are_read_from_the_running_processes_command_lines():
+    # capture.py "owners": two tcpservers started by hand, no run script names them.
+    rows = [r for r in params("socket_owners_tcpserver.txt") if r["name"] in ("ident_lookups", "ident_timeout")]
+    by_file = {}
+    for row in rows:
+        by_file.setdefault(row["file"], {})[row["name"]] = row["value"]
+    assert by_file == {"process 6 tcpserver": {"ident_lookups": "off", "ident_timeout": "0"},
+                       "process 7 tcpserver": {"ident_lookups": "on", "ident_timeout": "26"}}  # fmt: skip
+
+
+def test_sshd_settings_of_the_running_daemons_own_file():
+    rows = facts("sshd_config", "sshd_T_running_f.txt")
+    assert {r["file"] for r in rows["sshd_settings"]} == {"sshd -T -f /run/trlab/trl00o0g00/owners/sshd_config"}
+    assert {r["name"]: r["value"] for r in rows["sshd_settings"]}["listenaddress"] == "10.213.144.10:22"

@@ -190,3 +190,31 @@ def test_differential_listening_against_jc_on_jcs_own_ss_fixtures(name):
         assert (row["proto"], row["local_address"], row["local_port"], row["process"], row["pid"], row["fd"]) == (
             record["netid"], _jc_address(record), record.get("local_port_num"), owner.get("user"),
             int(pid) if pid else None, int(owner["file_descriptor"]) if owner else None)
+
+
+def test_socket_counts_are_judged_against_the_hosts_own_port_range():
+    # capture.py "ports": a relay whose 100-port range ran out towards its smarthost.
+    facts = facts_for("sockets", (FIXTURES / "sockets" / "small_port_range_exhausted.txt").read_bytes())
+    (limits,) = facts["tcp_limits"]
+    assert (limits["port_range_low"], limits["port_range_high"], limits["ephemeral_ports"]) == (40000, 40099, 100)
+    assert (limits["limits_source"], limits["somaxconn"], limits["max_tw_buckets"]) == ("host", 4096, 131072)
+    assert (limits["time_wait"], limits["time_wait_ratio"]) == (60, 0.6)
+    assert limits["busiest_peer"] == "10.213.98.10:9100" and limits["busiest_peer_sockets"] == 100
+    assert limits["busiest_peer_ratio"] == 1.0
+    (queue,) = [s for s in facts["sockets"] if s["state"] == "LISTEN" and s["local_port"] == 7000]
+    assert (queue["recv_q"], queue["send_q"], queue["backlog_ratio"]) == (14, 16, 0.875)
+
+
+def test_the_same_load_is_far_from_the_limits_of_a_host_with_the_default_range():
+    facts = facts_for("sockets", (FIXTURES / "sockets" / "default_port_range_busy.txt").read_bytes())
+    (limits,) = facts["tcp_limits"]
+    assert limits["ephemeral_ports"] == 28232 and limits["busiest_peer_sockets"] == 80
+    assert limits["busiest_peer_ratio"] < 0.01 and limits["time_wait_ratio"] < 0.01
+    (queue,) = [s for s in facts["sockets"] if s["state"] == "LISTEN" and s["local_port"] == 7000]
+    assert queue["recv_q"] == 60 and queue["backlog_ratio"] < 0.02
+
+
+def test_without_the_limits_section_the_kernel_defaults_are_assumed_and_said():
+    (limits,) = facts_for("sockets", (FIXTURES / "sockets" / "after_off_by_one_rst.txt").read_bytes())["tcp_limits"]
+    assert (limits["limits_source"], limits["ephemeral_ports"], limits["somaxconn"]) == ("default", 28232, None)
+    assert [s["backlog_ratio"] for s in facts_for("sockets", b"state ESTAB 1\n")["sockets"]] == []

@@ -48,7 +48,7 @@ def test_a_backend_at_its_file_descriptor_limit():
     assert full["ratio"] == 1.0
     varnish = next(r for r in table["fd_usage"] if r["process"] == "cache-main")
     assert varnish["open"] == 69 and varnish["soft_limit"] == 20000
-    assert table["file_nr"] == [{"allocated": 3247, "unused": 0, "max": 2466193}]
+    assert table["file_nr"] == [{"allocated": 3247, "unused": 0, "max": 2466193, "used_ratio": 0.001317}]
 
 
 def test_processes_that_exited_during_the_probe_have_unknown_names_and_limits():
@@ -199,3 +199,20 @@ def test_differential_ifconfig_against_jc(name):
         for v6 in record.get("ipv6") or []:
             expected.add((record["name"], "inet6", v6["address"], v6.get("mask")))
     assert ours == expected and ours
+
+
+def test_the_system_wide_file_table_is_judged_against_fs_file_max():
+    text = b"file-nr 98304 0 100000\npid name open soft_limit\n1 init 40 1024\n"
+    (row,) = facts_for("fd_usage", text)["file_nr"]
+    assert row["used_ratio"] == 0.98304
+    (unlimited,) = facts_for("fd_usage", b"file-nr 10 0 0\npid name open soft_limit\n")["file_nr"]
+    assert unlimited["used_ratio"] is None
+
+
+def test_interface_errors_come_with_their_share_of_the_traffic():
+    table = facts("interfaces", "web.txt")
+    eth0 = next(r for r in table["interfaces"] if r["name"] == "eth0")
+    assert (eth0["rx_error_ratio"], eth0["tx_error_ratio"]) == (0.0, 0.0)
+    faulty = facts_for("interfaces", (FIXTURES / "catalogue/nic-errors/positive.interfaces.txt").read_bytes())
+    faulty = faulty["interfaces"]
+    assert next(r for r in faulty if r["name"] == "eth0")["rx_error_ratio"] == round(14823 / (9120776 + 14823), 6)

@@ -9,6 +9,7 @@ argument. Nothing here captures packets or traces a process.
 from __future__ import annotations
 
 import os
+import re
 import resource
 import shlex
 import shutil
@@ -551,9 +552,41 @@ def test_resolvers_finishes_within_its_timeout_when_every_nameserver_is_silent(t
     output = result.stdout.decode()
     assert result.returncode == 0, result.stderr
     assert elapsed < command.timeout
-    assert "resolver system " in output and output.rstrip().endswith("TIMEOUT")
+    assert "resolver system " in output and output.rstrip().endswith("TIMEOUT via getent")
     if shutil.which("dig") or shutil.which("host") or shutil.which("nslookup"):
         assert output.count(" ms TIMEOUT") == 4, output
+
+
+REFUSING_RESOLVERS = """
+ip link set lo up
+printf 'nameserver 127.0.0.1 # nothing listens on :53 here\\nnameserver 127.0.0.2\\n' > "$1/resolv.conf"
+mount --bind "$1/resolv.conf" /etc/resolv.conf
+exec sh -c "$2"
+"""
+
+
+@pytest.mark.root
+@pytest.mark.skipif(os.geteuid() != 0 or shutil.which("unshare") is None, reason="needs root and unshare")
+@pytest.mark.skipif(shutil.which("dig") is None, reason="needs dig")
+def test_a_nameserver_with_nothing_listening_is_a_fast_refusal_not_a_timeout(tmp_path):
+    # dig exits 9 ("no reply") both on a timeout and on ICMP port unreachable: the words and the
+    # time tell them apart, and the line says which tool measured it.
+    command = build("resolvers", {"host": "mail.example.com"})
+    result = subprocess.run(
+        ["unshare", "--mount", "--net", "sh", "-c", REFUSING_RESOLVERS, "sh", str(tmp_path), command.command],
+        capture_output=True,
+        timeout=command.timeout + 5,
+        check=False,
+    )
+
+    output = result.stdout.decode()
+    assert result.returncode == 0, result.stderr
+    lines = [line.split() for line in output.splitlines() if line.startswith("nameserver ") and " ms " in line]
+    assert [(f[1], f[4], f[5:]) for f in lines] == [
+        ("127.0.0.1", "CONNREFUSED", ["via", "dig"]), ("127.0.0.2", "CONNREFUSED", ["via", "dig"])
+    ], output
+    assert " TIMEOUT" not in output
+    assert re.search(r"^resolver system \d+ ms \w+ via getent$", output, re.M), output
 
 
 # -- playbooks --------------------------------------------------------------------------------------------

@@ -245,7 +245,7 @@ def test_a_healthy_host_gets_no_fix(lab, customer, tech, rng, seed, spawned):
         assert not Match.objects.filter(run=run, matched=True).exists(), f"seed {seed}\n{describe(run)}"
         assert ranked_fixes(run=run) == [], f"seed {seed}\n{describe(run)}"
     resolvers = run.evidence.get(probe="resolvers").text
-    assert re.search(rf"^nameserver {re.escape(dns.address)} \d+ ms NOERROR$", resolvers, re.M), resolvers
+    assert re.search(rf"^nameserver {re.escape(dns.address)} \d+ ms NOERROR via dig$", resolvers, re.M), resolvers
 
 
 # -- 4. ident: tcpserver (no -R) asks each client's identd, and the client's firewall drops port 113 -------------

@@ -18,7 +18,9 @@ A signature is a tree. Inner nodes combine: ``{"all": [...]}``, ``{"any": [...]}
   ``where`` compares fields with eq/ne/gt/gte/lt/lte/in/not_in/contains/regex (a bare
   value means eq); ``count`` compares the number of rows left (default ``{"gte": 1}``), or
   with ``per`` the size of the largest group of rows sharing that field;
-  ``aggregate`` compares sum/max/min/avg of a field over those rows.
+  ``aggregate`` compares sum/max/min/avg of a field over those rows. ``own_address: message``
+  drops rows whose field names IP addresses, none of them this host's (its ``interfaces``
+  evidence): another container's or host's line (``diagnostics.knowledge.addresses``).
 
 Scoring: each leaf carries a weight (default 1). An ``all`` adds up its children;
 an ``any`` counts as its best alternative (so listing alternative evidence does not
@@ -46,6 +48,8 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
+from diagnostics.knowledge.addresses import host_addresses, names_this_host
+
 MAX_DEPTH = 8
 MAX_NODES = 200
 MAX_REGEX = 2000
@@ -62,7 +66,7 @@ ROW_EXTRAS = ("line_no",)
 
 COMMON_KEYS = {"weight", "describe"}
 REGEX_KEYS = {"probe", "regex", "flags", "min_matches"} | COMMON_KEYS
-FACTS_KEYS = {"facts", "where", "count", "aggregate", "per", "probe"} | COMMON_KEYS
+FACTS_KEYS = {"facts", "where", "count", "aggregate", "per", "probe", "own_address"} | COMMON_KEYS
 
 
 class BudgetExceeded(Exception):
@@ -399,8 +403,9 @@ def _compare(op: str, actual: Any, expected: Any) -> bool:
 
 
 class _Facts:
-    def __init__(self, *, table, probe, where, count, aggregate, per, weight, describe):
+    def __init__(self, *, table, probe, where, count, aggregate, per, weight, describe, own_address=None):
         self.table = table
+        self.own_address = own_address  # a field whose addresses must include one of the host's
         self.wants = _probe_selector(probe)
         self.where = where  # [(field, op, expected)]
         self.count = count  # [(op, n)]
@@ -416,6 +421,7 @@ class _Facts:
 
     def evaluate(self, docs):
         rows: list[tuple[Document, dict]] = []
+        own = host_addresses(doc.table("addresses") for doc in docs) if self.own_address else None
         for doc in docs:
             if self.wants(doc.probe):
                 _check([doc], f"reading {self.table} of {doc.probe}")
@@ -423,7 +429,11 @@ class _Facts:
                 for start in range(0, len(table), ROWS_PER_CHECK):
                     if start:
                         _check([doc], f"comparing {self.table} rows of {doc.probe}")
-                    rows.extend((doc, row) for row in table[start : start + ROWS_PER_CHECK] if self._keep(row))
+                    rows.extend(
+                        (doc, row)
+                        for row in table[start : start + ROWS_PER_CHECK]
+                        if self._keep(row) and names_this_host(row.get(self.own_address or ""), own)
+                    )
         group = None
         if self.per:
             groups: dict[Any, list] = {}
@@ -698,7 +708,11 @@ class _Compiler:
                 tests = self.comparisons(rest, apath)
                 if ok and tests:
                     aggregate = (raw["field"], raw["op"], tests)
+        own_address = spec.get("own_address")
+        if own_address is not None and not self.field_name(table, own_address, f"{path}.own_address"):
+            own_address = None
         return _Facts(
+            own_address=own_address,
             table=table,
             probe=probe,
             where=where,
@@ -734,9 +748,9 @@ def _known_tables() -> dict[str, tuple[str, ...]] | None:
 
 
 def _known_probes() -> set[str]:
-    from diagnostics.probes import REGISTRY
+    from diagnostics.probes import evidence_probes
 
-    return set(REGISTRY)
+    return evidence_probes()
 
 
 class Signature:

@@ -17,10 +17,12 @@ parser those tables need, and nothing at all for a probe that yields none of the
 full parse; ``line_prefilter`` says which lines a predicate on such a table can be about.
 
 Modules, one per kind of output; each docstring says which library it uses or why it is our own:
-``strace`` (own), ``sockets`` (own: ss, netstat, /proc/net/tcp), ``mounts`` (own), ``processes``
+``strace`` (own), ``sockets`` (own: ss, netstat, /proc/net/tcp; ``limits`` judges its counts against the
+host's own limits), ``mounts`` (own), ``processes``
 (jc ps; own fd_usage), ``resources`` (jc df, meminfo, vmstat, loadavg), ``logs`` (own),
 ``resolvers`` (own), ``service_settings`` (own), ``sshd`` (own), ``pcap`` (dpkt), ``interfaces``
-(jc proc_net_dev + own), ``mail_queue`` (own); ``sections`` splits the probes' common framing.
+(jc proc_net_dev + own), ``mail_queue`` (own), ``session`` (own: the product's measured login,
+``ssh_session``); ``sections`` splits the probes' common framing.
 
 Columns added for real-world output (issue 10), each documented on its row type: ``syscalls.detail``
 (what strace prints after the result: ``(Timeout)``, poll's revents), ``sockets.fd`` and
@@ -43,6 +45,7 @@ from typing import Any
 
 from diagnostics.parsers import (
     interfaces,
+    limits,
     logs,
     mail_queue,
     mounts,
@@ -51,6 +54,7 @@ from diagnostics.parsers import (
     resolvers,
     resources,
     service_settings,
+    session,
     sockets,
     sshd,
     strace,
@@ -68,6 +72,7 @@ _ROWS: dict[str, type] = {
     "connect_waits": strace.ConnectWait,
     "sockets": sockets.Socket,
     "socket_states": sockets.SocketState,
+    "tcp_limits": limits.TcpLimits,
     "listening": sockets.Listener,
     "mounts": mounts.Mount,
     "fd_usage": processes.FdUsage,
@@ -88,16 +93,17 @@ _ROWS: dict[str, type] = {
     "interfaces": interfaces.Interface,
     "addresses": interfaces.Address,
     "mail_queue": mail_queue.MailQueue,
+    "ssh_session": session.SshSession,
 }
 
 # Every table's field names, in order (from the row types above, so they cannot drift apart).
 TABLES: dict[str, tuple[str, ...]] = {name: tuple(row.__annotations__) for name, row in _ROWS.items()}
 
-LOG_PROBES = ("kernel_log", "system_log", "mail_log", "log_tail", "auth_log")
+LOG_PROBES = ("kernel_log", "system_log", "mail_log", "log_tail", "auth_log", "install_log")
 
 PROBE_TABLES: dict[str, tuple[str, ...]] = {
     "strace": ("syscalls", "connect_waits"),
-    "sockets": ("sockets", "socket_states"),
+    "sockets": ("sockets", "socket_states", "tcp_limits"),
     "listening": ("listening",),
     "mounts": ("mounts",),
     "fd_usage": ("fd_usage", "file_nr"),
@@ -112,6 +118,7 @@ PROBE_TABLES: dict[str, tuple[str, ...]] = {
     "load": ("load",),
     "interfaces": ("interfaces", "addresses"),
     "mail_queue": ("mail_queue",),
+    "ssh_session": ("ssh_session",),  # measured by the product, not a command (diagnostics.probes.measured)
 }
 
 
@@ -135,6 +142,7 @@ _TEXT_PARSERS: dict[str, Callable[[str, dt.datetime | None], Any]] = {
     "load": lambda text, _: {"load": resources.parse_load(text)},
     "interfaces": lambda text, _: interfaces.parse_interfaces(text),
     "mail_queue": lambda text, _: {"mail_queue": mail_queue.parse_mail_queue(text)},
+    "ssh_session": lambda text, _: {"ssh_session": session.parse_session(text)},
 }
 
 

@@ -31,6 +31,8 @@ class Interface(TypedDict):
     tx_packets: int | None
     tx_errors: int | None
     tx_dropped: int | None
+    rx_error_ratio: float | None  # rx_errors / (rx_packets + rx_errors): errors judged against this link's traffic
+    tx_error_ratio: float | None
 
 
 class Address(TypedDict):
@@ -90,6 +92,11 @@ def parse_interfaces(text: str) -> InterfaceFacts:
                                      ("tx_errors", "t_errs"), ("tx_dropped", "t_drop")):
                     value = counters.get(theirs)
                     row[ours] = value if isinstance(value, int) else None  # type: ignore[literal-required]
+    for row in links.values():  # added last, so the rows above keep their shape
+        for side in ("rx", "tx"):
+            errors, packets = row[f"{side}_errors"], row[f"{side}_packets"]  # type: ignore[literal-required]
+            total = (errors or 0) + (packets or 0)
+            row[f"{side}_error_ratio"] = round(errors / total, 6) if errors is not None and total else None  # type: ignore[literal-required]
     return {"interfaces": list(links.values()), "addresses": addresses}
 
 

@@ -40,7 +40,8 @@ class FdUsage(TypedDict):
 class FileNr(TypedDict):
     allocated: int
     unused: int
-    max: int
+    max: int  # fs.file-max
+    used_ratio: float | None  # (allocated - unused) / max: the system-wide share in use
 
 
 class FdFacts(TypedDict):
@@ -94,7 +95,9 @@ def parse_fd_usage(text: str) -> FdFacts:
         if fields[0] == "file-nr":
             numbers = [to_int(f) for f in fields[1:4]]
             if None not in numbers:
-                file_nr.append({"allocated": numbers[0], "unused": numbers[1], "max": numbers[2]})  # type: ignore[typeddict-item]
+                used = numbers[0] - numbers[1]  # type: ignore[operator]
+                file_nr.append({"allocated": numbers[0], "unused": numbers[1], "max": numbers[2],  # type: ignore[typeddict-item]
+                                "used_ratio": round(used / numbers[2], 6) if numbers[2] else None})  # type: ignore[operator]
             continue
         pid, opened, limit = to_int(fields[0]), to_int(fields[-2]), to_int(fields[-1])
         if pid is None or opened is None:

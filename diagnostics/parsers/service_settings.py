@@ -1,8 +1,10 @@
 """The service_settings probe -> ``service_params``: the settings that decide how long a service waits.
 
-Our own parser; no library reads these: ``varnishadm param.show`` (``send_timeout  600.000 [seconds]
-(default)``), tcpserver/tcp-env command lines in run scripts and xinetd files, qmail's control files,
-sendmail.mc ``confTO_*`` defines and ``Timeout.*`` options, ``exim -bP`` and ``postconf -n``.
+Our own parser; no library reads these: the command lines of the processes owning listening sockets
+(``==> process 812 tcpserver <==``: tcpserver's options as it runs), ``varnishadm param.show``
+(``send_timeout  600.000 [seconds] (default)``), tcpserver/tcp-env command lines in run scripts and
+xinetd files, qmail's control files, sendmail.mc (or a -C .cf) ``confTO_*`` defines and
+``Timeout.*`` options, ``exim -bP`` and ``postconf -n``.
 
 tcpserver's options are read as its getopt does (``-vRHl0`` is -v -R -H -l 0; the last of -r/-R
 wins) and two params are added per command line: ``ident_lookups`` (``on`` unless -R: the 26 s
@@ -166,8 +168,12 @@ def parse_service_settings(text: str) -> list[ServiceParam]:
                 rows.append(_param(line_no, part, "qmail", title.rsplit("/", 1)[-1], value, number,
                                    "seconds" if number is not None and "timeout" in title else None))
                 break
-        elif title.startswith("/etc/mail/sendmail"):
+        elif title.startswith(("/etc/mail/sendmail", "sendmail -C ")):
             rows += _sendmail(part)
+        elif title.startswith("process "):  # a socket owner's command line, as it was started
+            for line_no, line in part.numbered():
+                if "tcpserver" in line or "tcp-env" in line:
+                    rows += _tcpserver_line(line_no, part, line)
         elif title.startswith(("exim -bP", "exim4 -bP")):
             rows += _key_values(part, "exim")
         elif title.startswith("postconf"):

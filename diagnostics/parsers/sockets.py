@@ -22,7 +22,8 @@ import ipaddress
 import re
 from typing import TypedDict
 
-from diagnostics.parsers.sections import Section, split_sections, to_int
+from diagnostics.parsers import limits
+from diagnostics.parsers.sections import Section, section, split_sections, to_int
 
 
 class Socket(TypedDict):
@@ -40,6 +41,7 @@ class Socket(TypedDict):
     fd: int | None  # the first owner's descriptor for the socket (ss only)
     last_send_ms: int | None  # ss -i lastsnd: ms since data last went out (None where the listing lacks it)
     last_recv_ms: int | None  # ss -i lastrcv: ms since data last came in
+    backlog_ratio: float | None  # LISTEN only: accept queue (Recv-Q) / backlog (Send-Q), see parsers.limits
 
 
 class SocketState(TypedDict):
@@ -60,6 +62,7 @@ class Listener(TypedDict):
 class SocketFacts(TypedDict):
     sockets: list[Socket]
     socket_states: list[SocketState]
+    tcp_limits: list[limits.TcpLimits]
 
 
 STATES = {
@@ -234,9 +237,12 @@ def parse_sockets(text: str) -> SocketFacts:
     if not states:
         for socket in sockets:
             states[socket["state"]] = states.get(socket["state"], 0) + 1
+    for socket in sockets:  # added last, so every row builder above stays as it is
+        socket["backlog_ratio"] = limits.backlog_ratio(socket)  # type: ignore[arg-type]
     return {
         "sockets": sockets,
         "socket_states": [{"state": name, "count": count} for name, count in sorted(states.items())],
+        "tcp_limits": [limits.tcp_limits(section(sections, "/proc/sys limits"), sockets, states)],  # type: ignore[list-item]
     }
 
 

@@ -10,6 +10,9 @@ command is one line of POSIX sh to be run with ``sh -c``. A missing tool prints
 ``probe: <tool> not installed`` on stdout and exits 127; other ``probe:`` lines
 on stdout are the probe's own notes (no such process, no such file). Multi-part
 outputs separate their parts with ``==> title <==`` lines, as tail does.
+
+``MEASURED`` names evidence the product records without a command (``ssh_session``: its own timed
+login, see ``diagnostics.probes.measured``); signatures may read it, playbooks cannot ask for it.
 """
 
 from __future__ import annotations
@@ -19,19 +22,25 @@ from typing import Any
 
 from diagnostics.probes import captures, mail, network, system
 from diagnostics.probes.base import MAX_TIMEOUT, Probe, ProbeCommand, ProbeError
+from diagnostics.probes.measured import MEASURED, SESSION_PROBE, SESSION_STEP, session_output
 from diagnostics.probes.params import KINDS, LOG_PATHS, Param
 
 __all__ = [
     "KINDS",
     "LOG_PATHS",
     "MAX_TIMEOUT",
+    "MEASURED",
     "REGISTRY",
+    "SESSION_PROBE",
+    "SESSION_STEP",
     "Param",
     "Probe",
     "ProbeCommand",
     "ProbeError",
     "build",
+    "evidence_probes",
     "get_probe",
+    "session_output",
 ]
 
 REGISTRY: dict[str, Probe] = {}
@@ -39,6 +48,11 @@ for _probe in (*system.PROBES, *network.PROBES, *captures.PROBES, *mail.PROBES):
     if _probe.name in REGISTRY:
         raise RuntimeError(f"probe {_probe.name!r} is registered twice")
     REGISTRY[_probe.name] = _probe
+
+
+def evidence_probes() -> set[str]:
+    """Every probe name evidence can carry: the registry's and the measured ones (``ssh_session``)."""
+    return set(REGISTRY) | set(MEASURED)
 
 
 def get_probe(name: str) -> Probe:

@@ -41,6 +41,24 @@ _PROC_STATES = (
 )
 
 
+# The host's own limits the socket counts are judged against, one "name value..." line each.
+SOCKET_LIMITS = (
+    "net.ipv4.ip_local_port_range",  # the ephemeral ports outgoing connections take
+    "net.core.somaxconn",  # the cap on every listen backlog
+    "net.ipv4.tcp_max_syn_backlog",
+    "net.ipv4.tcp_max_tw_buckets",  # TIME-WAIT sockets beyond this are destroyed early
+)
+
+
+def _socket_limits() -> str:
+    # awk, not sh's read: dash reads byte by byte and /proc/sys files end after the first byte.
+    reads = " ".join(
+        f"awk -v k={q(name)} '{{ $1 = $1; print k, $0 }}' {q('/proc/sys/' + name.replace('.', '/'))} 2>/dev/null;"
+        for name in SOCKET_LIMITS
+    )
+    return f"{header('/proc/sys limits')} {reads}"
+
+
 def _sockets(p: Params) -> str:
     return script(
         f"port={q(p['port'] or '')}; hexport=;",
@@ -56,6 +74,7 @@ def _sockets(p: Params) -> str:
         'for f in /proc/net/tcp /proc/net/tcp6; do if [ -r "$f" ]; then echo "==> $f <==";',
         f'awk -v port="$hexport" {q("FNR == 1 || " + _PROC_ON_PORT)} "$f"; fi; done;',
         "fi;",
+        _socket_limits(),
     )
 
 
@@ -85,33 +104,46 @@ def _interfaces(p: Params) -> str:
 RESOLVERS_TIMEOUT = 40
 
 
+# `failed OUT RC MS`: how a lookup that got no DNS answer failed, from the tool's words first and
+# its exit status and the time it took second. dig exits 9 ("no reply") both when the query timed
+# out and when the nameserver's host answered ICMP port unreachable; only the second is fast, and
+# a fast failure is a refusal (nothing listens on :53, a REJECT rule), never a timeout.
+FAILED = (
+    'failed() { case "$1" in *"connection refused"*|*"Connection refused"*) echo CONNREFUSED;; '
+    '*nreachable*) echo UNREACHABLE;; *"timed out"*) echo TIMEOUT;; '
+    '*) if [ "$2" = 124 ] || [ "$2" = 137 ] || [ "$3" -ge 1000 ]; then echo TIMEOUT; '
+    'elif [ "$2" = 9 ]; then echo CONNREFUSED; else echo ERROR; fi;; esac; };'
+)
+# The answer's status from host's or nslookup's words ("Host x not found: 3(NXDOMAIN)").
+_RCODE_WORDS = 'case "$out" in *NXDOMAIN*) st=NXDOMAIN;; *SERVFAIL*) st=SERVFAIL;; *REFUSED*) st=REFUSED;;'
+
+
 def _resolvers(p: Params) -> str:
     per_server = (
         # One query, one try, 2 s, to this nameserver alone; the status word comes from the
         # answer header (NOERROR, NXDOMAIN, SERVFAIL, REFUSED) or the way the tool failed.
         'if [ -n "$rev" ]; then set -- -x "$name"; else set -- "$name"; fi;',
-        f"if {have('dig')}; then",
+        f"if {have('dig')}; then tool=dig;",
         't0=$(now_ms); out=$(timeout -k 1 4 dig +time=2 +tries=1 @"$ns" "$@" 2>&1); rc=$?; t1=$(now_ms);',
         "st=$(printf '%s\\n' \"$out\" | sed -n 's/.*status: \\([A-Z]*\\).*/\\1/p' | head -n 1);",
-        'if [ -z "$st" ]; then if [ "$rc" = 9 ] || [ "$rc" = 124 ]; then st=TIMEOUT; else st=ERROR; fi; fi;',
-        f"elif {have('host')}; then",
+        'if [ -z "$st" ]; then st=$(failed "$out" "$rc" "$((t1 - t0))"); fi;',
+        f"elif {have('host')}; then tool=host;",
         't0=$(now_ms); out=$(timeout -k 1 4 host -W 2 "$name" "$ns" 2>&1); rc=$?; t1=$(now_ms);',
-        'case "$out" in *NXDOMAIN*) st=NXDOMAIN;; *SERVFAIL*) st=SERVFAIL;; *REFUSED*) st=REFUSED;;',
-        '*"timed out"*) st=TIMEOUT;; *) if [ "$rc" = 0 ]; then st=NOERROR;'
-        ' elif [ "$rc" = 124 ]; then st=TIMEOUT; else st=ERROR; fi;; esac;',
-        f"elif {have('nslookup')}; then",
+        _RCODE_WORDS,
+        '*) if [ "$rc" = 0 ]; then st=NOERROR; else st=$(failed "$out" "$rc" "$((t1 - t0))"); fi;; esac;',
+        f"elif {have('nslookup')}; then tool=nslookup;",
         't0=$(now_ms); out=$(timeout -k 1 4 nslookup -timeout=2 -retry=1 "$name" "$ns" 2>&1); rc=$?; t1=$(now_ms);',
-        'case "$out" in *NXDOMAIN*) st=NXDOMAIN;; *SERVFAIL*) st=SERVFAIL;; *REFUSED*) st=REFUSED;;',
-        '*"timed out"*) st=TIMEOUT;; *) if [ "$rc" = 0 ]; then st=NOERROR;'
-        ' elif [ "$rc" = 124 ]; then st=TIMEOUT; else st=ERROR; fi;; esac;',
+        _RCODE_WORDS,
+        '*) if [ "$rc" = 0 ]; then st=NOERROR; else st=$(failed "$out" "$rc" "$((t1 - t0))"); fi;; esac;',
         "else t0=0; t1=0; st=UNTESTED; fi;",
         'if [ "$st" = UNTESTED ]; then echo "nameserver $ns - ms UNTESTED (no dig, host or nslookup)";',
-        'else echo "nameserver $ns $((t1 - t0)) ms $st"; fi;',
+        'else echo "nameserver $ns $((t1 - t0)) ms $st via $tool"; fi;',
     )
     return script(
         need("timeout"),
         "set -f;",  # nameserver values are word-split below; never glob them
         NOW_MS,
+        FAILED,
         header("/etc/resolv.conf"),
         "cat /etc/resolv.conf 2>&1;",
         header("/etc/nsswitch.conf hosts"),
@@ -131,9 +163,10 @@ def _resolvers(p: Params) -> str:
         "done;",
         'if [ "$n" = 0 ]; then echo "probe: no nameserver lines in /etc/resolv.conf"; fi;',
         # The whole chain as sshd and the MTA see it: /etc/hosts, every nameserver, retries.
+        # getent says only found (0) or not (2): a slow "not found" is the nameservers' timeouts.
         't0=$(now_ms); out=$(timeout -k 1 10 getent hosts "$name" 2>&1); rc=$?; t1=$(now_ms);',
         'case "$rc" in 0) st=NOERROR;; 2) st=NXDOMAIN;; 124|137) st=TIMEOUT;; *) st=ERROR;; esac;',
-        'echo "resolver system $((t1 - t0)) ms $st";',
+        'echo "resolver system $((t1 - t0)) ms $st via getent";',
         'if [ -n "$out" ]; then printf "%s\\n" "$out"; fi;',
     )
 
@@ -144,7 +177,8 @@ PROBES = (
         "Sockets by state with owning process",
         "A count of TCP sockets per state ('state CLOSE-WAIT 340'), then every TCP socket with its "
         "queues, peer, owning process and timers (ss -tanpo; netstat or /proc/net/tcp where ss is missing). "
-        "Piles of CLOSE-WAIT or SYN-SENT point at the peer or at a timeout.",
+        "Piles of CLOSE-WAIT or SYN-SENT point at the peer or at a timeout. Last, the limits the counts "
+        "are judged against: the ephemeral port range, somaxconn, the SYN and TIME-WAIT caps.",
         (Param("port", "port", help="Only sockets with this local or remote port, e.g. 25."),),
         _sockets,
         output_cap=SOCKETS_CAP,
@@ -166,8 +200,10 @@ PROBES = (
     Probe(
         "resolvers",
         "Resolver response times",
-        "/etc/resolv.conf, then one timed lookup per nameserver ('nameserver 10.0.0.2 2004 ms TIMEOUT') "
-        "and one through the system resolver as sshd and mail servers do ('resolver system ... ms ...'). "
+        "/etc/resolv.conf, then one timed lookup per nameserver ('nameserver 10.0.0.2 2004 ms TIMEOUT via dig') "
+        "and one through the system resolver as sshd and mail servers do ('resolver system ... ms ... via "
+        "getent'). Each ends NOERROR, NXDOMAIN, SERVFAIL, REFUSED, CONNREFUSED (nothing listens on :53), "
+        "UNREACHABLE or TIMEOUT; without dig, host or nslookup only the system resolver is timed. "
         "An address is looked up in reverse. Dead resolvers make logins and SMTP greetings slow.",
         (
             Param(

@@ -42,6 +42,15 @@ LOG_PATHS: tuple[str, ...] = (
     "/var/log/nginx/error.log",
     "/var/log/apache2/error.log",
     "/var/log/httpd/error_log",
+    # Install logs: a package whose scripts fail (a /tmp mounted noexec, a missing module) says so here.
+    "/var/log/dpkg.log",
+    "/var/log/apt/term.log",
+    "/var/log/apt/history.log",
+    "/var/log/yum.log",
+    "/var/log/dnf.log",
+    "/var/log/dnf.rpm.log",
+    "/var/log/zypp/history",
+    "/var/log/MailScanner/MailScanner.log",
 )
 
 # strace's syscall classes (with or without the leading %, which strace < 4.17 lacks).

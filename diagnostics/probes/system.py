@@ -7,6 +7,15 @@ from diagnostics.probes.params import Param
 from diagnostics.probes.shell import BOUNDED, PIDS_NAMED, have, header, need, q, script, tail_existing
 
 SYSTEM_LOGS = ("/var/log/messages", "/var/log/syslog", "/var/log/kern.log")
+# Package managers' own logs, where an install's failing scripts show (Debian's term.log keeps their output).
+INSTALL_LOGS = (
+    "/var/log/apt/term.log",
+    "/var/log/dpkg.log",
+    "/var/log/yum.log",
+    "/var/log/dnf.log",
+    "/var/log/dnf.rpm.log",
+    "/var/log/zypp/history",
+)
 AUTH_LOGS = ("/var/log/secure", "/var/log/auth.log")
 
 
@@ -125,6 +134,11 @@ def _auth_log(p: Params) -> str:
     )
 
 
+def _install_log(p: Params) -> str:
+    return script(*tail_existing(INSTALL_LOGS, p["lines"], journal_match="_COMM=dpkg _COMM=rpm",
+                                 missing=f"none of {', '.join(INSTALL_LOGS)} exists"))
+
+
 def _log_tail(p: Params) -> str:
     path = q(p["log_path"])
     return script(
@@ -134,22 +148,50 @@ def _log_tail(p: Params) -> str:
     )
 
 
+# `-f PATH` (or `-fPATH`) from a process's command line. The listener of OpenSSH >= 7.9 rewrites its
+# title into one string ("sshd: /usr/sbin/sshd -D -f /etc/ssh/alt_config [listener] ..."), older ones
+# keep NUL-separated argv: NULs become spaces and both read the same.
+_SSHD_F_AWK = (
+    "{ for (i = 1; i <= NF; i++) { if ($i == \"-f\" && i < NF) { print $(i + 1); exit } "
+    "if ($i ~ /^-f\\//) { print substr($i, 3); exit } } }"
+)
+# Config paths taken from the process list: absolute, plain characters only (they are word-split and
+# passed as arguments), never with "..". Anything else is skipped with a note.
+SAFE_PATH_CASE = 'case "$c" in /*) ;; *) c=;; esac; case "$c" in *[!A-Za-z0-9_./@+-]*|*..*) c=;; esac;'
+
+
 def _sshd_config(p: Params) -> str:
-    # sshd -T prints the effective settings (UseDNS, LoginGraceTime...) but needs root and
-    # host keys; otherwise show the files as written, comments and blanks dropped.
+    # sshd -T prints the effective settings (UseDNS, LoginGraceTime...) but needs root and host keys;
+    # it is asked about the config each running daemon was started with (-f), as that daemon reads
+    # it; otherwise the files are shown as written, comments and blanks dropped.
     return script(
         BOUNDED,
-        "rc=127;",
-        f"if {have('sshd')}; then out=$(bounded 10 sshd -T 2>&1); rc=$?; fi;",
-        'if [ "$rc" = 0 ]; then echo "==> sshd -T <=="; printf "%s\\n" "$out";',
-        "else",
-        'if [ "$rc" != 127 ]; then echo "probe: sshd -T failed (exit $rc), showing the files instead";'
-        ' printf "%s\\n" "$out" >&2; fi;',
+        PIDS_NAMED,
+        "confs=; n=0;",
+        "for p in $(pids_named sshd); do",
+        f"c=$(tr '\\000' ' ' < \"/proc/$p/cmdline\" 2>/dev/null | awk {q(_SSHD_F_AWK)});",
+        'if [ -z "$c" ]; then continue; fi; raw=$c;',
+        SAFE_PATH_CASE,
+        'if [ -z "$c" ]; then echo "probe: sshd (pid $p) reads a config path this probe will not use";'
+        ' printf "%s\\n" "$raw" >&2; continue; fi;',
+        'case " $confs " in *" $c "*) ;; *) confs="$confs $c"; n=$((n + 1));; esac;',
+        'if [ "$n" -ge 4 ]; then break; fi;',  # a bound on the sshd -T calls, whatever runs here
+        "done;",
         "shown=0;",
-        "for f in /etc/ssh/sshd_config /etc/ssh/sshd_config.d/*.conf; do",
+        f"if {have('sshd')}; then",
+        'for c in ${confs:--}; do',
+        'if [ "$c" = - ]; then title="sshd -T"; out=$(bounded 10 sshd -T 2>&1); rc=$?;',
+        'else title="sshd -T -f $c"; out=$(bounded 10 sshd -T -f "$c" 2>&1); rc=$?; fi;',
+        'if [ "$rc" = 0 ]; then shown=1; echo "==> $title <=="; printf "%s\\n" "$out";',
+        'else echo "probe: $title failed (exit $rc), showing the files instead"; printf "%s\\n" "$out" >&2; fi;',
+        "done;",
+        "fi;",
+        'if [ "$shown" = 0 ]; then',
+        'files=${confs:-"/etc/ssh/sshd_config"};',
+        "for f in $files /etc/ssh/sshd_config.d/*.conf; do",
         'if [ -r "$f" ]; then shown=1; echo "==> $f <=="; grep -Ev \'^[[:space:]]*(#|$)\' "$f"; fi;',
         "done;",
-        'if [ "$shown" = 0 ]; then echo "probe: neither sshd -T nor /etc/ssh/sshd_config is available"; exit 1; fi;',
+        'if [ "$shown" = 0 ]; then echo "probe: neither sshd -T nor $files is available"; exit 1; fi;',
         "fi;",
     )
 
@@ -222,6 +264,16 @@ PROBES = (
         output_cap=LOG_CAP,
     ),
     Probe(
+        "install_log",
+        "Package install log",
+        "The newest lines of each package manager log that exists (apt's term.log with the install scripts' "
+        "own output, dpkg.log, yum/dnf, zypper), each under a '==> path <==' header: installs that failed "
+        "because /tmp is noexec or a module is missing.",
+        (lines_param(500),),
+        _install_log,
+        output_cap=LOG_CAP,
+    ),
+    Probe(
         "log_tail",
         "Tail of a log file",
         "The newest lines of one log file from the allowed list.",
@@ -235,8 +287,9 @@ PROBES = (
     Probe(
         "sshd_config",
         "SSH server settings",
-        "The effective sshd settings (sshd -T, needs root), or the config files without comments: "
-        "UseDNS yes makes every login wait on reverse DNS.",
+        "The effective sshd settings (sshd -T, needs root) of the config each running sshd was started "
+        "with (its -f, found in the process list; /etc/ssh/sshd_config otherwise), or the config files "
+        "without comments: UseDNS yes makes every login wait on reverse DNS.",
         (),
         _sshd_config,
     ),

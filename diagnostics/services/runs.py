@@ -300,6 +300,7 @@ def _execute_claimed(run, server, worker, on_evidence):
         runner.join()
         dropped = not session.alive
     evidence = list(run.evidence.all())
+    _store_session_evidence(run, t)  # after the count above: it is no probe of the playbook
     incomplete = [e for e in evidence if e.exit_status is None]
     if dropped and incomplete:
         return _finish(
@@ -377,6 +378,18 @@ def _store_evidence(run: CollectionRun, result: ssh.CommandResult, *, binary: bo
         },
     )
     return evidence if created else None
+
+
+def _store_session_evidence(run: CollectionRun, timings: ssh.Timings) -> None:
+    """The login this run measured, as evidence signatures read (``ssh_session``, after every step).
+    A redelivered run keeps the login of the attempt that finished it."""
+    phases = {phase: getattr(timings, phase) for phase in probes.measured.PHASES}
+    text = probes.session_output(target=_address(run.server), timings=phases)
+    Evidence.objects.update_or_create(run=run, step=probes.SESSION_STEP, defaults={
+        "probe": probes.SESSION_PROBE, "command": "(measured by the product's SSH client; nothing run on the host)",
+        "exit_status": 0, "output": text.encode(), "output_bytes": len(text), "duration": timings.auth or 0,
+        "recorded_at": timezone.now(),
+    })  # fmt: skip
 
 
 def _connection_failed(run: CollectionRun, server: Server, exc: ssh.SshError) -> CollectionRun:

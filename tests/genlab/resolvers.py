@@ -62,6 +62,4 @@ def second_resolver_refuses_fast(env: Env) -> Scenario:
     host = contained_host(env, "shell-ref", resolv_conf=env.resolv_conf(extra=f"nameserver {refuser.address}\n"),
                           sshd_options={"UseDNS": "yes"})
     return Scenario(name="decoy/second-resolver-refuses-fast", story="resolvers", host=host,
-                    subject="Just checking the shell server", forbidden=RESOLVER_FIXES,
-                    xfail="the resolver probe calls dig's exit 9 on an ICMP refusal 'TIMEOUT' and dead-resolvers needs "
-                          "no measured delay; helper 'evidence' makes fast refusals their own finding")
+                    subject="Just checking the shell server", forbidden=RESOLVER_FIXES)
