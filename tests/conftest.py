@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import io
 import os
+import random
 import socket
 
 import pytest
@@ -100,6 +101,17 @@ def ticket(customer, server, tech):
         customer=customer, priority=2, servers=[server], tag_names=["mail"], created_by=tech,
         now=timezone.now(),
     )
+
+
+@pytest.fixture
+def seed():
+    """A fresh random seed per test; lab tests draw their variable details (names, ports, limits) from it."""
+    return random.SystemRandom().randrange(1 << 30)
+
+
+@pytest.fixture
+def rng(seed):
+    return random.Random(seed)
 
 
 @pytest.fixture

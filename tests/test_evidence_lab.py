@@ -7,13 +7,11 @@ every failure message, so a signature is shown to hold on variants, not on one r
 
 from __future__ import annotations
 
-import io
 import random
 import time
 from pathlib import Path
 
 import pytest
-from django.core.management import call_command
 
 from diagnostics import services
 from diagnostics.models import CollectionRun, Match, Playbook, RunState
@@ -23,22 +21,7 @@ from diagnostics.selectors import run_detail
 from tests.lab_servers import lab_server
 from triage import services as desk
 
-pytestmark = [pytest.mark.root, pytest.mark.django_db(transaction=True)]
-
-
-@pytest.fixture
-def seed():
-    return random.SystemRandom().randrange(1 << 30)
-
-
-@pytest.fixture
-def rng(seed):
-    return random.Random(seed)
-
-
-@pytest.fixture(autouse=True)
-def kb(db):
-    call_command("load_kb", stdout=io.StringIO())
+pytestmark = [pytest.mark.root, pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("kb")]
 
 
 def name(rng: random.Random, stem: str) -> str:

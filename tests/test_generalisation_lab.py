@@ -13,11 +13,9 @@ about time. Scenarios of one war story share a build; capture windows are cut to
 
 from __future__ import annotations
 
-import io
 import re
 
 import pytest
-from django.core.management import call_command
 
 from diagnostics.knowledge.proposal import playbook_proposal
 from diagnostics.knowledge.selectors import ranked_fixes
@@ -27,7 +25,7 @@ from tests.genlab.catalogue import INDEX, Builder
 from tests.genlab.collect import collect_all
 from tests.lab import lab  # noqa: F401 - the module-scoped lab fixture
 
-pytestmark = [pytest.mark.root, pytest.mark.django_db(transaction=True)]
+pytestmark = [pytest.mark.root, pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("kb")]
 
 
 @pytest.fixture(scope="module")
@@ -37,11 +35,6 @@ def builder(lab):  # noqa: F811 - the fixture imported above
     yield the_builder
     the_builder.close()
     env.close()
-
-
-@pytest.fixture(autouse=True)
-def kb(db):
-    call_command("load_kb", stdout=io.StringIO())
 
 
 def _report(outcomes) -> str:

@@ -19,7 +19,6 @@ ESTABLISHED).
 from __future__ import annotations
 
 import contextlib
-import io
 import json
 import os
 import platform
@@ -34,7 +33,6 @@ from pathlib import Path
 
 import dpkt
 import pytest
-from django.core.management import call_command
 
 from diagnostics.knowledge.selectors import ranked_fixes
 from diagnostics.models import Match
@@ -100,21 +98,6 @@ TCPDUMP_LINE = re.compile(
     r" IP (?P<src>[\d.]+)\.(?P<sport>\d+) > [\d.]+\.\d+: Flags \[(?P<flags>[^\]]*)\], "
     r"seq (?P<seq>\d+)(?::(?P<end>\d+))?(?:, ack (?P<ack>\d+))?"
 )
-
-
-@pytest.fixture
-def seed():
-    return random.SystemRandom().randrange(1 << 30)
-
-
-@pytest.fixture
-def rng(seed):
-    return random.Random(seed)
-
-
-@pytest.fixture
-def kb(db):
-    call_command("load_kb", stdout=io.StringIO())
 
 
 @pytest.fixture

@@ -8,7 +8,6 @@ random seed (printed in every failure message), so the signatures are shown to g
 from __future__ import annotations
 
 import contextlib
-import io
 import os
 import random
 import re
@@ -18,7 +17,6 @@ import time
 from datetime import datetime, timedelta
 
 import pytest
-from django.core.management import call_command
 
 from diagnostics import services
 from diagnostics.knowledge.selectors import ranked_fixes
@@ -29,22 +27,7 @@ from tests.lab import HOST_PYTHON, Host
 from tests.lab_servers import lab_server
 from triage import services as desk
 
-pytestmark = [pytest.mark.root, pytest.mark.django_db(transaction=True)]
-
-
-@pytest.fixture
-def seed():
-    return random.SystemRandom().randrange(1 << 30)
-
-
-@pytest.fixture
-def rng(seed):
-    return random.Random(seed)
-
-
-@pytest.fixture(autouse=True)
-def kb(db):
-    call_command("load_kb", stdout=io.StringIO())
+pytestmark = [pytest.mark.root, pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("kb")]
 
 
 @pytest.fixture
