@@ -63,7 +63,7 @@ def main() -> None:
                     verdicts.append(_verdict(scenario, outcomes))
                     for playbook, outcome in outcomes.items():
                         rows.append((scenario.name, playbook, outcome.run.state, outcome.keys, outcome.seconds,
-                                     scenario.capture))
+                                     scenario.capture, _login_seconds(outcome.run)))
             finally:
                 builder.close()
                 env.close()
@@ -80,6 +80,16 @@ def _user(username: str, role: str):
     return user
 
 
+def _login_seconds(run) -> float:
+    """How long the server took to let the product in (the run's measured ssh_session), 0 if unknown."""
+    from diagnostics.models import Evidence
+    from diagnostics.parsers.session import parse_session
+
+    evidence = Evidence.objects.filter(run=run, probe="ssh_session").first()
+    rows = parse_session(bytes(evidence.output).decode()) if evidence else []
+    return (rows[0]["auth_seconds"] or 0.0) if rows else 0.0
+
+
 def _verdict(scenario, outcomes) -> dict:
     if scenario.healthy:
         wrong = {p: o.keys for p, o in outcomes.items()
@@ -94,9 +104,9 @@ def _verdict(scenario, outcomes) -> dict:
 
 
 def _print(rows, verdicts) -> None:
-    print(f"{'host':42} {'playbook':24} {'state':9} {'collect->fix':>12}  fixes in rank order")
-    for name, playbook, state, keys, seconds, _ in rows:
-        print(f"{name:42} {playbook:24} {state:9} {seconds:10.2f} s  {', '.join(keys) or '-'}")
+    print(f"{'host':42} {'playbook':24} {'state':9} {'collect->fix':>12} {'login':>7}  fixes in rank order")
+    for name, playbook, state, keys, seconds, _, login in rows:
+        print(f"{name:42} {playbook:24} {state:9} {seconds:10.2f} s {login:5.2f} s  {', '.join(keys) or '-'}")
     print()
     faulty = [v for v in verdicts if not v["healthy"]]
     decoys = [v for v in verdicts if v["healthy"]]
@@ -108,8 +118,12 @@ def _print(rows, verdicts) -> None:
         fp = "; ".join(f"{p}: {', '.join(sorted(k))}" for p, k in v["false_positives"].items())
         note = f"  (known: {v['xfail']})" if v["xfail"] and fp else ""
         print(f"{v['name']:42} false-positives={fp or 'none'}{note}")
-    slowest = max(((seconds - capture, name, playbook) for name, playbook, _, _, seconds, capture in rows),
+    slowest = max(((seconds - capture, name, playbook) for name, playbook, _, _, seconds, capture, _ in rows),
                   default=(0.0, "-", "-"))
+    # The login is the server's own wait (sshd's UseDNS lookups on a dead-resolver host): any SSH
+    # client, OpenSSH included, waits it out before the first command, so it is shown beside the bound.
+    slowest_ours = max(((seconds - capture - login, name, playbook)
+                        for name, playbook, _, _, seconds, capture, login in rows), default=(0.0, "-", "-"))
     print()
     first = sum(v["right_first"] for v in faulty)
     anywhere = sum(not v["missing_under"] for v in faulty)
@@ -118,6 +132,8 @@ def _print(rows, verdicts) -> None:
           f"{anywhere}/{len(faulty)}; decoys with no suggestion: {clean}/{len(decoys)}")
     print(f"collect->fix beyond the capture window: worst {slowest[0]:.2f} s ({slowest[1]}, {slowest[2]}); "
           f"bound {BOUND_SECONDS} s")
+    print(f"collect->fix beyond the capture window and the server's own login: worst {slowest_ours[0]:.2f} s "
+          f"({slowest_ours[1]}, {slowest_ours[2]})")
     met = first == len(faulty) and anywhere == len(faulty) and clean == len(decoys) and slowest[0] <= BOUND_SECONDS
     print("target met" if met else "target missed")
 

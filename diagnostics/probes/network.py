@@ -99,9 +99,12 @@ def _interfaces(p: Params) -> str:
     )
 
 
-# Worst case with every resolver dead: hostname -f 3 s + 3 nameservers x 4 s + getent
-# 10 s = 25 s, inside the 40 s the runner allows. glibc never asks more than 3 servers.
-RESOLVERS_TIMEOUT = 40
+# The lookups run at once (each nameserver and the system resolver), so a host whose resolvers are
+# all dead costs the longest one, not their sum: hostname -f 2 s, then getent 5 s (dig's 4 s bound
+# runs beside it) = 7 s, inside the 20 s the runner allows. glibc never asks more than 3 servers.
+# 5 s is glibc's default wait for one try, so a dead chain still shows as a measured TIMEOUT.
+RESOLVERS_TIMEOUT = 20
+SYSTEM_LOOKUP_SECONDS = 5
 
 
 # `failed OUT RC MS`: how a lookup that got no DNS answer failed, from the tool's words first and
@@ -139,6 +142,8 @@ def _resolvers(p: Params) -> str:
         'if [ "$st" = UNTESTED ]; then echo "nameserver $ns - ms UNTESTED (no dig, host or nslookup)";',
         'else echo "nameserver $ns $((t1 - t0)) ms $st via $tool"; fi;',
     )
+    # Each lookup's result is one short write (under PIPE_BUF), so lookups running at once never
+    # interleave within a line; the getent answer goes out in the same write as its timing line.
     return script(
         need("timeout"),
         "set -f;",  # nameserver values are word-split below; never glob them
@@ -149,7 +154,7 @@ def _resolvers(p: Params) -> str:
         header("/etc/nsswitch.conf hosts"),
         "grep -E '^hosts:' /etc/nsswitch.conf 2>/dev/null;",
         f"name={q(p['host'] or '')};",
-        'if [ -z "$name" ]; then name=$(timeout -k 1 3 hostname -f 2>/dev/null);'
+        'if [ -z "$name" ]; then name=$(timeout -k 1 2 hostname -f 2>/dev/null);'
         ' case "$name" in ""|-*|*[!A-Za-z0-9_.-]*) name=$(hostname 2>/dev/null);; esac; fi;',
         'case "$name" in ""|-*) echo "probe: no host name to look up; give the host parameter"; exit 1;; esac;',
         # An address means a reverse lookup: what sshd (UseDNS) and sendmail do per client.
@@ -159,15 +164,17 @@ def _resolvers(p: Params) -> str:
         "for ns in $(awk '$1 == \"nameserver\" { print $2 }' /etc/resolv.conf 2>/dev/null); do",
         'n=$((n + 1)); if [ "$n" -gt 3 ]; then break; fi;',
         'case "$ns" in -*|*[!0-9A-Fa-f.:]*) echo "nameserver $ns - ms SKIPPED"; continue;; esac;',
-        *per_server,
+        "(", *per_server, ") &",
         "done;",
         'if [ "$n" = 0 ]; then echo "probe: no nameserver lines in /etc/resolv.conf"; fi;',
         # The whole chain as sshd and the MTA see it: /etc/hosts, every nameserver, retries.
         # getent says only found (0) or not (2): a slow "not found" is the nameservers' timeouts.
-        't0=$(now_ms); out=$(timeout -k 1 10 getent hosts "$name" 2>&1); rc=$?; t1=$(now_ms);',
+        f't0=$(now_ms); out=$(timeout -k 1 {SYSTEM_LOOKUP_SECONDS} getent hosts "$name" 2>&1); rc=$?; t1=$(now_ms);',
         'case "$rc" in 0) st=NOERROR;; 2) st=NXDOMAIN;; 124|137) st=TIMEOUT;; *) st=ERROR;; esac;',
-        'echo "resolver system $((t1 - t0)) ms $st via getent";',
-        'if [ -n "$out" ]; then printf "%s\\n" "$out"; fi;',
+        'timed="resolver system $((t1 - t0)) ms $st via getent";',
+        'if [ -n "$out" ]; then out=$(printf "%s\\n" "$out" | head -n 5); printf "%s\\n%s\\n" "$timed" "$out";',
+        'else printf "%s\\n" "$timed"; fi;',
+        "wait;",
     )
 
 
