@@ -283,6 +283,9 @@ def _find_thread(*, parsed: parsing.ParsedMail, customer: Customer | None) -> tu
         named = Ticket.objects.filter(pk=number).select_related("customer").first()
         if named is not None and _may_write_on(ticket=named, address=parsed.from_address, customer=customer):
             return named, f"subject names {named.reference}"
+        if named is not None and refused == "no thread":
+            refused = (f"subject names {named.reference}, but {parsed.from_address} is not a contact of "
+                       f"{named.customer.name}: not added to it")
     return None, refused
 
 

@@ -71,6 +71,14 @@ def test_a_stranger_answering_a_desk_notification_is_held_too(listener, sink, ma
     assert not mailed_ticket.events.filter(kind=EventKind.REPLY, actor=None).exists()
 
 
+def test_a_stranger_naming_the_ticket_in_the_subject_is_held_with_the_reason(listener, mailed_ticket):
+    send(listener, mail(sender="mallory@evil.test", subject=f"Re: [#{mailed_ticket.pk}] Mail sits 30 seconds"))
+
+    record = InboundMessage.objects.get(from_address="mallory@evil.test")
+    assert record.outcome == Outcome.UNMATCHED and f"subject names {mailed_ticket.reference}" in record.reason
+    assert not mailed_ticket.events.filter(kind=EventKind.REPLY, actor=None).exists()
+
+
 def test_with_an_unmatched_mail_customer_a_strangers_answer_opens_its_own_ticket_there(
     listener, sink, mailed_ticket, tech, settings
 ):
