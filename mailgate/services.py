@@ -6,7 +6,7 @@ Who a sender is. A From header can be forged by anyone, so it only ever decides
 someone else started or whether it is staff mail:
 - The customer's contacts are its contact address (Customer.contact_email), its
   address routes and every address at its routed domains (sub-domains included),
-  as `route_customer` resolves them today (a removed route stops counting).
+  as `selectors.route_customer` resolves them today (a removed route stops counting).
 - Mail from the address of a desk user is held ("unmatched"): staff write on
   tickets only in the authenticated desk (browser or API), never by mail.
 
@@ -26,7 +26,7 @@ Inbound decisions, in order (each recorded on the message with why):
    when set), never added to the ticket it names.
 
 Who hears back: a public reply goes to the ticket's correspondents (see
-`ticket_correspondents`): the customer's contacts who wrote on the ticket, the
+`selectors.ticket_correspondents`): the customer's contacts who wrote on the ticket, the
 first of them as To and the others as Cc, else the customer's contact address.
 """
 
@@ -49,7 +49,7 @@ from django.db.models import F, Q
 from django.urls import reverse
 from django.utils import timezone
 
-from mailgate import parsing
+from mailgate import parsing, selectors
 from mailgate.models import (
     Attachment,
     Audience,
@@ -68,8 +68,6 @@ log = logging.getLogger(__name__)
 DOMAIN = r"^(?=.{1,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$"
 # A message being sent longer than this is presumed lost with its worker and is sent again.
 STALE_CLAIM = timedelta(minutes=15)
-# One addressee and at most this many in all: a long-lived thread must not turn into a mailing list.
-MAX_RECIPIENTS = 10
 
 
 # --- Routes -----------------------------------------------------------------------
@@ -95,25 +93,6 @@ def mail_route_add(*, customer: Customer, value: str) -> MailRoute:
 def mail_route_remove(*, customer: Customer, value: str) -> bool:
     deleted, _ = MailRoute.objects.filter(customer=customer, value=value.strip().lower().lstrip("@")).delete()
     return bool(deleted)
-
-
-def route_customer(*, address: str) -> tuple[Customer | None, str]:
-    """The customer whose mail this is, and why."""
-    address = address.strip().lower()
-    route = MailRoute.objects.filter(kind=RouteKind.ADDRESS, value=address).select_related("customer").first()
-    if route is not None:
-        return route.customer, f"address route {address}"
-    customer = Customer.objects.filter(contact_email__iexact=address).order_by("pk").first()
-    if customer is not None:
-        return customer, f"contact address of {customer.name}"
-    labels = address.rsplit("@", 1)[-1].split(".")
-    candidates = [".".join(labels[i:]) for i in range(len(labels) - 1)]
-    routes = {r.value: r for r in MailRoute.objects.filter(kind=RouteKind.DOMAIN, value__in=candidates)
-              .select_related("customer")}
-    for domain in candidates:  # most specific first
-        if domain in routes:
-            return routes[domain].customer, f"domain route {domain}"
-    return None, "no route for the sender"
 
 
 # --- Inbound ----------------------------------------------------------------------
@@ -206,7 +185,7 @@ def _route(*, record: InboundMessage, parsed: parsing.ParsedMail, now: datetime)
         record.save()
         return
 
-    customer, customer_why = route_customer(address=parsed.from_address)
+    customer, customer_why = selectors.route_customer(address=parsed.from_address)
     record.customer = customer
     ticket, thread_why = _find_thread(parsed=parsed, customer=customer)
     reasons = [customer_why]
@@ -293,13 +272,7 @@ def _may_write_on(*, ticket: Ticket, address: str, customer: Customer | None) ->
     """A contact of the ticket's customer, or the stranger whose own (unmatched-mail) ticket it is."""
     if customer is not None:
         return customer.pk == ticket.customer_id
-    return _stranger_requester(ticket) == address
-
-
-def _stranger_requester(ticket: Ticket) -> str | None:
-    """The unknown sender whose mail opened this ticket under TRIAGE_MAIL_UNMATCHED_CUSTOMER, if it was one."""
-    return InboundMessage.objects.filter(ticket=ticket, outcome=Outcome.CREATED, customer__isnull=True).exclude(
-        from_address="").order_by("received_at", "id").values_list("from_address", flat=True).first()
+    return selectors.stranger_requester(ticket=ticket) == address
 
 
 def _is_staff_address(address: str) -> bool:
@@ -341,26 +314,6 @@ def _thread_ids(ticket: Ticket) -> list[str]:
     return [m for _, m in sorted([*inbound, *outbound])]
 
 
-def ticket_correspondents(*, ticket: Ticket) -> list[str]:
-    """Who a public reply on this ticket goes to, the addressee first (the rest are copied).
-
-    The addresses that wrote on the ticket by mail, in the order they first wrote,
-    kept only while they are contacts of the ticket's customer (checked now, so a
-    removed route stops mail at once); the stranger whose own unmatched-mail ticket
-    it is; else the customer's contact address. Never simply whoever wrote last.
-    """
-    writers = InboundMessage.objects.filter(ticket=ticket, outcome__in=(Outcome.CREATED, Outcome.THREADED)).exclude(
-        from_address="").order_by("received_at", "id").values_list("from_address", flat=True)
-    stranger = _stranger_requester(ticket)
-    found: list[str] = []
-    for address in dict.fromkeys(writers):
-        if address == stranger or route_customer(address=address)[0] == ticket.customer:
-            found.append(address)
-    if not found and ticket.customer.contact_email:
-        found.append(ticket.customer.contact_email.lower())
-    return found[:MAX_RECIPIENTS]
-
-
 def _ticket_url(ticket: Ticket) -> str:
     return settings.TRIAGE_SITE_URL.rstrip("/") + reverse("ticket", args=[ticket.pk])
 
@@ -385,7 +338,7 @@ def _plan(event: TicketEvent) -> list[Planned]:
     subject = _one_line(f"[#{ticket.pk}] {ticket.subject}")
     plans = []
     if event.kind == EventKind.REPLY and event.actor_id is not None:
-        correspondents = ticket_correspondents(ticket=ticket)
+        correspondents = selectors.ticket_correspondents(ticket=ticket)
         if correspondents:
             body = (f"{event.body}\n\n-- \n{event.actor.get_full_name() or event.actor.get_username()}\n"
                     f"Reply to this e-mail to add to ticket #{ticket.pk}; please keep [#{ticket.pk}] in the subject.")

@@ -5,10 +5,12 @@ the desk's replies go to the customer's contacts, never to whoever wrote last.""
 from __future__ import annotations
 
 import pytest
+from django.urls import reverse
 
 from mailgate import services as mail_services
 from mailgate import tasks
 from mailgate.models import InboundMessage, Outcome
+from tests.conftest import login
 from tests.mailgate_support import mail, send
 from triage import services
 from triage.models import Customer, EventKind, SlaTier, Ticket
@@ -110,7 +112,8 @@ def test_a_contact_of_another_customer_answering_the_thread_opens_a_ticket_for_t
     assert not mailed_ticket.events.filter(kind=EventKind.REPLY, actor=None).exists()
 
 
-def test_a_colleague_routed_to_the_customer_threads_and_is_copied_on_replies(listener, sink, mailed_ticket, tech):
+def test_a_colleague_routed_to_the_customer_threads_and_is_copied_on_replies(listener, sink, mailed_ticket, tech,
+                                                                             client):
     mail_services.mail_route_add(customer=mailed_ticket.customer, value="northwind.test")
 
     send(listener, mail(sender="kim@noc.northwind.test", subject="Re: Mail sits 30 seconds",
@@ -120,6 +123,9 @@ def test_a_colleague_routed_to_the_customer_threads_and_is_copied_on_replies(lis
     # The requester stays the addressee; the colleague who wrote in is copied.
     assert reply_and_deliver(mailed_ticket, tech, sink) == ["ops@northwind.test", "kim@noc.northwind.test"]
     assert sink.messages[-1]["To"] == "ops@northwind.test" and sink.messages[-1]["Cc"] == "kim@noc.northwind.test"
+    # The tech sees who the next reply goes to before writing it.
+    page = login(client, tech).get(reverse("ticket", args=[mailed_ticket.pk])).content.decode()
+    assert "Mailed to ops@northwind.test, copy to kim@noc.northwind.test." in page
 
 
 def test_replies_stop_reaching_an_address_that_no_longer_belongs_to_the_customer(listener, sink, mailed_ticket,
