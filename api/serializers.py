@@ -174,7 +174,7 @@ class QueueQuerySerializer(serializers.Serializer):
 
 class TicketCreateSerializer(serializers.Serializer):
     customer = serializers.PrimaryKeyRelatedField(queryset=Customer.objects.all())
-    subject = Text(max_length=200)
+    subject = Text(max_length=200, validators=[forms.validate_one_line])
     description = Text(max_length=100_000)
     priority = serializers.ChoiceField(choices=Priority.choices, default=Priority.P3)
     servers = serializers.PrimaryKeyRelatedField(queryset=Server.objects.all(), many=True, required=False)
@@ -418,7 +418,7 @@ class PasswordLoginSerializer(serializers.Serializer):
 class AlertSerializer(serializers.Serializer):
     customer = Text(max_length=120, help_text="The customer's name (or id).")
     server = Text(max_length=253, help_text="One of the customer's servers, by name or address.")
-    subject = Text(max_length=200)
+    subject = Text(max_length=200, validators=[forms.validate_one_line])
     description = Text(max_length=100_000)
     priority = serializers.ChoiceField(choices=Priority.choices, default=Priority.P3)
     playbook = Text(max_length=100, required=False, allow_blank=True,

@@ -108,6 +108,8 @@ class OutboundMessage(models.Model):
     ticket = models.ForeignKey(Ticket, on_delete=models.CASCADE, related_name="outbound_mail")
     audience = models.CharField(max_length=10, choices=Audience.choices)
     to_address = models.CharField(max_length=254)
+    # Further correspondents copied (Cc); see services.ticket_correspondents.
+    cc = models.JSONField(default=list, blank=True)
     subject = models.CharField(max_length=300)
     body = models.TextField()
     message_id = models.CharField(max_length=300, unique=True)

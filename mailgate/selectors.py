@@ -4,9 +4,12 @@ from __future__ import annotations
 
 from django.db.models import QuerySet
 
-from mailgate.models import Attachment, InboundMessage, MailRoute
+from mailgate.models import Attachment, InboundMessage, MailRoute, Outcome, RouteKind
 from triage import access
 from triage.models import Customer, Ticket
+
+# A reply's addressee and copies, at most this many: a long-lived thread must not turn into a mailing list.
+MAX_RECIPIENTS = 10
 
 
 def ticket_attachments(*, ticket: Ticket) -> list[Attachment]:
@@ -28,3 +31,51 @@ def customer_routes(*, customer: Customer) -> QuerySet[MailRoute]:
 def inbound_recent(*, outcome: str | None = None, limit: int = 50) -> QuerySet[InboundMessage]:
     qs = InboundMessage.objects.defer("raw").select_related("ticket", "customer").order_by("-received_at", "-id")
     return (qs.filter(outcome=outcome) if outcome else qs)[:limit]
+
+
+# --- Who a sender is, who hears back ------------------------------------------
+
+
+def route_customer(*, address: str) -> tuple[Customer | None, str]:
+    """The customer whose mail this is, and why."""
+    address = address.strip().lower()
+    route = MailRoute.objects.filter(kind=RouteKind.ADDRESS, value=address).select_related("customer").first()
+    if route is not None:
+        return route.customer, f"address route {address}"
+    customer = Customer.objects.filter(contact_email__iexact=address).order_by("pk").first()
+    if customer is not None:
+        return customer, f"contact address of {customer.name}"
+    labels = address.rsplit("@", 1)[-1].split(".")
+    candidates = [".".join(labels[i:]) for i in range(len(labels) - 1)]
+    routes = {r.value: r for r in MailRoute.objects.filter(kind=RouteKind.DOMAIN, value__in=candidates)
+              .select_related("customer")}
+    for domain in candidates:  # most specific first
+        if domain in routes:
+            return routes[domain].customer, f"domain route {domain}"
+    return None, "no route for the sender"
+
+
+def stranger_requester(*, ticket: Ticket) -> str | None:
+    """The unknown sender whose mail opened this ticket under TRIAGE_MAIL_UNMATCHED_CUSTOMER, if it was one."""
+    return InboundMessage.objects.filter(ticket=ticket, outcome=Outcome.CREATED, customer__isnull=True).exclude(
+        from_address="").order_by("received_at", "id").values_list("from_address", flat=True).first()
+
+
+def ticket_correspondents(*, ticket: Ticket) -> list[str]:
+    """Who a public reply on this ticket goes to, the addressee first (the rest are copied).
+
+    The addresses that wrote on the ticket by mail, in the order they first wrote,
+    kept only while they are contacts of the ticket's customer (checked now, so a
+    removed route stops mail at once); the stranger whose own unmatched-mail ticket
+    it is; else the customer's contact address. Never simply whoever wrote last.
+    """
+    writers = InboundMessage.objects.filter(ticket=ticket, outcome__in=(Outcome.CREATED, Outcome.THREADED)).exclude(
+        from_address="").order_by("received_at", "id").values_list("from_address", flat=True)
+    stranger = stranger_requester(ticket=ticket)
+    found: list[str] = []
+    for address in dict.fromkeys(writers):
+        if address == stranger or route_customer(address=address)[0] == ticket.customer:
+            found.append(address)
+    if not found and ticket.customer.contact_email:
+        found.append(ticket.customer.contact_email.lower())
+    return found[:MAX_RECIPIENTS]

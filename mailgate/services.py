@@ -1,18 +1,33 @@
 """Writes of the mail gateway: customer mail routes, taking in one message, and
 planning and sending notifications.
 
+Who a sender is. A From header can be forged by anyone, so it only ever decides
+*which customer's mail this claims to be*, never whether it may join a thread
+someone else started or whether it is staff mail:
+- The customer's contacts are its contact address (Customer.contact_email), its
+  address routes and every address at its routed domains (sub-domains included),
+  as `selectors.route_customer` resolves them today (a removed route stops counting).
+- Mail from the address of a desk user is held ("unmatched"): staff write on
+  tickets only in the authenticated desk (browser or API), never by mail.
+
 Inbound decisions, in order (each recorded on the message with why):
 1. Unparseable or without a usable sender: rejected, raw kept.
 2. Sent by a machine (bounce, auto-reply): kept, linked to its ticket when it
    names one of our messages, and never answered.
-3. The sender's customer: an exact address route or the customer's contact
+3. From a desk user's address: held, whatever it names.
+4. The sender's customer: an exact address route or the customer's contact
    address first, else the most specific domain route (sub-domains included).
-4. The thread: In-Reply-To/References naming a message we sent or received
-   (accepted unless the sender belongs to another customer; our Message-IDs
-   are unguessable), else "[#123]" in the subject, only when the sender is
-   that ticket's customer. A reply to a closed ticket opens a follow-up.
-5. No thread: a new ticket for the customer; an unknown sender's mail is held
-   as "unmatched" (or filed under TRIAGE_MAIL_UNMATCHED_CUSTOMER when set).
+5. The thread: In-Reply-To/References naming a message we sent or received,
+   else "[#123]" in the subject; either only when the sender is a contact of
+   that ticket's customer (or the stranger whose own unmatched-mail ticket it
+   is). A reply to a closed ticket opens a follow-up.
+6. No thread: a new ticket for the customer; an unknown sender's mail is held
+   as "unmatched" (or filed as a new ticket under TRIAGE_MAIL_UNMATCHED_CUSTOMER
+   when set), never added to the ticket it names.
+
+Who hears back: a public reply goes to the ticket's correspondents (see
+`selectors.ticket_correspondents`): the customer's contacts who wrote on the ticket, the
+first of them as To and the others as Cc, else the customer's contact address.
 """
 
 from __future__ import annotations
@@ -21,6 +36,7 @@ import logging
 import re
 import smtplib
 import uuid
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from django.conf import settings
@@ -33,7 +49,7 @@ from django.db.models import F, Q
 from django.urls import reverse
 from django.utils import timezone
 
-from mailgate import parsing
+from mailgate import parsing, selectors
 from mailgate.models import (
     Attachment,
     Audience,
@@ -77,25 +93,6 @@ def mail_route_add(*, customer: Customer, value: str) -> MailRoute:
 def mail_route_remove(*, customer: Customer, value: str) -> bool:
     deleted, _ = MailRoute.objects.filter(customer=customer, value=value.strip().lower().lstrip("@")).delete()
     return bool(deleted)
-
-
-def route_customer(*, address: str) -> tuple[Customer | None, str]:
-    """The customer whose mail this is, and why."""
-    address = address.strip().lower()
-    route = MailRoute.objects.filter(kind=RouteKind.ADDRESS, value=address).select_related("customer").first()
-    if route is not None:
-        return route.customer, f"address route {address}"
-    customer = Customer.objects.filter(contact_email__iexact=address).order_by("pk").first()
-    if customer is not None:
-        return customer, f"contact address of {customer.name}"
-    labels = address.rsplit("@", 1)[-1].split(".")
-    candidates = [".".join(labels[i:]) for i in range(len(labels) - 1)]
-    routes = {r.value: r for r in MailRoute.objects.filter(kind=RouteKind.DOMAIN, value__in=candidates)
-              .select_related("customer")}
-    for domain in candidates:  # most specific first
-        if domain in routes:
-            return routes[domain].customer, f"domain route {domain}"
-    return None, "no route for the sender"
 
 
 # --- Inbound ----------------------------------------------------------------------
@@ -181,10 +178,19 @@ def _route(*, record: InboundMessage, parsed: parsing.ParsedMail, now: datetime)
         record.save()
         return
 
-    customer, customer_why = route_customer(address=parsed.from_address)
+    if _is_staff_address(parsed.from_address):
+        record.outcome = Outcome.UNMATCHED
+        record.reason = (f"{parsed.from_address} is the address of a desk user, and a From header proves nothing: "
+                         "staff write on tickets in the desk, not by mail")
+        record.save()
+        return
+
+    customer, customer_why = selectors.route_customer(address=parsed.from_address)
     record.customer = customer
     ticket, thread_why = _find_thread(parsed=parsed, customer=customer)
     reasons = [customer_why]
+    if ticket is None and thread_why != "no thread":
+        reasons.append(thread_why)  # why the thread it names was refused
     if ticket is not None and ticket.status == Status.CLOSED:
         closed, ticket = ticket, None
         reasons.append(f"{thread_why}, but {closed.reference} is closed: follow-up ticket")
@@ -243,27 +249,41 @@ def _ticket_by_message_ids(ids: list[str]) -> Ticket | None:
 
 
 def _find_thread(*, parsed: parsing.ParsedMail, customer: Customer | None) -> tuple[Ticket | None, str]:
-    ticket = _ticket_by_message_ids(parsed.thread_ids)
-    if ticket is not None and (customer is None or customer.pk == ticket.customer_id):
-        return ticket, f"answers a message of {ticket.reference}"
+    """The ticket this mail answers, if its sender may write on it; else (None, why not)."""
+    refused = "no thread"
+    named = _ticket_by_message_ids(parsed.thread_ids)
+    if named is not None:
+        if _may_write_on(ticket=named, address=parsed.from_address, customer=customer):
+            return named, f"answers a message of {named.reference}"
+        refused = (f"answers a message of {named.reference}, but {parsed.from_address} is not a contact of "
+                   f"{named.customer.name}: not added to it")
     number = parsed.ticket_reference()
-    if number is not None and customer is not None:
-        ticket = Ticket.objects.filter(pk=number, customer=customer).select_related("customer").first()
-        if ticket is not None:
-            return ticket, f"subject names {ticket.reference}"
-    return None, "no thread"
+    if number is not None:
+        named = Ticket.objects.filter(pk=number).select_related("customer").first()
+        if named is not None and _may_write_on(ticket=named, address=parsed.from_address, customer=customer):
+            return named, f"subject names {named.reference}"
+        if named is not None and refused == "no thread":
+            refused = (f"subject names {named.reference}, but {parsed.from_address} is not a contact of "
+                       f"{named.customer.name}: not added to it")
+    return None, refused
+
+
+def _may_write_on(*, ticket: Ticket, address: str, customer: Customer | None) -> bool:
+    """A contact of the ticket's customer, or the stranger whose own (unmatched-mail) ticket it is."""
+    if customer is not None:
+        return customer.pk == ticket.customer_id
+    return selectors.stranger_requester(ticket=ticket) == address
+
+
+def _is_staff_address(address: str) -> bool:
+    return get_user_model().objects.filter(is_active=True, email__iexact=address).exists()
 
 
 def _reply_on(*, ticket: Ticket, parsed: parsing.ParsedMail, record: InboundMessage, now: datetime) -> TicketEvent:
-    """A customer's mail becomes a public reply (actor: none, via e-mail); mail from one of
-    our own staff becomes an internal note, so it can never reach the customer as theirs."""
-    staff = get_user_model().objects.filter(is_active=True, email__iexact=parsed.from_address).exists()
+    """A contact's mail becomes a public reply (actor: none, via e-mail)."""
     data = {"via": "email", "from": parsed.from_address, "inbound_id": record.pk,
             "attachments": [a.filename for a in parsed.attachments]}
     body = parsing.strip_quoted(parsed.body) if parsed.body else "(empty message)"
-    if staff:
-        return desk.ticket_record_event(ticket=ticket, kind=EventKind.NOTE, body=_with_sender(parsed, body),
-                                        data=data, now=now)
     event = desk.ticket_record_event(ticket=ticket, kind=EventKind.REPLY, body=_with_sender(parsed, body),
                                      data=data, now=now)
     if ticket.status in (Status.WAITING, Status.RESOLVED):
@@ -294,62 +314,77 @@ def _thread_ids(ticket: Ticket) -> list[str]:
     return [m for _, m in sorted([*inbound, *outbound])]
 
 
-def _customer_address(ticket: Ticket) -> str:
-    """Whoever last wrote in about the ticket, else the customer's contact address."""
-    last = InboundMessage.objects.filter(ticket=ticket, outcome__in=(Outcome.CREATED, Outcome.THREADED)).exclude(
-        from_address="").order_by("-received_at", "-id").values_list("from_address", flat=True).first()
-    return last or ticket.customer.contact_email
-
-
 def _ticket_url(ticket: Ticket) -> str:
     return settings.TRIAGE_SITE_URL.rstrip("/") + reverse("ticket", args=[ticket.pk])
 
 
-def _plan(event: TicketEvent) -> list[tuple[str, str, str, str]]:
-    """(audience, to, subject, body) for each notification this event deserves."""
+@dataclass(frozen=True)
+class Planned:
+    audience: str
+    to: str
+    subject: str
+    body: str
+    cc: tuple[str, ...] = ()
+
+
+def _one_line(text: str) -> str:
+    # A subject stored before subjects were validated may hold CR/LF; a header must not.
+    return " ".join(text.split())
+
+
+def _plan(event: TicketEvent) -> list[Planned]:
+    """The notifications this event deserves."""
     ticket = event.ticket
-    subject = f"[#{ticket.pk}] {ticket.subject}"
+    subject = _one_line(f"[#{ticket.pk}] {ticket.subject}")
     plans = []
     if event.kind == EventKind.REPLY and event.actor_id is not None:
-        to = _customer_address(ticket)
-        if to:
+        correspondents = selectors.ticket_correspondents(ticket=ticket)
+        if correspondents:
             body = (f"{event.body}\n\n-- \n{event.actor.get_full_name() or event.actor.get_username()}\n"
                     f"Reply to this e-mail to add to ticket #{ticket.pk}; please keep [#{ticket.pk}] in the subject.")
-            plans.append((Audience.CUSTOMER, to, f"Re: {subject}", body))
+            plans.append(Planned(Audience.CUSTOMER, correspondents[0], f"Re: {subject}", body,
+                                 tuple(correspondents[1:])))
     assignee = ticket.assignee
     if assignee is None or not assignee.email or not assignee.is_active:
         return plans
+    # Mail from a staff address is never taken as staff mail (anyone can forge a From), so say where to answer.
+    footer = f"Answer in the desk: {_ticket_url(ticket)}\nReplies to this e-mail are not added to the ticket."
     if event.kind == EventKind.REPLY and event.actor_id is None and event.data.get("via") == "email":
-        plans.append((Audience.ASSIGNEE, assignee.email, f"Customer replied: {subject}",
-                      f"{ticket.customer.name} replied on {ticket.reference}:\n\n{event.body}\n\n"
-                      f"{_ticket_url(ticket)}"))
+        plans.append(Planned(Audience.ASSIGNEE, assignee.email, f"Customer replied: {subject}",
+                             f"{ticket.customer.name} replied on {ticket.reference}:\n\n{event.body}\n\n{footer}"))
     elif (event.kind == EventKind.ASSIGNMENT and event.data.get("to") == assignee.get_username()
           and event.actor_id != assignee.pk):
         by = event.actor.get_username() if event.actor else "the desk"
-        plans.append((Audience.ASSIGNEE, assignee.email, f"Assigned to you: {subject}",
-                      f"{by} assigned {ticket.reference} ({ticket.customer.name}) to you.\n\n"
-                      f"{ticket.description[:4000]}\n\n{_ticket_url(ticket)}"))
+        plans.append(Planned(Audience.ASSIGNEE, assignee.email, f"Assigned to you: {subject}",
+                             f"{by} assigned {ticket.reference} ({ticket.customer.name}) to you.\n\n"
+                             f"{ticket.description[:4000]}\n\n{footer}"))
     return plans
 
 
 def outbound_plan(*, event: TicketEvent) -> list[OutboundMessage]:
     """The notifications of one event, planned once (a retry finds the same rows)."""
     planned = []
-    for audience, to, subject, body in _plan(event):
+    for plan in _plan(event):
         in_reply_to, references = parsing.thread_header_ids(ids=_thread_ids(event.ticket))
         message, _ = OutboundMessage.objects.get_or_create(
-            event=event, audience=audience,
-            defaults={"ticket": event.ticket, "to_address": to, "subject": subject[:300], "body": body,
-                      "message_id": _new_message_id(), "in_reply_to": in_reply_to, "references": references},
+            event=event, audience=plan.audience,
+            defaults={"ticket": event.ticket, "to_address": plan.to, "cc": list(plan.cc),
+                      "subject": plan.subject[:300], "body": plan.body, "message_id": _new_message_id(),
+                      "in_reply_to": in_reply_to, "references": references},
         )
         planned.append(message)
     return planned
 
 
 def _is_permanent(exc: Exception) -> bool:
+    """Only network trouble and 4xx answers are worth retrying. Anything that is not an OSError
+    (BadHeaderError and other ValueErrors from building the message) fails the same way every
+    time, so retrying it for days would only hide that the customer never heard back."""
     if isinstance(exc, smtplib.SMTPRecipientsRefused):
         return all(code >= 500 for code, _ in exc.recipients.values())
-    return isinstance(exc, smtplib.SMTPResponseException) and exc.smtp_code >= 500
+    if isinstance(exc, smtplib.SMTPResponseException):
+        return exc.smtp_code >= 500
+    return not isinstance(exc, OSError)
 
 
 def outbound_send(*, outbound_id: int, now: datetime | None = None) -> str:
@@ -357,13 +392,14 @@ def outbound_send(*, outbound_id: int, now: datetime | None = None) -> str:
 
     Claimed with a conditional UPDATE, so two deliveries of the same task never both
     send. A transient failure (refused connection, timeout, 4xx) puts it back and
-    re-raises for the task to retry; a 5xx refusal is final and recorded.
+    re-raises for the task to retry; a permanent one (5xx refusal, a message that
+    cannot be built) is final, recorded on the message and as a note on the ticket.
     """
     now = now or timezone.now()
     claimable = Q(state=OutboundState.PENDING) | Q(state=OutboundState.SENDING, claimed_at__lt=now - STALE_CLAIM)
     claimed = OutboundMessage.objects.filter(claimable, pk=outbound_id).update(
         state=OutboundState.SENDING, claimed_at=now, attempts=F("attempts") + 1)
-    message = OutboundMessage.objects.filter(pk=outbound_id).first()
+    message = OutboundMessage.objects.filter(pk=outbound_id).select_related("ticket").first()
     if not claimed or message is None:
         return message.state if message else "gone"
     headers = {"Message-ID": message.message_id}
@@ -372,22 +408,33 @@ def outbound_send(*, outbound_id: int, now: datetime | None = None) -> str:
         headers["References"] = " ".join(message.references)
     if message.audience == Audience.ASSIGNEE:
         headers["Auto-Submitted"] = "auto-generated"
-    mail = EmailMessage(subject=message.subject, body=message.body, from_email=desk_address(),
-                        to=[message.to_address], reply_to=[desk_address()], headers=headers)
     try:
+        mail = EmailMessage(subject=message.subject, body=message.body, from_email=desk_address(),
+                            to=[message.to_address], cc=list(message.cc), reply_to=[desk_address()],
+                            headers=headers)
         get_connection(fail_silently=False).send_messages([mail])
     except Exception as exc:
-        permanent = _is_permanent(exc)
-        OutboundMessage.objects.filter(pk=outbound_id).update(
-            state=OutboundState.FAILED if permanent else OutboundState.PENDING,
-            last_error=f"{type(exc).__name__}: {exc}"[:2000])
-        if permanent:
-            log.warning("notification %s refused for good: %s", message.message_id, exc)
-            return OutboundState.FAILED
-        raise
+        error = f"{type(exc).__name__}: {exc}"[:2000]
+        if not _is_permanent(exc):
+            OutboundMessage.objects.filter(pk=outbound_id).update(state=OutboundState.PENDING, last_error=error)
+            raise
+        _record_failure(message=message, error=error, now=now)
+        return OutboundState.FAILED
     OutboundMessage.objects.filter(pk=outbound_id).update(state=OutboundState.SENT, sent_at=timezone.now(),
                                                           last_error="")
     return OutboundState.SENT
+
+
+def _record_failure(*, message: OutboundMessage, error: str, now: datetime) -> None:
+    log.warning("notification %s to %s failed for good: %s", message.message_id, message.to_address, error)
+    with transaction.atomic():
+        OutboundMessage.objects.filter(pk=message.pk).update(state=OutboundState.FAILED, last_error=error)
+        # The tech must learn that nobody was told: a note on the timeline (notes mail nobody).
+        desk.ticket_record_event(
+            ticket=message.ticket, kind=EventKind.NOTE, now=now,
+            body=f"Mail to {message.to_address} was not sent and will not be retried: {error}",
+            data={"via": "mailgate", "outbound_id": message.pk, "failed": True},
+        )
 
 
 def outbound_pending(*, now: datetime | None = None, older_than: timedelta = STALE_CLAIM) -> list[int]:

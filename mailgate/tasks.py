@@ -2,18 +2,22 @@
 
 from __future__ import annotations
 
+import logging
+
 from celery import shared_task
 
 from mailgate import services
 from triage.models import TicketEvent
+
+log = logging.getLogger(__name__)
 
 
 @shared_task(
     bind=True,
     acks_late=True,
     ignore_result=True,
-    # OSError covers smtplib's errors, refused connections and socket timeouts;
-    # services.outbound_send has already turned permanent (5xx) refusals into a final state.
+    # OSError covers smtplib's errors, refused connections and socket timeouts; services.outbound_send
+    # has already turned permanent failures (5xx refusals, a message that cannot be built) into a final state.
     autoretry_for=(OSError,),
     retry_backoff=30,
     retry_backoff_max=3600,
@@ -47,5 +51,7 @@ def send_pending() -> int:
         try:
             sent += services.outbound_send(outbound_id=outbound_id) == "sent"
         except OSError:
-            continue
+            continue  # still down; the next sweep tries again
+        except Exception:  # one broken row must not stop the others' delivery
+            log.exception("sweeping notification %s failed", outbound_id)
     return sent

@@ -36,6 +36,8 @@ class Sink:
 
     def __init__(self, port: int, refuse: tuple[str, ...] = ()):
         self.port, self.refuse, self.messages = port, refuse, []
+        # The envelope recipients of each message, in order: who really got it (Bcc included).
+        self.envelopes: list[list[str]] = []
         self.controller = Controller(self, hostname="127.0.0.1", port=port, ready_timeout=10)
 
     async def handle_RCPT(self, server, session, envelope, address, rcpt_options):
@@ -46,6 +48,7 @@ class Sink:
 
     async def handle_DATA(self, server, session, envelope):
         self.messages.append(BytesParser(policy=default).parsebytes(envelope.original_content))
+        self.envelopes.append(list(envelope.rcpt_tos))
         return "250 OK"
 
     def start(self):

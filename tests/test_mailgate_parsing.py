@@ -6,6 +6,7 @@ import pytest
 from django.core.exceptions import ValidationError
 
 from mailgate import parsing
+from mailgate import selectors as mail_selectors
 from mailgate import services as mail_services
 
 QUOTES = {
@@ -89,5 +90,5 @@ def test_routes_are_validated_and_belong_to_one_customer(customer, db):
         mail_services.mail_route_add(customer=other, value="northwind.test")
     with pytest.raises(ValidationError):
         mail_services.mail_route_add(customer=other, value="not a domain")
-    assert mail_services.route_customer(address="boss@elsewhere.test")[0] == customer
-    assert mail_services.route_customer(address="x@unknown.test") == (None, "no route for the sender")
+    assert mail_selectors.route_customer(address="boss@elsewhere.test")[0] == customer
+    assert mail_selectors.route_customer(address="x@unknown.test") == (None, "no route for the sender")

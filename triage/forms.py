@@ -17,6 +17,12 @@ HOSTNAME_LABEL = r"[a-zA-Z0-9](?:[a-zA-Z0-9-]{0,61}[a-zA-Z0-9])?"
 HOSTNAME = re.compile(rf"^(?=.{{1,253}}$){HOSTNAME_LABEL}(\.{HOSTNAME_LABEL})*\.?$")
 
 
+def validate_one_line(value: str) -> None:
+    """A subject becomes a mail header: a line break in it would end the header (BadHeaderError, or worse)."""
+    if any(c in str(value) for c in "\r\n\x0b\x0c\x85\u2028\u2029"):
+        raise ValidationError("Keep the subject on one line (no line breaks).", code="line_break")
+
+
 def parse_tag_names(raw: str, *, field_name: str = "tags") -> list[str]:
     """'mail, Slow-Send  urgent' -> ['mail', 'slow-send', 'urgent'], or a clear error."""
     names = [n.strip().lower() for n in re.split(r"[,\s]+", raw or "") if n.strip()]
@@ -42,7 +48,7 @@ class TagNamesField(forms.CharField):
 
 class TicketCreateForm(forms.Form):
     customer = forms.ModelChoiceField(queryset=Customer.objects.order_by("name"))
-    subject = forms.CharField(max_length=200)
+    subject = forms.CharField(max_length=200, validators=[validate_one_line])
     description = forms.CharField(widget=forms.Textarea(attrs={"rows": 8}), max_length=100_000)
     priority = forms.TypedChoiceField(choices=Priority.choices, coerce=int, initial=Priority.P3)
     servers = forms.ModelMultipleChoiceField(

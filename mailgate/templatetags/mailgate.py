@@ -14,3 +14,10 @@ register = template.Library()
 @register.inclusion_tag("mailgate/_ticket_attachments.html")
 def ticket_attachments(ticket):
     return {"attachments": selectors.ticket_attachments(ticket=ticket)}
+
+
+@register.inclusion_tag("mailgate/_reply_recipients.html")
+def reply_recipients(ticket):
+    """Who the reply composer's text will be mailed to, so the tech sees it before sending."""
+    addresses = selectors.ticket_correspondents(ticket=ticket)
+    return {"to": addresses[:1], "cc": addresses[1:], "customer": ticket.customer}
