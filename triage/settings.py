@@ -124,14 +124,33 @@ STORAGES = {
 }
 MEDIA_ROOT = VAR_DIR / "media"
 
+# --- Logging ---------------------------------------------------------------------
+# Every line carries its time (UTC), level and logger; LOG_FORMAT=json writes one JSON object
+# per line for a log collector (triage/logformat.py). Celery's worker and beat log through
+# this too instead of replacing the root logger with their own format.
+LOG_FORMAT = env_str("LOG_FORMAT", "text")
+if LOG_FORMAT not in ("text", "json"):
+    raise ConfigError(f"LOG_FORMAT must be text or json, got {LOG_FORMAT!r}")
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "handlers": {"console": {"class": "logging.StreamHandler"}},
+    "formatters": {
+        "text": {"()": "triage.logformat.TextFormatter"},
+        "json": {"()": "triage.logformat.JsonFormatter"},
+    },
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": LOG_FORMAT}},
     "root": {"handlers": ["console"], "level": env_str("LOG_LEVEL", "INFO")},
-    # paramiko logs every connection at INFO; keep its warnings only.
-    "loggers": {"paramiko": {"level": "WARNING"}},
+    "loggers": {
+        # paramiko logs every connection at INFO; keep its warnings only.
+        "paramiko": {"level": "WARNING"},
+        # Named so dictConfig drops Django's own handlers (unformatted lines, and printed twice
+        # in development): their records reach the root handler and its format instead.
+        "django": {"level": "INFO", "propagate": True},
+        "django.server": {"level": "INFO", "propagate": True},
+    },
 }
+CELERY_WORKER_HIJACK_ROOT_LOGGER = False
+# --- end logging -------------------------------------------------------------------
 
 # --- The desk ---------------------------------------------------------------
 # A ticket is "SLA at risk" when its next deadline falls within this window (or has passed).
