@@ -11,6 +11,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import dj_database_url
+from celery.schedules import crontab
 
 from triage.env import ConfigError, env_bool, env_int, env_list, env_str
 
@@ -307,6 +308,18 @@ DEFAULT_FROM_EMAIL = TRIAGE_MAIL_ADDRESSES[0]
 SERVER_EMAIL = TRIAGE_MAIL_ADDRESSES[0]
 CELERY_BEAT_SCHEDULE["mailgate-send-pending"] = {"task": "mailgate.tasks.send_pending", "schedule": 300.0}
 # --- end mail gateway ------------------------------------------------------------
+
+# --- Retention (triage/retention.py, `manage.py prune`) --------------------------------
+# Days to keep the bulky bytes of each kind (0 = forever); the rows, matches and timeline stay.
+TRIAGE_RETAIN_EVIDENCE_DAYS = env_int("TRIAGE_RETAIN_EVIDENCE_DAYS", 365, minimum=0)
+TRIAGE_RETAIN_PCAP_DAYS = env_int("TRIAGE_RETAIN_PCAP_DAYS", 90, minimum=0)
+TRIAGE_RETAIN_RAW_MAIL_DAYS = env_int("TRIAGE_RETAIN_RAW_MAIL_DAYS", 90, minimum=0)
+TRIAGE_RETAIN_ATTACHMENT_DAYS = env_int("TRIAGE_RETAIN_ATTACHMENT_DAYS", 365, minimum=0)
+# Daily, at a quiet hour; each run does bounded batches, so a backlog is caught up over days.
+CELERY_BEAT_SCHEDULE["prune-retention"] = {
+    "task": "triage.tasks.prune_retention", "schedule": crontab(hour=3, minute=17),
+}
+# --- end retention ------------------------------------------------------------------
 
 # --- Production hardening ---------------------------------------------------
 if PRODUCTION:
