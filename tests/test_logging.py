@@ -7,8 +7,12 @@ import json
 import re
 import subprocess
 import sys
+import time
+import urllib.error
+import urllib.request
 from pathlib import Path
 
+from tests.conftest import free_port
 from tests.test_deployment import clean_env
 
 REPO = Path(__file__).resolve().parent.parent
@@ -69,3 +73,37 @@ def test_an_unknown_log_format_is_refused_by_name(tmp_path):
 
     assert result.returncode != 0
     assert "LOG_FORMAT must be text or json, got 'xml'" in result.stderr
+
+
+def test_gunicorn_logs_its_own_lines_and_the_access_log_in_the_same_format(tmp_path):
+    """The image's server (Dockerfile CMD) with its config: its error and access lines too."""
+    port = free_port()
+    env = clean_env(TRIAGE_VAR_DIR=str(tmp_path), LOG_FORMAT="json")
+    server = subprocess.Popen(
+        [sys.executable, "-m", "gunicorn", "triage.wsgi", "--config", "python:triage.gunicorn_conf",
+         "--bind", f"127.0.0.1:{port}", "--workers", "1", "--access-logfile", "-", "--no-control-socket"],
+        cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+    )
+    lines: list[str] = []
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                urllib.request.urlopen(f"http://127.0.0.1:{port}/no-such-page", timeout=5)
+            except urllib.error.HTTPError as exc:
+                assert exc.code == 404
+                break
+            except OSError:
+                assert server.poll() is None, server.stdout.read()
+                assert time.monotonic() < deadline, "gunicorn did not answer within 60 s"
+                time.sleep(0.2)
+    finally:
+        server.terminate()
+        lines = server.communicate(timeout=30)[0].splitlines()
+
+    records = [json.loads(line) for line in lines]  # every line is one JSON record
+    loggers = {r["logger"] for r in records}
+    assert {"gunicorn.error", "gunicorn.access", "django.request"} <= loggers
+    access = next(r for r in records if r["logger"] == "gunicorn.access")
+    assert '"GET /no-such-page HTTP/1.1" 404' in access["message"]
+    assert all(re.fullmatch(TIME, r["time"]) and r["level"] for r in records)
