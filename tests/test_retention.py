@@ -21,7 +21,7 @@ from tests.conftest import login
 from tests.diagnosing import diagnosed
 from tests.mailgate_support import DESK, mail
 from tests.test_fixes_view import KERNEL_LOG
-from triage import tasks
+from triage import services, tasks
 from triage.models import TicketEvent
 
 PCAP = b"\xd4\xc3\xb2\xa1\x02\x00\x04\x00" + bytes(range(256)) * 4  # a pcap header and some packets
@@ -60,10 +60,14 @@ def test_old_evidence_is_emptied_and_its_findings_matches_and_timeline_stay(
     assert matches_before, "the recorded kernel log proves a known symptom"
     add_pcap(old, step=1, days_old=400)
     age(old, 400)
-    recent = make_run({"kernel_log": KERNEL_LOG})
+    other_ticket = services.ticket_create(subject="NIC flapping again", description="Link drops.",
+                                          customer=ticket.customer, priority=2, servers=[], tag_names=[],
+                                          created_by=tech, now=timezone.now())
+    recent = make_run({"kernel_log": KERNEL_LOG}, on=other_ticket)  # another ticket: this one's proof is all old
     diagnosed(recent)
     fresh_pcap = add_pcap(recent, step=1, days_old=10)
     findings_before = [f.symptom.key for f in ticket_findings(ticket=ticket).findings]
+    assert findings_before
     timeline_before = TicketEvent.objects.filter(ticket=ticket).count()
 
     out = prune()
@@ -83,6 +87,12 @@ def test_old_evidence_is_emptied_and_its_findings_matches_and_timeline_stay(
     assert TicketEvent.objects.filter(ticket=ticket).count() == timeline_before
 
     login(client, tech)
+    # The ticket still shows the fix the pruned evidence proved (its steps fall back to the
+    # recipe's general text where they were filled from the host's own output).
+    ticket_page = client.get(reverse("ticket", args=[ticket.pk]))
+    assert ticket_page.status_code == 200
+    fix_title = Match.objects.filter(run=old, matched=True).first().symptom.recipes.first().title
+    assert fix_title in ticket_page.content.decode()
     page = client.get(reverse("run", args=[old.pk])).content.decode()
     assert f"Output pruned on {pruned.output_pruned_at:%Y-%m-%d}" in page
     assert reverse("evidence_raw", args=[old.pk, 0]) not in page
