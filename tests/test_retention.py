@@ -99,6 +99,7 @@ def test_old_evidence_is_emptied_and_its_findings_matches_and_timeline_stay(
     download = client.get(reverse("evidence_raw", args=[old.pk, 0]))
     assert download.status_code == 410
     assert "pruned" in download.content.decode()
+    assert client.get(reverse("api:evidence_raw", args=[old.pk, 0])).status_code == 410
     assert client.get(reverse("evidence_raw", args=[recent.pk, 0])).content == KERNEL_LOG.encode()
 
 
