@@ -301,6 +301,9 @@ class EvidenceSerializer(serializers.Serializer):
     error = serializers.CharField()
     duration = serializers.FloatField()
     recorded_at = serializers.DateTimeField()
+    output_pruned_at = serializers.DateTimeField(
+        allow_null=True, help_text="When retention emptied the output (the download then answers 410)"
+    )
     download_url = serializers.SerializerMethodField()
 
     @extend_schema_field(OpenApiTypes.URI)

@@ -68,6 +68,8 @@ def evidence_raw(request: HttpRequest, run_id: int, step: int) -> HttpResponse:
         evidence = selectors.evidence_for_download(user=request.user, run_id=run_id, step=step)
     except Evidence.DoesNotExist:
         raise Http404("No such evidence") from None
+    if evidence.output_pruned_at:
+        return HttpResponse(evidence.pruned_notice, status=410, content_type="text/plain; charset=utf-8")
     extension = "pcap" if evidence.binary else "txt"
     content_type = "application/vnd.tcpdump.pcap" if evidence.binary else "text/plain; charset=utf-8"
     response = HttpResponse(bytes(evidence.output), content_type=content_type)

@@ -59,6 +59,7 @@ class InboundMessage(models.Model):
     received_at = models.DateTimeField(default=timezone.now)
     size = models.PositiveIntegerField(default=0)
     raw = models.BinaryField(blank=True, default=b"")
+    raw_pruned_at = models.DateTimeField(null=True, blank=True)  # retention emptied `raw` (manage.py prune)
     outcome = models.CharField(max_length=12, choices=Outcome.choices)
     reason = models.TextField(blank=True)
     redeliveries = models.PositiveIntegerField(default=0)
@@ -68,7 +69,12 @@ class InboundMessage(models.Model):
 
     class Meta:
         ordering = ["-received_at", "-id"]
-        indexes = [models.Index(fields=["outcome", "-received_at"], name="inbound_outcome_received")]
+        indexes = [
+            models.Index(fields=["outcome", "-received_at"], name="inbound_outcome_received"),
+            # Retention's daily scan for old raw mail not yet pruned.
+            models.Index(fields=["received_at"], name="inbound_unpruned_received",
+                         condition=Q(raw_pruned_at__isnull=True)),
+        ]
 
     def __str__(self) -> str:
         return f"{self.get_outcome_display()}: {self.subject or self.message_id}"
@@ -81,6 +87,7 @@ class Attachment(models.Model):
     content_type = models.CharField(max_length=100)
     size = models.PositiveIntegerField()
     content = models.BinaryField()
+    content_pruned_at = models.DateTimeField(null=True, blank=True)  # retention emptied `content` (manage.py prune)
 
     class Meta:
         ordering = ["message_id", "id"]

@@ -19,6 +19,9 @@ def attachment_download(request: HttpRequest, attachment_id: int) -> HttpRespons
         attachment = selectors.attachment_for_download(user=request.user, attachment_id=attachment_id)
     except Attachment.DoesNotExist:
         raise Http404("No such attachment") from None
+    if attachment.content_pruned_at:
+        notice = f"{attachment.filename}: pruned on {attachment.content_pruned_at:%Y-%m-%d} under the retention policy."
+        return HttpResponse(notice, status=410, content_type="text/plain; charset=utf-8")
     # Whatever the sender claimed, the browser gets opaque bytes to save, never a page to render.
     response = HttpResponse(bytes(attachment.content), content_type="application/octet-stream")
     ascii_name = attachment.filename.encode("ascii", "replace").decode().replace("?", "_")

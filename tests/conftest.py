@@ -19,8 +19,9 @@ from diagnostics.models import CollectionRun, Evidence, RunState
 from triage import access, services
 from triage.models import Customer, Server, SlaTier
 
-# The lab's fixtures (`lab`, `lab_host`: real hosts in network namespaces) and the browser's.
-pytest_plugins = ["tests.lab", "tests.browser"]
+# The lab's fixtures (`lab`, `lab_host`: real hosts in network namespaces), the browser's, and
+# docker-compose's (`compose`).
+pytest_plugins = ["tests.lab", "tests.browser", "tests.compose"]
 
 # Playwright's sync API runs an event loop in the test thread; the ORM calls the
 # tests make around it are synchronous and safe.

@@ -12,7 +12,6 @@ import json
 import os
 import re
 import secrets
-import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -71,28 +70,6 @@ COMPOSE_REQUIRED = {
     "TRIAGE_MAIL_ADDRESS": "support@desk.example.com",
     "EMAIL_HOST": "smtp.desk.example.com",
 }
-
-
-@pytest.fixture
-def compose(tmp_path):
-    """Run docker-compose on the repo's file with exactly the given variables.
-
-    An empty --env-file keeps a developer's own .env out of the result.
-    """
-    executable = shutil.which("docker-compose")
-    if executable is None:
-        pytest.skip("docker-compose is not installed (CI installs Debian's package)")
-    empty = tmp_path / "empty.env"
-    empty.write_text("")
-
-    def run(*args: str, variables: dict[str, str], env_file: Path = empty) -> subprocess.CompletedProcess[str]:
-        env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "HOME": str(tmp_path), **variables}
-        return subprocess.run(
-            [executable, "--env-file", str(env_file), "-f", "docker-compose.yml", *args],
-            cwd=REPO, env=env, capture_output=True, text=True, timeout=TIMEOUT,
-        )
-
-    return run
 
 
 def service_blocks(config: str) -> dict[str, str]:

@@ -11,6 +11,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import dj_database_url
+from celery.schedules import crontab
 
 from triage.env import ConfigError, env_bool, env_int, env_list, env_str
 
@@ -124,14 +125,33 @@ STORAGES = {
 }
 MEDIA_ROOT = VAR_DIR / "media"
 
+# --- Logging ---------------------------------------------------------------------
+# Every line carries its time (UTC), level and logger; LOG_FORMAT=json writes one JSON object
+# per line for a log collector (triage/logformat.py). Celery's worker and beat log through
+# this too instead of replacing the root logger with their own format.
+LOG_FORMAT = env_str("LOG_FORMAT", "text")
+if LOG_FORMAT not in ("text", "json"):
+    raise ConfigError(f"LOG_FORMAT must be text or json, got {LOG_FORMAT!r}")
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "handlers": {"console": {"class": "logging.StreamHandler"}},
+    "formatters": {
+        "text": {"()": "triage.logformat.TextFormatter"},
+        "json": {"()": "triage.logformat.JsonFormatter"},
+    },
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": LOG_FORMAT}},
     "root": {"handlers": ["console"], "level": env_str("LOG_LEVEL", "INFO")},
-    # paramiko logs every connection at INFO; keep its warnings only.
-    "loggers": {"paramiko": {"level": "WARNING"}},
+    "loggers": {
+        # paramiko logs every connection at INFO; keep its warnings only.
+        "paramiko": {"level": "WARNING"},
+        # Named so dictConfig drops Django's own handlers (unformatted lines, and printed twice
+        # in development): their records reach the root handler and its format instead.
+        "django": {"level": "INFO", "propagate": True},
+        "django.server": {"level": "INFO", "propagate": True},
+    },
 }
+CELERY_WORKER_HIJACK_ROOT_LOGGER = False
+# --- end logging -------------------------------------------------------------------
 
 # --- The desk ---------------------------------------------------------------
 # A ticket is "SLA at risk" when its next deadline falls within this window (or has passed).
@@ -288,6 +308,18 @@ DEFAULT_FROM_EMAIL = TRIAGE_MAIL_ADDRESSES[0]
 SERVER_EMAIL = TRIAGE_MAIL_ADDRESSES[0]
 CELERY_BEAT_SCHEDULE["mailgate-send-pending"] = {"task": "mailgate.tasks.send_pending", "schedule": 300.0}
 # --- end mail gateway ------------------------------------------------------------
+
+# --- Retention (triage/retention.py, `manage.py prune`) --------------------------------
+# Days to keep the bulky bytes of each kind (0 = forever); the rows, matches and timeline stay.
+TRIAGE_RETAIN_EVIDENCE_DAYS = env_int("TRIAGE_RETAIN_EVIDENCE_DAYS", 365, minimum=0)
+TRIAGE_RETAIN_PCAP_DAYS = env_int("TRIAGE_RETAIN_PCAP_DAYS", 90, minimum=0)
+TRIAGE_RETAIN_RAW_MAIL_DAYS = env_int("TRIAGE_RETAIN_RAW_MAIL_DAYS", 90, minimum=0)
+TRIAGE_RETAIN_ATTACHMENT_DAYS = env_int("TRIAGE_RETAIN_ATTACHMENT_DAYS", 365, minimum=0)
+# Daily, at a quiet hour; each run does bounded batches, so a backlog is caught up over days.
+CELERY_BEAT_SCHEDULE["prune-retention"] = {
+    "task": "triage.tasks.prune_retention", "schedule": crontab(hour=3, minute=17),
+}
+# --- end retention ------------------------------------------------------------------
 
 # --- Production hardening ---------------------------------------------------
 if PRODUCTION:

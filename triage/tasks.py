@@ -1,10 +1,14 @@
 """Periodic desk tasks. Thin: they call a service and own nothing else."""
 
+import logging
+
 from celery import shared_task
 from django.utils import timezone
 
-from triage import services
+from triage import retention, services
 from triage.models import Heartbeat
+
+log = logging.getLogger(__name__)
 
 
 @shared_task(ignore_result=True)
@@ -15,3 +19,10 @@ def record_worker_heartbeat() -> None:
 @shared_task(ignore_result=True)
 def flag_sla_breaches() -> int:
     return services.flag_sla_breaches()
+
+
+@shared_task(ignore_result=True)
+def prune_retention() -> None:
+    """Daily (beat): empty the evidence, pcaps, raw mail and attachments past their retention."""
+    for report in retention.prune(now=timezone.now()):
+        log.info("retention: %s", report.describe(dry_run=False))

@@ -99,10 +99,15 @@ class RunMatches(APIView):
 class EvidenceRaw(APIView):
     @extend_schema(
         summary="Download one step's raw output",
-        responses={200: OpenApiResponse(OpenApiTypes.BINARY, description="text/plain, or a pcap for tcpdump")},
+        responses={
+            200: OpenApiResponse(OpenApiTypes.BINARY, description="text/plain, or a pcap for tcpdump"),
+            410: OpenApiResponse(OpenApiTypes.STR, description="the output was pruned under the retention policy"),
+        },
     )
     def get(self, request: Request, run_id: int, step: int) -> HttpResponse:
         evidence = runs.evidence_for_download(user=request.user, run_id=run_id, step=step)
+        if evidence.output_pruned_at:
+            return HttpResponse(evidence.pruned_notice, status=410, content_type="text/plain; charset=utf-8")
         extension = "pcap" if evidence.binary else "txt"
         content_type = "application/vnd.tcpdump.pcap" if evidence.binary else "text/plain; charset=utf-8"
         response = HttpResponse(bytes(evidence.output), content_type=content_type)

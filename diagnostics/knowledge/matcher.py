@@ -293,6 +293,12 @@ def match_run_bounded(*, run: CollectionRun, budget: float | None = None) -> Mat
     Past the budget, the symptoms not yet evaluated are skipped, and their rows from an
     earlier matching are kept (a partial diagnosis never erases a finding); the note says so.
     """
+    if Evidence.objects.filter(run=run, output_pruned_at__isnull=False).exists():
+        # Retention emptied outputs this run's matches were proved from; matching the empty
+        # rows would erase those findings, so they stand as they were (triage/retention.py).
+        kept = sorted(Match.objects.filter(run=run).select_related("symptom"),
+                      key=lambda m: (not m.matched, -m.score, m.symptom_id))
+        return MatchOutcome(kept, "Evidence pruned by retention: the findings from when it was matched are kept.")
     limit = Budget(seconds=settings.TRIAGE_MATCH_BUDGET_SECONDS if budget is None else budget)
     symptoms = compiled_symptoms()
     scanner, cap = current_scanner()

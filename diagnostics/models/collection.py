@@ -203,10 +203,16 @@ class Evidence(models.Model):
     error = models.TextField(blank=True)
     duration = models.FloatField(default=0)
     recorded_at = models.DateTimeField(default=timezone.now)
+    # Set when retention (`manage.py prune`) emptied output and stderr; the rest of the row, and the
+    # matches and timeline entries made from it, are kept.
+    output_pruned_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ["run", "step"]
         constraints = [models.UniqueConstraint(fields=["run", "step"], name="evidence_once_per_step")]
+        # Retention's daily scan for old outputs not yet pruned.
+        indexes = [models.Index(fields=["recorded_at"], name="evidence_unpruned_recorded",
+                                condition=Q(output_pruned_at__isnull=True))]
 
     def __str__(self) -> str:
         return f"{self.probe} (run {self.run_id} step {self.step})"
@@ -225,6 +231,11 @@ class Evidence(models.Model):
     @property
     def preview_cut(self) -> bool:
         return len(self.output) > self.PREVIEW_BYTES
+
+    @property
+    def pruned_notice(self) -> str:
+        return (f"Output pruned on {self.output_pruned_at:%Y-%m-%d} under the retention policy "
+                f"({self.output_bytes} bytes were recorded); the findings it proved are kept.")
 
     @property
     def stderr_text(self) -> str:

@@ -1,23 +1,29 @@
-import os
+"""The first admin: `make run` and docker-compose's one-shot `migrate` service call this on
+every start, so it is idempotent (an existing user is left alone, password included)."""
+
 import secrets
 
 from django.contrib.auth import get_user_model
+from django.contrib.auth.password_validation import validate_password
+from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError
 from django.db import transaction
 
 from triage import access, services
+from triage.env import env_str
 
 
 class Command(BaseCommand):
     help = (
-        "Create an admin user if it does not exist. The password comes from --password or "
-        "TRIAGE_ADMIN_PASSWORD; otherwise a random one is generated and printed once."
+        "Create an admin user if it does not exist. The account comes from the options or "
+        "TRIAGE_ADMIN_USERNAME, TRIAGE_ADMIN_EMAIL and TRIAGE_ADMIN_PASSWORD; without a password "
+        "a random one is generated and printed once. The password validators apply."
     )
 
     def add_arguments(self, parser):
-        parser.add_argument("--username", default=os.environ.get("TRIAGE_ADMIN_USER", "admin"))
-        parser.add_argument("--email", default=os.environ.get("TRIAGE_ADMIN_EMAIL", ""))
-        parser.add_argument("--password", default=os.environ.get("TRIAGE_ADMIN_PASSWORD", ""))
+        parser.add_argument("--username", default=env_str("TRIAGE_ADMIN_USERNAME", "admin"))
+        parser.add_argument("--email", default=env_str("TRIAGE_ADMIN_EMAIL", ""))
+        parser.add_argument("--password", default=env_str("TRIAGE_ADMIN_PASSWORD", ""))
 
     @transaction.atomic
     def handle(self, *args, username, email, password, **options):
@@ -25,11 +31,17 @@ class Command(BaseCommand):
         if User.objects.filter(username=username).exists():
             self.stdout.write(f"admin user {username!r} already exists; password unchanged")
             return
-        if password and len(password) < 10:
-            raise CommandError("the admin password must be at least 10 characters")
         generated = not password
         password = password or secrets.token_urlsafe(12)
-        user = User.objects.create_user(username=username, email=email, password=password, is_staff=True)
+        user = User(username=username, email=email, is_staff=True)
+        try:
+            # The same validators as every other password (AUTH_PASSWORD_VALIDATORS), with the
+            # account at hand so one resembling its name or address is refused too.
+            validate_password(password, user=user)
+        except ValidationError as exc:
+            raise CommandError("the admin password is refused: " + " ".join(exc.messages)) from None
+        user.set_password(password)
+        user.save()
         services.user_set_roles(user=user, roles=[access.ADMIN, access.TECH])
         if generated:
             self.stdout.write(self.style.WARNING(f"created admin {username!r} with password: {password}"))

@@ -19,9 +19,10 @@ import secrets
 from datetime import datetime, timedelta
 from pathlib import Path
 
+from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core.management import call_command, get_commands
-from django.core.management.base import BaseCommand
+from django.core.management.base import BaseCommand, CommandError
 from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
@@ -164,6 +165,13 @@ class Command(BaseCommand):
         parser.add_argument("--force", action="store_true", help="Add the demo tickets even if present")
 
     def handle(self, *args, tickets, days, seed, password, force, **options):
+        if settings.PRODUCTION:
+            # Made-up customers, staff with known names and six months of fake tickets would mix
+            # with real ones and feed the dashboards and the recipes' success rates.
+            raise CommandError(
+                "seed_demo refuses to run in production (TRIAGE_ENV=production): it adds made-up customers, "
+                "staff and tickets. Load the knowledge base with `manage.py load_kb --if-empty` instead."
+            )
         if Customer.objects.filter(name=CUSTOMERS[0][0]).exists() and not force:
             self.stdout.write("demo desk already loaded; use --force to add more tickets")
             return
