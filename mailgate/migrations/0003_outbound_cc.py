@@ -6,7 +6,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('mailgate', '0001_initial'),
+        ('mailgate', '0002_mail_pruned_at'),
     ]
 
     operations = [
