@@ -229,7 +229,7 @@ REST_FRAMEWORK = {
     # Clients are told apart by REMOTE_ADDR unless this many proxies in front are trusted for X-Forwarded-For.
     "NUM_PROXIES": env_int("TRIAGE_TRUSTED_PROXIES", 0, minimum=0),
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
-    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
+    "DEFAULT_PARSER_CLASSES": ["api.parsers.BoundedJSONParser"],
     "EXCEPTION_HANDLER": "api.errors.exception_handler",
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
 }
