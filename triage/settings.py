@@ -12,6 +12,7 @@ from pathlib import Path
 
 import dj_database_url
 
+from triage.cache_config import REDIS_CACHE_BACKEND, cache_settings, default_cache_url
 from triage.env import ConfigError, env_bool, env_int, env_list, env_str
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -199,6 +200,12 @@ CELERY_BEAT_SCHEDULE = {
     "rebuild-run-reports": {"task": "reports.tasks.rebuild_run_reports", "schedule": 86400.0},
 }
 
+# --- Cache (rate-limit counters; triage/cache_config.py) ---------------------------
+# Shared by every web process, or each gunicorn worker would count failed logins alone.
+TRIAGE_CACHE_URL = env_str("TRIAGE_CACHE_URL", default_cache_url(broker_url=CELERY_BROKER_URL, var_dir=VAR_DIR))
+CACHES = {"default": cache_settings(TRIAGE_CACHE_URL)}
+# --- end cache -------------------------------------------------------------------
+
 # --- Webhooks (webhooks/) ------------------------------------------------------
 # Outbound, signed, retried deliveries; every attempt is bounded (see webhooks/transport.py).
 TRIAGE_WEBHOOK_CONNECT_TIMEOUT = env_int("TRIAGE_WEBHOOK_CONNECT_TIMEOUT", 5, minimum=1)
@@ -323,6 +330,9 @@ def refuse_insecure_production_settings() -> None:
         problems.append("DATABASE_URL must point at PostgreSQL")
     if CELERY_BROKER_URL.startswith("filesystem"):
         problems.append("CELERY_BROKER_URL must point at Redis")
+    if CACHES["default"]["BACKEND"] != REDIS_CACHE_BACKEND:
+        # A per-process cache lets each worker count failed logins alone; a file cache's counters are not atomic.
+        problems.append("TRIAGE_CACHE_URL must point at Redis")
     if problems:
         raise ConfigError("refusing to start in production mode: " + "; ".join(problems))
 
