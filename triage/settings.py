@@ -215,6 +215,8 @@ TRIAGE_WEBHOOK_MAX_ATTEMPTS = env_int("TRIAGE_WEBHOOK_MAX_ATTEMPTS", 8, minimum=
 TRIAGE_WEBHOOK_BACKOFF_BASE = env_int("TRIAGE_WEBHOOK_BACKOFF_BASE", 30, minimum=1)  # seconds, doubled per attempt
 TRIAGE_WEBHOOK_BACKOFF_MAX = env_int("TRIAGE_WEBHOOK_BACKOFF_MAX", 3600, minimum=1)
 TRIAGE_WEBHOOK_RETRY_AFTER_MAX = env_int("TRIAGE_WEBHOOK_RETRY_AFTER_MAX", 3600, minimum=1)  # bound on 429 Retry-After
+# Loopback, private, link-local and other non-public targets are refused (SSRF) unless this is true.
+TRIAGE_WEBHOOK_ALLOW_PRIVATE = env_bool("TRIAGE_WEBHOOK_ALLOW_PRIVATE", False)
 CELERY_BEAT_SCHEDULE["requeue-webhook-deliveries"] = {
     "task": "webhooks.tasks.requeue_due_deliveries", "schedule": 60.0,
 }
