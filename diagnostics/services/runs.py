@@ -261,6 +261,7 @@ def _execute_claimed(run, server, worker, on_evidence):
         )
     except ssh.SshError as exc:
         return _connection_failed(run, server, exc)
+    host_keys.host_key_proven(server=server, key=session.host_key)
 
     with session:
         t = session.timings
