@@ -54,6 +54,7 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    "triage.csp.ContentSecurityPolicyMiddleware",  # outermost: static files get the header too
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -205,6 +206,16 @@ CELERY_BEAT_SCHEDULE = {
 TRIAGE_CACHE_URL = env_str("TRIAGE_CACHE_URL", default_cache_url(broker_url=CELERY_BROKER_URL, var_dir=VAR_DIR))
 CACHES = {"default": cache_settings(TRIAGE_CACHE_URL)}
 # --- end cache -------------------------------------------------------------------
+
+# --- Content-Security-Policy (triage/csp.py) ---------------------------------------
+# Scripts and styles from the site only: no inline script or style, no eval; plotly draws with
+# data: images. TRIAGE_CSP replaces the whole policy (e.g. to add a report-to directive).
+CONTENT_SECURITY_POLICY = env_str(
+    "TRIAGE_CSP",
+    "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data: blob:; font-src 'self'; "
+    "connect-src 'self'; object-src 'none'; base-uri 'self'; form-action 'self'; frame-ancestors 'none'",
+)
+# --- end Content-Security-Policy ---------------------------------------------------
 
 # --- Webhooks (webhooks/) ------------------------------------------------------
 # Outbound, signed, retried deliveries; every attempt is bounded (see webhooks/transport.py).
