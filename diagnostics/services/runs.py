@@ -261,9 +261,9 @@ def _execute_claimed(run, server, worker, on_evidence):
         )
     except ssh.SshError as exc:
         return _connection_failed(run, server, exc)
-    host_keys.host_key_proven(server=server, key=session.host_key)
 
     with session:
+        host_keys.host_key_proven(server=server, key=session.host_key)
         t = session.timings
         CollectionRun.objects.filter(pk=run.pk).update(
             state=RunState.RUNNING,
