@@ -1,11 +1,14 @@
 """Rate limits: DRF throttles for the API, and a limiter on the browser's login form.
 
-Counters live in Django's cache. With the default per-process cache each server
-process counts for itself; a shared cache (Redis) makes the limits global.
+Counters live in Django's cache, which must be shared by every server process (Redis in
+production, triage/cache_config.py), and are incremented atomically (count_attempt).
+Clients are told apart by address: REMOTE_ADDR, or behind TRIAGE_TRUSTED_PROXIES proxies
+the X-Forwarded-For entry the nearest trusted proxy appended.
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import math
 import time
@@ -17,20 +20,57 @@ from rest_framework.settings import api_settings
 from rest_framework.throttling import BaseThrottle, SimpleRateThrottle, UserRateThrottle
 
 
-class _LiveRates:
-    """Read the rate when asked, not at import, so a changed setting takes effect."""
+def count_attempt(key: str, *, window: int, now: float) -> tuple[int, int]:
+    """Count one attempt against `key`: (attempts in the current window, this one included; whole
+    seconds until that window ends). A window opens at the first attempt and lasts `window` seconds.
+
+    add + incr, never get-then-set: on Redis they are SET NX and INCR, so concurrent requests in
+    different worker processes each get their own number and none of them reads a stale count.
+    """
+    cache.add(key, 0, timeout=window)  # opens a window; a no-op while one is open
+    try:
+        count = cache.incr(key)
+    except ValueError:  # the window closed between the two calls
+        cache.add(key, 0, timeout=window)
+        count = cache.incr(key)
+    if count == 1:
+        # Django's Redis incr checks EXISTS then INCRs: a key that expired in between comes back
+        # from INCR without an expiry, so the first attempt of a window (re)sets it.
+        cache.touch(key, window)
+        cache.set(key + ":since", now, timeout=window)
+        return 1, window
+    since = cache.get(key + ":since", now)
+    return count, max(1, math.ceil(window - (now - since)))
+
+
+class _AtomicRate:
+    """DRF's rate throttles with a counter per window (count_attempt) instead of DRF's history list,
+    which is read, appended to and written back: two workers could both pass the last free slot.
+    The rate is read when asked, not at import, so a changed setting takes effect."""
 
     def get_rate(self):
         return api_settings.DEFAULT_THROTTLE_RATES.get(self.scope)
 
+    def allow_request(self, request, view):
+        if self.rate is None:
+            return True
+        self.key = self.get_cache_key(request, view)
+        if self.key is None:
+            return True
+        count, self.seconds_left = count_attempt(self.key, window=self.duration, now=self.timer())
+        return count <= self.num_requests
 
-class ApiUserThrottle(_LiveRates, UserRateThrottle):
+    def wait(self):
+        return self.seconds_left
+
+
+class ApiUserThrottle(_AtomicRate, UserRateThrottle):
     """Every API request, per user (per address for anonymous requests)."""
 
     scope = "api"
 
 
-class TokenThrottle(_LiveRates, SimpleRateThrottle):
+class TokenThrottle(_AtomicRate, SimpleRateThrottle):
     """Password logins and token creation, per address: guessing passwords stays slow."""
 
     scope = "token"
@@ -54,12 +94,20 @@ def _login_key(kind: str, value: str) -> str:
     return "login-limit:" + kind + ":" + hashlib.sha256(value.encode()).hexdigest()
 
 
+def _too_many(seconds_left: int) -> HttpResponse:
+    response = HttpResponse("Too many failed sign-in attempts. Try again later.", status=429,
+                            content_type="text/plain")
+    response["Retry-After"] = str(seconds_left)
+    return response
+
+
 def rate_limited_login(view):
     """Wrap a login view: too many failed logins for one address and user name, or from one
     address in total, within the window answer 429 with Retry-After until the window passes.
 
-    A failed login is a POST answered with the form again (200); a success (a redirect)
-    clears the counter for that user name.
+    Every POST that reaches the form counts as an attempt before the password is checked, so
+    concurrent guesses cannot all slip under the limit; a success (a redirect) clears the user
+    name's counter and gives the address its attempt back.
     """
 
     def wrapped(request: HttpRequest, *args, **kwargs) -> HttpResponse:
@@ -68,28 +116,19 @@ def rate_limited_login(view):
         window = settings.TRIAGE_LOGIN_WINDOW_SECONDS
         address = _client_address(request)
         username = str(request.POST.get("username", "")).strip().lower()[:150]
-        keys = [
-            (_login_key("user", f"{address}|{username}"), settings.TRIAGE_LOGIN_ATTEMPTS),
-            (_login_key("address", address), settings.TRIAGE_LOGIN_ATTEMPTS_PER_ADDRESS),
-        ]
+        user_key = _login_key("user", f"{address}|{username}")
+        address_key = _login_key("address", address)
         now = time.time()
-        for key, limit in keys:
-            started, failures = cache.get(key, (now, 0))
-            if failures >= limit and now - started < window:
-                response = HttpResponse(
-                    "Too many failed sign-in attempts. Try again later.", status=429, content_type="text/plain"
-                )
-                response["Retry-After"] = str(max(1, math.ceil(window - (now - started))))
-                return response
+        for key, limit in ((user_key, settings.TRIAGE_LOGIN_ATTEMPTS),
+                           (address_key, settings.TRIAGE_LOGIN_ATTEMPTS_PER_ADDRESS)):
+            attempts, seconds_left = count_attempt(key, window=window, now=now)
+            if attempts > limit:
+                return _too_many(seconds_left)
         response = view(request, *args, **kwargs)
-        if response.status_code == 200:  # the form again: a failed attempt
-            for key, _ in keys:
-                started, failures = cache.get(key, (now, 0))
-                if now - started >= window:
-                    started, failures = now, 0
-                cache.set(key, (started, failures + 1), timeout=window)
-        elif response.status_code in (301, 302, 303):
-            cache.delete(keys[0][0])
+        if response.status_code in (301, 302, 303):  # signed in: not a failure
+            cache.delete_many([user_key, user_key + ":since"])
+            with contextlib.suppress(ValueError):  # the window may have closed meanwhile
+                cache.decr(address_key)
         return response
 
     return wrapped

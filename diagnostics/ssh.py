@@ -144,7 +144,7 @@ def parse_known_hosts(text: str) -> list[tuple[str, HostKey]]:
         hosts, key_type, key_b64 = parts[0], parts[1], parts[2]
         try:
             paramiko.PKey.from_type_string(key_type, base64.b64decode(key_b64, validate=True))
-        except (ValueError, paramiko.SSHException, paramiko.ssh_exception.UnknownKeyType):  # unreadable line: skip it
+        except (ValueError, paramiko.SSHException, paramiko.UnknownKeyType):  # unreadable line: skip it
             continue
         keys.append((hosts, HostKey(key_type, key_b64)))
     return keys

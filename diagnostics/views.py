@@ -145,6 +145,9 @@ def host_key_decide(request: HttpRequest, server_id: int, key_id: int) -> HttpRe
     server = _server(request, server_id)
     key = get_object_or_404(HostKey, pk=key_id, server=server)
     if request.POST.get("decision") == "trust":
+        if key.status == HostKey.REVOKED:
+            # A revoked key may be an impostor's: no button brings it back (a known_hosts import can, deliberately).
+            return HttpResponse("A revoked host key cannot be trusted again.", status=400, content_type="text/plain")
         services.host_key_trust(host_key=key, by=request.user)
         messages.success(request, f"Trusted {key.fingerprint}.")
     else:

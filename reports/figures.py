@@ -7,6 +7,7 @@ says so in an annotation instead of drawing empty axes.
 
 from __future__ import annotations
 
+import html
 from collections.abc import Callable
 
 import plotly.graph_objects as go
@@ -45,6 +46,12 @@ def no_data(message: str = NO_DATA) -> go.Figure:
 def _column(table: Table, name: str) -> list:
     i = table.columns.index(name)
     return [row[i] for row in table.rows]
+
+
+def _labels(table: Table, name: str) -> list:
+    """A column of names (symptom titles, customers, users) as plotly text: its labels understand
+    a subset of HTML (<a href>, <b>, <br>), so a title is escaped to show exactly as typed."""
+    return [html.escape(v) if isinstance(v, str) else v for v in _column(table, name)]
 
 
 def _has_values(table: Table, *names: str) -> bool:
@@ -109,7 +116,7 @@ def response_customers(table: Table) -> go.Figure:
     if not table.rows:
         return no_data()
     fig = go.Figure()
-    _response_traces(fig, _column(table, "customer"), table, horizontal=True)
+    _response_traces(fig, _labels(table, "customer"), table, horizontal=True)
     fig = _layout(fig, x=f"Hours ({APPROXIMATE})", y="Customer", barmode="group", xaxis_type="log")
     fig.update_yaxes(autorange="reversed")
     fig.update_layout(height=max(340, 80 + 60 * len(table.rows)))
@@ -130,7 +137,7 @@ def sla_breaches(table: Table) -> go.Figure:
 def _horizontal_bars(table: Table, *, label: str, value: str, x: str, y: str, color: str) -> go.Figure:
     if not table.rows:
         return no_data()
-    fig = go.Figure([go.Bar(name=x, y=_column(table, label), x=_column(table, value), orientation="h",
+    fig = go.Figure([go.Bar(name=x, y=_labels(table, label), x=_column(table, value), orientation="h",
                             marker_color=color)])
     fig = _layout(fig, x=x, y=y)
     fig.update_yaxes(autorange="reversed")
@@ -145,7 +152,7 @@ def symptoms(table: Table) -> go.Figure:
 def recipes(table: Table) -> go.Figure:
     if not table.rows:
         return no_data()
-    names = _column(table, "recipe")
+    names = _labels(table, "recipe")
     fig = go.Figure([
         go.Bar(name=OUTCOME_LABELS.get(kind, kind), y=names, x=_column(table, kind), orientation="h",
                marker_color=OUTCOME_COLORS.get(kind))
@@ -164,7 +171,7 @@ def failures_by_reason(table: Table) -> go.Figure:
 def failures_by_customer(table: Table) -> go.Figure:
     if not table.rows:
         return no_data()
-    fig = go.Figure([go.Bar(name="Failed runs", y=_column(table, "customer"), x=_column(table, "failed"),
+    fig = go.Figure([go.Bar(name="Failed runs", y=_labels(table, "customer"), x=_column(table, "failed"),
                             orientation="h", marker_color=COLORS["bad"],
                             customdata=list(zip(_column(table, "runs"), _column(table, "failure_rate_pct"),
                                                 strict=True)),
@@ -177,7 +184,7 @@ def failures_by_customer(table: Table) -> go.Figure:
 def workload(table: Table) -> go.Figure:
     if not table.rows:
         return no_data("No open tickets")
-    techs = _column(table, "tech")
+    techs = _labels(table, "tech")
     fig = go.Figure([go.Bar(name=p, x=techs, y=_column(table, p), marker_color=color)
                      for p, color in PRIORITY_COLORS.items()])
     return _layout(fig, x="Assignee", y="Open tickets", barmode="stack")

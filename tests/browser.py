@@ -35,14 +35,29 @@ def browser():
         browser.close()
 
 
+# Every page reports what its Content-Security-Policy blocked (triage/csp.py); bound into each page
+# before any of its own scripts run, and kept across navigations.
+REPORT_CSP_VIOLATIONS = """
+document.addEventListener("securitypolicyviolation", (e) => {
+  window.__reportCspViolation(`${e.violatedDirective} blocked ${e.blockedURI || "inline"} on ${e.documentURI}`
+                              + (e.sample ? `: ${e.sample}` : ""));
+});
+"""
+
+
 @pytest.fixture
 def page(browser, live_server) -> Page:
     context = browser.new_context(base_url=live_server.url, viewport={"width": 1366, "height": 900})
     # Fail in seconds, not Playwright's default 30 s, when an element never shows up.
     context.set_default_timeout(5_000)
+    violations: list[str] = []
+    context.expose_function("__reportCspViolation", lambda report: violations.append(report))
+    context.add_init_script(REPORT_CSP_VIOLATIONS)
     page = context.new_page()
+    page.csp_violations = violations
     yield page
     context.close()
+    assert not violations, f"the Content-Security-Policy blocked: {violations}"
 
 
 def sign_in(page: Page, user, *, then: str = "/tickets/") -> None:

@@ -99,3 +99,10 @@ def test_the_login_limit_ends_with_its_window(client, tech, settings, monkeypatc
     assert _login(client, "tess", "wrong").status_code == 429
     monkeypatch.setattr(time, "time", lambda: now + settings.TRIAGE_LOGIN_WINDOW_SECONDS + 1)
     assert _login(client, "tess", "correct-horse-battery").status_code == 302
+
+
+def test_without_trusted_proxies_a_forged_forwarded_for_does_not_dodge_the_limit(client, tech, settings):
+    settings.TRIAGE_LOGIN_ATTEMPTS = 2
+    codes = [client.post(reverse("login"), {"username": "tess", "password": "wrong"},
+                         HTTP_X_FORWARDED_FOR=f"198.51.100.{n}").status_code for n in range(3)]
+    assert codes == [200, 200, 429]

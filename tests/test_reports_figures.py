@@ -95,3 +95,24 @@ def test_a_chart_without_data_says_so_instead_of_drawing_empty_axes(name):
     assert len(fig.data) == 0 and figures.points(fig) == 0
     assert annotation_texts(fig) in ([figures.NO_DATA], ["No open tickets"])
     assert fig.layout.xaxis.visible is False
+
+
+HOSTILE = '<img src=x onerror="alert(1)"><a href="javascript:alert(2)">x</a>'
+LABELLED = {
+    "symptoms": Table(("symptom", "runs_matched"), [(HOSTILE, 1)]),
+    "recipes": Table(("recipe", "suggested", "accepted", "fixed"), [(HOSTILE, 1, 0, 0)]),
+    "failures-reason": Table(("reason", "failed_runs"), [(HOSTILE, 1)]),
+    "failures-customer": Table(("customer", "runs", "failed", "failure_rate_pct"), [(HOSTILE, 2, 1, 50.0)]),
+    "response-customers": Table(("customer", *EMPTY["response-weekly"].columns[1:]),
+                                [(HOSTILE, 1, 0.5, 1.0, 1, 2.0, 3.0)]),
+    "workload": Table(("tech", "P1", "P2", "P3", "P4", "total"), [(HOSTILE, 1, 0, 0, 0, 1)]),
+}
+
+
+@pytest.mark.parametrize("name", list(LABELLED))
+def test_labels_from_titles_and_names_are_text_not_markup(name):
+    # plotly renders a subset of HTML in labels (<a href>, <b>, ...): a title must show as typed.
+    fig = figures.FIGURES[name](LABELLED[name])
+    labels = [v for t in fig.data for v in [*(t.x or ()), *(t.y or ())] if isinstance(v, str)]
+    assert labels and all("<" not in v and ">" not in v for v in labels)
+    assert any(v.startswith("&lt;img src=x onerror=") for v in labels)

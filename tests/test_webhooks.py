@@ -78,6 +78,12 @@ class Receiver:
         self.script.append((status, headers, body))
 
 
+@pytest.fixture(autouse=True)
+def _loopback_receivers_allowed(settings):
+    # The receiver listens on loopback, which production refuses (tests/test_webhooks_targets.py).
+    settings.TRIAGE_WEBHOOK_ALLOW_PRIVATE = True
+
+
 @pytest.fixture
 def receiver():
     r = Receiver()
@@ -229,7 +235,7 @@ def test_a_500_is_retried_with_backoff_then_delivered(endpoint, receiver, settin
     first = services.delivery_attempt(delivery_id=delivery.pk, now=now)
     delivery.refresh_from_db()
     assert first.state == DeliveryState.PENDING and 5 <= first.retry_in <= 10
-    assert delivery.attempts == 1 and delivery.last_status == 500 and delivery.response_excerpt == "database down"
+    assert delivery.attempts == 1 and delivery.last_status == 500 and delivery.response_excerpt == ""
     assert now + timedelta(seconds=5) <= delivery.next_attempt_at <= now + timedelta(seconds=10)
     assert services.delivery_attempt(delivery_id=delivery.pk, now=now) is None, "not due before its backoff"
 
@@ -433,14 +439,15 @@ def test_a_bad_url_is_explained_and_keeps_what_was_typed(client, admin_user):
     assert 'value="ftp://portal.test/hook"' in page and not Endpoint.objects.exists()
 
 
-def test_the_delivery_log_escapes_what_the_receiver_said(client, admin_user, endpoint, receiver):
+def test_the_delivery_log_escapes_names_and_never_shows_what_the_receiver_said(client, admin_user, endpoint,
+                                                                               receiver):
     receiver.answer(500, b"<script>alert(1)</script>")
     services.delivery_attempt(delivery_id=a_pending_delivery(endpoint).pk)
     Endpoint.objects.filter(pk=endpoint.pk).update(name="<img src=x onerror=alert(2)>")
     login(client, admin_user)
     page = client.get(reverse("webhook_deliveries", args=[endpoint.pk])).content.decode()
-    assert "<script>alert(1)</script>" not in page and "&lt;script&gt;alert(1)&lt;/script&gt;" in page
-    assert "<img src=x" not in page
+    assert "alert(1)" not in page and "HTTP 500 Internal Server Error" in page
+    assert "<img src=x" not in page and "&lt;img src=x" in page
 
 
 def test_send_test_event_and_redeliver_from_the_page(client, admin_user, endpoint, receiver,

@@ -13,6 +13,7 @@ from pathlib import Path
 import dj_database_url
 from celery.schedules import crontab
 
+from triage.cache_config import REDIS_CACHE_BACKEND, cache_settings, default_cache_url
 from triage.env import ConfigError, env_bool, env_int, env_list, env_str
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -54,6 +55,7 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    "triage.csp.ContentSecurityPolicyMiddleware",  # outermost: static files get the header too
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -219,6 +221,22 @@ CELERY_BEAT_SCHEDULE = {
     "rebuild-run-reports": {"task": "reports.tasks.rebuild_run_reports", "schedule": 86400.0},
 }
 
+# --- Cache (rate-limit counters; triage/cache_config.py) ---------------------------
+# Shared by every web process, or each gunicorn worker would count failed logins alone.
+TRIAGE_CACHE_URL = env_str("TRIAGE_CACHE_URL", default_cache_url(broker_url=CELERY_BROKER_URL, var_dir=VAR_DIR))
+CACHES = {"default": cache_settings(TRIAGE_CACHE_URL)}
+# --- end cache -------------------------------------------------------------------
+
+# --- Content-Security-Policy (triage/csp.py) ---------------------------------------
+# Scripts and styles from the site only: no inline script or style, no eval; plotly draws with
+# data: images. TRIAGE_CSP replaces the whole policy (e.g. to add a report-to directive).
+CONTENT_SECURITY_POLICY = env_str(
+    "TRIAGE_CSP",
+    "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data: blob:; font-src 'self'; "
+    "connect-src 'self'; object-src 'none'; base-uri 'self'; form-action 'self'; frame-ancestors 'none'",
+)
+# --- end Content-Security-Policy ---------------------------------------------------
+
 # --- Webhooks (webhooks/) ------------------------------------------------------
 # Outbound, signed, retried deliveries; every attempt is bounded (see webhooks/transport.py).
 TRIAGE_WEBHOOK_CONNECT_TIMEOUT = env_int("TRIAGE_WEBHOOK_CONNECT_TIMEOUT", 5, minimum=1)
@@ -228,6 +246,8 @@ TRIAGE_WEBHOOK_MAX_ATTEMPTS = env_int("TRIAGE_WEBHOOK_MAX_ATTEMPTS", 8, minimum=
 TRIAGE_WEBHOOK_BACKOFF_BASE = env_int("TRIAGE_WEBHOOK_BACKOFF_BASE", 30, minimum=1)  # seconds, doubled per attempt
 TRIAGE_WEBHOOK_BACKOFF_MAX = env_int("TRIAGE_WEBHOOK_BACKOFF_MAX", 3600, minimum=1)
 TRIAGE_WEBHOOK_RETRY_AFTER_MAX = env_int("TRIAGE_WEBHOOK_RETRY_AFTER_MAX", 3600, minimum=1)  # bound on 429 Retry-After
+# Loopback, private, link-local and other non-public targets are refused (SSRF) unless this is true.
+TRIAGE_WEBHOOK_ALLOW_PRIVATE = env_bool("TRIAGE_WEBHOOK_ALLOW_PRIVATE", False)
 CELERY_BEAT_SCHEDULE["requeue-webhook-deliveries"] = {
     "task": "webhooks.tasks.requeue_due_deliveries", "schedule": 60.0,
 }
@@ -249,7 +269,7 @@ REST_FRAMEWORK = {
     # Clients are told apart by REMOTE_ADDR unless this many proxies in front are trusted for X-Forwarded-For.
     "NUM_PROXIES": env_int("TRIAGE_TRUSTED_PROXIES", 0, minimum=0),
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
-    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
+    "DEFAULT_PARSER_CLASSES": ["api.parsers.BoundedJSONParser"],
     "EXCEPTION_HANDLER": "api.errors.exception_handler",
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
 }
@@ -355,6 +375,9 @@ def refuse_insecure_production_settings() -> None:
         problems.append("DATABASE_URL must point at PostgreSQL")
     if CELERY_BROKER_URL.startswith("filesystem"):
         problems.append("CELERY_BROKER_URL must point at Redis")
+    if CACHES["default"]["BACKEND"] != REDIS_CACHE_BACKEND:
+        # A per-process cache lets each worker count failed logins alone; a file cache's counters are not atomic.
+        problems.append("TRIAGE_CACHE_URL must point at Redis")
     if problems:
         raise ConfigError("refusing to start in production mode: " + "; ".join(problems))
 

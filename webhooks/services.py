@@ -15,6 +15,7 @@ import random
 import time
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from urllib.parse import urlsplit
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
@@ -23,13 +24,12 @@ from django.db.models import F, Q
 from django.utils import timezone
 
 from diagnostics import crypto
-from webhooks import signing, transport
+from webhooks import addresses, signing, transport
 from webhooks.models import PING, Delivery, DeliveryState, Endpoint, EventType
 
 log = logging.getLogger(__name__)
 
 USER_AGENT = "Triage-Webhooks/1"
-EXCERPT_CHARS = 2000
 ERROR_CHARS = 500
 
 
@@ -43,6 +43,21 @@ def _check_event_types(event_types: list[str]) -> list[str]:
     return sorted(set(event_types))
 
 
+def _check_target(url: str) -> None:
+    """Refuse a URL whose host is, or resolves to, a non-public address (webhooks/addresses.py).
+    A name that does not resolve yet is let through: each delivery checks again."""
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        return  # the URL validator explains
+    try:
+        addresses.checked_addresses(parts.hostname, parts.port or (443 if parts.scheme == "https" else 80),
+                                    allow_private=settings.TRIAGE_WEBHOOK_ALLOW_PRIVATE)
+    except addresses.Refused as exc:
+        raise ValidationError({"url": str(exc)}) from None
+    except (OSError, UnicodeError, ValueError):
+        pass
+
+
 @transaction.atomic
 def endpoint_create(*, name: str, url: str, event_types: list[str], enabled: bool = True, customer=None,
                     by=None) -> tuple[Endpoint, str]:
@@ -51,6 +66,7 @@ def endpoint_create(*, name: str, url: str, event_types: list[str], enabled: boo
     endpoint = Endpoint(name=name.strip(), url=url.strip(), event_types=_check_event_types(event_types),
                         enabled=enabled, customer=customer, created_by=by, secret_token=crypto.encrypt(secret))
     endpoint.full_clean()
+    _check_target(endpoint.url)
     endpoint.save()
     return endpoint, secret
 
@@ -64,6 +80,7 @@ def endpoint_update(*, endpoint: Endpoint, name: str, url: str, event_types: lis
         endpoint.disabled_reason = ""
     endpoint.enabled = enabled
     endpoint.full_clean()
+    _check_target(endpoint.url)
     endpoint.save()
     return endpoint
 
@@ -246,8 +263,11 @@ def delivery_attempt(*, delivery_id: int, now: datetime | None = None) -> Attemp
         connect_timeout=settings.TRIAGE_WEBHOOK_CONNECT_TIMEOUT,
         read_timeout=settings.TRIAGE_WEBHOOK_READ_TIMEOUT,
         total_timeout=settings.TRIAGE_WEBHOOK_TOTAL_TIMEOUT,
+        allow_private=settings.TRIAGE_WEBHOOK_ALLOW_PRIVATE,
     )
     status = response.status
+    if response.refused:
+        return _record(delivery, state=DeliveryState.FAILED, error=f"Not sent: {response.error}", response=response)
     if status is not None and 200 <= status < 300:
         return _record(delivery, state=DeliveryState.DELIVERED, error="", response=response)
     if status == 410:
@@ -255,7 +275,7 @@ def delivery_attempt(*, delivery_id: int, now: datetime | None = None) -> Attemp
         Endpoint.objects.filter(pk=endpoint.pk).update(enabled=False, disabled_reason=reason)
         return _record(delivery, state=DeliveryState.FAILED, error=reason, response=response)
     if status is None or status in (408, 429) or status >= 500:
-        error = response.error or f"HTTP {status}"
+        error = response.error or f"HTTP {status} {response.reason}".rstrip()
         if delivery.attempts >= settings.TRIAGE_WEBHOOK_MAX_ATTEMPTS:
             return _record(delivery, state=DeliveryState.GAVE_UP,
                            error=f"{error}; gave up after {delivery.attempts} attempts.", response=response)
@@ -264,10 +284,11 @@ def delivery_attempt(*, delivery_id: int, now: datetime | None = None) -> Attemp
         return _record(delivery, state=DeliveryState.PENDING, error=f"{error}; retrying in {wait:.0f} s.",
                        response=response, retry_at=now + timedelta(seconds=wait), retry_in=wait)
     if 300 <= status < 400:
-        where = response.headers.get("location", "")
+        where = transport.printable(response.headers.get("location", ""), 200)
         error = f"HTTP {status}: redirects are not followed (to {where!r}); update the endpoint's URL."
     else:
-        error = f"HTTP {status}: the receiver refused the request; not retried (the same request gets the same answer)."
+        error = (f"HTTP {status} {response.reason}: the receiver refused the request; not retried "
+                 "(the same request gets the same answer).")
     return _record(delivery, state=DeliveryState.FAILED, error=error, response=response)
 
 
@@ -278,7 +299,7 @@ def _record(delivery: Delivery, *, state: str, error: str, response: transport.R
         "locked_until": None,
         "last_error": error[:ERROR_CHARS],
         "last_status": response.status if response else None,
-        "response_excerpt": response.excerpt[:EXCERPT_CHARS] if response else "",
+        "response_excerpt": "",  # what a receiver says is never kept or shown (webhooks/transport.py)
         "last_duration": round(response.duration, 3) if response else None,
     }
     if retry_at is not None:

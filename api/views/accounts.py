@@ -16,6 +16,7 @@ from api.permissions import token_access
 from api.services import token_create, token_revoke
 from api.throttling import ApiUserThrottle, TokenThrottle
 from api.views.common import validated
+from triage import access
 
 
 class PasswordLogin(APIView):
@@ -28,9 +29,10 @@ class PasswordLogin(APIView):
     def post(self, request: Request) -> Response:
         data = validated(s.PasswordLoginSerializer, request.data)
         user = authenticate(request._request, username=data["username"], password=data["password"])
-        if user is None:
+        # A user with no role may hold no token; say so exactly as for a wrong password, or the
+        # answer would tell a guesser that the password was right.
+        if user is None or not access.has_role(user, *access.ROLES):
             raise serializers.ValidationError({"detail": "Wrong user name or password."})
-        token_access(user=user)
         token, key = token_create(user=user, name=data["name"])
         return Response({**s.TokenSerializer(token).data, "key": key}, status=status.HTTP_201_CREATED)
 

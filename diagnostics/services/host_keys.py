@@ -46,6 +46,22 @@ def host_key_revoke(*, host_key: HostKey, by) -> HostKey:
     return host_key
 
 
+def host_key_proven(*, server: Server, key: ssh.HostKey) -> bool:
+    """A collection has just logged in to `server`, which proved it holds the pinned `key`.
+
+    A host-key-changed alert raised earlier is over once no offered key still waits for an
+    admin's decision (the impostor's key revoked, or trusted as the new one). Returns whether
+    the alert was cleared here.
+    """
+    if HostKey.objects.filter(server=server, status=HostKey.PENDING).exists():
+        return False
+    cleared = Server.objects.filter(pk=server.pk, host_key_changed_at__isnull=False).update(host_key_changed_at=None)
+    if cleared:
+        AuditEntry.objects.create(action="host_key_alert_cleared", server=server,
+                                  detail={"fingerprint": key.fingerprint, "why": "pinned key proven on login"})
+    return bool(cleared)
+
+
 def _known_hosts_names(server: Server) -> set[str]:
     names = {server.address, server.name}
     if server.ssh_port != 22:

@@ -263,6 +263,7 @@ def _execute_claimed(run, server, worker, on_evidence):
         return _connection_failed(run, server, exc)
 
     with session:
+        host_keys.host_key_proven(server=server, key=session.host_key)
         t = session.timings
         CollectionRun.objects.filter(pk=run.pk).update(
             state=RunState.RUNNING,
