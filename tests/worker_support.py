@@ -10,9 +10,12 @@ user's way: ``services.run_request`` -> Celery -> the worker.
 from __future__ import annotations
 
 import contextlib
+import glob
 import os
+import shutil
 import signal
 import subprocess
+import tempfile
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -197,3 +200,49 @@ def running(*workers: Worker, ready_within: float = 60) -> Iterator[tuple[Worker
     finally:
         for worker in workers:
             worker.stop()
+
+
+class PostgresCluster:
+    """A PostgreSQL cluster of the test's own: initdb as the postgres user in a temp dir, a free port,
+    stopped and started at will. Never the machine's own cluster on 5432."""
+
+    def __init__(self):
+        binaries = sorted(glob.glob("/usr/lib/postgresql/*/bin/pg_ctl"))
+        if not binaries or shutil.which("runuser") is None:
+            raise RuntimeError("PostgreSQL server binaries (/usr/lib/postgresql/*/bin) and runuser are needed")
+        self.bin = Path(binaries[-1]).parent
+        self.dir = Path(tempfile.mkdtemp(prefix="triage-pg-"))
+        shutil.chown(self.dir, "postgres")
+        self.data = self.dir / "data"
+        self.port = free_port()
+
+    def _as_postgres(self, program: str, *args: str, timeout: float = 60) -> None:
+        result = subprocess.run(["runuser", "-u", "postgres", "--", str(self.bin / program), *args],
+                                capture_output=True, text=True, timeout=timeout, check=False)
+        if result.returncode:
+            log = (self.dir / "postgres.log").read_text(errors="replace")[-2000:] if (
+                self.dir / "postgres.log").exists() else ""
+            raise RuntimeError(f"{program} {' '.join(args)} exited {result.returncode}: {result.stderr}{log}")
+
+    def url(self, database: str = "postgres") -> str:
+        return f"postgres://postgres@127.0.0.1:{self.port}/{database}"
+
+    def start(self) -> None:
+        options = f"-p {self.port} -k {self.dir} -c listen_addresses=127.0.0.1 -c fsync=off"
+        self._as_postgres("pg_ctl", "-D", str(self.data), "-o", options, "-l", str(self.dir / "postgres.log"),
+                          "-w", "-t", "30", "start")
+
+    def stop(self, mode: str = "fast") -> None:
+        """`fast` ends every session at once (clients see their connection drop), as a restart does."""
+        self._as_postgres("pg_ctl", "-D", str(self.data), "-m", mode, "-w", "-t", "30", "stop")
+
+    def __enter__(self) -> PostgresCluster:
+        self._as_postgres("initdb", "-D", str(self.data), "-A", "trust", "-U", "postgres", "--no-sync",
+                          "-E", "UTF8")
+        self.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        with contextlib.suppress(RuntimeError, subprocess.TimeoutExpired):
+            self.stop("immediate")
+        shutil.rmtree(self.dir, ignore_errors=True)

@@ -1,7 +1,7 @@
 """kombu's Redis transport, with one fault of its own turned into a connection error.
 
 When Redis dies while a task runs (``kill -9``, a restart), the worker closes its channel to
-reconnect; the channel, already cut from its transport, then asks for a client to restore the
+reconnect; the channel, its transport already closed, then asks for a client to restore the
 unacknowledged message and raises ``AttributeError: 'NoneType' object has no attribute
 'hostname'`` (kombu ``Channel._connparams``). That is not a connection error, so Celery treats it
 as unrecoverable and the worker exits. Raised as redis' ``ConnectionError`` instead, it is the
@@ -21,7 +21,7 @@ from redis import exceptions as redis_errors
 
 class Channel(kombu_redis.Channel):
     def _connparams(self, asynchronous: bool = False) -> dict:
-        if self.connection is None:
+        if self.connection is None or self.connection.client is None:
             raise redis_errors.ConnectionError("the broker connection of this channel is closed")
         return super()._connparams(asynchronous=asynchronous)
 
