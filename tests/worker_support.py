@@ -113,7 +113,8 @@ def app_broker(url: str) -> Iterator[None]:
     """Point this process's Celery app at `url` (as the web process is configured in production)."""
     from triage.celery import app
 
-    keys = ("broker_url", "broker_transport", "broker_transport_options")
+    # broker_write_url is what publishing uses; once the configuration is read it holds the URL of then.
+    keys = ("broker_url", "broker_read_url", "broker_write_url", "broker_transport", "broker_transport_options")
     saved = {key: app.conf[key] for key in keys}
 
     def reset_pools() -> None:
@@ -123,7 +124,8 @@ def app_broker(url: str) -> Iterator[None]:
         with contextlib.suppress(AttributeError, KeyError):
             app.__dict__["amqp"]._producer_pool = None
 
-    app.conf.update(broker_url=url, broker_transport=REDIS_TRANSPORT, broker_transport_options=REDIS_TRANSPORT_OPTIONS)
+    app.conf.update(broker_url=url, broker_read_url=url, broker_write_url=url, broker_transport=REDIS_TRANSPORT,
+                    broker_transport_options=REDIS_TRANSPORT_OPTIONS)
     reset_pools()
     try:
         yield
