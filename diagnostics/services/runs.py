@@ -17,12 +17,11 @@ import threading
 import time
 from collections.abc import Callable
 from datetime import datetime, timedelta
-from typing import TypeVar
 
 from celery.exceptions import SoftTimeLimitExceeded
 from django.conf import settings
 from django.core.exceptions import ValidationError
-from django.db import DatabaseError, InterfaceError, OperationalError, connection, transaction
+from django.db import DatabaseError, connection, transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
@@ -38,6 +37,7 @@ from diagnostics.models import (
 )
 from diagnostics.services import host_keys
 from diagnostics.services.credentials import credential_for, credential_secret
+from diagnostics.services.database import with_database
 from triage import services as desk
 from triage.models import EventKind, Server, Ticket
 
@@ -49,35 +49,10 @@ HEARTBEAT_EVERY = 10.0
 MAX_ATTEMPTS = 2
 # A queued run not picked up within this long is enqueued again (broker was down, or the message was lost).
 REQUEUE_AFTER = timedelta(seconds=60)
-# A database restart (or failover) drops every connection; a run's writes wait this long for it
-# rather than losing the evidence in hand or leaving the run active.
-DATABASE_RETRY_SECONDS = 30.0
 # Seconds between checks of the run's own time limit while its probes run, and how long after the
 # limit the run stops itself: on a prefork worker Celery's soft time limit (at the limit) comes first.
 _LIMIT_POLL = 0.5
 _LIMIT_GRACE = 2.0
-
-T = TypeVar("T")
-
-
-def _with_database(write: Callable[[], T], *, what: str) -> T:
-    """Do a write, again on a new connection if the database connection was lost, for at most
-    DATABASE_RETRY_SECONDS. Only for writes that are safe to repeat: keyed by (run, step),
-    conditional UPDATEs, or one transaction that either committed or did not."""
-    deadline = time.monotonic() + DATABASE_RETRY_SECONDS
-    pause = 0.25
-    while True:
-        try:
-            return write()
-        except (OperationalError, InterfaceError) as exc:
-            if connection.in_atomic_block or time.monotonic() + pause > deadline:
-                raise
-            log.warning("%s: lost the database (%s); trying again in %.2f s", what, exc, pause)
-            with contextlib.suppress(DatabaseError):
-                connection.close()
-            time.sleep(pause)
-            pause = min(pause * 2, 2.0)
-
 
 def run_request(
     *,
@@ -220,7 +195,7 @@ def _finish(run: CollectionRun, *, state: str, reason: str, kind: str = "") -> C
     this transaction (``run_execute`` calls it); pages wait for ``diagnosed_at`` before they
     stop following the run. Survives a database restart (the conditional UPDATE makes it safe to
     repeat: a second attempt after a commit whose answer was lost records nothing twice)."""
-    return _with_database(lambda: _finish_once(run, state=state, reason=reason, kind=kind), what=f"run {run.pk}")
+    return with_database(lambda: _finish_once(run, state=state, reason=reason, kind=kind), what=f"run {run.pk}")
 
 
 def _finish_once(run: CollectionRun, *, state: str, reason: str, kind: str) -> CollectionRun:
@@ -260,8 +235,7 @@ def run_collect(
     """Claim the run, connect once, run its probes and store their evidence, and record its
     terminal state. Returns None if the run is gone or someone else has it."""
     worker = worker or socket.gethostname()
-    claimed_at = timezone.now()
-    if not _claim(run_id, worker, claimed_at):
+    if not _claim(run_id, worker, timezone.now()):
         return None
     run = CollectionRun.objects.select_related("server__customer", "ticket").get(pk=run_id)
     server = run.server
@@ -284,7 +258,7 @@ def run_collect(
 def _time_limited(run: CollectionRun) -> CollectionRun:
     limit = settings.TRIAGE_COLLECT_TIME_LIMIT
     finished = run.evidence.exclude(exit_status=None).exclude(step=probes.SESSION_STEP)
-    done = _with_database(finished.count, what=f"run {run.pk}")
+    done = with_database(finished.count, what=f"run {run.pk}")
     state = RunState.PARTIAL if done else RunState.FAILED
     reason = (f"The run exceeded its time limit of {limit} s and was stopped; "
               f"{done} of {len(run.steps)} probes had finished.")
@@ -326,7 +300,7 @@ def _execute_claimed(run, server, worker, on_evidence, *, deadline: float):
 
     with session:
         t = session.timings
-        _with_database(lambda: _record_connected(run, server, worker, t), what=f"run {run.pk}")
+        with_database(lambda: _record_connected(run, server, worker, t), what=f"run {run.pk}")
 
         # Probes run on the session's threads; their results are stored here, on this
         # thread, so database writes stay on the task's own connection.
@@ -351,7 +325,7 @@ def _execute_claimed(run, server, worker, on_evidence, *, deadline: float):
                 continue
             if result is None:
                 break
-            evidence = _with_database(
+            evidence = with_database(
                 lambda result=result: _store_evidence(run, result, binary=int(result.key) in binary_steps),
                 what=f"run {run.pk}",
             )
@@ -359,11 +333,11 @@ def _execute_claimed(run, server, worker, on_evidence, *, deadline: float):
                 on_evidence(evidence)
         dropped = not session.alive
     if over_time:
-        _with_database(lambda: _store_session_evidence(run, t), what=f"run {run.pk}")
+        with_database(lambda: _store_session_evidence(run, t), what=f"run {run.pk}")
         return _time_limited(run)
-    evidence = _with_database(lambda: list(run.evidence.all()), what=f"run {run.pk}")
+    evidence = with_database(lambda: list(run.evidence.all()), what=f"run {run.pk}")
     # After the count above: it is no probe of the playbook.
-    _with_database(lambda: _store_session_evidence(run, t), what=f"run {run.pk}")
+    with_database(lambda: _store_session_evidence(run, t), what=f"run {run.pk}")
     incomplete = [e for e in evidence if e.exit_status is None]
     if dropped and incomplete:
         return _finish(
