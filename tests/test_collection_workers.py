@@ -15,6 +15,7 @@ import time
 
 import pytest
 from django.conf import settings
+from django.db import connection
 
 from diagnostics import services
 from diagnostics.models import TERMINAL_STATES, CollectionRun, Match, Playbook, RunState, Symptom
@@ -94,6 +95,17 @@ def test_unreachable_hosts_do_not_hold_up_a_collect_on_a_live_host(lab, redis, d
     for run in dead_runs:  # each dead host cost one bound, not two (no retry of a timed-out fault)
         assert (run.finished_at - run.started_at).total_seconds() < DEAD_BOUND + 4, run.reason
     assert general.alive and collector.alive
+    # Threads hold no database connection between tasks (Celery's Django fix-up closes each task
+    # thread's own; the heartbeat thread closes its): only this test's connection stays.
+    if connection.vendor == "postgresql":
+        wait_until(lambda: _other_sessions() == 0, timeout=10, what="the workers' database connections to close")
+
+
+def _other_sessions() -> int:
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
+                       "AND pid <> pg_backend_pid()")
+        return cursor.fetchone()[0]
 
 
 def test_a_catastrophic_regex_in_a_signature_leaves_the_run_diagnosed_with_its_genuine_matches(
