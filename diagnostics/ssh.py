@@ -97,6 +97,7 @@ class Timings:
     banner: float | None = None
     handshake: float | None = None
     auth: float | None = None
+    attempts: int = 1  # connections tried (connect_retrying); the phases above are of the last one
 
 
 @dataclass(frozen=True)
@@ -471,6 +472,32 @@ def connect(
     except (paramiko.SSHException, OSError, EOFError) as exc:
         _close(transport, sock)
         raise SshError("dropped", f"connection failed during setup: {exc or type(exc).__name__}") from None
+
+
+def connect_retrying(*, retries: int = 1, pause: float = 1.0, **connect_args) -> Session:
+    """`connect`, tried again (at most `retries` more times, `pause` s apart) after a transient fault
+    that came quickly: a refused or reset connection, a server that closed before its banner, a key
+    exchange that failed outright (a service restarting, a connection limit, a flapping firewall).
+
+    A fault that waited out a whole bound (a dropped SYN, a port that never sends a banner, a silent
+    key exchange) is not tried again: a second wait doubles the time an unreachable host holds a
+    worker and rarely ends differently. Terminal faults (host keys, authentication) never are.
+    """
+    timeouts = connect_args.get("timeouts") or Timeouts()
+    attempt = 1
+    while True:
+        started = time.monotonic()
+        try:
+            session = connect(**connect_args)
+        except SshError as exc:
+            quick = time.monotonic() - started < timeouts.connect
+            if attempt > retries or not (exc.transient and quick):
+                raise
+            attempt += 1
+            time.sleep(pause)
+            continue
+        session.timings.attempts = attempt
+        return session
 
 
 def _authenticate(transport: paramiko.Transport, *, username: str, secret: Secret, timeouts: Timeouts) -> None:

@@ -1,22 +1,32 @@
-"""Celery tasks for collection: thin, ids in, the work is in diagnostics.services."""
+"""Celery tasks for collection: thin, ids in, the work is in diagnostics.services.
+
+``collect_run`` is routed to its own queue (``CELERY_TASK_ROUTES``), consumed by the collector
+worker's thread pool; see triage/worker_commands.py.
+"""
 
 from __future__ import annotations
 
+import logging
+
 from celery import shared_task
 from celery.exceptions import SoftTimeLimitExceeded
+from django.conf import settings
 
 from diagnostics import services
 from diagnostics.models import CollectionRun
+
+log = logging.getLogger(__name__)
 
 
 @shared_task(
     acks_late=True,
     reject_on_worker_lost=True,
     ignore_result=True,
-    # A playbook's probes run concurrently and each is bounded (<= 60 s captures plus grace);
-    # these limits catch anything the per-command bounds somehow miss.
-    soft_time_limit=240,
-    time_limit=300,
+    # The run bounds itself at TRIAGE_COLLECT_TIME_LIMIT (services.run_collect), in any pool. On a
+    # prefork worker Celery's limits back that up: the soft one is recorded as the run's time limit,
+    # the hard one kills a child that ignored it. A thread pool has no Celery time limits at all.
+    soft_time_limit=settings.TRIAGE_COLLECT_TIME_LIMIT,
+    time_limit=settings.TRIAGE_COLLECT_TIME_LIMIT + 60,
 )
 def collect_run(run_id: int) -> None:
     if not CollectionRun.objects.filter(pk=run_id).exists():
@@ -24,7 +34,9 @@ def collect_run(run_id: int) -> None:
     try:
         services.run_execute(run_id=run_id, worker=collect_run.request.hostname)
     except SoftTimeLimitExceeded:
-        services.run_fail_stuck(run_id=run_id, reason="The run exceeded the worker's time limit and was stopped.")
+        # Past the limit in the diagnosis step (the collection step records its own time limit):
+        # the run is terminal, and the sweeper diagnoses runs left undiagnosed.
+        log.warning("run %s: diagnosis stopped at the time limit; the sweeper will diagnose it again", run_id)
 
 
 @shared_task(ignore_result=True)

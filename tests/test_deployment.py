@@ -22,7 +22,7 @@ from cryptography.fernet import Fernet
 from triage.settings import DEV_CREDENTIALS_KEY
 
 REPO = Path(__file__).resolve().parent.parent
-LONG_RUNNING = ("web", "worker", "beat", "mailgate", "redis", "postgres")
+LONG_RUNNING = ("web", "worker", "collector", "beat", "mailgate", "redis", "postgres")
 TIMEOUT = 120
 
 # Removed from the inherited environment so only what a test sets is in play: CI
@@ -127,7 +127,7 @@ def test_compose_starts_the_app_only_after_migrations_on_healthy_backends(compos
     assert config.returncode == 0, config.stderr
     blocks = service_blocks(config.stdout)
 
-    for name in ("web", "worker", "beat", "mailgate"):
+    for name in ("web", "worker", "collector", "beat", "mailgate"):
         block = blocks[name]
         assert "migrate:\n        condition: service_completed_successfully" in block, name
         assert "postgres:\n        condition: service_healthy" in block, name

@@ -108,7 +108,7 @@ def app_environments(compose, env_file: Path | None, variables: dict[str, str]) 
     assert result.returncode == 0, result.stderr
     services = yaml.safe_load(result.stdout)["services"]
     apps = {name: service.get("environment", {}) for name, service in services.items() if "build" in service}
-    assert set(apps) == {"migrate", "web", "worker", "beat", "mailgate"}
+    assert set(apps) == {"migrate", "web", "worker", "collector", "beat", "mailgate"}
     return apps
 
 

@@ -237,6 +237,23 @@ CONTENT_SECURITY_POLICY = env_str(
 )
 # --- end Content-Security-Policy ---------------------------------------------------
 
+# --- Collection workers (diagnostics/tasks.py, triage/worker_commands.py) -------
+# A collection waits on networks (connect, banner, login, remote commands), so it gets a queue of
+# its own, consumed by a worker with a thread pool sized for waiting: unreachable hosts holding
+# slots until their bounds never hold up a reachable one. Everything else stays on the prefork
+# worker's default queue.
+TRIAGE_COLLECT_QUEUE = "collect"
+CELERY_TASK_ROUTES = {"diagnostics.tasks.collect_run": {"queue": TRIAGE_COLLECT_QUEUE}}
+# Collections at once per collector worker (threads; each holds one SSH connection and up to two
+# database connections while it runs).
+TRIAGE_COLLECT_CONCURRENCY = env_int("TRIAGE_COLLECT_CONCURRENCY", 16, minimum=1)
+# A run is stopped past this many seconds, whatever the pool (threads have no Celery time limits).
+TRIAGE_COLLECT_TIME_LIMIT = env_int("TRIAGE_COLLECT_TIME_LIMIT", 240, minimum=1)
+if CELERY_BROKER_URL.startswith("redis://"):
+    # kombu's transport, with a crash on Redis dying mid-task turned into a reconnect.
+    CELERY_BROKER_TRANSPORT = "triage.redis_transport:Transport"
+# --- end collection workers ------------------------------------------------------
+
 # --- Webhooks (webhooks/) ------------------------------------------------------
 # Outbound, signed, retried deliveries; every attempt is bounded (see webhooks/transport.py).
 TRIAGE_WEBHOOK_CONNECT_TIMEOUT = env_int("TRIAGE_WEBHOOK_CONNECT_TIMEOUT", 5, minimum=1)

@@ -9,16 +9,19 @@ never reached a worker and recovers runs whose worker died.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import queue
 import socket
 import threading
+import time
 from collections.abc import Callable
 from datetime import datetime, timedelta
 
+from celery.exceptions import SoftTimeLimitExceeded
 from django.conf import settings
 from django.core.exceptions import ValidationError
-from django.db import connection, transaction
+from django.db import DatabaseError, connection, transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
@@ -34,6 +37,7 @@ from diagnostics.models import (
 )
 from diagnostics.services import host_keys
 from diagnostics.services.credentials import credential_for, credential_secret
+from diagnostics.services.database import with_database
 from triage import services as desk
 from triage.models import EventKind, Server, Ticket
 
@@ -45,7 +49,10 @@ HEARTBEAT_EVERY = 10.0
 MAX_ATTEMPTS = 2
 # A queued run not picked up within this long is enqueued again (broker was down, or the message was lost).
 REQUEUE_AFTER = timedelta(seconds=60)
-
+# Seconds between checks of the run's own time limit while its probes run, and how long after the
+# limit the run stops itself: on a prefork worker Celery's soft time limit (at the limit) comes first.
+_LIMIT_POLL = 0.5
+_LIMIT_GRACE = 2.0
 
 def run_request(
     *,
@@ -113,7 +120,9 @@ def run_enqueue(*, run_id: int) -> bool:
     from diagnostics import tasks
 
     try:
-        tasks.collect_run.apply_async(args=[run_id], retry=False)
+        # No time limits in the message: the worker's own (TRIAGE_COLLECT_TIME_LIMIT) apply, not
+        # whatever the process that pressed Collect was configured with.
+        tasks.collect_run.apply_async(args=[run_id], retry=False, time_limit=None, soft_time_limit=None)
     except Exception as exc:  # noqa: BLE001 - any broker failure leaves the run queued for the sweeper
         log.warning("could not enqueue run %s: %s", run_id, exc)
         CollectionRun.objects.filter(pk=run_id, state=RunState.QUEUED).update(
@@ -161,9 +170,14 @@ class _Heartbeat:
     def _beat(self) -> None:
         try:
             while not self.stop.wait(HEARTBEAT_EVERY):
-                CollectionRun.objects.filter(pk=self.run_id, state__in=ACTIVE_STATES).update(
-                    heartbeat_at=timezone.now()
-                )
+                try:
+                    CollectionRun.objects.filter(pk=self.run_id, state__in=ACTIVE_STATES).update(
+                        heartbeat_at=timezone.now()
+                    )
+                except DatabaseError as exc:  # a database restart: beat again on a new connection
+                    log.warning("run %s heartbeat: %s", self.run_id, exc)
+                    with contextlib.suppress(DatabaseError):
+                        connection.close()
         finally:
             connection.close()
 
@@ -179,7 +193,12 @@ class _Heartbeat:
 def _finish(run: CollectionRun, *, state: str, reason: str, kind: str = "") -> CollectionRun:
     """Record the terminal state and its timeline entry. Diagnosis is the next step, not part of
     this transaction (``run_execute`` calls it); pages wait for ``diagnosed_at`` before they
-    stop following the run."""
+    stop following the run. Survives a database restart (the conditional UPDATE makes it safe to
+    repeat: a second attempt after a commit whose answer was lost records nothing twice)."""
+    return with_database(lambda: _finish_once(run, state=state, reason=reason, kind=kind), what=f"run {run.pk}")
+
+
+def _finish_once(run: CollectionRun, *, state: str, reason: str, kind: str) -> CollectionRun:
     now = timezone.now()
     with transaction.atomic():
         updated = CollectionRun.objects.filter(pk=run.pk, state__in=ACTIVE_STATES).update(
@@ -220,9 +239,15 @@ def run_collect(
         return None
     run = CollectionRun.objects.select_related("server__customer", "ticket").get(pk=run_id)
     server = run.server
+    # The run bounds itself (a thread pool has no Celery time limits); on a prefork worker Celery's
+    # soft limit comes first and raises SoftTimeLimitExceeded here. Either is the run's time limit.
+    deadline = time.monotonic() + settings.TRIAGE_COLLECT_TIME_LIMIT + _LIMIT_GRACE
     with _Heartbeat(run.pk):
         try:
-            return _execute_claimed(run, server, worker, on_evidence)
+            return _execute_claimed(run, server, worker, on_evidence, deadline=deadline)
+        except SoftTimeLimitExceeded:
+            log.warning("run %s: stopped by the worker's soft time limit", run.pk)
+            return _time_limited(run)
         except Exception as exc:  # a run must never stay active because of a bug
             log.exception("run %s failed unexpectedly", run.pk)
             return _finish(
@@ -230,7 +255,17 @@ def run_collect(
             )
 
 
-def _execute_claimed(run, server, worker, on_evidence):
+def _time_limited(run: CollectionRun) -> CollectionRun:
+    limit = settings.TRIAGE_COLLECT_TIME_LIMIT
+    finished = run.evidence.exclude(exit_status=None).exclude(step=probes.SESSION_STEP)
+    done = with_database(finished.count, what=f"run {run.pk}")
+    state = RunState.PARTIAL if done else RunState.FAILED
+    reason = (f"The run exceeded its time limit of {limit} s and was stopped; "
+              f"{done} of {len(run.steps)} probes had finished.")
+    return _finish(run, state=state, reason=reason, kind="time_limit")
+
+
+def _execute_claimed(run, server, worker, on_evidence, *, deadline: float):
     credential = credential_for(server)
     if credential is None:
         return _finish(
@@ -251,7 +286,8 @@ def _execute_claimed(run, server, worker, on_evidence):
 
     timeouts = ssh.Timeouts(**settings.TRIAGE_SSH_TIMEOUTS)
     try:
-        session = ssh.connect(
+        # A quick transient fault (refused, reset, closed before the banner) is tried once more.
+        session = ssh.connect_retrying(
             address=server.address,
             port=server.ssh_port,
             username=server.ssh_user,
@@ -265,22 +301,7 @@ def _execute_claimed(run, server, worker, on_evidence):
     with session:
         host_keys.host_key_proven(server=server, key=session.host_key)
         t = session.timings
-        CollectionRun.objects.filter(pk=run.pk).update(
-            state=RunState.RUNNING,
-            connect_seconds=t.connect,
-            banner_seconds=t.banner,
-            handshake_seconds=t.handshake,
-            auth_seconds=t.auth,
-            heartbeat_at=timezone.now(),
-        )
-        AuditEntry.objects.create(
-            action="connected",
-            server=server,
-            ticket=run.ticket,
-            run=run,
-            address=_address(server),
-            detail={"worker": worker, "login_seconds": t.auth},
-        )
+        with_database(lambda: _record_connected(run, server, worker, t), what=f"run {run.pk}")
 
         # Probes run on the session's threads; their results are stored here, on this
         # thread, so database writes stay on the task's own connection.
@@ -294,14 +315,30 @@ def _execute_claimed(run, server, worker, on_evidence):
 
         runner = threading.Thread(target=run_all, name=f"run-{run.pk}-probes", daemon=True)
         runner.start()
-        while (result := finished.get()) is not None:
-            evidence = _store_evidence(run, result, binary=int(result.key) in binary_steps)
+        over_time = False
+        while True:
+            try:
+                result = finished.get(timeout=_LIMIT_POLL)
+            except queue.Empty:
+                over_time = time.monotonic() > deadline
+                if over_time:
+                    break  # leaving `with session` closes the connection: every channel still open ends
+                continue
+            if result is None:
+                break
+            evidence = with_database(
+                lambda result=result: _store_evidence(run, result, binary=int(result.key) in binary_steps),
+                what=f"run {run.pk}",
+            )
             if on_evidence is not None and evidence is not None:
                 on_evidence(evidence)
-        runner.join()
         dropped = not session.alive
-    evidence = list(run.evidence.all())
-    _store_session_evidence(run, t)  # after the count above: it is no probe of the playbook
+    if over_time:
+        with_database(lambda: _store_session_evidence(run, t), what=f"run {run.pk}")
+        return _time_limited(run)
+    evidence = with_database(lambda: list(run.evidence.all()), what=f"run {run.pk}")
+    # After the count above: it is no probe of the playbook.
+    with_database(lambda: _store_session_evidence(run, t), what=f"run {run.pk}")
     incomplete = [e for e in evidence if e.exit_status is None]
     if dropped and incomplete:
         return _finish(
@@ -319,6 +356,26 @@ def _execute_claimed(run, server, worker, on_evidence):
     return _finish(
         run, state=RunState.SUCCEEDED, reason=f"All {len(evidence)} probes finished. Login took {t.auth:.2f} s."
     )
+
+
+def _record_connected(run: CollectionRun, server: Server, worker: str, t: ssh.Timings) -> None:
+    with transaction.atomic():
+        CollectionRun.objects.filter(pk=run.pk).update(
+            state=RunState.RUNNING,
+            connect_seconds=t.connect,
+            banner_seconds=t.banner,
+            handshake_seconds=t.handshake,
+            auth_seconds=t.auth,
+            heartbeat_at=timezone.now(),
+        )
+        AuditEntry.objects.create(
+            action="connected",
+            server=server,
+            ticket=run.ticket,
+            run=run,
+            address=_address(server),
+            detail={"worker": worker, "login_seconds": t.auth, "attempts": t.attempts},
+        )
 
 
 def _built_steps(run: CollectionRun) -> tuple[list[ssh.CommandSpec], set[int], list[str]]:
@@ -342,8 +399,15 @@ def _built_steps(run: CollectionRun) -> tuple[list[ssh.CommandSpec], set[int], l
 
 
 def _store_evidence(run: CollectionRun, result: ssh.CommandResult, *, binary: bool) -> Evidence | None:
+    """Store one probe's result with its audit entry, in one transaction (so a retry after a lost
+    connection stores both or finds both). None if the step already had its evidence."""
     step_index = int(result.key)
     step = run.steps[step_index]
+    with transaction.atomic():
+        return _store_evidence_in_transaction(run, result, step_index, step, binary=binary)
+
+
+def _store_evidence_in_transaction(run, result, step_index, step, *, binary):
     evidence, created = Evidence.objects.get_or_create(
         run=run,
         step=step_index,
@@ -364,6 +428,8 @@ def _store_evidence(run: CollectionRun, result: ssh.CommandResult, *, binary: bo
         },
     )
     CollectionRun.objects.filter(pk=run.pk).update(heartbeat_at=timezone.now())
+    if not created:  # stored by an earlier delivery of this run, audited then
+        return None
     AuditEntry.objects.create(
         action="command",
         server=run.server,
@@ -378,7 +444,7 @@ def _store_evidence(run: CollectionRun, result: ssh.CommandResult, *, binary: bo
             "seconds": round(result.duration, 3),
         },
     )
-    return evidence if created else None
+    return evidence
 
 
 def _store_session_evidence(run: CollectionRun, timings: ssh.Timings) -> None:

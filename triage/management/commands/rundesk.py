@@ -28,6 +28,8 @@ class Command(BaseCommand):
             "--schedule", settings.CELERY_BEAT_SCHEDULE_FILENAME,
         ]
         worker = subprocess.Popen(worker_cmd)
+        # Collections on their own thread-pool worker (TRIAGE_COLLECT_CONCURRENCY slots): see triage/worker_commands.py.
+        collector = subprocess.Popen([sys.executable, "manage.py", "run_collector"], cwd=settings.BASE_DIR)
         mailgate = subprocess.Popen([sys.executable, "manage.py", "run_mailgate"], cwd=settings.BASE_DIR)
         self.stdout.write(f"worker started (pid {worker.pid}); mail for {settings.TRIAGE_MAIL_ADDRESSES[0]} on "
                           f"{settings.TRIAGE_MAIL_HOST}:{settings.TRIAGE_MAIL_PORT} (pid {mailgate.pid}); "
@@ -39,9 +41,9 @@ class Command(BaseCommand):
         except KeyboardInterrupt:
             pass
         finally:
-            for child in (mailgate, worker):
+            for child in (mailgate, collector, worker):
                 child.terminate()
-            for child in (mailgate, worker):
+            for child in (mailgate, collector, worker):
                 try:
                     child.wait(timeout=15)
                 except subprocess.TimeoutExpired:

@@ -1,0 +1,37 @@
+"""The Celery worker command lines the desk runs, in one place: `rundesk` starts them locally,
+docker-compose.yml spells the same ones out, and the tests start exactly these.
+
+Two workers, because their work differs in kind:
+- the **general** worker (prefork) takes the default queue: diagnosis, beat's periodic tasks,
+  mail, webhooks, reports; CPU-bound or short.
+- the **collector** (a thread pool) takes only the ``collect`` queue (``CELERY_TASK_ROUTES``):
+  collections spend their time waiting on networks, so a slot is a thread, and
+  ``TRIAGE_COLLECT_CONCURRENCY`` of them cost little. Hosts that drop SYNs or never send a banner
+  hold their slots only until their bounds, beside plenty of free ones.
+
+Thread safety of a collection: each task thread uses its own Django database connection, closed
+by Celery's Django fix-up before and after every task (``close_database`` on task_prerun and
+task_postrun, in the thread that ran the task); the run's heartbeat thread closes its own;
+paramiko transports are per run; hyperscan scratch space is per thread (diagnostics/scanning.py).
+"""
+
+from __future__ import annotations
+
+import sys
+
+from django.conf import settings
+
+CELERY = [sys.executable, "-m", "celery", "-A", "triage", "worker"]
+
+
+def general_worker_argv(*, concurrency: int, loglevel: str = "INFO") -> list[str]:
+    """The prefork worker for everything but collections."""
+    return [*CELERY, "--pool=prefork", f"--concurrency={concurrency}", "--queues=celery",
+            "--hostname=celery@%h", f"--loglevel={loglevel}"]
+
+
+def collector_argv(*, concurrency: int | None = None, loglevel: str = "INFO") -> list[str]:
+    """The thread-pool worker for collections (``TRIAGE_COLLECT_CONCURRENCY`` threads by default)."""
+    slots = concurrency or settings.TRIAGE_COLLECT_CONCURRENCY
+    return [*CELERY, "--pool=threads", f"--concurrency={slots}", f"--queues={settings.TRIAGE_COLLECT_QUEUE}",
+            "--hostname=collector@%h", f"--loglevel={loglevel}"]
