@@ -154,6 +154,19 @@ TRIAGE_SSH_TIMEOUTS = {
 # Channels run at once over one connection (sshd's MaxSessions defaults to 10).
 TRIAGE_SSH_CONCURRENCY = env_int("TRIAGE_SSH_CONCURRENCY", 6, minimum=1)
 
+# --- rundesk supervision ---------------------------------------------------------
+# `manage.py rundesk` restarts a dead child after TRIAGE_DESK_BACKOFF_MS, doubled per restart up to
+# TRIAGE_DESK_BACKOFF_MAX seconds; a child restarted TRIAGE_DESK_MAX_RESTARTS times within
+# TRIAGE_DESK_RESTART_WINDOW seconds that dies again stops the desk (exit status 1).
+TRIAGE_DESK_MAX_RESTARTS = env_int("TRIAGE_DESK_MAX_RESTARTS", 5, minimum=0)
+TRIAGE_DESK_RESTART_WINDOW = env_int("TRIAGE_DESK_RESTART_WINDOW", 120, minimum=1)
+TRIAGE_DESK_BACKOFF_MS = env_int("TRIAGE_DESK_BACKOFF_MS", 1000, minimum=10)
+TRIAGE_DESK_BACKOFF_MAX = env_int("TRIAGE_DESK_BACKOFF_MAX", 30, minimum=1)
+# /healthz answers 503, and staff pages show a banner, when the worker's heartbeat (recorded
+# by beat every 30 s) is older than this many seconds.
+TRIAGE_WORKER_HEARTBEAT_MAX_AGE = env_int("TRIAGE_WORKER_HEARTBEAT_MAX_AGE", 90, minimum=31)
+# --- end rundesk supervision -------------------------------------------------------
+
 # --- Celery -----------------------------------------------------------------
 # Without a broker URL, the embedded broker: files under var/broker, so `make run` needs no
 # server. It is kombu's filesystem transport with atomic writes and claims (triage/broker.py);
