@@ -22,10 +22,10 @@ from tests.test_worker import _children_alive, _enqueue_heartbeat, _env, _manage
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def _start_desk(tmp_path: Path, **settings: str) -> tuple[subprocess.Popen, Path, int, dict]:
-    env = _env(tmp_path, **{"TRIAGE_MAIL_PORT": str(free_port()), **settings})
+def _start_desk(tmp_path: Path, port: int | None = None, **settings: str) -> tuple[subprocess.Popen, Path, int, dict]:
+    env = _env(tmp_path, TRIAGE_MAIL_PORT=str(free_port()), **settings)
     _manage(env, "migrate", "--noinput")
-    port = free_port()
+    port = port or free_port()
     log = tmp_path / "desk.log"
     with open(log, "wb") as out:
         desk = subprocess.Popen([sys.executable, "manage.py", "rundesk", f"127.0.0.1:{port}", "--concurrency", "1"],
@@ -107,12 +107,11 @@ def test_rundesk_restarts_a_killed_worker_and_mail_listener_and_stops_everything
 
 def test_rundesk_gives_up_and_exits_non_zero_when_a_child_cannot_start(tmp_path):
     with socket.socket() as taken:
-        # The mail listener's port is held by someone else: run_mailgate fails at once, every time.
+        # The dashboard's port is held by someone else: runserver fails at once, every time.
         taken.bind(("127.0.0.1", 0))
         taken.listen()
-        desk, log, _, _ = _start_desk(
-            tmp_path, TRIAGE_MAIL_PORT=str(taken.getsockname()[1]),
-            TRIAGE_DESK_MAX_RESTARTS="2", TRIAGE_DESK_BACKOFF_MS="50")
+        desk, log, _, _ = _start_desk(tmp_path, port=taken.getsockname()[1],
+                                      TRIAGE_DESK_MAX_RESTARTS="2", TRIAGE_DESK_BACKOFF_MS="50")
         try:
             desk.wait(timeout=120)
         finally:
@@ -120,6 +119,6 @@ def test_rundesk_gives_up_and_exits_non_zero_when_a_child_cannot_start(tmp_path)
             _stop(desk)
     text = log.read_text()
     assert desk.returncode == 1, text[-3000:]
-    assert len(_started_pids(log, "mailgate")) == 3
-    assert "rundesk: mailgate died 3 times within 120 s; giving up and stopping the desk" in text
+    assert len(_started_pids(log, "web")) == 3
+    assert "rundesk: web died 3 times within 120 s; giving up and stopping the desk" in text
     assert leftovers == [], f"processes left behind: {leftovers}"
