@@ -5,7 +5,8 @@ publish ``--messages`` small messages between them while consumer processes
 drain the same queue and ack each message, appending its number to a ledger.
 Printed per transport: enqueue rate, end-to-end rate (first publish to last
 consume), consumer crashes (with the first error), and lost and duplicated
-messages counted from the ledger.
+messages counted from the ledger ("missing": not consumed by the deadline, whether lost
+with a dead consumer or still queued).
 
 Candidates: kombu's own filesystem transport (what `make run` used; kombu#1551),
 the desk's repaired one (triage/broker.py), and kombu's SQLAlchemy transport on a
@@ -151,7 +152,7 @@ def main() -> None:
             r = run(kind, messages=args.messages, producers=args.producers, consumers=args.consumers,
                     busy=args.busy, timeout=args.timeout)
             print(f"round {round_ + 1} {kind:17} enqueue {r['enqueue_per_s']:7.0f}/s  "
-                  f"end-to-end {r['end_to_end_per_s']:6.0f}/s  lost {r['lost']:5}  dup {r['duplicated']:3}  "
+                  f"end-to-end {r['end_to_end_per_s']:6.0f}/s  missing {r['lost']:5}  dup {r['duplicated']:3}  "
                   f"consumer/producer crashes {len(r['crashes'])}")
             for crash in r["crashes"][:1]:
                 print("    first crash:", crash.strip().splitlines()[-1])
