@@ -122,3 +122,23 @@ def test_rundesk_gives_up_and_exits_non_zero_when_a_child_cannot_start(tmp_path)
     assert len(_started_pids(log, "web")) == 3
     assert "rundesk: web died 3 times within 120 s; giving up and stopping the desk" in text
     assert leftovers == [], f"processes left behind: {leftovers}"
+
+
+def test_the_children_stop_when_rundesk_itself_is_killed(tmp_path):
+    desk, log, port, _ = _start_desk(tmp_path)
+    try:
+        _wait_for("dashboard", lambda: _http_status(f"http://127.0.0.1:{port}/login/") == 200, desk=desk, log=log)
+        _wait_for("every child", lambda: all(_started_pids(log, name) for name in ("web", "worker", "mailgate")),
+                  desk=desk, log=log)
+        desk.kill()  # SIGKILL: no chance to stop anything itself
+        desk.wait(timeout=10)
+        deadline = time.monotonic() + 40
+        while _children_alive(desk.pid) and time.monotonic() < deadline:
+            time.sleep(0.3)
+        leftovers = _children_alive(desk.pid)
+    finally:
+        _stop(desk)
+        for line in _children_alive(desk.pid):  # only if the test failed: leave nothing running
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(int(line.split()[0]), signal.SIGKILL)
+    assert leftovers == [], f"processes left behind: {leftovers}"

@@ -14,16 +14,22 @@ the supervisor, which then stops the children in order.
 from __future__ import annotations
 
 import contextlib
+import ctypes
+import ctypes.util
 import logging
 import os
 import signal
 import subprocess
+import sys
 import time
 from collections import deque
 from dataclasses import dataclass, field
 from pathlib import Path
 
 logger = logging.getLogger("triage.supervisor")
+
+_PR_SET_PDEATHSIG = 1
+_libc = ctypes.CDLL(ctypes.util.find_library("c"), use_errno=True) if sys.platform == "linux" else None
 
 
 @dataclass(frozen=True)
@@ -125,7 +131,8 @@ class Supervisor:
     def _start(self, child: _Child) -> None:
         child.restart_at = None
         try:
-            child.process = subprocess.Popen(child.spec.argv, cwd=self.cwd, process_group=0)  # noqa: S603 - our own argv
+            child.process = subprocess.Popen(  # noqa: S603 - our own argv
+                child.spec.argv, cwd=self.cwd, process_group=0, preexec_fn=_die_with_parent)
         except OSError as exc:
             # A missing program is a death like any other: it is retried, then given up on.
             logger.error("rundesk: %s could not be started: %s", child.spec.name, exc)
@@ -156,6 +163,14 @@ class Supervisor:
     def _reap_group(process: subprocess.Popen) -> None:
         # The leader is gone; anything it left in its group (pool processes) goes with it.
         _signal_group(process, signal.SIGKILL)
+
+
+def _die_with_parent() -> None:
+    """In the child before exec: SIGTERM it if the supervisor dies, even by SIGKILL (Linux only).
+
+    Children live in their own process groups, so nothing else would reach them then."""
+    if _libc is not None:
+        _libc.prctl(_PR_SET_PDEATHSIG, signal.SIGTERM, 0, 0, 0)
 
 
 class _NeverStarted:
