@@ -26,6 +26,7 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":  # noqa: F405
 # shares the default filesystem broker under var/; CI's Redis broker is kept.
 if CELERY_BROKER_URL.startswith("filesystem"):  # noqa: F405
     CELERY_BROKER_URL = "memory://"
+    CELERY_BROKER_TRANSPORT = None
     CELERY_BROKER_TRANSPORT_OPTIONS = {}
 
 # One process's memory unless a test (or CI) names a shared cache: the developer's desk keeps its

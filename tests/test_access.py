@@ -8,11 +8,13 @@ from __future__ import annotations
 
 import pytest
 from django.urls import get_resolver, reverse
+from django.utils import timezone
 
 from diagnostics.knowledge import services as knowledge
 from diagnostics.models import CollectionRun, Evidence, HostKey, Playbook
 from mailgate.models import Attachment, InboundMessage, Outcome
 from tests.conftest import login
+from triage.models import Heartbeat
 from webhooks import services as webhooks
 
 ANON, TECH, ADMIN, MANAGER, OUTSIDER = "anonymous", "tech", "admin", "manager", "outsider"
@@ -142,6 +144,7 @@ def scene(tech, admin_user, manager, outsider, customer, server, ticket):
     inbound = InboundMessage.objects.create(outcome=Outcome.CREATED, ticket=ticket, from_address="ops@northwind.test")
     attachment = Attachment.objects.create(message=inbound, ticket=ticket, filename="log.txt",
                                            content_type="text/plain", size=2, content=b"ok")
+    Heartbeat.objects.create(name="worker", seen_at=timezone.now())  # a live worker: /healthz answers 200
     return {
         "users": {TECH: tech, ADMIN: admin_user, MANAGER: manager, OUTSIDER: outsider, ANON: None},
         "objects": {"ticket": ticket, "customer": customer, "server": server, "tech": tech, "run": run,

@@ -3,20 +3,18 @@
 
 from __future__ import annotations
 
-import contextlib
 import os
 import signal
 import sqlite3
 import subprocess
 import sys
 import time
-import urllib.request
 import uuid
 from pathlib import Path
 
 import pytest
 
-from tests.conftest import free_port, redis_up
+from tests.conftest import redis_up
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -64,39 +62,6 @@ def _children_alive(pgid: int) -> list[str]:
     out = subprocess.run(["ps", "-o", "pid=,args=", "-g", str(pgid)], capture_output=True, text=True).stdout
     # Zombies hold nothing; they wait for an init that may not reap in a container.
     return [line for line in out.splitlines() if line.strip() and "<defunct>" not in line]
-
-
-def test_rundesk_serves_the_dashboard_and_its_worker_runs_tasks_then_both_stop(tmp_path):
-    env = _env(tmp_path)
-    _manage(env, "migrate", "--noinput")
-    port = free_port()
-    desk = subprocess.Popen([sys.executable, "manage.py", "rundesk", f"127.0.0.1:{port}", "--concurrency", "1"],
-                            cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                            start_new_session=True)
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=2) as r:
-                    assert r.status == 200
-                    break
-            except OSError:
-                assert time.monotonic() < deadline, "dashboard did not come up within 60 s"
-                assert desk.poll() is None, desk.stdout.read().decode()
-                time.sleep(0.3)
-        with urllib.request.urlopen(f"http://127.0.0.1:{port}/login/", timeout=5) as r:
-            assert b"Sign in" in r.read()
-        _enqueue_heartbeat(env)
-        assert _wait_for_heartbeat(tmp_path / "desk.sqlite3", timeout=60), "worker never ran the task"
-    finally:
-        desk.send_signal(signal.SIGTERM)
-        with contextlib.suppress(subprocess.TimeoutExpired):
-            desk.wait(timeout=30)
-        leftovers = _children_alive(desk.pid)
-        _stop(desk)
-    assert leftovers == [], f"processes left behind: {leftovers}"
-
-
 
 
 @pytest.mark.skipif(not redis_up(), reason="Redis is not running on 127.0.0.1:6379")

@@ -176,20 +176,31 @@ TRIAGE_SSH_TIMEOUTS = {
 # Channels run at once over one connection (sshd's MaxSessions defaults to 10).
 TRIAGE_SSH_CONCURRENCY = env_int("TRIAGE_SSH_CONCURRENCY", 6, minimum=1)
 
+# --- rundesk supervision ---------------------------------------------------------
+# `manage.py rundesk` restarts a dead child after TRIAGE_DESK_BACKOFF_MS, doubled per restart up to
+# TRIAGE_DESK_BACKOFF_MAX seconds; a child restarted TRIAGE_DESK_MAX_RESTARTS times within
+# TRIAGE_DESK_RESTART_WINDOW seconds that dies again stops the desk (exit status 1).
+TRIAGE_DESK_MAX_RESTARTS = env_int("TRIAGE_DESK_MAX_RESTARTS", 5, minimum=0)
+TRIAGE_DESK_RESTART_WINDOW = env_int("TRIAGE_DESK_RESTART_WINDOW", 120, minimum=1)
+TRIAGE_DESK_BACKOFF_MS = env_int("TRIAGE_DESK_BACKOFF_MS", 1000, minimum=10)
+TRIAGE_DESK_BACKOFF_MAX = env_int("TRIAGE_DESK_BACKOFF_MAX", 30, minimum=1)
+# /healthz answers 503, and staff pages show a banner, when the worker's heartbeat (recorded
+# by beat every 30 s) is older than this many seconds.
+TRIAGE_WORKER_HEARTBEAT_MAX_AGE = env_int("TRIAGE_WORKER_HEARTBEAT_MAX_AGE", 90, minimum=31)
+# --- end rundesk supervision -------------------------------------------------------
+
 # --- Celery -----------------------------------------------------------------
-# Without a broker URL, use kombu's filesystem transport so `make run` needs no server.
+# Without a broker URL, the embedded broker: files under var/broker, so `make run` needs no
+# server. It is kombu's filesystem transport with atomic writes and claims (triage/broker.py);
+# kombu's own read half-written messages under load and killed the worker (kombu#1551).
 CELERY_BROKER_URL = env_str("CELERY_BROKER_URL", "filesystem://")
 if CELERY_BROKER_URL == "filesystem://":
-    _broker_dir = VAR_DIR / "broker"
-    CELERY_BROKER_TRANSPORT_OPTIONS = {
-        "data_folder_in": str(_broker_dir / "queue"),
-        "data_folder_out": str(_broker_dir / "queue"),
-        "control_folder": str(_broker_dir / "control"),
-        "processed_folder": str(_broker_dir / "processed"),
-        "store_processed": False,
-    }
-    for _folder in ("queue", "control", "processed"):
-        (_broker_dir / _folder).mkdir(parents=True, exist_ok=True)
+    from triage.broker import transport_options as _embedded_broker_options
+
+    CELERY_BROKER_TRANSPORT = "triage.broker:Transport"
+    # How often an idle consumer looks for new files; also paces a worker whose slots are full.
+    CELERY_BROKER_TRANSPORT_OPTIONS = _embedded_broker_options(
+        VAR_DIR / "broker", polling_interval=env_int("TRIAGE_BROKER_POLL_MS", 100, minimum=10) / 1000)
 else:
     # Bounded sockets so a dead or hung Redis never blocks a web request for minutes,
     # and a visibility timeout longer than any run so long runs are not re-delivered.

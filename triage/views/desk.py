@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
-from django.db import connection
+from django.db import DatabaseError, connection
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.cache import never_cache
@@ -12,6 +12,7 @@ from django.views.decorators.http import require_GET
 
 from triage import access, selectors
 from triage import home as tech_home
+from triage.health import worker_health
 from triage.models import Heartbeat
 
 
@@ -37,7 +38,19 @@ def overview(request: HttpRequest) -> HttpResponse:
 @never_cache
 @require_GET
 def healthz(request: HttpRequest) -> JsonResponse:
-    """Liveness for the load balancer and docker-compose: the database answers."""
-    with connection.cursor() as cursor:
-        cursor.execute("SELECT 1")
-    return JsonResponse({"status": "ok"})
+    """For load balancers, docker-compose and monitors: 200 only when the database answers
+    and a worker's heartbeat is fresh; otherwise 503 with the reason in JSON."""
+    try:
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT 1")
+        worker = worker_health()
+    except DatabaseError as exc:
+        return JsonResponse({"status": "unavailable", "database": f"error: {exc.__class__.__name__}"}, status=503)
+    body = {
+        "status": "ok" if worker.alive else "unavailable",
+        "database": "ok",
+        "worker": "ok" if worker.alive else worker.problem,
+        "worker_last_seen": worker.last_seen.isoformat() if worker.last_seen else None,
+        "worker_max_age_seconds": int(worker.max_age.total_seconds()),
+    }
+    return JsonResponse(body, status=200 if worker.alive else 503)

@@ -1,50 +1,57 @@
-"""Run the whole desk on one machine for development: web server plus a Celery
-worker (with the periodic scheduler embedded) and the inbound mail listener,
-stopped together."""
+"""Run the whole desk on one machine: the web server, a Celery worker (with the periodic
+scheduler embedded), the collector and the inbound mail listener, as supervised children.
+
+A child that dies is logged and restarted with backoff; one that keeps dying stops the
+desk with a non-zero exit (triage/supervisor.py). Ctrl-C or SIGTERM stops them all.
+"""
 
 from __future__ import annotations
 
-import signal
-import subprocess
 import sys
 
 from django.conf import settings
-from django.core.management import call_command
-from django.core.management.base import BaseCommand
+from django.core.management.base import BaseCommand, CommandError
+
+from triage import worker_commands
+from triage.supervisor import ChildSpec, RestartPolicy, Supervisor
+
+
+def desk_children(*, addrport: str, concurrency: int) -> list[ChildSpec]:
+    """The desk's programs, in start order. Another program is one more (name, argv)."""
+    manage = [sys.executable, str(settings.BASE_DIR / "manage.py")]
+    return [
+        ChildSpec("web", [*manage, "runserver", "--noreload", addrport]),
+        # The general worker (default queue) with beat embedded, and the collector for collections
+        # (triage/worker_commands.py): unreachable hosts never hold up the rest.
+        ChildSpec("worker", [
+            *worker_commands.general_worker_argv(concurrency=concurrency), "--beat",
+            "--without-gossip", "--without-mingle", "--without-heartbeat",
+            "--schedule", settings.CELERY_BEAT_SCHEDULE_FILENAME,
+        ]),
+        ChildSpec("collector", [*manage, "run_collector"]),
+        ChildSpec("mailgate", [*manage, "run_mailgate"]),
+    ]
 
 
 class Command(BaseCommand):
-    help = "Start the dashboard, a Celery worker with an embedded beat and the mail listener; stop all on Ctrl-C."
+    help = ("Start the dashboard, a Celery worker with an embedded beat and the mail listener; restart any "
+            "that dies, exit non-zero if one cannot be kept up; stop all on Ctrl-C.")
 
     def add_arguments(self, parser):
         parser.add_argument("addrport", nargs="?", default="127.0.0.1:8000")
         parser.add_argument("--concurrency", type=int, default=2)
 
     def handle(self, *args, addrport, concurrency, **options):
-        worker_cmd = [
-            sys.executable, "-m", "celery", "-A", "triage", "worker", "--beat",
-            "--loglevel=INFO", f"--concurrency={concurrency}",
-            "--without-gossip", "--without-mingle", "--without-heartbeat",
-            "--schedule", settings.CELERY_BEAT_SCHEDULE_FILENAME,
-        ]
-        worker = subprocess.Popen(worker_cmd)
-        # Collections on their own thread-pool worker (TRIAGE_COLLECT_CONCURRENCY slots): see triage/worker_commands.py.
-        collector = subprocess.Popen([sys.executable, "manage.py", "run_collector"], cwd=settings.BASE_DIR)
-        mailgate = subprocess.Popen([sys.executable, "manage.py", "run_mailgate"], cwd=settings.BASE_DIR)
-        self.stdout.write(f"worker started (pid {worker.pid}); mail for {settings.TRIAGE_MAIL_ADDRESSES[0]} on "
-                          f"{settings.TRIAGE_MAIL_HOST}:{settings.TRIAGE_MAIL_PORT} (pid {mailgate.pid}); "
-                          f"dashboard at http://{addrport}/")
-        # runserver exits on SIGTERM without unwinding; turn it into an exception so the worker stops too.
-        signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt()))
-        try:
-            call_command("runserver", addrport, use_reloader=False)
-        except KeyboardInterrupt:
-            pass
-        finally:
-            for child in (mailgate, collector, worker):
-                child.terminate()
-            for child in (mailgate, collector, worker):
-                try:
-                    child.wait(timeout=15)
-                except subprocess.TimeoutExpired:
-                    child.kill()
+        policy = RestartPolicy(
+            max_restarts=settings.TRIAGE_DESK_MAX_RESTARTS,
+            window=settings.TRIAGE_DESK_RESTART_WINDOW,
+            backoff_initial=settings.TRIAGE_DESK_BACKOFF_MS / 1000,
+            backoff_max=settings.TRIAGE_DESK_BACKOFF_MAX,
+        )
+        self.stdout.write(f"dashboard at http://{addrport}/; mail for {settings.TRIAGE_MAIL_ADDRESSES[0]} on "
+                          f"{settings.TRIAGE_MAIL_HOST}:{settings.TRIAGE_MAIL_PORT}")
+        self.stdout.flush()
+        supervisor = Supervisor(desk_children(addrport=addrport, concurrency=concurrency), policy=policy,
+                                cwd=settings.BASE_DIR)
+        if supervisor.run() != 0:
+            raise CommandError("a child of the desk could not be kept running (see the errors above)", returncode=1)
