@@ -294,6 +294,9 @@ def _execute_claimed(run, server, worker, on_evidence, *, deadline: float):
             secret=secret,
             pinned=host_keys.pinned_keys(server),
             timeouts=timeouts,
+            ca_keys=host_keys.trusted_cas(server),
+            names=host_keys.certificate_names(server),
+            allow_legacy=server.allow_legacy_ssh,
         )
     except ssh.SshError as exc:
         return _connection_failed(run, server, exc)
