@@ -140,12 +140,12 @@ def parse_ca_keys(text: str) -> list[tuple[str, str]]:
         if len(words) < 2:
             raise ValueError(f"line {number}: expected '<key type> <base64 key>'")
         key_type, key_b64 = words[0], words[1]
+        if key_type.endswith("-cert-v01@openssh.com"):
+            raise ValueError(f"line {number}: that is a certificate; paste the CA's public key")
         try:
             blob = base64.b64decode(key_b64, validate=True)
             paramiko.PKey.from_type_string(key_type, blob)
         except _UNREADABLE:
             raise ValueError(f"line {number}: not a readable {key_type} public key") from None
-        if key_type.endswith("-cert-v01@openssh.com"):
-            raise ValueError(f"line {number}: that is a certificate; paste the CA's public key")
         keys.append((key_type, key_b64))
     return keys

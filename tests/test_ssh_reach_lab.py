@@ -60,6 +60,8 @@ def test_a_server_on_a_non_default_port_and_one_by_ipv6_address_are_collected(la
             desk.ticket_create(subject="v6", description="v6", customer=server.customer, created_by=None), server)
         assert run.state == RunState.SUCCEEDED, (server.address, run.reason)
         assert "load average" in run.evidence.get(probe="load").text
+        shown = f"[{server.address}]" if server is by_v6 else server.address  # IPv6 bracketed, as OpenSSH does
+        assert f"root@{shown}:2222" in run.evidence.get(probe="ssh_session").text
     # Port 22 is closed there: the reason names the address and port tried.
     with pytest.raises(ssh.SshError) as refused:
         _connect(host, address=host.address6, port=22, pinned=[_key(host.host_public_key)])

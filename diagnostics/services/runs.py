@@ -134,7 +134,9 @@ def run_enqueue(*, run_id: int) -> bool:
 
 
 def _address(server: Server) -> str:
-    return f"{server.ssh_user}@{server.address}:{server.ssh_port}"
+    # An IPv6 address in brackets, as OpenSSH writes it: root@[fd00::1]:22.
+    host = f"[{server.address}]" if ":" in server.address else server.address
+    return f"{server.ssh_user}@{host}:{server.ssh_port}"
 
 
 def _claim(run_id: int, worker: str, now: datetime) -> bool:
