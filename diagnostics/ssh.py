@@ -489,12 +489,14 @@ def connect(
     ca_keys: Iterable[HostKey] = (),
     names: Iterable[str] = (),
     allow_legacy: bool = False,
+    revoked: Iterable[HostKey] = (),
 ) -> Session:
     """Open an authenticated session, or raise SshError saying what went wrong.
 
     The server's host key must be one of `pinned`, or (when `ca_keys` are given) carry an
     OpenSSH host certificate signed by one of them that names one of `names` (the server's
-    name and address). `allow_legacy` lets SHA-1 key exchange and ssh-rsa host keys through.
+    name and address); a key in `revoked` is never accepted through a certificate.
+    `allow_legacy` lets SHA-1 key exchange and ssh-rsa host keys through.
     """
     ca_keys = list(ca_keys)
     timeouts = timeouts or Timeouts()
@@ -531,7 +533,8 @@ def connect(
         remote = transport.get_remote_server_key()
         # The plain key, also when a certificate was negotiated (get_base64 leaves the certificate out).
         host_key = HostKey(remote.get_name(), remote.get_base64())
-        _check_host_key(host_key, remote, pinned=list(pinned), ca_keys=ca_keys, names=list(names))
+        _check_host_key(host_key, remote, pinned=list(pinned), ca_keys=ca_keys, names=list(names),
+                        revoked=list(revoked))
         _authenticate(transport, username=username, secret=secret, timeouts=timeouts)
         timings.auth = time.monotonic() - started
         return Session(transport, timings, timeouts, host_key)
@@ -544,13 +547,15 @@ def connect(
 
 
 def _check_host_key(host_key: HostKey, remote: paramiko.PKey, *, pinned: list[HostKey],
-                    ca_keys: list[HostKey], names: list[str]) -> None:
+                    ca_keys: list[HostKey], names: list[str], revoked: list[HostKey]) -> None:
     """Raise SshError unless the offered key is pinned or certified by a trusted CA."""
-    if any(k.key_type == host_key.key_type and k.key_base64 == host_key.key_base64 for k in pinned):
+    if host_key in pinned:
         return
     why_not_certified = ""
     certificate = getattr(remote, "public_blob", None)
-    if ca_keys and certificate is not None and certificate.key_type.endswith("-cert-v01@openssh.com"):
+    if ca_keys and host_key in revoked:  # an admin revoked it here: a certificate does not bring it back
+        why_not_certified = " An admin revoked this key for this server, so its certificate does not count."
+    elif ca_keys and certificate is not None and certificate.key_type.endswith("-cert-v01@openssh.com"):
         try:
             ssh_certs.check(certificate.key_blob, ca_keys=[base64.b64decode(k.key_base64) for k in ca_keys],
                             names=names)
@@ -605,7 +610,7 @@ def _authenticate(transport: paramiko.Transport, *, username: str, secret: Secre
         if secret.private_key:
             transport.auth_publickey(username, load_private_key(secret.private_key, secret.passphrase))
         elif secret.password is not None:
-            transport.auth_password(username, secret.password, fallback=True)
+            _auth_password(transport, username, secret.password)
         else:
             raise SshError("bad_credential", "no credential is stored for this server or its customer")
     except paramiko.BadAuthenticationType as exc:
@@ -623,6 +628,43 @@ def _authenticate(transport: paramiko.Transport, *, username: str, secret: Secre
         ) from None
     if not transport.is_authenticated():
         raise SshError("auth_failed", f"authentication for {username} did not complete")
+
+
+def _auth_password(transport: paramiko.Transport, username: str, password: str) -> None:
+    """Password authentication, or the same password typed at keyboard-interactive prompts when the
+    server allows only that (PasswordAuthentication no, KbdInteractiveAuthentication yes).
+
+    Only a hidden prompt that asks for a password gets the password: a one-time-code prompt gets
+    nothing, and the refusal names it (the stored credential cannot answer it)."""
+    try:
+        transport.auth_password(username, password, fallback=False)  # paramiko's fallback answers every prompt
+        return
+    except paramiko.BadAuthenticationType as exc:
+        if "keyboard-interactive" not in exc.allowed_types:
+            raise
+    unanswerable: list[str] = []
+
+    def answer(title, instructions, prompts):
+        replies = []
+        for prompt, echo in prompts:
+            if not echo and "password" in prompt.lower():
+                replies.append(password)
+            else:
+                unanswerable.append(prompt.strip())
+                replies.append("")
+        return replies
+
+    try:
+        transport.auth_interactive(username, answer)
+    except paramiko.AuthenticationException:
+        if unanswerable:
+            asked = "; ".join(repr(p[:80]) for p in unanswerable[:3])
+            raise SshError(
+                "auth_failed",
+                f"authentication refused for {username}: the server's keyboard-interactive login asked {asked}, "
+                "which a stored password cannot answer",
+            ) from None
+        raise
 
 
 def _close(transport: paramiko.Transport | None, sock: socket.socket) -> None:

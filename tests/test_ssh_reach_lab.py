@@ -37,10 +37,10 @@ def _ca(tmp_path, name="ca"):
     return path
 
 
-def _connect(host, *, address=None, pinned=(), ca_keys=(), names=(), allow_legacy=False, port=None):
+def _connect(host, *, address=None, pinned=(), ca_keys=(), names=(), allow_legacy=False, port=None, revoked=()):
     return ssh.connect(address=address or host.address, port=port or host.port, username="root",
                        secret=ssh.Secret(private_key=host.client_key_path.read_text()), pinned=pinned,
-                       ca_keys=ca_keys, names=names, allow_legacy=allow_legacy,
+                       ca_keys=ca_keys, names=names, allow_legacy=allow_legacy, revoked=revoked,
                        timeouts=ssh.Timeouts(connect=3, banner=5, handshake=10, auth=10))
 
 
@@ -110,6 +110,10 @@ def test_a_certificate_is_refused_for_another_name_another_ca_expired_or_without
     host.sign_host_key(ca, [host.name])
     with _connect(host, ca_keys=trusted, names=names) as session:  # the good certificate, by the server's name
         assert session.host_key == _key(host.host_public_key)
+    # A key an admin revoked for this server stays refused, certificate or not.
+    with pytest.raises(ssh.SshError) as revoked:
+        _connect(host, ca_keys=trusted, names=names, revoked=[_key(host.host_public_key)])
+    assert revoked.value.kind == "host_key_unknown" and "revoked" in revoked.value.message
     # A customer without CA keys: the certificate counts for nothing, the raw key must be pinned.
     with pytest.raises(ssh.SshError) as unknown:
         _connect(host, names=names)

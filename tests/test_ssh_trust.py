@@ -5,8 +5,14 @@ test_ssh_reach_lab.py take the same paths against real sshd.)"""
 from __future__ import annotations
 
 import base64
+import contextlib
+import functools
+import io
+import socket
 import subprocess
+import threading
 
+import paramiko
 import pytest
 from django.urls import reverse
 
@@ -141,3 +147,69 @@ def test_an_admin_sets_the_customers_ca_keys_and_the_legacy_switch_from_the_acce
                                                                                "legacy_ssh_allowed"}
     page = client.get(reverse("server_access", args=[server.pk]))
     assert line.split()[1].encode() in page.content  # the stored settings come back for editing
+
+
+# A throwaway host key for the in-process server below (generated for this test file, guards nothing).
+_ED25519_FOR_TESTS = """-----BEGIN OPENSSH PRIVATE KEY-----
+b3BlbnNzaC1rZXktdjEAAAAABG5vbmUAAAAEbm9uZQAAAAAAAAABAAAAMwAAAAtzc2gtZW
+QyNTUxOQAAACA8PP5UrUg+aJIaA8A89sut/5WTcuwBuOGBrAiVwJBUrQAAAIjDDFDDwwxQ
+wwAAAAtzc2gtZWQyNTUxOQAAACA8PP5UrUg+aJIaA8A89sut/5WTcuwBuOGBrAiVwJBUrQ
+AAAEAtQZbdhMrifF+nH/LRh95qD+KLrh0Kdw88VDh+3XrwqDw8/lStSD5okhoDwDz2y63/
+lZNy7AG44YGsCJXAkFStAAAABHRlc3QB
+-----END OPENSSH PRIVATE KEY-----
+"""
+
+
+class _KbdIntOnly(paramiko.ServerInterface):
+    """A server that allows only keyboard-interactive and asks the given prompts."""
+
+    def __init__(self, prompts, password):
+        self.prompts, self.password = prompts, password
+
+    def get_allowed_auths(self, username):
+        return "keyboard-interactive"
+
+    def check_auth_interactive(self, username, submethods):
+        query = paramiko.InteractiveQuery("login", "")
+        for prompt in self.prompts:
+            query.add_prompt(prompt, echo=False)
+        return query
+
+    def check_auth_interactive_response(self, responses):
+        ok = list(responses) == [self.password] * len(self.prompts)
+        return paramiko.AUTH_SUCCESSFUL if ok else paramiko.AUTH_FAILED
+
+
+def _serve_once(prompts, password):
+    """A paramiko server on a real localhost port for one connection; returns (port, host key)."""
+    listener = socket.create_server(("127.0.0.1", 0))
+    key = paramiko.Ed25519Key.from_private_key(io.StringIO(_ED25519_FOR_TESTS))
+
+    def serve():
+        conn, _ = listener.accept()
+        transport = paramiko.Transport(conn)
+        transport.add_server_key(key)
+        with contextlib.suppress(paramiko.SSHException, EOFError, OSError):
+            transport.start_server(server=_KbdIntOnly(prompts, password))
+            transport.join(10)
+        transport.close()
+        listener.close()
+
+    threading.Thread(target=serve, daemon=True).start()
+    return listener.getsockname()[1], ssh.HostKey(key.get_name(), key.get_base64())
+
+
+@pytest.mark.parametrize(("prompts", "refused"), [(["Password: "], None),
+                                                   (["Password: ", "Verification code: "], "'Verification code:'")])
+def test_a_password_answers_keyboard_interactive_password_prompts_and_nothing_else(prompts, refused):
+    port, host_key = _serve_once(prompts, "s3cret")
+    connect = functools.partial(ssh.connect, address="127.0.0.1", port=port, username="support",
+                                secret=ssh.Secret(password="s3cret"), pinned=[host_key],
+                                timeouts=ssh.Timeouts(connect=5, banner=10, handshake=10, auth=10))
+    if refused is None:
+        with connect() as session:
+            assert session.alive
+        return
+    with pytest.raises(ssh.SshError) as failed:
+        connect()
+    assert failed.value.kind == "auth_failed" and refused in failed.value.message, failed.value.message

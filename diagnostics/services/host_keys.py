@@ -107,6 +107,12 @@ def pinned_keys(server: Server) -> list[ssh.HostKey]:
     ]
 
 
+def revoked_keys(server: Server) -> list[ssh.HostKey]:
+    return [
+        ssh.HostKey(k.key_type, k.key_base64) for k in HostKey.objects.filter(server=server, status=HostKey.REVOKED)
+    ]
+
+
 def record_offered_key(server: Server, key: ssh.HostKey) -> HostKey:
     record, _ = HostKey.objects.get_or_create(
         server=server,

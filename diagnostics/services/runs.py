@@ -299,6 +299,7 @@ def _execute_claimed(run, server, worker, on_evidence, *, deadline: float):
             ca_keys=host_keys.trusted_cas(server),
             names=host_keys.certificate_names(server),
             allow_legacy=server.allow_legacy_ssh,
+            revoked=host_keys.revoked_keys(server),
         )
     except ssh.SshError as exc:
         return _connection_failed(run, server, exc)
