@@ -158,6 +158,14 @@ def test_a_legacy_only_server_is_refused_by_name_until_an_admin_allows_it(lab, c
     assert refused.value.kind == "algorithms" and "host key algorithms (ssh-rsa)" in refused.value.message
     with _connect(host, pinned=[rsa], allow_legacy=True):
         pass
+    # The oldest: 1024-bit group 1.
+    host.stop_sshd()
+    host.sshd_options["KexAlgorithms"] = "diffie-hellman-group1-sha1"
+    host.start_sshd()
+    with pytest.raises(ssh.SshError, match=r"key exchange algorithms \(diffie-hellman-group1-sha1\)"):
+        _connect(host, pinned=[rsa])
+    with _connect(host, pinned=[rsa], allow_legacy=True) as session:
+        assert session.run(ssh.CommandSpec("1", "echo old", timeout=5)).stdout == b"old\n"
 
 
 def test_slow_noisy_rc_files_neither_time_probes_out_nor_reach_their_output(lab):
