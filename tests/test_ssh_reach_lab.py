@@ -168,7 +168,7 @@ def test_a_legacy_only_server_is_refused_by_name_until_an_admin_allows_it(lab, c
         assert session.run(ssh.CommandSpec("1", "echo old", timeout=5)).stdout == b"old\n"
 
 
-def test_slow_noisy_rc_files_neither_time_probes_out_nor_reach_their_output(lab):
+def test_slow_noisy_rc_files_neither_time_probes_out_nor_reach_their_output(lab, customer, ticket):
     host = lab.add_host("noisyrc")
     # No `[ -z "$PS1" ] && return` guard: this runs for interactive and non-interactive shells alike.
     host.write_root_rc('sleep 3\necho "Welcome! junk from .bashrc"\necho "stderr junk" >&2\nprintf "no newline"\n')
@@ -183,3 +183,8 @@ def test_slow_noisy_rc_files_neither_time_probes_out_nor_reach_their_output(lab)
         assert (result.exit_status, result.stdout, result.stderr, result.error) == (0, f"clean {n}\n".encode(), b"",
                                                                                    ""), result
     assert time.monotonic() - started < 15
+    # And through a whole collection: the probe's evidence is the probe's output alone.
+    run = _collect(ticket, lab_server(customer, host))
+    assert run.state == RunState.SUCCEEDED, run.reason
+    text = run.evidence.get(probe="load").text
+    assert "load average" in text and "junk" not in text and "no newline" not in text
