@@ -55,6 +55,23 @@ class KnownHostsForm(forms.Form):
     )
 
 
+class SshTrustForm(forms.Form):
+    ca_keys = forms.CharField(
+        label="Customer's SSH CA keys",
+        required=False,
+        widget=forms.Textarea(attrs={"rows": 3, "spellcheck": "false"}),
+        max_length=20_000,
+        help_text="OpenSSH CA public keys (ca.pub lines), one per line, for all of this customer's servers: a host "
+        "certificate they signed that names the server (its name or address) is trusted like a pinned key.",
+    )
+    allow_legacy = forms.BooleanField(
+        label="Allow legacy SSH algorithms for this server",
+        required=False,
+        help_text="SHA-1 key exchange (diffie-hellman-group1/group14-sha1) and ssh-rsa host keys. Only for an old "
+        "server that offers nothing else.",
+    )
+
+
 class PlaybookForm(forms.Form):
     name = forms.CharField(max_length=100)
     description = forms.CharField(widget=forms.Textarea(attrs={"rows": 2}), required=False, max_length=2000)

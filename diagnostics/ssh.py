@@ -17,6 +17,7 @@ import base64
 import contextlib
 import hashlib
 import io
+import secrets
 import select
 import shlex
 import socket
@@ -30,6 +31,8 @@ from dataclasses import dataclass
 import paramiko
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
+
+from diagnostics import ssh_algorithms, ssh_certs
 
 # Polling interval of the command loops: small against probe durations, large
 # enough that ten idle channels cost nothing.
@@ -47,6 +50,9 @@ class Timeouts:
     keepalive: int = 5
     channel_open: float = 10.0
     grace: float = 5.0  # local allowance beyond a command's own timeout before we give up on it
+    # How long the login shell may spend in its start-up files (~/.bashrc is sourced even for
+    # `ssh host cmd`) before the command itself starts; its own timeout counts from then.
+    shell_start: float = 20.0
 
 
 @dataclass(frozen=True)
@@ -74,8 +80,9 @@ class Secret:
 class SshError(Exception):
     """A connection-level failure with a reason a tech can act on.
 
-    `kind` is one of: unreachable, no_banner, handshake, host_key_unknown,
-    host_key_changed, auth_failed, bad_credential, dropped.
+    `kind` is one of: unreachable, no_banner, handshake, algorithms (no algorithm in
+    common, e.g. a legacy-only server), host_key_unknown, host_key_changed, auth_failed,
+    bad_credential, dropped.
     """
 
     TRANSIENT = frozenset({"unreachable", "no_banner", "handshake", "dropped"})
@@ -113,7 +120,7 @@ class CommandSpec:
 @dataclass
 class CommandResult:
     key: str
-    command: str  # exactly what was executed on the host, wrapper included
+    command: str  # what was executed on the host, wrapper included (the session's start marker left out)
     exit_status: int | None
     stdout: bytes
     stderr: bytes
@@ -231,6 +238,51 @@ def remote_wrapper(command: str, timeout: int) -> str:
     return f"LC_ALL=C timeout -k 3 {int(timeout)} sh -c {shlex.quote(command)}"
 
 
+class AfterMarker:
+    """Passes a stream on to `sink` from just after `marker`, dropping what came before it.
+
+    sshd runs every command through the user's login shell, and bash sources ~/.bashrc even
+    then: whatever an rc file prints (a banner, `fortune`, a pyenv warning) would otherwise
+    land in front of the probe's output and confuse its parser. If the marker never comes
+    (a shell that is not sh-like), what was held back is passed on at `finish`: nothing is lost.
+    """
+
+    def __init__(self, sink: HeadTail, marker: bytes, hold: int = 64 << 10):
+        self.sink, self.marker, self.hold = sink, marker, hold
+        self.found = False
+        self.noise = 0  # bytes dropped in front of the marker
+        self._pending = bytearray()
+
+    def feed(self, data: bytes) -> None:
+        if self.found:
+            self.sink.feed(data)
+            return
+        self._pending += data
+        at = self._pending.find(self.marker)
+        if at >= 0:
+            self.found = True
+            self.noise += at
+            rest = bytes(self._pending[at + len(self.marker) :])
+            self._pending.clear()
+            if rest:
+                self.sink.feed(rest)
+        elif len(self._pending) > self.hold:  # keep only enough to find the marker in
+            drop = len(self._pending) - self.hold
+            self.noise += drop
+            del self._pending[:drop]
+
+    def finish(self) -> None:
+        if not self.found and self._pending:
+            self.sink.feed(bytes(self._pending))
+            self._pending.clear()
+
+
+def marked(wrapped: str, token: str) -> str:
+    """`wrapped`, preceded by a start marker on stdout and stderr (see AfterMarker)."""
+    mark = shlex.quote(f"rundesk-start-{token}")
+    return f"printf '\\n%s\\n' {mark}; printf '\\n%s\\n' {mark} >&2; {wrapped}"
+
+
 class Session:
     """An authenticated SSH connection that runs commands as concurrent channels."""
 
@@ -257,8 +309,13 @@ class Session:
         started = time.monotonic()
         wrapped = remote_wrapper(spec.command, spec.timeout)
         out, err = HeadTail(spec.output_cap), HeadTail(spec.stderr_cap)
+        token = secrets.token_hex(8)
+        marker = f"rundesk-start-{token}\n".encode()
+        out_after, err_after = AfterMarker(out, marker), AfterMarker(err, marker)
 
         def result(exit_status, *, timed_out=False, error="", stopped=False):
+            out_after.finish()
+            err_after.finish()
             return CommandResult(
                 key=spec.key,
                 command=wrapped,
@@ -277,12 +334,25 @@ class Session:
             channel = self._transport.open_session(timeout=self.timeouts.channel_open)
         except (paramiko.SSHException, OSError, EOFError) as exc:
             return result(None, error=f"could not open a channel: {exc or type(exc).__name__}")
-        deadline = started + spec.timeout + self.timeouts.grace
+        # Until the marker shows the command has started, the login shell's start-up files get
+        # their own bound; from then on the command has its timeout plus grace.
+        shell_deadline = started + self.timeouts.shell_start
+        deadline = shell_deadline + spec.timeout + self.timeouts.grace
         eof_deadline = None
         try:
-            channel.exec_command(wrapped)
+            channel.exec_command(marked(wrapped, token))
             while True:
-                progressed = _drain(channel, out, err)
+                progressed = _drain(channel, out_after, err_after)
+                if out_after.found and shell_deadline:
+                    deadline = time.monotonic() + spec.timeout + self.timeouts.grace
+                    shell_deadline = 0.0
+                elif shell_deadline and time.monotonic() > shell_deadline and not channel.exit_status_ready():
+                    return result(
+                        None,
+                        timed_out=True,
+                        error=f"the login shell did not start the command within {self.timeouts.shell_start:g} s "
+                        "(slow shell start-up files on the host?)",
+                    )
                 if out.total + err.total > spec.read_limit:
                     return result(
                         None, error=f"output flood: stopped reading after {spec.read_limit} bytes", stopped=True
@@ -296,7 +366,7 @@ class Session:
                     eof_deadline = eof_deadline or time.monotonic() + _EOF_WAIT
                     has_eof = time.monotonic() > eof_deadline
                 if has_status and has_eof:
-                    _drain(channel, out, err)
+                    _drain(channel, out_after, err_after)
                     status = channel.recv_exit_status() if channel.exit_status_ready() else -1
                     if status == -1:  # closed without an exit-status message: the session died
                         return result(None, error="connection dropped before the command finished")
@@ -348,7 +418,7 @@ class Session:
         return [results[spec.key] for spec in specs]
 
 
-def _drain(channel: paramiko.Channel, out: HeadTail, err: HeadTail) -> bool:
+def _drain(channel: paramiko.Channel, out: AfterMarker | HeadTail, err: AfterMarker | HeadTail) -> bool:
     """Read whatever both streams hold; True if anything came. Both, always: a chatty
     stderr must never stall stdout (nor the other way round)."""
     got = False
@@ -416,8 +486,19 @@ def connect(
     secret: Secret,
     pinned: Iterable[HostKey],
     timeouts: Timeouts | None = None,
+    ca_keys: Iterable[HostKey] = (),
+    names: Iterable[str] = (),
+    allow_legacy: bool = False,
+    revoked: Iterable[HostKey] = (),
 ) -> Session:
-    """Open an authenticated session, or raise SshError saying what went wrong."""
+    """Open an authenticated session, or raise SshError saying what went wrong.
+
+    The server's host key must be one of `pinned`, or (when `ca_keys` are given) carry an
+    OpenSSH host certificate signed by one of them that names one of `names` (the server's
+    name and address); a key in `revoked` is never accepted through a certificate.
+    `allow_legacy` lets SHA-1 key exchange and ssh-rsa host keys through.
+    """
+    ca_keys = list(ca_keys)
     timeouts = timeouts or Timeouts()
     timings = Timings()
     started = time.monotonic()
@@ -428,7 +509,7 @@ def connect(
         _wait_for_banner(sock, timeouts.banner)
         timings.banner = time.monotonic() - started
         sock.settimeout(None)
-        transport = paramiko.Transport(sock)
+        transport = ssh_algorithms.Transport(sock, allow_legacy=allow_legacy, certificates_first=bool(ca_keys))
         transport.banner_timeout = timeouts.banner
         transport.handshake_timeout = timeouts.handshake
         transport.auth_timeout = timeouts.auth
@@ -438,6 +519,9 @@ def connect(
         if not negotiated.wait(timeouts.handshake) or not transport.is_active():
             error = transport.get_exception()
             if negotiated.is_set() and error is not None:
+                refusal = transport.refusal()
+                if refusal:  # not transient: the server will offer the same next time
+                    raise SshError("algorithms", refusal)
                 raise SshError("handshake", f"SSH key exchange failed: {error}")
             raise SshError(
                 "handshake",
@@ -447,22 +531,10 @@ def connect(
         timings.handshake = time.monotonic() - started
         transport.set_keepalive(timeouts.keepalive)
         remote = transport.get_remote_server_key()
+        # The plain key, also when a certificate was negotiated (get_base64 leaves the certificate out).
         host_key = HostKey(remote.get_name(), remote.get_base64())
-        pinned = list(pinned)
-        if not any(k.key_type == host_key.key_type and k.key_base64 == host_key.key_base64 for k in pinned):
-            if pinned:
-                raise SshError(
-                    "host_key_changed",
-                    f"host key changed: the server offered {host_key.fingerprint}, which is not the "
-                    "pinned key; refusing to connect",
-                    host_key=host_key,
-                )
-            raise SshError(
-                "host_key_unknown",
-                f"unknown host key {host_key.fingerprint} ({host_key.key_type}): an admin must approve "
-                "it before collections can run",
-                host_key=host_key,
-            )
+        _check_host_key(host_key, remote, pinned=list(pinned), ca_keys=ca_keys, names=list(names),
+                        revoked=list(revoked))
         _authenticate(transport, username=username, secret=secret, timeouts=timeouts)
         timings.auth = time.monotonic() - started
         return Session(transport, timings, timeouts, host_key)
@@ -472,6 +544,39 @@ def connect(
     except (paramiko.SSHException, OSError, EOFError) as exc:
         _close(transport, sock)
         raise SshError("dropped", f"connection failed during setup: {exc or type(exc).__name__}") from None
+
+
+def _check_host_key(host_key: HostKey, remote: paramiko.PKey, *, pinned: list[HostKey],
+                    ca_keys: list[HostKey], names: list[str], revoked: list[HostKey]) -> None:
+    """Raise SshError unless the offered key is pinned or certified by a trusted CA."""
+    if host_key in pinned:
+        return
+    why_not_certified = ""
+    certificate = getattr(remote, "public_blob", None)
+    if ca_keys and host_key in revoked:  # an admin revoked it here: a certificate does not bring it back
+        why_not_certified = " An admin revoked this key for this server, so its certificate does not count."
+    elif ca_keys and certificate is not None and certificate.key_type.endswith("-cert-v01@openssh.com"):
+        try:
+            ssh_certs.check(certificate.key_blob, ca_keys=[base64.b64decode(k.key_base64) for k in ca_keys],
+                            names=names)
+            return
+        except ssh_certs.CertificateRefused as exc:
+            why_not_certified = f" Its host certificate was refused: {exc}."
+    elif ca_keys:
+        why_not_certified = " It presented no host certificate from the customer's CA."
+    if pinned:
+        raise SshError(
+            "host_key_changed",
+            f"host key changed: the server offered {host_key.fingerprint}, which is not the "
+            f"pinned key; refusing to connect.{why_not_certified}".rstrip("."),
+            host_key=host_key,
+        )
+    raise SshError(
+        "host_key_unknown",
+        f"unknown host key {host_key.fingerprint} ({host_key.key_type}): an admin must approve "
+        f"it before collections can run.{why_not_certified}".rstrip("."),
+        host_key=host_key,
+    )
 
 
 def connect_retrying(*, retries: int = 1, pause: float = 1.0, **connect_args) -> Session:
@@ -505,7 +610,7 @@ def _authenticate(transport: paramiko.Transport, *, username: str, secret: Secre
         if secret.private_key:
             transport.auth_publickey(username, load_private_key(secret.private_key, secret.passphrase))
         elif secret.password is not None:
-            transport.auth_password(username, secret.password, fallback=True)
+            _auth_password(transport, username, secret.password)
         else:
             raise SshError("bad_credential", "no credential is stored for this server or its customer")
     except paramiko.BadAuthenticationType as exc:
@@ -523,6 +628,43 @@ def _authenticate(transport: paramiko.Transport, *, username: str, secret: Secre
         ) from None
     if not transport.is_authenticated():
         raise SshError("auth_failed", f"authentication for {username} did not complete")
+
+
+def _auth_password(transport: paramiko.Transport, username: str, password: str) -> None:
+    """Password authentication, or the same password typed at keyboard-interactive prompts when the
+    server allows only that (PasswordAuthentication no, KbdInteractiveAuthentication yes).
+
+    Only a hidden prompt that asks for a password gets the password: a one-time-code prompt gets
+    nothing, and the refusal names it (the stored credential cannot answer it)."""
+    try:
+        transport.auth_password(username, password, fallback=False)  # paramiko's fallback answers every prompt
+        return
+    except paramiko.BadAuthenticationType as exc:
+        if "keyboard-interactive" not in exc.allowed_types:
+            raise
+    unanswerable: list[str] = []
+
+    def answer(title, instructions, prompts):
+        replies = []
+        for prompt, echo in prompts:
+            if not echo and "password" in prompt.lower():
+                replies.append(password)
+            else:
+                unanswerable.append(prompt.strip())
+                replies.append("")
+        return replies
+
+    try:
+        transport.auth_interactive(username, answer)
+    except paramiko.AuthenticationException:
+        if unanswerable:
+            asked = "; ".join(repr(p[:80]) for p in unanswerable[:3])
+            raise SshError(
+                "auth_failed",
+                f"authentication refused for {username}: the server's keyboard-interactive login asked {asked}, "
+                "which a stored password cannot answer",
+            ) from None
+        raise
 
 
 def _close(transport: paramiko.Transport | None, sock: socket.socket) -> None:

@@ -11,6 +11,7 @@ urlpatterns = [
     path("runs/<id:run_id>/evidence/<id:step>/raw", views.evidence_raw, name="evidence_raw"),
     path("servers/<id:server_id>/access/", views.server_access_setup, name="server_access"),
     path("servers/<id:server_id>/access/known-hosts/", views.host_keys_import, name="host_keys_import"),
+    path("servers/<id:server_id>/access/ssh-trust/", views.ssh_trust, name="ssh_trust"),
     path("servers/<id:server_id>/access/keys/<id:key_id>/", views.host_key_decide, name="host_key_decide"),
     path("playbooks/", views.playbook_list, name="playbooks"),
     path("playbooks/new/", views.playbook_edit, name="playbook_new"),

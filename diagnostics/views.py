@@ -93,6 +93,7 @@ def server_access_setup(request: HttpRequest, server_id: int) -> HttpResponse:
     server = _server(request, server_id)
     credential_form = forms.CredentialForm(request.POST or None, prefix="cred")
     known_hosts_form = forms.KnownHostsForm(prefix="kh")
+    trust_form = _trust_form(server)
     if request.method == "POST" and credential_form.is_valid():
         data = credential_form.cleaned_data
         scope = {"customer": server.customer} if request.POST.get("scope") == "customer" else {"server": server}
@@ -110,9 +111,40 @@ def server_access_setup(request: HttpRequest, server_id: int) -> HttpResponse:
         "server": server,
         "credential_form": credential_form,
         "known_hosts_form": known_hosts_form,
+        "trust_form": trust_form,
         **selectors.server_collection_setup(server=server),
     }
     return render(request, "diagnostics/server_access.html", context)
+
+
+def _trust_form(server: Server, data=None) -> forms.SshTrustForm:
+    initial = {"ca_keys": server.customer.host_ca_keys, "allow_legacy": server.allow_legacy_ssh}
+    return forms.SshTrustForm(data, prefix="trust", initial=initial)
+
+
+@login_required
+@require_POST
+def ssh_trust(request: HttpRequest, server_id: int) -> HttpResponse:
+    """The customer's CA keys and this server's legacy-algorithm exception."""
+    server = _server(request, server_id)
+    form = _trust_form(server, request.POST)
+    if form.is_valid():
+        try:
+            services.ssh_trust_set(server=server, ca_keys=form.cleaned_data["ca_keys"].strip(),
+                                   allow_legacy=form.cleaned_data["allow_legacy"], by=request.user)
+        except ValidationError as exc:
+            form.add_error("ca_keys", exc.message_dict.get("ca_keys", exc.messages))
+        else:
+            messages.success(request, "SSH trust settings saved.")
+            return redirect("server_access", server_id=server.pk)
+    context = {
+        "server": server,
+        "credential_form": forms.CredentialForm(prefix="cred"),
+        "known_hosts_form": forms.KnownHostsForm(prefix="kh"),
+        "trust_form": form,
+        **selectors.server_collection_setup(server=server),
+    }
+    return render(request, "diagnostics/server_access.html", context, status=400)
 
 
 @login_required
@@ -134,6 +166,7 @@ def host_keys_import(request: HttpRequest, server_id: int) -> HttpResponse:
         "server": server,
         "credential_form": forms.CredentialForm(prefix="cred"),
         "known_hosts_form": form,
+        "trust_form": _trust_form(server),
         **selectors.server_collection_setup(server=server),
     }
     return render(request, "diagnostics/server_access.html", context, status=400)

@@ -221,6 +221,15 @@ def _listening(pid: int, address: str, port: int) -> bool:
     return any(fields[1] in wanted and fields[3] == "0A" for fields in (line.split() for line in lines))
 
 
+def _listening6(pid: int, port: int) -> bool:
+    """Whether a TCP socket listens on `port` over IPv6 in the network namespace of `pid`."""
+    try:
+        lines = Path(f"/proc/{pid}/net/tcp6").read_text().splitlines()[1:]
+    except OSError:
+        return False
+    return any(fields[1].endswith(f":{port:04X}") and fields[3] == "0A" for fields in (line.split() for line in lines))
+
+
 def _hex_ipv4(address: str) -> str:
     return ipaddress.IPv4Address(address).packed[::-1].hex().upper()
 
@@ -411,6 +420,11 @@ class Lab:
             _run(["ip", "link", "add", self.bridge, "type", "bridge"])
             _run(["ip", "addr", "add", f"{self.bridge_address}/24", "dev", self.bridge])
             _run(["ip", "link", "set", self.bridge, "up"])
+            # IPv6 for hosts added with ipv6=True: a ULA /64 named after the /24, so parallel labs differ.
+            self.subnet6 = ipaddress.ip_network(f"fd00:213:0:{self.subnet.network_address.packed[2]:x}::/64")
+            self.bridge_address6 = str(self.subnet6[1])
+            _run(["sysctl", "-q", "-w", f"net.ipv6.conf.{self.bridge}.disable_ipv6=0"], check=False)
+            _run(["ip", "-6", "addr", "add", f"{self.bridge_address6}/64", "dev", self.bridge, "nodad"])
             if _forward_needs_rule():
                 self._forward_rule = ["FORWARD", "-i", self.bridge, "-o", self.bridge, "-m", "comment",
                                       "--comment", f"trlab:{self.prefix}", "-j", "ACCEPT"]
@@ -431,14 +445,19 @@ class Lab:
 
     def add_host(self, name: str, *, private_tmp: bool = False, tmp_noexec: bool = False, own_pids: bool = False,
                  sshd_options: dict[str, str] | None = None, start_sshd: bool = True,
-                 resolv_conf: str | None = None) -> Host:
+                 resolv_conf: str | None = None, port: int = 22, ipv6: bool = False,
+                 user_password_login: bool = True, rsa_host_key: bool = False) -> Host:
         """Add a host at the next free address and (unless start_sshd=False) return once its sshd listens.
 
         private_tmp: tmpfs on /tmp and /var/log seen only by this host; tmp_noexec: the same, /tmp mounted
         noexec,nosuid,nodev; own_pids: a PID namespace, so the host's process list is its own sshd tree;
         sshd_options: sshd_config keywords overriding the defaults (e.g. {"UseDNS": "yes"});
         resolv_conf: the host's /etc/resolv.conf (via /etc/netns/<namespace>/resolv.conf); without it the host
-        sees the machine's resolvers, which it cannot reach (hosts have no route out), so lookups fail fast."""
+        sees the machine's resolvers, which it cannot reach (hosts have no route out), so lookups fail fast.
+        port: the port sshd listens on; ipv6: the host also gets an IPv6 address (`address6`, on a ULA /64 shared
+        with the bridge) and sshd listens there too; user_password_login=False drops the `Match User` block that
+        lets the password user in by password (for hosts that should take keyboard-interactive only);
+        rsa_host_key: sshd also has an RSA host key (for hosts offering only ssh-rsa)."""
         if self._torn_down:
             raise LabError("this lab has been torn down")
         if not _HOST_NAME.fullmatch(name) or name in self.hosts:
@@ -446,6 +465,9 @@ class Lab:
         index = next(self._host_counter)
         host = Host(self, name, index, private_tmp=private_tmp or tmp_noexec, tmp_noexec=tmp_noexec,
                     own_pids=own_pids, sshd_options=sshd_options or {}, resolv_conf=resolv_conf)
+        host.port, host.user_password_login, host.rsa_host_key = port, user_password_login, rsa_host_key
+        if ipv6:
+            host.address6 = str(self.subnet6[10 + index])
         self.hosts[name] = host
         try:
             host._create()
@@ -509,6 +531,11 @@ class Host:
         self.sshd_options, self.resolv_conf = sshd_options, resolv_conf
         self.dir = lab.dir / name
         self.host_key_path = self.dir / "ssh_host_ed25519_key"
+        self.rsa_host_key_path = self.dir / "ssh_host_rsa_key"
+        self.address6: str | None = None
+        self.user_password_login = True
+        self.rsa_host_key = False
+        self.host_certificate_path: Path | None = None
         self.client_key_path = lab.client_key_path
         self.client_key_encrypted_path = lab.client_key_encrypted_path
         self.client_key_passphrase = lab.client_key_passphrase
@@ -536,6 +563,13 @@ class Host:
         _run(["ip", "-n", self.namespace, "addr", "add", f"{self.address}/24", "dev", "eth0"])
         _run(["ip", "-n", self.namespace, "link", "set", "eth0", "up"])
         _run(["ip", "-n", self.namespace, "link", "set", "lo", "up"])
+        if self.address6:
+            _run(["ip", "netns", "exec", self.namespace, "sysctl", "-q", "-w", "net.ipv6.conf.all.disable_ipv6=0"])
+            _run(["ip", "-n", self.namespace, "-6", "addr", "add", f"{self.address6}/64", "dev", "eth0", "nodad"])
+        if self.rsa_host_key:
+            self.rsa_host_key_path.unlink(missing_ok=True)
+            _run(["ssh-keygen", "-q", "-t", "rsa", "-b", "2048", "-N", "", "-C", f"trlab-host-{self.name}",
+                  "-f", str(self.rsa_host_key_path)])
         self._start_anchor()
 
     def _start_anchor(self) -> None:
@@ -605,8 +639,15 @@ class Host:
         overrides = {key.lower(): (key, value) for key, value in self.sshd_options.items()}
         lines = [f"{key} {overrides.pop(key.lower(), (key, value))[1]}" for key, value in options.items()]
         lines += [f"{key} {value}" for key, value in overrides.values()]
+        if self.address6:
+            lines.append(f"ListenAddress {self.address6}")
+        if self.rsa_host_key:
+            lines.append(f"HostKey {self.rsa_host_key_path}")
+        if self.host_certificate_path:
+            lines.append(f"HostCertificate {self.host_certificate_path}")
         # Match blocks run to the end of the file, so this one comes last.
-        lines += [f"Match User {self.user}", "    PasswordAuthentication yes"]
+        if self.user_password_login:
+            lines += [f"Match User {self.user}", "    PasswordAuthentication yes"]
         return "\n".join(lines) + "\n"
 
     @property
@@ -625,8 +666,9 @@ class Host:
                                           stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
                                           start_new_session=True)
         try:
-            _wait(lambda: _listening(self._anchor_pid, self.address, self.port) or self._sshd.poll() is not None,
-                  timeout=10, what=f"sshd on {self.name}")
+            _wait(lambda: (_listening(self._anchor_pid, self.address, self.port)
+                           and (not self.address6 or _listening6(self._anchor_pid, self.port)))
+                  or self._sshd.poll() is not None, timeout=10, what=f"sshd on {self.name}")
             if self._sshd.poll() is not None:
                 raise LabError(f"sshd on {self.name} exited {self._sshd.returncode}: {self.sshd_log()[-2000:]}")
             if self.own_pids:  # nsenter --pid forks; sshd is its child
@@ -669,12 +711,42 @@ class Host:
         self._sshd_pid = 0
 
     def rotate_host_key(self) -> None:
-        """Give the host a new host key (restarting sshd if it runs): a pinned key no longer matches."""
+        """Give the host a new host key (restarting sshd if it runs): a pinned key no longer matches, and a
+        certificate for the old key is no longer served (sign the new one with sign_host_key)."""
         was_running = self.sshd_running
         self.stop_sshd()
         _keygen(self.host_key_path, f"trlab-host-{self.name}")
+        if self.host_certificate_path:
+            self.host_certificate_path.unlink(missing_ok=True)
+            self.host_certificate_path = None
         if was_running:
             self.start_sshd()
+
+    def sign_host_key(self, ca_key: Path, principals: list[str], *, validity: str = "-5m:+1h",
+                      identity: str = "trlab-host") -> Path:
+        """Sign the current host key with the CA private key `ca_key` (ssh-keygen -s -h) and serve the
+        certificate (restarting sshd if it runs); returns the certificate's path. An empty `principals` list
+        makes a certificate valid for any host name (ssh-keygen's default)."""
+        argv = ["ssh-keygen", "-q", "-s", str(ca_key), "-h", "-I", identity, "-V", validity]
+        if principals:
+            argv += ["-n", ",".join(principals)]
+        _run([*argv, str(self.host_key_path.with_name(self.host_key_path.name + ".pub"))])
+        self.host_certificate_path = self.host_key_path.with_name(self.host_key_path.name + "-cert.pub")
+        if self.sshd_running:
+            self.stop_sshd()
+            self.start_sshd()
+        return self.host_certificate_path
+
+    def drop_host_certificate(self) -> None:
+        """Serve the plain host key only from the next sshd start on."""
+        self.host_certificate_path = None
+
+    def write_root_rc(self, text: str) -> None:
+        """Write root's ~/.bashrc and ~/.profile on this host (a private /root, so the machine's are untouched)."""
+        if os.path.realpath(HOST_PYTHON).startswith("/root/"):
+            raise LabError("hosts share this machine's /root here (HOST_PYTHON lives there): refusing to write it")
+        for name in (".bashrc", ".profile"):
+            self.write_file(f"/root/{name}", text)
 
     def sshd_log(self) -> str:
         """Everything sshd logged (-e, LogLevel VERBOSE) since the host was added."""

@@ -59,6 +59,8 @@ MATRIX = [
     ("server_access", {"server_id": "server"}, "get", None, ADMINS),
     ("host_keys_import", {"server_id": "server"}, "post", {"kh-known_hosts": ""},
      {TECH: 403, ADMIN: 400, MANAGER: 403, OUTSIDER: 403}),
+    ("ssh_trust", {"server_id": "server"}, "post", {"trust-ca_keys": "not a key"},
+     {TECH: 403, ADMIN: 400, MANAGER: 403, OUTSIDER: 403}),
     ("host_key_decide", {"server_id": "server", "key_id": "host_key"}, "post", {"decision": "trust"},
      {TECH: 403, ADMIN: 302, MANAGER: 403, OUTSIDER: 403}),
     ("playbooks", {}, "get", None, ADMINS),

@@ -71,6 +71,9 @@ class Customer(models.Model):
     contact_email = models.EmailField(blank=True)
     notes = models.TextField(blank=True)
     created_at = models.DateTimeField(default=timezone.now)
+    # OpenSSH CA public keys (one per line) whose host certificates stand in for pinned keys
+    # on this customer's servers; set on a server's Access page.
+    host_ca_keys = models.TextField(blank=True, default="")
 
     class Meta:
         ordering = ["name"]
@@ -102,6 +105,8 @@ class Server(models.Model):
     created_at = models.DateTimeField(default=timezone.now)
     # Set when the server offered a host key other than the pinned one; cleared by an admin.
     host_key_changed_at = models.DateTimeField(null=True, blank=True)
+    # An admin's exception for an old server that offers only SHA-1 key exchange or ssh-rsa host keys.
+    allow_legacy_ssh = models.BooleanField(default=False)
 
     class Meta:
         ordering = ["customer__name", "name"]

@@ -172,6 +172,8 @@ TRIAGE_SSH_TIMEOUTS = {
     "banner": env_int("TRIAGE_SSH_BANNER_TIMEOUT", 10, minimum=1),
     "handshake": env_int("TRIAGE_SSH_HANDSHAKE_TIMEOUT", 15, minimum=1),
     "auth": env_int("TRIAGE_SSH_AUTH_TIMEOUT", 60, minimum=1),
+    # The login shell's start-up files (~/.bashrc) before each command starts; its own timeout runs from then.
+    "shell_start": env_int("TRIAGE_SSH_SHELL_START_TIMEOUT", 20, minimum=1),
 }
 # Channels run at once over one connection (sshd's MaxSessions defaults to 10).
 TRIAGE_SSH_CONCURRENCY = env_int("TRIAGE_SSH_CONCURRENCY", 6, minimum=1)

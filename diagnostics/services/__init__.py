@@ -1,7 +1,7 @@
 """Writes for evidence collection, by sub-domain: credentials, host keys, playbooks, runs."""
 
 from diagnostics.services.credentials import credential_for, credential_secret, credential_set, credentials_rotate
-from diagnostics.services.host_keys import host_key_revoke, host_key_trust, host_keys_import
+from diagnostics.services.host_keys import host_key_revoke, host_key_trust, host_keys_import, ssh_trust_set
 from diagnostics.services.playbooks import playbook_save, playbooks_ensure
 from diagnostics.services.runs import (
     HEARTBEAT_EVERY,
@@ -34,4 +34,5 @@ __all__ = [
     "run_fail_stuck",
     "run_request",
     "runs_sweep",
+    "ssh_trust_set",
 ]

@@ -10,7 +10,7 @@ from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils import timezone
 
-from diagnostics import ssh
+from diagnostics import ssh, ssh_certs
 from diagnostics.models import AuditEntry, HostKey
 from triage.models import Server
 
@@ -107,6 +107,12 @@ def pinned_keys(server: Server) -> list[ssh.HostKey]:
     ]
 
 
+def revoked_keys(server: Server) -> list[ssh.HostKey]:
+    return [
+        ssh.HostKey(k.key_type, k.key_base64) for k in HostKey.objects.filter(server=server, status=HostKey.REVOKED)
+    ]
+
+
 def record_offered_key(server: Server, key: ssh.HostKey) -> HostKey:
     record, _ = HostKey.objects.get_or_create(
         server=server,
@@ -115,3 +121,37 @@ def record_offered_key(server: Server, key: ssh.HostKey) -> HostKey:
         defaults={"fingerprint": key.fingerprint, "source": "seen"},
     )
     return record
+
+
+def trusted_cas(server: Server) -> list[ssh.HostKey]:
+    """The CA keys whose host certificates the server's customer trusts (validated when stored)."""
+    try:
+        return [ssh.HostKey(t, b) for t, b in ssh_certs.parse_ca_keys(server.customer.host_ca_keys)]
+    except ValueError:  # stored before validation, or edited outside the form: trust nothing rather than fail
+        return []
+
+
+def certificate_names(server: Server) -> list[str]:
+    """The principals a host certificate may name for this server: what the desk connects to."""
+    return [server.address, server.name]
+
+
+def ssh_trust_set(*, server: Server, ca_keys: str, allow_legacy: bool, by) -> None:
+    """Store the customer's CA keys and the server's legacy-algorithm exception; audited."""
+    try:
+        ssh_certs.parse_ca_keys(ca_keys)
+    except ValueError as exc:
+        raise ValidationError({"ca_keys": str(exc)}) from None
+    with transaction.atomic():
+        customer = server.customer
+        if customer.host_ca_keys != ca_keys:
+            customer.host_ca_keys = ca_keys
+            customer.save(update_fields=["host_ca_keys"])
+            fingerprints = [ssh.fingerprint_of(b) for _, b in ssh_certs.parse_ca_keys(ca_keys)]
+            AuditEntry.objects.create(actor=by, action="host_ca_keys_set", server=server,
+                                      detail={"customer": customer.pk, "fingerprints": fingerprints})
+        if server.allow_legacy_ssh != allow_legacy:
+            server.allow_legacy_ssh = allow_legacy
+            server.save(update_fields=["allow_legacy_ssh"])
+            AuditEntry.objects.create(actor=by, action="legacy_ssh_allowed" if allow_legacy else "legacy_ssh_refused",
+                                      server=server, detail={})

@@ -134,7 +134,9 @@ def run_enqueue(*, run_id: int) -> bool:
 
 
 def _address(server: Server) -> str:
-    return f"{server.ssh_user}@{server.address}:{server.ssh_port}"
+    # An IPv6 address in brackets, as OpenSSH writes it: root@[fd00::1]:22.
+    host = f"[{server.address}]" if ":" in server.address else server.address
+    return f"{server.ssh_user}@{host}:{server.ssh_port}"
 
 
 def _claim(run_id: int, worker: str, now: datetime) -> bool:
@@ -294,6 +296,10 @@ def _execute_claimed(run, server, worker, on_evidence, *, deadline: float):
             secret=secret,
             pinned=host_keys.pinned_keys(server),
             timeouts=timeouts,
+            ca_keys=host_keys.trusted_cas(server),
+            names=host_keys.certificate_names(server),
+            allow_legacy=server.allow_legacy_ssh,
+            revoked=host_keys.revoked_keys(server),
         )
     except ssh.SshError as exc:
         return _connection_failed(run, server, exc)
