@@ -25,7 +25,7 @@ import time
 from collections import deque
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import paramiko
 from cryptography.hazmat.primitives import serialization
@@ -108,6 +108,8 @@ class CommandSpec:
     output_cap: int = 1 << 20
     stderr_cap: int = 64 << 10
     read_limit: int = 256 << 20  # stop reading a flood past this many bytes
+    # Sent on the command's stdin, then EOF (a sudo password: never on a command line). Not in repr.
+    stdin: bytes | None = field(default=None, repr=False)
 
 
 @dataclass
@@ -281,6 +283,9 @@ class Session:
         eof_deadline = None
         try:
             channel.exec_command(wrapped)
+            if spec.stdin is not None:
+                channel.sendall(spec.stdin)
+                channel.shutdown_write()
             while True:
                 progressed = _drain(channel, out, err)
                 if out.total + err.total > spec.read_limit:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from diagnostics.probes.base import LOG_CAP, Params, Probe
 from diagnostics.probes.params import Param
+from diagnostics.probes.privilege import AS_ROOT, NEEDS_ROOT
 from diagnostics.probes.shell import BOUNDED, PIDS_NAMED, have, header, need, q, script, tail_existing
 
 SYSTEM_LOGS = ("/var/log/messages", "/var/log/syslog", "/var/log/kern.log")
@@ -165,8 +166,8 @@ def _sshd_config(p: Params) -> str:
     # it is asked about the config each running daemon was started with (-f), as that daemon reads
     # it; otherwise the files are shown as written, comments and blanks dropped.
     return script(
-        BOUNDED,
         PIDS_NAMED,
+        AS_ROOT,
         "confs=; n=0;",
         "for p in $(pids_named sshd); do",
         f"c=$(tr '\\000' ' ' < \"/proc/$p/cmdline\" 2>/dev/null | awk {q(_SSHD_F_AWK)});",
@@ -180,9 +181,14 @@ def _sshd_config(p: Params) -> str:
         "shown=0;",
         f"if {have('sshd')}; then",
         'for c in ${confs:--}; do',
-        'if [ "$c" = - ]; then title="sshd -T"; out=$(bounded 10 sshd -T 2>&1); rc=$?;',
-        'else title="sshd -T -f $c"; out=$(bounded 10 sshd -T -f "$c" 2>&1); rc=$?; fi;',
+        'if [ "$c" = - ]; then title="sshd -T"; set -- sshd -T;',
+        'else title="sshd -T -f $c"; set -- sshd -T -f "$c"; fi;',
+        # sudo only where the login user is not root (root_check): see diagnostics.probes.privilege.
+        'if root_check "$@"; then out=$(root_timed TERM 10 "$@" 2>&1); rc=$?;',
+        f"else out=$root_why; rc={NEEDS_ROOT}; fi;",
         'if [ "$rc" = 0 ]; then shown=1; echo "==> $title <=="; printf "%s\\n" "$out";',
+        f'elif [ "$rc" = {NEEDS_ROOT} ]; then echo "probe: $title needs root and $(id -un) may not run it through sudo,'
+        ' showing the files instead"; printf "%s\\n" "$out" >&2;',
         'else echo "probe: $title failed (exit $rc), showing the files instead"; printf "%s\\n" "$out" >&2; fi;',
         "done;",
         "fi;",
@@ -292,5 +298,6 @@ PROBES = (
         "without comments: UseDNS yes makes every login wait on reverse DNS.",
         (),
         _sshd_config,
+        root_tools=("sshd",),
     ),
 )

@@ -1,0 +1,127 @@
+"""Root for the few probe commands that need it, through sudo limited to exactly those commands.
+
+Customers rarely give a support desk root: they give a login user and sudo rights for our probes.
+A probe script never runs itself (``sh -c``) under sudo: a sudoers line cannot allow a shell
+script whose parameters vary without allowing any script. Instead the script, running as the login
+user, calls ``sudo`` for one fixed binary at a time (strace, tcpdump, sshd -T), and the sudoers lines
+the Access page shows (``sudoers_lines``) allow those binaries with exactly the argument shapes the
+probes use, as anchored regular expressions (sudo 1.9.10 or later; older sudo never matches a
+``^...$`` line, so the probes report "needs root" instead: it fails closed). ``strace -o FILE``,
+``tcpdump -z CMD`` or ``sshd -f /etc/shadow`` do not match them.
+
+In the script: ``root_check CMD ARGS...`` asks sudo (``sudo -l``, which runs nothing) whether this
+exact command may run as root, and ``root_timed SIGNAL SECONDS CMD ARGS...`` runs it under
+timeout(1). When the check fails, ``root_denied TOOL`` prints the :data:`NEEDS_ROOT_NOTE` line and
+the probe exits :data:`NEEDS_ROOT`, so the evidence says what was missing and the rest of the run
+carries on. As root (uid 0) both just run the command.
+
+A sudo password, where a customer insists on one, reaches the host on the channel's stdin, never on
+a command line: the runner prefixes the script with :func:`reading_sudo_password` (the shell reads one
+line into an unexported variable), and the script hands it to ``sudo -S`` through the shell's
+builtin printf, which forks no process whose arguments could show it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+# Exit status of a probe that needed root and could not get it (77: "skipped" in automake's tests).
+NEEDS_ROOT = 77
+NEEDS_ROOT_NOTE = "probe: needs root: "
+# The shell variable holding the sudo password (never exported, so no child's environment has it).
+PASSWORD_VARIABLE = "triage_sudo_pw"  # noqa: S105 - a variable name, not a password
+
+
+@dataclass(frozen=True)
+class RootCommand:
+    """A binary a probe runs as root, where distributions install it, and the argument shape allowed."""
+
+    tool: str
+    paths: tuple[str, ...]
+    args: str  # POSIX extended regex over the arguments joined by spaces, anchored ^...$
+    why: str
+
+
+ROOT_COMMANDS: dict[str, RootCommand] = {
+    command.tool: command
+    for command in (
+        RootCommand(
+            "strace",
+            ("/usr/bin/strace",),
+            r"^-f -tt -T -e trace=[A-Za-z0-9_%,]+( -p [0-9]+)+$",
+            "attach to the named processes, which belong to other users, for the window asked",
+        ),
+        RootCommand(
+            "tcpdump",
+            ("/usr/bin/tcpdump", "/usr/sbin/tcpdump"),
+            # The filter follows "--", so nothing in it is read as an option (no -z, no -w FILE).
+            r"^-i [A-Za-z0-9_.:][A-Za-z0-9_.:-]* -s 0 -U -w - -c [0-9]+( -- []A-Za-z0-9+ ().:/!=<>&|*[-]+)?$",
+            "capture packets to standard output (never to a file)",
+        ),
+        RootCommand(
+            "sshd",
+            ("/usr/sbin/sshd",),
+            # Only configs under /etc/ssh: sshd -T echoes bad lines, so any file would be readable.
+            r"^-T( -f /etc/ssh/[A-Za-z0-9_@+-][A-Za-z0-9_.@+-]*)?$",
+            "print the effective settings (sshd -T reads the host keys, which only root may)",
+        ),
+    )
+}
+
+# Characters sudoers treats as syntax inside a command's arguments; a backslash makes them literal.
+_SUDOERS_SPECIAL = ",:=!\\"
+
+# The shell functions below, one line (see diagnostics.probes.shell).
+_FUNCTIONS = (
+    "root_feed() { if [ \"$root_mode\" = S ]; then printf '%s\\n' \"$" + PASSWORD_VARIABLE + "\"; fi; };",
+    "root_check() { root_mode=0; root_why=;",
+    'if [ "$(id -u)" = 0 ]; then return 0; fi;',
+    'if ! command -v sudo >/dev/null 2>&1; then root_why="sudo is not installed"; return 1; fi;',
+    'if [ -n "${' + PASSWORD_VARIABLE + ':-}" ]; then root_mode=S; else root_mode=n; fi;',
+    "if root_why=$(root_feed | sudo -\"$root_mode\" -p '' -l -- \"$@\" 2>&1 >/dev/null); then return 0; fi;",
+    "root_why=$(printf '%s' \"$root_why\" | tr '\\n' ' ' | cut -c1-300); return 1; };",
+    'root_timed() { sig=$1; s=$2; shift 2; if [ "$root_mode" = 0 ]; then timeout -s "$sig" -k 2 "$s" "$@";',
+    "else root_feed | timeout -s \"$sig\" -k 2 \"$s\" sudo -\"$root_mode\" -p '' -- \"$@\"; fi; };",
+    'root_denied() { echo "' + NEEDS_ROOT_NOTE + '$1 must run as root and $(id -un) may not run it through'
+    " sudo (${root_why:-no reason given}); the server's Access page lists the sudoers lines that allow it\";"
+    f" exit {NEEDS_ROOT}; }};",
+)
+AS_ROOT = " ".join(_FUNCTIONS)
+
+
+def reading_sudo_password(command: str) -> str:
+    """``command`` preceded by reading the sudo password from stdin (one line; the runner sends it)."""
+    return f"{PASSWORD_VARIABLE}=; IFS= read -r {PASSWORD_VARIABLE} || :; {command}"
+
+
+def needs_root_note(output: str) -> str:
+    """The probe's "needs root" line, without its prefix; '' when the probe did not report one."""
+    for line in output.splitlines():
+        if line.startswith(NEEDS_ROOT_NOTE):
+            return line[len(NEEDS_ROOT_NOTE) :]
+    return ""
+
+
+def _sudoers_escape(text: str) -> str:
+    return "".join("\\" + c if c in _SUDOERS_SPECIAL else c for c in text)
+
+
+def sudoers_lines(*, user: str, tools: list[str] | tuple[str, ...], password: bool = False) -> list[str]:
+    """The sudoers lines that let ``user`` run exactly the probes' root commands (``tools``) as root.
+
+    ``user`` must already be validated (a login name); ``password`` keeps sudo asking for the
+    user's password (``PASSWD``), for customers who insist on one.
+    """
+    specs = []
+    for tool in tools:
+        command = ROOT_COMMANDS[tool]
+        specs += [f"{path} {_sudoers_escape(command.args)}" for path in command.paths]
+    tag = "PASSWD" if password else "NOPASSWD"
+    alias = "TRIAGE_PROBES"
+    lines = [f"# {command.tool}: {command.why}" for command in (ROOT_COMMANDS[t] for t in tools)]
+    lines += [
+        f"Defaults:{user} !requiretty, !lecture",
+        f"Cmnd_Alias {alias} = " + ", \\\n    ".join(specs),
+        f"{user} ALL=(root) {tag}: {alias}",
+    ]
+    return lines
