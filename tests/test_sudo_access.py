@@ -108,3 +108,26 @@ def test_a_needs_root_note_is_read_back_from_the_evidence():
     output = "probe: tracing 1 process(es) named x\nprobe: needs root: strace must run as root and bob may not\n"
     assert privilege.needs_root_note(output) == "strace must run as root and bob may not"
     assert privilege.needs_root_note("probe: strace not installed\n") == ""
+
+
+def test_a_near_miss_that_needed_a_probe_refused_root_says_so(client, tech, admin_user, make_run, ticket):
+    from html import unescape
+
+    from diagnostics.knowledge import services as knowledge
+    from diagnostics.knowledge.diagnosis import ticket_findings
+    from diagnostics.models import Evidence
+    from tests.diagnosing import diagnosed
+
+    # Half of the symptom holds (the load); the trace that would settle it needed root.
+    knowledge.symptom_save(data={"key": "slow-connects", "title": "Slow connects", "threshold": 0.9, "signature": {
+        "all": [{"probe": "load", "regex": "load average"}, {"probe": "strace", "regex": "connect"}]}}, by=admin_user)
+    note = "probe: needs root: strace must run as root and support may not run it through sudo (sudo: nope)\n"
+    run = make_run({"load": "up 3 days, load average: 9.10, 9.20, 9.30\n", "strace": note})
+    Evidence.objects.filter(run=run, probe="strace").update(exit_status=privilege.NEEDS_ROOT)
+    diagnosed(run)
+    (possible,) = [p for p in ticket_findings(ticket=ticket).possible if p.match.symptom.key == "slow-connects"]
+    assert possible.missing_probes == ["strace"] and possible.needs_root_probes == ["strace"]
+    page = unescape(login(client, tech).get(reverse("ticket", args=[ticket.pk])).content.decode())
+    assert "Needs root: strace ran but the login user's sudo does not allow it" in page
+    run_page = unescape(client.get(reverse("run", args=[run.pk])).content.decode())
+    assert "Needs root: strace must run as root and support may not" in run_page
