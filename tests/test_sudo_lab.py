@@ -22,6 +22,7 @@ STEPS = [
     {"probe": "strace", "params": {"process": "sleep", "seconds": 1, "syscalls": "nanosleep,clock_nanosleep"}},
     {"probe": "tcpdump", "params": {"seconds": 1, "count": 5}},
     {"probe": "load", "params": {}},
+    {"probe": "fd_usage", "params": {"process": "sleep"}},
 ]
 # Only the host's own sudo log (private /var/log), never the machine's syslog.
 SUDO_LOG = "/var/log/sudo.log"
@@ -68,12 +69,14 @@ def _collect(ticket, server):
 
 
 def _assert_root_evidence(run):
-    strace, tcpdump, load = run.evidence.order_by("step")[:3]
+    strace, tcpdump, load, fds = run.evidence.order_by("step")[:4]
     assert strace.exit_status == 0, strace.text
     assert re.search(r"Process \d+ attached", strace.text), strace.text
     assert tcpdump.exit_status == 0, tcpdump.stderr
     assert bytes(tcpdump.output[:4]) in PCAP_MAGIC
     assert load.exit_status == 0 and "load average" in load.text
+    # root's sleep process, whose fd directory only root may list
+    assert fds.exit_status == 0 and re.search(r"^\d+ sleep [1-9]\d* \d+$", fds.text, re.M), fds.text
 
 
 def test_a_non_root_login_with_the_generated_sudoers_gets_the_root_probes_evidence(sudo_host, customer, ticket):
@@ -86,6 +89,7 @@ def test_a_non_root_login_with_the_generated_sudoers_gets_the_root_probes_eviden
     log = sudo_host.read_file(SUDO_LOG)
     assert f"{sudo_host.user} :" in log
     assert "COMMAND=/usr/bin/strace -f -tt -T -e trace=nanosleep,clock_nanosleep -p " in log
+    assert re.search(r"COMMAND=/usr/bin/find (/proc/\d+/fd )+-mindepth 1 -maxdepth 1", log)
     assert "COMMAND=/usr/bin/tcpdump -i any -s 0 -U -w - -c 5 -- 'not (host " in log
 
 
@@ -93,11 +97,11 @@ def test_without_sudo_rights_root_probes_say_needs_root_and_the_rest_succeeds(su
     sudo_host.set_sudoers(_sudoers(sudo_host, allow=False))
     run = _collect(ticket, _server(customer, sudo_host))
     assert run.state == RunState.PARTIAL and run.failure_kind == "needs_root", run.reason
-    assert "strace, tcpdump needed root, which trlab could not get through sudo" in run.reason
-    strace, tcpdump, load = run.evidence.order_by("step")[:3]
-    for evidence, tool in ((strace, "strace"), (tcpdump, "tcpdump")):
+    assert "fd_usage, strace, tcpdump needed root, which trlab could not get through sudo" in run.reason
+    strace, tcpdump, load, fds = run.evidence.order_by("step")[:4]
+    for evidence, tool in ((strace, "strace"), (tcpdump, "tcpdump"), (fds, "fd_usage")):
         assert evidence.exit_status == privilege.NEEDS_ROOT
-        assert evidence.needs_root.startswith(f"{tool} must run as root and {sudo_host.user} may not run it"), \
+        assert evidence.needs_root.startswith(f"{tool} ") and f"{sudo_host.user} may not" in evidence.needs_root, \
             evidence.text
         assert "Access page" in evidence.needs_root
     assert load.exit_status == 0 and "load average" in load.text

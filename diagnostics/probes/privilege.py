@@ -59,6 +59,13 @@ ROOT_COMMANDS: dict[str, RootCommand] = {
             "capture packets to standard output (never to a file)",
         ),
         RootCommand(
+            "find",
+            ("/usr/bin/find",),
+            # Lists the fd directories of the processes given; no expression (-exec, -delete) fits.
+            r"^(/proc/[0-9]+/fd )+-mindepth 1 -maxdepth 1$",
+            "list the open files of processes that belong to other users (fd_usage counts them)",
+        ),
+        RootCommand(
             "sshd",
             ("/usr/sbin/sshd",),
             # Only configs under /etc/ssh: sshd -T echoes bad lines, so any file would be readable.
@@ -79,7 +86,8 @@ _FUNCTIONS = (
     'if ! command -v sudo >/dev/null 2>&1; then root_why="sudo is not installed"; return 1; fi;',
     'if [ -n "${' + PASSWORD_VARIABLE + ':-}" ]; then root_mode=S; else root_mode=n; fi;',
     "if root_why=$(root_feed | sudo -\"$root_mode\" -p '' -l -- \"$@\" 2>&1 >/dev/null); then return 0; fi;",
-    "root_why=$(printf '%s' \"$root_why\" | tr '\\n' ' ' | cut -c1-300); return 1; };",
+    # sudo's last line says why (earlier ones are warnings such as "unable to resolve host").
+    "root_why=$(printf '%s\\n' \"$root_why\" | tail -n 1 | cut -c1-300); return 1; };",
     'root_timed() { sig=$1; s=$2; shift 2; if [ "$root_mode" = 0 ]; then timeout -s "$sig" -k 2 "$s" "$@";',
     "else root_feed | timeout -s \"$sig\" -k 2 \"$s\" sudo -\"$root_mode\" -p '' -- \"$@\"; fi; };",
     'root_denied() { echo "' + NEEDS_ROOT_NOTE + '$1 must run as root and $(id -un) may not run it through'

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from diagnostics.probes.base import LOG_CAP, Params, Probe
 from diagnostics.probes.params import Param
-from diagnostics.probes.privilege import AS_ROOT, NEEDS_ROOT
+from diagnostics.probes.privilege import AS_ROOT, NEEDS_ROOT, NEEDS_ROOT_NOTE
 from diagnostics.probes.shell import BOUNDED, PIDS_NAMED, have, header, need, q, script, tail_existing
 
 SYSTEM_LOGS = ("/var/log/messages", "/var/log/syslog", "/var/log/kern.log")
@@ -50,17 +50,26 @@ def _fd_usage(p: Params) -> str:
     want = p["process"][:15] if p["process"] else ""  # /proc/<pid>/comm keeps 15 characters
     return script(
         PIDS_NAMED,
+        AS_ROOT,
         f"name={q(p['process'] or '')}; want={q(want)};",
         'if [ -n "$want" ] && [ -z "$(pids_named "$want")" ]; then echo "probe: no process named $name"; exit 1; fi;',
         # awk, not sh's read: dash reads byte by byte and /proc/sys files end after the first byte.
         "awk '{ print \"file-nr\", $1, $2, $3 }' /proc/sys/fs/file-nr 2>/dev/null;",
         "echo 'pid name open soft_limit';",
         "tab=$(printf '\\t');",
+        # Other users' fd directories are root's to read: without root only the login user's own
+        # processes would be counted, so that listing is marked "needs root" (exit 77 at the end).
+        "set -- find /proc/[0-9]*/fd -mindepth 1 -maxdepth 1; denied=;",
+        'if ! root_check "$@"; then denied=1; echo "' + NEEDS_ROOT_NOTE + 'fd_usage reads other users\' open files'
+        ' as root and $(id -un) may not (${root_why:-no reason given}); only its own processes are counted;'
+        " the server's Access page lists the sudoers lines that allow it\";"
+        ' root_mode=0; fi;',
         "{ grep -H '' /proc/[0-9]*/comm 2>/dev/null | sed 's/^/C /';",
         "grep -H '^Max open files' /proc/[0-9]*/limits 2>/dev/null | sed 's/^/L /';",
-        "find /proc/[0-9]*/fd -mindepth 1 -maxdepth 1 2>/dev/null | sed 's/^/F /'; }",
+        "root_timed TERM 20 \"$@\" 2>/dev/null | sed 's/^/F /'; }",
         f'| awk -v want="$want" {q(_FD_AWK)}',
         '| sort -t "$tab" -k1,1nr -k2,2nr | cut -f3- | head -n 200;',
+        f'if [ -n "$denied" ]; then exit {NEEDS_ROOT}; fi;',
     )
 
 
@@ -218,6 +227,7 @@ PROBES = (
         "descriptors shows up here before it shows up as 'Too many open files'.",
         (Param("process", "process", help="Only processes with this name, e.g. varnishd."),),
         _fd_usage,
+        root_tools=("find",),
     ),
     Probe(
         "mounts",
