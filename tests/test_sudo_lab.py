@@ -48,7 +48,9 @@ def sudo_host(lab):
 
 
 def _sudoers(host, *, allow: bool, password: bool = False) -> str:
-    lines = [f"Defaults logfile={SUDO_LOG}, loglinelen=0, !syslog", "root ALL=(ALL:ALL) ALL"]
+    # timestamp_timeout=0: sudo asks for the password every time (the lab user and /run/sudo are the machine's,
+    # so a cached sudo login from another test would otherwise let a run through without it).
+    lines = [f"Defaults logfile={SUDO_LOG}, loglinelen=0, !syslog, timestamp_timeout=0", "root ALL=(ALL:ALL) ALL"]
     if allow:
         lines += privilege.sudoers_lines(user=host.user, tools=probes.root_tools(), password=password)
     return "\n".join(lines) + "\n"
