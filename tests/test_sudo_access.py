@@ -82,7 +82,7 @@ def test_a_root_login_needs_no_sudoers_lines(client, admin_user, server):
 
 def test_the_sudoers_lines_cover_every_root_tool_of_the_registry_and_visudo_accepts_them(tmp_path):
     tools = probes.root_tools()
-    assert set(tools) == {"strace", "tcpdump", "sshd", "find"}
+    assert set(tools) == {"strace", "tcpdump", "sshd", "find", "tail"}
     assert set(tools) == {t for p in probes.REGISTRY.values() for t in p.root_tools}
     text = "\n".join(privilege.sudoers_lines(user="support", tools=tools)) + "\n"
     assert text.count("^") == sum(len(privilege.ROOT_COMMANDS[t].paths) for t in tools)  # each anchored

@@ -23,7 +23,9 @@ STEPS = [
     {"probe": "tcpdump", "params": {"seconds": 1, "count": 5}},
     {"probe": "load", "params": {}},
     {"probe": "fd_usage", "params": {"process": "sleep"}},
+    {"probe": "auth_log", "params": {"lines": 5}},
 ]
+SECURE_LINE = "Dec  3 04:00:00 sudo sshd[4242]: Accepted publickey for ops from 192.0.2.7 port 50000 ssh2"
 # Only the host's own sudo log (private /var/log), never the machine's syslog.
 SUDO_LOG = "/var/log/sudo.log"
 
@@ -38,6 +40,7 @@ def sudo_host(lab):
     """A host with its own PID namespace and /var/log, a root-owned process to trace, and a root login
     nobody uses: collections log in as the lab's unprivileged user."""
     host = lab.add_host("sudo", own_pids=True, private_tmp=True)
+    host.write_file("/var/log/secure", SECURE_LINE + "\n", mode=0o600)  # root's only, as on RHEL
     # Host._enter is the lab's argv prefix into a host's namespaces; the host's pid 1 reaps it on teardown.
     sleeper = subprocess.Popen([*host._enter(), "sleep", "300"], stdin=subprocess.DEVNULL,
                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
@@ -71,7 +74,7 @@ def _collect(ticket, server):
 
 
 def _assert_root_evidence(run):
-    strace, tcpdump, load, fds = run.evidence.order_by("step")[:4]
+    strace, tcpdump, load, fds, auth = run.evidence.order_by("step")[:5]
     assert strace.exit_status == 0, strace.text
     assert re.search(r"Process \d+ attached", strace.text), strace.text
     assert tcpdump.exit_status == 0, tcpdump.stderr
@@ -79,6 +82,7 @@ def _assert_root_evidence(run):
     assert load.exit_status == 0 and "load average" in load.text
     # root's sleep process, whose fd directory only root may list
     assert fds.exit_status == 0 and re.search(r"^\d+ sleep [1-9]\d* \d+$", fds.text, re.M), fds.text
+    assert auth.exit_status == 0 and SECURE_LINE in auth.text, auth.text
 
 
 def test_a_non_root_login_with_the_generated_sudoers_gets_the_root_probes_evidence(sudo_host, customer, ticket):
@@ -92,6 +96,7 @@ def test_a_non_root_login_with_the_generated_sudoers_gets_the_root_probes_eviden
     assert f"{sudo_host.user} :" in log
     assert "COMMAND=/usr/bin/strace -f -tt -T -e trace=nanosleep,clock_nanosleep -p " in log
     assert re.search(r"COMMAND=/usr/bin/find (/proc/\d+/fd )+-mindepth 1 -maxdepth 1", log)
+    assert "COMMAND=/usr/bin/tail -n 5 /var/log/secure" in log
     assert "COMMAND=/usr/bin/tcpdump -i any -s 0 -U -w - -c 5 -- 'not (host " in log
 
 
@@ -99,9 +104,10 @@ def test_without_sudo_rights_root_probes_say_needs_root_and_the_rest_succeeds(su
     sudo_host.set_sudoers(_sudoers(sudo_host, allow=False))
     run = _collect(ticket, _server(customer, sudo_host))
     assert run.state == RunState.PARTIAL and run.failure_kind == "needs_root", run.reason
-    assert "fd_usage, strace, tcpdump needed root, which trlab could not get through sudo" in run.reason
-    strace, tcpdump, load, fds = run.evidence.order_by("step")[:4]
-    for evidence, tool in ((strace, "strace"), (tcpdump, "tcpdump"), (fds, "fd_usage")):
+    assert "auth_log, fd_usage, strace, tcpdump needed root, which trlab could not get through sudo" in run.reason
+    strace, tcpdump, load, fds, auth = run.evidence.order_by("step")[:5]
+    for evidence, tool in ((strace, "strace"), (tcpdump, "tcpdump"), (fds, "fd_usage"),
+                           (auth, "reading /var/log/secure")):
         assert evidence.exit_status == privilege.NEEDS_ROOT
         assert evidence.needs_root.startswith(f"{tool} ") and f"{sudo_host.user} may not" in evidence.needs_root, \
             evidence.text
@@ -148,3 +154,25 @@ def test_a_wrong_sudo_password_is_needs_root_evidence_naming_sudo_s_refusal(sudo
     strace = run.evidence.order_by("step").first()
     assert strace.exit_status == privilege.NEEDS_ROOT
     assert "incorrect password" in strace.needs_root, strace.text
+
+
+REFUSED = [
+    "strace -f -tt -T -e trace=connect -p 1 -o /etc/passwd",  # writes any file as root
+    "strace -f -tt -T -e trace=connect /bin/sh",  # runs a command as root
+    "tcpdump -i any -s 0 -U -w /etc/passwd -c 5",
+    "tcpdump -i any -s 0 -U -w - -c 5 -z /bin/sh",
+    "find /proc/1/fd -mindepth 1 -maxdepth 1 -exec /bin/sh ;",
+    "tail -n 5 /etc/shadow",
+    "tail -n 5 /var/log/secure /etc/shadow",
+    "sshd -T -f /etc/shadow",  # sshd -T echoes the lines it cannot parse
+    "sh -c id",
+]
+
+
+def test_the_generated_sudoers_allow_nothing_but_the_probes_shapes(sudo_host):
+    sudo_host.set_sudoers(_sudoers(sudo_host, allow=True))
+    allowed = "tail -n 5 /var/log/secure"
+    for command in REFUSED:
+        check = f"sudo -n -l -- {allowed} >/dev/null && ! sudo -n -l -- {command}"
+        result = sudo_host.run("su", sudo_host.user, "-s", "/bin/sh", "-c", check, check=False)
+        assert result.returncode == 0, (command, result.stdout, result.stderr)

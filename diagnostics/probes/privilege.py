@@ -25,6 +25,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from diagnostics.probes.params import LOG_PATHS
+
 # Exit status of a probe that needed root and could not get it (77: "skipped" in automake's tests).
 NEEDS_ROOT = 77
 NEEDS_ROOT_NOTE = "probe: needs root: "
@@ -42,6 +44,11 @@ class RootCommand:
     why: str
 
 
+def _one_of(paths: tuple[str, ...]) -> str:
+    """An alternation matching exactly these paths (their dots literal)."""
+    return "(" + "|".join(path.replace(".", "[.]") for path in paths) + ")"
+
+
 ROOT_COMMANDS: dict[str, RootCommand] = {
     command.tool: command
     for command in (
@@ -57,6 +64,13 @@ ROOT_COMMANDS: dict[str, RootCommand] = {
             # The filter follows "--", so nothing in it is read as an option (no -z, no -w FILE).
             r"^-i [A-Za-z0-9_.:][A-Za-z0-9_.:-]* -s 0 -U -w - -c [0-9]+( -- []A-Za-z0-9+ ().:/!=<>&|*[-]+)?$",
             "capture packets to standard output (never to a file)",
+        ),
+        RootCommand(
+            "tail",
+            ("/usr/bin/tail",),
+            # Only the log files probes may read (diagnostics.probes.params.LOG_PATHS), one at a time.
+            rf"^-n [0-9]+ {_one_of(LOG_PATHS)}$",
+            "read the newest lines of the allowed log files that only root may read (/var/log/secure, maillog)",
         ),
         RootCommand(
             "find",

@@ -152,9 +152,12 @@ def _install_log(p: Params) -> str:
 def _log_tail(p: Params) -> str:
     path = q(p["log_path"])
     return script(
-        f"f={path};",
+        AS_ROOT,
+        f"f={path}; n={q(p['lines'])};",
         'if [ ! -e "$f" ]; then echo "probe: $f does not exist"; exit 1; fi;',
-        f'tail -n {q(p["lines"])} "$f";',
+        'if [ -r "$f" ]; then tail -n "$n" "$f";',
+        'elif root_check tail -n "$n" "$f"; then root_timed TERM 20 tail -n "$n" "$f";',
+        'else root_denied "reading $f"; fi;',
     )
 
 
@@ -269,6 +272,7 @@ PROBES = (
         (lines_param(300),),
         _system_log,
         output_cap=LOG_CAP,
+        root_tools=("tail",),
     ),
     Probe(
         "auth_log",
@@ -278,6 +282,7 @@ PROBES = (
         (lines_param(300),),
         _auth_log,
         output_cap=LOG_CAP,
+        root_tools=("tail",),
     ),
     Probe(
         "install_log",
@@ -288,6 +293,7 @@ PROBES = (
         (lines_param(500),),
         _install_log,
         output_cap=LOG_CAP,
+        root_tools=("tail",),
     ),
     Probe(
         "log_tail",
@@ -299,6 +305,7 @@ PROBES = (
         ),
         _log_tail,
         output_cap=LOG_CAP,
+        root_tools=("tail",),
     ),
     Probe(
         "sshd_config",
