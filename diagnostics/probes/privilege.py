@@ -3,11 +3,15 @@
 Customers rarely give a support desk root: they give a login user and sudo rights for our probes.
 A probe script never runs itself (``sh -c``) under sudo: a sudoers line cannot allow a shell
 script whose parameters vary without allowing any script. Instead the script, running as the login
-user, calls ``sudo`` for one fixed binary at a time (strace, tcpdump, sshd -T), and the sudoers lines
+user, calls ``sudo`` for one fixed binary at a time (strace, tcpdump, sshd -T, find over /proc/*/fd,
+tail of an allowed log), and the sudoers lines
 the Access page shows (``sudoers_lines``) allow those binaries with exactly the argument shapes the
-probes use, as anchored regular expressions (sudo 1.9.10 or later; older sudo never matches a
-``^...$`` line, so the probes report "needs root" instead: it fails closed). ``strace -o FILE``,
-``tcpdump -z CMD`` or ``sshd -f /etc/shadow`` do not match them.
+probes use, as anchored regular expressions, the command's path included (sudo 1.9.10 or later:
+older sudo rejects a command path that is a regular expression, so visudo refuses the lines rather
+than reading the arguments as glob patterns, where ``*`` would match anything). ``strace -o FILE``,
+``tcpdump -z CMD``, ``find -exec``, ``tail /etc/shadow`` or ``sshd -T -f /etc/shadow`` do not match
+them (``tests/test_sudo_lab.py`` asks a real sudo). strace as root does see what the traced processes
+read and write (the first 32 bytes of each buffer): that is what the customer grants by allowing it.
 
 In the script: ``root_check CMD ARGS...`` asks sudo (``sudo -l``, which runs nothing) whether this
 exact command may run as root, and ``root_timed SIGNAL SECONDS CMD ARGS...`` runs it under
@@ -134,10 +138,11 @@ def sudoers_lines(*, user: str, tools: list[str] | tuple[str, ...], password: bo
     ``user`` must already be validated (a login name); ``password`` keeps sudo asking for the
     user's password (``PASSWD``), for customers who insist on one.
     """
-    specs = []
-    for tool in tools:
-        command = ROOT_COMMANDS[tool]
-        specs += [f"{path} {_sudoers_escape(command.args)}" for path in command.paths]
+    # The path is a regular expression too: sudo before 1.9.10, which would read the arguments as glob
+    # patterns (where "*" matches "-z CMD" too), refuses a command that does not start with "/" outright.
+    specs = [
+        f"^{_one_of(ROOT_COMMANDS[tool].paths)}$ {_sudoers_escape(ROOT_COMMANDS[tool].args)}" for tool in tools
+    ]
     tag = "PASSWD" if password else "NOPASSWD"
     alias = "TRIAGE_PROBES"
     lines = [f"# {command.tool}: {command.why}" for command in (ROOT_COMMANDS[t] for t in tools)]
