@@ -39,6 +39,20 @@ class CredentialForm(forms.Form):
         max_length=1000,
         help_text="Only for an encrypted private key.",
     )
+    username = forms.CharField(
+        required=False,
+        max_length=32,
+        help_text="The login user, e.g. support (blank: the server's SSH user). Probes that need root "
+        "use sudo when it is not root; the sudoers lines below allow exactly those.",
+    )
+    sudo_password = forms.CharField(
+        widget=forms.PasswordInput(render_value=False),
+        required=False,
+        strip=False,
+        max_length=1000,
+        help_text="Only if the login user's sudo asks for a password. Stored encrypted; sent to sudo on "
+        "its input, never on a command line.",
+    )
 
     def clean_secret(self):
         secret = self.cleaned_data["secret"]

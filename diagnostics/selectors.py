@@ -317,6 +317,7 @@ class PossibleView:
     run_id: int
     missing_probes: list[str]
     probes: list[str]
+    needs_root_probes: list[str]
 
 
 def ticket_possible(*, ticket, diagnosis=None) -> list[PossibleView]:
@@ -324,7 +325,7 @@ def ticket_possible(*, ticket, diagnosis=None) -> list[PossibleView]:
     return [
         PossibleView(p.match.symptom.key, p.match.symptom.title, p.match.why, round(100 * p.match.score),
                      p.match.run.server_id, p.match.run.server.name, p.match.run_id, p.missing_probes,
-                     p.signature_probes)
+                     p.signature_probes, p.needs_root_probes)
         for p in diagnosis.possible
     ]
 
@@ -352,12 +353,27 @@ def evidence_for_download(*, user, run_id: int, step: int) -> Evidence:
 
 
 def server_collection_setup(*, server: Server) -> dict:
+    credential = Credential.objects.filter(server=server).first()
+    customer_credential = Credential.objects.filter(customer_id=server.customer_id, server__isnull=True).first()
     return {
-        "credential": Credential.objects.filter(server=server).first(),
-        "customer_credential": Credential.objects.filter(customer_id=server.customer_id, server__isnull=True).first(),
+        "credential": credential,
+        "customer_credential": customer_credential,
+        **server_sudoers(server=server, credential=credential or customer_credential),
         "host_keys": list(HostKey.objects.filter(server=server).select_related("decided_by")),
         "recent_runs": list(CollectionRun.objects.filter(server=server).select_related("ticket")[:10]),
     }
+
+
+def server_sudoers(*, server: Server, credential: Credential | None) -> dict:
+    """The login user and, unless it is root, the sudoers lines that let it run the probes' root commands."""
+    from diagnostics.probes import privilege, root_tools
+
+    user = credential.login_user(server) if credential is not None else server.ssh_user
+    if user == "root":
+        return {"login_user": user, "sudoers": ""}
+    password = credential is not None and credential.sudo_password_token is not None
+    lines = privilege.sudoers_lines(user=user, tools=root_tools(), password=password)
+    return {"login_user": user, "sudoers": "\n".join(lines) + "\n"}
 
 
 def audit_log(*, user, server_id: int | None = None, limit: int = 200) -> list[AuditEntry]:

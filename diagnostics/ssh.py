@@ -26,7 +26,7 @@ import time
 from collections import deque
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import paramiko
 from cryptography.hazmat.primitives import serialization
@@ -115,6 +115,8 @@ class CommandSpec:
     output_cap: int = 1 << 20
     stderr_cap: int = 64 << 10
     read_limit: int = 256 << 20  # stop reading a flood past this many bytes
+    # Sent on the command's stdin, then EOF (a sudo password: never on a command line). Not in repr.
+    stdin: bytes | None = field(default=None, repr=False)
 
 
 @dataclass
@@ -341,6 +343,9 @@ class Session:
         eof_deadline = None
         try:
             channel.exec_command(marked(wrapped, token))
+            if spec.stdin is not None:
+                channel.sendall(spec.stdin)
+                channel.shutdown_write()
             while True:
                 progressed = _drain(channel, out_after, err_after)
                 if out_after.found and shell_deadline:

@@ -99,7 +99,13 @@ def server_access_setup(request: HttpRequest, server_id: int) -> HttpResponse:
         scope = {"customer": server.customer} if request.POST.get("scope") == "customer" else {"server": server}
         try:
             services.credential_set(
-                kind=data["kind"], secret=data["secret"], passphrase=data["passphrase"], by=request.user, **scope
+                kind=data["kind"],
+                secret=data["secret"],
+                passphrase=data["passphrase"],
+                username=data["username"],
+                sudo_password=data["sudo_password"],
+                by=request.user,
+                **scope,
             )
         except ValidationError as exc:
             for field, errors in exc.message_dict.items():

@@ -815,6 +815,18 @@ class Host:
     def read_file(self, path: str) -> str:
         return self._path(path).read_text()
 
+    def set_sudoers(self, text: str) -> None:
+        """Give the host its own /etc/sudoers (checked by visudo first): a file bind-mounted over /etc/sudoers in
+        the host's private mount namespace, so the machine's sudo rules never apply in the host and these never
+        apply outside it. Later calls rewrite the same file in place (the mount follows its inode)."""
+        path = self.dir / "sudoers"
+        fresh = not path.exists()
+        path.write_text(text)
+        path.chmod(0o440)
+        self.run("visudo", "-c", "-q", "-f", str(path))
+        if fresh:
+            self.run("mount", "--bind", str(path), "/etc/sudoers")
+
     def processes(self, pattern: str) -> list[str]:
         """``"<pid> <command line>"`` of the host's live processes whose command line matches regex `pattern`:
         with own_pids those of its PID namespace, otherwise those in its network namespace."""

@@ -26,6 +26,7 @@ from django.utils import timezone
 
 from diagnostics.knowledge.matcher import compiled_symptoms, match_run_bounded
 from diagnostics.models import TERMINAL_STATES, CollectionRun, Evidence, Match
+from diagnostics.probes.privilege import NEEDS_ROOT
 from triage.models import Ticket
 
 log = logging.getLogger(__name__)
@@ -107,6 +108,7 @@ class Possible:
     match: Match
     missing_probes: list[str]
     signature_probes: list[str]
+    needs_root_probes: list[str] = field(default_factory=list)  # of missing_probes: ran, but sudo refused root
 
 
 @dataclass
@@ -143,12 +145,27 @@ def signature_probes_by_symptom() -> dict[int, set[str]]:
 
 
 def _collected(run_ids: list[int]) -> dict[int, set[str]]:
-    """{run id: probes that ran to an exit status} - a probe that never finished proves nothing."""
+    """{run id: probes that ran to an exit status} - a probe that never finished proves nothing, nor
+    does one that needed root and could not get it (``diagnostics.probes.privilege.NEEDS_ROOT``)."""
     collected: dict[int, set[str]] = {}
-    rows = Evidence.objects.filter(run_id__in=run_ids, exit_status__isnull=False).values_list("run_id", "probe")
+    rows = (
+        Evidence.objects.filter(run_id__in=run_ids, exit_status__isnull=False)
+        .exclude(exit_status=NEEDS_ROOT)
+        .values_list("run_id", "probe")
+    )
     for run_id, probe in rows:
         collected.setdefault(run_id, set()).add(probe)
     return collected
+
+
+def _denied_root(run_ids: list[int]) -> dict[int, set[str]]:
+    """{run id: probes that ran but could not get root} - what a near miss says was missing, and why."""
+    denied: dict[int, set[str]] = {}
+    for run_id, probe in Evidence.objects.filter(run_id__in=run_ids, exit_status=NEEDS_ROOT).values_list(
+        "run_id", "probe"
+    ):
+        denied.setdefault(run_id, set()).add(probe)
+    return denied
 
 
 def ticket_findings(*, ticket: Ticket) -> TicketDiagnosis:
@@ -213,6 +230,7 @@ def _possible(matches, diagnosed, order, collected, found) -> list[Possible]:
     """Near misses worth a tech's look: on the newest run of the server that evaluated the symptom,
     not found on that server, and strong enough to be more than noise."""
     reads = signature_probes_by_symptom()
+    denied_root = _denied_root(list(order))
     newest: dict[tuple[int, int], Match] = {}
     for match in matches:
         if match.near_miss:
@@ -230,6 +248,7 @@ def _possible(matches, diagnosed, order, collected, found) -> list[Possible]:
         if ruled_out:
             continue
         missing = sorted(probes - collected.get(match.run_id, set()))
-        possible.append(Possible(match, missing, sorted(probes)))
+        denied = sorted(set(missing) & denied_root.get(match.run_id, set()))
+        possible.append(Possible(match, missing, sorted(probes), denied))
     possible.sort(key=lambda p: (-p.match.score, p.match.symptom.key))
     return possible

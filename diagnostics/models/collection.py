@@ -7,7 +7,7 @@ from django.db import models
 from django.db.models import Q
 from django.utils import timezone
 
-from triage.models import Customer, Server, Ticket
+from triage.models import Customer, Server, Ticket, ssh_user_validator
 
 
 class Credential(models.Model):
@@ -26,6 +26,10 @@ class Credential(models.Model):
     kind = models.CharField(max_length=10, choices=KINDS)
     secret_token = models.BinaryField()
     passphrase_token = models.BinaryField(null=True, blank=True)
+    # The login user this credential belongs to; blank: each server's own SSH user (Server.ssh_user).
+    username = models.CharField(max_length=32, blank=True, validators=[ssh_user_validator])
+    # For a login user whose sudo asks for a password: fed to `sudo -S` on stdin, never on a command line.
+    sudo_password_token = models.BinaryField(null=True, blank=True)
     public_fingerprint = models.CharField(
         max_length=80, blank=True, help_text="SHA256 fingerprint of the public key, for recognising it."
     )
@@ -53,8 +57,13 @@ class Credential(models.Model):
         owner = self.server or self.customer
         return f"{self.get_kind_display()} for {owner}"
 
+
     def __repr__(self) -> str:
         return f"<Credential {self.pk} {self.kind}>"
+
+    def login_user(self, server: Server) -> str:
+        """Who this credential logs in as on ``server``."""
+        return self.username or server.ssh_user
 
 
 class HostKey(models.Model):
@@ -220,6 +229,15 @@ class Evidence(models.Model):
     @property
     def text(self) -> str:
         return bytes(self.output).decode("utf-8", errors="replace")
+
+    @property
+    def needs_root(self) -> str:
+        """Why the probe could not run as root (its "probe: needs root:" line), or '' if it did not say so."""
+        from diagnostics.probes.privilege import NEEDS_ROOT, needs_root_note
+
+        if self.exit_status != NEEDS_ROOT:
+            return ""
+        return needs_root_note(bytes(self.output[:4096]).decode("utf-8", errors="replace")) or "needs root"
 
     PREVIEW_BYTES = 256 << 10
 

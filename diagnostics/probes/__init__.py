@@ -40,6 +40,7 @@ __all__ = [
     "build",
     "evidence_probes",
     "get_probe",
+    "root_tools",
     "session_output",
 ]
 
@@ -48,6 +49,11 @@ for _probe in (*system.PROBES, *network.PROBES, *captures.PROBES, *mail.PROBES):
     if _probe.name in REGISTRY:
         raise RuntimeError(f"probe {_probe.name!r} is registered twice")
     REGISTRY[_probe.name] = _probe
+
+
+def root_tools() -> list[str]:
+    """Every binary some registered probe runs as root, in registry order (for the sudoers lines)."""
+    return list(dict.fromkeys(tool for probe in REGISTRY.values() for tool in probe.root_tools))
 
 
 def evidence_probes() -> set[str]:

@@ -41,6 +41,7 @@ class ProbeCommand:
     timeout: int  # seconds the remote side allows (the runner wraps it in `timeout -k`)
     output_cap: int  # bytes of stdout kept (head + tail); stderr is capped by the runner
     binary: bool = False  # stdout is binary (pcap): offer a download, not text
+    needs_root: bool = False  # runs root_tools: the runner feeds it the sudo password, if any
 
 
 Params = Mapping[str, Any]
@@ -63,6 +64,9 @@ class Probe:
     timeout: int | Callable[[Params], int] = DEFAULT_TIMEOUT
     output_cap: int = TEXT_CAP
     binary: bool = False
+    # Binaries the script runs as root (keys of diagnostics.probes.privilege.ROOT_COMMANDS), through
+    # sudo when the login user is not root: the sudoers lines on the Access page come from these.
+    root_tools: tuple[str, ...] = ()
 
     def validate(self, raw: Mapping[str, Any] | None) -> dict[str, Any]:
         """Cleaned parameters with defaults filled; ProbeError on anything else."""
@@ -87,5 +91,9 @@ class Probe:
         if not 1 <= timeout <= MAX_TIMEOUT:
             raise ProbeError(f"{self.name}: timeout {timeout} s is outside 1..{MAX_TIMEOUT} s")
         return ProbeCommand(
-            command=self.render(cleaned), timeout=timeout, output_cap=self.output_cap, binary=self.binary
+            command=self.render(cleaned),
+            timeout=timeout,
+            output_cap=self.output_cap,
+            binary=self.binary,
+            needs_root=bool(self.root_tools),
         )

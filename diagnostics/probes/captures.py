@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from diagnostics.probes.base import PCAP_CAP, Params, Probe
 from diagnostics.probes.params import Param
+from diagnostics.probes.privilege import AS_ROOT
 from diagnostics.probes.shell import PIDS_NAMED, need, q, script
 
 SLACK = 10
@@ -35,6 +36,7 @@ def _strace(p: Params) -> str:
         need("timeout"),
         need("strace"),
         PIDS_NAMED,
+        AS_ROOT,
         f"name={q(name)};",
         "set --; n=0;",
         f"for pid in $(pids_named {q(name[:15])}); do n=$((n + 1));",
@@ -42,8 +44,10 @@ def _strace(p: Params) -> str:
         'if [ "$n" = 0 ]; then echo "probe: no process named $name"; exit 1; fi;',
         f'if [ "$n" -gt {MAX_PIDS} ]; then echo "probe: tracing the first {MAX_PIDS} of $n processes named $name";',
         'else echo "probe: tracing $n process(es) named $name"; fi;',
+        f'set -- strace -f -tt -T -e {q("trace=" + p["syscalls"])} "$@";',
+        'root_check "$@" || root_denied strace;',
         # strace reports on stderr; the trace is the evidence, so it goes to stdout.
-        f'timeout -s INT -k 2 {q(p["seconds"])} strace -f -tt -T -e {q("trace=" + p["syscalls"])} "$@" 2>&1; rc=$?;',
+        f'root_timed INT {q(p["seconds"])} "$@" 2>&1; rc=$?;',
         # strace -tt prints local wall-clock time; date +%N is GNU/busybox, "N" where it is not known.
         f'echo "{WINDOW_END_NOTE}$(date +%H:%M:%S.%N | cut -c1-15)";',
         WINDOW_ENDED,
@@ -54,6 +58,7 @@ def _tcpdump(p: Params) -> str:
     return script(
         need("timeout"),
         need("tcpdump"),
+        AS_ROOT,
         f"f={q(p['bpf'] or '')};",
         # Leave our own SSH session out, or the capture of `-i any` fills with the pcap
         # bytes it is itself sending back. SSH_CONNECTION is "client cport server sport".
@@ -61,8 +66,10 @@ def _tcpdump(p: Params) -> str:
         'case "$1$2$4" in *[!0-9A-Fa-f.:]*) ;; *) if [ "$#" = 4 ]; then'
         ' own="not (host $1 and tcp port $2 and tcp port $4)"; fi;; esac; fi;',
         'if [ -n "$f" ] && [ -n "$own" ]; then f="($f) and $own"; elif [ -n "$own" ]; then f=$own; fi;',
-        f"set -- timeout -s INT -k 2 {q(p['seconds'])} tcpdump -i {q(p['interface'])} -s 0 -U -w - -c {q(p['count'])};",
-        'if [ -n "$f" ]; then "$@" -- "$f"; else "$@"; fi; rc=$?;',
+        f"set -- tcpdump -i {q(p['interface'])} -s 0 -U -w - -c {q(p['count'])};",
+        'if [ -n "$f" ]; then set -- "$@" -- "$f"; fi;',
+        'root_check "$@" || root_denied tcpdump;',
+        f"root_timed INT {q(p['seconds'])} \"$@\"; rc=$?;",
         WINDOW_ENDED,
     )
 
@@ -86,6 +93,7 @@ PROBES = (
         ),
         _strace,
         timeout=_window,
+        root_tools=("strace",),
     ),
     Probe(
         "tcpdump",
@@ -106,5 +114,6 @@ PROBES = (
         timeout=_window,
         output_cap=PCAP_CAP,
         binary=True,
+        root_tools=("tcpdump",),
     ),
 )

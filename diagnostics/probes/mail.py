@@ -136,6 +136,7 @@ PROBES = (
         (lines_param(500),),
         _mail_log,
         output_cap=LOG_CAP,
+        root_tools=("tail",),
     ),
     Probe(
         "mail_queue",

@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import shlex
 
+from diagnostics.probes.privilege import AS_ROOT, NEEDS_ROOT, NEEDS_ROOT_NOTE
+
 # Appended (not prepended) to the remote PATH: non-root and non-login sessions on
 # RHEL-like hosts often lack the sbin directories where ss, sshd and tcpdump live.
 SBIN_DIRS: tuple[str, ...] = ("/usr/local/sbin", "/usr/sbin", "/sbin")
@@ -76,11 +78,20 @@ def tail_existing(paths: tuple[str, ...], lines: int, *, journal_match: str, mis
     """Tail every readable file among ``paths`` under a header; else journald; else say so."""
     files = " ".join(q(p) for p in paths)
     journal = f"journalctl --no-pager -n {q(lines)} {journal_match}".rstrip()
+    n = q(lines)
     return (
-        "found=0;",
+        AS_ROOT,
+        "found=0; unread=;",
         f"for f in {files}; do",
-        f'if [ -f "$f" ] && [ -r "$f" ]; then found=1; echo "==> $f <=="; tail -n {q(lines)} "$f"; fi;',
+        f'if [ -f "$f" ] && [ -r "$f" ]; then found=1; echo "==> $f <=="; tail -n {n} "$f";',
+        # A log only root may read (RHEL's /var/log/secure and maillog are 0600): through sudo tail.
+        f'elif [ -f "$f" ] && root_check tail -n {n} "$f"; then found=1; echo "==> $f <==";',
+        f'root_timed TERM 20 tail -n {n} "$f";',
+        'elif [ -f "$f" ]; then unread="$unread $f"; fi;',
         "done;",
+        f'if [ -n "$unread" ]; then echo "{NEEDS_ROOT_NOTE}reading$unread needs root and $(id -un) may not'
+        " (${root_why:-no reason given}); the server's Access page lists the sudoers lines that allow it\";"
+        f' if [ "$found" = 0 ]; then exit {NEEDS_ROOT}; fi; fi;',
         'if [ "$found" = 0 ]; then',
         f"if {have('journalctl')}; then {header(journal)} {journal} 2>&1;",
         f"else echo {q(f'probe: {missing}')}; exit 1; fi;",

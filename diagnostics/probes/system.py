@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from diagnostics.probes.base import LOG_CAP, Params, Probe
 from diagnostics.probes.params import Param
+from diagnostics.probes.privilege import AS_ROOT, NEEDS_ROOT, NEEDS_ROOT_NOTE
 from diagnostics.probes.shell import BOUNDED, PIDS_NAMED, have, header, need, q, script, tail_existing
 
 SYSTEM_LOGS = ("/var/log/messages", "/var/log/syslog", "/var/log/kern.log")
@@ -49,17 +50,26 @@ def _fd_usage(p: Params) -> str:
     want = p["process"][:15] if p["process"] else ""  # /proc/<pid>/comm keeps 15 characters
     return script(
         PIDS_NAMED,
+        AS_ROOT,
         f"name={q(p['process'] or '')}; want={q(want)};",
         'if [ -n "$want" ] && [ -z "$(pids_named "$want")" ]; then echo "probe: no process named $name"; exit 1; fi;',
         # awk, not sh's read: dash reads byte by byte and /proc/sys files end after the first byte.
         "awk '{ print \"file-nr\", $1, $2, $3 }' /proc/sys/fs/file-nr 2>/dev/null;",
         "echo 'pid name open soft_limit';",
         "tab=$(printf '\\t');",
+        # Other users' fd directories are root's to read: without root only the login user's own
+        # processes would be counted, so that listing is marked "needs root" (exit 77 at the end).
+        "set -- find /proc/[0-9]*/fd -mindepth 1 -maxdepth 1; denied=;",
+        'if ! root_check "$@"; then denied=1; echo "' + NEEDS_ROOT_NOTE + 'fd_usage reads other users\' open files'
+        ' as root and $(id -un) may not (${root_why:-no reason given}); only its own processes are counted;'
+        " the server's Access page lists the sudoers lines that allow it\";"
+        ' root_mode=0; fi;',
         "{ grep -H '' /proc/[0-9]*/comm 2>/dev/null | sed 's/^/C /';",
         "grep -H '^Max open files' /proc/[0-9]*/limits 2>/dev/null | sed 's/^/L /';",
-        "find /proc/[0-9]*/fd -mindepth 1 -maxdepth 1 2>/dev/null | sed 's/^/F /'; }",
+        "root_timed TERM 20 \"$@\" 2>/dev/null | sed 's/^/F /'; }",
         f'| awk -v want="$want" {q(_FD_AWK)}',
         '| sort -t "$tab" -k1,1nr -k2,2nr | cut -f3- | head -n 200;',
+        f'if [ -n "$denied" ]; then exit {NEEDS_ROOT}; fi;',
     )
 
 
@@ -142,9 +152,12 @@ def _install_log(p: Params) -> str:
 def _log_tail(p: Params) -> str:
     path = q(p["log_path"])
     return script(
-        f"f={path};",
+        AS_ROOT,
+        f"f={path}; n={q(p['lines'])};",
         'if [ ! -e "$f" ]; then echo "probe: $f does not exist"; exit 1; fi;',
-        f'tail -n {q(p["lines"])} "$f";',
+        'if [ -r "$f" ]; then tail -n "$n" "$f";',
+        'elif root_check tail -n "$n" "$f"; then root_timed TERM 20 tail -n "$n" "$f";',
+        'else root_denied "reading $f"; fi;',
     )
 
 
@@ -165,8 +178,8 @@ def _sshd_config(p: Params) -> str:
     # it is asked about the config each running daemon was started with (-f), as that daemon reads
     # it; otherwise the files are shown as written, comments and blanks dropped.
     return script(
-        BOUNDED,
         PIDS_NAMED,
+        AS_ROOT,
         "confs=; n=0;",
         "for p in $(pids_named sshd); do",
         f"c=$(tr '\\000' ' ' < \"/proc/$p/cmdline\" 2>/dev/null | awk {q(_SSHD_F_AWK)});",
@@ -180,9 +193,14 @@ def _sshd_config(p: Params) -> str:
         "shown=0;",
         f"if {have('sshd')}; then",
         'for c in ${confs:--}; do',
-        'if [ "$c" = - ]; then title="sshd -T"; out=$(bounded 10 sshd -T 2>&1); rc=$?;',
-        'else title="sshd -T -f $c"; out=$(bounded 10 sshd -T -f "$c" 2>&1); rc=$?; fi;',
+        'if [ "$c" = - ]; then title="sshd -T"; set -- sshd -T;',
+        'else title="sshd -T -f $c"; set -- sshd -T -f "$c"; fi;',
+        # sudo only where the login user is not root (root_check): see diagnostics.probes.privilege.
+        'if root_check "$@"; then out=$(root_timed TERM 10 "$@" 2>&1); rc=$?;',
+        f"else out=$root_why; rc={NEEDS_ROOT}; fi;",
         'if [ "$rc" = 0 ]; then shown=1; echo "==> $title <=="; printf "%s\\n" "$out";',
+        f'elif [ "$rc" = {NEEDS_ROOT} ]; then echo "probe: $title needs root and $(id -un) may not run it through sudo,'
+        ' showing the files instead"; printf "%s\\n" "$out" >&2;',
         'else echo "probe: $title failed (exit $rc), showing the files instead"; printf "%s\\n" "$out" >&2; fi;',
         "done;",
         "fi;",
@@ -212,6 +230,7 @@ PROBES = (
         "descriptors shows up here before it shows up as 'Too many open files'.",
         (Param("process", "process", help="Only processes with this name, e.g. varnishd."),),
         _fd_usage,
+        root_tools=("find",),
     ),
     Probe(
         "mounts",
@@ -253,6 +272,7 @@ PROBES = (
         (lines_param(300),),
         _system_log,
         output_cap=LOG_CAP,
+        root_tools=("tail",),
     ),
     Probe(
         "auth_log",
@@ -262,6 +282,7 @@ PROBES = (
         (lines_param(300),),
         _auth_log,
         output_cap=LOG_CAP,
+        root_tools=("tail",),
     ),
     Probe(
         "install_log",
@@ -272,6 +293,7 @@ PROBES = (
         (lines_param(500),),
         _install_log,
         output_cap=LOG_CAP,
+        root_tools=("tail",),
     ),
     Probe(
         "log_tail",
@@ -283,6 +305,7 @@ PROBES = (
         ),
         _log_tail,
         output_cap=LOG_CAP,
+        root_tools=("tail",),
     ),
     Probe(
         "sshd_config",
@@ -292,5 +315,6 @@ PROBES = (
         "without comments: UseDNS yes makes every login wait on reverse DNS.",
         (),
         _sshd_config,
+        root_tools=("sshd",),
     ),
 )

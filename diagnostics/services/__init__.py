@@ -1,6 +1,12 @@
 """Writes for evidence collection, by sub-domain: credentials, host keys, playbooks, runs."""
 
-from diagnostics.services.credentials import credential_for, credential_secret, credential_set, credentials_rotate
+from diagnostics.services.credentials import (
+    credential_for,
+    credential_secret,
+    credential_set,
+    credential_sudo_password,
+    credentials_rotate,
+)
 from diagnostics.services.host_keys import host_key_revoke, host_key_trust, host_keys_import, ssh_trust_set
 from diagnostics.services.playbooks import playbook_save, playbooks_ensure
 from diagnostics.services.runs import (
@@ -23,6 +29,7 @@ __all__ = [
     "credential_for",
     "credential_secret",
     "credential_set",
+    "credential_sudo_password",
     "credentials_rotate",
     "host_key_revoke",
     "host_key_trust",

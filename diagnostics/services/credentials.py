@@ -7,7 +7,7 @@ from django.db import transaction
 
 from diagnostics import crypto, ssh
 from diagnostics.models import AuditEntry, Credential
-from triage.models import Customer, Server
+from triage.models import Customer, Server, ssh_user_validator
 
 
 def credential_set(
@@ -17,11 +17,25 @@ def credential_set(
     kind: str,
     secret: str,
     passphrase: str = "",
+    username: str = "",
+    sudo_password: str = "",
     by=None,
 ) -> Credential:
-    """Store (or replace) the credential of a customer or a server, encrypted."""
+    """Store (or replace) the credential of a customer or a server, encrypted.
+
+    ``username`` is the login user (blank: each server's SSH user); ``sudo_password``, for a login
+    user whose sudo asks for one, is stored encrypted like the secret and only ever sent to sudo's stdin.
+    """
     if (customer is None) == (server is None):
         raise ValueError("a credential belongs to a customer or to a server")
+    if username:
+        try:
+            ssh_user_validator(username)
+        except ValidationError as exc:
+            raise ValidationError({"username": exc.messages}) from None
+    if any(c in sudo_password for c in "\n\r\0"):
+        # sudo -S reads one line: a line break would end the password early.
+        raise ValidationError({"sudo_password": "A sudo password cannot contain line breaks or NUL characters."})
     fingerprint = ""
     if kind == Credential.KEY:
         try:
@@ -41,6 +55,8 @@ def credential_set(
             kind=kind,
             secret_token=crypto.encrypt(secret),
             passphrase_token=crypto.encrypt(passphrase) if passphrase else None,
+            username=username,
+            sudo_password_token=crypto.encrypt(sudo_password) if sudo_password else None,
             public_fingerprint=fingerprint,
             created_by=by,
         )
@@ -48,7 +64,13 @@ def credential_set(
             actor=by,
             action="credential_set",
             server=server,
-            detail={"customer": customer.name if customer else None, "kind": kind, "fingerprint": fingerprint},
+            detail={
+                "customer": customer.name if customer else None,
+                "kind": kind,
+                "fingerprint": fingerprint,
+                "username": username,
+                "sudo_password": bool(sudo_password),
+            },
         )
     return credential
 
@@ -69,6 +91,11 @@ def credential_secret(credential: Credential) -> ssh.Secret:
     return ssh.Secret(private_key=secret, passphrase=passphrase)
 
 
+def credential_sudo_password(credential: Credential) -> str | None:
+    """The decrypted sudo password, or None when sudo needs none (or the login user is root)."""
+    return crypto.decrypt(credential.sudo_password_token) if credential.sudo_password_token else None
+
+
 def credentials_rotate() -> int:
     """Re-encrypt every credential under the newest key; returns how many were rewritten."""
     count = 0
@@ -77,6 +104,8 @@ def credentials_rotate() -> int:
             credential.secret_token = crypto.rotate(credential.secret_token)
             if credential.passphrase_token:
                 credential.passphrase_token = crypto.rotate(credential.passphrase_token)
-            credential.save(update_fields=["secret_token", "passphrase_token"])
+            if credential.sudo_password_token:
+                credential.sudo_password_token = crypto.rotate(credential.sudo_password_token)
+            credential.save(update_fields=["secret_token", "passphrase_token", "sudo_password_token"])
             count += 1
     return count

@@ -35,8 +35,9 @@ from diagnostics.models import (
     Playbook,
     RunState,
 )
+from diagnostics.probes import privilege
 from diagnostics.services import host_keys
-from diagnostics.services.credentials import credential_for, credential_secret
+from diagnostics.services.credentials import credential_for, credential_secret, credential_sudo_password
 from diagnostics.services.database import with_database
 from triage import services as desk
 from triage.models import EventKind, Server, Ticket
@@ -133,10 +134,12 @@ def run_enqueue(*, run_id: int) -> bool:
     return True
 
 
-def _address(server: Server) -> str:
-    # An IPv6 address in brackets, as OpenSSH writes it: root@[fd00::1]:22.
+def _address(server: Server, run: CollectionRun | None = None) -> str:
+    """user@address:port, with the login user the run's credential names once the run knows it; an IPv6
+    address in brackets, as OpenSSH writes it: root@[fd00::1]:22."""
+    user = getattr(run, "login_user", None) or server.ssh_user
     host = f"[{server.address}]" if ":" in server.address else server.address
-    return f"{server.ssh_user}@{host}:{server.ssh_port}"
+    return f"{user}@{host}:{server.ssh_port}"
 
 
 def _claim(run_id: int, worker: str, now: datetime) -> bool:
@@ -279,10 +282,15 @@ def _execute_claimed(run, server, worker, on_evidence, *, deadline: float):
         )
     try:
         secret = credential_secret(credential)
+        sudo_password = credential_sudo_password(credential)
     except crypto.CredentialUnreadable as exc:
         return _finish(run, state=RunState.FAILED, kind="bad_credential", reason=str(exc).capitalize() + ".")
+    login_user = credential.login_user(server)
+    run.login_user = login_user  # for _address: the audit and the session evidence name who logged in
 
-    all_specs, binary_steps, invalid = _built_steps(run)
+    all_specs, binary_steps, invalid = _built_steps(
+        run, sudo_password=sudo_password if login_user != "root" else None
+    )
     done = set(run.evidence.values_list("step", flat=True))  # a redelivered run keeps what it already has
     specs = [spec for spec in all_specs if int(spec.key) not in done]
 
@@ -292,7 +300,7 @@ def _execute_claimed(run, server, worker, on_evidence, *, deadline: float):
         session = ssh.connect_retrying(
             address=server.address,
             port=server.ssh_port,
-            username=server.ssh_user,
+            username=login_user,
             secret=secret,
             pinned=host_keys.pinned_keys(server),
             timeouts=timeouts,
@@ -359,6 +367,16 @@ def _execute_claimed(run, server, worker, on_evidence, *, deadline: float):
         problems = [f"{len(incomplete)} probe(s) did not finish ({names})"] if incomplete else []
         problems += invalid
         return _finish(run, state=RunState.PARTIAL, kind="incomplete", reason="; ".join(problems) + ".")
+    needs_root = sorted({e.probe for e in evidence if e.exit_status == privilege.NEEDS_ROOT})
+    if needs_root:
+        return _finish(
+            run,
+            state=RunState.PARTIAL,
+            kind="needs_root",
+            reason=f"{len(evidence) - len(needs_root)} of {len(evidence)} probes finished; "
+            f"{', '.join(needs_root)} needed root, which {login_user} could not get through sudo "
+            "(the server's Access page lists the sudoers lines that allow them).",
+        )
     return _finish(
         run, state=RunState.SUCCEEDED, reason=f"All {len(evidence)} probes finished. Login took {t.auth:.2f} s."
     )
@@ -379,14 +397,17 @@ def _record_connected(run: CollectionRun, server: Server, worker: str, t: ssh.Ti
             server=server,
             ticket=run.ticket,
             run=run,
-            address=_address(server),
+            address=_address(server, run),
             detail={"worker": worker, "login_seconds": t.auth, "attempts": t.attempts},
         )
 
 
-def _built_steps(run: CollectionRun) -> tuple[list[ssh.CommandSpec], set[int], list[str]]:
+def _built_steps(
+    run: CollectionRun, *, sudo_password: str | None = None
+) -> tuple[list[ssh.CommandSpec], set[int], list[str]]:
     """The run's steps as commands (keyed by step number), the steps whose output is binary,
-    and a message for each step that no longer validates."""
+    and a message for each step that no longer validates. Probes that run commands as root get
+    ``sudo_password`` (when sudo asks for one) on their stdin, read by a prefix to their script."""
     specs, binary, invalid = [], set(), []
     for index, step in enumerate(run.steps):
         try:
@@ -394,9 +415,12 @@ def _built_steps(run: CollectionRun) -> tuple[list[ssh.CommandSpec], set[int], l
         except probes.ProbeError as exc:
             invalid.append(f"step {index + 1} ({step.get('probe')}) skipped: {exc}")
             continue
+        text, stdin = command.command, None
+        if command.needs_root and sudo_password:
+            text, stdin = privilege.reading_sudo_password(text), (sudo_password + "\n").encode()
         specs.append(
             ssh.CommandSpec(
-                key=str(index), command=command.command, timeout=command.timeout, output_cap=command.output_cap
+                key=str(index), command=text, timeout=command.timeout, output_cap=command.output_cap, stdin=stdin
             )
         )
         if command.binary:
@@ -441,7 +465,7 @@ def _store_evidence_in_transaction(run, result, step_index, step, *, binary):
         server=run.server,
         ticket=run.ticket,
         run=run,
-        address=_address(run.server),
+        address=_address(run.server, run),
         command=result.command,
         detail={
             "probe": step["probe"],
@@ -457,7 +481,7 @@ def _store_session_evidence(run: CollectionRun, timings: ssh.Timings) -> None:
     """The login this run measured, as evidence signatures read (``ssh_session``, after every step).
     A redelivered run keeps the login of the attempt that finished it."""
     phases = {phase: getattr(timings, phase) for phase in probes.measured.PHASES}
-    text = probes.session_output(target=_address(run.server), timings=phases)
+    text = probes.session_output(target=_address(run.server, run), timings=phases)
     Evidence.objects.update_or_create(run=run, step=probes.SESSION_STEP, defaults={
         "probe": probes.SESSION_PROBE, "command": "(measured by the product's SSH client; nothing run on the host)",
         "exit_status": 0, "output": text.encode(), "output_bytes": len(text), "duration": timings.auth or 0,
@@ -476,7 +500,7 @@ def _connection_failed(run: CollectionRun, server: Server, exc: ssh.SshError) ->
         server=server,
         ticket=run.ticket,
         run=run,
-        address=_address(server),
+        address=_address(server, run),
         detail={"kind": exc.kind, "message": exc.message},
     )
     return _finish(run, state=RunState.FAILED, reason=exc.message[:1].upper() + exc.message[1:] + ".", kind=exc.kind)
