@@ -52,23 +52,21 @@ def _evidence(*, binary: bool) -> Callable[[datetime], QuerySet]:
     return eligible
 
 
+def _evidence_kind(name: str, setting: str, *, binary: bool) -> Kind:
+    """Text outputs and pcaps are pruned alike; only which rows are eligible and their retention differ."""
+    return Kind(
+        name=name,
+        setting=setting,
+        eligible=_evidence(binary=binary),
+        size=lambda: Length("output") + Length("stderr"),
+        emptied=lambda now: {"output": b"", "stderr": b"", "output_pruned_at": now},
+        pruned_flag="output_pruned_at",
+    )
+
+
 KINDS = (
-    Kind(
-        name="evidence outputs",
-        setting="TRIAGE_RETAIN_EVIDENCE_DAYS",
-        eligible=_evidence(binary=False),
-        size=lambda: Length("output") + Length("stderr"),
-        emptied=lambda now: {"output": b"", "stderr": b"", "output_pruned_at": now},
-        pruned_flag="output_pruned_at",
-    ),
-    Kind(
-        name="pcaps",
-        setting="TRIAGE_RETAIN_PCAP_DAYS",
-        eligible=_evidence(binary=True),
-        size=lambda: Length("output") + Length("stderr"),
-        emptied=lambda now: {"output": b"", "stderr": b"", "output_pruned_at": now},
-        pruned_flag="output_pruned_at",
-    ),
+    _evidence_kind("evidence outputs", "TRIAGE_RETAIN_EVIDENCE_DAYS", binary=False),
+    _evidence_kind("pcaps", "TRIAGE_RETAIN_PCAP_DAYS", binary=True),
     Kind(
         name="raw mail",
         setting="TRIAGE_RETAIN_RAW_MAIL_DAYS",
