@@ -89,12 +89,13 @@ def test_an_unreadable_message_file_is_set_aside_and_the_next_message_still_arri
     options = transport_options(tmp_path, polling_interval=0.01)
     with Connection("filesystem://", transport="triage.broker:Transport", transport_options=options) as conn:
         queue = conn.SimpleQueue("desk")
-        # What kombu's own transport can leave behind: a message file created but not yet written.
-        (tmp_path / "queue" / "1_00000000-0000-0000-0000-000000000000.desk.msg").write_bytes(b"")
+        # What kombu's own transport can leave behind: a message file created but not yet written. Named
+        # "0_…" so it sorts before any real message ("<monotonic ms>_…"; "1_…" sorted after "10…").
+        (tmp_path / "queue" / "0_00000000-0000-0000-0000-000000000000.desk.msg").write_bytes(b"")
         queue.put({"n": 7})
         message = queue.get(timeout=5)
         message.ack()
         queue.close()
     assert message.payload == {"n": 7}
-    assert os.listdir(tmp_path / "broken") == ["1_00000000-0000-0000-0000-000000000000.desk.msg"]
+    assert os.listdir(tmp_path / "broken") == ["0_00000000-0000-0000-0000-000000000000.desk.msg"]
     assert "could not be read" in caplog.text
