@@ -269,7 +269,9 @@ class PlaybookSerializer(serializers.Serializer):
 class RunSerializer(serializers.Serializer):
     id = serializers.IntegerField()
     url = serializers.SerializerMethodField()
-    ticket = serializers.IntegerField(source="ticket_id")
+    ticket = serializers.IntegerField(source="ticket_id", allow_null=True,
+                                      help_text="Null for a run of a fleet sweep.")
+    sweep = serializers.IntegerField(source="sweep_id", allow_null=True, help_text="The fleet sweep it is part of.")
     server = ServerRefSerializer()
     playbook = serializers.CharField(source="playbook_name")
     state = serializers.CharField()
@@ -370,6 +372,78 @@ class RunMatchesSerializer(serializers.Serializer):
     diagnosed = serializers.BooleanField(help_text="Matches and fixes exist only once the finished run is diagnosed.")
     symptoms = SymptomMatchSerializer(many=True)
     fixes = RankedFixSerializer(many=True)
+
+
+# --- Fleet sweeps ------------------------------------------------------------------
+
+
+class SweepStartSerializer(serializers.Serializer):
+    playbook = Id(help_text="An enabled playbook (GET /api/v1/playbooks/).")
+    role = serializers.CharField(required=False, allow_blank=True, default="", max_length=50,
+                                 help_text="Only servers with this role (its name); blank: every server.")
+    open_tickets = serializers.BooleanField(required=False, default=False,
+                                            help_text="File one ticket per symptom found once every host finished; "
+                                            "an open ticket a sweep filed for the symptom gets a note instead.")
+
+
+class SweepHostSerializer(serializers.Serializer):
+    server = ServerRefSerializer()
+    run = serializers.IntegerField(source="run.pk")
+    state = serializers.CharField(source="run.state")
+    settled = serializers.BooleanField(help_text="Finished and diagnosed.")
+    progress = serializers.IntegerField(help_text="Percent of steps with evidence.")
+    failure = serializers.CharField(help_text="What kind of failure, in words; empty unless it failed.")
+    reason = serializers.CharField(source="run.reason")
+    symptoms = serializers.IntegerField(help_text="Symptoms found on this host.")
+
+
+class SweepHostEvidenceSerializer(serializers.Serializer):
+    server = ServerRefSerializer()
+    run = serializers.IntegerField(source="run_id")
+    citations = CitationSerializer(many=True)
+
+
+class SweepGroupSerializer(serializers.Serializer):
+    symptom = serializers.CharField(source="symptom.key")
+    title = serializers.CharField(source="symptom.title")
+    headline = serializers.CharField()
+    count = serializers.IntegerField()
+    total = serializers.IntegerField()
+    hosts = SweepHostEvidenceSerializer(many=True)
+    tickets = serializers.ListField(child=serializers.IntegerField(), source="ticket_ids",
+                                    help_text="Tickets the sweep filed or added this symptom to.")
+
+
+class SweepUnreachedSerializer(serializers.Serializer):
+    server = ServerRefSerializer()
+    run = serializers.IntegerField(source="run_id")
+    kind = serializers.CharField()
+    reason = serializers.CharField()
+
+
+class SweepSerializer(serializers.Serializer):
+    id = serializers.IntegerField(source="sweep.pk")
+    url = serializers.SerializerMethodField()
+    customer = serializers.IntegerField(source="sweep.customer_id")
+    playbook = serializers.CharField(source="sweep.playbook_name")
+    role = serializers.CharField(source="sweep.role.name", default=None, allow_null=True)
+    open_tickets = serializers.BooleanField(source="sweep.open_tickets")
+    created_at = serializers.DateTimeField(source="sweep.created_at")
+    finished_at = serializers.DateTimeField(source="sweep.finished_at", allow_null=True)
+    finished = serializers.BooleanField(help_text="Every host finished and was diagnosed.")
+    total = serializers.IntegerField()
+    settled = serializers.IntegerField()
+    hosts = SweepHostSerializer(many=True)
+    groups = SweepGroupSerializer(many=True, help_text="Symptoms found, on most hosts first.")
+    unreached = SweepUnreachedSerializer(many=True, help_text="Hosts it could not collect from, and why.")
+
+    @extend_schema_field(OpenApiTypes.URI)
+    def get_url(self, results) -> str:
+        from django.urls import reverse
+
+        request = self.context.get("request")
+        path = reverse("api:sweep", args=[results.sweep.pk])
+        return request.build_absolute_uri(path) if request else path
 
 
 # --- Knowledge base ---------------------------------------------------------------

@@ -2,7 +2,7 @@ from django.urls import path
 from drf_spectacular.views import SpectacularAPIView
 from rest_framework.permissions import AllowAny
 
-from api.views import accounts, alerts, collections, docs, knowledge, servers, tickets
+from api.views import accounts, alerts, collections, docs, knowledge, servers, sweeps, tickets
 
 app_name = "api"
 
@@ -20,6 +20,8 @@ urlpatterns = [
     path("runs/<id:run_id>/", collections.RunDetail.as_view(), name="run"),
     path("runs/<id:run_id>/matches/", collections.RunMatches.as_view(), name="run_matches"),
     path("runs/<id:run_id>/evidence/<id:step>/raw/", collections.EvidenceRaw.as_view(), name="evidence_raw"),
+    path("customers/<id:customer_id>/sweeps/", sweeps.CustomerSweeps.as_view(), name="customer_sweeps"),
+    path("sweeps/<id:sweep_id>/", sweeps.SweepDetail.as_view(), name="sweep"),
     path("kb/export/", knowledge.KbExport.as_view(), name="kb_export"),
     path("kb/import/", knowledge.KbImport.as_view(), name="kb_import"),
     path("alerts/", alerts.Alerts.as_view(), name="alerts"),

@@ -124,3 +124,28 @@ class PlaybookForm(forms.Form):
         if clash.exists():
             raise ValidationError("A playbook with this name exists.")
         return name
+
+
+class SweepForm(forms.Form):
+    """Run a playbook across a customer's servers, or those with one role."""
+
+    playbook = forms.ModelChoiceField(queryset=Playbook.objects.filter(enabled=True).order_by("name"))
+    role = forms.ModelChoiceField(queryset=None, required=False, empty_label="Every server",
+                                  help_text="Only servers with this role.")
+    open_tickets = forms.BooleanField(required=False, label="Open tickets for findings",
+                                      help_text="One ticket per symptom found; an open one from an earlier sweep "
+                                      "gets a note instead.")
+
+    def __init__(self, *args, customer, **kwargs):
+        super().__init__(*args, **kwargs)
+        from triage.models import ServerRole
+
+        self.fields["role"].queryset = ServerRole.objects.filter(servers__customer=customer).distinct().order_by("name")
+
+
+class SweepScheduleForm(SweepForm):
+    """A daily sweep at a UTC time."""
+
+    hour = forms.IntegerField(min_value=0, max_value=23, label="Hour (UTC)")
+    minute = forms.IntegerField(min_value=0, max_value=59, initial=0)
+    open_tickets = forms.BooleanField(required=False, initial=True, label="Open tickets for findings")

@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from urllib.parse import urlsplit
 
+from django.db.models import Q
+
 from diagnostics.knowledge import outcomes
 from diagnostics.knowledge import selectors as knowledge_selectors
 from diagnostics.knowledge.diagnosis import ticket_findings
@@ -82,7 +84,7 @@ def ticket_live_runs(*, runs: list[CollectionRun]) -> list[LiveRun]:
 
 def run_detail(*, user, run_id: int) -> tuple[CollectionRun, list[StepView]]:
     access.run_access(user=user, action="view")
-    run = CollectionRun.objects.select_related("server", "ticket", "requested_by").get(pk=run_id)
+    run = CollectionRun.objects.select_related("server", "ticket", "sweep__customer", "requested_by").get(pk=run_id)
     evidence = {e.step: e for e in run.evidence.all()}
     steps = [StepView(i, s.get("probe", "?"), s.get("params") or {}, evidence.get(i)) for i, s in enumerate(run.steps)]
     # Evidence past the playbook's steps is measured by the product itself (ssh_session): shown last.
@@ -232,7 +234,7 @@ def ticket_fixes_panel(*, ticket) -> dict:
                                 c.after.verifies_recipe.title if c.after.verifies_recipe_id else "")
                     for c in diagnosis.cleared],
         "pending_diagnosis": len(diagnosis.pending_runs),
-        "has_evidence": Evidence.objects.filter(run__ticket=ticket).exists(),
+        "has_evidence": Evidence.objects.filter(Q(run__ticket=ticket) | Q(run__sweep_findings__ticket=ticket)).exists(),
     }
 
 

@@ -58,3 +58,11 @@ def rematch_open_tickets() -> int:
     from diagnostics.knowledge.matcher import rematch_open_tickets as rematch
 
     return rematch()
+
+
+@shared_task(ignore_result=True)
+def start_due_sweeps() -> int:
+    """Start the sweeps whose schedule is due (each due time once, however many beats ask)."""
+    from diagnostics.services.sweeps import sweeps_start_due
+
+    return len(sweeps_start_due())

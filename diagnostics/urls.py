@@ -1,6 +1,6 @@
 from django.urls import path
 
-from diagnostics import views
+from diagnostics import sweep_views, views
 from diagnostics.knowledge import views as kb
 from triage.views import tickets
 
@@ -17,6 +17,11 @@ urlpatterns = [
     path("playbooks/new/", views.playbook_edit, name="playbook_new"),
     path("playbooks/<id:playbook_id>/", views.playbook_edit, name="playbook_edit"),
     path("audit/", views.audit, name="audit"),
+    path("customers/<id:customer_id>/sweeps/", sweep_views.sweep_start, name="sweep_start"),
+    path("customers/<id:customer_id>/sweep-schedules/", sweep_views.sweep_schedule_add, name="sweep_schedule_add"),
+    path("sweep-schedules/<id:schedule_id>/delete/", sweep_views.sweep_schedule_delete, name="sweep_schedule_delete"),
+    path("sweeps/<id:sweep_id>/", sweep_views.sweep_detail, name="sweep"),
+    path("sweeps/<id:sweep_id>/tickets/", sweep_views.sweep_file_tickets, name="sweep_file_tickets"),
     # The knowledge base. Entry pages sit under the key, so "new" and "try" never clash with a key.
     path("kb/", kb.kb_list, name="kb"),
     path("kb/symptoms/new/", kb.symptom_edit, name="kb_symptom_new"),

@@ -27,7 +27,7 @@ from datetime import UTC, date, datetime, timedelta
 
 from django.db import transaction
 from django.db.models import Count, Max, Min, Q
-from django.db.models.functions import TruncDate
+from django.db.models.functions import Coalesce, TruncDate
 from django.utils import timezone
 
 from diagnostics.models import CollectionRun, Match, RecipeOutcome
@@ -166,17 +166,20 @@ def run_days_recompute(days: Iterable[date]) -> None:
         lo, hi = _day_range(chunk)
         runs: dict[tuple, dict] = {}
         for r in (CollectionRun.objects.order_by().filter(created_at__gte=lo, created_at__lt=hi)
-                  .annotate(day=TruncDate("created_at", tzinfo=UTC))
-                  .values("day", "ticket__customer_id", "state", "failure_kind").annotate(n=Count("pk"))):
+                  # A fleet sweep's run has no ticket: its customer is the sweep's.
+                  .annotate(day=TruncDate("created_at", tzinfo=UTC),
+                            owner=Coalesce("ticket__customer_id", "sweep__customer_id"))
+                  .values("day", "owner", "state", "failure_kind").annotate(n=Count("pk"))):
             if r["day"] in wanted:
-                runs[(r["day"], r["ticket__customer_id"], r["state"], r["failure_kind"])] = {"runs": r["n"]}
+                runs[(r["day"], r["owner"], r["state"], r["failure_kind"])] = {"runs": r["n"]}
         _replace(DailyRunStats, chunk, runs, ("state", "failure_kind"))
         symptoms: dict[tuple, dict] = {}
         for r in (Match.objects.order_by().filter(matched=True, run__created_at__gte=lo, run__created_at__lt=hi)
-                  .annotate(day=TruncDate("run__created_at", tzinfo=UTC))
-                  .values("day", "run__ticket__customer_id", "symptom_id").annotate(n=Count("run", distinct=True))):
+                  .annotate(day=TruncDate("run__created_at", tzinfo=UTC),
+                            owner=Coalesce("run__ticket__customer_id", "run__sweep__customer_id"))
+                  .values("day", "owner", "symptom_id").annotate(n=Count("run", distinct=True))):
             if r["day"] in wanted:
-                symptoms[(r["day"], r["run__ticket__customer_id"], r["symptom_id"])] = {"runs": r["n"]}
+                symptoms[(r["day"], r["owner"], r["symptom_id"])] = {"runs": r["n"]}
         _replace(DailySymptomStats, chunk, symptoms, ("symptom_id",))
 
 

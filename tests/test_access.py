@@ -11,7 +11,7 @@ from django.urls import get_resolver, reverse
 from django.utils import timezone
 
 from diagnostics.knowledge import services as knowledge
-from diagnostics.models import CollectionRun, Evidence, HostKey, Playbook
+from diagnostics.models import CollectionRun, Evidence, HostKey, Playbook, Sweep, SweepSchedule
 from mailgate.models import Attachment, InboundMessage, Outcome
 from tests.conftest import login
 from triage.models import Heartbeat
@@ -67,6 +67,14 @@ MATRIX = [
     ("playbook_new", {}, "get", None, ADMINS),
     ("playbook_edit", {"playbook_id": "playbook"}, "get", None, ADMINS),
     ("audit", {}, "get", None, ADMINS),
+    ("sweep_start", {"customer_id": "customer"}, "post", {"playbook": ""},
+     {TECH: 400, ADMIN: 400, MANAGER: 403, OUTSIDER: 403}),
+    ("sweep", {"sweep_id": "sweep"}, "get", None, READERS),
+    ("sweep_file_tickets", {"sweep_id": "sweep"}, "post", {}, WORKERS_POST),  # still running: back, with a message
+    ("sweep_schedule_add", {"customer_id": "customer"}, "post", {"schedule-playbook": ""},
+     {TECH: 403, ADMIN: 400, MANAGER: 403, OUTSIDER: 403}),
+    ("sweep_schedule_delete", {"schedule_id": "sweep_schedule"}, "post", {},
+     {TECH: 403, ADMIN: 302, MANAGER: 403, OUTSIDER: 403}),
     ("ticket_accept_fix", {"ticket_id": "ticket"}, "post", {"recipe": ""},
      {TECH: 200, ADMIN: 200, MANAGER: 403, OUTSIDER: 403}),  # no such suggested fix: the ticket, with the error
     ("ticket_reject_fix", {"ticket_id": "ticket"}, "post", {"recipe": "", "reason": ""},
@@ -147,12 +155,17 @@ def scene(tech, admin_user, manager, outsider, customer, server, ticket):
     attachment = Attachment.objects.create(message=inbound, ticket=ticket, filename="log.txt",
                                            content_type="text/plain", size=2, content=b"ok")
     Heartbeat.objects.create(name="worker", seen_at=timezone.now())  # a live worker: /healthz answers 200
+    sweep = Sweep.objects.create(customer=customer, playbook=playbook, playbook_name=playbook.name)
+    CollectionRun.objects.create(sweep=sweep, server=server, playbook=playbook, playbook_name=playbook.name,
+                                 steps=playbook.steps)
+    schedule = SweepSchedule.objects.create(customer=customer, playbook=playbook, hour=2)
     return {
         "users": {TECH: tech, ADMIN: admin_user, MANAGER: manager, OUTSIDER: outsider, ANON: None},
         "objects": {"ticket": ticket, "customer": customer, "server": server, "tech": tech, "run": run,
                     "step": _Step(), "playbook": playbook, "host_key": host_key,
                     "symptom": _Keyed(symptom.key), "recipe": _Keyed(recipe.key),
-                    "webhook": endpoint, "delivery": delivery, "attachment": attachment},
+                    "webhook": endpoint, "delivery": delivery, "attachment": attachment,
+                    "sweep": sweep, "sweep_schedule": schedule},
     }
 
 

@@ -13,6 +13,7 @@ from rest_framework.test import APIClient
 from api.services import token_create
 from diagnostics.knowledge import services as knowledge
 from diagnostics.models import CollectionRun, Evidence, Playbook
+from diagnostics.services.sweeps import sweep_start
 
 ANON, TECH, ADMIN, MANAGER, OUTSIDER = "anonymous", "tech", "admin", "manager", "outsider"
 
@@ -57,6 +58,9 @@ MATRIX = [
     ("run", {"run_id": "run"}, "get", None, READERS),
     ("run_matches", {"run_id": "run"}, "get", None, READERS),
     ("evidence_raw", {"run_id": "run", "step": "step"}, "get", None, READERS),
+    ("customer_sweeps", {"customer_id": "customer"}, "post", lambda o: {"playbook": o["playbook"].pk},
+     workers(201)),
+    ("sweep", {"sweep_id": "sweep"}, "get", None, READERS),
     ("kb_export", {}, "get", None, READERS),
     ("kb_import", {}, "post", lambda o: {"yaml": "symptoms: []\nrecipes: []\n"}, admins(200)),
     ("alerts", {}, "post",
@@ -93,13 +97,14 @@ def scene(tech, admin_user, manager, outsider, customer, server, ticket):
     Evidence.objects.create(run=run, step=0, probe="load", command="uptime", exit_status=0, output=b"up 1 day")
     knowledge.symptom_save(data={"key": "slow-host", "title": "Slow host",
                                  "signature": {"probe": "load", "regex": "up"}}, by=admin_user)
+    sweep = sweep_start(customer=customer, playbook=playbook, enqueue=False)
     users = {TECH: tech, ADMIN: admin_user, MANAGER: manager, OUTSIDER: outsider}
     tokens = {role: token_create(user=user, name="matrix") for role, user in users.items()}
     return {
         "users": users,
         "tokens": tokens,
         "objects": {"ticket": ticket, "customer": customer, "server": server, "run": run, "step": _Step(),
-                    "playbook": playbook},
+                    "playbook": playbook, "sweep": sweep},
     }
 
 

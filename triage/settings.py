@@ -230,6 +230,8 @@ CELERY_BEAT_SCHEDULE = {
     "record-worker-heartbeat": {"task": "triage.tasks.record_worker_heartbeat", "schedule": 30.0},
     "flag-sla-breaches": {"task": "triage.tasks.flag_sla_breaches", "schedule": 60.0},
     "sweep-collection-runs": {"task": "diagnostics.tasks.sweep_runs", "schedule": 30.0},
+    # Fleet sweeps scheduled per customer (SweepSchedule); a due time missed while beat was down runs once.
+    "start-due-sweeps": {"task": "diagnostics.tasks.start_due_sweeps", "schedule": 60.0},
     "refresh-reports": {"task": "reports.tasks.refresh_reports", "schedule": 300.0},
     "rebuild-run-reports": {"task": "reports.tasks.rebuild_run_reports", "schedule": 86400.0},
 }

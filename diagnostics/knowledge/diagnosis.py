@@ -58,7 +58,21 @@ def run_diagnose(*, run_id: int) -> CollectionRun | None:
             verification.verification_settle(run=run)
         CollectionRun.objects.filter(pk=run.pk).update(diagnosed_at=timezone.now(), diagnosis_note=note[:300])
     run.refresh_from_db()
+    if run.sweep_id is not None:
+        _settle_sweep(run)
     return run
+
+
+def _settle_sweep(run: CollectionRun) -> None:
+    """The run's sweep may have just finished (and file its tickets): after the run's diagnosis is
+    committed, and never a reason for the run's own diagnosis to fail."""
+    from diagnostics.services.sweeps import sweep_settle
+
+    try:
+        sweep_settle(sweep_id=run.sweep_id)
+    except Exception:
+        log.exception("settling sweep %s after run %s failed; the next run or a refiling settles it",
+                      run.sweep_id, run.pk)
 
 
 def runs_undiagnosed(*, older_than: datetime) -> list[int]:
@@ -170,8 +184,12 @@ def _denied_root(run_ids: list[int]) -> dict[int, set[str]]:
 
 def ticket_findings(*, ticket: Ticket) -> TicketDiagnosis:
     """The ticket's diagnosis from every diagnosed run, per server (see the module docstring)."""
+    # A fleet sweep's runs count for the symptoms it filed on this ticket (SweepFinding), and only those.
+    swept: dict[int, set[int]] = {}
+    for run_id, symptom_id in ticket.sweep_findings.values_list("run_id", "symptom_id"):
+        swept.setdefault(run_id, set()).add(symptom_id)
     runs = list(
-        ticket.collection_runs.filter(state__in=TERMINAL_STATES)
+        CollectionRun.objects.filter(Q(ticket=ticket) | Q(pk__in=list(swept)), state__in=TERMINAL_STATES)
         .select_related("server", "verifies_recipe")
         .order_by("finished_at", "id")
     )
@@ -186,6 +204,10 @@ def ticket_findings(*, ticket: Ticket) -> TicketDiagnosis:
         .select_related("symptom")
         .prefetch_related("symptom__recipes", "symptom__caused_by")
     )
+    # What every run matched, before a swept run is narrowed to its filed symptoms: a swept run that
+    # matched a symptom filed elsewhere must not be read as having cleared it here.
+    matched_anywhere = {(m.run_id, m.symptom_id) for m in matches if m.matched}
+    matches = [m for m in matches if by_run[m.run_id].ticket_id == ticket.pk or m.symptom_id in swept[m.run_id]]
     for match in matches:
         match.run = by_run[match.run_id]
     matches.sort(key=lambda m: order[m.run_id])
@@ -195,7 +217,7 @@ def ticket_findings(*, ticket: Ticket) -> TicketDiagnosis:
     for match in matches:
         if match.matched:
             proved.setdefault((match.run.server_id, match.symptom_id), []).append(match)
-    matched_ids = {(m.run_id, m.symptom_id) for m in matches if m.matched}
+    matched_ids = matched_anywhere
 
     findings: list[Finding] = []
     cleared: list[Cleared] = []

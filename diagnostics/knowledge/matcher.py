@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import Count, Max
+from django.db.models import Count, Max, Q
 from django.utils import timezone
 
 from diagnostics.knowledge.signature import (
@@ -377,9 +377,10 @@ def rematch_open_tickets() -> int:
     """Diagnose again every finished run of every open ticket (the knowledge base was edited)."""
     from diagnostics.knowledge.diagnosis import run_diagnose
 
-    ids = CollectionRun.objects.filter(state__in=TERMINAL_STATES, ticket__status__in=OPEN_STATUSES).values_list(
-        "pk", flat=True
-    )
+    # With the sweep runs that proved what a sweep filed on an open ticket.
+    ids = (CollectionRun.objects.filter(Q(ticket__status__in=OPEN_STATUSES)
+                                        | Q(sweep_findings__ticket__status__in=OPEN_STATUSES),
+                                        state__in=TERMINAL_STATES).values_list("pk", flat=True).distinct())
     done = 0
     for run_id in list(ids):
         done += run_diagnose(run_id=run_id) is not None

@@ -148,7 +148,8 @@ def ranked_fixes(*, run: CollectionRun | None = None, ticket: Ticket | None = No
     if ticket is not None:
         findings = ticket_findings(ticket=ticket).findings
         return rank_findings(findings, complaint=f"{ticket.subject}\n{ticket.description}")
-    return rank_findings(run_findings(run=run), complaint=f"{run.ticket.subject}\n{run.ticket.description}")
+    complaint = f"{run.ticket.subject}\n{run.ticket.description}" if run.ticket_id is not None else ""
+    return rank_findings(run_findings(run=run), complaint=complaint)
 
 
 def run_findings(*, run: CollectionRun) -> list[Finding]:

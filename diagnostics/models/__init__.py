@@ -20,6 +20,7 @@ from diagnostics.models.knowledge import (
     RecipeOutcome,
     Symptom,
 )
+from diagnostics.models.sweeps import Sweep, SweepFinding, SweepSchedule
 
 __all__ = [
     "ACTIVE_STATES",
@@ -37,5 +38,8 @@ __all__ = [
     "RecipeFit",
     "RecipeOutcome",
     "RunState",
+    "Sweep",
+    "SweepFinding",
+    "SweepSchedule",
     "Symptom",
 ]

@@ -129,7 +129,10 @@ ACTIVE_STATES = (RunState.CONNECTING, RunState.RUNNING)
 
 
 class CollectionRun(models.Model):
-    ticket = models.ForeignKey(Ticket, on_delete=models.CASCADE, related_name="collection_runs")
+    # A run belongs to a ticket, or to a fleet sweep (no ticket until the sweep files one: SweepFinding).
+    ticket = models.ForeignKey(Ticket, null=True, blank=True, on_delete=models.CASCADE, related_name="collection_runs")
+    sweep = models.ForeignKey("diagnostics.Sweep", null=True, blank=True, on_delete=models.CASCADE,
+                              related_name="runs")
     server = models.ForeignKey(Server, on_delete=models.PROTECT, related_name="collection_runs")
     playbook = models.ForeignKey(Playbook, null=True, on_delete=models.SET_NULL, related_name="runs")
     playbook_name = models.CharField(max_length=100)
@@ -172,6 +175,10 @@ class CollectionRun(models.Model):
             models.Index(fields=["state", "heartbeat_at"], name="run_state_heartbeat"),
             models.Index(fields=["ticket", "-created_at"], name="run_ticket_created"),
             models.Index(fields=["server", "-created_at"], name="run_server_created"),
+        ]
+        constraints = [
+            models.CheckConstraint(condition=Q(ticket__isnull=False) | Q(sweep__isnull=False),
+                                   name="run_for_ticket_or_sweep"),
         ]
 
     def __str__(self) -> str:

@@ -210,7 +210,7 @@ def _finish_once(run: CollectionRun, *, state: str, reason: str, kind: str) -> C
             state=state, reason=reason, failure_kind=kind, finished_at=now, heartbeat_at=now
         )
         run.refresh_from_db()
-        if updated:
+        if updated and run.ticket_id is not None:  # a sweep's run has no ticket timeline: its sweep page shows it
             desk.ticket_record_event(
                 ticket=run.ticket,
                 kind=EventKind.COLLECTION,

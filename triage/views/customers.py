@@ -8,6 +8,8 @@ from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_GET, require_http_methods
 
+from diagnostics.forms import SweepForm, SweepScheduleForm
+from diagnostics.sweep_selectors import customer_sweeps
 from triage import access, forms, selectors
 from triage.models import Customer, Server
 
@@ -36,6 +38,10 @@ def customer_detail(request: HttpRequest, customer_id: int) -> HttpResponse:
         "tickets": selectors.customer_recent_tickets(customer=customer),
         "can_manage": access.has_role(request.user, access.ADMIN),
         "can_work": access.can_work_tickets(request.user),
+        "sweep_form": SweepForm(customer=customer),
+        "schedule_form": SweepScheduleForm(customer=customer, prefix="schedule"),
+        "sweeps": customer_sweeps(customer=customer),
+        "schedules": customer.sweep_schedules.select_related("playbook", "role"),
     })
 
 
