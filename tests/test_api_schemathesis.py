@@ -16,6 +16,7 @@ from schemathesis.checks import not_a_server_error
 
 from api.services import token_create
 from diagnostics.models import CollectionRun, Evidence, Playbook, RunState
+from diagnostics.services.sweeps import sweep_start
 from triage import services
 
 APP = WSGIHandler()
@@ -53,6 +54,7 @@ def desk(wsgi_keeps_the_test_transaction, settings, admin_user, tech, customer, 
                                        steps=playbook.steps, state=RunState.SUCCEEDED, finished_at=timezone.now())
     Evidence.objects.create(run=run, step=0, probe="load", command="uptime", exit_status=0, output=b"up 1 day")
     services.ticket_add_note(ticket=ticket, author=tech, body="strace next")
+    sweep_start(customer=customer, playbook=playbook, enqueue=False)  # GET sweeps/{id}/ has one to read
     return admin_user
 
 

@@ -344,6 +344,12 @@ def test_one_api_call_starts_a_sweep_and_the_sweep_reads_back_grouped(kb, fleet,
     assert "nf_conntrack: table full" in conntrack["hosts"][0]["citations"][0]["text"]
     assert len(conntrack["tickets"]) == 1
     assert Ticket.objects.get(pk=conntrack["tickets"][0]).customer == customer
+    # A sweep's run reads like any other, with no ticket.
+    run_id = conntrack["hosts"][0]["run"]
+    run = client.get(f"/api/v1/runs/{run_id}/").json()
+    assert (run["ticket"], run["sweep"], run["state"]) == (None, body["id"], "succeeded")
+    matches = client.get(f"/api/v1/runs/{run_id}/matches/").json()
+    assert matches["diagnosed"] and matches["fixes"] and matches["symptoms"][0]["title"].startswith("Netfilter")
 
 
 def test_the_api_names_the_field_it_refuses(fleet, customer, playbook, tech, manager):
@@ -393,6 +399,18 @@ def test_an_admin_schedules_a_nightly_sweep_on_the_customer_page_and_removes_it(
     login(client, admin_user)
     assert client.post(f"/sweep-schedules/{schedule.pk}/delete/").status_code == 302
     assert not SweepSchedule.objects.exists()
+
+
+def test_a_sweeps_run_page_leads_back_to_the_sweep(client, kb, fleet, customer, playbook, tech):
+    from tests.conftest import login
+
+    sweep = sweep_start(customer=customer, playbook=playbook, by=tech, enqueue=False)
+    play(sweep, FLEET_LOGS)
+    login(client, tech)
+    run = sweep.runs.get(server__name="web1")
+    page = client.get(f"/runs/{run.pk}/").content.decode()
+    assert f'href="/sweeps/{sweep.pk}/"' in page and "nf_conntrack: table full" in page
+    assert f'href="/sweeps/{sweep.pk}/">Sweep #{sweep.pk}</a>' in client.get("/").content.decode()  # my runs
 
 
 def test_a_sweep_started_from_the_customer_page_lands_on_its_page(client, fleet, customer, playbook, tech):
