@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from django.db.models import Count
+
 from diagnostics.models import CollectionRun, Evidence, Match, RunState, Sweep, SweepFinding, Symptom
 from diagnostics.selectors import CitationView, _cited_lines
 from triage import access
@@ -132,9 +134,8 @@ def sweep_results(*, sweep: Sweep) -> SweepResults:
     Only matches that reached their symptom's threshold count ("possible" near misses stay on each
     run's page): a fleet headline, and a ticket filed from it, should name what was proved."""
     runs = list(sweep.runs.select_related("server").order_by("server__name", "pk"))
-    done: dict[int, int] = {}
-    for run_id in Evidence.objects.filter(run__sweep=sweep).values_list("run_id", flat=True):
-        done[run_id] = done.get(run_id, 0) + 1
+    done = dict(Evidence.objects.filter(run__sweep=sweep).order_by().values("run_id").annotate(n=Count("pk"))
+                .values_list("run_id", "n"))
     settled_ids = [run.pk for run in runs if run.is_settled]
     matches = list(Match.objects.filter(run_id__in=settled_ids, matched=True).select_related("symptom")
                    .order_by("symptom__key", "run_id"))
