@@ -9,7 +9,7 @@ drops SYNs.
 from __future__ import annotations
 
 import threading
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from django.core.exceptions import ValidationError
@@ -260,6 +260,22 @@ def test_two_beats_at_once_start_one_sweep(transactional_db, customer, fleet, pl
         thread.join(timeout=30)
     assert len(started) == 1
     assert Sweep.objects.count() == 1
+
+
+def test_beat_calls_the_due_sweeps_task_every_minute_and_the_task_starts_them(fleet, customer, playbook):
+    from django.conf import settings
+
+    from diagnostics import tasks
+    from triage.celery import app
+
+    entry = next(e for e in settings.CELERY_BEAT_SCHEDULE.values() if e["task"] == tasks.start_due_sweeps.name)
+    assert entry["schedule"] <= 60 and tasks.start_due_sweeps.name in app.tasks
+    due = timezone.now() - timedelta(minutes=5)
+    schedule = schedule_save(schedule=SweepSchedule(customer=customer, playbook=playbook, hour=due.hour,
+                                                    minute=due.minute), now=due - timedelta(minutes=1))
+    assert tasks.start_due_sweeps() == 1
+    assert tasks.start_due_sweeps() == 0
+    assert Sweep.objects.get().schedule == schedule
 
 
 def test_a_disabled_schedule_starts_nothing(fleet, customer, playbook):
