@@ -625,6 +625,15 @@ def _authenticate(transport: paramiko.Transport, *, username: str, secret: Secre
         ) from None
     except paramiko.AuthenticationException as exc:
         message = str(exc)
+        if not transport.is_active():
+            # paramiko reports a transport that ended mid-authentication as "Authentication failed.":
+            # the server hung up (a crashed or killed session child, MaxStartups, a restart), which
+            # says nothing about the credential, and is worth one more try.
+            raise SshError(
+                "dropped",
+                f"the server closed the connection during authentication of {username} (not a refusal of the "
+                "credential)",
+            ) from None
         if "timeout" in message.lower():
             raise SshError("handshake", f"authentication did not finish within {timeouts.auth:g} s") from None
         raise SshError(
