@@ -32,7 +32,7 @@ import paramiko
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
 
-from diagnostics import ssh_algorithms, ssh_certs
+from diagnostics import ssh_algorithms, ssh_certs, ssh_lanes
 
 # Polling interval of the command loops: small against probe durations, large
 # enough that ten idle channels cost nothing.
@@ -117,6 +117,8 @@ class CommandSpec:
     read_limit: int = 256 << 20  # stop reading a flood past this many bytes
     # Sent on the command's stdin, then EOF (a sudo password: never on a command line). Not in repr.
     stdin: bytes | None = field(default=None, repr=False)
+    # Seconds the command waits by design (a capture window): lanes give it a channel of its own.
+    waits: float = 0.0
 
 
 @dataclass
@@ -286,7 +288,8 @@ def marked(wrapped: str, token: str) -> str:
 
 
 class Session:
-    """An authenticated SSH connection that runs commands as concurrent channels."""
+    """An authenticated SSH connection that runs commands: one per channel (`run`, `run_many`), or
+    several one after another over one channel (`run_lane`, `run_lanes`: what a collection uses)."""
 
     def __init__(self, transport: paramiko.Transport, timings: Timings, timeouts: Timeouts, host_key: HostKey):
         self._transport = transport
@@ -421,6 +424,180 @@ class Session:
             for future in [pool.submit(one, spec) for spec in specs]:
                 future.result()
         return [results[spec.key] for spec in specs]
+
+    def run_lanes(
+        self,
+        lanes: Sequence[Sequence[CommandSpec]],
+        *,
+        on_result: Callable[[CommandResult], None] | None = None,
+    ) -> list[CommandResult]:
+        """Run each lane (see ``run_lane``) on a channel of its own, all lanes at once.
+
+        `on_result` is called as each command finishes (from a lane's thread, serialised by a
+        lock); the results come back in the order of the lanes' specs.
+        """
+        lock = threading.Lock()
+
+        def deliver(result: CommandResult) -> None:
+            with lock:
+                if on_result is not None:
+                    on_result(result)
+
+        lanes = [lane for lane in lanes if lane]
+        if not lanes:
+            return []
+        with ThreadPoolExecutor(max_workers=len(lanes)) as pool:
+            futures = [pool.submit(self.run_lane, lane, on_result=deliver) for lane in lanes]
+            return [result for future in futures for result in future.result()]
+
+    def run_lane(
+        self, specs: Sequence[CommandSpec], *, on_result: Callable[[CommandResult], None] | None = None
+    ) -> list[CommandResult]:
+        """Run commands one after another over ONE channel, as a framed script (``diagnostics.ssh_lanes``).
+
+        Each command keeps its own bounds: `timeout -k` on the host, its own output caps, its own
+        read limit (a flood past it ends the lane: the commands after it get an error saying so),
+        and locally its timeout plus grace from the moment the one before it ended (the first:
+        from the login shell's start, bounded by `shell_start`). A result goes to `on_result` as
+        soon as its section has ended on both streams.
+        """
+        started = time.monotonic()
+        token = secrets.token_hex(16)
+        keys = [spec.key for spec in specs]
+        wrapped = [remote_wrapper(spec.command, spec.timeout) for spec in specs]
+        outs = [HeadTail(spec.output_cap) for spec in specs]
+        errs = [HeadTail(spec.stderr_cap) for spec in specs]
+        out = ssh_lanes.FrameReader(token, keys, outs)
+        err = ssh_lanes.FrameReader(token, keys, errs)
+        marker = ssh_lanes.start_marker(token)
+        out_after, err_after = AfterMarker(out, marker), AfterMarker(err, marker)
+        results: list[CommandResult] = []
+        section_started = started
+
+        def deliver(exit_status, *, timed_out=False, error="", stopped=False) -> None:
+            nonlocal section_started
+            index = len(results)
+            spec, o, e = specs[index], outs[index], errs[index]
+            results.append(CommandResult(
+                key=spec.key,
+                command=wrapped[index],
+                exit_status=exit_status,
+                stdout=o.value(),
+                stderr=e.value(),
+                duration=time.monotonic() - section_started,
+                truncated=o.truncated or e.truncated or stopped,
+                timed_out=timed_out,
+                stdout_bytes=o.total,
+                stderr_bytes=e.total,
+                error=error,
+            ))
+            section_started = time.monotonic()
+            if on_result is not None:
+                on_result(results[-1])
+
+        def deliver_rest(error: str, *, first_error: str | None = None, timed_out=False, stopped=False,
+                         all_timed_out=False) -> None:
+            """Every command without a result yet gets `error` (the current one `first_error`, if given)."""
+            out.flush()
+            err.flush()
+            if len(results) < len(specs):
+                deliver(None, error=first_error or error, timed_out=timed_out, stopped=stopped)
+            while len(results) < len(specs):
+                deliver(None, error=error, timed_out=all_timed_out)
+
+        def deliver_ended() -> None:
+            while len(results) < min(out.ended, err.ended):
+                status = out.statuses[len(results)]
+                # 124: `timeout` fired; 137: it had to SIGKILL (-k).
+                deliver(status, timed_out=status in (124, 137),
+                        error="" if status is not None else "the lane's frame carried no exit status")
+
+        if not specs:
+            return results
+        try:
+            script = ssh_lanes.lane_script(
+                token, [ssh_lanes.Section(k, w, s.stdin) for k, w, s in zip(keys, wrapped, specs, strict=True)]
+            )
+        except ValueError as exc:
+            deliver_rest(f"not run: {exc}")
+            return results
+        try:
+            channel = self._transport.open_session(timeout=self.timeouts.channel_open)
+        except (paramiko.SSHException, OSError, EOFError) as exc:
+            deliver_rest(f"could not open a channel: {exc or type(exc).__name__}")
+            return results
+        # Until the marker shows the script has started, the login shell's start-up files get their
+        # own bound; from then on each command has its timeout plus grace from the end of the one before.
+        shell_deadline = started + self.timeouts.shell_start
+        deadline = shell_deadline + specs[0].timeout + self.timeouts.grace
+        eof_deadline = None
+        try:
+            channel.exec_command(ssh_lanes.LANE_COMMAND)
+            channel.sendall(script)
+            channel.shutdown_write()
+            while len(results) < len(specs):
+                progressed = _drain(channel, out_after, err_after)
+                before = len(results)
+                deliver_ended()
+                if len(results) == len(specs):
+                    break
+                spec = specs[len(results)]
+                if len(results) > before:
+                    deadline = time.monotonic() + spec.timeout + self.timeouts.grace
+                if out_after.found and shell_deadline:
+                    if not results:
+                        deadline = time.monotonic() + spec.timeout + self.timeouts.grace
+                    shell_deadline = 0.0
+                elif shell_deadline and time.monotonic() > shell_deadline and not channel.exit_status_ready():
+                    deliver_rest(
+                        f"the login shell did not start the command within {self.timeouts.shell_start:g} s "
+                        "(slow shell start-up files on the host?)",
+                        timed_out=True,
+                        all_timed_out=True,  # as each would have, alone on its channel
+                    )
+                    break
+                current = len(results)
+                if outs[current].total + errs[current].total > spec.read_limit:
+                    deliver_rest(
+                        f"not run: the channel was closed after an output flood from {spec.key}",
+                        first_error=f"output flood: stopped reading after {spec.read_limit} bytes",
+                        stopped=True,
+                    )
+                    break
+                # The script ended (exit status and end of output) with commands unreported: the
+                # shell died, or was killed, between frames.
+                has_status = channel.exit_status_ready()
+                has_eof = channel.eof_received or channel.closed
+                if has_status and not has_eof:
+                    eof_deadline = eof_deadline or time.monotonic() + _EOF_WAIT
+                    has_eof = time.monotonic() > eof_deadline
+                if has_status and has_eof:
+                    _drain(channel, out_after, err_after)
+                    deliver_ended()
+                    status = channel.recv_exit_status() if channel.exit_status_ready() else -1
+                    if status == -1:  # closed without an exit-status message: the session died
+                        deliver_rest("connection dropped before the command finished")
+                    else:
+                        deliver_rest(f"no exit status: the lane's shell ended (exit {status}) before the command did")
+                    break
+                if not self._transport.is_active():
+                    deliver_rest("connection dropped before the command finished")
+                    break
+                if time.monotonic() > deadline:
+                    deliver_rest(
+                        f"no exit status: not started, {spec.key} before it on the same channel did not finish",
+                        first_error=f"no exit status {spec.timeout + self.timeouts.grace:.0f} s after start",
+                        timed_out=True,
+                    )
+                    break
+                if not progressed:
+                    time.sleep(_POLL)  # not select() on the channel: see run()
+        except (paramiko.SSHException, OSError, EOFError) as exc:
+            deliver_rest(f"connection error: {exc or type(exc).__name__}")
+        finally:
+            with contextlib.suppress(paramiko.SSHException, OSError, EOFError):
+                channel.close()
+        return results
 
 
 def _drain(channel: paramiko.Channel, out: AfterMarker | HeadTail, err: AfterMarker | HeadTail) -> bool:

@@ -2,7 +2,7 @@
 
 `run_request` commits a queued run and enqueues it after the commit;
 `run_execute` (called by the Celery task or `manage.py collect`) claims it with
-a conditional UPDATE, connects once, runs the playbook's probes concurrently and
+a conditional UPDATE, connects once, runs the playbook's probes over few channels and
 stores each probe's evidence as it finishes. `runs_sweep` re-enqueues runs that
 never reached a worker and recovers runs whose worker died.
 """
@@ -25,7 +25,7 @@ from django.db import DatabaseError, connection, transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
-from diagnostics import crypto, probes, ssh
+from diagnostics import crypto, probes, ssh, ssh_lanes
 from diagnostics.knowledge import diagnosis
 from diagnostics.models import (
     ACTIVE_STATES,
@@ -323,7 +323,9 @@ def _execute_claimed(run, server, worker, on_evidence, *, deadline: float):
 
         def run_all() -> None:
             try:
-                session.run_many(specs, concurrency=settings.TRIAGE_SSH_CONCURRENCY, on_result=finished.put)
+                # Few channels per host: each is a login shell there (see diagnostics.ssh_lanes).
+                lanes = ssh_lanes.assign_lanes(specs, settings.TRIAGE_SSH_CHANNELS_PER_HOST)
+                session.run_lanes(lanes, on_result=finished.put)
             finally:
                 finished.put(None)
 
@@ -420,7 +422,8 @@ def _built_steps(
             text, stdin = privilege.reading_sudo_password(text), (sudo_password + "\n").encode()
         specs.append(
             ssh.CommandSpec(
-                key=str(index), command=text, timeout=command.timeout, output_cap=command.output_cap, stdin=stdin
+                key=str(index), command=text, timeout=command.timeout, output_cap=command.output_cap, stdin=stdin,
+                waits=command.waits,
             )
         )
         if command.binary:
