@@ -54,7 +54,7 @@ def test_a_private_host_is_collected_through_the_customers_bastion_and_not_witho
 
 
 def test_a_servers_own_chain_overrides_the_customers_and_can_have_two_hops(lab, net, customer, ticket):
-    private, bastion, inner = net
+    private, bastion, _ = net
     deeper = lab.add_private_network()
     second = lab.add_host("bastion2", network=private, also_on=deeper)
     deep = lab.add_host("deep", network=deeper)
