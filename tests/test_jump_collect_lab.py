@@ -47,7 +47,8 @@ def test_a_private_host_is_collected_through_the_customers_bastion_and_not_witho
     assert run.state == RunState.SUCCEEDED, run.reason
     assert "load average" in run.evidence.get(probe="load").text
     path = f"root@{inner.address}:22 via bastion1"
-    assert AuditEntry.objects.filter(run=run, action="connected", address=path).exists()
+    connected = AuditEntry.objects.get(run=run, action="connected")
+    assert connected.address == path and connected.detail["jump_hosts_seconds"] > 0
     assert AuditEntry.objects.filter(run=run, action="command", address=path).exists()
     assert path in run.evidence.get(probe="ssh_session").text
     assert f"Accepted publickey for root from {bastion.address_on[private.bridge]} " in inner.sshd_log()

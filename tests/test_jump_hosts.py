@@ -174,3 +174,16 @@ def test_a_failed_hop_key_check_is_kept_on_the_jump_host_not_the_server(customer
     assert record is not None and record.jump_host == jump and record.status == HostKey.PENDING
     assert jump_hosts.jump_host_key_offered(server=server, hop="not-on-the-chain", key=offered) is None
     assert not HostKey.objects.filter(server=server).exists()
+
+
+def test_the_api_shows_the_chain_a_server_is_reached_through(tech, customer, server):
+    from tests.test_api import api_as
+
+    client = api_as(tech)
+    assert client.get(reverse("api:server", args=[server.pk])).json()["jump_chain"] == []
+    first, second = _jump(customer), _jump(customer, "bastion2")
+    services.jump_chain_set(customer=customer, jump_hosts=[second])
+    assert client.get(reverse("api:server", args=[server.pk])).json()["jump_chain"] == ["bastion2"]
+    services.jump_chain_set(server=server, jump_hosts=[first, second])
+    listed = client.get(reverse("api:servers"), {"customer": customer.pk}).json()["results"]
+    assert listed[0]["jump_chain"] == ["bastion1", "bastion2"]

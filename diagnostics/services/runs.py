@@ -408,7 +408,8 @@ def _record_connected(run: CollectionRun, server: Server, worker: str, t: ssh.Ti
             ticket=run.ticket,
             run=run,
             address=_address(server, run),
-            detail={"worker": worker, "login_seconds": t.auth, "attempts": t.attempts},
+            detail={"worker": worker, "login_seconds": t.auth, "attempts": t.attempts,
+                    **({"jump_hosts_seconds": t.via} if t.via is not None else {})},
         )
 
 
