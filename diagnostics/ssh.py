@@ -621,7 +621,9 @@ def _open(previous: tuple[str, paramiko.Transport] | None, address: str, port: i
         return transport.open_channel("direct-tcpip", (address, port), ("127.0.0.1", 0), timeout=timeouts.connect)
     except paramiko.ChannelException as exc:
         why = _OPEN_FAILURES.get(exc.code, f"refused (code {exc.code})")
-        said = f" ({exc.text})" if exc.text and exc.text.lower() not in why else ""
+        text = getattr(transport, "open_failure_text", "") or exc.text
+        # OpenSSH says "open failed" for a refused forward: nothing the reason code did not say already.
+        said = f" ({text})" if text and text.lower() not in why and text.lower() != "open failed" else ""
         # A refused forward is the jump host's policy: trying again changes nothing.
         kind = "jump_refused" if exc.code == 1 else "unreachable"
         raise SshError(kind, f"{reach}: {why}{said}", hop=name) from None
