@@ -88,6 +88,9 @@ def test_rotation_re_encrypts_jump_host_credentials_too(settings, customer):
     settings.CREDENTIALS_KEYS = [new]
     jump.refresh_from_db()
     assert jump_hosts.hops_for([jump], defaults=DEFAULTS)[0].secret.password == "hop-secret"
+    settings.CREDENTIALS_KEYS = [Fernet.generate_key().decode()]
+    with pytest.raises(jump_hosts.JumpHostUnusable, match="Jump host bastion1: no configured credentials key"):
+        jump_hosts.hops_for([jump], defaults=DEFAULTS)
 
 
 def test_trusting_a_jump_hosts_key_revokes_its_other_keys_and_a_revoked_key_stays_revoked(

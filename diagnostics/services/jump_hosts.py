@@ -139,17 +139,20 @@ def path_label(chain: Sequence[JumpHost]) -> str:
 
 def hops_for(chain: Sequence[JumpHost], *, defaults: Mapping[str, float]) -> list[ssh.Hop]:
     """The chain as ssh.Hop values: decrypted secrets, trusted keys, each hop's bounds over the server defaults.
-    Raises JumpHostUnusable (no credential) or crypto.CredentialUnreadable."""
+    Raises JumpHostUnusable (no credential, or one no configured key decrypts), naming the jump host."""
     hops = []
     for jump_host in chain:
         if not jump_host.has_credential:
             raise JumpHostUnusable(f"Jump host {jump_host.name} has no credential stored; an admin can add one "
                                    "on the server's Access page")
-        secret_text = crypto.decrypt(jump_host.secret_token)
+        try:
+            secret_text = crypto.decrypt(jump_host.secret_token)
+            passphrase = crypto.decrypt(jump_host.passphrase_token) if jump_host.passphrase_token else None
+        except crypto.CredentialUnreadable as exc:
+            raise JumpHostUnusable(f"Jump host {jump_host.name}: {exc}") from None
         if jump_host.credential_kind == Credential.PASSWORD:
             secret = ssh.Secret(password=secret_text)
         else:
-            passphrase = crypto.decrypt(jump_host.passphrase_token) if jump_host.passphrase_token else None
             secret = ssh.Secret(private_key=secret_text, passphrase=passphrase)
         pinned = tuple(ssh.HostKey(k.key_type, k.key_base64)
                        for k in jump_host.host_keys.filter(status=HostKey.TRUSTED))

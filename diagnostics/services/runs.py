@@ -301,9 +301,8 @@ def _execute_claimed(run, server, worker, on_evidence, *, deadline: float):
     run.via = jump_hosts.path_label(chain)  # for _address, like login_user
     try:
         via = jump_hosts.hops_for(chain, defaults=settings.TRIAGE_SSH_TIMEOUTS)
-    except (jump_hosts.JumpHostUnusable, crypto.CredentialUnreadable) as exc:
-        return _finish(run, state=RunState.FAILED, kind="bad_credential", reason=str(exc)[:1].upper() + str(exc)[1:]
-                       + ".")
+    except jump_hosts.JumpHostUnusable as exc:
+        return _finish(run, state=RunState.FAILED, kind="bad_credential", reason=f"{exc}.")
     try:
         # A quick transient fault (refused, reset, closed before the banner) is tried once more.
         session = ssh.connect_retrying(
