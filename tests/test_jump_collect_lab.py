@@ -113,3 +113,20 @@ def test_a_bastion_with_its_own_password_credential_and_one_without_any(lab, net
         assert f"Accepted password for {bastion.user}" in bastion.sshd_log()
     finally:
         lab.remove_host(bastion)
+
+
+def test_a_bastion_that_drops_syns_fails_the_run_by_name_within_its_own_connect_bound(lab, net, customer, ticket):
+    private, _, inner = net
+    bastion = lab.add_host("mute", also_on=private)
+    try:
+        bastion.drop_syn()
+        server = lab_server(customer, inner)
+        jump = lab_jump_host(customer, bastion, bounds={"connect": 2})  # the servers' default is 5 s
+        services.jump_chain_set(server=server, jump_hosts=[jump])
+        run = _collect(ticket, server)
+        assert run.state == RunState.FAILED and run.failure_kind == "unreachable"
+        assert run.reason == "Jump host mute: unreachable: connect timed out after 2 s."
+        failed = AuditEntry.objects.get(run=run, action="connect_failed")
+        assert failed.address == f"root@{inner.address}:22 via mute" and failed.detail["kind"] == "unreachable"
+    finally:
+        lab.remove_host(bastion)
