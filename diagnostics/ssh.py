@@ -9,6 +9,12 @@ keys" policy here at all.
 The banner is awaited on the raw socket before paramiko sees it: that yields a
 precise "no SSH banner within N s" and a banner time, which is itself evidence
 (a login that takes 20 seconds is a symptom).
+
+A server behind jump hosts (bastions) is reached hop by hop, all in this process: the
+first hop over TCP, each next one through a `direct-tcpip` channel of the hop before
+(what OpenSSH's ProxyJump does, without an OpenSSH subprocess). Every hop gets the
+same bounded banner wait, key exchange, pinned host key check and authentication, with
+its own bounds and credential, and an error at a hop names it.
 """
 
 from __future__ import annotations
@@ -87,11 +93,14 @@ class SshError(Exception):
 
     TRANSIENT = frozenset({"unreachable", "no_banner", "handshake", "dropped"})
 
-    def __init__(self, kind: str, message: str, *, host_key: HostKey | None = None):
+    def __init__(self, kind: str, message: str, *, host_key: HostKey | None = None, hop: str | None = None):
         super().__init__(message)
         self.kind = kind
         self.message = message
         self.host_key = host_key
+        # The jump host the failure happened at (its display name), None for the server itself. A host key
+        # in the error is then the jump host's, not the server's.
+        self.hop = hop
 
     @property
     def transient(self) -> bool:
@@ -105,6 +114,22 @@ class Timings:
     handshake: float | None = None
     auth: float | None = None
     attempts: int = 1  # connections tried (connect_retrying); the phases above are of the last one
+    # Through jump hosts: seconds until the last jump host was logged in to. The phases above are then the
+    # server's own, counted from the moment its channel through that jump host was asked for.
+    via: float | None = None
+
+
+@dataclass(frozen=True)
+class Hop:
+    """One jump host on the way to a server: where it is, who logs in there, how, and its pinned keys."""
+
+    name: str  # shown in errors: "jump host <name>: ..."
+    address: str
+    port: int
+    username: str
+    secret: Secret
+    pinned: tuple[HostKey, ...]
+    timeouts: Timeouts = field(default_factory=Timeouts)
 
 
 @dataclass(frozen=True)
@@ -291,8 +316,10 @@ class Session:
     """An authenticated SSH connection that runs commands: one per channel (`run`, `run_many`), or
     several one after another over one channel (`run_lane`, `run_lanes`: what a collection uses)."""
 
-    def __init__(self, transport: paramiko.Transport, timings: Timings, timeouts: Timeouts, host_key: HostKey):
+    def __init__(self, transport: paramiko.Transport, timings: Timings, timeouts: Timeouts, host_key: HostKey,
+                 *, hops: Sequence[paramiko.Transport] = ()):
         self._transport = transport
+        self._hops = list(hops)  # the jump hosts' transports, first hop first
         self.timings = timings
         self.timeouts = timeouts
         self.host_key = host_key
@@ -304,7 +331,9 @@ class Session:
         self.close()
 
     def close(self) -> None:
-        self._transport.close()
+        # The server first, then the jump hosts from the nearest one back: each rides on the one before.
+        for transport in [self._transport, *reversed(self._hops)]:
+            transport.close()
 
     @property
     def alive(self) -> bool:
@@ -631,6 +660,22 @@ def _wait_for_banner(sock: socket.socket, timeout: float) -> None:
         raise SshError("dropped", "the server closed the connection before sending an SSH banner")
 
 
+def _wait_for_banner_on_channel(channel: paramiko.Channel, timeout: float) -> None:
+    """The banner wait of `_wait_for_banner` on a channel through a jump host: wait until bytes are there
+    (recv_ready reads nothing, so paramiko's transport still gets the whole banner)."""
+    deadline = time.monotonic() + timeout
+    while not channel.recv_ready():
+        if channel.closed or channel.eof_received:
+            raise SshError("dropped", "the server closed the connection before sending an SSH banner")
+        if time.monotonic() > deadline:
+            raise SshError(
+                "no_banner",
+                f"no SSH banner within {timeout:g} s (the port accepts connections but nothing answers like "
+                "an SSH server)",
+            )
+        time.sleep(_POLL)
+
+
 def _tcp_connect(address: str, port: int, timeout: float) -> socket.socket:
     try:
         infos = socket.getaddrinfo(address, port, type=socket.SOCK_STREAM)
@@ -672,6 +717,7 @@ def connect(
     names: Iterable[str] = (),
     allow_legacy: bool = False,
     revoked: Iterable[HostKey] = (),
+    via: Sequence[Hop] = (),
 ) -> Session:
     """Open an authenticated session, or raise SshError saying what went wrong.
 
@@ -679,19 +725,106 @@ def connect(
     OpenSSH host certificate signed by one of them that names one of `names` (the server's
     name and address); a key in `revoked` is never accepted through a certificate.
     `allow_legacy` lets SHA-1 key exchange and ssh-rsa host keys through.
+
+    `via` is the chain of jump hosts, first hop first: each is logged in to through the one
+    before, the server through the last; a jump host's key must be pinned (no certificates, no
+    legacy algorithms). An SshError raised at a jump host names it and carries its `hop`.
     """
-    ca_keys = list(ca_keys)
+    ca_keys, pinned, names, revoked = list(ca_keys), list(pinned), list(names), list(revoked)
     timeouts = timeouts or Timeouts()
     timings = Timings()
+    hop_transports: list[paramiko.Transport] = []
+    previous: tuple[str, paramiko.Transport] | None = None
     started = time.monotonic()
-    sock = _tcp_connect(address, port, timeouts.connect)
-    timings.connect = time.monotonic() - started
+    try:
+        for hop in via:
+            with _at_hop(hop.name):
+                conn = _open(previous, hop.address, hop.port, hop.timeouts)
+                transport, _ = _login(
+                    conn, username=hop.username, secret=hop.secret, timeouts=hop.timeouts, allow_legacy=False,
+                    certificates_first=False, timings=Timings(), started=time.monotonic(),
+                    check_key=lambda key, remote, hop=hop: _check_host_key(
+                        key, remote, pinned=list(hop.pinned), ca_keys=[], names=[], revoked=[]),
+                )
+            hop_transports.append(transport)
+            previous = (hop.name, transport)
+        if via:
+            timings.via = time.monotonic() - started
+            started = time.monotonic()
+        conn = _open(previous, address, port, timeouts)
+        timings.connect = time.monotonic() - started
+        transport, host_key = _login(
+            conn, username=username, secret=secret, timeouts=timeouts, allow_legacy=allow_legacy,
+            certificates_first=bool(ca_keys), timings=timings, started=started,
+            check_key=lambda key, remote: _check_host_key(key, remote, pinned=pinned, ca_keys=ca_keys, names=names,
+                                                          revoked=revoked),
+        )
+    except BaseException:
+        for hop_transport in reversed(hop_transports):
+            hop_transport.close()
+        raise
+    return Session(transport, timings, timeouts, host_key, hops=hop_transports)
+
+
+@contextlib.contextmanager
+def _at_hop(name: str):
+    """Name the jump host in an SshError raised while reaching it (unless the error already names a hop)."""
+    try:
+        yield
+    except SshError as exc:
+        if exc.hop is not None:
+            raise
+        raise SshError(exc.kind, f"jump host {name}: {exc.message}", host_key=exc.host_key, hop=name) from None
+
+
+# SSH_MSG_CHANNEL_OPEN_FAILURE reason codes (RFC 4254 section 5.1), in words.
+_OPEN_FAILURES = {
+    1: "administratively prohibited (does the jump host allow TCP forwarding for this user?)",
+    2: "connect failed",
+    3: "unknown channel type",
+    4: "resource shortage",
+}
+
+
+def _open(previous: tuple[str, paramiko.Transport] | None, address: str, port: int,
+          timeouts: Timeouts) -> socket.socket | paramiko.Channel:
+    """A byte stream to address:port: a TCP connection, or a direct-tcpip channel through the previous hop
+    (bounded by the next host's connect timeout: the jump host does that TCP connect for us)."""
+    if previous is None:
+        return _tcp_connect(address, port, timeouts.connect)
+    name, transport = previous
+    reach = f"jump host {name} could not reach {address} port {port}"
+    try:
+        return transport.open_channel("direct-tcpip", (address, port), ("127.0.0.1", 0), timeout=timeouts.connect)
+    except paramiko.ChannelException as exc:
+        why = _OPEN_FAILURES.get(exc.code, f"refused (code {exc.code})")
+        text = getattr(transport, "open_failure_text", "") or exc.text
+        # OpenSSH says "open failed" for a refused forward: nothing the reason code did not say already.
+        said = f" ({text})" if text and text.lower() not in why and text.lower() != "open failed" else ""
+        # A refused forward is the jump host's policy: trying again changes nothing.
+        kind = "jump_refused" if exc.code == 1 else "unreachable"
+        raise SshError(kind, f"{reach}: {why}{said}", hop=name) from None
+    except (paramiko.SSHException, OSError, EOFError) as exc:
+        if transport.is_active():  # paramiko's "Timeout opening channel."
+            raise SshError("unreachable", f"{reach}: no connection within {timeouts.connect:g} s", hop=name) from None
+        raise SshError("dropped", f"jump host {name}: connection dropped while opening a channel to "
+                                  f"{address} port {port}: {exc or type(exc).__name__}", hop=name) from None
+
+
+def _login(conn: socket.socket | paramiko.Channel, *, username: str, secret: Secret, timeouts: Timeouts,
+           allow_legacy: bool, certificates_first: bool, check_key: Callable[[HostKey, paramiko.PKey], None],
+           timings: Timings, started: float) -> tuple[paramiko.Transport, HostKey]:
+    """Banner, key exchange, host key check and authentication over `conn`, each bounded; the phases are
+    recorded in `timings` as seconds since `started`. Closes `conn` on failure."""
     transport = None
     try:
-        _wait_for_banner(sock, timeouts.banner)
+        if isinstance(conn, paramiko.Channel):
+            _wait_for_banner_on_channel(conn, timeouts.banner)
+        else:
+            _wait_for_banner(conn, timeouts.banner)
+            conn.settimeout(None)
         timings.banner = time.monotonic() - started
-        sock.settimeout(None)
-        transport = ssh_algorithms.Transport(sock, allow_legacy=allow_legacy, certificates_first=bool(ca_keys))
+        transport = ssh_algorithms.Transport(conn, allow_legacy=allow_legacy, certificates_first=certificates_first)
         transport.banner_timeout = timeouts.banner
         transport.handshake_timeout = timeouts.handshake
         transport.auth_timeout = timeouts.auth
@@ -715,16 +848,15 @@ def connect(
         remote = transport.get_remote_server_key()
         # The plain key, also when a certificate was negotiated (get_base64 leaves the certificate out).
         host_key = HostKey(remote.get_name(), remote.get_base64())
-        _check_host_key(host_key, remote, pinned=list(pinned), ca_keys=ca_keys, names=list(names),
-                        revoked=list(revoked))
+        check_key(host_key, remote)
         _authenticate(transport, username=username, secret=secret, timeouts=timeouts)
         timings.auth = time.monotonic() - started
-        return Session(transport, timings, timeouts, host_key)
+        return transport, host_key
     except SshError:
-        _close(transport, sock)
+        _close(transport, conn)
         raise
     except (paramiko.SSHException, OSError, EOFError) as exc:
-        _close(transport, sock)
+        _close(transport, conn)
         raise SshError("dropped", f"connection failed during setup: {exc or type(exc).__name__}") from None
 
 
@@ -858,7 +990,7 @@ def _auth_password(transport: paramiko.Transport, username: str, password: str) 
         raise
 
 
-def _close(transport: paramiko.Transport | None, sock: socket.socket) -> None:
+def _close(transport: paramiko.Transport | None, sock: socket.socket | paramiko.Channel) -> None:
     if transport is not None:
         transport.close()
     sock.close()
