@@ -7,6 +7,7 @@ from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
+from diagnostics.services.jump_hosts import jump_chain
 from triage import forms, selectors
 from triage.models import Customer, Priority, Server, Status
 from triage.models import slug_token as _slug_token
@@ -227,10 +228,17 @@ class ServerSerializer(serializers.Serializer):
     notes = serializers.CharField()
     created_at = serializers.DateTimeField()
     host_key_changed_at = serializers.DateTimeField(allow_null=True)
+    jump_chain = serializers.SerializerMethodField(
+        help_text="The jump hosts collections go through, first hop first (the server's own chain, else its "
+        "customer's default); empty: direct. Set on the server's Access page.")
 
     @extend_schema_field(serializers.ListField(child=serializers.CharField()))
     def get_roles(self, server) -> list[str]:
         return [role.name for role in server.roles.all()]
+
+    @extend_schema_field(serializers.ListField(child=serializers.CharField()))
+    def get_jump_chain(self, server) -> list[str]:
+        return [hop.name for hop in jump_chain(server)]
 
 
 class ServerPageSerializer(PageSerializer):

@@ -61,7 +61,7 @@ def pinned_key(host: Host) -> ssh.HostKey:
     return ssh.HostKey(key_type, key_b64)
 
 
-def django_setup(var_dir: Path, *, concurrency: int | None = None, migrate: bool = True) -> None:
+def django_setup(var_dir: Path, *, channels: int | None = None, migrate: bool = True) -> None:
     """Configure the real settings module on a throwaway SQLite database under `var_dir`.
 
     The environment is forced (not defaulted) so a bench can never write to the desk's own
@@ -72,8 +72,8 @@ def django_setup(var_dir: Path, *, concurrency: int | None = None, migrate: bool
     os.environ["TRIAGE_VAR_DIR"] = str(var_dir)
     os.environ["DATABASE_URL"] = f"sqlite:///{var_dir / 'bench.sqlite3'}"
     os.environ["CELERY_BROKER_URL"] = "filesystem://"
-    if concurrency is not None:
-        os.environ["TRIAGE_SSH_CONCURRENCY"] = str(concurrency)
+    if channels is not None:
+        os.environ["TRIAGE_SSH_CHANNELS_PER_HOST"] = str(channels)
     import django
     from django.core.management import call_command
 

@@ -1,7 +1,8 @@
 """Bench: one collection of a 10-probe playbook on one lab host, through the product's own path.
 
 Target (from the issue): the wall time of a collection is within 1.2 x the slowest probe plus one SSH
-handshake, i.e. the probes really run concurrently over one connection and the product adds little.
+handshake, i.e. the probes that wait (load's one-second sample) run beside the quick ones, which share one
+channel one after another (diagnostics.ssh_lanes), and the product adds little.
 
 How: a temporary SQLite database with the real settings and migrations; a customer, a server, its key
 credential (encrypted, as the desk stores it), its host key pinned through `host_keys_import`, a ticket
@@ -18,7 +19,7 @@ Lab set-up, migrations and one warm-up of each side are not timed. Repeats N tim
 repeat, the median and the max. Prints "target met"/"target missed"; exits non-zero only on errors
 (no lab, a failed collection, an OpenSSH anchor that failed).
 
-    .venv/bin/python bench/collect_one_host.py [--repeat 5] [--concurrency N]
+    .venv/bin/python bench/collect_one_host.py [--repeat 5] [--channels N]
 """
 
 from __future__ import annotations
@@ -36,7 +37,7 @@ from diagnostics import probes
 from tests.lab import Host, Lab
 
 # Ten read-only probes a first look at a server would run; `load` samples vmstat for one second,
-# so it is the slowest by design and the bound is about concurrency, not about luck.
+# so it is the slowest by design (a lane of its own) and the bound is about the lanes, not about luck.
 PROBES = [
     "processes", "sockets", "listening", "fd_usage", "mounts", "disk", "memory", "load", "resolvers", "kernel_log",
 ]  # fmt: skip
@@ -195,19 +196,20 @@ def _report(ours: list[Ours], theirs: list[OpenSsh], kex: tuple[str, str]) -> No
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--repeat", type=_positive, default=5, help="timed repeats (default 5)")
-    parser.add_argument("--concurrency", type=_positive, default=None,
-                        help="channels at once per connection (default: settings.TRIAGE_SSH_CONCURRENCY)")
+    parser.add_argument("--channels", type=_positive, default=None,
+                        help="channels per host at most (default: settings.TRIAGE_SSH_CHANNELS_PER_HOST)")
     args = parser.parse_args()
     bench.require_lab()
 
     with tempfile.TemporaryDirectory(prefix="triage-bench-") as tmp:
         tmp_dir = Path(tmp)
-        bench.django_setup(tmp_dir, concurrency=args.concurrency)
+        bench.django_setup(tmp_dir, channels=args.channels)
         from django.conf import settings
 
         commands = bench.remote_commands(probes.build(name, {}) for name in PROBES)
         print(f"collect_one_host: {len(PROBES)} probes ({', '.join(PROBES)}) on one lab host, "
-              f"{settings.TRIAGE_SSH_CONCURRENCY} channels at once (TRIAGE_SSH_CONCURRENCY), {args.repeat} repeats")
+              f"at most {settings.TRIAGE_SSH_CHANNELS_PER_HOST} channels (TRIAGE_SSH_CHANNELS_PER_HOST), "
+              f"{args.repeat} repeats")
         print(bench.machine())
         started = time.monotonic()
         with Lab() as lab:

@@ -9,7 +9,8 @@ How: one lab of 50 hosts (own sshd, host key, PID namespace, /var/log each); 5 o
 port 22 (``Host.drop_syn``). Ours: a pool of 50 threads, as 50 worker slots would (in one process, so
 paramiko's Python work shares one GIL: if anything, harder than 50 prefork workers), each doing
 ``diagnostics.ssh.connect`` with the desk's timeouts (``TRIAGE_SSH_TIMEOUTS``, connect from
-``--connect-timeout``) and ``Session.run_many`` with the "Host health" playbook's commands, built by
+``--connect-timeout``) and ``Session.run_lanes`` (lanes as a run assigns them, ``ssh_lanes.assign_lanes``
+with ``TRIAGE_SSH_CHANNELS_PER_HOST``) with the "Host health" playbook's commands, built by
 ``probes.build`` from ``DEFAULT_PLAYBOOKS``. OpenSSH: ``xargs -P 50`` running, per host,
 ``ssh -o ConnectTimeout=<same> -o BatchMode=yes -o StrictHostKeyChecking=yes
 -o UserKnownHostsFile=<all 50 host keys> -i <client key> root@<addr> '<c1>; <c2>; ...'`` where each
@@ -46,7 +47,7 @@ from pathlib import Path
 
 import _lab_setup as bench  # first: puts the repository on sys.path
 
-from diagnostics import probes, ssh
+from diagnostics import probes, ssh, ssh_lanes
 from diagnostics.playbooks import DEFAULT_PLAYBOOKS
 from tests.lab import Host, Lab
 
@@ -99,7 +100,7 @@ def _playbook_commands() -> list[probes.ProbeCommand]:
 
 
 def _ours(hosts: list[Host], specs: list[ssh.CommandSpec], *, secret: ssh.Secret, timeouts: ssh.Timeouts,
-          concurrency: int) -> Sweep:
+          channels: int) -> Sweep:
     statuses: Counter = Counter()
     lock = threading.Lock()
 
@@ -107,7 +108,7 @@ def _ours(hosts: list[Host], specs: list[ssh.CommandSpec], *, secret: ssh.Secret
         try:
             with ssh.connect(address=host.address, port=host.port, username="root", secret=secret,
                              pinned=[bench.pinned_key(host)], timeouts=timeouts) as session:
-                results = session.run_many(specs, concurrency=concurrency)
+                results = session.run_lanes(ssh_lanes.assign_lanes(specs, channels))
         except ssh.SshError as exc:
             return Outcome(host.address, exc.kind, time.monotonic() - started, exc.message)
         except Exception as exc:  # noqa: BLE001 - a crash inside the SSH layer is a finding to print, not a bench bug
@@ -177,8 +178,8 @@ def main() -> int:
     parser.add_argument("--connect-timeout", type=_positive, default=5,
                         help="TCP connect timeout in whole seconds, ours and OpenSSH's ConnectTimeout (default 5)")
     parser.add_argument("--repeat", type=_positive, default=3, help="timed repeats (default 3)")
-    parser.add_argument("--concurrency", type=_positive, default=None,
-                        help="channels at once per connection (default: settings.TRIAGE_SSH_CONCURRENCY)")
+    parser.add_argument("--channels", type=_positive, default=None,
+                        help="channels per host at most (default: settings.TRIAGE_SSH_CHANNELS_PER_HOST)")
     args = parser.parse_args()
     if args.hosts > MAX_HOSTS:
         parser.error(f"--hosts: the lab puts hosts at .10-.254 of one /24, so at most {MAX_HOSTS}")
@@ -188,19 +189,20 @@ def main() -> int:
 
     with tempfile.TemporaryDirectory(prefix="triage-bench-") as tmp:
         tmp_dir = Path(tmp)
-        bench.django_setup(tmp_dir, concurrency=args.concurrency, migrate=False)  # settings only, no database
+        bench.django_setup(tmp_dir, channels=args.channels, migrate=False)  # settings only, no database
         from django.conf import settings
 
         timeouts = ssh.Timeouts(**{**settings.TRIAGE_SSH_TIMEOUTS, "connect": args.connect_timeout})
-        concurrency = settings.TRIAGE_SSH_CONCURRENCY
+        channels = settings.TRIAGE_SSH_CHANNELS_PER_HOST
         commands = _playbook_commands()
-        specs = [ssh.CommandSpec(key=str(i), command=c.command, timeout=c.timeout, output_cap=c.output_cap)
+        specs = [ssh.CommandSpec(key=str(i), command=c.command, timeout=c.timeout, output_cap=c.output_cap,
+                                 waits=c.waits)
                  for i, c in enumerate(commands)]
         remote = "; ".join(bench.remote_commands(commands))
         book = next(book for book in DEFAULT_PLAYBOOKS if book["name"] == PLAYBOOK)
         print(f"sweep_hosts: playbook {PLAYBOOK!r} ({', '.join(s['probe'] for s in book['steps'])}) on "
               f"{args.hosts} lab hosts, {args.unreachable} dropping SYNs; connect timeout {args.connect_timeout} s; "
-              f"{concurrency} channels per host; {args.repeat} repeats")
+              f"at most {channels} channels per host; {args.repeat} repeats")
         print(bench.machine())
         print("Ansible: not used and not required (the issue mentions it for reference only); "
               f"installed here: {'yes' if shutil.which('ansible') else 'no'}")
@@ -224,7 +226,7 @@ def main() -> int:
             print()
 
             sides = {
-                "ours": lambda: _ours(hosts, specs, secret=secret, timeouts=timeouts, concurrency=concurrency),
+                "ours": lambda: _ours(hosts, specs, secret=secret, timeouts=timeouts, channels=channels),
                 "openssh": lambda: _openssh(hosts, remote, shipped, tmp_dir / "out"),
                 "openssh-kex": lambda: _openssh(hosts, remote, pinned, tmp_dir / "out"),
             }
@@ -259,7 +261,7 @@ def _counts(sweep: Sweep) -> str:
 
 
 def _report(results: dict[str, list[Sweep]], *, commands: int, hosts: int, connect_timeout: int) -> None:
-    labels = {"ours": f"ours: connect + run_many, {hosts} threads",
+    labels = {"ours": f"ours: connect + run_lanes, {hosts} threads",
               "openssh": f"OpenSSH as shipped, xargs -P {hosts}",
               "openssh-kex": f"OpenSSH, kex {LIKE_FOR_LIKE_KEX}, xargs -P {hosts}"}
     median = statistics.median

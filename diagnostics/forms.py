@@ -1,4 +1,4 @@
-"""Forms for collection: starting a run, credentials, host keys, playbooks."""
+"""Forms for collection: starting a run, credentials, host keys, jump hosts, playbooks."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import json
 from django import forms
 from django.core.exceptions import ValidationError
 
-from diagnostics.models import Credential, Playbook
+from diagnostics.models import Credential, JumpHost, Playbook
 
 
 class CollectForm(forms.Form):
@@ -22,8 +22,9 @@ class CollectForm(forms.Form):
             self.initial.setdefault("server", linked[0])
 
 
-class CredentialForm(forms.Form):
-    """The secret is write-only: the form never renders a stored value back."""
+class SecretForm(forms.Form):
+    """A private key or password (a jump host's credential). The secret is write-only: the form never
+    renders a stored value back."""
 
     kind = forms.ChoiceField(choices=Credential.KINDS, widget=forms.RadioSelect, initial=Credential.KEY)
     secret = forms.CharField(
@@ -39,6 +40,17 @@ class CredentialForm(forms.Form):
         max_length=1000,
         help_text="Only for an encrypted private key.",
     )
+
+    def clean_secret(self):
+        secret = self.cleaned_data["secret"]
+        if self.data.get("kind") == Credential.KEY:
+            secret = secret.strip() + "\n"
+        return secret
+
+
+class CredentialForm(SecretForm):
+    """A server's or customer's credential: the secret, and who logs in with it."""
+
     username = forms.CharField(
         required=False,
         max_length=32,
@@ -54,12 +66,6 @@ class CredentialForm(forms.Form):
         "its input, never on a command line.",
     )
 
-    def clean_secret(self):
-        secret = self.cleaned_data["secret"]
-        if self.data.get("kind") == Credential.KEY:
-            secret = secret.strip() + "\n"
-        return secret
-
 
 class KnownHostsForm(forms.Form):
     known_hosts = forms.CharField(
@@ -67,6 +73,41 @@ class KnownHostsForm(forms.Form):
         max_length=200_000,
         help_text="Lines from a known_hosts file (ssh-keyscan output works too).",
     )
+
+
+class JumpHostForm(forms.Form):
+    name = forms.CharField(max_length=40, help_text="Short, as errors name it: 'jump host bastion1: …'.")
+    address = forms.CharField(max_length=253, help_text="As the hop before it (or this desk) reaches it.")
+    ssh_port = forms.IntegerField(min_value=1, max_value=65535, initial=22, label="SSH port")
+    username = forms.CharField(max_length=32, label="Login user")
+    connect_timeout = forms.FloatField(required=False, min_value=0.5, label="Connect bound (s)")
+    banner_timeout = forms.FloatField(required=False, min_value=0.5, label="Banner bound (s)")
+    handshake_timeout = forms.FloatField(required=False, min_value=0.5, label="Key exchange bound (s)")
+    auth_timeout = forms.FloatField(required=False, min_value=0.5, label="Authentication bound (s)",
+                                    help_text="Blank bounds: the same as for servers.")
+
+    @staticmethod
+    def initial_for(jump_host: JumpHost) -> dict:
+        return {name: getattr(jump_host, name) for name in JumpHostForm.base_fields}
+
+
+class JumpChainForm(forms.Form):
+    """Up to three hops, in order; blank hops are skipped (all blank: no chain of its own)."""
+
+    HOPS = 3
+    scope = forms.ChoiceField(choices=[("server", "this server"), ("customer", "all of the customer's servers "
+                                                                               "that set none")], initial="server")
+
+    def __init__(self, *args, customer, **kwargs):
+        super().__init__(*args, **kwargs)
+        for n in range(1, self.HOPS + 1):
+            self.fields[f"hop{n}"] = forms.ModelChoiceField(
+                queryset=JumpHost.objects.filter(customer=customer), required=False, label=f"Hop {n}")
+
+    def clean(self):
+        data = super().clean()
+        data["chain"] = [hop for n in range(1, self.HOPS + 1) if (hop := data.get(f"hop{n}"))]
+        return data
 
 
 class SshTrustForm(forms.Form):

@@ -5,14 +5,24 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from urllib.parse import urlsplit
 
-from django.db.models import Q
+from django.db.models import Count, Q
 
 from diagnostics.knowledge import outcomes
 from diagnostics.knowledge import selectors as knowledge_selectors
 from diagnostics.knowledge.diagnosis import ticket_findings
 from diagnostics.knowledge.host_context import HostContext, host_context_for_runs
 from diagnostics.knowledge.recipe_text import recipe_for_host
-from diagnostics.models import AuditEntry, CollectionRun, Credential, Evidence, HostKey, Match, RecipeOutcome
+from diagnostics.models import (
+    AuditEntry,
+    CollectionRun,
+    Credential,
+    Evidence,
+    HostKey,
+    JumpHost,
+    JumpLink,
+    Match,
+    RecipeOutcome,
+)
 from triage import access
 from triage.models import Server, Ticket
 
@@ -363,7 +373,25 @@ def server_collection_setup(*, server: Server) -> dict:
         **server_sudoers(server=server, credential=credential or customer_credential),
         "host_keys": list(HostKey.objects.filter(server=server).select_related("decided_by")),
         "recent_runs": list(CollectionRun.objects.filter(server=server).select_related("ticket")[:10]),
+        **server_jump_setup(server=server),
     }
+
+
+def server_jump_setup(*, server: Server) -> dict:
+    """The server's own jump chain, its customer's default one, and the customer's jump hosts (with how many
+    keys each has trusted and waiting), for the Access page."""
+    def chain(**owner) -> list[JumpHost]:
+        return [link.jump_host for link in JumpLink.objects.filter(**owner).select_related("jump_host")]
+
+    jump_hosts = list(JumpHost.objects.filter(customer_id=server.customer_id).annotate(
+        trusted_keys=Count("host_keys", filter=Q(host_keys__status=HostKey.TRUSTED)),
+        pending_keys=Count("host_keys", filter=Q(host_keys__status=HostKey.PENDING))))
+    own = chain(server=server)
+    default = chain(customer_id=server.customer_id, server__isnull=True)
+    path = own or default
+    return {"jump_chain": own, "customer_jump_chain": default, "jump_hosts": jump_hosts,
+            # Hop 1..3 of the chain form, preselected with the chain in force.
+            "jump_chain_slots": [(n + 1, path[n].pk if n < len(path) else None) for n in range(3)]}
 
 
 def server_sudoers(*, server: Server, credential: Credential | None) -> dict:

@@ -9,6 +9,12 @@ keys" policy here at all.
 The banner is awaited on the raw socket before paramiko sees it: that yields a
 precise "no SSH banner within N s" and a banner time, which is itself evidence
 (a login that takes 20 seconds is a symptom).
+
+A server behind jump hosts (bastions) is reached hop by hop, all in this process: the
+first hop over TCP, each next one through a `direct-tcpip` channel of the hop before
+(what OpenSSH's ProxyJump does, without an OpenSSH subprocess). Every hop gets the
+same bounded banner wait, key exchange, pinned host key check and authentication, with
+its own bounds and credential, and an error at a hop names it.
 """
 
 from __future__ import annotations
@@ -32,7 +38,7 @@ import paramiko
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
 
-from diagnostics import ssh_algorithms, ssh_certs
+from diagnostics import ssh_algorithms, ssh_certs, ssh_lanes
 
 # Polling interval of the command loops: small against probe durations, large
 # enough that ten idle channels cost nothing.
@@ -87,11 +93,14 @@ class SshError(Exception):
 
     TRANSIENT = frozenset({"unreachable", "no_banner", "handshake", "dropped"})
 
-    def __init__(self, kind: str, message: str, *, host_key: HostKey | None = None):
+    def __init__(self, kind: str, message: str, *, host_key: HostKey | None = None, hop: str | None = None):
         super().__init__(message)
         self.kind = kind
         self.message = message
         self.host_key = host_key
+        # The jump host the failure happened at (its display name), None for the server itself. A host key
+        # in the error is then the jump host's, not the server's.
+        self.hop = hop
 
     @property
     def transient(self) -> bool:
@@ -105,6 +114,22 @@ class Timings:
     handshake: float | None = None
     auth: float | None = None
     attempts: int = 1  # connections tried (connect_retrying); the phases above are of the last one
+    # Through jump hosts: seconds until the last jump host was logged in to. The phases above are then the
+    # server's own, counted from the moment its channel through that jump host was asked for.
+    via: float | None = None
+
+
+@dataclass(frozen=True)
+class Hop:
+    """One jump host on the way to a server: where it is, who logs in there, how, and its pinned keys."""
+
+    name: str  # shown in errors: "jump host <name>: ..."
+    address: str
+    port: int
+    username: str
+    secret: Secret
+    pinned: tuple[HostKey, ...]
+    timeouts: Timeouts = field(default_factory=Timeouts)
 
 
 @dataclass(frozen=True)
@@ -117,6 +142,8 @@ class CommandSpec:
     read_limit: int = 256 << 20  # stop reading a flood past this many bytes
     # Sent on the command's stdin, then EOF (a sudo password: never on a command line). Not in repr.
     stdin: bytes | None = field(default=None, repr=False)
+    # Seconds the command waits by design (a capture window): lanes give it a channel of its own.
+    waits: float = 0.0
 
 
 @dataclass
@@ -286,10 +313,13 @@ def marked(wrapped: str, token: str) -> str:
 
 
 class Session:
-    """An authenticated SSH connection that runs commands as concurrent channels."""
+    """An authenticated SSH connection that runs commands: one per channel (`run`, `run_many`), or
+    several one after another over one channel (`run_lane`, `run_lanes`: what a collection uses)."""
 
-    def __init__(self, transport: paramiko.Transport, timings: Timings, timeouts: Timeouts, host_key: HostKey):
+    def __init__(self, transport: paramiko.Transport, timings: Timings, timeouts: Timeouts, host_key: HostKey,
+                 *, hops: Sequence[paramiko.Transport] = ()):
         self._transport = transport
+        self._hops = list(hops)  # the jump hosts' transports, first hop first
         self.timings = timings
         self.timeouts = timeouts
         self.host_key = host_key
@@ -301,7 +331,9 @@ class Session:
         self.close()
 
     def close(self) -> None:
-        self._transport.close()
+        # The server first, then the jump hosts from the nearest one back: each rides on the one before.
+        for transport in [self._transport, *reversed(self._hops)]:
+            transport.close()
 
     @property
     def alive(self) -> bool:
@@ -422,6 +454,180 @@ class Session:
                 future.result()
         return [results[spec.key] for spec in specs]
 
+    def run_lanes(
+        self,
+        lanes: Sequence[Sequence[CommandSpec]],
+        *,
+        on_result: Callable[[CommandResult], None] | None = None,
+    ) -> list[CommandResult]:
+        """Run each lane (see ``run_lane``) on a channel of its own, all lanes at once.
+
+        `on_result` is called as each command finishes (from a lane's thread, serialised by a
+        lock); the results come back in the order of the lanes' specs.
+        """
+        lock = threading.Lock()
+
+        def deliver(result: CommandResult) -> None:
+            with lock:
+                if on_result is not None:
+                    on_result(result)
+
+        lanes = [lane for lane in lanes if lane]
+        if not lanes:
+            return []
+        with ThreadPoolExecutor(max_workers=len(lanes)) as pool:
+            futures = [pool.submit(self.run_lane, lane, on_result=deliver) for lane in lanes]
+            return [result for future in futures for result in future.result()]
+
+    def run_lane(
+        self, specs: Sequence[CommandSpec], *, on_result: Callable[[CommandResult], None] | None = None
+    ) -> list[CommandResult]:
+        """Run commands one after another over ONE channel, as a framed script (``diagnostics.ssh_lanes``).
+
+        Each command keeps its own bounds: `timeout -k` on the host, its own output caps, its own
+        read limit (a flood past it ends the lane: the commands after it get an error saying so),
+        and locally its timeout plus grace from the moment the one before it ended (the first:
+        from the login shell's start, bounded by `shell_start`). A result goes to `on_result` as
+        soon as its section has ended on both streams.
+        """
+        started = time.monotonic()
+        token = secrets.token_hex(16)
+        keys = [spec.key for spec in specs]
+        wrapped = [remote_wrapper(spec.command, spec.timeout) for spec in specs]
+        outs = [HeadTail(spec.output_cap) for spec in specs]
+        errs = [HeadTail(spec.stderr_cap) for spec in specs]
+        out = ssh_lanes.FrameReader(token, keys, outs)
+        err = ssh_lanes.FrameReader(token, keys, errs)
+        marker = ssh_lanes.start_marker(token)
+        out_after, err_after = AfterMarker(out, marker), AfterMarker(err, marker)
+        results: list[CommandResult] = []
+        section_started = started
+
+        def deliver(exit_status, *, timed_out=False, error="", stopped=False) -> None:
+            nonlocal section_started
+            index = len(results)
+            spec, o, e = specs[index], outs[index], errs[index]
+            results.append(CommandResult(
+                key=spec.key,
+                command=wrapped[index],
+                exit_status=exit_status,
+                stdout=o.value(),
+                stderr=e.value(),
+                duration=time.monotonic() - section_started,
+                truncated=o.truncated or e.truncated or stopped,
+                timed_out=timed_out,
+                stdout_bytes=o.total,
+                stderr_bytes=e.total,
+                error=error,
+            ))
+            section_started = time.monotonic()
+            if on_result is not None:
+                on_result(results[-1])
+
+        def deliver_rest(error: str, *, first_error: str | None = None, timed_out=False, stopped=False,
+                         all_timed_out=False) -> None:
+            """Every command without a result yet gets `error` (the current one `first_error`, if given)."""
+            out.flush()
+            err.flush()
+            if len(results) < len(specs):
+                deliver(None, error=first_error or error, timed_out=timed_out, stopped=stopped)
+            while len(results) < len(specs):
+                deliver(None, error=error, timed_out=all_timed_out)
+
+        def deliver_ended() -> None:
+            while len(results) < min(out.ended, err.ended):
+                status = out.statuses[len(results)]
+                # 124: `timeout` fired; 137: it had to SIGKILL (-k).
+                deliver(status, timed_out=status in (124, 137),
+                        error="" if status is not None else "the lane's frame carried no exit status")
+
+        if not specs:
+            return results
+        try:
+            script = ssh_lanes.lane_script(
+                token, [ssh_lanes.Section(k, w, s.stdin) for k, w, s in zip(keys, wrapped, specs, strict=True)]
+            )
+        except ValueError as exc:
+            deliver_rest(f"not run: {exc}")
+            return results
+        try:
+            channel = self._transport.open_session(timeout=self.timeouts.channel_open)
+        except (paramiko.SSHException, OSError, EOFError) as exc:
+            deliver_rest(f"could not open a channel: {exc or type(exc).__name__}")
+            return results
+        # Until the marker shows the script has started, the login shell's start-up files get their
+        # own bound; from then on each command has its timeout plus grace from the end of the one before.
+        shell_deadline = started + self.timeouts.shell_start
+        deadline = shell_deadline + specs[0].timeout + self.timeouts.grace
+        eof_deadline = None
+        try:
+            channel.exec_command(ssh_lanes.LANE_COMMAND)
+            channel.sendall(script)
+            channel.shutdown_write()
+            while len(results) < len(specs):
+                progressed = _drain(channel, out_after, err_after)
+                before = len(results)
+                deliver_ended()
+                if len(results) == len(specs):
+                    break
+                spec = specs[len(results)]
+                if len(results) > before:
+                    deadline = time.monotonic() + spec.timeout + self.timeouts.grace
+                if out_after.found and shell_deadline:
+                    if not results:
+                        deadline = time.monotonic() + spec.timeout + self.timeouts.grace
+                    shell_deadline = 0.0
+                elif shell_deadline and time.monotonic() > shell_deadline and not channel.exit_status_ready():
+                    deliver_rest(
+                        f"the login shell did not start the command within {self.timeouts.shell_start:g} s "
+                        "(slow shell start-up files on the host?)",
+                        timed_out=True,
+                        all_timed_out=True,  # as each would have, alone on its channel
+                    )
+                    break
+                current = len(results)
+                if outs[current].total + errs[current].total > spec.read_limit:
+                    deliver_rest(
+                        f"not run: the channel was closed after an output flood from {spec.key}",
+                        first_error=f"output flood: stopped reading after {spec.read_limit} bytes",
+                        stopped=True,
+                    )
+                    break
+                # The script ended (exit status and end of output) with commands unreported: the
+                # shell died, or was killed, between frames.
+                has_status = channel.exit_status_ready()
+                has_eof = channel.eof_received or channel.closed
+                if has_status and not has_eof:
+                    eof_deadline = eof_deadline or time.monotonic() + _EOF_WAIT
+                    has_eof = time.monotonic() > eof_deadline
+                if has_status and has_eof:
+                    _drain(channel, out_after, err_after)
+                    deliver_ended()
+                    status = channel.recv_exit_status() if channel.exit_status_ready() else -1
+                    if status == -1:  # closed without an exit-status message: the session died
+                        deliver_rest("connection dropped before the command finished")
+                    else:
+                        deliver_rest(f"no exit status: the lane's shell ended (exit {status}) before the command did")
+                    break
+                if not self._transport.is_active():
+                    deliver_rest("connection dropped before the command finished")
+                    break
+                if time.monotonic() > deadline:
+                    deliver_rest(
+                        f"no exit status: not started, {spec.key} before it on the same channel did not finish",
+                        first_error=f"no exit status {spec.timeout + self.timeouts.grace:.0f} s after start",
+                        timed_out=True,
+                    )
+                    break
+                if not progressed:
+                    time.sleep(_POLL)  # not select() on the channel: see run()
+        except (paramiko.SSHException, OSError, EOFError) as exc:
+            deliver_rest(f"connection error: {exc or type(exc).__name__}")
+        finally:
+            with contextlib.suppress(paramiko.SSHException, OSError, EOFError):
+                channel.close()
+        return results
+
 
 def _drain(channel: paramiko.Channel, out: AfterMarker | HeadTail, err: AfterMarker | HeadTail) -> bool:
     """Read whatever both streams hold; True if anything came. Both, always: a chatty
@@ -452,6 +658,22 @@ def _wait_for_banner(sock: socket.socket, timeout: float) -> None:
         raise SshError("dropped", f"connection reset before the SSH banner: {exc.strerror or exc}") from None
     if not peek:
         raise SshError("dropped", "the server closed the connection before sending an SSH banner")
+
+
+def _wait_for_banner_on_channel(channel: paramiko.Channel, timeout: float) -> None:
+    """The banner wait of `_wait_for_banner` on a channel through a jump host: wait until bytes are there
+    (recv_ready reads nothing, so paramiko's transport still gets the whole banner)."""
+    deadline = time.monotonic() + timeout
+    while not channel.recv_ready():
+        if channel.closed or channel.eof_received:
+            raise SshError("dropped", "the server closed the connection before sending an SSH banner")
+        if time.monotonic() > deadline:
+            raise SshError(
+                "no_banner",
+                f"no SSH banner within {timeout:g} s (the port accepts connections but nothing answers like "
+                "an SSH server)",
+            )
+        time.sleep(_POLL)
 
 
 def _tcp_connect(address: str, port: int, timeout: float) -> socket.socket:
@@ -495,6 +717,7 @@ def connect(
     names: Iterable[str] = (),
     allow_legacy: bool = False,
     revoked: Iterable[HostKey] = (),
+    via: Sequence[Hop] = (),
 ) -> Session:
     """Open an authenticated session, or raise SshError saying what went wrong.
 
@@ -502,19 +725,106 @@ def connect(
     OpenSSH host certificate signed by one of them that names one of `names` (the server's
     name and address); a key in `revoked` is never accepted through a certificate.
     `allow_legacy` lets SHA-1 key exchange and ssh-rsa host keys through.
+
+    `via` is the chain of jump hosts, first hop first: each is logged in to through the one
+    before, the server through the last; a jump host's key must be pinned (no certificates, no
+    legacy algorithms). An SshError raised at a jump host names it and carries its `hop`.
     """
-    ca_keys = list(ca_keys)
+    ca_keys, pinned, names, revoked = list(ca_keys), list(pinned), list(names), list(revoked)
     timeouts = timeouts or Timeouts()
     timings = Timings()
+    hop_transports: list[paramiko.Transport] = []
+    previous: tuple[str, paramiko.Transport] | None = None
     started = time.monotonic()
-    sock = _tcp_connect(address, port, timeouts.connect)
-    timings.connect = time.monotonic() - started
+    try:
+        for hop in via:
+            with _at_hop(hop.name):
+                conn = _open(previous, hop.address, hop.port, hop.timeouts)
+                transport, _ = _login(
+                    conn, username=hop.username, secret=hop.secret, timeouts=hop.timeouts, allow_legacy=False,
+                    certificates_first=False, timings=Timings(), started=time.monotonic(),
+                    check_key=lambda key, remote, hop=hop: _check_host_key(
+                        key, remote, pinned=list(hop.pinned), ca_keys=[], names=[], revoked=[]),
+                )
+            hop_transports.append(transport)
+            previous = (hop.name, transport)
+        if via:
+            timings.via = time.monotonic() - started
+            started = time.monotonic()
+        conn = _open(previous, address, port, timeouts)
+        timings.connect = time.monotonic() - started
+        transport, host_key = _login(
+            conn, username=username, secret=secret, timeouts=timeouts, allow_legacy=allow_legacy,
+            certificates_first=bool(ca_keys), timings=timings, started=started,
+            check_key=lambda key, remote: _check_host_key(key, remote, pinned=pinned, ca_keys=ca_keys, names=names,
+                                                          revoked=revoked),
+        )
+    except BaseException:
+        for hop_transport in reversed(hop_transports):
+            hop_transport.close()
+        raise
+    return Session(transport, timings, timeouts, host_key, hops=hop_transports)
+
+
+@contextlib.contextmanager
+def _at_hop(name: str):
+    """Name the jump host in an SshError raised while reaching it (unless the error already names a hop)."""
+    try:
+        yield
+    except SshError as exc:
+        if exc.hop is not None:
+            raise
+        raise SshError(exc.kind, f"jump host {name}: {exc.message}", host_key=exc.host_key, hop=name) from None
+
+
+# SSH_MSG_CHANNEL_OPEN_FAILURE reason codes (RFC 4254 section 5.1), in words.
+_OPEN_FAILURES = {
+    1: "administratively prohibited (does the jump host allow TCP forwarding for this user?)",
+    2: "connect failed",
+    3: "unknown channel type",
+    4: "resource shortage",
+}
+
+
+def _open(previous: tuple[str, paramiko.Transport] | None, address: str, port: int,
+          timeouts: Timeouts) -> socket.socket | paramiko.Channel:
+    """A byte stream to address:port: a TCP connection, or a direct-tcpip channel through the previous hop
+    (bounded by the next host's connect timeout: the jump host does that TCP connect for us)."""
+    if previous is None:
+        return _tcp_connect(address, port, timeouts.connect)
+    name, transport = previous
+    reach = f"jump host {name} could not reach {address} port {port}"
+    try:
+        return transport.open_channel("direct-tcpip", (address, port), ("127.0.0.1", 0), timeout=timeouts.connect)
+    except paramiko.ChannelException as exc:
+        why = _OPEN_FAILURES.get(exc.code, f"refused (code {exc.code})")
+        text = getattr(transport, "open_failure_text", "") or exc.text
+        # OpenSSH says "open failed" for a refused forward: nothing the reason code did not say already.
+        said = f" ({text})" if text and text.lower() not in why and text.lower() != "open failed" else ""
+        # A refused forward is the jump host's policy: trying again changes nothing.
+        kind = "jump_refused" if exc.code == 1 else "unreachable"
+        raise SshError(kind, f"{reach}: {why}{said}", hop=name) from None
+    except (paramiko.SSHException, OSError, EOFError) as exc:
+        if transport.is_active():  # paramiko's "Timeout opening channel."
+            raise SshError("unreachable", f"{reach}: no connection within {timeouts.connect:g} s", hop=name) from None
+        raise SshError("dropped", f"jump host {name}: connection dropped while opening a channel to "
+                                  f"{address} port {port}: {exc or type(exc).__name__}", hop=name) from None
+
+
+def _login(conn: socket.socket | paramiko.Channel, *, username: str, secret: Secret, timeouts: Timeouts,
+           allow_legacy: bool, certificates_first: bool, check_key: Callable[[HostKey, paramiko.PKey], None],
+           timings: Timings, started: float) -> tuple[paramiko.Transport, HostKey]:
+    """Banner, key exchange, host key check and authentication over `conn`, each bounded; the phases are
+    recorded in `timings` as seconds since `started`. Closes `conn` on failure."""
     transport = None
     try:
-        _wait_for_banner(sock, timeouts.banner)
+        if isinstance(conn, paramiko.Channel):
+            _wait_for_banner_on_channel(conn, timeouts.banner)
+        else:
+            _wait_for_banner(conn, timeouts.banner)
+            conn.settimeout(None)
         timings.banner = time.monotonic() - started
-        sock.settimeout(None)
-        transport = ssh_algorithms.Transport(sock, allow_legacy=allow_legacy, certificates_first=bool(ca_keys))
+        transport = ssh_algorithms.Transport(conn, allow_legacy=allow_legacy, certificates_first=certificates_first)
         transport.banner_timeout = timeouts.banner
         transport.handshake_timeout = timeouts.handshake
         transport.auth_timeout = timeouts.auth
@@ -538,16 +848,15 @@ def connect(
         remote = transport.get_remote_server_key()
         # The plain key, also when a certificate was negotiated (get_base64 leaves the certificate out).
         host_key = HostKey(remote.get_name(), remote.get_base64())
-        _check_host_key(host_key, remote, pinned=list(pinned), ca_keys=ca_keys, names=list(names),
-                        revoked=list(revoked))
+        check_key(host_key, remote)
         _authenticate(transport, username=username, secret=secret, timeouts=timeouts)
         timings.auth = time.monotonic() - started
-        return Session(transport, timings, timeouts, host_key)
+        return transport, host_key
     except SshError:
-        _close(transport, sock)
+        _close(transport, conn)
         raise
     except (paramiko.SSHException, OSError, EOFError) as exc:
-        _close(transport, sock)
+        _close(transport, conn)
         raise SshError("dropped", f"connection failed during setup: {exc or type(exc).__name__}") from None
 
 
@@ -625,6 +934,15 @@ def _authenticate(transport: paramiko.Transport, *, username: str, secret: Secre
         ) from None
     except paramiko.AuthenticationException as exc:
         message = str(exc)
+        if not transport.is_active():
+            # paramiko reports a transport that ended mid-authentication as "Authentication failed.":
+            # the server hung up (a crashed or killed session child, MaxStartups, a restart), which
+            # says nothing about the credential, and is worth one more try.
+            raise SshError(
+                "dropped",
+                f"the server closed the connection during authentication of {username} (not a refusal of the "
+                "credential)",
+            ) from None
         if "timeout" in message.lower():
             raise SshError("handshake", f"authentication did not finish within {timeouts.auth:g} s") from None
         raise SshError(
@@ -672,7 +990,7 @@ def _auth_password(transport: paramiko.Transport, username: str, password: str) 
         raise
 
 
-def _close(transport: paramiko.Transport | None, sock: socket.socket) -> None:
+def _close(transport: paramiko.Transport | None, sock: socket.socket | paramiko.Channel) -> None:
     if transport is not None:
         transport.close()
     sock.close()

@@ -10,7 +10,8 @@ modern algorithm, so a server that also speaks a modern one still gets the moder
 The same Transport remembers the server's KEXINIT lists, so a failed negotiation can say
 what the server offered, and can put certificate host key algorithms first for servers whose
 customer trusts a CA (paramiko lists them after the plain keys, so a server offering both
-would otherwise never show its certificate).
+would otherwise never show its certificate). It also keeps a jump host's own words for a
+refused channel open ("Connection refused"), which paramiko drops.
 """
 
 from __future__ import annotations
@@ -63,6 +64,9 @@ class Transport(paramiko.Transport):
         self.allow_legacy = allow_legacy
         self.certificates_first = certificates_first
         self.server_offer: dict[str, list[str]] = {}
+        # The server's own words for the last refused channel open (a jump host's "Connection refused",
+        # "No route to host"): paramiko's ChannelException keeps only its canned text for the reason code.
+        self.open_failure_text = ""
 
     @property
     def preferred_kex(self):
@@ -80,6 +84,13 @@ class Transport(paramiko.Transport):
         self.server_offer = {"kex": list(parsed["kex_algo_list"]),
                              "host_key": list(parsed["server_key_algo_list"])}
         return parsed
+
+    def _parse_channel_open_failure(self, m):
+        m.get_int()  # channel
+        m.get_int()  # reason code (paramiko's exception keeps it)
+        self.open_failure_text = m.get_text()[:200]
+        m.rewind()
+        return super()._parse_channel_open_failure(m)
 
     def refusal(self) -> str | None:
         """Why negotiation failed, naming what the server offered, if its offer is known."""

@@ -1,5 +1,5 @@
 """Collection views: start a run from a ticket, watch it, read and download evidence;
-admins' setup: credentials, host keys, playbooks and the audit log."""
+admins' setup: credentials, host keys, jump hosts, playbooks and the audit log."""
 
 from __future__ import annotations
 
@@ -11,7 +11,8 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from diagnostics import forms, selectors, services
-from diagnostics.models import CollectionRun, Evidence, HostKey, Playbook
+from diagnostics.models import CollectionRun, Evidence, HostKey, JumpHost, JumpHostKey, Playbook
+from diagnostics.models.jump import JUMP_BOUNDS
 from triage import access
 from triage import selectors as desk_selectors
 from triage.models import Server, Ticket
@@ -193,6 +194,116 @@ def host_key_decide(request: HttpRequest, server_id: int, key_id: int) -> HttpRe
         services.host_key_revoke(host_key=key, by=request.user)
         messages.success(request, f"Revoked {key.fingerprint}.")
     return redirect("server_access", server_id=server.pk)
+
+
+@login_required
+@require_POST
+def server_jump_chain(request: HttpRequest, server_id: int) -> HttpResponse:
+    """The jump hosts a collection goes through to reach this server (or the customer's default chain)."""
+    server = _server(request, server_id)
+    form = forms.JumpChainForm(request.POST, customer=server.customer)
+    if form.is_valid():
+        scope = {"customer": server.customer} if form.cleaned_data["scope"] == "customer" else {"server": server}
+        try:
+            services.jump_chain_set(jump_hosts=form.cleaned_data["chain"], by=request.user, **scope)
+        except ValidationError as exc:
+            form.add_error(None, exc.messages)
+        else:
+            path = ", ".join(hop.name for hop in form.cleaned_data["chain"]) or "none (direct)"
+            messages.success(request, f"Jump chain saved: {path}.")
+            return redirect("server_access", server_id=server.pk)
+    context = {
+        "server": server,
+        "credential_form": forms.CredentialForm(prefix="cred"),
+        "known_hosts_form": forms.KnownHostsForm(prefix="kh"),
+        "trust_form": _trust_form(server),
+        "jump_chain_form": form,
+        **selectors.server_collection_setup(server=server),
+    }
+    return render(request, "diagnostics/server_access.html", context, status=400)
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def jump_host_new(request: HttpRequest, server_id: int) -> HttpResponse:
+    """A new jump host for the server's customer; its credential and keys are set on its own page next."""
+    server = _server(request, server_id)
+    form = forms.JumpHostForm(request.POST or None, prefix="jump")
+    if request.method == "POST" and form.is_valid():
+        data = form.cleaned_data
+        try:
+            jump_host = services.jump_host_save(
+                customer=server.customer, name=data["name"], address=data["address"], ssh_port=data["ssh_port"],
+                username=data["username"], bounds={b: data[f"{b}_timeout"] for b in JUMP_BOUNDS}, by=request.user)
+        except ValidationError as exc:
+            _form_errors(form, exc)
+        else:
+            messages.success(request, f"Jump host {jump_host.name} added: now store its credential and pin its key.")
+            return redirect("jump_host", jump_host_id=jump_host.pk)
+    status = 400 if request.method == "POST" else 200
+    return render(request, "diagnostics/jump_host.html", {"server": server, "customer": server.customer,
+                                                          "form": form}, status=status)
+
+
+def _form_errors(form, exc: ValidationError) -> None:
+    for field, errors in getattr(exc, "message_dict", {None: exc.messages}).items():
+        form.add_error(field if field in form.fields else None, errors)
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def jump_host_edit(request: HttpRequest, jump_host_id: int) -> HttpResponse:
+    """One jump host: its settings, its credential (write-only) and its pinned keys. The POST's `action` says
+    which of the three forms was sent."""
+    access.collection_setup_access(user=request.user)
+    jump_host = get_object_or_404(JumpHost.objects.select_related("customer"), pk=jump_host_id)
+    action = request.POST.get("action") if request.method == "POST" else None
+    data = request.POST if action else None
+    form = forms.JumpHostForm(data if action == "settings" else None, prefix="jump",
+                              initial=forms.JumpHostForm.initial_for(jump_host))
+    secret_form = forms.SecretForm(data if action == "credential" else None, prefix="jcred")
+    known_hosts_form = forms.KnownHostsForm(data if action == "known_hosts" else None, prefix="kh")
+    try:
+        if action == "settings" and form.is_valid():
+            d = form.cleaned_data
+            services.jump_host_save(
+                customer=jump_host.customer, jump_host=jump_host, name=d["name"], address=d["address"],
+                ssh_port=d["ssh_port"], username=d["username"], bounds={b: d[f"{b}_timeout"] for b in JUMP_BOUNDS},
+                by=request.user)
+            messages.success(request, "Jump host saved.")
+            return redirect("jump_host", jump_host_id=jump_host.pk)
+        if action == "credential" and secret_form.is_valid():
+            d = secret_form.cleaned_data
+            services.jump_host_credential_set(jump_host=jump_host, kind=d["kind"], secret=d["secret"],
+                                              passphrase=d["passphrase"], by=request.user)
+            messages.success(request, "Credential stored (encrypted).")
+            return redirect("jump_host", jump_host_id=jump_host.pk)
+        if action == "known_hosts" and known_hosts_form.is_valid():
+            keys = services.jump_host_keys_import(jump_host=jump_host,
+                                                  known_hosts=known_hosts_form.cleaned_data["known_hosts"],
+                                                  by=request.user)
+            messages.success(request, f"Trusted {len(keys)} host key(s).")
+            return redirect("jump_host", jump_host_id=jump_host.pk)
+    except ValidationError as exc:
+        target = {"settings": form, "credential": secret_form, "known_hosts": known_hosts_form}[action]
+        _form_errors(target, exc)
+        jump_host.refresh_from_db()  # a failed full_clean left the edits on the instance
+    context = {"jump_host": jump_host, "customer": jump_host.customer, "form": form, "secret_form": secret_form,
+               "known_hosts_form": known_hosts_form, "host_keys": list(jump_host.host_keys.all())}
+    return render(request, "diagnostics/jump_host.html", context, status=400 if action else 200)
+
+
+@login_required
+@require_POST
+def jump_host_key_decide(request: HttpRequest, jump_host_id: int, key_id: int) -> HttpResponse:
+    access.collection_setup_access(user=request.user)
+    key = get_object_or_404(JumpHostKey.objects.select_related("jump_host"), pk=key_id, jump_host_id=jump_host_id)
+    trust = request.POST.get("decision") == "trust"
+    if trust and key.status == HostKey.REVOKED:
+        return HttpResponse("A revoked host key cannot be trusted again.", status=400, content_type="text/plain")
+    services.jump_host_key_decide(key=key, trust=trust, by=request.user)
+    messages.success(request, f"{'Trusted' if trust else 'Revoked'} {key.fingerprint}.")
+    return redirect("jump_host", jump_host_id=jump_host_id)
 
 
 @login_required

@@ -15,6 +15,10 @@ have no default route, so nothing a host does can leave the lab.
         subprocess.run(web.ssh_argv("cat", "/var/log/messages", known_hosts=known_hosts), check=True)
         web.drop_syn()  # from now on connects to port 22 time out
 
+A private network (``lab.add_private_network()``) is a second bridge whose /24 the root namespace has no address
+on and no route to: hosts added with ``network=private`` are reachable only through a host that also sits on it
+(``add_host("bastion", also_on=private)``), as customers' hosts behind a bastion are.
+
 Names: every lab has a prefix ``trl`` + owner pid + counter (10 characters, because interface names stop at 15),
 and everything it creates carries it: namespaces ``<prefix>-<host>``, bridge ``<prefix>br``, veths
 ``<prefix>h<n>``, files under /run/trlab/<prefix>, /etc/netns/<prefix>-<host>. Parallel pytest-xdist workers
@@ -55,6 +59,9 @@ import pytest
 GLOBAL_PREFIX = "trl"
 STATE_DIR = Path("/run/trlab")
 SUPERNET = ipaddress.ip_network("10.213.0.0/16")
+# Private networks of a lab whose main /24 is 10.213.N.0 are 10.214.N.0/24, 10.215.N.0/24, ...: distinct between
+# live labs because their main /24s are, and never routed from the root namespace.
+PRIVATE_SUPERNETS = [ipaddress.ip_network(f"10.{second}.0.0/16") for second in range(214, 218)]
 SSHD = "/usr/sbin/sshd"
 PASSWORD_USER = "trlab"
 FAKE_BANNER = b"SSH-2.0-OpenSSH_9.2p1 Debian-2\r\n"
@@ -396,8 +403,10 @@ class Lab:
         self.dir = STATE_DIR / self.prefix
         self.bridge = f"{self.prefix}br"
         self.hosts: dict[str, Host] = {}
+        self.private_networks: list[PrivateNetwork] = []
         self._host_counter = itertools.count()
         self._forward_rule: list[str] | None = None
+        self._private_rules: list[list[str]] = []
         self._torn_down = False
         with _global_lock():  # so no other process's cleanup_stale sees this lab without its owner file
             _cleanup_stale_locked(GLOBAL_PREFIX)
@@ -443,10 +452,38 @@ class Lab:
         # sshd's privilege separation directory; Debian creates it from the service unit, which never ran here.
         Path("/run/sshd").mkdir(mode=0o755, exist_ok=True)
 
+    def add_private_network(self) -> PrivateNetwork:
+        """A second bridge and /24 for hosts reachable only through a host on both (see the module docstring).
+        The bridge has no address: the root namespace cannot reach the subnet, nor route to it."""
+        if self._torn_down:
+            raise LabError("this lab has been torn down")
+        number = len(self.private_networks)
+        if number >= len(PRIVATE_SUPERNETS):
+            raise LabError(f"at most {len(PRIVATE_SUPERNETS)} private networks per lab")
+        third = self.subnet.network_address.packed[2]
+        subnet = ipaddress.ip_network(f"{PRIVATE_SUPERNETS[number].network_address.packed[0]}."
+                                      f"{PRIVATE_SUPERNETS[number].network_address.packed[1]}.{third}.0/24")
+        network = PrivateNetwork(bridge=f"{self.prefix}p{number}", subnet=subnet)
+        with _global_lock():
+            for line in _run(["ip", "-4", "route", "show", "table", "all"]).stdout.splitlines():
+                with contextlib.suppress(ValueError):
+                    if (taken := ipaddress.ip_network(line.split()[0])).prefixlen and taken.overlaps(subnet):
+                        raise LabError(f"private network {subnet} overlaps a route of this machine: {line}")
+            _run(["ip", "link", "add", network.bridge, "type", "bridge"])
+            self.private_networks.append(network)
+            _run(["ip", "link", "set", network.bridge, "up"])
+            if _forward_needs_rule():
+                rule = ["FORWARD", "-i", network.bridge, "-o", network.bridge, "-m", "comment",
+                        "--comment", f"trlab:{self.prefix}", "-j", "ACCEPT"]
+                _run(["iptables", "-w", "5", "-I", *rule])
+                self._private_rules.append(rule)
+        return network
+
     def add_host(self, name: str, *, private_tmp: bool = False, tmp_noexec: bool = False, own_pids: bool = False,
                  sshd_options: dict[str, str] | None = None, start_sshd: bool = True,
                  resolv_conf: str | None = None, port: int = 22, ipv6: bool = False,
-                 user_password_login: bool = True, rsa_host_key: bool = False) -> Host:
+                 user_password_login: bool = True, rsa_host_key: bool = False,
+                 network: PrivateNetwork | None = None, also_on: PrivateNetwork | None = None) -> Host:
         """Add a host at the next free address and (unless start_sshd=False) return once its sshd listens.
 
         private_tmp: tmpfs on /tmp and /var/log seen only by this host; tmp_noexec: the same, /tmp mounted
@@ -457,14 +494,18 @@ class Lab:
         port: the port sshd listens on; ipv6: the host also gets an IPv6 address (`address6`, on a ULA /64 shared
         with the bridge) and sshd listens there too; user_password_login=False drops the `Match User` block that
         lets the password user in by password (for hosts that should take keyboard-interactive only);
-        rsa_host_key: sshd also has an RSA host key (for hosts offering only ssh-rsa)."""
+        rsa_host_key: sshd also has an RSA host key (for hosts offering only ssh-rsa); network: put the host on a
+        private network instead of the lab's bridge (only hosts on that network reach it); also_on: a second
+        interface (eth1, address `address_on[network]`) on a private network, for a bastion (sshd listens on the
+        lab side only; it forwards TCP unless sshd_options say AllowTcpForwarding no)."""
         if self._torn_down:
             raise LabError("this lab has been torn down")
         if not _HOST_NAME.fullmatch(name) or name in self.hosts:
             raise ValueError(f"host name {name!r}: [a-z][a-z0-9-]*, unique in the lab")
         index = next(self._host_counter)
         host = Host(self, name, index, private_tmp=private_tmp or tmp_noexec, tmp_noexec=tmp_noexec,
-                    own_pids=own_pids, sshd_options=sshd_options or {}, resolv_conf=resolv_conf)
+                    own_pids=own_pids, sshd_options=sshd_options or {}, resolv_conf=resolv_conf, network=network,
+                    also_on=also_on)
         host.port, host.user_password_login, host.rsa_host_key = port, user_password_login, rsa_host_key
         if ipv6:
             host.address6 = str(self.subnet6[10 + index])
@@ -495,8 +536,12 @@ class Lab:
             except (LabError, OSError, subprocess.SubprocessError) as error:  # keep tearing down; report at the end
                 problems.append(f"{host.name}: {error}")
         _run(["ip", "link", "del", self.bridge], check=False)
+        for network in self.private_networks:
+            _run(["ip", "link", "del", network.bridge], check=False)
         if self._forward_rule:
             _run(["iptables", "-w", "5", "-D", *self._forward_rule], check=False)
+        for rule in self._private_rules:
+            _run(["iptables", "-w", "5", "-D", *rule], check=False)
         shutil.rmtree(self.dir, ignore_errors=True)
         problems += leftovers(self.prefix)
         if problems:
@@ -513,6 +558,16 @@ class Lab:
                 raise
 
 
+class PrivateNetwork:
+    """A bridge and a /24 of a lab that the root namespace cannot reach (Lab.add_private_network)."""
+
+    def __init__(self, *, bridge: str, subnet: ipaddress.IPv4Network):
+        self.bridge, self.subnet = bridge, subnet
+
+    def __repr__(self) -> str:
+        return f"<PrivateNetwork {self.bridge} {self.subnet}>"
+
+
 class Host:
     """One machine of the lab: a network namespace with its own sshd at `address`:22.
 
@@ -522,11 +577,16 @@ class Host:
     port = 22
 
     def __init__(self, lab: Lab, name: str, index: int, *, private_tmp: bool, tmp_noexec: bool, own_pids: bool,
-                 sshd_options: dict[str, str], resolv_conf: str | None):
+                 sshd_options: dict[str, str], resolv_conf: str | None, network: PrivateNetwork | None = None,
+                 also_on: PrivateNetwork | None = None):
         self.lab, self.name = lab, name
         self.namespace = f"{lab.prefix}-{name}"
-        self.address = str(lab.subnet[10 + index])
+        self.network, self.also_on = network, also_on
+        self.address = str((network.subnet if network else lab.subnet)[10 + index])
         self.veth = f"{lab.prefix}h{_b36(index, 1)}"
+        # The bastion's leg on a private network: its address there (the lab's hosts index every subnet alike).
+        self.address_on: dict[str, str] = {also_on.bridge: str(also_on.subnet[10 + index])} if also_on else {}
+        self.veth_also = f"{lab.prefix}x{_b36(index, 1)}"
         self.private_tmp, self.tmp_noexec, self.own_pids = private_tmp, tmp_noexec, own_pids
         self.sshd_options, self.resolv_conf = sshd_options, resolv_conf
         self.dir = lab.dir / name
@@ -559,9 +619,17 @@ class Host:
             (etc / "resolv.conf").write_text(self.resolv_conf)
         _run(["ip", "netns", "add", self.namespace])
         _run(["ip", "link", "add", self.veth, "type", "veth", "peer", "name", "eth0", "netns", self.namespace])
-        _run(["ip", "link", "set", self.veth, "master", self.lab.bridge, "up"])
+        _run(["ip", "link", "set", self.veth, "master", self.network.bridge if self.network else self.lab.bridge,
+              "up"])
         _run(["ip", "-n", self.namespace, "addr", "add", f"{self.address}/24", "dev", "eth0"])
         _run(["ip", "-n", self.namespace, "link", "set", "eth0", "up"])
+        if self.also_on:
+            _run(["ip", "link", "add", self.veth_also, "type", "veth", "peer", "name", "eth1", "netns",
+                  self.namespace])
+            _run(["ip", "link", "set", self.veth_also, "master", self.also_on.bridge, "up"])
+            _run(["ip", "-n", self.namespace, "addr", "add", f"{self.address_on[self.also_on.bridge]}/24", "dev",
+                  "eth1"])
+            _run(["ip", "-n", self.namespace, "link", "set", "eth1", "up"])
         _run(["ip", "-n", self.namespace, "link", "set", "lo", "up"])
         if self.address6:
             _run(["ip", "netns", "exec", self.namespace, "sysctl", "-q", "-w", "net.ipv6.conf.all.disable_ipv6=0"])
@@ -622,6 +690,8 @@ class Host:
         self._listeners.clear()
         _run(["ip", "netns", "del", self.namespace], check=False)
         _run(["ip", "link", "del", self.veth], check=False)  # normally gone with the namespace
+        if self.also_on:
+            _run(["ip", "link", "del", self.veth_also], check=False)
         shutil.rmtree(Path("/etc/netns") / self.namespace, ignore_errors=True)
         shutil.rmtree(self.dir, ignore_errors=True)
 
@@ -740,6 +810,10 @@ class Host:
     def drop_host_certificate(self) -> None:
         """Serve the plain host key only from the next sshd start on."""
         self.host_certificate_path = None
+
+    def set_authorized_keys(self, account: str, text: str) -> None:
+        """Replace the public keys sshd accepts for `account` ("root" or the password user) on this host."""
+        (self.dir / "authorized_keys" / account).write_text(text)
 
     def write_root_rc(self, text: str) -> None:
         """Write root's ~/.bashrc and ~/.profile on this host (a private /root, so the machine's are untouched)."""

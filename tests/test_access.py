@@ -11,7 +11,16 @@ from django.urls import get_resolver, reverse
 from django.utils import timezone
 
 from diagnostics.knowledge import services as knowledge
-from diagnostics.models import CollectionRun, Evidence, HostKey, Playbook, Sweep, SweepSchedule
+from diagnostics.models import (
+    CollectionRun,
+    Evidence,
+    HostKey,
+    JumpHost,
+    JumpHostKey,
+    Playbook,
+    Sweep,
+    SweepSchedule,
+)
 from mailgate.models import Attachment, InboundMessage, Outcome
 from tests.conftest import login
 from triage.models import Heartbeat
@@ -62,6 +71,12 @@ MATRIX = [
     ("ssh_trust", {"server_id": "server"}, "post", {"trust-ca_keys": "not a key"},
      {TECH: 403, ADMIN: 400, MANAGER: 403, OUTSIDER: 403}),
     ("host_key_decide", {"server_id": "server", "key_id": "host_key"}, "post", {"decision": "trust"},
+     {TECH: 403, ADMIN: 302, MANAGER: 403, OUTSIDER: 403}),
+    ("server_jump_chain", {"server_id": "server"}, "post", {"hop1": "0", "scope": "server"},
+     {TECH: 403, ADMIN: 400, MANAGER: 403, OUTSIDER: 403}),
+    ("jump_host_new", {"server_id": "server"}, "get", None, ADMINS),
+    ("jump_host", {"jump_host_id": "jump_host"}, "get", None, ADMINS),
+    ("jump_host_key_decide", {"jump_host_id": "jump_host", "key_id": "jump_key"}, "post", {"decision": "trust"},
      {TECH: 403, ADMIN: 302, MANAGER: 403, OUTSIDER: 403}),
     ("playbooks", {}, "get", None, ADMINS),
     ("playbook_new", {}, "get", None, ADMINS),
@@ -144,6 +159,9 @@ def scene(tech, admin_user, manager, outsider, customer, server, ticket):
                                        steps=playbook.steps, state="succeeded")
     Evidence.objects.create(run=run, step=0, probe="load", command="uptime", exit_status=0, output=b"up 1 day")
     host_key = HostKey.objects.create(server=server, key_type="ssh-ed25519", key_base64="AAAA", fingerprint="SHA256:x")
+    jump_host = JumpHost.objects.create(customer=customer, name="bastion1", address="192.0.2.1", username="root")
+    jump_key = JumpHostKey.objects.create(jump_host=jump_host, key_type="ssh-ed25519", key_base64="AAAA",
+                                          fingerprint="SHA256:x")
     symptom, _ = knowledge.symptom_save(data={"key": "slow-host", "title": "Slow host",
                                               "signature": {"probe": "load", "regex": "up"}}, by=admin_user)
     recipe, _ = knowledge.recipe_save(data={"key": "reboot-it", "title": "Reboot", "fixes": ["slow-host"],
@@ -163,6 +181,7 @@ def scene(tech, admin_user, manager, outsider, customer, server, ticket):
         "users": {TECH: tech, ADMIN: admin_user, MANAGER: manager, OUTSIDER: outsider, ANON: None},
         "objects": {"ticket": ticket, "customer": customer, "server": server, "tech": tech, "run": run,
                     "step": _Step(), "playbook": playbook, "host_key": host_key,
+                    "jump_host": jump_host, "jump_key": jump_key,
                     "symptom": _Keyed(symptom.key), "recipe": _Keyed(recipe.key),
                     "webhook": endpoint, "delivery": delivery, "attachment": attachment,
                     "sweep": sweep, "sweep_schedule": schedule},

@@ -28,3 +28,9 @@ def test_the_runner_text_reads_back_and_a_phase_never_reached_is_none():
     (row,) = facts_for("ssh_session", text.encode())["ssh_session"]
     assert (row["target"], row["banner_seconds"], row["auth_seconds"], row["auth_wait_seconds"]) == (
         "deploy@192.0.2.7:2222", 1.25, None, None)  # fmt: skip
+
+
+def test_a_target_reached_through_jump_hosts_reads_back_with_its_whole_path():
+    text = session_output(target="root@10.0.0.5:22 via bastion1, bastion2", timings={"connect": 0.5, "auth": 1.0})
+    (row,) = facts_for("ssh_session", text.encode())["ssh_session"]
+    assert row["target"] == "root@10.0.0.5:22 via bastion1, bastion2"

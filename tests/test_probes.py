@@ -643,6 +643,6 @@ def test_a_playbook_needs_a_bounded_list_of_steps(steps):
 
 def test_probe_commands_are_frozen_plain_data():
     command = build("load")
-    assert command == ProbeCommand(command=command.command, timeout=15, output_cap=1024 * 1024, binary=False)
+    assert command == ProbeCommand(command=command.command, timeout=15, output_cap=1024 * 1024, binary=False, waits=1)
     with pytest.raises(AttributeError):
         command.timeout = 99  # type: ignore[misc]

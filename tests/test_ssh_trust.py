@@ -213,3 +213,41 @@ def test_a_password_answers_keyboard_interactive_password_prompts_and_nothing_el
     with pytest.raises(ssh.SshError) as failed:
         connect()
     assert failed.value.kind == "auth_failed" and refused in failed.value.message, failed.value.message
+
+
+class _HangsUpDuringAuth(paramiko.ServerInterface):
+    """A server that closes the connection while it checks the password (sshd's child dying, or a
+    connection limit hit mid-login): the client sees the transport end, not a refusal."""
+
+    def __init__(self, conn):
+        self.conn = conn
+
+    def get_allowed_auths(self, username):
+        return "password"
+
+    def check_auth_password(self, username, password):
+        self.conn.shutdown(socket.SHUT_RDWR)
+        return paramiko.AUTH_FAILED
+
+
+def test_a_connection_closed_during_authentication_is_a_drop_not_a_refusal():
+    listener = socket.create_server(("127.0.0.1", 0))
+    key = paramiko.Ed25519Key.from_private_key(io.StringIO(_ED25519_FOR_TESTS))
+
+    def serve():
+        conn, _ = listener.accept()
+        transport = paramiko.Transport(conn)
+        transport.add_server_key(key)
+        with contextlib.suppress(paramiko.SSHException, EOFError, OSError):
+            transport.start_server(server=_HangsUpDuringAuth(conn))
+            transport.join(10)
+        transport.close()
+        listener.close()
+
+    threading.Thread(target=serve, daemon=True).start()
+    with pytest.raises(ssh.SshError) as failed:
+        ssh.connect(address="127.0.0.1", port=listener.getsockname()[1], username="support",
+                    secret=ssh.Secret(password="s3cret"), pinned=[ssh.HostKey(key.get_name(), key.get_base64())],
+                    timeouts=ssh.Timeouts(connect=5, banner=10, handshake=10, auth=10))
+    assert failed.value.kind == "dropped", failed.value.message
+    assert failed.value.transient and "during authentication" in failed.value.message

@@ -175,8 +175,10 @@ TRIAGE_SSH_TIMEOUTS = {
     # The login shell's start-up files (~/.bashrc) before each command starts; its own timeout runs from then.
     "shell_start": env_int("TRIAGE_SSH_SHELL_START_TIMEOUT", 20, minimum=1),
 }
-# Channels run at once over one connection (sshd's MaxSessions defaults to 10).
-TRIAGE_SSH_CONCURRENCY = env_int("TRIAGE_SSH_CONCURRENCY", 6, minimum=1)
+# Channels a run opens on one host at most (each is a login shell there): a probe that waits by design
+# (a capture, a sample) gets a channel of its own and the quick probes share one, running one after
+# another (diagnostics.ssh_lanes). Six per host made sshd start 300 login shells when 50 hosts were swept.
+TRIAGE_SSH_CHANNELS_PER_HOST = env_int("TRIAGE_SSH_CHANNELS_PER_HOST", 3, minimum=1)
 
 # --- rundesk supervision ---------------------------------------------------------
 # `manage.py rundesk` restarts a dead child after TRIAGE_DESK_BACKOFF_MS, doubled per restart up to

@@ -11,6 +11,7 @@ from diagnostics.models.collection import (
     Playbook,
     RunState,
 )
+from diagnostics.models.jump import JumpHost, JumpHostKey, JumpLink
 from diagnostics.models.knowledge import (
     Confidence,
     FixRecipe,
@@ -32,6 +33,9 @@ __all__ = [
     "Evidence",
     "FixRecipe",
     "HostKey",
+    "JumpHost",
+    "JumpHostKey",
+    "JumpLink",
     "KnowledgeRevision",
     "Match",
     "Playbook",

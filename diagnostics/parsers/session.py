@@ -40,7 +40,7 @@ def parse_session(text: str) -> list[SshSession]:
             continue
         auth, handshake = times.get("auth"), times.get("handshake")
         rows.append({
-            "line_no": auth_line, "target": title.removeprefix("ssh login to ").split(",", 1)[0] or None,
+            "line_no": auth_line, "target": title.removeprefix("ssh login to ").rsplit(", seconds since", 1)[0] or None,
             "connect_seconds": times.get("connect"), "banner_seconds": times.get("banner"),
             "handshake_seconds": handshake, "auth_seconds": auth,
             "auth_wait_seconds": round(auth - handshake, 4) if auth is not None and handshake is not None else None,

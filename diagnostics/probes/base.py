@@ -42,6 +42,9 @@ class ProbeCommand:
     output_cap: int  # bytes of stdout kept (head + tail); stderr is capped by the runner
     binary: bool = False  # stdout is binary (pcap): offer a download, not text
     needs_root: bool = False  # runs root_tools: the runner feeds it the sudo password, if any
+    # Seconds it waits by design (a capture window, a sample); the runner gives such a probe a channel of its
+    # own, so a run takes about its slowest probe while quick probes share one channel.
+    waits: int = 0
 
 
 Params = Mapping[str, Any]
@@ -67,6 +70,9 @@ class Probe:
     # Binaries the script runs as root (keys of diagnostics.probes.privilege.ROOT_COMMANDS), through
     # sudo when the login user is not root: the sudoers lines on the Access page come from these.
     root_tools: tuple[str, ...] = ()
+    # Seconds the command waits by design (vmstat's one-second sample, a capture's window): 0 for a probe
+    # that only reads and returns; a function of the cleaned parameters for captures.
+    waits: int | Callable[[Params], int] = 0
 
     def validate(self, raw: Mapping[str, Any] | None) -> dict[str, Any]:
         """Cleaned parameters with defaults filled; ProbeError on anything else."""
@@ -96,4 +102,5 @@ class Probe:
             output_cap=self.output_cap,
             binary=self.binary,
             needs_root=bool(self.root_tools),
+            waits=self.waits(cleaned) if callable(self.waits) else self.waits,
         )

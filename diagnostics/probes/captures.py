@@ -30,6 +30,11 @@ def _window(p: Params) -> int:
     return p["seconds"] + SLACK
 
 
+def _seconds(p: Params) -> int:
+    """How long the capture waits by design (it may end sooner: tcpdump at its packet count)."""
+    return p["seconds"]
+
+
 def _strace(p: Params) -> str:
     name = p["process"]
     return script(
@@ -93,6 +98,7 @@ PROBES = (
         ),
         _strace,
         timeout=_window,
+        waits=_seconds,
         root_tools=("strace",),
     ),
     Probe(
@@ -112,6 +118,7 @@ PROBES = (
         ),
         _tcpdump,
         timeout=_window,
+        waits=_seconds,
         output_cap=PCAP_CAP,
         binary=True,
         root_tools=("tcpdump",),

@@ -254,6 +254,7 @@ PROBES = (
         "uptime, /proc/loadavg, the CPU count, and a one-second vmstat sample (run queue, I/O wait).",
         (),
         _load,
+        waits=1,  # vmstat 1 2
     ),
     Probe(
         "kernel_log",

@@ -1,4 +1,4 @@
-"""Writes for evidence collection, by sub-domain: credentials, host keys, playbooks, runs."""
+"""Writes for evidence collection, by sub-domain: credentials, host keys, jump hosts, playbooks, runs."""
 
 from diagnostics.services.credentials import (
     credential_for,
@@ -8,6 +8,15 @@ from diagnostics.services.credentials import (
     credentials_rotate,
 )
 from diagnostics.services.host_keys import host_key_revoke, host_key_trust, host_keys_import, ssh_trust_set
+from diagnostics.services.jump_hosts import (
+    jump_chain,
+    jump_chain_set,
+    jump_host_credential_set,
+    jump_host_key_decide,
+    jump_host_keys_import,
+    jump_host_save,
+    jump_hosts_rotate,
+)
 from diagnostics.services.playbooks import playbook_save, playbooks_ensure
 from diagnostics.services.runs import (
     HEARTBEAT_EVERY,
@@ -34,6 +43,13 @@ __all__ = [
     "host_key_revoke",
     "host_key_trust",
     "host_keys_import",
+    "jump_chain",
+    "jump_chain_set",
+    "jump_host_credential_set",
+    "jump_host_key_decide",
+    "jump_host_keys_import",
+    "jump_host_save",
+    "jump_hosts_rotate",
     "playbook_save",
     "playbooks_ensure",
     "run_enqueue",

@@ -2,7 +2,7 @@
 
 `run_request` commits a queued run and enqueues it after the commit;
 `run_execute` (called by the Celery task or `manage.py collect`) claims it with
-a conditional UPDATE, connects once, runs the playbook's probes concurrently and
+a conditional UPDATE, connects once, runs the playbook's probes over few channels and
 stores each probe's evidence as it finishes. `runs_sweep` re-enqueues runs that
 never reached a worker and recovers runs whose worker died.
 """
@@ -25,7 +25,7 @@ from django.db import DatabaseError, connection, transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
-from diagnostics import crypto, probes, ssh
+from diagnostics import crypto, probes, ssh, ssh_lanes
 from diagnostics.knowledge import diagnosis
 from diagnostics.models import (
     ACTIVE_STATES,
@@ -36,7 +36,7 @@ from diagnostics.models import (
     RunState,
 )
 from diagnostics.probes import privilege
-from diagnostics.services import host_keys
+from diagnostics.services import host_keys, jump_hosts
 from diagnostics.services.credentials import credential_for, credential_secret, credential_sudo_password
 from diagnostics.services.database import with_database
 from triage import services as desk
@@ -136,10 +136,12 @@ def run_enqueue(*, run_id: int) -> bool:
 
 def _address(server: Server, run: CollectionRun | None = None) -> str:
     """user@address:port, with the login user the run's credential names once the run knows it; an IPv6
-    address in brackets, as OpenSSH writes it: root@[fd00::1]:22."""
+    address in brackets, as OpenSSH writes it: root@[fd00::1]:22; and the jump hosts once the run knows
+    them: root@10.0.0.5:22 via bastion1, bastion2."""
     user = getattr(run, "login_user", None) or server.ssh_user
     host = f"[{server.address}]" if ":" in server.address else server.address
-    return f"{user}@{host}:{server.ssh_port}"
+    via = getattr(run, "via", "")
+    return f"{user}@{host}:{server.ssh_port}" + (f" via {via}" if via else "")
 
 
 def _claim(run_id: int, worker: str, now: datetime) -> bool:
@@ -295,6 +297,12 @@ def _execute_claimed(run, server, worker, on_evidence, *, deadline: float):
     specs = [spec for spec in all_specs if int(spec.key) not in done]
 
     timeouts = ssh.Timeouts(**settings.TRIAGE_SSH_TIMEOUTS)
+    chain = jump_hosts.jump_chain(server)
+    run.via = jump_hosts.path_label(chain)  # for _address, like login_user
+    try:
+        via = jump_hosts.hops_for(chain, defaults=settings.TRIAGE_SSH_TIMEOUTS)
+    except jump_hosts.JumpHostUnusable as exc:
+        return _finish(run, state=RunState.FAILED, kind="bad_credential", reason=f"{exc}.")
     try:
         # A quick transient fault (refused, reset, closed before the banner) is tried once more.
         session = ssh.connect_retrying(
@@ -308,6 +316,7 @@ def _execute_claimed(run, server, worker, on_evidence, *, deadline: float):
             names=host_keys.certificate_names(server),
             allow_legacy=server.allow_legacy_ssh,
             revoked=host_keys.revoked_keys(server),
+            via=via,
         )
     except ssh.SshError as exc:
         return _connection_failed(run, server, exc)
@@ -323,7 +332,9 @@ def _execute_claimed(run, server, worker, on_evidence, *, deadline: float):
 
         def run_all() -> None:
             try:
-                session.run_many(specs, concurrency=settings.TRIAGE_SSH_CONCURRENCY, on_result=finished.put)
+                # Few channels per host: each is a login shell there (see diagnostics.ssh_lanes).
+                lanes = ssh_lanes.assign_lanes(specs, settings.TRIAGE_SSH_CHANNELS_PER_HOST)
+                session.run_lanes(lanes, on_result=finished.put)
             finally:
                 finished.put(None)
 
@@ -398,7 +409,8 @@ def _record_connected(run: CollectionRun, server: Server, worker: str, t: ssh.Ti
             ticket=run.ticket,
             run=run,
             address=_address(server, run),
-            detail={"worker": worker, "login_seconds": t.auth, "attempts": t.attempts},
+            detail={"worker": worker, "login_seconds": t.auth, "attempts": t.attempts,
+                    **({"jump_hosts_seconds": t.via} if t.via is not None else {})},
         )
 
 
@@ -420,7 +432,8 @@ def _built_steps(
             text, stdin = privilege.reading_sudo_password(text), (sudo_password + "\n").encode()
         specs.append(
             ssh.CommandSpec(
-                key=str(index), command=text, timeout=command.timeout, output_cap=command.output_cap, stdin=stdin
+                key=str(index), command=text, timeout=command.timeout, output_cap=command.output_cap, stdin=stdin,
+                waits=command.waits,
             )
         )
         if command.binary:
@@ -490,7 +503,10 @@ def _store_session_evidence(run: CollectionRun, timings: ssh.Timings) -> None:
 
 
 def _connection_failed(run: CollectionRun, server: Server, exc: ssh.SshError) -> CollectionRun:
-    if exc.kind == "host_key_unknown" and exc.host_key is not None:
+    if exc.hop is not None:  # a jump host's key: kept on the jump host, the server's pinned keys are not in question
+        if exc.host_key is not None:
+            jump_hosts.jump_host_key_offered(server=server, hop=exc.hop, key=exc.host_key)
+    elif exc.kind == "host_key_unknown" and exc.host_key is not None:
         host_keys.record_offered_key(server, exc.host_key)
     elif exc.kind == "host_key_changed" and exc.host_key is not None:
         host_keys.record_offered_key(server, exc.host_key)

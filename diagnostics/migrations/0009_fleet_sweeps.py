@@ -9,7 +9,7 @@ from django.db import migrations, models
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("diagnostics", "0007_credential_login_user_and_sudo_password"),
+        ("diagnostics", "0008_jump_hosts"),
         ("triage", "0006_customer_host_ca_keys_server_allow_legacy_ssh"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
