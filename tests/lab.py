@@ -370,7 +370,9 @@ def _cleanup_stale_locked(prefix: str) -> list[str]:
         if stale(link := line.split(":")[1].strip().split("@")[0]):
             _run(["ip", "link", "del", link], check=False)
             removed.append(f"link {link}")
-    for rule in _run(["iptables", "-w", "5", "-S", "FORWARD"], check=False).stdout.splitlines():
+    rules = [rule for chain in ("FORWARD", "OUTPUT")
+             for rule in _run(["iptables", "-w", "5", "-S", chain], check=False).stdout.splitlines()]
+    for rule in rules:
         if (found := re.search(r"--comment \"?trlab:(\w+)", rule)) and stale(found.group(1)):
             _run(["iptables", "-w", "5", *shlex.split(rule.replace("-A", "-D", 1))], check=False)
             removed.append(f"iptables {rule}")
@@ -472,6 +474,12 @@ class Lab:
             _run(["ip", "link", "add", network.bridge, "type", "bridge"])
             self.private_networks.append(network)
             _run(["ip", "link", "set", network.bridge, "up"])
+            # Without a route here, a direct attempt from this namespace would follow the machine's default
+            # route out of the machine: refuse it locally instead (the test's traffic stays in the lab).
+            refuse = ["OUTPUT", "-d", str(subnet), "-m", "comment", "--comment", f"trlab:{self.prefix}",
+                      "-j", "REJECT", "--reject-with", "icmp-net-unreachable"]
+            _run(["iptables", "-w", "5", "-I", *refuse])
+            self._private_rules.append(refuse)
             if _forward_needs_rule():
                 rule = ["FORWARD", "-i", network.bridge, "-o", network.bridge, "-m", "comment",
                         "--comment", f"trlab:{self.prefix}", "-j", "ACCEPT"]

@@ -47,13 +47,13 @@ def net(lab):
 
 def test_a_host_on_the_private_network_is_reached_only_through_the_bastion(net):
     private, bastion, inner = net
-    # No lab bridge carries the private subnet from here (this machine's default route may lead to something
-    # that accepts any TCP connect, so a direct attempt fails as unreachable or as a port without a banner).
+    # No lab bridge carries the private subnet from here, and the lab refuses it locally rather than let the
+    # attempt follow the machine's default route out.
     route = subprocess.run(["ip", "-4", "route", "get", inner.address], capture_output=True, text=True).stdout
     assert private.bridge not in route and bastion.lab.bridge not in route, route
     with pytest.raises(ssh.SshError) as direct:
         _connect(inner, via=())
-    assert direct.value.kind in ("unreachable", "no_banner", "dropped") and direct.value.hop is None
+    assert direct.value.kind == "unreachable" and direct.value.hop is None
     with _connect(inner, via=[_hop(bastion)]) as session:
         result = session.run(ssh.CommandSpec("1", "hostname; ip -4 -o addr show dev eth0", timeout=5))
         assert session.host_key == _key(inner.host_public_key)
@@ -198,4 +198,6 @@ def test_a_lab_with_a_private_network_tears_down_completely():
         own.add_host("b", also_on=private)
         own.add_host("p", network=private)
         prefix = own.prefix
+        assert f"trlab:{prefix}" in subprocess.run(["iptables", "-S", "OUTPUT"], capture_output=True, text=True).stdout
     assert leftovers(prefix) == []
+    assert f"trlab:{prefix}" not in subprocess.run(["iptables", "-S", "OUTPUT"], capture_output=True, text=True).stdout

@@ -72,7 +72,7 @@ def test_the_script_and_its_frames_never_show_on_a_command_line(lab):
     specs = [ssh.CommandSpec("first", "echo one", timeout=5),
              ssh.CommandSpec("ps", "ps -eo args", timeout=5)]
     with _session(host) as session:
-        first, listing = session.run_lane(specs)
+        _, listing = session.run_lane(specs)
     assert listing.exit_status == 0, listing
     assert b"sh -s" in listing.stdout and b"ps -eo args" in listing.stdout
     assert b"rundesk-start" not in listing.stdout and b" begin " not in listing.stdout
