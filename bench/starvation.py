@@ -99,10 +99,7 @@ def main() -> int:
                 for name in order:
                     env = worker_env(tmp_dir, broker=redis.url())
                     log = tmp_dir / f"worker-{index}-{names.index(name)}.log"
-                    # Both layouts hand diagnosis to the general worker (diagnose_run), as the desk does.
-                    general = Worker(worker_commands.general_worker_argv(concurrency=2), env,
-                                     tmp_dir / f"general-{index}-{names.index(name)}.log")
-                    with running(Worker(layouts[name], env, log), general), app_broker(redis.url()):
+                    with running(Worker(layouts[name], env, log)), app_broker(redis.url()):
                         figures = _one_sweep(scene, wait_until)
                     results[name].append(figures)
                     errors += [f"repeat {index + 1}, {name}: {e}" for e in figures["errors"]]

@@ -32,11 +32,10 @@ def collect_run(run_id: int) -> None:
     if not CollectionRun.objects.filter(pk=run_id).exists():
         return
     try:
-        # Diagnosis goes to the general worker (diagnose_run): this worker's threads wait on hosts.
-        services.run_collect_then_hand_off(run_id=run_id, worker=collect_run.request.hostname)
+        services.run_execute(run_id=run_id, worker=collect_run.request.hostname)
     except SoftTimeLimitExceeded:
-        # Past the limit in a diagnosis done here because the broker refused it (the collection
-        # step records its own time limit): the run is terminal, and the sweeper diagnoses it again.
+        # Past the limit in the diagnosis step (the collection step records its own time limit):
+        # the run is terminal, and the sweeper diagnoses runs left undiagnosed.
         log.warning("run %s: diagnosis stopped at the time limit; the sweeper will diagnose it again", run_id)
 
 
@@ -47,8 +46,7 @@ def sweep_runs() -> dict:
 
 @shared_task(acks_late=True, reject_on_worker_lost=True, ignore_result=True, soft_time_limit=120, time_limit=150)
 def diagnose_run(run_id: int) -> None:
-    """Diagnose a finished run: the step after every collection (the collector hands it here, to
-    processes that can match in parallel), and again for a run whose diagnosis never happened."""
+    """Diagnose a finished run whose diagnosis never happened (its worker died in between)."""
     from diagnostics.knowledge.diagnosis import run_diagnose
 
     run_diagnose(run_id=run_id)

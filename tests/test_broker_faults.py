@@ -44,9 +44,7 @@ def collector(redis, tmp_path_factory, django_db_setup, django_db_blocker):
     tmp = tmp_path_factory.mktemp("collector")
     with django_db_blocker.unblock():
         env = worker_env(tmp, broker=redis.url())
-    # The general worker diagnoses what the collector collected (runs are settled once diagnosed).
-    general = Worker(worker_commands.general_worker_argv(concurrency=1), env, tmp / "general.log")
-    with running(Worker(worker_commands.collector_argv(), env, tmp / "collector.log"), general) as (worker, _):
+    with running(Worker(worker_commands.collector_argv(), env, tmp / "collector.log")) as (worker,):
         yield worker
 
 

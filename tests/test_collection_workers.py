@@ -150,8 +150,7 @@ def test_a_run_past_celerys_soft_time_limit_on_a_prefork_worker_is_recorded_as_a
     env = worker_env(tmp_path, broker=redis.url(db=1), TRIAGE_COLLECT_TIME_LIMIT=str(TIME_LIMIT))
     argv = [*worker_commands.CELERY, "--pool=prefork", "--concurrency=1", f"--queues={settings.TRIAGE_COLLECT_QUEUE}",
             "--loglevel=INFO", "--without-mingle", "--without-gossip"]
-    general = Worker(worker_commands.general_worker_argv(concurrency=1), env, tmp_path / "general.log")
-    with running(Worker(argv, env, tmp_path / "worker.log"), general) as (worker, _):
+    with Worker(argv, env, tmp_path / "worker.log") as worker:
         run = _slow_run(lab.add_host("slowprefork"), customer, ticket, tech, broker=redis.url(db=1))
         assert worker.alive
     _assert_time_limited(run)

@@ -259,21 +259,6 @@ def run_execute(
     return diagnosis.run_diagnose(run_id=run.pk) or run
 
 
-def run_collect_then_hand_off(*, run_id: int, worker: str | None = None) -> CollectionRun | None:
-    """What the collector's task does: collect the run here, then hand its diagnosis to the general
-    worker (``diagnose_run``). Matching is CPU-bound; on the collector's threads it would hold the
-    process's GIL and a pooled database connection while other runs wait on both. The run is
-    settled only once diagnosed either way (pages wait for ``diagnosed_at``). If the broker does not
-    take the diagnosis, it is done here rather than left for the sweeper."""
-    run = run_collect(run_id=run_id, worker=worker)
-    if run is None:
-        return None
-    _release_connection()  # publishing waits on the broker (its socket bounds)
-    if _enqueue_diagnosis(run.pk):
-        return run
-    return diagnosis.run_diagnose(run_id=run.pk) or run
-
-
 def run_collect(
     *, run_id: int, worker: str | None = None, on_evidence: Callable[[Evidence], None] | None = None
 ) -> CollectionRun | None:
