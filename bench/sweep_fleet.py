@@ -27,7 +27,7 @@ Exits non-zero only when the bench could not run (no lab, PostgreSQL or Redis mi
 that would not start, a sweep that never finished). Leaves nothing behind: processes stopped,
 database dropped, lab and temporary files removed.
 
-    .venv/bin/python bench/sweep_fleet.py [--hosts 50] [--unreachable 5] [--repeat 3]
+    .venv/bin/python bench/sweep_fleet.py [--hosts 50] [--unreachable 5] [--repeat 3] [--set NAME=VALUE ...]
 """
 
 from __future__ import annotations
@@ -79,7 +79,7 @@ def free_port() -> int:
 
 # --- the deployment ----------------------------------------------------------------------------
 
-def production_env(*, var_dir: Path, database: str, broker: str) -> dict[str, str]:
+def production_env(*, var_dir: Path, database: str, broker: str, overrides: dict[str, str]) -> dict[str, str]:
     """What compose gives every app container: .env.example's values (as a deployer's .env, real
     secrets in place of the placeholders), then compose's own ``environment`` decisions."""
     from cryptography.fernet import Fernet
@@ -88,6 +88,7 @@ def production_env(*, var_dir: Path, database: str, broker: str) -> dict[str, st
     example.update(SECRET_KEY=secrets.token_urlsafe(64), CREDENTIALS_KEYS=Fernet.generate_key().decode(),
                    POSTGRES_PASSWORD=secrets.token_urlsafe(16), ALLOWED_HOSTS=HOST, CSRF_TRUSTED_ORIGINS=f"https://{HOST}",
                    TRIAGE_SITE_URL=f"https://{HOST}", EMAIL_HOST=HOST)
+    example.update(overrides)  # --set: what a deployer would change in .env
     env = {k: v for k, v in os.environ.items() if not k.startswith(("DJANGO_", "DATABASE_", "CELERY_", "TRIAGE_"))}
     env.update(example)
     env.update(TRIAGE_ENV="production", DATABASE_URL=f"postgres://postgres@127.0.0.1:5432/{database}",
@@ -348,7 +349,12 @@ def main() -> int:
     parser.add_argument("--hosts", type=_positive, default=50, help="lab hosts (default 50)")
     parser.add_argument("--unreachable", type=int, default=5, help="of which drop SYNs to port 22 (default 5)")
     parser.add_argument("--repeat", type=_positive, default=3, help="timed repeats (default 3)")
+    parser.add_argument("--set", action="append", default=[], metavar="NAME=VALUE",
+                        help="a .env setting other than .env.example's, e.g. TRIAGE_COLLECT_DB_CONNECTIONS=12")
     args = parser.parse_args()
+    overrides = dict(item.split("=", 1) for item in args.set if "=" in item)
+    if len(overrides) != len(args.set):
+        parser.error("--set takes NAME=VALUE")
     bench.require_lab()
     for tool in ("redis-server", "xargs", "ssh"):
         if shutil.which(tool) is None:
@@ -368,7 +374,8 @@ def main() -> int:
         redis_port = free_port()
         redis = redis_server(tmp_dir, redis_port)
         cleanup.callback(redis.stop)
-        env = production_env(var_dir=var_dir, database=database, broker=f"redis://{HOST}:{redis_port}/0")
+        env = production_env(var_dir=var_dir, database=database, broker=f"redis://{HOST}:{redis_port}/0",
+                             overrides=overrides)
         wait_for(lambda: bench.run(["redis-cli", "-p", str(redis_port), "ping"], timeout=5).stdout.strip() == b"PONG",
                  timeout=20, what="redis-server", processes=[redis])
         web_port = free_port()

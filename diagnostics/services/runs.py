@@ -203,7 +203,8 @@ class _Heartbeats:
                 CollectionRun.objects.filter(pk__in=run_ids, state__in=ACTIVE_STATES).update(
                     heartbeat_at=timezone.now()
                 )
-            except DatabaseError as exc:  # a database restart: the next beat opens a new connection
+            except Exception as exc:  # noqa: BLE001 - one thread beats every run: it must outlive any failure
+                # A database restart, or the pool busy past its wait: the next beat opens a new connection.
                 log.warning("heartbeat of runs %s: %s", run_ids, exc)
             finally:
                 with contextlib.suppress(DatabaseError):
