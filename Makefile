@@ -35,6 +35,7 @@ bench: $(STAMP)
 	$(BIN)/python bench/sweep_hosts.py
 	$(BIN)/python bench/match_kb.py
 	$(BIN)/python bench/starvation.py
+	$(BIN)/python bench/sweep_fleet.py
 
 ## Refresh the README's screenshots from the browser tests
 screenshots: $(STAMP)

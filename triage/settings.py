@@ -261,9 +261,17 @@ CONTENT_SECURITY_POLICY = env_str(
 # worker's default queue.
 TRIAGE_COLLECT_QUEUE = "collect"
 CELERY_TASK_ROUTES = {"diagnostics.tasks.collect_run": {"queue": TRIAGE_COLLECT_QUEUE}}
-# Collections at once per collector worker (threads; each holds one SSH connection and up to two
-# database connections while it runs).
-TRIAGE_COLLECT_CONCURRENCY = env_int("TRIAGE_COLLECT_CONCURRENCY", 16, minimum=1)
+# Collections at once per collector worker: threads, each holding one SSH connection while its run
+# waits on the network, and no database connection then. Sized so a sweep of a customer's fleet
+# starts at once instead of queueing behind slots; database use is bounded apart (below).
+TRIAGE_COLLECT_CONCURRENCY = env_int("TRIAGE_COLLECT_CONCURRENCY", 64, minimum=1)
+# Database connections a collector process opens at most, shared by all its threads (a pool on
+# PostgreSQL, triage/worker_database.py): runs hold one only while they read or store, never while
+# they wait on a host, and one heartbeat thread beats every active run in one UPDATE.
+TRIAGE_COLLECT_DB_CONNECTIONS = env_int("TRIAGE_COLLECT_DB_CONNECTIONS", 8, minimum=2)
+# Prefork processes of the general worker (diagnosis, mail, webhooks, reports: CPU-bound or short);
+# each holds at most one database connection.
+TRIAGE_WORKER_CONCURRENCY = env_int("TRIAGE_WORKER_CONCURRENCY", 4, minimum=1)
 # A run is stopped past this many seconds, whatever the pool (threads have no Celery time limits).
 TRIAGE_COLLECT_TIME_LIMIT = env_int("TRIAGE_COLLECT_TIME_LIMIT", 240, minimum=1)
 if CELERY_BROKER_URL.startswith("redis://"):

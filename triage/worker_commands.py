@@ -9,10 +9,15 @@ Two workers, because their work differs in kind:
   ``TRIAGE_COLLECT_CONCURRENCY`` of them cost little. Hosts that drop SYNs or never send a banner
   hold their slots only until their bounds, beside plenty of free ones.
 
-Thread safety of a collection: each task thread uses its own Django database connection, closed
-by Celery's Django fix-up before and after every task (``close_database`` on task_prerun and
-task_postrun, in the thread that ran the task); the run's heartbeat thread closes its own;
-paramiko transports are per run; hyperscan scratch space is per thread (diagnostics/scanning.py).
+Both are sized by settings: ``TRIAGE_WORKER_CONCURRENCY`` processes, ``TRIAGE_COLLECT_CONCURRENCY``
+threads. ``manage.py run_worker`` and ``manage.py run_collector`` become these command lines
+(docker-compose.yml's ``worker`` and ``collector`` services).
+
+Thread safety of a collection: each task thread uses its own Django database connection, taken
+only while it reads or stores and given back before it waits on a host, from one bounded pool per
+collector process (``TRIAGE_COLLECT_DB_CONNECTIONS``, triage/worker_database.py); one heartbeat
+thread per process beats every active run; paramiko transports are per run; hyperscan scratch
+space is per thread (diagnostics/scanning.py).
 """
 
 from __future__ import annotations
@@ -24,9 +29,10 @@ from django.conf import settings
 CELERY = [sys.executable, "-m", "celery", "-A", "triage", "worker"]
 
 
-def general_worker_argv(*, concurrency: int, loglevel: str = "INFO") -> list[str]:
-    """The prefork worker for everything but collections."""
-    return [*CELERY, "--pool=prefork", f"--concurrency={concurrency}", "--queues=celery",
+def general_worker_argv(*, concurrency: int | None = None, loglevel: str = "INFO") -> list[str]:
+    """The prefork worker for everything but collections (``TRIAGE_WORKER_CONCURRENCY`` processes by default)."""
+    processes = concurrency or settings.TRIAGE_WORKER_CONCURRENCY
+    return [*CELERY, "--pool=prefork", f"--concurrency={processes}", "--queues=celery",
             "--hostname=celery@%h", f"--loglevel={loglevel}"]
 
 

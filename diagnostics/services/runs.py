@@ -166,35 +166,61 @@ def _claim(run_id: int, worker: str, now: datetime) -> bool:
     )
 
 
-class _Heartbeat:
-    """Keeps heartbeat_at fresh while a run is in progress, from a thread of its own."""
+class _Heartbeats:
+    """One thread per process keeps heartbeat_at fresh for every run the process has in progress,
+    in one UPDATE per beat on one database connection, given back after each beat: a collector
+    with 64 runs in flight beats them all with one connection, not 64 threads and 64 connections.
+    The thread starts with the first run and ends when the last one is done."""
 
-    def __init__(self, run_id: int):
-        self.run_id = run_id
-        self.stop = threading.Event()
-        self.thread = threading.Thread(target=self._beat, name=f"run-{run_id}-heartbeat", daemon=True)
+    def __init__(self, every: float = HEARTBEAT_EVERY):
+        self.every = every
+        self.lock = threading.Lock()
+        self.runs: dict[int, int] = {}  # run id -> how many times it is being beaten (a run redelivered to us)
+        self.thread: threading.Thread | None = None
+
+    @contextlib.contextmanager
+    def beating(self, run_id: int):
+        with self.lock:
+            self.runs[run_id] = self.runs.get(run_id, 0) + 1
+            if self.thread is None:
+                self.thread = threading.Thread(target=self._beat, name="runs-heartbeat", daemon=True)
+                self.thread.start()
+        try:
+            yield
+        finally:
+            with self.lock:
+                self.runs[run_id] -= 1
+                if not self.runs[run_id]:
+                    del self.runs[run_id]
 
     def _beat(self) -> None:
-        try:
-            while not self.stop.wait(HEARTBEAT_EVERY):
-                try:
-                    CollectionRun.objects.filter(pk=self.run_id, state__in=ACTIVE_STATES).update(
-                        heartbeat_at=timezone.now()
-                    )
-                except DatabaseError as exc:  # a database restart: beat again on a new connection
-                    log.warning("run %s heartbeat: %s", self.run_id, exc)
-                    with contextlib.suppress(DatabaseError):
-                        connection.close()
-        finally:
-            connection.close()
+        while True:
+            time.sleep(self.every)
+            with self.lock:
+                run_ids = list(self.runs)
+                if not run_ids:
+                    self.thread = None  # under the lock: the next run to start starts a new thread
+                    return
+            try:
+                CollectionRun.objects.filter(pk__in=run_ids, state__in=ACTIVE_STATES).update(
+                    heartbeat_at=timezone.now()
+                )
+            except Exception as exc:  # noqa: BLE001 - one thread beats every run: it must outlive any failure
+                # A database restart, or the pool busy past its wait: the next beat opens a new connection.
+                log.warning("heartbeat of runs %s: %s", run_ids, exc)
+            finally:
+                with contextlib.suppress(DatabaseError):
+                    connection.close()
 
-    def __enter__(self):
-        self.thread.start()
-        return self
 
-    def __exit__(self, *exc):
-        self.stop.set()
-        self.thread.join(timeout=5)
+_heartbeats = _Heartbeats()
+
+
+def _release_connection() -> None:
+    """Give this thread's database connection back (to the collector's pool, or closed) before the
+    run waits on its host: connections bound how many runs read or write at once, not how many run."""
+    if not connection.in_atomic_block:
+        connection.close()
 
 
 def _finish(run: CollectionRun, *, state: str, reason: str, kind: str = "") -> CollectionRun:
@@ -249,7 +275,7 @@ def run_collect(
     # The run bounds itself (a thread pool has no Celery time limits); on a prefork worker Celery's
     # soft limit comes first and raises SoftTimeLimitExceeded here. Either is the run's time limit.
     deadline = time.monotonic() + settings.TRIAGE_COLLECT_TIME_LIMIT + _LIMIT_GRACE
-    with _Heartbeat(run.pk):
+    with _heartbeats.beating(run.pk):
         try:
             return _execute_claimed(run, server, worker, on_evidence, deadline=deadline)
         except SoftTimeLimitExceeded:
@@ -303,6 +329,9 @@ def _execute_claimed(run, server, worker, on_evidence, *, deadline: float):
         via = jump_hosts.hops_for(chain, defaults=settings.TRIAGE_SSH_TIMEOUTS)
     except jump_hosts.JumpHostUnusable as exc:
         return _finish(run, state=RunState.FAILED, kind="bad_credential", reason=f"{exc}.")
+    trust = {"pinned": host_keys.pinned_keys(server), "ca_keys": host_keys.trusted_cas(server),
+             "names": host_keys.certificate_names(server), "revoked": host_keys.revoked_keys(server)}
+    _release_connection()  # connecting waits on the network (up to the connect and banner bounds)
     try:
         # A quick transient fault (refused, reset, closed before the banner) is tried once more.
         session = ssh.connect_retrying(
@@ -310,13 +339,10 @@ def _execute_claimed(run, server, worker, on_evidence, *, deadline: float):
             port=server.ssh_port,
             username=login_user,
             secret=secret,
-            pinned=host_keys.pinned_keys(server),
             timeouts=timeouts,
-            ca_keys=host_keys.trusted_cas(server),
-            names=host_keys.certificate_names(server),
             allow_legacy=server.allow_legacy_ssh,
-            revoked=host_keys.revoked_keys(server),
             via=via,
+            **trust,
         )
     except ssh.SshError as exc:
         return _connection_failed(run, server, exc)
@@ -393,6 +419,12 @@ def _execute_claimed(run, server, worker, on_evidence, *, deadline: float):
 
 
 def _record_connected(run: CollectionRun, server: Server, worker: str, t: ssh.Timings) -> None:
+    """Record the login; the connection is given back after it (the probes run next)."""
+    _record_connected_in_transaction(run, server, worker, t)
+    _release_connection()
+
+
+def _record_connected_in_transaction(run: CollectionRun, server: Server, worker: str, t: ssh.Timings) -> None:
     with transaction.atomic():
         CollectionRun.objects.filter(pk=run.pk).update(
             state=RunState.RUNNING,
@@ -442,11 +474,14 @@ def _built_steps(
 
 def _store_evidence(run: CollectionRun, result: ssh.CommandResult, *, binary: bool) -> Evidence | None:
     """Store one probe's result with its audit entry, in one transaction (so a retry after a lost
-    connection stores both or finds both). None if the step already had its evidence."""
+    connection stores both or finds both). None if the step already had its evidence. The database
+    connection is given back after it: the run waits on its host for the next result."""
     step_index = int(result.key)
     step = run.steps[step_index]
     with transaction.atomic():
-        return _store_evidence_in_transaction(run, result, step_index, step, binary=binary)
+        evidence = _store_evidence_in_transaction(run, result, step_index, step, binary=binary)
+    _release_connection()
+    return evidence
 
 
 def _store_evidence_in_transaction(run, result, step_index, step, *, binary):

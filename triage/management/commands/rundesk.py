@@ -16,7 +16,7 @@ from triage import worker_commands
 from triage.supervisor import ChildSpec, RestartPolicy, Supervisor
 
 
-def desk_children(*, addrport: str, concurrency: int) -> list[ChildSpec]:
+def desk_children(*, addrport: str, concurrency: int | None) -> list[ChildSpec]:
     """The desk's programs, in start order. Another program is one more (name, argv)."""
     manage = [sys.executable, str(settings.BASE_DIR / "manage.py")]
     return [
@@ -39,7 +39,8 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser):
         parser.add_argument("addrport", nargs="?", default="127.0.0.1:8000")
-        parser.add_argument("--concurrency", type=int, default=2)
+        parser.add_argument("--concurrency", type=int,
+                            help="general worker processes (default: TRIAGE_WORKER_CONCURRENCY)")
 
     def handle(self, *args, addrport, concurrency, **options):
         policy = RestartPolicy(

@@ -1,0 +1,551 @@
+"""Bench: "Host health" over 50 lab hosts (5 dropping SYNs) end to end, as docker-compose runs the desk,
+against OpenSSH's own client fanned out with ``xargs -P 50`` over the same hosts and commands.
+
+Targets (from the issue), with the shipped compose settings:
+1. the sweep's wall time (first API call to every run diagnosed, as the API reports it) within 1.0x
+   of OpenSSH ``xargs -P 50`` running the same 8 commands, measured in the same run;
+2. every run on a reachable host succeeded;
+3. at most 20 database connections in use at any moment of the sweep (``pg_stat_activity``);
+4. the slowest live host's run (first API call to its diagnosis) within the connect bound + 3 s:
+   dead hosts cost their connect timeout in parallel and hold nothing else up.
+
+What runs (nothing is mocked): a PostgreSQL database of the bench's own on 127.0.0.1:5432, a
+redis-server of its own (compose's options: append-only, fsync every second), and the processes
+docker-compose.yml starts, with the commands it gives them (read from docker-compose.yml and the
+Dockerfile's CMD: gunicorn with ``triage/gunicorn_conf.py``, the general worker, the collector,
+beat; compose's ``migrate`` commands first) and the environment a deployer's ``.env`` gives them:
+``.env.example``'s values with real secrets, then what compose decides (production mode, the
+database, the broker). mailgate is not started (nothing on this path uses it). Then, per repeat,
+in rotating order: **ours**, a new ticket and "Host health" started on all 50 servers through the
+HTTP API (``start_sweep``: one POST per server today), the API polled until every run is terminal
+and diagnosed; **OpenSSH**, ``xargs -P 50 ssh ... '<the same 8 commands>'`` (bench/sweep_hosts.py).
+A thread samples ``pg_stat_activity`` for the bench database every 100 ms during ours. Where the
+time goes comes from the runs' own timestamps (queue wait, login, slowest probe, storing and other
+overhead, matching).
+
+Exits non-zero only when the bench could not run (no lab, PostgreSQL or Redis missing, a process
+that would not start, a sweep that never finished). Leaves nothing behind: processes stopped,
+database dropped, lab and temporary files removed.
+
+    .venv/bin/python bench/sweep_fleet.py [--hosts 50] [--unreachable 5] [--repeat 3] [--set NAME=VALUE ...]
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import os
+import re
+import secrets
+import shutil
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import urllib.error
+import urllib.request
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import _lab_setup as bench  # first: puts the repository on sys.path
+import yaml
+from sweep_hosts import Sweep, _build_lab, _openssh, _playbook_commands
+
+from tests.lab import Lab
+
+ROOT = bench.ROOT
+PLAYBOOK = "Host health"
+SLACK = 3.0  # seconds beyond the connect bound that the slowest live host may take
+MAX_DB_CONNECTIONS = 20
+POLL_EVERY = 0.2  # seconds between the client's polls of the API
+SAMPLE_EVERY = 0.1  # seconds between samples of pg_stat_activity
+SWEEP_TIMEOUT = 300.0
+ADMIN_DSN = "postgresql://postgres@127.0.0.1:5432/postgres"
+HOST = "127.0.0.1"
+WARM_HOSTS = 6
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind((HOST, 0))
+        return sock.getsockname()[1]
+
+
+# --- the deployment ----------------------------------------------------------------------------
+
+def production_env(*, var_dir: Path, database: str, broker: str, overrides: dict[str, str]) -> dict[str, str]:
+    """What compose gives every app container: .env.example's values (as a deployer's .env, real
+    secrets in place of the placeholders), then compose's own ``environment`` decisions."""
+    from cryptography.fernet import Fernet
+
+    example = dict(re.findall(r"^([A-Z][A-Z0-9_]*)=(.*)$", (ROOT / ".env.example").read_text(), re.MULTILINE))
+    example.update(SECRET_KEY=secrets.token_urlsafe(64), CREDENTIALS_KEYS=Fernet.generate_key().decode(),
+                   POSTGRES_PASSWORD=secrets.token_urlsafe(16), ALLOWED_HOSTS=HOST, CSRF_TRUSTED_ORIGINS=f"https://{HOST}",
+                   TRIAGE_SITE_URL=f"https://{HOST}", EMAIL_HOST=HOST)
+    example.update(overrides)  # --set: what a deployer would change in .env
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("DJANGO_", "DATABASE_", "CELERY_", "TRIAGE_"))}
+    env.update(example)
+    env.update(TRIAGE_ENV="production", DATABASE_URL=f"postgres://postgres@127.0.0.1:5432/{database}",
+               CELERY_BROKER_URL=broker, TRIAGE_VAR_DIR=str(var_dir), TRIAGE_MAIL_HOST=HOST,
+               TRIAGE_MAIL_PORT=str(free_port()), DJANGO_SETTINGS_MODULE="triage.settings", PYTHONUNBUFFERED="1")
+    return env
+
+
+def compose_commands(*, web_port: int, var_dir: Path) -> dict[str, list[str]]:
+    """The argv of each service, as docker-compose.yml (and the Dockerfile's CMD for web) give them,
+    made runnable here: this venv's python, the bench's own port and directories."""
+    services = yaml.safe_load((ROOT / "docker-compose.yml").read_text())["services"]
+    cmd = re.search(r"^CMD (\[.*?\])\s*$", (ROOT / "Dockerfile").read_text().replace("\\\n", ""),
+                    re.MULTILINE | re.DOTALL)
+    web = json.loads(cmd.group(1))
+    web[web.index("--bind") + 1] = f"{HOST}:{web_port}"
+
+    def local(argv: list[str]) -> list[str]:
+        argv = [str(var_dir / "beat-schedule") if a.startswith("/app/var/beat/") else a for a in argv]
+        head = {"python": [sys.executable], "celery": [sys.executable, "-m", "celery"],
+                "gunicorn": [sys.executable, "-m", "gunicorn"]}[argv[0]]
+        return [*head, *argv[1:]]
+
+    migrate = services["migrate"]["command"]
+    assert migrate[:2] == ["sh", "-c"], migrate
+    return {"migrate": migrate, "web": local(web), "worker": local(services["worker"]["command"]),
+            "collector": local(services["collector"]["command"]), "beat": local(services["beat"]["command"])}
+
+
+class Process:
+    """A child in a process group of its own, output to a log file."""
+
+    def __init__(self, name: str, argv: list[str], env: dict[str, str], log: Path):
+        self.name, self.argv, self.env, self.log_path = name, argv, env, log
+        with open(log, "ab") as out:
+            self.popen = subprocess.Popen(argv, cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT,  # noqa: S603
+                                          start_new_session=True)
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace")
+
+    def check_alive(self) -> None:
+        if self.popen.poll() is not None:
+            raise SystemExit(f"bench: {self.name} exited {self.popen.returncode}: {self.log()[-2000:]}")
+
+    def stop(self) -> None:
+        if self.popen.poll() is None:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(self.popen.pid, signal.SIGTERM)
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                self.popen.wait(timeout=30)
+        with contextlib.suppress(ProcessLookupError):  # children of a warm shutdown that outlived it
+            os.killpg(self.popen.pid, signal.SIGKILL)
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            self.popen.wait(timeout=10)
+
+
+def wait_for(condition, *, timeout: float, what: str, processes: list[Process] = ()) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        for process in processes:
+            process.check_alive()
+        if time.monotonic() > deadline:
+            raise SystemExit(f"bench: timed out after {timeout:g} s waiting for {what}")
+        time.sleep(0.2)
+
+
+def redis_server(directory: Path, port: int) -> Process:
+    """As compose's redis service: append-only, fsync every second."""
+    argv = ["redis-server", "--port", str(port), "--bind", HOST, "--dir", str(directory), "--appendonly", "yes",
+            "--appendfsync", "everysec", "--save", ""]
+    return Process("redis", argv, dict(os.environ), directory / "redis.log")
+
+
+def postgres(sql: str, *args) -> list[tuple]:
+    import psycopg
+
+    with psycopg.connect(ADMIN_DSN, autocommit=True) as db:
+        cursor = db.execute(sql, args or None)
+        return cursor.fetchall() if cursor.description else []
+
+
+# --- the API client ------------------------------------------------------------------------------
+
+class Api:
+    """The desk's HTTP API as a client behind the TLS proxy sees it (the proxy's headers set)."""
+
+    def __init__(self, port: int, token: str):
+        self.base = f"http://{HOST}:{port}/api/v1"
+        self.headers = {"Authorization": f"Token {token}", "Content-Type": "application/json",
+                        "X-Forwarded-Proto": "https", "X-Forwarded-For": "127.0.0.1", "Host": HOST}
+
+    def call(self, method: str, path: str, body: dict | None = None):
+        data = json.dumps(body).encode() if body is not None else None
+        request = urllib.request.Request(self.base + path, data=data, method=method,  # noqa: S310 - http, ours
+                                         headers=self.headers)
+        try:
+            with urllib.request.urlopen(request, timeout=30) as response:  # noqa: S310 - the bench's own server
+                return json.loads(response.read() or b"null")
+        except urllib.error.HTTPError as exc:
+            raise SystemExit(f"bench: {method} {path} answered {exc.code}: {exc.read()[:500]!r}") from None
+
+
+def start_sweep(api: Api, *, customer: int, ticket: int, servers: list[int], playbook: int) -> list[int]:
+    """Start the playbook on every server; the run ids. Today one POST per server (three at a time,
+    as many as web has workers); a one-call sweep API replaces this function's body."""
+    del customer  # the one-call sweep API (POST /customers/<id>/sweeps/) takes it
+
+    def one(server: int) -> int:
+        return api.call("POST", f"/tickets/{ticket}/runs/", {"server": server, "playbook": playbook})["id"]
+
+    with ThreadPoolExecutor(max_workers=3) as pool:
+        return list(pool.map(one, servers))
+
+
+def wait_settled(api: Api, *, ticket: int, runs: list[int], timeout: float) -> dict[int, dict]:
+    """Poll the API until every run is terminal and diagnosed; each run's last API view."""
+    wanted, seen, diagnosed = set(runs), {}, set()
+    deadline = time.monotonic() + timeout
+    while True:
+        for run in api.call("GET", f"/tickets/{ticket}/runs/"):
+            if run["id"] in wanted:
+                seen[run["id"]] = run
+        for run_id, run in seen.items():
+            if (run_id not in diagnosed and run["state"] in ("succeeded", "partial", "failed", "cancelled")
+                    and api.call("GET", f"/runs/{run_id}/matches/")["diagnosed"]):
+                diagnosed.add(run_id)
+        if diagnosed == wanted:
+            return seen
+        if time.monotonic() > deadline:
+            raise SystemExit(f"bench: {len(wanted - diagnosed)} runs not settled after {timeout:g} s")
+        time.sleep(POLL_EVERY)
+
+
+class ConnectionSampler:
+    """Samples the bench database's sessions in pg_stat_activity (all, and those not idle) from a thread."""
+
+    def __init__(self, database: str):
+        self.database = database
+        self.stop = threading.Event()
+        self.samples: list[tuple[int, int]] = []
+        self.thread = threading.Thread(target=self._sample, daemon=True)
+
+    def _sample(self) -> None:
+        import psycopg
+
+        with psycopg.connect(ADMIN_DSN, autocommit=True) as db:
+            while not self.stop.is_set():
+                row = db.execute("SELECT count(*), count(*) FILTER (WHERE state <> 'idle') FROM pg_stat_activity "
+                                 "WHERE datname = %s AND pid <> pg_backend_pid()", (self.database,)).fetchone()
+                self.samples.append(row)
+                self.stop.wait(SAMPLE_EVERY)
+
+    def __enter__(self) -> ConnectionSampler:
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.stop.set()
+        self.thread.join(timeout=5)
+
+    @property
+    def peak(self) -> int:
+        return max((total for total, _ in self.samples), default=0)
+
+    @property
+    def peak_active(self) -> int:
+        return max((active for _, active in self.samples), default=0)
+
+
+# --- one sweep of ours ---------------------------------------------------------------------------
+
+@dataclass
+class Ours:
+    wall: float
+    runs: list  # CollectionRun rows, re-read after the sweep
+    live: set[int]
+    db_peak: int
+    db_peak_active: int
+    posted_in: float  # seconds the API calls that started the sweep took
+    phases: dict[str, list[float]] = field(default_factory=dict)
+    slowest_live: float = 0.0  # first API call to the slowest live run's diagnosis
+
+    def count(self, state: str) -> int:
+        return sum(run.state == state for run in self.runs)
+
+    @property
+    def live_all_succeeded(self) -> bool:
+        return all(run.state == "succeeded" for run in self.runs if run.pk in self.live)
+
+
+def sweep_ours(api: Api, *, database: str, customer, servers, playbook, user, dead: set[str]) -> Ours:
+    from django.db import connection
+
+    from diagnostics.models import CollectionRun
+    from triage import services as desk
+
+    ticket = desk.ticket_create(subject="Fleet check", description="Host health on every server",
+                                customer=customer, created_by=user)
+    connection.close()  # the bench's own session is no part of the figure
+    with ConnectionSampler(database) as sampler:
+        started_epoch, started = time.time(), time.monotonic()
+        run_ids = start_sweep(api, customer=customer.pk, ticket=ticket.pk, servers=[s.pk for s in servers],
+                              playbook=playbook.pk)
+        posted_in = time.monotonic() - started
+        wait_settled(api, ticket=ticket.pk, runs=run_ids, timeout=SWEEP_TIMEOUT)
+        wall = time.monotonic() - started
+    runs = list(CollectionRun.objects.filter(pk__in=run_ids).select_related("server").prefetch_related("evidence"))
+    live = {run.pk for run in runs if run.server.address not in dead}
+    result = Ours(wall, runs, live, sampler.peak, sampler.peak_active, posted_in)
+    result.phases = phases(runs, live)
+    result.slowest_live = max(run.diagnosed_at.timestamp() - started_epoch for run in runs if run.pk in live)
+    connection.close()
+    return result
+
+
+def phases(runs, live: set[int]) -> dict[str, list[float]]:
+    """Per live run, where its time went, from its own timestamps."""
+    out: dict[str, list[float]] = {name: [] for name in PHASES}
+    for run in runs:
+        if run.pk not in live or run.finished_at is None or run.diagnosed_at is None:
+            continue
+        collection = (run.finished_at - run.started_at).total_seconds()
+        probes = [e.duration for e in run.evidence.all() if e.probe != "ssh_session" and e.duration is not None]
+        slowest = max(probes, default=0.0)
+        login = run.auth_seconds or 0.0
+        out["queue wait (started - created)"].append((run.started_at - run.created_at).total_seconds())
+        out["connect + login (auth_seconds)"].append(login)
+        out["slowest probe (Evidence.duration)"].append(slowest)
+        out["storing + other (collection - login - slowest probe)"].append(collection - login - slowest)
+        out["collection (finished - started)"].append(collection)
+        out["matching (diagnosed - finished)"].append((run.diagnosed_at - run.finished_at).total_seconds())
+        out["end to end (diagnosed - created)"].append((run.diagnosed_at - run.created_at).total_seconds())
+    return out
+
+
+PHASES = ["queue wait (started - created)", "connect + login (auth_seconds)", "slowest probe (Evidence.duration)",
+          "storing + other (collection - login - slowest probe)", "collection (finished - started)",
+          "matching (diagnosed - finished)", "end to end (diagnosed - created)"]
+
+
+def p95(values: list[float]) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, round(0.95 * (len(ordered) - 1)))]
+
+
+# --- main ----------------------------------------------------------------------------------------
+
+def _positive(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError("must be at least 1")
+    return value
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--hosts", type=_positive, default=50, help="lab hosts (default 50)")
+    parser.add_argument("--unreachable", type=int, default=5, help="of which drop SYNs to port 22 (default 5)")
+    parser.add_argument("--repeat", type=_positive, default=3, help="timed repeats (default 3)")
+    parser.add_argument("--set", action="append", default=[], metavar="NAME=VALUE",
+                        help="a .env setting other than .env.example's, e.g. TRIAGE_COLLECT_DB_CONNECTIONS=12")
+    args = parser.parse_args()
+    overrides = dict(item.split("=", 1) for item in args.set if "=" in item)
+    if len(overrides) != len(args.set):
+        parser.error("--set takes NAME=VALUE")
+    bench.require_lab()
+    for tool in ("redis-server", "xargs", "ssh"):
+        if shutil.which(tool) is None:
+            raise SystemExit(f"bench: {tool} is needed")
+    try:
+        postgres("SELECT 1")
+    except Exception as exc:  # noqa: BLE001 - any failure here means no PostgreSQL to bench against
+        raise SystemExit(f"bench: PostgreSQL on 127.0.0.1:5432 (user postgres) is needed: {exc}") from None
+
+    database = f"bench_fleet_{os.getpid()}"
+    with tempfile.TemporaryDirectory(prefix="triage-fleet-") as tmp, contextlib.ExitStack() as cleanup:
+        tmp_dir = Path(tmp)
+        var_dir = tmp_dir / "var"
+        (var_dir / "beat").mkdir(parents=True)
+        postgres(f'CREATE DATABASE "{database}"')
+        cleanup.callback(lambda: postgres(f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)'))
+        redis_port = free_port()
+        redis = redis_server(tmp_dir, redis_port)
+        cleanup.callback(redis.stop)
+        env = production_env(var_dir=var_dir, database=database, broker=f"redis://{HOST}:{redis_port}/0",
+                             overrides=overrides)
+        wait_for(lambda: bench.run(["redis-cli", "-p", str(redis_port), "ping"], timeout=5).stdout.strip() == b"PONG",
+                 timeout=20, what="redis-server", processes=[redis])
+        web_port = free_port()
+        commands = compose_commands(web_port=web_port, var_dir=var_dir)
+
+        started = time.monotonic()
+        path = f"{Path(sys.executable).parent}:{env.get('PATH', '')}"  # `python` in compose's command: this venv's
+        migrate = subprocess.run(commands["migrate"], cwd=ROOT, env={**env, "PATH": path},  # noqa: S603 - compose's
+                                 capture_output=True, text=True, timeout=600, check=False)
+        if migrate.returncode:
+            raise SystemExit(f"bench: compose's migrate failed: {migrate.stdout[-1500:]}{migrate.stderr[-1500:]}")
+        print(f"sweep_fleet: database {database} migrated, roles, playbooks and knowledge base loaded "
+              f"(compose's migrate service) in {time.monotonic() - started:.1f} s (not timed)")
+
+        os.environ.update({k: v for k, v in env.items() if k not in ("PATH",)})
+        import django
+
+        django.setup()
+        from django.conf import settings
+        from django.db import connection
+
+        from api.services import token_create
+        from diagnostics.models import Playbook
+        from diagnostics.playbooks import DEFAULT_PLAYBOOKS
+        from tests.conftest import make_user
+        from tests.lab_servers import lab_server
+        from triage import access
+        from triage.models import Customer, SlaTier
+
+        book = next(b for b in DEFAULT_PLAYBOOKS if b["name"] == PLAYBOOK)
+        connect_timeout = settings.TRIAGE_SSH_TIMEOUTS["connect"]
+        print(f"playbook {PLAYBOOK!r} ({', '.join(s['probe'] for s in book['steps'])}) on {args.hosts} lab hosts, "
+              f"{args.unreachable} dropping SYNs; connect timeout {connect_timeout} s; {args.repeat} repeats")
+        for name in ("web", "worker", "collector", "beat"):
+            print(f"  {name}: {' '.join(commands[name][1:])}")
+        print(f"  settings: WEB_CONCURRENCY={env.get('WEB_CONCURRENCY')}, TRIAGE_COLLECT_CONCURRENCY="
+              f"{settings.TRIAGE_COLLECT_CONCURRENCY}, TRIAGE_WORKER_CONCURRENCY="
+              f"{getattr(settings, 'TRIAGE_WORKER_CONCURRENCY', '(not a setting: compose literal)')}, "
+              f"TRIAGE_COLLECT_DB_CONNECTIONS={getattr(settings, 'TRIAGE_COLLECT_DB_CONNECTIONS', '(not a setting)')}, "
+              f"DATABASE_CONN_MAX_AGE={env.get('DATABASE_CONN_MAX_AGE')}, TRIAGE_SSH_CHANNELS_PER_HOST="
+              f"{settings.TRIAGE_SSH_CHANNELS_PER_HOST}")
+        print(bench.machine())
+
+        started = time.monotonic()
+        lab = cleanup.enter_context(Lab())
+        hosts, dead = _build_lab(lab, args.hosts, args.unreachable)
+        known_hosts = tmp_dir / "known_hosts"
+        known_hosts.write_text("".join(host.known_hosts_line + "\n" for host in hosts))
+        print(f"lab: {len(hosts)} hosts ({hosts[0].address} to {hosts[-1].address}) built in "
+              f"{time.monotonic() - started:.1f} s (not timed); SYNs dropped by {', '.join(sorted(dead)) or 'none'}")
+
+        customer = Customer.objects.create(name="Fleet Hosting", sla_tier=SlaTier.objects.get(name="Gold"),
+                                           contact_email="ops@fleet.test")
+        servers = [lab_server(customer, host) for host in hosts]
+        user = make_user("fleet-tech", access.TECH, password=secrets.token_urlsafe(16))
+        _, key = token_create(user=user, name="sweep bench")
+        playbook = Playbook.objects.get(name=PLAYBOOK)
+        connection.close()
+
+        processes = {name: Process(name, commands[name], env, tmp_dir / f"{name}.log")
+                     for name in ("web", "worker", "collector", "beat")}
+        for process in processes.values():
+            cleanup.callback(process.stop)
+        api = Api(web_port, key)
+        wait_for(lambda: all(" ready." in processes[n].log() for n in ("worker", "collector")), timeout=120,
+                 what="the workers to be ready", processes=list(processes.values()))
+        wait_for(lambda: _answers(web_port), timeout=60, what="gunicorn", processes=list(processes.values()))
+        # Untimed: a small sweep warms every process (gunicorn workers' first requests, the
+        # knowledge base's compiled scanner, paramiko's imports), as a desk that has been up is.
+        started = time.monotonic()
+        warm = [server for server in servers if server.address not in dead][:WARM_HOSTS]
+        sweep_ours(api, database=database, customer=customer, servers=warm, playbook=playbook, user=user, dead=dead)
+        print(f"warm-up: one untimed sweep of {len(warm)} live hosts, {time.monotonic() - started:.1f} s")
+        print()
+
+        remote = "; ".join(bench.remote_commands(_playbook_commands()))
+        openssh_argv = bench.openssh_argv(key=lab.client_key_path, known_hosts=known_hosts,
+                                          connect_timeout=connect_timeout)
+        sides = {
+            "ours": lambda: sweep_ours(api, database=database, customer=customer, servers=servers,
+                                       playbook=playbook, user=user, dead=dead),
+            "openssh": lambda: _openssh(hosts, remote, openssh_argv, tmp_dir / "out"),
+        }
+        results: dict[str, list] = {name: [] for name in sides}
+        order = list(sides)
+        for index in range(args.repeat):
+            turn = order[index % len(order):] + order[:index % len(order)]
+            for name in turn:
+                results[name].append(sides[name]())
+            for process in processes.values():
+                process.check_alive()
+            ours, theirs = results["ours"][-1], results["openssh"][-1]
+            print(f"repeat {index + 1} (order {' > '.join(turn)}): ours {ours.wall:.3f} s "
+                  f"({_states(ours)}; API calls that started it {ours.posted_in:.2f} s; slowest live host "
+                  f"{ours.slowest_live:.3f} s; DB connections peak {ours.db_peak}, {ours.db_peak_active} active); "
+                  f"OpenSSH {theirs.wall:.3f} s ({_counts(theirs)}); ratio {ours.wall / theirs.wall:.2f}")
+        print()
+        _report(results, connect_timeout=connect_timeout, hosts=args.hosts)
+        print(f"end: {bench.machine()}")
+    return 0
+
+
+def _answers(port: int) -> bool:
+    try:
+        request = urllib.request.Request(f"http://{HOST}:{port}/healthz", headers={"Host": HOST})
+        urllib.request.urlopen(request, timeout=5).read()  # noqa: S310 - the bench's own server
+    except urllib.error.HTTPError:
+        return True  # it answers (503 until beat's first worker heartbeat)
+    except OSError:
+        return False
+    return True
+
+
+def _states(ours: Ours) -> str:
+    states: dict[str, int] = {}
+    for run in ours.runs:
+        kind = f"{run.state}/{run.failure_kind}" if run.failure_kind else run.state
+        states[kind] = states.get(kind, 0) + 1
+    return " ".join(f"{n} {state}" for state, n in sorted(states.items()))
+
+
+def _counts(sweep: Sweep) -> str:
+    counts: dict[str, int] = {}
+    for outcome in sweep.outcomes:
+        counts[outcome.state] = counts.get(outcome.state, 0) + 1
+    return " ".join(f"{n} {state}" for state, n in sorted(counts.items()))
+
+
+def _report(results: dict[str, list], *, connect_timeout: int, hosts: int) -> None:
+    ours: list[Ours] = results["ours"]
+    theirs: list[Sweep] = results["openssh"]
+    median = statistics.median
+    wall, anchor = median(o.wall for o in ours), median(t.wall for t in theirs)
+    print("where the time goes, per live run (seconds, all repeats pooled):")
+    print(f"  {'phase':<55} {'median':>8} {'p95':>8} {'max':>8}")
+    for name in PHASES:
+        values = [v for o in ours for v in o.phases[name]]
+        if values:
+            print(f"  {name:<55} {median(values):8.3f} {p95(values):8.3f} {max(values):8.3f}")
+    dead_spans = [(r.finished_at - r.started_at).total_seconds() for o in ours for r in o.runs
+                  if r.pk not in o.live and r.finished_at and r.started_at]
+    if dead_spans:
+        print(f"  unreachable hosts' runs, started to finished: {min(dead_spans):.3f}-{max(dead_spans):.3f} s")
+    print()
+    print(f"{'(medians over repeats; max in brackets)':<52} wall s")
+    print(f"{'ours: API -> Celery -> collector -> diagnosed':<52} {wall:7.3f} ({max(o.wall for o in ours):.3f})")
+    print(f"{f'OpenSSH as shipped, xargs -P {hosts}':<52} {anchor:7.3f} ({max(t.wall for t in theirs):.3f})")
+    print(f"{'OpenSSH: answered hosts done':<52} {median(t.reachable_done for t in theirs):7.3f}")
+    print()
+    ratios = ", ".join(f"{o.wall / t.wall:.2f}" for o, t in zip(ours, theirs, strict=True))
+    print(f"target: within 1.0x of OpenSSH xargs -P {hosts}: median {wall:.3f} / {anchor:.3f} s = {wall / anchor:.2f} "
+          f"(per repeat {ratios}) -> {bench.verdict(wall <= anchor)}")
+    failed = [(index + 1, run) for index, o in enumerate(ours) for run in o.runs if run.pk in o.live
+              and run.state != "succeeded"]
+    print(f"target: every reachable run succeeded: {sum(len(o.live) for o in ours) - len(failed)} of "
+          f"{sum(len(o.live) for o in ours)} over {len(ours)} repeats -> {bench.verdict(not failed)}")
+    for repeat, run in failed[:10]:
+        print(f"  repeat {repeat}: {run.server.name} {run.state} ({run.failure_kind}): {run.reason[:200]}")
+    peak = max(o.db_peak for o in ours)
+    print(f"target: at most {MAX_DB_CONNECTIONS} database connections in use: peak {peak} sessions "
+          f"(per repeat {', '.join(str(o.db_peak) for o in ours)}; not idle at once: "
+          f"{max(o.db_peak_active for o in ours)}) -> {bench.verdict(peak <= MAX_DB_CONNECTIONS)}")
+    bound = connect_timeout + SLACK
+    slowest = median(o.slowest_live for o in ours)
+    print(f"target: slowest live host diagnosed within the connect bound + {SLACK:g} s = {bound:g} s of the first "
+          f"API call: median {slowest:.3f} s, max {max(o.slowest_live for o in ours):.3f} s -> "
+          f"{bench.verdict(slowest <= bound)}")
+    print(f"(for reading: the whole sweep against the same bound: median wall {wall:.3f} s -> "
+          f"{'within' if wall <= bound else 'over'} {bound:g} s)")
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
