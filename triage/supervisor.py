@@ -141,10 +141,15 @@ class Supervisor:
         logger.info("rundesk: started %s (pid %d)", child.spec.name, child.process.pid)
 
     def stop_all(self) -> None:
-        """SIGTERM every live child's process group, wait, then SIGKILL what is left."""
+        """SIGTERM every live child, wait, then SIGKILL the process groups of those still running.
+
+        The leader alone gets SIGTERM: a Celery worker then stops its own pool (warm shutdown) instead
+        of finding its pool processes killed under it; whatever a leader leaves in its group is
+        SIGKILLed once it has gone (``_reap_group``)."""
         live = [c.process for c in self.children if c.process is not None and c.process.poll() is None]
         for process in live:
-            _signal_group(process, signal.SIGTERM)
+            with contextlib.suppress(ProcessLookupError):
+                process.send_signal(signal.SIGTERM)
         deadline = time.monotonic() + self.policy.stop_timeout
         for process in live:
             try:
