@@ -169,3 +169,15 @@ def test_close_wait_with_a_forged_rst_in_the_capture_points_at_the_middlebox_not
 def test_close_wait_without_a_capture_is_not_blamed_on_a_middlebox(kb, make_run):
     run = make_run({"sockets": CLOSE_WAIT_SOCKETS})
     assert not [m for m in diagnosed(run) if m.matched and m.symptom.key == "middlebox-rst-out-of-window"]
+
+
+def test_sandboxed_processes_with_a_token_open_files_limit_are_not_at_their_limit(kb, make_run):
+    """OpenSSH's pre-auth child drops RLIMIT_NOFILE to 0 or 1 on purpose (its sandbox) while it holds a few
+    descriptors: any server with logins in progress (or a brute force) shows some. Not a daemon out of files."""
+    preauth = "\n".join(f"{13649 + n} sshd 7 1" for n in range(22))
+    healthy = FD_AT_LIMIT.replace("7 python3 32 32", "7 python3 12 20000")
+    run = make_run({"fd_usage": healthy + preauth + "\n"})
+    matched = {m.symptom.key for m in diagnosed(run) if m.matched}
+    assert not matched & {"open-files-limit-reached", "upstream-hang-fd-exhaustion"}, matched
+    near = {m.symptom.key: m.score for m in diagnosed(run)}
+    assert near.get("upstream-hang-fd-exhaustion", 0) == 0, near
