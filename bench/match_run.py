@@ -8,8 +8,9 @@ collector's threads, under one GIL, so its CPU time adds up across runs. This pr
   database), and the first diagnosis after a knowledge-base edit (the cache invalidated, compiled again);
 - warm: the same run diagnosed again (re-diagnosis is what ``rematch_open_tickets`` does after an edit),
   wall and this thread's CPU time, median and best of ``--repeat``;
-- threads: N copies of the run diagnosed at once in N threads (as the collector's pool does), the wall
-  time of the batch and the wall per run (each thread's own diagnosis, start to end).
+- threads: N copies of the run diagnosed at once in N threads (as the collector's pool does): new runs,
+  the same runs again, and again just after a knowledge-base edit (every thread finds the cache stale at
+  once); the batch's wall and process CPU time, and each run's own wall (its diagnosis, start to end).
 
 The run: the shipped "Host health" playbook (load, memory, disk, processes, mounts, fd_usage, kernel_log,
 system_log) collected once from a lab host (``_lab_setup.add_host``: its own PID namespace and a few
@@ -29,6 +30,7 @@ import base64
 import datetime as dt
 import io
 import json
+import os
 import statistics
 import tempfile
 import threading
@@ -152,10 +154,12 @@ def _kb_edited() -> None:
     """What an edit of the knowledge base does to the matcher: a new revision, so the cache is stale."""
     from diagnostics.models import KnowledgeRevision
 
-    KnowledgeRevision.objects.create(kind=KnowledgeRevision.SYMPTOM, key="bench-edit", version=1)
+    version = KnowledgeRevision.objects.filter(key="bench-edit").count() + 1
+    KnowledgeRevision.objects.create(kind=KnowledgeRevision.SYMPTOM, key="bench-edit", version=version)
 
 
-def _threads(count: int, run_ids: list[int]) -> tuple[float, list[float]]:
+def _threads(count: int, run_ids: list[int]) -> tuple[float, float, list[float]]:
+    """Diagnose the runs at once, one thread each: the batch's wall and process CPU seconds, each run's wall."""
     from django.db import connection
 
     walls: list[float] = [0.0] * count
@@ -172,10 +176,10 @@ def _threads(count: int, run_ids: list[int]) -> tuple[float, list[float]]:
     for worker in workers:
         worker.start()
     barrier.wait()
-    started = time.perf_counter()
+    started, cpu = time.perf_counter(), time.process_time()
     for worker in workers:
         worker.join()
-    return time.perf_counter() - started, walls
+    return time.perf_counter() - started, time.process_time() - cpu, walls
 
 
 def main() -> None:
@@ -186,10 +190,15 @@ def main() -> None:
     parser.add_argument("--load", type=Path, help="diagnose the evidence in FILE instead of collecting")
     parser.add_argument("--faulty", action="store_true",
                         help="add the catalogue's positive fixtures to the evidence (a run with many matches)")
+    parser.add_argument("--budget", type=int, default=120,
+                        help="TRIAGE_MATCH_BUDGET_SECONDS for this bench (default 120: never cut short)")
     parser.add_argument("--profile", action="store_true", help="print cProfile of the warm diagnoses")
     args = parser.parse_args()
 
     with tempfile.TemporaryDirectory(prefix="bench-match-run-") as var:
+        # The matching budget (5 s by default) cuts a diagnosis short on a machine loaded enough; here
+        # every diagnosis must be whole, so that two commits' results can be compared.
+        os.environ["TRIAGE_MATCH_BUDGET_SECONDS"] = str(args.budget)
         bench.django_setup(Path(var))
         from django.core.management import call_command
 
@@ -229,12 +238,12 @@ def main() -> None:
               f"(best {min(walls):.3f}), cpu median {statistics.median(cpus):.3f} s (best {min(cpus):.3f})")
 
         copies = [_copy_run(rows, ticket, server, playbook).pk for _ in range(args.threads)]
-        batch, per_run = _threads(args.threads, copies)
-        print(f"{args.threads} runs at once in {args.threads} new threads: batch wall {batch:.3f} s "
-              f"({batch / args.threads:.3f} s per run), each run's wall median {statistics.median(per_run):.3f} s")
-        batch, per_run = _threads(args.threads, copies)
-        print(f"the same {args.threads} runs again in {args.threads} new threads: batch wall {batch:.3f} s "
-              f"({batch / args.threads:.3f} s per run), each run's wall median {statistics.median(per_run):.3f} s")
+        for label in ("new runs, KB compiled", "the same runs again", "after a KB edit (cache stale)"):
+            if label.startswith("after"):
+                _kb_edited()
+            batch, cpu, per_run = _threads(args.threads, copies)
+            print(f"{args.threads} threads at once, {label}: batch wall {batch:.3f} s, process cpu {cpu:.3f} s "
+                  f"({cpu / args.threads:.3f} s per run), each run's wall median {statistics.median(per_run):.3f} s")
         digest = __import__("hashlib").sha256(found.encode()).hexdigest()[:16]
         rows_found = json.loads(found)
         matched = sum(1 for row in rows_found["matches"] if row[3])
