@@ -45,6 +45,8 @@ pattern separately and is far slower.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
+import functools
 import logging
 import re
 import threading
@@ -324,7 +326,25 @@ class _Translated:
 
 
 def translate(pattern: Pattern) -> _Translated:
-    """Check one pattern and rewrite it for the scan engines (raises PatternError)."""
+    """Check one pattern and rewrite it for the scan engines (raises PatternError).
+
+    A pure function of the pattern, and the costly part of compiling a knowledge base (every regex is
+    validated, then compiled into the shared scan, then compiled again after each edit): the rewrite is
+    remembered by everything but the id, so an id given to the same regex elsewhere costs nothing.
+    """
+    try:
+        translated = _translate_anonymous(Pattern(0, pattern.regex, pattern.flags, pattern.max_hits, pattern.loose))
+    except PatternError:
+        return _translate(pattern)  # raises again, naming this pattern's id (errors are not remembered)
+    return dataclasses.replace(translated, pattern_id=pattern.id)
+
+
+@functools.lru_cache(maxsize=8192)
+def _translate_anonymous(pattern: Pattern) -> _Translated:
+    return _translate(pattern)
+
+
+def _translate(pattern: Pattern) -> _Translated:
     unknown = set(pattern.flags) - {"i"}
     if unknown:
         raise PatternError(pattern.id, f"unknown flag(s) {''.join(sorted(unknown))!r}; only 'i' is supported")

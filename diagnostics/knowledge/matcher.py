@@ -6,6 +6,7 @@ computed once per evidence per call and shared by every signature.
 
 from __future__ import annotations
 
+import functools
 import logging
 import threading
 from collections.abc import Iterable
@@ -63,8 +64,24 @@ class CompiledSymptom:
     signature: Signature
 
 
+@dataclass(frozen=True)
+class CompiledKnowledge:
+    """One compilation of the knowledge base: what a matching reads, all from the same stamp (a
+    leaf's ``scan_id`` is an id in this ``scanner``, never in another compilation's)."""
+
+    stamp: tuple | None
+    symptoms: list[CompiledSymptom]
+    fits: list[CompiledFit]
+    scanner: object
+    cap: int
+    skipped: dict
+
+
 _cache_lock = threading.Lock()
-_cache: dict = {"stamp": None, "symptoms": [], "fits": [], "scanner": None, "cap": 0, "skipped": {}}
+# Held while compiling: threads that find the cache stale at once (a collector's runs finishing
+# together) wait for one compilation instead of each compiling the whole knowledge base.
+_compile_lock = threading.Lock()
+_cache: dict = {"compiled": CompiledKnowledge(None, [], [], None, 0, {})}
 
 
 def _stamp() -> tuple:
@@ -81,12 +98,25 @@ def _stamp() -> tuple:
     )
 
 
-def compiled_symptoms() -> list[CompiledSymptom]:
-    """Every enabled symptom, compiled; recompiled only when the knowledge base changed."""
+def compiled_knowledge() -> CompiledKnowledge:
+    """The knowledge base compiled, as of now; recompiled only when it changed (see ``_stamp``)."""
     stamp = _stamp()
     with _cache_lock:
-        if _cache["stamp"] == stamp:
-            return _cache["symptoms"]
+        current = _cache["compiled"]
+    if current.stamp == stamp:
+        return current
+    with _compile_lock:
+        with _cache_lock:
+            current = _cache["compiled"]
+        if current.stamp == stamp:
+            return current  # another thread compiled it while this one waited
+        current = _compile(stamp)
+        with _cache_lock:
+            _cache["compiled"] = current
+        return current
+
+
+def _compile(stamp: tuple) -> CompiledKnowledge:
     compiled, skipped = [], {}
     for symptom in Symptom.objects.filter(enabled=True).order_by("key"):
         try:
@@ -98,18 +128,17 @@ def compiled_symptoms() -> list[CompiledSymptom]:
             continue
         compiled.append(CompiledSymptom(symptom.pk, symptom.key, symptom.version, symptom.threshold, signature))
     scanner, cap = scanner_for([symptom.signature for symptom in compiled])
-    with _cache_lock:
-        _cache.update(
-            stamp=stamp, symptoms=compiled, fits=_compiled_fits(), scanner=scanner, cap=cap, skipped=skipped
-        )
-    return compiled
+    return CompiledKnowledge(stamp, compiled, _compiled_fits(), scanner, cap, skipped)
+
+
+def compiled_symptoms() -> list[CompiledSymptom]:
+    """Every enabled symptom, compiled; recompiled only when the knowledge base changed."""
+    return compiled_knowledge().symptoms
 
 
 def skipped_symptoms() -> dict[int, list[str]]:
     """Enabled symptoms the matcher does not evaluate, by id, with why (their signature's errors)."""
-    compiled_symptoms()
-    with _cache_lock:
-        return dict(_cache["skipped"])
+    return dict(compiled_knowledge().skipped)
 
 
 def _compiled_fits() -> list[CompiledFit]:
@@ -124,9 +153,7 @@ def _compiled_fits() -> list[CompiledFit]:
 
 def compiled_fits() -> list[CompiledFit]:
     """Every recipe's compiled ``applies_when``; cached with the symptoms."""
-    compiled_symptoms()
-    with _cache_lock:
-        return _cache["fits"]
+    return compiled_knowledge().fits
 
 
 # A facts leaf's line prefilter gives up (and its table is parsed whole) past this many lines.
@@ -182,7 +209,7 @@ def scanner_for(signatures: list[Signature]):
     if not patterns:
         return None, 0
     try:
-        scanner = scanning.Scanner.compile(patterns)
+        scanner = _scanner_compiled(tuple(patterns))
     except scanning.PatternError as exc:
         log.warning("multi-pattern scan unavailable, searching each regex on its own: %s", exc)
         return None, 0
@@ -194,9 +221,21 @@ def scanner_for(signatures: list[Signature]):
     return scanner, cap
 
 
+@functools.lru_cache(maxsize=4)
+def _scanner_compiled(patterns: tuple):
+    """The same patterns compile to the same scan: an edit that changes no regex (a title, a
+    threshold, a recipe) does not compile hyperscan's database again. Scanners are immutable
+    (scratch space is per thread), so one is safely shared by every compilation that has it."""
+    from diagnostics import scanning
+
+    return scanning.Scanner.compile(patterns)
+
+
 def current_scanner():
+    """The scan of the newest compilation, and its cap (``compiled_knowledge`` gives both with their symptoms)."""
     with _cache_lock:
-        return _cache.get("scanner"), _cache.get("cap", 0)
+        current = _cache["compiled"]
+    return current.scanner, current.cap
 
 
 def _facts_loader(evidence: Evidence):
@@ -268,6 +307,10 @@ def distinct_citations(citations: list[dict]) -> list[dict]:
     return kept
 
 
+# What a matching writes on a Match row (besides run, symptom and, on insert, created_at).
+MATCH_VALUES = ("score", "confidence", "matched", "near_miss", "why", "citations", "symptom_version")
+
+
 @dataclass
 class MatchOutcome:
     """What one matching of a run produced: its matches (best first), and why it is incomplete."""
@@ -300,10 +343,10 @@ def match_run_bounded(*, run: CollectionRun, budget: float | None = None) -> Mat
                       key=lambda m: (not m.matched, -m.score, m.symptom_id))
         return MatchOutcome(kept, "Evidence pruned by retention: the findings from when it was matched are kept.")
     limit = Budget(seconds=settings.TRIAGE_MATCH_BUDGET_SECONDS if budget is None else budget)
-    symptoms = compiled_symptoms()
-    scanner, cap = current_scanner()
+    knowledge = compiled_knowledge()
+    symptoms = knowledge.symptoms
     documents = documents_for(
-        Evidence.objects.filter(run=run).order_by("step"), scanner=scanner, cap=cap, budget=limit
+        Evidence.objects.filter(run=run).order_by("step"), scanner=knowledge.scanner, cap=knowledge.cap, budget=limit
     )
     evaluated: list[tuple[CompiledSymptom, dict | None]] = []
     skipped, stopped = 0, ""
@@ -334,30 +377,38 @@ def match_run_bounded(*, run: CollectionRun, budget: float | None = None) -> Mat
                 "and findings from earlier matchings of them are kept.")
         log.warning("run %s: %s", run.pk, note)
     now = timezone.now()
-    kept: list[Match] = []
+    fitting = [Match(run=run, symptom_id=symptom.id, created_at=now, **values)
+               for symptom, values in evaluated if values is not None]
     with transaction.atomic():
-        for symptom, values in evaluated:
-            if values is None:
-                Match.objects.filter(run=run, symptom_id=symptom.id).delete()
-                continue
-            match, _ = Match.objects.update_or_create(
-                run=run, symptom_id=symptom.id, defaults=values, create_defaults={**values, "created_at": now}
+        # A few statements whatever the size of the knowledge base: the rows of symptoms that no
+        # longer fit at all go in one delete (all but the fitting ones when every symptom was
+        # evaluated), and the fitting ones are inserted or updated in place in one upsert on
+        # (run, symptom), which keeps an existing row's id and created_at as update_or_create did.
+        stale = Match.objects.filter(run=run)
+        if skipped:
+            stale = stale.filter(symptom_id__in=[symptom.id for symptom, values in evaluated if values is None])
+        stale.exclude(symptom_id__in=[match.symptom_id for match in fitting]).delete()
+        if fitting:
+            Match.objects.bulk_create(
+                fitting, update_conflicts=True, unique_fields=["run", "symptom"], update_fields=list(MATCH_VALUES)
             )
-            kept.append(match)
-        if not skipped:
-            Match.objects.filter(run=run).exclude(pk__in=[m.pk for m in kept]).delete()
         matched_ids = set(Match.objects.filter(run=run, matched=True).values_list("symptom_id", flat=True))
-        _record_fits(run, documents, matched_ids=matched_ids)
+        _record_fits(run, documents, matched_ids=matched_ids, fits=knowledge.fits)
     kept = list(Match.objects.filter(run=run).select_related("symptom"))
     kept.sort(key=lambda m: (not m.matched, -m.score, m.symptom_id))
     return MatchOutcome(kept, note)
 
 
-def _record_fits(run: CollectionRun, documents: list[Document], *, matched_ids: set[int]) -> None:
-    """Whether each recipe of a matched symptom fits this host, for recipes that say when they apply."""
-    wanted = set(FixRecipe.objects.filter(symptoms__in=matched_ids).values_list("pk", flat=True))
+def _record_fits(
+    run: CollectionRun, documents: list[Document], *, matched_ids: set[int], fits: list[CompiledFit]
+) -> None:
+    """Whether each recipe of a matched symptom fits this host, for recipes that say when they apply
+    (``fits``: the recipes' compiled ``applies_when``, from the compilation the symptoms came from)."""
+    wanted = set()
+    if matched_ids:
+        wanted = set(FixRecipe.objects.filter(symptoms__in=matched_ids).values_list("pk", flat=True))
     kept = []
-    for fit in compiled_fits():
+    for fit in fits:
         if fit.recipe_id not in wanted:
             continue
         if not fit.signature.reads_any(documents):
