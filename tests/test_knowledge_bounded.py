@@ -11,6 +11,7 @@ ending in "b" takes ``re`` about 2**(n/2) steps: with n = 120 these tests would 
 from __future__ import annotations
 
 import re
+import time
 from io import StringIO
 from pathlib import Path
 
@@ -232,3 +233,18 @@ def test_a_where_regex_still_prefilters_log_lines_through_the_scan(kb):
     for lf in leaves:
         for _name, _op, expected in lf.where:
             assert not isinstance(expected, re.Pattern)  # nothing left for backtracking re to run
+
+
+def test_compiling_the_knowledge_base_does_not_spend_a_runs_matching_budget(kb, make_run, monkeypatch):
+    """The knowledge base compiles once per process (or after an edit): on a busy worker that took longer than the
+    whole budget, and the first run it served got no diagnosis at all ("48 of 48 symptoms were not evaluated")."""
+    compile_once = matcher.compiled_knowledge
+
+    def slow_compile():
+        time.sleep(2.5)  # a compilation on a loaded machine
+        return compile_once()
+
+    monkeypatch.setattr(matcher, "compiled_knowledge", slow_compile)
+    run = make_run({"kernel_log": "[ 5.1] EXT4-fs error (device sda1): ext4_find_entry: reading directory lblock 0\n"})
+    outcome = matcher.match_run_bounded(run=run, budget=2.0)
+    assert outcome.note == "", outcome.note

@@ -342,8 +342,10 @@ def match_run_bounded(*, run: CollectionRun, budget: float | None = None) -> Mat
         kept = sorted(Match.objects.filter(run=run).select_related("symptom"),
                       key=lambda m: (not m.matched, -m.score, m.symptom_id))
         return MatchOutcome(kept, "Evidence pruned by retention: the findings from when it was matched are kept.")
-    limit = Budget(seconds=settings.TRIAGE_MATCH_BUDGET_SECONDS if budget is None else budget)
+    # Compiled (or found compiled) first: a compilation is the process's cost, once, not this run's; counted
+    # in the budget it could leave a busy worker's first run with no diagnosis at all.
     knowledge = compiled_knowledge()
+    limit = Budget(seconds=settings.TRIAGE_MATCH_BUDGET_SECONDS if budget is None else budget)
     symptoms = knowledge.symptoms
     documents = documents_for(
         Evidence.objects.filter(run=run).order_by("step"), scanner=knowledge.scanner, cap=knowledge.cap, budget=limit
