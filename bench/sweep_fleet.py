@@ -329,6 +329,7 @@ def phases(runs, live: set[int]) -> dict[str, list[float]]:
                 (run.started_at - run.enqueued_at).total_seconds())
         out["connect + login (auth_seconds)"].append(login)
         out["slowest probe (Evidence.duration)"].append(slowest)
+        out["  all probes' durations summed (over the host's channels)"].append(sum(probes))
         out["storing + other (collection - login - slowest probe)"].append(collection - login - slowest)
         if stored:
             out["  of which after the last probe stored (finished - last)"].append(
@@ -341,7 +342,8 @@ def phases(runs, live: set[int]) -> dict[str, list[float]]:
 
 PHASES = ["queue wait (started - created)", "  of which in the POST (enqueued - created)",
           "  of which broker to a collector thread (started - enqueued)", "connect + login (auth_seconds)",
-          "slowest probe (Evidence.duration)", "storing + other (collection - login - slowest probe)",
+          "slowest probe (Evidence.duration)", "  all probes' durations summed (over the host's channels)",
+          "storing + other (collection - login - slowest probe)",
           "  of which after the last probe stored (finished - last)", "collection (finished - started)",
           "matching (diagnosed - finished)", "end to end (diagnosed - created)"]
 
@@ -644,6 +646,9 @@ def _report(route: Route, *, connect_timeout: int, hosts: int) -> None:
     print(f"{'ours: API -> Celery -> collector -> diagnosed':<52} {wall:7.3f} ({max(o.wall for o in ours):.3f})")
     print(f"{route.label:<52} {anchor:7.3f} ({max(t.wall for t in theirs):.3f})")
     print(f"{'OpenSSH: answered hosts done':<52} {median(t.reachable_done for t in theirs):7.3f}")
+    given_up = [o.seconds for t in theirs for o in t.outcomes if o.address in route.dead and o.seconds is not None]
+    if given_up:
+        print(f"{'OpenSSH: SYN-dropping hosts given up at':<52} {min(given_up):7.3f}-{max(given_up):.3f}")
     print()
     ratios = ", ".join(f"{o.wall / t.wall:.2f}" for o, t in zip(ours, theirs, strict=True))
     def planned(sweep: Sweep) -> list:
