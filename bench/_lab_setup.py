@@ -39,10 +39,11 @@ def require_lab() -> None:
         raise SystemExit(f"bench: cannot build the SSH lab: {reason}")
 
 
-def add_host(lab: Lab, name: str) -> Host:
+def add_host(lab: Lab, name: str, **options) -> Host:
     """A lab host shaped like a small server: its own PID namespace (so `ps` and fd_usage see its
-    processes, not this machine's), its own /tmp and /var/log, with a few thousand log lines to tail."""
-    host = lab.add_host(name, own_pids=True, private_tmp=True, resolv_conf=RESOLV_CONF)
+    processes, not this machine's), its own /tmp and /var/log, with a few thousand log lines to tail.
+    `options` go to ``Lab.add_host`` (``network=`` for a host behind a bastion, ``also_on=``, ``sshd_options=``)."""
+    host = lab.add_host(name, own_pids=True, private_tmp=True, resolv_conf=RESOLV_CONF, **options)
     syslog = "".join(
         f"Nov 21 10:{i // 60 % 60:02d}:{i % 60:02d} {name} app[{1000 + i % 97}]: request {i} served in {i % 250} ms\n"
         for i in range(LOG_LINES)

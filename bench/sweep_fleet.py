@@ -1,13 +1,16 @@
 """Bench: "Host health" over 50 lab hosts (5 dropping SYNs) end to end, as docker-compose runs the desk,
-against OpenSSH's own client fanned out with ``xargs -P 50`` over the same hosts and commands.
+straight and through one jump host, against OpenSSH's own client fanned out with ``xargs -P 50`` over
+the same hosts and commands (with ``-J`` through the jump host).
 
 Targets (from the issue), with the shipped compose settings:
-1. the sweep's wall time (first API call to every run diagnosed, as the API reports it) within 1.0x
+1. the sweep's wall time (the API call that starts it to the sweep's API saying finished) within 1.0x
    of OpenSSH ``xargs -P 50`` running the same 8 commands, measured in the same run;
 2. every run on a reachable host succeeded;
 3. at most 20 database connections in use at any moment of the sweep (``pg_stat_activity``);
 4. the slowest live host's run (first API call to its diagnosis) within the connect bound + 3 s:
-   dead hosts cost their connect timeout in parallel and hold nothing else up.
+   dead hosts cost their connect timeout in parallel and hold nothing else up;
+5. the same sweep through one jump host within 1.2x of OpenSSH with ``-J`` (2 is judged there too;
+   3 and 4 are printed for reading).
 
 What runs (nothing is mocked): a PostgreSQL database of the bench's own on 127.0.0.1:5432, a
 redis-server of its own (compose's options: append-only, fsync every second), and the processes
@@ -15,19 +18,27 @@ docker-compose.yml starts, with the commands it gives them (read from docker-com
 Dockerfile's CMD: gunicorn with ``triage/gunicorn_conf.py``, the general worker, the collector,
 beat; compose's ``migrate`` commands first) and the environment a deployer's ``.env`` gives them:
 ``.env.example``'s values with real secrets, then what compose decides (production mode, the
-database, the broker). mailgate is not started (nothing on this path uses it). Then, per repeat,
-in rotating order: **ours**, a new ticket and "Host health" started on all 50 servers through the
-HTTP API (``start_sweep``: one POST per server today), the API polled until every run is terminal
-and diagnosed; **OpenSSH**, ``xargs -P 50 ssh ... '<the same 8 commands>'`` (bench/sweep_hosts.py).
-A thread samples ``pg_stat_activity`` for the bench database every 100 ms during ours. Where the
-time goes comes from the runs' own timestamps (queue wait, login, slowest probe, storing and other
+database, the broker). mailgate is not started (nothing on this path uses it).
+
+Two routes to a fleet of 50 lab hosts (5 dropping SYNs), both by default (``--path``):
+**direct**, hosts on the lab's bridge; **jump**, 50 other hosts on a private network reachable only
+through one bastion (its sshd's MaxStartups raised to 100:30:200, as a bastion in front of a fleet is:
+sshd's default 10:30:100 drops logins beyond 10 at random, for OpenSSH as for us), the customer's
+default jump chain that bastion (credential and pinned key as an admin stores them). Per repeat and
+route, in rotating order: **ours**, one ``POST /api/v1/customers/<id>/sweeps/`` ("Host health" on every
+server of the customer), then ``GET /api/v1/sweeps/<id>/`` every 0.2 s until it says ``finished``
+(every run terminal and diagnosed); **OpenSSH**, ``xargs -P 50 ssh ... '<the same 8 commands>'``
+(bench/sweep_hosts.py), through the bastion ``ssh -F <config> -J root@<bastion>``. A thread samples
+``pg_stat_activity`` for the bench database every 100 ms during ours. Where the time goes comes from
+the runs' own timestamps, read from the database (queue wait, login, slowest probe, storing and other
 overhead, matching).
 
 Exits non-zero only when the bench could not run (no lab, PostgreSQL or Redis missing, a process
 that would not start, a sweep that never finished). Leaves nothing behind: processes stopped,
 database dropped, lab and temporary files removed.
 
-    .venv/bin/python bench/sweep_fleet.py [--hosts 50] [--unreachable 5] [--repeat 3] [--set NAME=VALUE ...]
+    .venv/bin/python bench/sweep_fleet.py [--path both|direct|jump] [--hosts 50] [--unreachable 5] [--repeat 3]
+                                          [--set NAME=VALUE ...]
 """
 
 from __future__ import annotations
@@ -49,7 +60,6 @@ import threading
 import time
 import urllib.error
 import urllib.request
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -69,6 +79,13 @@ SWEEP_TIMEOUT = 300.0
 ADMIN_DSN = "postgresql://postgres@127.0.0.1:5432/postgres"
 HOST = "127.0.0.1"
 WARM_HOSTS = 6
+# sshd's default MaxStartups (10:30:100) drops unauthenticated connections beyond 10 at random: 50 logins
+# at once through one bastion would hit it, for OpenSSH as for us. A bastion in front of a fleet is set
+# higher; the bench's bastion is, for both sides alike.
+BASTION_MAX_STARTUPS = "100:30:200"
+# OpenSSH -J cannot bound the host leg's TCP connect (the bastion makes it): see _build_routes.
+BASTION_SYN_RETRIES = 2  # SYNs at 0, 1 and 3 s: the bastion's kernel gives up at 7 s
+JUMP_HOST_LEG_CEILING = 30  # s: OpenSSH's ConnectTimeout for the host leg, bastion login included
 
 
 def free_port() -> int:
@@ -192,34 +209,21 @@ class Api:
             raise SystemExit(f"bench: {method} {path} answered {exc.code}: {exc.read()[:500]!r}") from None
 
 
-def start_sweep(api: Api, *, customer: int, ticket: int, servers: list[int], playbook: int) -> list[int]:
-    """Start the playbook on every server; the run ids. Today one POST per server (three at a time,
-    as many as web has workers); a one-call sweep API replaces this function's body."""
-    del customer  # the one-call sweep API (POST /customers/<id>/sweeps/) takes it
-
-    def one(server: int) -> int:
-        return api.call("POST", f"/tickets/{ticket}/runs/", {"server": server, "playbook": playbook})["id"]
-
-    with ThreadPoolExecutor(max_workers=3) as pool:
-        return list(pool.map(one, servers))
+def start_sweep(api: Api, *, customer: int, playbook: int) -> dict:
+    """The one call that starts the playbook on every server of the customer: the sweep as created."""
+    return api.call("POST", f"/customers/{customer}/sweeps/", {"playbook": playbook})
 
 
-def wait_settled(api: Api, *, ticket: int, runs: list[int], timeout: float) -> dict[int, dict]:
-    """Poll the API until every run is terminal and diagnosed; each run's last API view."""
-    wanted, seen, diagnosed = set(runs), {}, set()
+def wait_finished(api: Api, *, sweep: int, timeout: float) -> dict:
+    """Poll the sweep's API until it says finished (every run terminal and diagnosed); its last view."""
     deadline = time.monotonic() + timeout
     while True:
-        for run in api.call("GET", f"/tickets/{ticket}/runs/"):
-            if run["id"] in wanted:
-                seen[run["id"]] = run
-        for run_id, run in seen.items():
-            if (run_id not in diagnosed and run["state"] in ("succeeded", "partial", "failed", "cancelled")
-                    and api.call("GET", f"/runs/{run_id}/matches/")["diagnosed"]):
-                diagnosed.add(run_id)
-        if diagnosed == wanted:
-            return seen
+        body = api.call("GET", f"/sweeps/{sweep}/")
+        if body["finished"]:
+            return body
         if time.monotonic() > deadline:
-            raise SystemExit(f"bench: {len(wanted - diagnosed)} runs not settled after {timeout:g} s")
+            raise SystemExit(f"bench: sweep {sweep}: {body['total'] - body['settled']} of {body['total']} runs not "
+                             f"settled after {timeout:g} s")
         time.sleep(POLL_EVERY)
 
 
@@ -268,7 +272,8 @@ class Ours:
     live: set[int]
     db_peak: int
     db_peak_active: int
-    posted_in: float  # seconds the API calls that started the sweep took
+    posted_in: float  # seconds the one API call that started the sweep took
+    server_side: float  # the sweep's own created_at to finished_at, as the API reports them
     phases: dict[str, list[float]] = field(default_factory=dict)
     slowest_live: float = 0.0  # first API call to the slowest live run's diagnosis
 
@@ -280,25 +285,25 @@ class Ours:
         return all(run.state == "succeeded" for run in self.runs if run.pk in self.live)
 
 
-def sweep_ours(api: Api, *, database: str, customer, servers, playbook, user, dead: set[str]) -> Ours:
+def sweep_ours(api: Api, *, database: str, customer, playbook, dead: set[str]) -> Ours:
+    """One sweep of every server of `customer` through the API: one POST, then polls of the sweep."""
     from django.db import connection
+    from django.utils.dateparse import parse_datetime
 
     from diagnostics.models import CollectionRun
-    from triage import services as desk
 
-    ticket = desk.ticket_create(subject="Fleet check", description="Host health on every server",
-                                customer=customer, created_by=user)
     connection.close()  # the bench's own session is no part of the figure
     with ConnectionSampler(database) as sampler:
         started_epoch, started = time.time(), time.monotonic()
-        run_ids = start_sweep(api, customer=customer.pk, ticket=ticket.pk, servers=[s.pk for s in servers],
-                              playbook=playbook.pk)
+        created = start_sweep(api, customer=customer.pk, playbook=playbook.pk)
         posted_in = time.monotonic() - started
-        wait_settled(api, ticket=ticket.pk, runs=run_ids, timeout=SWEEP_TIMEOUT)
+        body = wait_finished(api, sweep=created["id"], timeout=SWEEP_TIMEOUT)
         wall = time.monotonic() - started
+    server_side = (parse_datetime(body["finished_at"]) - parse_datetime(body["created_at"])).total_seconds()
+    run_ids = [host["run"] for host in body["hosts"]]
     runs = list(CollectionRun.objects.filter(pk__in=run_ids).select_related("server").prefetch_related("evidence"))
     live = {run.pk for run in runs if run.server.address not in dead}
-    result = Ours(wall, runs, live, sampler.peak, sampler.peak_active, posted_in)
+    result = Ours(wall, runs, live, sampler.peak, sampler.peak_active, posted_in, server_side)
     result.phases = phases(runs, live)
     result.slowest_live = max(run.diagnosed_at.timestamp() - started_epoch for run in runs if run.pk in live)
     connection.close()
@@ -315,18 +320,31 @@ def phases(runs, live: set[int]) -> dict[str, list[float]]:
         probes = [e.duration for e in run.evidence.all() if e.probe != "ssh_session" and e.duration is not None]
         slowest = max(probes, default=0.0)
         login = run.auth_seconds or 0.0
+        stored = [e.recorded_at for e in run.evidence.all() if e.probe != "ssh_session"]
         out["queue wait (started - created)"].append((run.started_at - run.created_at).total_seconds())
+        if run.enqueued_at is not None:
+            out["  of which in the POST (enqueued - created)"].append(
+                (run.enqueued_at - run.created_at).total_seconds())
+            out["  of which broker to a collector thread (started - enqueued)"].append(
+                (run.started_at - run.enqueued_at).total_seconds())
         out["connect + login (auth_seconds)"].append(login)
         out["slowest probe (Evidence.duration)"].append(slowest)
+        out["  all probes' durations summed (over the host's channels)"].append(sum(probes))
         out["storing + other (collection - login - slowest probe)"].append(collection - login - slowest)
+        if stored:
+            out["  of which after the last probe stored (finished - last)"].append(
+                (run.finished_at - max(stored)).total_seconds())
         out["collection (finished - started)"].append(collection)
         out["matching (diagnosed - finished)"].append((run.diagnosed_at - run.finished_at).total_seconds())
         out["end to end (diagnosed - created)"].append((run.diagnosed_at - run.created_at).total_seconds())
     return out
 
 
-PHASES = ["queue wait (started - created)", "connect + login (auth_seconds)", "slowest probe (Evidence.duration)",
-          "storing + other (collection - login - slowest probe)", "collection (finished - started)",
+PHASES = ["queue wait (started - created)", "  of which in the POST (enqueued - created)",
+          "  of which broker to a collector thread (started - enqueued)", "connect + login (auth_seconds)",
+          "slowest probe (Evidence.duration)", "  all probes' durations summed (over the host's channels)",
+          "storing + other (collection - login - slowest probe)",
+          "  of which after the last probe stored (finished - last)", "collection (finished - started)",
           "matching (diagnosed - finished)", "end to end (diagnosed - created)"]
 
 
@@ -349,6 +367,8 @@ def main() -> int:
     parser.add_argument("--hosts", type=_positive, default=50, help="lab hosts (default 50)")
     parser.add_argument("--unreachable", type=int, default=5, help="of which drop SYNs to port 22 (default 5)")
     parser.add_argument("--repeat", type=_positive, default=3, help="timed repeats (default 3)")
+    parser.add_argument("--path", choices=("both", "direct", "jump"), default="both",
+                        help="straight to the hosts, through one bastion (-J for OpenSSH), or both (default)")
     parser.add_argument("--set", action="append", default=[], metavar="NAME=VALUE",
                         help="a .env setting other than .env.example's, e.g. TRIAGE_COLLECT_DB_CONNECTIONS=12")
     args = parser.parse_args()
@@ -401,9 +421,7 @@ def main() -> int:
         from diagnostics.models import Playbook
         from diagnostics.playbooks import DEFAULT_PLAYBOOKS
         from tests.conftest import make_user
-        from tests.lab_servers import lab_server
         from triage import access
-        from triage.models import Customer, SlaTier
 
         book = next(b for b in DEFAULT_PLAYBOOKS if b["name"] == PLAYBOOK)
         connect_timeout = settings.TRIAGE_SSH_TIMEOUTS["connect"]
@@ -419,17 +437,7 @@ def main() -> int:
               f"{settings.TRIAGE_SSH_CHANNELS_PER_HOST}")
         print(bench.machine())
 
-        started = time.monotonic()
-        lab = cleanup.enter_context(Lab())
-        hosts, dead = _build_lab(lab, args.hosts, args.unreachable)
-        known_hosts = tmp_dir / "known_hosts"
-        known_hosts.write_text("".join(host.known_hosts_line + "\n" for host in hosts))
-        print(f"lab: {len(hosts)} hosts ({hosts[0].address} to {hosts[-1].address}) built in "
-              f"{time.monotonic() - started:.1f} s (not timed); SYNs dropped by {', '.join(sorted(dead)) or 'none'}")
-
-        customer = Customer.objects.create(name="Fleet Hosting", sla_tier=SlaTier.objects.get(name="Gold"),
-                                           contact_email="ops@fleet.test")
-        servers = [lab_server(customer, host) for host in hosts]
+        routes = _build_routes(cleanup, tmp_dir, args)
         user = make_user("fleet-tech", access.TECH, password=secrets.token_urlsafe(16))
         _, key = token_create(user=user, name="sweep bench")
         playbook = Playbook.objects.get(name=PLAYBOOK)
@@ -443,39 +451,147 @@ def main() -> int:
         wait_for(lambda: all(" ready." in processes[n].log() for n in ("worker", "collector")), timeout=120,
                  what="the workers to be ready", processes=list(processes.values()))
         wait_for(lambda: _answers(web_port), timeout=60, what="gunicorn", processes=list(processes.values()))
-        # Untimed: a small sweep warms every process (gunicorn workers' first requests, the
+        # Untimed: a small sweep per route warms every process (gunicorn workers' first requests, the
         # knowledge base's compiled scanner, paramiko's imports), as a desk that has been up is.
-        started = time.monotonic()
-        warm = [server for server in servers if server.address not in dead][:WARM_HOSTS]
-        sweep_ours(api, database=database, customer=customer, servers=warm, playbook=playbook, user=user, dead=dead)
-        print(f"warm-up: one untimed sweep of {len(warm)} live hosts, {time.monotonic() - started:.1f} s")
+        for route in routes:
+            started = time.monotonic()
+            sweep_ours(api, database=database, customer=route.warm_customer, playbook=playbook, dead=route.dead)
+            print(f"warm-up ({route.name}): one untimed sweep of {WARM_HOSTS} live hosts, "
+                  f"{time.monotonic() - started:.1f} s")
         print()
 
         remote = "; ".join(bench.remote_commands(_playbook_commands()))
-        openssh_argv = bench.openssh_argv(key=lab.client_key_path, known_hosts=known_hosts,
-                                          connect_timeout=connect_timeout)
-        sides = {
-            "ours": lambda: sweep_ours(api, database=database, customer=customer, servers=servers,
-                                       playbook=playbook, user=user, dead=dead),
-            "openssh": lambda: _openssh(hosts, remote, openssh_argv, tmp_dir / "out"),
-        }
-        results: dict[str, list] = {name: [] for name in sides}
-        order = list(sides)
         for index in range(args.repeat):
-            turn = order[index % len(order):] + order[:index % len(order)]
-            for name in turn:
-                results[name].append(sides[name]())
-            for process in processes.values():
-                process.check_alive()
-            ours, theirs = results["ours"][-1], results["openssh"][-1]
-            print(f"repeat {index + 1} (order {' > '.join(turn)}): ours {ours.wall:.3f} s "
-                  f"({_states(ours)}; API calls that started it {ours.posted_in:.2f} s; slowest live host "
-                  f"{ours.slowest_live:.3f} s; DB connections peak {ours.db_peak}, {ours.db_peak_active} active); "
-                  f"OpenSSH {theirs.wall:.3f} s ({_counts(theirs)}); ratio {ours.wall / theirs.wall:.2f}")
+            for route in routes:
+                sides = {
+                    "ours": lambda route=route: sweep_ours(api, database=database, customer=route.customer,
+                                                           playbook=playbook, dead=route.dead),
+                    "openssh": lambda route=route: _openssh(route.hosts, remote, route.openssh_argv,
+                                                            tmp_dir / "out"),
+                }
+                order = list(sides)
+                turn = order[index % len(order):] + order[:index % len(order)]
+                for name in turn:
+                    route.results[name].append(sides[name]())
+                for process in processes.values():
+                    process.check_alive()
+                ours, theirs = route.results["ours"][-1], route.results["openssh"][-1]
+                print(f"repeat {index + 1} {route.name} (order {' > '.join(turn)}): ours {ours.wall:.3f} s "
+                      f"({_states(ours)}; the POST that started it {ours.posted_in:.3f} s; sweep created to finished "
+                      f"{ours.server_side:.3f} s; slowest live host {ours.slowest_live:.3f} s; DB connections peak "
+                      f"{ours.db_peak}, {ours.db_peak_active} active); OpenSSH {theirs.wall:.3f} s "
+                      f"({_counts(theirs)}); ratio {ours.wall / theirs.wall:.2f}")
+        for route in routes:
+            print()
+            _report(route, connect_timeout=connect_timeout, hosts=args.hosts)
         print()
-        _report(results, connect_timeout=connect_timeout, hosts=args.hosts)
         print(f"end: {bench.machine()}")
     return 0
+
+
+@dataclass
+class Route:
+    """One way to the fleet: straight to the hosts, or through one bastion. Ours sweeps `customer`
+    (one server per host); OpenSSH runs `openssh_argv` per host."""
+
+    name: str
+    label: str  # the OpenSSH anchor, for the report
+    target: float  # the ratio ours / OpenSSH the issue allows
+    hosts: list
+    dead: set[str]
+    customer: object
+    warm_customer: object
+    openssh_argv: list[str]
+    results: dict[str, list] = field(default_factory=lambda: {"ours": [], "openssh": []})
+
+
+def _customer(name: str):
+    from triage.models import Customer, SlaTier
+
+    return Customer.objects.create(name=name, sla_tier=SlaTier.objects.get(name="Gold"),
+                                   contact_email=f"ops@{name.lower().replace(' ', '-')}.test")
+
+
+def _build_routes(cleanup: contextlib.ExitStack, tmp_dir: Path, args) -> list[Route]:
+    """The lab (untimed) and, per route asked for, its customers, servers and OpenSSH command line."""
+    from django.conf import settings
+
+    from diagnostics.services import jump_chain_set
+    from tests.lab_servers import lab_jump_host, lab_server
+
+    connect_timeout = settings.TRIAGE_SSH_TIMEOUTS["connect"]
+    started = time.monotonic()
+    lab = cleanup.enter_context(Lab())
+    routes = []
+
+    def servers(customer, warm_customer, hosts, dead) -> None:
+        for host in hosts:
+            lab_server(customer, host)
+        for host in [h for h in hosts if h.address not in dead][:WARM_HOSTS]:
+            lab_server(warm_customer, host)
+
+    if args.path in ("both", "direct"):
+        hosts, dead = _build_lab(lab, args.hosts, args.unreachable)
+        known_hosts = tmp_dir / "known_hosts"
+        known_hosts.write_text("".join(host.known_hosts_line + "\n" for host in hosts))
+        customer, warm = _customer("Fleet Hosting"), _customer("Warm Hosting")
+        servers(customer, warm, hosts, dead)
+        argv = bench.openssh_argv(key=lab.client_key_path, known_hosts=known_hosts, connect_timeout=connect_timeout)
+        routes.append(Route("direct", f"OpenSSH as shipped, xargs -P {args.hosts}", 1.0, hosts, dead, customer, warm,
+                            argv))
+        print(f"lab: {len(hosts)} hosts ({hosts[0].address} to {hosts[-1].address}); SYNs dropped by "
+              f"{', '.join(sorted(dead)) or 'none'}")
+    if args.path in ("both", "jump"):
+        private = lab.add_private_network()
+        bastion = lab.add_host("bastion", own_pids=True, resolv_conf=bench.RESOLV_CONF, also_on=private,
+                               sshd_options={"MaxStartups": BASTION_MAX_STARTUPS})
+        hosts, dead = _build_lab(lab, args.hosts, args.unreachable, prefix="j", network=private)
+        customer, warm = _customer("Fleet Behind Bastion"), _customer("Warm Behind Bastion")
+        for owner in (customer, warm):  # each customer's default chain: the one bastion, key pinned
+            jump_chain_set(customer=owner, jump_hosts=[lab_jump_host(owner, bastion)])
+        servers(customer, warm, hosts, dead)
+        # OpenSSH's -J passes only -F (and -v, -l, -p) to the ssh it runs for the jump, so the options of
+        # both legs go in one config file: the same key, known_hosts (the bastion's key too) and bounds.
+        # The bastion leg gets the connect bound. The host's leg cannot bound its own TCP connect: the
+        # bastion's sshd makes it, bounded only by that machine's kernel, and ssh's ConnectTimeout for
+        # that leg runs from the jump ssh's start to the host's banner, bastion login included. Set to the
+        # connect bound it failed 42 of 45 live hosts in a repeat on this loaded 2-CPU machine (50
+        # bastion logins and 50 host logins at once); at twice it, 0-33 per repeat. So the bastion's kernel gives up a
+        # dead host's SYNs after 7 s (tcp_syn_retries 2 in its namespace, for both sides: as a bastion in
+        # front of a fleet may be tuned) and the host leg's ConnectTimeout is a ceiling nothing reaches.
+        # Ours bounds the channel open to the host by its own connect bound (5 s), which fires first.
+        bench.check_ok(bench.run(["ip", "netns", "exec", bastion.namespace, "sysctl", "-qw",
+                                  f"net.ipv4.tcp_syn_retries={BASTION_SYN_RETRIES}"], timeout=10),
+                       "sysctl tcp_syn_retries in the bastion's namespace")
+        known_hosts = tmp_dir / "known_hosts_jump"
+        known_hosts.write_text("".join(host.known_hosts_line + "\n" for host in [bastion, *hosts]))
+        config = tmp_dir / "ssh_config_jump"
+        config.write_text(f"""Host {bastion.address}
+  ConnectTimeout {connect_timeout:g}
+
+Host *
+  IdentityFile {lab.client_key_path}
+  IdentitiesOnly yes
+  IdentityAgent none
+  UserKnownHostsFile {known_hosts}
+  GlobalKnownHostsFile /dev/null
+  StrictHostKeyChecking yes
+  BatchMode yes
+  ConnectTimeout {JUMP_HOST_LEG_CEILING:g}
+  Port 22
+""")
+        argv = ["ssh", "-F", str(config), "-J", f"root@{bastion.address}"]
+        print(f"OpenSSH -J: ssh -F <config> -J root@{bastion.address} root@<host>; ConnectTimeout "
+              f"{connect_timeout:g} s to the bastion, {JUMP_HOST_LEG_CEILING:g} s (a ceiling) to the host; the "
+              f"bastion's kernel gives up a dead host's SYNs after 7 s (tcp_syn_retries {BASTION_SYN_RETRIES}, "
+              "both sides), ours its own connect bound first")
+        routes.append(Route("jump", f"OpenSSH -J, xargs -P {args.hosts}", 1.2, hosts, dead, customer, warm, argv))
+        print(f"lab: bastion {bastion.address} (sshd MaxStartups {BASTION_MAX_STARTUPS}, tcp_syn_retries "
+              f"{BASTION_SYN_RETRIES}; both sides) in front of "
+              f"{len(hosts)} hosts on {private.subnet} ({hosts[0].address} to {hosts[-1].address}), reachable only "
+              f"through it; SYNs dropped by {', '.join(sorted(dead)) or 'none'}")
+    print(f"lab built in {time.monotonic() - started:.1f} s (not timed)")
+    return routes
 
 
 def _answers(port: int) -> bool:
@@ -504,47 +620,87 @@ def _counts(sweep: Sweep) -> str:
     return " ".join(f"{n} {state}" for state, n in sorted(counts.items()))
 
 
-def _report(results: dict[str, list], *, connect_timeout: int, hosts: int) -> None:
-    ours: list[Ours] = results["ours"]
-    theirs: list[Sweep] = results["openssh"]
+def _report(route: Route, *, connect_timeout: int, hosts: int) -> None:
+    ours: list[Ours] = route.results["ours"]
+    theirs: list[Sweep] = route.results["openssh"]
     median = statistics.median
     wall, anchor = median(o.wall for o in ours), median(t.wall for t in theirs)
+    direct = route.name == "direct"
+    print(f"== {route.name}: " + ("straight to the hosts" if direct else
+                                  f"through one bastion (sshd MaxStartups {BASTION_MAX_STARTUPS}, "
+                                  f"tcp_syn_retries {BASTION_SYN_RETRIES})"))
     print("where the time goes, per live run (seconds, all repeats pooled):")
-    print(f"  {'phase':<55} {'median':>8} {'p95':>8} {'max':>8}")
+    print(f"  {'phase':<62} {'median':>8} {'p95':>8} {'max':>8}")
     for name in PHASES:
         values = [v for o in ours for v in o.phases[name]]
         if values:
-            print(f"  {name:<55} {median(values):8.3f} {p95(values):8.3f} {max(values):8.3f}")
+            print(f"  {name:<62} {median(values):8.3f} {p95(values):8.3f} {max(values):8.3f}")
     dead_spans = [(r.finished_at - r.started_at).total_seconds() for o in ours for r in o.runs
                   if r.pk not in o.live and r.finished_at and r.started_at]
     if dead_spans:
         print(f"  unreachable hosts' runs, started to finished: {min(dead_spans):.3f}-{max(dead_spans):.3f} s")
+    print(f"  the one POST that starts the sweep: {summary(o.posted_in for o in ours)}; the sweep's own created_at "
+          f"to finished_at: {summary(o.server_side for o in ours)}")
     print()
     print(f"{'(medians over repeats; max in brackets)':<52} wall s")
     print(f"{'ours: API -> Celery -> collector -> diagnosed':<52} {wall:7.3f} ({max(o.wall for o in ours):.3f})")
-    print(f"{f'OpenSSH as shipped, xargs -P {hosts}':<52} {anchor:7.3f} ({max(t.wall for t in theirs):.3f})")
+    print(f"{route.label:<52} {anchor:7.3f} ({max(t.wall for t in theirs):.3f})")
     print(f"{'OpenSSH: answered hosts done':<52} {median(t.reachable_done for t in theirs):7.3f}")
+    given_up = [o.seconds for t in theirs for o in t.outcomes if o.address in route.dead and o.seconds is not None]
+    if given_up:
+        print(f"{'OpenSSH: SYN-dropping hosts given up at':<52} {min(given_up):7.3f}-{max(given_up):.3f}")
     print()
     ratios = ", ".join(f"{o.wall / t.wall:.2f}" for o, t in zip(ours, theirs, strict=True))
-    print(f"target: within 1.0x of OpenSSH xargs -P {hosts}: median {wall:.3f} / {anchor:.3f} s = {wall / anchor:.2f} "
-          f"(per repeat {ratios}) -> {bench.verdict(wall <= anchor)}")
+    def planned(sweep: Sweep) -> list:
+        return [o for o in sweep.outcomes if o.state != ("unreachable" if o.address in route.dead else "ok")]
+
+    unexpected = [o for t in theirs for o in planned(t)]
+    # An OpenSSH repeat that failed live hosts finished early by failing them: no yardstick for a sweep
+    # whose runs succeeded. The verdict is on the repeats whose anchor reached every live host.
+    clean = [(o, t) for o, t in zip(ours, theirs, strict=True) if not planned(t)]
+    if not clean:
+        verdict = f"not judged: OpenSSH failed live hosts in every repeat ({len(unexpected)} in all), no anchor"
+    elif len(clean) == len(ours):
+        verdict = bench.verdict(wall <= route.target * anchor)
+    else:
+        clean_wall, clean_anchor = median(o.wall for o, _ in clean), median(t.wall for _, t in clean)
+        verdict = (f"on the {len(clean)} of {len(ours)} repeats where OpenSSH reached every live host: "
+                   f"{clean_wall:.3f} / {clean_anchor:.3f} s = {clean_wall / clean_anchor:.2f} -> "
+                   f"{bench.verdict(clean_wall <= route.target * clean_anchor)}")
+    print(f"target: within {route.target:.1f}x of {route.label}: median {wall:.3f} / {anchor:.3f} s = "
+          f"{wall / anchor:.2f} (per repeat {ratios}) -> {verdict}")
+    live_ours, live_theirs = median(o.slowest_live for o in ours), median(t.reachable_done for t in theirs)
+    print(f"(for reading: live hosts only, ours first API call to the slowest live host diagnosed / OpenSSH answered "
+          f"hosts done: median {live_ours:.3f} / {live_theirs:.3f} s = {live_ours / live_theirs:.2f})")
     failed = [(index + 1, run) for index, o in enumerate(ours) for run in o.runs if run.pk in o.live
               and run.state != "succeeded"]
     print(f"target: every reachable run succeeded: {sum(len(o.live) for o in ours) - len(failed)} of "
           f"{sum(len(o.live) for o in ours)} over {len(ours)} repeats -> {bench.verdict(not failed)}")
     for repeat, run in failed[:10]:
         print(f"  repeat {repeat}: {run.server.name} {run.state} ({run.failure_kind}): {run.reason[:200]}")
+    if unexpected:
+        print(f"  (OpenSSH: {len(unexpected)} host outcomes not as planned (per repeat "
+              f"{', '.join(str(len(planned(t))) for t in theirs)}), e.g. {unexpected[0].address} "
+              f"{unexpected[0].state}: {unexpected[0].detail[:200]})")
+    # The issue sets these two for the direct sweep; through the bastion they are printed for reading.
+    prefix = "target:" if direct else "(for reading)"
     peak = max(o.db_peak for o in ours)
-    print(f"target: at most {MAX_DB_CONNECTIONS} database connections in use: peak {peak} sessions "
+    print(f"{prefix} at most {MAX_DB_CONNECTIONS} database connections in use: peak {peak} sessions "
           f"(per repeat {', '.join(str(o.db_peak) for o in ours)}; not idle at once: "
-          f"{max(o.db_peak_active for o in ours)}) -> {bench.verdict(peak <= MAX_DB_CONNECTIONS)}")
+          f"{max(o.db_peak_active for o in ours)})" + (f" -> {bench.verdict(peak <= MAX_DB_CONNECTIONS)}" if direct
+                                                      else ""))
     bound = connect_timeout + SLACK
     slowest = median(o.slowest_live for o in ours)
-    print(f"target: slowest live host diagnosed within the connect bound + {SLACK:g} s = {bound:g} s of the first "
-          f"API call: median {slowest:.3f} s, max {max(o.slowest_live for o in ours):.3f} s -> "
-          f"{bench.verdict(slowest <= bound)}")
+    print(f"{prefix} slowest live host diagnosed within the connect bound + {SLACK:g} s = {bound:g} s of the first "
+          f"API call: median {slowest:.3f} s, max {max(o.slowest_live for o in ours):.3f} s"
+          + (f" -> {bench.verdict(slowest <= bound)}" if direct else ""))
     print(f"(for reading: the whole sweep against the same bound: median wall {wall:.3f} s -> "
           f"{'within' if wall <= bound else 'over'} {bound:g} s)")
+
+
+def summary(values) -> str:
+    values = list(values)
+    return f"median {statistics.median(values):.3f} s, max {max(values):.3f} s"
 
 
 if __name__ == "__main__":

@@ -161,8 +161,10 @@ def _unexpected(sweep: Sweep, planned_unreachable: set[str]) -> list[Outcome]:
     return [o for o in sweep.outcomes if o.state != ("unreachable" if o.address in planned_unreachable else "ok")]
 
 
-def _build_lab(lab: Lab, count: int, unreachable: int) -> tuple[list[Host], set[str]]:
-    hosts = [bench.add_host(lab, f"h{index:03d}") for index in range(count)]
+def _build_lab(lab: Lab, count: int, unreachable: int, *, prefix: str = "h",
+               **options) -> tuple[list[Host], set[str]]:
+    """`count` hosts named <prefix>000...; `options` go to ``bench.add_host`` (``network=``: behind a bastion)."""
+    hosts = [bench.add_host(lab, f"{prefix}{index:03d}", **options) for index in range(count)]
     # Spread the dead hosts through the list, so neither side meets them all first or all last.
     step = count // unreachable if unreachable else count
     dead = [hosts[index] for index in range(step - 1, count, step)][:unreachable]
