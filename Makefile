@@ -34,6 +34,7 @@ bench: $(STAMP)
 	$(BIN)/python bench/collect_one_host.py
 	$(BIN)/python bench/sweep_hosts.py
 	$(BIN)/python bench/match_kb.py
+	$(BIN)/python bench/match_run.py
 	$(BIN)/python bench/starvation.py
 	$(BIN)/python bench/sweep_fleet.py
 
