@@ -377,12 +377,26 @@ def _execute_claimed(run, server, worker, on_evidence, *, deadline: float):
                 continue
             if result is None:
                 break
-            evidence = with_database(
-                lambda result=result: _store_evidence(run, result, binary=int(result.key) in binary_steps),
-                what=f"run {run.pk}",
+            # Whatever else has finished meanwhile goes in the same transaction: a lane's quick probes end
+            # within milliseconds of each other, and a fleet's runs all store at once through a small pool.
+            batch, last = [result], False
+            while not last:
+                try:
+                    waiting = finished.get_nowait()
+                except queue.Empty:
+                    break
+                if waiting is None:
+                    last = True
+                else:
+                    batch.append(waiting)
+            stored = with_database(
+                lambda batch=batch: _store_evidence(run, batch, binary_steps=binary_steps), what=f"run {run.pk}"
             )
-            if on_evidence is not None and evidence is not None:
-                on_evidence(evidence)
+            if on_evidence is not None:
+                for evidence in stored:
+                    on_evidence(evidence)
+            if last:
+                break
         dropped = not session.alive
     if over_time:
         with_database(lambda: _store_session_evidence(run, t), what=f"run {run.pk}")
@@ -472,16 +486,22 @@ def _built_steps(
     return specs, binary, invalid
 
 
-def _store_evidence(run: CollectionRun, result: ssh.CommandResult, *, binary: bool) -> Evidence | None:
-    """Store one probe's result with its audit entry, in one transaction (so a retry after a lost
-    connection stores both or finds both). None if the step already had its evidence. The database
-    connection is given back after it: the run waits on its host for the next result."""
-    step_index = int(result.key)
-    step = run.steps[step_index]
+def _store_evidence(run: CollectionRun, results: list[ssh.CommandResult], *, binary_steps: set[int]) -> list[Evidence]:
+    """Store probes' results, each with its audit entry, in one transaction (so a retry after a lost
+    connection stores all or finds all); the new evidence rows (a step that already had its evidence
+    gives none). The database connection is given back after it: the run waits on its host for more."""
+    stored = []
     with transaction.atomic():
-        evidence = _store_evidence_in_transaction(run, result, step_index, step, binary=binary)
+        for result in results:
+            step_index = int(result.key)
+            evidence = _store_evidence_in_transaction(
+                run, result, step_index, run.steps[step_index], binary=step_index in binary_steps
+            )
+            if evidence is not None:
+                stored.append(evidence)
+        CollectionRun.objects.filter(pk=run.pk).update(heartbeat_at=timezone.now())
     _release_connection()
-    return evidence
+    return stored
 
 
 def _store_evidence_in_transaction(run, result, step_index, step, *, binary):
@@ -504,7 +524,6 @@ def _store_evidence_in_transaction(run, result, step_index, step, *, binary):
             "duration": result.duration,
         },
     )
-    CollectionRun.objects.filter(pk=run.pk).update(heartbeat_at=timezone.now())
     if not created:  # stored by an earlier delivery of this run, audited then
         return None
     AuditEntry.objects.create(
