@@ -269,6 +269,10 @@ TRIAGE_COLLECT_CONCURRENCY = env_int("TRIAGE_COLLECT_CONCURRENCY", 64, minimum=1
 # PostgreSQL, triage/worker_database.py): runs hold one only while they read or store, never while
 # they wait on a host, and one heartbeat thread beats every active run in one UPDATE.
 TRIAGE_COLLECT_DB_CONNECTIONS = env_int("TRIAGE_COLLECT_DB_CONNECTIONS", 8, minimum=2)
+# Processes `run_collector` starts, sharing the threads and the database connections above: one
+# Python process runs its threads' Python work (paramiko's packets, the ORM, matching) on one core
+# at a time, so a fleet's sweep on one process leaves the other cores idle.
+TRIAGE_COLLECT_PROCESSES = env_int("TRIAGE_COLLECT_PROCESSES", 2, minimum=1)
 # Prefork processes of the general worker (diagnosis, mail, webhooks, reports: CPU-bound or short);
 # each holds at most one database connection.
 TRIAGE_WORKER_CONCURRENCY = env_int("TRIAGE_WORKER_CONCURRENCY", 4, minimum=1)

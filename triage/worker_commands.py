@@ -36,8 +36,9 @@ def general_worker_argv(*, concurrency: int | None = None, loglevel: str = "INFO
             "--hostname=celery@%h", f"--loglevel={loglevel}"]
 
 
-def collector_argv(*, concurrency: int | None = None, loglevel: str = "INFO") -> list[str]:
-    """The thread-pool worker for collections (``TRIAGE_COLLECT_CONCURRENCY`` threads by default)."""
+def collector_argv(*, concurrency: int | None = None, loglevel: str = "INFO", name: str = "collector") -> list[str]:
+    """A thread-pool worker for collections (``TRIAGE_COLLECT_CONCURRENCY`` threads by default);
+    ``manage.py run_collector`` starts ``TRIAGE_COLLECT_PROCESSES`` of them, named collector1, collector2…"""
     slots = concurrency or settings.TRIAGE_COLLECT_CONCURRENCY
     return [*CELERY, "--pool=threads", f"--concurrency={slots}", f"--queues={settings.TRIAGE_COLLECT_QUEUE}",
-            "--hostname=collector@%h", f"--loglevel={loglevel}"]
+            f"--hostname={name}@%h", f"--loglevel={loglevel}"]
