@@ -25,9 +25,13 @@ demo: setup
 run: demo
 	$(BIN)/python manage.py rundesk 127.0.0.1:8000
 
-## Set up and run the whole test suite
+# Test processes for `make test` (pytest-xdist); `make test TEST_WORKERS=0` runs the suite in one process.
+# Each worker keeps its own test database, Redis databases and labs (tests/parallel.py).
+TEST_WORKERS ?= 2
+
+## Set up and run the whole test suite (on TEST_WORKERS processes)
 test: $(STAMP)
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest -n $(TEST_WORKERS)
 
 ## Performance figures (root: builds lab hosts in network namespaces)
 bench: $(STAMP)

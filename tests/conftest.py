@@ -32,6 +32,8 @@ IN_CI = os.environ.get("CI", "").lower() == "true"
 _skipped: list[str] = []
 
 
+# Under pytest-xdist (`make test`: -n 2) these hooks also run in the controller, which receives every
+# worker's reports: its summary lists the skips of all workers and its exit status fails the run.
 def pytest_runtest_logreport(report):
     # An expected failure (xfail) is reported as "skipped" too; it ran, so it does not count.
     if report.skipped and not hasattr(report, "wasxfail"):

@@ -6,6 +6,7 @@ PostgreSQL); without it the suite runs on SQLite.
 
 import os
 
+from tests.parallel import redis_url_for_worker
 from triage.settings import *  # noqa: F403
 
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
@@ -22,9 +23,13 @@ WHITENOISE_USE_FINDERS = True
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":  # noqa: F405
     DATABASES["default"]["TEST"] = {"NAME": str(VAR_DIR / f"test-{os.getpid()}.sqlite3")}  # noqa: F405
 
+# Under pytest-xdist each worker publishes to a Redis database of its own (tests/parallel.py): CI's
+# redis://.../0 becomes /0 for gw0 and /1 for gw1, so no worker's queues meet another's.
+CELERY_BROKER_URL = redis_url_for_worker(CELERY_BROKER_URL)  # noqa: F405
+
 # Tasks the tests enqueue must never reach a worker of the developer's own desk, which
 # shares the default filesystem broker under var/; CI's Redis broker is kept.
-if CELERY_BROKER_URL.startswith("filesystem"):  # noqa: F405
+if CELERY_BROKER_URL.startswith("filesystem"):
     CELERY_BROKER_URL = "memory://"
     CELERY_BROKER_TRANSPORT = None
     CELERY_BROKER_TRANSPORT_OPTIONS = {}

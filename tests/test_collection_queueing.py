@@ -19,6 +19,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import free_port, redis_up
+from tests.parallel import scratch_redis_db
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -127,6 +128,6 @@ def test_the_sweeper_sends_a_stranded_run_once_the_broker_is_back(tmp_path):
     subprocess.run([sys.executable, "manage.py", "migrate", "--noinput"], cwd=ROOT, env=env, check=True,
                    capture_output=True, timeout=120)
     assert _shell(env, SCENE)["state"] == "queued"
-    swept = _shell(_env(tmp_path, "redis://127.0.0.1:6379/14"), SWEEP)
+    swept = _shell(_env(tmp_path, f"redis://127.0.0.1:6379/{scratch_redis_db(1)}"), SWEEP)
     assert swept["requeued"] == 1 and swept["enqueued"] and swept["reason"] == ""
     assert swept["state"] == "queued"  # sent, waiting for a worker to claim it

@@ -23,10 +23,11 @@ import redis
 from django.db import connection
 
 from tests.conftest import free_port, make_user, redis_up
+from tests.parallel import scratch_redis_db
 from triage import access, services
 
 ROOT = Path(__file__).resolve().parent.parent
-CACHE_URL = "redis://127.0.0.1:6379/14"
+CACHE_URL = f"redis://127.0.0.1:6379/{scratch_redis_db(1)}"  # this module's own (per xdist worker)
 LOGIN_LIMIT, ADDRESS_LIMIT, TOKEN_LIMIT = 5, 8, 10
 
 pytestmark = pytest.mark.skipif(not redis_up(), reason="needs Redis on 127.0.0.1:6379")
@@ -42,7 +43,7 @@ def _database_url() -> str:
 
 @pytest.fixture(scope="module")
 def desk(django_db_setup, django_db_blocker, tmp_path_factory):
-    """A gunicorn with 3 workers on the test database and Redis DB 14; yields its port.
+    """A gunicorn with 3 workers on the test database and its own Redis database; yields its port.
 
     Started once for the module (a start costs seconds); each test commits its own rows."""
     with django_db_blocker.unblock():
@@ -81,7 +82,7 @@ def _tech_and_fresh_counters(transactional_db):
     # Committed (transactional_db), so gunicorn's workers see them; flushed after each test.
     services.roles_ensure()
     make_user("tess", access.TECH)
-    redis.Redis.from_url(CACHE_URL).flushdb()  # DB 14 is this module's own
+    redis.Redis.from_url(CACHE_URL).flushdb()  # the database is this module's own
     yield
     redis.Redis.from_url(CACHE_URL).flushdb()
 

@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import redis_up
+from tests.parallel import scratch_redis_db
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -67,7 +68,7 @@ def _children_alive(pgid: int) -> list[str]:
 @pytest.mark.skipif(not redis_up(), reason="Redis is not running on 127.0.0.1:6379")
 def test_a_worker_on_redis_runs_tasks(tmp_path):
     queue = f"test-{uuid.uuid4().hex[:8]}"
-    env = _env(tmp_path, CELERY_BROKER_URL="redis://127.0.0.1:6379/15")
+    env = _env(tmp_path, CELERY_BROKER_URL=f"redis://127.0.0.1:6379/{scratch_redis_db(0)}")
     _manage(env, "migrate", "--noinput")
     worker = subprocess.Popen(
         [sys.executable, "-m", "celery", "-A", "triage", "worker", "--concurrency=1", "--pool=solo",
