@@ -180,8 +180,9 @@ class _KbdIntOnly(paramiko.ServerInterface):
         return paramiko.AUTH_SUCCESSFUL if ok else paramiko.AUTH_FAILED
 
 
-def _serve_once(prompts, password):
-    """A paramiko server on a real localhost port for one connection; returns (port, host key)."""
+def _serve_once(prompts=None, password=None, *, interface=None):
+    """A paramiko server on a real localhost port for one connection; returns (port, host key). It asks
+    keyboard-interactive `prompts`, or is the server `interface(conn)` makes for the accepted socket."""
     listener = socket.create_server(("127.0.0.1", 0))
     key = paramiko.Ed25519Key.from_private_key(io.StringIO(_ED25519_FOR_TESTS))
 
@@ -189,8 +190,9 @@ def _serve_once(prompts, password):
         conn, _ = listener.accept()
         transport = paramiko.Transport(conn)
         transport.add_server_key(key)
+        server = interface(conn) if interface else _KbdIntOnly(prompts, password)
         with contextlib.suppress(paramiko.SSHException, EOFError, OSError):
-            transport.start_server(server=_KbdIntOnly(prompts, password))
+            transport.start_server(server=server)
             transport.join(10)
         transport.close()
         listener.close()
@@ -231,23 +233,9 @@ class _HangsUpDuringAuth(paramiko.ServerInterface):
 
 
 def test_a_connection_closed_during_authentication_is_a_drop_not_a_refusal():
-    listener = socket.create_server(("127.0.0.1", 0))
-    key = paramiko.Ed25519Key.from_private_key(io.StringIO(_ED25519_FOR_TESTS))
-
-    def serve():
-        conn, _ = listener.accept()
-        transport = paramiko.Transport(conn)
-        transport.add_server_key(key)
-        with contextlib.suppress(paramiko.SSHException, EOFError, OSError):
-            transport.start_server(server=_HangsUpDuringAuth(conn))
-            transport.join(10)
-        transport.close()
-        listener.close()
-
-    threading.Thread(target=serve, daemon=True).start()
+    port, host_key = _serve_once(interface=_HangsUpDuringAuth)
     with pytest.raises(ssh.SshError) as failed:
-        ssh.connect(address="127.0.0.1", port=listener.getsockname()[1], username="support",
-                    secret=ssh.Secret(password="s3cret"), pinned=[ssh.HostKey(key.get_name(), key.get_base64())],
-                    timeouts=ssh.Timeouts(connect=5, banner=10, handshake=10, auth=10))
+        ssh.connect(address="127.0.0.1", port=port, username="support", secret=ssh.Secret(password="s3cret"),
+                    pinned=[host_key], timeouts=ssh.Timeouts(connect=5, banner=10, handshake=10, auth=10))
     assert failed.value.kind == "dropped", failed.value.message
     assert failed.value.transient and "during authentication" in failed.value.message

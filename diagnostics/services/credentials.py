@@ -36,17 +36,7 @@ def credential_set(
     if any(c in sudo_password for c in "\n\r\0"):
         # sudo -S reads one line: a line break would end the password early.
         raise ValidationError({"sudo_password": "A sudo password cannot contain line breaks or NUL characters."})
-    fingerprint = ""
-    if kind == Credential.KEY:
-        try:
-            fingerprint = ssh.public_key_of(secret, passphrase or None).fingerprint
-        except ssh.SshError as exc:
-            raise ValidationError({"secret": exc.message}) from None
-    elif kind == Credential.PASSWORD:
-        if not secret:
-            raise ValidationError({"secret": "Enter the password."})
-    else:
-        raise ValidationError({"kind": "Choose a private key or a password."})
+    fingerprint = secret_fingerprint(kind=kind, secret=secret, passphrase=passphrase)
     with transaction.atomic():
         Credential.objects.filter(customer=customer, server=server).delete()
         credential = Credential.objects.create(
@@ -109,3 +99,18 @@ def credentials_rotate() -> int:
             credential.save(update_fields=["secret_token", "passphrase_token", "sudo_password_token"])
             count += 1
     return count
+
+
+def secret_fingerprint(*, kind: str, secret: str, passphrase: str = "") -> str:
+    """Check a secret before it is stored (a server's, a customer's or a jump host's): a private key must
+    load (with its passphrase), a password must not be empty. The key's public fingerprint, or ""."""
+    if kind == Credential.KEY:
+        try:
+            return ssh.public_key_of(secret, passphrase or None).fingerprint
+        except ssh.SshError as exc:
+            raise ValidationError({"secret": exc.message}) from None
+    if kind == Credential.PASSWORD:
+        if not secret:
+            raise ValidationError({"secret": "Enter the password."})
+        return ""
+    raise ValidationError({"kind": "Choose a private key or a password."})

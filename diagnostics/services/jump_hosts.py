@@ -10,6 +10,7 @@ from django.utils import timezone
 
 from diagnostics import crypto, ssh
 from diagnostics.models import AuditEntry, Credential, HostKey, JumpHost, JumpHostKey, JumpLink
+from diagnostics.services.credentials import secret_fingerprint
 from diagnostics.services.host_keys import _pattern_matches
 from triage.models import Customer, Server
 
@@ -40,17 +41,7 @@ def jump_host_save(*, customer: Customer, name: str, address: str, username: str
 def jump_host_credential_set(*, jump_host: JumpHost, kind: str, secret: str, passphrase: str = "",
                              by=None) -> JumpHost:
     """Store (or replace) the jump host's credential, encrypted like every credential (diagnostics.crypto)."""
-    fingerprint = ""
-    if kind == Credential.KEY:
-        try:
-            fingerprint = ssh.public_key_of(secret, passphrase or None).fingerprint
-        except ssh.SshError as exc:
-            raise ValidationError({"secret": exc.message}) from None
-    elif kind == Credential.PASSWORD:
-        if not secret:
-            raise ValidationError({"secret": "Enter the password."})
-    else:
-        raise ValidationError({"kind": "Choose a private key or a password."})
+    fingerprint = secret_fingerprint(kind=kind, secret=secret, passphrase=passphrase)
     with transaction.atomic():
         jump_host.credential_kind = kind
         jump_host.secret_token = crypto.encrypt(secret)
