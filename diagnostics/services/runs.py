@@ -488,59 +488,41 @@ def _built_steps(
 
 def _store_evidence(run: CollectionRun, results: list[ssh.CommandResult], *, binary_steps: set[int]) -> list[Evidence]:
     """Store probes' results, each with its audit entry, in one transaction (so a retry after a lost
-    connection stores all or finds all); the new evidence rows (a step that already had its evidence
-    gives none). The database connection is given back after it: the run waits on its host for more."""
-    stored = []
+    connection stores all or finds all); the new evidence rows (a step that already had its evidence,
+    from an earlier delivery of the run, gives none: it was audited then). A handful of statements
+    whatever the batch: a fleet's runs all store at once through the collector's small pool. The
+    database connection is given back after it: the run waits on its host for more."""
     with transaction.atomic():
-        for result in results:
-            step_index = int(result.key)
-            evidence = _store_evidence_in_transaction(
-                run, result, step_index, run.steps[step_index], binary=step_index in binary_steps
-            )
-            if evidence is not None:
-                stored.append(evidence)
+        # The heartbeat first: its UPDATE locks the run's row until commit, so a second delivery of the
+        # same run (a worker presumed dead that was not) stores after this one and sees its rows below.
         CollectionRun.objects.filter(pk=run.pk).update(heartbeat_at=timezone.now())
+        steps = [int(result.key) for result in results]
+        stored_before = set(Evidence.objects.filter(run=run, step__in=steps).values_list("step", flat=True))
+        rows = [_evidence_row(run, result, int(result.key), binary=int(result.key) in binary_steps)
+                for result in results if int(result.key) not in stored_before]
+        Evidence.objects.bulk_create(rows)
+        AuditEntry.objects.bulk_create([_command_audit(run, row) for row in rows])
     _release_connection()
-    return stored
+    return rows
 
 
-def _store_evidence_in_transaction(run, result, step_index, step, *, binary):
-    evidence, created = Evidence.objects.get_or_create(
-        run=run,
-        step=step_index,
-        defaults={
-            "probe": step["probe"],
-            "params": step.get("params") or {},
-            "command": result.command,
-            "exit_status": result.exit_status,
-            "output": result.stdout,
-            "stderr": result.stderr,
-            "binary": binary,
-            "output_bytes": result.stdout_bytes,
-            "stderr_bytes": result.stderr_bytes,
-            "truncated": result.truncated,
-            "timed_out": result.timed_out,
-            "error": result.error,
-            "duration": result.duration,
-        },
+def _evidence_row(run: CollectionRun, result: ssh.CommandResult, step: int, *, binary: bool) -> Evidence:
+    spec = run.steps[step]
+    return Evidence(
+        run=run, step=step, probe=spec["probe"], params=spec.get("params") or {}, command=result.command,
+        exit_status=result.exit_status, output=result.stdout, stderr=result.stderr, binary=binary,
+        output_bytes=result.stdout_bytes, stderr_bytes=result.stderr_bytes, truncated=result.truncated,
+        timed_out=result.timed_out, error=result.error, duration=result.duration,
     )
-    if not created:  # stored by an earlier delivery of this run, audited then
-        return None
-    AuditEntry.objects.create(
-        action="command",
-        server=run.server,
-        ticket=run.ticket,
-        run=run,
-        address=_address(run.server, run),
-        command=result.command,
-        detail={
-            "probe": step["probe"],
-            "exit_status": result.exit_status,
-            "timed_out": result.timed_out,
-            "seconds": round(result.duration, 3),
-        },
+
+
+def _command_audit(run: CollectionRun, evidence: Evidence) -> AuditEntry:
+    return AuditEntry(
+        action="command", server=run.server, ticket=run.ticket, run=run, address=_address(run.server, run),
+        command=evidence.command,
+        detail={"probe": evidence.probe, "exit_status": evidence.exit_status, "timed_out": evidence.timed_out,
+                "seconds": round(evidence.duration, 3)},
     )
-    return evidence
 
 
 def _store_session_evidence(run: CollectionRun, timings: ssh.Timings) -> None:
