@@ -132,7 +132,7 @@ class Supervisor:
         child.restart_at = None
         try:
             child.process = subprocess.Popen(  # noqa: S603 - our own argv
-                child.spec.argv, cwd=self.cwd, process_group=0, preexec_fn=_die_with_parent)
+                child.spec.argv, cwd=self.cwd, process_group=0, preexec_fn=die_with_parent)
         except OSError as exc:
             # A missing program is a death like any other: it is retried, then given up on.
             logger.error("rundesk: %s could not be started: %s", child.spec.name, exc)
@@ -170,7 +170,7 @@ class Supervisor:
         _signal_group(process, signal.SIGKILL)
 
 
-def _die_with_parent() -> None:
+def die_with_parent() -> None:
     """In the child before exec: SIGTERM it if the supervisor dies, even by SIGKILL (Linux only).
 
     Children live in their own process groups, so nothing else would reach them then."""

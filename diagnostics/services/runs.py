@@ -428,8 +428,8 @@ def _execute_claimed(run, server, worker, on_evidence, *, deadline: float):
             f"{', '.join(needs_root)} needed root, which {login_user} could not get through sudo "
             "(the server's Access page lists the sudoers lines that allow them).",
         )
-    finished = f"All {len(evidence)} probes finished." if len(evidence) != 1 else "The probe finished."
-    return _finish(run, state=RunState.SUCCEEDED, reason=f"{finished} Login took {t.auth:.2f} s.")
+    summary = f"All {len(evidence)} probes finished." if len(evidence) != 1 else "The probe finished."
+    return _finish(run, state=RunState.SUCCEEDED, reason=f"{summary} Login took {t.auth:.2f} s.")
 
 
 def _record_connected(run: CollectionRun, server: Server, worker: str, t: ssh.Timings) -> None:

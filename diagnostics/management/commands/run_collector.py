@@ -16,7 +16,6 @@ exits 1, so whoever runs the collector (compose's restart policy, `rundesk`) res
 from __future__ import annotations
 
 import contextlib
-import ctypes
 import logging
 import math
 import os
@@ -28,14 +27,9 @@ from django.conf import settings
 from django.core.management.base import BaseCommand
 
 from triage import worker_commands
+from triage.supervisor import die_with_parent
 
 log = logging.getLogger("triage.collector")
-_PR_SET_PDEATHSIG = 1
-
-
-def _die_with_parent() -> None:  # in each worker before exec: if this command is SIGKILLed, they stop too
-    with contextlib.suppress(OSError, AttributeError):
-        ctypes.CDLL("libc.so.6", use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGTERM, 0, 0, 0)
 
 
 class Command(BaseCommand):
@@ -60,7 +54,7 @@ class Command(BaseCommand):
         workers = [
             subprocess.Popen(  # noqa: S603 - argv is built from settings, no shell
                 worker_commands.collector_argv(concurrency=math.ceil(threads / count), name=f"collector{n}"),
-                env=env, preexec_fn=_die_with_parent,
+                env=env, preexec_fn=die_with_parent,  # if this command is SIGKILLed, they stop too
             )
             for n in range(1, count + 1)
         ]
