@@ -350,19 +350,8 @@ class Session:
         def result(exit_status, *, timed_out=False, error="", stopped=False):
             out_after.finish()
             err_after.finish()
-            return CommandResult(
-                key=spec.key,
-                command=wrapped,
-                exit_status=exit_status,
-                stdout=out.value(),
-                stderr=err.value(),
-                duration=time.monotonic() - started,
-                truncated=out.truncated or err.truncated or stopped,
-                timed_out=timed_out,
-                stdout_bytes=out.total,
-                stderr_bytes=err.total,
-                error=error,
-            )
+            return _captured(spec.key, wrapped, exit_status, out, err, since=started, timed_out=timed_out,
+                             error=error, stopped=stopped)
 
         try:
             channel = self._transport.open_session(timeout=self.timeouts.channel_open)
@@ -507,19 +496,8 @@ class Session:
             nonlocal section_started
             index = len(results)
             spec, o, e = specs[index], outs[index], errs[index]
-            results.append(CommandResult(
-                key=spec.key,
-                command=wrapped[index],
-                exit_status=exit_status,
-                stdout=o.value(),
-                stderr=e.value(),
-                duration=time.monotonic() - section_started,
-                truncated=o.truncated or e.truncated or stopped,
-                timed_out=timed_out,
-                stdout_bytes=o.total,
-                stderr_bytes=e.total,
-                error=error,
-            ))
+            results.append(_captured(spec.key, wrapped[index], exit_status, o, e, since=section_started,
+                                     timed_out=timed_out, error=error, stopped=stopped))
             section_started = time.monotonic()
             if on_result is not None:
                 on_result(results[-1])
@@ -627,6 +605,24 @@ class Session:
             with contextlib.suppress(paramiko.SSHException, OSError, EOFError):
                 channel.close()
         return results
+
+
+def _captured(key: str, command: str, exit_status: int | None, out: HeadTail, err: HeadTail, *, since: float,
+              timed_out: bool, error: str, stopped: bool) -> CommandResult:
+    """One command's result from what its two streams kept; `stopped`: reading was cut short (a flood)."""
+    return CommandResult(
+        key=key,
+        command=command,
+        exit_status=exit_status,
+        stdout=out.value(),
+        stderr=err.value(),
+        duration=time.monotonic() - since,
+        truncated=out.truncated or err.truncated or stopped,
+        timed_out=timed_out,
+        stdout_bytes=out.total,
+        stderr_bytes=err.total,
+        error=error,
+    )
 
 
 def _drain(channel: paramiko.Channel, out: AfterMarker | HeadTail, err: AfterMarker | HeadTail) -> bool:
