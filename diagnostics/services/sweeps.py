@@ -68,12 +68,20 @@ def sweep_start(
     with transaction.atomic():
         sweep = Sweep.objects.create(customer=customer, playbook=playbook, playbook_name=playbook.name, role=role,
                                      requested_by=by, open_tickets=open_tickets, schedule=schedule)
-        for server in servers:
-            run = CollectionRun.objects.create(sweep=sweep, server=server, playbook=playbook,
-                                               playbook_name=playbook.name, steps=playbook.steps, requested_by=by)
-            AuditEntry.objects.create(actor=by, action="run_requested", server=server, run=run,
-                                      address=_address(server), detail={"playbook": playbook.name, "sweep": sweep.pk})
-            if enqueue:
+        # One INSERT for the runs and one for their audit entries, whatever the size of the fleet: this is
+        # the request that starts the sweep.
+        runs = CollectionRun.objects.bulk_create([
+            CollectionRun(sweep=sweep, server=server, playbook=playbook, playbook_name=playbook.name,
+                          steps=playbook.steps, requested_by=by)
+            for server in servers
+        ])
+        AuditEntry.objects.bulk_create([
+            AuditEntry(actor=by, action="run_requested", server=run.server, run=run, address=_address(run.server),
+                       detail={"playbook": playbook.name, "sweep": sweep.pk})
+            for run in runs
+        ])
+        if enqueue:
+            for run in runs:
                 transaction.on_commit(lambda run_id=run.pk: run_enqueue(run_id=run_id))
     return sweep
 
