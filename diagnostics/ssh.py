@@ -701,6 +701,64 @@ def _tcp_connect(address: str, port: int, timeout: float) -> socket.socket:
     raise SshError("unreachable", f"unreachable: {reason} ({address} port {port})")
 
 
+class Dialled:
+    """A TCP connection being made ahead of the rest of a collection, on a thread of its own (``dial``).
+
+    A fleet's sweep starts its hosts' connects while each run is still reading its credential and keys
+    from the database, so a host that drops SYNs starts its connect bound at once rather than after the
+    database work of the runs ahead of it. ``connect`` takes it over (``take``) when it is for the
+    address and port it connects to; whoever made it closes it if nobody took it."""
+
+    def __init__(self, address: str, port: int, timeout: float):
+        self.address, self.port, self.timeout = address, port, timeout
+        self.started = time.monotonic()
+        self.seconds = 0.0  # how long the TCP connect took (set when it ended)
+        self.error: SshError | None = None
+        self._sock: socket.socket | None = None
+        self._closed = False
+        self._lock = threading.Lock()
+        self._done = threading.Event()
+        threading.Thread(target=self._connect, name=f"dial-{address}", daemon=True).start()
+
+    def _connect(self) -> None:
+        try:
+            sock, error = _tcp_connect(self.address, self.port, self.timeout), None
+        except SshError as exc:
+            sock, error = None, exc
+        with self._lock:
+            self.seconds, self.error = time.monotonic() - self.started, error
+            if self._closed and sock is not None:
+                sock.close()  # given up on while it was connecting
+            else:
+                self._sock = sock
+            self._done.set()
+
+    def take(self) -> socket.socket:
+        """The connection once made (now the caller's to close), or the dial's SshError raised; once.
+        Waits for the connect, which its own timeout bounds."""
+        self._done.wait(self.timeout + 1.0)
+        with self._lock:
+            sock, self._sock = self._sock, None
+        if sock is not None:
+            return sock
+        if not self._done.is_set():
+            raise SshError("unreachable", f"unreachable: connect timed out after {self.timeout:g} s")
+        raise self.error or SshError("unreachable", "unreachable: the connection made ahead was already used")
+
+    def close(self) -> None:
+        with self._lock:
+            self._closed = True
+            sock, self._sock = self._sock, None
+        if sock is not None:
+            sock.close()
+
+
+def dial(address: str, port: int, timeout: float) -> Dialled:
+    """Start the TCP connection to address:port now, bounded by `timeout`, for ``connect(dialled=...)``
+    to log in over later; its error is raised by that connect."""
+    return Dialled(address, port, timeout)
+
+
 def connect(
     *,
     address: str,
@@ -714,6 +772,7 @@ def connect(
     allow_legacy: bool = False,
     revoked: Iterable[HostKey] = (),
     via: Sequence[Hop] = (),
+    dialled: Dialled | None = None,
 ) -> Session:
     """Open an authenticated session, or raise SshError saying what went wrong.
 
@@ -725,6 +784,9 @@ def connect(
     `via` is the chain of jump hosts, first hop first: each is logged in to through the one
     before, the server through the last; a jump host's key must be pinned (no certificates, no
     legacy algorithms). An SshError raised at a jump host names it and carries its `hop`.
+
+    `dialled` is a TCP connection made ahead (``dial``): used, or its error raised, when it is for
+    `address` and `port` and there are no jump hosts; otherwise closed and ignored.
     """
     ca_keys, pinned, names, revoked = list(ca_keys), list(pinned), list(names), list(revoked)
     timeouts = timeouts or Timeouts()
@@ -747,7 +809,12 @@ def connect(
         if via:
             timings.via = time.monotonic() - started
             started = time.monotonic()
-        conn = _open(previous, address, port, timeouts)
+        if dialled is not None and not via and (dialled.address, dialled.port) == (address, port):
+            conn = dialled.take()
+            # The phases count from that TCP connect, as if it had just been made (not the wait since).
+            started = time.monotonic() - dialled.seconds
+        else:
+            conn = _open(previous, address, port, timeouts)
         timings.connect = time.monotonic() - started
         transport, host_key = _login(
             conn, username=username, secret=secret, timeouts=timeouts, allow_legacy=allow_legacy,
@@ -759,6 +826,9 @@ def connect(
         for hop_transport in reversed(hop_transports):
             hop_transport.close()
         raise
+    finally:
+        if dialled is not None:
+            dialled.close()  # not taken (another address, or jump hosts): nobody else will use it
     return Session(transport, timings, timeouts, host_key, hops=hop_transports)
 
 
@@ -901,7 +971,8 @@ def connect_retrying(*, retries: int = 1, pause: float = 1.0, **connect_args) ->
     timeouts = connect_args.get("timeouts") or Timeouts()
     attempt = 1
     while True:
-        started = time.monotonic()
+        dialled = connect_args.get("dialled")
+        started = dialled.started if dialled is not None else time.monotonic()
         try:
             session = connect(**connect_args)
         except SshError as exc:
@@ -909,6 +980,7 @@ def connect_retrying(*, retries: int = 1, pause: float = 1.0, **connect_args) ->
             if attempt > retries or not (exc.transient and quick):
                 raise
             attempt += 1
+            connect_args["dialled"] = None  # used up: the next attempt dials afresh
             time.sleep(pause)
             continue
         session.timings.attempts = attempt

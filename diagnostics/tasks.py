@@ -13,7 +13,7 @@ from celery.exceptions import SoftTimeLimitExceeded
 from django.conf import settings
 
 from diagnostics import services
-from diagnostics.models import CollectionRun
+from diagnostics.services import run_batches
 
 log = logging.getLogger(__name__)
 
@@ -29,14 +29,21 @@ log = logging.getLogger(__name__)
     time_limit=settings.TRIAGE_COLLECT_TIME_LIMIT + 60,
 )
 def collect_run(run_id: int) -> None:
-    if not CollectionRun.objects.filter(pk=run_id).exists():
-        return
+    # A run deleted meanwhile is not claimed (run_execute returns None): no query of its own here.
     try:
-        services.run_execute(run_id=run_id, worker=collect_run.request.hostname)
+        with run_batches.run_slot():
+            services.run_execute(run_id=run_id, worker=collect_run.request.hostname)
     except SoftTimeLimitExceeded:
         # Past the limit in the diagnosis step (the collection step records its own time limit):
         # the run is terminal, and the sweeper diagnoses runs left undiagnosed.
         log.warning("run %s: diagnosis stopped at the time limit; the sweeper will diagnose it again", run_id)
+
+
+@shared_task(acks_late=True, reject_on_worker_lost=True, ignore_result=True)
+def collect_runs(run_ids: list[int]) -> None:
+    """A batch of a sweep's runs, collected at once (see diagnostics.services.run_batches). Each run
+    bounds itself at TRIAGE_COLLECT_TIME_LIMIT, so the batch ends within it too."""
+    run_batches.runs_execute_together(run_ids, worker=collect_runs.request.hostname)
 
 
 @shared_task(ignore_result=True)

@@ -260,7 +260,8 @@ CONTENT_SECURITY_POLICY = env_str(
 # slots until their bounds never hold up a reachable one. Everything else stays on the prefork
 # worker's default queue.
 TRIAGE_COLLECT_QUEUE = "collect"
-CELERY_TASK_ROUTES = {"diagnostics.tasks.collect_run": {"queue": TRIAGE_COLLECT_QUEUE}}
+CELERY_TASK_ROUTES = {"diagnostics.tasks.collect_run": {"queue": TRIAGE_COLLECT_QUEUE},
+                      "diagnostics.tasks.collect_runs": {"queue": TRIAGE_COLLECT_QUEUE}}
 # Collections at once per collector worker: threads, each holding one SSH connection while its run
 # waits on the network, and no database connection then. Sized so a sweep of a customer's fleet
 # starts at once instead of queueing behind slots; database use is bounded apart (below).

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from django.core.exceptions import ValidationError
 from django.db import transaction
+from django.db.models import F, Q
 
 from diagnostics import crypto, ssh
 from diagnostics.models import AuditEntry, Credential
@@ -66,10 +67,12 @@ def credential_set(
 
 
 def credential_for(server: Server) -> Credential | None:
-    """The server's own credential, else its customer's."""
+    """The server's own credential, else its customer's: one query, the server's own sorting first
+    (a customer-wide credential has no server; a collection asks this before it connects)."""
     return (
-        Credential.objects.filter(server=server).first()
-        or Credential.objects.filter(customer_id=server.customer_id, server__isnull=True).first()
+        Credential.objects.filter(Q(server=server) | Q(customer_id=server.customer_id, server__isnull=True))
+        .order_by(F("server_id").asc(nulls_last=True))
+        .first()
     )
 
 

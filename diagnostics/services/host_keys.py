@@ -101,16 +101,16 @@ def host_keys_import(*, server: Server, known_hosts: str, by) -> list[HostKey]:
     return imported
 
 
-def pinned_keys(server: Server) -> list[ssh.HostKey]:
-    return [
-        ssh.HostKey(k.key_type, k.key_base64) for k in HostKey.objects.filter(server=server, status=HostKey.TRUSTED)
-    ]
-
-
-def revoked_keys(server: Server) -> list[ssh.HostKey]:
-    return [
-        ssh.HostKey(k.key_type, k.key_base64) for k in HostKey.objects.filter(server=server, status=HostKey.REVOKED)
-    ]
+def connect_trust(server: Server) -> dict:
+    """What ``ssh.connect`` checks the server's host key against (its ``pinned``, ``ca_keys``, ``names``
+    and ``revoked`` arguments), with one query for the pinned and revoked keys: a collection asks this
+    before it connects."""
+    keys = HostKey.objects.filter(server=server, status__in=[HostKey.TRUSTED, HostKey.REVOKED])
+    by_status = {HostKey.TRUSTED: [], HostKey.REVOKED: []}
+    for key in keys:
+        by_status[key.status].append(ssh.HostKey(key.key_type, key.key_base64))
+    return {"pinned": by_status[HostKey.TRUSTED], "ca_keys": trusted_cas(server),
+            "names": certificate_names(server), "revoked": by_status[HostKey.REVOKED]}
 
 
 def record_offered_key(server: Server, key: ssh.HostKey) -> HostKey:

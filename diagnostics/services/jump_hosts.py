@@ -6,6 +6,7 @@ from collections.abc import Mapping, Sequence
 
 from django.core.exceptions import ValidationError
 from django.db import transaction
+from django.db.models import Q
 from django.utils import timezone
 
 from diagnostics import crypto, ssh
@@ -111,8 +112,13 @@ def _links(**owner) -> list[JumpHost]:
 
 def jump_chain(server: Server) -> list[JumpHost]:
     """The jump hosts a collection goes through to reach `server`, first hop first: the server's own chain,
-    else its customer's default one (empty: connect directly)."""
-    return _links(server=server) or _links(customer_id=server.customer_id, server__isnull=True)
+    else its customer's default one (empty: connect directly). One query: a collection asks this before
+    it connects."""
+    links = JumpLink.objects.filter(
+        Q(server=server) | Q(customer_id=server.customer_id, server__isnull=True)
+    ).select_related("jump_host")
+    own = [link.jump_host for link in links if link.server_id is not None]
+    return own or [link.jump_host for link in links if link.server_id is None]
 
 
 def customer_jump_chain(customer: Customer) -> list[JumpHost]:

@@ -116,6 +116,9 @@ def run_request(
     return run
 
 
+QUEUE_DOWN = "Waiting for the task queue (the broker did not answer); it will be sent again automatically."
+
+
 def run_enqueue(*, run_id: int) -> bool:
     """Hand the run to the broker; bounded, and harmless to repeat (the task claims the run)."""
     from diagnostics import tasks
@@ -126,9 +129,7 @@ def run_enqueue(*, run_id: int) -> bool:
         tasks.collect_run.apply_async(args=[run_id], retry=False, time_limit=None, soft_time_limit=None)
     except Exception as exc:  # noqa: BLE001 - any broker failure leaves the run queued for the sweeper
         log.warning("could not enqueue run %s: %s", run_id, exc)
-        CollectionRun.objects.filter(pk=run_id, state=RunState.QUEUED).update(
-            reason="Waiting for the task queue (the broker did not answer); it will be sent again automatically."
-        )
+        CollectionRun.objects.filter(pk=run_id, state=RunState.QUEUED).update(reason=QUEUE_DOWN)
         return False
     CollectionRun.objects.filter(pk=run_id, state=RunState.QUEUED).update(enqueued_at=timezone.now(), reason="")
     return True
@@ -252,24 +253,38 @@ def _finish_once(run: CollectionRun, *, state: str, reason: str, kind: str) -> C
 
 
 def run_execute(
-    *, run_id: int, worker: str | None = None, on_evidence: Callable[[Evidence], None] | None = None
+    *, run_id: int, worker: str | None = None, on_evidence: Callable[[Evidence], None] | None = None,
+    dialled: ssh.Dialled | None = None,
 ) -> CollectionRun | None:
     """Collect a queued run to a terminal state, then diagnose it (two steps, each committed on its
-    own). Returns None if the run is gone or someone else has it."""
-    run = run_collect(run_id=run_id, worker=worker, on_evidence=on_evidence)
+    own). Returns None if the run is gone or someone else has it. `dialled`: see ``run_collect``."""
+    run = run_collect(run_id=run_id, worker=worker, on_evidence=on_evidence, dialled=dialled)
     if run is None:
         return None
     return diagnosis.run_diagnose(run_id=run.pk) or run
 
 
 def run_collect(
-    *, run_id: int, worker: str | None = None, on_evidence: Callable[[Evidence], None] | None = None
+    *, run_id: int, worker: str | None = None, on_evidence: Callable[[Evidence], None] | None = None,
+    dialled: ssh.Dialled | None = None,
 ) -> CollectionRun | None:
     """Claim the run, connect once, run its probes and store their evidence, and record its
-    terminal state. Returns None if the run is gone or someone else has it."""
+    terminal state. Returns None if the run is gone or someone else has it.
+
+    `dialled` is a TCP connection made ahead to the server (``run_batches``): the login uses it only
+    if it is to the server's address and port as read now and the route has no jump host; it is
+    closed in every other case."""
     worker = worker or socket.gethostname()
-    if not _claim(run_id, worker, timezone.now()):
-        return None
+    try:
+        if not _claim(run_id, worker, timezone.now()):
+            return None
+        return _collect_claimed(run_id, worker, on_evidence, dialled)
+    finally:
+        if dialled is not None:
+            dialled.close()
+
+
+def _collect_claimed(run_id, worker, on_evidence, dialled) -> CollectionRun:
     run = CollectionRun.objects.select_related("server__customer", "ticket").get(pk=run_id)
     server = run.server
     # The run bounds itself (a thread pool has no Celery time limits); on a prefork worker Celery's
@@ -277,7 +292,7 @@ def run_collect(
     deadline = time.monotonic() + settings.TRIAGE_COLLECT_TIME_LIMIT + _LIMIT_GRACE
     with _heartbeats.beating(run.pk):
         try:
-            return _execute_claimed(run, server, worker, on_evidence, deadline=deadline)
+            return _execute_claimed(run, server, worker, on_evidence, deadline=deadline, dialled=dialled)
         except SoftTimeLimitExceeded:
             log.warning("run %s: stopped by the worker's soft time limit", run.pk)
             return _time_limited(run)
@@ -298,7 +313,7 @@ def _time_limited(run: CollectionRun) -> CollectionRun:
     return _finish(run, state=state, reason=reason, kind="time_limit")
 
 
-def _execute_claimed(run, server, worker, on_evidence, *, deadline: float):
+def _execute_claimed(run, server, worker, on_evidence, *, deadline: float, dialled: ssh.Dialled | None = None):
     credential = credential_for(server)
     if credential is None:
         return _finish(
@@ -319,7 +334,8 @@ def _execute_claimed(run, server, worker, on_evidence, *, deadline: float):
     all_specs, binary_steps, invalid = _built_steps(
         run, sudo_password=sudo_password if login_user != "root" else None
     )
-    done = set(run.evidence.values_list("step", flat=True))  # a redelivered run keeps what it already has
+    # A redelivered run keeps what it already has (a first attempt has nothing: no query).
+    done = set(run.evidence.values_list("step", flat=True)) if run.attempts > 1 else set()
     specs = [spec for spec in all_specs if int(spec.key) not in done]
 
     timeouts = ssh.Timeouts(**settings.TRIAGE_SSH_TIMEOUTS)
@@ -329,8 +345,7 @@ def _execute_claimed(run, server, worker, on_evidence, *, deadline: float):
         via = jump_hosts.hops_for(chain, defaults=settings.TRIAGE_SSH_TIMEOUTS)
     except jump_hosts.JumpHostUnusable as exc:
         return _finish(run, state=RunState.FAILED, kind="bad_credential", reason=f"{exc}.")
-    trust = {"pinned": host_keys.pinned_keys(server), "ca_keys": host_keys.trusted_cas(server),
-             "names": host_keys.certificate_names(server), "revoked": host_keys.revoked_keys(server)}
+    trust = host_keys.connect_trust(server)
     _release_connection()  # connecting waits on the network (up to the connect and banner bounds)
     try:
         # A quick transient fault (refused, reset, closed before the banner) is tried once more.
@@ -342,6 +357,7 @@ def _execute_claimed(run, server, worker, on_evidence, *, deadline: float):
             timeouts=timeouts,
             allow_legacy=server.allow_legacy_ssh,
             via=via,
+            dialled=dialled,
             **trust,
         )
     except ssh.SshError as exc:

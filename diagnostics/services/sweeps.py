@@ -1,9 +1,9 @@
 """Fleet sweeps: run one playbook on every server of a customer (or those with a role), group
 what the runs found by symptom across the fleet, and file one ticket per symptom.
 
-- ``sweep_start`` commits a sweep and one queued run per server, and enqueues each run after the
-  commit (as ``runs.run_request`` does for a ticket's run). Each host is its own run on the
-  collector's thread pool, so an unreachable host holds up nobody but itself.
+- ``sweep_start`` commits a sweep and one queued run per server, and enqueues the runs after the
+  commit in batches (``run_batches``: a few broker messages, each batch's connects started at once).
+  Each host is its own run on a thread of its own, so an unreachable host holds up nobody but itself.
 - ``sweep_settle`` is called after each of its runs is diagnosed (``diagnosis.run_diagnose``): the
   call that finds every run settled marks the sweep finished (a conditional UPDATE: one caller
   wins) and, when the sweep was asked to, files its tickets.
@@ -31,7 +31,8 @@ from diagnostics.models import (
     SweepFinding,
     SweepSchedule,
 )
-from diagnostics.services.runs import _address, run_enqueue
+from diagnostics.services import run_batches
+from diagnostics.services.runs import _address
 from triage import services as desk
 from triage.models import OPEN_STATUSES, Customer, Server, ServerRole, Ticket
 
@@ -80,9 +81,8 @@ def sweep_start(
                        detail={"playbook": playbook.name, "sweep": sweep.pk})
             for run in runs
         ])
-        if enqueue:
-            for run in runs:
-                transaction.on_commit(lambda run_id=run.pk: run_enqueue(run_id=run_id))
+        if enqueue:  # a few messages for the whole fleet, once committed (see run_batches)
+            transaction.on_commit(lambda: run_batches.runs_enqueue([run.pk for run in runs]))
     return sweep
 
 

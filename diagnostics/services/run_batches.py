@@ -1,0 +1,114 @@
+"""A fleet's runs handed to the collector in batches, each batch's connects started at once.
+
+Measured (``bench/sweep_fleet.py``): with one task per run, a 50-host sweep's last runs reached a
+collector thread up to ~1.6 s after the first, and then waited up to ~1 s more for a database
+connection before they connected: the runs ahead of them were already in their key exchanges, on
+the same CPUs and the same GIL as the broker's consumer thread. A host that drops SYNs spends the
+whole connect bound whenever its connect starts, so a sweep's wall was that lateness plus the bound.
+
+So a sweep sends its runs in batches of ``BATCH_SIZE`` (a few broker messages, not one per host). A
+batch reads every direct route (address and port of the runs with no jump host) in one query, then
+starts one thread per run, which dials its host first (``ssh.dial``, no database connection held)
+and then collects the run as ``run_execute`` does, logging in over that connection. Runs through
+jump hosts are not dialled ahead: their address may mean another machine from here.
+
+Every run of a collector process, batched or not, holds one of the process's run slots
+(``run_slot``): as many as the worker has threads (``TRIAGE_COLLECT_CONCURRENCY`` split over its
+processes), so batches do not raise how many collections run at once.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import threading
+from collections.abc import Iterator, Sequence
+
+from django.conf import settings
+from django.db import connection
+from django.db.models import Exists, OuterRef, Q
+from django.utils import timezone
+
+from diagnostics import ssh
+from diagnostics.models import CollectionRun, JumpLink, RunState
+from diagnostics.services.runs import QUEUE_DOWN, run_execute
+
+log = logging.getLogger(__name__)
+
+# Runs per broker message. Small enough that two collector processes share a 50-host sweep evenly,
+# large enough that a sweep is a few messages.
+BATCH_SIZE = 8
+
+_slots: threading.BoundedSemaphore | None = None
+
+
+def bound_runs_per_process(slots: int) -> None:
+    """Let at most `slots` runs of this process collect at once (called at worker start)."""
+    global _slots  # one bound per process, set once before any task runs
+    _slots = threading.BoundedSemaphore(slots)
+
+
+@contextlib.contextmanager
+def run_slot() -> Iterator[None]:
+    """Hold one of this process's run slots (no bound outside a collector worker)."""
+    if _slots is None:
+        yield
+        return
+    with _slots:
+        yield
+
+
+def batches(run_ids: Sequence[int]) -> list[list[int]]:
+    return [list(run_ids[n:n + BATCH_SIZE]) for n in range(0, len(run_ids), BATCH_SIZE)]
+
+
+def runs_enqueue(run_ids: Sequence[int]) -> None:
+    """Hand the runs to the broker, a batch per message; bounded, and harmless to repeat (each run is
+    claimed once). A batch the broker refused stays queued, saying so, for the sweeper to send again."""
+    from diagnostics import tasks
+
+    for batch in batches(run_ids):
+        queued = CollectionRun.objects.filter(pk__in=batch, state=RunState.QUEUED)
+        try:
+            tasks.collect_runs.apply_async(args=[batch], retry=False, time_limit=None, soft_time_limit=None)
+        except Exception as exc:  # noqa: BLE001 - any broker failure leaves the runs queued for the sweeper
+            log.warning("could not enqueue runs %s: %s", batch, exc)
+            queued.update(reason=QUEUE_DOWN)
+            continue
+        queued.update(enqueued_at=timezone.now(), reason="")
+
+
+def direct_routes(run_ids: Sequence[int]) -> dict[int, tuple[str, int]]:
+    """(address, port) of each queued run whose server is reached with no jump host: one query."""
+    through_jump = JumpLink.objects.filter(
+        Q(server_id=OuterRef("server_id")) | Q(customer_id=OuterRef("server__customer_id"), server__isnull=True)
+    )
+    rows = (CollectionRun.objects.filter(pk__in=run_ids, state=RunState.QUEUED)
+            .exclude(Exists(through_jump))
+            .values_list("pk", "server__address", "server__ssh_port"))
+    return {run_id: (address, port) for run_id, address, port in rows}
+
+
+def runs_execute_together(run_ids: Sequence[int], *, worker: str) -> None:
+    """Collect and diagnose every run of the batch at once, each on a thread of its own; returns when
+    all have ended. A run that someone else has (or that is gone) is skipped, as ``run_execute`` does."""
+    routes = direct_routes(run_ids)
+    if not connection.in_atomic_block:
+        connection.close()  # back to the pool before the batch's threads need theirs
+    threads = [threading.Thread(target=_execute_one, args=(run_id, worker, routes.get(run_id)),
+                                name=f"run-{run_id}") for run_id in run_ids]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+
+
+def _execute_one(run_id: int, worker: str, route: tuple[str, int] | None) -> None:
+    try:
+        with run_slot():
+            dialled = ssh.dial(*route, settings.TRIAGE_SSH_TIMEOUTS["connect"]) if route else None
+            run_execute(run_id=run_id, worker=worker, dialled=dialled)
+    except Exception:  # a run's own failures are recorded on it; this is the database or a bug
+        log.exception("run %s: the batch could not collect it; the sweeper will send it again", run_id)
+    finally:
+        connection.close()  # this thread ends: its connection goes back to the pool
