@@ -43,12 +43,16 @@ def bounded_slots():
     run_batches._slots = None  # outside a collector worker nothing is bounded
 
 
-def test_runs_through_a_jump_host_are_not_dialled_ahead(customer, playbook, tech):
+def test_runs_through_a_jump_host_or_with_no_credential_are_not_dialled_ahead(customer, playbook, tech):
     direct = Server.objects.create(customer=customer, name="web1", address="192.0.2.10")
+    services.credential_set(customer=customer, kind="password", secret="pw")
+    behind = Customer.objects.create(name="Behind a bastion", sla_tier=customer.sla_tier)
+    services.credential_set(customer=behind, kind="password", secret="pw")
+    stranger = Customer.objects.create(name="No credential", sla_tier=customer.sla_tier)
+    nothing = Server.objects.create(customer=stranger, name="mx9", address="192.0.2.12")
     own_chain = Server.objects.create(customer=customer, name="web2", address="10.9.0.2")
     jump = services.jump_host_save(customer=customer, name="bastion1", address="192.0.2.1", username="jump")
     services.jump_chain_set(jump_hosts=[jump], server=own_chain)
-    behind = Customer.objects.create(name="Behind a bastion", sla_tier=customer.sla_tier)
     via_customer = Server.objects.create(customer=behind, name="db1", address="10.9.0.3", ssh_port=2222)
     services.jump_chain_set(jump_hosts=[services.jump_host_save(customer=behind, name="bastion2",
                                                                 address="192.0.2.2", username="jump")],
@@ -56,6 +60,7 @@ def test_runs_through_a_jump_host_are_not_dialled_ahead(customer, playbook, tech
     runs = {s.name: sweep_start(customer=s.customer, playbook=playbook, by=tech, enqueue=False).runs.get(server=s)
             for s in (direct, via_customer)}
     runs["web2"] = CollectionRun.objects.get(server=own_chain)
+    runs["mx9"] = sweep_start(customer=stranger, playbook=playbook, by=tech, enqueue=False).runs.get(server=nothing)
     done = Server.objects.create(customer=behind, name="gone", address="192.0.2.11")
     runs["gone"] = sweep_start(customer=behind, playbook=playbook, by=tech, enqueue=False).runs.get(server=done)
     CollectionRun.objects.filter(pk=runs["gone"].pk).update(state=RunState.SUCCEEDED)

@@ -7,10 +7,11 @@ the same CPUs and the same GIL as the broker's consumer thread. A host that drop
 whole connect bound whenever its connect starts, so a sweep's wall was that lateness plus the bound.
 
 So a sweep sends its runs in batches of ``BATCH_SIZE`` (a few broker messages, not one per host). A
-batch reads every direct route (address and port of the runs with no jump host) in one query, then
-starts one thread per run, which dials its host first (``ssh.dial``, no database connection held)
-and then collects the run as ``run_execute`` does, logging in over that connection. Runs through
-jump hosts are not dialled ahead: their address may mean another machine from here.
+batch reads every direct route (address and port of the runs with no jump host and a credential) in
+one query, then starts one thread per run, which starts dialling its host (``ssh.dial``, on a thread
+of its own) and then collects the run as ``run_execute`` does: the claim and the reads of the
+credential and keys happen while the TCP connect is in flight, and the login uses that connection.
+Runs through jump hosts are not dialled ahead: their address may mean another machine from here.
 
 Every run of a collector process, batched or not, holds one of the process's run slots: as many as
 the worker has threads (``TRIAGE_COLLECT_CONCURRENCY`` split over its processes), so batches do not
@@ -33,7 +34,7 @@ from django.db.models import Exists, OuterRef, Q
 from django.utils import timezone
 
 from diagnostics import ssh
-from diagnostics.models import CollectionRun, JumpLink, RunState
+from diagnostics.models import CollectionRun, Credential, JumpLink, RunState
 from diagnostics.services.runs import QUEUE_DOWN, run_enqueue, run_execute
 
 log = logging.getLogger(__name__)
@@ -82,12 +83,12 @@ def runs_enqueue(run_ids: Sequence[int]) -> None:
 
 
 def direct_routes(run_ids: Sequence[int]) -> dict[int, tuple[str, int]]:
-    """(address, port) of each queued run whose server is reached with no jump host: one query."""
-    through_jump = JumpLink.objects.filter(
-        Q(server_id=OuterRef("server_id")) | Q(customer_id=OuterRef("server__customer_id"), server__isnull=True)
-    )
+    """(address, port) of each queued run whose server is reached with no jump host and has a credential
+    to log in with (a host the run cannot log in to is not touched): one query."""
+    owned = Q(server_id=OuterRef("server_id")) | Q(customer_id=OuterRef("server__customer_id"), server__isnull=True)
     rows = (CollectionRun.objects.filter(pk__in=run_ids, state=RunState.QUEUED)
-            .exclude(Exists(through_jump))
+            .filter(Exists(Credential.objects.filter(owned)))
+            .exclude(Exists(JumpLink.objects.filter(owned)))
             .values_list("pk", "server__address", "server__ssh_port"))
     return {run_id: (address, port) for run_id, address, port in rows}
 
