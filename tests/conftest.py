@@ -157,3 +157,29 @@ def redis_up() -> bool:
             return True
     except OSError:
         return False
+
+
+# For the modules that drive the desk's real collector worker (module-scoped: one Redis and one worker
+# per module and test process).
+
+
+@pytest.fixture(scope="module")
+def redis(tmp_path_factory):
+    """A Redis server of the module's own, which a test may kill and start again."""
+    from tests.worker_support import RedisServer
+
+    with RedisServer(tmp_path_factory.mktemp("redis")) as server:
+        yield server
+
+
+@pytest.fixture(scope="module")
+def collector(redis, tmp_path_factory, django_db_setup, django_db_blocker):
+    """The collector worker as the desk runs it, on that Redis."""
+    from tests.worker_support import Worker, running, worker_env
+    from triage import worker_commands
+
+    tmp = tmp_path_factory.mktemp("collector")
+    with django_db_blocker.unblock():
+        env = worker_env(tmp, broker=redis.url())
+    with running(Worker(worker_commands.collector_argv(), env, tmp / "collector.log")) as (worker,):
+        yield worker

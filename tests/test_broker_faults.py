@@ -21,9 +21,8 @@ from diagnostics import services
 from diagnostics.models import TERMINAL_STATES, AuditEntry, CollectionRun, Playbook, RunState
 from diagnostics.services.runs import REQUEUE_AFTER
 from tests.lab_servers import lab_server
-from tests.worker_support import RedisServer, Worker, app_broker, running, wait_until, worker_env
+from tests.worker_support import app_broker, wait_until
 from triage import services as desk
-from triage import worker_commands
 from triage.models import EventKind
 
 pytestmark = [pytest.mark.root, pytest.mark.django_db(transaction=True)]
@@ -31,21 +30,6 @@ pytestmark = [pytest.mark.root, pytest.mark.django_db(transaction=True)]
 QUICK = [{"probe": "load", "params": {}}, {"probe": "disk", "params": {}}, {"probe": "memory", "params": {}}]
 # A probe that keeps the run busy for a few seconds on any lab host (strace watching sshd).
 BUSY = [*QUICK, {"probe": "strace", "params": {"process": "sshd", "seconds": 4}}]
-
-
-@pytest.fixture(scope="module")
-def redis(tmp_path_factory):
-    with RedisServer(tmp_path_factory.mktemp("redis")) as server:
-        yield server
-
-
-@pytest.fixture(scope="module")
-def collector(redis, tmp_path_factory, django_db_setup, django_db_blocker):
-    tmp = tmp_path_factory.mktemp("collector")
-    with django_db_blocker.unblock():
-        env = worker_env(tmp, broker=redis.url())
-    with running(Worker(worker_commands.collector_argv(), env, tmp / "collector.log")) as (worker,):
-        yield worker
 
 
 @pytest.fixture

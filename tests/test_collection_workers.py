@@ -20,7 +20,7 @@ from django.db import connection
 from diagnostics import services
 from diagnostics.models import TERMINAL_STATES, CollectionRun, Match, Playbook, RunState, Symptom
 from tests.lab_servers import lab_server
-from tests.worker_support import RedisServer, Worker, app_broker, running, wait_until, worker_env
+from tests.worker_support import Worker, app_broker, running, wait_until, worker_env
 from triage import services as desk
 from triage import worker_commands
 
@@ -30,12 +30,6 @@ QUICK = [{"probe": "load", "params": {}}, {"probe": "disk", "params": {}}, {"pro
 DEAD_BOUND = 6  # seconds: the connect and banner timeouts the workers run with here
 TIME_LIMIT = 4  # seconds: TRIAGE_COLLECT_TIME_LIMIT of the workers here (it bounds the probes, not the connect)
 TARPIT_PORT = 2222
-
-
-@pytest.fixture(scope="module")
-def redis(tmp_path_factory):
-    with RedisServer(tmp_path_factory.mktemp("redis")) as server:
-        yield server
 
 
 @pytest.fixture(scope="module")

@@ -20,8 +20,7 @@ from diagnostics.services import run_batches
 from diagnostics.services.runs import QUEUE_DOWN
 from diagnostics.services.sweeps import sweep_start
 from tests.lab_servers import lab_server
-from tests.worker_support import RedisServer, Worker, app_broker, running, wait_until, worker_env
-from triage import worker_commands
+from tests.worker_support import app_broker, wait_until
 from triage.models import Customer, Server
 
 QUICK = [{"probe": "load", "params": {}}, {"probe": "disk", "params": {}}]
@@ -108,21 +107,6 @@ def test_a_connection_dialled_to_another_address_is_closed_not_used(transactiona
 
 
 # --- Through the real collector worker ----------------------------------------------------------
-
-
-@pytest.fixture(scope="module")
-def redis(tmp_path_factory):
-    with RedisServer(tmp_path_factory.mktemp("redis")) as server:
-        yield server
-
-
-@pytest.fixture(scope="module")
-def collector(redis, tmp_path_factory, django_db_setup, django_db_blocker):
-    tmp = tmp_path_factory.mktemp("collector")
-    with django_db_blocker.unblock():
-        env = worker_env(tmp, broker=redis.url())
-    with running(Worker(worker_commands.collector_argv(concurrency=4), env, tmp / "collector.log")) as (worker,):
-        yield worker
 
 
 @pytest.mark.root
