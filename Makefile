@@ -41,6 +41,7 @@ bench: $(STAMP)
 	$(BIN)/python bench/match_run.py
 	$(BIN)/python bench/starvation.py
 	$(BIN)/python bench/sweep_fleet.py
+	$(BIN)/python bench/dashboard_load.py
 
 ## Refresh the README's screenshots from the browser tests
 screenshots: $(STAMP)

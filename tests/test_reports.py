@@ -51,7 +51,7 @@ def test_the_dashboard_renders_every_chart_with_its_point_count(client, manager,
                                   page, re.S).group(1))
     assert sum(figure["data"][0]["y"]) == 5
     # Vendored, never fetched from elsewhere (a bare "cdn" test failed on a CSRF token that contained it).
-    assert "vendor/plotly-4.1.1.min.js" in page and not re.search(r'(?:src|href)="(?:https?:)?//', page)
+    assert "vendor/plotly-basic-4.1.1.min.js" in page and not re.search(r'(?:src|href)="(?:https?:)?//', page)
 
 
 def test_a_customer_and_date_filter_narrow_every_chart(client, manager, desk):

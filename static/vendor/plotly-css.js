@@ -1,5 +1,5 @@
 // The global CSS plotly.js would inject as an inline <style> element, which the desk's CSP forbids.
-// Usage: node static/vendor/plotly-css.js static/vendor/plotly-4.1.1.min.js > static/vendor/plotly-4.1.1.css
+// Usage: node static/vendor/plotly-css.js static/vendor/plotly-basic-4.1.1.min.js > static/vendor/plotly-basic-4.1.1.css
 const fs = require("fs");
 const src = fs.readFileSync(process.argv[2], "utf8");
 const at = src.indexOf('{"X,X div"');
