@@ -196,3 +196,16 @@ def test_the_ticket_page_varies_on_htmx(client, ticket, tech):
     response = login(client, tech).get(reverse("ticket", args=[ticket.pk]))
     assert "HX-Request" in response["Vary"]
     assert 'name="version" value="1" class="ticket-version"' in response.content.decode()
+
+
+def test_a_fix_verdict_answers_with_the_fixes_and_collections_and_never_the_composer(client, ticket, tech,
+                                                                                     suggested):  # noqa: F811
+    firmware, _ = suggested
+    response = login(client, tech).post(reverse("ticket_accept_fix", args=[ticket.pk]), {"recipe": firmware.pk},
+                                        headers=HTMX)
+    page = response.content.decode()
+    assert response.status_code == 200 and "Accepted: being applied" in page
+    assert 'id="fixes" hx-swap-oob="true"' in page and 'id="ticket-runs" hx-swap-oob="true"' in page
+    assert "<textarea" not in page and 'id="action-assign"' not in page
+    ticket.refresh_from_db()
+    assert f'name="version" value="{ticket.version}" class="ticket-version" hx-swap-oob' in page
