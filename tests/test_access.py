@@ -45,6 +45,8 @@ MATRIX = [
     ("ticket", {"ticket_id": "ticket"}, "get", None, READERS),
     ("ticket_reply", {"ticket_id": "ticket"}, "post", {"body": "We are on it."}, WORKERS_POST),
     ("ticket_note", {"ticket_id": "ticket"}, "post", {"note-body": "strace next"}, WORKERS_POST),
+    ("ticket_draft_reply", {"ticket_id": "ticket"}, "post", {"body": "We are on"}, WORKERS_POST),
+    ("ticket_draft_note", {"ticket_id": "ticket"}, "post", {"note-body": "strace"}, WORKERS_POST),
     ("ticket_assign", {"ticket_id": "ticket"}, "post", {"assignee": ""}, WORKERS_POST),
     ("ticket_status", {"ticket_id": "ticket"}, "post", {"status": "triaging"}, WORKERS_POST),
     ("ticket_priority", {"ticket_id": "ticket"}, "post", {"priority": "1"}, WORKERS_POST),

@@ -73,6 +73,22 @@ class ReplyForm(forms.Form):
     body = forms.CharField(widget=forms.Textarea(attrs={"rows": 4}), max_length=100_000, strip=True)
 
 
+class DraftForm(forms.Form):
+    """An autosave from a composer (prefixed "note" for the internal note's): all typed so far."""
+
+    body = forms.CharField(required=False, strip=False, max_length=100_000)
+    last_sent = forms.IntegerField(required=False, min_value=0)
+
+
+class SeenVersionForm(forms.Form):
+    """The ticket version a sidebar form was rendered at; absent from clients that send none."""
+
+    version = forms.IntegerField(required=False, min_value=1)
+
+    def seen(self) -> int | None:
+        return self.cleaned_data["version"] if self.is_valid() else None
+
+
 class AssignForm(forms.Form):
     assignee = forms.ModelChoiceField(queryset=selectors.assignable_users(), required=False,
                                       empty_label="Unassigned")

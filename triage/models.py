@@ -167,6 +167,10 @@ class Ticket(models.Model):
     first_response_breached = models.BooleanField(default=False)
     resolution_breached = models.BooleanField(default=False)
 
+    # Counts the changes made to the ticket (see services.ticket_record_event): a form rendered
+    # at one version and posted after another is refused rather than overwriting the change between.
+    version = models.PositiveIntegerField(default=1)
+
     class Meta:
         indexes = [
             models.Index(fields=["status", "next_due_at", "id"], name="ticket_status_due"),
@@ -233,6 +237,10 @@ class TicketEvent(models.Model):
     created_at = models.DateTimeField(default=timezone.now)
     body = models.TextField(blank=True)
     data = models.JSONField(default=dict, blank=True)
+    # The ticket version this entry made; null for the machine's own records (SLA clock,
+    # collection progress), which change nothing a tech's form could overwrite, and for
+    # entries written before versions were kept.
+    version = models.PositiveIntegerField(null=True, blank=True)
 
     objects = TicketEventQuerySet.as_manager()
 
@@ -248,6 +256,29 @@ class TicketEvent(models.Model):
         if not self._state.adding:
             raise TypeError("the ticket timeline is append-only")
         super().save(*args, **kwargs)
+
+
+class DraftKind(models.TextChoices):
+    REPLY = "reply", "Public reply"
+    NOTE = "note", "Internal note"
+
+
+class TicketDraft(models.Model):
+    """What a tech has typed in a ticket's composer and not sent yet, saved as they type.
+
+    Theirs alone: nobody else is shown it. Deleted when they send it."""
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="ticket_drafts")
+    ticket = models.ForeignKey(Ticket, on_delete=models.CASCADE, related_name="drafts")
+    kind = models.CharField(max_length=5, choices=DraftKind.choices)
+    body = models.TextField()
+    updated_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["user", "ticket", "kind"], name="ticket_draft_one_per_kind")]
+
+    def __str__(self) -> str:
+        return f"{self.get_kind_display()} draft by {self.user_id} on #{self.ticket_id}"
 
 
 class Heartbeat(models.Model):

@@ -8,12 +8,12 @@ from datetime import datetime
 
 from django.contrib.auth import get_user_model
 from django.db import connection
-from django.db.models import BooleanField, Count, Q, QuerySet
+from django.db.models import BooleanField, Count, Max, Q, QuerySet
 from django.db.models.expressions import RawSQL
 from django.utils import timezone
 
 from triage import access, sla
-from triage.models import OPEN_STATUSES, Customer, Server, Status, Ticket, TicketEvent
+from triage.models import OPEN_STATUSES, Customer, DraftKind, Server, Status, Ticket, TicketDraft, TicketEvent
 from triage.pagination import Key, Page, paginate
 
 SORTS: dict[str, tuple[str, tuple[Key, ...]]] = {
@@ -110,6 +110,33 @@ def ticket_detail(*, user, ticket_id: int) -> Ticket:
 
 def ticket_timeline(*, ticket: Ticket) -> list[TicketEvent]:
     return list(ticket.events.select_related("actor").order_by("created_at", "id"))
+
+
+def ticket_changes_since(*, ticket: Ticket, version: int) -> list[TicketEvent]:
+    """The changes that took ``ticket`` past ``version``: what a stale form is told about."""
+    return list(ticket.events.filter(version__gt=version).select_related("actor").order_by("version", "id"))
+
+
+@dataclass
+class Composer:
+    """One of a user's composers on a ticket: their unsent draft, and the id of the last entry of
+    that kind they sent (autosaves say which they had seen; see services.draft_save)."""
+
+    kind: str
+    draft: TicketDraft | None
+    last_sent: int
+
+
+def ticket_composers(*, user, ticket: Ticket) -> dict[str, Composer]:
+    """{kind: Composer} for ``user`` on ``ticket``: only the user's own drafts, never another tech's."""
+    drafts = {d.kind: d for d in TicketDraft.objects.filter(user=user, ticket=ticket)}
+    sent = dict(
+        ticket.events.filter(actor=user, kind__in=DraftKind.values)
+        .order_by()
+        .values_list("kind")
+        .annotate(last=Max("id"))
+    )
+    return {kind: Composer(kind=kind, draft=drafts.get(kind), last_sent=sent.get(kind, 0)) for kind in DraftKind.values}
 
 
 def assignable_users() -> QuerySet:

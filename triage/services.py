@@ -1,6 +1,12 @@
 """Writes to the desk. Every change to a ticket goes through here and leaves a
 timeline entry; ticket rows are locked while they change so two techs acting
-at once cannot lose each other's update."""
+at once cannot lose each other's update.
+
+Each change also moves the ticket's version on by one and records the version on
+its timeline entry. A form posts the version it was rendered at as
+``expected_version``: when the ticket has moved on since, the change is refused
+with TicketChanged (checked under the row lock), so a tech working from a stale
+page is told what changed instead of silently undoing it."""
 
 from __future__ import annotations
 
@@ -10,6 +16,7 @@ from datetime import datetime
 from django.contrib.auth.models import Group
 from django.core.exceptions import ValidationError
 from django.db import transaction
+from django.db.models import F
 from django.utils import timezone
 
 from triage import access, workflow
@@ -22,27 +29,59 @@ from triage.models import (
     Status,
     Tag,
     Ticket,
+    TicketDraft,
     TicketEvent,
 )
 
+# Entries the machine writes on its own (the SLA clock, a run's progress, a verify run's verdict)
+# do not move the version: they change nothing a tech's form could overwrite, and a page would
+# otherwise go stale every time a collection finished. The same kinds written by a person do.
+MACHINE_RECORDS = frozenset({EventKind.SLA, EventKind.COLLECTION, EventKind.FIX})
 
-def _event(*, ticket: Ticket, kind: str, actor=None, body: str = "", data: dict | None = None, at: datetime):
+
+class TicketChanged(Exception):
+    """The ticket changed after the form was rendered: ``seen`` is the version it showed."""
+
+    def __init__(self, *, seen: int, current: int):
+        super().__init__(f"The ticket changed since version {seen} (now {current}).")
+        self.seen = seen
+        self.current = current
+
+
+def _event(*, ticket: Ticket, kind: str, actor=None, body: str = "", data: dict | None = None, at: datetime,
+           version: int | None = None):
     return TicketEvent.objects.create(
-        ticket=ticket, kind=kind, actor=actor, body=body, data=data or {}, created_at=at
+        ticket=ticket, kind=kind, actor=actor, body=body, data=data or {}, created_at=at, version=version
     )
 
 
 def ticket_record_event(
     *, ticket: Ticket, kind: str, actor=None, body: str = "", data: dict | None = None, now: datetime | None = None
 ) -> TicketEvent:
-    """Append an entry written by another part of the product (collections, fixes) to the timeline."""
+    """Append an entry written by another part of the product (collections, fixes, mail) to the timeline."""
     now = now or timezone.now()
-    Ticket.objects.filter(pk=ticket.pk).update(updated_at=now)
-    return _event(ticket=ticket, kind=kind, actor=actor, body=body, data=data, at=now)
+    if actor is None and kind in MACHINE_RECORDS:
+        Ticket.objects.filter(pk=ticket.pk).update(updated_at=now)
+        return _event(ticket=ticket, kind=kind, body=body, data=data, at=now)
+    with transaction.atomic():
+        # The UPDATE takes the row lock, so the version read back is the one this entry made.
+        Ticket.objects.filter(pk=ticket.pk).update(updated_at=now, version=F("version") + 1)
+        version = Ticket.objects.values_list("version", flat=True).get(pk=ticket.pk)
+        return _event(ticket=ticket, kind=kind, actor=actor, body=body, data=data, at=now, version=version)
 
 
-def _locked(ticket: Ticket) -> Ticket:
-    return Ticket.objects.select_for_update().get(pk=ticket.pk)
+def _locked(ticket: Ticket, *, expected_version: int | None = None) -> Ticket:
+    """The ticket's row, locked for this transaction; refused if it is no longer at ``expected_version``."""
+    locked = Ticket.objects.select_for_update().get(pk=ticket.pk)
+    if expected_version is not None and locked.version != expected_version:
+        raise TicketChanged(seen=expected_version, current=locked.version)
+    return locked
+
+
+def _changed(ticket: Ticket, *, now: datetime) -> None:
+    """Mark a locked ticket changed (saved by the caller): a new version, a new updated_at."""
+    ticket.version += 1
+    ticket.updated_at = now
 
 
 def _refresh_sla(ticket: Ticket) -> None:
@@ -102,10 +141,10 @@ def ticket_create(
     ticket.servers.set(servers)
     ticket.tags.set(tags_from_names(tag_names))
     _event(ticket=ticket, kind=EventKind.CREATED, actor=created_by, body=description, at=now,
-           data={"priority": priority, "customer": customer.name})
+           data={"priority": priority, "customer": customer.name}, version=ticket.version)
     if assignee is not None:
         _event(ticket=ticket, kind=EventKind.ASSIGNMENT, actor=created_by, at=now,
-               data={"from": None, "to": assignee.get_username()})
+               data={"from": None, "to": assignee.get_username()}, version=ticket.version)
     return ticket
 
 
@@ -117,43 +156,46 @@ def ticket_reply(*, ticket: Ticket, author, body: str, now: datetime | None = No
     if ticket.first_response_at is None:
         ticket.first_response_at = now
         ticket.next_due_at = ticket.compute_next_due()
-    ticket.updated_at = now
-    ticket.save(update_fields=["first_response_at", "next_due_at", "updated_at"])
-    return _event(ticket=ticket, kind=EventKind.REPLY, actor=author, body=body, at=now)
+    _changed(ticket, now=now)
+    ticket.save(update_fields=["first_response_at", "next_due_at", "updated_at", "version"])
+    return _event(ticket=ticket, kind=EventKind.REPLY, actor=author, body=body, at=now, version=ticket.version)
 
 
 @transaction.atomic
 def ticket_add_note(*, ticket: Ticket, author, body: str, now: datetime | None = None) -> TicketEvent:
     now = now or timezone.now()
     ticket = _locked(ticket)
-    ticket.updated_at = now
-    ticket.save(update_fields=["updated_at"])
-    return _event(ticket=ticket, kind=EventKind.NOTE, actor=author, body=body, at=now)
+    _changed(ticket, now=now)
+    ticket.save(update_fields=["updated_at", "version"])
+    return _event(ticket=ticket, kind=EventKind.NOTE, actor=author, body=body, at=now, version=ticket.version)
 
 
 @transaction.atomic
-def ticket_assign(*, ticket: Ticket, assignee, by, now: datetime | None = None) -> Ticket:
+def ticket_assign(
+    *, ticket: Ticket, assignee, by, now: datetime | None = None, expected_version: int | None = None
+) -> Ticket:
     now = now or timezone.now()
     _check_assignee(assignee)
-    ticket = _locked(ticket)
+    ticket = _locked(ticket, expected_version=expected_version)
     if ticket.assignee_id == (assignee.pk if assignee else None):
         return ticket
     before = ticket.assignee.get_username() if ticket.assignee else None
     ticket.assignee = assignee
-    ticket.updated_at = now
-    ticket.save(update_fields=["assignee", "updated_at"])
-    _event(ticket=ticket, kind=EventKind.ASSIGNMENT, actor=by, at=now,
+    _changed(ticket, now=now)
+    ticket.save(update_fields=["assignee", "updated_at", "version"])
+    _event(ticket=ticket, kind=EventKind.ASSIGNMENT, actor=by, at=now, version=ticket.version,
            data={"from": before, "to": assignee.get_username() if assignee else None})
     return ticket
 
 
 @transaction.atomic
 def ticket_change_status(
-    *, ticket: Ticket, status: str, by, note: str = "", now: datetime | None = None
+    *, ticket: Ticket, status: str, by, note: str = "", now: datetime | None = None,
+    expected_version: int | None = None,
 ) -> Ticket:
     """Move the ticket along the workflow; raises workflow.TransitionRefused."""
     now = now or timezone.now()
-    ticket = _locked(ticket)
+    ticket = _locked(ticket, expected_version=expected_version)
     current = ticket.status
     workflow.check_transition(current=current, target=status)
 
@@ -172,59 +214,103 @@ def ticket_change_status(
         ticket.closed_at = None
 
     ticket.status = status
-    ticket.updated_at = now
+    _changed(ticket, now=now)
     _refresh_sla(ticket)
     ticket.save()
-    _event(ticket=ticket, kind=EventKind.STATUS, actor=by, body=note, at=now,
+    _event(ticket=ticket, kind=EventKind.STATUS, actor=by, body=note, at=now, version=ticket.version,
            data={"from": current, "to": status, "reopened": workflow.is_reopening(current=current, target=status)})
     return ticket
 
 
 @transaction.atomic
-def ticket_change_priority(*, ticket: Ticket, priority: int, by, now: datetime | None = None) -> Ticket:
+def ticket_change_priority(
+    *, ticket: Ticket, priority: int, by, now: datetime | None = None, expected_version: int | None = None
+) -> Ticket:
     now = now or timezone.now()
-    ticket = _locked(ticket)
+    ticket = _locked(ticket, expected_version=expected_version)
     if ticket.priority == priority:
         return ticket
     before = ticket.priority
     ticket.priority = priority
-    ticket.updated_at = now
+    _changed(ticket, now=now)
     _refresh_sla(ticket)
     ticket.save()
-    _event(ticket=ticket, kind=EventKind.PRIORITY, actor=by, at=now, data={"from": before, "to": priority})
+    _event(ticket=ticket, kind=EventKind.PRIORITY, actor=by, at=now, version=ticket.version,
+           data={"from": before, "to": priority})
     return ticket
 
 
 @transaction.atomic
-def ticket_set_tags(*, ticket: Ticket, tag_names: Iterable[str], by, now: datetime | None = None) -> Ticket:
+def ticket_set_tags(
+    *, ticket: Ticket, tag_names: Iterable[str], by, now: datetime | None = None, expected_version: int | None = None
+) -> Ticket:
     now = now or timezone.now()
-    ticket = _locked(ticket)
+    ticket = _locked(ticket, expected_version=expected_version)
     before = sorted(ticket.tags.values_list("name", flat=True))
     tags = tags_from_names(tag_names)
     after = [t.name for t in tags]
     if before == after:
         return ticket
     ticket.tags.set(tags)
-    ticket.updated_at = now
-    ticket.save(update_fields=["updated_at"])
-    _event(ticket=ticket, kind=EventKind.TAGS, actor=by, at=now, data={"from": before, "to": after})
+    _changed(ticket, now=now)
+    ticket.save(update_fields=["updated_at", "version"])
+    _event(ticket=ticket, kind=EventKind.TAGS, actor=by, at=now, version=ticket.version,
+           data={"from": before, "to": after})
     return ticket
 
 
 @transaction.atomic
-def ticket_set_servers(*, ticket: Ticket, servers: Iterable[Server], by, now: datetime | None = None) -> Ticket:
+def ticket_set_servers(
+    *, ticket: Ticket, servers: Iterable[Server], by, now: datetime | None = None, expected_version: int | None = None
+) -> Ticket:
     now = now or timezone.now()
-    ticket = _locked(ticket)
+    ticket = _locked(ticket, expected_version=expected_version)
     servers = _check_servers(customer=ticket.customer, servers=servers)
     before = sorted(ticket.servers.values_list("name", flat=True))
     after = sorted(s.name for s in servers)
     if before == after:
         return ticket
     ticket.servers.set(servers)
-    ticket.updated_at = now
-    ticket.save(update_fields=["updated_at"])
-    _event(ticket=ticket, kind=EventKind.SERVERS, actor=by, at=now, data={"from": before, "to": after})
+    _changed(ticket, now=now)
+    ticket.save(update_fields=["updated_at", "version"])
+    _event(ticket=ticket, kind=EventKind.SERVERS, actor=by, at=now, version=ticket.version,
+           data={"from": before, "to": after})
     return ticket
+
+
+# --- Composer drafts ---------------------------------------------------------------
+
+def normalise_newlines(text: str) -> str:
+    """Browsers post a textarea's line breaks as CRLF; drafts keep LF only."""
+    return text.replace("\r\n", "\n").replace("\r", "\n")
+
+
+@transaction.atomic
+def draft_save(
+    *, user, ticket: Ticket, kind: str, body: str, last_sent: int = 0, now: datetime | None = None
+) -> TicketDraft | None:
+    """Keep what ``user`` has typed in ``ticket``'s ``kind`` composer; a blank body discards the draft.
+
+    ``last_sent`` is the id of the user's latest entry of this kind when the composer was rendered.
+    A later one means the text was sent since (an autosave still in flight when Send was pressed):
+    the save is ignored, so the draft just sent does not come back.
+    """
+    now = now or timezone.now()
+    body = normalise_newlines(body)
+    sent = TicketEvent.objects.filter(ticket=ticket, actor=user, kind=kind, pk__gt=last_sent).exists()
+    if sent:
+        return None
+    if not body.strip():
+        draft_discard(user=user, ticket=ticket, kind=kind)
+        return None
+    draft, _ = TicketDraft.objects.update_or_create(
+        user=user, ticket=ticket, kind=kind, defaults={"body": body, "updated_at": now}
+    )
+    return draft
+
+
+def draft_discard(*, user, ticket: Ticket, kind: str) -> None:
+    TicketDraft.objects.filter(user=user, ticket=ticket, kind=kind).delete()
 
 
 def flag_sla_breaches(*, now: datetime | None = None) -> int:

@@ -1,10 +1,19 @@
 """Ticket views: the queue, filing a ticket, and the ticket page with its actions.
 
-Each action is access -> form -> service -> fragment (htmx) or redirect. An
+Each action is access -> form -> service -> fragments (htmx) or redirect. An
 invalid form re-renders the ticket with the errors beside the field it belongs to.
+
+The page is a desk a tech works in all day, so an action never costs them what
+they are typing: htmx answers replace only the parts of the page the action
+changed (tickets/_ticket_update.html), the composer's text is autosaved as a
+draft of theirs, and a sidebar form posted from a page the ticket has moved on
+from is refused (409) with what changed since, by whom, and a button to
+re-apply the change on the ticket as it is now.
 """
 
 from __future__ import annotations
+
+from dataclasses import dataclass
 
 from django.conf import settings
 from django.contrib import messages
@@ -15,6 +24,7 @@ from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
+from django.views.decorators.vary import vary_on_headers
 
 from diagnostics import selectors as collection_selectors
 from diagnostics.forms import CollectForm
@@ -22,7 +32,7 @@ from diagnostics.knowledge import followups, outcomes, verification
 from diagnostics.knowledge.forms import AcceptFixForm, RejectFixForm, SettlePossibleForm
 from diagnostics.knowledge.proposal import playbook_proposal
 from triage import access, forms, selectors, services, workflow
-from triage.models import Status, Ticket
+from triage.models import DraftKind, Status, Ticket, TicketEvent
 from triage.pagination import BadCursor
 
 
@@ -86,7 +96,33 @@ def _load_ticket(request: HttpRequest, ticket_id: int) -> Ticket:
         raise Http404("No such ticket") from None
 
 
-def _ticket_context(request: HttpRequest, ticket: Ticket, **bound) -> dict:
+# The sidebar's forms in page order: (action, url name, button label). Each is its own part of the
+# page (id "action-<action>") and carries the ticket version it was rendered at.
+SIDEBAR_ACTIONS = (
+    ("status", "ticket_status", "Change status"),
+    ("assign", "ticket_assign", "Assign"),
+    ("priority", "ticket_priority", "Set priority"),
+    ("tags", "ticket_tags", "Save tags"),
+    ("servers", "ticket_servers", "Link servers"),
+)
+# The composer's two forms: (action, draft kind, url name, draft url name, label, button label).
+COMPOSERS = (
+    ("reply", DraftKind.REPLY, "ticket_reply", "ticket_draft_reply", "Public reply to the customer", "Send reply"),
+    ("note", DraftKind.NOTE, "ticket_note", "ticket_draft_note", "Internal note (techs only)", "Add note"),
+)
+# The actions of the suggested-fixes panel; verify and settle also start a collection.
+FIX_ACTIONS = frozenset({"accept", "reject", "resolve_fix", "verify", "settle"})
+
+
+@dataclass
+class Conflict:
+    """A sidebar change refused because the ticket changed after the form was rendered."""
+
+    action: str
+    changes: list[TicketEvent]
+
+
+def _ticket_context(request: HttpRequest, ticket: Ticket, *, conflict: Conflict | None = None, **bound) -> dict:
     can_work = access.can_work_tickets(request.user)
     context = {
         "ticket": ticket,
@@ -102,6 +138,7 @@ def _ticket_context(request: HttpRequest, ticket: Ticket, **bound) -> dict:
     }
     if can_work:
         proposal = playbook_proposal(ticket=ticket)
+        composers = selectors.ticket_composers(user=request.user, ticket=ticket)
         context.update(
             accept_form=bound.get("accept_form"),
             reject_form=bound.get("reject_form"),
@@ -110,8 +147,10 @@ def _ticket_context(request: HttpRequest, ticket: Ticket, **bound) -> dict:
             settle_form=bound.get("settle_form"),
             # "Resolve with this fix" is offered only where the workflow allows resolving.
             can_resolve=Status.RESOLVED in context["next_statuses"],
-            reply_form=bound.get("reply_form") or forms.ReplyForm(),
-            note_form=bound.get("note_form") or forms.ReplyForm(prefix="note"),
+            # A tech coming back to the ticket finds what they had typed and not sent.
+            reply_form=bound.get("reply_form") or forms.ReplyForm(initial=_draft_initial(composers["reply"])),
+            note_form=bound.get("note_form")
+            or forms.ReplyForm(prefix="note", initial=_draft_initial(composers["note"])),
             assign_form=bound.get("assign_form") or forms.AssignForm(initial={"assignee": ticket.assignee_id}),
             status_form=bound.get("status_form") or forms.StatusForm(ticket=ticket, recipes=_fix_choices(ticket)),
             priority_form=bound.get("priority_form") or forms.PriorityForm(initial={"priority": ticket.priority}),
@@ -123,7 +162,21 @@ def _ticket_context(request: HttpRequest, ticket: Ticket, **bound) -> dict:
             ),
             proposal=proposal,
         )
+        context["sidebar_actions"] = [
+            {"name": name, "url_name": url_name, "label": label, "form": context[f"{name}_form"],
+             "conflict": conflict if conflict is not None and conflict.action == name else None}
+            for name, url_name, label in SIDEBAR_ACTIONS
+        ]
+        context["composers"] = [
+            {"name": name, "kind": kind, "url_name": url_name, "draft_url_name": draft_url_name, "label": label,
+             "button": button, "form": context[f"{name}_form"], "state": composers[kind]}
+            for name, kind, url_name, draft_url_name, label, button in COMPOSERS
+        ]
     return context
+
+
+def _draft_initial(composer: selectors.Composer) -> dict:
+    return {"body": composer.draft.body} if composer.draft is not None else {}
 
 
 def _fix_choices(ticket: Ticket) -> list[tuple[int, str]]:
@@ -137,15 +190,34 @@ def _render_ticket(request: HttpRequest, ticket: Ticket, **bound) -> HttpRespons
 
 @login_required
 @require_GET
+@vary_on_headers("HX-Request")
 def ticket_detail(request: HttpRequest, ticket_id: int) -> HttpResponse:
     ticket = _load_ticket(request, ticket_id)
     return _render_ticket(request, ticket)
 
 
-def _after_action(request: HttpRequest, ticket_id: int) -> HttpResponse:
+def _parts_to_swap(*, acted: str, status_changed: bool, conflict: bool) -> set[str]:
+    """The parts of the ticket page an action's htmx answer replaces. Never the composer it was not
+    sent from: a half-typed reply survives a status change, and a half-typed note a sent reply."""
+    parts = {"head", "timeline", "facts", "versions"}
+    parts |= {"fixes", "runs"} if acted in FIX_ACTIONS else {acted}
+    if status_changed:
+        parts |= {"status", "fixes"}  # the next statuses, and whether a fix may resolve the ticket
+    if conflict:
+        parts |= {name for name, _, _ in SIDEBAR_ACTIONS} | {"fixes"}  # the page was stale throughout
+    return parts
+
+
+def _answer(request: HttpRequest, ticket: Ticket, *, acted: str, status_before: str, status: int = 200,
+            conflict: Conflict | None = None, **bound) -> HttpResponse:
+    """The ticket after an action that was not simply done (form errors, a conflict), or after one
+    done through htmx: htmx gets the changed parts, swapped out of band; a plain POST the page."""
+    context = _ticket_context(request, ticket, conflict=conflict, **bound)
     if request.htmx:
-        return _render_ticket(request, _load_ticket(request, ticket_id))
-    return redirect(reverse("ticket", args=[ticket_id]))
+        context["swap"] = _parts_to_swap(acted=acted, status_changed=ticket.status != status_before,
+                                         conflict=conflict is not None)
+        return render(request, "tickets/_ticket_update.html", context, status=status)
+    return render(request, "tickets/detail.html", context, status=status)
 
 
 def _add_errors(form, exc: ValidationError) -> None:
@@ -157,48 +229,106 @@ def _add_errors(form, exc: ValidationError) -> None:
 
 
 def _ticket_action(name: str, form_factory, apply):
-    """Build a POST view for one ticket action: load, check, validate, apply."""
+    """Build a POST view for one ticket action: load, check, validate, apply.
+
+    ``apply(request=, ticket=, data=, version=)`` gets the version the form was rendered at
+    (None for forms that carry none) to pass on to the service as ``expected_version``.
+    """
 
     @login_required
     @require_POST
+    @vary_on_headers("HX-Request")
     def view(request: HttpRequest, ticket_id: int) -> HttpResponse:
         ticket = _load_ticket(request, ticket_id)
         access.ticket_access(user=request.user, action="work")
+        status_before = ticket.status
         form = form_factory(request, ticket)
-        if form.is_valid():
-            try:
-                apply(request=request, ticket=ticket, data=form.cleaned_data)
-            except (ValidationError, workflow.TransitionRefused) as exc:
-                _add_errors(form, exc if isinstance(exc, ValidationError) else ValidationError(str(exc)))
-            else:
-                return _after_action(request, ticket_id)
-        return _render_ticket(request, ticket, **{f"{name}_form": form})
+        seen = forms.SeenVersionForm(request.POST).seen()
+        try:
+            if seen is not None and seen != ticket.version:
+                # Stale even if invalid too: fixing the error must not then overwrite the change between.
+                raise services.TicketChanged(seen=seen, current=ticket.version)
+            if form.is_valid():
+                try:
+                    apply(request=request, ticket=ticket, data=form.cleaned_data, version=seen)
+                except (ValidationError, workflow.TransitionRefused) as exc:
+                    _add_errors(form, exc if isinstance(exc, ValidationError) else ValidationError(str(exc)))
+                else:
+                    if not request.htmx:
+                        return redirect(reverse("ticket", args=[ticket_id]))
+                    return _answer(request, _load_ticket(request, ticket_id), acted=name,
+                                   status_before=status_before)
+        except services.TicketChanged as changed:
+            ticket = _load_ticket(request, ticket_id)
+            conflict = Conflict(action=name, changes=selectors.ticket_changes_since(ticket=ticket,
+                                                                                   version=changed.seen))
+            return _answer(request, ticket, acted=name, status_before=status_before, status=409,
+                           conflict=conflict, **{f"{name}_form": form})
+        return _answer(request, ticket, acted=name, status_before=status_before, **{f"{name}_form": form})
 
     view.__name__ = f"ticket_{name}"
     return view
 
 
+def _draft_autosave(kind: str, prefix: str | None):
+    """Build the POST view a composer's textarea autosaves to as the tech types."""
+
+    @login_required
+    @require_POST
+    @vary_on_headers("HX-Request")
+    def view(request: HttpRequest, ticket_id: int) -> HttpResponse:
+        ticket = _load_ticket(request, ticket_id)
+        access.ticket_access(user=request.user, action="work")
+        form = forms.DraftForm(request.POST, prefix=prefix)
+        draft = None
+        if form.is_valid():
+            draft = services.draft_save(user=request.user, ticket=ticket, kind=kind, body=form.cleaned_data["body"],
+                                        last_sent=form.cleaned_data["last_sent"] or 0)
+        if not request.htmx:
+            return redirect(reverse("ticket", args=[ticket_id]))
+        # 200 even for a refused save (too long): htmx swaps only 2xx answers, and the tech must read why.
+        return render(request, "tickets/_draft_state.html", {"draft": draft, "form": form})
+
+    view.__name__ = f"ticket_draft_{kind}"
+    return view
+
+
+ticket_draft_reply = _draft_autosave(DraftKind.REPLY, None)
+ticket_draft_note = _draft_autosave(DraftKind.NOTE, "note")
+
+
+def _send(kind: str):
+    """Send what was typed in the composer, and drop the author's draft of it with it."""
+
+    def apply(*, request: HttpRequest, ticket: Ticket, data: dict, version: int | None) -> None:
+        write = services.ticket_reply if kind == DraftKind.REPLY else services.ticket_add_note
+        with transaction.atomic():
+            write(ticket=ticket, author=request.user, body=data["body"])
+            services.draft_discard(user=request.user, ticket=ticket, kind=kind)
+
+    return apply
+
+
 ticket_reply = _ticket_action(
-    "reply",
-    lambda request, ticket: forms.ReplyForm(request.POST),
-    lambda request, ticket, data: services.ticket_reply(ticket=ticket, author=request.user, body=data["body"]),
+    "reply", lambda request, ticket: forms.ReplyForm(request.POST), _send(DraftKind.REPLY)
 )
 ticket_note = _ticket_action(
-    "note",
-    lambda request, ticket: forms.ReplyForm(request.POST, prefix="note"),
-    lambda request, ticket, data: services.ticket_add_note(ticket=ticket, author=request.user, body=data["body"]),
+    "note", lambda request, ticket: forms.ReplyForm(request.POST, prefix="note"), _send(DraftKind.NOTE)
 )
 ticket_assign = _ticket_action(
     "assign",
     lambda request, ticket: forms.AssignForm(request.POST),
-    lambda request, ticket, data: services.ticket_assign(ticket=ticket, assignee=data["assignee"], by=request.user),
+    lambda request, ticket, data, version: services.ticket_assign(
+        ticket=ticket, assignee=data["assignee"], by=request.user, expected_version=version
+    ),
 )
 
 
-def _change_status(*, request: HttpRequest, ticket: Ticket, data: dict) -> None:
+def _change_status(*, request: HttpRequest, ticket: Ticket, data: dict, version: int | None) -> None:
     # One transaction: a resolution and the fix named for it are recorded together or not at all.
     with transaction.atomic():
-        services.ticket_change_status(ticket=ticket, status=data["status"], by=request.user, note=data["note"])
+        services.ticket_change_status(ticket=ticket, status=data["status"], by=request.user, note=data["note"],
+                                      expected_version=version)
         if data.get("fixed_by") is not None:
             recipe = outcomes.ticket_suggested_recipes(ticket=ticket).get(pk=data["fixed_by"])
             outcomes.outcome_record_fixed(ticket=ticket, recipe=recipe, by=request.user)
@@ -214,52 +344,56 @@ ticket_status = _ticket_action(
 ticket_accept_fix = _ticket_action(
     "accept",
     lambda request, ticket: AcceptFixForm(request.POST, recipes=outcomes.ticket_suggested_recipes(ticket=ticket)),
-    lambda request, ticket, data: outcomes.outcome_record_accepted(
+    lambda request, ticket, data, version: outcomes.outcome_record_accepted(
         ticket=ticket, recipe=data["recipe"], by=request.user
     ),
 )
 ticket_reject_fix = _ticket_action(
     "reject",
     lambda request, ticket: RejectFixForm(request.POST, recipes=outcomes.ticket_suggested_recipes(ticket=ticket)),
-    lambda request, ticket, data: outcomes.outcome_record_rejected(
+    lambda request, ticket, data, version: outcomes.outcome_record_rejected(
         ticket=ticket, recipe=data["recipe"], by=request.user, reason=data["reason"]
     ),
 )
 ticket_resolve_with_fix = _ticket_action(
     "resolve_fix",
     lambda request, ticket: AcceptFixForm(request.POST, recipes=outcomes.ticket_suggested_recipes(ticket=ticket)),
-    lambda request, ticket, data: outcomes.ticket_resolve_with_fix(
+    lambda request, ticket, data, version: outcomes.ticket_resolve_with_fix(
         ticket=ticket, recipe=data["recipe"], by=request.user
     ),
 )
 ticket_verify_fix = _ticket_action(
     "verify",
     lambda request, ticket: AcceptFixForm(request.POST, recipes=outcomes.ticket_suggested_recipes(ticket=ticket)),
-    lambda request, ticket, data: verification.verify_request(ticket=ticket, recipe=data["recipe"], by=request.user),
+    lambda request, ticket, data, version: verification.verify_request(
+        ticket=ticket, recipe=data["recipe"], by=request.user
+    ),
 )
 ticket_settle_possible = _ticket_action(
     "settle",
     lambda request, ticket: SettlePossibleForm(request.POST),
-    lambda request, ticket, data: followups.settle_request(
+    lambda request, ticket, data, version: followups.settle_request(
         ticket=ticket, symptom_key=data["symptom"], server_id=data["server"], by=request.user
     ),
 )
 ticket_priority = _ticket_action(
     "priority",
     lambda request, ticket: forms.PriorityForm(request.POST),
-    lambda request, ticket, data: services.ticket_change_priority(
-        ticket=ticket, priority=data["priority"], by=request.user
+    lambda request, ticket, data, version: services.ticket_change_priority(
+        ticket=ticket, priority=data["priority"], by=request.user, expected_version=version
     ),
 )
 ticket_tags = _ticket_action(
     "tags",
     lambda request, ticket: forms.TagsForm(request.POST),
-    lambda request, ticket, data: services.ticket_set_tags(ticket=ticket, tag_names=data["tags"], by=request.user),
+    lambda request, ticket, data, version: services.ticket_set_tags(
+        ticket=ticket, tag_names=data["tags"], by=request.user, expected_version=version
+    ),
 )
 ticket_servers = _ticket_action(
     "servers",
     lambda request, ticket: forms.ServersForm(request.POST, ticket=ticket),
-    lambda request, ticket, data: services.ticket_set_servers(
-        ticket=ticket, servers=data["servers"], by=request.user
+    lambda request, ticket, data, version: services.ticket_set_servers(
+        ticket=ticket, servers=data["servers"], by=request.user, expected_version=version
     ),
 )
