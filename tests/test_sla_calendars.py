@@ -148,3 +148,14 @@ def test_a_customer_object_loaded_before_the_clock_changed_still_gets_the_new_cl
     assert customer.sla_tier.calendar is None  # the copy this caller holds
     ticket = _file(customer, by=tech, at=FRIDAY_4PM)
     assert ticket.first_response_due == berlin(FRIDAY_4PM, 17)  # Gold P2: one business hour
+
+
+def test_moving_a_tier_with_many_open_tickets_takes_a_fixed_number_of_queries(
+        roles, tech, office_hours, django_assert_max_num_queries):
+    gold = SlaTier.objects.get(name="Gold")
+    customer = Customer.objects.create(name="Northwind", sla_tier=gold)
+    for _ in range(40):
+        _file(customer, by=tech, at=FRIDAY_4PM)
+    with django_assert_max_num_queries(10):
+        services.sla_tier_set_calendar(tier=gold, calendar=office_hours)
+    assert set(customer.tickets.values_list("first_response_due", flat=True)) == {berlin(FRIDAY_4PM, 17)}

@@ -20,6 +20,7 @@ from triage.models import (
     EventKind,
     Priority,
     Server,
+    SlaTarget,
     SlaTier,
     Status,
     Tag,
@@ -307,17 +308,21 @@ def sla_tiers_ensure() -> list[SlaTier]:
 def _refresh_open_tickets(*, tiers: Iterable[SlaTier]) -> int:
     """Recompute the deadlines of open tickets on these tiers after their clock changed; returns how many.
 
-    Pauses already measured stay as they were measured (on the clock in force at the time).
+    One locking read and batched updates, however many tickets the tiers have open. Pauses already
+    measured stay as they were measured (on the clock in force at the time).
     """
-    refreshed = 0
-    pks = Ticket.objects.filter(customer__sla_tier__in=list(tiers), status__in=OPEN_STATUSES).values_list(
-        "pk", flat=True)
-    for pk in pks:
-        ticket = Ticket.objects.select_for_update().select_related("customer__sla_tier__calendar").get(pk=pk)
-        _refresh_sla(ticket)
-        ticket.save(update_fields=["first_response_due", "resolution_due", "next_due_at"])
-        refreshed += 1
-    return refreshed
+    tiers = {t.pk: t for t in SlaTier.objects.select_related("calendar").filter(pk__in=[t.pk for t in tiers])}
+    schedules = {pk: tier.schedule() for pk, tier in tiers.items()}
+    targets = {(t.tier_id, t.priority): t for t in SlaTarget.objects.filter(tier__in=tiers)}
+    tickets = list(Ticket.objects.select_for_update(of=("self",)).select_related("customer").filter(
+        customer__sla_tier__in=tiers, status__in=OPEN_STATUSES))
+    for ticket in tickets:
+        tier_id = ticket.customer.sla_tier_id
+        ticket.first_response_due, ticket.resolution_due = ticket.sla_deadlines(
+            target=targets[(tier_id, ticket.priority)], schedule=schedules[tier_id])
+        ticket.next_due_at = ticket.compute_next_due()
+    Ticket.objects.bulk_update(tickets, ["first_response_due", "resolution_due", "next_due_at"], batch_size=500)
+    return len(tickets)
 
 
 @transaction.atomic
