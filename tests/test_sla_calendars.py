@@ -159,3 +159,18 @@ def test_moving_a_tier_with_many_open_tickets_takes_a_fixed_number_of_queries(
     with django_assert_max_num_queries(10):
         services.sla_tier_set_calendar(tier=gold, calendar=office_hours)
     assert set(customer.tickets.values_list("first_response_due", flat=True)) == {berlin(FRIDAY_4PM, 17)}
+
+
+def test_the_customers_mail_reply_restarts_the_clock_with_only_working_time_paused(office_tier, tech):
+    from mailgate import services as mailgate
+    from tests.mailgate_support import DESK, mail
+
+    customer = Customer.objects.create(name="Kanzlei Weber", sla_tier=office_tier, contact_email="it@weber.test")
+    ticket = _file(customer, by=tech, at=berlin(MONDAY, 9))
+    services.ticket_change_status(ticket=ticket, status=Status.WAITING, by=tech, now=berlin(MONDAY, 16))
+    reply = mail(sender="it@weber.test", subject=f"Re: [#{ticket.pk}] VPN down", body="Version 5.2.")
+    mailgate.inbound_receive(raw=reply.as_bytes(), envelope_from="it@weber.test", envelope_to=[DESK],
+                             now=berlin(MONDAY + timedelta(days=1), 10))
+    ticket.refresh_from_db()
+    assert ticket.status == Status.TRIAGING and ticket.paused_seconds == 2 * 3600
+    assert ticket.resolution_due == berlin(MONDAY + timedelta(days=2), 11)
