@@ -251,7 +251,6 @@ class UserRolesForm(forms.Form):
     is_active = forms.BooleanField(required=False, label="Active")
 
 
-
 def _time_zone_choices() -> list[tuple[str, str]]:
     from zoneinfo import available_timezones
 

@@ -311,11 +311,11 @@ def _refresh_open_tickets(*, tiers: Iterable[SlaTier]) -> int:
     One locking read and batched updates, however many tickets the tiers have open. Pauses already
     measured stay as they were measured (on the clock in force at the time).
     """
-    tiers = {t.pk: t for t in SlaTier.objects.select_related("calendar").filter(pk__in=[t.pk for t in tiers])}
-    schedules = {pk: tier.schedule() for pk, tier in tiers.items()}
-    targets = {(t.tier_id, t.priority): t for t in SlaTarget.objects.filter(tier__in=tiers)}
+    tier_ids = [tier.pk for tier in tiers]
+    schedules = {t.pk: t.schedule() for t in SlaTier.objects.select_related("calendar").filter(pk__in=tier_ids)}
+    targets = {(t.tier_id, t.priority): t for t in SlaTarget.objects.filter(tier__in=tier_ids)}
     tickets = list(Ticket.objects.select_for_update(of=("self",)).select_related("customer").filter(
-        customer__sla_tier__in=tiers, status__in=OPEN_STATUSES))
+        customer__sla_tier__in=tier_ids, status__in=OPEN_STATUSES))
     for ticket in tickets:
         tier_id = ticket.customer.sla_tier_id
         ticket.first_response_due, ticket.resolution_due = ticket.sla_deadlines(
