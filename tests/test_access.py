@@ -23,6 +23,7 @@ from diagnostics.models import (
 )
 from mailgate.models import Attachment, InboundMessage, Outcome
 from tests.conftest import login
+from triage import services as desk
 from triage.models import Heartbeat
 from webhooks import services as webhooks
 
@@ -59,6 +60,10 @@ MATRIX = [
     ("server_new", {}, "get", None, ADMINS),
     ("server", {"server_id": "server"}, "get", None, READERS),
     ("server_edit", {"server_id": "server"}, "get", None, ADMINS),
+    ("sla_settings", {}, "get", None, ADMINS),
+    ("calendar_new", {}, "get", None, ADMINS),
+    ("calendar_edit", {"calendar_id": "calendar"}, "get", None, ADMINS),
+    ("tier_edit", {"tier_id": "tier"}, "get", None, ADMINS),
     ("users", {}, "get", None, ADMINS),
     ("user_new", {}, "get", None, ADMINS),
     ("user_edit", {"user_id": "tech"}, "get", None, ADMINS),
@@ -179,6 +184,8 @@ def scene(tech, admin_user, manager, outsider, customer, server, ticket):
     CollectionRun.objects.create(sweep=sweep, server=server, playbook=playbook, playbook_name=playbook.name,
                                  steps=playbook.steps)
     schedule = SweepSchedule.objects.create(customer=customer, playbook=playbook, hour=2)
+    calendar = desk.business_calendar_save(calendar=None, name="Office", time_zone="Europe/Berlin",
+                                           weekly_hours={"mon": ["09:00-17:00"]}, holidays=[])
     return {
         "users": {TECH: tech, ADMIN: admin_user, MANAGER: manager, OUTSIDER: outsider, ANON: None},
         "objects": {"ticket": ticket, "customer": customer, "server": server, "tech": tech, "run": run,
@@ -186,7 +193,8 @@ def scene(tech, admin_user, manager, outsider, customer, server, ticket):
                     "jump_host": jump_host, "jump_key": jump_key,
                     "symptom": _Keyed(symptom.key), "recipe": _Keyed(recipe.key),
                     "webhook": endpoint, "delivery": delivery, "attachment": attachment,
-                    "sweep": sweep, "sweep_schedule": schedule},
+                    "sweep": sweep, "sweep_schedule": schedule,
+                    "calendar": calendar, "tier": customer.sla_tier},
     }
 
 

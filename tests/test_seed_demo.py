@@ -111,12 +111,24 @@ def _every_chart_has_data_and_timelines_stay_in_order(demo):
         assert "Rebuilt reports" in demo or "rebuild" in demo.lower()
 
 
+def _the_standard_tier_runs_on_office_hours(demo):
+    from triage.models import SlaTier
+
+    standard = SlaTier.objects.get(name="Standard")
+    assert standard.calendar.name == "Berlin office" and SlaTier.objects.get(name="Gold").calendar is None
+    # No Standard ticket is due at night or at the weekend in Berlin (08:00-12:00, 13:00-17:00 on weekdays).
+    for due in Ticket.objects.filter(customer__sla_tier=standard).values_list("first_response_due", flat=True):
+        local = due.astimezone(standard.calendar.schedule().zone)
+        assert local.weekday() < 5 and (8, 0) < (local.hour, local.minute) <= (17, 0), local
+
+
 def test_six_months_of_tickets_come_with_collections_matches_and_verdicts(demo):
     # One load checked from every side: loading it is the slow part.
     _collections_hold_recorded_evidence_and_some_fail_for_real_reasons(demo)
     _the_real_matcher_ran_at_the_simulated_time(demo)
     _most_resolved_tickets_with_suggestions_record_what_fixed_them(demo)
     _every_chart_has_data_and_timelines_stay_in_order(demo)
+    _the_standard_tier_runs_on_office_hours(demo)
 
 
 def test_the_demo_is_the_same_every_time_for_a_seed(kb, roles):

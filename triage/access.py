@@ -97,6 +97,11 @@ def knowledge_access(*, user: User, action: Literal["view", "edit"]) -> None:
         _require(user, ADMIN)
 
 
+def sla_setup_access(*, user: User) -> None:
+    """SLA tiers' clocks and the business calendars behind them are configuration: admins only."""
+    _require(user, ADMIN)
+
+
 def webhook_access(*, user: User) -> None:
     """Webhook endpoints, their secrets and delivery logs are configuration: admins only."""
     _require(user, ADMIN)

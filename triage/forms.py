@@ -10,8 +10,8 @@ from django.contrib.auth.password_validation import validate_password
 from django.core.exceptions import ValidationError
 from django.core.validators import validate_ipv46_address
 
-from triage import access, selectors, workflow
-from triage.models import Customer, Priority, Server, ServerRole, SlaTier, Status, slug_token
+from triage import access, business_hours, selectors, workflow
+from triage.models import BusinessCalendar, Customer, Priority, Server, ServerRole, SlaTier, Status, slug_token
 
 HOSTNAME_LABEL = r"[a-zA-Z0-9](?:[a-zA-Z0-9-]{0,61}[a-zA-Z0-9])?"
 HOSTNAME = re.compile(rf"^(?=.{{1,253}}$){HOSTNAME_LABEL}(\.{HOSTNAME_LABEL})*\.?$")
@@ -266,3 +266,80 @@ class UserRolesForm(forms.Form):
                                       widget=forms.CheckboxSelectMultiple, required=False)
     is_active = forms.BooleanField(required=False, label="Active")
 
+
+def _time_zone_choices() -> list[tuple[str, str]]:
+    from zoneinfo import available_timezones
+
+    return [(name, name) for name in sorted(available_timezones())]
+
+
+def _hours_field(label: str, initial: str) -> forms.CharField:
+    return forms.CharField(
+        label=label, required=False, max_length=200, initial=initial,
+        help_text="e.g. 09:00-17:00 or 08:00-12:00, 13:00-17:00; empty for a day off.",
+    )
+
+
+class BusinessCalendarForm(forms.Form):
+    """A calendar as an admin types it: one line of intervals per weekday, one holiday per line."""
+
+    name = forms.CharField(max_length=60)
+    time_zone = forms.ChoiceField(choices=_time_zone_choices, initial="UTC", help_text="IANA time zone.")
+    mon = _hours_field("Monday", "09:00-17:00")
+    tue = _hours_field("Tuesday", "09:00-17:00")
+    wed = _hours_field("Wednesday", "09:00-17:00")
+    thu = _hours_field("Thursday", "09:00-17:00")
+    fri = _hours_field("Friday", "09:00-17:00")
+    sat = _hours_field("Saturday", "")
+    sun = _hours_field("Sunday", "")
+    holidays = forms.CharField(
+        required=False, max_length=20_000, widget=forms.Textarea(attrs={"rows": 6}),
+        help_text="One per line: date and name, e.g. 2026-12-25 Christmas Day. No SLA time runs on them.",
+    )
+
+    def __init__(self, *args, calendar: BusinessCalendar | None = None, **kwargs):
+        if calendar is not None:
+            rows = calendar.weekly_rows()
+            kwargs.setdefault("initial", {
+                "name": calendar.name, "time_zone": calendar.time_zone,
+                "holidays": business_hours.format_holiday_lines(calendar.holidays),
+                **{key: hours for key, (_, hours) in zip(business_hours.WEEKDAYS, rows, strict=True)},
+            })
+        super().__init__(*args, **kwargs)
+        self.calendar = calendar
+
+    def clean_name(self) -> str:
+        name = self.cleaned_data["name"].strip()
+        others = BusinessCalendar.objects.filter(name__iexact=name)
+        if self.calendar is not None:
+            others = others.exclude(pk=self.calendar.pk)
+        if others.exists():
+            raise ValidationError("A calendar with this name exists.")
+        return name
+
+    def clean_holidays(self) -> list[dict[str, str]]:
+        try:
+            return business_hours.parse_holiday_lines(self.cleaned_data["holidays"])
+        except business_hours.ScheduleError as exc:
+            raise ValidationError(str(exc)) from None
+
+    def clean(self):
+        cleaned = super().clean()
+        weekly = []
+        for key in business_hours.WEEKDAYS:
+            try:
+                weekly.append(business_hours.parse_intervals(cleaned.get(key) or ""))
+            except business_hours.ScheduleError as exc:
+                self.add_error(key, str(exc))
+        if len(weekly) == 7 and not any(weekly):
+            raise ValidationError("Give working hours on at least one weekday.")
+        if len(weekly) == 7:
+            cleaned["weekly_hours"] = business_hours.weekly_to_json(weekly)
+        return cleaned
+
+
+class SlaTierCalendarForm(forms.Form):
+    calendar = forms.ModelChoiceField(
+        queryset=BusinessCalendar.objects.order_by("name"), required=False, empty_label="None: 24x7",
+        help_text="The SLA clock runs only in this calendar's working hours.",
+    )

@@ -5,12 +5,13 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 
 from django.conf import settings
+from django.core.exceptions import ValidationError
 from django.core.validators import MaxValueValidator, MinValueValidator, RegexValidator
 from django.db import models
 from django.db.models import Q
 from django.utils import timezone
 
-from triage import sla
+from triage import business_hours, sla
 
 slug_token = RegexValidator(
     r"^[a-z0-9][a-z0-9-]{0,39}$",
@@ -29,15 +30,75 @@ class Priority(models.IntegerChoices):
     P4 = 4, "P4 low"
 
 
+def default_weekly_hours() -> dict[str, list[str]]:
+    return {day: ["09:00-17:00"] for day in business_hours.WEEKDAYS[:5]}
+
+
+class BusinessCalendar(models.Model):
+    """When a customer's desk hours run: weekly working intervals and holidays, in one IANA time zone.
+
+    Stored as JSON in the shape `triage.business_hours` parses: weekly_hours maps mon..sun to lists of
+    'HH:MM-HH:MM' (a missing day is a day off); holidays is a list of {date, name}.
+    """
+
+    name = models.CharField(max_length=60, unique=True)
+    time_zone = models.CharField(max_length=64)  # an IANA name: Europe/Berlin, America/New_York
+    weekly_hours = models.JSONField(default=default_weekly_hours)
+    holidays = models.JSONField(default=list, blank=True)
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.time_zone})"
+
+    def clean(self) -> None:
+        errors = {}
+        try:
+            business_hours.parse_zone(self.time_zone)
+        except business_hours.ScheduleError as exc:
+            errors["time_zone"] = str(exc)
+        try:
+            business_hours.parse_weekly(self.weekly_hours)
+        except business_hours.ScheduleError as exc:
+            errors["weekly_hours"] = str(exc)
+        try:
+            business_hours.parse_holidays(self.holidays)
+        except business_hours.ScheduleError as exc:
+            errors["holidays"] = str(exc)
+        if errors:
+            raise ValidationError(errors)
+
+    def schedule(self) -> business_hours.Schedule:
+        return business_hours.Schedule(
+            zone=business_hours.parse_zone(self.time_zone),
+            weekly=business_hours.parse_weekly(self.weekly_hours),
+            holidays=frozenset(day for day, _ in business_hours.parse_holidays(self.holidays)),
+        )
+
+    def weekly_rows(self) -> list[tuple[str, str]]:
+        """(weekday name, '09:00-17:00' or '') for display."""
+        weekly = business_hours.parse_weekly(self.weekly_hours)
+        return [(name, business_hours.format_intervals(day)) for name, day in zip(
+            business_hours.WEEKDAY_NAMES, weekly, strict=True)]
+
+
 class SlaTier(models.Model):
     name = models.CharField(max_length=60, unique=True)
     description = models.CharField(max_length=200, blank=True)
+    # None: the clock runs 24x7.
+    calendar = models.ForeignKey(
+        BusinessCalendar, null=True, blank=True, on_delete=models.PROTECT, related_name="tiers"
+    )
 
     class Meta:
         ordering = ["name"]
 
     def __str__(self) -> str:
         return self.name
+
+    def schedule(self) -> business_hours.Schedule | None:
+        return self.calendar.schedule() if self.calendar_id else None
 
     def target_for(self, priority: int) -> SlaTarget:
         return self.targets.get(priority=priority)
@@ -162,6 +223,7 @@ class Ticket(models.Model):
     first_response_due = models.DateTimeField()
     resolution_due = models.DateTimeField()
     waiting_since = models.DateTimeField(null=True, blank=True)
+    # Measured on the tier's clock: business seconds when the tier has a calendar.
     paused_seconds = models.PositiveIntegerField(default=0)
     next_due_at = models.DateTimeField(null=True, blank=True)
     first_response_breached = models.BooleanField(default=False)
@@ -189,12 +251,15 @@ class Ticket(models.Model):
     def reference(self) -> str:
         return f"#{self.pk}"
 
-    def sla_deadlines(self, *, target: SlaTarget) -> tuple[datetime, datetime]:
+    def sla_deadlines(
+        self, *, target: SlaTarget, schedule: business_hours.Schedule | None = None
+    ) -> tuple[datetime, datetime]:
         return sla.deadlines(
             created_at=self.created_at,
             first_response_minutes=target.first_response_minutes,
             resolution_minutes=target.resolution_minutes,
             paused=timedelta(seconds=self.paused_seconds),
+            schedule=schedule,
         )
 
     def compute_next_due(self) -> datetime | None:

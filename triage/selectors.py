@@ -105,7 +105,7 @@ def _attach_tags(tickets: list[Ticket]) -> None:
 
 def ticket_detail(*, user, ticket_id: int) -> Ticket:
     access.ticket_access(user=user, action="view")
-    return Ticket.objects.select_related("customer__sla_tier", "assignee", "created_by").get(pk=ticket_id)
+    return Ticket.objects.select_related("customer__sla_tier__calendar", "assignee", "created_by").get(pk=ticket_id)
 
 
 def ticket_timeline(*, ticket: Ticket) -> list[TicketEvent]:
@@ -163,7 +163,7 @@ def customer_open_ticket_counts() -> dict[int, int]:
 
 def customer_detail(*, user, customer_id: int) -> Customer:
     access.customer_access(user=user, action="view")
-    return Customer.objects.select_related("sla_tier").get(pk=customer_id)
+    return Customer.objects.select_related("sla_tier__calendar").get(pk=customer_id)
 
 
 def customer_recent_tickets(*, customer: Customer, limit: int = 20) -> list[Ticket]:

@@ -19,12 +19,15 @@ from django.db import transaction
 from django.db.models import F
 from django.utils import timezone
 
-from triage import access, workflow
+from triage import access, sla, workflow
 from triage.models import (
+    OPEN_STATUSES,
+    BusinessCalendar,
     Customer,
     EventKind,
     Priority,
     Server,
+    SlaTarget,
     SlaTier,
     Status,
     Tag,
@@ -85,9 +88,11 @@ def _changed(ticket: Ticket, *, now: datetime) -> None:
 
 
 def _refresh_sla(ticket: Ticket) -> None:
-    """Recompute stored deadlines from the customer's tier, the priority and pauses."""
-    target = ticket.customer.sla_tier.target_for(ticket.priority)
-    ticket.first_response_due, ticket.resolution_due = ticket.sla_deadlines(target=target)
+    """Recompute stored deadlines from the customer's tier (its targets and clock), the priority and pauses."""
+    # Read afresh: a customer object held since before an admin changed the tier's clock has a stale copy.
+    tier = SlaTier.objects.select_related("calendar").get(pk=ticket.customer.sla_tier_id)
+    target = tier.target_for(ticket.priority)
+    ticket.first_response_due, ticket.resolution_due = ticket.sla_deadlines(target=target, schedule=tier.schedule())
     ticket.next_due_at = ticket.compute_next_due()
 
 
@@ -200,8 +205,11 @@ def ticket_change_status(
     workflow.check_transition(current=current, target=status)
 
     if current == Status.WAITING and ticket.waiting_since is not None:
-        # Time spent waiting on the customer does not count against the resolution SLA.
-        ticket.paused_seconds += int((now - ticket.waiting_since).total_seconds())
+        # Time spent waiting on the customer does not count against the resolution SLA; on a business-hours
+        # tier only the working time in the wait is given back (a weekend of waiting costs the clock nothing).
+        tier = SlaTier.objects.select_related("calendar").get(pk=ticket.customer.sla_tier_id)
+        waited = sla.clock_time_between(start=ticket.waiting_since, end=now, schedule=tier.schedule())
+        ticket.paused_seconds += int(waited.total_seconds())
         ticket.waiting_since = None
     if status == Status.WAITING:
         ticket.waiting_since = now
@@ -381,3 +389,50 @@ def sla_tiers_ensure() -> list[SlaTier]:
             )
         tiers.append(tier)
     return tiers
+
+
+def _refresh_open_tickets(*, tiers: Iterable[SlaTier]) -> int:
+    """Recompute the deadlines of open tickets on these tiers after their clock changed; returns how many.
+
+    One locking read and batched updates, however many tickets the tiers have open. Pauses already
+    measured stay as they were measured (on the clock in force at the time).
+    """
+    tier_ids = [tier.pk for tier in tiers]
+    schedules = {t.pk: t.schedule() for t in SlaTier.objects.select_related("calendar").filter(pk__in=tier_ids)}
+    targets = {(t.tier_id, t.priority): t for t in SlaTarget.objects.filter(tier__in=tier_ids)}
+    tickets = list(Ticket.objects.select_for_update(of=("self",)).select_related("customer").filter(
+        customer__sla_tier__in=tier_ids, status__in=OPEN_STATUSES))
+    for ticket in tickets:
+        tier_id = ticket.customer.sla_tier_id
+        ticket.first_response_due, ticket.resolution_due = ticket.sla_deadlines(
+            target=targets[(tier_id, ticket.priority)], schedule=schedules[tier_id])
+        ticket.next_due_at = ticket.compute_next_due()
+    Ticket.objects.bulk_update(tickets, ["first_response_due", "resolution_due", "next_due_at"], batch_size=500)
+    return len(tickets)
+
+
+@transaction.atomic
+def business_calendar_save(
+    *, calendar: BusinessCalendar | None, name: str, time_zone: str, weekly_hours: dict, holidays: list
+) -> BusinessCalendar:
+    """Create or change a calendar; open tickets on tiers that use it get deadlines on the new hours."""
+    calendar = calendar or BusinessCalendar()
+    calendar.name, calendar.time_zone = name.strip(), time_zone.strip()
+    calendar.weekly_hours, calendar.holidays = weekly_hours, holidays
+    calendar.full_clean()
+    calendar.save()
+    if calendar.tiers.exists():
+        _refresh_open_tickets(tiers=calendar.tiers.all())
+    return calendar
+
+
+@transaction.atomic
+def sla_tier_set_calendar(*, tier: SlaTier, calendar: BusinessCalendar | None) -> SlaTier:
+    """Put a tier on a business calendar (None: 24x7); its open tickets' deadlines follow at once."""
+    tier = SlaTier.objects.select_for_update().get(pk=tier.pk)
+    if tier.calendar_id == (calendar.pk if calendar else None):
+        return tier
+    tier.calendar = calendar
+    tier.save(update_fields=["calendar"])
+    _refresh_open_tickets(tiers=[tier])
+    return tier

@@ -2,7 +2,7 @@ from django.contrib.auth import views as auth_views
 from django.urls import include, path
 
 from api.throttling import rate_limited_login
-from triage.views import customers, desk, tickets, users
+from triage.views import customers, desk, sla, tickets, users
 
 urlpatterns = [
     path("", desk.home, name="home"),
@@ -30,6 +30,10 @@ urlpatterns = [
     path("servers/new/", customers.server_edit, name="server_new"),
     path("servers/<id:server_id>/", customers.server_detail, name="server"),
     path("servers/<id:server_id>/edit/", customers.server_edit, name="server_edit"),
+    path("sla/", sla.sla_settings, name="sla_settings"),
+    path("sla/calendars/new/", sla.calendar_edit, name="calendar_new"),
+    path("sla/calendars/<id:calendar_id>/", sla.calendar_edit, name="calendar_edit"),
+    path("sla/tiers/<id:tier_id>/", sla.tier_edit, name="tier_edit"),
     path("users/", users.user_list, name="users"),
     path("users/new/", users.user_new, name="user_new"),
     path("users/<id:user_id>/", users.user_edit, name="user_edit"),

@@ -7,6 +7,7 @@ from datetime import datetime
 from django import template
 from django.utils import timezone
 
+from triage import business_hours
 from triage.models import Priority, Status
 
 register = template.Library()
@@ -52,6 +53,36 @@ def due_in(value: datetime | None) -> str:
     else:
         text = f"{minutes} min"
     return f"in {text}" if delta.total_seconds() >= 0 else f"{text} ago"
+
+
+def _hours_minutes(minutes: int) -> str:
+    hours, minutes = divmod(minutes, 60)
+    return " ".join(part for part in (f"{hours} h" if hours else "", f"{minutes} min" if minutes else "") if part)
+
+
+@register.filter
+def sla_target(minutes: int, calendar=None) -> str:
+    """An SLA target as a person reads it: '15 min', '4 h', '2 d 12 h'.
+
+    On a business calendar a day is not 24 hours of the clock, so the target stays in hours:
+    '40 h (business)'.
+    """
+    if calendar:
+        return f"{_hours_minutes(minutes)} (business)" if minutes else "0 min"
+    days, rest = divmod(minutes, 24 * 60)
+    text = " ".join(part for part in (f"{days} d" if days else "", _hours_minutes(rest)) if part)
+    return text or "0 min"
+
+
+@register.filter
+def sla_due(value: datetime | None, tier=None) -> str:
+    """A deadline with its weekday, in the zone of the tier's business calendar when it has one
+    ('Mon 2026-11-30 11:00 CET'), otherwise in the desk's zone."""
+    if value is None:
+        return "—"
+    calendar = getattr(tier, "calendar", None)
+    zone = business_hours.parse_zone(calendar.time_zone) if calendar else timezone.get_current_timezone()
+    return value.astimezone(zone).strftime("%a %Y-%m-%d %H:%M %Z")
 
 
 @register.simple_tag

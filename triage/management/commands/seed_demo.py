@@ -33,7 +33,29 @@ from diagnostics.knowledge.selectors import ranked_fixes
 from diagnostics.models import AuditEntry, CollectionRun, Evidence, Match, Playbook, RecipeOutcome, RunState, Symptom
 from diagnostics.services.playbooks import playbooks_ensure
 from triage import access, services
-from triage.models import Customer, EventKind, Priority, Server, ServerRole, SlaTier, Status, Ticket
+from triage.models import (
+    BusinessCalendar,
+    Customer,
+    EventKind,
+    Priority,
+    Server,
+    ServerRole,
+    SlaTier,
+    Status,
+    Ticket,
+)
+
+OFFICE_HOURS = {
+    "name": "Berlin office",
+    "time_zone": "Europe/Berlin",
+    "weekly_hours": {day: ["08:00-12:00", "13:00-17:00"] for day in ("mon", "tue", "wed", "thu", "fri")},
+    "holidays": [{"date": day, "name": name} for day, name in (
+        ("2026-01-01", "New Year's Day"), ("2026-04-03", "Good Friday"), ("2026-04-06", "Easter Monday"),
+        ("2026-05-01", "Labour Day"), ("2026-05-14", "Ascension Day"), ("2026-05-25", "Whit Monday"),
+        ("2026-10-03", "German Unity Day"), ("2026-12-24", "Christmas Eve"), ("2026-12-25", "Christmas Day"),
+        ("2026-12-26", "Boxing Day"), ("2026-12-31", "New Year's Eve"), ("2027-01-01", "New Year's Day"),
+    )],
+}
 
 CUSTOMERS = [
     # name, tier, contact, servers: (name, address, roles)
@@ -178,6 +200,7 @@ class Command(BaseCommand):
         rng = random.Random(seed)
         services.roles_ensure()
         services.sla_tiers_ensure()
+        self._office_hours()
         if not Symptom.objects.exists():  # the demo's collections need something to match against
             call_command("load_kb", if_empty=True, stdout=self.stdout)
         password = password or secrets.token_urlsafe(9)
@@ -203,6 +226,14 @@ class Command(BaseCommand):
         ))
         if "rebuild_reports" in get_commands():  # the dashboards' rollups, when the reports app is installed
             call_command("rebuild_reports", stdout=self.stdout)
+
+    def _office_hours(self) -> None:
+        """The Standard tier (a law firm, schools) runs on office hours in Berlin, so the demo shows
+        business-hours deadlines; left alone if an admin already made the calendar."""
+        if BusinessCalendar.objects.filter(name=OFFICE_HOURS["name"]).exists():
+            return
+        calendar = services.business_calendar_save(calendar=None, **OFFICE_HOURS)
+        services.sla_tier_set_calendar(tier=SlaTier.objects.get(name="Standard"), calendar=calendar)
 
     def _staff(self, password: str) -> dict:
         User = get_user_model()
