@@ -97,6 +97,11 @@ def knowledge_access(*, user: User, action: Literal["view", "edit"]) -> None:
         _require(user, ADMIN)
 
 
+def macro_access(*, user: User) -> None:
+    """Macros are written by admins; techs apply them on a ticket (ticket_access "work")."""
+    _require(user, ADMIN)
+
+
 def webhook_access(*, user: User) -> None:
     """Webhook endpoints, their secrets and delivery logs are configuration: admins only."""
     _require(user, ADMIN)

@@ -22,6 +22,7 @@ from diagnostics.knowledge import followups, outcomes, verification
 from diagnostics.knowledge.forms import AcceptFixForm, RejectFixForm, SettlePossibleForm
 from diagnostics.knowledge.proposal import playbook_proposal
 from triage import access, forms, selectors, services, workflow
+from triage.macros import selectors as macro_selectors
 from triage.models import Status, Ticket
 from triage.pagination import BadCursor
 
@@ -110,7 +111,12 @@ def _ticket_context(request: HttpRequest, ticket: Ticket, **bound) -> dict:
             settle_form=bound.get("settle_form"),
             # "Resolve with this fix" is offered only where the workflow allows resolving.
             can_resolve=Status.RESOLVED in context["next_statuses"],
-            reply_form=bound.get("reply_form") or forms.ReplyForm(),
+            reply_form=bound.get("reply_form") or forms.SendReplyForm(ticket=ticket),
+            # "Send and set …" buttons (tickets/_reply_actions.html) and the macro picker (tickets/_macros.html).
+            send_and_set=[(s, Status(s).label) for s in workflow.send_and_set_choices(ticket.status)],
+            macros=macro_selectors.active_macros(),
+            macro_outcome=bound.get("macro_outcome"),
+            macro_form=bound.get("macro_form"),
             note_form=bound.get("note_form") or forms.ReplyForm(prefix="note"),
             assign_form=bound.get("assign_form") or forms.AssignForm(initial={"assignee": ticket.assignee_id}),
             status_form=bound.get("status_form") or forms.StatusForm(ticket=ticket, recipes=_fix_choices(ticket)),
@@ -180,8 +186,10 @@ def _ticket_action(name: str, form_factory, apply):
 
 ticket_reply = _ticket_action(
     "reply",
-    lambda request, ticket: forms.ReplyForm(request.POST),
-    lambda request, ticket, data: services.ticket_reply(ticket=ticket, author=request.user, body=data["body"]),
+    lambda request, ticket: forms.SendReplyForm(request.POST, ticket=ticket),
+    lambda request, ticket, data: services.ticket_reply(
+        ticket=ticket, author=request.user, body=data["body"], status=data["then_status"] or None
+    ),
 )
 ticket_note = _ticket_action(
     "note",
