@@ -61,6 +61,15 @@ def stranger_requester(*, ticket: Ticket) -> str | None:
         from_address="").order_by("received_at", "id").values_list("from_address", flat=True).first()
 
 
+def ticket_requester(*, ticket: Ticket) -> str | None:
+    """Who opened the ticket by mail (the From name, else its address); None for a ticket filed on the desk."""
+    first = InboundMessage.objects.filter(ticket=ticket, outcome=Outcome.CREATED).order_by(
+        "received_at", "id").values("from_name", "from_address").first()
+    if first is None:
+        return None
+    return first["from_name"].strip() or first["from_address"] or None
+
+
 def ticket_correspondents(*, ticket: Ticket) -> list[str]:
     """Who a public reply on this ticket goes to, the addressee first (the rest are copied).
 

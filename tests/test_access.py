@@ -24,7 +24,7 @@ from diagnostics.models import (
 from mailgate.models import Attachment, InboundMessage, Outcome
 from tests.conftest import login
 from triage import services as desk
-from triage.models import Heartbeat
+from triage.models import Heartbeat, Macro
 from webhooks import services as webhooks
 
 ANON, TECH, ADMIN, MANAGER, OUTSIDER = "anonymous", "tech", "admin", "manager", "outsider"
@@ -129,6 +129,13 @@ MATRIX = [
     ("webhook_redeliver", {"endpoint_id": "webhook", "delivery_id": "delivery"}, "post", {},
      {TECH: 403, ADMIN: 302, MANAGER: 403, OUTSIDER: 403}),
     ("mail_attachment", {"attachment_id": "attachment"}, "get", None, READERS),
+    ("macros", {}, "get", None, ADMINS),
+    ("macro_new", {}, "get", None, ADMINS),
+    ("macro_edit", {"macro_id": "macro"}, "get", None, ADMINS),
+    ("macro_set_active", {"macro_id": "macro"}, "post", {"active": "0"},
+     {TECH: 403, ADMIN: 302, MANAGER: 403, OUTSIDER: 403}),
+    ("ticket_apply_macro", {"ticket_id": "ticket"}, "post", {"macro": "", "body": "draft"},
+     {TECH: 200, ADMIN: 200, MANAGER: 403, OUTSIDER: 403}),  # no such macro: the ticket, with the error
 ]
 
 
@@ -186,6 +193,7 @@ def scene(tech, admin_user, manager, outsider, customer, server, ticket):
     schedule = SweepSchedule.objects.create(customer=customer, playbook=playbook, hour=2)
     calendar = desk.business_calendar_save(calendar=None, name="Office", time_zone="Europe/Berlin",
                                            weekly_hours={"mon": ["09:00-17:00"]}, holidays=[])
+    macro = Macro.objects.create(name="Ask for logs", body="Hello {{customer}}")
     return {
         "users": {TECH: tech, ADMIN: admin_user, MANAGER: manager, OUTSIDER: outsider, ANON: None},
         "objects": {"ticket": ticket, "customer": customer, "server": server, "tech": tech, "run": run,
@@ -194,7 +202,7 @@ def scene(tech, admin_user, manager, outsider, customer, server, ticket):
                     "symptom": _Keyed(symptom.key), "recipe": _Keyed(recipe.key),
                     "webhook": endpoint, "delivery": delivery, "attachment": attachment,
                     "sweep": sweep, "sweep_schedule": schedule,
-                    "calendar": calendar, "tier": customer.sla_tier},
+                    "calendar": calendar, "tier": customer.sla_tier, "macro": macro},
     }
 
 

@@ -285,7 +285,9 @@ def test_comments_are_public_replies_or_internal_notes(tech, ticket):
     ticket.refresh_from_db()
     assert ticket.first_response_at is not None  # the reply stopped the first-response clock
     timeline = client.get(reverse("api:ticket", args=[ticket.pk])).json()["timeline"]
-    assert [(e["kind"], e["body"]) for e in timeline][-2:] == [("reply", "We are on it."), ("note", "strace next")]
+    # The first public reply also moved the new ticket to triaging.
+    assert [(e["kind"], e["body"]) for e in timeline][-3:] == [
+        ("reply", "We are on it."), ("status", "First public reply."), ("note", "strace next")]
 
 
 # --- Servers ----------------------------------------------------------------------------

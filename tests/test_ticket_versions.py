@@ -28,18 +28,19 @@ def _versions(ticket) -> list[tuple[str, int | None]]:
 
 def test_every_change_moves_the_version_on_by_one_and_its_entry_records_it(ticket, tech, other_tech, server):
     assert ticket.version == 1
-    services.ticket_reply(ticket=ticket, author=tech, body="Looking.")
+    services.ticket_reply(ticket=ticket, author=tech, body="Looking.")  # the first reply moves New to Triaging
     services.ticket_add_note(ticket=ticket, author=tech, body="strace next")
     services.ticket_assign(ticket=ticket, assignee=other_tech, by=tech)
-    services.ticket_change_status(ticket=ticket, status=Status.TRIAGING, by=tech)
+    services.ticket_change_status(ticket=ticket, status=Status.WAITING, by=tech)
     services.ticket_change_priority(ticket=ticket, priority=1, by=tech)
     services.ticket_set_tags(ticket=ticket, tag_names=["mail", "urgent"], by=tech)
     services.ticket_set_servers(ticket=ticket, servers=[], by=tech)
     ticket.refresh_from_db()
-    assert ticket.version == 8
+    assert ticket.version == 9
     assert _versions(ticket) == [
-        (EventKind.CREATED, 1), (EventKind.REPLY, 2), (EventKind.NOTE, 3), (EventKind.ASSIGNMENT, 4),
-        (EventKind.STATUS, 5), (EventKind.PRIORITY, 6), (EventKind.TAGS, 7), (EventKind.SERVERS, 8),
+        (EventKind.CREATED, 1), (EventKind.REPLY, 2), (EventKind.STATUS, 3), (EventKind.NOTE, 4),
+        (EventKind.ASSIGNMENT, 5), (EventKind.STATUS, 6), (EventKind.PRIORITY, 7), (EventKind.TAGS, 8),
+        (EventKind.SERVERS, 9),
     ]
 
 

@@ -146,9 +146,11 @@ def test_a_public_reply_sends_ticket_updated_with_the_reply(endpoint, receiver, 
     Delivery.objects.all().delete()
     desk.ticket_reply(ticket=ticket, author=tech, body="We are on it.")
     send_all()
-    [request] = receiver.requests
+    # The first public reply also moves the new ticket to triaging: a second update, after the reply.
+    request, moved = receiver.requests
     assert request["verified"] and request["headers"]["X-Triage-Event"] == "ticket.updated"
     assert request["json"]["data"]["change"] == {"kind": "reply", "body": "We are on it."}
+    assert moved["json"]["data"]["change"] == {"kind": "status", "from": "new", "to": "triaging"}
 
 
 def test_status_changes_say_from_and_to_but_not_the_internal_note(endpoint, receiver, ticket, tech):

@@ -102,6 +102,11 @@ def sla_setup_access(*, user: User) -> None:
     _require(user, ADMIN)
 
 
+def macro_access(*, user: User) -> None:
+    """Macros are written by admins; techs apply them on a ticket (ticket_access "work")."""
+    _require(user, ADMIN)
+
+
 def webhook_access(*, user: User) -> None:
     """Webhook endpoints, their secrets and delivery logs are configuration: admins only."""
     _require(user, ADMIN)

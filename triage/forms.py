@@ -89,6 +89,25 @@ class SeenVersionForm(forms.Form):
         return self.cleaned_data["version"] if self.is_valid() else None
 
 
+class SendReplyForm(ReplyForm):
+    """The public reply, optionally setting the ticket's status in the same step ("Send and set …")."""
+
+    then_status = forms.ChoiceField(choices=[("", "Leave as it is"), *Status.choices], required=False)
+
+    def __init__(self, *args, ticket, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.ticket = ticket
+
+    def clean_then_status(self):
+        status = self.cleaned_data["then_status"]
+        if status:
+            try:
+                workflow.check_transition(current=self.ticket.status, target=status)
+            except workflow.TransitionRefused as exc:
+                raise ValidationError(str(exc)) from None
+        return status
+
+
 class AssignForm(forms.Form):
     assignee = forms.ModelChoiceField(queryset=selectors.assignable_users(), required=False,
                                       empty_label="Unassigned")

@@ -354,3 +354,44 @@ class Heartbeat(models.Model):
 
     def __str__(self) -> str:
         return f"{self.name} @ {self.seen_at:%H:%M:%S}"
+
+
+class Macro(models.Model):
+    """A canned reply a tech applies in one click: its body (with placeholders, see
+    triage/macros/placeholders.py) goes into the reply composer, its actions to the ticket."""
+
+    name = models.CharField(max_length=80, unique=True)
+    body = models.TextField(blank=True)
+    set_status = models.CharField(max_length=12, choices=Status.choices, blank=True)
+    # "A user or me": a named tech, or whoever applies the macro; never both.
+    assign_to = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    assign_to_me = models.BooleanField(default=False)
+    add_tags = models.JSONField(default=list, blank=True)  # tag names, validated like a ticket's
+    active = models.BooleanField(default=True)
+    created_at = models.DateTimeField(default=timezone.now)
+    updated_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["name"]
+        constraints = [
+            models.CheckConstraint(condition=~(Q(assign_to_me=True) & Q(assign_to__isnull=False)),
+                                   name="macro_assigns_to_one"),
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+    def action_summary(self) -> list[str]:
+        """What applying it does to the ticket besides filling the reply, for people."""
+        actions = []
+        if self.set_status:
+            actions.append(f"sets status {self.get_set_status_display()}")
+        if self.assign_to_me:
+            actions.append("assigns to the tech applying it")
+        elif self.assign_to_id is not None:
+            actions.append(f"assigns to {self.assign_to.get_username()}")
+        if self.add_tags:
+            actions.append(f"adds tags {', '.join(self.add_tags)}")
+        return actions

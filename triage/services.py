@@ -154,16 +154,30 @@ def ticket_create(
 
 
 @transaction.atomic
-def ticket_reply(*, ticket: Ticket, author, body: str, now: datetime | None = None) -> TicketEvent:
-    """A public reply to the customer; the first one stops the first-response clock."""
+def ticket_reply(
+    *, ticket: Ticket, author, body: str, status: str | None = None, now: datetime | None = None
+) -> TicketEvent:
+    """A public reply to the customer; the first one stops the first-response clock.
+
+    ``status``: set in the same step ("Send and set …"); a transition the workflow refuses
+    raises workflow.TransitionRefused and nothing is written, the reply included. Without
+    one, a reply to a new ticket moves it to triaging (workflow.REPLY_MOVES).
+    """
     now = now or timezone.now()
     ticket = _locked(ticket)
+    target = status or workflow.REPLY_MOVES.get(ticket.status)
+    if target is not None:
+        workflow.check_transition(current=ticket.status, target=target)
     if ticket.first_response_at is None:
         ticket.first_response_at = now
         ticket.next_due_at = ticket.compute_next_due()
     _changed(ticket, now=now)
     ticket.save(update_fields=["first_response_at", "next_due_at", "updated_at", "version"])
-    return _event(ticket=ticket, kind=EventKind.REPLY, actor=author, body=body, at=now, version=ticket.version)
+    event = _event(ticket=ticket, kind=EventKind.REPLY, actor=author, body=body, at=now, version=ticket.version)
+    if target is not None:
+        ticket_change_status(ticket=ticket, status=target, by=author, now=now,
+                             note="" if status else "First public reply.")
+    return event
 
 
 @transaction.atomic

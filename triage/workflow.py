@@ -40,3 +40,14 @@ def check_transition(*, current: str, target: str) -> None:
 
 def is_reopening(*, current: str, target: str) -> bool:
     return (current, target) in REOPENING
+
+
+# A public reply on a new ticket means somebody is on it (services.ticket_reply).
+REPLY_MOVES: dict[str, str] = {Status.NEW: Status.TRIAGING}
+
+
+def send_and_set_choices(status: str) -> list[str]:
+    """Statuses a reply may set in the same step ("Send and set …"): those the workflow allows
+    from `status`, less the one the reply alone moves the ticket to (plain "Send" does that)."""
+    moved = REPLY_MOVES.get(status)
+    return [s for s in allowed_next(status) if s != moved]

@@ -32,6 +32,7 @@ from diagnostics.knowledge import followups, outcomes, verification
 from diagnostics.knowledge.forms import AcceptFixForm, RejectFixForm, SettlePossibleForm
 from diagnostics.knowledge.proposal import playbook_proposal
 from triage import access, forms, selectors, services, workflow
+from triage.macros import selectors as macro_selectors
 from triage.models import DraftKind, Status, Ticket, TicketEvent
 from triage.pagination import BadCursor
 
@@ -148,7 +149,13 @@ def _ticket_context(request: HttpRequest, ticket: Ticket, *, conflict: Conflict 
             # "Resolve with this fix" is offered only where the workflow allows resolving.
             can_resolve=Status.RESOLVED in context["next_statuses"],
             # A tech coming back to the ticket finds what they had typed and not sent.
-            reply_form=bound.get("reply_form") or forms.ReplyForm(initial=_draft_initial(composers["reply"])),
+            reply_form=bound.get("reply_form")
+            or forms.SendReplyForm(ticket=ticket, initial=_draft_initial(composers["reply"])),
+            # "Send and set …" buttons (tickets/_reply_actions.html) and the macro picker (tickets/_macros.html).
+            send_and_set=[(s, Status(s).label) for s in workflow.send_and_set_choices(ticket.status)],
+            macros=macro_selectors.active_macros(),
+            macro_outcome=bound.get("macro_outcome"),
+            macro_form=bound.get("macro_form"),
             note_form=bound.get("note_form")
             or forms.ReplyForm(prefix="note", initial=_draft_initial(composers["note"])),
             assign_form=bound.get("assign_form") or forms.AssignForm(initial={"assignee": ticket.assignee_id}),
@@ -301,16 +308,19 @@ def _send(kind: str):
     """Send what was typed in the composer, and drop the author's draft of it with it."""
 
     def apply(*, request: HttpRequest, ticket: Ticket, data: dict, version: int | None) -> None:
-        write = services.ticket_reply if kind == DraftKind.REPLY else services.ticket_add_note
         with transaction.atomic():
-            write(ticket=ticket, author=request.user, body=data["body"])
+            if kind == DraftKind.REPLY:  # "Send and set …" sets the status in the same step
+                services.ticket_reply(ticket=ticket, author=request.user, body=data["body"],
+                                      status=data.get("then_status") or None)
+            else:
+                services.ticket_add_note(ticket=ticket, author=request.user, body=data["body"])
             services.draft_discard(user=request.user, ticket=ticket, kind=kind)
 
     return apply
 
 
 ticket_reply = _ticket_action(
-    "reply", lambda request, ticket: forms.ReplyForm(request.POST), _send(DraftKind.REPLY)
+    "reply", lambda request, ticket: forms.SendReplyForm(request.POST, ticket=ticket), _send(DraftKind.REPLY)
 )
 ticket_note = _ticket_action(
     "note", lambda request, ticket: forms.ReplyForm(request.POST, prefix="note"), _send(DraftKind.NOTE)
