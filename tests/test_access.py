@@ -21,8 +21,9 @@ from diagnostics.models import (
     Sweep,
     SweepSchedule,
 )
+from mailgate import mailbox_services
 from mailgate.models import Attachment, InboundMessage, Outcome
-from tests.conftest import login
+from tests.conftest import free_port, login
 from triage.models import Heartbeat
 from webhooks import services as webhooks
 
@@ -122,6 +123,11 @@ MATRIX = [
     ("webhook_redeliver", {"endpoint_id": "webhook", "delivery_id": "delivery"}, "post", {},
      {TECH: 403, ADMIN: 302, MANAGER: 403, OUTSIDER: 403}),
     ("mail_attachment", {"attachment_id": "attachment"}, "get", None, READERS),
+    ("mailboxes", {}, "get", None, ADMINS),
+    ("mailbox_new", {}, "get", None, ADMINS),
+    ("mailbox_edit", {"mailbox_id": "mailbox"}, "get", None, ADMINS),
+    ("mailbox_test", {"mailbox_id": "mailbox"}, "post", {},  # nothing listens: back to the list, with why
+     {TECH: 403, ADMIN: 302, MANAGER: 403, OUTSIDER: 403}),
 ]
 
 
@@ -172,6 +178,8 @@ def scene(tech, admin_user, manager, outsider, customer, server, ticket):
     inbound = InboundMessage.objects.create(outcome=Outcome.CREATED, ticket=ticket, from_address="ops@northwind.test")
     attachment = Attachment.objects.create(message=inbound, ticket=ticket, filename="log.txt",
                                            content_type="text/plain", size=2, content=b"ok")
+    mailbox = mailbox_services.mailbox_create(name="Support", host="127.0.0.1", port=free_port(), security="plain",
+                                              username="desk", password="imap-s3cret")
     Heartbeat.objects.create(name="worker", seen_at=timezone.now())  # a live worker: /healthz answers 200
     sweep = Sweep.objects.create(customer=customer, playbook=playbook, playbook_name=playbook.name)
     CollectionRun.objects.create(sweep=sweep, server=server, playbook=playbook, playbook_name=playbook.name,
@@ -184,7 +192,7 @@ def scene(tech, admin_user, manager, outsider, customer, server, ticket):
                     "jump_host": jump_host, "jump_key": jump_key,
                     "symptom": _Keyed(symptom.key), "recipe": _Keyed(recipe.key),
                     "webhook": endpoint, "delivery": delivery, "attachment": attachment,
-                    "sweep": sweep, "sweep_schedule": schedule},
+                    "sweep": sweep, "sweep_schedule": schedule, "mailbox": mailbox},
     }
 
 
