@@ -1,13 +1,16 @@
 """Mail in and out of the desk: which addresses belong to which customer, every
 message received (raw bytes kept, with the outcome and why), its attachments,
-and every notification sent (with the Message-ID we generated, so replies thread)."""
+every notification sent (with the Message-ID we generated, so replies thread),
+and the hosted mailboxes the desk polls over IMAP."""
 
 from __future__ import annotations
 
+from django.conf import settings
 from django.db import models
 from django.db.models import Q
 from django.utils import timezone
 
+from diagnostics import crypto
 from triage.models import Customer, Ticket, TicketEvent
 
 
@@ -137,3 +140,48 @@ class OutboundMessage(models.Model):
 
     def __str__(self) -> str:
         return f"{self.subject} -> {self.to_address} ({self.state})"
+
+
+class Security(models.TextChoices):
+    IMAPS = "imaps", "IMAPS (TLS from the start)"
+    STARTTLS = "starttls", "STARTTLS"
+    PLAIN = "plain", "Plain text (loopback only)"
+
+
+class Mailbox(models.Model):
+    """A hosted mailbox (the support team's address) polled over IMAP; its new mail is taken in
+    like mail to the SMTP listener (mailgate.mailbox_services)."""
+
+    name = models.CharField(max_length=100, unique=True)
+    host = models.CharField(max_length=253)
+    port = models.PositiveIntegerField()
+    security = models.CharField(max_length=8, choices=Security.choices, default=Security.IMAPS)
+    username = models.CharField(max_length=254)
+    # Fernet token (diagnostics.crypto, CREDENTIALS_KEYS), like SSH credentials; never shown again.
+    password_token = models.BinaryField()
+    folder = models.CharField(max_length=200, default="INBOX")
+    enabled = models.BooleanField(default=True)
+    last_polled_at = models.DateTimeField(null=True, blank=True)
+    # Why the last poll failed (or which messages it could not take in); blank after a clean poll.
+    last_error = models.TextField(blank=True)
+    # A poll claims the mailbox until this passes (a conditional UPDATE), so two beats never poll it at once.
+    polling_until = models.DateTimeField(null=True, blank=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["name"]
+        verbose_name_plural = "mailboxes"
+
+    def __str__(self) -> str:
+        return self.name
+
+    def password(self) -> str:
+        return crypto.decrypt(self.password_token)
+
+    @property
+    def address(self) -> str:
+        """Where it is, for the page and for the record of each message taken from it."""
+        return f"imap://{self.username}@{self.host}:{self.port}/{self.folder}"

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from django.db.models import QuerySet
 
-from mailgate.models import Attachment, InboundMessage, MailRoute, Outcome, RouteKind
+from mailgate.models import Attachment, InboundMessage, Mailbox, MailRoute, Outcome, RouteKind
 from triage import access
 from triage.models import Customer, Ticket
 
@@ -88,3 +88,13 @@ def ticket_correspondents(*, ticket: Ticket) -> list[str]:
     if not found and ticket.customer.contact_email:
         found.append(ticket.customer.contact_email.lower())
     return found[:MAX_RECIPIENTS]
+
+
+def mailbox_list() -> QuerySet[Mailbox]:
+    """The Mailboxes page: every mailbox with its last poll, without the password token."""
+    return Mailbox.objects.defer("password_token").order_by("name")
+
+
+def mailboxes_to_poll() -> list[int]:
+    """Ids of the mailboxes beat polls: the enabled ones."""
+    return list(Mailbox.objects.filter(enabled=True).order_by("pk").values_list("pk", flat=True))

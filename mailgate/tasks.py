@@ -1,4 +1,4 @@
-"""Celery tasks for notifications: ids in, re-fetch, the work is in mailgate.services."""
+"""Celery tasks for notifications and mailbox polling: ids in, re-fetch, the work is in the services."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import logging
 
 from celery import shared_task
 
-from mailgate import services
+from mailgate import mailbox_services, selectors, services
 from triage.models import TicketEvent
 
 log = logging.getLogger(__name__)
@@ -55,3 +55,32 @@ def send_pending() -> int:
         except Exception:  # one broken row must not stop the others' delivery
             log.exception("sweeping notification %s failed", outbound_id)
     return sent
+
+
+
+@shared_task(ignore_result=True)
+def poll_mailboxes() -> int:
+    """Beat: one poll task per enabled IMAP mailbox, so a slow or failing mailbox never holds up another."""
+    queued = 0
+    for mailbox_id in selectors.mailboxes_to_poll():
+        try:
+            poll_mailbox.delay(mailbox_id)
+            queued += 1
+        except Exception:  # the broker is down: the next beat asks again
+            log.warning("could not enqueue the poll of mailbox %s", mailbox_id, exc_info=True)
+    return queued
+
+
+@shared_task(
+    ignore_result=True,
+    # Each network step is bounded by TRIAGE_IMAP_TIMEOUT and a poll takes at most MAX_PER_POLL messages;
+    # these catch the rest, well inside the mailbox's claim (mailbox_services.CLAIM).
+    soft_time_limit=300,
+    time_limit=330,
+)
+def poll_mailbox(mailbox_id: int) -> str:
+    """Take in one mailbox's new mail; a mailbox already being polled, disabled or gone is left alone."""
+    result = mailbox_services.mailbox_poll(mailbox_id=mailbox_id)
+    if not result.claimed:
+        return "not polled: disabled, gone or already being polled"
+    return result.error or f"{result.taken} new, {result.known} already taken in, {len(result.failed)} failed"

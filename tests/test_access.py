@@ -21,8 +21,9 @@ from diagnostics.models import (
     Sweep,
     SweepSchedule,
 )
+from mailgate import mailbox_services
 from mailgate.models import Attachment, InboundMessage, Outcome
-from tests.conftest import login
+from tests.conftest import free_port, login
 from triage import services as desk
 from triage.models import Heartbeat, Macro
 from webhooks import services as webhooks
@@ -136,6 +137,11 @@ MATRIX = [
      {TECH: 403, ADMIN: 302, MANAGER: 403, OUTSIDER: 403}),
     ("ticket_apply_macro", {"ticket_id": "ticket"}, "post", {"macro": "", "body": "draft"},
      {TECH: 200, ADMIN: 200, MANAGER: 403, OUTSIDER: 403}),  # no such macro: the ticket, with the error
+    ("mailboxes", {}, "get", None, ADMINS),
+    ("mailbox_new", {}, "get", None, ADMINS),
+    ("mailbox_edit", {"mailbox_id": "mailbox"}, "get", None, ADMINS),
+    ("mailbox_test", {"mailbox_id": "mailbox"}, "post", {},  # nothing listens: back to the list, with why
+     {TECH: 403, ADMIN: 302, MANAGER: 403, OUTSIDER: 403}),
 ]
 
 
@@ -186,6 +192,8 @@ def scene(tech, admin_user, manager, outsider, customer, server, ticket):
     inbound = InboundMessage.objects.create(outcome=Outcome.CREATED, ticket=ticket, from_address="ops@northwind.test")
     attachment = Attachment.objects.create(message=inbound, ticket=ticket, filename="log.txt",
                                            content_type="text/plain", size=2, content=b"ok")
+    mailbox = mailbox_services.mailbox_create(name="Support", host="127.0.0.1", port=free_port(), security="plain",
+                                              username="desk", password="imap-s3cret")
     Heartbeat.objects.create(name="worker", seen_at=timezone.now())  # a live worker: /healthz answers 200
     sweep = Sweep.objects.create(customer=customer, playbook=playbook, playbook_name=playbook.name)
     CollectionRun.objects.create(sweep=sweep, server=server, playbook=playbook, playbook_name=playbook.name,
@@ -202,7 +210,7 @@ def scene(tech, admin_user, manager, outsider, customer, server, ticket):
                     "symptom": _Keyed(symptom.key), "recipe": _Keyed(recipe.key),
                     "webhook": endpoint, "delivery": delivery, "attachment": attachment,
                     "sweep": sweep, "sweep_schedule": schedule,
-                    "calendar": calendar, "tier": customer.sla_tier, "macro": macro},
+                    "calendar": calendar, "tier": customer.sla_tier, "macro": macro, "mailbox": mailbox},
     }
 
 

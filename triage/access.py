@@ -110,3 +110,8 @@ def macro_access(*, user: User) -> None:
 def webhook_access(*, user: User) -> None:
     """Webhook endpoints, their secrets and delivery logs are configuration: admins only."""
     _require(user, ADMIN)
+
+
+def mailbox_access(*, user: User) -> None:
+    """The IMAP mailboxes the desk polls (and their passwords) are configuration: admins only."""
+    _require(user, ADMIN)

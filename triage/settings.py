@@ -374,6 +374,15 @@ EMAIL_TIMEOUT = env_int("EMAIL_TIMEOUT", 10, minimum=1)
 DEFAULT_FROM_EMAIL = TRIAGE_MAIL_ADDRESSES[0]
 SERVER_EMAIL = TRIAGE_MAIL_ADDRESSES[0]
 CELERY_BEAT_SCHEDULE["mailgate-send-pending"] = {"task": "mailgate.tasks.send_pending", "schedule": 300.0}
+# Hosted mailboxes polled over IMAP (the Mailboxes page; mailgate/mailbox_services.py): beat polls every
+# enabled one this often; each network step waits at most TRIAGE_IMAP_TIMEOUT seconds; TRIAGE_IMAP_CA_FILE
+# adds a CA (PEM) to the system's for servers whose certificate a private CA signed.
+TRIAGE_IMAP_POLL_SECONDS = env_int("TRIAGE_IMAP_POLL_SECONDS", 60, minimum=10)
+TRIAGE_IMAP_TIMEOUT = env_int("TRIAGE_IMAP_TIMEOUT", 30, minimum=1)
+TRIAGE_IMAP_CA_FILE = env_str("TRIAGE_IMAP_CA_FILE", "")
+CELERY_BEAT_SCHEDULE["mailgate-poll-mailboxes"] = {
+    "task": "mailgate.tasks.poll_mailboxes", "schedule": float(TRIAGE_IMAP_POLL_SECONDS),
+}
 # --- end mail gateway ------------------------------------------------------------
 
 # --- Retention (triage/retention.py, `manage.py prune`) --------------------------------
