@@ -6,33 +6,11 @@ from dataclasses import dataclass, field
 
 from django.db.models import Count
 
+from diagnostics.failure_kinds import failure_label
 from diagnostics.models import CollectionRun, Evidence, Match, RunState, Sweep, SweepFinding, Symptom
 from diagnostics.selectors import CitationView, _cited_lines
 from triage import access
 from triage.models import Server, Ticket
-
-# A failed run's failure_kind in words for the sweep's list of hosts it could not sweep.
-FAILURE_KINDS = {
-    "unreachable": "Unreachable",
-    "no_banner": "No SSH banner",
-    "handshake": "SSH handshake failed",
-    "algorithms": "No SSH algorithm in common",
-    "dropped": "Connection dropped",
-    "auth_failed": "Login refused",
-    "host_key_unknown": "Host key not trusted yet",
-    "host_key_changed": "Host key changed",
-    "no_credential": "No credential",
-    "bad_credential": "Credential unusable",
-    "time_limit": "Time limit reached",
-    "worker_lost": "Worker lost",
-    "internal": "Internal error",
-    "needs_root": "Needs root",
-    "incomplete": "Incomplete",
-}
-
-
-def failure_label(kind: str) -> str:
-    return FAILURE_KINDS.get(kind, kind.replace("_", " ").capitalize() or "Failed")
 
 
 @dataclass

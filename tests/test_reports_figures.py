@@ -116,3 +116,27 @@ def test_labels_from_titles_and_names_are_text_not_markup(name):
     labels = [v for t in fig.data for v in [*(t.x or ()), *(t.y or ())] if isinstance(v, str)]
     assert labels and all("<" not in v and ">" not in v for v in labels)
     assert any(v.startswith("&lt;img src=x onerror=") for v in labels)
+
+
+def test_failure_reasons_read_as_words_not_codes():
+    fig = figures.failures_by_reason(Table(("reason", "failed_runs"),
+                                           [("auth_failed", 7), ("no_banner", 3), ("unspecified", 1), ("new_kind", 1)]))
+    assert list(fig.data[0].y) == ["Login refused", "No SSH banner", "Unspecified", "New kind"]
+
+
+@pytest.mark.parametrize("name", sorted(CHARTS))
+def test_every_chart_fits_its_labels_and_keeps_the_legend_clear_of_the_axis_titles(name):
+    """Long customer names were cut ("ne Schools") and the legend overlapped the x axis's title."""
+    long_name = "Northwind Primary and Secondary Schools Federation"
+    fig = figures.FIGURES[name](_one_row_with(name, long_name))
+    assert fig.layout.yaxis.automargin and fig.layout.xaxis.automargin
+    assert fig.layout.legend.y >= 1 and fig.layout.legend.yanchor == "bottom"
+
+
+def _one_row_with(name: str, text: str) -> Table:
+    """A one-row table for the chart with data in it: a labelled chart's label is `text`."""
+    if name in LABELLED:
+        table = LABELLED[name]
+        return Table(table.columns, [tuple(text if v == HOSTILE else v for v in table.rows[0])])
+    table = EMPTY[name]
+    return Table(table.columns, [tuple(v if isinstance(v, (date, str)) else 3 for v in table.rows[0])])

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import re
 from datetime import datetime
 
 from django import template
+from django.urls import reverse
 from django.utils import timezone
+from django.utils.html import conditional_escape
+from django.utils.safestring import mark_safe
 
 from triage import business_hours
 from triage.models import Priority, Status
@@ -88,3 +92,18 @@ def sla_due(value: datetime | None, tier=None) -> str:
 @register.simple_tag
 def ticket_sla_state(ticket) -> str:
     return ticket.sla_state()
+
+
+# "#123" in a note or reply, not inside a word, a URL ("/#12") or a character reference typed as text
+# ("&#39;", escaped to "&amp;#39;").
+_TICKET_REFERENCE = re.compile(r"(?<![\w#&/;])#([1-9][0-9]{0,9})\b")
+
+
+@register.filter(needs_autoescape=True)
+def with_ticket_links(text, autoescape=True):
+    """Text as written (escaped), its line breaks kept, and each "#123" a link to that ticket. The
+    link is only a link: the ticket page decides who may see it."""
+    escaped = str(conditional_escape(text) if autoescape else text)
+    linked = _TICKET_REFERENCE.sub(
+        lambda m: f'<a href="{reverse("ticket", args=[int(m.group(1))])}">#{m.group(1)}</a>', escaped)
+    return mark_safe(linked.replace("\r\n", "\n").replace("\r", "\n").replace("\n", "<br>"))  # noqa: S308 - escaped above
