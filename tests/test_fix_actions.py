@@ -165,3 +165,19 @@ def test_a_manager_can_neither_reject_nor_resolve_with_a_fix(client, manager, ti
     assert client.post(reverse("ticket_reject_fix", args=[ticket.pk]), {"recipe": firmware.pk}).status_code == 403
     assert client.post(reverse("ticket_resolve_with_fix", args=[ticket.pk]), {"recipe": firmware.pk}).status_code == 403
     assert not RecipeOutcome.objects.exclude(kind=RecipeOutcome.SUGGESTED).exists()
+
+
+def test_verdicts_on_a_closed_ticket_are_refused_until_it_is_reopened(client, tech, ticket, suggested):
+    firmware, msi = suggested
+    services.ticket_change_status(ticket=ticket, status=Status.RESOLVED, by=tech)
+    services.ticket_change_status(ticket=ticket, status=Status.CLOSED, by=tech)
+    with pytest.raises(ValidationError, match="closed: reopen it"):
+        outcomes.outcome_record_accepted(ticket=ticket, recipe=firmware, by=tech)  # a copy from before the close
+    with pytest.raises(ValidationError, match="closed: reopen it"):
+        outcomes.outcome_record_rejected(ticket=ticket, recipe=msi, by=tech, reason="no")
+    page = login(client, tech).post(reverse("ticket_accept_fix", args=[ticket.pk]), {"recipe": firmware.pk})
+    assert "closed: reopen it" in page.content.decode()
+    assert not RecipeOutcome.objects.filter(kind__in=[RecipeOutcome.ACCEPTED, RecipeOutcome.REJECTED]).exists()
+
+    services.ticket_change_status(ticket=ticket, status=Status.TRIAGING, by=tech)  # reopened
+    assert outcomes.outcome_record_accepted(ticket=ticket, recipe=firmware, by=tech)

@@ -124,7 +124,13 @@ class StatusForm(forms.Form):
         super().__init__(*args, **kwargs)
         self.ticket = ticket
         allowed = workflow.allowed_next(ticket.status)
-        self.fields["status"].choices = [(s, Status(s).label) for s in allowed]
+        # The form starts at the status the ticket has, so pressing the button with only a note never
+        # moves it; every status the workflow allows from there follows. Any status validates here:
+        # clean_status says why a move is refused (a stale page gets a sentence, not "not one of the
+        # available choices").
+        self.fields["status"].widget.choices = [(ticket.status, f"{Status(ticket.status).label} (now)"),
+                                                *((s, Status(s).label) for s in allowed)]
+        self.fields["status"].initial = ticket.status
         recipes = list(recipes)
         if recipes and Status.RESOLVED in allowed:
             self.fields["fixed_by"].choices = [("", "None of these"), *recipes]
@@ -135,10 +141,15 @@ class StatusForm(forms.Form):
         data = super().clean()
         if data.get("fixed_by") is not None and data.get("status") != Status.RESOLVED:
             self.add_error("fixed_by", "Record the fix that solved it when resolving the ticket.")
+        if data.get("status") == self.ticket.status and not data.get("note", "").strip():
+            self.add_error("status", f"The ticket is already {Status(self.ticket.status).label.lower()}: "
+                                     "choose the status to move it to, or write a note.")
         return data
 
     def clean_status(self):
         status = self.cleaned_data["status"]
+        if status == self.ticket.status:
+            return status  # a note only (clean)
         try:
             workflow.check_transition(current=self.ticket.status, target=status)
         except workflow.TransitionRefused as exc:

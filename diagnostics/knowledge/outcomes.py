@@ -58,6 +58,13 @@ def recipe_outcome_counts(recipes=None) -> dict[int, dict[str, int]]:
     return {row.pop("pk"): row for row in counted}
 
 
+def _check_open(ticket: Ticket) -> None:
+    """Verdicts on fixes belong to a ticket being worked: a closed one is reopened first (read from the
+    database: the caller's copy may predate the close)."""
+    if Ticket.objects.filter(pk=ticket.pk, status=Status.CLOSED).exists():
+        raise ValidationError("This ticket is closed: reopen it to record a verdict on a fix.")
+
+
 def _check_suggested(*, ticket: Ticket, recipe: FixRecipe) -> None:
     if not RecipeOutcome.objects.filter(ticket=ticket, recipe=recipe, kind=RecipeOutcome.SUGGESTED).exists():
         raise ValidationError(f"{recipe.title} was not suggested on this ticket.")
@@ -67,6 +74,7 @@ def outcome_record_accepted(*, ticket: Ticket, recipe: FixRecipe, by, now: datet
     """A tech is applying ``recipe`` on ``ticket``: recorded once, with a timeline entry the first
     time. Returns whether this call recorded it. Only a recipe suggested on the ticket can be accepted;
     accepting a recipe rejected earlier withdraws the rejection (it applies after all)."""
+    _check_open(ticket)
     _check_suggested(ticket=ticket, recipe=recipe)
     now = now or timezone.now()
     with transaction.atomic():
@@ -119,7 +127,9 @@ def outcome_record_rejected(
 ) -> bool:
     """A tech says ``recipe`` does not apply to ``ticket``: recorded once (a second rejection
     changes nothing, not even the reason), with one timeline entry. Returns whether this call
-    recorded it. Refused for a recipe that was not suggested, or that fixed the ticket."""
+    recorded it. Refused for a recipe that was not suggested, or that fixed the ticket, and on a closed
+    ticket."""
+    _check_open(ticket)
     _check_suggested(ticket=ticket, recipe=recipe)
     now = now or timezone.now()
     reason = reason.strip()

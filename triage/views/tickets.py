@@ -337,6 +337,9 @@ ticket_assign = _ticket_action(
 def _change_status(*, request: HttpRequest, ticket: Ticket, data: dict, version: int | None) -> None:
     # One transaction: a resolution and the fix named for it are recorded together or not at all.
     with transaction.atomic():
+        if data["status"] == ticket.status:  # the status it has, with a note: the note is all that changes
+            services.ticket_add_note(ticket=ticket, author=request.user, body=data["note"])
+            return
         services.ticket_change_status(ticket=ticket, status=data["status"], by=request.user, note=data["note"],
                                       expected_version=version)
         if data.get("fixed_by") is not None:
