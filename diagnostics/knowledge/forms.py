@@ -27,6 +27,21 @@ def parse_yaml(text: str) -> Any:
         raise ValidationError(f"Not valid YAML: {exc}") from None
 
 
+def lf_line_endings(data):
+    """A copy of posted form data with CRLF and CR line endings as LF (None stays None)."""
+    if data is None:
+        return None
+    copy = data.copy()
+    for name in copy:
+        values = copy.getlist(name) if hasattr(copy, "getlist") else [copy[name]]
+        fixed = [v.replace("\r\n", "\n").replace("\r", "\n") if isinstance(v, str) else v for v in values]
+        if hasattr(copy, "setlist"):
+            copy.setlist(name, fixed)
+        else:
+            copy[name] = fixed[0]
+    return copy
+
+
 class YamlField(forms.CharField):
     """A text area of YAML; cleans to the data it holds. The typed text is what re-renders."""
 
@@ -51,12 +66,22 @@ class _KnowledgeForm(forms.Form):
 
     key = forms.SlugField(max_length=80, help_text="Lower-case letters, digits and dashes; fixed once created.")
     note = forms.CharField(max_length=300, required=False, label="Change note", help_text="Why this change.")
+    # The version the editor started from: a save over a newer one is a conflict, shown, not applied.
+    base_version = forms.IntegerField(required=False, min_value=1, widget=forms.HiddenInput)
 
-    def __init__(self, *args, entry=None, **kwargs):
+    def __init__(self, data=None, *args, entry=None, **kwargs):
         self.entry = entry
-        super().__init__(*args, **kwargs)
+        # Browsers send text areas with CRLF line endings: stored as typed, every line of a version's diff
+        # would change and export_kb would write "\r\n" into the YAML.
+        super().__init__(lf_line_endings(data), *args, **kwargs)
         if entry is not None:
             self.fields["key"].disabled = True
+            self.fields["base_version"].initial = entry.version
+
+    def stale(self) -> bool:
+        """Whether the entry was saved by someone else since this editor opened it."""
+        base = self.cleaned_data.get("base_version")
+        return self.entry is not None and base is not None and base != self.entry.version
 
     def clean_key(self):
         key = self.cleaned_data["key"]

@@ -32,10 +32,13 @@ class _Kind:
     form: type
     save: Callable
     draft_field: str  # the text area "try it" previews
+    current: Callable  # the stored entry's reviewable content (what a conflict shows)
 
 
-SYMPTOM = _Kind("symptom", "Symptom", Symptom, SymptomForm, services.symptom_save, "signature")
-RECIPE = _Kind("recipe", "Fix recipe", FixRecipe, RecipeForm, services.recipe_save, "applies_when")
+SYMPTOM = _Kind("symptom", "Symptom", Symptom, SymptomForm, services.symptom_save, "signature",
+                services.symptom_data)
+RECIPE = _Kind("recipe", "Fix recipe", FixRecipe, RecipeForm, services.recipe_save, "applies_when",
+               services.recipe_data)
 
 
 @login_required
@@ -50,7 +53,17 @@ def _edit(request: HttpRequest, kind: _Kind, key: str | None) -> HttpResponse:
     access.knowledge_access(user=request.user, action="edit")
     entry = get_object_or_404(kind.model, key=key) if key else None
     form = kind.form(request.POST or None, entry=entry)
-    if request.method == "POST" and form.is_valid():
+    conflict = None
+    if request.method == "POST" and form.is_valid() and form.stale():
+        # Saved by someone else since this editor opened it: show theirs beside this one, save nothing.
+        # Saving again (the form now carries their version) puts this one over theirs, knowingly.
+        conflict = {"version": entry.version, "by": entry.updated_by, "at": entry.updated_at,
+                    "text": curation.yaml_text(kind.current(entry))}
+        form = kind.form(request.POST, entry=entry)
+        form.data = form.data.copy()
+        form.data["base_version"] = str(entry.version)
+        form.is_valid()
+    elif request.method == "POST" and form.is_valid():
         try:
             row, outcome = kind.save(data=form.knowledge_data(), by=request.user, note=form.cleaned_data["note"])
         except services.KnowledgeError as exc:
@@ -66,7 +79,7 @@ def _edit(request: HttpRequest, kind: _Kind, key: str | None) -> HttpResponse:
                     f"{kind.label} {row.key} {outcome}: version {row.version}. Open tickets are being matched again.",
                 )
             return redirect(f"kb_{kind.name}_history", key=row.key)
-    context = {"kind": kind, "entry": entry, "form": form, "preview_runs": curation.PREVIEW_RUNS}
+    context = {"kind": kind, "entry": entry, "form": form, "preview_runs": curation.PREVIEW_RUNS, "conflict": conflict}
     if entry is not None and kind is SYMPTOM:
         context["not_evaluated"] = curation.skipped_symptoms().get(entry.pk, [])
     return render(request, "diagnostics/kb/edit.html", context)
