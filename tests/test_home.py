@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import re
 from datetime import timedelta
+from html import unescape
 
 import pytest
 from django.urls import reverse
@@ -118,3 +119,23 @@ def test_managers_still_go_to_their_overview_and_outsiders_are_refused(client, m
     assert client.get(reverse("home"))["Location"] == reverse("overview")
     login(client, outsider)
     assert client.get(reverse("home")).status_code == 403
+
+
+def test_every_count_on_the_overview_opens_the_queue_of_exactly_those_tickets(client, manager, customer, tech):
+    for n, (status, priority) in enumerate([(Status.NEW, 1), (Status.NEW, 3), (Status.TRIAGING, 3),
+                                            (Status.WAITING, 2), (Status.RESOLVED, 1)]):
+        ticket = services.ticket_create(subject=f"t{n}", description="d", customer=customer, created_by=tech,
+                                        priority=priority)
+        for step in {Status.NEW: [], Status.TRIAGING: [Status.TRIAGING], Status.WAITING: [Status.WAITING],
+                     Status.RESOLVED: [Status.RESOLVED]}[status]:
+            services.ticket_change_status(ticket=ticket, status=step, by=tech)
+    page = unescape(login(client, manager).get(reverse("overview")).content.decode())
+    counts = re.findall(r'<td class="num"><a href="(/tickets/\?[^"]+)">(\d+)</a></td>', page)
+    assert len(counts) == 3 + 4  # the open statuses and the four priorities
+    for url, shown in counts:
+        listed = client.get(url).content.decode().count('<tr class="p')
+        assert listed == int(shown), url
+    assert dict((u.split("?")[1], int(n)) for u, n in counts) == {
+        "status=new": 2, "status=triaging": 1, "status=waiting": 1,
+        "status=open&priority=1": 1, "status=open&priority=2": 1, "status=open&priority=3": 2,
+        "status=open&priority=4": 0}

@@ -187,8 +187,9 @@ def desk_overview(*, user, now: datetime | None = None) -> dict:
     by_status = dict(open_tickets.values_list("status").annotate(n=Count("id")))
     by_priority = dict(open_tickets.values_list("priority").annotate(n=Count("id")))
     return {
-        "by_status": [(Status(s).label, by_status.get(s, 0)) for s in OPEN_STATUSES],
-        "by_priority": [(f"P{p}", by_priority.get(p, 0)) for p in (1, 2, 3, 4)],
+        # (label, count, the queue's query string that lists them): every count opens its queue.
+        "by_status": [(Status(s).label, by_status.get(s, 0), f"status={s}") for s in OPEN_STATUSES],
+        "by_priority": [(f"P{p}", by_priority.get(p, 0), f"status=open&priority={p}") for p in (1, 2, 3, 4)],
         "at_risk": open_tickets.filter(next_due_at__lte=now + sla.at_risk_window()).count(),
         "breached": open_tickets.filter(next_due_at__lte=now).count(),
         "unassigned": open_tickets.filter(assignee__isnull=True).count(),
