@@ -8,6 +8,7 @@ from django import forms
 from django.core.exceptions import ValidationError
 
 from diagnostics.models import Credential, JumpHost, Playbook
+from triage.line_endings import lf_line_endings
 
 
 class CollectForm(forms.Form):
@@ -136,8 +137,10 @@ class PlaybookForm(forms.Form):
         help_text='A JSON list of steps: [{"probe": "sockets", "params": {}}, ...]',
     )
     enabled = forms.BooleanField(required=False, initial=True)
+    # When the editor opened the playbook: a save over a later one is a conflict, shown, not applied.
+    seen_updated_at = forms.DateTimeField(required=False, widget=forms.HiddenInput)
 
-    def __init__(self, *args, instance: Playbook | None = None, **kwargs):
+    def __init__(self, data=None, *args, instance: Playbook | None = None, **kwargs):
         self.instance = instance
         if instance is not None and "initial" not in kwargs:
             kwargs["initial"] = {
@@ -145,8 +148,14 @@ class PlaybookForm(forms.Form):
                 "description": instance.description,
                 "steps": json.dumps(instance.steps, indent=2),
                 "enabled": instance.enabled,
+                "seen_updated_at": instance.updated_at.isoformat(),
             }
-        super().__init__(*args, **kwargs)
+        super().__init__(lf_line_endings(data), *args, **kwargs)
+
+    def stale(self) -> bool:
+        """Whether someone saved the playbook since this editor opened it."""
+        seen = self.cleaned_data.get("seen_updated_at")
+        return self.instance is not None and seen is not None and seen != self.instance.updated_at
 
     def clean_steps(self):
         try:

@@ -3,6 +3,8 @@ admins' setup: credentials, host keys, jump hosts, playbooks and the audit log."
 
 from __future__ import annotations
 
+import json
+
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import ValidationError
@@ -319,7 +321,16 @@ def playbook_edit(request: HttpRequest, playbook_id: int | None = None) -> HttpR
     access.collection_setup_access(user=request.user)
     playbook = get_object_or_404(Playbook, pk=playbook_id) if playbook_id else None
     form = forms.PlaybookForm(request.POST or None, instance=playbook)
-    if request.method == "POST" and form.is_valid():
+    conflict = None
+    if request.method == "POST" and form.is_valid() and form.stale():
+        # Saved by someone else since this editor opened it: theirs beside yours, nothing saved; saving
+        # again (the form now carries their save's time) puts yours over theirs, knowingly.
+        conflict = {"by": playbook.updated_by, "at": playbook.updated_at, "name": playbook.name,
+                    "description": playbook.description, "steps": json.dumps(playbook.steps, indent=2)}
+        form = forms.PlaybookForm(request.POST, instance=playbook)
+        form.data["seen_updated_at"] = playbook.updated_at.isoformat()
+        form.is_valid()
+    elif request.method == "POST" and form.is_valid():
         data = form.cleaned_data
         try:
             playbook = services.playbook_save(
@@ -339,7 +350,8 @@ def playbook_edit(request: HttpRequest, playbook_id: int | None = None) -> HttpR
     from diagnostics import probes
 
     catalogue = sorted(probes.REGISTRY.values(), key=lambda p: p.name)
-    return render(request, "diagnostics/playbook_edit.html", {"form": form, "playbook": playbook, "probes": catalogue})
+    return render(request, "diagnostics/playbook_edit.html",
+                  {"form": form, "playbook": playbook, "probes": catalogue, "conflict": conflict})
 
 
 @login_required

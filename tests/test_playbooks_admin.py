@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import json
+import re
+from html import unescape
 
 from django.conf import settings
 from django.urls import reverse
 
 from diagnostics import services, tasks
 from diagnostics.models import Playbook
-from tests.conftest import login
+from tests.conftest import login, make_user
+from triage import access
 
 
 def test_the_default_playbooks_are_created_once_and_all_validate(db):
@@ -57,3 +60,39 @@ def test_runs_outlive_no_broker_redelivery_window():
         assert options["visibility_timeout"] > tasks.collect_run.time_limit
     assert tasks.collect_run.acks_late and tasks.collect_run.reject_on_worker_lost
     assert settings.CELERY_WORKER_PREFETCH_MULTIPLIER == 1
+
+
+def test_a_save_from_an_editor_opened_before_anothers_save_is_shown_not_applied(client, admin_user):
+    playbook = Playbook.objects.create(name="Ident check", description="port 113",
+                                       steps=[{"probe": "load", "params": {}}])
+    page = login(client, admin_user).get(reverse("playbook_edit", args=[playbook.pk])).content.decode()
+    seen = unescape(re.search(r'name="seen_updated_at" value="([^"]+)"', page).group(1))
+    mine = {"name": "Ident check", "description": "port 113, mine", "enabled": "on", "seen_updated_at": seen,
+            "steps": json.dumps([{"probe": "load", "params": {}}, {"probe": "disk", "params": {}}])}
+
+    other = make_user("grace", access.ADMIN)
+    login(client, other).post(reverse("playbook_edit", args=[playbook.pk]), {
+        "name": "Ident check", "description": "theirs", "enabled": "on", "seen_updated_at": seen,
+        "steps": json.dumps([{"probe": "memory", "params": {}}])})
+    playbook.refresh_from_db()
+    assert playbook.description == "theirs"
+
+    text = unescape(login(client, admin_user).post(reverse("playbook_edit", args=[playbook.pk]), mine)
+                    .content.decode())
+    assert "saved by grace" in text and "nothing was saved" in text and '"memory"' in text
+    assert "port 113, mine" in text
+    playbook.refresh_from_db()
+    assert playbook.description == "theirs" and playbook.steps[0]["probe"] == "memory"
+
+    again = unescape(re.search(r'name="seen_updated_at" value="([^"]+)"', text).group(1))
+    saved = client.post(reverse("playbook_edit", args=[playbook.pk]), {**mine, "seen_updated_at": again})
+    assert saved.status_code == 302
+    playbook.refresh_from_db()
+    assert playbook.description == "port 113, mine" and len(playbook.steps) == 2
+
+
+def test_crlf_from_the_browser_is_stored_as_lf(client, admin_user):
+    login(client, admin_user).post(reverse("playbook_new"), {
+        "name": "Two lines", "description": "first\r\nsecond", "enabled": "on",
+        "steps": '[\r\n  {"probe": "load", "params": {}}\r\n]'})
+    assert Playbook.objects.get(name="Two lines").description == "first\nsecond"

@@ -15,6 +15,7 @@ from django.core.exceptions import ValidationError
 from diagnostics.knowledge.curation import yaml_text
 from diagnostics.knowledge.services import NEEDS, RISKS, recipe_data, symptom_data
 from diagnostics.models import FixRecipe, Symptom
+from triage.line_endings import lf_line_endings
 
 YAML_AREA = {"class": "mono", "spellcheck": "false", "autocomplete": "off"}
 
@@ -25,21 +26,6 @@ def parse_yaml(text: str) -> Any:
         return yaml.safe_load(text)
     except yaml.YAMLError as exc:
         raise ValidationError(f"Not valid YAML: {exc}") from None
-
-
-def lf_line_endings(data):
-    """A copy of posted form data with CRLF and CR line endings as LF (None stays None)."""
-    if data is None:
-        return None
-    copy = data.copy()
-    for name in copy:
-        values = copy.getlist(name) if hasattr(copy, "getlist") else [copy[name]]
-        fixed = [v.replace("\r\n", "\n").replace("\r", "\n") if isinstance(v, str) else v for v in values]
-        if hasattr(copy, "setlist"):
-            copy.setlist(name, fixed)
-        else:
-            copy[name] = fixed[0]
-    return copy
 
 
 class YamlField(forms.CharField):
