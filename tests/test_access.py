@@ -45,6 +45,7 @@ MATRIX = [
     ("queue", {}, "get", None, READERS),
     ("ticket_new", {}, "get", None, WORKERS_GET),
     ("ticket", {"ticket_id": "ticket"}, "get", None, READERS),
+    ("ticket_presence", {"ticket_id": "ticket"}, "get", None, READERS),
     ("ticket_reply", {"ticket_id": "ticket"}, "post", {"body": "We are on it."}, WORKERS_POST),
     ("ticket_note", {"ticket_id": "ticket"}, "post", {"note-body": "strace next"}, WORKERS_POST),
     ("ticket_draft_reply", {"ticket_id": "ticket"}, "post", {"body": "We are on"}, WORKERS_POST),

@@ -17,6 +17,7 @@ urlpatterns = [
     path("tickets/<id:ticket_id>/reply/", tickets.ticket_reply, name="ticket_reply"),
     path("tickets/<id:ticket_id>/note/", tickets.ticket_note, name="ticket_note"),
     path("tickets/<id:ticket_id>/drafts/reply/", tickets.ticket_draft_reply, name="ticket_draft_reply"),
+    path("tickets/<id:ticket_id>/presence/", tickets.ticket_presence, name="ticket_presence"),
     path("tickets/<id:ticket_id>/drafts/note/", tickets.ticket_draft_note, name="ticket_draft_note"),
     path("tickets/<id:ticket_id>/assign/", tickets.ticket_assign, name="ticket_assign"),
     path("tickets/<id:ticket_id>/status/", tickets.ticket_status, name="ticket_status"),

@@ -31,7 +31,7 @@ from diagnostics.forms import CollectForm
 from diagnostics.knowledge import followups, outcomes, verification
 from diagnostics.knowledge.forms import AcceptFixForm, RejectFixForm, SettlePossibleForm
 from diagnostics.knowledge.proposal import playbook_proposal
-from triage import access, forms, selectors, services, workflow
+from triage import access, forms, presence, selectors, services, workflow
 from triage.macros import selectors as macro_selectors
 from triage.models import DraftKind, Status, Ticket, TicketEvent
 from triage.pagination import BadCursor
@@ -288,6 +288,8 @@ def _draft_autosave(kind: str, prefix: str | None):
         access.ticket_access(user=request.user, action="work")
         form = forms.DraftForm(request.POST, prefix=prefix)
         draft = None
+        presence.presence_report(ticket_id=ticket.pk, user=request.user,
+                                 doing=presence.REPLYING if kind == DraftKind.REPLY else presence.NOTING)
         if form.is_valid():
             draft = services.draft_save(user=request.user, ticket=ticket, kind=kind, body=form.cleaned_data["body"],
                                         last_sent=form.cleaned_data["last_sent"] or 0)
@@ -298,6 +300,17 @@ def _draft_autosave(kind: str, prefix: str | None):
 
     view.__name__ = f"ticket_draft_{kind}"
     return view
+
+
+@login_required
+@require_GET
+def ticket_presence(request: HttpRequest, ticket_id: int) -> HttpResponse:
+    """Polled by the ticket page: reports this user viewing, answers who else is on the ticket."""
+    ticket = _load_ticket(request, ticket_id)
+    presence.presence_report(ticket_id=ticket.pk, user=request.user, doing=presence.VIEWING)
+    others = presence.presence_others(ticket_id=ticket.pk, user=request.user)
+    return render(request, "tickets/_presence.html", {"ticket": ticket, "others": others,
+                                                      "poll_seconds": presence.POLL_SECONDS})
 
 
 ticket_draft_reply = _draft_autosave(DraftKind.REPLY, None)
