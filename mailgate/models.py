@@ -84,8 +84,17 @@ class InboundMessage(models.Model):
 
 
 class Attachment(models.Model):
-    message = models.ForeignKey(InboundMessage, on_delete=models.CASCADE, related_name="attachments")
+    """A file on a ticket: from an inbound message (``message``), or uploaded in the desk to a reply,
+    a note or a new ticket (``event``, the timeline entry it came with; mailgate.upload_services).
+    Either way it is only ever served as a download (mailgate.views.attachment_download)."""
+
+    message = models.ForeignKey(InboundMessage, null=True, blank=True, on_delete=models.CASCADE,
+                                related_name="attachments")
     ticket = models.ForeignKey(Ticket, null=True, blank=True, on_delete=models.CASCADE, related_name="attachments")
+    event = models.ForeignKey(TicketEvent, null=True, blank=True, on_delete=models.CASCADE,
+                              related_name="attachments")
+    uploaded_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
+                                    related_name="+")
     filename = models.CharField(max_length=200)
     content_type = models.CharField(max_length=100)
     size = models.PositiveIntegerField()

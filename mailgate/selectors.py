@@ -13,8 +13,8 @@ MAX_RECIPIENTS = 10
 
 
 def ticket_attachments(*, ticket: Ticket) -> list[Attachment]:
-    """The ticket's mail attachments without their bytes."""
-    return list(Attachment.objects.filter(ticket=ticket).defer("content")
+    """The ticket's mail attachments without their bytes (files attached in the desk are shown on their entry)."""
+    return list(Attachment.objects.filter(ticket=ticket, message__isnull=False).defer("content")
                 .select_related("message").order_by("message__received_at", "id"))
 
 

@@ -412,6 +412,10 @@ def outbound_send(*, outbound_id: int, now: datetime | None = None) -> str:
         mail = EmailMessage(subject=message.subject, body=message.body, from_email=desk_address(),
                             to=[message.to_address], cc=list(message.cc), reply_to=[desk_address()],
                             headers=headers)
+        if message.audience == Audience.CUSTOMER:
+            # The files the tech attached to the reply go with it (upload_services: within the mail limit).
+            for a in Attachment.objects.filter(event_id=message.event_id, content_pruned_at__isnull=True):
+                mail.attach(a.filename, bytes(a.content), a.content_type)
         get_connection(fail_silently=False).send_messages([mail])
     except Exception as exc:
         error = f"{type(exc).__name__}: {exc}"[:2000]

@@ -10,6 +10,7 @@ from django.contrib.auth.password_validation import validate_password
 from django.core.exceptions import ValidationError
 from django.core.validators import validate_ipv46_address
 
+from mailgate import upload_services
 from triage import access, business_hours, selectors, workflow
 from triage.models import BusinessCalendar, Customer, Priority, Server, ServerRole, SlaTier, Status, slug_token
 
@@ -46,6 +47,27 @@ class TagNamesField(forms.CharField):
         return parse_tag_names(super().clean(value))
 
 
+class MultipleFileInput(forms.FileInput):
+    allow_multiple_selected = True
+
+
+class AttachmentsField(forms.FileField):
+    """Any number of files (an <input type=file multiple>), held to the upload limits
+    (mailgate.upload_services): cleaned to a list, empty when none were chosen."""
+
+    def __init__(self, **kwargs):
+        kwargs.setdefault("widget", MultipleFileInput())
+        kwargs.setdefault("required", False)
+        kwargs.setdefault("label", "Attach files")
+        super().__init__(**kwargs)
+
+    def clean(self, data, initial=None):
+        data = data if isinstance(data, (list, tuple)) else [data]
+        files = [super(AttachmentsField, self).clean(f, initial) for f in data if f]
+        upload_services.uploads_check(files=files)
+        return files
+
+
 class TicketCreateForm(forms.Form):
     customer = forms.ModelChoiceField(queryset=Customer.objects.order_by("name"))
     subject = forms.CharField(max_length=200, validators=[validate_one_line])
@@ -57,6 +79,7 @@ class TicketCreateForm(forms.Form):
     )
     tags = TagNamesField(required=False, max_length=400, help_text="Comma-separated, e.g. mail, slow-send")
     assignee = forms.ModelChoiceField(queryset=selectors.assignable_users(), required=False)
+    attachments = AttachmentsField()
 
     def clean(self):
         data = super().clean()
@@ -71,6 +94,7 @@ class TicketCreateForm(forms.Form):
 
 class ReplyForm(forms.Form):
     body = forms.CharField(widget=forms.Textarea(attrs={"rows": 4}), max_length=100_000, strip=True)
+    attachments = AttachmentsField()
 
 
 class DraftForm(forms.Form):

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from django.conf import settings
-from django.db.models import QuerySet, Sum
+from django.db.models import Q, QuerySet, Sum
 from django.db.models.functions import Coalesce, Length
 
 from diagnostics.models import Evidence
@@ -81,8 +81,10 @@ KINDS = (
     Kind(
         name="attachments",
         setting="TRIAGE_RETAIN_ATTACHMENT_DAYS",
+        # Aged by the mail they came in, or (attached in the desk) by the entry they came with.
         eligible=lambda cutoff: Attachment.objects.filter(
-            message__received_at__lt=cutoff, content_pruned_at__isnull=True
+            Q(message__received_at__lt=cutoff) | Q(message__isnull=True, event__created_at__lt=cutoff),
+            content_pruned_at__isnull=True,
         ).exclude(content=b""),
         size=lambda: Length("content"),
         emptied=lambda now: {"content": b"", "content_pruned_at": now},

@@ -8,10 +8,11 @@ from datetime import datetime
 
 from django.contrib.auth import get_user_model
 from django.db import connection
-from django.db.models import BooleanField, Count, Max, Q, QuerySet
+from django.db.models import BooleanField, Count, Max, Prefetch, Q, QuerySet
 from django.db.models.expressions import RawSQL
 from django.utils import timezone
 
+from mailgate.models import Attachment
 from triage import access, sla
 from triage.models import OPEN_STATUSES, Customer, DraftKind, Server, Status, Ticket, TicketDraft, TicketEvent
 from triage.pagination import Key, Page, paginate
@@ -109,7 +110,9 @@ def ticket_detail(*, user, ticket_id: int) -> Ticket:
 
 
 def ticket_timeline(*, ticket: Ticket) -> list[TicketEvent]:
-    return list(ticket.events.select_related("actor").order_by("created_at", "id"))
+    """The entries, each with the files attached to it in the desk (names and sizes; bytes stay behind)."""
+    files = Prefetch("attachments", queryset=Attachment.objects.defer("content").order_by("id"))
+    return list(ticket.events.select_related("actor").prefetch_related(files).order_by("created_at", "id"))
 
 
 def ticket_changes_since(*, ticket: Ticket, version: int) -> list[TicketEvent]:

@@ -352,6 +352,9 @@ TRIAGE_MAIL_HOST = env_str("TRIAGE_MAIL_HOST", "127.0.0.1")
 TRIAGE_MAIL_PORT = env_int("TRIAGE_MAIL_PORT", 2525, minimum=1)
 TRIAGE_MAIL_HOSTNAME = env_str("TRIAGE_MAIL_HOSTNAME", TRIAGE_MAIL_ADDRESSES[0].rsplit("@", 1)[-1])
 TRIAGE_MAIL_MAX_BYTES = env_int("TRIAGE_MAIL_MAX_BYTES", 25 * 1024 * 1024, minimum=1024)
+# Files a tech attaches in the browser (reply, note, new ticket): each at most this many bytes, and all of one
+# message together at most TRIAGE_MAIL_MAX_BYTES (a reply's files are mailed to the customer with it).
+TRIAGE_UPLOAD_MAX_FILE_BYTES = env_int("TRIAGE_UPLOAD_MAX_FILE_BYTES", 10 * 1024 * 1024, minimum=1024)
 TRIAGE_MAIL_TIMEOUT = env_int("TRIAGE_MAIL_TIMEOUT", 60, minimum=5)  # idle seconds before a session is dropped
 # Mail from unknown senders is held (outcome "unmatched") unless this names a customer to file it under.
 TRIAGE_MAIL_UNMATCHED_CUSTOMER = env_str("TRIAGE_MAIL_UNMATCHED_CUSTOMER", "")

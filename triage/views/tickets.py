@@ -31,9 +31,10 @@ from diagnostics.forms import CollectForm
 from diagnostics.knowledge import followups, outcomes, verification
 from diagnostics.knowledge.forms import AcceptFixForm, RejectFixForm, SettlePossibleForm
 from diagnostics.knowledge.proposal import playbook_proposal
+from mailgate import upload_services
 from triage import access, forms, presence, selectors, services, workflow
 from triage.macros import selectors as macro_selectors
-from triage.models import DraftKind, Status, Ticket, TicketEvent
+from triage.models import DraftKind, EventKind, Status, Ticket, TicketEvent
 from triage.pagination import BadCursor
 
 
@@ -73,15 +74,18 @@ def _query_without_cursor(request: HttpRequest) -> str:
 def ticket_new(request: HttpRequest) -> HttpResponse:
     access.ticket_access(user=request.user, action="work")
     initial = {"customer": request.GET.get("customer")} if request.GET.get("customer", "").isdigit() else {}
-    form = forms.TicketCreateForm(request.POST or None, initial=initial)
+    form = forms.TicketCreateForm(request.POST or None, request.FILES or None, initial=initial)
     if request.method == "POST" and form.is_valid():
         data = form.cleaned_data
         try:
-            ticket = services.ticket_create(
-                subject=data["subject"], description=data["description"], customer=data["customer"],
-                priority=data["priority"], servers=data["servers"], tag_names=data["tags"],
-                created_by=request.user, assignee=data["assignee"],
-            )
+            with transaction.atomic():  # the ticket and its files, or neither
+                ticket = services.ticket_create(
+                    subject=data["subject"], description=data["description"], customer=data["customer"],
+                    priority=data["priority"], servers=data["servers"], tag_names=data["tags"],
+                    created_by=request.user, assignee=data["assignee"],
+                )
+                upload_services.attachments_store(event=ticket.events.get(kind=EventKind.CREATED),
+                                                  files=data["attachments"], by=request.user)
         except ValidationError as exc:
             _add_errors(form, exc)
         else:
@@ -321,22 +325,28 @@ def _send(kind: str):
     """Send what was typed in the composer, and drop the author's draft of it with it."""
 
     def apply(*, request: HttpRequest, ticket: Ticket, data: dict, version: int | None) -> None:
+        # One transaction: the entry and its files together (a reply's mail is planned after commit, with them).
         with transaction.atomic():
             if kind == DraftKind.REPLY:  # "Send and set …" sets the status in the same step
-                services.ticket_reply(ticket=ticket, author=request.user, body=data["body"],
-                                      status=data.get("then_status") or None)
+                event = services.ticket_reply(ticket=ticket, author=request.user, body=data["body"],
+                                              status=data.get("then_status") or None)
             else:
-                services.ticket_add_note(ticket=ticket, author=request.user, body=data["body"])
+                event = services.ticket_add_note(ticket=ticket, author=request.user, body=data["body"])
+            upload_services.attachments_store(event=event, files=data["attachments"], by=request.user)
             services.draft_discard(user=request.user, ticket=ticket, kind=kind)
 
     return apply
 
 
 ticket_reply = _ticket_action(
-    "reply", lambda request, ticket: forms.SendReplyForm(request.POST, ticket=ticket), _send(DraftKind.REPLY)
+    "reply",
+    lambda request, ticket: forms.SendReplyForm(request.POST, request.FILES, ticket=ticket),
+    _send(DraftKind.REPLY),
 )
 ticket_note = _ticket_action(
-    "note", lambda request, ticket: forms.ReplyForm(request.POST, prefix="note"), _send(DraftKind.NOTE)
+    "note",
+    lambda request, ticket: forms.ReplyForm(request.POST, request.FILES, prefix="note"),
+    _send(DraftKind.NOTE),
 )
 ticket_assign = _ticket_action(
     "assign",
