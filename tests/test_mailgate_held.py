@@ -4,7 +4,10 @@ edited in the browser and then obeyed by the gateway."""
 
 from __future__ import annotations
 
+import threading
+
 import pytest
+from django.db import connection
 from django.urls import reverse
 
 from mailgate import held_services
@@ -204,3 +207,28 @@ def test_a_route_added_on_the_page_routes_the_next_mail(client, admin_user, cust
     client.post(reverse("mail_routes"), {"customer": customer.pk, "value": "kim@newco.test"})
     record = receive(mail(sender=STRANGER, message_id="<routed@newco.test>"))
     assert record.outcome == Outcome.CREATED and record.ticket.customer == customer
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="SQLite serialises writers by locking the whole file")
+def test_two_techs_filing_the_same_message_at_the_same_moment_open_one_ticket(admin_user, tech, customer, held):
+    # Both claims race for the row: PostgreSQL makes the second UPDATE wait for the first
+    # transaction, then re-reads the row, finds it no longer held, and updates nothing.
+    start, results = threading.Barrier(2), []
+
+    def file_as(user):
+        start.wait()
+        try:
+            results.append(held_services.held_file_ticket(message_id=held.pk, customer=customer, by=user))
+        except held_services.AlreadyDecided as exc:
+            results.append(exc)
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=file_as, args=(user,)) for user in (admin_user, tech)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=30)
+    assert sorted(type(r).__name__ for r in results) == ["AlreadyDecided", "Filed"]
+    assert Ticket.objects.count() == 1
