@@ -17,7 +17,7 @@ from triage import access
 from triage.models import Customer
 
 
-def _held_page(request: HttpRequest, *, failed_id: int | None = None, errors: list[str] = (),
+def _held_page(request: HttpRequest, *, failed_id: int | None = None, errors: tuple[str, ...] | list[str] = (),
                status: int = 200) -> HttpResponse:
     return render(request, "mailgate/held.html", {
         "rows": selectors.held_messages(),
