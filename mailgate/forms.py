@@ -1,10 +1,12 @@
-"""The Mailboxes page's form. The password is write-only: never rendered back, blank keeps it."""
+"""The mail pages' forms: Mailboxes (the password is write-only: never rendered back, blank keeps it),
+Held mail and Mail routes."""
 
 from __future__ import annotations
 
 from django import forms
 
 from mailgate.models import Mailbox, Security
+from triage.models import Customer
 
 
 class MailboxForm(forms.Form):
@@ -45,3 +47,20 @@ class MailboxForm(forms.Form):
 
     def clean_host(self) -> str:
         return self.cleaned_data["host"].strip().lower()
+
+
+class HeldTicketForm(forms.Form):
+    """File a held message as a ticket: for which customer, and whether to route the sender from now on."""
+
+    ROUTES = (("", "No route"), ("address", "Route the sender's address"), ("domain", "Route the sender's domain"))
+
+    customer = forms.ModelChoiceField(queryset=Customer.objects.order_by("name"),
+                                      error_messages={"required": "Choose the customer this mail is from."})
+    route = forms.ChoiceField(choices=ROUTES, required=False)
+
+
+class MailRouteForm(forms.Form):
+    customer = forms.ModelChoiceField(queryset=Customer.objects.order_by("name"))
+    value = forms.CharField(max_length=254, label="Address or domain",
+                            help_text="ops@example.com routes one address; example.com routes the domain and "
+                                      "its sub-domains.")

@@ -43,6 +43,12 @@ class Outcome(models.TextChoices):
     UNMATCHED = "unmatched", "Unknown sender, held"
     REJECTED = "rejected", "Rejected"
     FAILED = "failed", "Failed, kept for retry"
+    # A held or rejected message a tech or admin looked at and turned away (decided_by says who).
+    DISMISSED = "dismissed", "Rejected on the desk"
+
+
+# What the Held mail page lists until someone decides: a ticket for a customer, or a rejection.
+HELD_OUTCOMES = (Outcome.UNMATCHED, Outcome.REJECTED)
 
 
 class InboundMessage(models.Model):
@@ -69,6 +75,11 @@ class InboundMessage(models.Model):
     customer = models.ForeignKey(Customer, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
     ticket = models.ForeignKey(Ticket, null=True, blank=True, on_delete=models.SET_NULL, related_name="inbound_mail")
     event = models.ForeignKey(TicketEvent, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    # Who took a held or rejected message off the Held mail page (filed it as a ticket, or rejected it), and when.
+    decided_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    decided_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ["-received_at", "-id"]
@@ -81,6 +92,11 @@ class InboundMessage(models.Model):
 
     def __str__(self) -> str:
         return f"{self.get_outcome_display()}: {self.subject or self.message_id}"
+
+    @property
+    def sender_domain(self) -> str:
+        """The domain of the From address ("" without a usable one): what "route this domain" routes."""
+        return self.from_address.rsplit("@", 1)[-1] if "@" in self.from_address else ""
 
 
 class Attachment(models.Model):

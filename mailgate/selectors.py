@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from django.db.models import QuerySet
 
-from mailgate.models import Attachment, InboundMessage, Mailbox, MailRoute, Outcome, RouteKind
+from mailgate import parsing
+from mailgate.models import HELD_OUTCOMES, Attachment, InboundMessage, Mailbox, MailRoute, Outcome, RouteKind
 from triage import access
 from triage.models import Customer, Ticket
 
@@ -31,6 +34,66 @@ def customer_routes(*, customer: Customer) -> QuerySet[MailRoute]:
 def inbound_recent(*, outcome: str | None = None, limit: int = 50) -> QuerySet[InboundMessage]:
     qs = InboundMessage.objects.defer("raw").select_related("ticket", "customer").order_by("-received_at", "-id")
     return (qs.filter(outcome=outcome) if outcome else qs)[:limit]
+
+
+# --- Held mail and routes (the Held mail and Mail routes pages) ------------------
+
+# The page shows this much of each body; the rest is on the ticket once filed.
+PREVIEW_CHARS = 2000
+# Parsing is the cost of a preview: a message larger than this (attachments, mostly) is not parsed for
+# the list, so 50 big messages cannot make the page slow. Filing it still parses it whole.
+PREVIEW_MAX_RAW = 2 * 1024 * 1024
+
+
+@dataclass(frozen=True)
+class HeldMessage:
+    message: InboundMessage
+    sender: str
+    preview: str  # plain text: the template escapes it, never renders it
+
+
+def held_messages(*, limit: int = 50) -> list[HeldMessage]:
+    """Held (unknown sender) and rejected mail nobody has decided on, newest first."""
+    messages = InboundMessage.objects.filter(outcome__in=HELD_OUTCOMES).order_by("-received_at", "-id")[:limit]
+    return [_held(m) for m in messages]
+
+
+def held_count() -> int:
+    return InboundMessage.objects.filter(outcome__in=HELD_OUTCOMES).count()
+
+
+def held_recently_decided(*, limit: int = 20) -> QuerySet[InboundMessage]:
+    """What was last filed or rejected from the Held mail page, and by whom."""
+    return (InboundMessage.objects.defer("raw").filter(decided_at__isnull=False)
+            .select_related("decided_by", "ticket", "customer").order_by("-decided_at", "-id")[:limit])
+
+
+def _held(message: InboundMessage) -> HeldMessage:
+    address = message.from_address or message.envelope_from
+    sender = f"{message.from_name} <{address}>" if message.from_name else (address or "(no sender)")
+    return HeldMessage(message=message, sender=sender, preview=_preview(message))
+
+
+def _preview(message: InboundMessage) -> str:
+    if message.raw_pruned_at:
+        return "(pruned under the retention policy)"
+    if message.size > PREVIEW_MAX_RAW:
+        return f"(a {message.size // 1024} KiB message: too large to preview here; filing it keeps it all)"
+    raw = bytes(message.raw or b"")
+    if not raw:
+        return "(nothing of it was kept)"
+    try:
+        body = parsing.parse(raw, envelope_from=message.envelope_from or None).body
+    except parsing.Malformed:
+        # Unreadable as mail: the start of the raw text, as text.
+        body = raw[:PREVIEW_CHARS * 4].decode("utf-8", errors="replace")
+    body = body.strip() or "(empty message)"
+    return body if len(body) <= PREVIEW_CHARS else body[:PREVIEW_CHARS] + " …"
+
+
+def mail_routes() -> QuerySet[MailRoute]:
+    """Every customer's routes, by customer."""
+    return MailRoute.objects.select_related("customer").order_by("customer__name", "kind", "value")
 
 
 # --- Who a sender is, who hears back ------------------------------------------

@@ -211,16 +211,31 @@ def _route(*, record: InboundMessage, parsed: parsing.ParsedMail, now: datetime)
             record.reason = "; ".join(reasons)
             record.save()
             return
-        record.ticket = desk.ticket_create(
-            subject=(parsed.subject or "(no subject)")[:200],
-            description=_with_sender(parsed, parsed.body or "(empty message)"),
-            customer=customer, tag_names=tags, now=now,
-        )
-        record.event = record.ticket.events.filter(kind=EventKind.CREATED).first()
-        record.outcome = Outcome.CREATED
+        record.reason = "; ".join(reasons)
+        inbound_open_ticket(record=record, parsed=parsed, customer=customer, tags=tags, now=now)
+        return
     record.reason = "; ".join(reasons)
     record.save()
     _keep_attachments(record=record, parsed=parsed)
+
+
+def inbound_open_ticket(
+    *, record: InboundMessage, parsed: parsing.ParsedMail, customer: Customer, tags: list[str], now: datetime
+) -> Ticket:
+    """A new ticket for the customer from this message, its attachments kept; the record says so.
+
+    The one way mail opens a ticket: the gateway's own routing and a held message filed from the
+    Held mail page (mailgate.held_services) both end here, so both tickets look the same."""
+    record.ticket = desk.ticket_create(
+        subject=(parsed.subject or "(no subject)")[:200],
+        description=_with_sender(parsed, parsed.body or "(empty message)"),
+        customer=customer, tag_names=tags, now=now,
+    )
+    record.event = record.ticket.events.filter(kind=EventKind.CREATED).first()
+    record.outcome = Outcome.CREATED
+    record.save()
+    _keep_attachments(record=record, parsed=parsed)
+    return record.ticket
 
 
 def _with_sender(parsed: parsing.ParsedMail, body: str) -> str:

@@ -22,6 +22,7 @@ from diagnostics.models import (
     SweepSchedule,
 )
 from mailgate import mailbox_services
+from mailgate import services as mail_services
 from mailgate.models import Attachment, InboundMessage, Outcome
 from tests.conftest import free_port, login
 from triage import services as desk
@@ -143,6 +144,12 @@ MATRIX = [
     ("mailbox_edit", {"mailbox_id": "mailbox"}, "get", None, ADMINS),
     ("mailbox_test", {"mailbox_id": "mailbox"}, "post", {},  # nothing listens: back to the list, with why
      {TECH: 403, ADMIN: 302, MANAGER: 403, OUTSIDER: 403}),
+    ("held_mail", {}, "get", None, WORKERS_GET),
+    ("held_mail_ticket", {"message_id": "held"}, "post", {"customer": ""},  # no customer chosen: the page, with why
+     {TECH: 400, ADMIN: 400, MANAGER: 403, OUTSIDER: 403}),
+    ("held_mail_reject", {"message_id": "held"}, "post", {}, WORKERS_POST),
+    ("mail_routes", {}, "get", None, ADMINS),
+    ("mail_route_delete", {"route_id": "mail_route"}, "post", {}, {TECH: 403, ADMIN: 302, MANAGER: 403, OUTSIDER: 403}),
 ]
 
 
@@ -193,6 +200,8 @@ def scene(tech, admin_user, manager, outsider, customer, server, ticket):
     inbound = InboundMessage.objects.create(outcome=Outcome.CREATED, ticket=ticket, from_address="ops@northwind.test")
     attachment = Attachment.objects.create(message=inbound, ticket=ticket, filename="log.txt",
                                            content_type="text/plain", size=2, content=b"ok")
+    held = InboundMessage.objects.create(outcome=Outcome.UNMATCHED, from_address="kim@newco.test", subject="Hi")
+    mail_route = mail_services.mail_route_add(customer=customer, value="northwind.test")
     mailbox = mailbox_services.mailbox_create(name="Support", host="127.0.0.1", port=free_port(), security="plain",
                                               username="desk", password="imap-s3cret")
     Heartbeat.objects.create(name="worker", seen_at=timezone.now())  # a live worker: /healthz answers 200
@@ -211,7 +220,8 @@ def scene(tech, admin_user, manager, outsider, customer, server, ticket):
                     "symptom": _Keyed(symptom.key), "recipe": _Keyed(recipe.key),
                     "webhook": endpoint, "delivery": delivery, "attachment": attachment,
                     "sweep": sweep, "sweep_schedule": schedule,
-                    "calendar": calendar, "tier": customer.sla_tier, "macro": macro, "mailbox": mailbox},
+                    "calendar": calendar, "tier": customer.sla_tier, "macro": macro, "mailbox": mailbox,
+                    "held": held, "mail_route": mail_route},
     }
 
 

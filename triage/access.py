@@ -115,3 +115,14 @@ def webhook_access(*, user: User) -> None:
 def mailbox_access(*, user: User) -> None:
     """The IMAP mailboxes the desk polls (and their passwords) are configuration: admins only."""
     _require(user, ADMIN)
+
+
+def held_mail_access(*, user: User) -> None:
+    """Held and rejected inbound mail: techs and admins file it as tickets or reject it (it is
+    unfiled customer mail, so not for managers' read-only eyes until it is a ticket)."""
+    _require(user, TECH, ADMIN)
+
+
+def mail_route_access(*, user: User) -> None:
+    """Which addresses and domains belong to which customer is configuration: admins only."""
+    _require(user, ADMIN)
