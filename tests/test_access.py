@@ -26,13 +26,14 @@ from mailgate import services as mail_services
 from mailgate.models import Attachment, InboundMessage, Outcome
 from tests.conftest import free_port, login
 from triage import services as desk
-from triage.models import Heartbeat, Macro
+from triage.models import Heartbeat, Macro, SavedView
 from webhooks import services as webhooks
 
 ANON, TECH, ADMIN, MANAGER, OUTSIDER = "anonymous", "tech", "admin", "manager", "outsider"
 READERS = {TECH: 200, ADMIN: 200, MANAGER: 200, OUTSIDER: 403}
 WORKERS_GET = {TECH: 200, ADMIN: 200, MANAGER: 403, OUTSIDER: 403}
 WORKERS_POST = {TECH: 302, ADMIN: 302, MANAGER: 403, OUTSIDER: 403}
+READERS_POST = {TECH: 302, ADMIN: 302, MANAGER: 302, OUTSIDER: 403}
 ADMINS = {TECH: 403, ADMIN: 200, MANAGER: 403, OUTSIDER: 403}
 DASHBOARDS = {TECH: 403, ADMIN: 200, MANAGER: 200, OUTSIDER: 403}
 
@@ -56,6 +57,10 @@ MATRIX = [
     ("ticket_priority", {"ticket_id": "ticket"}, "post", {"priority": "1"}, WORKERS_POST),
     ("ticket_tags", {"ticket_id": "ticket"}, "post", {"tags": "mail, urgent"}, WORKERS_POST),
     ("ticket_servers", {"ticket_id": "ticket"}, "post", {"servers": []}, WORKERS_POST),
+    ("queue_bulk", {}, "post", {"tickets": [], "status": "triaging"}, WORKERS_POST),
+    # A saved view is the reader's own way into the queue: managers keep them too.
+    ("saved_view_save", {}, "post", {"name": "Mine", "query": "assignee=me"}, READERS_POST),
+    ("saved_view_delete", {"view_id": "saved_view"}, "post", {}, READERS_POST),
     ("customers", {}, "get", None, READERS),
     ("customer_new", {}, "get", None, ADMINS),
     ("customer", {"customer_id": "customer"}, "get", None, READERS),
@@ -212,6 +217,7 @@ def scene(tech, admin_user, manager, outsider, customer, server, ticket):
     calendar = desk.business_calendar_save(calendar=None, name="Office", time_zone="Europe/Berlin",
                                            weekly_hours={"mon": ["09:00-17:00"]}, holidays=[])
     macro = Macro.objects.create(name="Ask for logs", body="Hello {{customer}}")
+    saved_view = SavedView.objects.create(user=tech, name="Mine", query="assignee=me")
     return {
         "users": {TECH: tech, ADMIN: admin_user, MANAGER: manager, OUTSIDER: outsider, ANON: None},
         "objects": {"ticket": ticket, "customer": customer, "server": server, "tech": tech, "run": run,
@@ -221,7 +227,8 @@ def scene(tech, admin_user, manager, outsider, customer, server, ticket):
                     "webhook": endpoint, "delivery": delivery, "attachment": attachment,
                     "sweep": sweep, "sweep_schedule": schedule,
                     "calendar": calendar, "tier": customer.sla_tier, "macro": macro, "mailbox": mailbox,
-                    "held": held, "mail_route": mail_route},
+                    "held": held, "mail_route": mail_route,
+                    "saved_view": saved_view},
     }
 
 

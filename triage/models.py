@@ -395,3 +395,20 @@ class Macro(models.Model):
         if self.add_tags:
             actions.append(f"adds tags {', '.join(self.add_tags)}")
         return actions
+
+
+class SavedView(models.Model):
+    """A tech's named queue: the queue's query string (filters and sort), validated by
+    QueueFilterForm when saved, so following it shows exactly the tickets it counts."""
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="saved_views")
+    name = models.CharField(max_length=60)
+    query = models.CharField(max_length=1000, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["name"]
+        constraints = [models.UniqueConstraint(fields=["user", "name"], name="saved_view_name_per_user")]
+
+    def __str__(self) -> str:
+        return self.name

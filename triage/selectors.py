@@ -66,9 +66,18 @@ def ticket_search(queryset: QuerySet, *, text: str) -> QuerySet:
 
 
 def ticket_queue(*, user, filters: QueueFilters, size: int, now: datetime | None = None) -> Page:
+    qs = ticket_queue_matches(user=user, filters=filters, now=now).select_related("customer", "assignee")
+    _, keys = SORTS.get(filters.sort, SORTS[DEFAULT_SORT])
+    page = paginate(qs, keys=keys, cursor=filters.cursor, size=size)
+    _attach_tags(page.items)
+    return page
+
+
+def ticket_queue_matches(*, user, filters: QueueFilters, now: datetime | None = None) -> QuerySet:
+    """The tickets the queue's filters match, unordered (the queue pages them; a saved view counts them)."""
     access.ticket_access(user=user, action="view")
     now = now or timezone.now()
-    qs = Ticket.objects.select_related("customer", "assignee")
+    qs = Ticket.objects.all()
     if filters.status == "open":
         qs = qs.filter(status__in=OPEN_STATUSES)
     elif filters.status != "all":
@@ -87,11 +96,7 @@ def ticket_queue(*, user, filters: QueueFilters, size: int, now: datetime | None
         qs = qs.filter(tags__name=filters.tag)
     if filters.at_risk:
         qs = qs.filter(next_due_at__lte=now + sla.at_risk_window())
-    qs = ticket_search(qs, text=filters.q)
-    _, keys = SORTS.get(filters.sort, SORTS[DEFAULT_SORT])
-    page = paginate(qs, keys=keys, cursor=filters.cursor, size=size)
-    _attach_tags(page.items)
-    return page
+    return ticket_search(qs, text=filters.q)
 
 
 def _attach_tags(tickets: list[Ticket]) -> None:

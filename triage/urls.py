@@ -39,6 +39,7 @@ urlpatterns = [
     path("users/new/", users.user_new, name="user_new"),
     path("users/<id:user_id>/", users.user_edit, name="user_edit"),
     path("", include("triage.macros.urls")),
+    path("", include("triage.queue.urls")),
     path("", include("diagnostics.urls")),
     path("", include("reports.urls")),
     path("mail/", include("mailgate.urls")),

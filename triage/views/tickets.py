@@ -20,7 +20,7 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import ValidationError
 from django.db import transaction
-from django.http import Http404, HttpRequest, HttpResponse
+from django.http import Http404, HttpRequest, HttpResponse, QueryDict
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
@@ -36,35 +36,52 @@ from triage import access, forms, presence, selectors, services, workflow
 from triage.macros import selectors as macro_selectors
 from triage.models import DraftKind, EventKind, Status, Ticket, TicketEvent
 from triage.pagination import BadCursor
+from triage.queue import selectors as queue_selectors
 
 
 @login_required
 @require_GET
 def queue(request: HttpRequest) -> HttpResponse:
     access.ticket_access(user=request.user, action="view")
-    form = forms.QueueFilterForm(request.GET or None)
+    context = _queue_context(request, request.GET)
+    if not request.htmx:
+        form = context["form"]
+        # The customer filter as plain (pk, name) pairs: Django's widget renders each option
+        # through a template, which cost 75 ms of a 100 ms page at 2,000 customers.
+        context["customers"] = selectors.customer_choices()
+        context["selected_customer"] = str(form.data.get("customer", ""))
+        context["saved_views"] = queue_selectors.saved_views_with_counts(user=request.user)
+    template = "tickets/_queue_results.html" if request.htmx else "tickets/queue.html"
+    return render(request, template, context)
+
+
+def _queue_context(request: HttpRequest, params: QueryDict) -> dict:
+    form = forms.QueueFilterForm(params or None)
     page = None
-    if not request.GET or form.is_valid():
-        filters = form.filters() if request.GET else selectors.QueueFilters()
+    if not params or form.is_valid():
+        filters = form.filters() if params else selectors.QueueFilters()
         try:
             page = selectors.ticket_queue(user=request.user, filters=filters, size=settings.TRIAGE_QUEUE_PAGE_SIZE)
         except BadCursor:
             form.add_error(None, "That page link is no longer valid; showing the first page.")
             filters.cursor = None
             page = selectors.ticket_queue(user=request.user, filters=filters, size=settings.TRIAGE_QUEUE_PAGE_SIZE)
-    context = {"form": form, "page": page, "query": _query_without_cursor(request),
-               "assignees": selectors.assignable_users()}
-    if not request.htmx:
-        # The customer filter as plain (pk, name) pairs: Django's widget renders each option
-        # through a template, which cost 75 ms of a 100 ms page at 2,000 customers.
-        context["customers"] = selectors.customer_choices()
-        context["selected_customer"] = str(form.data.get("customer", ""))
-    template = "tickets/_queue_results.html" if request.htmx else "tickets/queue.html"
-    return render(request, template, context)
+    return {"form": form, "page": page, "query": _query_without_cursor(params),
+            "assignees": selectors.assignable_users(), "can_work": access.can_work_tickets(request.user),
+            "statuses": Status.choices}
 
 
-def _query_without_cursor(request: HttpRequest) -> str:
-    params = request.GET.copy()
+def queue_results(request: HttpRequest, *, query: str, **extra) -> HttpResponse:
+    """The queue's results for ``query`` after an action taken from the queue (its htmx answer),
+    with the saved views' counts swapped in out of band: the action may have changed them."""
+    context = _queue_context(request, QueryDict(query))
+    context.update(extra, saved_views=queue_selectors.saved_views_with_counts(user=request.user),
+                   views_out_of_band=True)
+    return render(request, "tickets/_queue_results.html", context)
+
+
+def _query_without_cursor(params: QueryDict) -> str:
+    params = params.copy()
     params.pop("cursor", None)
     return params.urlencode()
 

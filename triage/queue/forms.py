@@ -1,0 +1,89 @@
+"""Forms of the queue's own actions: a bulk change to the selected tickets, and saving a view."""
+
+from __future__ import annotations
+
+from django import forms
+from django.core.exceptions import ValidationError
+from django.http import QueryDict
+
+from triage import forms as desk_forms
+from triage import selectors
+from triage.models import Status, Ticket
+from triage.queue import services
+
+# How many tickets one bulk change may touch: a page of the queue is at most this many rows.
+BULK_LIMIT = 200
+
+
+class BulkChangeForm(forms.Form):
+    """The selected tickets and what to do to them; at least one change is required."""
+
+    tickets = forms.ModelMultipleChoiceField(queryset=Ticket.objects.all(), widget=forms.MultipleHiddenInput,
+                                             error_messages={"required": "Select the tickets to change."})
+    assignee = forms.CharField(required=False, max_length=12)  # "", "me", "none" or a user id
+    status = forms.ChoiceField(choices=[("", "Keep status"), *Status.choices], required=False)
+    add_tags = desk_forms.TagNamesField(required=False, max_length=400, label="Add tags")
+    # The queue's query string, to show the same queue again afterwards.
+    query = forms.CharField(required=False, max_length=1000, widget=forms.HiddenInput)
+
+    def __init__(self, *args, user, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.user = user
+
+    def clean_tickets(self):
+        tickets = self.cleaned_data["tickets"]
+        if len(tickets) > BULK_LIMIT:
+            raise ValidationError(f"At most {BULK_LIMIT} tickets at once.")
+        return tickets
+
+    def clean_assignee(self):
+        value = self.cleaned_data["assignee"].strip()
+        if value == "":
+            return services.UNCHANGED
+        if value == "none":
+            return None
+        if value == "me":
+            return self.user
+        if value.isdigit():
+            person = selectors.assignable_users().filter(pk=int(value)).first()
+            if person is not None:
+                return person
+        raise ValidationError("Tickets can only be assigned to techs or admins.")
+
+    def clean_query(self):
+        return queue_query(self.cleaned_data["query"])
+
+    def clean(self):
+        data = super().clean()
+        if (data.get("assignee") is services.UNCHANGED and not data.get("status")
+                and not data.get("add_tags") and not self.errors):
+            raise ValidationError("Choose what to change: the assignee, the status or tags to add.")
+        return data
+
+
+def queue_query(raw: str) -> str:
+    """A queue query string, checked by the queue's own filter form and re-encoded without the page
+    cursor (a saved view or a return link starts on the first page); raises ValidationError."""
+    params = QueryDict(raw.lstrip("?"), mutable=True)
+    params.pop("cursor", None)
+    filters = desk_forms.QueueFilterForm(params)
+    if not filters.is_valid():
+        raise ValidationError(
+            [f"{name}: {error}" for name, errors in filters.errors.items() for error in errors]
+        )
+    known = {k: v for k, v in params.lists() if k in filters.fields and any(v)}
+    encoded = QueryDict(mutable=True)
+    for key, values in known.items():
+        encoded.setlist(key, [v for v in values if v])
+    return encoded.urlencode()
+
+
+class SavedViewForm(forms.Form):
+    name = forms.CharField(max_length=60, validators=[desk_forms.validate_one_line])
+    query = forms.CharField(required=False, max_length=1000, widget=forms.HiddenInput)
+
+    def clean_name(self):
+        return self.cleaned_data["name"].strip()
+
+    def clean_query(self):
+        return queue_query(self.cleaned_data["query"])

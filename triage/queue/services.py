@@ -1,0 +1,80 @@
+"""Writes from the queue: one change applied to many tickets at once, and saved views.
+
+A bulk change goes through the desk's own ticket services one ticket at a time, so
+each ticket gets its timeline entries, its new version and its webhooks exactly as if
+a tech had made the change on the ticket page. Each ticket is its own transaction:
+a ticket the workflow refuses keeps all of its fields (no half-applied change) and is
+reported with the reason, and the others are still applied.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+from django.core.exceptions import ValidationError
+from django.db import transaction
+
+from triage import access, services, workflow
+from triage.models import SavedView, Status, Ticket
+
+# "Leave the assignee as it is"; None means "nobody".
+UNCHANGED = object()
+
+
+@dataclass
+class BulkOutcome:
+    """What a bulk change did: the tickets changed, those it left as they were, and those refused."""
+
+    changed: list[str] = field(default_factory=list)  # references
+    unchanged: list[str] = field(default_factory=list)
+    refused: list[tuple[str, str]] = field(default_factory=list)  # (reference, reason)
+
+
+def tickets_bulk_change(
+    *, tickets: Iterable[Ticket], by, assignee=UNCHANGED, status: str = "", add_tags: Iterable[str] = ()
+) -> BulkOutcome:
+    """Apply the same change to each ticket: ``assignee`` (a tech, None for nobody, or UNCHANGED),
+    ``status`` ("" leaves it), ``add_tags`` (added to the tags each ticket has)."""
+    access.ticket_access(user=by, action="work")
+    add_tags = sorted(set(add_tags))
+    outcome = BulkOutcome()
+    for ticket in sorted(tickets, key=lambda t: t.pk):
+        try:
+            changed = _change_one(ticket=ticket, by=by, assignee=assignee, status=status, add_tags=add_tags)
+        except workflow.TransitionRefused as exc:
+            outcome.refused.append((ticket.reference, str(exc)))
+        except ValidationError as exc:
+            outcome.refused.append((ticket.reference, " ".join(exc.messages)))
+        else:
+            (outcome.changed if changed else outcome.unchanged).append(ticket.reference)
+    return outcome
+
+
+@transaction.atomic
+def _change_one(*, ticket: Ticket, by, assignee, status: str, add_tags: list[str]) -> bool:
+    """One ticket's share of a bulk change, all or nothing; True if anything about it changed."""
+    # Read under the row lock: the page the tech selected from may be older than the ticket.
+    ticket = Ticket.objects.select_for_update().get(pk=ticket.pk)
+    version = ticket.version
+    # A status it already has is no move and no refusal: "set all of these to Waiting" includes those waiting.
+    if status and status != ticket.status:
+        ticket = services.ticket_change_status(ticket=ticket, status=Status(status), by=by)
+    if assignee is not UNCHANGED:
+        ticket = services.ticket_assign(ticket=ticket, assignee=assignee, by=by)
+    if add_tags:
+        have = set(ticket.tags.values_list("name", flat=True))
+        if not set(add_tags) <= have:
+            ticket = services.ticket_set_tags(ticket=ticket, tag_names=sorted(have | set(add_tags)), by=by)
+    return ticket.version != version
+
+
+def saved_view_save(*, user, name: str, query: str) -> SavedView:
+    """Save (or overwrite, by name) one of the user's views; ``query`` is already validated."""
+    view, _ = SavedView.objects.update_or_create(user=user, name=name, defaults={"query": query})
+    return view
+
+
+def saved_view_delete(*, user, view_id: int) -> None:
+    """Delete one of the user's own views; another user's view is as good as absent."""
+    SavedView.objects.filter(user=user, pk=view_id).delete()
