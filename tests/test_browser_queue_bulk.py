@@ -1,0 +1,56 @@
+"""The queue as a desk, in a real browser: a tech selects tickets (the page's box, then one
+taken out again), assigns them to themselves and moves them on in one step without a page
+load, reads what was done, and saves the filters they work from as a view with its count."""
+
+from __future__ import annotations
+
+import pytest
+from django.http import QueryDict
+from django.utils import timezone
+from playwright.sync_api import expect
+
+from tests.browser import BROWSER_MARKS, assert_same_document, mark_document, save_screenshot, sign_in
+from triage import services
+from triage.models import SavedView, Status, Ticket
+
+pytestmark = BROWSER_MARKS
+
+
+@pytest.fixture
+def four(customer, tech):
+    return [services.ticket_create(subject=f"Mail problem {i}", description="details", customer=customer,
+                                   priority=2, created_by=tech, now=timezone.now()) for i in range(4)]
+
+
+def test_a_tech_changes_three_tickets_at_once_and_saves_a_view_with_its_count(page, tech, four):
+    chosen, left = four[:3], four[3]
+    sign_in(page, tech, then="/tickets/")
+    mark_document(page)
+    page.get_by_label("Select all on this page").check()
+    page.get_by_label(f"Select {left.reference}", exact=True).uncheck()
+    page.select_option("#bulk-assignee", label="Me")
+    page.select_option("#bulk-status", label="Triaging")
+    page.get_by_role("button", name="Apply to selected").click()
+
+    expect(page.locator("#bulk-outcome")).to_contain_text(
+        f"Changed {', '.join(t.reference for t in sorted(chosen, key=lambda t: t.pk))}.")
+    for ticket in chosen:
+        row = page.locator("#queue-results tbody tr", has=page.get_by_label(f"Select {ticket.reference}", exact=True))
+        expect(row).to_contain_text("Triaging")
+        expect(row).to_contain_text(tech.username)
+    expect(page.locator("#queue-results tbody tr", has=page.get_by_label(f"Select {left.reference}", exact=True))
+           ).to_contain_text("New")
+    assert_same_document(page)
+    assert sorted(Ticket.objects.filter(assignee=tech, status=Status.TRIAGING).values_list("pk", flat=True)) == [
+        t.pk for t in chosen]
+    save_screenshot(page, "queue-bulk")
+
+    page.select_option("#id_assignee", label="Mine")
+    expect(page.locator("#queue-results tbody tr")).to_have_count(3)
+    page.fill("#id_view_name", "My triage")
+    page.get_by_role("button", name="Save view").click()
+    view = page.locator("#saved-views li", has_text="My triage")
+    expect(view.locator(".count")).to_have_text("3")
+    assert QueryDict(SavedView.objects.get(user=tech).query)["assignee"] == "me"
+    view.get_by_role("link", name="My triage").click()
+    expect(page.locator("#queue-results tbody tr")).to_have_count(3)
