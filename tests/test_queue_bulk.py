@@ -131,3 +131,11 @@ def test_the_queue_offers_row_boxes_to_techs_only(client, three, tech, manager):
     login(client, manager)
     html = client.get(reverse("queue")).content.decode()
     assert 'name="tickets"' not in html and 'id="select-page"' not in html
+
+
+def test_a_refused_form_keeps_the_selection(client, three, tech):
+    login(client, tech)
+    html = _post(client, three[:2], htmx=True).content.decode()
+    assert "Choose what to change" in html
+    assert f'value="{three[0].pk}" aria-label="Select {three[0].reference}" checked' in html
+    assert f'value="{three[2].pk}" aria-label="Select {three[2].reference}">' in html

@@ -11,6 +11,7 @@ from tests.conftest import login, make_user
 from triage import access, services
 from triage.models import SavedView, Status
 from triage.queue import selectors as queue_selectors
+from triage.queue.services import SAVED_VIEW_LIMIT
 
 
 @pytest.fixture
@@ -78,3 +79,13 @@ def test_a_user_deletes_their_own_view_and_not_anothers(client, tech):
 def test_a_view_whose_filters_no_longer_validate_shows_no_count(tech, customer):
     SavedView.objects.create(user=tech, name="Gone customer", query=f"customer={customer.pk + 99}")
     assert [row.count for row in queue_selectors.saved_views_with_counts(user=tech)] == [None]
+
+
+def test_a_user_keeps_at_most_the_limit_of_views_and_may_still_overwrite_one(client, tech):
+    SavedView.objects.bulk_create(SavedView(user=tech, name=f"View {i}", query="") for i in range(SAVED_VIEW_LIMIT))
+    login(client, tech)
+    response = _save(client, "One more", "priority=1")
+    assert not SavedView.objects.filter(name="One more").exists()
+    assert any(f"At most {SAVED_VIEW_LIMIT} saved views" in str(m) for m in get_messages(response.wsgi_request))
+    _save(client, "View 0", "priority=1")
+    assert SavedView.objects.get(user=tech, name="View 0").query == "priority=1"

@@ -20,6 +20,8 @@ from triage.models import SavedView, Status, Ticket
 
 # "Leave the assignee as it is"; None means "nobody".
 UNCHANGED = object()
+# Each saved view costs the queue page one COUNT query; this bounds what a page load may cost.
+SAVED_VIEW_LIMIT = 20
 
 
 @dataclass
@@ -71,6 +73,9 @@ def _change_one(*, ticket: Ticket, by, assignee, status: str, add_tags: list[str
 
 def saved_view_save(*, user, name: str, query: str) -> SavedView:
     """Save (or overwrite, by name) one of the user's views; ``query`` is already validated."""
+    if (not SavedView.objects.filter(user=user, name=name).exists()
+            and SavedView.objects.filter(user=user).count() >= SAVED_VIEW_LIMIT):
+        raise ValidationError(f"At most {SAVED_VIEW_LIMIT} saved views: delete one first.")
     view, _ = SavedView.objects.update_or_create(user=user, name=name, defaults={"query": query})
     return view
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
+from django.core.exceptions import ValidationError
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect
 from django.urls import reverse
@@ -37,7 +38,10 @@ def queue_bulk(request: HttpRequest) -> HttpResponse:
     query = form.cleaned_data.get("query", "")
     if request.htmx:
         # 200 even for a refused form: htmx swaps only 2xx answers, and the tech must read why.
-        return ticket_views.queue_results(request, query=query, bulk_form=form, outcome=outcome)
+        # A refused form keeps the tech's selection; after a change the boxes start empty again.
+        selected = set() if outcome is not None else {int(pk) for pk in request.POST.getlist("tickets")
+                                                      if pk.isdigit()}
+        return ticket_views.queue_results(request, query=query, bulk_form=form, outcome=outcome, selected=selected)
     if outcome is None:
         for errors in form.errors.values():
             for error in errors:
@@ -62,10 +66,14 @@ def saved_view_save(request: HttpRequest) -> HttpResponse:
     access.ticket_access(user=request.user, action="view")
     form = forms.SavedViewForm(request.POST)
     if form.is_valid():
-        view = services.saved_view_save(user=request.user, name=form.cleaned_data["name"],
-                                        query=form.cleaned_data["query"])
-        messages.success(request, f"View “{view.name}” saved.")
-        return _back_to_queue(view.query)
+        try:
+            view = services.saved_view_save(user=request.user, name=form.cleaned_data["name"],
+                                            query=form.cleaned_data["query"])
+        except ValidationError as exc:
+            form.add_error(None, exc)
+        else:
+            messages.success(request, f"View “{view.name}” saved.")
+            return _back_to_queue(view.query)
     for errors in form.errors.values():
         for error in errors:
             messages.error(request, f"View not saved: {error}")
