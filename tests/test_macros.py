@@ -20,7 +20,7 @@ from tests.test_fixes_view import KERNEL_LOG
 from triage import access, services, workflow
 from triage.macros import placeholders
 from triage.macros import services as macros
-from triage.models import EventKind, Macro, Status
+from triage.models import DraftKind, EventKind, Macro, Status, TicketDraft
 
 VALUES = {"customer": "Northwind Hosting", "ticket": "#7", "requester": None, "top_fix": None, "me": "Tess"}
 
@@ -244,6 +244,16 @@ def test_a_macro_on_an_empty_composer_gives_just_its_text(client, tech, ticket):
     page = login(client, tech).post(reverse("ticket_apply_macro", args=[ticket.pk]),
                                     {"macro": _macro().pk, "body": ""}).content.decode()
     assert f'>\nHello Northwind Hosting, about #{ticket.pk}.</textarea>' in page
+
+
+def test_the_reply_with_the_macros_text_is_kept_as_the_techs_draft_at_once(client, tech, ticket):
+    services.ticket_reply(ticket=ticket, author=tech, body="An earlier reply.")  # a reply sent before
+    login(client, tech).post(reverse("ticket_apply_macro", args=[ticket.pk]),
+                             {"macro": _macro().pk, "body": "Typed first."})
+    draft = TicketDraft.objects.get(user=tech, ticket=ticket, kind=DraftKind.REPLY)
+    assert draft.body == f"Typed first.\n\nHello Northwind Hosting, about #{ticket.pk}."
+    page = client.get(reverse("ticket", args=[ticket.pk])).content.decode()  # a reload keeps it
+    assert f"Hello Northwind Hosting, about #{ticket.pk}.</textarea>" in page
 
 
 def test_the_page_reports_a_refused_transition_and_still_inserts_the_text(client, tech, ticket):

@@ -15,8 +15,10 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 
 from triage import access
 from triage import forms as desk_forms
+from triage import selectors as desk_selectors
+from triage import services as desk_services
 from triage.macros import forms, placeholders, selectors, services
-from triage.models import Macro
+from triage.models import DraftKind, Macro
 from triage.views import tickets as ticket_views
 
 
@@ -80,6 +82,11 @@ def ticket_apply_macro(request: HttpRequest, ticket_id: int) -> HttpResponse:
     data = form.cleaned_data
     outcome = services.macro_apply(macro=data["macro"], ticket=ticket, by=request.user)
     drafts = {"body": _append(data["body"], outcome.text), "note": data["note-body"]}
+    # The reply with the macro's text is the tech's draft now: kept on the server at once, not only at
+    # their next keystroke (a reload right after applying must not lose it).
+    composer = desk_selectors.ticket_composers(user=request.user, ticket=ticket)[DraftKind.REPLY]
+    desk_services.draft_save(user=request.user, ticket=ticket, kind=DraftKind.REPLY, body=drafts["body"],
+                             last_sent=composer.last_sent)
     return _render_with_drafts(request, ticket_views._load_ticket(request, ticket_id), drafts, macro_outcome=outcome)
 
 
