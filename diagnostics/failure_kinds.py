@@ -23,8 +23,6 @@ FAILURE_KINDS = {
 }
 
 
-def failure_label(kind: str | None) -> str:
+def failure_label(kind: str) -> str:
     """The words for a failure kind; an unknown code reads as itself, made readable."""
-    if not kind:
-        return "Unspecified"
-    return FAILURE_KINDS.get(kind, kind.replace("_", " ").capitalize())
+    return FAILURE_KINDS.get(kind, kind.replace("_", " ").capitalize() or "Failed")

@@ -168,7 +168,7 @@ def recipes(table: Table) -> go.Figure:
 
 def failures_by_reason(table: Table) -> go.Figure:
     """Reasons in words (the table and its CSV keep the codes: "unspecified" for runs with none)."""
-    worded = Table(table.columns, [(failure_label(None if reason == "unspecified" else reason), n)
+    worded = Table(table.columns, [("Unspecified" if reason == "unspecified" else failure_label(reason), n)
                                    for reason, n in table.rows])
     return _horizontal_bars(worded, label="reason", value="failed_runs", x="Failed runs", y="Reason",
                             color=COLORS["bad"])

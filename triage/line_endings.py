@@ -4,6 +4,8 @@ version's diff would change every line and an export would carry "\r\n"; forms o
 
 from __future__ import annotations
 
+from django.utils.text import normalize_newlines
+
 
 def lf_line_endings(data):
     """A copy of posted form data with CRLF and CR line endings as LF (None stays None)."""
@@ -12,7 +14,7 @@ def lf_line_endings(data):
     copy = data.copy()
     for name in copy:
         values = copy.getlist(name) if hasattr(copy, "getlist") else [copy[name]]
-        fixed = [v.replace("\r\n", "\n").replace("\r", "\n") if isinstance(v, str) else v for v in values]
+        fixed = [normalize_newlines(v) if isinstance(v, str) else v for v in values]
         if hasattr(copy, "setlist"):
             copy.setlist(name, fixed)
         else:

@@ -18,6 +18,7 @@ from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.db.models import F
 from django.utils import timezone
+from django.utils.text import normalize_newlines
 
 from triage import access, sla, workflow
 from triage.models import (
@@ -302,11 +303,6 @@ def ticket_set_servers(
 
 # --- Composer drafts ---------------------------------------------------------------
 
-def normalise_newlines(text: str) -> str:
-    """Browsers post a textarea's line breaks as CRLF; drafts keep LF only."""
-    return text.replace("\r\n", "\n").replace("\r", "\n")
-
-
 @transaction.atomic
 def draft_save(
     *, user, ticket: Ticket, kind: str, body: str, last_sent: int = 0, now: datetime | None = None
@@ -318,7 +314,7 @@ def draft_save(
     the save is ignored, so the draft just sent does not come back.
     """
     now = now or timezone.now()
-    body = normalise_newlines(body)
+    body = normalize_newlines(body)  # browsers post a textarea's line breaks as CRLF; drafts keep LF
     sent = TicketEvent.objects.filter(ticket=ticket, actor=user, kind=kind, pk__gt=last_sent).exists()
     if sent:
         return None

@@ -59,8 +59,7 @@ def _edit(request: HttpRequest, kind: _Kind, key: str | None) -> HttpResponse:
         # Saving again (the form now carries their version) puts this one over theirs, knowingly.
         conflict = {"version": entry.version, "by": entry.updated_by, "at": entry.updated_at,
                     "text": curation.yaml_text(kind.current(entry))}
-        form = kind.form(request.POST, entry=entry)
-        form.data = form.data.copy()
+        form = kind.form(request.POST, entry=entry)  # its data is a mutable copy (lf_line_endings)
         form.data["base_version"] = str(entry.version)
         form.is_valid()
     elif request.method == "POST" and form.is_valid():

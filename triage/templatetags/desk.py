@@ -6,10 +6,10 @@ import re
 from datetime import datetime
 
 from django import template
+from django.template.defaultfilters import linebreaksbr
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.html import conditional_escape
-from django.utils.safestring import mark_safe
 
 from triage import business_hours
 from triage.models import Priority, Status
@@ -106,4 +106,4 @@ def with_ticket_links(text, autoescape=True):
     escaped = str(conditional_escape(text) if autoescape else text)
     linked = _TICKET_REFERENCE.sub(
         lambda m: f'<a href="{reverse("ticket", args=[int(m.group(1))])}">#{m.group(1)}</a>', escaped)
-    return mark_safe(linked.replace("\r\n", "\n").replace("\r", "\n").replace("\n", "<br>"))  # noqa: S308 - escaped above
+    return linebreaksbr(linked, autoescape=False)  # escaped above
