@@ -59,15 +59,24 @@ def _typed(param: Param, text: str) -> Any:
 class StepForm(forms.Form):
     """One step: a probe, then that probe's parameters (the fields follow the chosen probe)."""
 
-    probe = forms.ChoiceField(choices=_probe_choices, required=False,
-                              error_messages={"invalid_choice": "There is no probe called %(value)s."})
+    probe = forms.ChoiceField(choices=_probe_choices, required=False)
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
         name = self.data.get(self.add_prefix("probe")) if self.is_bound else self.initial.get("probe")
         self.chosen: Probe | None = REGISTRY.get(name) if isinstance(name, str) else None
+        if name and self.chosen is None:
+            # A step naming no probe we have (one since removed, or a tampered post) stays visible and selected,
+            # so saving can neither drop it silently nor keep it (clean_probe refuses it).
+            self.fields["probe"].choices = [*_probe_choices(), (str(name), f"{name}: not a known probe")]
         for param in self.chosen.params if self.chosen else ():
             self.fields[PARAM + param.name] = param_field(param)
+
+    def clean_probe(self) -> str:
+        name = self.cleaned_data["probe"]
+        if name and name not in REGISTRY:
+            raise ValidationError(f"There is no probe called {name}: choose another, or remove this step.")
+        return name
 
     @property
     def index(self) -> str:

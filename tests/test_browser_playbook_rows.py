@@ -1,6 +1,7 @@
 """An admin edits a playbook's steps as rows in a real browser: adds a step, picks its probe and fills the
 probe's own parameter inputs, moves it up, saves and finds the rows in that order; a save over another
-admin's is shown, with theirs beside the rows still as typed."""
+admin's is shown, with theirs beside the rows still as typed; and with JavaScript off the row buttons reload
+the page with the rows as typed."""
 
 from __future__ import annotations
 
@@ -99,3 +100,28 @@ def test_a_conflict_with_another_admins_save_is_shown_and_nothing_typed_is_lost(
     expect(page).to_have_url(re.compile(r"/playbooks/$"))
     playbook.refresh_from_db()
     assert [s["probe"] for s in playbook.steps] == ["load", "disk", "memory"]
+
+
+def test_without_javascript_the_row_buttons_reload_the_rows_as_typed(browser, live_server, admin_user, playbook):
+    context = browser.new_context(base_url=live_server.url, java_script_enabled=False)
+    context.set_default_timeout(5_000)
+    page = context.new_page()
+    try:
+        sign_in(page, admin_user, then=f"/playbooks/{playbook.pk}/")
+        page.click("button:has-text('Add step')")
+        third = page.locator("[data-step-row]").nth(2)
+        third.locator("select").select_option("kernel_log")
+        third.locator("button:has-text('Show its parameters')").click()
+        third = page.locator("[data-step-row]").nth(2)
+        expect(third).to_contain_text("The newest kernel ring buffer lines")
+        third.get_by_label("lines").fill("800")
+        third.locator("button:has-text('Up')").click()
+        assert probes_in_rows(page) == ["load", "kernel_log", "disk"]
+        expect(page.locator("[data-step-row]").nth(1).get_by_label("lines")).to_have_value("800")
+        page.locator("[data-step-row]").nth(0).get_by_role("button", name="Remove").click()
+        page.get_by_label("lines").press("Enter")  # Enter saves: the form's first button is Save
+        expect(page).to_have_url(re.compile(r"/playbooks/$"))
+        playbook.refresh_from_db()
+        assert playbook.steps == [{"probe": "kernel_log", "params": {"lines": 800}}, {"probe": "disk", "params": {}}]
+    finally:
+        context.close()

@@ -89,7 +89,18 @@ def test_an_unknown_probe_is_refused_on_its_row(client, admin_user):
     login(client, admin_user)
     response = client.post(reverse("playbook_new"), rows(("load", {}), ("reboot", {})))
     assert response.status_code == 400 and not Playbook.objects.exists()
-    assert "There is no probe called reboot" in row_html(response.content.decode(), 1)
+    row = row_html(response.content.decode(), 1)
+    assert "There is no probe called reboot" in row and '<option value="reboot" selected>' in row
+
+
+def test_a_stored_step_whose_probe_is_gone_is_shown_and_must_be_replaced(client, admin_user):
+    playbook = Playbook.objects.create(name="Old", steps=[{"probe": "load", "params": {}},
+                                                          {"probe": "ident_check", "params": {"port": 113}}])
+    page = login(client, admin_user).get(reverse("playbook_edit", args=[playbook.pk])).content.decode()
+    assert '<option value="ident_check" selected>ident_check: not a known probe</option>' in row_html(page, 1)
+    response = client.post(reverse("playbook_edit", args=[playbook.pk]),
+                           rows(("load", {}), ("ident_check", {}), name="Old", seen=seen_at(page)))
+    assert response.status_code == 400 and "There is no probe called ident_check" in response.content.decode()
 
 
 def test_a_playbook_needs_a_probe_in_at_least_one_row(client, admin_user):
