@@ -182,8 +182,9 @@ def described(steps: list[dict[str, Any]]) -> list[dict[str, str]]:
     """Stored steps in words, for showing another admin's version beside yours."""
     out = []
     for step in steps:
-        probe = REGISTRY.get(step.get("probe"))
+        name = step.get("probe")
+        probe = REGISTRY.get(name) if isinstance(name, str) else None
         params = ", ".join(f"{k}={v}" for k, v in (step.get("params") or {}).items() if v not in (None, ""))
-        out.append({"probe": str(step.get("probe")), "title": probe.title if probe else "unknown probe",
+        out.append({"probe": str(name), "title": probe.title if probe else "unknown probe",
                     "params": params})
     return out
