@@ -101,6 +101,11 @@ def mailbox_update(
     return mailbox
 
 
+def mailbox_passwords_rotate() -> int:
+    """Re-encrypt every mailbox's password under the newest credentials key (`rotate_credentials`)."""
+    return crypto.rotate_rows(Mailbox.objects.all(), ["password_token"])
+
+
 # --- Connecting ------------------------------------------------------------------
 
 
