@@ -399,3 +399,53 @@ def test_a_session_refuses_plain_text_to_a_remote_host_before_connecting():
 
     assert refused.value.kind == "refused"
     assert PASSWORD not in repr(endpoint)
+
+
+@pytest.fixture
+def tickets_refuse_a_subject():
+    """The database refuses to file a ticket with the subject "Explodes" (a trigger: a real failure
+    inside inbound_receive, as a lost connection or a full disk would be), until the test lifts it."""
+    table = Ticket._meta.db_table
+    with connections["default"].cursor() as cursor:
+        if connections["default"].vendor == "postgresql":
+            cursor.execute("CREATE FUNCTION refuse_explodes() RETURNS trigger AS $$ BEGIN "
+                           "IF NEW.subject = 'Explodes' THEN RAISE EXCEPTION 'refused by the test trigger'; END IF; "
+                           "RETURN NEW; END $$ LANGUAGE plpgsql")
+            cursor.execute(f"CREATE TRIGGER refuse_explodes BEFORE INSERT ON {table} "
+                           "FOR EACH ROW EXECUTE FUNCTION refuse_explodes()")
+            drop = ["DROP TRIGGER IF EXISTS refuse_explodes ON " + table, "DROP FUNCTION IF EXISTS refuse_explodes()"]
+        else:
+            cursor.execute(f"CREATE TRIGGER refuse_explodes BEFORE INSERT ON {table} "
+                           "WHEN NEW.subject = 'Explodes' "
+                           "BEGIN SELECT RAISE(ABORT, 'refused by the test trigger'); END")
+            drop = ["DROP TRIGGER IF EXISTS refuse_explodes"]
+
+    def lift():
+        with connections["default"].cursor() as cursor:
+            for statement in drop:
+                cursor.execute(statement)
+
+    yield lift
+    lift()
+
+
+def test_a_message_that_fails_is_tried_again_next_poll_and_the_others_go_on(dovecot, trusted, user, customer,
+                                                                          tickets_refuse_a_subject):
+    mailbox = add_mailbox(dovecot, user)
+    dovecot.deliver(user, mail(subject="Explodes", message_id="<explodes@northwind.test>"))
+    dovecot.deliver(user, mail(subject="Fine", message_id="<fine@northwind.test>"))
+
+    first = poll(mailbox)
+
+    assert first.taken == 1 and len(first.failed) == 1 and first.failed[0].startswith("UID 1:")
+    assert "are retried next poll" in mailbox.last_error
+    assert (mailbox.last_uid, mailbox.retry_uids) == (2, [1])
+
+    assert poll(mailbox).failed  # still refused: still remembered
+    assert mailbox.retry_uids == [1]
+    tickets_refuse_a_subject()
+
+    last = poll(mailbox)
+
+    assert (last.taken, last.failed, mailbox.retry_uids, mailbox.last_error) == (1, [], [], "")
+    assert sorted(Ticket.objects.values_list("subject", flat=True)) == ["Explodes", "Fine"]
