@@ -228,15 +228,12 @@ def _take_new_mail(*, mailbox: Mailbox, box: imap.Session, result: PollResult) -
     sizes = box.sizes(uids)
     peer = mailbox.address[:100]
     envelope_to = [mailbox.username] if "@" in mailbox.username else []
-    failed_now: list[int] = []
     for uid in uids:
         outcome = _take_one(uid=uid, size=sizes.get(uid, 0), mailbox=mailbox, box=box, peer=peer,
                             envelope_to=envelope_to, result=result)
-        if outcome == "failed":
-            failed_now.append(uid)
         # The place moves past every message, failed or not: a failure waits in retry_uids instead.
-        still_to_retry = [u for u in mailbox.retry_uids if u != uid and u not in failed_now] + failed_now
-        mailbox.retry_uids = sorted(set(still_to_retry))[-RETRY_LIMIT:]
+        retrying = set(mailbox.retry_uids) - {uid} | ({uid} if outcome == "failed" else set())
+        mailbox.retry_uids = sorted(retrying)[-RETRY_LIMIT:]
         mailbox.last_uid = max(mailbox.last_uid, uid)
         Mailbox.objects.filter(pk=mailbox.pk).update(last_uid=mailbox.last_uid, retry_uids=mailbox.retry_uids)
 
