@@ -86,6 +86,9 @@ class TicketSummarySerializer(serializers.Serializer):
     updated_at = serializers.DateTimeField()
     next_due_at = serializers.DateTimeField(allow_null=True)
     sla_state = serializers.SerializerMethodField()
+    version = serializers.IntegerField(help_text="Moves on by one with every change; send it back (If-Match, "
+                                                 "or `version` in the body) to refuse a change to a ticket "
+                                                 "that changed since you read it.")
 
     @extend_schema_field(serializers.ListField(child=serializers.CharField()))
     def get_tags(self, ticket) -> list[str]:
@@ -107,6 +110,8 @@ class EventSerializer(serializers.Serializer):
     created_at = serializers.DateTimeField()
     body = serializers.CharField()
     data = serializers.JSONField()
+    version = serializers.IntegerField(allow_null=True, help_text="The ticket's version this entry made; null "
+                                                                  "for the machine's own records (SLA, runs).")
 
     def get_actor(self, event) -> str | None:
         return event.actor.get_username() if event.actor else None
@@ -187,6 +192,24 @@ class TicketCreateSerializer(serializers.Serializer):
         return _tag_names(value)
 
 
+VERSION_HELP = ("The ticket's version you read (its `version`): if the ticket has changed since, "
+                "nothing is changed and the answer is 409 with what changed and by whom.")
+
+
+class ChangeSerializer(EventSerializer):
+    kind_label = serializers.CharField(source="get_kind_display")
+
+
+class TicketConflictSerializer(serializers.Serializer):
+    """A change refused because the ticket changed after the version the client sent."""
+
+    detail = serializers.CharField()
+    seen_version = serializers.IntegerField()
+    version = serializers.IntegerField()
+    changed_by = serializers.ListField(child=serializers.CharField())
+    changes = ChangeSerializer(many=True)
+
+
 class TicketUpdateSerializer(serializers.Serializer):
     """Any of these; each change goes through its service and leaves a timeline entry."""
 
@@ -197,12 +220,13 @@ class TicketUpdateSerializer(serializers.Serializer):
                                                   required=False)
     tags = tag_list(required=False)
     servers = serializers.PrimaryKeyRelatedField(queryset=Server.objects.all(), many=True, required=False)
+    version = Id(required=False, help_text=VERSION_HELP)
 
     def validate_tags(self, value):
         return _tag_names(value)
 
     def validate(self, data):
-        if not data:
+        if not data.keys() - {"version"}:
             raise serializers.ValidationError("Send at least one of: status, priority, assignee, tags, servers.")
         if "note" in data and "status" not in data:
             raise serializers.ValidationError({"note": "A note goes with a status change."})
@@ -212,6 +236,7 @@ class TicketUpdateSerializer(serializers.Serializer):
 class CommentSerializer(serializers.Serializer):
     body = Text(max_length=100_000)
     internal = serializers.BooleanField(default=False, help_text="An internal note instead of a public reply.")
+    version = Id(required=False, help_text=VERSION_HELP)
 
 
 # --- Servers ----------------------------------------------------------------------
@@ -341,6 +366,7 @@ class RunDetailSerializer(RunSerializer):
 class RunStartSerializer(serializers.Serializer):
     server = Id(help_text="A server of the ticket's customer.")
     playbook = Id(help_text="An enabled playbook (GET /api/v1/playbooks/).")
+    version = Id(required=False, help_text=VERSION_HELP)
 
 
 class CitationSerializer(serializers.Serializer):

@@ -125,6 +125,22 @@ def ticket_changes_since(*, ticket: Ticket, version: int) -> list[TicketEvent]:
     return list(ticket.events.filter(version__gt=version).select_related("actor").order_by("version", "id"))
 
 
+def ticket_changers(changes: list[TicketEvent]) -> list[str]:
+    """Who made ``changes`` (from ticket_changes_since), each named once in order, as the conflict
+    message names them: a username, or "the customer (e-mail)" for a reply that came by mail."""
+    names: list[str] = []
+    for event in changes:
+        if event.actor is not None:
+            name = event.actor.get_username()
+        elif event.data.get("via") == "email":
+            name = "the customer (e-mail)"
+        else:
+            continue
+        if name not in names:
+            names.append(name)
+    return names
+
+
 @dataclass
 class Composer:
     """One of a user's composers on a ticket: their unsent draft, and the id of the last entry of

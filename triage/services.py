@@ -82,6 +82,13 @@ def _locked(ticket: Ticket, *, expected_version: int | None = None) -> Ticket:
     return locked
 
 
+def ticket_check_version(*, ticket: Ticket, expected_version: int) -> Ticket:
+    """Lock the ticket's row for the caller's transaction and refuse (TicketChanged) if it is no longer
+    at ``expected_version``. For a caller that makes several changes as one (the API's PATCH): each of
+    them moves the version on, so only the first could be given ``expected_version``."""
+    return _locked(ticket, expected_version=expected_version)
+
+
 def _changed(ticket: Ticket, *, now: datetime) -> None:
     """Mark a locked ticket changed (saved by the caller): a new version, a new updated_at."""
     ticket.version += 1

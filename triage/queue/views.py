@@ -33,7 +33,7 @@ def queue_bulk(request: HttpRequest) -> HttpResponse:
         data = form.cleaned_data
         outcome = services.tickets_bulk_change(
             tickets=data["tickets"], by=request.user, assignee=data["assignee"], status=data["status"],
-            add_tags=data["add_tags"],
+            priority=data["priority"], add_tags=data["add_tags"], seen=data["seen"],
         )
     query = form.cleaned_data.get("query", "")
     if request.htmx:
@@ -58,6 +58,8 @@ def _report(request: HttpRequest, outcome: services.BulkOutcome) -> None:
         messages.info(request, f"Already so, left as they were: {', '.join(outcome.unchanged)}.")
     for reference, reason in outcome.refused:
         messages.error(request, f"{reference} not changed: {reason}")
+    for sentence in outcome.stale:
+        messages.warning(request, sentence)
 
 
 @login_required

@@ -34,7 +34,7 @@ from diagnostics.knowledge.proposal import playbook_proposal
 from mailgate import upload_services
 from triage import access, forms, presence, selectors, services, workflow
 from triage.macros import selectors as macro_selectors
-from triage.models import DraftKind, EventKind, Status, Ticket, TicketEvent
+from triage.models import DraftKind, EventKind, Priority, Status, Ticket, TicketEvent
 from triage.pagination import BadCursor
 from triage.queue import selectors as queue_selectors
 
@@ -68,7 +68,7 @@ def _queue_context(request: HttpRequest, params: QueryDict) -> dict:
             page = selectors.ticket_queue(user=request.user, filters=filters, size=settings.TRIAGE_QUEUE_PAGE_SIZE)
     return {"form": form, "page": page, "query": _query_without_cursor(params),
             "assignees": selectors.assignable_users(), "can_work": access.can_work_tickets(request.user),
-            "statuses": Status.choices}
+            "statuses": Status.choices, "priorities": Priority.choices}
 
 
 def queue_results(request: HttpRequest, *, query: str, **extra) -> HttpResponse:
