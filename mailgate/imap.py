@@ -196,11 +196,13 @@ class Session:
                                         f"{printable(data[0] if data and data[0] else '')}")
         return data
 
-    def unseen(self, *, limit: int) -> list[int]:
-        """UIDs of the folder's messages without \\Seen, oldest first, at most `limit`."""
-        data = self._uid("searching for new mail", "SEARCH", "UNSEEN")
+    def unseen(self, *, within: tuple[int, int] | None = None) -> list[int]:
+        """UIDs of the folder's messages without \\Seen, oldest first; only those in the UID range
+        ``within`` (first, last) when given, so the answer is bounded by it."""
+        criteria = ["UNSEEN"] if within is None else ["UID", f"{within[0]}:{within[1]}", "UNSEEN"]
+        data = self._uid("searching for unread mail", "SEARCH", *criteria)
         uids = sorted(int(uid) for uid in b" ".join(d for d in data if d).split())
-        return uids[:limit]
+        return [u for u in uids if within is None or within[0] <= u <= within[1]]
 
     def uids_after(self, uid: int, *, limit: int) -> list[int]:
         """UIDs above ``uid``, oldest first, at most ``limit``."""
@@ -250,4 +252,4 @@ class Session:
         return None
 
     def count_unseen(self) -> int:
-        return len(self.unseen(limit=10**9))
+        return len(self.unseen())

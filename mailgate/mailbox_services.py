@@ -26,8 +26,10 @@ A poll, and why a message becomes a ticket once:
    poll, as an SMTP sender retries after 451; the others go on.
 6. When the folder's UIDVALIDITY is not the one stored (the first poll, the server rebuilt its
    index, the folder was recreated, the mailbox's settings changed), the UIDs held mean
-   nothing: the poll starts again at the folder's newest RESYNC_WINDOW messages and relies on
-   the Message-ID to skip those already taken in. Older mail is left alone.
+   nothing: the poll starts again at the folder's newest RESYNC_WINDOW messages. On a folder
+   never polled (a new mailbox, or new settings) only the unread ones among them are taken:
+   mail already read there was handled by whoever read it. On a folder polled before, all of
+   them are read again and the Message-ID skips those already taken in. Older mail is left alone.
 7. A failure of the mailbox itself (unreachable, timeout, TLS, login, folder) is the mailbox's
    `last_error`, shown on the Mailboxes page; other mailboxes are polled by their own tasks
    (mailgate.tasks.poll_mailboxes queues one per enabled mailbox).
@@ -206,36 +208,54 @@ def _last_error(result: PollResult) -> str:
     return ""
 
 
-def _resync(*, mailbox: Mailbox, box: imap.Session) -> None:
+def _resync(*, mailbox: Mailbox, box: imap.Session) -> set[int]:
     """Start again at the folder's newest RESYNC_WINDOW messages: the stored UIDs are another
-    numbering's (or there are none yet). Saved at once, so a poll that fails later still has it."""
+    numbering's (or there are none yet). Returns the UIDs to pass over without taking them in.
+
+    - A folder the desk never polled (a new mailbox, or its server, user or folder changed): the
+      window's messages someone already read were handled by whoever read them, as the desk always
+      treated read mail; only the unread ones are taken. Its UIDVALIDITY is stored once the window
+      is done (``_take_new_mail``), so a poll that fails half way starts the window again, still
+      passing over read mail.
+    - A folder polled before whose UIDVALIDITY changed: every message of the window is read again,
+      and the Message-ID skips those taken in before. Saved at once.
+    """
     window = box.newest_uids(RESYNC_WINDOW)
-    mailbox.uid_validity = box.uid_validity
+    never_polled = mailbox.uid_validity is None
+    if not never_polled:
+        mailbox.uid_validity = box.uid_validity
     mailbox.last_uid = window[0] - 1 if window else 0
     mailbox.retry_uids = []
     Mailbox.objects.filter(pk=mailbox.pk).update(uid_validity=mailbox.uid_validity, last_uid=mailbox.last_uid,
                                                  retry_uids=[])
+    if not never_polled or not window:
+        return set()
+    return set(window) - set(box.unseen(within=(window[0], window[-1])))
 
 
 def _take_new_mail(*, mailbox: Mailbox, box: imap.Session, result: PollResult) -> None:
+    passed_over: set[int] = set()
     if box.uid_validity is None or box.uid_validity != mailbox.uid_validity:
-        _resync(mailbox=mailbox, box=box)
+        passed_over = _resync(mailbox=mailbox, box=box)
     retry = sorted(uid for uid in mailbox.retry_uids if uid <= mailbox.last_uid)[:MAX_PER_POLL]
-    new = box.uids_after(mailbox.last_uid, limit=MAX_PER_POLL - len(retry))
-    uids = retry + new
-    if not uids:
-        return
-    sizes = box.sizes(uids)
+    uids = retry + box.uids_after(mailbox.last_uid, limit=MAX_PER_POLL - len(retry))
+    sizes = box.sizes([uid for uid in uids if uid not in passed_over]) if uids else {}
     peer = mailbox.address[:100]
     envelope_to = [mailbox.username] if "@" in mailbox.username else []
     for uid in uids:
-        outcome = _take_one(uid=uid, size=sizes.get(uid, 0), mailbox=mailbox, box=box, peer=peer,
-                            envelope_to=envelope_to, result=result)
+        if uid in passed_over:
+            outcome = "passed over"
+        else:
+            outcome = _take_one(uid=uid, size=sizes.get(uid, 0), mailbox=mailbox, box=box, peer=peer,
+                                envelope_to=envelope_to, result=result)
         # The place moves past every message, failed or not: a failure waits in retry_uids instead.
         retrying = set(mailbox.retry_uids) - {uid} | ({uid} if outcome == "failed" else set())
         mailbox.retry_uids = sorted(retrying)[-RETRY_LIMIT:]
         mailbox.last_uid = max(mailbox.last_uid, uid)
         Mailbox.objects.filter(pk=mailbox.pk).update(last_uid=mailbox.last_uid, retry_uids=mailbox.retry_uids)
+    if mailbox.uid_validity != box.uid_validity:  # a first poll's window is done
+        mailbox.uid_validity = box.uid_validity
+        Mailbox.objects.filter(pk=mailbox.pk).update(uid_validity=mailbox.uid_validity)
 
 
 def _take_one(*, uid: int, size: int, mailbox: Mailbox, box: imap.Session, peer: str, envelope_to: list[str],

@@ -77,30 +77,46 @@ def test_new_mail_becomes_a_ticket_once_and_is_left_unread(dovecot, trusted, use
     assert Ticket.objects.count() == 1 and InboundMessage.objects.count() == 1
 
 
-def test_mail_already_read_in_webmail_is_taken_in_once_and_then_only_what_is_new(dovecot, trusted, user,
-                                                                                 customer):
+def test_mail_read_in_webmail_after_the_first_poll_is_taken_in_once_and_then_only_what_is_new(
+        dovecot, trusted, user, customer):
     mailbox = add_mailbox(dovecot, user)
-    dovecot.deliver(user, mail(subject="Read before the desk", message_id="<read@northwind.test>"))
-    dovecot.mark_read(user)  # someone opened it in webmail before the first poll
+    dovecot.deliver(user, mail(subject="Handled before the desk", message_id="<handled@northwind.test>"))
+    dovecot.mark_read(user)  # someone answered it in webmail before the desk was connected
+    dovecot.deliver(user, mail(subject="Still unread", message_id="<unread@northwind.test>"))
 
     first = poll(mailbox)
 
+    # A mailbox's first poll takes what nobody has read yet; read mail there was handled already.
     assert (first.taken, first.known) == (1, 0)
-    assert Ticket.objects.get().subject == "Read before the desk"
+    assert Ticket.objects.get().subject == "Still unread"
+    assert (mailbox.uid_validity, mailbox.last_uid) == (dovecot.uid_validity(user), 2)
+
+    dovecot.deliver(user, mail(subject="Read before the poll", message_id="<read@northwind.test>"))
+    dovecot.mark_read(user)  # from now on the desk keeps its own place: read or not, new mail is taken
 
     second = poll(mailbox)
 
-    assert (second.taken, second.known, second.refused) == (0, 0, 0)  # not even looked at again
-    assert InboundMessage.objects.get().redeliveries == 0
-
-    dovecot.deliver(user, mail(subject="Arrived later", message_id="<later@northwind.test>"))
-    dovecot.mark_read(user)
-
+    assert (second.taken, second.known) == (1, 0)
     third = poll(mailbox)
-
-    assert (third.taken, third.known) == (1, 0)
-    assert sorted(Ticket.objects.values_list("subject", flat=True)) == ["Arrived later", "Read before the desk"]
+    assert (third.taken, third.known, third.refused) == (0, 0, 0)  # not even looked at again
+    assert sorted(Ticket.objects.values_list("subject", flat=True)) == ["Read before the poll", "Still unread"]
     assert all(SEEN in flags for flags in dovecot.flags(user).values())  # the reader's flags, as they left them
+
+
+def test_a_first_poll_that_fails_half_way_still_passes_over_read_mail_when_it_starts_again(
+        dovecot, trusted, user, customer):
+    mailbox = add_mailbox(dovecot, user)
+    dovecot.deliver(user, mail(subject="Handled", message_id="<handled@northwind.test>"))
+    dovecot.mark_read(user)
+    dovecot.deliver(user, mail(subject="Unread", message_id="<unread@northwind.test>"))
+    # The poll was cut off after the first message of its window: its place moved, its UIDVALIDITY was
+    # not stored yet (as _take_new_mail leaves it until the window is done).
+    Mailbox.objects.filter(pk=mailbox.pk).update(last_uid=1, uid_validity=None)
+
+    poll(mailbox)
+
+    assert list(Ticket.objects.values_list("subject", flat=True)) == ["Unread"]
+    assert mailbox.uid_validity == dovecot.uid_validity(user)
 
 
 def test_a_new_uidvalidity_re_reads_a_bounded_window_and_duplicates_nothing(dovecot, trusted, user, customer,
