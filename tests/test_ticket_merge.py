@@ -3,8 +3,11 @@ actions, the queue's bulk merge and the API (the browser walk is tests/test_brow
 
 from __future__ import annotations
 
+import threading
+
 import pytest
 from django.core.exceptions import ValidationError
+from django.db import connection, connections
 from django.urls import reverse
 from django.utils import timezone
 from rest_framework.test import APIClient
@@ -315,3 +318,36 @@ def test_the_api_merges_and_shows_merged_into_and_links(tech, survivor, duplicat
     assert client.get(reverse("api:ticket", args=[duplicate.pk])).json()["merged_into"] == survivor.pk
     again = client.post(reverse("api:ticket_merge", args=[duplicate.pk]), {"into": survivor.pk}, format="json")
     assert again.status_code == 400 and f"already merged into #{survivor.pk}" in str(again.json())
+
+
+# --- Two merges at once -----------------------------------------------------------------------
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="row locks need PostgreSQL; SQLite locks the file")
+def test_two_merges_of_the_same_pair_at_once_never_deadlock_and_one_is_refused(customer, tech):
+    first, second = file(customer, "First"), file(customer, "Second")
+    start = threading.Barrier(2)
+    results: dict[str, str] = {}
+
+    def merge(name: str, source: Ticket, into: Ticket) -> None:
+        try:
+            start.wait()
+            merging.tickets_merge(sources=[source], into=into, by=tech)
+            results[name] = "merged"
+        except ValidationError as exc:
+            results[name] = " ".join(exc.messages)
+        finally:
+            connections.close_all()
+
+    threads = [threading.Thread(target=merge, args=("a", first, second)),
+               threading.Thread(target=merge, args=("b", second, first))]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=30)
+
+    assert sorted(results.values())[1] == "merged", results  # no deadlock error: one won
+    refusal = sorted(results.values())[0]
+    assert "was itself merged into" in refusal or "already merged into" in refusal, results
+    assert Ticket.objects.filter(merged_into__isnull=False).count() == 1
