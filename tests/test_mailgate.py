@@ -260,3 +260,15 @@ def test_a_stranger_naming_a_merged_ticket_still_does_not_reach_its_survivor(lis
 
     assert not survivor.events.filter(kind=EventKind.REPLY).exists()
     assert InboundMessage.objects.filter(from_address="eve@elsewhere.test").get().outcome == Outcome.UNMATCHED
+
+
+def test_the_mail_attachments_of_a_merged_ticket_are_listed_on_its_survivor(listener, customer, tech):
+    from mailgate.selectors import ticket_attachments
+    from triage import merging
+
+    send(listener, mail(subject="Slow IMAP"))
+    send(listener, mail(subject="IMAP slow again", attachments=[("imap.log", "text/plain", b"slow\n")]))
+    survivor, duplicate = Ticket.objects.order_by("pk")
+    assert ticket_attachments(ticket=survivor) == []
+    merging.tickets_merge(sources=[duplicate], into=survivor, by=tech)
+    assert [a.filename for a in ticket_attachments(ticket=survivor)] == ["imap.log"]
