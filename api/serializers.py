@@ -9,7 +9,7 @@ from rest_framework import serializers
 
 from diagnostics.services.jump_hosts import jump_chain
 from triage import forms, selectors
-from triage.models import Customer, Priority, Server, Status
+from triage.models import Customer, Priority, Server, Status, Ticket
 from triage.models import slug_token as _slug_token
 
 MAX_ID = 2**63 - 1
@@ -89,6 +89,8 @@ class TicketSummarySerializer(serializers.Serializer):
     version = serializers.IntegerField(help_text="Moves on by one with every change; send it back (If-Match, "
                                                  "or `version` in the body) to refuse a change to a ticket "
                                                  "that changed since you read it.")
+    merged_into = serializers.IntegerField(source="merged_into_id", allow_null=True,
+                                           help_text="The ticket this one was merged into (it is closed).")
 
     @extend_schema_field(serializers.ListField(child=serializers.CharField()))
     def get_tags(self, ticket) -> list[str]:
@@ -105,6 +107,8 @@ class TicketPageSerializer(PageSerializer):
 
 class EventSerializer(serializers.Serializer):
     id = serializers.IntegerField()
+    ticket = serializers.IntegerField(source="ticket_id", help_text="The ticket it was written on: on a ticket "
+                                      "others were merged into, their entries are in its timeline too.")
     kind = serializers.CharField()
     actor = serializers.SerializerMethodField()
     created_at = serializers.DateTimeField()
@@ -117,6 +121,16 @@ class EventSerializer(serializers.Serializer):
         return event.actor.get_username() if event.actor else None
 
 
+class RelatedTicketSerializer(serializers.Serializer):
+    """A ticket related to this one (either way round)."""
+
+    link = serializers.IntegerField(source="link.pk")
+    id = serializers.IntegerField(source="ticket.pk")
+    reference = serializers.CharField(source="ticket.reference")
+    subject = serializers.CharField(source="ticket.subject")
+    status = serializers.ChoiceField(choices=Status.choices, source="ticket.status")
+
+
 class TicketDetailSerializer(TicketSummarySerializer):
     description = serializers.CharField()
     servers = ServerRefSerializer(many=True, source="servers.all")
@@ -127,7 +141,18 @@ class TicketDetailSerializer(TicketSummarySerializer):
     resolved_at = serializers.DateTimeField(allow_null=True)
     closed_at = serializers.DateTimeField(allow_null=True)
     allowed_statuses = serializers.SerializerMethodField()
+    merged_tickets = serializers.SerializerMethodField()
+    links = serializers.SerializerMethodField()
     timeline = EventSerializer(many=True)
+
+    @extend_schema_field(serializers.ListField(child=serializers.IntegerField()))
+    def get_merged_tickets(self, ticket) -> list[int]:
+        return [t.pk for t in selectors.ticket_merged_tickets(ticket=ticket)]
+
+    @extend_schema_field(RelatedTicketSerializer(many=True))
+    def get_links(self, ticket) -> list[dict]:
+        related = selectors.ticket_related(user=self.context["request"].user, ticket=ticket)
+        return RelatedTicketSerializer(related, many=True).data
 
     @extend_schema_field(serializers.ListField(child=serializers.CharField()))
     def get_allowed_statuses(self, ticket) -> list[str]:
@@ -231,6 +256,11 @@ class TicketUpdateSerializer(serializers.Serializer):
         if "note" in data and "status" not in data:
             raise serializers.ValidationError({"note": "A note goes with a status change."})
         return data
+
+
+class MergeSerializer(serializers.Serializer):
+    into = serializers.PrimaryKeyRelatedField(queryset=Ticket.objects.all(),
+                                              help_text="The survivor: this ticket is merged into it.")
 
 
 class CommentSerializer(serializers.Serializer):

@@ -554,6 +554,20 @@ def test_a_repeated_alert_becomes_a_note_while_its_ticket_is_open(tech, server, 
     assert other_key.status_code == 201 and Ticket.objects.count() == 3
 
 
+def test_a_repeated_alert_whose_ticket_was_merged_becomes_a_note_on_the_survivor(tech, server, playbook):
+    from triage import merging
+
+    client = api_as(tech)
+    first = Ticket.objects.get(pk=_alert(client, dedupe_key="nagios:mx1:queue").json()["ticket"]["id"])
+    survivor = services.ticket_create(subject="Mail queue on mx1", description="Seen by a tech.",
+                                      customer=first.customer, created_by=tech)
+    merging.tickets_merge(sources=[first], into=survivor, by=tech)
+    again = _alert(client, dedupe_key="nagios:mx1:queue", description="queue at 9000")
+    assert again.status_code == 200 and again.json()["ticket"]["id"] == survivor.pk
+    assert survivor.events.filter(kind=EventKind.NOTE, body__contains="queue at 9000").exists()
+    assert Ticket.objects.count() == 2
+
+
 def test_an_alert_for_an_unknown_customer_server_or_playbook_is_a_400(tech, server, playbook):
     client = api_as(tech)
     assert "customer" in _alert(client, customer="Nobody Ltd").json()

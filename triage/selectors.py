@@ -14,7 +14,17 @@ from django.utils import timezone
 
 from mailgate.models import Attachment
 from triage import access, sla
-from triage.models import OPEN_STATUSES, Customer, DraftKind, Server, Status, Ticket, TicketDraft, TicketEvent
+from triage.models import (
+    OPEN_STATUSES,
+    Customer,
+    DraftKind,
+    Server,
+    Status,
+    Ticket,
+    TicketDraft,
+    TicketEvent,
+    TicketLink,
+)
 from triage.pagination import Key, Page, paginate
 
 SORTS: dict[str, tuple[str, tuple[Key, ...]]] = {
@@ -111,13 +121,43 @@ def _attach_tags(tickets: list[Ticket]) -> None:
 
 def ticket_detail(*, user, ticket_id: int) -> Ticket:
     access.ticket_access(user=user, action="view")
-    return Ticket.objects.select_related("customer__sla_tier__calendar", "assignee", "created_by").get(pk=ticket_id)
+    return Ticket.objects.select_related("customer__sla_tier__calendar", "assignee", "created_by",
+                                         "merged_into").get(pk=ticket_id)
 
 
 def ticket_timeline(*, ticket: Ticket) -> list[TicketEvent]:
-    """The entries, each with the files attached to it in the desk (names and sizes; bytes stay behind)."""
+    """The entries, each with the files attached to it in the desk (names and sizes; bytes stay behind).
+
+    A ticket that others were merged into shows their entries too, in time order among its own,
+    each with ``merged_from`` set to the ticket it was written on (None for the ticket's own)."""
     files = Prefetch("attachments", queryset=Attachment.objects.defer("content").order_by("id"))
-    return list(ticket.events.select_related("actor").prefetch_related(files).order_by("created_at", "id"))
+    ids = [ticket.pk, *Ticket.objects.filter(merged_into=ticket).values_list("pk", flat=True)]
+    events = list(TicketEvent.objects.filter(ticket_id__in=ids).select_related("actor").prefetch_related(files)
+                  .order_by("created_at", "id"))
+    for event in events:
+        event.merged_from = event.ticket_id if event.ticket_id != ticket.pk else None
+    return events
+
+
+def ticket_merged_tickets(*, ticket: Ticket) -> list[Ticket]:
+    """The tickets merged into ``ticket``, by number."""
+    return list(Ticket.objects.filter(merged_into=ticket).order_by("pk").only("pk", "subject"))
+
+
+@dataclass
+class Related:
+    link: TicketLink
+    ticket: Ticket
+
+
+def ticket_related(*, user, ticket: Ticket) -> list[Related]:
+    """The tickets related to ``ticket`` (links either way round), by number. Every staff role
+    that may read this ticket may read any ticket (triage.access), so the same rule covers them."""
+    access.ticket_access(user=user, action="view")
+    links = list(TicketLink.objects.filter(Q(low=ticket) | Q(high=ticket)))
+    others = Ticket.objects.in_bulk([link.other(ticket.pk) for link in links])
+    rows = [Related(link, others[link.other(ticket.pk)]) for link in links]
+    return sorted(rows, key=lambda row: row.ticket.pk)
 
 
 def ticket_changes_since(*, ticket: Ticket, version: int) -> list[TicketEvent]:

@@ -11,7 +11,7 @@ from rest_framework.views import APIView
 from api import preconditions
 from api import serializers as s
 from api.views.common import page_body, validated
-from triage import access, selectors, services
+from triage import access, merging, selectors, services
 
 
 def _detail(request: Request, ticket_id: int, *, status_code: int = status.HTTP_200_OK) -> Response:
@@ -102,3 +102,19 @@ class TicketComments(APIView):
         return Response(s.EventSerializer(event).data, status=status.HTTP_201_CREATED)
 
 
+
+
+class TicketMerge(APIView):
+    @extend_schema(
+        summary="Merge this ticket into another",
+        description="Same customer only; this ticket is closed and points at the survivor, whose timeline, "
+                    "evidence, servers and tags then include it. A refusal is a 400 saying why.",
+        request=s.MergeSerializer,
+        responses={200: s.TicketDetailSerializer},
+    )
+    def post(self, request: Request, ticket_id: int) -> Response:
+        access.ticket_access(user=request.user, action="work")
+        ticket = selectors.ticket_detail(user=request.user, ticket_id=ticket_id)
+        data = validated(s.MergeSerializer, request.data)
+        survivor = merging.tickets_merge(sources=[ticket], into=data["into"], by=request.user)
+        return Response(_detail(request, survivor.pk))

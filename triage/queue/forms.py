@@ -30,12 +30,17 @@ class BulkChangeForm(forms.Form):
     priority = forms.TypedChoiceField(choices=[("", "Keep priority"), *Priority.choices], required=False,
                                       coerce=int, empty_value=None)
     add_tags = desk_forms.TagNamesField(required=False, max_length=400, label="Add tags")
+    # The button pressed: "Apply to selected" (the changes above) or "Merge selected".
+    action = forms.ChoiceField(choices=[("change", "Change"), ("merge", "Merge")], required=False)
+    # Merge: the survivor's number; blank merges into the oldest selected ticket.
+    merge_into = desk_forms.TicketNumberField(required=False, label="Merge into")
     # The queue's query string, to show the same queue again afterwards.
     query = forms.CharField(required=False, max_length=1000, widget=forms.HiddenInput)
 
     def __init__(self, *args, user, **kwargs):
         super().__init__(*args, **kwargs)
         self.user = user
+        self.fields["merge_into"].user = user
 
     def clean_tickets(self):
         tickets = self.cleaned_data["tickets"]
@@ -62,6 +67,8 @@ class BulkChangeForm(forms.Form):
 
     def clean(self):
         data = super().clean()
+        if data.get("action") == "merge":
+            return self._clean_merge(data)
         if (data.get("assignee") is services.UNCHANGED and not data.get("status") and data.get("priority") is None
                 and not data.get("add_tags") and not self.errors):
             raise ValidationError("Choose what to change: the assignee, the status, the priority or tags to add.")
@@ -79,6 +86,21 @@ class BulkChangeForm(forms.Form):
                                       "reload the queue and select again.")
             seen[ticket.pk] = int(raw)
         return seen
+
+
+    def _clean_merge(self, data):
+        """A merge needs two tickets (or one and a survivor to merge it into), all of one customer."""
+        tickets = list(data.get("tickets") or [])
+        into = data.get("merge_into")
+        if self.errors:
+            return data
+        if len(tickets) + (into is not None and into not in tickets) < 2:
+            raise ValidationError("Select at least two tickets to merge (or one, and the ticket to merge it into).")
+        customers = sorted({t.customer.name for t in [*tickets, *([into] if into else [])]})
+        if len(customers) > 1:
+            raise ValidationError(f"Only tickets of one customer can be merged; these are for {', '.join(customers)}. "
+                                  "Nothing was merged.")
+        return data
 
 
 def queue_query(raw: str) -> str:

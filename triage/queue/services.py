@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from django.core.exceptions import ValidationError
 from django.db import transaction
 
-from triage import access, selectors, services, workflow
+from triage import access, merging, selectors, services, workflow
 from triage.models import SavedView, Status, Ticket
 
 # "Leave the assignee as it is"; None means "nobody".
@@ -38,6 +38,7 @@ class BulkOutcome:
     refused: list[tuple[str, str]] = field(default_factory=list)  # (reference, reason)
     # "#12 was changed by ada since you loaded the queue; not changed": one sentence per stale ticket.
     stale: list[str] = field(default_factory=list)
+    merged_into: str = ""  # a merge: the survivor's reference (``changed`` lists the tickets merged into it)
 
 
 def tickets_bulk_change(
@@ -94,6 +95,37 @@ def _change_one(*, ticket: Ticket, by, assignee, status: str, priority: int | No
         if not set(add_tags) <= have:
             ticket = services.ticket_set_tags(ticket=ticket, tag_names=sorted(have | set(add_tags)), by=by)
     return ticket.version != version
+
+
+def tickets_bulk_merge(*, tickets: Iterable[Ticket], by, into: Ticket | None = None) -> BulkOutcome:
+    """Merge the selected tickets into ``into``, or into the oldest of them (triage.merging).
+
+    Each ticket that cannot be merged is reported with the reason and left as it was; the others
+    are merged together in one transaction. A survivor that cannot take merges refuses them all."""
+    access.ticket_access(user=by, action="work")
+    tickets = sorted(tickets, key=lambda t: (t.created_at, t.pk))
+    if into is None:
+        into, tickets = tickets[0], tickets[1:]
+    else:
+        tickets = [t for t in tickets if t.pk != into.pk]
+    outcome = BulkOutcome(merged_into=into.reference)
+    has_merged = set(Ticket.objects.filter(merged_into__in=[t.pk for t in tickets])
+                     .values_list("merged_into", flat=True))
+    mergeable = []
+    for ticket in sorted(tickets, key=lambda t: t.pk):
+        refusal = merging.merge_refusal(source=ticket, into=into, has_merged=ticket.pk in has_merged)
+        if refusal:
+            outcome.refused.append((ticket.reference, refusal))
+        else:
+            mergeable.append(ticket)
+    if mergeable:
+        try:
+            merging.tickets_merge(sources=mergeable, into=into, by=by)
+        except ValidationError as exc:  # changed since the checks above (another tech was quicker)
+            outcome.refused.extend((t.reference, " ".join(exc.messages)) for t in mergeable)
+        else:
+            outcome.changed = [t.reference for t in mergeable]
+    return outcome
 
 
 def saved_view_save(*, user, name: str, query: str) -> SavedView:
