@@ -117,4 +117,4 @@ class TicketMerge(APIView):
         ticket = selectors.ticket_detail(user=request.user, ticket_id=ticket_id)
         data = validated(s.MergeSerializer, request.data)
         survivor = merging.tickets_merge(sources=[ticket], into=data["into"], by=request.user)
-        return Response(_detail(request, survivor.pk))
+        return _detail(request, survivor.pk)
