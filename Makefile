@@ -43,10 +43,9 @@ bench: $(STAMP)
 	$(BIN)/python bench/sweep_fleet.py
 	$(BIN)/python bench/dashboard_load.py
 
-## Refresh the README's screenshots from the browser tests
+## Refresh the README's screenshots from the browser tests (every one that saves a screenshot)
 screenshots: $(STAMP)
-	TRIAGE_SCREENSHOTS=1 $(BIN)/python -m pytest -q tests/test_browser.py tests/test_browser_collection.py \
-		tests/test_browser_triage_flow.py tests/test_browser_dashboard.py tests/test_browser_verify.py
+	TRIAGE_SCREENSHOTS=1 $(BIN)/python -m pytest -q $$(grep -l save_screenshot tests/test_browser*.py)
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

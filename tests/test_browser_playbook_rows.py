@@ -12,7 +12,7 @@ from playwright.sync_api import expect
 
 from diagnostics import services
 from diagnostics.models import Playbook
-from tests.browser import BROWSER_MARKS, sign_in
+from tests.browser import BROWSER_MARKS, save_screenshot, sign_in
 from tests.conftest import make_user
 from triage import access
 
@@ -56,6 +56,7 @@ def test_an_admin_adds_a_step_with_parameters_moves_it_up_and_saves(page, admin_
     second = page.locator("[data-step-row]").nth(1)
     expect(second.get_by_label("process (required)")).to_have_value("tcpserver")
     expect(second.get_by_label("seconds")).to_have_value("20")
+    save_screenshot(page, "playbook-rows")
 
 
 def test_a_bad_value_is_shown_on_its_row_and_a_removed_row_stays_removed(page, admin_user, playbook):
