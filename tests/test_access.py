@@ -57,6 +57,7 @@ MATRIX = [
     ("ticket_priority", {"ticket_id": "ticket"}, "post", {"priority": "1"}, WORKERS_POST),
     ("ticket_tags", {"ticket_id": "ticket"}, "post", {"tags": "mail, urgent"}, WORKERS_POST),
     ("ticket_servers", {"ticket_id": "ticket"}, "post", {"servers": []}, WORKERS_POST),
+    ("ticket_people", {"ticket_id": "ticket"}, "post", {"requester": "", "ccs": []}, WORKERS_POST),
     ("queue_bulk", {}, "post", {"tickets": [], "status": "triaging"}, WORKERS_POST),
     # A saved view is the reader's own way into the queue: managers keep them too.
     ("saved_view_save", {}, "post", {"name": "Mine", "query": "assignee=me"}, READERS_POST),
@@ -65,6 +66,10 @@ MATRIX = [
     ("customer_new", {}, "get", None, ADMINS),
     ("customer", {"customer_id": "customer"}, "get", None, READERS),
     ("customer_edit", {"customer_id": "customer"}, "get", None, ADMINS),
+    # Contacts: techs add them in the course of work (a CC from a ticket); managers only read them.
+    ("contact_new", {"customer_id": "customer"}, "get", None, WORKERS_GET),
+    ("contact_edit", {"contact_id": "contact"}, "get", None, WORKERS_GET),
+    ("contact_remove", {"contact_id": "contact"}, "post", {}, WORKERS_POST),
     ("server_new", {}, "get", None, ADMINS),
     ("server", {"server_id": "server"}, "get", None, READERS),
     ("server_edit", {"server_id": "server"}, "get", None, ADMINS),
@@ -228,7 +233,7 @@ def scene(tech, admin_user, manager, outsider, customer, server, ticket):
                     "sweep": sweep, "sweep_schedule": schedule,
                     "calendar": calendar, "tier": customer.sla_tier, "macro": macro, "mailbox": mailbox,
                     "held": held, "mail_route": mail_route,
-                    "saved_view": saved_view},
+                    "saved_view": saved_view, "contact": customer.contacts.get()},
     }
 
 

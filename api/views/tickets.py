@@ -38,7 +38,8 @@ class TicketList(APIView):
         ticket = services.ticket_create(
             subject=data["subject"], description=data["description"], customer=data["customer"],
             priority=int(data["priority"]), servers=data.get("servers", []), tag_names=data.get("tags", []),
-            created_by=request.user, assignee=data.get("assignee"),
+            created_by=request.user, assignee=data.get("assignee"), requester=data.get("requester"),
+            ccs=data.get("ccs", []),
         )
         return Response(_detail(request, ticket.pk), status=status.HTTP_201_CREATED)
 
@@ -49,7 +50,7 @@ class TicketDetail(APIView):
         return Response(_detail(request, ticket_id))
 
     @extend_schema(
-        summary="Change status, priority, assignee, tags or servers",
+        summary="Change status, priority, assignee, tags, servers, requester or CCs",
         description="All the changes are made or none; a refused status change is a 400.",
         request=s.TicketUpdateSerializer,
         responses={200: s.TicketDetailSerializer},
@@ -62,6 +63,10 @@ class TicketDetail(APIView):
         with transaction.atomic():
             if "servers" in data:
                 services.ticket_set_servers(ticket=ticket, servers=data["servers"], by=by)
+            if "requester" in data or "ccs" in data:
+                services.ticket_set_people(
+                    ticket=ticket, requester=data.get("requester", ticket.requester),
+                    ccs=data["ccs"] if "ccs" in data else ticket.ccs.all(), by=by)
             if "tags" in data:
                 services.ticket_set_tags(ticket=ticket, tag_names=data["tags"], by=by)
             if "priority" in data:
