@@ -143,28 +143,30 @@ def ticket_requester(*, ticket: Ticket) -> str | None:
 def ticket_correspondents(*, ticket: Ticket) -> list[str]:
     """Who a public reply on this ticket goes to, the addressee first (the rest are copied).
 
-    The one statement of the rule:
-    - With a requester: the requester, then the CCs (Ticket.ccs).
-    - Without one: the addresses that wrote on the ticket by mail, in the order they first wrote,
-      kept only while they are the customer's (route_customer, checked now); the stranger whose
-      own unmatched-mail ticket it is; else the customer's first contact (Customer.first_contact);
-      then the CCs.
-    Requester and CCs are contacts, so removing the contact stops their mail at once, as removing
-    a route stops a writer's. Never simply whoever wrote last; at most MAX_RECIPIENTS addresses.
+    The one statement of the rule, in this order, each address once:
+    1. The requester (Ticket.requester).
+    2. The addresses that wrote on the ticket by mail, in the order they first wrote, kept only
+       while they are the customer's (route_customer, checked now); the stranger whose own
+       unmatched-mail ticket it is.
+    3. The CCs (Ticket.ccs, by address).
+    4. Only when 1 to 3 name nobody: the customer's first contact (Customer.first_contact).
+    The first is the addressee (To: the requester when there is one, else the first who wrote, as
+    before requesters existed), the rest are copied. Requester and CCs are contacts, so removing
+    the contact stops their mail at once, as removing a route stops a writer's. Never simply whoever
+    wrote last; at most MAX_RECIPIENTS addresses.
     """
     found: list[str] = []
     if ticket.requester_id is not None:
         found.append(ticket.requester.email)
-    else:
-        writers = InboundMessage.objects.filter(ticket=ticket, outcome__in=(Outcome.CREATED, Outcome.THREADED)).exclude(
-            from_address="").order_by("received_at", "id").values_list("from_address", flat=True)
-        stranger = stranger_requester(ticket=ticket)
-        for address in dict.fromkeys(writers):
-            if address == stranger or route_customer(address=address)[0] == ticket.customer:
-                found.append(address)
-        if not found and (first := ticket.customer.first_contact()) is not None:
-            found.append(first.email)
+    writers = InboundMessage.objects.filter(ticket=ticket, outcome__in=(Outcome.CREATED, Outcome.THREADED)).exclude(
+        from_address="").order_by("received_at", "id").values_list("from_address", flat=True)
+    stranger = stranger_requester(ticket=ticket)
+    for address in dict.fromkeys(writers):
+        if address == stranger or route_customer(address=address)[0] == ticket.customer:
+            found.append(address)
     found.extend(ticket.ccs.order_by("email").values_list("email", flat=True))
+    if not found and (first := ticket.customer.first_contact()) is not None:
+        found.append(first.email)
     return list(dict.fromkeys(a.lower() for a in found))[:MAX_RECIPIENTS]
 
 

@@ -27,9 +27,10 @@ Inbound decisions, in order (each recorded on the message with why):
    as "unmatched" (or filed as a new ticket under TRIAGE_MAIL_UNMATCHED_CUSTOMER
    when set), never added to the ticket it names. The new ticket's requester is
    the sender's contact, and its CCs the other To/Cc addresses that are the same
-   customer's (never the desk's own); a routed address not yet a contact becomes
-   one (named from its header). Addresses nobody routed are never made contacts,
-   so a Cc cannot give a stranger a say on the customer's tickets.
+   customer's (never the desk's own; none when the sender is not the customer's);
+   a routed address not yet a contact becomes one (named from its header).
+   Addresses nobody routed are never made contacts, so a Cc cannot give a
+   stranger a say on the customer's tickets.
 
 Who hears back: a public reply goes to `selectors.ticket_correspondents` (the
 requester as To and the CCs copied; the rule is stated there, once).
@@ -207,7 +208,6 @@ def _route(*, record: InboundMessage, parsed: parsing.ParsedMail, now: datetime)
         parsed.body = f"Follow-up to closed ticket {closed.reference}.\n\n{parsed.body}"
     if ticket is not None:
         record.event = _reply_on(ticket=ticket, parsed=parsed, record=record, now=now)
-        _copy_writer(ticket=ticket, parsed=parsed, now=now)
         record.ticket, record.outcome = ticket, Outcome.THREADED
         reasons.append(thread_why)
     else:
@@ -239,7 +239,8 @@ def inbound_open_ticket(
     requester = _contact_for(customer=customer, address=parsed.from_address, name=parsed.from_name)
     own = {a.lower() for a in settings.TRIAGE_MAIL_ADDRESSES} | {parsed.from_address}
     ccs = []
-    for name, address in parsed.copied:
+    # Only the customer's own people choose who is copied: a stranger's mail filed here copies nobody.
+    for name, address in parsed.copied if requester is not None else ():
         if address not in own and len(ccs) < desk.MAX_CCS:
             contact = _contact_for(customer=customer, address=address, name=name)
             if contact is not None:
@@ -321,14 +322,6 @@ def _may_write_on(*, ticket: Ticket, address: str, customer: Customer | None) ->
     if customer is not None:
         return customer.pk == ticket.customer_id
     return selectors.stranger_requester(ticket=ticket) == address
-
-
-def _copy_writer(*, ticket: Ticket, parsed: parsing.ParsedMail, now: datetime) -> None:
-    """A colleague of the customer who answers on the thread is copied on the replies from then on
-    (made a contact if routed): the ticket's People part shows it, and a tech may take them off."""
-    contact = _contact_for(customer=ticket.customer, address=parsed.from_address, name=parsed.from_name)
-    if contact is not None:
-        desk.ticket_add_cc(ticket=ticket, contact=contact, now=now)
 
 
 def _is_staff_address(address: str) -> bool:

@@ -354,26 +354,6 @@ def ticket_set_people(
     return ticket
 
 
-@transaction.atomic
-def ticket_add_cc(*, ticket: Ticket, contact: Contact, now: datetime | None = None) -> bool:
-    """Copy a contact of the ticket's customer who wrote on it by mail, unless they are its requester,
-    already copied, or the copies are full; True when added. Recorded as the desk's own change."""
-    now = now or timezone.now()
-    ticket = _locked(ticket)
-    before = sorted(ticket.ccs.values_list("email", flat=True))
-    if (contact.customer_id != ticket.customer_id or contact.pk == ticket.requester_id
-            or contact.email in before or len(before) >= MAX_CCS):
-        return False
-    ticket.ccs.add(contact)
-    _changed(ticket, now=now)
-    ticket.save(update_fields=["updated_at", "version"])
-    requester = ticket.requester.email if ticket.requester_id else None
-    _event(ticket=ticket, kind=EventKind.PEOPLE, at=now, version=ticket.version,
-           data={"via": "email", "requester": {"from": requester, "to": requester},
-                 "ccs": {"from": before, "to": sorted([*before, contact.email])}})
-    return True
-
-
 # --- Composer drafts ---------------------------------------------------------------
 
 @transaction.atomic
