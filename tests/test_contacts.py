@@ -53,9 +53,9 @@ def test_an_address_is_stored_lower_case_and_belongs_to_one_contact_whatever_its
 
 def test_a_contact_and_an_address_route_never_give_one_address_to_two_customers(customer, contoso):
     mail_services.mail_route_add(customer=contoso, value="boss@contoso.test")
-    with pytest.raises(ValidationError, match="boss@contoso.test is routed to Contoso"):
+    with pytest.raises(ValidationError, match=r"boss@contoso\.test is routed to Contoso"):
         contacts.contact_create(customer=customer, email="boss@contoso.test")
-    with pytest.raises(ValidationError, match="it@contoso.test is a contact of Contoso"):
+    with pytest.raises(ValidationError, match=r"it@contoso\.test is a contact of Contoso"):
         mail_services.mail_route_add(customer=customer, value="it@contoso.test")
     # The customer's own route and contact may be the same address.
     assert contacts.contact_create(customer=contoso, email="boss@contoso.test").customer == contoso
