@@ -5,8 +5,11 @@ Customer.contact_email."""
 
 from __future__ import annotations
 
+import io
+
 import pytest
 from django.core.exceptions import ValidationError
+from django.core.management import call_command
 from django.db import IntegrityError, connection, transaction
 from django.db.migrations.executor import MigrationExecutor
 from django.urls import reverse
@@ -122,6 +125,13 @@ def test_removing_a_requester_clears_them_from_open_tickets_with_a_timeline_entr
     assert entry.actor == tech and entry.data["requester"] == {"from": "kim@northwind.test", "to": None}
     assert closed.requester is None and closed.version == closed_version  # history, not work: just unlinked
     assert not Contact.objects.filter(pk=kim.pk).exists()
+
+
+def test_the_mail_routes_command_lists_the_contacts_with_the_routes(customer, kim):
+    out = io.StringIO()
+    call_command("mail_routes", "Northwind Hosting", "--add", "northwind.test", stdout=out)
+    assert out.getvalue().splitlines() == ["address  ops@northwind.test  (contact)",
+                                           "address  kim@northwind.test  (contact)", "domain   northwind.test"]
 
 
 # --- A ticket's people ----------------------------------------------------------------
