@@ -268,8 +268,8 @@ def _contact_for(*, customer: Customer, address: str, name: str) -> Contact | No
         return None
     try:
         return contacts.contact_create(customer=customer, email=address, name=name)
-    except ValidationError:  # not an address Django accepts, or taken a moment ago
-        return None
+    except ValidationError:  # not an address Django accepts, or made a moment ago by another message
+        return Contact.objects.filter(email__iexact=address, customer=customer).first()
 
 
 def _with_sender(parsed: parsing.ParsedMail, body: str) -> str:
