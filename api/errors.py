@@ -7,6 +7,7 @@ from django.core.exceptions import ValidationError as DjangoValidationError
 from rest_framework import exceptions
 from rest_framework.views import exception_handler as drf_exception_handler
 
+from api.preconditions import Stale
 from diagnostics.knowledge.services import KnowledgeError
 from triage.pagination import BadCursor
 from triage.workflow import TransitionRefused
@@ -19,6 +20,8 @@ def _validation_detail(exc: DjangoValidationError):
 
 
 def exception_handler(exc, context):
+    if isinstance(exc, Stale):
+        return exc.answer
     if isinstance(exc, DjangoValidationError):
         exc = exceptions.ValidationError(_validation_detail(exc))
     elif isinstance(exc, TransitionRefused):

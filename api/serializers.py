@@ -9,7 +9,7 @@ from rest_framework import serializers
 
 from diagnostics.services.jump_hosts import jump_chain
 from triage import forms, selectors
-from triage.models import Contact, Customer, Priority, Server, Status
+from triage.models import Contact, Customer, Priority, Server, Status, Ticket
 from triage.models import slug_token as _slug_token
 
 MAX_ID = 2**63 - 1
@@ -92,6 +92,11 @@ class TicketSummarySerializer(serializers.Serializer):
     updated_at = serializers.DateTimeField()
     next_due_at = serializers.DateTimeField(allow_null=True)
     sla_state = serializers.SerializerMethodField()
+    version = serializers.IntegerField(help_text="Moves on by one with every change; send it back (If-Match, "
+                                                 "or `version` in the body) to refuse a change to a ticket "
+                                                 "that changed since you read it.")
+    merged_into = serializers.IntegerField(source="merged_into_id", allow_null=True,
+                                           help_text="The ticket this one was merged into (it is closed).")
 
     @extend_schema_field(serializers.ListField(child=serializers.CharField()))
     def get_tags(self, ticket) -> list[str]:
@@ -108,14 +113,28 @@ class TicketPageSerializer(PageSerializer):
 
 class EventSerializer(serializers.Serializer):
     id = serializers.IntegerField()
+    ticket = serializers.IntegerField(source="ticket_id", help_text="The ticket it was written on: on a ticket "
+                                      "others were merged into, their entries are in its timeline too.")
     kind = serializers.CharField()
     actor = serializers.SerializerMethodField()
     created_at = serializers.DateTimeField()
     body = serializers.CharField()
     data = serializers.JSONField()
+    version = serializers.IntegerField(allow_null=True, help_text="The ticket's version this entry made; null "
+                                                                  "for the machine's own records (SLA, runs).")
 
     def get_actor(self, event) -> str | None:
         return event.actor.get_username() if event.actor else None
+
+
+class RelatedTicketSerializer(serializers.Serializer):
+    """A ticket related to this one (either way round)."""
+
+    link = serializers.IntegerField(source="link.pk")
+    id = serializers.IntegerField(source="ticket.pk")
+    reference = serializers.CharField(source="ticket.reference")
+    subject = serializers.CharField(source="ticket.subject")
+    status = serializers.ChoiceField(choices=Status.choices, source="ticket.status")
 
 
 class TicketDetailSerializer(TicketSummarySerializer):
@@ -130,7 +149,18 @@ class TicketDetailSerializer(TicketSummarySerializer):
     resolved_at = serializers.DateTimeField(allow_null=True)
     closed_at = serializers.DateTimeField(allow_null=True)
     allowed_statuses = serializers.SerializerMethodField()
+    merged_tickets = serializers.SerializerMethodField()
+    links = serializers.SerializerMethodField()
     timeline = EventSerializer(many=True)
+
+    @extend_schema_field(serializers.ListField(child=serializers.IntegerField()))
+    def get_merged_tickets(self, ticket) -> list[int]:
+        return [t.pk for t in selectors.ticket_merged_tickets(ticket=ticket)]
+
+    @extend_schema_field(RelatedTicketSerializer(many=True))
+    def get_links(self, ticket) -> list[dict]:
+        related = selectors.ticket_related(user=self.context["request"].user, ticket=ticket)
+        return RelatedTicketSerializer(related, many=True).data
 
     @extend_schema_field(serializers.ListField(child=serializers.CharField()))
     def get_allowed_statuses(self, ticket) -> list[str]:
@@ -199,6 +229,24 @@ class TicketCreateSerializer(serializers.Serializer):
         return _tag_names(value)
 
 
+VERSION_HELP = ("The ticket's version you read (its `version`): if the ticket has changed since, "
+                "nothing is changed and the answer is 409 with what changed and by whom.")
+
+
+class ChangeSerializer(EventSerializer):
+    kind_label = serializers.CharField(source="get_kind_display")
+
+
+class TicketConflictSerializer(serializers.Serializer):
+    """A change refused because the ticket changed after the version the client sent."""
+
+    detail = serializers.CharField()
+    seen_version = serializers.IntegerField()
+    version = serializers.IntegerField()
+    changed_by = serializers.ListField(child=serializers.CharField())
+    changes = ChangeSerializer(many=True)
+
+
 class TicketUpdateSerializer(serializers.Serializer):
     """Any of these; each change goes through its service and leaves a timeline entry."""
 
@@ -213,12 +261,13 @@ class TicketUpdateSerializer(serializers.Serializer):
                                                    help_text="A contact of the ticket's customer, by id; null: nobody.")
     ccs = serializers.PrimaryKeyRelatedField(queryset=Contact.objects.all(), many=True, required=False,
                                              help_text="The contacts to copy (replaces the list).")
+    version = Id(required=False, help_text=VERSION_HELP)
 
     def validate_tags(self, value):
         return _tag_names(value)
 
     def validate(self, data):
-        if not data:
+        if not data.keys() - {"version"}:
             raise serializers.ValidationError(
                 "Send at least one of: status, priority, assignee, tags, servers, requester, ccs.")
         if "note" in data and "status" not in data:
@@ -226,9 +275,15 @@ class TicketUpdateSerializer(serializers.Serializer):
         return data
 
 
+class MergeSerializer(serializers.Serializer):
+    into = serializers.PrimaryKeyRelatedField(queryset=Ticket.objects.all(),
+                                              help_text="The survivor: this ticket is merged into it.")
+
+
 class CommentSerializer(serializers.Serializer):
     body = Text(max_length=100_000)
     internal = serializers.BooleanField(default=False, help_text="An internal note instead of a public reply.")
+    version = Id(required=False, help_text=VERSION_HELP)
 
 
 # --- Servers ----------------------------------------------------------------------
@@ -358,6 +413,7 @@ class RunDetailSerializer(RunSerializer):
 class RunStartSerializer(serializers.Serializer):
     server = Id(help_text="A server of the ticket's customer.")
     playbook = Id(help_text="An enabled playbook (GET /api/v1/playbooks/).")
+    version = Id(required=False, help_text=VERSION_HELP)
 
 
 class CitationSerializer(serializers.Serializer):

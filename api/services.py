@@ -116,7 +116,10 @@ def alert_receive(
         if dedupe_key:
             AlertKey.objects.get_or_create(key=dedupe_key)
             alert_key = AlertKey.objects.select_for_update().get(key=dedupe_key)
-            open_ticket = alert_key.ticket if alert_key.ticket and alert_key.ticket.status in OPEN_STATUSES else None
+            keyed = alert_key.ticket
+            if keyed is not None and keyed.merged_into_id is not None:
+                keyed = keyed.merged_into  # merged as a duplicate: its alerts go on on the survivor
+            open_ticket = keyed if keyed and keyed.status in OPEN_STATUSES else None
             if open_ticket is not None:
                 desk.ticket_add_note(
                     ticket=open_ticket, author=by, now=now,

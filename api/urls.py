@@ -13,6 +13,7 @@ urlpatterns = [
     path("tickets/", tickets.TicketList.as_view(), name="tickets"),
     path("tickets/<id:ticket_id>/", tickets.TicketDetail.as_view(), name="ticket"),
     path("tickets/<id:ticket_id>/comments/", tickets.TicketComments.as_view(), name="ticket_comments"),
+    path("tickets/<id:ticket_id>/merge/", tickets.TicketMerge.as_view(), name="ticket_merge"),
     path("tickets/<id:ticket_id>/runs/", collections.TicketRuns.as_view(), name="ticket_runs"),
     path("servers/", servers.ServerList.as_view(), name="servers"),
     path("servers/<id:server_id>/", servers.ServerDetail.as_view(), name="server"),

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import json
-
 from django import forms
 from django.core.exceptions import ValidationError
 
@@ -129,13 +127,10 @@ class SshTrustForm(forms.Form):
 
 
 class PlaybookForm(forms.Form):
+    """A playbook's name, description and switch; its steps are rows of their own (``diagnostics.step_forms``)."""
+
     name = forms.CharField(max_length=100)
     description = forms.CharField(widget=forms.Textarea(attrs={"rows": 2}), required=False, max_length=2000)
-    steps = forms.CharField(
-        widget=forms.Textarea(attrs={"rows": 14, "class": "mono", "spellcheck": "false"}),
-        max_length=50_000,
-        help_text='A JSON list of steps: [{"probe": "sockets", "params": {}}, ...]',
-    )
     enabled = forms.BooleanField(required=False, initial=True)
     # When the editor opened the playbook: a save over a later one is a conflict, shown, not applied.
     seen_updated_at = forms.DateTimeField(required=False, widget=forms.HiddenInput)
@@ -146,25 +141,19 @@ class PlaybookForm(forms.Form):
             kwargs["initial"] = {
                 "name": instance.name,
                 "description": instance.description,
-                "steps": json.dumps(instance.steps, indent=2),
                 "enabled": instance.enabled,
                 "seen_updated_at": instance.updated_at.isoformat(),
             }
         super().__init__(lf_line_endings(data), *args, **kwargs)
 
+    def typed(self) -> dict:
+        """What was posted, as initial values for re-rendering it unchecked (a row button was pressed)."""
+        return {name: self[name].data for name in self.fields}
+
     def stale(self) -> bool:
         """Whether someone saved the playbook since this editor opened it."""
         seen = self.cleaned_data.get("seen_updated_at")
         return self.instance is not None and seen is not None and seen != self.instance.updated_at
-
-    def clean_steps(self):
-        try:
-            steps = json.loads(self.cleaned_data["steps"])
-        except json.JSONDecodeError as exc:
-            raise ValidationError(f"Not valid JSON: {exc.msg} at line {exc.lineno}, column {exc.colno}.") from None
-        if not isinstance(steps, list) or not steps:
-            raise ValidationError("Steps must be a non-empty JSON list.")
-        return steps
 
     def clean_name(self):
         name = self.cleaned_data["name"].strip()

@@ -12,9 +12,10 @@ from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from diagnostics import forms, selectors, services
+from diagnostics import forms, selectors, services, step_forms
 from diagnostics.models import CollectionRun, Evidence, HostKey, JumpHost, JumpHostKey, Playbook
 from diagnostics.models.jump import JUMP_BOUNDS
+from diagnostics.playbooks import MAX_STEPS
 from triage import access
 from triage import selectors as desk_selectors
 from triage.models import Server, Ticket
@@ -318,40 +319,66 @@ def playbook_list(request: HttpRequest) -> HttpResponse:
 @login_required
 @require_http_methods(["GET", "POST"])
 def playbook_edit(request: HttpRequest, playbook_id: int | None = None) -> HttpResponse:
+    """A playbook's name and description, and its steps as rows (diagnostics/step_forms.py). A row button
+    (``edit``) re-renders what was typed, rearranged, and saves nothing; Save checks every row."""
     access.collection_setup_access(user=request.user)
     playbook = get_object_or_404(Playbook, pk=playbook_id) if playbook_id else None
-    form = forms.PlaybookForm(request.POST or None, instance=playbook)
-    conflict = None
-    if request.method == "POST" and form.is_valid() and form.stale():
+    if request.method == "GET":
+        rows = step_forms.step_rows(initial=step_forms.rows_for(playbook.steps if playbook else []))
+        return _playbook_page(request, playbook, forms.PlaybookForm(instance=playbook), rows)
+    form = forms.PlaybookForm(request.POST, instance=playbook)
+    rows = step_forms.step_rows(request.POST)
+    if edit := request.POST.get("edit"):
+        # Unbound copies of what was typed, so nothing is flagged before Save; the seen time typed is kept,
+        # so a conflict is still caught at Save.
+        form = forms.PlaybookForm(instance=playbook, initial=form.typed())
+        rows = step_forms.step_rows(initial=step_forms.edited(rows.typed_rows(), edit))
+        return _playbook_page(request, playbook, form, rows)
+    valid = form.is_valid() & rows.is_valid()  # both, so every row's errors show at once
+    if valid and form.stale():
         # Saved by someone else since this editor opened it: theirs beside yours, nothing saved; saving
         # again (the form now carries their save's time) puts yours over theirs, knowingly.
         conflict = {"by": playbook.updated_by, "at": playbook.updated_at, "name": playbook.name,
-                    "description": playbook.description, "steps": json.dumps(playbook.steps, indent=2)}
+                    "description": playbook.description, "steps": step_forms.described(playbook.steps)}
         form = forms.PlaybookForm(request.POST, instance=playbook)
         form.data["seen_updated_at"] = playbook.updated_at.isoformat()
         form.is_valid()
-    elif request.method == "POST" and form.is_valid():
+        return _playbook_page(request, playbook, form, rows, conflict=conflict, status=409)
+    if valid:
         data = form.cleaned_data
         try:
-            playbook = services.playbook_save(
+            saved = services.playbook_save(
                 playbook=playbook or Playbook(),
                 name=data["name"],
                 description=data["description"],
-                steps=data["steps"],
+                steps=rows.steps(),
                 enabled=data["enabled"],
                 by=request.user,
             )
         except ValidationError as exc:
             for field, errors in exc.message_dict.items():
-                form.add_error(field if field in form.fields else None, errors)
+                if field == "steps":
+                    rows.non_form_errors().extend(errors)
+                else:
+                    form.add_error(field if field in form.fields else None, errors)
         else:
-            messages.success(request, f"Playbook {playbook.name} saved.")
+            messages.success(request, f"Playbook {saved.name} saved.")
             return redirect("playbooks")
-    from diagnostics import probes
+    return _playbook_page(request, playbook, form, rows, status=400)
 
-    catalogue = sorted(probes.REGISTRY.values(), key=lambda p: p.name)
-    return render(request, "diagnostics/playbook_edit.html",
-                  {"form": form, "playbook": playbook, "probes": catalogue, "conflict": conflict})
+
+def _playbook_page(request, playbook, form, rows, *, conflict=None, status=200) -> HttpResponse:
+    context = {
+        "form": form,
+        "rows": rows,
+        "playbook": playbook,
+        "conflict": conflict,
+        "params_templates": step_forms.params_templates(),
+        "max_steps": MAX_STEPS,
+        # Read-only: the stored steps as data, for copying into the API or a ticket.
+        "steps_json": json.dumps(playbook.steps, indent=2) if playbook else "",
+    }
+    return render(request, "diagnostics/playbook_edit.html", context, status=status)
 
 
 @login_required

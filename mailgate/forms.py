@@ -20,7 +20,8 @@ class MailboxForm(forms.Form):
     password = forms.CharField(max_length=500, required=False, strip=False,
                                widget=forms.PasswordInput(render_value=False, attrs={"autocomplete": "new-password"}))
     folder = forms.CharField(max_length=200, initial="INBOX",
-                             help_text="New (unread) mail here becomes tickets and replies, then is marked read.")
+                             help_text="New mail here, read or not, becomes tickets and replies; "
+                                       "the desk changes nothing in the mailbox.")
     enabled = forms.BooleanField(required=False, initial=True, help_text="Polled by the desk.")
 
     def __init__(self, *args, mailbox: Mailbox | None = None, **kwargs):

@@ -1,13 +1,16 @@
 """The one door to imaplib: a thin typed session on one mailbox folder.
 
-Every network step (connect, TLS handshake, greeting, STARTTLS, login, select,
-search, fetch, store, logout) is bounded by the same socket timeout, so a
+Every network step (connect, TLS handshake, greeting, STARTTLS, login, examine,
+search, fetch, logout) is bounded by the same socket timeout, so a
 server that stops answering costs at most that long per step. Failures become
 `ImapError` with a `kind` and a sentence a tech can act on; the server's own
 words are kept (made printable and cut short), never the password.
 
-Fetching uses BODY.PEEK[] so reading a message does not mark it seen: the
-caller marks it only after the desk has stored it.
+The folder is opened read-only (EXAMINE): the desk never changes a flag, moves or
+deletes anything. It keeps its own place instead, by UID (mailgate.mailbox_services),
+so the people who also read the mailbox see it as they left it, and mail they have
+already read is taken in all the same. Fetching still uses BODY.PEEK[], which leaves
+\\Seen alone on any server, read-only or not.
 """
 
 from __future__ import annotations
@@ -75,10 +78,13 @@ def _quote(folder: str) -> str:
 
 
 class Session:
-    """One logged-in connection with a folder selected read-write. Use as a context manager:
+    """One logged-in connection with a folder opened read-only. Use as a context manager:
 
         with Session(endpoint, timeout=30, ssl_context=ctx) as box:
-            for uid in box.unseen(limit=100): ...
+            for uid in box.uids_after(box_state.last_uid, limit=100): ...
+
+    After opening, ``uid_validity`` is the folder's UIDVALIDITY (UIDs are only comparable
+    while it stays the same) and ``exists`` its number of messages.
     """
 
     def __init__(self, endpoint: Endpoint, *, timeout: float, ssl_context: ssl.SSLContext):
@@ -87,6 +93,8 @@ class Session:
         self.ssl_context = ssl_context
         self._client: imaplib.IMAP4 | None = None
         self._where = f"{endpoint.host}:{endpoint.port}"
+        self.uid_validity: int | None = None
+        self.exists = 0
 
     # --- opening and closing -------------------------------------------------
 
@@ -131,10 +139,15 @@ class Session:
 
     def _select(self) -> None:
         folder = self.endpoint.folder
-        status, data = self._client.select(_quote(folder))
+        status, data = self._client.select(_quote(folder), readonly=True)  # EXAMINE: nothing can change
         if status != "OK":
             raise ImapError("folder", f"cannot open the folder {folder!r} on {self._where}: "
                                       f"{printable(data[0] if data else status)}")
+        self.exists = int(data[-1]) if data and data[-1] and data[-1].isdigit() else 0
+        _code, validity = self._client.response("UIDVALIDITY")
+        # RFC 3501 requires UIDVALIDITY in the answer to SELECT/EXAMINE; a server without it gets
+        # the bounded re-read of the newest messages on every poll (see mailbox_services).
+        self.uid_validity = int(validity[-1]) if validity and validity[-1] and validity[-1].isdigit() else None
 
     def close(self) -> None:
         client, self._client = self._client, None
@@ -174,7 +187,7 @@ class Session:
             raise ImapError("protocol", f"{self._where} answered an error while {doing}: {_server_words(exc)}"
                             ) from None
 
-    # --- reading and flagging --------------------------------------------------
+    # --- reading ----------------------------------------------------------------
 
     def _uid(self, doing: str, command: str, *args) -> list:
         status, data = self._step(doing, self._client.uid, command, *args)
@@ -183,11 +196,39 @@ class Session:
                                         f"{printable(data[0] if data and data[0] else '')}")
         return data
 
-    def unseen(self, *, limit: int) -> list[int]:
-        """UIDs of the folder's messages without \\Seen, oldest first, at most `limit`."""
-        data = self._uid("searching for new mail", "SEARCH", "UNSEEN")
+    def unseen(self, *, within: tuple[int, int] | None = None) -> list[int]:
+        """UIDs of the folder's messages without \\Seen, oldest first; only those in the UID range
+        ``within`` (first, last) when given, so the answer is bounded by it."""
+        criteria = ["UNSEEN"] if within is None else ["UID", f"{within[0]}:{within[1]}", "UNSEEN"]
+        data = self._uid("searching for unread mail", "SEARCH", *criteria)
         uids = sorted(int(uid) for uid in b" ".join(d for d in data if d).split())
+        return [u for u in uids if within is None or within[0] <= u <= within[1]]
+
+    def uids_after(self, uid: int, *, limit: int) -> list[int]:
+        """UIDs above ``uid``, oldest first, at most ``limit``."""
+        # "n:*" always includes the folder's last message, even when its UID is below n: filtered here.
+        data = self._uid("searching for new mail", "SEARCH", "UID", f"{uid + 1}:*")
+        uids = sorted(u for u in (int(x) for x in b" ".join(d for d in data if d).split()) if u > uid)
         return uids[:limit]
+
+    def newest_uids(self, count: int) -> list[int]:
+        """The UIDs of the folder's last ``count`` messages, oldest first: by message number, so the
+        answer is bounded however large the folder is."""
+        if self.exists == 0 or count <= 0:
+            return []
+        first = max(1, self.exists - count + 1)
+        doing = "listing the newest messages"
+        status, data = self._step(doing, self._client.fetch, f"{first}:*", "(UID)")
+        if status != "OK":
+            raise ImapError("protocol", f"{self._where} answered {status} while {doing}: "
+                                        f"{printable(data[0] if data and data[0] else '')}")
+        found = []
+        for item in data:
+            line = item[0] if isinstance(item, tuple) else item
+            match = re.search(rb"UID (\d+)", line or b"")
+            if match:
+                found.append(int(match.group(1)))
+        return sorted(found)
 
     def sizes(self, uids: list[int]) -> dict[int, int]:
         """{uid: size in bytes} (RFC822.SIZE), so an oversized message is never downloaded."""
@@ -210,8 +251,5 @@ class Session:
                 return item[1]
         return None
 
-    def mark_seen(self, uid: int) -> None:
-        self._uid("marking a message seen", "STORE", str(uid), "+FLAGS.SILENT", r"(\Seen)")
-
     def count_unseen(self) -> int:
-        return len(self.unseen(limit=10**9))
+        return len(self.unseen())

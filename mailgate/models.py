@@ -191,6 +191,12 @@ class Mailbox(models.Model):
     last_error = models.TextField(blank=True)
     # A poll claims the mailbox until this passes (a conditional UPDATE), so two beats never poll it at once.
     polling_until = models.DateTimeField(null=True, blank=True)
+    # Where the poller is in the folder (it changes no flag on the server; mailgate.mailbox_services):
+    # the folder's UIDVALIDITY when last polled (None: never polled, or settings changed since), the
+    # highest UID taken, and UIDs that failed to process and are tried again (a few, oldest dropped).
+    uid_validity = models.PositiveBigIntegerField(null=True, blank=True)
+    last_uid = models.PositiveBigIntegerField(default=0)
+    retry_uids = models.JSONField(default=list, blank=True)
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )

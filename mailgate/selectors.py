@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from django.db.models import QuerySet
+from django.db.models import Q, QuerySet
 
 from mailgate import parsing
 from mailgate.models import HELD_OUTCOMES, Attachment, InboundMessage, Mailbox, MailRoute, Outcome, RouteKind
@@ -18,8 +18,10 @@ MAX_RECIPIENTS = 1 + MAX_CCS
 
 
 def ticket_attachments(*, ticket: Ticket) -> list[Attachment]:
-    """The ticket's mail attachments without their bytes (files attached in the desk are shown on their entry)."""
-    return list(Attachment.objects.filter(ticket=ticket, message__isnull=False).defer("content")
+    """The ticket's mail attachments without their bytes (files attached in the desk are shown on their entry),
+    and those of the tickets merged into it (their mail is part of its conversation)."""
+    return list(Attachment.objects.filter(Q(ticket=ticket) | Q(ticket__merged_into=ticket), message__isnull=False)
+                .defer("content")
                 .select_related("message").order_by("message__received_at", "id"))
 
 

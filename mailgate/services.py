@@ -21,8 +21,9 @@ Inbound decisions, in order (each recorded on the message with why):
 5. The thread: In-Reply-To/References naming a message we sent or received,
    else "[#123]" in the subject; either only when the sender is the ticket
    customer's (any contact of it, so a CC's reply threads too; or the stranger
-   whose own unmatched-mail ticket it is). A reply to a closed ticket opens a
-   follow-up.
+   whose own unmatched-mail ticket it is). Mail for a ticket merged into another
+   lands on that survivor (same customer: merging requires it). A reply to a
+   closed ticket opens a follow-up.
 6. No thread: a new ticket for the customer; an unknown sender's mail is held
    as "unmatched" (or filed as a new ticket under TRIAGE_MAIL_UNMATCHED_CUSTOMER
    when set), never added to the ticket it names. The new ticket's requester is
@@ -303,18 +304,32 @@ def _find_thread(*, parsed: parsing.ParsedMail, customer: Customer | None) -> tu
     named = _ticket_by_message_ids(parsed.thread_ids)
     if named is not None:
         if _may_write_on(ticket=named, address=parsed.from_address, customer=customer):
-            return named, f"answers a message of {named.reference}"
+            return _survivor(named, f"answers a message of {named.reference}")
         refused = (f"answers a message of {named.reference}, but {parsed.from_address} is not a contact of "
                    f"{named.customer.name}: not added to it")
     number = parsed.ticket_reference()
     if number is not None:
         named = Ticket.objects.filter(pk=number).select_related("customer").first()
         if named is not None and _may_write_on(ticket=named, address=parsed.from_address, customer=customer):
-            return named, f"subject names {named.reference}"
+            return _survivor(named, f"subject names {named.reference}")
         if named is not None and refused == "no thread":
             refused = (f"subject names {named.reference}, but {parsed.from_address} is not a contact of "
                        f"{named.customer.name}: not added to it")
     return None, refused
+
+
+def _survivor(ticket: Ticket, why: str) -> tuple[Ticket, str]:
+    """The ticket mail for ``ticket`` goes to: the one it was merged into, if it was.
+
+    The sender was checked against ``ticket``; a merge keeps the customer (triage.merging), so a
+    contact of it is a contact of the survivor's. Merges never chain, but a bound keeps a loop
+    written by hand from spinning."""
+    for _ in range(5):
+        if ticket.merged_into_id is None:
+            break
+        ticket = Ticket.objects.select_related("customer").get(pk=ticket.merged_into_id)
+        why = f"{why}, which was merged into {ticket.reference}"
+    return ticket, why
 
 
 def _may_write_on(*, ticket: Ticket, address: str, customer: Customer | None) -> bool:

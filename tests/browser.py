@@ -84,4 +84,5 @@ def save_screenshot(page: Page, name: str) -> None:
     if os.environ.get("TRIAGE_SCREENSHOTS") != "1":
         return
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-    page.screenshot(path=SCREENSHOTS / f"{name}.png")
+    # caret="initial": hiding the caret makes Playwright add an inline style, which our CSP rightly blocks.
+    page.screenshot(path=SCREENSHOTS / f"{name}.png", caret="initial")

@@ -148,14 +148,15 @@ service imap-login {{
             with contextlib.suppress(OSError, imaplib.IMAP4.error):
                 client.logout()
 
-    def deliver(self, user: str, message: EmailMessage | bytes, *, received: str | None = None) -> None:
-        """APPEND a message to the user's INBOX, unread (a Received header first when given)."""
+    def deliver(self, user: str, message: EmailMessage | bytes, *, received: str | None = None,
+                folder: str = "INBOX") -> None:
+        """APPEND a message to the user's folder, unread (a Received header first when given)."""
         raw = message if isinstance(message, bytes) else message.as_bytes()
         if received:
             raw = f"Received: {received}\r\n".encode() + raw
         raw = raw.replace(b"\r\n", b"\n").replace(b"\n", b"\r\n")
         with self.client(user) as client:
-            status, data = client.append("INBOX", None, None, raw)
+            status, data = client.append(folder, None, None, raw)
             assert status == "OK", data
 
     def flags(self, user: str) -> dict[int, set[str]]:
@@ -171,9 +172,28 @@ service imap-login {{
             found[uid] = set(text.split("FLAGS (")[1].split(")")[0].split())
         return found
 
-    def mark_unread(self, user: str) -> None:
+    def mark_read(self, user: str) -> None:
+        """As someone reading the mailbox in webmail would."""
         with self.client(user) as client:
-            client.uid("STORE", "1:*", "-FLAGS", r"(\Seen)")
+            client.uid("STORE", "1:*", "+FLAGS", r"(\Seen)")
+
+    def recreate_folder(self, user: str, folder: str) -> None:
+        """Delete the folder (and its mail) and make it again: a new UIDVALIDITY, UIDs from 1."""
+        with self.client(user) as client:
+            client.select("INBOX")  # not the folder being deleted
+            client.delete(folder)
+            status, data = client.create(folder)
+            assert status == "OK", data
+
+    def create_folder(self, user: str, folder: str) -> None:
+        with self.client(user) as client:
+            status, data = client.create(folder)
+            assert status == "OK", data
+
+    def uid_validity(self, user: str, folder: str = "INBOX") -> int:
+        with self.client(user) as client:
+            _status, data = client.status(folder, "(UIDVALIDITY)")
+        return int(data[0].decode().split("UIDVALIDITY ")[1].rstrip(")"))
 
     def trusting_context(self) -> ssl.SSLContext:
         return ssl.create_default_context(cafile=str(self.cert))

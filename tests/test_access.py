@@ -58,6 +58,11 @@ MATRIX = [
     ("ticket_tags", {"ticket_id": "ticket"}, "post", {"tags": "mail, urgent"}, WORKERS_POST),
     ("ticket_servers", {"ticket_id": "ticket"}, "post", {"servers": []}, WORKERS_POST),
     ("ticket_people", {"ticket_id": "ticket"}, "post", {"requester": "", "ccs": []}, WORKERS_POST),
+    # Access is decided before the form: these forms are refused (no such ticket or link), which
+    # answers the page with the reason (200) to those who may act and 403 to the others.
+    ("ticket_link", {"ticket_id": "ticket"}, "post", {"other": "#999999"}, WORKERS_GET),
+    ("ticket_unlink", {"ticket_id": "ticket"}, "post", {"link": "999999"}, WORKERS_GET),
+    ("ticket_merge", {"ticket_id": "ticket"}, "post", {"into": "#999999"}, WORKERS_GET),
     ("queue_bulk", {}, "post", {"tickets": [], "status": "triaging"}, WORKERS_POST),
     # A saved view is the reader's own way into the queue: managers keep them too.
     ("saved_view_save", {}, "post", {"name": "Mine", "query": "assignee=me"}, READERS_POST),

@@ -290,6 +290,110 @@ def test_comments_are_public_replies_or_internal_notes(tech, ticket):
         ("reply", "We are on it."), ("status", "First public reply."), ("note", "strace next")]
 
 
+# --- Ticket versions: ETag, If-Match and the body's version ----------------------------
+
+
+def test_a_ticket_read_carries_its_version_in_the_body_and_as_a_weak_etag(tech, ticket):
+    services.ticket_add_note(ticket=ticket, author=tech, body="strace next")
+    client = api_as(tech)
+    response = client.get(reverse("api:ticket", args=[ticket.pk]))
+    assert response["ETag"] == 'W/"2"' and response.json()["version"] == 2
+    assert response.json()["timeline"][-1]["version"] == 2  # the entry that made version 2
+    (row,) = client.get(reverse("api:tickets")).json()["results"]
+    assert row["version"] == 2
+
+
+def test_a_change_at_the_version_read_is_applied_and_answers_the_new_etag(tech, ticket):
+    client = api_as(tech)
+    etag = client.get(reverse("api:ticket", args=[ticket.pk]))["ETag"]
+    response = client.patch(reverse("api:ticket", args=[ticket.pk]), {"priority": 1, "tags": ["urgent"]},
+                            format="json", headers={"If-Match": etag})
+    assert response.status_code == 200, response.content
+    assert response["ETag"] == 'W/"3"' and response.json()["version"] == 3  # two changes, one check
+    again = client.patch(reverse("api:ticket", args=[ticket.pk]), {"priority": 3, "version": 3}, format="json")
+    assert again.status_code == 200 and again.json()["priority"] == 3
+
+
+def test_a_change_with_a_stale_if_match_is_a_412_saying_what_changed_and_by_whom(tech, admin_user, ticket):
+    etag = api_as(tech).get(reverse("api:ticket", args=[ticket.pk]))["ETag"]
+    services.ticket_set_tags(ticket=ticket, tag_names=["mail", "urgent"], by=admin_user)
+    services.ticket_change_priority(ticket=ticket, priority=1, by=admin_user)
+
+    response = api_as(tech).patch(reverse("api:ticket", args=[ticket.pk]), {"priority": 4, "status": "triaging"},
+                                  format="json", headers={"If-Match": etag})
+
+    assert response.status_code == 412
+    body = response.json()
+    assert (body["seen_version"], body["version"], body["changed_by"]) == (1, 3, ["ada"])
+    assert body["detail"].startswith("Not changed: the ticket changed after version 1 (it is now version 3), by ada")
+    assert [(c["kind"], c["kind_label"], c["actor"], c["data"]["to"]) for c in body["changes"]] == [
+        ("tags", "Tags changed", "ada", ["mail", "urgent"]), ("priority", "Priority change", "ada", 1)]
+    assert response["ETag"] == 'W/"3"'
+    ticket.refresh_from_db()
+    assert (ticket.priority, ticket.status, ticket.version) == (1, "new", 3)  # nothing of the change was made
+
+
+def test_a_stale_version_in_the_body_is_a_409_with_the_same_answer(tech, admin_user, ticket):
+    services.ticket_assign(ticket=ticket, assignee=admin_user, by=admin_user)
+    response = api_as(tech).patch(reverse("api:ticket", args=[ticket.pk]), {"assignee": tech.pk, "version": 1},
+                                  format="json")
+    assert response.status_code == 409
+    assert response.json()["changed_by"] == ["ada"] and response.json()["changes"][0]["kind"] == "assignment"
+    ticket.refresh_from_db()
+    assert ticket.assignee == admin_user
+
+
+def test_if_match_is_checked_before_the_bodys_version(tech, admin_user, ticket):
+    services.ticket_change_priority(ticket=ticket, priority=1, by=admin_user)
+    client = api_as(tech)
+    url = reverse("api:ticket", args=[ticket.pk])
+    assert client.patch(url, {"priority": 4, "version": 2}, format="json",
+                        headers={"If-Match": 'W/"1"'}).status_code == 412
+    assert client.patch(url, {"priority": 4, "version": 1}, format="json",
+                        headers={"If-Match": '"2"'}).status_code == 409  # a strong tag names the version too
+
+
+def test_without_if_match_or_a_version_the_change_is_applied_whatever_changed(tech, admin_user, ticket):
+    services.ticket_change_priority(ticket=ticket, priority=1, by=admin_user)
+    client = api_as(tech)
+    url = reverse("api:ticket", args=[ticket.pk])
+    assert client.patch(url, {"priority": 4}, format="json").status_code == 200
+    assert client.patch(url, {"priority": 3}, format="json", headers={"If-Match": "*"}).status_code == 200
+    ticket.refresh_from_db()
+    assert ticket.priority == 3
+
+
+@pytest.mark.parametrize("header", ['W/"abc"', "2", '"1", "2"', 'W/""', "x" * 50])
+def test_a_malformed_if_match_is_a_400_and_changes_nothing(tech, ticket, header):
+    response = api_as(tech).patch(reverse("api:ticket", args=[ticket.pk]), {"priority": 4}, format="json",
+                                  headers={"If-Match": header})
+    assert response.status_code == 400 and "If-Match" in response.json()
+    ticket.refresh_from_db()
+    assert ticket.priority == 2
+
+
+def test_only_a_version_is_no_change_at_all(tech, ticket):
+    response = api_as(tech).patch(reverse("api:ticket", args=[ticket.pk]), {"version": 1}, format="json")
+    assert response.status_code == 400
+
+
+def test_a_comment_or_a_collection_on_a_ticket_changed_since_is_refused(tech, admin_user, ticket, server, playbook):
+    services.ticket_add_note(ticket=ticket, author=admin_user, body="I have this one")
+    client = api_as(tech)
+    comment = client.post(reverse("api:ticket_comments", args=[ticket.pk]), {"body": "Looking."}, format="json",
+                          headers={"If-Match": 'W/"1"'})
+    run = client.post(reverse("api:ticket_runs", args=[ticket.pk]),
+                      {"server": server.pk, "playbook": playbook.pk, "version": 1}, format="json")
+    assert (comment.status_code, run.status_code) == (412, 409)
+    assert comment.json()["changes"][0]["body"] == "I have this one"
+    assert not ticket.events.filter(kind__in=[EventKind.REPLY, EventKind.COLLECTION]).exists()
+    assert not CollectionRun.objects.exists()
+
+    reply = client.post(reverse("api:ticket_comments", args=[ticket.pk]), {"body": "Looking.", "version": 2},
+                        format="json")
+    assert reply.status_code == 201 and reply.json()["version"] == 3
+
+
 # --- Servers ----------------------------------------------------------------------------
 
 
@@ -448,6 +552,20 @@ def test_a_repeated_alert_becomes_a_note_while_its_ticket_is_open(tech, server, 
     assert Ticket.objects.count() == 2
     other_key = _alert(client, dedupe_key="nagios:mx1:disk")
     assert other_key.status_code == 201 and Ticket.objects.count() == 3
+
+
+def test_a_repeated_alert_whose_ticket_was_merged_becomes_a_note_on_the_survivor(tech, server, playbook):
+    from triage import merging
+
+    client = api_as(tech)
+    first = Ticket.objects.get(pk=_alert(client, dedupe_key="nagios:mx1:queue").json()["ticket"]["id"])
+    survivor = services.ticket_create(subject="Mail queue on mx1", description="Seen by a tech.",
+                                      customer=first.customer, created_by=tech)
+    merging.tickets_merge(sources=[first], into=survivor, by=tech)
+    again = _alert(client, dedupe_key="nagios:mx1:queue", description="queue at 9000")
+    assert again.status_code == 200 and again.json()["ticket"]["id"] == survivor.pk
+    assert survivor.events.filter(kind=EventKind.NOTE, body__contains="queue at 9000").exists()
+    assert Ticket.objects.count() == 2
 
 
 def test_an_alert_for_an_unknown_customer_server_or_playbook_is_a_400(tech, server, playbook):

@@ -14,6 +14,7 @@ from api.services import token_create
 from diagnostics.knowledge import services as knowledge
 from diagnostics.models import CollectionRun, Evidence, Playbook
 from diagnostics.services.sweeps import sweep_start
+from triage import services as desk
 
 ANON, TECH, ADMIN, MANAGER, OUTSIDER = "anonymous", "tech", "admin", "manager", "outsider"
 
@@ -46,6 +47,7 @@ MATRIX = [
     ("ticket", {"ticket_id": "ticket"}, "get", None, READERS),
     ("ticket", {"ticket_id": "ticket"}, "patch", lambda o: {"priority": 1}, workers(200)),
     ("ticket_comments", {"ticket_id": "ticket"}, "post", lambda o: {"body": "On it."}, workers(201)),
+    ("ticket_merge", {"ticket_id": "duplicate"}, "post", lambda o: {"into": o["ticket"].pk}, workers(200)),
     ("ticket_runs", {"ticket_id": "ticket"}, "get", None, READERS),
     ("ticket_runs", {"ticket_id": "ticket"}, "post",
      lambda o: {"server": o["server"].pk, "playbook": o["playbook"].pk}, workers(202)),
@@ -104,6 +106,7 @@ def scene(tech, admin_user, manager, outsider, customer, server, ticket):
         "users": users,
         "tokens": tokens,
         "objects": {"ticket": ticket, "customer": customer, "server": server, "run": run, "step": _Step(),
+                    "duplicate": desk.ticket_create(subject="Same again", description="Dup.", customer=customer),
                     "playbook": playbook, "sweep": sweep},
     }
 

@@ -1,6 +1,7 @@
 """The queue as a desk, in a real browser: a tech selects tickets (the page's box, then one
-taken out again), assigns them to themselves and moves them on in one step without a page
-load, reads what was done, and saves the filters they work from as a view with its count."""
+taken out again), assigns them to themselves, raises their priority and moves them on in one
+step without a page load, reads what was done, and saves the filters they work from as a view
+with its count. A ticket someone changed after the queue was loaded is left alone and named."""
 
 from __future__ import annotations
 
@@ -30,6 +31,7 @@ def test_a_tech_changes_three_tickets_at_once_and_saves_a_view_with_its_count(pa
     page.get_by_label(f"Select {left.reference}", exact=True).uncheck()
     page.select_option("#bulk-assignee", label="Me")
     page.select_option("#bulk-status", label="Triaging")
+    page.select_option("#bulk-priority", label="P1 critical")
     page.get_by_role("button", name="Apply to selected").click()
 
     expect(page.locator("#bulk-outcome")).to_contain_text(
@@ -38,11 +40,13 @@ def test_a_tech_changes_three_tickets_at_once_and_saves_a_view_with_its_count(pa
         row = page.locator("#queue-results tbody tr", has=page.get_by_label(f"Select {ticket.reference}", exact=True))
         expect(row).to_contain_text("Triaging")
         expect(row).to_contain_text(tech.username)
+        expect(row).to_contain_text("P1")
     expect(page.locator("#queue-results tbody tr", has=page.get_by_label(f"Select {left.reference}", exact=True))
            ).to_contain_text("New")
     assert_same_document(page)
-    assert sorted(Ticket.objects.filter(assignee=tech, status=Status.TRIAGING).values_list("pk", flat=True)) == [
-        t.pk for t in chosen]
+    assert sorted(Ticket.objects.filter(assignee=tech, status=Status.TRIAGING, priority=1)
+                  .values_list("pk", flat=True)) == [t.pk for t in chosen]
+    assert Ticket.objects.get(pk=left.pk).priority == 2
     save_screenshot(page, "queue-bulk")
 
     page.select_option("#id_assignee", label="Mine")
@@ -54,3 +58,24 @@ def test_a_tech_changes_three_tickets_at_once_and_saves_a_view_with_its_count(pa
     assert QueryDict(SavedView.objects.get(user=tech).query)["assignee"] == "me"
     view.get_by_role("link", name="My triage").click()
     expect(page.locator("#queue-results tbody tr")).to_have_count(3)
+
+
+def test_a_ticket_changed_after_the_queue_was_loaded_is_named_and_left_alone(page, tech, admin_user, four):
+    sign_in(page, tech, then="/tickets/")
+    mark_document(page)
+    page.get_by_label("Select all on this page").check()
+    # Meanwhile, in another browser, ada takes one of them and makes it critical.
+    taken = four[1]
+    services.ticket_assign(ticket=taken, assignee=admin_user, by=admin_user)
+    services.ticket_change_priority(ticket=taken, priority=1, by=admin_user)
+    page.select_option("#bulk-priority", label="P4 low")
+    page.get_by_role("button", name="Apply to selected").click()
+
+    others = sorted((t for t in four if t.pk != taken.pk), key=lambda t: t.pk)
+    outcome = page.locator("#bulk-outcome")
+    expect(outcome).to_contain_text(f"Changed {', '.join(t.reference for t in others)}.")
+    expect(outcome).to_contain_text(f"{taken.reference} was changed by ada since you loaded the queue; not changed.")
+    assert_same_document(page)
+    fresh = Ticket.objects.get(pk=taken.pk)
+    assert (fresh.priority, fresh.assignee) == (1, admin_user)
+    assert set(Ticket.objects.filter(pk__in=[t.pk for t in others]).values_list("priority", flat=True)) == {4}

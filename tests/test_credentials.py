@@ -6,6 +6,7 @@ import base64
 import hashlib
 import hmac
 import subprocess
+from io import StringIO
 
 import pytest
 from cryptography.fernet import Fernet
@@ -15,7 +16,9 @@ from django.urls import reverse
 
 from diagnostics import crypto, services, ssh
 from diagnostics.models import AuditEntry, Credential, HostKey
+from mailgate import mailbox_services
 from tests.conftest import login
+from webhooks import services as webhooks
 
 
 def _keypair(tmp_path, passphrase: str = "") -> tuple[str, str]:
@@ -67,6 +70,29 @@ def test_rotation_re_encrypts_under_the_new_key_and_the_old_key_can_go(settings,
     settings.CREDENTIALS_KEYS = [Fernet.generate_key().decode()]
     with pytest.raises(crypto.CredentialUnreadable):
         services.credential_secret(credential)
+
+
+def test_rotation_re_encrypts_mailbox_passwords_and_webhook_secrets_too(settings, db):
+    old = settings.CREDENTIALS_KEYS[0]
+    mailbox = mailbox_services.mailbox_create(name="Support", host="imap.example.com", port=None,
+                                              security="imaps", username="support", password="imap-s3cret")
+    endpoint, secret = webhooks.endpoint_create(name="Portal", url="https://portal.test/hook",
+                                                event_types=["ticket.updated"])
+    new = Fernet.generate_key().decode()
+    settings.CREDENTIALS_KEYS = [new, old]
+    out = StringIO()
+    call_command("rotate_credentials", stdout=out)
+    assert "1 mailbox password(s), 1 webhook secret(s)" in out.getvalue()
+
+    mailbox.refresh_from_db()
+    endpoint.refresh_from_db()
+    settings.CREDENTIALS_KEYS = [new]
+    assert (mailbox.password(), endpoint.secret()) == ("imap-s3cret", secret)
+    settings.CREDENTIALS_KEYS = [old]  # the old key no longer reads them: it can be dropped
+    with pytest.raises(crypto.CredentialUnreadable):
+        mailbox.password()
+    with pytest.raises(crypto.CredentialUnreadable):
+        endpoint.secret()
 
 
 def test_the_secret_is_never_rendered_back(client, admin_user, server):

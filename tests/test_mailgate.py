@@ -226,3 +226,50 @@ def test_staff_see_attachments_on_the_ticket_escaped_and_download_them_safely(li
 
     client.logout()
     assert login(client, outsider).get(reverse("mail_attachment", args=[attachment.pk])).status_code == 403
+
+
+def test_mail_threading_onto_a_merged_ticket_lands_on_the_ticket_it_was_merged_into(listener, customer, tech):
+    from triage import merging
+
+    send(listener, mail(subject="Slow IMAP", message_id="<first@northwind.test>"))
+    send(listener, mail(subject="IMAP slow again", message_id="<dup@northwind.test>"))
+    survivor, duplicate = Ticket.objects.order_by("pk")
+    merging.tickets_merge(sources=[duplicate], into=survivor, by=tech)
+
+    send(listener, mail(subject="more logs", message_id="<third@northwind.test>", body="By reference.",
+                        headers={"In-Reply-To": "<dup@northwind.test>", "References": "<dup@northwind.test>"}))
+    send(listener, mail(subject=f"Re: [#{duplicate.pk}] IMAP slow again", body="By number."))
+
+    assert Ticket.objects.count() == 2  # no follow-up ticket for the closed, merged one
+    replies = survivor.events.filter(kind=EventKind.REPLY).order_by("id")
+    assert ["By reference." in replies[0].body, "By number." in replies[1].body] == [True, True]
+    assert not duplicate.events.filter(kind=EventKind.REPLY).exists()
+    by_reference, by_number = InboundMessage.objects.filter(outcome=Outcome.THREADED).order_by("pk")
+    assert by_reference.ticket == survivor and by_number.ticket == survivor
+    assert by_number.reason.endswith(f"subject names #{duplicate.pk}, which was merged into #{survivor.pk}")
+
+
+def test_a_stranger_naming_a_merged_ticket_still_does_not_reach_its_survivor(listener, customer, tech):
+    from triage import merging
+
+    send(listener, mail(subject="Slow IMAP"))
+    send(listener, mail(subject="IMAP slow again"))
+    survivor, duplicate = Ticket.objects.order_by("pk")
+    merging.tickets_merge(sources=[duplicate], into=survivor, by=tech)
+
+    send(listener, mail(sender="eve@elsewhere.test", subject=f"Re: [#{duplicate.pk}] IMAP slow again"))
+
+    assert not survivor.events.filter(kind=EventKind.REPLY).exists()
+    assert InboundMessage.objects.filter(from_address="eve@elsewhere.test").get().outcome == Outcome.UNMATCHED
+
+
+def test_the_mail_attachments_of_a_merged_ticket_are_listed_on_its_survivor(listener, customer, tech):
+    from mailgate.selectors import ticket_attachments
+    from triage import merging
+
+    send(listener, mail(subject="Slow IMAP"))
+    send(listener, mail(subject="IMAP slow again", attachments=[("imap.log", "text/plain", b"slow\n")]))
+    survivor, duplicate = Ticket.objects.order_by("pk")
+    assert ticket_attachments(ticket=survivor) == []
+    merging.tickets_merge(sources=[duplicate], into=survivor, by=tech)
+    assert [a.filename for a in ticket_attachments(ticket=survivor)] == ["imap.log"]

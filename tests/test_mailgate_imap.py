@@ -1,6 +1,8 @@
 """Polling a hosted mailbox over IMAP, against a real dovecot (tests/imap_server.py) on loopback ports:
-new mail becomes a ticket once and is marked read, whichever way (SMTP, an earlier poll, a second
-poller) the desk saw it first; replies thread; a mailbox that cannot be polled says why."""
+new mail becomes a ticket once, whichever way (SMTP, an earlier poll, a second poller) the desk saw it
+first, read in webmail already or not; the poller keeps its place by UID and changes no flag on the
+server; a renumbered folder (new UIDVALIDITY) duplicates nothing; replies thread; a mailbox that
+cannot be polled says why."""
 
 from __future__ import annotations
 
@@ -51,7 +53,7 @@ def poll(mailbox: Mailbox) -> mailbox_services.PollResult:
     return result
 
 
-def test_new_mail_becomes_a_ticket_once_and_is_marked_read(dovecot, trusted, user, customer):
+def test_new_mail_becomes_a_ticket_once_and_is_left_unread(dovecot, trusted, user, customer):
     mailbox = add_mailbox(dovecot, user)
     dovecot.deliver(user, mail(subject="Queue stuck", body="Mail waits in the queue.",
                                message_id="<first@northwind.test>"))
@@ -66,12 +68,109 @@ def test_new_mail_becomes_a_ticket_once_and_is_marked_read(dovecot, trusted, use
     assert record.peer == f"imap://{user}@localhost:{dovecot.imaps_port}/INBOX"
     assert (first.taken, first.known, mailbox.last_error) == (1, 0, "")
     assert mailbox.last_polled_at is not None
-    assert all(SEEN in flags for flags in dovecot.flags(user).values())
+    assert all(SEEN not in flags for flags in dovecot.flags(user).values())  # read-only: the people's to mark
+    assert (mailbox.uid_validity, mailbox.last_uid) == (dovecot.uid_validity(user), 1)
 
     again = poll(mailbox)
 
     assert (again.taken, again.known) == (0, 0)
     assert Ticket.objects.count() == 1 and InboundMessage.objects.count() == 1
+
+
+def test_mail_read_in_webmail_after_the_first_poll_is_taken_in_once_and_then_only_what_is_new(
+        dovecot, trusted, user, customer):
+    mailbox = add_mailbox(dovecot, user)
+    dovecot.deliver(user, mail(subject="Handled before the desk", message_id="<handled@northwind.test>"))
+    dovecot.mark_read(user)  # someone answered it in webmail before the desk was connected
+    dovecot.deliver(user, mail(subject="Still unread", message_id="<unread@northwind.test>"))
+
+    first = poll(mailbox)
+
+    # A mailbox's first poll takes what nobody has read yet; read mail there was handled already.
+    assert (first.taken, first.known) == (1, 0)
+    assert Ticket.objects.get().subject == "Still unread"
+    assert (mailbox.uid_validity, mailbox.last_uid) == (dovecot.uid_validity(user), 2)
+
+    dovecot.deliver(user, mail(subject="Read before the poll", message_id="<read@northwind.test>"))
+    dovecot.mark_read(user)  # from now on the desk keeps its own place: read or not, new mail is taken
+
+    second = poll(mailbox)
+
+    assert (second.taken, second.known) == (1, 0)
+    third = poll(mailbox)
+    assert (third.taken, third.known, third.refused) == (0, 0, 0)  # not even looked at again
+    assert sorted(Ticket.objects.values_list("subject", flat=True)) == ["Read before the poll", "Still unread"]
+    assert all(SEEN in flags for flags in dovecot.flags(user).values())  # the reader's flags, as they left them
+
+
+def test_a_first_poll_that_fails_half_way_still_passes_over_read_mail_when_it_starts_again(
+        dovecot, trusted, user, customer):
+    mailbox = add_mailbox(dovecot, user)
+    dovecot.deliver(user, mail(subject="Handled", message_id="<handled@northwind.test>"))
+    dovecot.mark_read(user)
+    dovecot.deliver(user, mail(subject="Unread", message_id="<unread@northwind.test>"))
+    # The poll was cut off after the first message of its window: its place moved, its UIDVALIDITY was
+    # not stored yet (as _take_new_mail leaves it until the window is done).
+    Mailbox.objects.filter(pk=mailbox.pk).update(last_uid=1, uid_validity=None)
+
+    poll(mailbox)
+
+    assert list(Ticket.objects.values_list("subject", flat=True)) == ["Unread"]
+    assert mailbox.uid_validity == dovecot.uid_validity(user)
+
+
+def test_a_new_uidvalidity_re_reads_a_bounded_window_and_duplicates_nothing(dovecot, trusted, user, customer,
+                                                                           monkeypatch):
+    monkeypatch.setattr(mailbox_services, "RESYNC_WINDOW", 3)
+    dovecot.create_folder(user, "Support")
+    mailbox = add_mailbox(dovecot, user, folder="Support")
+    for n in range(4):
+        dovecot.deliver(user, mail(subject=f"Old {n}", message_id=f"<old-{n}@northwind.test>"), folder="Support")
+    poll(mailbox)
+    before = mailbox.uid_validity
+    # The first poll of a mailbox takes its newest RESYNC_WINDOW messages; older mail is left alone.
+    assert sorted(Ticket.objects.values_list("subject", flat=True)) == ["Old 1", "Old 2", "Old 3"]
+    assert mailbox.last_uid == 4
+
+    # The folder is rebuilt (a restore, a migration to another server): UIDs start again at 1, so a
+    # poller that trusted its stored place would skip the first four below and never take "New".
+    dovecot.recreate_folder(user, "Support")
+    for n in (2, 3):
+        dovecot.deliver(user, mail(subject=f"Old {n}", message_id=f"<old-{n}@northwind.test>"), folder="Support")
+    dovecot.deliver(user, mail(subject="New", message_id="<new@northwind.test>"), folder="Support")
+
+    result = poll(mailbox)
+
+    assert mailbox.uid_validity != before and mailbox.last_uid == 3
+    assert (result.taken, result.known) == (1, 2)
+    assert sorted(Ticket.objects.values_list("subject", flat=True)) == ["New", "Old 1", "Old 2", "Old 3"]
+
+
+def test_a_backlog_is_taken_in_bounded_batches_oldest_first(dovecot, trusted, user, customer, monkeypatch):
+    monkeypatch.setattr(mailbox_services, "MAX_PER_POLL", 2)
+    mailbox = add_mailbox(dovecot, user)
+    poll(mailbox)  # an empty mailbox: the place is set at the start
+    for n in range(5):
+        dovecot.deliver(user, mail(subject=f"Backlog {n}", message_id=f"<backlog-{n}@northwind.test>"))
+
+    taken = [poll(mailbox).taken for _ in range(4)]
+
+    assert taken == [2, 2, 1, 0]
+    assert list(Ticket.objects.order_by("pk").values_list("subject", flat=True)) == [
+        f"Backlog {n}" for n in range(5)]
+
+
+def test_changing_the_folder_starts_the_place_again(dovecot, trusted, user, customer):
+    mailbox = add_mailbox(dovecot, user)
+    dovecot.deliver(user, mail(subject="In the inbox"))
+    poll(mailbox)
+    dovecot.create_folder(user, "Support")
+
+    mailbox_services.mailbox_update(mailbox=mailbox, name=mailbox.name, host="localhost", port=mailbox.port,
+                                    security=Security.IMAPS, username=user, folder="Support")
+
+    mailbox.refresh_from_db()
+    assert (mailbox.uid_validity, mailbox.last_uid, mailbox.retry_uids) == (None, 0, [])
 
 
 def test_mail_already_received_over_smtp_is_not_a_second_ticket(dovecot, trusted, user, customer, listener):
@@ -88,7 +187,6 @@ def test_mail_already_received_over_smtp_is_not_a_second_ticket(dovecot, trusted
     assert record.peer.startswith("127.0.0.1:")  # the SMTP delivery's record, counted as redelivered
     assert record.redeliveries == 1
     assert (result.taken, result.known) == (0, 1)
-    assert all(SEEN in flags for flags in dovecot.flags(user).values())
 
 
 def test_a_reply_naming_the_first_message_threads_onto_its_ticket(dovecot, trusted, user, customer):
@@ -107,20 +205,19 @@ def test_a_reply_naming_the_first_message_threads_onto_its_ticket(dovecot, trust
     assert InboundMessage.objects.get(message_id="<next@northwind.test>").outcome == Outcome.THREADED
 
 
-def test_a_message_whose_read_flag_was_lost_is_not_taken_in_twice(dovecot, trusted, user, customer):
-    """A poller that crashed after taking a message in and before marking it read: the message
-    is still unread on the server, and the next poll must not make a second ticket of it."""
+def test_a_message_taken_in_before_the_place_was_saved_is_not_taken_in_twice(dovecot, trusted, user, customer):
+    """A poller that crashed after taking a message in and before saving its place: the next poll
+    reads the message again, and must not make a second ticket of it."""
     mailbox = add_mailbox(dovecot, user)
     dovecot.deliver(user, mail(subject="Disk full", message_id="<crash@northwind.test>"))
     poll(mailbox)
-    dovecot.mark_unread(user)
+    Mailbox.objects.filter(pk=mailbox.pk).update(last_uid=0)
 
     result = poll(mailbox)
 
     assert Ticket.objects.count() == 1
     assert InboundMessage.objects.get().redeliveries == 1
     assert (result.taken, result.known) == (0, 1)
-    assert all(SEEN in flags for flags in dovecot.flags(user).values())
 
 
 def test_two_pollers_of_the_same_mailbox_at_once_make_one_ticket_per_message(dovecot, trusted, user, customer):
@@ -149,7 +246,7 @@ def test_two_pollers_of_the_same_mailbox_at_once_make_one_ticket_per_message(dov
     assert not errors
     assert sorted(Ticket.objects.values_list("subject", flat=True)) == [f"Problem {n}" for n in range(6)]
     assert sum(r.taken for r in results) == 6
-    assert all(SEEN in flags for flags in dovecot.flags(user).values())
+    assert all(SEEN not in flags for flags in dovecot.flags(user).values())
 
 
 def test_a_mailbox_being_polled_is_not_polled_again_until_its_claim_passes(dovecot, trusted, user, customer):
@@ -252,7 +349,7 @@ def test_a_closed_port_is_a_clear_last_error(settings, customer):
     assert "refused the connection" in mailbox.last_error
 
 
-def test_oversized_mail_is_recorded_as_refused_marked_read_and_never_downloaded(settings, dovecot, trusted, user,
+def test_oversized_mail_is_recorded_as_refused_once_and_never_downloaded(settings, dovecot, trusted, user,
                                                                                customer):
     settings.TRIAGE_MAIL_MAX_BYTES = 4096
     mailbox = add_mailbox(dovecot, user)
@@ -264,7 +361,8 @@ def test_oversized_mail_is_recorded_as_refused_marked_read_and_never_downloaded(
     assert result.refused == 1 and Ticket.objects.get().subject == "Small"
     refused = InboundMessage.objects.get(outcome=Outcome.REJECTED)
     assert "over the limit of 4096 bytes" in refused.reason and bytes(refused.raw) == b""
-    assert all(SEEN in flags for flags in dovecot.flags(user).values())
+    assert poll(mailbox).refused == 0  # the place moved past it
+    assert all(SEEN not in flags for flags in dovecot.flags(user).values())
 
 
 def test_a_disabled_mailbox_is_not_polled(dovecot, trusted, user, customer):
@@ -317,3 +415,53 @@ def test_a_session_refuses_plain_text_to_a_remote_host_before_connecting():
 
     assert refused.value.kind == "refused"
     assert PASSWORD not in repr(endpoint)
+
+
+@pytest.fixture
+def tickets_refuse_a_subject():
+    """The database refuses to file a ticket with the subject "Explodes" (a trigger: a real failure
+    inside inbound_receive, as a lost connection or a full disk would be), until the test lifts it."""
+    table = Ticket._meta.db_table
+    with connections["default"].cursor() as cursor:
+        if connections["default"].vendor == "postgresql":
+            cursor.execute("CREATE FUNCTION refuse_explodes() RETURNS trigger AS $$ BEGIN "
+                           "IF NEW.subject = 'Explodes' THEN RAISE EXCEPTION 'refused by the test trigger'; END IF; "
+                           "RETURN NEW; END $$ LANGUAGE plpgsql")
+            cursor.execute(f"CREATE TRIGGER refuse_explodes BEFORE INSERT ON {table} "
+                           "FOR EACH ROW EXECUTE FUNCTION refuse_explodes()")
+            drop = ["DROP TRIGGER IF EXISTS refuse_explodes ON " + table, "DROP FUNCTION IF EXISTS refuse_explodes()"]
+        else:
+            cursor.execute(f"CREATE TRIGGER refuse_explodes BEFORE INSERT ON {table} "
+                           "WHEN NEW.subject = 'Explodes' "
+                           "BEGIN SELECT RAISE(ABORT, 'refused by the test trigger'); END")
+            drop = ["DROP TRIGGER IF EXISTS refuse_explodes"]
+
+    def lift():
+        with connections["default"].cursor() as cursor:
+            for statement in drop:
+                cursor.execute(statement)
+
+    yield lift
+    lift()
+
+
+def test_a_message_that_fails_is_tried_again_next_poll_and_the_others_go_on(dovecot, trusted, user, customer,
+                                                                          tickets_refuse_a_subject):
+    mailbox = add_mailbox(dovecot, user)
+    dovecot.deliver(user, mail(subject="Explodes", message_id="<explodes@northwind.test>"))
+    dovecot.deliver(user, mail(subject="Fine", message_id="<fine@northwind.test>"))
+
+    first = poll(mailbox)
+
+    assert first.taken == 1 and len(first.failed) == 1 and first.failed[0].startswith("UID 1:")
+    assert "are retried next poll" in mailbox.last_error
+    assert (mailbox.last_uid, mailbox.retry_uids) == (2, [1])
+
+    assert poll(mailbox).failed  # still refused: still remembered
+    assert mailbox.retry_uids == [1]
+    tickets_refuse_a_subject()
+
+    last = poll(mailbox)
+
+    assert (last.taken, last.failed, mailbox.retry_uids, mailbox.last_error) == (1, [], [], "")
+    assert sorted(Ticket.objects.values_list("subject", flat=True)) == ["Explodes", "Fine"]

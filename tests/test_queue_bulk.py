@@ -1,6 +1,7 @@
 """Bulk changes from the queue: one POST changes every selected ticket through the desk's own
 services (timeline, version, webhooks), and a ticket the workflow refuses is reported by
-reference while the others are changed."""
+reference while the others are changed. A ticket changed since the queue page was rendered (its
+row's version) is left alone and reported with who changed it."""
 
 from __future__ import annotations
 
@@ -119,7 +120,8 @@ def test_only_techs_and_admins_can_be_assigned(client, three, tech, manager):
 
 def test_a_change_must_be_chosen_and_tickets_selected(client, three, tech):
     login(client, tech)
-    assert "Choose what to change" in _post(client, three[:1], htmx=True).content.decode()
+    assert "Choose what to change: the assignee, the status, the priority or tags to add." in _post(
+        client, three[:1], htmx=True).content.decode()
     assert "Select the tickets to change." in _post(client, [], htmx=True, status=Status.TRIAGING).content.decode()
 
 
@@ -139,3 +141,65 @@ def test_a_refused_form_keeps_the_selection(client, three, tech):
     assert "Choose what to change" in html
     assert f'value="{three[0].pk}" aria-label="Select {three[0].reference}" checked' in html
     assert f'value="{three[2].pk}" aria-label="Select {three[2].reference}">' in html
+
+
+def test_the_priority_is_set_through_its_service_with_a_new_deadline(three, tech):
+    first, second, _ = three
+    services.ticket_change_priority(ticket=second, priority=1, by=tech)
+    before = Ticket.objects.get(pk=first.pk)
+    outcome = queue_services.tickets_bulk_change(tickets=[first, second], by=tech, priority=1)
+    assert (outcome.changed, outcome.unchanged) == ([first.reference], [second.reference])
+    fresh = Ticket.objects.get(pk=first.pk)
+    assert (fresh.priority, fresh.version) == (1, before.version + 1)
+    assert fresh.resolution_due < before.resolution_due  # P1's target is shorter than P3's
+    assert fresh.events.get(kind=EventKind.PRIORITY).data == {"from": 3, "to": 1}
+
+
+def _versions(tickets) -> dict[str, int]:
+    return {f"version-{t.pk}": Ticket.objects.get(pk=t.pk).version for t in tickets}
+
+
+def test_a_ticket_changed_since_the_queue_was_loaded_is_skipped_and_the_others_applied(
+        client, three, tech, admin_user):
+    first, second, _ = three
+    seen = _versions([first, second])  # the queue as the tech loaded it
+    services.ticket_assign(ticket=second, assignee=admin_user, by=admin_user)
+    login(client, tech)
+
+    response = _post(client, [first, second], htmx=True, priority="1", assignee="me", **seen)
+
+    html = response.content.decode()
+    assert f"Changed {first.reference}." in html
+    assert f"{second.reference} was changed by ada since you loaded the queue; not changed." in html
+    fresh = Ticket.objects.get(pk=second.pk)
+    assert (fresh.assignee, fresh.priority) == (admin_user, 3)  # ada's change stands, nothing of the tech's
+    assert (Ticket.objects.get(pk=first.pk).assignee, Ticket.objects.get(pk=first.pk).priority) == (tech, 1)
+    # The queue comes back with the versions as they are now, so the tech can apply it again knowingly.
+    assert f'name="version-{second.pk}" value="{fresh.version}"' in html
+
+
+def test_a_stale_ticket_is_reported_in_the_messages_without_htmx(client, three, tech, admin_user):
+    first, _, _ = three
+    seen = _versions([first])
+    services.ticket_add_note(ticket=first, author=admin_user, body="on it")
+    services.ticket_set_tags(ticket=first, tag_names=["x"], by=tech)
+    login(client, tech)
+    response = _post(client, [first], status=Status.TRIAGING, **seen)
+    said = [str(m) for m in get_messages(response.wsgi_request)]
+    assert said == [f"{first.reference} was changed by ada, tess since you loaded the queue; not changed."]
+    assert Ticket.objects.get(pk=first.pk).status == Status.NEW
+
+
+def test_the_queue_renders_each_rows_version(client, three, tech):
+    services.ticket_add_note(ticket=three[0], author=tech, body="x")
+    login(client, tech)
+    html = client.get(reverse("queue"), {"status": "all"}).content.decode()
+    for ticket in three:
+        assert f'name="version-{ticket.pk}" value="{Ticket.objects.get(pk=ticket.pk).version}"' in html
+
+
+def test_a_version_that_is_not_a_number_is_refused_and_changes_nothing(client, three, tech):
+    login(client, tech)
+    html = _post(client, three[:1], htmx=True, priority="1", **{f"version-{three[0].pk}": "abc"}).content.decode()
+    assert f"The queue sent a version for {three[0].reference} that is not a number" in html
+    assert Ticket.objects.get(pk=three[0].pk).priority == 3

@@ -21,6 +21,7 @@ from triage.models import (
     ServerRole,
     SlaTier,
     Status,
+    Ticket,
     slug_token,
 )
 
@@ -220,6 +221,53 @@ class ServersForm(forms.Form):
     def __init__(self, *args, ticket, **kwargs):
         super().__init__(*args, **kwargs)
         self.fields["servers"].queryset = ticket.customer.servers.order_by("name")
+
+
+class TicketNumberField(forms.CharField):
+    """A ticket by its number ("#123" or "123"), one the user may read; cleaned to the Ticket."""
+
+    def __init__(self, **kwargs):
+        kwargs.setdefault("max_length", 14)
+        super().__init__(**kwargs)
+
+    def clean(self, value):
+        raw = super().clean(value)
+        if raw in self.empty_values:
+            return None
+        match = selectors.TICKET_NUMBER.match(raw.strip())
+        if match is None:
+            raise ValidationError("Enter a ticket number, like #123 or 123.")
+        try:
+            return selectors.ticket_detail(user=self.user, ticket_id=int(match.group(1)))
+        except Ticket.DoesNotExist:
+            raise ValidationError(f"There is no ticket #{int(match.group(1))}.") from None
+
+
+class _UserForm(forms.Form):
+    """A form whose ticket-number fields look tickets up as ``user`` (triage.access decides what they see)."""
+
+    def __init__(self, *args, user, **kwargs):
+        super().__init__(*args, **kwargs)
+        for field in self.fields.values():
+            if isinstance(field, TicketNumberField):
+                field.user = user
+
+
+class LinkForm(_UserForm):
+    other = TicketNumberField(label="Related ticket", widget=forms.TextInput(attrs={"size": 8,
+                                                                                    "placeholder": "#123"}))
+
+
+class UnlinkForm(forms.Form):
+    link = forms.IntegerField(min_value=1, widget=forms.HiddenInput)
+
+
+class MergeForm(_UserForm):
+    """Step one names the survivor and shows both subjects; step two (``confirm``) merges."""
+
+    into = TicketNumberField(label="Merge into ticket", widget=forms.TextInput(attrs={"size": 8,
+                                                                                      "placeholder": "#123"}))
+    confirm = forms.BooleanField(required=False, widget=forms.HiddenInput)
 
 
 class QueueFilterForm(forms.Form):

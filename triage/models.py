@@ -265,6 +265,13 @@ class Ticket(models.Model):
     # at one version and posted after another is refused rather than overwriting the change between.
     version = models.PositiveIntegerField(default=1)
 
+    # Set when the ticket was merged into another (services_merge.tickets_merge): it is closed, its
+    # timeline shows on the survivor's, and mail that threads onto it lands on the survivor.
+    # PROTECT: deleting a survivor must not quietly turn its merged tickets back into closed strays.
+    merged_into = models.ForeignKey(
+        "self", null=True, blank=True, on_delete=models.PROTECT, related_name="merged_tickets"
+    )
+
     class Meta:
         indexes = [
             models.Index(fields=["status", "next_due_at", "id"], name="ticket_status_due"),
@@ -319,6 +326,8 @@ class EventKind(models.TextChoices):
     SLA = "sla", "SLA breach"
     COLLECTION = "collection", "Collection"
     FIX = "fix", "Fix"
+    MERGE = "merge", "Merge"
+    LINK = "link", "Related tickets"
 
 
 class TicketEventQuerySet(models.QuerySet):
@@ -354,6 +363,32 @@ class TicketEvent(models.Model):
         if not self._state.adding:
             raise TypeError("the ticket timeline is append-only")
         super().save(*args, **kwargs)
+
+
+class TicketLink(models.Model):
+    """Two related tickets (a shared upstream outage, say), across customers too. Symmetric:
+    stored once with the lower id first, so "A relates to B" and "B relates to A" are one row."""
+
+    low = models.ForeignKey(Ticket, on_delete=models.CASCADE, related_name="+")
+    high = models.ForeignKey(Ticket, on_delete=models.CASCADE, related_name="+")
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["low", "high"], name="ticket_link_once_per_pair"),
+            # lower id first: also rules out a ticket linked to itself
+            models.CheckConstraint(condition=Q(low__lt=models.F("high")), name="ticket_link_ordered_pair"),
+        ]
+        indexes = [models.Index(fields=["high"], name="ticket_link_high")]
+
+    def __str__(self) -> str:
+        return f"#{self.low_id} <-> #{self.high_id}"
+
+    def other(self, ticket_id: int) -> int:
+        return self.high_id if self.low_id == ticket_id else self.low_id
 
 
 class DraftKind(models.TextChoices):

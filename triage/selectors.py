@@ -24,6 +24,7 @@ from triage.models import (
     Ticket,
     TicketDraft,
     TicketEvent,
+    TicketLink,
 )
 from triage.pagination import Key, Page, paginate
 
@@ -121,19 +122,64 @@ def _attach_tags(tickets: list[Ticket]) -> None:
 
 def ticket_detail(*, user, ticket_id: int) -> Ticket:
     access.ticket_access(user=user, action="view")
-    return Ticket.objects.select_related("customer__sla_tier__calendar", "assignee", "created_by", "requester").get(
-        pk=ticket_id)
+    return Ticket.objects.select_related("customer__sla_tier__calendar", "assignee", "created_by",
+                                         "merged_into", "requester").get(pk=ticket_id)
 
 
 def ticket_timeline(*, ticket: Ticket) -> list[TicketEvent]:
-    """The entries, each with the files attached to it in the desk (names and sizes; bytes stay behind)."""
+    """The entries, each with the files attached to it in the desk (names and sizes; bytes stay behind).
+
+    A ticket that others were merged into shows their entries too, in time order among its own,
+    each with ``merged_from`` set to the ticket it was written on (None for the ticket's own)."""
     files = Prefetch("attachments", queryset=Attachment.objects.defer("content").order_by("id"))
-    return list(ticket.events.select_related("actor").prefetch_related(files).order_by("created_at", "id"))
+    ids = [ticket.pk, *Ticket.objects.filter(merged_into=ticket).values_list("pk", flat=True)]
+    events = list(TicketEvent.objects.filter(ticket_id__in=ids).select_related("actor").prefetch_related(files)
+                  .order_by("created_at", "id"))
+    for event in events:
+        event.merged_from = event.ticket_id if event.ticket_id != ticket.pk else None
+    return events
+
+
+def ticket_merged_tickets(*, ticket: Ticket) -> list[Ticket]:
+    """The tickets merged into ``ticket``, by number."""
+    return list(Ticket.objects.filter(merged_into=ticket).order_by("pk").only("pk", "subject"))
+
+
+@dataclass
+class Related:
+    link: TicketLink
+    ticket: Ticket
+
+
+def ticket_related(*, user, ticket: Ticket) -> list[Related]:
+    """The tickets related to ``ticket`` (links either way round), by number. Every staff role
+    that may read this ticket may read any ticket (triage.access), so the same rule covers them."""
+    access.ticket_access(user=user, action="view")
+    links = list(TicketLink.objects.filter(Q(low=ticket) | Q(high=ticket)))
+    others = Ticket.objects.in_bulk([link.other(ticket.pk) for link in links])
+    rows = [Related(link, others[link.other(ticket.pk)]) for link in links]
+    return sorted(rows, key=lambda row: row.ticket.pk)
 
 
 def ticket_changes_since(*, ticket: Ticket, version: int) -> list[TicketEvent]:
     """The changes that took ``ticket`` past ``version``: what a stale form is told about."""
     return list(ticket.events.filter(version__gt=version).select_related("actor").order_by("version", "id"))
+
+
+def ticket_changers(changes: list[TicketEvent]) -> list[str]:
+    """Who made ``changes`` (from ticket_changes_since), each named once in order, as the conflict
+    message names them: a username, or "the customer (e-mail)" for a reply that came by mail."""
+    names: list[str] = []
+    for event in changes:
+        if event.actor is not None:
+            name = event.actor.get_username()
+        elif event.data.get("via") == "email":
+            name = "the customer (e-mail)"
+        else:
+            continue
+        if name not in names:
+            names.append(name)
+    return names
 
 
 @dataclass

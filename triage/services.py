@@ -80,9 +80,24 @@ def ticket_record_event(
 def _locked(ticket: Ticket, *, expected_version: int | None = None) -> Ticket:
     """The ticket's row, locked for this transaction; refused if it is no longer at ``expected_version``."""
     locked = Ticket.objects.select_for_update().get(pk=ticket.pk)
+    check_not_merged(locked)
     if expected_version is not None and locked.version != expected_version:
         raise TicketChanged(seen=expected_version, current=locked.version)
     return locked
+
+
+def ticket_check_version(*, ticket: Ticket, expected_version: int) -> Ticket:
+    """Lock the ticket's row for the caller's transaction and refuse (TicketChanged) if it is no longer
+    at ``expected_version``. For a caller that makes several changes as one (the API's PATCH): each of
+    them moves the version on, so only the first could be given ``expected_version``."""
+    return _locked(ticket, expected_version=expected_version)
+
+
+def check_not_merged(ticket: Ticket) -> None:
+    """A merged ticket takes no more changes: its work goes on on the ticket it was merged into."""
+    if ticket.merged_into_id is not None:
+        raise ValidationError(f"{ticket.reference} was merged into #{ticket.merged_into_id}: "
+                              f"work on #{ticket.merged_into_id} instead.")
 
 
 def _changed(ticket: Ticket, *, now: datetime) -> None:
@@ -243,9 +258,16 @@ def ticket_change_status(
     """Move the ticket along the workflow; raises workflow.TransitionRefused."""
     now = now or timezone.now()
     ticket = _locked(ticket, expected_version=expected_version)
-    current = ticket.status
-    workflow.check_transition(current=current, target=status)
+    workflow.check_transition(current=ticket.status, target=status)
+    return status_apply_locked(ticket=ticket, status=status, by=by, note=note, now=now)
 
+
+def status_apply_locked(
+    *, ticket: Ticket, status: str, by, note: str = "", now: datetime, data: dict | None = None
+) -> Ticket:
+    """Move a ticket the caller holds locked to ``status``, the move already checked against the
+    workflow (ticket_change_status; a merge's own rule, triage.merging). ``data`` joins the entry's."""
+    current = ticket.status
     if current == Status.WAITING and ticket.waiting_since is not None:
         # Time spent waiting on the customer does not count against the resolution SLA; on a business-hours
         # tier only the working time in the wait is given back (a weekend of waiting costs the clock nothing).
@@ -268,7 +290,8 @@ def ticket_change_status(
     _refresh_sla(ticket)
     ticket.save()
     _event(ticket=ticket, kind=EventKind.STATUS, actor=by, body=note, at=now, version=ticket.version,
-           data={"from": current, "to": status, "reopened": workflow.is_reopening(current=current, target=status)})
+           data={"from": current, "to": status, "reopened": workflow.is_reopening(current=current, target=status),
+                 **(data or {})})
     return ticket
 
 

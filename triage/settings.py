@@ -323,7 +323,10 @@ REST_FRAMEWORK = {
 SPECTACULAR_SETTINGS = {
     "TITLE": "Triage desk API",
     "DESCRIPTION": "Tickets, servers, collections, evidence, the knowledge base and monitoring alerts. "
-    "Authenticate with `Authorization: Token <key>` (POST /api/v1/auth/token/ for a first key).",
+    "Authenticate with `Authorization: Token <key>` (POST /api/v1/auth/token/ for a first key). "
+    "A ticket read carries its `version` and the ETag `W/\"<version>\"`: send it back as If-Match (412 when the "
+    "ticket changed since) or as `version` in the body (409) to have a change refused rather than applied over "
+    "someone else's; without either the change is applied.",
     "VERSION": "1.0.0",
     "SERVE_INCLUDE_SCHEMA": False,
     "COMPONENT_SPLIT_REQUEST": True,

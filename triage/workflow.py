@@ -42,6 +42,17 @@ def is_reopening(*, current: str, target: str) -> bool:
     return (current, target) in REOPENING
 
 
+# Merging closes the merged ticket from any status (services via triage.merging), outside TRANSITIONS:
+# a tech may not close a new ticket by hand, but a duplicate is done with the moment it is merged.
+MERGE_CLOSES_FROM = frozenset({Status.NEW, Status.TRIAGING, Status.WAITING, Status.RESOLVED})
+
+
+def check_merge_close(*, current: str) -> None:
+    """May merging close a ticket that is ``current``? (A closed one stays closed: no move at all.)"""
+    if current not in MERGE_CLOSES_FROM and current != Status.CLOSED:
+        raise TransitionRefused(f"A ticket that is {Status(current).label.lower()} cannot be closed by a merge.")
+
+
 # A public reply on a new ticket means somebody is on it (services.ticket_reply).
 REPLY_MOVES: dict[str, str] = {Status.NEW: Status.TRIAGING}
 

@@ -94,6 +94,12 @@ def endpoint_rotate_secret(*, endpoint: Endpoint, now: datetime | None = None) -
     return secret
 
 
+def endpoint_secrets_rotate() -> int:
+    """Re-encrypt every endpoint's signing secret under the newest credentials key (`rotate_credentials`).
+    The secret itself is unchanged (receivers verify as before), so secret_rotated_at stays as it is."""
+    return crypto.rotate_rows(Endpoint.objects.all(), ["secret_token"])
+
+
 def endpoint_send_test(*, endpoint: Endpoint, by=None) -> Delivery:
     if not endpoint.enabled:
         raise ValidationError("This endpoint is disabled; enable it before sending a test event.")

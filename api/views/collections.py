@@ -10,6 +10,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from api import preconditions
 from api import serializers as s
 from api.views.common import validated
 from diagnostics import selectors as runs
@@ -39,9 +40,11 @@ class TicketRuns(APIView):
 
     @extend_schema(
         summary="Start a collection",
-        description="The run is queued and handed to a worker once committed; poll its URL until it is terminal.",
+        description="The run is queued and handed to a worker once committed; poll its URL until it is terminal. "
+                    "If-Match or `version` refuse it on a ticket that changed since you read it (412 or 409).",
         request=s.RunStartSerializer,
-        responses={202: s.RunSerializer},
+        parameters=[preconditions.IF_MATCH],
+        responses={202: s.RunSerializer, **preconditions.CONFLICT_RESPONSES},
     )
     def post(self, request: Request, ticket_id: int) -> Response:
         access.run_access(user=request.user, action="run")
@@ -52,7 +55,9 @@ class TicketRuns(APIView):
         if server is None or playbook is None:
             missing = {"server": ["No such server."]} if server is None else {"playbook": ["No such playbook."]}
             raise serializers.ValidationError(missing)
-        run = run_request(ticket=ticket, server=server, playbook=playbook, by=request.user)
+        run = preconditions.change_checked(
+            request, ticket=ticket, body_version=data.get("version"),
+            change=lambda: run_request(ticket=ticket, server=server, playbook=playbook, by=request.user))
         body = s.RunSerializer(run, context={"request": request}).data
         return Response(body, status=status.HTTP_202_ACCEPTED, headers={"Location": body["url"]})
 

@@ -2,22 +2,24 @@
 
 from __future__ import annotations
 
-from django.db import transaction
 from drf_spectacular.utils import extend_schema
 from rest_framework import status
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from api import preconditions
 from api import serializers as s
 from api.views.common import page_body, validated
-from triage import access, selectors, services
+from triage import access, merging, selectors, services
 
 
-def _detail(request: Request, ticket_id: int) -> dict:
+def _detail(request: Request, ticket_id: int, *, status_code: int = status.HTTP_200_OK) -> Response:
+    """The ticket with its timeline, and its version as the ETag to send back with a change."""
     ticket = selectors.ticket_detail(user=request.user, ticket_id=ticket_id)
     ticket.timeline = selectors.ticket_timeline(ticket=ticket)
-    return s.TicketDetailSerializer(ticket, context={"request": request}).data
+    body = s.TicketDetailSerializer(ticket, context={"request": request}).data
+    return Response(body, status=status_code, headers={"ETag": preconditions.etag(ticket)})
 
 
 class TicketList(APIView):
@@ -41,26 +43,31 @@ class TicketList(APIView):
             created_by=request.user, assignee=data.get("assignee"), requester=data.get("requester"),
             ccs=data.get("ccs", []),
         )
-        return Response(_detail(request, ticket.pk), status=status.HTTP_201_CREATED)
+        return _detail(request, ticket.pk, status_code=status.HTTP_201_CREATED)
 
 
 class TicketDetail(APIView):
-    @extend_schema(summary="A ticket with its timeline", responses={200: s.TicketDetailSerializer})
+    @extend_schema(summary="A ticket with its timeline", responses={200: s.TicketDetailSerializer},
+                   parameters=[preconditions.ETAG])
     def get(self, request: Request, ticket_id: int) -> Response:
-        return Response(_detail(request, ticket_id))
+        return _detail(request, ticket_id)
 
     @extend_schema(
         summary="Change status, priority, assignee, tags, servers, requester or CCs",
-        description="All the changes are made or none; a refused status change is a 400.",
+        description="All the changes are made or none; a refused status change is a 400. Send the version "
+                    "you read (If-Match, or `version` in the body) to have the change refused if the ticket "
+                    "changed meanwhile (412, or 409 for the body's): without either, it is applied.",
         request=s.TicketUpdateSerializer,
-        responses={200: s.TicketDetailSerializer},
+        parameters=[preconditions.IF_MATCH, preconditions.ETAG],
+        responses={200: s.TicketDetailSerializer, **preconditions.CONFLICT_RESPONSES},
     )
     def patch(self, request: Request, ticket_id: int) -> Response:
         access.ticket_access(user=request.user, action="work")
         ticket = selectors.ticket_detail(user=request.user, ticket_id=ticket_id)
         data = validated(s.TicketUpdateSerializer, request.data)
         by = request.user
-        with transaction.atomic():
+
+        def change() -> None:
             if "servers" in data:
                 services.ticket_set_servers(ticket=ticket, servers=data["servers"], by=by)
             if "requester" in data or "ccs" in data:
@@ -75,21 +82,42 @@ class TicketDetail(APIView):
                 services.ticket_assign(ticket=ticket, assignee=data["assignee"], by=by)
             if "status" in data:
                 services.ticket_change_status(ticket=ticket, status=data["status"], by=by, note=data.get("note", ""))
-        return Response(_detail(request, ticket.pk))
+
+        preconditions.change_checked(request, ticket=ticket, body_version=data.get("version"), change=change)
+        return _detail(request, ticket.pk)
 
 
 class TicketComments(APIView):
     @extend_schema(
         summary="Reply to the customer, or add an internal note",
+        description="The entry's `version` is the ticket's new version. If-Match or `version` refuse a comment "
+                    "on a ticket that changed since you read it, as for a change (412 or 409).",
         request=s.CommentSerializer,
-        responses={201: s.EventSerializer},
+        parameters=[preconditions.IF_MATCH],
+        responses={201: s.EventSerializer, **preconditions.CONFLICT_RESPONSES},
     )
     def post(self, request: Request, ticket_id: int) -> Response:
         access.ticket_access(user=request.user, action="work")
         ticket = selectors.ticket_detail(user=request.user, ticket_id=ticket_id)
         data = validated(s.CommentSerializer, request.data)
         write = services.ticket_add_note if data["internal"] else services.ticket_reply
-        event = write(ticket=ticket, author=request.user, body=data["body"])
+        event = preconditions.change_checked(
+            request, ticket=ticket, body_version=data.get("version"),
+            change=lambda: write(ticket=ticket, author=request.user, body=data["body"]))
         return Response(s.EventSerializer(event).data, status=status.HTTP_201_CREATED)
 
 
+class TicketMerge(APIView):
+    @extend_schema(
+        summary="Merge this ticket into another",
+        description="Same customer only; this ticket is closed and points at the survivor, whose timeline, "
+                    "evidence, servers and tags then include it. A refusal is a 400 saying why.",
+        request=s.MergeSerializer,
+        responses={200: s.TicketDetailSerializer},
+    )
+    def post(self, request: Request, ticket_id: int) -> Response:
+        access.ticket_access(user=request.user, action="work")
+        ticket = selectors.ticket_detail(user=request.user, ticket_id=ticket_id)
+        data = validated(s.MergeSerializer, request.data)
+        survivor = merging.tickets_merge(sources=[ticket], into=data["into"], by=request.user)
+        return _detail(request, survivor.pk)  # a Response already (with the survivor's ETag)

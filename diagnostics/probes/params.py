@@ -136,6 +136,8 @@ class Kind:
     bounds: tuple[int, int] | None = None
     check: Callable[[str], str] | None = None
     unit: str = ""
+    # The whole allowlist when it is a short fixed list: the playbook editor offers it as a select.
+    choices: tuple[str, ...] = ()
 
 
 KINDS: dict[str, Kind] = {
@@ -144,7 +146,7 @@ KINDS: dict[str, Kind] = {
     "interface": Kind(integer=False, check=_interface),
     "seconds": Kind(integer=True, bounds=(1, 60), unit="seconds"),
     "count": Kind(integer=True, bounds=(1, 10000), unit="packets"),
-    "log_path": Kind(integer=False, check=_log_path),
+    "log_path": Kind(integer=False, check=_log_path, choices=LOG_PATHS),
     "bpf": Kind(integer=False, check=_bpf),
     "syscalls": Kind(integer=False, check=_syscalls),
     "host": Kind(integer=False, check=_host),

@@ -91,17 +91,7 @@ def credential_sudo_password(credential: Credential) -> str | None:
 
 def credentials_rotate() -> int:
     """Re-encrypt every credential under the newest key; returns how many were rewritten."""
-    count = 0
-    with transaction.atomic():
-        for credential in Credential.objects.select_for_update():
-            credential.secret_token = crypto.rotate(credential.secret_token)
-            if credential.passphrase_token:
-                credential.passphrase_token = crypto.rotate(credential.passphrase_token)
-            if credential.sudo_password_token:
-                credential.sudo_password_token = crypto.rotate(credential.sudo_password_token)
-            credential.save(update_fields=["secret_token", "passphrase_token", "sudo_password_token"])
-            count += 1
-    return count
+    return crypto.rotate_rows(Credential.objects.all(), ["secret_token", "passphrase_token", "sudo_password_token"])
 
 
 def secret_fingerprint(*, kind: str, secret: str, passphrase: str = "") -> str:

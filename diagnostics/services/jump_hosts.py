@@ -172,12 +172,4 @@ def jump_host_key_offered(*, server: Server, hop: str, key: ssh.HostKey) -> Jump
 
 def jump_hosts_rotate() -> int:
     """Re-encrypt every jump host's credential under the newest key; returns how many were rewritten."""
-    count = 0
-    with transaction.atomic():
-        for jump_host in JumpHost.objects.select_for_update().exclude(secret_token=None):
-            jump_host.secret_token = crypto.rotate(jump_host.secret_token)
-            if jump_host.passphrase_token:
-                jump_host.passphrase_token = crypto.rotate(jump_host.passphrase_token)
-            jump_host.save(update_fields=["secret_token", "passphrase_token"])
-            count += 1
-    return count
+    return crypto.rotate_rows(JumpHost.objects.exclude(secret_token=None), ["secret_token", "passphrase_token"])

@@ -71,6 +71,9 @@ def run_request(
     ``verifies`` is (recipe, run that proved its symptom) for a Verify run."""
     if server.customer_id != ticket.customer_id:
         raise ValidationError({"server": "That server does not belong to this ticket's customer."})
+    if ticket.merged_into_id is not None:  # its evidence moved to the survivor (triage.merging): collect there
+        raise ValidationError(f"{ticket.reference} was merged into #{ticket.merged_into_id}: "
+                              f"collect on #{ticket.merged_into_id} instead.")
     if playbook is not None and not playbook.enabled:
         raise ValidationError({"playbook": "That playbook is disabled."})
     if playbook is None:

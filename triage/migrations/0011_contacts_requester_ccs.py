@@ -1,6 +1,8 @@
 """Contacts per customer, a requester and CCs per ticket; Customer.contact_email becomes a Contact.
 
-One migration: the Contact model, the ticket's fields, the data move, and the old field's removal."""
+One migration: the Contact model, the ticket's fields, the data move, and the old field's removal.
+It runs after 0012_ticket_merge_links, which was built beside it and reached main first (databases
+may have 0012 applied already): the graph stays one line, 0010 -> 0012 -> 0011."""
 
 import django.db.models.deletion
 import django.db.models.functions.text
@@ -47,7 +49,7 @@ def contacts_to_contact_email(apps, schema_editor):
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('triage', '0010_saved_views'),
+        ('triage', '0012_ticket_merge_links'),
         ('mailgate', '0006_held_mail_decisions'),
     ]
 
@@ -88,7 +90,8 @@ class Migration(migrations.Migration):
                                             ('assignment', 'Assignment'), ('priority', 'Priority change'),
                                             ('tags', 'Tags changed'), ('servers', 'Servers linked'),
                                             ('people', 'People changed'), ('sla', 'SLA breach'),
-                                            ('collection', 'Collection'), ('fix', 'Fix')], max_length=12),
+                                            ('collection', 'Collection'), ('fix', 'Fix'), ('merge', 'Merge'),
+                                            ('link', 'Related tickets')], max_length=12),
         ),
         migrations.RunPython(contact_email_to_contacts, contacts_to_contact_email),
         migrations.RemoveField(

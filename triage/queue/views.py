@@ -31,10 +31,13 @@ def queue_bulk(request: HttpRequest) -> HttpResponse:
     outcome = None
     if form.is_valid():
         data = form.cleaned_data
-        outcome = services.tickets_bulk_change(
-            tickets=data["tickets"], by=request.user, assignee=data["assignee"], status=data["status"],
-            add_tags=data["add_tags"],
-        )
+        if data["action"] == "merge":
+            outcome = services.tickets_bulk_merge(tickets=data["tickets"], by=request.user, into=data["merge_into"])
+        else:
+            outcome = services.tickets_bulk_change(
+                tickets=data["tickets"], by=request.user, assignee=data["assignee"], status=data["status"],
+                priority=data["priority"], add_tags=data["add_tags"], seen=data["seen"],
+            )
     query = form.cleaned_data.get("query", "")
     if request.htmx:
         # 200 even for a refused form: htmx swaps only 2xx answers, and the tech must read why.
@@ -52,12 +55,16 @@ def queue_bulk(request: HttpRequest) -> HttpResponse:
 
 
 def _report(request: HttpRequest, outcome: services.BulkOutcome) -> None:
-    if outcome.changed:
+    if outcome.merged_into and outcome.changed:
+        messages.success(request, f"Merged {', '.join(outcome.changed)} into {outcome.merged_into}.")
+    elif outcome.changed:
         messages.success(request, f"Changed {', '.join(outcome.changed)}.")
     if outcome.unchanged:
         messages.info(request, f"Already so, left as they were: {', '.join(outcome.unchanged)}.")
     for reference, reason in outcome.refused:
         messages.error(request, f"{reference} not changed: {reason}")
+    for sentence in outcome.stale:
+        messages.warning(request, sentence)
 
 
 @login_required

@@ -32,11 +32,11 @@ from diagnostics.knowledge import followups, outcomes, verification
 from diagnostics.knowledge.forms import AcceptFixForm, RejectFixForm, SettlePossibleForm
 from diagnostics.knowledge.proposal import playbook_proposal
 from mailgate import upload_services
-from triage import access, forms, presence, selectors, services, workflow
+from triage import access, forms, merging, presence, selectors, services, workflow
 from triage.contacts import forms as contact_forms
 from triage.contacts import services as contact_services
 from triage.macros import selectors as macro_selectors
-from triage.models import DraftKind, EventKind, Status, Ticket, TicketEvent
+from triage.models import DraftKind, EventKind, Priority, Status, Ticket, TicketEvent
 from triage.pagination import BadCursor
 from triage.queue import selectors as queue_selectors
 
@@ -70,7 +70,7 @@ def _queue_context(request: HttpRequest, params: QueryDict) -> dict:
             page = selectors.ticket_queue(user=request.user, filters=filters, size=settings.TRIAGE_QUEUE_PAGE_SIZE)
     return {"form": form, "page": page, "query": _query_without_cursor(params),
             "assignees": selectors.assignable_users(), "can_work": access.can_work_tickets(request.user),
-            "statuses": Status.choices}
+            "statuses": Status.choices, "priorities": Priority.choices}
 
 
 def queue_results(request: HttpRequest, *, query: str, **extra) -> HttpResponse:
@@ -137,6 +137,8 @@ COMPOSERS = (
 )
 # The actions of the suggested-fixes panel; verify and settle also start a collection.
 FIX_ACTIONS = frozenset({"accept", "reject", "resolve_fix", "verify", "settle"})
+# Actions whose answer swaps a part named otherwise: removing a link redraws the related tickets.
+PART_OF = {"unlink": "links"}
 
 
 @dataclass
@@ -148,12 +150,16 @@ class Conflict:
 
 
 def _ticket_context(request: HttpRequest, ticket: Ticket, *, conflict: Conflict | None = None, **bound) -> dict:
-    can_work = access.can_work_tickets(request.user)
+    # A merged ticket is read, not worked: its work goes on on the survivor (the page says where).
+    can_work = access.can_work_tickets(request.user) and ticket.merged_into_id is None
     requester, ccs = selectors.ticket_people(ticket=ticket)
     context = {
         "ticket": ticket,
         "requester": requester,
         "ccs": ccs,
+        "merged_tickets": selectors.ticket_merged_tickets(ticket=ticket),
+        "related": selectors.ticket_related(user=request.user, ticket=ticket),
+        "merged_refused": bound.get("merged_refused", False),
         "timeline": selectors.ticket_timeline(ticket=ticket),
         "servers": list(ticket.servers.order_by("name")),
         "tag_names": sorted(ticket.tags.values_list("name", flat=True)),
@@ -197,6 +203,10 @@ def _ticket_context(request: HttpRequest, ticket: Ticket, *, conflict: Conflict 
                 ticket=ticket, initial={"playbook": proposal.playbook.pk} if proposal is not None else None
             ),
             proposal=proposal,
+            links_form=bound.get("links_form") or forms.LinkForm(user=request.user),
+            unlink_form=bound.get("unlink_form"),
+            merge_form=bound.get("merge_form") or forms.MergeForm(user=request.user),
+            merge_into=bound.get("merge_into"),
         )
         context["sidebar_actions"] = [
             {"name": name, "url_name": url_name, "label": label, "form": context[f"{name}_form"],
@@ -236,7 +246,7 @@ def _parts_to_swap(*, acted: str, status_changed: bool, conflict: bool) -> set[s
     """The parts of the ticket page an action's htmx answer replaces. Never the composer it was not
     sent from: a half-typed reply survives a status change, and a half-typed note a sent reply."""
     parts = {"head", "timeline", "facts", "versions"}
-    parts |= {"fixes", "runs"} if acted in FIX_ACTIONS else {acted}
+    parts |= {"fixes", "runs"} if acted in FIX_ACTIONS else {PART_OF.get(acted, acted)}
     if status_changed:
         parts |= {"status", "fixes"}  # the next statuses, and whether a fix may resolve the ticket
     if conflict:
@@ -277,6 +287,8 @@ def _ticket_action(name: str, form_factory, apply):
     def view(request: HttpRequest, ticket_id: int) -> HttpResponse:
         ticket = _load_ticket(request, ticket_id)
         access.ticket_access(user=request.user, action="work")
+        if ticket.merged_into_id is not None:
+            return _merged_refusal(request, ticket)
         status_before = ticket.status
         form = form_factory(request, ticket)
         seen = forms.SeenVersionForm(request.POST).seen()
@@ -304,6 +316,17 @@ def _ticket_action(name: str, form_factory, apply):
 
     view.__name__ = f"ticket_{name}"
     return view
+
+
+def _merged_refusal(request: HttpRequest, ticket: Ticket) -> HttpResponse:
+    """An action posted on a ticket merged away (from a page loaded before the merge, or not):
+    refused, and the page's head says where the ticket went. Nothing else is swapped, so what the
+    tech typed stays in front of them to carry over."""
+    context = _ticket_context(request, ticket, merged_refused=True)
+    if request.htmx:
+        context["swap"] = {"head"}
+        return render(request, "tickets/_ticket_update.html", context, status=409)
+    return render(request, "tickets/detail.html", context, status=409)
 
 
 def _draft_autosave(kind: str, prefix: str | None):
@@ -479,3 +502,50 @@ ticket_people = _ticket_action(
     lambda request, ticket: contact_forms.PeopleForm(request.POST, ticket=ticket),
     _set_people,
 )
+
+
+ticket_link = _ticket_action(
+    "links",
+    lambda request, ticket: forms.LinkForm(request.POST, user=request.user),
+    lambda request, ticket, data, version: merging.ticket_link(ticket=ticket, other=data["other"], by=request.user),
+)
+ticket_unlink = _ticket_action(
+    "unlink",
+    lambda request, ticket: forms.UnlinkForm(request.POST),
+    lambda request, ticket, data, version: merging.ticket_unlink(ticket=ticket, link_id=data["link"],
+                                                                 by=request.user),
+)
+
+
+@login_required
+@require_POST
+@vary_on_headers("HX-Request")
+def ticket_merge(request: HttpRequest, ticket_id: int) -> HttpResponse:
+    """"Merge into…": the first post names the survivor and is answered with both subjects to
+    confirm (nothing changes yet); the confirming post merges and goes to the survivor."""
+    ticket = _load_ticket(request, ticket_id)
+    access.ticket_access(user=request.user, action="work")
+    if ticket.merged_into_id is not None:
+        return _merged_refusal(request, ticket)
+    form = forms.MergeForm(request.POST, user=request.user)
+    into = None
+    if form.is_valid():
+        into = form.cleaned_data["into"]
+        refusal = merging.merge_refusal(source=ticket, into=into)
+        if refusal:
+            form.add_error("into", refusal)
+            into = None
+        elif form.cleaned_data["confirm"]:
+            try:
+                merging.tickets_merge(sources=[ticket], into=into, by=request.user)
+            except ValidationError as exc:
+                _add_errors(form, exc)
+                into = None
+            else:
+                messages.success(request, f"Merged {ticket.reference} into {into.reference}.")
+                url = reverse("ticket", args=[into.pk])
+                if request.htmx:
+                    # The survivor is another page: htmx follows this with a full page load.
+                    return HttpResponse(status=204, headers={"HX-Redirect": url})
+                return redirect(url)
+    return _answer(request, ticket, acted="merge", status_before=ticket.status, merge_form=form, merge_into=into)
