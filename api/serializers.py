@@ -9,7 +9,7 @@ from rest_framework import serializers
 
 from diagnostics.services.jump_hosts import jump_chain
 from triage import forms, selectors
-from triage.models import Customer, Priority, Server, Status, Ticket
+from triage.models import Contact, Customer, Priority, Server, Status, Ticket
 from triage.models import slug_token as _slug_token
 
 MAX_ID = 2**63 - 1
@@ -49,6 +49,12 @@ class UserRefSerializer(serializers.Serializer):
 class CustomerRefSerializer(serializers.Serializer):
     id = serializers.IntegerField()
     name = serializers.CharField()
+
+
+class ContactRefSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    name = serializers.CharField()
+    email = serializers.EmailField()
 
 
 class ServerRefSerializer(serializers.Serializer):
@@ -134,6 +140,8 @@ class RelatedTicketSerializer(serializers.Serializer):
 class TicketDetailSerializer(TicketSummarySerializer):
     description = serializers.CharField()
     servers = ServerRefSerializer(many=True, source="servers.all")
+    requester = ContactRefSerializer(allow_null=True, help_text="Who the ticket is for: public replies go to them.")
+    ccs = ContactRefSerializer(many=True, source="ccs.all", help_text="Contacts copied on public replies.")
     created_by = UserRefSerializer(allow_null=True)
     first_response_at = serializers.DateTimeField(allow_null=True)
     first_response_due = serializers.DateTimeField()
@@ -212,6 +220,10 @@ class TicketCreateSerializer(serializers.Serializer):
     tags = tag_list(required=False)
     assignee = serializers.PrimaryKeyRelatedField(queryset=selectors.assignable_users(), allow_null=True,
                                                   required=False, help_text="A tech or admin, by user id.")
+    requester = serializers.PrimaryKeyRelatedField(queryset=Contact.objects.all(), allow_null=True, required=False,
+                                                   help_text="A contact of the customer, by id.")
+    ccs = serializers.PrimaryKeyRelatedField(queryset=Contact.objects.all(), many=True, required=False,
+                                             help_text="Contacts of the customer to copy, by id.")
 
     def validate_tags(self, value):
         return _tag_names(value)
@@ -245,6 +257,10 @@ class TicketUpdateSerializer(serializers.Serializer):
                                                   required=False)
     tags = tag_list(required=False)
     servers = serializers.PrimaryKeyRelatedField(queryset=Server.objects.all(), many=True, required=False)
+    requester = serializers.PrimaryKeyRelatedField(queryset=Contact.objects.all(), allow_null=True, required=False,
+                                                   help_text="A contact of the ticket's customer, by id; null: nobody.")
+    ccs = serializers.PrimaryKeyRelatedField(queryset=Contact.objects.all(), many=True, required=False,
+                                             help_text="The contacts to copy (replaces the list).")
     version = Id(required=False, help_text=VERSION_HELP)
 
     def validate_tags(self, value):
@@ -252,7 +268,8 @@ class TicketUpdateSerializer(serializers.Serializer):
 
     def validate(self, data):
         if not data.keys() - {"version"}:
-            raise serializers.ValidationError("Send at least one of: status, priority, assignee, tags, servers.")
+            raise serializers.ValidationError(
+                "Send at least one of: status, priority, assignee, tags, servers, requester, ccs.")
         if "note" in data and "status" not in data:
             raise serializers.ValidationError({"note": "A note goes with a status change."})
         return data

@@ -48,7 +48,8 @@ def main() -> None:
         tech = _user("bench-tech", access.TECH)
         services.sla_tiers_ensure()
         tier = SlaTier.objects.get(name="Gold")
-        customer = Customer.objects.create(name="Bench Hosting", sla_tier=tier, contact_email="ops@bench.test")
+        customer = Customer.objects.create(name="Bench Hosting", sla_tier=tier)
+        customer.contacts.create(email="ops@bench.test")
         rows, verdicts = [], []
         with Lab() as lab:
             env = Env(lab)

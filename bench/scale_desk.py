@@ -374,7 +374,7 @@ def load_our_desk(scale: Scale) -> dict:
         conn.execute("SET max_parallel_maintenance_workers = 2")
         for _, definition in indexes:
             conn.execute(definition)
-        for table in [*heavy, "triage_customer", "triage_server"]:
+        for table in [*heavy, "triage_customer", "triage_contact", "triage_server"]:
             conn.execute(f"SELECT setval(pg_get_serial_sequence('{table}', 'id'), (SELECT max(id) FROM {table}))")
         conn.commit()
         index_seconds = time.perf_counter() - t0
@@ -400,14 +400,19 @@ def _copy_customers(conn, rng, scale: Scale, tiers: dict, now: datetime):
     customers, servers = [], {}
     roles = ["mx", "web", "db", "cache", "app", "backup", "vpn", "ns"]
     next_server = 1
-    with conn.cursor().copy("COPY triage_customer (id, name, contact_email, notes, created_at, sla_tier_id) "
+    with conn.cursor().copy("COPY triage_customer (id, name, notes, created_at, sla_tier_id) "
                             "FROM STDIN") as copy:
         for cid in range(1, scale.customers + 1):
             name = f"{rng.choice(first)}{rng.choice(second)} {cid:04d}"
             tier = rng.choices(TIERS, cum_weights=tier_cum)[0][0]
             created = now - timedelta(days=1100 + rng.randint(0, 400))
-            copy.write(f"{cid}\t{name}\tops@c{cid}.example\t\t{created.isoformat()}\t{tiers[tier]}\n")
-            customers.append((cid, tiers[tier]))
+            copy.write(f"{cid}\t{name}\t\t{created.isoformat()}\t{tiers[tier]}\n")
+            customers.append((cid, tiers[tier], created))
+    # One contact per customer, as the desk's customers have.
+    with conn.cursor().copy("COPY triage_contact (id, customer_id, name, email, phone, created_at) FROM STDIN") as copy:
+        for cid, _, created in customers:
+            copy.write(f"{cid}\t{cid}\tOps\tops@c{cid}.example\t\t{created.isoformat()}\n")
+    customers = [(cid, tier) for cid, tier, _ in customers]
     with conn.cursor().copy("COPY triage_server (id, name, address, ssh_port, ssh_user, notes, created_at, "
                             "customer_id) FROM STDIN") as copy:
         for cid, _ in customers:

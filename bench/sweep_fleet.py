@@ -508,8 +508,9 @@ class Route:
 def _customer(name: str):
     from triage.models import Customer, SlaTier
 
-    return Customer.objects.create(name=name, sla_tier=SlaTier.objects.get(name="Gold"),
-                                   contact_email=f"ops@{name.lower().replace(' ', '-')}.test")
+    customer = Customer.objects.create(name=name, sla_tier=SlaTier.objects.get(name="Gold"))
+    customer.contacts.create(email=f"ops@{name.lower().replace(' ', '-')}.test")
+    return customer
 
 
 def _build_routes(cleanup: contextlib.ExitStack, tmp_dir: Path, args) -> list[Route]:

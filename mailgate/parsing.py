@@ -21,6 +21,8 @@ TICKET_REF = re.compile(r"\[#(\d{1,12})\]")
 MSGID = re.compile(r"<[^<>\s]{1,250}>")
 MAX_ATTACHMENTS = 50
 MAX_REFERENCES = 30
+# To and Cc addresses read from one message: enough for a real thread, not a mailing list's roster.
+MAX_COPIED = 20
 BOUNCE_SENDERS = {"mailer-daemon", "postmaster", "mail-daemon", "mailerdaemon"}
 
 
@@ -48,6 +50,8 @@ class ParsedMail:
     # "bounce" or "auto_reply" with the reason, or ("", "") for a person's mail.
     machine: tuple[str, str] = ("", "")
     dropped_attachments: int = 0
+    # (display name, lower-case address) of the To and Cc headers, in order, once each, at most MAX_COPIED.
+    copied: list[tuple[str, str]] = field(default_factory=list)
 
     @property
     def thread_ids(self) -> list[str]:
@@ -102,6 +106,7 @@ def parse(raw: bytes, *, envelope_from: str | None = None) -> ParsedMail:
             attachments=attachments,
             machine=machine,
             dropped_attachments=dropped,
+            copied=_copied(msg),
         )
     except Malformed:
         raise
@@ -117,6 +122,23 @@ def _sender(msg: EmailMessage) -> tuple[str, str]:
         return first.display_name, first.addr_spec
     name, address = parseaddr(str(header))
     return name, address
+
+
+def _copied(msg: EmailMessage) -> list[tuple[str, str]]:
+    found: dict[str, str] = {}
+    for name in ("to", "cc"):
+        for header in msg.get_all(name) or ():
+            try:
+                addresses = getattr(header, "addresses", None)
+                pairs = ([(a.display_name, a.addr_spec) for a in addresses] if addresses is not None
+                         else getaddresses([str(header)]))
+            except (ValueError, IndexError, TypeError):
+                continue  # an unreadable To or Cc costs the copies, never the message
+            for display, address in pairs:
+                address = address.strip().lower()
+                if "@" in address and address not in found and len(found) < MAX_COPIED:
+                    found[address] = _one_line(display, 200)
+    return [(display, address) for address, display in found.items()]
 
 
 def _text_of(part: EmailMessage) -> str:

@@ -9,10 +9,12 @@ from django.db.models import Q, QuerySet
 from mailgate import parsing
 from mailgate.models import HELD_OUTCOMES, Attachment, InboundMessage, Mailbox, MailRoute, Outcome, RouteKind
 from triage import access
-from triage.models import Customer, Ticket
+from triage.models import Contact, Customer, Ticket
+from triage.services import MAX_CCS
 
 # A reply's addressee and copies, at most this many: a long-lived thread must not turn into a mailing list.
-MAX_RECIPIENTS = 10
+# The desk lets a ticket copy no more contacts than fit (triage.services.MAX_CCS).
+MAX_RECIPIENTS = 1 + MAX_CCS
 
 
 def ticket_attachments(*, ticket: Ticket) -> list[Attachment]:
@@ -102,14 +104,16 @@ def mail_routes() -> QuerySet[MailRoute]:
 
 
 def route_customer(*, address: str) -> tuple[Customer | None, str]:
-    """The customer whose mail this is, and why."""
+    """The customer whose mail this is, and why: the address's contact, else its address route
+    (an address is one customer's at most: triage.contacts.services and mail_route_add refuse a
+    second), else the most specific domain route (sub-domains included)."""
     address = address.strip().lower()
+    contact = Contact.objects.filter(email__iexact=address).select_related("customer").first()
+    if contact is not None:
+        return contact.customer, f"contact address of {contact.customer.name}"
     route = MailRoute.objects.filter(kind=RouteKind.ADDRESS, value=address).select_related("customer").first()
     if route is not None:
         return route.customer, f"address route {address}"
-    customer = Customer.objects.filter(contact_email__iexact=address).order_by("pk").first()
-    if customer is not None:
-        return customer, f"contact address of {customer.name}"
     labels = address.rsplit("@", 1)[-1].split(".")
     candidates = [".".join(labels[i:]) for i in range(len(labels) - 1)]
     routes = {r.value: r for r in MailRoute.objects.filter(kind=RouteKind.DOMAIN, value__in=candidates)
@@ -127,7 +131,10 @@ def stranger_requester(*, ticket: Ticket) -> str | None:
 
 
 def ticket_requester(*, ticket: Ticket) -> str | None:
-    """Who opened the ticket by mail (the From name, else its address); None for a ticket filed on the desk."""
+    """Who the ticket is for, by name (else address): its requester contact; for a ticket without one,
+    who opened it by mail; None for a ticket filed on the desk for nobody in particular."""
+    if ticket.requester_id is not None:
+        return ticket.requester.name.strip() or ticket.requester.email
     first = InboundMessage.objects.filter(ticket=ticket, outcome=Outcome.CREATED).order_by(
         "received_at", "id").values("from_name", "from_address").first()
     if first is None:
@@ -138,21 +145,31 @@ def ticket_requester(*, ticket: Ticket) -> str | None:
 def ticket_correspondents(*, ticket: Ticket) -> list[str]:
     """Who a public reply on this ticket goes to, the addressee first (the rest are copied).
 
-    The addresses that wrote on the ticket by mail, in the order they first wrote,
-    kept only while they are contacts of the ticket's customer (checked now, so a
-    removed route stops mail at once); the stranger whose own unmatched-mail ticket
-    it is; else the customer's contact address. Never simply whoever wrote last.
+    The one statement of the rule, in this order, each address once:
+    1. The requester (Ticket.requester).
+    2. The addresses that wrote on the ticket by mail, in the order they first wrote, kept only
+       while they are the customer's (route_customer, checked now); the stranger whose own
+       unmatched-mail ticket it is.
+    3. The CCs (Ticket.ccs, by address).
+    4. Only when 1 to 3 name nobody: the customer's first contact (Customer.first_contact).
+    The first is the addressee (To: the requester when there is one, else the first who wrote, as
+    before requesters existed), the rest are copied. Requester and CCs are contacts, so removing
+    the contact stops their mail at once, as removing a route stops a writer's. Never simply whoever
+    wrote last; at most MAX_RECIPIENTS addresses.
     """
+    found: list[str] = []
+    if ticket.requester_id is not None:
+        found.append(ticket.requester.email)
     writers = InboundMessage.objects.filter(ticket=ticket, outcome__in=(Outcome.CREATED, Outcome.THREADED)).exclude(
         from_address="").order_by("received_at", "id").values_list("from_address", flat=True)
     stranger = stranger_requester(ticket=ticket)
-    found: list[str] = []
     for address in dict.fromkeys(writers):
         if address == stranger or route_customer(address=address)[0] == ticket.customer:
             found.append(address)
-    if not found and ticket.customer.contact_email:
-        found.append(ticket.customer.contact_email.lower())
-    return found[:MAX_RECIPIENTS]
+    found.extend(ticket.ccs.order_by("email").values_list("email", flat=True))
+    if not found and (first := ticket.customer.first_contact()) is not None:
+        found.append(first.email)
+    return list(dict.fromkeys(a.lower() for a in found))[:MAX_RECIPIENTS]
 
 
 def mailbox_list() -> QuerySet[Mailbox]:

@@ -4,9 +4,10 @@ planning and sending notifications.
 Who a sender is. A From header can be forged by anyone, so it only ever decides
 *which customer's mail this claims to be*, never whether it may join a thread
 someone else started or whether it is staff mail:
-- The customer's contacts are its contact address (Customer.contact_email), its
-  address routes and every address at its routed domains (sub-domains included),
-  as `selectors.route_customer` resolves them today (a removed route stops counting).
+- The customer's people are its contacts (triage.models.Contact), its address
+  routes and every address at its routed domains (sub-domains included), as
+  `selectors.route_customer` resolves them now (a removed contact or route stops
+  counting at once).
 - Mail from the address of a desk user is held ("unmatched"): staff write on
   tickets only in the authenticated desk (browser or API), never by mail.
 
@@ -15,20 +16,25 @@ Inbound decisions, in order (each recorded on the message with why):
 2. Sent by a machine (bounce, auto-reply): kept, linked to its ticket when it
    names one of our messages, and never answered.
 3. From a desk user's address: held, whatever it names.
-4. The sender's customer: an exact address route or the customer's contact
-   address first, else the most specific domain route (sub-domains included).
+4. The sender's customer: the contact with that address, else an exact address
+   route, else the most specific domain route (sub-domains included).
 5. The thread: In-Reply-To/References naming a message we sent or received,
-   else "[#123]" in the subject; either only when the sender is a contact of
-   that ticket's customer (or the stranger whose own unmatched-mail ticket it
-   is). Mail for a ticket merged into another lands on that survivor (same
-   customer: merging requires it). A reply to a closed ticket opens a follow-up.
+   else "[#123]" in the subject; either only when the sender is the ticket
+   customer's (any contact of it, so a CC's reply threads too; or the stranger
+   whose own unmatched-mail ticket it is). Mail for a ticket merged into another
+   lands on that survivor (same customer: merging requires it). A reply to a
+   closed ticket opens a follow-up.
 6. No thread: a new ticket for the customer; an unknown sender's mail is held
    as "unmatched" (or filed as a new ticket under TRIAGE_MAIL_UNMATCHED_CUSTOMER
-   when set), never added to the ticket it names.
+   when set), never added to the ticket it names. The new ticket's requester is
+   the sender's contact, and its CCs the other To/Cc addresses that are the same
+   customer's (never the desk's own; none when the sender is not the customer's);
+   a routed address not yet a contact becomes one (named from its header).
+   Addresses nobody routed are never made contacts, so a Cc cannot give a
+   stranger a say on the customer's tickets.
 
-Who hears back: a public reply goes to the ticket's correspondents (see
-`selectors.ticket_correspondents`): the customer's contacts who wrote on the ticket, the
-first of them as To and the others as Cc, else the customer's contact address.
+Who hears back: a public reply goes to `selectors.ticket_correspondents` (the
+requester as To and the CCs copied; the rule is stated there, once).
 """
 
 from __future__ import annotations
@@ -62,7 +68,8 @@ from mailgate.models import (
     RouteKind,
 )
 from triage import services as desk
-from triage.models import Customer, EventKind, Status, Ticket, TicketEvent
+from triage.contacts import services as contacts
+from triage.models import Contact, Customer, EventKind, Status, Ticket, TicketEvent
 
 log = logging.getLogger(__name__)
 
@@ -87,6 +94,9 @@ def mail_route_add(*, customer: Customer, value: str) -> MailRoute:
     taken = MailRoute.objects.filter(value=value).exclude(customer=customer).select_related("customer").first()
     if taken is not None:
         raise ValidationError({"value": f"{value} already routes to {taken.customer.name}."})
+    contact = Contact.objects.filter(email__iexact=value).exclude(customer=customer).select_related("customer").first()
+    if contact is not None:  # the contact would win routing; the route would silently do nothing
+        raise ValidationError({"value": f"{value} is a contact of {contact.customer.name}."})
     route, _ = MailRoute.objects.get_or_create(value=value, defaults={"customer": customer, "kind": kind})
     return route
 
@@ -227,16 +237,40 @@ def inbound_open_ticket(
 
     The one way mail opens a ticket: the gateway's own routing and a held message filed from the
     Held mail page (mailgate.held_services) both end here, so both tickets look the same."""
+    requester = _contact_for(customer=customer, address=parsed.from_address, name=parsed.from_name)
+    own = {a.lower() for a in settings.TRIAGE_MAIL_ADDRESSES} | {parsed.from_address}
+    ccs = []
+    # Only the customer's own people choose who is copied: a stranger's mail filed here copies nobody.
+    for name, address in parsed.copied if requester is not None else ():
+        if address not in own and len(ccs) < desk.MAX_CCS:
+            contact = _contact_for(customer=customer, address=address, name=name)
+            if contact is not None:
+                ccs.append(contact)
     record.ticket = desk.ticket_create(
         subject=(parsed.subject or "(no subject)")[:200],
         description=_with_sender(parsed, parsed.body or "(empty message)"),
-        customer=customer, tag_names=tags, now=now,
+        customer=customer, tag_names=tags, requester=requester, ccs=ccs, now=now,
     )
     record.event = record.ticket.events.filter(kind=EventKind.CREATED).first()
     record.outcome = Outcome.CREATED
     record.save()
     _keep_attachments(record=record, parsed=parsed)
     return record.ticket
+
+
+def _contact_for(*, customer: Customer, address: str, name: str) -> Contact | None:
+    """The customer's contact with this address, made one if the address routes to the customer;
+    None for an address that is not the customer's (another's contact, unrouted, a desk user's)."""
+    contact = Contact.objects.filter(email__iexact=address).first()
+    if contact is not None:
+        return contact if contact.customer_id == customer.pk else None
+    owner, _why = selectors.route_customer(address=address)
+    if owner is None or owner.pk != customer.pk or _is_staff_address(address):
+        return None
+    try:
+        return contacts.contact_create(customer=customer, email=address, name=name)
+    except ValidationError:  # not an address Django accepts, or made a moment ago by another message
+        return Contact.objects.filter(email__iexact=address, customer=customer).first()
 
 
 def _with_sender(parsed: parsing.ParsedMail, body: str) -> str:

@@ -87,8 +87,9 @@ def outsider(roles):
 
 @pytest.fixture
 def customer(roles):
-    return Customer.objects.create(name="Northwind Hosting", sla_tier=SlaTier.objects.get(name="Gold"),
-                                   contact_email="ops@northwind.test")
+    customer = Customer.objects.create(name="Northwind Hosting", sla_tier=SlaTier.objects.get(name="Gold"))
+    customer.contacts.create(email="ops@northwind.test", name="Olga Ops")
+    return customer
 
 
 @pytest.fixture

@@ -57,6 +57,7 @@ MATRIX = [
     ("ticket_priority", {"ticket_id": "ticket"}, "post", {"priority": "1"}, WORKERS_POST),
     ("ticket_tags", {"ticket_id": "ticket"}, "post", {"tags": "mail, urgent"}, WORKERS_POST),
     ("ticket_servers", {"ticket_id": "ticket"}, "post", {"servers": []}, WORKERS_POST),
+    ("ticket_people", {"ticket_id": "ticket"}, "post", {"requester": "", "ccs": []}, WORKERS_POST),
     # Access is decided before the form: these forms are refused (no such ticket or link), which
     # answers the page with the reason (200) to those who may act and 403 to the others.
     ("ticket_link", {"ticket_id": "ticket"}, "post", {"other": "#999999"}, WORKERS_GET),
@@ -70,6 +71,10 @@ MATRIX = [
     ("customer_new", {}, "get", None, ADMINS),
     ("customer", {"customer_id": "customer"}, "get", None, READERS),
     ("customer_edit", {"customer_id": "customer"}, "get", None, ADMINS),
+    # Contacts: techs add them in the course of work (a CC from a ticket); managers only read them.
+    ("contact_new", {"customer_id": "customer"}, "get", None, WORKERS_GET),
+    ("contact_edit", {"contact_id": "contact"}, "get", None, WORKERS_GET),
+    ("contact_remove", {"contact_id": "contact"}, "post", {}, WORKERS_POST),
     ("server_new", {}, "get", None, ADMINS),
     ("server", {"server_id": "server"}, "get", None, READERS),
     ("server_edit", {"server_id": "server"}, "get", None, ADMINS),
@@ -233,7 +238,7 @@ def scene(tech, admin_user, manager, outsider, customer, server, ticket):
                     "sweep": sweep, "sweep_schedule": schedule,
                     "calendar": calendar, "tier": customer.sla_tier, "macro": macro, "mailbox": mailbox,
                     "held": held, "mail_route": mail_route,
-                    "saved_view": saved_view},
+                    "saved_view": saved_view, "contact": customer.contacts.get()},
     }
 
 

@@ -84,7 +84,8 @@ def test_a_reply_by_in_reply_to_threads_onto_the_ticket_of_the_message_it_answer
 
 
 def test_a_ticket_reference_from_another_customers_sender_opens_a_new_ticket(listener, ticket):
-    Customer.objects.create(name="Contoso", sla_tier=SlaTier.objects.get(name="Gold"), contact_email="it@contoso.test")
+    Customer.objects.create(name="Contoso", sla_tier=SlaTier.objects.get(name="Gold")).contacts.create(
+        email="it@contoso.test")
 
     send(listener, mail(sender="it@contoso.test", subject=f"[#{ticket.pk}] guessed number"))
 

@@ -106,9 +106,14 @@ def test_a_route_added_while_filing_sends_the_senders_next_mail_straight_to_the_
     assert response.status_code == 302
     assert MailRoute.objects.get(value=routed).customer == customer
 
+    # Routed now, the held message's sender became the customer's contact, the filed ticket's requester.
+    filed = Ticket.objects.get()
+    assert (filed.requester.email, filed.requester.name, filed.requester.customer) == (
+        "kim@newco.test", "Kim Newco", customer)
     follow_up = receive(mail(sender=colleague, subject="VPN again", message_id="<next@newco.test>"))
     assert follow_up.outcome == Outcome.CREATED and follow_up.ticket.customer == customer
-    assert f"route {routed}" in follow_up.reason
+    # Kim is matched as the contact she now is; Jo, a colleague, by the domain route.
+    assert ("contact address of Northwind Hosting" if route == "address" else f"route {routed}") in follow_up.reason
     assert Ticket.objects.count() == 2
 
 

@@ -104,7 +104,8 @@ def test_with_an_unmatched_mail_customer_a_strangers_answer_opens_its_own_ticket
 def test_a_contact_of_another_customer_answering_the_thread_opens_a_ticket_for_their_own_customer(
     listener, mailed_ticket
 ):
-    Customer.objects.create(name="Contoso", sla_tier=SlaTier.objects.get(name="Gold"), contact_email="it@contoso.test")
+    Customer.objects.create(name="Contoso", sla_tier=SlaTier.objects.get(name="Gold")).contacts.create(
+        email="it@contoso.test")
 
     send(listener, mail(sender="it@contoso.test", subject="Re: Mail sits 30 seconds", headers={"In-Reply-To": OPENING}))
 

@@ -33,7 +33,7 @@ def migrated_desk(tmp_path_factory) -> Path:
                    timeout=120)
     subprocess.run([*MANAGE, "setup_roles"], cwd=ROOT, env=env, check=True, capture_output=True, timeout=60)
     subprocess.run([*MANAGE, "shell", "-c", "from triage.models import *; Customer.objects.create(name='Northwind', "
-                    "sla_tier=SlaTier.objects.get(name='Gold'), contact_email='ops@northwind.test')"],
+                    "sla_tier=SlaTier.objects.get(name='Gold')).contacts.create(email='ops@northwind.test')"],
                    cwd=ROOT, env=env, check=True, capture_output=True, timeout=60)
     return folder / "desk.sqlite3"
 

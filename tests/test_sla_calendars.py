@@ -165,7 +165,8 @@ def test_the_customers_mail_reply_restarts_the_clock_with_only_working_time_paus
     from mailgate import services as mailgate
     from tests.mailgate_support import DESK, mail
 
-    customer = Customer.objects.create(name="Kanzlei Weber", sla_tier=office_tier, contact_email="it@weber.test")
+    customer = Customer.objects.create(name="Kanzlei Weber", sla_tier=office_tier)
+    customer.contacts.create(email="it@weber.test")
     ticket = _file(customer, by=tech, at=berlin(MONDAY, 9))
     services.ticket_change_status(ticket=ticket, status=Status.WAITING, by=tech, now=berlin(MONDAY, 16))
     reply = mail(sender="it@weber.test", subject=f"Re: [#{ticket.pk}] VPN down", body="Version 5.2.")

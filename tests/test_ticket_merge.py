@@ -45,8 +45,9 @@ def duplicate(customer, tech):
 
 @pytest.fixture
 def contoso(roles):
-    return Customer.objects.create(name="Contoso", sla_tier=SlaTier.objects.get(name="Standard"),
-                                   contact_email="it@contoso.test")
+    customer = Customer.objects.create(name="Contoso", sla_tier=SlaTier.objects.get(name="Standard"))
+    customer.contacts.create(email="it@contoso.test")
+    return customer
 
 
 def fresh(ticket: Ticket) -> Ticket:

@@ -59,6 +59,20 @@ def customer_access(*, user: User, action: Literal["view", "manage"]) -> None:
         _require(user, ADMIN)
 
 
+def contact_access(*, user: User, action: Literal["view", "manage"]) -> None:
+    """A customer's contacts: every staff role reads them; techs and admins add, edit and remove them,
+    as a tech adds a CC from a ticket in the course of work. Which whole addresses and domains are a
+    customer's (mail routes) stays admins' business (mail_route_access)."""
+    if action == "view":
+        _require(user, TECH, ADMIN, MANAGER)
+    else:
+        _require(user, TECH, ADMIN)
+
+
+def can_manage_contacts(user: User) -> bool:
+    return has_role(user, TECH, ADMIN)
+
+
 def server_access(*, user: User, action: Literal["view", "manage"]) -> None:
     if action == "view":
         _require(user, TECH, ADMIN, MANAGER)

@@ -14,6 +14,7 @@ from mailgate import upload_services
 from triage import access, business_hours, selectors, workflow
 from triage.models import (
     BusinessCalendar,
+    Contact,
     Customer,
     Priority,
     Server,
@@ -78,6 +79,13 @@ class AttachmentsField(forms.FileField):
         return files
 
 
+class ContactChoiceField(forms.ModelChoiceField):
+    """A contact, shown with its customer (the new-ticket form lists every customer's)."""
+
+    def label_from_instance(self, obj: Contact) -> str:
+        return f"{obj.customer.name}: {obj}"
+
+
 class TicketCreateForm(forms.Form):
     customer = forms.ModelChoiceField(queryset=Customer.objects.order_by("name"))
     subject = forms.CharField(max_length=200, validators=[validate_one_line])
@@ -89,6 +97,10 @@ class TicketCreateForm(forms.Form):
     )
     tags = TagNamesField(required=False, max_length=400, help_text="Comma-separated, e.g. mail, slow-send")
     assignee = forms.ModelChoiceField(queryset=selectors.assignable_users(), required=False)
+    requester = ContactChoiceField(
+        queryset=Contact.objects.select_related("customer").order_by("customer__name", "email"), required=False,
+        empty_label="Nobody in particular", help_text="Who the ticket is for: public replies are mailed to them.",
+    )
     attachments = AttachmentsField()
 
     def clean(self):
@@ -99,6 +111,9 @@ class TicketCreateForm(forms.Form):
             foreign = [s.name for s in servers if s.customer_id != customer.pk]
             if foreign:
                 self.add_error("servers", f"Not servers of {customer.name}: {', '.join(foreign)}.")
+            requester = data.get("requester")
+            if requester is not None and requester.customer_id != customer.pk:
+                self.add_error("requester", f"{requester.email} is not a contact of {customer.name}.")
         return data
 
 
@@ -302,7 +317,7 @@ class QueueFilterForm(forms.Form):
 class CustomerForm(forms.ModelForm):
     class Meta:
         model = Customer
-        fields = ["name", "sla_tier", "contact_email", "notes"]
+        fields = ["name", "sla_tier", "notes"]
         widgets = {"notes": forms.Textarea(attrs={"rows": 3})}
 
     sla_tier = forms.ModelChoiceField(queryset=SlaTier.objects.order_by("name"))

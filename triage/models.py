@@ -9,6 +9,7 @@ from django.core.exceptions import ValidationError
 from django.core.validators import MaxValueValidator, MinValueValidator, RegexValidator
 from django.db import models
 from django.db.models import Q
+from django.db.models.functions import Lower
 from django.utils import timezone
 
 from triage import business_hours, sla
@@ -129,7 +130,6 @@ class SlaTarget(models.Model):
 class Customer(models.Model):
     name = models.CharField(max_length=120, unique=True)
     sla_tier = models.ForeignKey(SlaTier, on_delete=models.PROTECT, related_name="customers")
-    contact_email = models.EmailField(blank=True)
     notes = models.TextField(blank=True)
     created_at = models.DateTimeField(default=timezone.now)
     # OpenSSH CA public keys (one per line) whose host certificates stand in for pinned keys
@@ -141,6 +141,33 @@ class Customer(models.Model):
 
     def __str__(self) -> str:
         return self.name
+
+    def first_contact(self) -> Contact | None:
+        """The customer's main contact: the oldest one (Contact's ordering). Mail goes there when a
+        ticket has no requester and nobody has written on it (mailgate.selectors.ticket_correspondents)."""
+        return self.contacts.first()
+
+
+class Contact(models.Model):
+    """A person at a customer: mail from their address is the customer's, and tickets name them
+    as requester or copy them (Ticket.requester, Ticket.ccs).
+
+    An address belongs to one contact at most, whatever its case, so routing mail by address is
+    never ambiguous (triage.contacts.services checks it with a clear message; the constraint holds
+    against races). Stored lower-case."""
+
+    customer = models.ForeignKey(Customer, on_delete=models.CASCADE, related_name="contacts")
+    name = models.CharField(max_length=200, blank=True)
+    email = models.EmailField()
+    phone = models.CharField(max_length=40, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["created_at", "id"]
+        constraints = [models.UniqueConstraint(Lower("email"), name="contact_email_unique_ci")]
+
+    def __str__(self) -> str:
+        return f"{self.name} <{self.email}>" if self.name else self.email
 
 
 class ServerRole(models.Model):
@@ -212,6 +239,11 @@ class Ticket(models.Model):
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="created_tickets"
     )
     tags = models.ManyToManyField(Tag, blank=True, related_name="tickets")
+    # Who the ticket is for (public replies are mailed to them) and who is copied: contacts of the
+    # ticket's customer (services.ticket_set_people checks it).
+    requester = models.ForeignKey(Contact, null=True, blank=True, on_delete=models.SET_NULL,
+                                  related_name="requested_tickets")
+    ccs = models.ManyToManyField(Contact, blank=True, related_name="copied_tickets")
 
     created_at = models.DateTimeField(default=timezone.now)
     updated_at = models.DateTimeField(default=timezone.now)
@@ -290,6 +322,7 @@ class EventKind(models.TextChoices):
     PRIORITY = "priority", "Priority change"
     TAGS = "tags", "Tags changed"
     SERVERS = "servers", "Servers linked"
+    PEOPLE = "people", "People changed"
     SLA = "sla", "SLA breach"
     COLLECTION = "collection", "Collection"
     FIX = "fix", "Fix"

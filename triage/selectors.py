@@ -8,7 +8,7 @@ from datetime import datetime
 
 from django.contrib.auth import get_user_model
 from django.db import connection
-from django.db.models import BooleanField, Count, Max, Prefetch, Q, QuerySet
+from django.db.models import BooleanField, Count, Max, OuterRef, Prefetch, Q, QuerySet, Subquery
 from django.db.models.expressions import RawSQL
 from django.utils import timezone
 
@@ -16,6 +16,7 @@ from mailgate.models import Attachment
 from triage import access, sla
 from triage.models import (
     OPEN_STATUSES,
+    Contact,
     Customer,
     DraftKind,
     Server,
@@ -122,7 +123,7 @@ def _attach_tags(tickets: list[Ticket]) -> None:
 def ticket_detail(*, user, ticket_id: int) -> Ticket:
     access.ticket_access(user=user, action="view")
     return Ticket.objects.select_related("customer__sla_tier__calendar", "assignee", "created_by",
-                                         "merged_into").get(pk=ticket_id)
+                                         "merged_into", "requester").get(pk=ticket_id)
 
 
 def ticket_timeline(*, ticket: Ticket) -> list[TicketEvent]:
@@ -215,8 +216,12 @@ def assignable_users() -> QuerySet:
 
 def customer_list(*, user) -> QuerySet:
     access.customer_access(user=user, action="view")
+    # The first contact's address, as Customer.first_contact picks it (Contact's ordering).
+    first_contact = (Contact.objects.filter(customer=OuterRef("pk")).order_by(*Contact._meta.ordering)
+                     .values("email")[:1])
     return Customer.objects.select_related("sla_tier").annotate(
         server_count=Count("servers", distinct=True),
+        first_contact_email=Subquery(first_contact),
     ).order_by("name")
 
 
@@ -228,6 +233,19 @@ def customer_open_ticket_counts() -> dict[int, int]:
 def customer_detail(*, user, customer_id: int) -> Customer:
     access.customer_access(user=user, action="view")
     return Customer.objects.select_related("sla_tier__calendar").get(pk=customer_id)
+
+
+def customer_contacts(*, customer: Customer) -> list[Contact]:
+    """The customer's contacts, the first (main) one first, each with how many open tickets name them."""
+    return list(customer.contacts.annotate(
+        open_requested=Count("requested_tickets", filter=Q(requested_tickets__status__in=OPEN_STATUSES),
+                             distinct=True),
+    ))
+
+
+def ticket_people(*, ticket: Ticket) -> tuple[Contact | None, list[Contact]]:
+    """The ticket's requester and its CCs (by address)."""
+    return ticket.requester, list(ticket.ccs.order_by("email"))
 
 
 def customer_recent_tickets(*, customer: Customer, limit: int = 20) -> list[Ticket]:

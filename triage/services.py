@@ -24,6 +24,7 @@ from triage import access, sla, workflow
 from triage.models import (
     OPEN_STATUSES,
     BusinessCalendar,
+    Contact,
     Customer,
     EventKind,
     Priority,
@@ -41,6 +42,8 @@ from triage.models import (
 # do not move the version: they change nothing a tech's form could overwrite, and a page would
 # otherwise go stale every time a collection finished. The same kinds written by a person do.
 MACHINE_RECORDS = frozenset({EventKind.SLA, EventKind.COLLECTION, EventKind.FIX})
+# Copies on one ticket: with the requester, every public reply's recipients (mailgate.selectors.MAX_RECIPIENTS).
+MAX_CCS = 9
 
 
 class TicketChanged(Exception):
@@ -125,6 +128,22 @@ def _check_servers(*, customer: Customer, servers: Iterable[Server]) -> list[Ser
     return servers
 
 
+def _check_people(*, customer: Customer, requester: Contact | None, ccs: Iterable[Contact]) -> list[Contact]:
+    """The CCs as a list, once each and without the requester; refused unless all are the customer's contacts."""
+    ccs = list({c.pk: c for c in ccs if requester is None or c.pk != requester.pk}.values())
+    errors = {}
+    if requester is not None and requester.customer_id != customer.pk:
+        errors["requester"] = f"{requester.email} is not a contact of {customer.name}."
+    foreign = [c.email for c in ccs if c.customer_id != customer.pk]
+    if foreign:
+        errors["ccs"] = f"Not contacts of {customer.name}: {', '.join(foreign)}."
+    elif len(ccs) > MAX_CCS:
+        errors["ccs"] = f"At most {MAX_CCS} people in copy."
+    if errors:
+        raise ValidationError(errors)
+    return sorted(ccs, key=lambda c: c.email)
+
+
 def tags_from_names(names: Iterable[str]) -> list[Tag]:
     """Existing or new tags for the given (already validated) names."""
     return [Tag.objects.get_or_create(name=name)[0] for name in sorted(set(names))]
@@ -141,10 +160,13 @@ def ticket_create(
     tag_names: Iterable[str] = (),
     created_by=None,
     assignee=None,
+    requester: Contact | None = None,
+    ccs: Iterable[Contact] = (),
     now: datetime | None = None,
 ) -> Ticket:
     now = now or timezone.now()
     servers = _check_servers(customer=customer, servers=servers)
+    ccs = _check_people(customer=customer, requester=requester, ccs=ccs)
     _check_assignee(assignee)
     ticket = Ticket(
         subject=subject.strip(),
@@ -153,6 +175,7 @@ def ticket_create(
         priority=priority,
         created_by=created_by,
         assignee=assignee,
+        requester=requester,
         created_at=now,
         updated_at=now,
     )
@@ -161,8 +184,12 @@ def ticket_create(
     ticket.save()
     ticket.servers.set(servers)
     ticket.tags.set(tags_from_names(tag_names))
+    ticket.ccs.set(ccs)
+    data = {"priority": priority, "customer": customer.name}
+    if requester is not None or ccs:
+        data.update(requester=requester.email if requester else None, ccs=[c.email for c in ccs])
     _event(ticket=ticket, kind=EventKind.CREATED, actor=created_by, body=description, at=now,
-           data={"priority": priority, "customer": customer.name}, version=ticket.version)
+           data=data, version=ticket.version)
     if assignee is not None:
         _event(ticket=ticket, kind=EventKind.ASSIGNMENT, actor=created_by, at=now,
                data={"from": None, "to": assignee.get_username()}, version=ticket.version)
@@ -321,6 +348,32 @@ def ticket_set_servers(
     ticket.save(update_fields=["updated_at", "version"])
     _event(ticket=ticket, kind=EventKind.SERVERS, actor=by, at=now, version=ticket.version,
            data={"from": before, "to": after})
+    return ticket
+
+
+@transaction.atomic
+def ticket_set_people(
+    *, ticket: Ticket, requester: Contact | None, ccs: Iterable[Contact], by, now: datetime | None = None,
+    expected_version: int | None = None,
+) -> Ticket:
+    """Who the ticket is for and who is copied: contacts of its customer (public replies are mailed
+    to them, see mailgate.selectors.ticket_correspondents)."""
+    now = now or timezone.now()
+    ticket = _locked(ticket, expected_version=expected_version)
+    ccs = _check_people(customer=ticket.customer, requester=requester, ccs=ccs)
+    before_requester = ticket.requester.email if ticket.requester_id else None
+    before_ccs = sorted(ticket.ccs.values_list("email", flat=True))
+    after_requester = requester.email if requester else None
+    after_ccs = [c.email for c in ccs]
+    if (before_requester, before_ccs) == (after_requester, after_ccs):
+        return ticket
+    ticket.requester = requester
+    ticket.ccs.set(ccs)
+    _changed(ticket, now=now)
+    ticket.save(update_fields=["requester", "updated_at", "version"])
+    _event(ticket=ticket, kind=EventKind.PEOPLE, actor=by, at=now, version=ticket.version,
+           data={"requester": {"from": before_requester, "to": after_requester},
+                 "ccs": {"from": before_ccs, "to": after_ccs}})
     return ticket
 
 

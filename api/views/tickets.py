@@ -40,7 +40,8 @@ class TicketList(APIView):
         ticket = services.ticket_create(
             subject=data["subject"], description=data["description"], customer=data["customer"],
             priority=int(data["priority"]), servers=data.get("servers", []), tag_names=data.get("tags", []),
-            created_by=request.user, assignee=data.get("assignee"),
+            created_by=request.user, assignee=data.get("assignee"), requester=data.get("requester"),
+            ccs=data.get("ccs", []),
         )
         return _detail(request, ticket.pk, status_code=status.HTTP_201_CREATED)
 
@@ -52,7 +53,7 @@ class TicketDetail(APIView):
         return _detail(request, ticket_id)
 
     @extend_schema(
-        summary="Change status, priority, assignee, tags or servers",
+        summary="Change status, priority, assignee, tags, servers, requester or CCs",
         description="All the changes are made or none; a refused status change is a 400. Send the version "
                     "you read (If-Match, or `version` in the body) to have the change refused if the ticket "
                     "changed meanwhile (412, or 409 for the body's): without either, it is applied.",
@@ -69,6 +70,10 @@ class TicketDetail(APIView):
         def change() -> None:
             if "servers" in data:
                 services.ticket_set_servers(ticket=ticket, servers=data["servers"], by=by)
+            if "requester" in data or "ccs" in data:
+                services.ticket_set_people(
+                    ticket=ticket, requester=data.get("requester", ticket.requester),
+                    ccs=data["ccs"] if "ccs" in data else ticket.ccs.all(), by=by)
             if "tags" in data:
                 services.ticket_set_tags(ticket=ticket, tag_names=data["tags"], by=by)
             if "priority" in data:
@@ -102,8 +107,6 @@ class TicketComments(APIView):
         return Response(s.EventSerializer(event).data, status=status.HTTP_201_CREATED)
 
 
-
-
 class TicketMerge(APIView):
     @extend_schema(
         summary="Merge this ticket into another",
@@ -117,4 +120,4 @@ class TicketMerge(APIView):
         ticket = selectors.ticket_detail(user=request.user, ticket_id=ticket_id)
         data = validated(s.MergeSerializer, request.data)
         survivor = merging.tickets_merge(sources=[ticket], into=data["into"], by=request.user)
-        return _detail(request, survivor.pk)
+        return _detail(request, survivor.pk)  # a Response already (with the survivor's ETag)

@@ -17,7 +17,8 @@ def ticket_attachments(ticket):
 
 
 @register.inclusion_tag("mailgate/_reply_recipients.html")
-def reply_recipients(ticket):
-    """Who the reply composer's text will be mailed to, so the tech sees it before sending."""
+def reply_recipients(ticket, oob=False):
+    """Who the reply composer's text will be mailed to, so the tech sees it before sending
+    (``oob``: swapped in by a People change, tickets/_ticket_update.html)."""
     addresses = selectors.ticket_correspondents(ticket=ticket)
-    return {"to": addresses[:1], "cc": addresses[1:], "customer": ticket.customer}
+    return {"to": addresses[:1], "cc": addresses[1:], "customer": ticket.customer, "oob": oob}

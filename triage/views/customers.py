@@ -38,6 +38,8 @@ def customer_detail(request: HttpRequest, customer_id: int) -> HttpResponse:
         "tickets": selectors.customer_recent_tickets(customer=customer),
         "can_manage": access.has_role(request.user, access.ADMIN),
         "can_work": access.can_work_tickets(request.user),
+        "contacts": selectors.customer_contacts(customer=customer),
+        "can_manage_contacts": access.can_manage_contacts(request.user),
         "sweep_form": SweepForm(customer=customer),
         "schedule_form": SweepScheduleForm(customer=customer, prefix="schedule"),
         "sweeps": customer_sweeps(customer=customer),

@@ -33,6 +33,8 @@ from diagnostics.knowledge.forms import AcceptFixForm, RejectFixForm, SettlePoss
 from diagnostics.knowledge.proposal import playbook_proposal
 from mailgate import upload_services
 from triage import access, forms, merging, presence, selectors, services, workflow
+from triage.contacts import forms as contact_forms
+from triage.contacts import services as contact_services
 from triage.macros import selectors as macro_selectors
 from triage.models import DraftKind, EventKind, Priority, Status, Ticket, TicketEvent
 from triage.pagination import BadCursor
@@ -99,7 +101,7 @@ def ticket_new(request: HttpRequest) -> HttpResponse:
                 ticket = services.ticket_create(
                     subject=data["subject"], description=data["description"], customer=data["customer"],
                     priority=data["priority"], servers=data["servers"], tag_names=data["tags"],
-                    created_by=request.user, assignee=data["assignee"],
+                    created_by=request.user, assignee=data["assignee"], requester=data["requester"],
                 )
                 upload_services.attachments_store(event=ticket.events.get(kind=EventKind.CREATED),
                                                   files=data["attachments"], by=request.user)
@@ -126,6 +128,7 @@ SIDEBAR_ACTIONS = (
     ("priority", "ticket_priority", "Set priority"),
     ("tags", "ticket_tags", "Save tags"),
     ("servers", "ticket_servers", "Link servers"),
+    ("people", "ticket_people", "Save people"),
 )
 # The composer's two forms: (action, draft kind, url name, draft url name, label, button label).
 COMPOSERS = (
@@ -149,8 +152,11 @@ class Conflict:
 def _ticket_context(request: HttpRequest, ticket: Ticket, *, conflict: Conflict | None = None, **bound) -> dict:
     # A merged ticket is read, not worked: its work goes on on the survivor (the page says where).
     can_work = access.can_work_tickets(request.user) and ticket.merged_into_id is None
+    requester, ccs = selectors.ticket_people(ticket=ticket)
     context = {
         "ticket": ticket,
+        "requester": requester,
+        "ccs": ccs,
         "merged_tickets": selectors.ticket_merged_tickets(ticket=ticket),
         "related": selectors.ticket_related(user=request.user, ticket=ticket),
         "merged_refused": bound.get("merged_refused", False),
@@ -191,6 +197,8 @@ def _ticket_context(request: HttpRequest, ticket: Ticket, *, conflict: Conflict 
             tags_form=bound.get("tags_form") or forms.TagsForm(initial={"tags": ", ".join(context["tag_names"])}),
             servers_form=bound.get("servers_form")
             or forms.ServersForm(ticket=ticket, initial={"servers": [s.pk for s in context["servers"]]}),
+            people_form=bound.get("people_form") or contact_forms.PeopleForm(
+                ticket=ticket, initial={"requester": ticket.requester_id, "ccs": [c.pk for c in ccs]}),
             collect_form=CollectForm(
                 ticket=ticket, initial={"playbook": proposal.playbook.pk} if proposal is not None else None
             ),
@@ -472,6 +480,27 @@ ticket_servers = _ticket_action(
     lambda request, ticket, data, version: services.ticket_set_servers(
         ticket=ticket, servers=data["servers"], by=request.user, expected_version=version
     ),
+)
+
+
+def _set_people(*, request: HttpRequest, ticket: Ticket, data: dict, version: int | None) -> None:
+    # One transaction: a new contact typed here exists only if the ticket took it (a stale page keeps neither).
+    with transaction.atomic():
+        ccs = list(data["ccs"])
+        if data["new_cc"]:
+            try:
+                ccs.append(contact_services.contact_create(customer=ticket.customer, email=data["new_cc"],
+                                                           name=data["new_cc_name"]))
+            except ValidationError as exc:
+                raise ValidationError({"new_cc": exc.messages}) from None
+        services.ticket_set_people(ticket=ticket, requester=data["requester"], ccs=ccs, by=request.user,
+                                   expected_version=version)
+
+
+ticket_people = _ticket_action(
+    "people",
+    lambda request, ticket: contact_forms.PeopleForm(request.POST, ticket=ticket),
+    _set_people,
 )
 
 

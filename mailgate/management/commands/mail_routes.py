@@ -30,7 +30,7 @@ class Command(BaseCommand):
         for value in remove:
             if not services.mail_route_remove(customer=customer, value=value):
                 raise CommandError(f"{value} is not a route of {customer.name}")
-        if customer.contact_email:
-            self.stdout.write(f"address  {customer.contact_email.lower()}  (contact address)")
+        for contact in customer.contacts.all():
+            self.stdout.write(f"address  {contact.email}  (contact)")
         for route in selectors.customer_routes(customer=customer):
             self.stdout.write(f"{route.kind:<8} {route.value}")

@@ -35,6 +35,7 @@ from diagnostics.services.playbooks import playbooks_ensure
 from triage import access, services
 from triage.models import (
     BusinessCalendar,
+    Contact,
     Customer,
     EventKind,
     Priority,
@@ -256,9 +257,10 @@ class Command(BaseCommand):
     def _customers(self) -> list[Customer]:
         customers = []
         for name, tier, contact, servers in CUSTOMERS:
-            customer, _ = Customer.objects.get_or_create(
-                name=name, defaults={"sla_tier": SlaTier.objects.get(name=tier), "contact_email": contact}
-            )
+            customer, created = Customer.objects.get_or_create(
+                name=name, defaults={"sla_tier": SlaTier.objects.get(name=tier)})
+            if created:
+                Contact.objects.get_or_create(email=contact, defaults={"customer": customer})
             for server_name, address, roles in servers:
                 server, _ = Server.objects.get_or_create(customer=customer, name=server_name,
                                                          defaults={"address": address})
