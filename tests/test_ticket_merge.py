@@ -93,6 +93,39 @@ def test_servers_and_tags_are_unioned_onto_the_survivor(survivor, duplicate, ser
                                                                              "to": ["mail", "outlook"]}
 
 
+def test_the_merged_tickets_people_are_copied_on_the_survivor_which_keeps_its_requester(
+        customer, survivor, duplicate, tech):
+    ada, bo, cy, di = (customer.contacts.create(email=f"{n}@northwind.test", name=n) for n in ("ada", "bo", "cy", "di"))
+    services.ticket_set_people(ticket=survivor, requester=ada, ccs=[bo], by=tech)
+    services.ticket_set_people(ticket=duplicate, requester=cy, ccs=[di, ada], by=tech)
+
+    merging.tickets_merge(sources=[duplicate], into=survivor, by=tech)
+
+    survivor = fresh(survivor)
+    assert survivor.requester == ada
+    assert sorted(survivor.ccs.values_list("email", flat=True)) == [
+        "bo@northwind.test", "cy@northwind.test", "di@northwind.test"]
+    entry = survivor.events.filter(kind=EventKind.PEOPLE).latest("id")
+    assert entry.data["ccs"] == {"from": ["bo@northwind.test"],
+                                 "to": ["bo@northwind.test", "cy@northwind.test", "di@northwind.test"]}
+
+
+def test_a_survivor_without_a_requester_takes_the_merged_tickets_and_copies_stay_bounded(
+        customer, survivor, duplicate, tech):
+    people = [customer.contacts.create(email=f"p{n:02}@northwind.test") for n in range(services.MAX_CCS + 3)]
+    services.ticket_set_people(ticket=survivor, requester=None, ccs=people[1:6], by=tech)
+    services.ticket_set_people(ticket=duplicate, requester=people[0], ccs=people[6:], by=tech)
+
+    merging.tickets_merge(sources=[duplicate], into=survivor, by=tech)
+
+    survivor = fresh(survivor)
+    assert survivor.requester == people[0]
+    assert survivor.ccs.count() == services.MAX_CCS
+    assert set(people[1:6]) <= set(survivor.ccs.all())  # its own copies come first
+    entry = survivor.events.filter(kind=EventKind.PEOPLE).latest("id")
+    assert entry.body.startswith(f"Not copied (at most {services.MAX_CCS} in copy): ")
+
+
 def test_the_evidence_of_the_merged_ticket_ranks_fixes_on_the_survivor(kb, make_run, ticket, survivor, tech):
     diagnosed(make_run({"sockets": IDENT_SOCKETS, "strace": IDENT_STRACE}, on=ticket))
     assert ranked_fixes(ticket=survivor) == []

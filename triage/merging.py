@@ -94,6 +94,7 @@ def tickets_merge(*, sources: Iterable[Ticket], into: Ticket, by, now: datetime 
         for pk in source_ids:
             _merge_one(source=locked[pk], survivor=survivor, by=by, now=now)
         _union_servers_and_tags(survivor=survivor, source_ids=source_ids, by=by, now=now)
+        _union_people(survivor=survivor, sources=[locked[pk] for pk in source_ids], by=by, now=now)
     return survivor
 
 
@@ -148,6 +149,31 @@ def _union_servers_and_tags(*, survivor: Ticket, source_ids: list[int], by, now:
         manager.add(*extra)
         services._event(ticket=survivor, kind=kind, actor=by, at=now, version=survivor.version,
                         data={"from": before, "to": sorted([*before, *(o.name for o in extra)])})
+
+
+def _union_people(*, survivor: Ticket, sources: list[Ticket], by, now: datetime) -> None:
+    """Who the merged tickets were for is copied on the survivor, so a reply there reaches them: its
+    requester stays (or the first source's, when it had none), the sources' requesters and CCs join
+    its CCs, its own first, up to services.MAX_CCS (the rest are named on the timeline entry)."""
+    requester = survivor.requester or next((s.requester for s in sources if s.requester_id), None)
+    wanted = [*survivor.ccs.all()]
+    for source in sources:
+        wanted += [source.requester] if source.requester_id else []
+        wanted += list(source.ccs.order_by("email"))
+    ccs = list({c.pk: c for c in wanted if requester is None or c.pk != requester.pk}.values())
+    kept, left_out = ccs[:services.MAX_CCS], ccs[services.MAX_CCS:]
+    before = (survivor.requester.email if survivor.requester_id else None,
+              sorted(survivor.ccs.values_list("email", flat=True)))
+    after = (requester.email if requester else None, sorted(c.email for c in kept))
+    if before == after:
+        return
+    survivor.requester = requester
+    survivor.save(update_fields=["requester"])
+    survivor.ccs.set(kept)
+    body = (f"Not copied (at most {services.MAX_CCS} in copy): {', '.join(c.email for c in left_out)}."
+            if left_out else "")
+    services._event(ticket=survivor, kind=EventKind.PEOPLE, actor=by, at=now, version=survivor.version, body=body,
+                    data={"requester": {"from": before[0], "to": after[0]}, "ccs": {"from": before[1], "to": after[1]}})
 
 
 # --- Links ------------------------------------------------------------------------------
