@@ -279,7 +279,7 @@ class Command(BaseCommand):
         creator = rng.choice(techs)
         ticket = services.ticket_create(
             subject=subject, description=description, customer=customer, priority=priority,
-            servers=servers[:1], tag_names=tags, created_by=creator, now=created,
+            servers=servers[:1], tag_names=tags, created_by=creator, requester=customer.first_contact(), now=created,
         )
         clock = created
         horizon = now - timedelta(minutes=5)
