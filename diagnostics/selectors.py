@@ -184,7 +184,7 @@ class FixView:
     fit_citations: list[CitationView] = field(default_factory=list)
     causes: list[str] = field(default_factory=list)  # titles of found symptoms that explain this fix's
     missing_causes: list[str] = field(default_factory=list)  # known causes of its symptom not found
-    alternatives: list[dict] = field(default_factory=list)  # [{title, fits}] other recipes for the same symptom
+    alternatives: list[dict] = field(default_factory=list)  # [{key, title, fits}] other recipes for the same symptom
     explains_complaint: bool = False  # its symptom shares words with what the customer wrote
     proved_by: list[ProofView] = field(default_factory=list)  # the runs that found its symptom, newest first
     server: str = ""
@@ -194,6 +194,11 @@ class FixView:
     rejected_reason: str = ""
     verified: bool = False  # a Verify run found its symptom gone
     steps_not_on_host: list[dict] = field(default_factory=list)  # {text, for}: for software not running here
+    # For API readers, who name recipes and symptoms by key (titles change, keys do not).
+    key: str = ""
+    score: float = 0.0  # the rank's score, 0..1; score_percent is it rounded for people
+    symptom_keys: list[str] = field(default_factory=list)
+    cause_keys: list[str] = field(default_factory=list)
 
     @property
     def last_seen(self):
@@ -250,13 +255,29 @@ def ticket_fixes_panel(*, ticket) -> dict:
 
 def suggested_fixes(*, ticket, diagnosis=None) -> list[FixView]:
     """The ticket's ranked fixes from its whole diagnosis, shaped for the page: every decision
-    made here, not in the template."""
-    views = []
+    made here, not in the template. What techs recorded about each (accepted, rejected...) is shown too."""
     diagnosis = diagnosis or ticket_findings(ticket=ticket)
     ranked = knowledge_selectors.rank_findings(diagnosis.findings, complaint=f"{ticket.subject}\n{ticket.description}")
     ids = [entry.recipe.pk for entry in ranked]
-    progress = outcomes.ticket_recipe_progress(ticket=ticket, recipe_ids=ids)
-    reasons = outcomes.ticket_rejection_reasons(ticket=ticket, recipe_ids=ids)
+    views = fix_views(ranked, progress=outcomes.ticket_recipe_progress(ticket=ticket, recipe_ids=ids),
+                      reasons=outcomes.ticket_rejection_reasons(ticket=ticket, recipe_ids=ids))
+    # A fix the tech rejected goes last; the others keep their rank.
+    return sorted(views, key=lambda view: view.rejected)
+
+
+def run_fixes(*, run: CollectionRun) -> list[FixView]:
+    """One diagnosed run's ranked fixes, shaped as the ticket page shows them (the API's run matches)."""
+    if not run.is_settled:
+        return []
+    return fix_views(knowledge_selectors.ranked_fixes(run=run))
+
+
+def fix_views(ranked: list[knowledge_selectors.RankedFix], *, progress: dict | None = None,
+              reasons: dict | None = None) -> list[FixView]:
+    """``ranked`` (best first) as FixViews, steps filled in for the host that showed each fix's symptom;
+    ``progress`` and ``reasons`` are a ticket's recorded outcomes per recipe id (none for a bare run)."""
+    progress, reasons = progress or {}, reasons or {}
+    views = []
     contexts: dict[tuple, HostContext] = {}
     for entry in ranked:
         recipe, matches, fit = entry.recipe, entry.matches, entry.fit  # matches arrive best first
@@ -273,7 +294,9 @@ def suggested_fixes(*, ticket, diagnosis=None) -> list[FixView]:
         proofs = sorted(entry.finding.runs, key=lambda r: (r.finished_at, r.pk), reverse=True)
         views.append(FixView(
             recipe_id=recipe.pk,
+            key=recipe.key,
             title=recipe.title,
+            score=entry.score,
             score_percent=max(0, min(100, round(100 * entry.score))),
             confidence=matches[0].get_confidence_display() if matches else "",
             risk=recipe.risk,
@@ -285,13 +308,15 @@ def suggested_fixes(*, ticket, diagnosis=None) -> list[FixView]:
             steps_not_on_host=rendered.steps_not_on_host,
             references=[_reference(r) for r in recipe.references or []],
             symptoms=[_symptom_view(m) for m in best.values()],
+            symptom_keys=[m.symptom.key for m in best.values()],
             citations=_citations(matches),
             fits=None if fit is None else fit.applies,
             fit_why=fit.why if fit is not None else "",
             fit_citations=_cited_lines([(fit.run_id, fit.citations)]) if fit is not None else [],
             causes=[cause.title for cause in entry.causes],
+            cause_keys=[cause.key for cause in entry.causes],
             missing_causes=[cause.title for cause in entry.missing_causes],
-            alternatives=[{"title": a.recipe.title, "fits": a.fits} for a in entry.alternatives],
+            alternatives=[{"key": a.recipe.key, "title": a.recipe.title, "fits": a.fits} for a in entry.alternatives],
             explains_complaint=entry.explains_complaint,
             proved_by=[ProofView(r.pk, r.server.name, r.finished_at) for r in proofs],
             server=entry.finding.server.name,
@@ -301,8 +326,7 @@ def suggested_fixes(*, ticket, diagnosis=None) -> list[FixView]:
             rejected_reason=reasons.get(recipe.pk, ""),
             verified=RecipeOutcome.VERIFIED in done,
         ))
-    # A fix the tech rejected goes last; the others keep their rank.
-    return sorted(views, key=lambda view: view.rejected)
+    return views
 
 
 @dataclass

@@ -40,7 +40,6 @@ from triage.models import (
     EventKind,
     Priority,
     Server,
-    ServerRole,
     SlaTier,
     Status,
     Ticket,
@@ -264,7 +263,7 @@ class Command(BaseCommand):
             for server_name, address, roles in servers:
                 server, _ = Server.objects.get_or_create(customer=customer, name=server_name,
                                                          defaults={"address": address})
-                server.roles.set([ServerRole.objects.get_or_create(name=r)[0] for r in roles])
+                services.server_save(server=server, role_names=roles)
             customers.append(customer)
         return customers
 
