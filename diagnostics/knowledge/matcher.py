@@ -152,11 +152,6 @@ def _compiled_fits() -> list[CompiledFit]:
     return fits
 
 
-def compiled_fits() -> list[CompiledFit]:
-    """Every recipe's compiled ``applies_when``; cached with the symptoms."""
-    return compiled_knowledge().fits
-
-
 # A facts leaf's line prefilter gives up (and its table is parsed whole) past this many lines.
 PREFILTER_LINES = 10_000
 
