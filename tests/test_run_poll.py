@@ -1,4 +1,4 @@
-"""The run page's poll brings the run's state and only the steps that changed; htmx history restores get pages.
+"""The run page's poll brings the run's state and only the steps that changed.
 
 The browser side (a step a tech opened stays open, poll responses carry no finished output) is in
 tests/test_browser_run_poll.py.
@@ -13,7 +13,6 @@ from diagnostics.models import CollectionRun, Evidence, RunState
 from tests.conftest import login
 
 HTMX = {"HX-Request": "true"}
-RESTORE = {"HX-Request": "true", "HX-History-Restore-Request": "true"}
 OUTPUTS = ["first-output-line", "second-output-line", "third-output-line"]
 
 
@@ -81,33 +80,3 @@ def test_a_poll_with_bad_parameters_is_refused_with_what_is_wrong(client, tech, 
     response = poll(login(client, tech), run, "pending=x&shown=3")
     assert response.status_code == 400
     assert b"pending=<step numbers, comma-separated>&shown=<number>" in response.content
-
-
-def test_a_history_restore_gets_the_whole_page_not_the_fragment(client, tech, ticket, server):
-    run = running_run(ticket, server)
-    finish_step(run, 0)
-    login(client, tech)
-    restore = client.get(reverse("run", args=[run.pk]) + "?pending=1%2C2&shown=3", headers=RESTORE)
-    assert restore.status_code == 200
-    assert "<html" in restore.content.decode() and OUTPUTS[0] in restore.content.decode()
-    fragment = poll(client, run, "pending=1%2C2&shown=3")
-    assert "<html" not in fragment.content.decode()
-
-
-def test_responses_chosen_by_hx_request_say_so_in_vary(client, tech, ticket, server):
-    run = running_run(ticket, server)
-    login(client, tech)
-    for headers in ({}, HTMX, RESTORE):
-        response = client.get(reverse("run", args=[run.pk]) + "?pending=0%2C1%2C2&shown=3", headers=headers)
-        vary = {v.strip() for v in response["Vary"].split(",")}
-        assert {"HX-Request", "HX-History-Restore-Request"} <= vary, headers
-    for url in (reverse("queue"), reverse("ticket", args=[ticket.pk])):
-        vary = {v.strip() for v in client.get(url, headers=HTMX)["Vary"].split(",")}
-        assert {"HX-Request", "HX-History-Restore-Request"} <= vary, url
-
-
-def test_a_response_that_never_looked_at_hx_request_does_not_vary_by_it(client, tech, ticket, server):
-    run = running_run(ticket, server)
-    finish_step(run, 0)
-    response = login(client, tech).get(reverse("evidence_raw", args=[run.pk, 0]), headers=HTMX)
-    assert "HX-Request" not in response.get("Vary", "")
