@@ -74,10 +74,6 @@ class PageSerializer(serializers.Serializer):
     previous_cursor = serializers.CharField(allow_null=True)
 
 
-class ErrorSerializer(serializers.Serializer):
-    detail = serializers.CharField()
-
-
 # --- Tickets ----------------------------------------------------------------------
 
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from urllib.parse import urlsplit
+from urllib.parse import urlencode, urlsplit
 
 from django.db.models import Count, Q
 
@@ -92,18 +92,82 @@ def ticket_live_runs(*, runs: list[CollectionRun]) -> list[LiveRun]:
     return live
 
 
-def run_detail(*, user, run_id: int) -> tuple[CollectionRun, list[StepView]]:
-    access.run_access(user=user, action="view")
-    run = CollectionRun.objects.select_related("server", "ticket", "sweep__customer", "requested_by").get(pk=run_id)
-    evidence = {e.step: e for e in run.evidence.all()}
+def _run_for_page(run_id: int) -> CollectionRun:
+    return CollectionRun.objects.select_related("server", "ticket", "sweep__customer", "requested_by").get(pk=run_id)
+
+
+def _step_views(run: CollectionRun, evidence: dict[int, Evidence]) -> list[StepView]:
     steps = [StepView(i, s.get("probe", "?"), s.get("params") or {}, evidence.get(i)) for i, s in enumerate(run.steps)]
     # Evidence past the playbook's steps is measured by the product itself (ssh_session): shown last.
     steps += [StepView(e.step, e.probe, {}, e) for step, e in sorted(evidence.items()) if step >= len(run.steps)]
+    return steps
+
+
+def run_detail(*, user, run_id: int) -> tuple[CollectionRun, list[StepView]]:
+    access.run_access(user=user, action="view")
+    run = _run_for_page(run_id)
+    steps = _step_views(run, {e.step: e for e in run.evidence.all()})
     cited = cited_lines(run=run) if run.is_settled else {}
     for step in steps:
         if step.evidence is not None and not step.evidence.binary:
             _number_lines(step, cited.get(step.index, {}))
     return run, steps
+
+
+@dataclass
+class RunPoll:
+    """One poll of a run page: the run's state and progress, and only the steps the page must swap."""
+
+    run: CollectionRun
+    progress: int
+    changed: list[StepView]  # the page shows these as unfinished, or (once settled) they hold cited lines
+    new: list[StepView]  # steps the page does not show yet (the session's own evidence, appended last)
+    query: str  # what the next poll asks for (``poll_query``)
+
+
+# Enough of an evidence row to know its step is finished (progress, the next poll), without its output.
+_STEP_STATE_FIELDS = ("run_id", "step", "probe")
+
+
+def run_poll(*, user, run_id: int, pending: set[int], shown: int) -> RunPoll:
+    """What the run page's poll needs. ``pending``: the steps the page shows unfinished; ``shown``: how many
+    steps it shows. Finished steps the page already has are never sent again (their outputs are not even
+    read), so a poll costs the same at the last step as at the first and a step a tech opened stays open.
+    Once the run is settled, the steps holding cited lines are sent once more, with those lines marked."""
+    access.run_access(user=user, action="view")
+    run = _run_for_page(run_id)
+    steps = _step_views(run, {e.step: e for e in run.evidence.only(*_STEP_STATE_FIELDS)})
+    cited = cited_lines(run=run) if run.is_settled else {}
+    wanted = {s.index for s in steps if s.index in pending or s.index >= shown or s.index in cited}
+    full = {e.step: e for e in run.evidence.filter(step__in=wanted)} if wanted else {}
+    changed, new = [], []
+    for step in steps:
+        if step.index not in wanted:
+            continue
+        step.evidence = full.get(step.index)
+        if step.evidence is not None and not step.evidence.binary:
+            _number_lines(step, cited.get(step.index, {}))
+        (new if step.index >= shown else changed).append(step)
+    return RunPoll(run, run_progress(steps), changed, new, poll_query(steps))
+
+
+def poll_query(steps: list[StepView]) -> str:
+    """The run page's poll parameters for a page showing ``steps``: its unfinished steps and how many it shows."""
+    pending = ",".join(str(s.index) for s in steps if s.evidence is None)
+    shown = max((s.index for s in steps), default=-1) + 1
+    return urlencode({"pending": pending, "shown": shown})
+
+
+def parse_poll_query(params) -> tuple[set[int], int]:
+    """``pending`` and ``shown`` from a poll's query string; ValueError saying what is wrong."""
+    try:
+        pending = {int(i) for i in params.get("pending", "").split(",") if i != ""}
+        shown = int(params["shown"])
+    except (KeyError, ValueError):
+        raise ValueError("a run poll needs pending=<step numbers, comma-separated>&shown=<number>") from None
+    if shown < 0 or any(i < 0 for i in pending):
+        raise ValueError("step numbers cannot be negative")
+    return pending, shown
 
 
 def cited_lines(*, run: CollectionRun) -> dict[int, dict[int, str]]:
