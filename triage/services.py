@@ -22,7 +22,7 @@ from django.db.models import F
 from django.utils import timezone
 from django.utils.text import normalize_newlines
 
-from triage import access, sla, workflow
+from triage import access, events, sla, workflow
 from triage.models import (
     OPEN_STATUSES,
     BusinessCalendar,
@@ -59,10 +59,14 @@ class TicketChanged(Exception):
 
 
 def _event(*, ticket: Ticket, kind: str, actor=None, body: str = "", data: dict | None = None, at: datetime,
-           version: int | None = None):
-    return TicketEvent.objects.create(
+           version: int | None = None) -> TicketEvent:
+    """The one writer of timeline entries: the row, then its publication on the desk's event bus
+    (webhooks, mail: see triage.events), both in the caller's transaction."""
+    event = TicketEvent.objects.create(
         ticket=ticket, kind=kind, actor=actor, body=body, data=data or {}, created_at=at, version=version
     )
+    events.ticket_event_recorded(event)
+    return event
 
 
 def ticket_record_event(

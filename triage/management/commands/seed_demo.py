@@ -32,7 +32,7 @@ from diagnostics.knowledge import matcher, outcomes
 from diagnostics.knowledge.selectors import ranked_fixes
 from diagnostics.models import AuditEntry, CollectionRun, Evidence, Match, Playbook, RecipeOutcome, RunState, Symptom
 from diagnostics.services.playbooks import playbooks_ensure
-from triage import access, services
+from triage import access, events, services
 from triage.models import (
     BusinessCalendar,
     Contact,
@@ -459,7 +459,9 @@ class Command(BaseCommand):
             wall = timezone.now() - timedelta(seconds=1)
             if any(m.matched for m in matcher.match_run(run=run)):
                 self.stats["matched"] += 1
-            outcomes.outcomes_record_suggested(run=run)
+            suggested = outcomes.outcomes_record_suggested(run=run)
+            if suggested:  # announced as run_diagnose does (webhooks' fix.suggested)
+                events.fixes_suggested(run=run, recipe_ids=suggested)
             Match.objects.filter(run=run).update(created_at=finished)
             RecipeOutcome.objects.filter(ticket=ticket, kind=RecipeOutcome.SUGGESTED, at__gte=wall).update(at=finished)
         return finished
