@@ -203,9 +203,10 @@ def kb(db, shipped_kb_rows):
     for this test process (shipped_kb_rows), inserted again with their ids, stamped now as a load now
     would stamp them. Loading it for real cost ~0.7 s of CPU a test; this, a few inserts."""
     now = timezone.now()
-    for model, rows in shipped_kb_rows:
-        stamped = [f.attname for f in model._meta.concrete_fields if isinstance(f, DateTimeField)]
-        model._default_manager.bulk_create([model(**{**row, **dict.fromkeys(stamped, now)}) for row in rows])
+    with transaction.atomic():  # one commit under transactional_db, so the links' keys are checked at its end
+        for model, rows in shipped_kb_rows:
+            stamped = [f.attname for f in model._meta.concrete_fields if isinstance(f, DateTimeField)]
+            model._default_manager.bulk_create([model(**{**row, **dict.fromkeys(stamped, now)}) for row in rows])
     # PostgreSQL's sequences do not follow rows inserted with their ids (a flush may have reset them).
     reset = connection.ops.sequence_reset_sql(no_style(), [model for model, _ in shipped_kb_rows])
     if reset:
