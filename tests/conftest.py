@@ -9,10 +9,17 @@ import io
 import os
 import random
 import socket
+import sys
+from collections.abc import Callable, Iterator
+from typing import TypeVar
 
 import pytest
+from django.apps import apps
 from django.contrib.auth import get_user_model
 from django.core.management import call_command
+from django.core.management.color import no_style
+from django.db import connection, transaction
+from django.db.models import DateTimeField, Model
 from django.utils import timezone
 
 from diagnostics.models import CollectionRun, Evidence, RunState
@@ -30,6 +37,8 @@ os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
 IN_CI = os.environ.get("CI", "").lower() == "true"
 
 _skipped: list[str] = []
+
+T = TypeVar("T")
 
 
 # Under pytest-xdist (`make test`: -n 2) these hooks also run in the controller, which receives every
@@ -57,6 +66,40 @@ def make_user(username: str, *roles: str, password: str = "correct-horse-battery
     user = get_user_model().objects.create_user(username=username, password=password, email=f"{username}@desk.test")
     services.user_set_roles(user=user, roles=roles)
     return user
+
+
+def make_cast() -> dict:
+    """The roles and SLA tiers, and the cast's rows: tech, admin_user, manager, outsider, customer, server, ticket.
+
+    What the function-scoped fixtures below build one by one, for a module that builds them once
+    (`rows_for_scope`)."""
+    services.roles_ensure()
+    services.sla_tiers_ensure()
+    cast = {"tech": make_user("tess", access.TECH), "admin_user": make_user("ada", access.ADMIN),
+            "manager": make_user("manny", access.MANAGER), "outsider": make_user("olly")}
+    cast["customer"] = make_customer()
+    cast["server"] = make_server(cast["customer"])
+    cast["ticket"] = make_ticket(cast["customer"], cast["server"], cast["tech"])
+    return cast
+
+
+def make_customer() -> Customer:
+    customer = Customer.objects.create(name="Northwind Hosting", sla_tier=SlaTier.objects.get(name="Gold"))
+    customer.contacts.create(email="ops@northwind.test", name="Olga Ops")
+    return customer
+
+
+def make_server(customer: Customer) -> Server:
+    return Server.objects.create(customer=customer, name="mx1", address="192.0.2.10")
+
+
+def make_ticket(customer: Customer, server: Server, tech):
+    return services.ticket_create(
+        subject="Mail sits 30 seconds before sending",
+        description="Outlook users wait 30 s after pressing Send.",
+        customer=customer, priority=2, servers=[server], tag_names=["mail"], created_by=tech,
+        now=timezone.now(),
+    )
 
 
 @pytest.fixture
@@ -87,24 +130,45 @@ def outsider(roles):
 
 @pytest.fixture
 def customer(roles):
-    customer = Customer.objects.create(name="Northwind Hosting", sla_tier=SlaTier.objects.get(name="Gold"))
-    customer.contacts.create(email="ops@northwind.test", name="Olga Ops")
-    return customer
+    return make_customer()
 
 
 @pytest.fixture
 def server(customer):
-    return Server.objects.create(customer=customer, name="mx1", address="192.0.2.10")
+    return make_server(customer)
 
 
 @pytest.fixture
 def ticket(customer, server, tech):
-    return services.ticket_create(
-        subject="Mail sits 30 seconds before sending",
-        description="Outlook users wait 30 s after pressing Send.",
-        customer=customer, priority=2, servers=[server], tag_names=["mail"], created_by=tech,
-        now=timezone.now(),
-    )
+    return make_ticket(customer, server, tech)
+
+
+def rows_for_scope(django_db_blocker, build: Callable[[], T]) -> Iterator[T]:
+    """Rows written once for a module's (or class's) tests, as Django's TestCase.setUpTestData does.
+
+    Use from a module-scoped fixture: `yield from rows_for_scope(django_db_blocker, build)`, with a
+    function-scoped fixture on `db` handing each test a deep copy of what `build` returned. An outer
+    transaction holds the rows; each test's own `db` transaction nests in it as a savepoint and is rolled
+    back after the test, and the outer one is rolled back when the scope ends, so no test sees another's
+    writes and the next module finds the database empty. The database stays blocked between tests as
+    usual. Not for transactional_db or live_server tests: they commit and flush beneath the outer
+    transaction. While it is open the cast's fixtures (`tech`, `ticket`, ...) would clash with its rows,
+    so every test in that scope takes its rows from the copy.
+    """
+    with django_db_blocker.unblock():
+        outer = transaction.atomic()
+        outer.__enter__()
+        try:
+            rows = build()
+        except BaseException:
+            outer.__exit__(*sys.exc_info())
+            raise
+    try:
+        yield rows
+    finally:
+        with django_db_blocker.unblock():
+            transaction.set_rollback(True)
+            outer.__exit__(None, None, None)
 
 
 @pytest.fixture
@@ -118,10 +182,37 @@ def rng(seed):
     return random.Random(seed)
 
 
+@pytest.fixture(scope="session")
+def shipped_kb_rows(django_db_setup, django_db_blocker) -> list[tuple[type[Model], list[dict]]]:
+    """Every row `load_kb` writes into an empty knowledge base (symptoms, recipes, their links and
+    revisions), per table: loaded once per test process by the command itself, read back, rolled back."""
+    with django_db_blocker.unblock(), transaction.atomic():
+        tables = apps.get_models(include_auto_created=True)  # with the many-to-many link tables
+        before = {model: model._default_manager.count() for model in tables}
+        call_command("load_kb", stdout=io.StringIO())
+        rows = [(model, [{f.attname: getattr(row, f.attname) for f in model._meta.concrete_fields}
+                         for row in model._default_manager.order_by("pk")])
+                for model in tables if model._default_manager.count() != before[model]]
+        transaction.set_rollback(True)
+    return rows
+
+
 @pytest.fixture
-def kb(db):
-    """The shipped knowledge base, loaded as `make run` loads it."""
-    call_command("load_kb", stdout=io.StringIO())
+def kb(db, shipped_kb_rows):
+    """The shipped knowledge base, as `make run` loads it (`load_kb`): the very rows the command wrote
+    for this test process (shipped_kb_rows), inserted again with their ids, stamped now as a load now
+    would stamp them. Loading it for real cost ~0.7 s of CPU a test; this, a few inserts."""
+    now = timezone.now()
+    with transaction.atomic():  # one commit under transactional_db, so the links' keys are checked at its end
+        for model, rows in shipped_kb_rows:
+            stamped = [f.attname for f in model._meta.concrete_fields if isinstance(f, DateTimeField)]
+            model._default_manager.bulk_create([model(**{**row, **dict.fromkeys(stamped, now)}) for row in rows])
+    # PostgreSQL's sequences do not follow rows inserted with their ids (a flush may have reset them).
+    reset = connection.ops.sequence_reset_sql(no_style(), [model for model, _ in shipped_kb_rows])
+    if reset:
+        with connection.cursor() as cursor:
+            for sql in reset:
+                cursor.execute(sql)
 
 
 @pytest.fixture

@@ -84,11 +84,9 @@ def test_redis_down_at_enqueue_the_run_waits_and_the_sweeper_sends_it_once(lab, 
                                                                             ticket, tech):
     server = lab_server(customer, lab.add_host("later"))
     redis.kill()
-    pressed = time.monotonic()
     run = _request(redis, ticket, server, tech)
-    answered = time.monotonic() - pressed
     run.refresh_from_db()
-    assert answered < 5, f"Collect took {answered:.1f} s with Redis down"
+    # The bounded publish gave up (no wall-clock figure here: bench/ measures how long Collect takes).
     assert run.state == RunState.QUEUED and run.enqueued_at is None
     assert "broker did not answer" in run.reason
 

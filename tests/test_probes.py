@@ -393,10 +393,11 @@ def test_a_capture_ends_with_its_window_and_reports_success(tmp_path):
     echo_tool(tmp_path, "tcpdump", sleep=60)
     command = build("tcpdump", {"seconds": 1})
 
-    result, elapsed = run(command, env=path_with(tmp_path))
+    # Within its bound: `run` waits command.timeout at most (TimeoutExpired fails the test), and a capture
+    # cut off there would not exit 0.
+    result, _ = run(command, env=path_with(tmp_path))
 
     assert result.returncode == 0
-    assert elapsed < command.timeout
 
 
 BPF_PIECES = st.sampled_from(
@@ -539,19 +540,19 @@ exec sh -c "$2"
 @pytest.mark.skipif(os.geteuid() != 0 or shutil.which("unshare") is None, reason="needs root and unshare")
 def test_resolvers_finishes_within_its_timeout_when_every_nameserver_is_silent(tmp_path):
     # A network namespace whose nameservers swallow every packet: the worst case for a resolver probe.
+    # Run as on a host, under its own `timeout -k`: a probe still asking when its timeout comes is killed
+    # there and exits 124, so exit 0 with the TIMEOUT line is the probe ending inside its bound by itself.
     command = build("resolvers", {"host": "mail.example.com"})
-    started = time.monotonic()
     result = subprocess.run(
-        ["unshare", "--mount", "--net", "sh", "-c", DEAD_RESOLVERS, "sh", str(tmp_path), command.command],
+        ["unshare", "--mount", "--net", "sh", "-c", DEAD_RESOLVERS, "sh", str(tmp_path),
+         remote_wrapper(command.command, command.timeout)],
         capture_output=True,
-        timeout=command.timeout + 5,
+        timeout=command.timeout + 10,
         check=False,
     )
-    elapsed = time.monotonic() - started
 
     output = result.stdout.decode()
-    assert result.returncode == 0, result.stderr
-    assert elapsed < command.timeout
+    assert result.returncode == 0, (result.returncode, result.stderr)
     assert "resolver system " in output and output.rstrip().endswith("TIMEOUT via getent")
     if shutil.which("dig") or shutil.which("host") or shutil.which("nslookup"):
         assert output.count(" ms TIMEOUT") == 4, output

@@ -5,7 +5,6 @@ algorithms, and login shells whose rc files are slow and noisy."""
 from __future__ import annotations
 
 import subprocess
-import time
 
 import pytest
 
@@ -173,7 +172,6 @@ def test_slow_noisy_rc_files_neither_time_probes_out_nor_reach_their_output(lab,
     # No `[ -z "$PS1" ] && return` guard: this runs for interactive and non-interactive shells alike.
     host.write_root_rc('sleep 3\necho "Welcome! junk from .bashrc"\necho "stderr junk" >&2\nprintf "no newline"\n')
     specs = [ssh.CommandSpec(str(n), f"echo clean {n}", timeout=1) for n in range(3)]
-    started = time.monotonic()
     with ssh.connect(address=host.address, port=22, username="root",
                      secret=ssh.Secret(private_key=host.client_key_path.read_text()),
                      pinned=[_key(host.host_public_key)],
@@ -182,7 +180,6 @@ def test_slow_noisy_rc_files_neither_time_probes_out_nor_reach_their_output(lab,
     for n, result in enumerate(results):
         assert (result.exit_status, result.stdout, result.stderr, result.error) == (0, f"clean {n}\n".encode(), b"",
                                                                                    ""), result
-    assert time.monotonic() - started < 15
     # And through a whole collection: the probe's evidence is the probe's output alone.
     run = _collect(ticket, lab_server(customer, host))
     assert run.state == RunState.SUCCEEDED, run.reason

@@ -7,7 +7,6 @@ SYNs) is not tried again (tests/test_collection_workers.py bounds those runs at 
 from __future__ import annotations
 
 import re
-import time
 
 import pytest
 
@@ -31,8 +30,7 @@ def ticket(customer, tech):
 def _collect(ticket, server):
     playbook = Playbook.objects.get_or_create(name="quick", defaults={"steps": QUICK})[0]
     run = services.run_request(ticket=ticket, server=server, playbook=playbook, by=None, enqueue=False)
-    started = time.monotonic()
-    return services.run_execute(run_id=run.pk, worker="test"), time.monotonic() - started
+    return services.run_execute(run_id=run.pk, worker="test")
 
 
 def _rejected(host) -> int:
@@ -48,18 +46,16 @@ def test_a_connection_refused_once_is_tried_again_and_the_run_succeeds(lab, cust
              "-j", "ACCEPT")
     host.run("iptables", "-w", "5", "-A", "INPUT", *REFUSE, "-m", "recent", "--name", "seen", "--set",
              "-j", "REJECT", "--reject-with", "tcp-reset")
-    run, elapsed = _collect(ticket, lab_server(customer, host))
+    run = _collect(ticket, lab_server(customer, host))
     assert run.state == RunState.SUCCEEDED, run.reason
     assert _rejected(host) == 1
     assert AuditEntry.objects.get(run=run, action="connected").detail["attempts"] == 2
-    assert elapsed < 10
 
 
 def test_a_host_that_keeps_refusing_is_tried_twice_then_fails_unreachable(lab, customer, ticket):
     host = lab.add_host("refusing")
     host.run("iptables", "-w", "5", "-A", "INPUT", *REFUSE, "-j", "REJECT", "--reject-with", "tcp-reset")
-    run, elapsed = _collect(ticket, lab_server(customer, host))
+    run = _collect(ticket, lab_server(customer, host))
     assert run.state == RunState.FAILED and run.failure_kind == "unreachable", run.reason
     assert "Connection refused" in run.reason
     assert _rejected(host) == 2  # once, then once more: never a loop
-    assert elapsed < 5
