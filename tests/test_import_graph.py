@@ -48,7 +48,6 @@ DEBT = {
     ("triage/views/tickets.py", "diagnostics"),  # :29 runs and fixes on the ticket page
     ("triage/views/tickets.py", "diagnostics.forms"),  # :30
     ("triage/views/tickets.py", "diagnostics.knowledge"),  # :31
-    ("triage/views/tickets.py", "diagnostics.knowledge.forms"),  # :32
     ("triage/views/tickets.py", "diagnostics.knowledge.proposal"),  # :33
     # triage -> mailgate: attachments and mail routes are mailgate's models, used by the desk.
     ("triage/contacts/services.py", "mailgate.models"),  # :17
