@@ -52,6 +52,7 @@ INSTALLED_APPS = [
     "api",
     "webhooks",
     "mailgate",
+    "composition",  # commands spanning every app; nothing imports it
 ]
 
 MIDDLEWARE = [
