@@ -26,12 +26,8 @@ from django.urls import reverse
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 from django.views.decorators.vary import vary_on_headers
 
-from diagnostics import selectors as collection_selectors
-from diagnostics.forms import CollectForm
-from diagnostics.knowledge import outcomes
-from diagnostics.knowledge.proposal import playbook_proposal
 from mailgate import upload_services
-from triage import access, forms, merging, presence, selectors, services, workflow
+from triage import access, forms, merging, presence, selectors, services, ticket_page, workflow
 from triage.contacts import forms as contact_forms
 from triage.contacts import services as contact_services
 from triage.macros import selectors as macro_selectors
@@ -165,12 +161,10 @@ def _ticket_context(request: HttpRequest, ticket: Ticket, *, conflict: Conflict 
         "can_work": can_work,
         "sla_state": ticket.sla_state(),
         "next_statuses": workflow.allowed_next(ticket.status),
-        "runs": (runs := collection_selectors.ticket_runs(ticket=ticket)),
-        "live": collection_selectors.ticket_live_runs(runs=runs),
-        **collection_selectors.ticket_fixes_panel(ticket=ticket),
+        # Collections and suggested fixes (diagnostics), through the desk's extension point.
+        **ticket_page.page_context(request=request, ticket=ticket, can_work=can_work),
     }
     if can_work:
-        proposal = playbook_proposal(ticket=ticket)
         composers = selectors.ticket_composers(user=request.user, ticket=ticket)
         context.update(
             accept_form=bound.get("accept_form"),
@@ -198,10 +192,6 @@ def _ticket_context(request: HttpRequest, ticket: Ticket, *, conflict: Conflict 
             or forms.ServersForm(ticket=ticket, initial={"servers": [s.pk for s in context["servers"]]}),
             people_form=bound.get("people_form") or contact_forms.PeopleForm(
                 ticket=ticket, initial={"requester": ticket.requester_id, "ccs": [c.pk for c in ccs]}),
-            collect_form=CollectForm(
-                ticket=ticket, initial={"playbook": proposal.playbook.pk} if proposal is not None else None
-            ),
-            proposal=proposal,
             links_form=bound.get("links_form") or forms.LinkForm(user=request.user),
             unlink_form=bound.get("unlink_form"),
             merge_form=bound.get("merge_form") or forms.MergeForm(user=request.user),
@@ -225,7 +215,7 @@ def _draft_initial(composer: selectors.Composer) -> dict:
 
 
 def _fix_choices(ticket: Ticket) -> list[tuple[int, str]]:
-    return [(r.pk, r.title) for r in outcomes.ticket_suggested_recipes(ticket=ticket)]
+    return ticket_page.fix_choices(ticket=ticket)
 
 
 def _render_ticket(request: HttpRequest, ticket: Ticket, **bound) -> HttpResponse:
@@ -409,9 +399,8 @@ def _change_status(*, request: HttpRequest, ticket: Ticket, data: dict, version:
     if data["status"] == ticket.status:  # the status it has, with a note: the note is all that changes
         services.ticket_add_note(ticket=ticket, author=request.user, body=data["note"])
     elif data.get("fixed_by") is not None:  # resolving, naming the fix that solved it (the form checks both)
-        recipe = outcomes.ticket_suggested_recipes(ticket=ticket).get(pk=data["fixed_by"])
-        outcomes.ticket_resolve_with_fix(ticket=ticket, recipe=recipe, by=request.user, note=data["note"],
-                                         expected_version=version)
+        ticket_page.resolve_with_fix(ticket=ticket, fix_id=data["fixed_by"], by=request.user, note=data["note"],
+                                     expected_version=version)
     else:
         services.ticket_change_status(ticket=ticket, status=data["status"], by=request.user, note=data["note"],
                                       expected_version=version)
