@@ -6,8 +6,8 @@ class DiagnosticsConfig(AppConfig):
     verbose_name = "Diagnostics"
 
     def ready(self) -> None:
-        # The desk's ticket page shows collections and fixes without triage importing this app.
-        from diagnostics import ticket_page
-        from triage import ticket_page as desk_page
+        # The desk's pages, macros and merges take in this app's parts without triage importing it.
+        from diagnostics import desk_extension
+        from triage import extensions
 
-        desk_page.register(app_label=self.label, extension=ticket_page.EXTENSION)
+        extensions.register(app_label=self.label, extension=desk_extension.EXTENSION)

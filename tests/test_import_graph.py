@@ -34,10 +34,6 @@ PROJECT_FILES = {"triage/__init__.py"}
 # Imports that still close a cycle, to be removed (issue 14). (importing file, imported module).
 DEBT = {
     # triage -> diagnostics: the dashboard, the customer page and desk services reach into diagnostics.
-    ("triage/macros/selectors.py", "diagnostics"),  # :7 macro placeholders from the last run
-    ("triage/merging.py", "diagnostics.models"),  # :36 a merge moves runs and outcomes to the survivor
-    ("triage/views/customers.py", "diagnostics.forms"),  # :11 sweeps on the customer page
-    ("triage/views/customers.py", "diagnostics.sweep_selectors"),  # :12
     # triage -> mailgate: attachments and mail routes are mailgate's models, used by the desk.
     ("triage/contacts/services.py", "mailgate.models"),  # :17
     ("triage/forms.py", "mailgate"),  # :13 upload_services

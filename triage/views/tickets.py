@@ -27,7 +27,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from django.views.decorators.vary import vary_on_headers
 
 from mailgate import upload_services
-from triage import access, forms, merging, presence, selectors, services, ticket_page, workflow
+from triage import access, extensions, forms, merging, presence, selectors, services, workflow
 from triage.contacts import forms as contact_forms
 from triage.contacts import services as contact_services
 from triage.macros import selectors as macro_selectors
@@ -162,7 +162,7 @@ def _ticket_context(request: HttpRequest, ticket: Ticket, *, conflict: Conflict 
         "sla_state": ticket.sla_state(),
         "next_statuses": workflow.allowed_next(ticket.status),
         # Collections and suggested fixes (diagnostics), through the desk's extension point.
-        **ticket_page.page_context(request=request, ticket=ticket, can_work=can_work),
+        **extensions.ticket_page_context(request=request, ticket=ticket, can_work=can_work),
     }
     if can_work:
         composers = selectors.ticket_composers(user=request.user, ticket=ticket)
@@ -215,7 +215,7 @@ def _draft_initial(composer: selectors.Composer) -> dict:
 
 
 def _fix_choices(ticket: Ticket) -> list[tuple[int, str]]:
-    return ticket_page.fix_choices(ticket=ticket)
+    return extensions.fix_choices(ticket=ticket)
 
 
 def _render_ticket(request: HttpRequest, ticket: Ticket, **bound) -> HttpResponse:
@@ -399,8 +399,8 @@ def _change_status(*, request: HttpRequest, ticket: Ticket, data: dict, version:
     if data["status"] == ticket.status:  # the status it has, with a note: the note is all that changes
         services.ticket_add_note(ticket=ticket, author=request.user, body=data["note"])
     elif data.get("fixed_by") is not None:  # resolving, naming the fix that solved it (the form checks both)
-        ticket_page.resolve_with_fix(ticket=ticket, fix_id=data["fixed_by"], by=request.user, note=data["note"],
-                                     expected_version=version)
+        extensions.resolve_with_fix(ticket=ticket, fix_id=data["fixed_by"], by=request.user, note=data["note"],
+                                    expected_version=version)
     else:
         services.ticket_change_status(ticket=ticket, status=data["status"], by=request.user, note=data["note"],
                                       expected_version=version)
