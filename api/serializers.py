@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
+from django import forms as forms_lib
 from django.core.exceptions import ValidationError as DjangoValidationError
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
+from rest_framework.fields import SkipField
+from rest_framework.settings import api_settings
 
 from diagnostics.services.jump_hosts import jump_chain
 from triage import forms, selectors
 from triage.models import Contact, Customer, Priority, Server, Status, Ticket
-from triage.models import slug_token as _slug_token
 
 MAX_ID = 2**63 - 1
 
@@ -70,10 +72,6 @@ class PageSerializer(serializers.Serializer):
     previous = serializers.URLField(allow_null=True)
     next_cursor = serializers.CharField(allow_null=True)
     previous_cursor = serializers.CharField(allow_null=True)
-
-
-class ErrorSerializer(serializers.Serializer):
-    detail = serializers.CharField()
 
 
 # --- Tickets ----------------------------------------------------------------------
@@ -169,46 +167,63 @@ class TicketDetailSerializer(TicketSummarySerializer):
         return allowed_next(ticket.status)
 
 
-class QueueQuerySerializer(serializers.Serializer):
-    """The queue's filters, as the browser's queue offers them."""
+def _documented(field: forms_lib.Field) -> serializers.Field:
+    """A browser form's field as the API schema describes it; the form itself does the checking."""
+    options = {"help_text": field.help_text or None}
+    if field.initial is not None:
+        options["default"] = field.initial
+    else:
+        options["required"] = False
+    if isinstance(field, forms_lib.ModelChoiceField):
+        return serializers.IntegerField(min_value=1, **options)
+    if isinstance(field, forms_lib.ChoiceField):
+        return serializers.ChoiceField(choices=[(v, label) for v, label in field.choices if v != ""], **options)
+    if isinstance(field, forms_lib.BooleanField):
+        return serializers.BooleanField(help_text=options["help_text"], default=False)
+    if isinstance(field, forms_lib.CharField):
+        return serializers.CharField(max_length=field.max_length, allow_blank=True, **options)
+    raise TypeError(f"no API description for {type(field).__name__}")
 
-    status = serializers.ChoiceField(choices=[("open", "Open"), ("all", "All"), *Status.choices], default="open")
-    priority = serializers.ChoiceField(choices=Priority.choices, required=False)
-    assignee = Text(required=False, max_length=20, help_text='"me", "none" or a user id')
-    customer = Id(required=False)
-    tag = Text(required=False, max_length=40)
-    at_risk = serializers.BooleanField(default=False)
-    q = Text(required=False, max_length=200, allow_blank=True, help_text="Full-text search, or #123")
-    sort = serializers.ChoiceField(choices=list(selectors.SORTS), default=selectors.DEFAULT_SORT)
-    cursor = Text(required=False, max_length=500)
+
+class FormQuerySerializer(serializers.Serializer):
+    """Query parameters checked by one of the browser's forms (``form_class``), so the browser and the API
+    accept and refuse the same values with the same messages. The form's fields are described for the
+    schema (``_documented``); fields declared here are the API's own and validate as usual."""
+
+    form_class: type[forms_lib.Form]
+
+    def get_fields(self):
+        own = super().get_fields()
+        return {**{name: _documented(field) for name, field in self.form_class.base_fields.items()}, **own}
+
+    def to_internal_value(self, data):
+        form = self.form_class(data)
+        errors = {}
+        if not form.is_valid():
+            for name, messages in form.errors.items():
+                errors[api_settings.NON_FIELD_ERRORS_KEY if name == "__all__" else name] = list(messages)
+        values = {"form": form}
+        for name in self._declared_fields:
+            field = self.fields[name]
+            try:
+                values[name] = field.run_validation(field.get_value(data))
+            except serializers.ValidationError as exc:
+                errors[name] = exc.detail
+            except SkipField:
+                pass
+        if errors:
+            raise serializers.ValidationError(errors)
+        return values
+
+
+class QueueQuerySerializer(FormQuerySerializer):
+    """The queue's filters, checked by the browser queue's own form (triage.forms.QueueFilterForm)."""
+
+    form_class = forms.QueueFilterForm
     page_size = serializers.IntegerField(min_value=1, max_value=100, default=50)
 
-    def validate_assignee(self, value: str) -> str:
-        value = value.strip()
-        if value in ("me", "none") or (value.isdigit() and int(value) <= MAX_ID):
-            return value
-        raise serializers.ValidationError('Use "me", "none" or a user id.')
-
-    def validate_tag(self, value: str) -> str:
-        value = value.strip().lower()
-        try:
-            _slug_token(value)
-        except DjangoValidationError as exc:
-            raise serializers.ValidationError(exc.messages) from None
-        return value
-
-    def validate_customer(self, value: int) -> int:
-        if not Customer.objects.filter(pk=value).exists():
-            raise serializers.ValidationError("No such customer.")
-        return value
-
     def filters(self) -> selectors.QueueFilters:
-        data = self.validated_data
-        return selectors.QueueFilters(
-            status=data["status"], priority=data.get("priority"), assignee=data.get("assignee", ""),
-            customer=data.get("customer"), tag=data.get("tag", ""), at_risk=data["at_risk"], q=data.get("q", ""),
-            sort=data["sort"], cursor=data.get("cursor") or None,
-        )
+        return self.validated_data["form"].filters()
 
 
 class TicketCreateSerializer(serializers.Serializer):
@@ -432,19 +447,26 @@ class SymptomMatchSerializer(serializers.Serializer):
 
 
 class RankedFixSerializer(serializers.Serializer):
+    """A fix as the ticket page shows it (diagnostics.selectors.FixView), named by keys."""
+
     key = serializers.CharField()
     title = serializers.CharField()
     score = serializers.FloatField()
     risk = serializers.CharField()
     needs = serializers.CharField()
     steps = serializers.ListField(child=serializers.CharField())
-    symptoms = serializers.ListField(child=serializers.CharField(), help_text="Keys of the symptoms it fixes.")
-    causes = serializers.ListField(child=serializers.CharField(), help_text="Matched symptoms that explain these.")
+    symptoms = serializers.ListField(child=serializers.CharField(), source="symptom_keys",
+                                     help_text="Keys of the symptoms it fixes.")
+    causes = serializers.ListField(child=serializers.CharField(), source="cause_keys",
+                                   help_text="Matched symptoms that explain these.")
     fits = serializers.BooleanField(allow_null=True, help_text="Whether it fits this host; null when unknown.")
     fit_why = serializers.CharField()
-    alternatives = serializers.ListField(
-        child=serializers.CharField(), help_text="Keys of other recipes for the same symptom, listed under this one."
-    )
+    alternatives = serializers.SerializerMethodField(
+        help_text="Keys of other recipes for the same symptom, listed under this one.")
+
+    @extend_schema_field(serializers.ListField(child=serializers.CharField()))
+    def get_alternatives(self, fix) -> list[str]:
+        return [alternative["key"] for alternative in fix.alternatives]
 
 
 class RunMatchesSerializer(serializers.Serializer):

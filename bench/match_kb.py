@@ -9,7 +9,7 @@ first, so both see the same machine at the same moments (median and best of
 each, and their ratios; the machine is shared, so single best-ofs taken minutes
 apart are not comparable), ``grep -E -f`` over the same file (patterns converted to POSIX
 ERE, bounded by a timeout), 20,000 signatures against 2,000, and the end-to-end
-figure: the product's own path (``matcher.scanner_for`` over 2,000 compiled
+figure: the product's own path (``matcher.scan_plan`` over 2,000 compiled
 signatures, 50 of them ``log_lines`` facts leaves; then, timed,
 ``matcher.documents_for`` on an unsaved Evidence of the 50 MB and
 ``Signature.evaluate`` of every signature: decoding, scan, parsing, evaluation).
@@ -333,11 +333,11 @@ def product_signatures(regexes: list[str]) -> list[matcher.CompiledSymptom]:
     return compiled
 
 
-def end_to_end(symptoms, scanner, cap, data: bytes) -> tuple[int, int]:
+def end_to_end(symptoms, plan, data: bytes) -> tuple[int, int]:
     """The matcher's path for one run holding this evidence: documents, then every signature."""
     evidence = Evidence(probe="system_log", step=0, command="tail", exit_status=0, output=data,
                         recorded_at=dt.datetime(2026, 6, 4, tzinfo=dt.UTC))  # fmt: skip
-    documents = matcher.documents_for([evidence], scanner=scanner, cap=cap)
+    documents = matcher.documents_for([evidence], plan=plan)
     held = sum(symptom.signature.evaluate(documents).held for symptom in symptoms)
     parsed_lines = sum(len(rows) for rows in documents[0]._line_rows.values())
     return held, parsed_lines
@@ -421,11 +421,11 @@ def main() -> None:
 
     started = time.perf_counter()
     symptoms = product_signatures([r for r, _s in small])
-    scanner_2k, cap = matcher.scanner_for([s.signature for s in symptoms])
+    plan_2k = matcher.scan_plan([s.signature for s in symptoms])
     prepare_s = time.perf_counter() - started
-    facts_leaves = [leaf for s in symptoms for leaf in s.signature.leaves() if hasattr(leaf, "line_filter")]
-    prefiltered = sum(bool(leaf.line_filter) for leaf in facts_leaves)
-    e2e_s, (held, parsed_lines) = best_of(3, lambda: end_to_end(symptoms, scanner_2k, cap, data))
+    facts_leaves = [leaf for s in symptoms for leaf in s.signature.facts_leaves()]
+    prefiltered = sum(leaf in plan_2k.line_filters for leaf in facts_leaves)
+    e2e_s, (held, parsed_lines) = best_of(3, lambda: end_to_end(symptoms, plan_2k, data))
     print(
         f"\n[ours, end to end: {len(symptoms):,} signatures ({len(facts_leaves)} log_lines facts leaves, "
         f"{prefiltered} prefiltered by the scan), one {len(data) / 1e6:.0f} MB system_log evidence]"

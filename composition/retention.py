@@ -152,9 +152,3 @@ def _stored_bytes(kind: Kind, model, pks: list[int]) -> int:
         return 0
     total = model.objects.filter(pk__in=pks).aggregate(total=Coalesce(Sum(kind.size()), 0))["total"]
     return int(total)
-
-
-def run_is_pruned(*, run_id: int) -> bool:
-    """Some of the run's evidence was pruned: its stored matches stand, it cannot be matched again."""
-    return Evidence.objects.filter(run_id=run_id, output_pruned_at__isnull=False).exists()
-

@@ -49,14 +49,19 @@ import dataclasses
 import functools
 import logging
 import re
+import sys
 import threading
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
-# Python's own parser is the only way to get re's exact grammar; it is private
-# but has been stable for decades (it was the public sre_parse until 3.11).
+# Python's own regex parser, private since 3.11 (it was the public sre_parse, now a deprecated alias):
+# the only way to read re's exact grammar, which the translation must agree with byte for byte.
+# No public API exposes a parse tree, and re-implementing the grammar would be a second, drifting copy.
+# Only ``_parse_regex`` calls the parser; ``sre_c`` is read for opcode names. ``_check_parser_api``
+# runs at import and tests/test_scanning.py pins the tree shape, so a Python that changes either fails
+# loudly (at start-up and in CI) rather than translating patterns wrongly.
 from re import _constants as sre_c  # type: ignore[attr-defined]
-from re import _parser as sre_parse  # type: ignore[attr-defined]
+from re import _parser as _sre_parser  # type: ignore[attr-defined]
 
 logger = logging.getLogger(__name__)
 
@@ -144,6 +149,38 @@ _UNBOUNDED = {
     sre_c.ATOMIC_GROUP: ("atomic group", "use a plain group"),
     sre_c.POSSESSIVE_REPEAT: ("possessive quantifier", "use a greedy one"),
 }
+
+
+def _parse_regex(regex: bytes, flags: int) -> tuple[list, int, int]:
+    """re's parse tree of ``regex``: its (opcode, argument) items, its final flags and its minimum width.
+
+    The one call into the private parser (see the imports). Raises re.error and RecursionError as re does.
+    """
+    parsed = _sre_parser.parse(regex, flags)
+    return list(parsed), parsed.state.flags, parsed.getwidth()[0]
+
+
+def _check_parser_api() -> None:
+    """Fail at import, naming the Python, when the private parser no longer looks as this module reads it."""
+    needed = ("LITERAL", "NOT_LITERAL", "ANY", "IN", "BRANCH", "SUBPATTERN", "MAX_REPEAT", "MIN_REPEAT", "AT",
+              "ASSERT", "ASSERT_NOT", "GROUPREF", "GROUPREF_EXISTS", "ATOMIC_GROUP", "POSSESSIVE_REPEAT",
+              "NEGATE", "RANGE", "CATEGORY", "MAXREPEAT", "AT_END", "AT_BEGINNING", "AT_BOUNDARY",
+              "AT_NON_BOUNDARY", "CATEGORY_DIGIT")  # fmt: skip
+    missing = [name for name in needed if not hasattr(sre_c, name)]
+    try:
+        items, _flags, width = _parse_regex(rb"a(?:b|c)*\d", 0)
+        shape = [op for op, _av in items]
+    except Exception as exc:  # any change at all in the parser's interface
+        python = sys.version.split()[0]
+        raise RuntimeError(f"scanning: re's private parser changed in Python {python}: {exc!r}") from exc
+    if missing or shape != [sre_c.LITERAL, sre_c.MAX_REPEAT, sre_c.IN] or width != 2:
+        raise RuntimeError(
+            f"scanning: re's private parser changed in Python {sys.version.split()[0]} "
+            f"(missing opcodes {missing}, tree {shape}, width {width}); diagnostics/scanning.py must be updated"
+        )
+
+
+_check_parser_api()
 
 
 def _case_closure(chars: Iterable[int]) -> set[int]:
@@ -352,28 +389,28 @@ def _translate(pattern: Pattern) -> _Translated:
         # str case folding maps some non-ASCII letters onto ASCII ones (the long s onto "s").
         raise PatternError(pattern.id, "a loose pattern must be ASCII")
     try:
-        parsed = sre_parse.parse(pattern.regex.encode(), re.IGNORECASE if "i" in pattern.flags else 0)
+        parsed, flags, min_width = _parse_regex(pattern.regex.encode(), re.IGNORECASE if "i" in pattern.flags else 0)
     except re.error as exc:
         raise PatternError(pattern.id, f"invalid regular expression: {exc}") from None
     except RecursionError:
         raise PatternError(pattern.id, "the expression is nested too deeply") from None
-    if parsed.state.flags & re.LOCALE:
+    if flags & re.LOCALE:
         raise PatternError(pattern.id, "the locale flag (?L) is not supported")
     translator = _Translator(pattern.id, loose=pattern.loose)
-    regex = translator.seq(parsed, parsed.state.flags)
+    regex = translator.seq(parsed, flags)
     if regex is None:
         raise PatternError(pattern.id, "it can only match across a newline, and matching is per line")
     translator.embedded_end = False
-    to_line_end = translator.seq_to_line_end(parsed, parsed.state.flags)
+    to_line_end = translator.seq_to_line_end(parsed, flags)
     if translator.embedded_end:
         raise PatternError(
             pattern.id, "$ (end of line) is only supported at the end of the pattern or its alternatives"
         )
-    can_be_empty = parsed.getwidth()[0] == 0
+    can_be_empty = min_width == 0
     # re's \B never matches an empty string, hyperscan's does on an empty line.
     if can_be_empty and translator.uses_non_boundary:
         raise PatternError(pattern.id, r"\B in a pattern that can match an empty string is not supported")
-    fewer_ends = translator.seq_fewer_ends(parsed, parsed.state.flags) or ""
+    fewer_ends = translator.seq_fewer_ends(parsed, flags) or ""
     return _Translated(pattern.id, regex, to_line_end, can_be_empty, fewer_ends, pattern.max_hits)
 
 
@@ -439,10 +476,6 @@ class Scanner:
         scanner = _HyperscanScanner(translated) if engine == "hyperscan" else _ReScanner(translated)
         scanner.patterns = tuple(patterns)
         return scanner
-
-    @property
-    def pattern_ids(self) -> list[int]:
-        return list(self._ids)
 
     def max_hits(self, pattern_id: int, default: int) -> int:
         """The most lines a scan cites for this pattern when the scan's own cap is ``default``."""

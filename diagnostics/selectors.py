@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from urllib.parse import urlsplit
+from urllib.parse import urlencode, urlsplit
 
 from django.db.models import Count, Q
 
@@ -92,18 +92,82 @@ def ticket_live_runs(*, runs: list[CollectionRun]) -> list[LiveRun]:
     return live
 
 
-def run_detail(*, user, run_id: int) -> tuple[CollectionRun, list[StepView]]:
-    access.run_access(user=user, action="view")
-    run = CollectionRun.objects.select_related("server", "ticket", "sweep__customer", "requested_by").get(pk=run_id)
-    evidence = {e.step: e for e in run.evidence.all()}
+def _run_for_page(run_id: int) -> CollectionRun:
+    return CollectionRun.objects.select_related("server", "ticket", "sweep__customer", "requested_by").get(pk=run_id)
+
+
+def _step_views(run: CollectionRun, evidence: dict[int, Evidence]) -> list[StepView]:
     steps = [StepView(i, s.get("probe", "?"), s.get("params") or {}, evidence.get(i)) for i, s in enumerate(run.steps)]
     # Evidence past the playbook's steps is measured by the product itself (ssh_session): shown last.
     steps += [StepView(e.step, e.probe, {}, e) for step, e in sorted(evidence.items()) if step >= len(run.steps)]
+    return steps
+
+
+def run_detail(*, user, run_id: int) -> tuple[CollectionRun, list[StepView]]:
+    access.run_access(user=user, action="view")
+    run = _run_for_page(run_id)
+    steps = _step_views(run, {e.step: e for e in run.evidence.all()})
     cited = cited_lines(run=run) if run.is_settled else {}
     for step in steps:
         if step.evidence is not None and not step.evidence.binary:
             _number_lines(step, cited.get(step.index, {}))
     return run, steps
+
+
+@dataclass
+class RunPoll:
+    """One poll of a run page: the run's state and progress, and only the steps the page must swap."""
+
+    run: CollectionRun
+    progress: int
+    changed: list[StepView]  # the page shows these as unfinished, or (once settled) they hold cited lines
+    new: list[StepView]  # steps the page does not show yet (the session's own evidence, appended last)
+    query: str  # what the next poll asks for (``poll_query``)
+
+
+# Enough of an evidence row to know its step is finished (progress, the next poll), without its output.
+_STEP_STATE_FIELDS = ("run_id", "step", "probe")
+
+
+def run_poll(*, user, run_id: int, pending: set[int], shown: int) -> RunPoll:
+    """What the run page's poll needs. ``pending``: the steps the page shows unfinished; ``shown``: how many
+    steps it shows. Finished steps the page already has are never sent again (their outputs are not even
+    read), so a poll costs the same at the last step as at the first and a step a tech opened stays open.
+    Once the run is settled, the steps holding cited lines are sent once more, with those lines marked."""
+    access.run_access(user=user, action="view")
+    run = _run_for_page(run_id)
+    steps = _step_views(run, {e.step: e for e in run.evidence.only(*_STEP_STATE_FIELDS)})
+    cited = cited_lines(run=run) if run.is_settled else {}
+    wanted = {s.index for s in steps if s.index in pending or s.index >= shown or s.index in cited}
+    full = {e.step: e for e in run.evidence.filter(step__in=wanted)} if wanted else {}
+    changed, new = [], []
+    for step in steps:
+        if step.index not in wanted:
+            continue
+        step.evidence = full.get(step.index)
+        if step.evidence is not None and not step.evidence.binary:
+            _number_lines(step, cited.get(step.index, {}))
+        (new if step.index >= shown else changed).append(step)
+    return RunPoll(run, run_progress(steps), changed, new, poll_query(steps))
+
+
+def poll_query(steps: list[StepView]) -> str:
+    """The run page's poll parameters for a page showing ``steps``: its unfinished steps and how many it shows."""
+    pending = ",".join(str(s.index) for s in steps if s.evidence is None)
+    shown = max((s.index for s in steps), default=-1) + 1
+    return urlencode({"pending": pending, "shown": shown})
+
+
+def parse_poll_query(params) -> tuple[set[int], int]:
+    """``pending`` and ``shown`` from a poll's query string; ValueError saying what is wrong."""
+    try:
+        pending = {int(i) for i in params.get("pending", "").split(",") if i != ""}
+        shown = int(params["shown"])
+    except (KeyError, ValueError):
+        raise ValueError("a run poll needs pending=<step numbers, comma-separated>&shown=<number>") from None
+    if shown < 0 or any(i < 0 for i in pending):
+        raise ValueError("step numbers cannot be negative")
+    return pending, shown
 
 
 def cited_lines(*, run: CollectionRun) -> dict[int, dict[int, str]]:
@@ -184,7 +248,7 @@ class FixView:
     fit_citations: list[CitationView] = field(default_factory=list)
     causes: list[str] = field(default_factory=list)  # titles of found symptoms that explain this fix's
     missing_causes: list[str] = field(default_factory=list)  # known causes of its symptom not found
-    alternatives: list[dict] = field(default_factory=list)  # [{title, fits}] other recipes for the same symptom
+    alternatives: list[dict] = field(default_factory=list)  # [{key, title, fits}] other recipes for the same symptom
     explains_complaint: bool = False  # its symptom shares words with what the customer wrote
     proved_by: list[ProofView] = field(default_factory=list)  # the runs that found its symptom, newest first
     server: str = ""
@@ -194,6 +258,11 @@ class FixView:
     rejected_reason: str = ""
     verified: bool = False  # a Verify run found its symptom gone
     steps_not_on_host: list[dict] = field(default_factory=list)  # {text, for}: for software not running here
+    # For API readers, who name recipes and symptoms by key (titles change, keys do not).
+    key: str = ""
+    score: float = 0.0  # the rank's score, 0..1; score_percent is it rounded for people
+    symptom_keys: list[str] = field(default_factory=list)
+    cause_keys: list[str] = field(default_factory=list)
 
     @property
     def last_seen(self):
@@ -250,13 +319,29 @@ def ticket_fixes_panel(*, ticket) -> dict:
 
 def suggested_fixes(*, ticket, diagnosis=None) -> list[FixView]:
     """The ticket's ranked fixes from its whole diagnosis, shaped for the page: every decision
-    made here, not in the template."""
-    views = []
+    made here, not in the template. What techs recorded about each (accepted, rejected...) is shown too."""
     diagnosis = diagnosis or ticket_findings(ticket=ticket)
     ranked = knowledge_selectors.rank_findings(diagnosis.findings, complaint=f"{ticket.subject}\n{ticket.description}")
     ids = [entry.recipe.pk for entry in ranked]
-    progress = outcomes.ticket_recipe_progress(ticket=ticket, recipe_ids=ids)
-    reasons = outcomes.ticket_rejection_reasons(ticket=ticket, recipe_ids=ids)
+    views = fix_views(ranked, progress=outcomes.ticket_recipe_progress(ticket=ticket, recipe_ids=ids),
+                      reasons=outcomes.ticket_rejection_reasons(ticket=ticket, recipe_ids=ids))
+    # A fix the tech rejected goes last; the others keep their rank.
+    return sorted(views, key=lambda view: view.rejected)
+
+
+def run_fixes(*, run: CollectionRun) -> list[FixView]:
+    """One diagnosed run's ranked fixes, shaped as the ticket page shows them (the API's run matches)."""
+    if not run.is_settled:
+        return []
+    return fix_views(knowledge_selectors.ranked_fixes(run=run))
+
+
+def fix_views(ranked: list[knowledge_selectors.RankedFix], *, progress: dict | None = None,
+              reasons: dict | None = None) -> list[FixView]:
+    """``ranked`` (best first) as FixViews, steps filled in for the host that showed each fix's symptom;
+    ``progress`` and ``reasons`` are a ticket's recorded outcomes per recipe id (none for a bare run)."""
+    progress, reasons = progress or {}, reasons or {}
+    views = []
     contexts: dict[tuple, HostContext] = {}
     for entry in ranked:
         recipe, matches, fit = entry.recipe, entry.matches, entry.fit  # matches arrive best first
@@ -273,7 +358,9 @@ def suggested_fixes(*, ticket, diagnosis=None) -> list[FixView]:
         proofs = sorted(entry.finding.runs, key=lambda r: (r.finished_at, r.pk), reverse=True)
         views.append(FixView(
             recipe_id=recipe.pk,
+            key=recipe.key,
             title=recipe.title,
+            score=entry.score,
             score_percent=max(0, min(100, round(100 * entry.score))),
             confidence=matches[0].get_confidence_display() if matches else "",
             risk=recipe.risk,
@@ -285,13 +372,15 @@ def suggested_fixes(*, ticket, diagnosis=None) -> list[FixView]:
             steps_not_on_host=rendered.steps_not_on_host,
             references=[_reference(r) for r in recipe.references or []],
             symptoms=[_symptom_view(m) for m in best.values()],
+            symptom_keys=[m.symptom.key for m in best.values()],
             citations=_citations(matches),
             fits=None if fit is None else fit.applies,
             fit_why=fit.why if fit is not None else "",
             fit_citations=_cited_lines([(fit.run_id, fit.citations)]) if fit is not None else [],
             causes=[cause.title for cause in entry.causes],
+            cause_keys=[cause.key for cause in entry.causes],
             missing_causes=[cause.title for cause in entry.missing_causes],
-            alternatives=[{"title": a.recipe.title, "fits": a.fits} for a in entry.alternatives],
+            alternatives=[{"key": a.recipe.key, "title": a.recipe.title, "fits": a.fits} for a in entry.alternatives],
             explains_complaint=entry.explains_complaint,
             proved_by=[ProofView(r.pk, r.server.name, r.finished_at) for r in proofs],
             server=entry.finding.server.name,
@@ -301,8 +390,7 @@ def suggested_fixes(*, ticket, diagnosis=None) -> list[FixView]:
             rejected_reason=reasons.get(recipe.pk, ""),
             verified=RecipeOutcome.VERIFIED in done,
         ))
-    # A fix the tech rejected goes last; the others keep their rank.
-    return sorted(views, key=lambda view: view.rejected)
+    return views
 
 
 @dataclass

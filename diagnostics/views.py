@@ -48,21 +48,45 @@ def collect(request: HttpRequest, ticket_id: int) -> HttpResponse:
 @login_required
 @require_GET
 def run_detail(request: HttpRequest, run_id: int) -> HttpResponse:
+    """The run page; its htmx poll gets the run's state and only the steps that changed (``selectors.run_poll``)."""
+    # A poll without its parameters comes from a page rendered before polls had them: it gets the whole section.
+    if request.htmx and "shown" in request.GET:
+        return _run_poll(request, run_id)
     try:
         run, steps = selectors.run_detail(user=request.user, run_id=run_id)
     except CollectionRun.DoesNotExist:
         raise Http404("No such run") from None
     context = {
-        "run": run,
+        **_run_state_context(request, run),
         "steps": steps,
         "progress": selectors.run_progress(steps),
+        "poll_query": selectors.poll_query(steps),
+    }
+    return render(request, "diagnostics/_run.html" if request.htmx else "diagnostics/run.html", context)
+
+
+def _run_poll(request: HttpRequest, run_id: int) -> HttpResponse:
+    try:
+        pending, shown = selectors.parse_poll_query(request.GET)
+    except ValueError as exc:
+        return HttpResponse(f"Bad poll of run {run_id}: {exc}.", status=400, content_type="text/plain; charset=utf-8")
+    try:
+        poll = selectors.run_poll(user=request.user, run_id=run_id, pending=pending, shown=shown)
+    except CollectionRun.DoesNotExist:
+        raise Http404("No such run") from None
+    context = {**_run_state_context(request, poll.run), "poll": poll, "progress": poll.progress,
+               "poll_query": poll.query}
+    return render(request, "diagnostics/_run_poll.html", context)
+
+
+def _run_state_context(request: HttpRequest, run: CollectionRun) -> dict:
+    return {
+        "run": run,
         "symptoms": selectors.run_symptoms(run=run),
         # Near-misses are for admins tuning signatures; nobody else gets them in the context.
         "near_misses": selectors.run_near_misses(run=run)
         if run.is_settled and access.has_role(request.user, access.ADMIN) else None,
     }
-    template = "diagnostics/_run.html" if request.htmx else "diagnostics/run.html"
-    return render(request, template, context)
 
 
 @login_required

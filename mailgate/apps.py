@@ -6,9 +6,8 @@ class MailgateConfig(AppConfig):
     verbose_name = "Mail gateway"
 
     def ready(self) -> None:
-        from django.db.models.signals import post_save
+        # Signed up on the desk's event bus, whose docstring lists every subscriber (triage.events).
+        from mailgate import subscribers
+        from triage import events
 
-        from mailgate import receivers
-
-        post_save.connect(receivers.ticket_event_saved, sender="triage.TicketEvent",
-                          dispatch_uid="mailgate.ticket_event_saved")
+        events.subscribe(events.TICKET_EVENT_RECORDED, subscribers.ticket_event)

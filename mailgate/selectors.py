@@ -35,11 +35,6 @@ def customer_routes(*, customer: Customer) -> QuerySet[MailRoute]:
     return MailRoute.objects.filter(customer=customer).order_by("kind", "value")
 
 
-def inbound_recent(*, outcome: str | None = None, limit: int = 50) -> QuerySet[InboundMessage]:
-    qs = InboundMessage.objects.defer("raw").select_related("ticket", "customer").order_by("-received_at", "-id")
-    return (qs.filter(outcome=outcome) if outcome else qs)[:limit]
-
-
 # --- Held mail and routes (the Held mail and Mail routes pages) ------------------
 
 # The page shows this much of each body; the rest is on the ticket once filed.

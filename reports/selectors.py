@@ -228,11 +228,6 @@ def chart_table(*, user, name: str, filters: Filters) -> Table:
     return CHARTS[name][1](filters)
 
 
-def dashboard_tables(*, user, filters: Filters) -> dict[str, Table]:
-    access.dashboard_access(user=user)
-    return {name: selector(filters) for name, (_title, selector) in CHARTS.items()}
-
-
 def rollups_refreshed_at():
     cursor = RollupCursor.objects.filter(pk=1).first()
     return cursor.started_at if cursor else None

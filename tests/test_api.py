@@ -598,3 +598,17 @@ def test_a_finished_run_not_yet_diagnosed_says_so_and_offers_no_fixes_yet(tech, 
     run_diagnose(run_id=run.pk)
     body = api_as(tech).get(reverse("api:run_matches", args=[run.pk])).json()
     assert body["diagnosed"] is True and body["fixes"][0]["key"] == "bnx2-disable-msi"
+
+
+def test_a_runs_fixes_are_the_ones_its_ticket_page_shows(tech, kb, make_run, ticket):
+    from diagnostics.knowledge.diagnosis import run_diagnose
+    from diagnostics.selectors import suggested_fixes
+    from tests.test_fixes_view import KERNEL_LOG
+
+    run = make_run({"kernel_log": KERNEL_LOG})
+    run_diagnose(run_id=run.pk)
+    fixes = api_as(tech).get(reverse("api:run_matches", args=[run.pk])).json()["fixes"]
+    page = suggested_fixes(ticket=ticket)  # the ticket's only run: the same diagnosis
+    assert fixes and [(f["key"], f["title"], f["score"], f["steps"], f["fits"]) for f in fixes] == [
+        (v.key, v.title, v.score, v.steps, v.fits) for v in page]
+    assert [f["symptoms"] for f in fixes] == [v.symptom_keys for v in page]

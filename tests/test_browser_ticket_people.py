@@ -8,7 +8,7 @@ from playwright.sync_api import expect
 
 from mailgate import tasks
 from mailgate.models import OutboundMessage
-from tests.browser import BROWSER_MARKS, assert_same_document, mark_document, sign_in
+from tests.browser import BROWSER_MARKS, assert_same_document, mark_document, save_screenshot, sign_in
 from triage.contacts import services as contacts
 from triage.models import Contact, EventKind
 
@@ -37,6 +37,7 @@ def test_a_tech_sets_the_people_while_a_reply_waits_and_the_reply_goes_to_them(p
     expect(page.locator("#reply-recipients")).to_have_text("Mailed to kim@northwind.test, copy to lee@partner.test.")
     expect(page.locator("#id_body")).to_have_value(REPLY)  # the half-typed reply survived
     expect(page.locator(f"#action-people input[type=checkbox][value='{kim.pk}']")).not_to_be_checked()
+    save_screenshot(page, "ticket-people")
     lee = Contact.objects.get(email="lee@partner.test")
     assert (lee.customer, lee.name) == (ticket.customer, "Lee Partner")
     assert_same_document(page)

@@ -225,11 +225,11 @@ def test_a_stored_signature_now_invalid_is_skipped_and_the_genuine_matches_are_k
 
 def test_a_where_regex_still_prefilters_log_lines_through_the_scan(kb):
     """The facts leaves' line prefilter reads the where regex's pattern from its bounded matcher."""
-    matcher.compiled_symptoms()
-    leaves = [leaf for s in matcher.compiled_symptoms() for leaf in s.signature.leaves() if hasattr(leaf, "where")]
+    plan = matcher.compiled_knowledge().plan
+    leaves = [leaf for s in matcher.compiled_symptoms() for leaf in s.signature.facts_leaves()]
     regex_where = [lf for lf in leaves if any(op == "regex" for _n, op, _e in lf.where) and lf.table == "log_lines"]
     for lf in regex_where:
-        assert lf.line_filter, lf.where
+        assert plan.line_filters.get(lf), lf.where
     for lf in leaves:
         for _name, _op, expected in lf.where:
             assert not isinstance(expected, re.Pattern)  # nothing left for backtracking re to run

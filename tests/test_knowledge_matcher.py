@@ -122,14 +122,14 @@ def test_finishing_a_run_only_records_its_state_and_the_diagnosis_step_matches_i
 
 def test_regexes_go_through_one_multi_pattern_scan_with_the_same_answers(kb, make_run):
     symptoms = matcher.compiled_symptoms()
-    scanner, cap = matcher.current_scanner()
+    plan = matcher.current_plan()
     leaves = [leaf for s in symptoms for leaf in s.signature.regex_leaves()]
-    assert scanner is not None and cap >= 20
-    assert sum(leaf.scan_id is not None for leaf in leaves) >= len(leaves) * 0.8  # most go through the scan
+    assert plan.scanner is not None and plan.cap >= 20
+    assert sum(leaf in plan.scan_ids for leaf in leaves) >= len(leaves) * 0.8  # most go through the scan
 
     run = make_run({"kernel_log": KERNEL_LOG, "strace": STRACE, **HEALTHY})
     evidence = list(Evidence.objects.filter(run=run).order_by("step"))
-    scanned = matcher.documents_for(evidence, scanner=scanner, cap=cap)
+    scanned = matcher.documents_for(evidence, plan=plan)
     searched = matcher.documents_for(evidence)  # no scan: every regex searches on its own
     for symptom in symptoms:
         with_scan, without = symptom.signature.evaluate(scanned), symptom.signature.evaluate(searched)

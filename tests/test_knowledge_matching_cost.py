@@ -42,7 +42,7 @@ def test_threads_that_find_the_knowledge_base_stale_together_share_one_compilati
     assert errors == []
     assert len(results) == threads
     assert len({id(result) for result in results}) == 1, "every thread got the one compilation"
-    assert results[0] and matcher.current_scanner()[0] is not None
+    assert results[0] and matcher.current_plan().scanner is not None
     assert matcher.compiled_symptoms() is results[0], "and it is kept until the knowledge base changes"
 
 
@@ -54,9 +54,9 @@ def test_an_edit_compiles_again_and_the_symptoms_scan_and_fits_come_from_one_com
     services.symptom_save(data=data, by=None, note="test")
     after = matcher.compiled_knowledge()
     assert after is not before and after.stamp != before.stamp
-    assert after.scanner is not before.scanner, "a new regex, a new scan"
+    assert after.plan.scanner is not before.plan.scanner, "a new regex, a new scan"
     leaf = next(s for s in after.symptoms if s.key == "bnx2-irq-link-flap").signature.regex_leaves()[0]
-    assert after.scanner.patterns[leaf.scan_id].regex == "EXT3-fs: mounted"
+    assert after.plan.scanner.patterns[after.plan.scan_ids[leaf]].regex == "EXT3-fs: mounted"
     run = make_run({"kernel_log": KERNEL_LOG})
     (match,) = [m for m in matcher.match_run(run=run) if m.symptom.key == "bnx2-irq-link-flap"]
     assert match.why == "ext3 mounted" and [c["line_start"] for c in match.citations] == [1]
@@ -65,11 +65,11 @@ def test_an_edit_compiles_again_and_the_symptoms_scan_and_fits_come_from_one_com
 def test_an_edit_that_changes_no_regex_reuses_the_compiled_scan_with_the_same_answers(kb, make_run):
     run = make_run({"kernel_log": KERNEL_LOG, "strace": STRACE})
     first = [(m.symptom.key, m.score, m.matched, m.why, m.citations) for m in matcher.match_run(run=run)]
-    before, (scan_before, _) = matcher.compiled_symptoms(), matcher.current_scanner()
+    before, scan_before = matcher.compiled_symptoms(), matcher.current_plan().scanner
     symptom = Symptom.objects.get(key="ident-lookup-timeout")
     services.symptom_save(data={**services.symptom_data(symptom), "title": "Ident lookups time out (edited)"},
                           by=None, note="test")
-    after, (scan_after, _) = matcher.compiled_symptoms(), matcher.current_scanner()
+    after, scan_after = matcher.compiled_symptoms(), matcher.current_plan().scanner
     assert after is not before, "the edit is seen"
     assert scan_after is scan_before, "no regex changed: hyperscan's database is not compiled again"
     second = [(m.symptom.key, m.score, m.matched, m.why, m.citations) for m in matcher.match_run(run=run)]

@@ -110,11 +110,9 @@ def evidence(probe: str, text: str) -> Evidence:
 @pytest.mark.parametrize("text", [TRICKY, CRLF, *(p.read_text() for p in LOG_FIXTURES)])
 def test_a_signature_answers_the_same_through_the_prefilter_as_on_fully_parsed_facts(text):
     symptoms = symptoms_for(leaf_specs())
-    scanner, cap = matcher.scanner_for([s.signature for s in symptoms])
-    assert (
-        sum(bool(leaf.line_filter) for s in symptoms for leaf in s.signature.leaves() if hasattr(leaf, "where")) == 22
-    )
-    scanned = matcher.documents_for([evidence("system_log", text)], scanner=scanner, cap=cap)
+    plan = matcher.scan_plan([s.signature for s in symptoms])
+    assert sum(leaf in plan.line_filters for s in symptoms for leaf in s.signature.facts_leaves()) == 22
+    scanned = matcher.documents_for([evidence("system_log", text)], plan=plan)
     parsed = [
         Document(probe="system_log", text=text, evidence_id=None, step=0, facts=facts_for(
             "system_log", text.encode(), recorded_at=RECORDED))
@@ -127,9 +125,9 @@ def test_a_signature_answers_the_same_through_the_prefilter_as_on_fully_parsed_f
 
 def test_a_message_predicate_parses_only_candidate_lines_and_other_tables_not_at_all():
     symptoms = symptoms_for([{"facts": "log_lines", "where": {"message": {"regex": r"(?i)failed password"}}}])
-    scanner, cap = matcher.scanner_for([s.signature for s in symptoms])
+    plan = matcher.scan_plan([s.signature for s in symptoms])
     log, sockets = evidence("system_log", TRICKY), evidence("sockets", "State Recv-Q Send-Q\n")
-    documents = matcher.documents_for([log, sockets], scanner=scanner, cap=cap)
+    documents = matcher.documents_for([log, sockets], plan=plan)
     assert symptoms[0].signature.evaluate(documents).held
     # Two lines say "failed password" (any case) and the two nginx lines may: four read, no full parse.
     assert sorted(documents[0]._line_rows["log_lines"]) == [2, 3, 8, 13]
@@ -141,7 +139,7 @@ def test_a_prefilter_past_its_cap_falls_back_to_the_full_parse(monkeypatch):
     monkeypatch.setattr(matcher, "PREFILTER_LINES", 3)
     text = "".join(f"Nov 21 23:51:{n % 60:02d} web sshd[{n}]: Failed password for root\n" for n in range(10))
     symptoms = symptoms_for([{"facts": "log_lines", "where": {"message": {"regex": "Failed"}}, "count": {"gte": 10}}])
-    scanner, cap = matcher.scanner_for([s.signature for s in symptoms])
-    documents = matcher.documents_for([evidence("system_log", text)], scanner=scanner, cap=cap)
+    plan = matcher.scan_plan([s.signature for s in symptoms])
+    documents = matcher.documents_for([evidence("system_log", text)], plan=plan)
     assert symptoms[0].signature.evaluate(documents).held
     assert len(documents[0]._tables["log_lines"]) == 10

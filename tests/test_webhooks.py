@@ -24,8 +24,8 @@ from diagnostics.knowledge import services as knowledge
 from diagnostics.knowledge.diagnosis import run_diagnose
 from diagnostics.models import CollectionRun, Evidence, RunState
 from diagnostics.services.runs import _finish
-from diagnostics.signals import fixes_suggested
 from tests.conftest import login
+from triage import events
 from triage import services as desk
 from webhooks import services, tasks
 from webhooks.models import Delivery, DeliveryState, Endpoint, EventType
@@ -208,9 +208,9 @@ def test_a_finished_collection_and_its_fixes_are_each_sent(endpoint, receiver, t
     assert 0 < recipe["score"] <= 1 and recipe["symptoms"] == [{"key": "slow-host", "title": "Slow host"}]
 
 
-def test_a_fixes_suggested_signal_alone_records_a_delivery(endpoint, make_run):
+def test_a_fixes_suggested_publication_alone_records_a_delivery(endpoint, make_run):
     run = make_run({"load": "up"})
-    fixes_suggested.send(sender=CollectionRun, run=run, recipe_ids=[])
+    events.fixes_suggested(run=run, recipe_ids=[])
     assert only_delivery(EventType.FIX_SUGGESTED).payload["data"]["recipes"] == []
 
 

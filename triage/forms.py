@@ -5,20 +5,17 @@ from __future__ import annotations
 import re
 
 from django import forms
-from django.contrib.auth import get_user_model
-from django.contrib.auth.password_validation import validate_password
 from django.core.exceptions import ValidationError
 from django.core.validators import validate_ipv46_address
 
 from mailgate import upload_services
-from triage import access, business_hours, selectors, workflow
+from triage import access, business_hours, selectors, services, workflow
 from triage.models import (
     BusinessCalendar,
     Contact,
     Customer,
     Priority,
     Server,
-    ServerRole,
     SlaTier,
     Status,
     Ticket,
@@ -270,28 +267,48 @@ class MergeForm(_UserForm):
     confirm = forms.BooleanField(required=False, widget=forms.HiddenInput)
 
 
+class FlagInput(forms.CheckboxInput):
+    """A checkbox that also reads the words an API client sends for false ("false", "0", "no", "off")."""
+
+    FALSE = frozenset({"false", "f", "0", "no", "n", "off"})
+
+    def value_from_datadict(self, data, files, name):
+        value = data.get(name)
+        if isinstance(value, str) and value.strip().lower() in self.FALSE:
+            return False
+        return super().value_from_datadict(data, files, name)
+
+
 class QueueFilterForm(forms.Form):
-    """The queue's query string. Bad values are errors shown above the queue, never a 500."""
+    """The queue's query string, for the browser's queue and the API's (api.serializers.QueueQuerySerializer
+    documents these fields from here). Bad values are errors shown above the queue, never a 500.
+
+    ``initial`` is what a blank value means; ``help_text`` is for API readers (the queue page does not show it)."""
 
     STATUS_CHOICES = [("open", "Open"), ("all", "All"), *Status.choices]
 
-    status = forms.ChoiceField(choices=STATUS_CHOICES, required=False)
+    status = forms.ChoiceField(choices=STATUS_CHOICES, required=False, initial="open",
+                               help_text='"open" (every status before resolved), "all", or one status')
     priority = forms.TypedChoiceField(choices=[("", "Any"), *Priority.choices], coerce=int,
                                       required=False, empty_value=None)
-    assignee = forms.CharField(required=False, max_length=12)
+    assignee = forms.CharField(required=False, max_length=12, help_text='"me", "none" (unassigned) or a user id')
     customer = forms.ModelChoiceField(queryset=Customer.objects.order_by("name"), required=False,
-                                      empty_label="Any customer")
-    tag = forms.CharField(required=False, max_length=40)
-    at_risk = forms.BooleanField(required=False, label="SLA at risk")
-    q = forms.CharField(required=False, max_length=200, label="Search")
-    sort = forms.ChoiceField(choices=[(k, label) for k, (label, _) in selectors.SORTS.items()], required=False)
-    cursor = forms.CharField(required=False, max_length=500, widget=forms.HiddenInput)
+                                      empty_label="Any customer", help_text="A customer's id",
+                                      error_messages={"invalid_choice": "No such customer."})
+    tag = forms.CharField(required=False, max_length=40, help_text="A tag's name")
+    at_risk = forms.BooleanField(required=False, label="SLA at risk", widget=FlagInput,
+                                 help_text="Only tickets whose SLA is breached or nearly due")
+    q = forms.CharField(required=False, max_length=200, label="Search", help_text="Full-text search, or #123")
+    sort = forms.ChoiceField(choices=[(k, label) for k, (label, _) in selectors.SORTS.items()], required=False,
+                             initial=selectors.DEFAULT_SORT)
+    cursor = forms.CharField(required=False, max_length=500, widget=forms.HiddenInput,
+                             help_text="From a page's next_cursor or previous_cursor")
 
     def clean_assignee(self):
         value = self.cleaned_data["assignee"].strip()
-        if value in ("", "me", "none") or value.isdigit():
+        if value in ("", "me", "none") or (value.isascii() and value.isdigit()):
             return value
-        raise ValidationError("Choose me, unassigned or a person.")
+        raise ValidationError('Choose "me", "none" (unassigned) or a user id.')
 
     def clean_tag(self):
         value = self.cleaned_data["tag"].strip().lower()
@@ -302,14 +319,14 @@ class QueueFilterForm(forms.Form):
     def filters(self) -> selectors.QueueFilters:
         data = self.cleaned_data
         return selectors.QueueFilters(
-            status=data.get("status") or "open",
+            status=data.get("status") or self.fields["status"].initial,
             priority=data.get("priority"),
             assignee=data.get("assignee") or "",
             customer=data["customer"].pk if data.get("customer") else None,
             tag=data.get("tag") or "",
             at_risk=bool(data.get("at_risk")),
             q=data.get("q") or "",
-            sort=data.get("sort") or selectors.DEFAULT_SORT,
+            sort=data.get("sort") or self.fields["sort"].initial,
             cursor=data.get("cursor") or None,
         )
 
@@ -355,10 +372,10 @@ class ServerForm(forms.ModelForm):
         return parse_tag_names(self.cleaned_data["roles"])
 
     def save(self, commit=True):
-        server = super().save(commit=commit)
-        if commit:
-            server.roles.set([ServerRole.objects.get_or_create(name=n)[0] for n in self.cleaned_data["roles"]])
-        return server
+        """The server with its roles, through services.server_save (``commit=False``: unsaved, no roles)."""
+        if not commit:
+            return super().save(commit=False)
+        return services.server_save(server=self.instance, role_names=self.cleaned_data["roles"])
 
 
 class UserCreateForm(forms.Form):
@@ -369,22 +386,7 @@ class UserCreateForm(forms.Form):
     roles = forms.MultipleChoiceField(choices=[(r, r.title()) for r in access.ROLES],
                                       widget=forms.CheckboxSelectMultiple)
     password = forms.CharField(widget=forms.PasswordInput, strip=False)
-
-    def clean_username(self):
-        name = self.cleaned_data["username"]
-        if get_user_model().objects.filter(username__iexact=name).exists():
-            raise ValidationError("That user name is taken.")
-        return name
-
-    def clean(self):
-        data = super().clean()
-        if data.get("password"):
-            candidate = get_user_model()(username=data.get("username", ""), email=data.get("email", ""))
-            try:
-                validate_password(data["password"], user=candidate)
-            except ValidationError as exc:
-                self.add_error("password", exc)
-        return data
+    # A name taken in another letter case and a weak password are refused by services.user_create.
 
 
 class UserRolesForm(forms.Form):

@@ -65,7 +65,7 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
-    "django_htmx.middleware.HtmxMiddleware",
+    "triage.htmx.HtmxMiddleware",  # request.htmx; full pages for history restores, Vary (triage/htmx.py)
 ]
 
 ROOT_URLCONF = "triage.urls"

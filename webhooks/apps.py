@@ -6,12 +6,9 @@ class WebhooksConfig(AppConfig):
     verbose_name = "Outbound webhooks"
 
     def ready(self) -> None:
-        # Receivers live in their own module; connecting them here keeps import order explicit.
-        from django.db.models.signals import post_save
+        # Signed up on the desk's event bus, whose docstring lists every subscriber (triage.events).
+        from triage import events
+        from webhooks import subscribers
 
-        from diagnostics.signals import fixes_suggested
-        from triage.models import TicketEvent
-        from webhooks import receivers
-
-        post_save.connect(receivers.on_ticket_event, sender=TicketEvent, dispatch_uid="webhooks.ticket_event")
-        fixes_suggested.connect(receivers.on_fixes_suggested, dispatch_uid="webhooks.fixes_suggested")
+        events.subscribe(events.TICKET_EVENT_RECORDED, subscribers.ticket_event)
+        events.subscribe(events.FIXES_SUGGESTED, subscribers.fixes)

@@ -14,9 +14,6 @@ from api import preconditions
 from api import serializers as s
 from api.views.common import validated
 from diagnostics import selectors as runs
-from diagnostics.knowledge.host_context import host_context_for_runs
-from diagnostics.knowledge.recipe_text import recipe_for_host
-from diagnostics.knowledge.selectors import ranked_fixes
 from diagnostics.models import CollectionRun, Playbook
 from diagnostics.services import run_request
 from triage import access
@@ -80,24 +77,9 @@ class RunMatches(APIView):
                    responses={200: s.RunMatchesSerializer})
     def get(self, request: Request, run_id: int) -> Response:
         access.run_access(user=request.user, action="view")
-        run = CollectionRun.objects.select_related("server").get(pk=run_id)
-        fixes = [
-            {
-                "key": entry["recipe"].key, "title": entry["recipe"].title, "score": entry["score"],
-                "risk": entry["recipe"].risk, "needs": entry["recipe"].needs,
-                # Filled in for this run's host; steps for software it does not run are left out.
-                "steps": recipe_for_host(recipe=entry["recipe"], context=host_context_for_runs(
-                    runs=[run], matches=entry["matches"])).steps,
-                "symptoms": [symptom.key for symptom in entry["symptoms"]],
-                "causes": [cause.key for cause in entry["causes"]],
-                "fits": entry["fit"].applies if entry["fit"] is not None else None,
-                "fit_why": entry["fit"].why if entry["fit"] is not None else "",
-                "alternatives": [alternative.recipe.key for alternative in entry.alternatives],
-            }
-            for entry in (ranked_fixes(run=run) if run.is_settled else [])
-        ]
+        run = CollectionRun.objects.select_related("server", "ticket").get(pk=run_id)
         body = {"run": run.pk, "terminal": run.is_terminal, "diagnosed": run.is_settled,
-                "symptoms": runs.run_symptoms(run=run), "fixes": fixes}
+                "symptoms": runs.run_symptoms(run=run), "fixes": runs.run_fixes(run=run)}
         return Response(s.RunMatchesSerializer(body).data)
 
 

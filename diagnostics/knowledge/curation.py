@@ -21,7 +21,7 @@ from diagnostics.knowledge.matcher import (
     distinct_citations,
     documents_for,
     match_budget,
-    scanner_for,
+    scan_plan,
     skipped_symptoms,
     why_for,
 )
@@ -151,7 +151,7 @@ def signature_preview(
     budget = budget if budget is not None else match_budget()
     # The matcher's multi-pattern scan, as for saved symptoms: linear in the evidence whatever
     # the regex (validation let through only what hyperscan runs).
-    scanner, cap = scanner_for([signature])
+    plan = scan_plan([signature])
     recent = _recent_runs(runs)
     by_id = {run.pk: run for run in recent}
     preview = Preview(runs_wanted=len(recent))
@@ -159,7 +159,7 @@ def signature_preview(
     examined = set()
     for run_id, rows in groupby(evidence.iterator(chunk_size=200), key=lambda ev: ev.run_id):
         try:
-            result = signature.evaluate(documents_for(list(rows), scanner=scanner, cap=cap, budget=budget))
+            result = signature.evaluate(documents_for(list(rows), plan=plan, budget=budget))
         except BudgetExceeded as exc:
             preview.stopped = f"Stopped after {len(examined)} of {len(recent)} runs: {exc.reason}."
             break

@@ -5,8 +5,9 @@ Two steps, each named and called explicitly:
 - ``run_diagnose(run_id=...)`` is the step after a collection (``runs.run_execute`` calls it
   once the run's terminal state is committed; the sweeper calls it for a run whose worker died
   in between). It matches the run within the matching budget, with no transaction held while
-  signatures are evaluated, records the recipes it suggested, settles a Verify run, and only
-  then marks the run diagnosed: pages follow a run until it is diagnosed, so nobody sees a
+  signatures are evaluated; then, in one transaction, records the recipes it suggested and
+  announces them (``triage.events.fixes_suggested``: webhooks' fix.suggested rows), settles a
+  Verify run, and marks the run diagnosed: pages follow a run until it is diagnosed, so nobody sees a
   finished run without its diagnosis.
 - ``ticket_findings(ticket=...)`` reads the ticket's diagnosis from every diagnosed run. A
   symptom found on a server stays found until a later run on the same server collected every
@@ -27,6 +28,7 @@ from django.utils import timezone
 from diagnostics.knowledge.matcher import compiled_symptoms, match_run_bounded
 from diagnostics.models import TERMINAL_STATES, CollectionRun, Evidence, Match
 from diagnostics.probes.privilege import NEEDS_ROOT
+from triage import events
 from triage.models import Ticket
 
 log = logging.getLogger(__name__)
@@ -51,8 +53,13 @@ def run_diagnose(*, run_id: int) -> CollectionRun | None:
     except Exception as exc:
         log.exception("diagnosing run %s failed", run.pk)
         note = f"Diagnosis failed ({type(exc).__name__}); the evidence is kept and can be diagnosed again."
+    # One transaction: the fixes suggested and their announcement, a Verify's verdict, and the mark
+    # that the run is diagnosed commit together (or the sweeper diagnoses the run again).
     with transaction.atomic():
-        outcomes.outcomes_record_suggested(run=run)
+        suggested = outcomes.outcomes_record_suggested(run=run)
+        if suggested:
+            # Webhooks' fix.suggested rows, written here and sent on commit (see triage.events).
+            events.fixes_suggested(run=run, recipe_ids=suggested)
         if run.verifies_recipe_id and run.diagnosed_at is None:
             # Once: a re-diagnosis after a knowledge-base edit must not repeat the verdict on the timeline.
             verification.verification_settle(run=run)

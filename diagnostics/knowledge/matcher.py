@@ -19,10 +19,12 @@ from django.utils import timezone
 
 from diagnostics.knowledge.signature import (
     CITATIONS_PER_LEAF,
+    NO_SCAN,
     Budget,
     BudgetExceeded,
     Document,
     Result,
+    ScanPlan,
     Signature,
     SignatureError,
     compile_signature,
@@ -67,13 +69,12 @@ class CompiledSymptom:
 @dataclass(frozen=True)
 class CompiledKnowledge:
     """One compilation of the knowledge base: what a matching reads, all from the same stamp (a
-    leaf's ``scan_id`` is an id in this ``scanner``, never in another compilation's)."""
+    ``plan`` names patterns in its own scanner, never in another compilation's)."""
 
     stamp: tuple | None
     symptoms: list[CompiledSymptom]
     fits: list[CompiledFit]
-    scanner: object
-    cap: int
+    plan: ScanPlan
     skipped: dict
 
 
@@ -81,7 +82,7 @@ _cache_lock = threading.Lock()
 # Held while compiling: threads that find the cache stale at once (a collector's runs finishing
 # together) wait for one compilation instead of each compiling the whole knowledge base.
 _compile_lock = threading.Lock()
-_cache: dict = {"compiled": CompiledKnowledge(None, [], [], None, 0, {})}
+_cache: dict = {"compiled": CompiledKnowledge(None, [], [], NO_SCAN, {})}
 
 
 def _stamp() -> tuple:
@@ -127,8 +128,8 @@ def _compile(stamp: tuple) -> CompiledKnowledge:
             skipped[symptom.pk] = exc.errors
             continue
         compiled.append(CompiledSymptom(symptom.pk, symptom.key, symptom.version, symptom.threshold, signature))
-    scanner, cap = scanner_for([symptom.signature for symptom in compiled])
-    return CompiledKnowledge(stamp, compiled, _compiled_fits(), scanner, cap, skipped)
+    plan = scan_plan([symptom.signature for symptom in compiled])
+    return CompiledKnowledge(stamp, compiled, _compiled_fits(), plan, skipped)
 
 
 def compiled_symptoms() -> list[CompiledSymptom]:
@@ -151,18 +152,14 @@ def _compiled_fits() -> list[CompiledFit]:
     return fits
 
 
-def compiled_fits() -> list[CompiledFit]:
-    """Every recipe's compiled ``applies_when``; cached with the symptoms."""
-    return compiled_knowledge().fits
-
-
 # A facts leaf's line prefilter gives up (and its table is parsed whole) past this many lines.
 PREFILTER_LINES = 10_000
 
 
-def scanner_for(signatures: list[Signature]):
+def scan_plan(signatures: list[Signature]) -> ScanPlan:
     """One multi-pattern scan (hyperscan) for every regex leaf it can serve, and for the
-    line prefilters of facts leaves.
+    line prefilters of facts leaves, returned as a plan the documents carry (the leaves are
+    not changed: a signature can be read under an old plan while a new one is built).
 
     Validation only lets through regexes the scan takes; should the shared database still
     fail to compile, each leaf scans with its own one-pattern database (bounded too), with the
@@ -190,35 +187,29 @@ def scanner_for(signatures: list[Signature]):
             patterns.append(candidate)
         return by_key[key]
 
-    regex_leaves, facts_leaves = [], []
+    scan_ids: dict = {}
+    line_filters: dict = {}
     for signature in signatures:
-        for leaf in signature.leaves():
-            if hasattr(leaf, "line_filter"):
-                leaf.line_filter = ()
-                for name, op, expected in leaf.where:
-                    regexes = line_prefilter(leaf.table, name, op, expected)
-                    ids = [pattern_id(regex, loose=True) for regex in regexes or ()]
-                    if ids and None not in ids:
-                        facts_leaves.append((leaf, tuple(ids)))
-                        break
-                continue
-            leaf.scan_id = None
+        for leaf in signature.regex_leaves():
             scan_id = pattern_id(leaf.regex, leaf.flags)
             if scan_id is not None:
-                regex_leaves.append((leaf, scan_id))
+                scan_ids[leaf] = scan_id
+        for leaf in signature.facts_leaves():
+            for name, op, expected in leaf.where:
+                regexes = line_prefilter(leaf.table, name, op, expected)
+                ids = [pattern_id(regex, loose=True) for regex in regexes or ()]
+                if ids and None not in ids:
+                    line_filters[leaf] = tuple(ids)
+                    break
     if not patterns:
-        return None, 0
+        return NO_SCAN
     try:
         scanner = _scanner_compiled(tuple(patterns))
     except scanning.PatternError as exc:
         log.warning("multi-pattern scan unavailable, searching each regex on its own: %s", exc)
-        return None, 0
-    for leaf, scan_id in regex_leaves:
-        leaf.scan_id = scan_id
-    for leaf, ids in facts_leaves:
-        leaf.line_filter = ids
-    cap = max([CITATIONS_PER_LEAF, *(leaf.min_matches for leaf, _id in regex_leaves)])
-    return scanner, cap
+        return NO_SCAN
+    cap = max([CITATIONS_PER_LEAF, *(leaf.min_matches for leaf in scan_ids)])
+    return ScanPlan(scanner=scanner, cap=cap, scan_ids=scan_ids, line_filters=line_filters)
 
 
 @functools.lru_cache(maxsize=4)
@@ -231,11 +222,11 @@ def _scanner_compiled(patterns: tuple):
     return scanning.Scanner.compile(patterns)
 
 
-def current_scanner():
-    """The scan of the newest compilation, and its cap (``compiled_knowledge`` gives both with their symptoms)."""
+def current_plan() -> ScanPlan:
+    """The scan plan of the newest compilation (``compiled_knowledge`` gives it with its symptoms)."""
     with _cache_lock:
         current = _cache["compiled"]
-    return current.scanner, current.cap
+    return current.plan
 
 
 def _facts_loader(evidence: Evidence):
@@ -251,7 +242,7 @@ def _facts_loader(evidence: Evidence):
 
 
 def documents_for(
-    evidences: Iterable[Evidence], *, scanner=None, cap: int = 0, budget: Budget | None = None
+    evidences: Iterable[Evidence], *, plan: ScanPlan = NO_SCAN, budget: Budget | None = None
 ) -> list[Document]:
     """The evaluator's view of evidence rows; each document parses its facts and runs
     the multi-pattern scan at most once. With ``budget``, evaluating any signature on them
@@ -270,7 +261,7 @@ def documents_for(
             # A table is parsed only for a probe that yields it, and only when a leaf reads it.
             tables=PROBE_TABLES.get(ev.probe, ()),
         )
-        doc.scanner, doc.scan_cap, doc.budget = scanner, cap or doc.scan_cap, budget
+        doc.plan, doc.budget = plan, budget
         documents.append(doc)
     return documents
 
@@ -348,7 +339,7 @@ def match_run_bounded(*, run: CollectionRun, budget: float | None = None) -> Mat
     limit = Budget(seconds=settings.TRIAGE_MATCH_BUDGET_SECONDS if budget is None else budget)
     symptoms = knowledge.symptoms
     documents = documents_for(
-        Evidence.objects.filter(run=run).order_by("step"), scanner=knowledge.scanner, cap=knowledge.cap, budget=limit
+        Evidence.objects.filter(run=run).order_by("step"), plan=knowledge.plan, budget=limit
     )
     evaluated: list[tuple[CompiledSymptom, dict | None]] = []
     skipped, stopped = 0, ""

@@ -19,16 +19,17 @@ from django.db.models import Count, Q, QuerySet
 from django.utils import timezone
 
 from diagnostics.models import CollectionRun, FixRecipe, RecipeOutcome
-from diagnostics.signals import fixes_suggested
 from triage import services as desk
 from triage import workflow
 from triage.models import EventKind, Status, Ticket
 
 
-def outcomes_record_suggested(*, run: CollectionRun) -> int:
-    """Record "suggested" for every recipe of every symptom matched on ``run``; returns how many were new."""
+def outcomes_record_suggested(*, run: CollectionRun) -> list[int]:
+    """Record "suggested" for every recipe of every symptom matched on ``run``; returns the ids of the
+    recipes new to the ticket. Announcing them (``triage.events.fixes_suggested``) is the caller's
+    step, in the same transaction (``diagnosis.run_diagnose``)."""
     if run.ticket_id is None:
-        return 0
+        return []
     recipe_ids = set(
         FixRecipe.objects.filter(symptoms__matches__run=run, symptoms__matches__matched=True).values_list(
             "pk", flat=True
@@ -44,9 +45,7 @@ def outcomes_record_suggested(*, run: CollectionRun) -> int:
         for pk in sorted(recipe_ids - already)
     ]
     RecipeOutcome.objects.bulk_create(new, ignore_conflicts=True)
-    if new:
-        fixes_suggested.send(sender=CollectionRun, run=run, recipe_ids=[o.recipe_id for o in new])
-    return len(new)
+    return [outcome.recipe_id for outcome in new]
 
 
 def recipe_outcome_counts(recipes=None) -> dict[int, dict[str, int]]:

@@ -44,7 +44,7 @@ import bisect
 import functools
 import re
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -116,6 +116,25 @@ class SignatureError(ValueError):
 # --- what the evaluator reads ------------------------------------------------------------
 
 
+@dataclass(frozen=True, eq=False)
+class ScanPlan:
+    """What one shared multi-pattern scan serves, as data: the matcher builds it and documents carry
+    it; compiled leaves are never changed, so one signature can be read under several plans at once.
+
+    ``scan_ids``: a regex leaf -> its pattern id in ``scanner``. ``line_filters``: a facts leaf -> the
+    ids of the loose patterns that, together, match every line its ``where`` can keep (see
+    ``Document.table``). Leaves are keys by identity. A leaf absent from both reads on its own.
+    """
+
+    scanner: Any = None  # a diagnostics.scanning.Scanner, or None: no shared scan
+    cap: int = CITATIONS_PER_LEAF  # the scan's cap on cited lines per pattern
+    scan_ids: Mapping[Any, int] = field(default_factory=dict)
+    line_filters: Mapping[Any, tuple[int, ...]] = field(default_factory=dict)
+
+
+NO_SCAN = ScanPlan()
+
+
 class Document:
     """One piece of evidence as signatures see it: its text, line offsets and facts, each computed once.
 
@@ -147,17 +166,16 @@ class Document:
         self._tables: dict[str, list[dict]] = {}  # tables parsed whole, on demand
         self._line_rows: dict[str, dict[int, dict | None]] = {}  # line_no -> row, of lines read alone
         self._line_starts: list[int] | None = None
-        self.scanner = None  # a diagnostics.scanning.Scanner over every scannable regex, set by the matcher
-        self.scan_cap = CITATIONS_PER_LEAF
+        self.plan = NO_SCAN  # the matcher's shared scan, set by the matcher
         self._hits: dict | None = None
         self.budget: Budget | None = None  # set by Signature.evaluate(budget=...) or the matcher
 
     def scan_hits(self, scan_id: int) -> list | None:
         """Lines of this document matching scanned pattern ``scan_id``; None when there is no scan."""
-        if self.scanner is None:
+        if self.plan.scanner is None:
             return None
         if self._hits is None:
-            self._hits = self.scanner.scan(self.text.encode(), max_hits_per_pattern=self.scan_cap)
+            self._hits = self.plan.scanner.scan(self.text.encode(), max_hits_per_pattern=self.plan.cap)
         return self._hits.get(scan_id, [])
 
     @property
@@ -192,12 +210,12 @@ class Document:
         return self._tables.setdefault(name, [])
 
     def _rows_at(self, name: str, scan_ids: tuple[int, ...]) -> list[dict] | None:
-        if self.scanner is None or not self.text or not self.text.isascii():
+        if self.plan.scanner is None or not self.text or not self.text.isascii():
             return None
         spans: dict[int, tuple[int, int, int]] = {}
         for scan_id in scan_ids:
             hits = self.scan_hits(scan_id)
-            if hits is None or len(hits) >= self.scanner.max_hits(scan_id, self.scan_cap):
+            if hits is None or len(hits) >= self.plan.scanner.max_hits(scan_id, self.plan.cap):
                 return None  # capped: there may be more lines than were cited
             for hit in hits:
                 spans[hit.line_no] = (hit.line_no, hit.line_start, hit.line_end)
@@ -328,8 +346,6 @@ class _Regex:
         self.min_matches = min_matches
         self.weight = weight
         self.describe = describe
-        # Set by the matcher when this regex is part of its multi-pattern scan.
-        self.scan_id: int | None = None
 
     def evaluate(self, docs):
         lines = 0
@@ -338,7 +354,8 @@ class _Regex:
             if not self.wants(doc.probe) or not doc.text:
                 continue
             _check([doc], f"scanning {doc.probe} output")
-            hits = doc.scan_hits(self.scan_id) if self.scan_id is not None else None
+            scan_id = doc.plan.scan_ids.get(self)
+            hits = doc.scan_hits(scan_id) if scan_id is not None else None
             if hits is None:
                 # No shared scan here: this regex's own, with the same line-by-line answers.
                 cap = max(CITATIONS_PER_LEAF, self.min_matches)
@@ -413,8 +430,6 @@ class _Facts:
         self.per = per
         self.weight = weight
         self.describe = describe
-        # Set by the matcher: scanned patterns matching every line whose row can pass ``where``.
-        self.line_filter: tuple[int, ...] = ()
 
     def _keep(self, row: dict) -> bool:
         return all(_compare(op, row.get(name), expected) for name, op, expected in self.where)
@@ -425,7 +440,7 @@ class _Facts:
         for doc in docs:
             if self.wants(doc.probe):
                 _check([doc], f"reading {self.table} of {doc.probe}")
-                table = doc.table(self.table, line_filter=self.line_filter)
+                table = doc.table(self.table, line_filter=doc.plan.line_filters.get(self, ()))
                 for start in range(0, len(table), ROWS_PER_CHECK):
                     if start:
                         _check([doc], f"comparing {self.table} rows of {doc.probe}")
@@ -772,6 +787,9 @@ class Signature:
 
     def regex_leaves(self) -> list:
         return [leaf for leaf in self.leaves() if isinstance(leaf, _Regex)]
+
+    def facts_leaves(self) -> list:
+        return [leaf for leaf in self.leaves() if isinstance(leaf, _Facts)]
 
     def reads_any(self, documents: list[Document]) -> bool:
         """Whether any leaf has evidence to read here: a document of a probe it looks at (and,

@@ -61,10 +61,6 @@ def is_noise(line: str) -> bool:
     return line.startswith(NOTE_PREFIX) or (line.startswith("[... ") and _CUT.fullmatch(line) is not None)
 
 
-def is_cut(line: str) -> bool:
-    return line.startswith("[... ") and _CUT.fullmatch(line) is not None
-
-
 def split_sections(text: str) -> list[Section]:
     """The output as sections; a part before any header is a section with title None (kept only if non-empty)."""
     sections = [Section(None, 1)]

@@ -1,10 +1,11 @@
 """A collection run's life: request, enqueue on commit, claim, execute, finish, sweep.
 
 `run_request` commits a queued run and enqueues it after the commit;
-`run_execute` (called by the Celery task or `manage.py collect`) claims it with
-a conditional UPDATE, connects once, runs the playbook's probes over few channels and
-stores each probe's evidence as it finishes. `runs_sweep` re-enqueues runs that
-never reached a worker and recovers runs whose worker died.
+`run_execute` (called by the Celery task or `manage.py collect`) takes the run through its
+named steps, each its own transaction (its docstring lists them): collect (claim with a
+conditional UPDATE, connect once, run the playbook's probes over few channels and store each
+probe's evidence as it finishes), record the terminal state, diagnose. `runs_sweep`
+re-enqueues runs that never reached a worker and recovers runs whose worker died.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ import socket
 import threading
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from celery.exceptions import SoftTimeLimitExceeded
@@ -228,11 +230,22 @@ def _release_connection() -> None:
         connection.close()
 
 
+@dataclass(frozen=True)
+class Ending:
+    """How a collection ended, as the collect step found it; ``_finish`` records it."""
+
+    state: str
+    reason: str
+    kind: str = ""  # the failure kind (diagnostics.failure_kinds), empty for a success
+
+
 def _finish(run: CollectionRun, *, state: str, reason: str, kind: str = "") -> CollectionRun:
-    """Record the terminal state and its timeline entry. Diagnosis is the next step, not part of
-    this transaction (``run_execute`` calls it); pages wait for ``diagnosed_at`` before they
-    stop following the run. Survives a database restart (the conditional UPDATE makes it safe to
-    repeat: a second attempt after a commit whose answer was lost records nothing twice)."""
+    """Record the terminal state, in one transaction: the run's row, its timeline entry, and that
+    entry's publication on the desk's event bus (``triage.events``: webhooks write their
+    collection.finished rows here and send them on commit). Nothing else: diagnosis is the next
+    step, with transactions of its own (``run_execute``); pages wait for ``diagnosed_at`` before
+    they stop following the run. Survives a database restart (the conditional UPDATE makes it safe
+    to repeat: a second attempt after a commit whose answer was lost records nothing twice)."""
     return with_database(lambda: _finish_once(run, state=state, reason=reason, kind=kind), what=f"run {run.pk}")
 
 
@@ -244,6 +257,7 @@ def _finish_once(run: CollectionRun, *, state: str, reason: str, kind: str) -> C
         )
         run.refresh_from_db()
         if updated and run.ticket_id is not None:  # a sweep's run has no ticket timeline: its sweep page shows it
+            # Published on the event bus in this transaction (triage.services._event).
             desk.ticket_record_event(
                 ticket=run.ticket,
                 kind=EventKind.COLLECTION,
@@ -260,11 +274,21 @@ def run_execute(
     *, run_id: int, worker: str | None = None, on_evidence: Callable[[Evidence], None] | None = None,
     dialled: ssh.Dialled | None = None,
 ) -> CollectionRun | None:
-    """Collect a queued run to a terminal state, then diagnose it (two steps, each committed on its
-    own). Returns None if the run is gone or someone else has it. `dialled`: see ``run_collect``."""
-    run = run_collect(run_id=run_id, worker=worker, on_evidence=on_evidence, dialled=dialled)
-    if run is None:
+    """Take a queued run to its diagnosis, in named steps, each committed on its own so that none
+    widens another's transaction. Returns None if the run is gone or someone else has it.
+    `dialled`: see ``run_collect``."""
+    # 1. Collect: claim (a conditional UPDATE), connect, run the probes. Each batch of evidence
+    #    commits as it arrives; no transaction is open while the host is waited on.
+    collected = _collect(run_id=run_id, worker=worker, on_evidence=on_evidence, dialled=dialled)
+    if collected is None:
         return None
+    run, ending = collected
+    # 2. Record the terminal state, one transaction: the run's row, its timeline entry and that
+    #    entry's webhooks (collection.finished rows, sent on commit; triage.events).
+    run = _finish(run, state=ending.state, reason=ending.reason, kind=ending.kind)
+    # 3. Diagnose: match with no transaction held, then one transaction records the fixes it
+    #    suggests and announces them (fix.suggested rows, sent on commit), settles a Verify and
+    #    marks the run diagnosed; then its sweep, if any, is settled (run_diagnose).
     return diagnosis.run_diagnose(run_id=run.pk) or run
 
 
@@ -272,56 +296,68 @@ def run_collect(
     *, run_id: int, worker: str | None = None, on_evidence: Callable[[Evidence], None] | None = None,
     dialled: ssh.Dialled | None = None,
 ) -> CollectionRun | None:
-    """Claim the run, connect once, run its probes and store their evidence, and record its
-    terminal state. Returns None if the run is gone or someone else has it.
+    """Steps 1 and 2 of ``run_execute``, without the diagnosis: claim the run, collect its evidence
+    and record its terminal state. Returns None if the run is gone or someone else has it.
 
     `dialled` is a TCP connection made ahead to the server (``run_batches``): the login uses it only
     if it is to the server's address and port as read now and the route has no jump host; it is
     closed in every other case."""
+    collected = _collect(run_id=run_id, worker=worker, on_evidence=on_evidence, dialled=dialled)
+    if collected is None:
+        return None
+    run, ending = collected
+    return _finish(run, state=ending.state, reason=ending.reason, kind=ending.kind)
+
+
+def _collect(
+    *, run_id: int, worker: str | None, on_evidence: Callable[[Evidence], None] | None,
+    dialled: ssh.Dialled | None,
+) -> tuple[CollectionRun, Ending] | None:
+    """Claim the run and collect it: the run and how its collection ended (not yet recorded), or None
+    if the run is gone or someone else has it. `dialled` is closed in every case."""
     worker = worker or socket.gethostname()
     try:
         if not _claim(run_id, worker, timezone.now()):
             return None
-        return _collect_claimed(run_id, worker, on_evidence, dialled)
+        run = CollectionRun.objects.select_related("server__customer", "ticket").get(pk=run_id)
+        return run, _collect_claimed(run, worker, on_evidence, dialled)
     finally:
         if dialled is not None:
             dialled.close()
 
 
-def _collect_claimed(run_id, worker, on_evidence, dialled) -> CollectionRun:
-    run = CollectionRun.objects.select_related("server__customer", "ticket").get(pk=run_id)
-    server = run.server
+def _collect_claimed(run: CollectionRun, worker, on_evidence, dialled) -> Ending:
+    """How the claimed run's collection ended; every failure, a bug included, is an Ending."""
     # The run bounds itself (a thread pool has no Celery time limits); on a prefork worker Celery's
     # soft limit comes first and raises SoftTimeLimitExceeded here. Either is the run's time limit.
     deadline = time.monotonic() + settings.TRIAGE_COLLECT_TIME_LIMIT + _LIMIT_GRACE
     with _heartbeats.beating(run.pk):
         try:
-            return _execute_claimed(run, server, worker, on_evidence, deadline=deadline, dialled=dialled)
+            return _execute_claimed(run, run.server, worker, on_evidence, deadline=deadline, dialled=dialled)
         except SoftTimeLimitExceeded:
             log.warning("run %s: stopped by the worker's soft time limit", run.pk)
             return _time_limited(run)
         except Exception as exc:  # a run must never stay active because of a bug
             log.exception("run %s failed unexpectedly", run.pk)
-            return _finish(
-                run, state=RunState.FAILED, reason=f"internal error: {type(exc).__name__}: {exc}", kind="internal"
-            )
+            return Ending(RunState.FAILED, f"internal error: {type(exc).__name__}: {exc}", "internal")
 
 
-def _time_limited(run: CollectionRun) -> CollectionRun:
+def _time_limited(run: CollectionRun) -> Ending:
     limit = settings.TRIAGE_COLLECT_TIME_LIMIT
     finished = run.evidence.exclude(exit_status=None).exclude(step=probes.SESSION_STEP)
     done = with_database(finished.count, what=f"run {run.pk}")
     state = RunState.PARTIAL if done else RunState.FAILED
     reason = (f"The run exceeded its time limit of {limit} s and was stopped; "
               f"{done} of {len(run.steps)} probes had finished.")
-    return _finish(run, state=state, reason=reason, kind="time_limit")
+    return Ending(state, reason, "time_limit")
 
 
-def _execute_claimed(run, server, worker, on_evidence, *, deadline: float, dialled: ssh.Dialled | None = None):
+def _execute_claimed(
+    run, server, worker, on_evidence, *, deadline: float, dialled: ssh.Dialled | None = None
+) -> Ending:
     credential = credential_for(server)
     if credential is None:
-        return _finish(
-            run,
+        return Ending(
             state=RunState.FAILED,
             kind="no_credential",
             reason=f"No SSH credential is stored for {server.name} or {server.customer.name}; "
@@ -331,7 +367,7 @@ def _execute_claimed(run, server, worker, on_evidence, *, deadline: float, diall
         secret = credential_secret(credential)
         sudo_password = credential_sudo_password(credential)
     except crypto.CredentialUnreadable as exc:
-        return _finish(run, state=RunState.FAILED, kind="bad_credential", reason=str(exc).capitalize() + ".")
+        return Ending(state=RunState.FAILED, kind="bad_credential", reason=str(exc).capitalize() + ".")
     login_user = credential.login_user(server)
     run.login_user = login_user  # for _address: the audit and the session evidence name who logged in
 
@@ -348,7 +384,7 @@ def _execute_claimed(run, server, worker, on_evidence, *, deadline: float, diall
     try:
         via = jump_hosts.hops_for(chain, defaults=settings.TRIAGE_SSH_TIMEOUTS)
     except jump_hosts.JumpHostUnusable as exc:
-        return _finish(run, state=RunState.FAILED, kind="bad_credential", reason=f"{exc}.")
+        return Ending(state=RunState.FAILED, kind="bad_credential", reason=f"{exc}.")
     trust = host_keys.connect_trust(server)
     _release_connection()  # connecting waits on the network (up to the connect and banner bounds)
     try:
@@ -426,8 +462,7 @@ def _execute_claimed(run, server, worker, on_evidence, *, deadline: float, diall
     with_database(lambda: _store_session_evidence(run, t), what=f"run {run.pk}")
     incomplete = [e for e in evidence if e.exit_status is None]
     if dropped and incomplete:
-        return _finish(
-            run,
+        return Ending(
             state=RunState.PARTIAL,
             kind="dropped",
             reason=f"The connection dropped during the run; {len(evidence) - len(incomplete)} of "
@@ -437,11 +472,10 @@ def _execute_claimed(run, server, worker, on_evidence, *, deadline: float, diall
         names = ", ".join(sorted({e.probe for e in incomplete}))
         problems = [f"{len(incomplete)} probe(s) did not finish ({names})"] if incomplete else []
         problems += invalid
-        return _finish(run, state=RunState.PARTIAL, kind="incomplete", reason="; ".join(problems) + ".")
+        return Ending(state=RunState.PARTIAL, kind="incomplete", reason="; ".join(problems) + ".")
     needs_root = sorted({e.probe for e in evidence if e.exit_status == privilege.NEEDS_ROOT})
     if needs_root:
-        return _finish(
-            run,
+        return Ending(
             state=RunState.PARTIAL,
             kind="needs_root",
             reason=f"{len(evidence) - len(needs_root)} of {len(evidence)} probes finished; "
@@ -449,7 +483,7 @@ def _execute_claimed(run, server, worker, on_evidence, *, deadline: float, diall
             "(the server's Access page lists the sudoers lines that allow them).",
         )
     summary = f"All {len(evidence)} probes finished." if len(evidence) != 1 else "The probe finished."
-    return _finish(run, state=RunState.SUCCEEDED, reason=f"{summary} Login took {t.auth:.2f} s.")
+    return Ending(state=RunState.SUCCEEDED, reason=f"{summary} Login took {t.auth:.2f} s.")
 
 
 def _record_connected(run: CollectionRun, server: Server, worker: str, t: ssh.Timings) -> None:
@@ -557,7 +591,7 @@ def _store_session_evidence(run: CollectionRun, timings: ssh.Timings) -> None:
     })  # fmt: skip
 
 
-def _connection_failed(run: CollectionRun, server: Server, exc: ssh.SshError) -> CollectionRun:
+def _connection_failed(run: CollectionRun, server: Server, exc: ssh.SshError) -> Ending:
     if exc.hop is not None:  # a jump host's key: kept on the jump host, the server's pinned keys are not in question
         if exc.host_key is not None:
             jump_hosts.jump_host_key_offered(server=server, hop=exc.hop, key=exc.host_key)
@@ -574,13 +608,15 @@ def _connection_failed(run: CollectionRun, server: Server, exc: ssh.SshError) ->
         address=_address(server, run),
         detail={"kind": exc.kind, "message": exc.message},
     )
-    return _finish(run, state=RunState.FAILED, reason=exc.message[:1].upper() + exc.message[1:] + ".", kind=exc.kind)
+    return Ending(state=RunState.FAILED, reason=exc.message[:1].upper() + exc.message[1:] + ".", kind=exc.kind)
 
 
 def run_fail_stuck(*, run_id: int, reason: str) -> None:
+    """Steps 2 and 3 of ``run_execute`` for a run whose worker died: record it failed, then diagnose
+    what it did collect (it still counts)."""
     run = CollectionRun.objects.select_related("server", "ticket").get(pk=run_id)
     _finish(run, state=RunState.FAILED, reason=reason, kind="worker_lost")
-    diagnosis.run_diagnose(run_id=run_id)  # what it did collect still counts
+    diagnosis.run_diagnose(run_id=run_id)
 
 
 def runs_sweep(*, now: datetime | None = None) -> dict[str, int]:

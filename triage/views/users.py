@@ -5,7 +5,7 @@ from __future__ import annotations
 from django.contrib import messages
 from django.contrib.auth import get_user_model
 from django.contrib.auth.decorators import login_required
-from django.db import transaction
+from django.core.exceptions import ValidationError
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_GET, require_http_methods
@@ -28,14 +28,16 @@ def user_new(request: HttpRequest) -> HttpResponse:
     form = forms.UserCreateForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
         data = form.cleaned_data
-        with transaction.atomic():
-            user = get_user_model().objects.create_user(
+        try:
+            user = services.user_create(
                 username=data["username"], email=data["email"], password=data["password"],
-                first_name=data["first_name"], last_name=data["last_name"],
+                first_name=data["first_name"], last_name=data["last_name"], roles=data["roles"],
             )
-            services.user_set_roles(user=user, roles=data["roles"])
-        messages.success(request, f"User {user.username} created.")
-        return redirect("users")
+        except ValidationError as exc:
+            form.add_error(None, exc)
+        else:
+            messages.success(request, f"User {user.username} created.")
+            return redirect("users")
     return render(request, "users/new.html", {"form": form})
 
 
@@ -47,14 +49,12 @@ def user_edit(request: HttpRequest, user_id: int) -> HttpResponse:
     current = list(target.groups.filter(name__in=access.ROLES).values_list("name", flat=True))
     form = forms.UserRolesForm(request.POST or None, initial={"roles": current, "is_active": target.is_active})
     if request.method == "POST" and form.is_valid():
-        if target == request.user and ((access.ADMIN not in form.cleaned_data["roles"] and not target.is_superuser)
-                                       or not form.cleaned_data["is_active"]):
-            form.add_error(None, "You cannot remove your own admin role or deactivate yourself.")
+        try:
+            services.user_update(user=target, roles=form.cleaned_data["roles"],
+                                 is_active=form.cleaned_data["is_active"], by=request.user)
+        except ValidationError as exc:
+            form.add_error(None, exc)
         else:
-            with transaction.atomic():
-                services.user_set_roles(user=target, roles=form.cleaned_data["roles"])
-                target.is_active = form.cleaned_data["is_active"]
-                target.save(update_fields=["is_active"])
             messages.success(request, f"User {target.username} updated.")
             return redirect("users")
     return render(request, "users/edit.html", {"form": form, "target": target})

@@ -32,7 +32,7 @@ from diagnostics.knowledge import matcher, outcomes
 from diagnostics.knowledge.selectors import ranked_fixes
 from diagnostics.models import AuditEntry, CollectionRun, Evidence, Match, Playbook, RecipeOutcome, RunState, Symptom
 from diagnostics.services.playbooks import playbooks_ensure
-from triage import access, services
+from triage import access, events, services
 from triage.models import (
     BusinessCalendar,
     Contact,
@@ -40,7 +40,6 @@ from triage.models import (
     EventKind,
     Priority,
     Server,
-    ServerRole,
     SlaTier,
     Status,
     Ticket,
@@ -264,7 +263,7 @@ class Command(BaseCommand):
             for server_name, address, roles in servers:
                 server, _ = Server.objects.get_or_create(customer=customer, name=server_name,
                                                          defaults={"address": address})
-                server.roles.set([ServerRole.objects.get_or_create(name=r)[0] for r in roles])
+                services.server_save(server=server, role_names=roles)
             customers.append(customer)
         return customers
 
@@ -460,7 +459,9 @@ class Command(BaseCommand):
             wall = timezone.now() - timedelta(seconds=1)
             if any(m.matched for m in matcher.match_run(run=run)):
                 self.stats["matched"] += 1
-            outcomes.outcomes_record_suggested(run=run)
+            suggested = outcomes.outcomes_record_suggested(run=run)
+            if suggested:  # announced as run_diagnose does (webhooks' fix.suggested)
+                events.fixes_suggested(run=run, recipe_ids=suggested)
             Match.objects.filter(run=run).update(created_at=finished)
             RecipeOutcome.objects.filter(ticket=ticket, kind=RecipeOutcome.SUGGESTED, at__gte=wall).update(at=finished)
         return finished

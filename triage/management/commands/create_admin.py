@@ -4,7 +4,6 @@ every start, so it is idempotent (an existing user is left alone, password inclu
 import secrets
 
 from django.contrib.auth import get_user_model
-from django.contrib.auth.password_validation import validate_password
 from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError
 from django.db import transaction
@@ -33,16 +32,14 @@ class Command(BaseCommand):
             return
         generated = not password
         password = password or secrets.token_urlsafe(12)
-        user = User(username=username, email=email, is_staff=True)
         try:
-            # The same validators as every other password (AUTH_PASSWORD_VALIDATORS), with the
-            # account at hand so one resembling its name or address is refused too.
-            validate_password(password, user=user)
+            # The rules of every account (services.user_create): Django's password validators with the
+            # account at hand, so one resembling its name or address is refused too.
+            services.user_create(username=username, email=email, password=password,
+                                 roles=[access.ADMIN, access.TECH], is_staff=True)
         except ValidationError as exc:
-            raise CommandError("the admin password is refused: " + " ".join(exc.messages)) from None
-        user.set_password(password)
-        user.save()
-        services.user_set_roles(user=user, roles=[access.ADMIN, access.TECH])
+            raise CommandError("; ".join(f"the admin {field} is refused: {' '.join(messages)}"
+                                         for field, messages in exc.message_dict.items())) from None
         if generated:
             self.stdout.write(self.style.WARNING(f"created admin {username!r} with password: {password}"))
         else:

@@ -1,4 +1,5 @@
-"""Signal receivers: turn desk writes into pending deliveries, in the writer's transaction.
+"""Subscribers to the desk's event bus (``triage.events``, registered in WebhooksConfig.ready):
+turn desk writes into pending deliveries, in the writer's transaction.
 
 They run inside ticket and collection writes, so a fault here is logged and contained in a
 savepoint: a webhook bug must never stop a tech from filing a ticket or a run from finishing.
@@ -23,29 +24,29 @@ def _customer_id(ticket_id: int, cached: Ticket | None) -> int:
     return Ticket.objects.values_list("customer_id", flat=True).get(pk=ticket_id)
 
 
-def on_ticket_event(sender, instance: TicketEvent, created: bool, raw: bool = False, **kwargs) -> None:
-    if not created or raw:
-        return
-    event_type = events.event_type_for(instance)
+def ticket_event(*, event: TicketEvent) -> None:
+    """A timeline entry: ticket.created, ticket.updated or collection.finished, per events.event_type_for."""
+    event_type = events.event_type_for(event)
     if event_type is None:
         return
-    cached = instance.ticket if TicketEvent.ticket.is_cached(instance) else None
+    cached = event.ticket if TicketEvent.ticket.is_cached(event) else None
     endpoints = services.subscribed_endpoints(event_type=event_type,
-                                              customer_id=_customer_id(instance.ticket_id, cached))
+                                              customer_id=_customer_id(event.ticket_id, cached))
     if not endpoints:
         return
     try:
         with transaction.atomic():
             if event_type == EventType.COLLECTION_FINISHED:
-                data = events.collection_payload(instance)
+                data = events.collection_payload(event)
             else:
-                data = events.ticket_payload(instance, event_type)
+                data = events.ticket_payload(event, event_type)
             services.events_record(event_type=event_type, data=data, endpoints=endpoints)
     except Exception:  # contained: see the module docstring
-        log.exception("webhook event %s for timeline entry %s not recorded", event_type, instance.pk)
+        log.exception("webhook event %s for timeline entry %s not recorded", event_type, event.pk)
 
 
-def on_fixes_suggested(sender, run, recipe_ids: list[int], **kwargs) -> None:
+def fixes(*, run, recipe_ids: list[int]) -> None:
+    """A run's diagnosis suggested new fixes on its ticket: fix.suggested."""
     event_type = EventType.FIX_SUGGESTED
     endpoints = services.subscribed_endpoints(event_type=event_type, customer_id=_customer_id(run.ticket_id, None))
     if not endpoints:

@@ -1,4 +1,5 @@
-"""Signal receivers, connected in MailgateConfig.ready. They only enqueue, after commit."""
+"""Subscriber to the desk's event bus (``triage.events``, registered in MailgateConfig.ready).
+It only enqueues, after commit."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ from datetime import timedelta
 from django.db import transaction
 from django.utils import timezone
 
-from triage.models import EventKind
+from triage.models import EventKind, TicketEvent
 
 log = logging.getLogger(__name__)
 
@@ -17,12 +18,13 @@ NOTIFYING_KINDS = frozenset({EventKind.REPLY, EventKind.ASSIGNMENT})
 RECENT = timedelta(minutes=10)
 
 
-def ticket_event_saved(sender, instance, created: bool, raw: bool = False, **kwargs) -> None:
-    if not created or raw or instance.kind not in NOTIFYING_KINDS:
+def ticket_event(*, event: TicketEvent) -> None:
+    """A fresh reply or assignment: plan and send its notifications (``tasks.notify_event``) once committed."""
+    if event.kind not in NOTIFYING_KINDS:
         return
-    if instance.created_at < timezone.now() - RECENT:
+    if event.created_at < timezone.now() - RECENT:
         return
-    event_id = instance.pk
+    event_id = event.pk
     transaction.on_commit(lambda: _enqueue(event_id))
 
 
