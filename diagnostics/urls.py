@@ -1,8 +1,8 @@
 from django.urls import path
 
 from diagnostics import sweep_views, views
+from diagnostics.knowledge import verdict_views as verdicts
 from diagnostics.knowledge import views as kb
-from triage.views import tickets
 
 urlpatterns = [
     path("tickets/<id:ticket_id>/collect/", views.collect, name="collect"),
@@ -36,10 +36,10 @@ urlpatterns = [
     path("kb/recipes/try/", kb.recipe_try, name="kb_recipe_try"),
     path("kb/recipes/<slug:key>/edit/", kb.recipe_edit, name="kb_recipe_edit"),
     path("kb/recipes/<slug:key>/history/", kb.recipe_history, name="kb_recipe_history"),
-    # A ticket action (rendered by the ticket views) on the fixes this app suggests.
-    path("tickets/<id:ticket_id>/fixes/accept/", tickets.ticket_accept_fix, name="ticket_accept_fix"),
-    path("tickets/<id:ticket_id>/fixes/reject/", tickets.ticket_reject_fix, name="ticket_reject_fix"),
-    path("tickets/<id:ticket_id>/fixes/resolve/", tickets.ticket_resolve_with_fix, name="ticket_resolve_with_fix"),
-    path("tickets/<id:ticket_id>/fixes/verify/", tickets.ticket_verify_fix, name="ticket_verify_fix"),
-    path("tickets/<id:ticket_id>/possible/settle/", tickets.ticket_settle_possible, name="ticket_settle_possible"),
+    # The verdicts on the fixes this app suggests on a ticket (answered with the ticket page's parts).
+    path("tickets/<id:ticket_id>/fixes/accept/", verdicts.ticket_accept_fix, name="ticket_accept_fix"),
+    path("tickets/<id:ticket_id>/fixes/reject/", verdicts.ticket_reject_fix, name="ticket_reject_fix"),
+    path("tickets/<id:ticket_id>/fixes/resolve/", verdicts.ticket_resolve_with_fix, name="ticket_resolve_with_fix"),
+    path("tickets/<id:ticket_id>/fixes/verify/", verdicts.ticket_verify_fix, name="ticket_verify_fix"),
+    path("tickets/<id:ticket_id>/possible/settle/", verdicts.ticket_settle_possible, name="ticket_settle_possible"),
 ]

@@ -47,9 +47,9 @@ from django.core.exceptions import ValidationError
 from django.db.models import Q
 from django.utils import timezone
 
-from diagnostics import crypto
 from mailgate import imap, services
 from mailgate.models import Mailbox, Security
+from triage import crypto
 
 log = logging.getLogger(__name__)
 

@@ -10,7 +10,7 @@ from django.db import models
 from django.db.models import Q
 from django.utils import timezone
 
-from diagnostics import crypto
+from triage import crypto
 from triage.models import Customer, Ticket, TicketEvent
 
 
@@ -182,7 +182,7 @@ class Mailbox(models.Model):
     port = models.PositiveIntegerField()
     security = models.CharField(max_length=8, choices=Security.choices, default=Security.IMAPS)
     username = models.CharField(max_length=254)
-    # Fernet token (diagnostics.crypto, CREDENTIALS_KEYS), like SSH credentials; never shown again.
+    # Fernet token (triage.crypto, CREDENTIALS_KEYS), like SSH credentials; never shown again.
     password_token = models.BinaryField()
     folder = models.CharField(max_length=200, default="INBOX")
     enabled = models.BooleanField(default=True)

@@ -14,10 +14,11 @@ from django.core.exceptions import ValidationError
 from django.core.management import call_command
 from django.urls import reverse
 
-from diagnostics import crypto, services, ssh
+from diagnostics import services, ssh
 from diagnostics.models import AuditEntry, Credential, HostKey
 from mailgate import mailbox_services
 from tests.conftest import login
+from triage import crypto
 from webhooks import services as webhooks
 
 

@@ -148,6 +148,27 @@ def test_resolving_with_a_fix_is_refused_with_a_reason_when_the_workflow_does_no
         outcomes.ticket_resolve_with_fix(ticket=ticket, recipe=msi, by=tech)
 
 
+def test_resolving_with_a_fix_from_a_stale_page_changes_nothing(tech, ticket, suggested):
+    firmware, _ = suggested
+    seen = ticket.version
+    services.ticket_add_note(ticket=ticket, author=tech, body="Someone else was here")
+    with pytest.raises(services.TicketChanged):
+        outcomes.ticket_resolve_with_fix(ticket=ticket, recipe=firmware, by=tech, expected_version=seen)
+    ticket.refresh_from_db()
+    assert ticket.status == Status.NEW and not RecipeOutcome.objects.filter(kind=RecipeOutcome.FIXED).exists()
+
+
+def test_the_status_form_resolves_with_a_fix_through_the_same_service(client, tech, ticket, suggested):
+    firmware, _ = suggested
+    login(client, tech)
+    response = client.post(reverse("ticket_status", args=[ticket.pk]),
+                           {"status": Status.RESOLVED, "note": "", "fixed_by": firmware.pk})
+    assert response.status_code == 302
+    status = ticket.events.get(kind=EventKind.STATUS)
+    assert status.body == "Resolved with fix: Update the NIC firmware"
+    assert _fix_events(ticket) == ["Fixed by: Update the NIC firmware"]
+
+
 def test_resolving_with_a_fix_that_was_not_suggested_changes_nothing(tech, ticket, recipes):
     firmware, _ = recipes
     with pytest.raises(ValidationError, match="was not suggested"):

@@ -11,9 +11,10 @@ import pytest
 from django.urls import reverse
 from django.utils import timezone
 
+from composition import home
 from diagnostics.models import CollectionRun, RunState
 from tests.conftest import login, make_user
-from triage import access, home, services
+from triage import access, services
 from triage.models import Status
 
 

@@ -1,4 +1,4 @@
-"""Retention (`manage.py prune`, triage/retention.py): old evidence outputs, pcaps, raw mail and
+"""Retention (`manage.py prune`, composition/retention.py): old evidence outputs, pcaps, raw mail and
 attachments are emptied in bounded batches, while the rows, the matches they proved, the ticket's
 diagnosis and its timeline stay, and pages say what was pruned and when."""
 
@@ -13,6 +13,7 @@ from django.core.management import call_command
 from django.urls import reverse
 from django.utils import timezone
 
+from composition import tasks
 from diagnostics.knowledge.diagnosis import run_diagnose, ticket_findings
 from diagnostics.models import Evidence, Match
 from mailgate import services as mail_services
@@ -21,7 +22,7 @@ from tests.conftest import login
 from tests.diagnosing import diagnosed
 from tests.mailgate_support import DESK, mail
 from tests.test_fixes_view import KERNEL_LOG
-from triage import services, tasks
+from triage import services
 from triage.models import TicketEvent
 
 PCAP = b"\xd4\xc3\xb2\xa1\x02\x00\x04\x00" + bytes(range(256)) * 4  # a pcap header and some packets

@@ -12,8 +12,8 @@ from django.core.management import call_command, get_commands
 from django.db.models import Q
 from django.utils import timezone
 
+from composition.management.commands import seed_demo
 from diagnostics.models import CollectionRun, Evidence, Match, RecipeOutcome, RunState
-from triage.management.commands import seed_demo
 from triage.models import EventKind, Status, Ticket
 
 TICKETS = 150

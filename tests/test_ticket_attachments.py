@@ -10,10 +10,11 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from django.urls import reverse
 from django.utils import timezone
 
+from composition import retention
 from mailgate import tasks, upload_services
 from mailgate.models import Attachment
 from tests.conftest import login
-from triage import retention, services
+from triage import services
 from triage.models import DraftKind, EventKind, Ticket, TicketDraft
 
 pytest_plugins = ["tests.mailgate_fixtures"]

@@ -5,7 +5,8 @@ one transaction with every row locked in id order (two merges of overlapping tic
 deadlock). The timeline is append-only, so nothing is moved off it: the survivor's timeline is
 read together with its merged tickets' (triage.selectors.ticket_timeline), each entry marked
 with the ticket it was written on. What the survivor works with is moved onto it instead:
-- collection runs and sweep findings (their ``ticket``): the survivor's diagnosis, ranked
+- collection runs and sweep findings (their ``ticket``; diagnostics moves its own rows, through
+  triage.extensions): the survivor's diagnosis, ranked
   fixes and "what fixed it" choices then come from all of the evidence, through the same code
   that reads a single ticket's, and runs still going report to the survivor;
 - the recipes' suggested/accepted/rejected/verified records the survivor does not have yet
@@ -33,12 +34,8 @@ from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 
-from diagnostics.models import CollectionRun, RecipeOutcome, SweepFinding
-from triage import access, services, workflow
+from triage import access, extensions, services, workflow
 from triage.models import EventKind, Status, Ticket, TicketLink
-
-# The recipe records that follow the evidence onto the survivor; FIXED says how *that* ticket was resolved.
-MOVED_OUTCOMES = (RecipeOutcome.SUGGESTED, RecipeOutcome.ACCEPTED, RecipeOutcome.REJECTED, RecipeOutcome.VERIFIED)
 
 
 def merge_refusal(*, source: Ticket, into: Ticket, has_merged: bool | None = None) -> str | None:
@@ -113,14 +110,8 @@ def _merge_one(*, source: Ticket, survivor: Ticket, by, now: datetime) -> None:
     services._event(ticket=survivor, kind=EventKind.MERGE, actor=by, at=now, version=survivor.version,
                     body=f"Merged {source.reference} into this ticket.",
                     data={"source": source.pk, "subject": source.subject})
-    CollectionRun.objects.filter(ticket=source).update(ticket=survivor)
-    SweepFinding.objects.filter(ticket=source).update(ticket=survivor)
-    have = set(RecipeOutcome.objects.filter(ticket=survivor).values_list("recipe_id", "kind"))
-    movable = [pk for pk, recipe_id, kind in RecipeOutcome.objects.filter(
-        ticket=source, kind__in=MOVED_OUTCOMES).values_list("pk", "recipe_id", "kind")
-        if (recipe_id, kind) not in have]
-    # The ones the survivor has already stay on the source: nothing is deleted.
-    RecipeOutcome.objects.filter(pk__in=movable).update(ticket=survivor)
+    # Collections, sweep findings and fix verdicts (diagnostics') follow, through the desk's extension point.
+    extensions.ticket_merged(source=source, survivor=survivor)
     _move_links(source=source, survivor=survivor)
 
 

@@ -52,6 +52,7 @@ INSTALLED_APPS = [
     "api",
     "webhooks",
     "mailgate",
+    "composition",  # commands spanning every app; nothing imports it
 ]
 
 MIDDLEWARE = [
@@ -391,7 +392,7 @@ CELERY_BEAT_SCHEDULE["mailgate-poll-mailboxes"] = {
 }
 # --- end mail gateway ------------------------------------------------------------
 
-# --- Retention (triage/retention.py, `manage.py prune`) --------------------------------
+# --- Retention (composition/retention.py, `manage.py prune`) -----------------------------
 # Days to keep the bulky bytes of each kind (0 = forever); the rows, matches and timeline stay.
 TRIAGE_RETAIN_EVIDENCE_DAYS = env_int("TRIAGE_RETAIN_EVIDENCE_DAYS", 365, minimum=0)
 TRIAGE_RETAIN_PCAP_DAYS = env_int("TRIAGE_RETAIN_PCAP_DAYS", 90, minimum=0)

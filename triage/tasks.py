@@ -5,7 +5,7 @@ import logging
 from celery import shared_task
 from django.utils import timezone
 
-from triage import retention, services
+from triage import services
 from triage.models import Heartbeat
 
 log = logging.getLogger(__name__)
@@ -20,9 +20,3 @@ def record_worker_heartbeat() -> None:
 def flag_sla_breaches() -> int:
     return services.flag_sla_breaches()
 
-
-@shared_task(ignore_result=True)
-def prune_retention() -> None:
-    """Daily (beat): empty the evidence, pcaps, raw mail and attachments past their retention."""
-    for report in retention.prune(now=timezone.now()):
-        log.info("retention: %s", report.describe(dry_run=False))

@@ -2,10 +2,11 @@ from django.contrib.auth import views as auth_views
 from django.urls import include, path
 
 from api.throttling import rate_limited_login
+from composition import views as composition
 from triage.views import customers, desk, sla, tickets, users
 
 urlpatterns = [
-    path("", desk.home, name="home"),
+    path("", composition.home, name="home"),
     path("login/", rate_limited_login(
         auth_views.LoginView.as_view(template_name="login.html", redirect_authenticated_user=True)), name="login"),
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),

@@ -9,7 +9,7 @@ from django.core.validators import URLValidator
 from django.db import models
 from django.utils import timezone
 
-from diagnostics import crypto
+from triage import crypto
 from triage.models import Customer
 
 
@@ -29,7 +29,7 @@ http_url = URLValidator(schemes=["http", "https"], message="Enter an http:// or 
 class Endpoint(models.Model):
     name = models.CharField(max_length=100, unique=True)
     url = models.CharField(max_length=500, validators=[http_url])
-    # Fernet token (diagnostics.crypto, CREDENTIALS_KEYS); the plaintext is shown once, on creation or rotation.
+    # Fernet token (triage.crypto, CREDENTIALS_KEYS); the plaintext is shown once, on creation or rotation.
     secret_token = models.BinaryField()
     event_types = models.JSONField(default=list, help_text="The EventType values this endpoint receives.")
     enabled = models.BooleanField(default=True)

@@ -23,7 +23,7 @@ from django.db import transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
-from diagnostics import crypto
+from triage import crypto
 from webhooks import addresses, signing, transport
 from webhooks.models import PING, Delivery, DeliveryState, Endpoint, EventType
 

@@ -153,16 +153,22 @@ def outcome_record_rejected(
 
 
 def ticket_resolve_with_fix(
-    *, ticket: Ticket, recipe: FixRecipe, by, note: str = "", now: datetime | None = None
+    *, ticket: Ticket, recipe: FixRecipe, by, note: str = "", now: datetime | None = None,
+    expected_version: int | None = None,
 ) -> Ticket:
     """Resolve ``ticket`` and record that ``recipe`` fixed it, in one transaction: both or neither.
+    The one way to do it: the fix panel's button and the status form's "fixed by" both come here.
 
-    Raises workflow.TransitionRefused (saying why) when the ticket cannot be resolved from its
-    status, and ValidationError when the recipe was not suggested on it.
+    Raises triage.services.TicketChanged when the ticket is no longer at ``expected_version`` (given),
+    workflow.TransitionRefused (saying why) when it cannot be resolved from its status, and
+    ValidationError when the recipe was not suggested on it.
     """
     now = now or timezone.now()
     with transaction.atomic():
-        current = Ticket.objects.select_for_update().values_list("status", flat=True).get(pk=ticket.pk)
+        # The row lock first: the status checked here is the one the resolution moves from.
+        current, version = Ticket.objects.select_for_update().values_list("status", "version").get(pk=ticket.pk)
+        if expected_version is not None and version != expected_version:
+            raise desk.TicketChanged(seen=expected_version, current=version)
         if Status.RESOLVED not in workflow.allowed_next(current):
             raise workflow.TransitionRefused(
                 f"This ticket is {Status(current).label.lower()}: it cannot be resolved with a fix. "

@@ -14,7 +14,7 @@ class Credential(models.Model):
     """An SSH credential for all of a customer's servers, or for one server.
 
     The secret (private key or password) and the key's passphrase are stored
-    only as Fernet tokens (see diagnostics.crypto); they are never rendered back.
+    only as Fernet tokens (see triage.crypto); they are never rendered back.
     """
 
     KEY = "key"

@@ -6,8 +6,9 @@ from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.db.models import F, Q
 
-from diagnostics import crypto, ssh
+from diagnostics import ssh
 from diagnostics.models import AuditEntry, Credential
+from triage import crypto
 from triage.models import Customer, Server, ssh_user_validator
 
 

@@ -9,10 +9,11 @@ from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 
-from diagnostics import crypto, ssh
+from diagnostics import ssh
 from diagnostics.models import AuditEntry, Credential, HostKey, JumpHost, JumpHostKey, JumpLink
 from diagnostics.services.credentials import secret_fingerprint
 from diagnostics.services.host_keys import _pattern_matches
+from triage import crypto
 from triage.models import Customer, Server
 
 
@@ -41,7 +42,7 @@ def jump_host_save(*, customer: Customer, name: str, address: str, username: str
 
 def jump_host_credential_set(*, jump_host: JumpHost, kind: str, secret: str, passphrase: str = "",
                              by=None) -> JumpHost:
-    """Store (or replace) the jump host's credential, encrypted like every credential (diagnostics.crypto)."""
+    """Store (or replace) the jump host's credential, encrypted like every credential (triage.crypto)."""
     fingerprint = secret_fingerprint(kind=kind, secret=secret, passphrase=passphrase)
     with transaction.atomic():
         jump_host.credential_kind = kind

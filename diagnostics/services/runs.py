@@ -27,7 +27,7 @@ from django.db import DatabaseError, connection, transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
-from diagnostics import crypto, probes, ssh, ssh_lanes
+from diagnostics import probes, ssh, ssh_lanes
 from diagnostics.knowledge import diagnosis
 from diagnostics.models import (
     ACTIVE_STATES,
@@ -41,6 +41,7 @@ from diagnostics.probes import privilege
 from diagnostics.services import host_keys, jump_hosts
 from diagnostics.services.credentials import credential_for, credential_secret, credential_sudo_password
 from diagnostics.services.database import with_database
+from triage import crypto
 from triage import services as desk
 from triage.models import EventKind, Server, Ticket
 

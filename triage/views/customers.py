@@ -8,9 +8,7 @@ from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_GET, require_http_methods
 
-from diagnostics.forms import SweepForm, SweepScheduleForm
-from diagnostics.sweep_selectors import customer_sweeps
-from triage import access, forms, selectors
+from triage import access, extensions, forms, selectors
 from triage.models import Customer, Server
 
 
@@ -40,10 +38,8 @@ def customer_detail(request: HttpRequest, customer_id: int) -> HttpResponse:
         "can_work": access.can_work_tickets(request.user),
         "contacts": selectors.customer_contacts(customer=customer),
         "can_manage_contacts": access.can_manage_contacts(request.user),
-        "sweep_form": SweepForm(customer=customer),
-        "schedule_form": SweepScheduleForm(customer=customer, prefix="schedule"),
-        "sweeps": customer_sweeps(customer=customer),
-        "schedules": customer.sweep_schedules.select_related("playbook", "role"),
+        # Fleet sweeps (diagnostics), through the desk's extension point.
+        **extensions.customer_page_context(request=request, customer=customer),
     })
 
 

@@ -1,30 +1,17 @@
-"""Home, the managers' overview and the health check."""
+"""The managers' overview and the health check (a tech's home page is composition.views.home)."""
 
 from __future__ import annotations
 
 from django.contrib.auth.decorators import login_required
-from django.core.exceptions import PermissionDenied
 from django.db import DatabaseError, connection
 from django.http import HttpRequest, HttpResponse, JsonResponse
-from django.shortcuts import redirect, render
+from django.shortcuts import render
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET
 
-from triage import access, selectors
-from triage import home as tech_home
+from triage import selectors
 from triage.health import worker_health
 from triage.models import Heartbeat
-
-
-@login_required
-@require_GET
-def home(request: HttpRequest) -> HttpResponse:
-    """A tech's (or admin's) own desk; managers go to their overview."""
-    if access.can_work_tickets(request.user):
-        return render(request, "home.html", {"home": tech_home.tech_home(user=request.user)})
-    if access.has_role(request.user, access.MANAGER):
-        return redirect("overview")
-    raise PermissionDenied
 
 
 @login_required

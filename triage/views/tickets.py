@@ -26,13 +26,8 @@ from django.urls import reverse
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 from django.views.decorators.vary import vary_on_headers
 
-from diagnostics import selectors as collection_selectors
-from diagnostics.forms import CollectForm
-from diagnostics.knowledge import followups, outcomes, verification
-from diagnostics.knowledge.forms import AcceptFixForm, RejectFixForm, SettlePossibleForm
-from diagnostics.knowledge.proposal import playbook_proposal
 from mailgate import upload_services
-from triage import access, forms, merging, presence, selectors, services, workflow
+from triage import access, extensions, forms, merging, presence, selectors, services, workflow
 from triage.contacts import forms as contact_forms
 from triage.contacts import services as contact_services
 from triage.macros import selectors as macro_selectors
@@ -166,12 +161,10 @@ def _ticket_context(request: HttpRequest, ticket: Ticket, *, conflict: Conflict 
         "can_work": can_work,
         "sla_state": ticket.sla_state(),
         "next_statuses": workflow.allowed_next(ticket.status),
-        "runs": (runs := collection_selectors.ticket_runs(ticket=ticket)),
-        "live": collection_selectors.ticket_live_runs(runs=runs),
-        **collection_selectors.ticket_fixes_panel(ticket=ticket),
+        # Collections and suggested fixes (diagnostics), through the desk's extension point.
+        **extensions.ticket_page_context(request=request, ticket=ticket, can_work=can_work),
     }
     if can_work:
-        proposal = playbook_proposal(ticket=ticket)
         composers = selectors.ticket_composers(user=request.user, ticket=ticket)
         context.update(
             accept_form=bound.get("accept_form"),
@@ -199,10 +192,6 @@ def _ticket_context(request: HttpRequest, ticket: Ticket, *, conflict: Conflict 
             or forms.ServersForm(ticket=ticket, initial={"servers": [s.pk for s in context["servers"]]}),
             people_form=bound.get("people_form") or contact_forms.PeopleForm(
                 ticket=ticket, initial={"requester": ticket.requester_id, "ccs": [c.pk for c in ccs]}),
-            collect_form=CollectForm(
-                ticket=ticket, initial={"playbook": proposal.playbook.pk} if proposal is not None else None
-            ),
-            proposal=proposal,
             links_form=bound.get("links_form") or forms.LinkForm(user=request.user),
             unlink_form=bound.get("unlink_form"),
             merge_form=bound.get("merge_form") or forms.MergeForm(user=request.user),
@@ -226,7 +215,7 @@ def _draft_initial(composer: selectors.Composer) -> dict:
 
 
 def _fix_choices(ticket: Ticket) -> list[tuple[int, str]]:
-    return [(r.pk, r.title) for r in outcomes.ticket_suggested_recipes(ticket=ticket)]
+    return extensions.fix_choices(ticket=ticket)
 
 
 def _render_ticket(request: HttpRequest, ticket: Ticket, **bound) -> HttpResponse:
@@ -274,8 +263,9 @@ def _add_errors(form, exc: ValidationError) -> None:
         form.add_error(None, exc.messages)
 
 
-def _ticket_action(name: str, form_factory, apply):
-    """Build a POST view for one ticket action: load, check, validate, apply.
+def ticket_action(name: str, form_factory, apply):
+    """Build a POST view for one ticket action: load, check, validate, apply. Other apps build
+    theirs on the ticket page with it too (diagnostics.knowledge.verdict_views).
 
     ``apply(request=, ticket=, data=, version=)`` gets the version the form was rendered at
     (None for forms that carry none) to pass on to the service as ``expected_version``.
@@ -386,17 +376,17 @@ def _send(kind: str):
     return apply
 
 
-ticket_reply = _ticket_action(
+ticket_reply = ticket_action(
     "reply",
     lambda request, ticket: forms.SendReplyForm(request.POST, request.FILES, ticket=ticket),
     _send(DraftKind.REPLY),
 )
-ticket_note = _ticket_action(
+ticket_note = ticket_action(
     "note",
     lambda request, ticket: forms.ReplyForm(request.POST, request.FILES, prefix="note"),
     _send(DraftKind.NOTE),
 )
-ticket_assign = _ticket_action(
+ticket_assign = ticket_action(
     "assign",
     lambda request, ticket: forms.AssignForm(request.POST),
     lambda request, ticket, data, version: services.ticket_assign(
@@ -406,75 +396,38 @@ ticket_assign = _ticket_action(
 
 
 def _change_status(*, request: HttpRequest, ticket: Ticket, data: dict, version: int | None) -> None:
-    # One transaction: a resolution and the fix named for it are recorded together or not at all.
-    with transaction.atomic():
-        if data["status"] == ticket.status:  # the status it has, with a note: the note is all that changes
-            services.ticket_add_note(ticket=ticket, author=request.user, body=data["note"])
-            return
+    if data["status"] == ticket.status:  # the status it has, with a note: the note is all that changes
+        services.ticket_add_note(ticket=ticket, author=request.user, body=data["note"])
+    elif data.get("fixed_by") is not None:  # resolving, naming the fix that solved it (the form checks both)
+        extensions.resolve_with_fix(ticket=ticket, fix_id=data["fixed_by"], by=request.user, note=data["note"],
+                                    expected_version=version)
+    else:
         services.ticket_change_status(ticket=ticket, status=data["status"], by=request.user, note=data["note"],
                                       expected_version=version)
-        if data.get("fixed_by") is not None:
-            recipe = outcomes.ticket_suggested_recipes(ticket=ticket).get(pk=data["fixed_by"])
-            outcomes.outcome_record_fixed(ticket=ticket, recipe=recipe, by=request.user)
 
 
-ticket_status = _ticket_action(
+ticket_status = ticket_action(
     "status",
     lambda request, ticket: forms.StatusForm(request.POST, ticket=ticket, recipes=_fix_choices(ticket)),
     _change_status,
 )
 
 
-ticket_accept_fix = _ticket_action(
-    "accept",
-    lambda request, ticket: AcceptFixForm(request.POST, recipes=outcomes.ticket_suggested_recipes(ticket=ticket)),
-    lambda request, ticket, data, version: outcomes.outcome_record_accepted(
-        ticket=ticket, recipe=data["recipe"], by=request.user
-    ),
-)
-ticket_reject_fix = _ticket_action(
-    "reject",
-    lambda request, ticket: RejectFixForm(request.POST, recipes=outcomes.ticket_suggested_recipes(ticket=ticket)),
-    lambda request, ticket, data, version: outcomes.outcome_record_rejected(
-        ticket=ticket, recipe=data["recipe"], by=request.user, reason=data["reason"]
-    ),
-)
-ticket_resolve_with_fix = _ticket_action(
-    "resolve_fix",
-    lambda request, ticket: AcceptFixForm(request.POST, recipes=outcomes.ticket_suggested_recipes(ticket=ticket)),
-    lambda request, ticket, data, version: outcomes.ticket_resolve_with_fix(
-        ticket=ticket, recipe=data["recipe"], by=request.user
-    ),
-)
-ticket_verify_fix = _ticket_action(
-    "verify",
-    lambda request, ticket: AcceptFixForm(request.POST, recipes=outcomes.ticket_suggested_recipes(ticket=ticket)),
-    lambda request, ticket, data, version: verification.verify_request(
-        ticket=ticket, recipe=data["recipe"], by=request.user
-    ),
-)
-ticket_settle_possible = _ticket_action(
-    "settle",
-    lambda request, ticket: SettlePossibleForm(request.POST),
-    lambda request, ticket, data, version: followups.settle_request(
-        ticket=ticket, symptom_key=data["symptom"], server_id=data["server"], by=request.user
-    ),
-)
-ticket_priority = _ticket_action(
+ticket_priority = ticket_action(
     "priority",
     lambda request, ticket: forms.PriorityForm(request.POST),
     lambda request, ticket, data, version: services.ticket_change_priority(
         ticket=ticket, priority=data["priority"], by=request.user, expected_version=version
     ),
 )
-ticket_tags = _ticket_action(
+ticket_tags = ticket_action(
     "tags",
     lambda request, ticket: forms.TagsForm(request.POST),
     lambda request, ticket, data, version: services.ticket_set_tags(
         ticket=ticket, tag_names=data["tags"], by=request.user, expected_version=version
     ),
 )
-ticket_servers = _ticket_action(
+ticket_servers = ticket_action(
     "servers",
     lambda request, ticket: forms.ServersForm(request.POST, ticket=ticket),
     lambda request, ticket, data, version: services.ticket_set_servers(
@@ -497,19 +450,19 @@ def _set_people(*, request: HttpRequest, ticket: Ticket, data: dict, version: in
                                    expected_version=version)
 
 
-ticket_people = _ticket_action(
+ticket_people = ticket_action(
     "people",
     lambda request, ticket: contact_forms.PeopleForm(request.POST, ticket=ticket),
     _set_people,
 )
 
 
-ticket_link = _ticket_action(
+ticket_link = ticket_action(
     "links",
     lambda request, ticket: forms.LinkForm(request.POST, user=request.user),
     lambda request, ticket, data, version: merging.ticket_link(ticket=ticket, other=data["other"], by=request.user),
 )
-ticket_unlink = _ticket_action(
+ticket_unlink = ticket_action(
     "unlink",
     lambda request, ticket: forms.UnlinkForm(request.POST),
     lambda request, ticket, data, version: merging.ticket_unlink(ticket=ticket, link_id=data["link"],

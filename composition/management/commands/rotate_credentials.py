@@ -10,7 +10,7 @@ class Command(BaseCommand):
             "passwords, webhook secrets) under the first key.")
 
     def handle(self, *args, **options):
-        # Every user of diagnostics.crypto: a kind left out here is unreadable once the old key goes.
+        # Every user of triage.crypto: a kind left out here is unreadable once the old key goes.
         counts = {
             "SSH credential(s)": services.credentials_rotate() + services.jump_hosts_rotate(),
             "mailbox password(s)": mailbox_services.mailbox_passwords_rotate(),

@@ -116,7 +116,7 @@ PROBLEMS = [
      ["performance"], "web", "Host health", ("load-above-cpus", "swap-storm", "oom-killer")),
 ]
 
-EVIDENCE_DIR = Path(__file__).resolve().parents[2] / "demo_evidence"
+EVIDENCE_DIR = Path(__file__).resolve().parents[3] / "triage" / "demo_evidence"
 HEALTHY = "healthy-web"  # a run that found nothing the knowledge base knows
 # Probes whose parameters are required: what a tech would have typed for each scenario.
 PROBE_PARAMS = {

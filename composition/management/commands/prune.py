@@ -1,9 +1,9 @@
-"""`manage.py prune`: retention by hand (beat runs the same daily); see triage/retention.py."""
+"""`manage.py prune`: retention by hand (beat runs the same daily); see composition/retention.py."""
 
 from django.core.management.base import BaseCommand, CommandError
 from django.utils import timezone
 
-from triage import retention
+from composition import retention
 
 
 class Command(BaseCommand):

@@ -1,0 +1,6 @@
+from django.apps import AppConfig
+
+
+class CompositionConfig(AppConfig):
+    name = "composition"
+    verbose_name = "Composition (commands spanning every app)"
