@@ -38,13 +38,19 @@ T = TypeVar("T")
 ENTITY_TAG = re.compile(r'(?:W/)?"(\d{1,18})"')
 
 IF_MATCH = OpenApiParameter(
-    "If-Match", str, OpenApiParameter.HEADER, required=False,
+    "If-Match",
+    str,
+    OpenApiParameter.HEADER,
+    required=False,
     description='The ticket\'s ETag as you read it (W/"<version>"): if the ticket has changed since, nothing '
-                "is changed and the answer is 412 with what changed and by whom. Without it (and without "
-                "`version` in the body) the change is applied whatever changed meanwhile.",
+    "is changed and the answer is 412 with what changed and by whom. Without it (and without "
+    "`version` in the body) the change is applied whatever changed meanwhile.",
 )
 ETAG = OpenApiParameter(
-    "ETag", str, OpenApiParameter.HEADER, response=[200],
+    "ETag",
+    str,
+    OpenApiParameter.HEADER,
+    response=[200],
     description='W/"<version>": the ticket\'s version, to send back as If-Match with a change.',
 )
 CONFLICT_RESPONSES = {409: s.TicketConflictSerializer, 412: s.TicketConflictSerializer}
@@ -62,7 +68,8 @@ def if_match(request: Request) -> int | None:
     match = ENTITY_TAG.fullmatch(header.strip())
     if match is None:
         raise exceptions.ValidationError(
-            {"If-Match": ['Send one entity tag, as the ticket\'s ETag gave it: W/"<version>".']})
+            {"If-Match": ['Send one entity tag, as the ticket\'s ETag gave it: W/"<version>".']}
+        )
     return int(match.group(1))
 
 
@@ -80,8 +87,8 @@ def conflict_answer(*, ticket: Ticket, seen: int, code: int) -> Response:
     changed_by = selectors.ticket_changers(changes)
     body = {
         "detail": f"Not changed: the ticket changed after version {seen} (it is now version {ticket.version})"
-                  + (f", by {', '.join(changed_by)}" if changed_by else "")
-                  + ". Read it again and re-apply your change if it still stands.",
+        + (f", by {', '.join(changed_by)}" if changed_by else "")
+        + ". Read it again and re-apply your change if it still stands.",
         "seen_version": seen,
         "version": ticket.version,
         "changed_by": changed_by,
@@ -93,8 +100,14 @@ def conflict_answer(*, ticket: Ticket, seen: int, code: int) -> Response:
 def change_checked(request: Request, *, ticket: Ticket, body_version: int | None, change: Callable[[], T]) -> T:
     """Run ``change`` in one transaction once the ticket is locked and at the version the client
     sent (If-Match first, then the body's); raises Stale, with nothing changed, when it is not."""
-    checks = [(seen, code) for seen, code in ((if_match(request), status.HTTP_412_PRECONDITION_FAILED),
-                                              (body_version, status.HTTP_409_CONFLICT)) if seen is not None]
+    checks = [
+        (seen, code)
+        for seen, code in (
+            (if_match(request), status.HTTP_412_PRECONDITION_FAILED),
+            (body_version, status.HTTP_409_CONFLICT),
+        )
+        if seen is not None
+    ]
     with transaction.atomic():
         for seen, code in checks:
             try:

@@ -35,7 +35,6 @@ def _tag_names(values: list[str]) -> list[str]:
         raise serializers.ValidationError(exc.messages) from None
 
 
-
 def tag_list(**kwargs) -> serializers.ListField:
     return serializers.ListField(child=Text(max_length=40), max_length=20, **kwargs)
 
@@ -90,11 +89,14 @@ class TicketSummarySerializer(serializers.Serializer):
     updated_at = serializers.DateTimeField()
     next_due_at = serializers.DateTimeField(allow_null=True)
     sla_state = serializers.SerializerMethodField()
-    version = serializers.IntegerField(help_text="Moves on by one with every change; send it back (If-Match, "
-                                                 "or `version` in the body) to refuse a change to a ticket "
-                                                 "that changed since you read it.")
-    merged_into = serializers.IntegerField(source="merged_into_id", allow_null=True,
-                                           help_text="The ticket this one was merged into (it is closed).")
+    version = serializers.IntegerField(
+        help_text="Moves on by one with every change; send it back (If-Match, "
+        "or `version` in the body) to refuse a change to a ticket "
+        "that changed since you read it."
+    )
+    merged_into = serializers.IntegerField(
+        source="merged_into_id", allow_null=True, help_text="The ticket this one was merged into (it is closed)."
+    )
 
     @extend_schema_field(serializers.ListField(child=serializers.CharField()))
     def get_tags(self, ticket) -> list[str]:
@@ -111,15 +113,20 @@ class TicketPageSerializer(PageSerializer):
 
 class EventSerializer(serializers.Serializer):
     id = serializers.IntegerField()
-    ticket = serializers.IntegerField(source="ticket_id", help_text="The ticket it was written on: on a ticket "
-                                      "others were merged into, their entries are in its timeline too.")
+    ticket = serializers.IntegerField(
+        source="ticket_id",
+        help_text="The ticket it was written on: on a ticket "
+        "others were merged into, their entries are in its timeline too.",
+    )
     kind = serializers.CharField()
     actor = serializers.SerializerMethodField()
     created_at = serializers.DateTimeField()
     body = serializers.CharField()
     data = serializers.JSONField()
-    version = serializers.IntegerField(allow_null=True, help_text="The ticket's version this entry made; null "
-                                                                  "for the machine's own records (SLA, runs).")
+    version = serializers.IntegerField(
+        allow_null=True,
+        help_text="The ticket's version this entry made; null for the machine's own records (SLA, runs).",
+    )
 
     def get_actor(self, event) -> str | None:
         return event.actor.get_username() if event.actor else None
@@ -233,19 +240,24 @@ class TicketCreateSerializer(serializers.Serializer):
     priority = serializers.ChoiceField(choices=Priority.choices, default=Priority.P3)
     servers = serializers.PrimaryKeyRelatedField(queryset=Server.objects.all(), many=True, required=False)
     tags = tag_list(required=False)
-    assignee = serializers.PrimaryKeyRelatedField(queryset=selectors.assignable_users(), allow_null=True,
-                                                  required=False, help_text="A tech or admin, by user id.")
-    requester = serializers.PrimaryKeyRelatedField(queryset=Contact.objects.all(), allow_null=True, required=False,
-                                                   help_text="A contact of the customer, by id.")
-    ccs = serializers.PrimaryKeyRelatedField(queryset=Contact.objects.all(), many=True, required=False,
-                                             help_text="Contacts of the customer to copy, by id.")
+    assignee = serializers.PrimaryKeyRelatedField(
+        queryset=selectors.assignable_users(), allow_null=True, required=False, help_text="A tech or admin, by user id."
+    )
+    requester = serializers.PrimaryKeyRelatedField(
+        queryset=Contact.objects.all(), allow_null=True, required=False, help_text="A contact of the customer, by id."
+    )
+    ccs = serializers.PrimaryKeyRelatedField(
+        queryset=Contact.objects.all(), many=True, required=False, help_text="Contacts of the customer to copy, by id."
+    )
 
     def validate_tags(self, value):
         return _tag_names(value)
 
 
-VERSION_HELP = ("The ticket's version you read (its `version`): if the ticket has changed since, "
-                "nothing is changed and the answer is 409 with what changed and by whom.")
+VERSION_HELP = (
+    "The ticket's version you read (its `version`): if the ticket has changed since, "
+    "nothing is changed and the answer is 409 with what changed and by whom."
+)
 
 
 class ChangeSerializer(EventSerializer):
@@ -268,14 +280,20 @@ class TicketUpdateSerializer(serializers.Serializer):
     status = serializers.ChoiceField(choices=Status.choices, required=False)
     note = Text(max_length=2000, required=False, allow_blank=True, help_text="Recorded with a status change.")
     priority = serializers.ChoiceField(choices=Priority.choices, required=False)
-    assignee = serializers.PrimaryKeyRelatedField(queryset=selectors.assignable_users(), allow_null=True,
-                                                  required=False)
+    assignee = serializers.PrimaryKeyRelatedField(
+        queryset=selectors.assignable_users(), allow_null=True, required=False
+    )
     tags = tag_list(required=False)
     servers = serializers.PrimaryKeyRelatedField(queryset=Server.objects.all(), many=True, required=False)
-    requester = serializers.PrimaryKeyRelatedField(queryset=Contact.objects.all(), allow_null=True, required=False,
-                                                   help_text="A contact of the ticket's customer, by id; null: nobody.")
-    ccs = serializers.PrimaryKeyRelatedField(queryset=Contact.objects.all(), many=True, required=False,
-                                             help_text="The contacts to copy (replaces the list).")
+    requester = serializers.PrimaryKeyRelatedField(
+        queryset=Contact.objects.all(),
+        allow_null=True,
+        required=False,
+        help_text="A contact of the ticket's customer, by id; null: nobody.",
+    )
+    ccs = serializers.PrimaryKeyRelatedField(
+        queryset=Contact.objects.all(), many=True, required=False, help_text="The contacts to copy (replaces the list)."
+    )
     version = Id(required=False, help_text=VERSION_HELP)
 
     def validate_tags(self, value):
@@ -284,15 +302,17 @@ class TicketUpdateSerializer(serializers.Serializer):
     def validate(self, data):
         if not data.keys() - {"version"}:
             raise serializers.ValidationError(
-                "Send at least one of: status, priority, assignee, tags, servers, requester, ccs.")
+                "Send at least one of: status, priority, assignee, tags, servers, requester, ccs."
+            )
         if "note" in data and "status" not in data:
             raise serializers.ValidationError({"note": "A note goes with a status change."})
         return data
 
 
 class MergeSerializer(serializers.Serializer):
-    into = serializers.PrimaryKeyRelatedField(queryset=Ticket.objects.all(),
-                                              help_text="The survivor: this ticket is merged into it.")
+    into = serializers.PrimaryKeyRelatedField(
+        queryset=Ticket.objects.all(), help_text="The survivor: this ticket is merged into it."
+    )
 
 
 class CommentSerializer(serializers.Serializer):
@@ -317,7 +337,8 @@ class ServerSerializer(serializers.Serializer):
     host_key_changed_at = serializers.DateTimeField(allow_null=True)
     jump_chain = serializers.SerializerMethodField(
         help_text="The jump hosts collections go through, first hop first (the server's own chain, else its "
-        "customer's default); empty: direct. Set on the server's Access page.")
+        "customer's default); empty: direct. Set on the server's Access page."
+    )
 
     @extend_schema_field(serializers.ListField(child=serializers.CharField()))
     def get_roles(self, server) -> list[str]:
@@ -364,8 +385,7 @@ class PlaybookSerializer(serializers.Serializer):
 class RunSerializer(serializers.Serializer):
     id = serializers.IntegerField()
     url = serializers.SerializerMethodField()
-    ticket = serializers.IntegerField(source="ticket_id", allow_null=True,
-                                      help_text="Null for a run of a fleet sweep.")
+    ticket = serializers.IntegerField(source="ticket_id", allow_null=True, help_text="Null for a run of a fleet sweep.")
     sweep = serializers.IntegerField(source="sweep_id", allow_null=True, help_text="The fleet sweep it is part of.")
     server = ServerRefSerializer()
     playbook = serializers.CharField(source="playbook_name")
@@ -455,14 +475,17 @@ class RankedFixSerializer(serializers.Serializer):
     risk = serializers.CharField()
     needs = serializers.CharField()
     steps = serializers.ListField(child=serializers.CharField())
-    symptoms = serializers.ListField(child=serializers.CharField(), source="symptom_keys",
-                                     help_text="Keys of the symptoms it fixes.")
-    causes = serializers.ListField(child=serializers.CharField(), source="cause_keys",
-                                   help_text="Matched symptoms that explain these.")
+    symptoms = serializers.ListField(
+        child=serializers.CharField(), source="symptom_keys", help_text="Keys of the symptoms it fixes."
+    )
+    causes = serializers.ListField(
+        child=serializers.CharField(), source="cause_keys", help_text="Matched symptoms that explain these."
+    )
     fits = serializers.BooleanField(allow_null=True, help_text="Whether it fits this host; null when unknown.")
     fit_why = serializers.CharField()
     alternatives = serializers.SerializerMethodField(
-        help_text="Keys of other recipes for the same symptom, listed under this one.")
+        help_text="Keys of other recipes for the same symptom, listed under this one."
+    )
 
     @extend_schema_field(serializers.ListField(child=serializers.CharField()))
     def get_alternatives(self, fix) -> list[str]:
@@ -482,11 +505,19 @@ class RunMatchesSerializer(serializers.Serializer):
 
 class SweepStartSerializer(serializers.Serializer):
     playbook = Id(help_text="An enabled playbook (GET /api/v1/playbooks/).")
-    role = serializers.CharField(required=False, allow_blank=True, default="", max_length=50,
-                                 help_text="Only servers with this role (its name); blank: every server.")
-    open_tickets = serializers.BooleanField(required=False, default=False,
-                                            help_text="File one ticket per symptom found once every host finished; "
-                                            "an open ticket a sweep filed for the symptom gets a note instead.")
+    role = serializers.CharField(
+        required=False,
+        allow_blank=True,
+        default="",
+        max_length=50,
+        help_text="Only servers with this role (its name); blank: every server.",
+    )
+    open_tickets = serializers.BooleanField(
+        required=False,
+        default=False,
+        help_text="File one ticket per symptom found once every host finished; "
+        "an open ticket a sweep filed for the symptom gets a note instead.",
+    )
 
 
 class SweepHostSerializer(serializers.Serializer):
@@ -513,8 +544,11 @@ class SweepGroupSerializer(serializers.Serializer):
     count = serializers.IntegerField()
     total = serializers.IntegerField()
     hosts = SweepHostEvidenceSerializer(many=True)
-    tickets = serializers.ListField(child=serializers.IntegerField(), source="ticket_ids",
-                                    help_text="Tickets the sweep filed or added this symptom to.")
+    tickets = serializers.ListField(
+        child=serializers.IntegerField(),
+        source="ticket_ids",
+        help_text="Tickets the sweep filed or added this symptom to.",
+    )
 
 
 class SweepUnreachedSerializer(serializers.Serializer):
@@ -601,10 +635,18 @@ class AlertSerializer(serializers.Serializer):
     subject = Text(max_length=200, validators=[forms.validate_one_line])
     description = Text(max_length=100_000)
     priority = serializers.ChoiceField(choices=Priority.choices, default=Priority.P3)
-    playbook = Text(max_length=100, required=False, allow_blank=True,
-                    help_text="A playbook's name; the configured default when left out.")
-    dedupe_key = Text(max_length=200, required=False, allow_blank=True,
-                      help_text="Repeats of an alert with this key while its ticket is open become notes.")
+    playbook = Text(
+        max_length=100,
+        required=False,
+        allow_blank=True,
+        help_text="A playbook's name; the configured default when left out.",
+    )
+    dedupe_key = Text(
+        max_length=200,
+        required=False,
+        allow_blank=True,
+        help_text="Repeats of an alert with this key while its ticket is open become notes.",
+    )
 
 
 class AlertResultSerializer(serializers.Serializer):

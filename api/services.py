@@ -122,7 +122,9 @@ def alert_receive(
             open_ticket = keyed if keyed and keyed.status in OPEN_STATUSES else None
             if open_ticket is not None:
                 desk.ticket_add_note(
-                    ticket=open_ticket, author=by, now=now,
+                    ticket=open_ticket,
+                    author=by,
+                    now=now,
                     body=f"Monitoring alert repeated ({dedupe_key}) for {found_server.name}: "
                     f"{subject}\n\n{description}",
                 )
@@ -131,8 +133,13 @@ def alert_receive(
                 alert_key.save(update_fields=["repeats", "last_alert_at"])
                 return AlertOutcome(ticket=open_ticket, run=None, repeated=True)
         ticket = desk.ticket_create(
-            subject=subject, description=description, customer=found_customer, priority=priority,
-            servers=[found_server], created_by=by, now=now,
+            subject=subject,
+            description=description,
+            customer=found_customer,
+            priority=priority,
+            servers=[found_server],
+            created_by=by,
+            now=now,
         )
         if alert_key is not None:
             alert_key.ticket, alert_key.last_alert_at, alert_key.repeats = ticket, now, 0

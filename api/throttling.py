@@ -95,8 +95,7 @@ def _login_key(kind: str, value: str) -> str:
 
 
 def _too_many(seconds_left: int) -> HttpResponse:
-    response = HttpResponse("Too many failed sign-in attempts. Try again later.", status=429,
-                            content_type="text/plain")
+    response = HttpResponse("Too many failed sign-in attempts. Try again later.", status=429, content_type="text/plain")
     response["Retry-After"] = str(seconds_left)
     return response
 
@@ -119,8 +118,10 @@ def rate_limited_login(view):
         user_key = _login_key("user", f"{address}|{username}")
         address_key = _login_key("address", address)
         now = time.time()
-        for key, limit in ((user_key, settings.TRIAGE_LOGIN_ATTEMPTS),
-                           (address_key, settings.TRIAGE_LOGIN_ATTEMPTS_PER_ADDRESS)):
+        for key, limit in (
+            (user_key, settings.TRIAGE_LOGIN_ATTEMPTS),
+            (address_key, settings.TRIAGE_LOGIN_ATTEMPTS_PER_ADDRESS),
+        ):
             attempts, seconds_left = count_attempt(key, window=window, now=now)
             if attempts > limit:
                 return _too_many(seconds_left)

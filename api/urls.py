@@ -27,7 +27,8 @@ urlpatterns = [
     path("kb/import/", knowledge.KbImport.as_view(), name="kb_import"),
     path("alerts/", alerts.Alerts.as_view(), name="alerts"),
     # The schema and its documentation describe the API, not the desk's data: public.
-    path("schema/", SpectacularAPIView.as_view(authentication_classes=[], permission_classes=[AllowAny]),
-         name="schema"),
+    path(
+        "schema/", SpectacularAPIView.as_view(authentication_classes=[], permission_classes=[AllowAny]), name="schema"
+    ),
     path("docs/", docs.api_docs, name="docs"),
 ]

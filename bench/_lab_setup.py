@@ -87,10 +87,28 @@ def openssh_argv(*, key: Path, known_hosts: Path, connect_timeout: float, option
     """An OpenSSH client command line up to (not including) the destination: pinned host keys, batch
     mode, no user config or agent, the given connect timeout; `options` are extra ``-o``/``-S`` words."""
     return [
-        "ssh", "-F", "/dev/null", "-i", str(key), "-o", "IdentitiesOnly=yes", "-o", "IdentityAgent=none",
-        "-o", f"UserKnownHostsFile={known_hosts}", "-o", "GlobalKnownHostsFile=/dev/null",
-        "-o", "StrictHostKeyChecking=yes", "-o", "BatchMode=yes", "-o", f"ConnectTimeout={connect_timeout:g}",
-        "-p", "22", *options,
+        "ssh",
+        "-F",
+        "/dev/null",
+        "-i",
+        str(key),
+        "-o",
+        "IdentitiesOnly=yes",
+        "-o",
+        "IdentityAgent=none",
+        "-o",
+        f"UserKnownHostsFile={known_hosts}",
+        "-o",
+        "GlobalKnownHostsFile=/dev/null",
+        "-o",
+        "StrictHostKeyChecking=yes",
+        "-o",
+        "BatchMode=yes",
+        "-o",
+        f"ConnectTimeout={connect_timeout:g}",
+        "-p",
+        "22",
+        *options,
     ]
 
 
@@ -99,11 +117,16 @@ def remote_commands(probe_commands) -> list[str]:
     return [ssh.remote_wrapper(command.command, command.timeout) for command in probe_commands]
 
 
-def run(argv: Sequence[str], *, timeout: float, env: dict[str, str] | None = None,
-        input: str | None = None) -> subprocess.CompletedProcess[bytes]:
+def run(
+    argv: Sequence[str], *, timeout: float, env: dict[str, str] | None = None, input: str | None = None
+) -> subprocess.CompletedProcess[bytes]:
     """Run a fixed argv of this machine's own tools (ssh, xargs) and capture its output."""
     return subprocess.run(  # noqa: S603 - argv built here from lab paths and probe commands, no shell
-        list(argv), capture_output=True, timeout=timeout, env=env, check=False,
+        list(argv),
+        capture_output=True,
+        timeout=timeout,
+        env=env,
+        check=False,
         input=input.encode() if input is not None else None,
     )
 
@@ -140,8 +163,13 @@ def paramiko_kex(host: Host) -> str:
     logger.setLevel(logging.DEBUG)
     logger.propagate = False  # the record is for us, not for the console
     try:
-        with ssh.connect(address=host.address, port=host.port, username="root", pinned=[pinned_key(host)],
-                         secret=ssh.Secret(private_key=host.client_key_path.read_text())):
+        with ssh.connect(
+            address=host.address,
+            port=host.port,
+            username="root",
+            pinned=[pinned_key(host)],
+            secret=ssh.Secret(private_key=host.client_key_path.read_text()),
+        ):
             pass
     finally:
         logger.removeHandler(recorder)

@@ -117,8 +117,11 @@ def _collect(ticket, server, playbook) -> Ours:
     if run.state != RunState.SUCCEEDED:
         raise SystemExit(f"bench: the collection ended {run.state}: {run.reason}")
     evidence = list(run.evidence.order_by("step"))
-    failed = [f"{e.probe} (exit {e.exit_status}, {e.error or bytes(e.output)[:200]!r})" for e in evidence
-              if e.exit_status != 0]
+    failed = [
+        f"{e.probe} (exit {e.exit_status}, {e.error or bytes(e.output)[:200]!r})"
+        for e in evidence
+        if e.exit_status != 0
+    ]
     if failed:
         raise SystemExit(f"bench: probes failed on the lab host: {', '.join(failed)}")
     return Ours(
@@ -145,8 +148,10 @@ def _openssh(base: list[str], destination: str, commands: list[str], control_dir
     try:
         started = time.monotonic()
         for command in commands:
-            bench.check_ok(bench.run([*base, *mux, "-o", "ControlMaster=no", destination, command], timeout=60),
-                           "ssh over the ControlMaster")
+            bench.check_ok(
+                bench.run([*base, *mux, "-o", "ControlMaster=no", destination, command], timeout=60),
+                "ssh over the ControlMaster",
+            )
         serial = time.monotonic() - started
 
         started = time.monotonic()
@@ -166,8 +171,10 @@ def _report(ours: list[Ours], theirs: list[OpenSsh], kex: tuple[str, str]) -> No
     print("probe         exit  median s    max s   output bytes")
     for name in PROBES:
         values = [o.durations[name] for o in ours]
-        print(f"{name:<12} {ours[0].exit_statuses[name]:>5} {statistics.median(values):>9.3f} {max(values):>8.3f} "
-              f"{ours[0].output_bytes[name]:>14}")
+        print(
+            f"{name:<12} {ours[0].exit_statuses[name]:>5} {statistics.median(values):>9.3f} {max(values):>8.3f} "
+            f"{ours[0].output_bytes[name]:>14}"
+        )
     print()
     slowest_names = ", ".join(sorted({o.slowest[0] for o in ours}))
     rows = [
@@ -189,15 +196,21 @@ def _report(ours: list[Ours], theirs: list[OpenSsh], kex: tuple[str, str]) -> No
     print()
     met = sum(ratio <= 1 for ratio in ratios)
     median_ratio = statistics.median(ratios)
-    print(f"target: wall <= {BOUND_FACTOR} x slowest probe + handshake: met in {met} of {len(ours)} repeats, "
-          f"median ratio {median_ratio:.2f} -> {bench.verdict(median_ratio <= 1)}")
+    print(
+        f"target: wall <= {BOUND_FACTOR} x slowest probe + handshake: met in {met} of {len(ours)} repeats, "
+        f"median ratio {median_ratio:.2f} -> {bench.verdict(median_ratio <= 1)}"
+    )
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--repeat", type=_positive, default=5, help="timed repeats (default 5)")
-    parser.add_argument("--channels", type=_positive, default=None,
-                        help="channels per host at most (default: settings.TRIAGE_SSH_CHANNELS_PER_HOST)")
+    parser.add_argument(
+        "--channels",
+        type=_positive,
+        default=None,
+        help="channels per host at most (default: settings.TRIAGE_SSH_CHANNELS_PER_HOST)",
+    )
     args = parser.parse_args()
     bench.require_lab()
 
@@ -207,9 +220,11 @@ def main() -> int:
         from django.conf import settings
 
         commands = bench.remote_commands(probes.build(name, {}) for name in PROBES)
-        print(f"collect_one_host: {len(PROBES)} probes ({', '.join(PROBES)}) on one lab host, "
-              f"at most {settings.TRIAGE_SSH_CHANNELS_PER_HOST} channels (TRIAGE_SSH_CHANNELS_PER_HOST), "
-              f"{args.repeat} repeats")
+        print(
+            f"collect_one_host: {len(PROBES)} probes ({', '.join(PROBES)}) on one lab host, "
+            f"at most {settings.TRIAGE_SSH_CHANNELS_PER_HOST} channels (TRIAGE_SSH_CHANNELS_PER_HOST), "
+            f"{args.repeat} repeats"
+        )
         print(bench.machine())
         started = time.monotonic()
         with Lab() as lab:
@@ -218,8 +233,10 @@ def main() -> int:
             ticket, server, playbook = _product_objects(host)
             base = bench.openssh_argv(key=host.client_key_path, known_hosts=known_hosts, connect_timeout=10)
             destination = f"root@{host.address}"
-            print(f"lab: host {host.address} and the desk's records ready in {time.monotonic() - started:.2f} s "
-                  "(not timed)")
+            print(
+                f"lab: host {host.address} and the desk's records ready in {time.monotonic() - started:.2f} s "
+                "(not timed)"
+            )
 
             _collect(ticket, server, playbook)
             bench.check_ok(bench.run([*base, destination, "; ".join(commands)], timeout=120), "warm-up ssh")
@@ -233,11 +250,13 @@ def main() -> int:
                 ours.append(o := _collect(ticket, server, playbook))
                 theirs.append(t := _openssh(base, destination, commands, tmp_dir))
                 name, slowest = o.slowest
-                print(f"repeat {index + 1}: wall {o.wall:.3f} s | slowest {name} {slowest:.3f} s, "
-                      f"handshake {o.handshake:.3f} s, bound {o.bound:.3f} s, ratio {o.ratio:.2f} | "
-                      f"serial sum {o.serial:.3f} s | OpenSSH: one session {t.one_session:.3f} s, "
-                      f"ControlMaster serial {t.master_serial:.3f} s, parallel {t.master_parallel:.3f} s "
-                      f"(its handshake {t.master_handshake:.3f} s)")
+                print(
+                    f"repeat {index + 1}: wall {o.wall:.3f} s | slowest {name} {slowest:.3f} s, "
+                    f"handshake {o.handshake:.3f} s, bound {o.bound:.3f} s, ratio {o.ratio:.2f} | "
+                    f"serial sum {o.serial:.3f} s | OpenSSH: one session {t.one_session:.3f} s, "
+                    f"ControlMaster serial {t.master_serial:.3f} s, parallel {t.master_parallel:.3f} s "
+                    f"(its handshake {t.master_handshake:.3f} s)"
+                )
             started = time.monotonic()
         print(f"lab teardown {time.monotonic() - started:.2f} s (not timed)")
 

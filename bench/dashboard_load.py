@@ -42,8 +42,11 @@ PLOTLY_VERSION = "4.1.1"
 FULL_PACKAGE = f"plotly.js-dist-min@{PLOTLY_VERSION}"
 CACHE = ROOT / "var" / "bench-cache"
 PASSWORD = "dashboard-bench-password-1"  # noqa: S105 - the bench's own throwaway admin
-LAUNCH = {"executable_path": "/usr/bin/chromium", "headless": True,
-          "args": ["--no-sandbox", "--disable-gpu", "--disable-background-networking"]}
+LAUNCH = {
+    "executable_path": "/usr/bin/chromium",
+    "headless": True,
+    "args": ["--no-sandbox", "--disable-gpu", "--disable-background-networking"],
+}
 
 
 def full_bundle() -> bytes:
@@ -52,8 +55,13 @@ def full_bundle() -> bytes:
     if not path.exists():
         CACHE.mkdir(parents=True, exist_ok=True)
         with tempfile.TemporaryDirectory() as tmp:
-            subprocess.run(["npm", "pack", FULL_PACKAGE, "--silent"], cwd=tmp, check=True,  # noqa: S603,S607
-                           capture_output=True, timeout=300)
+            subprocess.run(  # noqa: S603
+                ["npm", "pack", FULL_PACKAGE, "--silent"],  # noqa: S607
+                cwd=tmp,
+                check=True,
+                capture_output=True,
+                timeout=300,
+            )
             [tgz] = Path(tmp).glob("*.tgz")
             with tarfile.open(tgz) as archive:
                 path.write_bytes(archive.extractfile("package/plotly.min.js").read())
@@ -95,20 +103,35 @@ def main() -> int:
     with tempfile.TemporaryDirectory(prefix="dashboard-bench-") as tmp:
         var_dir = Path(tmp)
         port = free_port()
-        env = production_env(var_dir=var_dir, database=database, broker=f"redis://{HOST}:6379/15",
-                             overrides={"TRIAGE_ADMIN_PASSWORD": PASSWORD, "ALLOWED_HOSTS": HOST,
-                                        # the browser talks to gunicorn itself, not through the proxy
-                                        "CSRF_TRUSTED_ORIGINS": f"http://{HOST}:{port}"})
+        env = production_env(
+            var_dir=var_dir,
+            database=database,
+            broker=f"redis://{HOST}:6379/15",
+            overrides={
+                "TRIAGE_ADMIN_PASSWORD": PASSWORD,
+                "ALLOWED_HOSTS": HOST,
+                # the browser talks to gunicorn itself, not through the proxy
+                "CSRF_TRUSTED_ORIGINS": f"http://{HOST}:{port}",
+            },
+        )
         env["PATH"] = f"{Path(sys.executable).parent}:{env.get('PATH', '')}"
         commands = compose_commands(web_port=port, var_dir=var_dir)
         try:
             # The demo desk refuses production settings (it makes up customers): it fills the same
             # database under development ones.
-            for step, step_env in ((commands["migrate"], env),
-                                   ([sys.executable, "manage.py", "collectstatic", "--noinput"], env),
-                                   ([sys.executable, "manage.py", "seed_demo"], {**env, "TRIAGE_ENV": "development"})):
-                done = subprocess.run(step, cwd=ROOT, env=step_env, capture_output=True, text=True,  # noqa: S603
-                                      timeout=900)
+            for step, step_env in (
+                (commands["migrate"], env),
+                ([sys.executable, "manage.py", "collectstatic", "--noinput"], env),
+                ([sys.executable, "manage.py", "seed_demo"], {**env, "TRIAGE_ENV": "development"}),
+            ):
+                done = subprocess.run(  # noqa: S603
+                    step,
+                    cwd=ROOT,
+                    env=step_env,
+                    capture_output=True,
+                    text=True,
+                    timeout=900,
+                )
                 if done.returncode:
                     what = " ".join(step)[-80:]
                     raise SystemExit(f"bench: {what} failed: {done.stdout[-1500:]}{done.stderr[-1500:]}")
@@ -119,8 +142,9 @@ def main() -> int:
             wait_for(lambda: _answers(base), timeout=60, what="gunicorn", processes=[web])
             with sync_playwright() as playwright:
                 # Behind compose's TLS proxy the session cookie is Secure: let this origin keep it.
-                browser = playwright.chromium.launch(**{**LAUNCH, "args": [
-                    *LAUNCH["args"], f"--unsafely-treat-insecure-origin-as-secure={base}"]})
+                browser = playwright.chromium.launch(
+                    **{**LAUNCH, "args": [*LAUNCH["args"], f"--unsafely-treat-insecure-origin-as-secure={base}"]}
+                )
                 results = _measure(browser, base, anchor_url, args.repeat)
                 browser.close()
         finally:
@@ -157,8 +181,10 @@ def _install_anchor(static_root: Path, bundle: bytes) -> str:
 def _signed_in(browser, base: str, *, anchor_url: str | None):
     context = browser.new_context(base_url=base, extra_http_headers={"X-Forwarded-Proto": "https"})
     if anchor_url is not None:  # the page as it was: the full bundle, fetched from gunicorn, in the basic one's place
-        context.route(re.compile(r".*/static/vendor/plotly-basic-.*\.js$"),
-                      lambda route: route.continue_(url=f"{base}{anchor_url}"))
+        context.route(
+            re.compile(r".*/static/vendor/plotly-basic-.*\.js$"),
+            lambda route: route.continue_(url=f"{base}{anchor_url}"),
+        )
     page = context.new_page()
     page.goto("/login/?next=/tickets/")
     page.fill("#id_username", "admin")
@@ -200,8 +226,9 @@ def _report(results) -> None:
     labels = {"ours": "ours: basic bundle (bar, scatter, pie)", "anchor": "anchor: plotly.js full bundle"}
     for side in ("ours", "anchor"):
         r = results[side]
-        print(f"{labels[side]:44}{_cell(r['cold']):>16}{_cell(r['warm']):>16}"
-              f"{statistics.median(r['bytes']) / 1e6:>12.2f}")
+        print(
+            f"{labels[side]:44}{_cell(r['cold']):>16}{_cell(r['warm']):>16}{statistics.median(r['bytes']) / 1e6:>12.2f}"
+        )
     ratio = statistics.median(results["ours"]["cold"]) / statistics.median(results["anchor"]["cold"])
     print(f"first load: ours / full bundle = {ratio:.2f}")
 

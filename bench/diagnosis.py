@@ -59,12 +59,20 @@ def main() -> None:
                     if args.only and group not in args.only:
                         continue
                     scenario = builder.scenario(group, name)
-                    outcomes = collect_all(customer=customer, tech=tech, scenario=scenario,
-                                           playbooks=PLAYBOOK_NAMES)
+                    outcomes = collect_all(customer=customer, tech=tech, scenario=scenario, playbooks=PLAYBOOK_NAMES)
                     verdicts.append(_verdict(scenario, outcomes))
                     for playbook, outcome in outcomes.items():
-                        rows.append((scenario.name, playbook, outcome.run.state, outcome.keys, outcome.seconds,
-                                     scenario.capture, _login_seconds(outcome.run)))
+                        rows.append(
+                            (
+                                scenario.name,
+                                playbook,
+                                outcome.run.state,
+                                outcome.keys,
+                                outcome.seconds,
+                                scenario.capture,
+                                _login_seconds(outcome.run),
+                            )
+                        )
             finally:
                 builder.close()
                 env.close()
@@ -93,15 +101,24 @@ def _login_seconds(run) -> float:
 
 def _verdict(scenario, outcomes) -> dict:
     if scenario.healthy:
-        wrong = {p: o.keys for p, o in outcomes.items()
-                 if (o.keys if scenario.forbidden is None else set(o.keys) & scenario.forbidden)}
+        wrong = {
+            p: o.keys
+            for p, o in outcomes.items()
+            if (o.keys if scenario.forbidden is None else set(o.keys) & scenario.forbidden)
+        }
         return {"name": scenario.name, "healthy": True, "false_positives": wrong, "xfail": scenario.xfail}
     meant = outcomes[scenario.playbook].keys
     missing = [p for p in scenario.evidence if scenario.recipe not in outcomes[p].keys]
     elsewhere = [p for p in outcomes if p not in scenario.evidence and scenario.recipe in outcomes[p].keys]
-    return {"name": scenario.name, "healthy": False, "right_first": bool(meant) and meant[0] == scenario.recipe,
-            "missing_under": missing, "also_under": elsewhere, "recipe": scenario.recipe,
-            "playbook": scenario.playbook}
+    return {
+        "name": scenario.name,
+        "healthy": False,
+        "right_first": bool(meant) and meant[0] == scenario.recipe,
+        "missing_under": missing,
+        "also_under": elsewhere,
+        "recipe": scenario.recipe,
+        "playbook": scenario.playbook,
+    }
 
 
 def _print(rows, verdicts) -> None:
@@ -112,29 +129,41 @@ def _print(rows, verdicts) -> None:
     faulty = [v for v in verdicts if not v["healthy"]]
     decoys = [v for v in verdicts if v["healthy"]]
     for v in faulty:
-        print(f"{v['name']:42} right-first={'yes' if v['right_first'] else 'NO'} ({v['recipe']} under "
-              f"{v['playbook']!r})  right-anywhere={'yes' if not v['missing_under'] else 'NO, missing under '}"
-              f"{', '.join(v['missing_under'])}  also-under={', '.join(v['also_under']) or '-'}")
+        print(
+            f"{v['name']:42} right-first={'yes' if v['right_first'] else 'NO'} ({v['recipe']} under "
+            f"{v['playbook']!r})  right-anywhere={'yes' if not v['missing_under'] else 'NO, missing under '}"
+            f"{', '.join(v['missing_under'])}  also-under={', '.join(v['also_under']) or '-'}"
+        )
     for v in decoys:
         fp = "; ".join(f"{p}: {', '.join(sorted(k))}" for p, k in v["false_positives"].items())
         note = f"  (known: {v['xfail']})" if v["xfail"] and fp else ""
         print(f"{v['name']:42} false-positives={fp or 'none'}{note}")
-    slowest = max(((seconds - capture, name, playbook) for name, playbook, _, _, seconds, capture, _ in rows),
-                  default=(0.0, "-", "-"))
+    slowest = max(
+        ((seconds - capture, name, playbook) for name, playbook, _, _, seconds, capture, _ in rows),
+        default=(0.0, "-", "-"),
+    )
     # The login is the server's own wait (sshd's UseDNS lookups on a dead-resolver host): any SSH
     # client, OpenSSH included, waits it out before the first command, so it is shown beside the bound.
-    slowest_ours = max(((seconds - capture - login, name, playbook)
-                        for name, playbook, _, _, seconds, capture, login in rows), default=(0.0, "-", "-"))
+    slowest_ours = max(
+        ((seconds - capture - login, name, playbook) for name, playbook, _, _, seconds, capture, login in rows),
+        default=(0.0, "-", "-"),
+    )
     print()
     first = sum(v["right_first"] for v in faulty)
     anywhere = sum(not v["missing_under"] for v in faulty)
     clean = sum(not v["false_positives"] for v in decoys)
-    print(f"right fix first: {first}/{len(faulty)}; right fix under every playbook with its evidence: "
-          f"{anywhere}/{len(faulty)}; decoys with no suggestion: {clean}/{len(decoys)}")
-    print(f"collect->fix beyond the capture window: worst {slowest[0]:.2f} s ({slowest[1]}, {slowest[2]}); "
-          f"bound {BOUND_SECONDS} s")
-    print(f"collect->fix beyond the capture window and the server's own login: worst {slowest_ours[0]:.2f} s "
-          f"({slowest_ours[1]}, {slowest_ours[2]})")
+    print(
+        f"right fix first: {first}/{len(faulty)}; right fix under every playbook with its evidence: "
+        f"{anywhere}/{len(faulty)}; decoys with no suggestion: {clean}/{len(decoys)}"
+    )
+    print(
+        f"collect->fix beyond the capture window: worst {slowest[0]:.2f} s ({slowest[1]}, {slowest[2]}); "
+        f"bound {BOUND_SECONDS} s"
+    )
+    print(
+        f"collect->fix beyond the capture window and the server's own login: worst {slowest_ours[0]:.2f} s "
+        f"({slowest_ours[1]}, {slowest_ours[2]})"
+    )
     met = first == len(faulty) and anywhere == len(faulty) and clean == len(decoys) and slowest[0] <= BOUND_SECONDS
     print("target met" if met else "target missed")
 

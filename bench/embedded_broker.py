@@ -43,8 +43,11 @@ def _connection(kind: str, folder: Path) -> Connection:
         options["processed_folder"] = str(folder / "claimed")  # kombu moves to /tmp otherwise
         return Connection("filesystem://", transport_options=options)
     if kind == "desk-filesystem":
-        return Connection("filesystem://", transport="triage.broker:Transport",
-                          transport_options=transport_options(folder, polling_interval=POLL))
+        return Connection(
+            "filesystem://",
+            transport="triage.broker:Transport",
+            transport_options=transport_options(folder, polling_interval=POLL),
+        )
     # kombu's SQLAlchemy transport hands every transport option to create_engine, so the
     # polling interval is set on the transport itself.
     conn = Connection(f"sqla+sqlite:///{folder / 'broker.sqlite3'}")
@@ -99,8 +102,9 @@ def run(kind: str, *, messages: int, producers: int, consumers: int, busy: int, 
     stop, done = mp.Event(), mp.Event()
     loaders = [mp.Process(target=_busy, args=(stop,)) for _ in range(busy)]
     eaters = [mp.Process(target=_consume, args=(kind, folder, ledger, done)) for _ in range(consumers)]
-    feeders = [mp.Process(target=_produce, args=(kind, folder, range(i, messages, producers)))
-               for i in range(producers)]
+    feeders = [
+        mp.Process(target=_produce, args=(kind, folder, range(i, messages, producers))) for i in range(producers)
+    ]
     for p in loaders + eaters:
         p.start()
     started = time.monotonic()
@@ -125,8 +129,12 @@ def run(kind: str, *, messages: int, producers: int, consumers: int, busy: int, 
     crashes = [path.read_text() for path in folder.glob("crash-*")]
     crashes += [f"exit status {p.exitcode}" for p in eaters + feeders if p.exitcode not in (0, None, -9)]
     return {
-        "kind": kind, "enqueue_per_s": messages / enqueued, "end_to_end_per_s": len(set(seen)) / elapsed,
-        "lost": messages - len(set(seen)), "duplicated": len(seen) - len(set(seen)), "crashes": crashes,
+        "kind": kind,
+        "enqueue_per_s": messages / enqueued,
+        "end_to_end_per_s": len(set(seen)) / elapsed,
+        "lost": messages - len(set(seen)),
+        "duplicated": len(seen) - len(set(seen)),
+        "crashes": crashes,
     }
 
 
@@ -142,18 +150,29 @@ def main() -> None:
     kinds = ["kombu-filesystem", "desk-filesystem"]
     try:
         import sqlalchemy  # noqa: F401
+
         kinds.append("sqla-sqlite")
     except ImportError:
         print("SQLAlchemy not importable: sqla+sqlite left out")
-    print(f"{args.messages} messages, {args.producers} producers, {args.consumers} consumers, "
-          f"{args.busy} busy loops, {os.cpu_count()} cores")
+    print(
+        f"{args.messages} messages, {args.producers} producers, {args.consumers} consumers, "
+        f"{args.busy} busy loops, {os.cpu_count()} cores"
+    )
     for round_ in range(args.rounds):
         for kind in kinds:
-            r = run(kind, messages=args.messages, producers=args.producers, consumers=args.consumers,
-                    busy=args.busy, timeout=args.timeout)
-            print(f"round {round_ + 1} {kind:17} enqueue {r['enqueue_per_s']:7.0f}/s  "
-                  f"end-to-end {r['end_to_end_per_s']:6.0f}/s  missing {r['lost']:5}  dup {r['duplicated']:3}  "
-                  f"consumer/producer crashes {len(r['crashes'])}")
+            r = run(
+                kind,
+                messages=args.messages,
+                producers=args.producers,
+                consumers=args.consumers,
+                busy=args.busy,
+                timeout=args.timeout,
+            )
+            print(
+                f"round {round_ + 1} {kind:17} enqueue {r['enqueue_per_s']:7.0f}/s  "
+                f"end-to-end {r['end_to_end_per_s']:6.0f}/s  missing {r['lost']:5}  dup {r['duplicated']:3}  "
+                f"consumer/producer crashes {len(r['crashes'])}"
+            )
             for crash in r["crashes"][:1]:
                 print("    first crash:", crash.strip().splitlines()[-1])
 

@@ -395,8 +395,10 @@ def main() -> None:
         ours_s, bare_s = interleaved(args.rounds, lambda: scanner.scan(data), lambda: bare_scan(data))
         scan_2k = min(ours_s)
         bare = (statistics.median(ours_s), statistics.median(bare_s), min(ours_s), min(bare_s))
-        print(f"\n[ours vs bare hyperscan, interleaved: {args.rounds} rounds, each scanning the same "
-              f"{len(data) / 1e6:.0f} MB with both, alternating which goes first]")
+        print(
+            f"\n[ours vs bare hyperscan, interleaved: {args.rounds} rounds, each scanning the same "
+            f"{len(data) / 1e6:.0f} MB with both, alternating which goes first]"
+        )
         print(f"  ours: median {bare[0]:.3f} s, best {bare[2]:.3f} s; all: {' '.join(f'{t:.3f}' for t in ours_s)}")
         print(f"  bare: median {bare[1]:.3f} s, best {bare[3]:.3f} s; all: {' '.join(f'{t:.3f}' for t in bare_s)}")
         print(f"  ratio ours/bare: median {bare[0] / bare[1]:.2f}x, best {bare[2] / bare[3]:.2f}x")

@@ -102,11 +102,19 @@ def _faulty(rows: list[dict]) -> list[dict]:
 
 def _row(evidence) -> dict:
     return {
-        "step": evidence.step, "probe": evidence.probe, "params": evidence.params, "command": evidence.command,
-        "exit_status": evidence.exit_status, "output": base64.b64encode(bytes(evidence.output)).decode(),
-        "stderr": base64.b64encode(bytes(evidence.stderr)).decode(), "binary": evidence.binary,
-        "output_bytes": evidence.output_bytes, "truncated": evidence.truncated, "timed_out": evidence.timed_out,
-        "duration": evidence.duration, "recorded_at": evidence.recorded_at.isoformat(),
+        "step": evidence.step,
+        "probe": evidence.probe,
+        "params": evidence.params,
+        "command": evidence.command,
+        "exit_status": evidence.exit_status,
+        "output": base64.b64encode(bytes(evidence.output)).decode(),
+        "stderr": base64.b64encode(bytes(evidence.stderr)).decode(),
+        "binary": evidence.binary,
+        "output_bytes": evidence.output_bytes,
+        "truncated": evidence.truncated,
+        "timed_out": evidence.timed_out,
+        "duration": evidence.duration,
+        "recorded_at": evidence.recorded_at.isoformat(),
     }
 
 
@@ -118,15 +126,27 @@ def _copy_run(rows: list[dict], ticket, server, playbook):
 
     now = timezone.now()
     run = CollectionRun.objects.create(
-        ticket=ticket, server=server, playbook_name=playbook.name, state=RunState.SUCCEEDED,
-        started_at=now, finished_at=now,
+        ticket=ticket,
+        server=server,
+        playbook_name=playbook.name,
+        state=RunState.SUCCEEDED,
+        started_at=now,
+        finished_at=now,
     )
-    Evidence.objects.bulk_create([
-        Evidence(run=run, **{**row, "output": base64.b64decode(row["output"]),
-                             "stderr": base64.b64decode(row["stderr"]),
-                             "recorded_at": dt.datetime.fromisoformat(row["recorded_at"])})
-        for row in rows
-    ])
+    Evidence.objects.bulk_create(
+        [
+            Evidence(
+                run=run,
+                **{
+                    **row,
+                    "output": base64.b64decode(row["output"]),
+                    "stderr": base64.b64decode(row["stderr"]),
+                    "recorded_at": dt.datetime.fromisoformat(row["recorded_at"]),
+                },
+            )
+            for row in rows
+        ]
+    )
     return run
 
 
@@ -141,10 +161,18 @@ def _diagnose(run_id: int) -> tuple[float, float, str]:
     if run is None or run.diagnosis_note:
         raise SystemExit(f"bench: diagnosing run {run_id} went wrong: {run and run.diagnosis_note!r}")
     found = {
-        "matches": list(Match.objects.filter(run_id=run_id).order_by("symptom__key").values_list(
-            "symptom__key", "score", "confidence", "matched", "near_miss", "why", "citations", "symptom_version")),
-        "fits": list(RecipeFit.objects.filter(run_id=run_id).order_by("recipe__key").values_list(
-            "recipe__key", "applies", "why", "citations")),
+        "matches": list(
+            Match.objects.filter(run_id=run_id)
+            .order_by("symptom__key")
+            .values_list(
+                "symptom__key", "score", "confidence", "matched", "near_miss", "why", "citations", "symptom_version"
+            )
+        ),
+        "fits": list(
+            RecipeFit.objects.filter(run_id=run_id)
+            .order_by("recipe__key")
+            .values_list("recipe__key", "applies", "why", "citations")
+        ),
         "suggested": sorted(RecipeOutcome.objects.filter(ticket_id=run.ticket_id).values_list("recipe__key", "kind")),
     }
     return wall, cpu, json.dumps(found, sort_keys=True, default=str)
@@ -188,10 +216,17 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=8, help="runs diagnosed at once in threads (default 8)")
     parser.add_argument("--save", type=Path, help="write the collected evidence to FILE (JSON)")
     parser.add_argument("--load", type=Path, help="diagnose the evidence in FILE instead of collecting")
-    parser.add_argument("--faulty", action="store_true",
-                        help="add the catalogue's positive fixtures to the evidence (a run with many matches)")
-    parser.add_argument("--budget", type=int, default=120,
-                        help="TRIAGE_MATCH_BUDGET_SECONDS for this bench (default 120: never cut short)")
+    parser.add_argument(
+        "--faulty",
+        action="store_true",
+        help="add the catalogue's positive fixtures to the evidence (a run with many matches)",
+    )
+    parser.add_argument(
+        "--budget",
+        type=int,
+        default=120,
+        help="TRIAGE_MATCH_BUDGET_SECONDS for this bench (default 120: never cut short)",
+    )
     parser.add_argument("--profile", action="store_true", help="print cProfile of the warm diagnoses")
     args = parser.parse_args()
 
@@ -234,21 +269,27 @@ def main() -> None:
         if any(w[2] != found for w in warm):
             raise SystemExit("bench: a warm diagnosis found something else")
         walls, cpus = [w[0] for w in warm], [w[1] for w in warm]
-        print(f"warm, one thread, {args.repeat} diagnoses: wall median {statistics.median(walls):.3f} s "
-              f"(best {min(walls):.3f}), cpu median {statistics.median(cpus):.3f} s (best {min(cpus):.3f})")
+        print(
+            f"warm, one thread, {args.repeat} diagnoses: wall median {statistics.median(walls):.3f} s "
+            f"(best {min(walls):.3f}), cpu median {statistics.median(cpus):.3f} s (best {min(cpus):.3f})"
+        )
 
         copies = [_copy_run(rows, ticket, server, playbook).pk for _ in range(args.threads)]
         for label in ("new runs, KB compiled", "the same runs again", "after a KB edit (cache stale)"):
             if label.startswith("after"):
                 _kb_edited()
             batch, cpu, per_run = _threads(args.threads, copies)
-            print(f"{args.threads} threads at once, {label}: batch wall {batch:.3f} s, process cpu {cpu:.3f} s "
-                  f"({cpu / args.threads:.3f} s per run), each run's wall median {statistics.median(per_run):.3f} s")
+            print(
+                f"{args.threads} threads at once, {label}: batch wall {batch:.3f} s, process cpu {cpu:.3f} s "
+                f"({cpu / args.threads:.3f} s per run), each run's wall median {statistics.median(per_run):.3f} s"
+            )
         digest = __import__("hashlib").sha256(found.encode()).hexdigest()[:16]
         rows_found = json.loads(found)
         matched = sum(1 for row in rows_found["matches"] if row[3])
-        print(f"result: {len(rows_found['matches'])} match rows ({matched} matched), {len(rows_found['fits'])} "
-              f"recipe fits, {len(rows_found['suggested'])} recipes suggested; digest of all of it {digest}")
+        print(
+            f"result: {len(rows_found['matches'])} match rows ({matched} matched), {len(rows_found['fits'])} "
+            f"recipe fits, {len(rows_found['suggested'])} recipes suggested; digest of all of it {digest}"
+        )
         print(bench.machine())
         if profiler:
             import pstats

@@ -81,76 +81,276 @@ def load_average() -> str:
 
 FAMILIES = {
     "mail": (
-        ["Mail sits {n} seconds before sending", "Outbound mail queue growing on {host}",
-         "Bounces from {domain} with 550 errors", "Users cannot receive mail since {when}",
-         "Postfix deferring mail to {domain}", "Exim queue stuck on {host}", "Spam filter rejecting customer mail",
-         "Dovecot login failures for several mailboxes", "SPF and DKIM failures reported by {domain}"],
-        ["postfix", "exim", "dovecot", "smtp", "queue", "bounce", "spamassassin", "mailscanner", "dkim", "spf",
-         "relay", "mailbox", "imap", "greylisting", "tcpserver", "ident", "qmail", "sendmail", "mx", "rbl"],
+        [
+            "Mail sits {n} seconds before sending",
+            "Outbound mail queue growing on {host}",
+            "Bounces from {domain} with 550 errors",
+            "Users cannot receive mail since {when}",
+            "Postfix deferring mail to {domain}",
+            "Exim queue stuck on {host}",
+            "Spam filter rejecting customer mail",
+            "Dovecot login failures for several mailboxes",
+            "SPF and DKIM failures reported by {domain}",
+        ],
+        [
+            "postfix",
+            "exim",
+            "dovecot",
+            "smtp",
+            "queue",
+            "bounce",
+            "spamassassin",
+            "mailscanner",
+            "dkim",
+            "spf",
+            "relay",
+            "mailbox",
+            "imap",
+            "greylisting",
+            "tcpserver",
+            "ident",
+            "qmail",
+            "sendmail",
+            "mx",
+            "rbl",
+        ],
     ),
     "web": (
-        ["Website returns {code} intermittently", "Site slow since {when}", "nginx {code} on checkout page",
-         "Apache workers exhausted on {host}", "PHP-FPM pool saturated", "Redirect loop after migration",
-         "Uploads fail with {code}", "Load balancer marks {host} unhealthy"],
-        ["nginx", "apache", "php-fpm", "wordpress", "magento", "upstream", "timeout", "gateway", "vhost",
-         "rewrite", "keepalive", "haproxy", "varnish", "cdn", "cookie", "session", "opcache"],
+        [
+            "Website returns {code} intermittently",
+            "Site slow since {when}",
+            "nginx {code} on checkout page",
+            "Apache workers exhausted on {host}",
+            "PHP-FPM pool saturated",
+            "Redirect loop after migration",
+            "Uploads fail with {code}",
+            "Load balancer marks {host} unhealthy",
+        ],
+        [
+            "nginx",
+            "apache",
+            "php-fpm",
+            "wordpress",
+            "magento",
+            "upstream",
+            "timeout",
+            "gateway",
+            "vhost",
+            "rewrite",
+            "keepalive",
+            "haproxy",
+            "varnish",
+            "cdn",
+            "cookie",
+            "session",
+            "opcache",
+        ],
     ),
     "db": (
-        ["Database connections refused at peak", "MySQL replication lag on {host}", "Slow queries since {when}",
-         "PostgreSQL out of disk for WAL", "Deadlocks in order processing", "Backup of database failing"],
-        ["mysql", "mariadb", "postgresql", "replication", "innodb", "deadlock", "vacuum", "wal", "slave",
-         "index", "connections", "pgbouncer", "binlog", "query", "lock"],
+        [
+            "Database connections refused at peak",
+            "MySQL replication lag on {host}",
+            "Slow queries since {when}",
+            "PostgreSQL out of disk for WAL",
+            "Deadlocks in order processing",
+            "Backup of database failing",
+        ],
+        [
+            "mysql",
+            "mariadb",
+            "postgresql",
+            "replication",
+            "innodb",
+            "deadlock",
+            "vacuum",
+            "wal",
+            "slave",
+            "index",
+            "connections",
+            "pgbouncer",
+            "binlog",
+            "query",
+            "lock",
+        ],
     ),
     "dns": (
-        ["SSH login takes a minute", "DNS resolution failing on {host}", "Domain {domain} not resolving",
-         "Reverse DNS missing for {host}", "Zone transfer failing to secondary"],
-        ["dns", "resolver", "bind", "unbound", "resolv.conf", "ptr", "reverse", "nameserver", "zone", "ttl",
-         "dnssec", "nxdomain", "servfail", "lookup"],
+        [
+            "SSH login takes a minute",
+            "DNS resolution failing on {host}",
+            "Domain {domain} not resolving",
+            "Reverse DNS missing for {host}",
+            "Zone transfer failing to secondary",
+        ],
+        [
+            "dns",
+            "resolver",
+            "bind",
+            "unbound",
+            "resolv.conf",
+            "ptr",
+            "reverse",
+            "nameserver",
+            "zone",
+            "ttl",
+            "dnssec",
+            "nxdomain",
+            "servfail",
+            "lookup",
+        ],
     ),
     "network": (
-        ["Inner interface stopped answering", "Packet loss to {host}", "Connections reset by peer",
-         "Cache nodes keep sockets in CLOSE-WAIT", "Firewall blocking port {port}", "VPN tunnel drops hourly"],
-        ["network", "nic", "firewall", "iptables", "nftables", "mtu", "packet", "latency", "route", "bgp",
-         "vlan", "ipv6", "conntrack", "close-wait", "reset", "vpn", "tcpdump"],
+        [
+            "Inner interface stopped answering",
+            "Packet loss to {host}",
+            "Connections reset by peer",
+            "Cache nodes keep sockets in CLOSE-WAIT",
+            "Firewall blocking port {port}",
+            "VPN tunnel drops hourly",
+        ],
+        [
+            "network",
+            "nic",
+            "firewall",
+            "iptables",
+            "nftables",
+            "mtu",
+            "packet",
+            "latency",
+            "route",
+            "bgp",
+            "vlan",
+            "ipv6",
+            "conntrack",
+            "close-wait",
+            "reset",
+            "vpn",
+            "tcpdump",
+        ],
     ),
     "disk": (
-        ["Disk full on /var", "Filesystem read-only on {host}", "Inodes exhausted on /tmp", "RAID degraded on {host}",
-         "Backups filling the disk"],
-        ["disk", "filesystem", "inode", "raid", "mdadm", "smart", "ext4", "xfs", "lvm", "logrotate", "quota",
-         "mount", "partition"],
+        [
+            "Disk full on /var",
+            "Filesystem read-only on {host}",
+            "Inodes exhausted on /tmp",
+            "RAID degraded on {host}",
+            "Backups filling the disk",
+        ],
+        [
+            "disk",
+            "filesystem",
+            "inode",
+            "raid",
+            "mdadm",
+            "smart",
+            "ext4",
+            "xfs",
+            "lvm",
+            "logrotate",
+            "quota",
+            "mount",
+            "partition",
+        ],
     ),
     "tls": (
-        ["TLS certificate warning in browsers", "Certificate expired for {domain}", "Let's Encrypt renewal failing",
-         "Mixed content after HTTPS switch"],
-        ["tls", "ssl", "certificate", "letsencrypt", "certbot", "expired", "chain", "cipher", "hsts", "openssl",
-         "handshake"],
+        [
+            "TLS certificate warning in browsers",
+            "Certificate expired for {domain}",
+            "Let's Encrypt renewal failing",
+            "Mixed content after HTTPS switch",
+        ],
+        [
+            "tls",
+            "ssl",
+            "certificate",
+            "letsencrypt",
+            "certbot",
+            "expired",
+            "chain",
+            "cipher",
+            "hsts",
+            "openssl",
+            "handshake",
+        ],
     ),
     "system": (
-        ["Server rebooted unexpectedly", "High load average, site slow", "Out of memory kills on {host}",
-         "Cron jobs not running since {when}", "Kernel update needed on {host}", "Time drift on {host}"],
-        ["reboot", "kernel", "oom", "memory", "swap", "load", "cpu", "cron", "systemd", "ntp", "chrony",
-         "journald", "upgrade", "panic"],
+        [
+            "Server rebooted unexpectedly",
+            "High load average, site slow",
+            "Out of memory kills on {host}",
+            "Cron jobs not running since {when}",
+            "Kernel update needed on {host}",
+            "Time drift on {host}",
+        ],
+        [
+            "reboot",
+            "kernel",
+            "oom",
+            "memory",
+            "swap",
+            "load",
+            "cpu",
+            "cron",
+            "systemd",
+            "ntp",
+            "chrony",
+            "journald",
+            "upgrade",
+            "panic",
+        ],
     ),
     "security": (
-        ["Suspicious logins on {host}", "Malware found in uploads", "Brute force against SSH",
-         "Compromised WordPress plugin", "Outbound spam from compromised account"],
-        ["security", "malware", "fail2ban", "bruteforce", "ssh", "compromised", "rootkit", "audit", "password",
-         "2fa", "clamav"],
+        [
+            "Suspicious logins on {host}",
+            "Malware found in uploads",
+            "Brute force against SSH",
+            "Compromised WordPress plugin",
+            "Outbound spam from compromised account",
+        ],
+        [
+            "security",
+            "malware",
+            "fail2ban",
+            "bruteforce",
+            "ssh",
+            "compromised",
+            "rootkit",
+            "audit",
+            "password",
+            "2fa",
+            "clamav",
+        ],
     ),
     "account": (
-        ["Please add a new SFTP user", "Change of billing contact", "Request for a staging copy of {domain}",
-         "Increase disk quota for {domain}", "Cancel backup add-on"],
+        [
+            "Please add a new SFTP user",
+            "Change of billing contact",
+            "Request for a staging copy of {domain}",
+            "Increase disk quota for {domain}",
+            "Cancel backup add-on",
+        ],
         ["billing", "invoice", "sftp", "user", "quota", "staging", "request", "contract", "upgrade", "plan"],
     ),
 }
-FAMILY_WEIGHTS = {"mail": 30, "web": 22, "db": 9, "dns": 6, "network": 8, "disk": 7, "tls": 4, "system": 7,
-                  "security": 3, "account": 4}
-COMMON = " ".join([  # everyday words, most frequent first (Zipf-weighted filler)
-    "the a we our it since this is not and to of on in for after from with at customer server users",
-    "please error issue again today yesterday morning night support check could you see logs seems",
-    "problem working fine slow restart restarted service config changed update still happening",
-    "intermittent every minutes hours times reported noticed urgent production team",
-]).split()
+FAMILY_WEIGHTS = {
+    "mail": 30,
+    "web": 22,
+    "db": 9,
+    "dns": 6,
+    "network": 8,
+    "disk": 7,
+    "tls": 4,
+    "system": 7,
+    "security": 3,
+    "account": 4,
+}
+COMMON = " ".join(
+    [  # everyday words, most frequent first (Zipf-weighted filler)
+        "the a we our it since this is not and to of on in for after from with at customer server users",
+        "please error issue again today yesterday morning night support check could you see logs seems",
+        "problem working fine slow restart restarted service config changed update still happening",
+        "intermittent every minutes hours times reported noticed urgent production team",
+    ]
+).split()
 FILLER = COMMON
 DOMAINS = ["example.com", "example.net", "example.org", "shop.example", "mail.example", "corp.example"]
 WHENS = ["yesterday", "this morning", "the upgrade", "last night", "the weekend", "Monday", "the migration"]
@@ -229,7 +429,8 @@ def schema_fingerprint(conn, *, tables_like: str, scale: Scale, version: str) ->
     rows = conn.execute(
         "SELECT table_name, column_name, data_type, is_nullable FROM information_schema.columns "
         "WHERE table_schema = 'public' AND table_name LIKE %s AND is_generated = 'NEVER' ORDER BY 1, 2",
-        [tables_like]).fetchall()
+        [tables_like],
+    ).fetchall()
     blob = json.dumps([version, scale.__dict__, rows])
     return hashlib.sha256(blob.encode()).hexdigest()[:16]
 
@@ -254,7 +455,8 @@ def secondary_indexes(conn, tables: list[str]) -> list[tuple[str, str]]:
         "SELECT i.relname, pg_get_indexdef(x.indexrelid) FROM pg_index x "
         "JOIN pg_class i ON i.oid = x.indexrelid JOIN pg_class t ON t.oid = x.indrelid "
         "WHERE t.relname = ANY(%s) AND NOT EXISTS (SELECT 1 FROM pg_constraint c WHERE c.conindid = x.indexrelid)",
-        [tables]).fetchall()
+        [tables],
+    ).fetchall()
 
 
 def prepare_our_database(args, scale: Scale) -> dict:
@@ -275,9 +477,11 @@ def prepare_our_database(args, scale: Scale) -> dict:
         fingerprint = schema_fingerprint(conn, tables_like="triage_%", scale=scale, version=LOADER_VERSION)
         marker = read_marker(conn)
     if marker.get("fingerprint") == fingerprint and not fresh:
-        log(f"[load] ours: {OUR_DB} reused (fingerprint {fingerprint}, loaded {marker.get('loaded_at')} "
+        log(
+            f"[load] ours: {OUR_DB} reused (fingerprint {fingerprint}, loaded {marker.get('loaded_at')} "
             f"in {float(marker.get('load_seconds', 0)):.0f} s); migrate applied {len(applied)} new migration(s) "
-            f"in {migrate_seconds:.1f} s; --reload to load again")
+            f"in {migrate_seconds:.1f} s; --reload to load again"
+        )
         # Rollups are rebuilt when the reports app's migrations changed since the last rebuild that finished.
         if marker.get("reports_state") != _reports_state():
             _rebuild_reports(call_command, get_commands)
@@ -336,8 +540,13 @@ def _staff(scale: Scale) -> dict:
     counts = {access.TECH: scale.techs, access.ADMIN: 3, access.MANAGER: 5}
     for role, count in counts.items():
         for n in range(1, count + 1):
-            user = User.objects.create(username=f"bench-{role}-{n:02d}", password=hashed, first_name=role.title(),
-                                       last_name=f"{n:02d}", email=f"{role}{n}@desk.example")
+            user = User.objects.create(
+                username=f"bench-{role}-{n:02d}",
+                password=hashed,
+                first_name=role.title(),
+                last_name=f"{n:02d}",
+                email=f"{role}{n}@desk.example",
+            )
             user.groups.add(groups[role])
             people[role].append(user.pk)
     return people
@@ -352,8 +561,9 @@ def load_our_desk(scale: Scale) -> dict:
     people = _staff(scale)
     techs = people["tech"]
     tiers = {t.name: t.pk for t in SlaTier.objects.all()}
-    targets = {(t.tier_id, t.priority): (t.first_response_minutes, t.resolution_minutes)
-               for t in SlaTarget.objects.all()}
+    targets = {
+        (t.tier_id, t.priority): (t.first_response_minutes, t.resolution_minutes) for t in SlaTarget.objects.all()
+    }
     counts = {}
     with psycopg.connect(f"{PG}/{OUR_DB}") as conn:
         conn.execute("SET session_replication_role = replica")  # no FK triggers while loading consistent rows
@@ -366,8 +576,19 @@ def load_our_desk(scale: Scale) -> dict:
         tag_ids = _copy_tags(conn)
         counts["customers"], counts["servers"] = len(customers), sum(len(s) for s in servers.values())
         t0 = time.perf_counter()
-        counts.update(_copy_tickets(conn, rng, scale, now=now, customers=customers, servers=servers, techs=techs,
-                                    targets=targets, tag_ids=tag_ids))
+        counts.update(
+            _copy_tickets(
+                conn,
+                rng,
+                scale,
+                now=now,
+                customers=customers,
+                servers=servers,
+                techs=techs,
+                targets=targets,
+                tag_ids=tag_ids,
+            )
+        )
         copy_seconds = time.perf_counter() - t0
         t0 = time.perf_counter()
         conn.execute("SET maintenance_work_mem = '1GB'")
@@ -383,25 +604,68 @@ def load_our_desk(scale: Scale) -> dict:
         conn.execute("VACUUM ANALYZE")
         analyze_seconds = time.perf_counter() - t0
     total = time.perf_counter() - started
-    log(f"[load] ours: {counts['tickets']:,} tickets, {counts['events']:,} events, {counts['customers']:,} customers, "
+    log(
+        f"[load] ours: {counts['tickets']:,} tickets, {counts['events']:,} events, {counts['customers']:,} customers, "
         f"{counts['servers']:,} servers, {counts['tags']:,} ticket tags, {counts['links']:,} server links, "
-        f"{counts['open']:,} open tickets")
-    log(f"[load] ours: generate+COPY {copy_seconds:.0f} s, {len(indexes)} indexes rebuilt in {index_seconds:.0f} s, "
-        f"VACUUM ANALYZE {analyze_seconds:.0f} s, total {total:.0f} s")
+        f"{counts['open']:,} open tickets"
+    )
+    log(
+        f"[load] ours: generate+COPY {copy_seconds:.0f} s, {len(indexes)} indexes rebuilt in {index_seconds:.0f} s, "
+        f"VACUUM ANALYZE {analyze_seconds:.0f} s, total {total:.0f} s"
+    )
     return {"loaded_at": now.isoformat(), "load_seconds": round(total, 1), **counts}
 
 
 def _copy_customers(conn, rng, scale: Scale, tiers: dict, now: datetime):
-    first = ["North", "Blue", "Fast", "Harbour", "Pine", "Red", "Silver", "Green", "Iron", "Bright", "Quartz",
-             "Delta", "Summit", "River", "Oak", "Atlas", "Nova", "Polar", "Urban", "Cedar"]
-    second = ["wind", "cache", "mail", "retail", "law", "media", "schools", "logistics", "foods", "health",
-              "travel", "games", "labs", "energy", "bank", "press", "studio", "works", "cloud", "systems"]
+    first = [
+        "North",
+        "Blue",
+        "Fast",
+        "Harbour",
+        "Pine",
+        "Red",
+        "Silver",
+        "Green",
+        "Iron",
+        "Bright",
+        "Quartz",
+        "Delta",
+        "Summit",
+        "River",
+        "Oak",
+        "Atlas",
+        "Nova",
+        "Polar",
+        "Urban",
+        "Cedar",
+    ]
+    second = [
+        "wind",
+        "cache",
+        "mail",
+        "retail",
+        "law",
+        "media",
+        "schools",
+        "logistics",
+        "foods",
+        "health",
+        "travel",
+        "games",
+        "labs",
+        "energy",
+        "bank",
+        "press",
+        "studio",
+        "works",
+        "cloud",
+        "systems",
+    ]
     tier_cum = cumulative([w for _, w in TIERS])
     customers, servers = [], {}
     roles = ["mx", "web", "db", "cache", "app", "backup", "vpn", "ns"]
     next_server = 1
-    with conn.cursor().copy("COPY triage_customer (id, name, notes, created_at, sla_tier_id) "
-                            "FROM STDIN") as copy:
+    with conn.cursor().copy("COPY triage_customer (id, name, notes, created_at, sla_tier_id) FROM STDIN") as copy:
         for cid in range(1, scale.customers + 1):
             name = f"{rng.choice(first)}{rng.choice(second)} {cid:04d}"
             tier = rng.choices(TIERS, cum_weights=tier_cum)[0][0]
@@ -413,15 +677,18 @@ def _copy_customers(conn, rng, scale: Scale, tiers: dict, now: datetime):
         for cid, _, created in customers:
             copy.write(f"{cid}\t{cid}\tOps\tops@c{cid}.example\t\t{created.isoformat()}\n")
     customers = [(cid, tier) for cid, tier, _ in customers]
-    with conn.cursor().copy("COPY triage_server (id, name, address, ssh_port, ssh_user, notes, created_at, "
-                            "customer_id) FROM STDIN") as copy:
+    with conn.cursor().copy(
+        "COPY triage_server (id, name, address, ssh_port, ssh_user, notes, created_at, customer_id) FROM STDIN"
+    ) as copy:
         for cid, _ in customers:
             count = min(20, 1 + int(rng.paretovariate(1.3)))
             servers[cid] = []
             for n in range(count):
                 name = f"{roles[n % len(roles)]}{n // len(roles) + 1}"
-                copy.write(f"{next_server}\t{name}\t10.{cid // 250}.{cid % 250}.{n + 10}\t22\troot\t\t"
-                           f"{now.isoformat()}\t{cid}\n")
+                copy.write(
+                    f"{next_server}\t{name}\t10.{cid // 250}.{cid % 250}.{n + 10}\t22\troot\t\t"
+                    f"{now.isoformat()}\t{cid}\n"
+                )
                 servers[cid].append(next_server)
                 next_server += 1
     return customers, servers
@@ -447,10 +714,10 @@ def _copy_tickets(conn, rng, scale: Scale, *, now, customers, servers, techs, ta
     start = now - span
     families = list(FAMILY_WEIGHTS)
     family_cum = cumulative(FAMILY_WEIGHTS.values())
-    customer_cum = cumulative([1 / (rank ** 0.9) for rank in range(1, len(customers) + 1)])
-    filler_cum = cumulative([1 / (rank ** 1.1) for rank in range(1, len(FILLER) + 1)])
+    customer_cum = cumulative([1 / (rank**0.9) for rank in range(1, len(customers) + 1)])
+    filler_cum = cumulative([1 / (rank**1.1) for rank in range(1, len(FILLER) + 1)])
     # Within a family the first words are everyday, the last ones rare ("tcpserver": well under 1%).
-    word_cum = {f: cumulative([1 / (rank ** 1.6) for rank in range(1, len(w) + 1)]) for f, (_, w) in FAMILIES.items()}
+    word_cum = {f: cumulative([1 / (rank**1.6) for rank in range(1, len(w) + 1)]) for f, (_, w) in FAMILIES.items()}
     tech_cum = cumulative([1 + (i % 7) for i in range(len(techs))])
     priority_cum = cumulative(PRIORITY_WEIGHTS)
     event_counts, event_cum = EVENTS_PER_TICKET[0], cumulative(EVENTS_PER_TICKET[1])
@@ -459,9 +726,11 @@ def _copy_tickets(conn, rng, scale: Scale, *, now, customers, servers, techs, ta
     tickets = scale.tickets
     counts = {"tickets": 0, "events": 0, "tags": 0, "links": 0, "open": 0}
     cur = conn.cursor()
-    t_cols = ("id, subject, description, priority, status, created_at, updated_at, first_response_at, resolved_at, "
-              "closed_at, first_response_due, resolution_due, waiting_since, paused_seconds, next_due_at, "
-              "first_response_breached, resolution_breached, assignee_id, created_by_id, customer_id")
+    t_cols = (
+        "id, subject, description, priority, status, created_at, updated_at, first_response_at, resolved_at, "
+        "closed_at, first_response_due, resolution_due, waiting_since, paused_seconds, next_due_at, "
+        "first_response_breached, resolution_breached, assignee_id, created_by_id, customer_id"
+    )
     event_id = 0
     tag_row = link_row = 0
     chunk = 20_000
@@ -477,21 +746,31 @@ def _copy_tickets(conn, rng, scale: Scale, *, now, customers, servers, techs, ta
             family = families[rng.choices(range(len(families)), cum_weights=family_cum)[0]]
             templates, words = FAMILIES[family]
             subject = rng.choice(templates).format(
-                n=rng.choice((10, 20, 30, 60)), host=f"{rng.choice(('mx', 'web', 'db', 'app'))}{rng.randint(1, 9)}",
-                domain=rng.choice(DOMAINS), when=rng.choice(WHENS), code=rng.choice((500, 502, 503, 504, 413)),
-                port=rng.choice((25, 113, 443, 587, 3306)))
+                n=rng.choice((10, 20, 30, 60)),
+                host=f"{rng.choice(('mx', 'web', 'db', 'app'))}{rng.randint(1, 9)}",
+                domain=rng.choice(DOMAINS),
+                when=rng.choice(WHENS),
+                code=rng.choice((500, 502, 503, 504, 413)),
+                port=rng.choice((25, 113, 443, 587, 3306)),
+            )
             specific = rng.choices(words, cum_weights=word_cum[family], k=3)
             body_words = rng.choices(FILLER, cum_weights=filler_cum, k=rng.randint(18, 60))
-            description = (f"{subject}. We see {specific[0]} and {specific[1]} problems, maybe {specific[2]}. "
-                           + " ".join(body_words) + ".")
+            description = (
+                f"{subject}. We see {specific[0]} and {specific[1]} problems, maybe {specific[2]}. "
+                + " ".join(body_words)
+                + "."
+            )
             # Where the ticket stands today depends on its age; a thin tail of old tickets stays open.
             p_open = 0.9 * math.exp(-age_days / 4) + 0.004
             if rng.random() < p_open:
                 status = "new" if age_days < 0.05 else rng.choices(("new", "triaging", "waiting"), (15, 55, 30))[0]
             else:
                 status = "closed" if age_days > 4 else "resolved"
-            assignee = None if status == "new" and rng.random() < 0.5 else techs[
-                rng.choices(range(len(techs)), cum_weights=tech_cum)[0]]
+            assignee = (
+                None
+                if status == "new" and rng.random() < 0.5
+                else techs[rng.choices(range(len(techs)), cum_weights=tech_cum)[0]]
+            )
             creator = techs[rng.randrange(len(techs))] if rng.random() < 0.7 else None
             first_due = created + timedelta(minutes=first_minutes)
             first_response_at = None
@@ -520,8 +799,13 @@ def _copy_tickets(conn, rng, scale: Scale, *, now, customers, servers, techs, ta
 
             # Timeline: filed, assigned, conversation, then the status changes that led here.
             n_events = max(2, round(rng.choices(event_counts, cum_weights=event_cum)[0] * event_scale))
-            tail = {"new": [], "triaging": ["triaging"], "waiting": ["triaging", "waiting"],
-                    "resolved": ["triaging", "resolved"], "closed": ["triaging", "resolved", "closed"]}[status]
+            tail = {
+                "new": [],
+                "triaging": ["triaging"],
+                "waiting": ["triaging", "waiting"],
+                "resolved": ["triaging", "resolved"],
+                "closed": ["triaging", "resolved", "closed"],
+            }[status]
             middle = max(0, n_events - 1 - len(tail))
             kinds = ["created"] + (["assignment"] if assignee and middle else [])
             middle -= len(kinds) - 1
@@ -549,8 +833,9 @@ def _copy_tickets(conn, rng, scale: Scale, *, now, customers, servers, techs, ta
                     target = kind.split(":")[1]
                     data = f'{{"from": "{previous}", "to": "{target}", "reopened": false}}'
                     previous, kind = target, "status"
-                e_buf.write(f"{event_id}\t{tid}\t{kind}\t{NULL if actor is None else actor}\t{at.isoformat()}"
-                            f"\t{body}\t{data}\n")
+                e_buf.write(
+                    f"{event_id}\t{tid}\t{kind}\t{NULL if actor is None else actor}\t{at.isoformat()}\t{body}\t{data}\n"
+                )
                 counts["events"] += 1
             updated = created + step * (len(kinds) - 1) if len(kinds) > 1 else created
             t_buf.write(
@@ -558,7 +843,8 @@ def _copy_tickets(conn, rng, scale: Scale, *, now, customers, servers, techs, ta
                 f"{_ts(first_response_at)}\t{_ts(resolved_at)}\t{_ts(closed_at)}\t{first_due.isoformat()}\t"
                 f"{resolution_due.isoformat()}\t{_ts(waiting_since)}\t{paused}\t{_ts(next_due)}\t"
                 f"{'t' if first_breached else 'f'}\t{'t' if resolution_breached else 'f'}\t"
-                f"{NULL if assignee is None else assignee}\t{NULL if creator is None else creator}\t{cid}\n")
+                f"{NULL if assignee is None else assignee}\t{NULL if creator is None else creator}\t{cid}\n"
+            )
             ticket_tags = {family if family in tag_ids else words[0]}
             if rng.random() < 0.4:
                 ticket_tags.add(rng.choice(TAGS))
@@ -569,11 +855,12 @@ def _copy_tickets(conn, rng, scale: Scale, *, now, customers, servers, techs, ta
                 link_row += 1
                 link_buf.write(f"{link_row}\t{tid}\t{rng.choice(servers[cid])}\n")
             counts["tickets"] += 1
-        for sql, buf in ((f"COPY triage_ticket ({t_cols}) FROM STDIN", t_buf),
-                         ("COPY triage_ticketevent (id, ticket_id, kind, actor_id, created_at, body, data) FROM STDIN",
-                          e_buf),
-                         ("COPY triage_ticket_tags (id, ticket_id, tag_id) FROM STDIN", tag_buf),
-                         ("COPY triage_ticket_servers (id, ticket_id, server_id) FROM STDIN", link_buf)):
+        for sql, buf in (
+            (f"COPY triage_ticket ({t_cols}) FROM STDIN", t_buf),
+            ("COPY triage_ticketevent (id, ticket_id, kind, actor_id, created_at, body, data) FROM STDIN", e_buf),
+            ("COPY triage_ticket_tags (id, ticket_id, tag_id) FROM STDIN", tag_buf),
+            ("COPY triage_ticket_servers (id, ticket_id, server_id) FROM STDIN", link_buf),
+        ):
             with cur.copy(sql) as copy:
                 copy.write(buf.getvalue())
         if (base // chunk) % 10 == 9:
@@ -607,14 +894,25 @@ class Server:
                 self.process.kill()
 
 
-def start_gunicorn(*, name: str, gunicorn: Path, app: str, cwd: Path, env: dict, workers: int,
-                   extra: tuple[str, ...] = ()) -> Server:
+def start_gunicorn(
+    *, name: str, gunicorn: Path, app: str, cwd: Path, env: dict, workers: int, extra: tuple[str, ...] = ()
+) -> Server:
     port = free_port()
     log_path = Path(f"/tmp/bench_scale_{name}_gunicorn.log")  # noqa: S108 - a log to read when a server fails
-    command = [str(gunicorn), app, "--bind", f"127.0.0.1:{port}", "--workers", str(workers),
-               "--timeout", "120", "--error-logfile", str(log_path), *extra]
-    process = subprocess.Popen(command, cwd=cwd, env=env, stdout=subprocess.DEVNULL,
-                               stderr=subprocess.DEVNULL)
+    command = [
+        str(gunicorn),
+        app,
+        "--bind",
+        f"127.0.0.1:{port}",
+        "--workers",
+        str(workers),
+        "--timeout",
+        "120",
+        "--error-logfile",
+        str(log_path),
+        *extra,
+    ]
+    process = subprocess.Popen(command, cwd=cwd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
         if process.poll() is not None:
@@ -717,8 +1015,9 @@ class Result:
         return max(self.samples) * 1000
 
 
-def measure(client: Client, *, group: str, label: str, paths: list[str], requests: int, warmup: int,
-            with_data: bool = False) -> Result:
+def measure(
+    client: Client, *, group: str, label: str, paths: list[str], requests: int, warmup: int, with_data: bool = False
+) -> Result:
     """Warm each path, then time `requests` GETs cycling through `paths`, one at a time."""
     get = client.timed_get_with_data if with_data else client.timed_get
     for path in paths[:requests]:
@@ -752,20 +1051,25 @@ def our_pages(scale: Scale, marker: dict, rng: random.Random) -> tuple[dict, dic
     with psycopg.connect(f"{PG}/{OUR_DB}") as conn:
         busy_customer = conn.execute(
             "SELECT customer_id FROM triage_ticket WHERE status IN ('new','triaging','waiting') "
-            "GROUP BY 1 ORDER BY count(*) DESC LIMIT 1").fetchone()[0]
+            "GROUP BY 1 ORDER BY count(*) DESC LIMIT 1"
+        ).fetchone()[0]
         mid_customer = conn.execute(
             "SELECT customer_id FROM triage_ticket WHERE status IN ('new','triaging','waiting') "
-            "GROUP BY 1 ORDER BY count(*) DESC OFFSET 40 LIMIT 1").fetchone()[0]
+            "GROUP BY 1 ORDER BY count(*) DESC OFFSET 40 LIMIT 1"
+        ).fetchone()[0]
         tech = conn.execute(
             "SELECT u.username FROM triage_ticket t JOIN auth_user u ON u.id = t.assignee_id "
-            "WHERE t.status IN ('new','triaging','waiting') GROUP BY 1 ORDER BY count(*) DESC LIMIT 1").fetchone()[0]
+            "WHERE t.status IN ('new','triaging','waiting') GROUP BY 1 ORDER BY count(*) DESC LIMIT 1"
+        ).fetchone()[0]
         max_id = conn.execute("SELECT max(id) FROM triage_ticket").fetchone()[0]
         term_counts = {}
         for term in SEARCH_TERMS:
             # The document the queue searches (stored column or expression, whichever this tree indexes).
             term_counts[term] = conn.execute(
                 f"SELECT count(*) FROM triage_ticket WHERE {TICKET_DOCUMENT_SQL} @@ "
-                "websearch_to_tsquery('english'::regconfig, %s)", [term]).fetchone()[0]
+                "websearch_to_tsquery('english'::regconfig, %s)",
+                [term],
+            ).fetchone()[0]
     try:
         dashboard, dashboard_label = reverse("dashboard"), "dashboard"
     except NoReverseMatch:
@@ -773,19 +1077,24 @@ def our_pages(scale: Scale, marker: dict, rng: random.Random) -> tuple[dict, dic
     queue = reverse("queue")
     pages = {
         "queue, default (open, by SLA deadline)": ("queue", [queue]),
-        "queue, status+priority+customer": ("queue", [
-            f"{queue}?status=triaging&priority=3&customer={busy_customer}",
-            f"{queue}?status=new&priority=2&customer={mid_customer}"]),
+        "queue, status+priority+customer": (
+            "queue",
+            [
+                f"{queue}?status=triaging&priority=3&customer={busy_customer}",
+                f"{queue}?status=new&priority=2&customer={mid_customer}",
+            ],
+        ),
         "queue, assignee=me": ("queue", [f"{queue}?assignee=me"]),
         "queue, SLA at risk": ("queue", [f"{queue}?at_risk=on"]),
         "queue, all statuses, newest first": ("queue", [f"{queue}?status=all&sort=newest"]),
     }
     for term in SEARCH_TERMS:
         share = 100 * term_counts[term] / max(1, scale.tickets)
-        pages[f"search '{term}' ({share:.2g}% of all)"] = (
-            "search", [f"{queue}?{urllib.parse.urlencode({'q': term})}"])
+        pages[f"search '{term}' ({share:.2g}% of all)"] = ("search", [f"{queue}?{urllib.parse.urlencode({'q': term})}"])
     pages[f"search '{SEARCH_TERMS[0]}', all statuses"] = (
-        "search", [f"{queue}?{urllib.parse.urlencode({'q': SEARCH_TERMS[0], 'status': 'all'})}"])
+        "search",
+        [f"{queue}?{urllib.parse.urlencode({'q': SEARCH_TERMS[0], 'status': 'all'})}"],
+    )
     ticket_ids = [rng.randint(1, max_id) for _ in range(200)]
     pages["ticket page (random tickets)"] = ("ticket", [reverse("ticket", args=[i]) for i in ticket_ids])
     pages[f"manager {dashboard_label}"] = ("dashboard", [dashboard])
@@ -798,24 +1107,47 @@ SEARCH_TERMS = ["mail", "certificate", "replication lag", "tcpserver", '"connect
 def bench_ours(args, scale: Scale, marker: dict) -> list[Result]:
     rng = random.Random(scale.seed + 1)  # noqa: S311 - seeded choice of pages
     pages, chosen = our_pages(scale, marker, rng)
-    env = {**os.environ, "DATABASE_URL": f"{PG}/{OUR_DB}", "DEBUG": "false", "DATABASE_CONN_MAX_AGE": "600",
-           "ALLOWED_HOSTS": "127.0.0.1", "LOG_LEVEL": "WARNING"}
+    env = {
+        **os.environ,
+        "DATABASE_URL": f"{PG}/{OUR_DB}",
+        "DEBUG": "false",
+        "DATABASE_CONN_MAX_AGE": "600",
+        "ALLOWED_HOSTS": "127.0.0.1",
+        "LOG_LEVEL": "WARNING",
+    }
     env.pop("TRIAGE_ENV", None)
     # Our production gunicorn settings (the Dockerfile's --config); django-helpdesk runs gunicorn's defaults.
-    server = start_gunicorn(name="ours", gunicorn=ROOT / ".venv/bin/gunicorn", app="triage.wsgi:application",
-                            cwd=ROOT, env=env, workers=args.workers, extra=("--config", "python:triage.gunicorn_conf"))
+    server = start_gunicorn(
+        name="ours",
+        gunicorn=ROOT / ".venv/bin/gunicorn",
+        app="triage.wsgi:application",
+        cwd=ROOT,
+        env=env,
+        workers=args.workers,
+        extra=("--config", "python:triage.gunicorn_conf"),
+    )
     try:
         tech = Client(server.port)
         tech.login("/login/", chosen["tech"], PASSWORD)
         manager = Client(server.port)
         manager.login("/login/", "bench-manager-01", PASSWORD)
-        log(f"\n[ours] gunicorn {args.workers} sync workers on 127.0.0.1:{server.port}, DEBUG off, "
-            f"tech {chosen['tech']} (most open tickets), manager bench-manager-01; {load_average()}")
+        log(
+            f"\n[ours] gunicorn {args.workers} sync workers on 127.0.0.1:{server.port}, DEBUG off, "
+            f"tech {chosen['tech']} (most open tickets), manager bench-manager-01; {load_average()}"
+        )
         results = []
         for label, (group, paths) in pages.items():
             client = manager if group == "dashboard" else tech
-            results.append(measure(client, group=group, label=label, paths=paths, requests=args.requests,
-                                   warmup=1 if group == "ticket" else args.warmup))
+            results.append(
+                measure(
+                    client,
+                    group=group,
+                    label=label,
+                    paths=paths,
+                    requests=args.requests,
+                    warmup=1 if group == "ticket" else args.warmup,
+                )
+            )
         return results, chosen
     finally:
         server.stop()
@@ -894,14 +1226,14 @@ HELPDESK_DEFAULT_SETTINGS = {"use_email_as_submitter": True, "email_on_ticket_as
                              "tickets_per_page": 25}
 '''
 
-HD_URLS = '''from django.contrib import admin
+HD_URLS = """from django.contrib import admin
 from django.urls import include, path
 
 urlpatterns = [
     path("admin/", admin.site.urls),
     path("", include("helpdesk.urls", namespace="helpdesk")),
 ]
-'''
+"""
 
 
 def ensure_helpdesk_venv() -> str:
@@ -913,22 +1245,33 @@ def ensure_helpdesk_venv() -> str:
     if f"Version: {HELPDESK_VERSION}" not in installed.stdout:
         subprocess.run([str(python), "-m", "pip", "install", "-q", *HD_REQUIREMENTS], check=True)
     versions = subprocess.run(
-        [str(python), "-c", "import django, helpdesk, sys; from importlib.metadata import version; "
-         "print(f\"django-helpdesk {version('django-helpdesk')}, Django {django.get_version()}, "
-         "Python {sys.version.split()[0]}\")"], capture_output=True, text=True, check=True)
+        [
+            str(python),
+            "-c",
+            "import django, helpdesk, sys; from importlib.metadata import version; "
+            "print(f\"django-helpdesk {version('django-helpdesk')}, Django {django.get_version()}, "
+            'Python {sys.version.split()[0]}")',
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
     return versions.stdout.strip()
 
 
 def write_helpdesk_project() -> None:
     HD_PROJECT.mkdir(exist_ok=True)
-    files = {"settings.py": HD_SETTINGS, "urls.py": HD_URLS,
-             "wsgi.py": 'import os\n\nfrom django.core.wsgi import get_wsgi_application\n\n'
-                        'os.environ.setdefault("DJANGO_SETTINGS_MODULE", "settings")\n'
-                        'application = get_wsgi_application()\n',
-             "manage.py": '#!/usr/bin/env python\nimport os\nimport sys\n\nif __name__ == "__main__":\n'
-                          '    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "settings")\n'
-                          '    from django.core.management import execute_from_command_line\n\n'
-                          '    execute_from_command_line(sys.argv)\n'}
+    files = {
+        "settings.py": HD_SETTINGS,
+        "urls.py": HD_URLS,
+        "wsgi.py": "import os\n\nfrom django.core.wsgi import get_wsgi_application\n\n"
+        'os.environ.setdefault("DJANGO_SETTINGS_MODULE", "settings")\n'
+        "application = get_wsgi_application()\n",
+        "manage.py": '#!/usr/bin/env python\nimport os\nimport sys\n\nif __name__ == "__main__":\n'
+        '    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "settings")\n'
+        "    from django.core.management import execute_from_command_line\n\n"
+        "    execute_from_command_line(sys.argv)\n",
+    }
     for name, text in files.items():
         path = HD_PROJECT / name
         if not path.exists() or path.read_text() != text:
@@ -942,15 +1285,20 @@ def helpdesk_env() -> dict:
 
 
 def hd_manage(*args: str) -> str:
-    result = subprocess.run([str(HD_VENV / "bin/python"), "manage.py", *args], cwd=HD_PROJECT,
-                            env=helpdesk_env(), capture_output=True, text=True)
+    result = subprocess.run(
+        [str(HD_VENV / "bin/python"), "manage.py", *args],
+        cwd=HD_PROJECT,
+        env=helpdesk_env(),
+        capture_output=True,
+        text=True,
+    )
     if result.returncode != 0:
         raise SystemExit(f"helpdesk manage.py {' '.join(args)} failed:\n{result.stdout}\n{result.stderr}")
     return result.stdout
 
 
 # Our status -> helpdesk's (1 open, 2 reopened, 3 resolved, 4 closed); waiting maps to open + on_hold.
-HD_STATUS_SQL = ("CASE t.status WHEN 'resolved' THEN 3 WHEN 'closed' THEN 4 ELSE 1 END")
+HD_STATUS_SQL = "CASE t.status WHEN 'resolved' THEN 3 WHEN 'closed' THEN 4 ELSE 1 END"
 
 
 def prepare_helpdesk_database(args, scale: Scale, our_marker: dict) -> dict:
@@ -959,12 +1307,18 @@ def prepare_helpdesk_database(args, scale: Scale, our_marker: dict) -> dict:
         recreate_database(HD_DB)
     hd_manage("migrate", "-v0")
     with psycopg.connect(f"{PG}/{HD_DB}", autocommit=True) as conn:
-        fingerprint = schema_fingerprint(conn, tables_like="helpdesk_%", scale=scale,
-                                         version=f"{LOADER_VERSION}/{HELPDESK_VERSION}/{our_marker.get('loaded_at')}")
+        fingerprint = schema_fingerprint(
+            conn,
+            tables_like="helpdesk_%",
+            scale=scale,
+            version=f"{LOADER_VERSION}/{HELPDESK_VERSION}/{our_marker.get('loaded_at')}",
+        )
         marker = read_marker(conn)
     if marker.get("fingerprint") == fingerprint and not fresh:
-        log(f"[load] helpdesk: {HD_DB} reused (fingerprint {fingerprint}, loaded in "
-            f"{float(marker.get('load_seconds', 0)):.0f} s)")
+        log(
+            f"[load] helpdesk: {HD_DB} reused (fingerprint {fingerprint}, loaded in "
+            f"{float(marker.get('load_seconds', 0)):.0f} s)"
+        )
         return marker
     if not fresh:
         recreate_database(HD_DB)
@@ -978,48 +1332,62 @@ def prepare_helpdesk_database(args, scale: Scale, our_marker: dict) -> dict:
         for name, _ in indexes:
             dst.execute(f'DROP INDEX "{name}"')
         # Staff: the same user names, ids and password hash as ours.
-        _stream(src, dst, "SELECT id, password, username, first_name, last_name, email, true, true, true, "
-                          "date_joined FROM auth_user",
-                "auth_user (id, password, username, first_name, last_name, email, is_staff, is_active, "
-                "is_superuser, date_joined)")
-        dst.execute("INSERT INTO helpdesk_usersettings (user_id, settings_pickled, email_on_ticket_assign, "
-                    "email_on_ticket_change, login_view_ticketlist, tickets_per_page, use_email_as_submitter, "
-                    "ticket_respond_layout) SELECT id, '', false, false, true, 25, true, 'tabs' FROM auth_user")
+        _stream(
+            src,
+            dst,
+            "SELECT id, password, username, first_name, last_name, email, true, true, true, date_joined FROM auth_user",
+            "auth_user (id, password, username, first_name, last_name, email, is_staff, is_active, "
+            "is_superuser, date_joined)",
+        )
+        dst.execute(
+            "INSERT INTO helpdesk_usersettings (user_id, settings_pickled, email_on_ticket_assign, "
+            "email_on_ticket_change, login_view_ticketlist, tickets_per_page, use_email_as_submitter, "
+            "ticket_respond_layout) SELECT id, '', false, false, true, 25, true, 'tabs' FROM auth_user"
+        )
         # helpdesk has queues (departments) but no customers: one queue per problem family, as a desk would.
         dst.execute("DELETE FROM helpdesk_queue")
         for i, family in enumerate(FAMILIES, 1):
-            dst.execute("INSERT INTO helpdesk_queue (id, title, slug, email_address, locale, allow_public_submission, "
-                        "allow_email_submission, escalate_days, new_ticket_cc, updated_ticket_cc, email_box_type, "
-                        "email_box_host, email_box_port, email_box_ssl, email_box_user, email_box_pass, "
-                        "email_box_imap_folder, email_box_local_dir, email_box_interval, email_box_last_check, "
-                        "socks_proxy_type, socks_proxy_host, socks_proxy_port, logging_type, logging_dir, "
-                        "default_owner_id, dedicated_time, permission_name, enable_notifications_on_email_events) "
-                        "VALUES (%s, %s, %s, '', '', false, false, NULL, '', '', NULL, '', NULL, false, '', '', "
-                        "'', '', 5, NULL, NULL, NULL, NULL, NULL, '', NULL, NULL, %s, false)",
-                        [i, family.title(), family, f"helpdesk.view_{family}"])
+            dst.execute(
+                "INSERT INTO helpdesk_queue (id, title, slug, email_address, locale, allow_public_submission, "
+                "allow_email_submission, escalate_days, new_ticket_cc, updated_ticket_cc, email_box_type, "
+                "email_box_host, email_box_port, email_box_ssl, email_box_user, email_box_pass, "
+                "email_box_imap_folder, email_box_local_dir, email_box_interval, email_box_last_check, "
+                "socks_proxy_type, socks_proxy_host, socks_proxy_port, logging_type, logging_dir, "
+                "default_owner_id, dedicated_time, permission_name, enable_notifications_on_email_events) "
+                "VALUES (%s, %s, %s, '', '', false, false, NULL, '', '', NULL, '', NULL, false, '', '', "
+                "'', '', 5, NULL, NULL, NULL, NULL, NULL, '', NULL, NULL, %s, false)",
+                [i, family.title(), family, f"helpdesk.view_{family}"],
+            )
         # Queue of a ticket: the family of its first tag (the loader tags every ticket with its family's first word).
         first_words = {FAMILIES[f][1][0]: i for i, f in enumerate(FAMILIES, 1)}
         tag_queue = dict(src.execute("SELECT id, name FROM triage_tag").fetchall())
-        queue_case = " ".join(f"WHEN {tag_id} THEN {first_words[name]}" for tag_id, name in tag_queue.items()
-                              if name in first_words)
-        _stream(src, dst,
-                f"SELECT t.id, t.subject, COALESCE((SELECT min(CASE tt.tag_id {queue_case} END) "
-                "FROM triage_ticket_tags tt WHERE tt.ticket_id = t.id), 1), t.created_at, t.updated_at, "
-                f"'c' || t.customer_id || '@customers.example', t.assignee_id, {HD_STATUS_SQL}, "
-                "t.status = 'waiting', t.description, '', 6 - t.priority, t.resolution_due, NULL, "
-                "md5(t.id::text), NULL, NULL FROM triage_ticket t ORDER BY t.id",
-                "helpdesk_ticket (id, title, queue_id, created, modified, submitter_email, assigned_to_id, status, "
-                "on_hold, description, resolution, priority, due_date, last_escalation, secret_key, kbitem_id, "
-                "merged_to_id)")
+        queue_case = " ".join(
+            f"WHEN {tag_id} THEN {first_words[name]}" for tag_id, name in tag_queue.items() if name in first_words
+        )
+        _stream(
+            src,
+            dst,
+            f"SELECT t.id, t.subject, COALESCE((SELECT min(CASE tt.tag_id {queue_case} END) "
+            "FROM triage_ticket_tags tt WHERE tt.ticket_id = t.id), 1), t.created_at, t.updated_at, "
+            f"'c' || t.customer_id || '@customers.example', t.assignee_id, {HD_STATUS_SQL}, "
+            "t.status = 'waiting', t.description, '', 6 - t.priority, t.resolution_due, NULL, "
+            "md5(t.id::text), NULL, NULL FROM triage_ticket t ORDER BY t.id",
+            "helpdesk_ticket (id, title, queue_id, created, modified, submitter_email, assigned_to_id, status, "
+            "on_hold, description, resolution, priority, due_date, last_escalation, secret_key, kbitem_id, "
+            "merged_to_id)",
+        )
         # Every timeline entry but the filing (helpdesk keeps that in the ticket itself) becomes a follow-up.
-        _stream(src, dst,
-                "SELECT e.id, e.ticket_id, e.created_at, "
-                "CASE e.kind WHEN 'reply' THEN 'Comment' WHEN 'note' THEN 'Internal note' "
-                "WHEN 'status' THEN 'Status changed' ELSE 'Updated' END, e.body, e.kind <> 'note', e.actor_id, "
-                "CASE WHEN e.kind = 'status' THEN CASE e.data->>'to' WHEN 'resolved' THEN 3 WHEN 'closed' THEN 4 "
-                "ELSE 1 END END, NULL, NULL FROM triage_ticketevent e WHERE e.kind <> 'created' ORDER BY e.id",
-                "helpdesk_followup (id, ticket_id, date, title, comment, public, user_id, new_status, message_id, "
-                "time_spent)")
+        _stream(
+            src,
+            dst,
+            "SELECT e.id, e.ticket_id, e.created_at, "
+            "CASE e.kind WHEN 'reply' THEN 'Comment' WHEN 'note' THEN 'Internal note' "
+            "WHEN 'status' THEN 'Status changed' ELSE 'Updated' END, e.body, e.kind <> 'note', e.actor_id, "
+            "CASE WHEN e.kind = 'status' THEN CASE e.data->>'to' WHEN 'resolved' THEN 3 WHEN 'closed' THEN 4 "
+            "ELSE 1 END END, NULL, NULL FROM triage_ticketevent e WHERE e.kind <> 'created' ORDER BY e.id",
+            "helpdesk_followup (id, ticket_id, date, title, comment, public, user_id, new_status, message_id, "
+            "time_spent)",
+        )
         dst.execute("SET maintenance_work_mem = '1GB'")
         for _, definition in indexes:
             dst.execute(definition)
@@ -1028,43 +1396,69 @@ def prepare_helpdesk_database(args, scale: Scale, our_marker: dict) -> dict:
         dst.commit()
     with psycopg.connect(f"{PG}/{HD_DB}", autocommit=True) as conn:
         conn.execute("VACUUM ANALYZE")
-        counts = conn.execute("SELECT (SELECT count(*) FROM helpdesk_ticket), "
-                              "(SELECT count(*) FROM helpdesk_followup)").fetchone()
+        counts = conn.execute(
+            "SELECT (SELECT count(*) FROM helpdesk_ticket), (SELECT count(*) FROM helpdesk_followup)"
+        ).fetchone()
         seconds = time.perf_counter() - started
-        marker = {"fingerprint": fingerprint, "load_seconds": round(seconds, 1), "tickets": counts[0],
-                  "followups": counts[1]}
+        marker = {
+            "fingerprint": fingerprint,
+            "load_seconds": round(seconds, 1),
+            "tickets": counts[0],
+            "followups": counts[1],
+        }
         write_marker(conn, marker)
-    log(f"[load] helpdesk: {counts[0]:,} tickets, {counts[1]:,} follow-ups, {len(FAMILIES)} queues copied from "
-        f"{OUR_DB} in {seconds:.0f} s (COPY out of ours, COPY into helpdesk's tables, indexes rebuilt, VACUUM ANALYZE)")
+    log(
+        f"[load] helpdesk: {counts[0]:,} tickets, {counts[1]:,} follow-ups, {len(FAMILIES)} queues copied from "
+        f"{OUR_DB} in {seconds:.0f} s (COPY out of ours, COPY into helpdesk's tables, indexes rebuilt, VACUUM ANALYZE)"
+    )
     return marker
 
 
 def _stream(src, dst, select: str, target: str) -> None:
-    with src.cursor().copy(f"COPY ({select}) TO STDOUT") as out, \
-            dst.cursor().copy(f"COPY {target} FROM STDIN") as into:
+    with src.cursor().copy(f"COPY ({select}) TO STDOUT") as out, dst.cursor().copy(f"COPY {target} FROM STDIN") as into:
         for chunk in out:
             into.write(chunk)
 
 
 def bench_helpdesk(args, our_chosen_ids: list[int]) -> list[Result]:
-    server = start_gunicorn(name="helpdesk", gunicorn=HD_VENV / "bin/gunicorn", app="wsgi:application",
-                            cwd=HD_PROJECT, env=helpdesk_env(), workers=args.workers)
+    server = start_gunicorn(
+        name="helpdesk",
+        gunicorn=HD_VENV / "bin/gunicorn",
+        app="wsgi:application",
+        cwd=HD_PROJECT,
+        env=helpdesk_env(),
+        workers=args.workers,
+    )
     try:
         client = Client(server.port)
         client.login("/login/", "bench-manager-01", PASSWORD, next_path="/tickets/")
-        log(f"\n[helpdesk] gunicorn {args.workers} sync workers on 127.0.0.1:{server.port}, DEBUG off, "
-            f"staff bench-manager-01; {load_average()}")
+        log(
+            f"\n[helpdesk] gunicorn {args.workers} sync workers on 127.0.0.1:{server.port}, DEBUG off, "
+            f"staff bench-manager-01; {load_average()}"
+        )
         # (group, paths, page + its datatables request)
         pages = {"ticket list (page + table data, open)": ("queue", ["/tickets/"], True)}
         for term in SEARCH_TERMS:
             pages[f"search '{term}' (page + table data)"] = (
-                "search", [f"/tickets/?{urllib.parse.urlencode({'q': term})}"], True)
+                "search",
+                [f"/tickets/?{urllib.parse.urlencode({'q': term})}"],
+                True,
+            )
         pages["ticket page (same random tickets)"] = ("ticket", [f"/tickets/{i}/" for i in our_chosen_ids], False)
         pages["dashboard (/dashboard/)"] = ("dashboard", ["/dashboard/"], False)
         results = []
         for label, (group, paths, with_data) in pages.items():
-            results.append(measure(client, group=group, label=label, paths=paths, with_data=with_data,
-                                   requests=max(3, args.requests // args.helpdesk_divisor), warmup=1))
+            results.append(
+                measure(
+                    client,
+                    group=group,
+                    label=label,
+                    paths=paths,
+                    with_data=with_data,
+                    requests=max(3, args.requests // args.helpdesk_divisor),
+                    warmup=1,
+                )
+            )
         return results
     finally:
         server.stop()
@@ -1074,8 +1468,13 @@ def print_side_by_side(ours: list[Result], theirs: list[Result]) -> None:
     log("\n[side by side: p50 / p95 ms, ratio of p95 helpdesk / ours]")
     pairs = [("ticket list", "queue, default (open, by SLA deadline)", "ticket list (page + table data, open)")]
     for term in SEARCH_TERMS:
-        pairs.append((f"search '{term}'", next(r.label for r in ours if r.label.startswith(f"search '{term}' (")),
-                      f"search '{term}' (page + table data)"))
+        pairs.append(
+            (
+                f"search '{term}'",
+                next(r.label for r in ours if r.label.startswith(f"search '{term}' (")),
+                f"search '{term}' (page + table data)",
+            )
+        )
     pairs.append(("ticket page", "ticket page (random tickets)", "ticket page (same random tickets)"))
     pairs.append(("dashboard", next(r.label for r in ours if r.group == "dashboard"), "dashboard (/dashboard/)"))
     by_label = {r.label: r for r in ours + theirs}
@@ -1100,8 +1499,9 @@ def main() -> int:
     parser.add_argument("--requests", type=int, default=40, help="timed requests per page (ours)")
     parser.add_argument("--warmup", type=int, default=3, help="untimed requests per URL before timing")
     parser.add_argument("--workers", type=int, default=2, help="gunicorn sync workers (one per core)")
-    parser.add_argument("--helpdesk-divisor", type=int, default=4,
-                        help="helpdesk pages take seconds: time requests/N of them")
+    parser.add_argument(
+        "--helpdesk-divisor", type=int, default=4, help="helpdesk pages take seconds: time requests/N of them"
+    )
     parser.add_argument("--reload", action="store_true", help="drop and reload the bench databases")
     parser.add_argument("--no-helpdesk", action="store_true", help="measure ours only")
     args = parser.parse_args()
@@ -1110,16 +1510,22 @@ def main() -> int:
     log(f"[start] {datetime.now(UTC):%Y-%m-%d %H:%M} UTC; {load_average()}; PostgreSQL at 127.0.0.1:5432")
     marker = prepare_our_database(args, scale)
     ours, chosen = bench_ours(args, scale, marker)
-    print_results(f"ours: {int(marker.get('tickets', 0)):,} tickets, {int(marker.get('events', 0)):,} events, "
-                  f"{args.requests} timed requests per page", ours, targets=True)
+    print_results(
+        f"ours: {int(marker.get('tickets', 0)):,} tickets, {int(marker.get('events', 0)):,} events, "
+        f"{args.requests} timed requests per page",
+        ours,
+        targets=True,
+    )
     summary = group_summary(ours)
     log("\n[targets]")
     for group, limit in TARGETS_MS.items():
         r = summary.get(group)
         if r:
             verdict = "target met" if r.p95 < limit else "target MISSED"
-            log(f"  {group:<10} p95 {r.p95:7.1f} ms over {len(r.samples)} requests (max {r.max:.1f})  "
-                f"< {limit} ms: {verdict}")
+            log(
+                f"  {group:<10} p95 {r.p95:7.1f} ms over {len(r.samples)} requests (max {r.max:.1f})  "
+                f"< {limit} ms: {verdict}"
+            )
     if not args.no_helpdesk:
         versions = ensure_helpdesk_venv()
         log(f"\n[helpdesk] {versions} in {HD_VENV.relative_to(ROOT)}")

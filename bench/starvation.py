@@ -46,9 +46,13 @@ def _positive(text: str) -> int:
 def _setup_django(var_dir: Path) -> None:
     """The real settings on a throwaway SQLite database; forced, so the desk's own is never touched.
     The broker is the bench's own Redis, set on the Celery app once it runs (``app_broker``)."""
-    os.environ.update(DJANGO_SETTINGS_MODULE="triage.settings", TRIAGE_ENV="development",
-                      TRIAGE_VAR_DIR=str(var_dir), DATABASE_URL=f"sqlite:///{var_dir / 'bench.sqlite3'}",
-                      CELERY_BROKER_URL="memory://")
+    os.environ.update(
+        DJANGO_SETTINGS_MODULE="triage.settings",
+        TRIAGE_ENV="development",
+        TRIAGE_VAR_DIR=str(var_dir),
+        DATABASE_URL=f"sqlite:///{var_dir / 'bench.sqlite3'}",
+        CELERY_BROKER_URL="memory://",
+    )
     import django
     from django.core.management import call_command
 
@@ -61,8 +65,12 @@ def main() -> int:
     parser.add_argument("--dead", type=_positive, default=4, help="unreachable hosts, pressed first (default 4)")
     parser.add_argument("--live", type=_positive, default=2, help="live hosts, pressed after them (default 2)")
     parser.add_argument("--repeat", type=_positive, default=3, help="timed repeats per layout (default 3)")
-    parser.add_argument("--collect-concurrency", type=_positive, default=None,
-                        help="collector threads (default: TRIAGE_COLLECT_CONCURRENCY)")
+    parser.add_argument(
+        "--collect-concurrency",
+        type=_positive,
+        default=None,
+        help="collector threads (default: TRIAGE_COLLECT_CONCURRENCY)",
+    )
     args = parser.parse_args()
     bench.require_lab()
 
@@ -79,13 +87,20 @@ def main() -> int:
 
         slots = args.collect_concurrency or settings.TRIAGE_COLLECT_CONCURRENCY
         layouts = {
-            "anchor (2 prefork slots)": [*worker_commands.CELERY, "--pool=prefork", "--concurrency=2",
-                                         f"--queues={settings.TRIAGE_COLLECT_QUEUE}", "--loglevel=INFO"],
+            "anchor (2 prefork slots)": [
+                *worker_commands.CELERY,
+                "--pool=prefork",
+                "--concurrency=2",
+                f"--queues={settings.TRIAGE_COLLECT_QUEUE}",
+                "--loglevel=INFO",
+            ],
             f"collector ({slots} threads)": worker_commands.collector_argv(concurrency=slots),
         }
-        print(f"starvation: Collect on {args.dead} unreachable hosts ({(args.dead + 1) // 2} dropping SYNs, "
-              f"{args.dead // 2} tarpits without a banner), then on {args.live} live hosts; SSH timeouts "
-              f"{settings.TRIAGE_SSH_TIMEOUTS}; {args.repeat} repeats per layout")
+        print(
+            f"starvation: Collect on {args.dead} unreachable hosts ({(args.dead + 1) // 2} dropping SYNs, "
+            f"{args.dead // 2} tarpits without a banner), then on {args.live} live hosts; SSH timeouts "
+            f"{settings.TRIAGE_SSH_TIMEOUTS}; {args.repeat} repeats per layout"
+        )
         print(bench.machine())
         started = time.monotonic()
         with RedisServer(tmp_dir / "redis") as redis, Lab() as lab:
@@ -103,9 +118,11 @@ def main() -> int:
                         figures = _one_sweep(scene, wait_until)
                     results[name].append(figures)
                     errors += [f"repeat {index + 1}, {name}: {e}" for e in figures["errors"]]
-                    print(f"repeat {index + 1}, {name:<24} live pressed->diagnosed: "
-                          f"{', '.join(f'{s:.2f}' for s in figures['live'])} s; dead runs ended after "
-                          f"{min(figures['dead']):.2f}-{max(figures['dead']):.2f} s; all done {figures['wall']:.2f} s")
+                    print(
+                        f"repeat {index + 1}, {name:<24} live pressed->diagnosed: "
+                        f"{', '.join(f'{s:.2f}' for s in figures['live'])} s; dead runs ended after "
+                        f"{min(figures['dead']):.2f}-{max(figures['dead']):.2f} s; all done {figures['wall']:.2f} s"
+                    )
             started = time.monotonic()
         print(f"lab teardown {time.monotonic() - started:.1f} s (not timed)")
     _report(results, bound=settings.TRIAGE_SSH_TIMEOUTS["connect"])
@@ -154,8 +171,9 @@ def _one_sweep(scene: dict, wait_until) -> dict:
     settled_at: dict[int, float] = {}
 
     def all_settled() -> bool:
-        for run in CollectionRun.objects.filter(pk__in=[r.pk for r, _ in dead + live], state__in=TERMINAL_STATES,
-                                                diagnosed_at__isnull=False).exclude(pk__in=list(settled_at)):
+        for run in CollectionRun.objects.filter(
+            pk__in=[r.pk for r, _ in dead + live], state__in=TERMINAL_STATES, diagnosed_at__isnull=False
+        ).exclude(pk__in=list(settled_at)):
             settled_at[run.pk] = time.monotonic()
         return len(settled_at) == len(dead) + len(live)
 
@@ -169,27 +187,36 @@ def _one_sweep(scene: dict, wait_until) -> dict:
         run.refresh_from_db()
         if run.state != RunState.FAILED:
             errors.append(f"dead run {run.pk} {run.state}: {run.reason}")
-    return {"live": [settled_at[run.pk] - pressed for run, pressed in live],
-            "dead": [settled_at[run.pk] - pressed for run, pressed in dead],
-            "wall": max(settled_at.values()) - started, "errors": errors}
+    return {
+        "live": [settled_at[run.pk] - pressed for run, pressed in live],
+        "dead": [settled_at[run.pk] - pressed for run, pressed in dead],
+        "wall": max(settled_at.values()) - started,
+        "errors": errors,
+    }
 
 
 def _report(results: dict[str, list[dict]], *, bound: float) -> None:
     print()
-    print(f"{'(over all repeats)':<28} live pressed->diagnosed s: median   max    dead runs s: median   max   "
-          "all done s: median")
+    print(
+        f"{'(over all repeats)':<28} live pressed->diagnosed s: median   max    dead runs s: median   max   "
+        "all done s: median"
+    )
     for name, sweeps in results.items():
         live = [s for sweep in sweeps for s in sweep["live"]]
         dead = [s for sweep in sweeps for s in sweep["dead"]]
         walls = [sweep["wall"] for sweep in sweeps]
-        print(f"{name:<28} {statistics.median(live):31.2f} {max(live):6.2f} {statistics.median(dead):19.2f} "
-              f"{max(dead):6.2f} {statistics.median(walls):19.2f}")
+        print(
+            f"{name:<28} {statistics.median(live):31.2f} {max(live):6.2f} {statistics.median(dead):19.2f} "
+            f"{max(dead):6.2f} {statistics.median(walls):19.2f}"
+        )
     # The target: a live host's Collect never waits for an unreachable host's bound, so every one is
     # diagnosed before the shortest such bound (the connect timeout) has passed.
     collector = list(results)[-1]
     worst = max(s for sweep in results[collector] for s in sweep["live"])
-    print(f"target: every live Collect diagnosed within the connect timeout ({bound:g} s) while unreachable hosts "
-          f"hold slots: {collector} worst {worst:.2f} s: {bench.verdict(worst < bound)}")
+    print(
+        f"target: every live Collect diagnosed within the connect timeout ({bound:g} s) while unreachable hosts "
+        f"hold slots: {collector} worst {worst:.2f} s: {bench.verdict(worst < bound)}"
+    )
 
 
 if __name__ == "__main__":

@@ -96,21 +96,35 @@ def free_port() -> int:
 
 # --- the deployment ----------------------------------------------------------------------------
 
+
 def production_env(*, var_dir: Path, database: str, broker: str, overrides: dict[str, str]) -> dict[str, str]:
     """What compose gives every app container: .env.example's values (as a deployer's .env, real
     secrets in place of the placeholders), then compose's own ``environment`` decisions."""
     from cryptography.fernet import Fernet
 
     example = dict(re.findall(r"^([A-Z][A-Z0-9_]*)=(.*)$", (ROOT / ".env.example").read_text(), re.MULTILINE))
-    example.update(SECRET_KEY=secrets.token_urlsafe(64), CREDENTIALS_KEYS=Fernet.generate_key().decode(),
-                   POSTGRES_PASSWORD=secrets.token_urlsafe(16), ALLOWED_HOSTS=HOST, CSRF_TRUSTED_ORIGINS=f"https://{HOST}",
-                   TRIAGE_SITE_URL=f"https://{HOST}", EMAIL_HOST=HOST)
+    example.update(
+        SECRET_KEY=secrets.token_urlsafe(64),
+        CREDENTIALS_KEYS=Fernet.generate_key().decode(),
+        POSTGRES_PASSWORD=secrets.token_urlsafe(16),
+        ALLOWED_HOSTS=HOST,
+        CSRF_TRUSTED_ORIGINS=f"https://{HOST}",
+        TRIAGE_SITE_URL=f"https://{HOST}",
+        EMAIL_HOST=HOST,
+    )
     example.update(overrides)  # --set: what a deployer would change in .env
     env = {k: v for k, v in os.environ.items() if not k.startswith(("DJANGO_", "DATABASE_", "CELERY_", "TRIAGE_"))}
     env.update(example)
-    env.update(TRIAGE_ENV="production", DATABASE_URL=f"postgres://postgres@127.0.0.1:5432/{database}",
-               CELERY_BROKER_URL=broker, TRIAGE_VAR_DIR=str(var_dir), TRIAGE_MAIL_HOST=HOST,
-               TRIAGE_MAIL_PORT=str(free_port()), DJANGO_SETTINGS_MODULE="triage.settings", PYTHONUNBUFFERED="1")
+    env.update(
+        TRIAGE_ENV="production",
+        DATABASE_URL=f"postgres://postgres@127.0.0.1:5432/{database}",
+        CELERY_BROKER_URL=broker,
+        TRIAGE_VAR_DIR=str(var_dir),
+        TRIAGE_MAIL_HOST=HOST,
+        TRIAGE_MAIL_PORT=str(free_port()),
+        DJANGO_SETTINGS_MODULE="triage.settings",
+        PYTHONUNBUFFERED="1",
+    )
     return env
 
 
@@ -118,21 +132,30 @@ def compose_commands(*, web_port: int, var_dir: Path) -> dict[str, list[str]]:
     """The argv of each service, as docker-compose.yml (and the Dockerfile's CMD for web) give them,
     made runnable here: this venv's python, the bench's own port and directories."""
     services = yaml.safe_load((ROOT / "docker-compose.yml").read_text())["services"]
-    cmd = re.search(r"^CMD (\[.*?\])\s*$", (ROOT / "Dockerfile").read_text().replace("\\\n", ""),
-                    re.MULTILINE | re.DOTALL)
+    cmd = re.search(
+        r"^CMD (\[.*?\])\s*$", (ROOT / "Dockerfile").read_text().replace("\\\n", ""), re.MULTILINE | re.DOTALL
+    )
     web = json.loads(cmd.group(1))
     web[web.index("--bind") + 1] = f"{HOST}:{web_port}"
 
     def local(argv: list[str]) -> list[str]:
         argv = [str(var_dir / "beat-schedule") if a.startswith("/app/var/beat/") else a for a in argv]
-        head = {"python": [sys.executable], "celery": [sys.executable, "-m", "celery"],
-                "gunicorn": [sys.executable, "-m", "gunicorn"]}[argv[0]]
+        head = {
+            "python": [sys.executable],
+            "celery": [sys.executable, "-m", "celery"],
+            "gunicorn": [sys.executable, "-m", "gunicorn"],
+        }[argv[0]]
         return [*head, *argv[1:]]
 
     migrate = services["migrate"]["command"]
     assert migrate[:2] == ["sh", "-c"], migrate
-    return {"migrate": migrate, "web": local(web), "worker": local(services["worker"]["command"]),
-            "collector": local(services["collector"]["command"]), "beat": local(services["beat"]["command"])}
+    return {
+        "migrate": migrate,
+        "web": local(web),
+        "worker": local(services["worker"]["command"]),
+        "collector": local(services["collector"]["command"]),
+        "beat": local(services["beat"]["command"]),
+    }
 
 
 class Process:
@@ -141,8 +164,14 @@ class Process:
     def __init__(self, name: str, argv: list[str], env: dict[str, str], log: Path):
         self.name, self.argv, self.env, self.log_path = name, argv, env, log
         with open(log, "ab") as out:
-            self.popen = subprocess.Popen(argv, cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT,  # noqa: S603
-                                          start_new_session=True)
+            self.popen = subprocess.Popen(  # noqa: S603
+                argv,
+                cwd=ROOT,
+                env=env,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
 
     def log(self) -> str:
         return self.log_path.read_text(errors="replace")
@@ -175,8 +204,21 @@ def wait_for(condition, *, timeout: float, what: str, processes: list[Process] =
 
 def redis_server(directory: Path, port: int) -> Process:
     """As compose's redis service: append-only, fsync every second."""
-    argv = ["redis-server", "--port", str(port), "--bind", HOST, "--dir", str(directory), "--appendonly", "yes",
-            "--appendfsync", "everysec", "--save", ""]
+    argv = [
+        "redis-server",
+        "--port",
+        str(port),
+        "--bind",
+        HOST,
+        "--dir",
+        str(directory),
+        "--appendonly",
+        "yes",
+        "--appendfsync",
+        "everysec",
+        "--save",
+        "",
+    ]
     return Process("redis", argv, dict(os.environ), directory / "redis.log")
 
 
@@ -190,18 +232,28 @@ def postgres(sql: str, *args) -> list[tuple]:
 
 # --- the API client ------------------------------------------------------------------------------
 
+
 class Api:
     """The desk's HTTP API as a client behind the TLS proxy sees it (the proxy's headers set)."""
 
     def __init__(self, port: int, token: str):
         self.base = f"http://{HOST}:{port}/api/v1"
-        self.headers = {"Authorization": f"Token {token}", "Content-Type": "application/json",
-                        "X-Forwarded-Proto": "https", "X-Forwarded-For": "127.0.0.1", "Host": HOST}
+        self.headers = {
+            "Authorization": f"Token {token}",
+            "Content-Type": "application/json",
+            "X-Forwarded-Proto": "https",
+            "X-Forwarded-For": "127.0.0.1",
+            "Host": HOST,
+        }
 
     def call(self, method: str, path: str, body: dict | None = None):
         data = json.dumps(body).encode() if body is not None else None
-        request = urllib.request.Request(self.base + path, data=data, method=method,  # noqa: S310 - http, ours
-                                         headers=self.headers)
+        request = urllib.request.Request(  # noqa: S310 - http, ours
+            self.base + path,
+            data=data,
+            method=method,
+            headers=self.headers,
+        )
         try:
             with urllib.request.urlopen(request, timeout=30) as response:  # noqa: S310 - the bench's own server
                 return json.loads(response.read() or b"null")
@@ -222,8 +274,10 @@ def wait_finished(api: Api, *, sweep: int, timeout: float) -> dict:
         if body["finished"]:
             return body
         if time.monotonic() > deadline:
-            raise SystemExit(f"bench: sweep {sweep}: {body['total'] - body['settled']} of {body['total']} runs not "
-                             f"settled after {timeout:g} s")
+            raise SystemExit(
+                f"bench: sweep {sweep}: {body['total'] - body['settled']} of {body['total']} runs not "
+                f"settled after {timeout:g} s"
+            )
         time.sleep(POLL_EVERY)
 
 
@@ -241,8 +295,11 @@ class ConnectionSampler:
 
         with psycopg.connect(ADMIN_DSN, autocommit=True) as db:
             while not self.stop.is_set():
-                row = db.execute("SELECT count(*), count(*) FILTER (WHERE state <> 'idle') FROM pg_stat_activity "
-                                 "WHERE datname = %s AND pid <> pg_backend_pid()", (self.database,)).fetchone()
+                row = db.execute(
+                    "SELECT count(*), count(*) FILTER (WHERE state <> 'idle') FROM pg_stat_activity "
+                    "WHERE datname = %s AND pid <> pg_backend_pid()",
+                    (self.database,),
+                ).fetchone()
                 self.samples.append(row)
                 self.stop.wait(SAMPLE_EVERY)
 
@@ -264,6 +321,7 @@ class ConnectionSampler:
 
 
 # --- one sweep of ours ---------------------------------------------------------------------------
+
 
 @dataclass
 class Ours:
@@ -324,28 +382,38 @@ def phases(runs, live: set[int]) -> dict[str, list[float]]:
         out["queue wait (started - created)"].append((run.started_at - run.created_at).total_seconds())
         if run.enqueued_at is not None:
             out["  of which in the POST (enqueued - created)"].append(
-                (run.enqueued_at - run.created_at).total_seconds())
+                (run.enqueued_at - run.created_at).total_seconds()
+            )
             out["  of which broker to a collector thread (started - enqueued)"].append(
-                (run.started_at - run.enqueued_at).total_seconds())
+                (run.started_at - run.enqueued_at).total_seconds()
+            )
         out["connect + login (auth_seconds)"].append(login)
         out["slowest probe (Evidence.duration)"].append(slowest)
         out["  all probes' durations summed (over the host's channels)"].append(sum(probes))
         out["storing + other (collection - login - slowest probe)"].append(collection - login - slowest)
         if stored:
             out["  of which after the last probe stored (finished - last)"].append(
-                (run.finished_at - max(stored)).total_seconds())
+                (run.finished_at - max(stored)).total_seconds()
+            )
         out["collection (finished - started)"].append(collection)
         out["matching (diagnosed - finished)"].append((run.diagnosed_at - run.finished_at).total_seconds())
         out["end to end (diagnosed - created)"].append((run.diagnosed_at - run.created_at).total_seconds())
     return out
 
 
-PHASES = ["queue wait (started - created)", "  of which in the POST (enqueued - created)",
-          "  of which broker to a collector thread (started - enqueued)", "connect + login (auth_seconds)",
-          "slowest probe (Evidence.duration)", "  all probes' durations summed (over the host's channels)",
-          "storing + other (collection - login - slowest probe)",
-          "  of which after the last probe stored (finished - last)", "collection (finished - started)",
-          "matching (diagnosed - finished)", "end to end (diagnosed - created)"]
+PHASES = [
+    "queue wait (started - created)",
+    "  of which in the POST (enqueued - created)",
+    "  of which broker to a collector thread (started - enqueued)",
+    "connect + login (auth_seconds)",
+    "slowest probe (Evidence.duration)",
+    "  all probes' durations summed (over the host's channels)",
+    "storing + other (collection - login - slowest probe)",
+    "  of which after the last probe stored (finished - last)",
+    "collection (finished - started)",
+    "matching (diagnosed - finished)",
+    "end to end (diagnosed - created)",
+]
 
 
 def p95(values: list[float]) -> float:
@@ -354,6 +422,7 @@ def p95(values: list[float]) -> float:
 
 
 # --- main ----------------------------------------------------------------------------------------
+
 
 def _positive(text: str) -> int:
     value = int(text)
@@ -367,10 +436,19 @@ def main() -> int:
     parser.add_argument("--hosts", type=_positive, default=50, help="lab hosts (default 50)")
     parser.add_argument("--unreachable", type=int, default=5, help="of which drop SYNs to port 22 (default 5)")
     parser.add_argument("--repeat", type=_positive, default=3, help="timed repeats (default 3)")
-    parser.add_argument("--path", choices=("both", "direct", "jump"), default="both",
-                        help="straight to the hosts, through one bastion (-J for OpenSSH), or both (default)")
-    parser.add_argument("--set", action="append", default=[], metavar="NAME=VALUE",
-                        help="a .env setting other than .env.example's, e.g. TRIAGE_COLLECT_DB_CONNECTIONS=12")
+    parser.add_argument(
+        "--path",
+        choices=("both", "direct", "jump"),
+        default="both",
+        help="straight to the hosts, through one bastion (-J for OpenSSH), or both (default)",
+    )
+    parser.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help="a .env setting other than .env.example's, e.g. TRIAGE_COLLECT_DB_CONNECTIONS=12",
+    )
     args = parser.parse_args()
     overrides = dict(item.split("=", 1) for item in args.set if "=" in item)
     if len(overrides) != len(args.set):
@@ -394,21 +472,35 @@ def main() -> int:
         redis_port = free_port()
         redis = redis_server(tmp_dir, redis_port)
         cleanup.callback(redis.stop)
-        env = production_env(var_dir=var_dir, database=database, broker=f"redis://{HOST}:{redis_port}/0",
-                             overrides=overrides)
-        wait_for(lambda: bench.run(["redis-cli", "-p", str(redis_port), "ping"], timeout=5).stdout.strip() == b"PONG",
-                 timeout=20, what="redis-server", processes=[redis])
+        env = production_env(
+            var_dir=var_dir, database=database, broker=f"redis://{HOST}:{redis_port}/0", overrides=overrides
+        )
+        wait_for(
+            lambda: bench.run(["redis-cli", "-p", str(redis_port), "ping"], timeout=5).stdout.strip() == b"PONG",
+            timeout=20,
+            what="redis-server",
+            processes=[redis],
+        )
         web_port = free_port()
         commands = compose_commands(web_port=web_port, var_dir=var_dir)
 
         started = time.monotonic()
         path = f"{Path(sys.executable).parent}:{env.get('PATH', '')}"  # `python` in compose's command: this venv's
-        migrate = subprocess.run(commands["migrate"], cwd=ROOT, env={**env, "PATH": path},  # noqa: S603 - compose's
-                                 capture_output=True, text=True, timeout=600, check=False)
+        migrate = subprocess.run(  # noqa: S603 - compose's
+            commands["migrate"],
+            cwd=ROOT,
+            env={**env, "PATH": path},
+            capture_output=True,
+            text=True,
+            timeout=600,
+            check=False,
+        )
         if migrate.returncode:
             raise SystemExit(f"bench: compose's migrate failed: {migrate.stdout[-1500:]}{migrate.stderr[-1500:]}")
-        print(f"sweep_fleet: database {database} migrated, roles, playbooks and knowledge base loaded "
-              f"(compose's migrate service) in {time.monotonic() - started:.1f} s (not timed)")
+        print(
+            f"sweep_fleet: database {database} migrated, roles, playbooks and knowledge base loaded "
+            f"(compose's migrate service) in {time.monotonic() - started:.1f} s (not timed)"
+        )
 
         os.environ.update({k: v for k, v in env.items() if k not in ("PATH",)})
         import django
@@ -425,16 +517,20 @@ def main() -> int:
 
         book = next(b for b in DEFAULT_PLAYBOOKS if b["name"] == PLAYBOOK)
         connect_timeout = settings.TRIAGE_SSH_TIMEOUTS["connect"]
-        print(f"playbook {PLAYBOOK!r} ({', '.join(s['probe'] for s in book['steps'])}) on {args.hosts} lab hosts, "
-              f"{args.unreachable} dropping SYNs; connect timeout {connect_timeout} s; {args.repeat} repeats")
+        print(
+            f"playbook {PLAYBOOK!r} ({', '.join(s['probe'] for s in book['steps'])}) on {args.hosts} lab hosts, "
+            f"{args.unreachable} dropping SYNs; connect timeout {connect_timeout} s; {args.repeat} repeats"
+        )
         for name in ("web", "worker", "collector", "beat"):
             print(f"  {name}: {' '.join(commands[name][1:])}")
-        print(f"  settings: WEB_CONCURRENCY={env.get('WEB_CONCURRENCY')}, TRIAGE_COLLECT_CONCURRENCY="
-              f"{settings.TRIAGE_COLLECT_CONCURRENCY}, TRIAGE_WORKER_CONCURRENCY="
-              f"{getattr(settings, 'TRIAGE_WORKER_CONCURRENCY', '(not a setting: compose literal)')}, "
-              f"TRIAGE_COLLECT_DB_CONNECTIONS={getattr(settings, 'TRIAGE_COLLECT_DB_CONNECTIONS', '(not a setting)')}, "
-              f"DATABASE_CONN_MAX_AGE={env.get('DATABASE_CONN_MAX_AGE')}, TRIAGE_SSH_CHANNELS_PER_HOST="
-              f"{settings.TRIAGE_SSH_CHANNELS_PER_HOST}")
+        print(
+            f"  settings: WEB_CONCURRENCY={env.get('WEB_CONCURRENCY')}, TRIAGE_COLLECT_CONCURRENCY="
+            f"{settings.TRIAGE_COLLECT_CONCURRENCY}, TRIAGE_WORKER_CONCURRENCY="
+            f"{getattr(settings, 'TRIAGE_WORKER_CONCURRENCY', '(not a setting: compose literal)')}, "
+            f"TRIAGE_COLLECT_DB_CONNECTIONS={getattr(settings, 'TRIAGE_COLLECT_DB_CONNECTIONS', '(not a setting)')}, "
+            f"DATABASE_CONN_MAX_AGE={env.get('DATABASE_CONN_MAX_AGE')}, TRIAGE_SSH_CHANNELS_PER_HOST="
+            f"{settings.TRIAGE_SSH_CHANNELS_PER_HOST}"
+        )
         print(bench.machine())
 
         routes = _build_routes(cleanup, tmp_dir, args)
@@ -443,44 +539,54 @@ def main() -> int:
         playbook = Playbook.objects.get(name=PLAYBOOK)
         connection.close()
 
-        processes = {name: Process(name, commands[name], env, tmp_dir / f"{name}.log")
-                     for name in ("web", "worker", "collector", "beat")}
+        processes = {
+            name: Process(name, commands[name], env, tmp_dir / f"{name}.log")
+            for name in ("web", "worker", "collector", "beat")
+        }
         for process in processes.values():
             cleanup.callback(process.stop)
         api = Api(web_port, key)
-        wait_for(lambda: all(" ready." in processes[n].log() for n in ("worker", "collector")), timeout=120,
-                 what="the workers to be ready", processes=list(processes.values()))
+        wait_for(
+            lambda: all(" ready." in processes[n].log() for n in ("worker", "collector")),
+            timeout=120,
+            what="the workers to be ready",
+            processes=list(processes.values()),
+        )
         wait_for(lambda: _answers(web_port), timeout=60, what="gunicorn", processes=list(processes.values()))
         # Untimed: a small sweep per route warms every process (gunicorn workers' first requests, the
         # knowledge base's compiled scanner, paramiko's imports), as a desk that has been up is.
         for route in routes:
             started = time.monotonic()
             sweep_ours(api, database=database, customer=route.warm_customer, playbook=playbook, dead=route.dead)
-            print(f"warm-up ({route.name}): one untimed sweep of {WARM_HOSTS} live hosts, "
-                  f"{time.monotonic() - started:.1f} s")
+            print(
+                f"warm-up ({route.name}): one untimed sweep of {WARM_HOSTS} live hosts, "
+                f"{time.monotonic() - started:.1f} s"
+            )
         print()
 
         remote = "; ".join(bench.remote_commands(_playbook_commands()))
         for index in range(args.repeat):
             for route in routes:
                 sides = {
-                    "ours": lambda route=route: sweep_ours(api, database=database, customer=route.customer,
-                                                           playbook=playbook, dead=route.dead),
-                    "openssh": lambda route=route: _openssh(route.hosts, remote, route.openssh_argv,
-                                                            tmp_dir / "out"),
+                    "ours": lambda route=route: sweep_ours(
+                        api, database=database, customer=route.customer, playbook=playbook, dead=route.dead
+                    ),
+                    "openssh": lambda route=route: _openssh(route.hosts, remote, route.openssh_argv, tmp_dir / "out"),
                 }
                 order = list(sides)
-                turn = order[index % len(order):] + order[:index % len(order)]
+                turn = order[index % len(order) :] + order[: index % len(order)]
                 for name in turn:
                     route.results[name].append(sides[name]())
                 for process in processes.values():
                     process.check_alive()
                 ours, theirs = route.results["ours"][-1], route.results["openssh"][-1]
-                print(f"repeat {index + 1} {route.name} (order {' > '.join(turn)}): ours {ours.wall:.3f} s "
-                      f"({_states(ours)}; the POST that started it {ours.posted_in:.3f} s; sweep created to finished "
-                      f"{ours.server_side:.3f} s; slowest live host {ours.slowest_live:.3f} s; DB connections peak "
-                      f"{ours.db_peak}, {ours.db_peak_active} active); OpenSSH {theirs.wall:.3f} s "
-                      f"({_counts(theirs)}); ratio {ours.wall / theirs.wall:.2f}")
+                print(
+                    f"repeat {index + 1} {route.name} (order {' > '.join(turn)}): ours {ours.wall:.3f} s "
+                    f"({_states(ours)}; the POST that started it {ours.posted_in:.3f} s; sweep created to finished "
+                    f"{ours.server_side:.3f} s; slowest live host {ours.slowest_live:.3f} s; DB connections peak "
+                    f"{ours.db_peak}, {ours.db_peak_active} active); OpenSSH {theirs.wall:.3f} s "
+                    f"({_counts(theirs)}); ratio {ours.wall / theirs.wall:.2f}"
+                )
         for route in routes:
             print()
             _report(route, connect_timeout=connect_timeout, hosts=args.hosts)
@@ -538,14 +644,22 @@ def _build_routes(cleanup: contextlib.ExitStack, tmp_dir: Path, args) -> list[Ro
         customer, warm = _customer("Fleet Hosting"), _customer("Warm Hosting")
         servers(customer, warm, hosts, dead)
         argv = bench.openssh_argv(key=lab.client_key_path, known_hosts=known_hosts, connect_timeout=connect_timeout)
-        routes.append(Route("direct", f"OpenSSH as shipped, xargs -P {args.hosts}", 1.0, hosts, dead, customer, warm,
-                            argv))
-        print(f"lab: {len(hosts)} hosts ({hosts[0].address} to {hosts[-1].address}); SYNs dropped by "
-              f"{', '.join(sorted(dead)) or 'none'}")
+        routes.append(
+            Route("direct", f"OpenSSH as shipped, xargs -P {args.hosts}", 1.0, hosts, dead, customer, warm, argv)
+        )
+        print(
+            f"lab: {len(hosts)} hosts ({hosts[0].address} to {hosts[-1].address}); SYNs dropped by "
+            f"{', '.join(sorted(dead)) or 'none'}"
+        )
     if args.path in ("both", "jump"):
         private = lab.add_private_network()
-        bastion = lab.add_host("bastion", own_pids=True, resolv_conf=bench.RESOLV_CONF, also_on=private,
-                               sshd_options={"MaxStartups": BASTION_MAX_STARTUPS})
+        bastion = lab.add_host(
+            "bastion",
+            own_pids=True,
+            resolv_conf=bench.RESOLV_CONF,
+            also_on=private,
+            sshd_options={"MaxStartups": BASTION_MAX_STARTUPS},
+        )
         hosts, dead = _build_lab(lab, args.hosts, args.unreachable, prefix="j", network=private)
         customer, warm = _customer("Fleet Behind Bastion"), _customer("Warm Behind Bastion")
         for owner in (customer, warm):  # each customer's default chain: the one bastion, key pinned
@@ -561,9 +675,21 @@ def _build_routes(cleanup: contextlib.ExitStack, tmp_dir: Path, args) -> list[Ro
         # dead host's SYNs after 7 s (tcp_syn_retries 2 in its namespace, for both sides: as a bastion in
         # front of a fleet may be tuned) and the host leg's ConnectTimeout is a ceiling nothing reaches.
         # Ours bounds the channel open to the host by its own connect bound (5 s), which fires first.
-        bench.check_ok(bench.run(["ip", "netns", "exec", bastion.namespace, "sysctl", "-qw",
-                                  f"net.ipv4.tcp_syn_retries={BASTION_SYN_RETRIES}"], timeout=10),
-                       "sysctl tcp_syn_retries in the bastion's namespace")
+        bench.check_ok(
+            bench.run(
+                [
+                    "ip",
+                    "netns",
+                    "exec",
+                    bastion.namespace,
+                    "sysctl",
+                    "-qw",
+                    f"net.ipv4.tcp_syn_retries={BASTION_SYN_RETRIES}",
+                ],
+                timeout=10,
+            ),
+            "sysctl tcp_syn_retries in the bastion's namespace",
+        )
         known_hosts = tmp_dir / "known_hosts_jump"
         known_hosts.write_text("".join(host.known_hosts_line + "\n" for host in [bastion, *hosts]))
         config = tmp_dir / "ssh_config_jump"
@@ -582,15 +708,19 @@ Host *
   Port 22
 """)
         argv = ["ssh", "-F", str(config), "-J", f"root@{bastion.address}"]
-        print(f"OpenSSH -J: ssh -F <config> -J root@{bastion.address} root@<host>; ConnectTimeout "
-              f"{connect_timeout:g} s to the bastion, {JUMP_HOST_LEG_CEILING:g} s (a ceiling) to the host; the "
-              f"bastion's kernel gives up a dead host's SYNs after 7 s (tcp_syn_retries {BASTION_SYN_RETRIES}, "
-              "both sides), ours its own connect bound first")
+        print(
+            f"OpenSSH -J: ssh -F <config> -J root@{bastion.address} root@<host>; ConnectTimeout "
+            f"{connect_timeout:g} s to the bastion, {JUMP_HOST_LEG_CEILING:g} s (a ceiling) to the host; the "
+            f"bastion's kernel gives up a dead host's SYNs after 7 s (tcp_syn_retries {BASTION_SYN_RETRIES}, "
+            "both sides), ours its own connect bound first"
+        )
         routes.append(Route("jump", f"OpenSSH -J, xargs -P {args.hosts}", 1.2, hosts, dead, customer, warm, argv))
-        print(f"lab: bastion {bastion.address} (sshd MaxStartups {BASTION_MAX_STARTUPS}, tcp_syn_retries "
-              f"{BASTION_SYN_RETRIES}; both sides) in front of "
-              f"{len(hosts)} hosts on {private.subnet} ({hosts[0].address} to {hosts[-1].address}), reachable only "
-              f"through it; SYNs dropped by {', '.join(sorted(dead)) or 'none'}")
+        print(
+            f"lab: bastion {bastion.address} (sshd MaxStartups {BASTION_MAX_STARTUPS}, tcp_syn_retries "
+            f"{BASTION_SYN_RETRIES}; both sides) in front of "
+            f"{len(hosts)} hosts on {private.subnet} ({hosts[0].address} to {hosts[-1].address}), reachable only "
+            f"through it; SYNs dropped by {', '.join(sorted(dead)) or 'none'}"
+        )
     print(f"lab built in {time.monotonic() - started:.1f} s (not timed)")
     return routes
 
@@ -627,21 +757,32 @@ def _report(route: Route, *, connect_timeout: int, hosts: int) -> None:
     median = statistics.median
     wall, anchor = median(o.wall for o in ours), median(t.wall for t in theirs)
     direct = route.name == "direct"
-    print(f"== {route.name}: " + ("straight to the hosts" if direct else
-                                  f"through one bastion (sshd MaxStartups {BASTION_MAX_STARTUPS}, "
-                                  f"tcp_syn_retries {BASTION_SYN_RETRIES})"))
+    print(
+        f"== {route.name}: "
+        + (
+            "straight to the hosts"
+            if direct
+            else f"through one bastion (sshd MaxStartups {BASTION_MAX_STARTUPS}, tcp_syn_retries {BASTION_SYN_RETRIES})"
+        )
+    )
     print("where the time goes, per live run (seconds, all repeats pooled):")
     print(f"  {'phase':<62} {'median':>8} {'p95':>8} {'max':>8}")
     for name in PHASES:
         values = [v for o in ours for v in o.phases[name]]
         if values:
             print(f"  {name:<62} {median(values):8.3f} {p95(values):8.3f} {max(values):8.3f}")
-    dead_spans = [(r.finished_at - r.started_at).total_seconds() for o in ours for r in o.runs
-                  if r.pk not in o.live and r.finished_at and r.started_at]
+    dead_spans = [
+        (r.finished_at - r.started_at).total_seconds()
+        for o in ours
+        for r in o.runs
+        if r.pk not in o.live and r.finished_at and r.started_at
+    ]
     if dead_spans:
         print(f"  unreachable hosts' runs, started to finished: {min(dead_spans):.3f}-{max(dead_spans):.3f} s")
-    print(f"  the one POST that starts the sweep: {summary(o.posted_in for o in ours)}; the sweep's own created_at "
-          f"to finished_at: {summary(o.server_side for o in ours)}")
+    print(
+        f"  the one POST that starts the sweep: {summary(o.posted_in for o in ours)}; the sweep's own created_at "
+        f"to finished_at: {summary(o.server_side for o in ours)}"
+    )
     print()
     print(f"{'(medians over repeats; max in brackets)':<52} wall s")
     print(f"{'ours: API -> Celery -> collector -> diagnosed':<52} {wall:7.3f} ({max(o.wall for o in ours):.3f})")
@@ -652,6 +793,7 @@ def _report(route: Route, *, connect_timeout: int, hosts: int) -> None:
         print(f"{'OpenSSH: SYN-dropping hosts given up at':<52} {min(given_up):7.3f}-{max(given_up):.3f}")
     print()
     ratios = ", ".join(f"{o.wall / t.wall:.2f}" for o, t in zip(ours, theirs, strict=True))
+
     def planned(sweep: Sweep) -> list:
         return [o for o in sweep.outcomes if o.state != ("unreachable" if o.address in route.dead else "ok")]
 
@@ -665,38 +807,58 @@ def _report(route: Route, *, connect_timeout: int, hosts: int) -> None:
         verdict = bench.verdict(wall <= route.target * anchor)
     else:
         clean_wall, clean_anchor = median(o.wall for o, _ in clean), median(t.wall for _, t in clean)
-        verdict = (f"on the {len(clean)} of {len(ours)} repeats where OpenSSH reached every live host: "
-                   f"{clean_wall:.3f} / {clean_anchor:.3f} s = {clean_wall / clean_anchor:.2f} -> "
-                   f"{bench.verdict(clean_wall <= route.target * clean_anchor)}")
-    print(f"target: within {route.target:.1f}x of {route.label}: median {wall:.3f} / {anchor:.3f} s = "
-          f"{wall / anchor:.2f} (per repeat {ratios}) -> {verdict}")
+        verdict = (
+            f"on the {len(clean)} of {len(ours)} repeats where OpenSSH reached every live host: "
+            f"{clean_wall:.3f} / {clean_anchor:.3f} s = {clean_wall / clean_anchor:.2f} -> "
+            f"{bench.verdict(clean_wall <= route.target * clean_anchor)}"
+        )
+    print(
+        f"target: within {route.target:.1f}x of {route.label}: median {wall:.3f} / {anchor:.3f} s = "
+        f"{wall / anchor:.2f} (per repeat {ratios}) -> {verdict}"
+    )
     live_ours, live_theirs = median(o.slowest_live for o in ours), median(t.reachable_done for t in theirs)
-    print(f"(for reading: live hosts only, ours first API call to the slowest live host diagnosed / OpenSSH answered "
-          f"hosts done: median {live_ours:.3f} / {live_theirs:.3f} s = {live_ours / live_theirs:.2f})")
-    failed = [(index + 1, run) for index, o in enumerate(ours) for run in o.runs if run.pk in o.live
-              and run.state != "succeeded"]
-    print(f"target: every reachable run succeeded: {sum(len(o.live) for o in ours) - len(failed)} of "
-          f"{sum(len(o.live) for o in ours)} over {len(ours)} repeats -> {bench.verdict(not failed)}")
+    print(
+        f"(for reading: live hosts only, ours first API call to the slowest live host diagnosed / OpenSSH answered "
+        f"hosts done: median {live_ours:.3f} / {live_theirs:.3f} s = {live_ours / live_theirs:.2f})"
+    )
+    failed = [
+        (index + 1, run)
+        for index, o in enumerate(ours)
+        for run in o.runs
+        if run.pk in o.live and run.state != "succeeded"
+    ]
+    print(
+        f"target: every reachable run succeeded: {sum(len(o.live) for o in ours) - len(failed)} of "
+        f"{sum(len(o.live) for o in ours)} over {len(ours)} repeats -> {bench.verdict(not failed)}"
+    )
     for repeat, run in failed[:10]:
         print(f"  repeat {repeat}: {run.server.name} {run.state} ({run.failure_kind}): {run.reason[:200]}")
     if unexpected:
-        print(f"  (OpenSSH: {len(unexpected)} host outcomes not as planned (per repeat "
-              f"{', '.join(str(len(planned(t))) for t in theirs)}), e.g. {unexpected[0].address} "
-              f"{unexpected[0].state}: {unexpected[0].detail[:200]})")
+        print(
+            f"  (OpenSSH: {len(unexpected)} host outcomes not as planned (per repeat "
+            f"{', '.join(str(len(planned(t))) for t in theirs)}), e.g. {unexpected[0].address} "
+            f"{unexpected[0].state}: {unexpected[0].detail[:200]})"
+        )
     # The issue sets these two for the direct sweep; through the bastion they are printed for reading.
     prefix = "target:" if direct else "(for reading)"
     peak = max(o.db_peak for o in ours)
-    print(f"{prefix} at most {MAX_DB_CONNECTIONS} database connections in use: peak {peak} sessions "
-          f"(per repeat {', '.join(str(o.db_peak) for o in ours)}; not idle at once: "
-          f"{max(o.db_peak_active for o in ours)})" + (f" -> {bench.verdict(peak <= MAX_DB_CONNECTIONS)}" if direct
-                                                      else ""))
+    print(
+        f"{prefix} at most {MAX_DB_CONNECTIONS} database connections in use: peak {peak} sessions "
+        f"(per repeat {', '.join(str(o.db_peak) for o in ours)}; not idle at once: "
+        f"{max(o.db_peak_active for o in ours)})"
+        + (f" -> {bench.verdict(peak <= MAX_DB_CONNECTIONS)}" if direct else "")
+    )
     bound = connect_timeout + SLACK
     slowest = median(o.slowest_live for o in ours)
-    print(f"{prefix} slowest live host diagnosed within the connect bound + {SLACK:g} s = {bound:g} s of the first "
-          f"API call: median {slowest:.3f} s, max {max(o.slowest_live for o in ours):.3f} s"
-          + (f" -> {bench.verdict(slowest <= bound)}" if direct else ""))
-    print(f"(for reading: the whole sweep against the same bound: median wall {wall:.3f} s -> "
-          f"{'within' if wall <= bound else 'over'} {bound:g} s)")
+    print(
+        f"{prefix} slowest live host diagnosed within the connect bound + {SLACK:g} s = {bound:g} s of the first "
+        f"API call: median {slowest:.3f} s, max {max(o.slowest_live for o in ours):.3f} s"
+        + (f" -> {bench.verdict(slowest <= bound)}" if direct else "")
+    )
+    print(
+        f"(for reading: the whole sweep against the same bound: median wall {wall:.3f} s -> "
+        f"{'within' if wall <= bound else 'over'} {bound:g} s)"
+    )
 
 
 def summary(values) -> str:

@@ -45,9 +45,9 @@ class Kind:
 
 def _evidence(*, binary: bool) -> Callable[[datetime], QuerySet]:
     def eligible(cutoff: datetime) -> QuerySet:
-        return Evidence.objects.filter(
-            binary=binary, recorded_at__lt=cutoff, output_pruned_at__isnull=True
-        ).exclude(output=b"", stderr=b"")
+        return Evidence.objects.filter(binary=binary, recorded_at__lt=cutoff, output_pruned_at__isnull=True).exclude(
+            output=b"", stderr=b""
+        )
 
     return eligible
 
@@ -71,9 +71,11 @@ KINDS = (
         name="raw mail",
         setting="TRIAGE_RETAIN_RAW_MAIL_DAYS",
         # A message that failed to process is kept whole: it is what a retry or a person needs.
-        eligible=lambda cutoff: InboundMessage.objects.filter(received_at__lt=cutoff, raw_pruned_at__isnull=True)
-        .exclude(outcome=Outcome.FAILED)
-        .exclude(raw=b""),
+        eligible=lambda cutoff: (
+            InboundMessage.objects.filter(received_at__lt=cutoff, raw_pruned_at__isnull=True)
+            .exclude(outcome=Outcome.FAILED)
+            .exclude(raw=b"")
+        ),
         size=lambda: Length("raw"),
         emptied=lambda now: {"raw": b"", "raw_pruned_at": now},
         pruned_flag="raw_pruned_at",
@@ -106,8 +108,10 @@ class KindReport:
         if self.cutoff is None:
             return f"{self.name}: kept forever"
         verb = "would prune" if dry_run else "pruned"
-        line = (f"{self.name} (kept {self.days} days, older than {self.cutoff:%Y-%m-%d %H:%M} UTC): "
-                f"{verb} {self.rows} ({self.bytes / 2**20:.1f} MiB)")
+        line = (
+            f"{self.name} (kept {self.days} days, older than {self.cutoff:%Y-%m-%d %H:%M} UTC): "
+            f"{verb} {self.rows} ({self.bytes / 2**20:.1f} MiB)"
+        )
         if self.left:
             line += f"; {self.left} more left for the next run"
         return line
@@ -115,8 +119,9 @@ class KindReport:
 
 def prune(*, now: datetime, batch_size: int = 200, max_batches: int = 50, dry_run: bool = False) -> list[KindReport]:
     """Prune every kind whose retention is set; returns what was (or would be) pruned per kind."""
-    return [_prune_kind(kind, now=now, batch_size=batch_size, max_batches=max_batches, dry_run=dry_run)
-            for kind in KINDS]
+    return [
+        _prune_kind(kind, now=now, batch_size=batch_size, max_batches=max_batches, dry_run=dry_run) for kind in KINDS
+    ]
 
 
 def _prune_kind(kind: Kind, *, now: datetime, batch_size: int, max_batches: int, dry_run: bool) -> KindReport:
@@ -138,9 +143,7 @@ def _prune_kind(kind: Kind, *, now: datetime, batch_size: int, max_batches: int,
                 break
             size = _stored_bytes(kind, model, pks)
             # Guarded by the flag: a concurrent prune that took these rows first makes this one a no-op.
-            done = model.objects.filter(pk__in=pks, **{f"{kind.pruned_flag}__isnull": True}).update(
-                **kind.emptied(now)
-            )
+            done = model.objects.filter(pk__in=pks, **{f"{kind.pruned_flag}__isnull": True}).update(**kind.emptied(now))
             report.rows += done
             report.bytes += size if done == len(pks) else 0
     report.left = kind.eligible(cutoff).count() - (report.rows if dry_run else 0)

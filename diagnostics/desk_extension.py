@@ -19,8 +19,11 @@ from triage.models import Customer, Ticket
 
 def ticket_page_context(*, request: HttpRequest, ticket: Ticket, can_work: bool) -> dict:
     runs = selectors.ticket_runs(ticket=ticket)
-    context = {"runs": runs, "live": selectors.ticket_live_runs(runs=runs),
-               **selectors.ticket_fixes_panel(ticket=ticket)}
+    context = {
+        "runs": runs,
+        "live": selectors.ticket_live_runs(runs=runs),
+        **selectors.ticket_fixes_panel(ticket=ticket),
+    }
     if can_work:
         proposal = playbook_proposal(ticket=ticket)
         context["proposal"] = proposal
@@ -66,15 +69,22 @@ def ticket_merged(*, source: Ticket, survivor: Ticket) -> None:
     CollectionRun.objects.filter(ticket=source).update(ticket=survivor)
     SweepFinding.objects.filter(ticket=source).update(ticket=survivor)
     have = set(RecipeOutcome.objects.filter(ticket=survivor).values_list("recipe_id", "kind"))
-    movable = [pk for pk, recipe_id, kind in RecipeOutcome.objects.filter(
-        ticket=source, kind__in=MOVED_OUTCOMES).values_list("pk", "recipe_id", "kind")
-        if (recipe_id, kind) not in have]
+    movable = [
+        pk
+        for pk, recipe_id, kind in RecipeOutcome.objects.filter(ticket=source, kind__in=MOVED_OUTCOMES).values_list(
+            "pk", "recipe_id", "kind"
+        )
+        if (recipe_id, kind) not in have
+    ]
     # The ones the survivor has already stay on the source: nothing is deleted.
     RecipeOutcome.objects.filter(pk__in=movable).update(ticket=survivor)
 
 
 EXTENSION = DeskExtension(
-    ticket_page=ticket_page_context, fix_choices=fix_choices, resolve_with_fix=resolve_with_fix,
-    customer_page=customer_page_context, placeholders=lambda *, ticket: {"top_fix": top_fix_title(ticket=ticket)},
+    ticket_page=ticket_page_context,
+    fix_choices=fix_choices,
+    resolve_with_fix=resolve_with_fix,
+    customer_page=customer_page_context,
+    placeholders=lambda *, ticket: {"top_fix": top_fix_title(ticket=ticket)},
     ticket_merged=ticket_merged,
 )

@@ -82,8 +82,12 @@ class JumpHostForm(forms.Form):
     connect_timeout = forms.FloatField(required=False, min_value=0.5, label="Connect bound (s)")
     banner_timeout = forms.FloatField(required=False, min_value=0.5, label="Banner bound (s)")
     handshake_timeout = forms.FloatField(required=False, min_value=0.5, label="Key exchange bound (s)")
-    auth_timeout = forms.FloatField(required=False, min_value=0.5, label="Authentication bound (s)",
-                                    help_text="Blank bounds: the same as for servers.")
+    auth_timeout = forms.FloatField(
+        required=False,
+        min_value=0.5,
+        label="Authentication bound (s)",
+        help_text="Blank bounds: the same as for servers.",
+    )
 
     @staticmethod
     def initial_for(jump_host: JumpHost) -> dict:
@@ -94,14 +98,17 @@ class JumpChainForm(forms.Form):
     """Up to three hops, in order; blank hops are skipped (all blank: no chain of its own)."""
 
     HOPS = 3
-    scope = forms.ChoiceField(choices=[("server", "this server"), ("customer", "all of the customer's servers "
-                                                                               "that set none")], initial="server")
+    scope = forms.ChoiceField(
+        choices=[("server", "this server"), ("customer", "all of the customer's servers that set none")],
+        initial="server",
+    )
 
     def __init__(self, *args, customer, **kwargs):
         super().__init__(*args, **kwargs)
         for n in range(1, self.HOPS + 1):
             self.fields[f"hop{n}"] = forms.ModelChoiceField(
-                queryset=JumpHost.objects.filter(customer=customer), required=False, label=f"Hop {n}")
+                queryset=JumpHost.objects.filter(customer=customer), required=False, label=f"Hop {n}"
+            )
 
     def clean(self):
         data = super().clean()
@@ -169,11 +176,14 @@ class SweepForm(forms.Form):
     """Run a playbook across a customer's servers, or those with one role."""
 
     playbook = forms.ModelChoiceField(queryset=Playbook.objects.filter(enabled=True).order_by("name"))
-    role = forms.ModelChoiceField(queryset=None, required=False, empty_label="Every server",
-                                  help_text="Only servers with this role.")
-    open_tickets = forms.BooleanField(required=False, label="Open tickets for findings",
-                                      help_text="One ticket per symptom found; an open one from an earlier sweep "
-                                      "gets a note instead.")
+    role = forms.ModelChoiceField(
+        queryset=None, required=False, empty_label="Every server", help_text="Only servers with this role."
+    )
+    open_tickets = forms.BooleanField(
+        required=False,
+        label="Open tickets for findings",
+        help_text="One ticket per symptom found; an open one from an earlier sweep gets a note instead.",
+    )
 
     def __init__(self, *args, customer, **kwargs):
         super().__init__(*args, **kwargs)

@@ -86,8 +86,10 @@ def ticket_live_runs(*, runs: list[CollectionRun]) -> list[LiveRun]:
         done.setdefault(evidence.run_id, {})[evidence.step] = evidence
     live = []
     for run in active:
-        steps = [StepView(i, s.get("probe", "?"), s.get("params") or {}, done.get(run.pk, {}).get(i))
-                 for i, s in enumerate(run.steps)]
+        steps = [
+            StepView(i, s.get("probe", "?"), s.get("params") or {}, done.get(run.pk, {}).get(i))
+            for i, s in enumerate(run.steps)
+        ]
         live.append(LiveRun(run, steps, run_progress(steps)))
     return live
 
@@ -289,8 +291,9 @@ def _cited_lines(sources) -> list[CitationView]:
 
 
 def _symptom_view(match: Match) -> SymptomView:
-    return SymptomView(match.symptom.title, match.why, round(100 * match.score), match.get_confidence_display(),
-                       _citations([match]))
+    return SymptomView(
+        match.symptom.title, match.why, round(100 * match.score), match.get_confidence_display(), _citations([match])
+    )
 
 
 def _reference(value) -> dict:
@@ -309,9 +312,16 @@ def ticket_fixes_panel(*, ticket) -> dict:
     return {
         "fixes": suggested_fixes(ticket=ticket, diagnosis=diagnosis),
         "possible": ticket_possible(ticket=ticket, diagnosis=diagnosis),
-        "cleared": [ClearedView(c.before.symptom.title, c.before.run_id, c.after.pk, c.after.finished_at,
-                                c.after.verifies_recipe.title if c.after.verifies_recipe_id else "")
-                    for c in diagnosis.cleared],
+        "cleared": [
+            ClearedView(
+                c.before.symptom.title,
+                c.before.run_id,
+                c.after.pk,
+                c.after.finished_at,
+                c.after.verifies_recipe.title if c.after.verifies_recipe_id else "",
+            )
+            for c in diagnosis.cleared
+        ],
         "pending_diagnosis": len(diagnosis.pending_runs),
         "has_evidence": Evidence.objects.filter(Q(run__ticket=ticket) | Q(run__sweep_findings__ticket=ticket)).exists(),
     }
@@ -323,8 +333,11 @@ def suggested_fixes(*, ticket, diagnosis=None) -> list[FixView]:
     diagnosis = diagnosis or ticket_findings(ticket=ticket)
     ranked = knowledge_selectors.rank_findings(diagnosis.findings, complaint=f"{ticket.subject}\n{ticket.description}")
     ids = [entry.recipe.pk for entry in ranked]
-    views = fix_views(ranked, progress=outcomes.ticket_recipe_progress(ticket=ticket, recipe_ids=ids),
-                      reasons=outcomes.ticket_rejection_reasons(ticket=ticket, recipe_ids=ids))
+    views = fix_views(
+        ranked,
+        progress=outcomes.ticket_recipe_progress(ticket=ticket, recipe_ids=ids),
+        reasons=outcomes.ticket_rejection_reasons(ticket=ticket, recipe_ids=ids),
+    )
     # A fix the tech rejected goes last; the others keep their rank.
     return sorted(views, key=lambda view: view.rejected)
 
@@ -336,8 +349,9 @@ def run_fixes(*, run: CollectionRun) -> list[FixView]:
     return fix_views(knowledge_selectors.ranked_fixes(run=run))
 
 
-def fix_views(ranked: list[knowledge_selectors.RankedFix], *, progress: dict | None = None,
-              reasons: dict | None = None) -> list[FixView]:
+def fix_views(
+    ranked: list[knowledge_selectors.RankedFix], *, progress: dict | None = None, reasons: dict | None = None
+) -> list[FixView]:
     """``ranked`` (best first) as FixViews, steps filled in for the host that showed each fix's symptom;
     ``progress`` and ``reasons`` are a ticket's recorded outcomes per recipe id (none for a bare run)."""
     progress, reasons = progress or {}, reasons or {}
@@ -356,40 +370,44 @@ def fix_views(ranked: list[knowledge_selectors.RankedFix], *, progress: dict | N
             best.setdefault(match.symptom_id, match)
         done = progress.get(recipe.pk, set())
         proofs = sorted(entry.finding.runs, key=lambda r: (r.finished_at, r.pk), reverse=True)
-        views.append(FixView(
-            recipe_id=recipe.pk,
-            key=recipe.key,
-            title=recipe.title,
-            score=entry.score,
-            score_percent=max(0, min(100, round(100 * entry.score))),
-            confidence=matches[0].get_confidence_display() if matches else "",
-            risk=recipe.risk,
-            risk_label=recipe.get_risk_display(),
-            needs=recipe.needs,
-            needs_label=recipe.get_needs_display(),
-            steps=rendered.steps,
-            snippets=rendered.snippets,
-            steps_not_on_host=rendered.steps_not_on_host,
-            references=[_reference(r) for r in recipe.references or []],
-            symptoms=[_symptom_view(m) for m in best.values()],
-            symptom_keys=[m.symptom.key for m in best.values()],
-            citations=_citations(matches),
-            fits=None if fit is None else fit.applies,
-            fit_why=fit.why if fit is not None else "",
-            fit_citations=_cited_lines([(fit.run_id, fit.citations)]) if fit is not None else [],
-            causes=[cause.title for cause in entry.causes],
-            cause_keys=[cause.key for cause in entry.causes],
-            missing_causes=[cause.title for cause in entry.missing_causes],
-            alternatives=[{"key": a.recipe.key, "title": a.recipe.title, "fits": a.fits} for a in entry.alternatives],
-            explains_complaint=entry.explains_complaint,
-            proved_by=[ProofView(r.pk, r.server.name, r.finished_at) for r in proofs],
-            server=entry.finding.server.name,
-            accepted=RecipeOutcome.ACCEPTED in done,
-            fixed=RecipeOutcome.FIXED in done,
-            rejected=RecipeOutcome.REJECTED in done,
-            rejected_reason=reasons.get(recipe.pk, ""),
-            verified=RecipeOutcome.VERIFIED in done,
-        ))
+        views.append(
+            FixView(
+                recipe_id=recipe.pk,
+                key=recipe.key,
+                title=recipe.title,
+                score=entry.score,
+                score_percent=max(0, min(100, round(100 * entry.score))),
+                confidence=matches[0].get_confidence_display() if matches else "",
+                risk=recipe.risk,
+                risk_label=recipe.get_risk_display(),
+                needs=recipe.needs,
+                needs_label=recipe.get_needs_display(),
+                steps=rendered.steps,
+                snippets=rendered.snippets,
+                steps_not_on_host=rendered.steps_not_on_host,
+                references=[_reference(r) for r in recipe.references or []],
+                symptoms=[_symptom_view(m) for m in best.values()],
+                symptom_keys=[m.symptom.key for m in best.values()],
+                citations=_citations(matches),
+                fits=None if fit is None else fit.applies,
+                fit_why=fit.why if fit is not None else "",
+                fit_citations=_cited_lines([(fit.run_id, fit.citations)]) if fit is not None else [],
+                causes=[cause.title for cause in entry.causes],
+                cause_keys=[cause.key for cause in entry.causes],
+                missing_causes=[cause.title for cause in entry.missing_causes],
+                alternatives=[
+                    {"key": a.recipe.key, "title": a.recipe.title, "fits": a.fits} for a in entry.alternatives
+                ],
+                explains_complaint=entry.explains_complaint,
+                proved_by=[ProofView(r.pk, r.server.name, r.finished_at) for r in proofs],
+                server=entry.finding.server.name,
+                accepted=RecipeOutcome.ACCEPTED in done,
+                fixed=RecipeOutcome.FIXED in done,
+                rejected=RecipeOutcome.REJECTED in done,
+                rejected_reason=reasons.get(recipe.pk, ""),
+                verified=RecipeOutcome.VERIFIED in done,
+            )
+        )
     return views
 
 
@@ -423,9 +441,18 @@ class PossibleView:
 def ticket_possible(*, ticket, diagnosis=None) -> list[PossibleView]:
     diagnosis = diagnosis or ticket_findings(ticket=ticket)
     return [
-        PossibleView(p.match.symptom.key, p.match.symptom.title, p.match.why, round(100 * p.match.score),
-                     p.match.run.server_id, p.match.run.server.name, p.match.run_id, p.missing_probes,
-                     p.signature_probes, p.needs_root_probes)
+        PossibleView(
+            p.match.symptom.key,
+            p.match.symptom.title,
+            p.match.why,
+            round(100 * p.match.score),
+            p.match.run.server_id,
+            p.match.run.server.name,
+            p.match.run_id,
+            p.missing_probes,
+            p.signature_probes,
+            p.needs_root_probes,
+        )
         for p in diagnosis.possible
     ]
 
@@ -434,8 +461,12 @@ def run_symptoms(*, run: CollectionRun) -> list[SymptomView]:
     """The symptoms a diagnosed run matched, best first, with their cited lines."""
     if not run.is_settled:
         return []
-    return [_symptom_view(m) for m in Match.objects.filter(run=run, matched=True)
-            .select_related("symptom").order_by("-score", "symptom__key")]
+    return [
+        _symptom_view(m)
+        for m in Match.objects.filter(run=run, matched=True)
+        .select_related("symptom")
+        .order_by("-score", "symptom__key")
+    ]
 
 
 def run_near_misses(*, run: CollectionRun) -> list[SymptomView]:
@@ -468,18 +499,26 @@ def server_collection_setup(*, server: Server) -> dict:
 def server_jump_setup(*, server: Server) -> dict:
     """The server's own jump chain, its customer's default one, and the customer's jump hosts (with how many
     keys each has trusted and waiting), for the Access page."""
+
     def chain(**owner) -> list[JumpHost]:
         return [link.jump_host for link in JumpLink.objects.filter(**owner).select_related("jump_host")]
 
-    jump_hosts = list(JumpHost.objects.filter(customer_id=server.customer_id).annotate(
-        trusted_keys=Count("host_keys", filter=Q(host_keys__status=HostKey.TRUSTED)),
-        pending_keys=Count("host_keys", filter=Q(host_keys__status=HostKey.PENDING))))
+    jump_hosts = list(
+        JumpHost.objects.filter(customer_id=server.customer_id).annotate(
+            trusted_keys=Count("host_keys", filter=Q(host_keys__status=HostKey.TRUSTED)),
+            pending_keys=Count("host_keys", filter=Q(host_keys__status=HostKey.PENDING)),
+        )
+    )
     own = chain(server=server)
     default = chain(customer_id=server.customer_id, server__isnull=True)
     path = own or default
-    return {"jump_chain": own, "customer_jump_chain": default, "jump_hosts": jump_hosts,
-            # Hop 1..3 of the chain form, preselected with the chain in force.
-            "jump_chain_slots": [(n + 1, path[n].pk if n < len(path) else None) for n in range(3)]}
+    return {
+        "jump_chain": own,
+        "customer_jump_chain": default,
+        "jump_hosts": jump_hosts,
+        # Hop 1..3 of the chain form, preselected with the chain in force.
+        "jump_chain_slots": [(n + 1, path[n].pk if n < len(path) else None) for n in range(3)],
+    }
 
 
 def server_sudoers(*, server: Server, credential: Credential | None) -> dict:

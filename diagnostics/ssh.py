@@ -316,8 +316,15 @@ class Session:
     """An authenticated SSH connection that runs commands: one per channel (`run`, `run_many`), or
     several one after another over one channel (`run_lane`, `run_lanes`: what a collection uses)."""
 
-    def __init__(self, transport: paramiko.Transport, timings: Timings, timeouts: Timeouts, host_key: HostKey,
-                 *, hops: Sequence[paramiko.Transport] = ()):
+    def __init__(
+        self,
+        transport: paramiko.Transport,
+        timings: Timings,
+        timeouts: Timeouts,
+        host_key: HostKey,
+        *,
+        hops: Sequence[paramiko.Transport] = (),
+    ):
         self._transport = transport
         self._hops = list(hops)  # the jump hosts' transports, first hop first
         self.timings = timings
@@ -350,8 +357,17 @@ class Session:
         def result(exit_status, *, timed_out=False, error="", stopped=False):
             out_after.finish()
             err_after.finish()
-            return _captured(spec.key, wrapped, exit_status, out, err, since=started, timed_out=timed_out,
-                             error=error, stopped=stopped)
+            return _captured(
+                spec.key,
+                wrapped,
+                exit_status,
+                out,
+                err,
+                since=started,
+                timed_out=timed_out,
+                error=error,
+                stopped=stopped,
+            )
 
         try:
             channel = self._transport.open_session(timeout=self.timeouts.channel_open)
@@ -496,14 +512,26 @@ class Session:
             nonlocal section_started
             index = len(results)
             spec, o, e = specs[index], outs[index], errs[index]
-            results.append(_captured(spec.key, wrapped[index], exit_status, o, e, since=section_started,
-                                     timed_out=timed_out, error=error, stopped=stopped))
+            results.append(
+                _captured(
+                    spec.key,
+                    wrapped[index],
+                    exit_status,
+                    o,
+                    e,
+                    since=section_started,
+                    timed_out=timed_out,
+                    error=error,
+                    stopped=stopped,
+                )
+            )
             section_started = time.monotonic()
             if on_result is not None:
                 on_result(results[-1])
 
-        def deliver_rest(error: str, *, first_error: str | None = None, timed_out=False, stopped=False,
-                         all_timed_out=False) -> None:
+        def deliver_rest(
+            error: str, *, first_error: str | None = None, timed_out=False, stopped=False, all_timed_out=False
+        ) -> None:
             """Every command without a result yet gets `error` (the current one `first_error`, if given)."""
             out.flush()
             err.flush()
@@ -516,8 +544,11 @@ class Session:
             while len(results) < min(out.ended, err.ended):
                 status = out.statuses[len(results)]
                 # 124: `timeout` fired; 137: it had to SIGKILL (-k).
-                deliver(status, timed_out=status in (124, 137),
-                        error="" if status is not None else "the lane's frame carried no exit status")
+                deliver(
+                    status,
+                    timed_out=status in (124, 137),
+                    error="" if status is not None else "the lane's frame carried no exit status",
+                )
 
         if not specs:
             return results
@@ -607,8 +638,18 @@ class Session:
         return results
 
 
-def _captured(key: str, command: str, exit_status: int | None, out: HeadTail, err: HeadTail, *, since: float,
-              timed_out: bool, error: str, stopped: bool) -> CommandResult:
+def _captured(
+    key: str,
+    command: str,
+    exit_status: int | None,
+    out: HeadTail,
+    err: HeadTail,
+    *,
+    since: float,
+    timed_out: bool,
+    error: str,
+    stopped: bool,
+) -> CommandResult:
     """One command's result from what its two streams kept; `stopped`: reading was cut short (a flood)."""
     return CommandResult(
         key=key,
@@ -799,10 +840,17 @@ def connect(
             with _at_hop(hop.name):
                 conn = _open(previous, hop.address, hop.port, hop.timeouts)
                 transport, _ = _login(
-                    conn, username=hop.username, secret=hop.secret, timeouts=hop.timeouts, allow_legacy=False,
-                    certificates_first=False, timings=Timings(), started=time.monotonic(),
+                    conn,
+                    username=hop.username,
+                    secret=hop.secret,
+                    timeouts=hop.timeouts,
+                    allow_legacy=False,
+                    certificates_first=False,
+                    timings=Timings(),
+                    started=time.monotonic(),
                     check_key=lambda key, remote, hop=hop: _check_host_key(
-                        key, remote, pinned=list(hop.pinned), ca_keys=[], names=[], revoked=[]),
+                        key, remote, pinned=list(hop.pinned), ca_keys=[], names=[], revoked=[]
+                    ),
                 )
             hop_transports.append(transport)
             previous = (hop.name, transport)
@@ -817,10 +865,17 @@ def connect(
             conn = _open(previous, address, port, timeouts)
         timings.connect = time.monotonic() - started
         transport, host_key = _login(
-            conn, username=username, secret=secret, timeouts=timeouts, allow_legacy=allow_legacy,
-            certificates_first=bool(ca_keys), timings=timings, started=started,
-            check_key=lambda key, remote: _check_host_key(key, remote, pinned=pinned, ca_keys=ca_keys, names=names,
-                                                          revoked=revoked),
+            conn,
+            username=username,
+            secret=secret,
+            timeouts=timeouts,
+            allow_legacy=allow_legacy,
+            certificates_first=bool(ca_keys),
+            timings=timings,
+            started=started,
+            check_key=lambda key, remote: _check_host_key(
+                key, remote, pinned=pinned, ca_keys=ca_keys, names=names, revoked=revoked
+            ),
         )
     except BaseException:
         for hop_transport in reversed(hop_transports):
@@ -852,8 +907,9 @@ _OPEN_FAILURES = {
 }
 
 
-def _open(previous: tuple[str, paramiko.Transport] | None, address: str, port: int,
-          timeouts: Timeouts) -> socket.socket | paramiko.Channel:
+def _open(
+    previous: tuple[str, paramiko.Transport] | None, address: str, port: int, timeouts: Timeouts
+) -> socket.socket | paramiko.Channel:
     """A byte stream to address:port: a TCP connection, or a direct-tcpip channel through the previous hop
     (bounded by the next host's connect timeout: the jump host does that TCP connect for us)."""
     if previous is None:
@@ -873,13 +929,26 @@ def _open(previous: tuple[str, paramiko.Transport] | None, address: str, port: i
     except (paramiko.SSHException, OSError, EOFError) as exc:
         if transport.is_active():  # paramiko's "Timeout opening channel."
             raise SshError("unreachable", f"{reach}: no connection within {timeouts.connect:g} s", hop=name) from None
-        raise SshError("dropped", f"jump host {name}: connection dropped while opening a channel to "
-                                  f"{address} port {port}: {exc or type(exc).__name__}", hop=name) from None
+        raise SshError(
+            "dropped",
+            f"jump host {name}: connection dropped while opening a channel to "
+            f"{address} port {port}: {exc or type(exc).__name__}",
+            hop=name,
+        ) from None
 
 
-def _login(conn: socket.socket | paramiko.Channel, *, username: str, secret: Secret, timeouts: Timeouts,
-           allow_legacy: bool, certificates_first: bool, check_key: Callable[[HostKey, paramiko.PKey], None],
-           timings: Timings, started: float) -> tuple[paramiko.Transport, HostKey]:
+def _login(
+    conn: socket.socket | paramiko.Channel,
+    *,
+    username: str,
+    secret: Secret,
+    timeouts: Timeouts,
+    allow_legacy: bool,
+    certificates_first: bool,
+    check_key: Callable[[HostKey, paramiko.PKey], None],
+    timings: Timings,
+    started: float,
+) -> tuple[paramiko.Transport, HostKey]:
     """Banner, key exchange, host key check and authentication over `conn`, each bounded; the phases are
     recorded in `timings` as seconds since `started`. Closes `conn` on failure."""
     transport = None
@@ -926,8 +995,15 @@ def _login(conn: socket.socket | paramiko.Channel, *, username: str, secret: Sec
         raise SshError("dropped", f"connection failed during setup: {exc or type(exc).__name__}") from None
 
 
-def _check_host_key(host_key: HostKey, remote: paramiko.PKey, *, pinned: list[HostKey],
-                    ca_keys: list[HostKey], names: list[str], revoked: list[HostKey]) -> None:
+def _check_host_key(
+    host_key: HostKey,
+    remote: paramiko.PKey,
+    *,
+    pinned: list[HostKey],
+    ca_keys: list[HostKey],
+    names: list[str],
+    revoked: list[HostKey],
+) -> None:
     """Raise SshError unless the offered key is pinned or certified by a trusted CA."""
     if host_key in pinned:
         return
@@ -937,8 +1013,9 @@ def _check_host_key(host_key: HostKey, remote: paramiko.PKey, *, pinned: list[Ho
         why_not_certified = " An admin revoked this key for this server, so its certificate does not count."
     elif ca_keys and certificate is not None and certificate.key_type.endswith("-cert-v01@openssh.com"):
         try:
-            ssh_certs.check(certificate.key_blob, ca_keys=[base64.b64decode(k.key_base64) for k in ca_keys],
-                            names=names)
+            ssh_certs.check(
+                certificate.key_blob, ca_keys=[base64.b64decode(k.key_base64) for k in ca_keys], names=names
+            )
             return
         except ssh_certs.CertificateRefused as exc:
             why_not_certified = f" Its host certificate was refused: {exc}."

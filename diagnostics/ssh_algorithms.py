@@ -54,8 +54,11 @@ _CERT = "-cert-v01@openssh.com"
 
 
 class Transport(paramiko.Transport):
-    _kex_info = {**paramiko.Transport._kex_info, _KexGroup14SHA1.name: _KexGroup14SHA1,
-                 _KexGroup1SHA1.name: _KexGroup1SHA1}
+    _kex_info = {
+        **paramiko.Transport._kex_info,
+        _KexGroup14SHA1.name: _KexGroup14SHA1,
+        _KexGroup1SHA1.name: _KexGroup1SHA1,
+    }
     # Only a negotiated ssh-rsa host key accepts SHA-1 signatures; rsa-sha2-* keep paramiko's class.
     _key_info = {**paramiko.Transport._key_info, "ssh-rsa": _LegacyRSAKey}
 
@@ -81,8 +84,7 @@ class Transport(paramiko.Transport):
 
     def _really_parse_kex_init(self, m):
         parsed = super()._really_parse_kex_init(m)
-        self.server_offer = {"kex": list(parsed["kex_algo_list"]),
-                             "host_key": list(parsed["server_key_algo_list"])}
+        self.server_offer = {"kex": list(parsed["kex_algo_list"]), "host_key": list(parsed["server_key_algo_list"])}
         return parsed
 
     def _parse_channel_open_failure(self, m):
@@ -96,8 +98,7 @@ class Transport(paramiko.Transport):
         """Why negotiation failed, naming what the server offered, if its offer is known."""
         if not self.server_offer:
             return None
-        kex = [name for name in self.server_offer["kex"]
-               if not name.startswith(("ext-info-", "kex-strict-"))]
+        kex = [name for name in self.server_offer["kex"] if not name.startswith(("ext-info-", "kex-strict-"))]
         if not set(kex) & set(self.preferred_kex):
             return _refusal("key exchange", kex, self.allow_legacy)
         host_keys = self.server_offer["host_key"]
@@ -110,6 +111,8 @@ def _refusal(what: str, offered: list[str], allowed: bool) -> str:
     names = ", ".join(offered) or "nothing"
     legacy = set(offered) <= set(LEGACY_KEX + LEGACY_HOST_KEYS + tuple(n + _CERT for n in LEGACY_HOST_KEYS))
     if legacy and not allowed:
-        return (f"the server offers only legacy SHA-1 {what} algorithms ({names}); refused. An admin can allow "
-                "legacy SSH algorithms for this server on its Access page")
+        return (
+            f"the server offers only legacy SHA-1 {what} algorithms ({names}); refused. An admin can allow "
+            "legacy SSH algorithms for this server on its Access page"
+        )
     return f"no {what} algorithm in common with the server (it offers {names})"

@@ -34,8 +34,17 @@ _KEY_FIELDS = {
 
 # What reading a malformed key, certificate or signature can raise (paramiko reads short
 # fields as zeros, then fails somewhere further on).
-_UNREADABLE = (paramiko.SSHException, paramiko.UnknownKeyType, ValueError, TypeError, IndexError,
-               OverflowError, struct.error, binascii.Error, UnicodeDecodeError)
+_UNREADABLE = (
+    paramiko.SSHException,
+    paramiko.UnknownKeyType,
+    ValueError,
+    TypeError,
+    IndexError,
+    OverflowError,
+    struct.error,
+    binascii.Error,
+    UnicodeDecodeError,
+)
 
 
 class CertificateRefused(Exception):
@@ -83,8 +92,17 @@ def parse(blob: bytes) -> HostCertificate:
         raise CertificateRefused(f"the certificate cannot be read ({type(exc).__name__})") from None
     if not signature or not signature_key:
         raise CertificateRefused("the certificate is truncated")
-    return HostCertificate(cert_type, key_id, tuple(principals), valid_after, valid_before, critical_options,
-                           signature_key, blob[:signed_length], signature)
+    return HostCertificate(
+        cert_type,
+        key_id,
+        tuple(principals),
+        valid_after,
+        valid_before,
+        critical_options,
+        signature_key,
+        blob[:signed_length],
+        signature,
+    )
 
 
 def check(blob: bytes, *, ca_keys: Iterable[bytes], names: Iterable[str], now: float | None = None) -> HostCertificate:
@@ -112,9 +130,7 @@ def check(blob: bytes, *, ca_keys: Iterable[bytes], names: Iterable[str], now: f
     wanted = {name for name in names if name}
     if not wanted & set(cert.principals):
         listed = ", ".join(cert.principals) or "none"
-        raise CertificateRefused(
-            f"the certificate is for {listed}, not for {' or '.join(sorted(wanted))}"
-        )
+        raise CertificateRefused(f"the certificate is for {listed}, not for {' or '.join(sorted(wanted))}")
     if cert.critical_options:  # none are defined for host certificates; OpenSSH refuses unknown ones
         raise CertificateRefused("the certificate carries critical options")
     return cert

@@ -136,8 +136,9 @@ class BaseStepFormSet(forms.BaseFormSet):
         return [form.typed() for form in self.forms]
 
 
-StepFormSet = forms.formset_factory(StepForm, formset=BaseStepFormSet, extra=0,
-                                    max_num=MAX_STEPS, absolute_max=MAX_STEPS + 10)
+StepFormSet = forms.formset_factory(
+    StepForm, formset=BaseStepFormSet, extra=0, max_num=MAX_STEPS, absolute_max=MAX_STEPS + 10
+)
 
 
 def step_rows(data=None, *, initial: list[dict[str, Any]] | None = None) -> BaseStepFormSet:
@@ -148,8 +149,7 @@ def rows_for(steps: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """Stored steps as the rows' initial values (a new playbook starts with one blank row)."""
     if not steps:
         return [{"probe": ""}]
-    return [{"probe": s.get("probe", ""), **{PARAM + k: v for k, v in (s.get("params") or {}).items()}}
-            for s in steps]
+    return [{"probe": s.get("probe", ""), **{PARAM + k: v for k, v in (s.get("params") or {}).items()}} for s in steps]
 
 
 def edited(rows: list[dict[str, Any]], edit: str) -> list[dict[str, Any]]:
@@ -174,8 +174,10 @@ def edited(rows: list[dict[str, Any]], edit: str) -> list[dict[str, Any]]:
 def params_templates() -> list[tuple[Probe, StepForm]]:
     """Each probe with an empty row for it, whose parameter inputs the script copies into a row when that
     probe is chosen (named ``steps-__prefix__-…``, renumbered there)."""
-    return [(probe, StepForm(prefix=f"{PREFIX}-__prefix__", initial={"probe": probe.name}))
-            for probe in sorted(REGISTRY.values(), key=lambda p: p.name)]
+    return [
+        (probe, StepForm(prefix=f"{PREFIX}-__prefix__", initial={"probe": probe.name}))
+        for probe in sorted(REGISTRY.values(), key=lambda p: p.name)
+    ]
 
 
 def described(steps: list[dict[str, Any]]) -> list[dict[str, str]]:
@@ -185,6 +187,5 @@ def described(steps: list[dict[str, Any]]) -> list[dict[str, str]]:
         name = step.get("probe")
         probe = REGISTRY.get(name) if isinstance(name, str) else None
         params = ", ".join(f"{k}={v}" for k, v in (step.get("params") or {}).items() if v not in (None, ""))
-        out.append({"probe": str(name), "title": probe.title if probe else "unknown probe",
-                    "params": params})
+        out.append({"probe": str(name), "title": probe.title if probe else "unknown probe", "params": params})
     return out

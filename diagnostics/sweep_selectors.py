@@ -94,9 +94,9 @@ class SweepResults:
 
 
 def _without_label(reason: str, label: str) -> str:
-    """"Unreachable: connect timed out" under the label "Unreachable" reads "Connect timed out"."""
+    """ "Unreachable: connect timed out" under the label "Unreachable" reads "Connect timed out"."""
     if reason.lower().startswith(label.lower() + ":"):
-        rest = reason[len(label) + 1:].strip()
+        rest = reason[len(label) + 1 :].strip()
         return rest[:1].upper() + rest[1:]
     return reason
 
@@ -112,11 +112,19 @@ def sweep_results(*, sweep: Sweep) -> SweepResults:
     Only matches that reached their symptom's threshold count ("possible" near misses stay on each
     run's page): a fleet headline, and a ticket filed from it, should name what was proved."""
     runs = list(sweep.runs.select_related("server").order_by("server__name", "pk"))
-    done = dict(Evidence.objects.filter(run__sweep=sweep).order_by().values("run_id").annotate(n=Count("pk"))
-                .values_list("run_id", "n"))
+    done = dict(
+        Evidence.objects.filter(run__sweep=sweep)
+        .order_by()
+        .values("run_id")
+        .annotate(n=Count("pk"))
+        .values_list("run_id", "n")
+    )
     settled_ids = [run.pk for run in runs if run.is_settled]
-    matches = list(Match.objects.filter(run_id__in=settled_ids, matched=True).select_related("symptom")
-                   .order_by("symptom__key", "run_id"))
+    matches = list(
+        Match.objects.filter(run_id__in=settled_ids, matched=True)
+        .select_related("symptom")
+        .order_by("symptom__key", "run_id")
+    )
     by_run = {run.pk: run for run in runs}
     hosts_by_symptom: dict[int, list[HostEvidence]] = {}
     symptoms: dict[int, Symptom] = {}
@@ -125,28 +133,37 @@ def sweep_results(*, sweep: Sweep) -> SweepResults:
         symptoms[match.symptom_id] = match.symptom
         run = by_run[match.run_id]
         hosts_by_symptom.setdefault(match.symptom_id, []).append(
-            HostEvidence(run.server, run.pk, _cited_lines([(run.pk, match.citations)])))
+            HostEvidence(run.server, run.pk, _cited_lines([(run.pk, match.citations)]))
+        )
         per_run[run.pk] = per_run.get(run.pk, 0) + 1
     tickets: dict[int, list[Ticket]] = {}
-    for finding in (SweepFinding.objects.filter(sweep=sweep).select_related("ticket")
-                    .order_by("ticket__created_at", "ticket_id")):
+    for finding in (
+        SweepFinding.objects.filter(sweep=sweep).select_related("ticket").order_by("ticket__created_at", "ticket_id")
+    ):
         listed = tickets.setdefault(finding.symptom_id, [])
         if finding.ticket not in listed:
             listed.append(finding.ticket)
-    groups = [SymptomGroup(symptoms[pk], len(runs), hosts, tickets.get(pk, []))
-              for pk, hosts in hosts_by_symptom.items()]
+    groups = [
+        SymptomGroup(symptoms[pk], len(runs), hosts, tickets.get(pk, [])) for pk, hosts in hosts_by_symptom.items()
+    ]
     groups.sort(key=lambda g: (-g.count, -g.symptom.impact, g.symptom.key))
     rows = []
     for run in runs:
         steps = len(run.steps) or 1
         progress = 100 if run.is_terminal else min(100, round(100 * done.get(run.pk, 0) / steps))
         rows.append(HostRow(run, run.server, progress, per_run.get(run.pk, 0)))
-    unreached = [Unreached(run.server, run.pk, failure_label(run.failure_kind),
-                           _without_label(run.reason, failure_label(run.failure_kind)))
-                 for run in runs if run.state == RunState.FAILED]
+    unreached = [
+        Unreached(
+            run.server,
+            run.pk,
+            failure_label(run.failure_kind),
+            _without_label(run.reason, failure_label(run.failure_kind)),
+        )
+        for run in runs
+        if run.state == RunState.FAILED
+    ]
     return SweepResults(sweep, rows, groups, unreached, len(settled_ids))
 
 
 def customer_sweeps(*, customer, limit: int = 10) -> list[Sweep]:
     return list(customer.sweeps.select_related("requested_by", "role")[:limit])
-

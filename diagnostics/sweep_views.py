@@ -26,8 +26,13 @@ def sweep_start(request: HttpRequest, customer_id: int) -> HttpResponse:
     if form.is_valid():
         data = form.cleaned_data
         try:
-            sweep = sweeps.sweep_start(customer=customer, playbook=data["playbook"], role=data["role"],
-                                       by=request.user, open_tickets=data["open_tickets"])
+            sweep = sweeps.sweep_start(
+                customer=customer,
+                playbook=data["playbook"],
+                role=data["role"],
+                by=request.user,
+                open_tickets=data["open_tickets"],
+            )
         except ValidationError as exc:
             form.add_error(None, exc.messages)
         else:
@@ -42,8 +47,11 @@ def sweep_detail(request: HttpRequest, sweep_id: int) -> HttpResponse:
         sweep = sweep_selectors.sweep_detail(user=request.user, sweep_id=sweep_id)
     except Sweep.DoesNotExist:
         raise Http404("No such sweep") from None
-    context = {"results": sweep_selectors.sweep_results(sweep=sweep), "sweep": sweep,
-               "can_work": access.can_work_tickets(request.user)}
+    context = {
+        "results": sweep_selectors.sweep_results(sweep=sweep),
+        "sweep": sweep,
+        "can_work": access.can_work_tickets(request.user),
+    }
     template = "diagnostics/_sweep.html" if request.htmx else "diagnostics/sweep.html"
     return render(request, template, context)
 
@@ -71,9 +79,17 @@ def sweep_schedule_add(request: HttpRequest, customer_id: int) -> HttpResponse:
     form = forms.SweepScheduleForm(request.POST, customer=customer, prefix="schedule")
     if form.is_valid():
         data = form.cleaned_data
-        schedule = sweeps.schedule_save(schedule=SweepSchedule(
-            customer=customer, playbook=data["playbook"], role=data["role"], hour=data["hour"],
-            minute=data["minute"], open_tickets=data["open_tickets"], created_by=request.user))
+        schedule = sweeps.schedule_save(
+            schedule=SweepSchedule(
+                customer=customer,
+                playbook=data["playbook"],
+                role=data["role"],
+                hour=data["hour"],
+                minute=data["minute"],
+                open_tickets=data["open_tickets"],
+                created_by=request.user,
+            )
+        )
         messages.success(request, f"Scheduled: {schedule}.")
         return redirect("customer", customer_id=customer.pk)
     return render(request, "diagnostics/sweep_refused.html", {"customer": customer, "form": form}, status=400)

@@ -74,8 +74,12 @@ def _run_poll(request: HttpRequest, run_id: int) -> HttpResponse:
         poll = selectors.run_poll(user=request.user, run_id=run_id, pending=pending, shown=shown)
     except CollectionRun.DoesNotExist:
         raise Http404("No such run") from None
-    context = {**_run_state_context(request, poll.run), "poll": poll, "progress": poll.progress,
-               "poll_query": poll.query}
+    context = {
+        **_run_state_context(request, poll.run),
+        "poll": poll,
+        "progress": poll.progress,
+        "poll_query": poll.query,
+    }
     return render(request, "diagnostics/_run_poll.html", context)
 
 
@@ -85,7 +89,8 @@ def _run_state_context(request: HttpRequest, run: CollectionRun) -> dict:
         "symptoms": selectors.run_symptoms(run=run),
         # Near-misses are for admins tuning signatures; nobody else gets them in the context.
         "near_misses": selectors.run_near_misses(run=run)
-        if run.is_settled and access.has_role(request.user, access.ADMIN) else None,
+        if run.is_settled and access.has_role(request.user, access.ADMIN)
+        else None,
     }
 
 
@@ -164,8 +169,12 @@ def ssh_trust(request: HttpRequest, server_id: int) -> HttpResponse:
     form = _trust_form(server, request.POST)
     if form.is_valid():
         try:
-            services.ssh_trust_set(server=server, ca_keys=form.cleaned_data["ca_keys"].strip(),
-                                   allow_legacy=form.cleaned_data["allow_legacy"], by=request.user)
+            services.ssh_trust_set(
+                server=server,
+                ca_keys=form.cleaned_data["ca_keys"].strip(),
+                allow_legacy=form.cleaned_data["allow_legacy"],
+                by=request.user,
+            )
         except ValidationError as exc:
             form.add_error("ca_keys", exc.message_dict.get("ca_keys", exc.messages))
         else:
@@ -260,16 +269,26 @@ def jump_host_new(request: HttpRequest, server_id: int) -> HttpResponse:
         data = form.cleaned_data
         try:
             jump_host = services.jump_host_save(
-                customer=server.customer, name=data["name"], address=data["address"], ssh_port=data["ssh_port"],
-                username=data["username"], bounds={b: data[f"{b}_timeout"] for b in JUMP_BOUNDS}, by=request.user)
+                customer=server.customer,
+                name=data["name"],
+                address=data["address"],
+                ssh_port=data["ssh_port"],
+                username=data["username"],
+                bounds={b: data[f"{b}_timeout"] for b in JUMP_BOUNDS},
+                by=request.user,
+            )
         except ValidationError as exc:
             _form_errors(form, exc)
         else:
             messages.success(request, f"Jump host {jump_host.name} added: now store its credential and pin its key.")
             return redirect("jump_host", jump_host_id=jump_host.pk)
     status = 400 if request.method == "POST" else 200
-    return render(request, "diagnostics/jump_host.html", {"server": server, "customer": server.customer,
-                                                          "form": form}, status=status)
+    return render(
+        request,
+        "diagnostics/jump_host.html",
+        {"server": server, "customer": server.customer, "form": form},
+        status=status,
+    )
 
 
 def _form_errors(form, exc: ValidationError) -> None:
@@ -286,37 +305,51 @@ def jump_host_edit(request: HttpRequest, jump_host_id: int) -> HttpResponse:
     jump_host = get_object_or_404(JumpHost.objects.select_related("customer"), pk=jump_host_id)
     action = request.POST.get("action") if request.method == "POST" else None
     data = request.POST if action else None
-    form = forms.JumpHostForm(data if action == "settings" else None, prefix="jump",
-                              initial=forms.JumpHostForm.initial_for(jump_host))
+    form = forms.JumpHostForm(
+        data if action == "settings" else None, prefix="jump", initial=forms.JumpHostForm.initial_for(jump_host)
+    )
     secret_form = forms.SecretForm(data if action == "credential" else None, prefix="jcred")
     known_hosts_form = forms.KnownHostsForm(data if action == "known_hosts" else None, prefix="kh")
     try:
         if action == "settings" and form.is_valid():
             d = form.cleaned_data
             services.jump_host_save(
-                customer=jump_host.customer, jump_host=jump_host, name=d["name"], address=d["address"],
-                ssh_port=d["ssh_port"], username=d["username"], bounds={b: d[f"{b}_timeout"] for b in JUMP_BOUNDS},
-                by=request.user)
+                customer=jump_host.customer,
+                jump_host=jump_host,
+                name=d["name"],
+                address=d["address"],
+                ssh_port=d["ssh_port"],
+                username=d["username"],
+                bounds={b: d[f"{b}_timeout"] for b in JUMP_BOUNDS},
+                by=request.user,
+            )
             messages.success(request, "Jump host saved.")
             return redirect("jump_host", jump_host_id=jump_host.pk)
         if action == "credential" and secret_form.is_valid():
             d = secret_form.cleaned_data
-            services.jump_host_credential_set(jump_host=jump_host, kind=d["kind"], secret=d["secret"],
-                                              passphrase=d["passphrase"], by=request.user)
+            services.jump_host_credential_set(
+                jump_host=jump_host, kind=d["kind"], secret=d["secret"], passphrase=d["passphrase"], by=request.user
+            )
             messages.success(request, "Credential stored (encrypted).")
             return redirect("jump_host", jump_host_id=jump_host.pk)
         if action == "known_hosts" and known_hosts_form.is_valid():
-            keys = services.jump_host_keys_import(jump_host=jump_host,
-                                                  known_hosts=known_hosts_form.cleaned_data["known_hosts"],
-                                                  by=request.user)
+            keys = services.jump_host_keys_import(
+                jump_host=jump_host, known_hosts=known_hosts_form.cleaned_data["known_hosts"], by=request.user
+            )
             messages.success(request, f"Trusted {len(keys)} host key(s).")
             return redirect("jump_host", jump_host_id=jump_host.pk)
     except ValidationError as exc:
         target = {"settings": form, "credential": secret_form, "known_hosts": known_hosts_form}[action]
         _form_errors(target, exc)
         jump_host.refresh_from_db()  # a failed full_clean left the edits on the instance
-    context = {"jump_host": jump_host, "customer": jump_host.customer, "form": form, "secret_form": secret_form,
-               "known_hosts_form": known_hosts_form, "host_keys": list(jump_host.host_keys.all())}
+    context = {
+        "jump_host": jump_host,
+        "customer": jump_host.customer,
+        "form": form,
+        "secret_form": secret_form,
+        "known_hosts_form": known_hosts_form,
+        "host_keys": list(jump_host.host_keys.all()),
+    }
     return render(request, "diagnostics/jump_host.html", context, status=400 if action else 200)
 
 
@@ -362,8 +395,13 @@ def playbook_edit(request: HttpRequest, playbook_id: int | None = None) -> HttpR
     if valid and form.stale():
         # Saved by someone else since this editor opened it: theirs beside yours, nothing saved; saving
         # again (the form now carries their save's time) puts yours over theirs, knowingly.
-        conflict = {"by": playbook.updated_by, "at": playbook.updated_at, "name": playbook.name,
-                    "description": playbook.description, "steps": step_forms.described(playbook.steps)}
+        conflict = {
+            "by": playbook.updated_by,
+            "at": playbook.updated_at,
+            "name": playbook.name,
+            "description": playbook.description,
+            "steps": step_forms.described(playbook.steps),
+        }
         form = forms.PlaybookForm(request.POST, instance=playbook)
         form.data["seen_updated_at"] = playbook.updated_at.isoformat()
         form.is_valid()
@@ -424,6 +462,9 @@ def ticket_collections(request: HttpRequest, ticket_id: int) -> HttpResponse:
     live = selectors.ticket_live_runs(runs=runs)
     context = {"ticket": ticket, "runs": runs, "live": live}
     if not live:
-        context.update(**selectors.ticket_fixes_panel(ticket=ticket), can_work=access.can_work_tickets(request.user),
-                       fixes_out_of_band=True)
+        context.update(
+            **selectors.ticket_fixes_panel(ticket=ticket),
+            can_work=access.can_work_tickets(request.user),
+            fixes_out_of_band=True,
+        )
     return render(request, "diagnostics/_ticket_runs_table.html", context)

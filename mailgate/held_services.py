@@ -41,9 +41,7 @@ class Filed:
     route: MailRoute | None
 
 
-def held_file_ticket(
-    *, message_id: int, customer: Customer, by, route: str = "", now: datetime | None = None
-) -> Filed:
+def held_file_ticket(*, message_id: int, customer: Customer, by, route: str = "", now: datetime | None = None) -> Filed:
     """Turn a held or rejected message into a ticket for `customer`, once.
 
     `route` is "", "address" or "domain": also route the sender's address (or domain) to the
@@ -53,7 +51,8 @@ def held_file_ticket(
     now = now or timezone.now()
     with transaction.atomic():
         claimed = InboundMessage.objects.filter(pk=message_id, outcome__in=HELD_OUTCOMES).update(
-            outcome=Outcome.CREATED, customer=customer, decided_by=by, decided_at=now)
+            outcome=Outcome.CREATED, customer=customer, decided_by=by, decided_at=now
+        )
         record = InboundMessage.objects.select_related("ticket", "decided_by").get(pk=message_id)
         if not claimed:
             raise AlreadyDecided(record)
@@ -65,14 +64,20 @@ def held_file_ticket(
             added = services.mail_route_add(customer=customer, value=record.sender_domain)
         parsed = _parsed(record)
         record.reason = f"{held_reason}; filed for {customer.name} by {by.get_username()} from the Held mail page"
-        ticket = services.inbound_open_ticket(record=record, parsed=parsed, customer=customer,
-                                              tags=["email", "held-mail"], now=now)
+        ticket = services.inbound_open_ticket(
+            record=record, parsed=parsed, customer=customer, tags=["email", "held-mail"], now=now
+        )
         note = f"Filed from held mail by {by.get_username()}. It was held because: {held_reason or 'no reason given'}."
         if added is not None:
             note += f" Mail from {added.value} now routes to {customer.name}."
-        desk.ticket_record_event(ticket=ticket, kind=EventKind.NOTE, actor=by, body=note, now=now,
-                                 data={"via": "held_mail", "inbound_id": record.pk,
-                                       "route": added.value if added else ""})
+        desk.ticket_record_event(
+            ticket=ticket,
+            kind=EventKind.NOTE,
+            actor=by,
+            body=note,
+            now=now,
+            data={"via": "held_mail", "inbound_id": record.pk, "route": added.value if added else ""},
+        )
     return Filed(ticket=ticket, route=added)
 
 
@@ -81,7 +86,8 @@ def held_reject(*, message_id: int, by, now: datetime | None = None) -> InboundM
     Raises AlreadyDecided when it is no longer there. The raw message stays (retention prunes it)."""
     now = now or timezone.now()
     claimed = InboundMessage.objects.filter(pk=message_id, outcome__in=HELD_OUTCOMES).update(
-        outcome=Outcome.DISMISSED, decided_by=by, decided_at=now)
+        outcome=Outcome.DISMISSED, decided_by=by, decided_at=now
+    )
     record = InboundMessage.objects.select_related("ticket", "decided_by").get(pk=message_id)
     if not claimed:
         raise AlreadyDecided(record)
@@ -97,8 +103,11 @@ def _parsed(record: InboundMessage) -> parsing.ParsedMail:
     except parsing.Malformed as exc:
         gone = "its raw text was pruned under the retention policy" if record.raw_pruned_at else str(exc)
         return parsing.ParsedMail(
-            message_id=record.message_id, in_reply_to=record.in_reply_to, references=list(record.references),
+            message_id=record.message_id,
+            in_reply_to=record.in_reply_to,
+            references=list(record.references),
             from_address=record.from_address or record.envelope_from or "unknown sender",
-            from_name=record.from_name, subject=record.subject,
+            from_name=record.from_name,
+            subject=record.subject,
             body=f"(The original message could not be read: {gone}. Received {record.received_at:%Y-%m-%d %H:%M} UTC.)",
         )

@@ -17,17 +17,23 @@ from triage import access
 from triage.models import Customer
 
 
-def _held_page(request: HttpRequest, *, failed_id: int | None = None, errors: tuple[str, ...] | list[str] = (),
-               status: int = 200) -> HttpResponse:
-    return render(request, "mailgate/held.html", {
-        "rows": selectors.held_messages(),
-        "total": selectors.held_count(),
-        "decided": selectors.held_recently_decided(),
-        "customers": Customer.objects.order_by("name").only("pk", "name"),
-        "can_route": access.has_role(request.user, access.ADMIN),
-        "failed_id": failed_id,
-        "errors": errors,
-    }, status=status)
+def _held_page(
+    request: HttpRequest, *, failed_id: int | None = None, errors: tuple[str, ...] | list[str] = (), status: int = 200
+) -> HttpResponse:
+    return render(
+        request,
+        "mailgate/held.html",
+        {
+            "rows": selectors.held_messages(),
+            "total": selectors.held_count(),
+            "decided": selectors.held_recently_decided(),
+            "customers": Customer.objects.order_by("name").only("pk", "name"),
+            "can_route": access.has_role(request.user, access.ADMIN),
+            "failed_id": failed_id,
+            "errors": errors,
+        },
+        status=status,
+    )
 
 
 @never_cache
@@ -52,8 +58,7 @@ def held_ticket(request: HttpRequest, message_id: int) -> HttpResponse:
         access.mail_route_access(user=request.user)
     customer = form.cleaned_data["customer"]
     try:
-        filed = held_services.held_file_ticket(message_id=message.pk, customer=customer, by=request.user,
-                                               route=route)
+        filed = held_services.held_file_ticket(message_id=message.pk, customer=customer, by=request.user, route=route)
     except held_services.AlreadyDecided as exc:
         # A double click lands here: the first click's ticket (or the rejection) is what the tech sees.
         messages.info(request, str(exc))

@@ -112,8 +112,11 @@ class Session:
     def open(self) -> None:
         ep = self.endpoint
         if ep.security == "plain" and not is_loopback(ep.host):
-            raise ImapError("refused", f"plain-text IMAP would send the password in the clear to {ep.host}; "
-                                       "use IMAPS or STARTTLS (plain text is for loopback only)")
+            raise ImapError(
+                "refused",
+                f"plain-text IMAP would send the password in the clear to {ep.host}; "
+                "use IMAPS or STARTTLS (plain text is for loopback only)",
+            )
         self._step("connecting", self._connect)
         self._step("logging in", self._login)
         self._step("opening the folder", self._select)
@@ -134,15 +137,16 @@ class Session:
         try:
             self._client.login(ep.username, ep.password)
         except imaplib.IMAP4.error as exc:
-            raise ImapError("auth", f"{self._where} refused the login of {ep.username}: "
-                                    f"{_server_words(exc)}") from None
+            raise ImapError("auth", f"{self._where} refused the login of {ep.username}: {_server_words(exc)}") from None
 
     def _select(self) -> None:
         folder = self.endpoint.folder
         status, data = self._client.select(_quote(folder), readonly=True)  # EXAMINE: nothing can change
         if status != "OK":
-            raise ImapError("folder", f"cannot open the folder {folder!r} on {self._where}: "
-                                      f"{printable(data[0] if data else status)}")
+            raise ImapError(
+                "folder",
+                f"cannot open the folder {folder!r} on {self._where}: {printable(data[0] if data else status)}",
+            )
         self.exists = int(data[-1]) if data and data[-1] and data[-1].isdigit() else 0
         _code, validity = self._client.response("UIDVALIDITY")
         # RFC 3501 requires UIDVALIDITY in the answer to SELECT/EXAMINE; a server without it gets
@@ -166,34 +170,45 @@ class Session:
         except ImapError:
             raise
         except TimeoutError:
-            raise ImapError("timeout", f"{self._where} did not answer within {self.timeout:g} s "
-                                       f"while {doing}") from None
+            raise ImapError(
+                "timeout", f"{self._where} did not answer within {self.timeout:g} s while {doing}"
+            ) from None
         except ssl.SSLCertVerificationError as exc:
-            raise ImapError("tls", f"the TLS certificate of {self._where} is not trusted: "
-                                   f"{printable(exc.verify_message or str(exc))}") from None
+            raise ImapError(
+                "tls",
+                f"the TLS certificate of {self._where} is not trusted: {printable(exc.verify_message or str(exc))}",
+            ) from None
         except ssl.SSLError as exc:
-            raise ImapError("tls", f"TLS with {self._where} failed while {doing}: "
-                                   f"{printable(exc.reason or str(exc))}") from None
+            raise ImapError(
+                "tls", f"TLS with {self._where} failed while {doing}: {printable(exc.reason or str(exc))}"
+            ) from None
         except socket.gaierror as exc:
-            raise ImapError("unreachable", f"cannot resolve {self.endpoint.host}: {printable(exc.strerror or str(exc))}"
-                            ) from None
+            raise ImapError(
+                "unreachable", f"cannot resolve {self.endpoint.host}: {printable(exc.strerror or str(exc))}"
+            ) from None
         except ConnectionRefusedError:
-            raise ImapError("unreachable", f"{self._where} refused the connection (no IMAP server on that port?)"
-                            ) from None
+            raise ImapError(
+                "unreachable", f"{self._where} refused the connection (no IMAP server on that port?)"
+            ) from None
         except (imaplib.IMAP4.abort, OSError) as exc:
-            raise ImapError("unreachable", f"the connection to {self._where} failed while {doing}: "
-                                           f"{_server_words(exc) or type(exc).__name__}") from None
+            raise ImapError(
+                "unreachable",
+                f"the connection to {self._where} failed while {doing}: {_server_words(exc) or type(exc).__name__}",
+            ) from None
         except imaplib.IMAP4.error as exc:
-            raise ImapError("protocol", f"{self._where} answered an error while {doing}: {_server_words(exc)}"
-                            ) from None
+            raise ImapError(
+                "protocol", f"{self._where} answered an error while {doing}: {_server_words(exc)}"
+            ) from None
 
     # --- reading ----------------------------------------------------------------
 
     def _uid(self, doing: str, command: str, *args) -> list:
         status, data = self._step(doing, self._client.uid, command, *args)
         if status != "OK":
-            raise ImapError("protocol", f"{self._where} answered {status} while {doing}: "
-                                        f"{printable(data[0] if data and data[0] else '')}")
+            raise ImapError(
+                "protocol",
+                f"{self._where} answered {status} while {doing}: {printable(data[0] if data and data[0] else '')}",
+            )
         return data
 
     def unseen(self, *, within: tuple[int, int] | None = None) -> list[int]:
@@ -220,8 +235,10 @@ class Session:
         doing = "listing the newest messages"
         status, data = self._step(doing, self._client.fetch, f"{first}:*", "(UID)")
         if status != "OK":
-            raise ImapError("protocol", f"{self._where} answered {status} while {doing}: "
-                                        f"{printable(data[0] if data and data[0] else '')}")
+            raise ImapError(
+                "protocol",
+                f"{self._where} answered {status} while {doing}: {printable(data[0] if data and data[0] else '')}",
+            )
         found = []
         for item in data:
             line = item[0] if isinstance(item, tuple) else item
@@ -234,13 +251,12 @@ class Session:
         """{uid: size in bytes} (RFC822.SIZE), so an oversized message is never downloaded."""
         found: dict[int, int] = {}
         for start in range(0, len(uids), UID_CHUNK):
-            chunk = ",".join(str(uid) for uid in uids[start:start + UID_CHUNK])
+            chunk = ",".join(str(uid) for uid in uids[start : start + UID_CHUNK])
             for item in self._uid("reading message sizes", "FETCH", chunk, "(RFC822.SIZE)"):
                 line = item[0] if isinstance(item, tuple) else item
                 match = re.search(rb"UID (\d+).*RFC822\.SIZE (\d+)|RFC822\.SIZE (\d+).*UID (\d+)", line or b"")
                 if match:
-                    uid, size = (match.group(1), match.group(2)) if match.group(1) else (match.group(4),
-                                                                                           match.group(3))
+                    uid, size = (match.group(1), match.group(2)) if match.group(1) else (match.group(4), match.group(3))
                     found[int(uid)] = int(size)
         return found
 

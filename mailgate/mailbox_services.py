@@ -78,33 +78,58 @@ def _validate(*, host: str, port: int, security: str, folder: str, username: str
     if security not in Security.values:
         errors["security"] = "Choose IMAPS, STARTTLS or plain text."
     elif security == Security.PLAIN and not imap.is_loopback(host):
-        errors["security"] = ("Plain text sends the password in the clear: only for a server on this machine "
-                              "(localhost, 127.0.0.1, ::1). Use IMAPS or STARTTLS.")
+        errors["security"] = (
+            "Plain text sends the password in the clear: only for a server on this machine "
+            "(localhost, 127.0.0.1, ::1). Use IMAPS or STARTTLS."
+        )
     if not 1 <= port <= 65535:
         errors["port"] = "A port is between 1 and 65535."
-    if not folder or any(not (0x20 <= ord(c) < 0x7f) for c in folder):
+    if not folder or any(not (0x20 <= ord(c) < 0x7F) for c in folder):
         errors["folder"] = "A folder name in plain ASCII, e.g. INBOX or INBOX/Support."
     if errors:
         raise ValidationError(errors)
 
 
 def mailbox_create(
-    *, name: str, host: str, port: int | None, security: str, username: str, password: str,
-    folder: str = "INBOX", enabled: bool = True, by=None,
+    *,
+    name: str,
+    host: str,
+    port: int | None,
+    security: str,
+    username: str,
+    password: str,
+    folder: str = "INBOX",
+    enabled: bool = True,
+    by=None,
 ) -> Mailbox:
     port = port or DEFAULT_PORTS.get(security, 993)
     _validate(host=host, port=port, security=security, folder=folder, username=username, password=password)
     if not password:
         raise ValidationError({"password": "The mailbox's password is required."})
     return Mailbox.objects.create(
-        name=name, host=host, port=port, security=security, username=username,
-        password_token=crypto.encrypt(password), folder=folder, enabled=enabled, created_by=by,
+        name=name,
+        host=host,
+        port=port,
+        security=security,
+        username=username,
+        password_token=crypto.encrypt(password),
+        folder=folder,
+        enabled=enabled,
+        created_by=by,
     )
 
 
 def mailbox_update(
-    *, mailbox: Mailbox, name: str, host: str, port: int | None, security: str, username: str,
-    password: str = "", folder: str = "INBOX", enabled: bool = True,
+    *,
+    mailbox: Mailbox,
+    name: str,
+    host: str,
+    port: int | None,
+    security: str,
+    username: str,
+    password: str = "",
+    folder: str = "INBOX",
+    enabled: bool = True,
 ) -> Mailbox:
     """Save the settings; a blank password keeps the stored one (it is never shown back)."""
     port = port or DEFAULT_PORTS.get(security, 993)
@@ -139,8 +164,10 @@ def ssl_context() -> ssl.SSLContext:
         try:
             context.load_verify_locations(cafile=settings.TRIAGE_IMAP_CA_FILE)
         except (OSError, ssl.SSLError) as exc:
-            raise imap.ImapError("tls", f"TRIAGE_IMAP_CA_FILE ({settings.TRIAGE_IMAP_CA_FILE}) cannot be used: "
-                                        f"{imap.printable(str(exc))}") from None
+            raise imap.ImapError(
+                "tls",
+                f"TRIAGE_IMAP_CA_FILE ({settings.TRIAGE_IMAP_CA_FILE}) cannot be used: {imap.printable(str(exc))}",
+            ) from None
     return context
 
 
@@ -149,8 +176,14 @@ def _session(mailbox: Mailbox) -> imap.Session:
         password = mailbox.password()
     except crypto.CredentialUnreadable as exc:
         raise imap.ImapError("auth", f"the stored password cannot be read: {exc}; enter it again") from None
-    endpoint = imap.Endpoint(host=mailbox.host, port=mailbox.port, security=mailbox.security,
-                             username=mailbox.username, password=password, folder=mailbox.folder)
+    endpoint = imap.Endpoint(
+        host=mailbox.host,
+        port=mailbox.port,
+        security=mailbox.security,
+        username=mailbox.username,
+        password=password,
+        folder=mailbox.folder,
+    )
     return imap.Session(endpoint, timeout=settings.TRIAGE_IMAP_TIMEOUT, ssl_context=ssl_context())
 
 
@@ -195,7 +228,8 @@ def mailbox_poll(*, mailbox_id: int, now: datetime | None = None) -> PollResult:
         raise
     finally:
         Mailbox.objects.filter(pk=mailbox_id).update(
-            polling_until=None, last_polled_at=timezone.now(), last_error=_last_error(result))
+            polling_until=None, last_polled_at=timezone.now(), last_error=_last_error(result)
+        )
     return result
 
 
@@ -203,8 +237,10 @@ def _last_error(result: PollResult) -> str:
     if result.error:
         return result.error[:2000]
     if result.failed:
-        return (f"{len(result.failed)} message(s) could not be processed and are retried next poll: "
-                + "; ".join(result.failed[:5]))[:2000]
+        return (
+            f"{len(result.failed)} message(s) could not be processed and are retried next poll: "
+            + "; ".join(result.failed[:5])
+        )[:2000]
     return ""
 
 
@@ -226,8 +262,9 @@ def _resync(*, mailbox: Mailbox, box: imap.Session) -> set[int]:
         mailbox.uid_validity = box.uid_validity
     mailbox.last_uid = window[0] - 1 if window else 0
     mailbox.retry_uids = []
-    Mailbox.objects.filter(pk=mailbox.pk).update(uid_validity=mailbox.uid_validity, last_uid=mailbox.last_uid,
-                                                 retry_uids=[])
+    Mailbox.objects.filter(pk=mailbox.pk).update(
+        uid_validity=mailbox.uid_validity, last_uid=mailbox.last_uid, retry_uids=[]
+    )
     if not never_polled or not window:
         return set()
     return set(window) - set(box.unseen(within=(window[0], window[-1])))
@@ -246,8 +283,15 @@ def _take_new_mail(*, mailbox: Mailbox, box: imap.Session, result: PollResult) -
         if uid in passed_over:
             outcome = "passed over"
         else:
-            outcome = _take_one(uid=uid, size=sizes.get(uid, 0), mailbox=mailbox, box=box, peer=peer,
-                                envelope_to=envelope_to, result=result)
+            outcome = _take_one(
+                uid=uid,
+                size=sizes.get(uid, 0),
+                mailbox=mailbox,
+                box=box,
+                peer=peer,
+                envelope_to=envelope_to,
+                result=result,
+            )
         # The place moves past every message, failed or not: a failure waits in retry_uids instead.
         retrying = set(mailbox.retry_uids) - {uid} | ({uid} if outcome == "failed" else set())
         mailbox.retry_uids = sorted(retrying)[-RETRY_LIMIT:]
@@ -258,14 +302,19 @@ def _take_new_mail(*, mailbox: Mailbox, box: imap.Session, result: PollResult) -
         Mailbox.objects.filter(pk=mailbox.pk).update(uid_validity=mailbox.uid_validity)
 
 
-def _take_one(*, uid: int, size: int, mailbox: Mailbox, box: imap.Session, peer: str, envelope_to: list[str],
-              result: PollResult) -> str:
+def _take_one(
+    *, uid: int, size: int, mailbox: Mailbox, box: imap.Session, peer: str, envelope_to: list[str], result: PollResult
+) -> str:
     """Take in one message: "taken", "known", "refused", "gone" or "failed" (recorded in ``result``)."""
     if size > settings.TRIAGE_MAIL_MAX_BYTES:
         services.inbound_record_refused(
-            envelope_from=None, envelope_to=envelope_to, peer=peer, size=size,
+            envelope_from=None,
+            envelope_to=envelope_to,
+            peer=peer,
+            size=size,
             reason=f"too big: {size} bytes in {mailbox.name}, over the limit of "
-                   f"{settings.TRIAGE_MAIL_MAX_BYTES} bytes; left in the mailbox")
+            f"{settings.TRIAGE_MAIL_MAX_BYTES} bytes; left in the mailbox",
+        )
         result.refused += 1
         return "refused"
     raw = box.fetch(uid)

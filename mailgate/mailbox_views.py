@@ -38,8 +38,10 @@ def mailbox_edit(request: HttpRequest, mailbox_id: int | None = None) -> HttpRes
         mailbox = _mailbox(request, mailbox_id)
     form = forms.MailboxForm(request.POST or None, mailbox=mailbox)
     if request.method == "POST" and form.is_valid():
-        fields = {k: form.cleaned_data[k] for k in
-                  ("name", "host", "port", "security", "username", "password", "folder", "enabled")}
+        fields = {
+            k: form.cleaned_data[k]
+            for k in ("name", "host", "port", "security", "username", "password", "folder", "enabled")
+        }
         try:
             if mailbox is None:
                 mailbox = mailbox_services.mailbox_create(**fields, by=request.user)

@@ -86,8 +86,9 @@ class InboundMessage(models.Model):
         indexes = [
             models.Index(fields=["outcome", "-received_at"], name="inbound_outcome_received"),
             # Retention's daily scan for old raw mail not yet pruned.
-            models.Index(fields=["received_at"], name="inbound_unpruned_received",
-                         condition=Q(raw_pruned_at__isnull=True)),
+            models.Index(
+                fields=["received_at"], name="inbound_unpruned_received", condition=Q(raw_pruned_at__isnull=True)
+            ),
         ]
 
     def __str__(self) -> str:
@@ -104,13 +105,14 @@ class Attachment(models.Model):
     a note or a new ticket (``event``, the timeline entry it came with; mailgate.upload_services).
     Either way it is only ever served as a download (mailgate.views.attachment_download)."""
 
-    message = models.ForeignKey(InboundMessage, null=True, blank=True, on_delete=models.CASCADE,
-                                related_name="attachments")
+    message = models.ForeignKey(
+        InboundMessage, null=True, blank=True, on_delete=models.CASCADE, related_name="attachments"
+    )
     ticket = models.ForeignKey(Ticket, null=True, blank=True, on_delete=models.CASCADE, related_name="attachments")
-    event = models.ForeignKey(TicketEvent, null=True, blank=True, on_delete=models.CASCADE,
-                              related_name="attachments")
-    uploaded_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
-                                    related_name="+")
+    event = models.ForeignKey(TicketEvent, null=True, blank=True, on_delete=models.CASCADE, related_name="attachments")
+    uploaded_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
     filename = models.CharField(max_length=200)
     content_type = models.CharField(max_length=100)
     size = models.PositiveIntegerField()
@@ -160,8 +162,13 @@ class OutboundMessage(models.Model):
     class Meta:
         ordering = ["created_at", "id"]
         constraints = [models.UniqueConstraint(fields=["event", "audience"], name="outbound_one_per_event_audience")]
-        indexes = [models.Index(fields=["state", "created_at"], name="outbound_state_created",
-                                condition=Q(state__in=["pending", "sending"]))]
+        indexes = [
+            models.Index(
+                fields=["state", "created_at"],
+                name="outbound_state_created",
+                condition=Q(state__in=["pending", "sending"]),
+            )
+        ]
 
     def __str__(self) -> str:
         return f"{self.subject} -> {self.to_address} ({self.state})"

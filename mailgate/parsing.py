@@ -130,8 +130,11 @@ def _copied(msg: EmailMessage) -> list[tuple[str, str]]:
         for header in msg.get_all(name) or ():
             try:
                 addresses = getattr(header, "addresses", None)
-                pairs = ([(a.display_name, a.addr_spec) for a in addresses] if addresses is not None
-                         else getaddresses([str(header)]))
+                pairs = (
+                    [(a.display_name, a.addr_spec) for a in addresses]
+                    if addresses is not None
+                    else getaddresses([str(header)])
+                )
             except (ValueError, IndexError, TypeError):
                 continue  # an unreadable To or Cc costs the copies, never the message
             for display, address in pairs:
@@ -169,11 +172,13 @@ def _attachments(msg: EmailMessage, body_part) -> tuple[list[ParsedAttachment], 
             dropped += 1
             continue
         content = part.get_payload(decode=True) or b""
-        found.append(ParsedAttachment(
-            filename=safe_filename(filename or f"part-{len(found) + 1}"),
-            content_type=_one_line(part.get_content_type(), 100),
-            content=content,
-        ))
+        found.append(
+            ParsedAttachment(
+                filename=safe_filename(filename or f"part-{len(found) + 1}"),
+                content_type=_one_line(part.get_content_type(), 100),
+                content=content,
+            )
+        )
     return found, dropped
 
 

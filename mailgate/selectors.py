@@ -20,9 +20,12 @@ MAX_RECIPIENTS = 1 + MAX_CCS
 def ticket_attachments(*, ticket: Ticket) -> list[Attachment]:
     """The ticket's mail attachments without their bytes (files attached in the desk are shown on their entry),
     and those of the tickets merged into it (their mail is part of its conversation)."""
-    return list(Attachment.objects.filter(Q(ticket=ticket) | Q(ticket__merged_into=ticket), message__isnull=False)
-                .defer("content")
-                .select_related("message").order_by("message__received_at", "id"))
+    return list(
+        Attachment.objects.filter(Q(ticket=ticket) | Q(ticket__merged_into=ticket), message__isnull=False)
+        .defer("content")
+        .select_related("message")
+        .order_by("message__received_at", "id")
+    )
 
 
 def attachment_for_download(*, user, attachment_id: int) -> Attachment:
@@ -63,8 +66,12 @@ def held_count() -> int:
 
 def held_recently_decided(*, limit: int = 20) -> QuerySet[InboundMessage]:
     """What was last filed or rejected from the Held mail page, and by whom."""
-    return (InboundMessage.objects.defer("raw").filter(decided_at__isnull=False)
-            .select_related("decided_by", "ticket", "customer").order_by("-decided_at", "-id")[:limit])
+    return (
+        InboundMessage.objects.defer("raw")
+        .filter(decided_at__isnull=False)
+        .select_related("decided_by", "ticket", "customer")
+        .order_by("-decided_at", "-id")[:limit]
+    )
 
 
 def _held(message: InboundMessage) -> HeldMessage:
@@ -85,7 +92,7 @@ def _preview(message: InboundMessage) -> str:
         body = parsing.parse(raw, envelope_from=message.envelope_from or None).body
     except parsing.Malformed:
         # Unreadable as mail: the start of the raw text, as text.
-        body = raw[:PREVIEW_CHARS * 4].decode("utf-8", errors="replace")
+        body = raw[: PREVIEW_CHARS * 4].decode("utf-8", errors="replace")
     body = body.strip() or "(empty message)"
     return body if len(body) <= PREVIEW_CHARS else body[:PREVIEW_CHARS] + " …"
 
@@ -111,8 +118,10 @@ def route_customer(*, address: str) -> tuple[Customer | None, str]:
         return route.customer, f"address route {address}"
     labels = address.rsplit("@", 1)[-1].split(".")
     candidates = [".".join(labels[i:]) for i in range(len(labels) - 1)]
-    routes = {r.value: r for r in MailRoute.objects.filter(kind=RouteKind.DOMAIN, value__in=candidates)
-              .select_related("customer")}
+    routes = {
+        r.value: r
+        for r in MailRoute.objects.filter(kind=RouteKind.DOMAIN, value__in=candidates).select_related("customer")
+    }
     for domain in candidates:  # most specific first
         if domain in routes:
             return routes[domain].customer, f"domain route {domain}"
@@ -121,8 +130,13 @@ def route_customer(*, address: str) -> tuple[Customer | None, str]:
 
 def stranger_requester(*, ticket: Ticket) -> str | None:
     """The unknown sender whose mail opened this ticket under TRIAGE_MAIL_UNMATCHED_CUSTOMER, if it was one."""
-    return InboundMessage.objects.filter(ticket=ticket, outcome=Outcome.CREATED, customer__isnull=True).exclude(
-        from_address="").order_by("received_at", "id").values_list("from_address", flat=True).first()
+    return (
+        InboundMessage.objects.filter(ticket=ticket, outcome=Outcome.CREATED, customer__isnull=True)
+        .exclude(from_address="")
+        .order_by("received_at", "id")
+        .values_list("from_address", flat=True)
+        .first()
+    )
 
 
 def ticket_requester(*, ticket: Ticket) -> str | None:
@@ -130,8 +144,12 @@ def ticket_requester(*, ticket: Ticket) -> str | None:
     who opened it by mail; None for a ticket filed on the desk for nobody in particular."""
     if ticket.requester_id is not None:
         return ticket.requester.name.strip() or ticket.requester.email
-    first = InboundMessage.objects.filter(ticket=ticket, outcome=Outcome.CREATED).order_by(
-        "received_at", "id").values("from_name", "from_address").first()
+    first = (
+        InboundMessage.objects.filter(ticket=ticket, outcome=Outcome.CREATED)
+        .order_by("received_at", "id")
+        .values("from_name", "from_address")
+        .first()
+    )
     if first is None:
         return None
     return first["from_name"].strip() or first["from_address"] or None
@@ -155,8 +173,12 @@ def ticket_correspondents(*, ticket: Ticket) -> list[str]:
     found: list[str] = []
     if ticket.requester_id is not None:
         found.append(ticket.requester.email)
-    writers = InboundMessage.objects.filter(ticket=ticket, outcome__in=(Outcome.CREATED, Outcome.THREADED)).exclude(
-        from_address="").order_by("received_at", "id").values_list("from_address", flat=True)
+    writers = (
+        InboundMessage.objects.filter(ticket=ticket, outcome__in=(Outcome.CREATED, Outcome.THREADED))
+        .exclude(from_address="")
+        .order_by("received_at", "id")
+        .values_list("from_address", flat=True)
+    )
     stranger = stranger_requester(ticket=ticket)
     for address in dict.fromkeys(writers):
         if address == stranger or route_customer(address=address)[0] == ticket.customer:

@@ -119,21 +119,36 @@ def inbound_receive(
     listener answers 451 and the sender retries, which processes it again.
     """
     now = now or timezone.now()
-    envelope = {"envelope_from": (envelope_from or "")[:254], "envelope_to": list(envelope_to)[:20],
-                "peer": peer[:100], "raw": raw, "size": len(raw), "received_at": now}
+    envelope = {
+        "envelope_from": (envelope_from or "")[:254],
+        "envelope_to": list(envelope_to)[:20],
+        "peer": peer[:100],
+        "raw": raw,
+        "size": len(raw),
+        "received_at": now,
+    }
     try:
         parsed = parsing.parse(raw, envelope_from=envelope_from)
     except parsing.Malformed as exc:
-        return _store_once(key=parsing.dedupe_key(message_id="", raw=raw), outcome=Outcome.REJECTED,
-                           reason=f"malformed: {exc}", **envelope)
+        return _store_once(
+            key=parsing.dedupe_key(message_id="", raw=raw),
+            outcome=Outcome.REJECTED,
+            reason=f"malformed: {exc}",
+            **envelope,
+        )
 
     key = parsing.dedupe_key(message_id=parsed.message_id, raw=raw)
     existing = InboundMessage.objects.filter(dedupe_key=key).first()
     if existing is not None and existing.outcome != Outcome.FAILED:
         return _redelivered(existing)
-    headers = {"message_id": parsed.message_id, "in_reply_to": parsed.in_reply_to,
-               "references": parsed.references, "from_address": parsed.from_address,
-               "from_name": parsed.from_name, "subject": parsed.subject}
+    headers = {
+        "message_id": parsed.message_id,
+        "in_reply_to": parsed.in_reply_to,
+        "references": parsed.references,
+        "from_address": parsed.from_address,
+        "from_name": parsed.from_name,
+        "subject": parsed.subject,
+    }
     try:
         with transaction.atomic():
             if existing is not None:
@@ -149,8 +164,9 @@ def inbound_receive(
         return _redelivered(existing)
     except Exception as exc:
         log.exception("processing inbound mail %s failed", parsed.message_id or key)
-        _store_once(key=key, outcome=Outcome.FAILED, reason=f"{type(exc).__name__}: {exc}"[:2000],
-                    **headers, **envelope)
+        _store_once(
+            key=key, outcome=Outcome.FAILED, reason=f"{type(exc).__name__}: {exc}"[:2000], **headers, **envelope
+        )
         raise
 
 
@@ -170,13 +186,24 @@ def _store_once(*, key: str, **fields) -> InboundMessage:
 
 
 def inbound_record_refused(
-    *, envelope_from: str | None, envelope_to: list[str], peer: str, reason: str, size: int = 0,
+    *,
+    envelope_from: str | None,
+    envelope_to: list[str],
+    peer: str,
+    reason: str,
+    size: int = 0,
     now: datetime | None = None,
 ) -> InboundMessage:
     """Record a message refused during the SMTP dialogue (too big): nothing of it was kept."""
     return InboundMessage.objects.create(
-        dedupe_key=None, outcome=Outcome.REJECTED, reason=reason[:2000], envelope_from=(envelope_from or "")[:254],
-        envelope_to=list(envelope_to)[:20], peer=peer[:100], size=size, received_at=now or timezone.now(),
+        dedupe_key=None,
+        outcome=Outcome.REJECTED,
+        reason=reason[:2000],
+        envelope_from=(envelope_from or "")[:254],
+        envelope_to=list(envelope_to)[:20],
+        peer=peer[:100],
+        size=size,
+        received_at=now or timezone.now(),
     )
 
 
@@ -191,8 +218,10 @@ def _route(*, record: InboundMessage, parsed: parsing.ParsedMail, now: datetime)
 
     if _is_staff_address(parsed.from_address):
         record.outcome = Outcome.UNMATCHED
-        record.reason = (f"{parsed.from_address} is the address of a desk user, and a From header proves nothing: "
-                         "staff write on tickets in the desk, not by mail")
+        record.reason = (
+            f"{parsed.from_address} is the address of a desk user, and a From header proves nothing: "
+            "staff write on tickets in the desk, not by mail"
+        )
         record.save()
         return
 
@@ -249,7 +278,11 @@ def inbound_open_ticket(
     record.ticket = desk.ticket_create(
         subject=(parsed.subject or "(no subject)")[:200],
         description=_with_sender(parsed, parsed.body or "(empty message)"),
-        customer=customer, tag_names=tags, requester=requester, ccs=ccs, now=now,
+        customer=customer,
+        tag_names=tags,
+        requester=requester,
+        ccs=ccs,
+        now=now,
     )
     record.event = record.ticket.events.filter(kind=EventKind.CREATED).first()
     record.outcome = Outcome.CREATED
@@ -279,19 +312,34 @@ def _with_sender(parsed: parsing.ParsedMail, body: str) -> str:
 
 
 def _keep_attachments(*, record: InboundMessage, parsed: parsing.ParsedMail) -> None:
-    Attachment.objects.bulk_create([
-        Attachment(message=record, ticket=record.ticket, filename=a.filename, content_type=a.content_type,
-                   size=len(a.content), content=a.content)
-        for a in parsed.attachments
-    ])
+    Attachment.objects.bulk_create(
+        [
+            Attachment(
+                message=record,
+                ticket=record.ticket,
+                filename=a.filename,
+                content_type=a.content_type,
+                size=len(a.content),
+                content=a.content,
+            )
+            for a in parsed.attachments
+        ]
+    )
 
 
 def _ticket_by_message_ids(ids: list[str]) -> Ticket | None:
     if not ids:
         return None
     owners = dict(OutboundMessage.objects.filter(message_id__in=ids).values_list("message_id", "ticket_id"))
-    owners.update({m: t for m, t in InboundMessage.objects.filter(message_id__in=ids, ticket__isnull=False)
-                   .values_list("message_id", "ticket_id") if m not in owners})
+    owners.update(
+        {
+            m: t
+            for m, t in InboundMessage.objects.filter(message_id__in=ids, ticket__isnull=False).values_list(
+                "message_id", "ticket_id"
+            )
+            if m not in owners
+        }
+    )
     for message_id in ids:  # nearest first
         if message_id in owners:
             return Ticket.objects.select_related("customer").get(pk=owners[message_id])
@@ -305,16 +353,20 @@ def _find_thread(*, parsed: parsing.ParsedMail, customer: Customer | None) -> tu
     if named is not None:
         if _may_write_on(ticket=named, address=parsed.from_address, customer=customer):
             return _survivor(named, f"answers a message of {named.reference}")
-        refused = (f"answers a message of {named.reference}, but {parsed.from_address} is not a contact of "
-                   f"{named.customer.name}: not added to it")
+        refused = (
+            f"answers a message of {named.reference}, but {parsed.from_address} is not a contact of "
+            f"{named.customer.name}: not added to it"
+        )
     number = parsed.ticket_reference()
     if number is not None:
         named = Ticket.objects.filter(pk=number).select_related("customer").first()
         if named is not None and _may_write_on(ticket=named, address=parsed.from_address, customer=customer):
             return _survivor(named, f"subject names {named.reference}")
         if named is not None and refused == "no thread":
-            refused = (f"subject names {named.reference}, but {parsed.from_address} is not a contact of "
-                       f"{named.customer.name}: not added to it")
+            refused = (
+                f"subject names {named.reference}, but {parsed.from_address} is not a contact of "
+                f"{named.customer.name}: not added to it"
+            )
     return None, refused
 
 
@@ -345,15 +397,21 @@ def _is_staff_address(address: str) -> bool:
 
 def _reply_on(*, ticket: Ticket, parsed: parsing.ParsedMail, record: InboundMessage, now: datetime) -> TicketEvent:
     """A contact's mail becomes a public reply (actor: none, via e-mail)."""
-    data = {"via": "email", "from": parsed.from_address, "inbound_id": record.pk,
-            "attachments": [a.filename for a in parsed.attachments]}
+    data = {
+        "via": "email",
+        "from": parsed.from_address,
+        "inbound_id": record.pk,
+        "attachments": [a.filename for a in parsed.attachments],
+    }
     body = parsing.strip_quoted(parsed.body) if parsed.body else "(empty message)"
-    event = desk.ticket_record_event(ticket=ticket, kind=EventKind.REPLY, body=_with_sender(parsed, body),
-                                     data=data, now=now)
+    event = desk.ticket_record_event(
+        ticket=ticket, kind=EventKind.REPLY, body=_with_sender(parsed, body), data=data, now=now
+    )
     if ticket.status in (Status.WAITING, Status.RESOLVED):
         # The customer answered: the ball is back with the desk (and the resolution clock runs again).
-        desk.ticket_change_status(ticket=ticket, status=Status.TRIAGING, by=None,
-                                  note="The customer replied by e-mail.", now=now)
+        desk.ticket_change_status(
+            ticket=ticket, status=Status.TRIAGING, by=None, note="The customer replied by e-mail.", now=now
+        )
     return event
 
 
@@ -371,10 +429,14 @@ def _new_message_id() -> str:
 
 def _thread_ids(ticket: Ticket) -> list[str]:
     """Message-IDs of the ticket's conversation with the customer, oldest first."""
-    inbound = InboundMessage.objects.filter(ticket=ticket, outcome__in=(Outcome.CREATED, Outcome.THREADED)).exclude(
-        message_id="").values_list("received_at", "message_id")
+    inbound = (
+        InboundMessage.objects.filter(ticket=ticket, outcome__in=(Outcome.CREATED, Outcome.THREADED))
+        .exclude(message_id="")
+        .values_list("received_at", "message_id")
+    )
     outbound = OutboundMessage.objects.filter(ticket=ticket, audience=Audience.CUSTOMER).values_list(
-        "created_at", "message_id")
+        "created_at", "message_id"
+    )
     return [m for _, m in sorted([*inbound, *outbound])]
 
 
@@ -404,24 +466,42 @@ def _plan(event: TicketEvent) -> list[Planned]:
     if event.kind == EventKind.REPLY and event.actor_id is not None:
         correspondents = selectors.ticket_correspondents(ticket=ticket)
         if correspondents:
-            body = (f"{event.body}\n\n-- \n{event.actor.get_full_name() or event.actor.get_username()}\n"
-                    f"Reply to this e-mail to add to ticket #{ticket.pk}; please keep [#{ticket.pk}] in the subject.")
-            plans.append(Planned(Audience.CUSTOMER, correspondents[0], f"Re: {subject}", body,
-                                 tuple(correspondents[1:])))
+            body = (
+                f"{event.body}\n\n-- \n{event.actor.get_full_name() or event.actor.get_username()}\n"
+                f"Reply to this e-mail to add to ticket #{ticket.pk}; please keep [#{ticket.pk}] in the subject."
+            )
+            plans.append(
+                Planned(Audience.CUSTOMER, correspondents[0], f"Re: {subject}", body, tuple(correspondents[1:]))
+            )
     assignee = ticket.assignee
     if assignee is None or not assignee.email or not assignee.is_active:
         return plans
     # Mail from a staff address is never taken as staff mail (anyone can forge a From), so say where to answer.
     footer = f"Answer in the desk: {_ticket_url(ticket)}\nReplies to this e-mail are not added to the ticket."
     if event.kind == EventKind.REPLY and event.actor_id is None and event.data.get("via") == "email":
-        plans.append(Planned(Audience.ASSIGNEE, assignee.email, f"Customer replied: {subject}",
-                             f"{ticket.customer.name} replied on {ticket.reference}:\n\n{event.body}\n\n{footer}"))
-    elif (event.kind == EventKind.ASSIGNMENT and event.data.get("to") == assignee.get_username()
-          and event.actor_id != assignee.pk):
+        plans.append(
+            Planned(
+                Audience.ASSIGNEE,
+                assignee.email,
+                f"Customer replied: {subject}",
+                f"{ticket.customer.name} replied on {ticket.reference}:\n\n{event.body}\n\n{footer}",
+            )
+        )
+    elif (
+        event.kind == EventKind.ASSIGNMENT
+        and event.data.get("to") == assignee.get_username()
+        and event.actor_id != assignee.pk
+    ):
         by = event.actor.get_username() if event.actor else "the desk"
-        plans.append(Planned(Audience.ASSIGNEE, assignee.email, f"Assigned to you: {subject}",
-                             f"{by} assigned {ticket.reference} ({ticket.customer.name}) to you.\n\n"
-                             f"{ticket.description[:4000]}\n\n{footer}"))
+        plans.append(
+            Planned(
+                Audience.ASSIGNEE,
+                assignee.email,
+                f"Assigned to you: {subject}",
+                f"{by} assigned {ticket.reference} ({ticket.customer.name}) to you.\n\n"
+                f"{ticket.description[:4000]}\n\n{footer}",
+            )
+        )
     return plans
 
 
@@ -431,10 +511,18 @@ def outbound_plan(*, event: TicketEvent) -> list[OutboundMessage]:
     for plan in _plan(event):
         in_reply_to, references = parsing.thread_header_ids(ids=_thread_ids(event.ticket))
         message, _ = OutboundMessage.objects.get_or_create(
-            event=event, audience=plan.audience,
-            defaults={"ticket": event.ticket, "to_address": plan.to, "cc": list(plan.cc),
-                      "subject": plan.subject[:300], "body": plan.body, "message_id": _new_message_id(),
-                      "in_reply_to": in_reply_to, "references": references},
+            event=event,
+            audience=plan.audience,
+            defaults={
+                "ticket": event.ticket,
+                "to_address": plan.to,
+                "cc": list(plan.cc),
+                "subject": plan.subject[:300],
+                "body": plan.body,
+                "message_id": _new_message_id(),
+                "in_reply_to": in_reply_to,
+                "references": references,
+            },
         )
         planned.append(message)
     return planned
@@ -462,7 +550,8 @@ def outbound_send(*, outbound_id: int, now: datetime | None = None) -> str:
     now = now or timezone.now()
     claimable = Q(state=OutboundState.PENDING) | Q(state=OutboundState.SENDING, claimed_at__lt=now - STALE_CLAIM)
     claimed = OutboundMessage.objects.filter(claimable, pk=outbound_id).update(
-        state=OutboundState.SENDING, claimed_at=now, attempts=F("attempts") + 1)
+        state=OutboundState.SENDING, claimed_at=now, attempts=F("attempts") + 1
+    )
     message = OutboundMessage.objects.filter(pk=outbound_id).select_related("ticket").first()
     if not claimed or message is None:
         return message.state if message else "gone"
@@ -473,9 +562,15 @@ def outbound_send(*, outbound_id: int, now: datetime | None = None) -> str:
     if message.audience == Audience.ASSIGNEE:
         headers["Auto-Submitted"] = "auto-generated"
     try:
-        mail = EmailMessage(subject=message.subject, body=message.body, from_email=desk_address(),
-                            to=[message.to_address], cc=list(message.cc), reply_to=[desk_address()],
-                            headers=headers)
+        mail = EmailMessage(
+            subject=message.subject,
+            body=message.body,
+            from_email=desk_address(),
+            to=[message.to_address],
+            cc=list(message.cc),
+            reply_to=[desk_address()],
+            headers=headers,
+        )
         if message.audience == Audience.CUSTOMER:
             # The files the tech attached to the reply go with it (upload_services: within the mail limit).
             for a in Attachment.objects.filter(event_id=message.event_id, content_pruned_at__isnull=True):
@@ -488,8 +583,9 @@ def outbound_send(*, outbound_id: int, now: datetime | None = None) -> str:
             raise
         _record_failure(message=message, error=error, now=now)
         return OutboundState.FAILED
-    OutboundMessage.objects.filter(pk=outbound_id).update(state=OutboundState.SENT, sent_at=timezone.now(),
-                                                          last_error="")
+    OutboundMessage.objects.filter(pk=outbound_id).update(
+        state=OutboundState.SENT, sent_at=timezone.now(), last_error=""
+    )
     return OutboundState.SENT
 
 
@@ -499,7 +595,9 @@ def _record_failure(*, message: OutboundMessage, error: str, now: datetime) -> N
         OutboundMessage.objects.filter(pk=message.pk).update(state=OutboundState.FAILED, last_error=error)
         # The tech must learn that nobody was told: a note on the timeline (notes mail nobody).
         desk.ticket_record_event(
-            ticket=message.ticket, kind=EventKind.NOTE, now=now,
+            ticket=message.ticket,
+            kind=EventKind.NOTE,
+            now=now,
             body=f"Mail to {message.to_address} was not sent and will not be retried: {error}",
             data={"via": "mailgate", "outbound_id": message.pk, "failed": True},
         )
@@ -508,7 +606,10 @@ def _record_failure(*, message: OutboundMessage, error: str, now: datetime) -> N
 def outbound_pending(*, now: datetime | None = None, older_than: timedelta = STALE_CLAIM) -> list[int]:
     """Messages whose task gave up or never ran (broker down), for the sweeper to send again."""
     now = now or timezone.now()
-    return list(OutboundMessage.objects.filter(
-        Q(state=OutboundState.PENDING) | Q(state=OutboundState.SENDING, claimed_at__lt=now - STALE_CLAIM),
-        created_at__lt=now - older_than, created_at__gte=now - timedelta(days=2),
-    ).values_list("pk", flat=True)[:500])
+    return list(
+        OutboundMessage.objects.filter(
+            Q(state=OutboundState.PENDING) | Q(state=OutboundState.SENDING, claimed_at__lt=now - STALE_CLAIM),
+            created_at__lt=now - older_than,
+            created_at__gte=now - timedelta(days=2),
+        ).values_list("pk", flat=True)[:500]
+    )

@@ -61,8 +61,11 @@ class DeskHandler:
     async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:
         try:
             record = await self._run(
-                services.inbound_receive, raw=bytes(envelope.original_content), envelope_from=envelope.mail_from,
-                envelope_to=list(envelope.rcpt_tos), peer=_peer(session),
+                services.inbound_receive,
+                raw=bytes(envelope.original_content),
+                envelope_from=envelope.mail_from,
+                envelope_to=list(envelope.rcpt_tos),
+                peer=_peer(session),
             )
         except Exception:  # anything unexpected: the sender keeps the message and retries
             log.exception("inbound mail from %s could not be processed", envelope.mail_from)
@@ -74,8 +77,11 @@ class DeskHandler:
     async def record_refused(self, *, session: Session, envelope: Envelope | None, reason: str) -> None:
         try:
             await self._run(
-                services.inbound_record_refused, envelope_from=envelope.mail_from if envelope else "",
-                envelope_to=list(envelope.rcpt_tos) if envelope else [], peer=_peer(session), reason=reason,
+                services.inbound_record_refused,
+                envelope_from=envelope.mail_from if envelope else "",
+                envelope_to=list(envelope.rcpt_tos) if envelope else [],
+                peer=_peer(session),
+                reason=reason,
             )
         except Exception:  # the refusal is still answered
             log.exception("could not record a refused message")
@@ -102,7 +108,8 @@ class DeskSMTP(SMTP):
             limit = self.event_handler.max_bytes
             text = f"552 5.3.4 Message too big for the desk (limit {limit} bytes)"
             await self.event_handler.record_refused(
-                session=self.session, envelope=self.envelope,
+                session=self.session,
+                envelope=self.envelope,
                 reason=f"too big: over the limit of {limit} bytes ({status if isinstance(status, str) else text})",
             )
         await super().push(text)
@@ -111,13 +118,20 @@ class DeskSMTP(SMTP):
 class MailListener(Controller):
     """The SMTP service: `MailListener(...).start()`, then `.stop()`."""
 
-    def __init__(self, *, host: str, port: int, addresses: list[str], max_bytes: int, timeout: int,
-                 hostname: str | None = None):
+    def __init__(
+        self, *, host: str, port: int, addresses: list[str], max_bytes: int, timeout: int, hostname: str | None = None
+    ):
         handler = DeskHandler(addresses=addresses, max_bytes=max_bytes)
         super().__init__(
-            handler, hostname=host, port=port, ready_timeout=10,
-            data_size_limit=max_bytes, timeout=timeout, enable_SMTPUTF8=True,
-            ident="triage desk mailgate", server_hostname=hostname,
+            handler,
+            hostname=host,
+            port=port,
+            ready_timeout=10,
+            data_size_limit=max_bytes,
+            timeout=timeout,
+            enable_SMTPUTF8=True,
+            ident="triage desk mailgate",
+            server_hostname=hostname,
         )
 
     def factory(self):

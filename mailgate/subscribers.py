@@ -34,5 +34,4 @@ def _enqueue(event_id: int) -> None:
     try:
         notify_event.delay(event_id)
     except Exception:  # a broker outage must not fail the web request that wrote the event
-        log.warning("could not enqueue notifications for event %s; the broker is unreachable", event_id,
-                    exc_info=True)
+        log.warning("could not enqueue notifications for event %s; the broker is unreachable", event_id, exc_info=True)

@@ -28,8 +28,9 @@ log = logging.getLogger(__name__)
 )
 def notify_event(self, event_id: int) -> dict:
     """Plan the notifications of one timeline event and send those not yet sent."""
-    event = TicketEvent.objects.select_related("ticket__customer", "ticket__assignee", "actor").filter(
-        pk=event_id).first()
+    event = (
+        TicketEvent.objects.select_related("ticket__customer", "ticket__assignee", "actor").filter(pk=event_id).first()
+    )
     if event is None:
         return {}
     states, transient = {}, None
@@ -55,7 +56,6 @@ def send_pending() -> int:
         except Exception:  # one broken row must not stop the others' delivery
             log.exception("sweeping notification %s failed", outbound_id)
     return sent
-
 
 
 @shared_task(ignore_result=True)

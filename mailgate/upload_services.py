@@ -37,12 +37,16 @@ def uploads_check(*, files: Sequence[UploadedFile]) -> None:
     per_file = settings.TRIAGE_UPLOAD_MAX_FILE_BYTES
     for f in files:
         if f.size > per_file:
-            errors.append(f"{parsing.safe_filename(f.name)} is {filesizeformat(f.size)}; "
-                          f"each file may be at most {filesizeformat(per_file)}.")
+            errors.append(
+                f"{parsing.safe_filename(f.name)} is {filesizeformat(f.size)}; "
+                f"each file may be at most {filesizeformat(per_file)}."
+            )
     total = sum(f.size for f in files)
     if total > settings.TRIAGE_MAIL_MAX_BYTES:
-        errors.append(f"The files come to {filesizeformat(total)}; one message's files may be at most "
-                      f"{filesizeformat(settings.TRIAGE_MAIL_MAX_BYTES)} together.")
+        errors.append(
+            f"The files come to {filesizeformat(total)}; one message's files may be at most "
+            f"{filesizeformat(settings.TRIAGE_MAIL_MAX_BYTES)} together."
+        )
     if errors:
         errors.append("Nothing was sent: your text is kept; choose the files again.")
         raise ValidationError(errors, code="too_large")
@@ -62,7 +66,15 @@ def attachments_store(*, event: TicketEvent, files: Sequence[UploadedFile], by) 
     kept = []
     for f in files:
         content = b"".join(f.chunks())
-        kept.append(Attachment(ticket_id=event.ticket_id, event=event, uploaded_by=by,
-                               filename=parsing.safe_filename(f.name), content_type=_content_type(f.content_type),
-                               size=len(content), content=content))
+        kept.append(
+            Attachment(
+                ticket_id=event.ticket_id,
+                event=event,
+                uploaded_by=by,
+                filename=parsing.safe_filename(f.name),
+                content_type=_content_type(f.content_type),
+                size=len(content),
+                content=content,
+            )
+        )
     return Attachment.objects.bulk_create(kept)

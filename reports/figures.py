@@ -18,10 +18,20 @@ from reports.selectors import Table
 NO_DATA = "No data for these filters"
 COLORS = {"first": "#1f77b4", "resolution": "#ff7f0e", "bad": "#d62728", "good": "#2ca02c", "muted": "#7f7f7f"}
 PRIORITY_COLORS = {"P1": "#d62728", "P2": "#ff7f0e", "P3": "#1f77b4", "P4": "#7f7f7f"}
-OUTCOME_LABELS = {"suggested": "Suggested", "accepted": "Accepted", "verified": "Verified gone",
-                  "fixed": "Fixed the ticket", "rejected": "Rejected"}
-OUTCOME_COLORS = {"suggested": COLORS["muted"], "accepted": COLORS["first"], "verified": "#17becf",
-                  "fixed": COLORS["good"], "rejected": COLORS["bad"]}
+OUTCOME_LABELS = {
+    "suggested": "Suggested",
+    "accepted": "Accepted",
+    "verified": "Verified gone",
+    "fixed": "Fixed the ticket",
+    "rejected": "Rejected",
+}
+OUTCOME_COLORS = {
+    "suggested": COLORS["muted"],
+    "accepted": COLORS["first"],
+    "verified": "#17becf",
+    "fixed": COLORS["good"],
+    "rejected": COLORS["bad"],
+}
 APPROXIMATE = "approximate: within the ±19% duration bucket"
 
 
@@ -29,9 +39,15 @@ def _layout(fig: go.Figure, *, x: str = "", y: str = "", **extra) -> go.Figure:
     # No plotly template: merging one into every figure cost ~15 ms each and 4x the page's JSON.
     # Margins grow to fit the tick labels (automargin: a long customer name is not cut to "ne Schools"),
     # and the legend sits above the plot, clear of the x axis's title.
-    fig.update_layout(margin={"l": 60, "r": 20, "t": 40, "b": 50}, height=340, template="none",
-                      paper_bgcolor="#fff", plot_bgcolor="#fff",
-                      legend={"orientation": "h", "x": 0, "y": 1.02, "yanchor": "bottom"}, **extra)
+    fig.update_layout(
+        margin={"l": 60, "r": 20, "t": 40, "b": 50},
+        height=340,
+        template="none",
+        paper_bgcolor="#fff",
+        plot_bgcolor="#fff",
+        legend={"orientation": "h", "x": 0, "y": 1.02, "yanchor": "bottom"},
+        **extra,
+    )
     fig.update_xaxes(title_text=x, automargin=True)
     fig.update_yaxes(title_text=y, automargin=True)
     return fig
@@ -39,8 +55,15 @@ def _layout(fig: go.Figure, *, x: str = "", y: str = "", **extra) -> go.Figure:
 
 def no_data(message: str = NO_DATA) -> go.Figure:
     fig = go.Figure()
-    fig.add_annotation(text=message, showarrow=False, xref="paper", yref="paper", x=0.5, y=0.5,
-                       font={"size": 16, "color": COLORS["muted"]})
+    fig.add_annotation(
+        text=message,
+        showarrow=False,
+        xref="paper",
+        yref="paper",
+        x=0.5,
+        y=0.5,
+        font={"size": 16, "color": COLORS["muted"]},
+    )
     fig.update_xaxes(visible=False)
     fig.update_yaxes(visible=False)
     return _layout(fig)
@@ -70,12 +93,16 @@ def opened_resolved(table: Table) -> go.Figure:
     if not _has_values(table, "opened", "resolved"):
         return no_data()
     days = _column(table, "day")
-    fig = go.Figure([
-        go.Scatter(name="Opened", x=days, y=_column(table, "opened"), mode="lines",
-                   line={"color": COLORS["first"]}),
-        go.Scatter(name="Resolved", x=days, y=_column(table, "resolved"), mode="lines",
-                   line={"color": COLORS["good"]}),
-    ])
+    fig = go.Figure(
+        [
+            go.Scatter(
+                name="Opened", x=days, y=_column(table, "opened"), mode="lines", line={"color": COLORS["first"]}
+            ),
+            go.Scatter(
+                name="Resolved", x=days, y=_column(table, "resolved"), mode="lines", line={"color": COLORS["good"]}
+            ),
+        ]
+    )
     return _layout(fig, x="Day (UTC)", y="Tickets")
 
 
@@ -86,8 +113,11 @@ def backlog(table: Table) -> go.Figure:
     fig = go.Figure()
     for priority in dict.fromkeys(_column(table, "priority")):
         counts = {s: n for s, p, n in table.rows if p == priority}
-        fig.add_trace(go.Bar(name=priority, x=statuses, y=[counts[s] for s in statuses],
-                             marker_color=PRIORITY_COLORS.get(priority)))
+        fig.add_trace(
+            go.Bar(
+                name=priority, x=statuses, y=[counts[s] for s in statuses], marker_color=PRIORITY_COLORS.get(priority)
+            )
+        )
     return _layout(fig, x="Status", y="Open tickets", barmode="stack")
 
 
@@ -100,11 +130,20 @@ def _response_traces(fig: go.Figure, x: list, table: Table, *, horizontal: bool 
     ):
         values = _column(table, column)
         if horizontal:
-            fig.add_trace(go.Bar(name=name, y=x, x=values, orientation="h", marker_color=color,
-                                 opacity=1.0 if dash == "solid" else 0.5))
+            fig.add_trace(
+                go.Bar(
+                    name=name,
+                    y=x,
+                    x=values,
+                    orientation="h",
+                    marker_color=color,
+                    opacity=1.0 if dash == "solid" else 0.5,
+                )
+            )
         else:
-            fig.add_trace(go.Scatter(name=name, x=x, y=values, mode="lines+markers",
-                                     line={"color": color, "dash": dash}))
+            fig.add_trace(
+                go.Scatter(name=name, x=x, y=values, mode="lines+markers", line={"color": color, "dash": dash})
+            )
 
 
 def response_weekly(table: Table) -> go.Figure:
@@ -129,38 +168,55 @@ def response_customers(table: Table) -> go.Figure:
 def sla_breaches(table: Table) -> go.Figure:
     if not _has_values(table, "opened"):
         return no_data()
-    fig = go.Figure([go.Scatter(name="Breach rate", x=_column(table, "week"), y=_column(table, "breach_rate_pct"),
-                                mode="lines+markers", line={"color": COLORS["bad"]},
-                                customdata=list(zip(_column(table, "breached"), _column(table, "opened"), strict=True)),
-                                hovertemplate="%{y}% (%{customdata[0]} of %{customdata[1]})<extra></extra>")])
-    return _layout(fig, x="Week opened (UTC)", y="Tickets that breached an SLA target (%)",
-                   yaxis_rangemode="tozero")
+    fig = go.Figure(
+        [
+            go.Scatter(
+                name="Breach rate",
+                x=_column(table, "week"),
+                y=_column(table, "breach_rate_pct"),
+                mode="lines+markers",
+                line={"color": COLORS["bad"]},
+                customdata=list(zip(_column(table, "breached"), _column(table, "opened"), strict=True)),
+                hovertemplate="%{y}% (%{customdata[0]} of %{customdata[1]})<extra></extra>",
+            )
+        ]
+    )
+    return _layout(fig, x="Week opened (UTC)", y="Tickets that breached an SLA target (%)", yaxis_rangemode="tozero")
 
 
 def _horizontal_bars(table: Table, *, label: str, value: str, x: str, y: str, color: str) -> go.Figure:
     if not table.rows:
         return no_data()
-    fig = go.Figure([go.Bar(name=x, y=_labels(table, label), x=_column(table, value), orientation="h",
-                            marker_color=color)])
+    fig = go.Figure(
+        [go.Bar(name=x, y=_labels(table, label), x=_column(table, value), orientation="h", marker_color=color)]
+    )
     fig = _layout(fig, x=x, y=y)
     fig.update_yaxes(autorange="reversed")
     return fig
 
 
 def symptoms(table: Table) -> go.Figure:
-    return _horizontal_bars(table, label="symptom", value="runs_matched", x="Runs where it matched", y="Symptom",
-                            color=COLORS["first"])
+    return _horizontal_bars(
+        table, label="symptom", value="runs_matched", x="Runs where it matched", y="Symptom", color=COLORS["first"]
+    )
 
 
 def recipes(table: Table) -> go.Figure:
     if not table.rows:
         return no_data()
     names = _labels(table, "recipe")
-    fig = go.Figure([
-        go.Bar(name=OUTCOME_LABELS.get(kind, kind), y=names, x=_column(table, kind), orientation="h",
-               marker_color=OUTCOME_COLORS.get(kind))
-        for kind in table.columns[1:]
-    ])
+    fig = go.Figure(
+        [
+            go.Bar(
+                name=OUTCOME_LABELS.get(kind, kind),
+                y=names,
+                x=_column(table, kind),
+                orientation="h",
+                marker_color=OUTCOME_COLORS.get(kind),
+            )
+            for kind in table.columns[1:]
+        ]
+    )
     fig = _layout(fig, x="Tickets", y="Recipe", barmode="group")
     fig.update_yaxes(autorange="reversed")
     return fig
@@ -168,20 +224,31 @@ def recipes(table: Table) -> go.Figure:
 
 def failures_by_reason(table: Table) -> go.Figure:
     """Reasons in words (the table and its CSV keep the codes: "unspecified" for runs with none)."""
-    worded = Table(table.columns, [("Unspecified" if reason == "unspecified" else failure_label(reason), n)
-                                   for reason, n in table.rows])
-    return _horizontal_bars(worded, label="reason", value="failed_runs", x="Failed runs", y="Reason",
-                            color=COLORS["bad"])
+    worded = Table(
+        table.columns,
+        [("Unspecified" if reason == "unspecified" else failure_label(reason), n) for reason, n in table.rows],
+    )
+    return _horizontal_bars(
+        worded, label="reason", value="failed_runs", x="Failed runs", y="Reason", color=COLORS["bad"]
+    )
 
 
 def failures_by_customer(table: Table) -> go.Figure:
     if not table.rows:
         return no_data()
-    fig = go.Figure([go.Bar(name="Failed runs", y=_labels(table, "customer"), x=_column(table, "failed"),
-                            orientation="h", marker_color=COLORS["bad"],
-                            customdata=list(zip(_column(table, "runs"), _column(table, "failure_rate_pct"),
-                                                strict=True)),
-                            hovertemplate="%{x} of %{customdata[0]} runs (%{customdata[1]}%)<extra></extra>")])
+    fig = go.Figure(
+        [
+            go.Bar(
+                name="Failed runs",
+                y=_labels(table, "customer"),
+                x=_column(table, "failed"),
+                orientation="h",
+                marker_color=COLORS["bad"],
+                customdata=list(zip(_column(table, "runs"), _column(table, "failure_rate_pct"), strict=True)),
+                hovertemplate="%{x} of %{customdata[0]} runs (%{customdata[1]}%)<extra></extra>",
+            )
+        ]
+    )
     fig = _layout(fig, x="Failed runs", y="Customer")
     fig.update_yaxes(autorange="reversed")
     return fig
@@ -191,8 +258,9 @@ def workload(table: Table) -> go.Figure:
     if not table.rows:
         return no_data("No open tickets")
     techs = _labels(table, "tech")
-    fig = go.Figure([go.Bar(name=p, x=techs, y=_column(table, p), marker_color=color)
-                     for p, color in PRIORITY_COLORS.items()])
+    fig = go.Figure(
+        [go.Bar(name=p, x=techs, y=_column(table, p), marker_color=color) for p, color in PRIORITY_COLORS.items()]
+    )
     return _layout(fig, x="Assignee", y="Open tickets", barmode="stack")
 
 

@@ -45,10 +45,12 @@ class TicketFact(models.Model):
 def _per_day_constraints(prefix: str, fields: list[str]) -> list[models.UniqueConstraint]:
     """One row per key and day for each customer, and one total row (customer NULL)."""
     return [
-        models.UniqueConstraint(fields=["day", "customer", *fields], condition=Q(customer__isnull=False),
-                                name=f"{prefix}_once_per_customer"),
-        models.UniqueConstraint(fields=["day", *fields], condition=Q(customer__isnull=True),
-                                name=f"{prefix}_once_in_total"),
+        models.UniqueConstraint(
+            fields=["day", "customer", *fields], condition=Q(customer__isnull=False), name=f"{prefix}_once_per_customer"
+        ),
+        models.UniqueConstraint(
+            fields=["day", *fields], condition=Q(customer__isnull=True), name=f"{prefix}_once_in_total"
+        ),
     ]
 
 

@@ -47,8 +47,15 @@ from triage.models import EventKind, Ticket, TicketEvent
 CHUNK = 2000
 DAYS_PER_CHUNK = 62
 
-TICKET_COLUMNS = ("pk", "customer_id", "created_at", "first_response_at", "resolved_at",
-                  "first_response_breached", "resolution_breached")
+TICKET_COLUMNS = (
+    "pk",
+    "customer_id",
+    "created_at",
+    "first_response_at",
+    "resolved_at",
+    "first_response_breached",
+    "resolution_breached",
+)
 
 
 def utc_day(moment: datetime) -> date:
@@ -61,16 +68,21 @@ def day_start(day: date) -> datetime:
 
 def _chunks(items: list, size: int) -> Iterator[list]:
     for i in range(0, len(items), size):
-        yield items[i:i + size]
+        yield items[i : i + size]
 
 
 # --- Ticket facts -------------------------------------------------------------
 
+
 def ticket_fact(row: tuple) -> TicketFact:
     """The facts of one ticket, from a row of TICKET_COLUMNS."""
     pk, customer_id, created_at, first_response_at, resolved_at, fr_breached, res_breached = row
-    fact = TicketFact(ticket_id=pk, customer_id=customer_id, created_day=utc_day(created_at),
-                      breached=bool(fr_breached or res_breached))
+    fact = TicketFact(
+        ticket_id=pk,
+        customer_id=customer_id,
+        created_day=utc_day(created_at),
+        breached=bool(fr_breached or res_breached),
+    )
     if first_response_at is not None:
         fact.first_response_day = utc_day(first_response_at)
         fact.first_response_bucket = bucket_of((first_response_at - created_at).total_seconds())
@@ -81,8 +93,15 @@ def ticket_fact(row: tuple) -> TicketFact:
 
 
 def _fact_key(fact: TicketFact) -> tuple:
-    return (fact.customer_id, fact.created_day, fact.breached, fact.first_response_day,
-            fact.first_response_bucket, fact.resolved_day, fact.resolution_bucket)
+    return (
+        fact.customer_id,
+        fact.created_day,
+        fact.breached,
+        fact.first_response_day,
+        fact.first_response_bucket,
+        fact.resolved_day,
+        fact.resolution_bucket,
+    )
 
 
 def facts_refresh(*, ticket_ids: Iterable[int]) -> set[date]:
@@ -92,8 +111,9 @@ def facts_refresh(*, ticket_ids: Iterable[int]) -> set[date]:
     for chunk in _chunks(sorted(set(ticket_ids)), CHUNK):
         old = {f.ticket_id: f for f in TicketFact.objects.filter(ticket_id__in=chunk)}
         new = {row[0]: ticket_fact(row) for row in Ticket.objects.filter(pk__in=chunk).values_list(*TICKET_COLUMNS)}
-        changed = [pk for pk in chunk if (pk in old) != (pk in new)
-                   or (pk in old and _fact_key(old[pk]) != _fact_key(new[pk]))]
+        changed = [
+            pk for pk in chunk if (pk in old) != (pk in new) or (pk in old and _fact_key(old[pk]) != _fact_key(new[pk]))
+        ]
         for pk in changed:
             for fact in (old.get(pk), new.get(pk)):
                 if fact is not None:
@@ -108,7 +128,7 @@ def facts_rebuild_all() -> None:
     TicketFact.objects.all().delete()
     last = 0
     while True:
-        rows = list(Ticket.objects.filter(pk__gt=last).order_by("pk").values_list(*TICKET_COLUMNS)[:CHUNK * 5])
+        rows = list(Ticket.objects.filter(pk__gt=last).order_by("pk").values_list(*TICKET_COLUMNS)[: CHUNK * 5])
         if not rows:
             return
         TicketFact.objects.bulk_create([ticket_fact(row) for row in rows], batch_size=CHUNK)
@@ -116,6 +136,7 @@ def facts_rebuild_all() -> None:
 
 
 # --- Day rollups --------------------------------------------------------------
+
 
 def _replace(model, days: list[date], rows: dict[tuple, dict], key_fields: tuple[str, ...]) -> None:
     """Replace the model's rows for these days by ``rows`` ({(day, customer_id, *key): measures})
@@ -127,8 +148,10 @@ def _replace(model, days: list[date], rows: dict[tuple, dict], key_fields: tuple
             total[name] += value
     model.objects.filter(day__in=days).delete()
     model.objects.bulk_create(
-        [model(day=day, customer_id=customer, **dict(zip(key_fields, key, strict=True)), **measures)
-         for (day, customer, *key), measures in (rows | totals).items()],
+        [
+            model(day=day, customer_id=customer, **dict(zip(key_fields, key, strict=True)), **measures)
+            for (day, customer, *key), measures in (rows | totals).items()
+        ],
         batch_size=CHUNK,
     )
 
@@ -137,8 +160,10 @@ def ticket_days_recompute(days: Iterable[date]) -> None:
     for chunk in _chunks(sorted(set(days)), DAYS_PER_CHUNK):
         rows: dict[tuple, dict] = defaultdict(lambda: defaultdict(int))
         facts = TicketFact.objects.order_by()
-        for r in facts.filter(created_day__in=chunk).values("created_day", "customer_id").annotate(
-            n=Count("pk"), b=Count("pk", filter=Q(breached=True))
+        for r in (
+            facts.filter(created_day__in=chunk)
+            .values("created_day", "customer_id")
+            .annotate(n=Count("pk"), b=Count("pk", filter=Q(breached=True)))
         ):
             row = rows[(r["created_day"], r["customer_id"])]
             row["opened"] += r["n"]
@@ -165,19 +190,30 @@ def run_days_recompute(days: Iterable[date]) -> None:
         wanted = set(chunk)
         lo, hi = _day_range(chunk)
         runs: dict[tuple, dict] = {}
-        for r in (CollectionRun.objects.order_by().filter(created_at__gte=lo, created_at__lt=hi)
-                  # A fleet sweep's run has no ticket: its customer is the sweep's.
-                  .annotate(day=TruncDate("created_at", tzinfo=UTC),
-                            owner=Coalesce("ticket__customer_id", "sweep__customer_id"))
-                  .values("day", "owner", "state", "failure_kind").annotate(n=Count("pk"))):
+        for r in (
+            CollectionRun.objects.order_by()
+            .filter(created_at__gte=lo, created_at__lt=hi)
+            # A fleet sweep's run has no ticket: its customer is the sweep's.
+            .annotate(
+                day=TruncDate("created_at", tzinfo=UTC), owner=Coalesce("ticket__customer_id", "sweep__customer_id")
+            )
+            .values("day", "owner", "state", "failure_kind")
+            .annotate(n=Count("pk"))
+        ):
             if r["day"] in wanted:
                 runs[(r["day"], r["owner"], r["state"], r["failure_kind"])] = {"runs": r["n"]}
         _replace(DailyRunStats, chunk, runs, ("state", "failure_kind"))
         symptoms: dict[tuple, dict] = {}
-        for r in (Match.objects.order_by().filter(matched=True, run__created_at__gte=lo, run__created_at__lt=hi)
-                  .annotate(day=TruncDate("run__created_at", tzinfo=UTC),
-                            owner=Coalesce("run__ticket__customer_id", "run__sweep__customer_id"))
-                  .values("day", "owner", "symptom_id").annotate(n=Count("run", distinct=True))):
+        for r in (
+            Match.objects.order_by()
+            .filter(matched=True, run__created_at__gte=lo, run__created_at__lt=hi)
+            .annotate(
+                day=TruncDate("run__created_at", tzinfo=UTC),
+                owner=Coalesce("run__ticket__customer_id", "run__sweep__customer_id"),
+            )
+            .values("day", "owner", "symptom_id")
+            .annotate(n=Count("run", distinct=True))
+        ):
             if r["day"] in wanted:
                 symptoms[(r["day"], r["owner"], r["symptom_id"])] = {"runs": r["n"]}
         _replace(DailySymptomStats, chunk, symptoms, ("symptom_id",))
@@ -189,15 +225,20 @@ def recipe_days_recompute(days: Iterable[date]) -> None:
         wanted = set(chunk)
         lo, hi = _day_range(chunk)
         rows: dict[tuple, dict] = {}
-        for r in (RecipeOutcome.objects.order_by().filter(ticket__created_at__gte=lo, ticket__created_at__lt=hi)
-                  .annotate(day=TruncDate("ticket__created_at", tzinfo=UTC))
-                  .values("day", "ticket__customer_id", "recipe_id", "kind").annotate(n=Count("pk"))):
+        for r in (
+            RecipeOutcome.objects.order_by()
+            .filter(ticket__created_at__gte=lo, ticket__created_at__lt=hi)
+            .annotate(day=TruncDate("ticket__created_at", tzinfo=UTC))
+            .values("day", "ticket__customer_id", "recipe_id", "kind")
+            .annotate(n=Count("pk"))
+        ):
             if r["day"] in wanted:
                 rows[(r["day"], r["ticket__customer_id"], r["recipe_id"], r["kind"])] = {"tickets": r["n"]}
         _replace(DailyRecipeStats, chunk, rows, ("recipe_id", "kind"))
 
 
 # --- Entry points ---------------------------------------------------------------
+
 
 def _marks() -> dict[str, int]:
     """The newest ids now: the next refresh scans past them."""
@@ -229,10 +270,14 @@ def reports_refresh(*, now: datetime | None = None) -> dict[str, int]:
     since = cursor.previous_started_at or cursor.started_at
 
     ticket_ids = set(Ticket.objects.filter(updated_at__gte=since).values_list("pk", flat=True))
-    ticket_ids |= set(TicketEvent.objects.filter(pk__gt=cursor.previous_event_id, kind=EventKind.SLA)
-                      .values_list("ticket_id", flat=True))
-    outcome_tickets = set(RecipeOutcome.objects.filter(pk__gt=cursor.previous_outcome_id)
-                          .values_list("ticket_id", flat=True))
+    ticket_ids |= set(
+        TicketEvent.objects.filter(pk__gt=cursor.previous_event_id, kind=EventKind.SLA).values_list(
+            "ticket_id", flat=True
+        )
+    )
+    outcome_tickets = set(
+        RecipeOutcome.objects.filter(pk__gt=cursor.previous_outcome_id).values_list("ticket_id", flat=True)
+    )
     ticket_ids |= outcome_tickets
     ticket_days = facts_refresh(ticket_ids=ticket_ids)
     # Withdrawing an outcome deletes its row; the services record it on the timeline, which
@@ -240,9 +285,12 @@ def reports_refresh(*, now: datetime | None = None) -> dict[str, int]:
     recipe_days = {f.created_day for f in TicketFact.objects.filter(ticket_id__in=ticket_ids).only("created_day")}
 
     run_ids = set(Match.objects.filter(pk__gt=cursor.previous_match_id).values_list("run_id", flat=True))
-    run_days = {utc_day(t) for t in CollectionRun.objects.filter(
-        Q(created_at__gte=since) | Q(finished_at__gte=since) | Q(pk__in=run_ids)
-    ).values_list("created_at", flat=True)}
+    run_days = {
+        utc_day(t)
+        for t in CollectionRun.objects.filter(
+            Q(created_at__gte=since) | Q(finished_at__gte=since) | Q(pk__in=run_ids)
+        ).values_list("created_at", flat=True)
+    }
 
     ticket_days_recompute(ticket_days)
     recipe_days_recompute(recipe_days)
@@ -255,11 +303,17 @@ def _advance(cursor: RollupCursor, *, now: datetime, marks: dict[str, int], rebu
     if rebuilt:
         cursor.previous_started_at = now
         cursor.previous_event_id, cursor.previous_match_id, cursor.previous_outcome_id = (
-            marks["event_id"], marks["match_id"], marks["outcome_id"])
+            marks["event_id"],
+            marks["match_id"],
+            marks["outcome_id"],
+        )
     else:
         cursor.previous_started_at = cursor.started_at
         cursor.previous_event_id, cursor.previous_match_id, cursor.previous_outcome_id = (
-            cursor.event_id, cursor.match_id, cursor.outcome_id)
+            cursor.event_id,
+            cursor.match_id,
+            cursor.outcome_id,
+        )
     cursor.started_at = now
     cursor.event_id, cursor.match_id, cursor.outcome_id = marks["event_id"], marks["match_id"], marks["outcome_id"]
     if rebuilt:
@@ -282,8 +336,10 @@ def reports_rebuild(*, since: date | None = None, now: datetime | None = None) -
         facts_rebuild_all()
         for model in (DailyTicketStats, DailyRunStats, DailySymptomStats, DailyRecipeStats):
             model.objects.all().delete()
-        firsts = [Ticket.objects.aggregate(m=Min("created_at"))["m"],
-                  CollectionRun.objects.aggregate(m=Min("created_at"))["m"]]
+        firsts = [
+            Ticket.objects.aggregate(m=Min("created_at"))["m"],
+            CollectionRun.objects.aggregate(m=Min("created_at"))["m"],
+        ]
         known = [utc_day(m) for m in firsts if m is not None]
         days = _days_between(min(known), max(today, *known)) if known else []
         ticket_days = set(days)

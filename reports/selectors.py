@@ -79,8 +79,10 @@ def opened_resolved(filters: Filters) -> Table:
 
 def backlog(filters: Filters) -> Table:
     counts = {(s, p): n for s, p, n in _open_tickets(filters).values_list("status", "priority").annotate(n=Count("pk"))}
-    return Table(("status", "priority", "tickets"),
-                 [(Status(s).label, f"P{p}", counts.get((s, p), 0)) for s in OPEN_STATUSES for p in Priority.values])
+    return Table(
+        ("status", "priority", "tickets"),
+        [(Status(s).label, f"P{p}", counts.get((s, p), 0)) for s in OPEN_STATUSES for p in Priority.values],
+    )
 
 
 def _weekly_histograms(filters: Filters) -> dict[date, dict]:
@@ -88,9 +90,17 @@ def _weekly_histograms(filters: Filters) -> dict[date, dict]:
     for r in _in_range(DailyTicketStats.objects, filters).values(
         "day", "opened", "breached", "first_responses", "resolved", *FRT_FIELDS, *TTR_FIELDS
     ):
-        w = weeks.setdefault(_week(r["day"]), {"opened": 0, "breached": 0, "first_responses": 0, "resolved": 0,
-                                                "frt": [0] * histograms.NUM_BUCKETS,
-                                                "ttr": [0] * histograms.NUM_BUCKETS})
+        w = weeks.setdefault(
+            _week(r["day"]),
+            {
+                "opened": 0,
+                "breached": 0,
+                "first_responses": 0,
+                "resolved": 0,
+                "frt": [0] * histograms.NUM_BUCKETS,
+                "ttr": [0] * histograms.NUM_BUCKETS,
+            },
+        )
         for name in ("opened", "breached", "first_responses", "resolved"):
             w[name] += r[name]
         for i in range(histograms.NUM_BUCKETS):
@@ -107,13 +117,25 @@ def _weeks(filters: Filters) -> list[date]:
     return weeks
 
 
-RESPONSE_COLUMNS = ("first_responses", "first_response_median_h", "first_response_p90_h",
-                    "resolved", "resolution_median_h", "resolution_p90_h")
+RESPONSE_COLUMNS = (
+    "first_responses",
+    "first_response_median_h",
+    "first_response_p90_h",
+    "resolved",
+    "resolution_median_h",
+    "resolution_p90_h",
+)
 
 
 def _response_cells(first_responses: int, frt: list[int], resolved: int, ttr: list[int]) -> tuple:
-    return (first_responses, _hours(histograms.percentile(frt, 0.5)), _hours(histograms.percentile(frt, 0.9)),
-            resolved, _hours(histograms.percentile(ttr, 0.5)), _hours(histograms.percentile(ttr, 0.9)))
+    return (
+        first_responses,
+        _hours(histograms.percentile(frt, 0.5)),
+        _hours(histograms.percentile(frt, 0.9)),
+        resolved,
+        _hours(histograms.percentile(ttr, 0.5)),
+        _hours(histograms.percentile(ttr, 0.9)),
+    )
 
 
 def response_weekly(filters: Filters) -> Table:
@@ -124,8 +146,11 @@ def response_weekly(filters: Filters) -> Table:
     table = Table(("week", *RESPONSE_COLUMNS))
     for week in _weeks(filters):
         w = weeks.get(week)
-        table.rows.append((week, *_response_cells(w["first_responses"], w["frt"], w["resolved"], w["ttr"])) if w
-                          else (week, 0, None, None, 0, None, None))
+        table.rows.append(
+            (week, *_response_cells(w["first_responses"], w["frt"], w["resolved"], w["ttr"]))
+            if w
+            else (week, 0, None, None, 0, None, None)
+        )
     return table
 
 
@@ -134,19 +159,29 @@ def response_customers(filters: Filters) -> Table:
     qs = DailyTicketStats.objects.filter(day__gte=filters.start, day__lte=filters.end, customer__isnull=False)
     if filters.customer_id:
         qs = qs.filter(customer_id=filters.customer_id)
-    rows = list(qs.order_by().values("customer_id").annotate(
-        fr=Sum("first_responses"), res=Sum("resolved"),
-        **{name: Sum(name) for name in FRT_FIELDS + TTR_FIELDS},
-    ))
+    rows = list(
+        qs.order_by()
+        .values("customer_id")
+        .annotate(
+            fr=Sum("first_responses"),
+            res=Sum("resolved"),
+            **{name: Sum(name) for name in FRT_FIELDS + TTR_FIELDS},
+        )
+    )
     rows = [r for r in rows if r["fr"] or r["res"]]
     rows.sort(key=lambda r: (-(r["fr"] + r["res"]), r["customer_id"]))
     rows = rows[:TOP]
     names = dict(Customer.objects.filter(pk__in=[r["customer_id"] for r in rows]).values_list("pk", "name"))
-    return Table(("customer", *RESPONSE_COLUMNS), [
-        (names[r["customer_id"]], *_response_cells(r["fr"], [r[n] for n in FRT_FIELDS], r["res"],
-                                                    [r[n] for n in TTR_FIELDS]))
-        for r in rows
-    ])
+    return Table(
+        ("customer", *RESPONSE_COLUMNS),
+        [
+            (
+                names[r["customer_id"]],
+                *_response_cells(r["fr"], [r[n] for n in FRT_FIELDS], r["res"], [r[n] for n in TTR_FIELDS]),
+            )
+            for r in rows
+        ],
+    )
 
 
 def sla_breaches(filters: Filters) -> Table:
@@ -161,8 +196,12 @@ def sla_breaches(filters: Filters) -> Table:
 
 
 def symptoms(filters: Filters) -> Table:
-    rows = list(_in_range(DailySymptomStats.objects, filters).values("symptom_id").annotate(n=Sum("runs"))
-                .order_by("-n", "symptom_id")[:TOP])
+    rows = list(
+        _in_range(DailySymptomStats.objects, filters)
+        .values("symptom_id")
+        .annotate(n=Sum("runs"))
+        .order_by("-n", "symptom_id")[:TOP]
+    )
     names = dict(Symptom.objects.filter(pk__in=[r["symptom_id"] for r in rows]).values_list("pk", "title"))
     return Table(("symptom", "runs_matched"), [(names[r["symptom_id"]], r["n"]) for r in rows])
 
@@ -178,8 +217,13 @@ def recipes(filters: Filters) -> Table:
 
 
 def failures_by_reason(filters: Filters) -> Table:
-    rows = (_in_range(DailyRunStats.objects, filters).filter(state=RunState.FAILED)
-            .values("failure_kind").annotate(n=Sum("runs")).order_by("-n", "failure_kind"))
+    rows = (
+        _in_range(DailyRunStats.objects, filters)
+        .filter(state=RunState.FAILED)
+        .values("failure_kind")
+        .annotate(n=Sum("runs"))
+        .order_by("-n", "failure_kind")
+    )
     return Table(("reason", "failed_runs"), [(r["failure_kind"] or "unspecified", r["n"]) for r in rows])
 
 
@@ -187,13 +231,17 @@ def failures_by_customer(filters: Filters) -> Table:
     qs = DailyRunStats.objects.filter(day__gte=filters.start, day__lte=filters.end, customer__isnull=False)
     if filters.customer_id:
         qs = qs.filter(customer_id=filters.customer_id)
-    rows = list(qs.order_by().values("customer_id").annotate(
-        total=Sum("runs"), failed=Sum("runs", filter=Q(state=RunState.FAILED))))
+    rows = list(
+        qs.order_by()
+        .values("customer_id")
+        .annotate(total=Sum("runs"), failed=Sum("runs", filter=Q(state=RunState.FAILED)))
+    )
     rows = sorted((r for r in rows if r["failed"]), key=lambda r: (-r["failed"], r["customer_id"]))[:TOP]
     names = dict(Customer.objects.filter(pk__in=[r["customer_id"] for r in rows]).values_list("pk", "name"))
-    return Table(("customer", "runs", "failed", "failure_rate_pct"),
-                 [(names[r["customer_id"]], r["total"], r["failed"], round(100 * r["failed"] / r["total"], 2))
-                  for r in rows])
+    return Table(
+        ("customer", "runs", "failed", "failure_rate_pct"),
+        [(names[r["customer_id"]], r["total"], r["failed"], round(100 * r["failed"] / r["total"], 2)) for r in rows],
+    )
 
 
 def workload(filters: Filters) -> Table:
@@ -203,9 +251,17 @@ def workload(filters: Filters) -> Table:
         counts[assignee][priority] = n
     names = dict(get_user_model().objects.filter(pk__in=[pk for pk in counts if pk]).values_list("pk", "username"))
     order = sorted(counts, key=lambda pk: (pk is None, -sum(counts[pk].values()), names.get(pk, "")))
-    return Table(("tech", *(f"P{p}" for p in Priority.values), "total"),
-                 [(names[pk] if pk else "(unassigned)", *(counts[pk].get(p, 0) for p in Priority.values),
-                   sum(counts[pk].values())) for pk in order])
+    return Table(
+        ("tech", *(f"P{p}" for p in Priority.values), "total"),
+        [
+            (
+                names[pk] if pk else "(unassigned)",
+                *(counts[pk].get(p, 0) for p in Priority.values),
+                sum(counts[pk].values()),
+            )
+            for pk in order
+        ],
+    )
 
 
 # name: (title, selector). The order is the page's.

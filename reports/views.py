@@ -72,15 +72,20 @@ def dashboard(request: HttpRequest) -> HttpResponse:
         if name in LIVE_CHARTS:
             charts.append(_chart(name, selectors.chart_table(user=request.user, name=name, filters=filters), query))
         else:
-            charts.append(_rollup_chart(user=request.user, name=name, filters=filters, query=query,
-                                        refreshed_at=refreshed_at))
-    return render(request, "reports/dashboard.html", {
-        "form": form,
-        "filters": filters,
-        "charts": charts,
-        "customers": desk_selectors.customer_choices(),
-        "refreshed_at": refreshed_at,
-    })
+            charts.append(
+                _rollup_chart(user=request.user, name=name, filters=filters, query=query, refreshed_at=refreshed_at)
+            )
+    return render(
+        request,
+        "reports/dashboard.html",
+        {
+            "form": form,
+            "filters": filters,
+            "charts": charts,
+            "customers": desk_selectors.customer_choices(),
+            "refreshed_at": refreshed_at,
+        },
+    )
 
 
 @login_required

@@ -32,7 +32,11 @@ def compose(tmp_path):
         env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "HOME": str(tmp_path), **variables}
         return subprocess.run(
             [executable, "-f", str(REPO / "docker-compose.yml"), "--project-directory", str(tmp_path), *args],
-            cwd=tmp_path, env=env, capture_output=True, text=True, timeout=TIMEOUT,
+            cwd=tmp_path,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=TIMEOUT,
         )
 
     return run

@@ -75,8 +75,12 @@ def make_cast() -> dict:
     (`rows_for_scope`)."""
     services.roles_ensure()
     services.sla_tiers_ensure()
-    cast = {"tech": make_user("tess", access.TECH), "admin_user": make_user("ada", access.ADMIN),
-            "manager": make_user("manny", access.MANAGER), "outsider": make_user("olly")}
+    cast = {
+        "tech": make_user("tess", access.TECH),
+        "admin_user": make_user("ada", access.ADMIN),
+        "manager": make_user("manny", access.MANAGER),
+        "outsider": make_user("olly"),
+    }
     cast["customer"] = make_customer()
     cast["server"] = make_server(cast["customer"])
     cast["ticket"] = make_ticket(cast["customer"], cast["server"], cast["tech"])
@@ -97,7 +101,11 @@ def make_ticket(customer: Customer, server: Server, tech):
     return services.ticket_create(
         subject="Mail sits 30 seconds before sending",
         description="Outlook users wait 30 s after pressing Send.",
-        customer=customer, priority=2, servers=[server], tag_names=["mail"], created_by=tech,
+        customer=customer,
+        priority=2,
+        servers=[server],
+        tag_names=["mail"],
+        created_by=tech,
         now=timezone.now(),
     )
 
@@ -190,9 +198,17 @@ def shipped_kb_rows(django_db_setup, django_db_blocker) -> list[tuple[type[Model
         tables = apps.get_models(include_auto_created=True)  # with the many-to-many link tables
         before = {model: model._default_manager.count() for model in tables}
         call_command("load_kb", stdout=io.StringIO())
-        rows = [(model, [{f.attname: getattr(row, f.attname) for f in model._meta.concrete_fields}
-                         for row in model._default_manager.order_by("pk")])
-                for model in tables if model._default_manager.count() != before[model]]
+        rows = [
+            (
+                model,
+                [
+                    {f.attname: getattr(row, f.attname) for f in model._meta.concrete_fields}
+                    for row in model._default_manager.order_by("pk")
+                ],
+            )
+            for model in tables
+            if model._default_manager.count() != before[model]
+        ]
         transaction.set_rollback(True)
     return rows
 
@@ -221,11 +237,24 @@ def make_run(ticket, server):
 
     def make(outputs: dict[str, str], *, on=None) -> CollectionRun:
         steps = [{"probe": probe, "params": {}} for probe in outputs]
-        run = CollectionRun.objects.create(ticket=on or ticket, server=server, playbook_name="recorded", steps=steps,
-                                           state=RunState.SUCCEEDED, finished_at=timezone.now())
+        run = CollectionRun.objects.create(
+            ticket=on or ticket,
+            server=server,
+            playbook_name="recorded",
+            steps=steps,
+            state=RunState.SUCCEEDED,
+            finished_at=timezone.now(),
+        )
         for step, (probe, text) in enumerate(outputs.items()):
-            Evidence.objects.create(run=run, step=step, probe=probe, command=probe, exit_status=0,
-                                    output=text.encode(), output_bytes=len(text.encode()))
+            Evidence.objects.create(
+                run=run,
+                step=step,
+                probe=probe,
+                command=probe,
+                exit_status=0,
+                output=text.encode(),
+                output_bytes=len(text.encode()),
+            )
         return run
 
     return make

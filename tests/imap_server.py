@@ -97,8 +97,11 @@ service imap-login {{
   }}
 }}
 {unprivileged}""")
-        self.process = subprocess.Popen([str(DOVECOT), "-F", "-c", str(self.root / "dovecot.conf")],
-                                        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        self.process = subprocess.Popen(
+            [str(DOVECOT), "-F", "-c", str(self.root / "dovecot.conf")],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+        )
         deadline = time.monotonic() + 15
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
@@ -124,10 +127,29 @@ service imap-login {{
 
     def _make_certificate(self) -> None:
         subprocess.run(
-            ["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes",
-             "-keyout", str(self.root / "key.pem"), "-out", str(self.cert), "-days", "2",
-             "-subj", "/CN=localhost", "-addext", "subjectAltName=DNS:localhost"],
-            check=True, capture_output=True, timeout=30,
+            [
+                "openssl",
+                "req",
+                "-x509",
+                "-newkey",
+                "ec",
+                "-pkeyopt",
+                "ec_paramgen_curve:prime256v1",
+                "-nodes",
+                "-keyout",
+                str(self.root / "key.pem"),
+                "-out",
+                str(self.cert),
+                "-days",
+                "2",
+                "-subj",
+                "/CN=localhost",
+                "-addext",
+                "subjectAltName=DNS:localhost",
+            ],
+            check=True,
+            capture_output=True,
+            timeout=30,
         )
         os.chmod(self.root / "key.pem", 0o600)
 
@@ -148,8 +170,9 @@ service imap-login {{
             with contextlib.suppress(OSError, imaplib.IMAP4.error):
                 client.logout()
 
-    def deliver(self, user: str, message: EmailMessage | bytes, *, received: str | None = None,
-                folder: str = "INBOX") -> None:
+    def deliver(
+        self, user: str, message: EmailMessage | bytes, *, received: str | None = None, folder: str = "INBOX"
+    ) -> None:
         """APPEND a message to the user's folder, unread (a Received header first when given)."""
         raw = message if isinstance(message, bytes) else message.as_bytes()
         if received:
@@ -197,4 +220,3 @@ service imap-login {{
 
     def trusting_context(self) -> ssl.SSLContext:
         return ssl.create_default_context(cafile=str(self.cert))
-

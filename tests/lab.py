@@ -121,8 +121,9 @@ class LabError(RuntimeError):
     """The lab could not be built or torn down."""
 
 
-def _run(argv: list[str], *, check: bool = True, input: str | None = None,
-         timeout: float = 10) -> subprocess.CompletedProcess[str]:
+def _run(
+    argv: list[str], *, check: bool = True, input: str | None = None, timeout: float = 10
+) -> subprocess.CompletedProcess[str]:
     result = subprocess.run(argv, input=input, capture_output=True, text=True, timeout=timeout, check=False)
     if check and result.returncode:
         raise LabError(f"{shlex.join(argv)} exited {result.returncode}: {result.stderr.strip()}")
@@ -143,7 +144,7 @@ def _stat(pid: int) -> tuple[int, str, int] | None:
         raw = Path(f"/proc/{pid}/stat").read_text()
     except OSError:
         return None
-    fields = raw[raw.rindex(")") + 2:].split()
+    fields = raw[raw.rindex(")") + 2 :].split()
     return int(fields[1]), fields[0], int(fields[19])
 
 
@@ -286,8 +287,19 @@ def _password_user() -> str:
     """Create (once) the password-login account and return its password; call under the global lock."""
     stored = STATE_DIR / f"{PASSWORD_USER}.password"
     if _run(["id", "-u", PASSWORD_USER], check=False).returncode:
-        _run(["useradd", "--system", "--user-group", "--create-home", "--home-dir", f"/var/lib/{PASSWORD_USER}",
-              "--shell", "/bin/sh", PASSWORD_USER])
+        _run(
+            [
+                "useradd",
+                "--system",
+                "--user-group",
+                "--create-home",
+                "--home-dir",
+                f"/var/lib/{PASSWORD_USER}",
+                "--shell",
+                "/bin/sh",
+                PASSWORD_USER,
+            ]
+        )
         stored.unlink(missing_ok=True)
     if not stored.exists():
         password = secrets.token_urlsafe(18)
@@ -370,8 +382,11 @@ def _cleanup_stale_locked(prefix: str) -> list[str]:
         if stale(link := line.split(":")[1].strip().split("@")[0]):
             _run(["ip", "link", "del", link], check=False)
             removed.append(f"link {link}")
-    rules = [rule for chain in ("FORWARD", "OUTPUT")
-             for rule in _run(["iptables", "-w", "5", "-S", chain], check=False).stdout.splitlines()]
+    rules = [
+        rule
+        for chain in ("FORWARD", "OUTPUT")
+        for rule in _run(["iptables", "-w", "5", "-S", chain], check=False).stdout.splitlines()
+    ]
     for rule in rules:
         if (found := re.search(r"--comment \"?trlab:(\w+)", rule)) and stale(found.group(1)):
             _run(["iptables", "-w", "5", *shlex.split(rule.replace("-A", "-D", 1))], check=False)
@@ -386,12 +401,21 @@ def _cleanup_stale_locked(prefix: str) -> list[str]:
 
 def leftovers(prefix: str) -> list[str]:
     """Namespaces, links and processes still carrying `prefix` (empty after a clean teardown)."""
-    found = [f"netns {line.split()[0]}" for line in _run(["ip", "netns", "list"]).stdout.splitlines()
-             if line.startswith(prefix)]
-    found += [f"link {line.split(':')[1].strip()}" for line in _run(["ip", "-o", "link"]).stdout.splitlines()
-              if line.split(":")[1].strip().startswith(prefix)]
-    found += [f"process {pid} {_cmdline(pid)}" for pid in _all_pids()
-              if pid != os.getpid() and f"{STATE_DIR}/{prefix}" in _cmdline(pid)]
+    found = [
+        f"netns {line.split()[0]}"
+        for line in _run(["ip", "netns", "list"]).stdout.splitlines()
+        if line.startswith(prefix)
+    ]
+    found += [
+        f"link {line.split(':')[1].strip()}"
+        for line in _run(["ip", "-o", "link"]).stdout.splitlines()
+        if line.split(":")[1].strip().startswith(prefix)
+    ]
+    found += [
+        f"process {pid} {_cmdline(pid)}"
+        for pid in _all_pids()
+        if pid != os.getpid() and f"{STATE_DIR}/{prefix}" in _cmdline(pid)
+    ]
     return found
 
 
@@ -437,8 +461,19 @@ class Lab:
             _run(["sysctl", "-q", "-w", f"net.ipv6.conf.{self.bridge}.disable_ipv6=0"], check=False)
             _run(["ip", "-6", "addr", "add", f"{self.bridge_address6}/64", "dev", self.bridge, "nodad"])
             if _forward_needs_rule():
-                self._forward_rule = ["FORWARD", "-i", self.bridge, "-o", self.bridge, "-m", "comment",
-                                      "--comment", f"trlab:{self.prefix}", "-j", "ACCEPT"]
+                self._forward_rule = [
+                    "FORWARD",
+                    "-i",
+                    self.bridge,
+                    "-o",
+                    self.bridge,
+                    "-m",
+                    "comment",
+                    "--comment",
+                    f"trlab:{self.prefix}",
+                    "-j",
+                    "ACCEPT",
+                ]
                 _run(["iptables", "-w", "5", "-I", *self._forward_rule])
         self.password_user = PASSWORD_USER
         self.client_key_path = self.dir / "client_ed25519"
@@ -447,8 +482,19 @@ class Lab:
         self.client_key_passphrase = secrets.token_urlsafe(12)
         self.client_key_encrypted_path = self.dir / "client_ed25519_encrypted"
         shutil.copy(self.client_key_path, self.client_key_encrypted_path)
-        _run(["ssh-keygen", "-q", "-p", "-P", "", "-N", self.client_key_passphrase,
-              "-f", str(self.client_key_encrypted_path)])
+        _run(
+            [
+                "ssh-keygen",
+                "-q",
+                "-p",
+                "-P",
+                "",
+                "-N",
+                self.client_key_passphrase,
+                "-f",
+                str(self.client_key_encrypted_path),
+            ]
+        )
         (self.dir / "reaper.py").write_text(_REAPER)
         (self.dir / "listener.py").write_text(_LISTENER)
         # sshd's privilege separation directory; Debian creates it from the service unit, which never ran here.
@@ -463,8 +509,10 @@ class Lab:
         if number >= len(PRIVATE_SUPERNETS):
             raise LabError(f"at most {len(PRIVATE_SUPERNETS)} private networks per lab")
         third = self.subnet.network_address.packed[2]
-        subnet = ipaddress.ip_network(f"{PRIVATE_SUPERNETS[number].network_address.packed[0]}."
-                                      f"{PRIVATE_SUPERNETS[number].network_address.packed[1]}.{third}.0/24")
+        subnet = ipaddress.ip_network(
+            f"{PRIVATE_SUPERNETS[number].network_address.packed[0]}."
+            f"{PRIVATE_SUPERNETS[number].network_address.packed[1]}.{third}.0/24"
+        )
         network = PrivateNetwork(bridge=f"{self.prefix}p{number}", subnet=subnet)
         with _global_lock():
             for line in _run(["ip", "-4", "route", "show", "table", "all"]).stdout.splitlines():
@@ -476,22 +524,56 @@ class Lab:
             _run(["ip", "link", "set", network.bridge, "up"])
             # Without a route here, a direct attempt from this namespace would follow the machine's default
             # route out of the machine: refuse it locally instead (the test's traffic stays in the lab).
-            refuse = ["OUTPUT", "-d", str(subnet), "-m", "comment", "--comment", f"trlab:{self.prefix}",
-                      "-j", "REJECT", "--reject-with", "icmp-net-unreachable"]
+            refuse = [
+                "OUTPUT",
+                "-d",
+                str(subnet),
+                "-m",
+                "comment",
+                "--comment",
+                f"trlab:{self.prefix}",
+                "-j",
+                "REJECT",
+                "--reject-with",
+                "icmp-net-unreachable",
+            ]
             _run(["iptables", "-w", "5", "-I", *refuse])
             self._private_rules.append(refuse)
             if _forward_needs_rule():
-                rule = ["FORWARD", "-i", network.bridge, "-o", network.bridge, "-m", "comment",
-                        "--comment", f"trlab:{self.prefix}", "-j", "ACCEPT"]
+                rule = [
+                    "FORWARD",
+                    "-i",
+                    network.bridge,
+                    "-o",
+                    network.bridge,
+                    "-m",
+                    "comment",
+                    "--comment",
+                    f"trlab:{self.prefix}",
+                    "-j",
+                    "ACCEPT",
+                ]
                 _run(["iptables", "-w", "5", "-I", *rule])
                 self._private_rules.append(rule)
         return network
 
-    def add_host(self, name: str, *, private_tmp: bool = False, tmp_noexec: bool = False, own_pids: bool = False,
-                 sshd_options: dict[str, str] | None = None, start_sshd: bool = True,
-                 resolv_conf: str | None = None, port: int = 22, ipv6: bool = False,
-                 user_password_login: bool = True, rsa_host_key: bool = False,
-                 network: PrivateNetwork | None = None, also_on: PrivateNetwork | None = None) -> Host:
+    def add_host(
+        self,
+        name: str,
+        *,
+        private_tmp: bool = False,
+        tmp_noexec: bool = False,
+        own_pids: bool = False,
+        sshd_options: dict[str, str] | None = None,
+        start_sshd: bool = True,
+        resolv_conf: str | None = None,
+        port: int = 22,
+        ipv6: bool = False,
+        user_password_login: bool = True,
+        rsa_host_key: bool = False,
+        network: PrivateNetwork | None = None,
+        also_on: PrivateNetwork | None = None,
+    ) -> Host:
         """Add a host at the next free address and (unless start_sshd=False) return once its sshd listens.
 
         private_tmp: tmpfs on /tmp and /var/log seen only by this host; tmp_noexec: the same, /tmp mounted
@@ -511,9 +593,18 @@ class Lab:
         if not _HOST_NAME.fullmatch(name) or name in self.hosts:
             raise ValueError(f"host name {name!r}: [a-z][a-z0-9-]*, unique in the lab")
         index = next(self._host_counter)
-        host = Host(self, name, index, private_tmp=private_tmp or tmp_noexec, tmp_noexec=tmp_noexec,
-                    own_pids=own_pids, sshd_options=sshd_options or {}, resolv_conf=resolv_conf, network=network,
-                    also_on=also_on)
+        host = Host(
+            self,
+            name,
+            index,
+            private_tmp=private_tmp or tmp_noexec,
+            tmp_noexec=tmp_noexec,
+            own_pids=own_pids,
+            sshd_options=sshd_options or {},
+            resolv_conf=resolv_conf,
+            network=network,
+            also_on=also_on,
+        )
         host.port, host.user_password_login, host.rsa_host_key = port, user_password_login, rsa_host_key
         if ipv6:
             host.address6 = str(self.subnet6[10 + index])
@@ -584,9 +675,20 @@ class Host:
 
     port = 22
 
-    def __init__(self, lab: Lab, name: str, index: int, *, private_tmp: bool, tmp_noexec: bool, own_pids: bool,
-                 sshd_options: dict[str, str], resolv_conf: str | None, network: PrivateNetwork | None = None,
-                 also_on: PrivateNetwork | None = None):
+    def __init__(
+        self,
+        lab: Lab,
+        name: str,
+        index: int,
+        *,
+        private_tmp: bool,
+        tmp_noexec: bool,
+        own_pids: bool,
+        sshd_options: dict[str, str],
+        resolv_conf: str | None,
+        network: PrivateNetwork | None = None,
+        also_on: PrivateNetwork | None = None,
+    ):
         self.lab, self.name = lab, name
         self.namespace = f"{lab.prefix}-{name}"
         self.network, self.also_on = network, also_on
@@ -627,16 +729,15 @@ class Host:
             (etc / "resolv.conf").write_text(self.resolv_conf)
         _run(["ip", "netns", "add", self.namespace])
         _run(["ip", "link", "add", self.veth, "type", "veth", "peer", "name", "eth0", "netns", self.namespace])
-        _run(["ip", "link", "set", self.veth, "master", self.network.bridge if self.network else self.lab.bridge,
-              "up"])
+        _run(["ip", "link", "set", self.veth, "master", self.network.bridge if self.network else self.lab.bridge, "up"])
         _run(["ip", "-n", self.namespace, "addr", "add", f"{self.address}/24", "dev", "eth0"])
         _run(["ip", "-n", self.namespace, "link", "set", "eth0", "up"])
         if self.also_on:
-            _run(["ip", "link", "add", self.veth_also, "type", "veth", "peer", "name", "eth1", "netns",
-                  self.namespace])
+            _run(["ip", "link", "add", self.veth_also, "type", "veth", "peer", "name", "eth1", "netns", self.namespace])
             _run(["ip", "link", "set", self.veth_also, "master", self.also_on.bridge, "up"])
-            _run(["ip", "-n", self.namespace, "addr", "add", f"{self.address_on[self.also_on.bridge]}/24", "dev",
-                  "eth1"])
+            _run(
+                ["ip", "-n", self.namespace, "addr", "add", f"{self.address_on[self.also_on.bridge]}/24", "dev", "eth1"]
+            )
             _run(["ip", "-n", self.namespace, "link", "set", "eth1", "up"])
         _run(["ip", "-n", self.namespace, "link", "set", "lo", "up"])
         if self.address6:
@@ -644,8 +745,22 @@ class Host:
             _run(["ip", "-n", self.namespace, "-6", "addr", "add", f"{self.address6}/64", "dev", "eth0", "nodad"])
         if self.rsa_host_key:
             self.rsa_host_key_path.unlink(missing_ok=True)
-            _run(["ssh-keygen", "-q", "-t", "rsa", "-b", "2048", "-N", "", "-C", f"trlab-host-{self.name}",
-                  "-f", str(self.rsa_host_key_path)])
+            _run(
+                [
+                    "ssh-keygen",
+                    "-q",
+                    "-t",
+                    "rsa",
+                    "-b",
+                    "2048",
+                    "-N",
+                    "",
+                    "-C",
+                    f"trlab-host-{self.name}",
+                    "-f",
+                    str(self.rsa_host_key_path),
+                ]
+            )
         self._start_anchor()
 
     def _start_anchor(self) -> None:
@@ -655,13 +770,24 @@ class Host:
         unshare = ["unshare", "--mount", "--uts", "--propagation", "private"]
         if self.own_pids:
             unshare += ["--pid", "--fork", "--mount-proc"]
-        env = {"PATH": "/usr/sbin:/usr/bin:/sbin:/bin", "TRLAB_HOSTNAME": self.name, "TRLAB_TMP_OPTS": tmp_opts,
-               "TRLAB_PRIVATE_ROOT": "" if os.path.realpath(HOST_PYTHON).startswith("/root/") else "1",
-               "TRLAB_PYTHON": HOST_PYTHON, "TRLAB_REAPER": str(self.lab.dir / "reaper.py")}
+        env = {
+            "PATH": "/usr/sbin:/usr/bin:/sbin:/bin",
+            "TRLAB_HOSTNAME": self.name,
+            "TRLAB_TMP_OPTS": tmp_opts,
+            "TRLAB_PRIVATE_ROOT": "" if os.path.realpath(HOST_PYTHON).startswith("/root/") else "1",
+            "TRLAB_PYTHON": HOST_PYTHON,
+            "TRLAB_REAPER": str(self.lab.dir / "reaper.py"),
+        }
         with open(self.dir / "anchor.log", "ab") as log:
-            self._anchor = subprocess.Popen(["ip", "netns", "exec", self.namespace, *unshare, "/bin/sh", "-c", _ANCHOR],
-                                            stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=log, env=env,
-                                            cwd="/", start_new_session=True)
+            self._anchor = subprocess.Popen(
+                ["ip", "netns", "exec", self.namespace, *unshare, "/bin/sh", "-c", _ANCHOR],
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.PIPE,
+                stderr=log,
+                env=env,
+                cwd="/",
+                start_new_session=True,
+            )
         assert self._anchor.stdout is not None
         ready, _, _ = select.select([self._anchor.stdout], [], [], 10)
         line = self._anchor.stdout.readline() if ready else b""
@@ -707,12 +833,24 @@ class Host:
 
     def _sshd_config(self) -> str:
         options = {
-            "ListenAddress": self.address, "Port": str(self.port), "HostKey": str(self.host_key_path),
-            "PidFile": str(self.dir / "sshd.pid"), "PermitRootLogin": "prohibit-password",
-            "AuthorizedKeysFile": f"{self.dir}/authorized_keys/%u", "StrictModes": "no", "UsePAM": "no",
-            "UseDNS": "no", "PasswordAuthentication": "no", "KbdInteractiveAuthentication": "no",
-            "LoginGraceTime": "30", "MaxStartups": "100", "MaxSessions": "50",
-            "Subsystem": "sftp internal-sftp", "LogLevel": "VERBOSE", "PrintMotd": "no", "PrintLastLog": "no",
+            "ListenAddress": self.address,
+            "Port": str(self.port),
+            "HostKey": str(self.host_key_path),
+            "PidFile": str(self.dir / "sshd.pid"),
+            "PermitRootLogin": "prohibit-password",
+            "AuthorizedKeysFile": f"{self.dir}/authorized_keys/%u",
+            "StrictModes": "no",
+            "UsePAM": "no",
+            "UseDNS": "no",
+            "PasswordAuthentication": "no",
+            "KbdInteractiveAuthentication": "no",
+            "LoginGraceTime": "30",
+            "MaxStartups": "100",
+            "MaxSessions": "50",
+            "Subsystem": "sftp internal-sftp",
+            "LogLevel": "VERBOSE",
+            "PrintMotd": "no",
+            "PrintLastLog": "no",
         }
         overrides = {key.lower(): (key, value) for key, value in self.sshd_options.items()}
         lines = [f"{key} {overrides.pop(key.lower(), (key, value))[1]}" for key, value in options.items()]
@@ -740,13 +878,25 @@ class Host:
         config = self.dir / "sshd_config"
         config.write_text(self._sshd_config())
         with open(self.dir / "sshd.log", "ab") as log:
-            self._sshd = subprocess.Popen([*self._enter(), SSHD, "-D", "-e", "-f", str(config)],
-                                          stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
-                                          start_new_session=True)
+            self._sshd = subprocess.Popen(
+                [*self._enter(), SSHD, "-D", "-e", "-f", str(config)],
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
         try:
-            _wait(lambda: (_listening(self._anchor_pid, self.address, self.port)
-                           and (not self.address6 or _listening6(self._anchor_pid, self.port)))
-                  or self._sshd.poll() is not None, timeout=10, what=f"sshd on {self.name}")
+            _wait(
+                lambda: (
+                    (
+                        _listening(self._anchor_pid, self.address, self.port)
+                        and (not self.address6 or _listening6(self._anchor_pid, self.port))
+                    )
+                    or self._sshd.poll() is not None
+                ),
+                timeout=10,
+                what=f"sshd on {self.name}",
+            )
             if self._sshd.poll() is not None:
                 raise LabError(f"sshd on {self.name} exited {self._sshd.returncode}: {self.sshd_log()[-2000:]}")
             if self.own_pids:  # nsenter --pid forks; sshd is its child
@@ -800,8 +950,9 @@ class Host:
         if was_running:
             self.start_sshd()
 
-    def sign_host_key(self, ca_key: Path, principals: list[str], *, validity: str = "-5m:+1h",
-                      identity: str = "trlab-host") -> Path:
+    def sign_host_key(
+        self, ca_key: Path, principals: list[str], *, validity: str = "-5m:+1h", identity: str = "trlab-host"
+    ) -> Path:
         """Sign the current host key with the CA private key `ca_key` (ssh-keygen -s -h) and serve the
         certificate (restarting sshd if it runs); returns the certificate's path. An empty `principals` list
         makes a certificate valid for any host name (ssh-keygen's default)."""
@@ -856,19 +1007,46 @@ class Host:
 
     def ssh_argv(self, *command: str, known_hosts: Path, user: str = "root", key: Path | None = None) -> list[str]:
         """An OpenSSH client command line for this host: pinned key, batch mode, no user config or agent."""
-        return ["ssh", "-F", "/dev/null", "-i", str(key or self.client_key_path), "-o", "IdentitiesOnly=yes",
-                "-o", "IdentityAgent=none", "-o", f"UserKnownHostsFile={known_hosts}",
-                "-o", "GlobalKnownHostsFile=/dev/null", "-o", "StrictHostKeyChecking=yes", "-o", "BatchMode=yes",
-                "-o", "ConnectTimeout=5", "-p", str(self.port), f"{user}@{self.address}", *command]
+        return [
+            "ssh",
+            "-F",
+            "/dev/null",
+            "-i",
+            str(key or self.client_key_path),
+            "-o",
+            "IdentitiesOnly=yes",
+            "-o",
+            "IdentityAgent=none",
+            "-o",
+            f"UserKnownHostsFile={known_hosts}",
+            "-o",
+            "GlobalKnownHostsFile=/dev/null",
+            "-o",
+            "StrictHostKeyChecking=yes",
+            "-o",
+            "BatchMode=yes",
+            "-o",
+            "ConnectTimeout=5",
+            "-p",
+            str(self.port),
+            f"{user}@{self.address}",
+            *command,
+        ]
 
     # -- inside the host --------------------------------------------------------------------------------------
 
-    def run(self, *argv: str, timeout: float = 10, check: bool = True,
-            input: str | None = None) -> subprocess.CompletedProcess[str]:
+    def run(
+        self, *argv: str, timeout: float = 10, check: bool = True, input: str | None = None
+    ) -> subprocess.CompletedProcess[str]:
         """Run a command in the host's namespaces (network, mount, UTS and PID as its sshd sees them)."""
-        process = subprocess.Popen([*self._enter(), *argv], stdin=subprocess.PIPE if input is not None else
-                                   subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                                   start_new_session=True)
+        process = subprocess.Popen(
+            [*self._enter(), *argv],
+            stdin=subprocess.PIPE if input is not None else subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            start_new_session=True,
+        )
         try:
             out, err = process.communicate(input, timeout=timeout)
         except subprocess.TimeoutExpired:
@@ -941,9 +1119,21 @@ class Host:
         if port in self._listeners:
             raise LabError(f"{self.name} already serves port {port}")
         self._listeners[port] = subprocess.Popen(
-            [*self._enter(), HOST_PYTHON, "-I", "-S", str(self.lab.dir / "listener.py"), mode, str(port),
-             FAKE_BANNER.hex()],
-            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+            [
+                *self._enter(),
+                HOST_PYTHON,
+                "-I",
+                "-S",
+                str(self.lab.dir / "listener.py"),
+                mode,
+                str(port),
+                FAKE_BANNER.hex(),
+            ],
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            start_new_session=True,
+        )
         _wait(lambda: _listening(self._anchor_pid, self.address, port), timeout=5, what=f"listener on :{port}")
 
     def serve_silence(self, port: int) -> None:

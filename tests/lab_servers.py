@@ -13,21 +13,44 @@ def lab_server(customer, host, *, port: int = 22, pin: bool = True, key: str = "
     if key == "plain":
         services.credential_set(server=server, kind="key", secret=host.client_key_path.read_text())
     elif key == "encrypted":
-        services.credential_set(server=server, kind="key", secret=host.client_key_encrypted_path.read_text(),
-                                passphrase=host.client_key_passphrase)
+        services.credential_set(
+            server=server,
+            kind="key",
+            secret=host.client_key_encrypted_path.read_text(),
+            passphrase=host.client_key_passphrase,
+        )
     if pin:
         key_type, key_b64 = host.host_public_key.split()[:2]
-        HostKey.objects.create(server=server, key_type=key_type, key_base64=key_b64,
-                               fingerprint=ssh.fingerprint_of(key_b64), status=HostKey.TRUSTED)
+        HostKey.objects.create(
+            server=server,
+            key_type=key_type,
+            key_base64=key_b64,
+            fingerprint=ssh.fingerprint_of(key_b64),
+            status=HostKey.TRUSTED,
+        )
     return server
 
 
-def lab_jump_host(customer, host, *, name: str | None = None, pin: bool = True, credential: str = "key",
-                  username: str = "root", bounds: dict | None = None):
+def lab_jump_host(
+    customer,
+    host,
+    *,
+    name: str | None = None,
+    pin: bool = True,
+    credential: str = "key",
+    username: str = "root",
+    bounds: dict | None = None,
+):
     """A jump host for a lab bastion as an admin sets one up: its credential stored (the lab's key for root,
     or the password user's password), its host key pinned from a known_hosts line (unless told not to)."""
-    jump_host = services.jump_host_save(customer=customer, name=name or host.name, address=host.address,
-                                        ssh_port=host.port, username=username, bounds=bounds)
+    jump_host = services.jump_host_save(
+        customer=customer,
+        name=name or host.name,
+        address=host.address,
+        ssh_port=host.port,
+        username=username,
+        bounds=bounds,
+    )
     if credential == "key":
         services.jump_host_credential_set(jump_host=jump_host, kind="key", secret=host.client_key_path.read_text())
     elif credential == "password":

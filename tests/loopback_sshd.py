@@ -21,8 +21,7 @@ START_BOUND = 10.0  # seconds for sshd to answer with its banner
 
 
 def _keypair(path: Path) -> None:
-    subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", "", "-f", str(path)],
-                   check=True, timeout=30)
+    subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", "", "-f", str(path)], check=True, timeout=30)
 
 
 def _free_port() -> int:
@@ -76,17 +75,28 @@ def start(directory: Path, *, name: str = "loopback") -> LoopbackSshd:
             "KbdInteractiveAuthentication no\nPermitRootLogin prohibit-password\nLogLevel INFO\n"
         )
         log = open(directory / "sshd.log", "ab")  # noqa: SIM115 - sshd writes to it for its whole life
-        process = subprocess.Popen([str(SSHD), "-D", "-e", "-f", str(config)], stdin=subprocess.DEVNULL,
-                                   stdout=log, stderr=log, start_new_session=True)
+        process = subprocess.Popen(
+            [str(SSHD), "-D", "-e", "-f", str(config)],
+            stdin=subprocess.DEVNULL,
+            stdout=log,
+            stderr=log,
+            start_new_session=True,
+        )
         log.close()
         deadline = time.monotonic() + START_BOUND
         while time.monotonic() < deadline and process.poll() is None:
             try:
                 if _banner(port).startswith(b"SSH-2.0-"):
                     key_type, key_b64 = (directory / "host_key.pub").read_text().split()[:2]
-                    return LoopbackSshd(name=name, address="127.0.0.1", port=port, user=getpass.getuser(),
-                                        client_key_path=directory / "client_key",
-                                        host_public_key=f"{key_type} {key_b64}", process=process)
+                    return LoopbackSshd(
+                        name=name,
+                        address="127.0.0.1",
+                        port=port,
+                        user=getpass.getuser(),
+                        client_key_path=directory / "client_key",
+                        host_public_key=f"{key_type} {key_b64}",
+                        process=process,
+                    )
             except OSError:
                 time.sleep(0.05)
         if process.poll() is None:

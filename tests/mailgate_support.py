@@ -16,8 +16,16 @@ DESK = "support@desk.test"
 LIMIT = 64 * 1024
 
 
-def mail(*, sender="Olga Ops <ops@northwind.test>", to=DESK, subject="Mail stuck in queue", body="Hello desk.",
-         message_id=None, headers=None, attachments=()) -> EmailMessage:
+def mail(
+    *,
+    sender="Olga Ops <ops@northwind.test>",
+    to=DESK,
+    subject="Mail stuck in queue",
+    body="Hello desk.",
+    message_id=None,
+    headers=None,
+    attachments=(),
+) -> EmailMessage:
     msg = EmailMessage()
     msg["From"], msg["To"], msg["Subject"] = sender, to, subject
     if message_id:
@@ -59,9 +67,9 @@ class Sink:
         self.controller.stop()
 
 
-def send(listener: MailListener, message: EmailMessage, *, envelope_from: str | None = None,
-         to: tuple[str, ...] = (DESK,)) -> None:
+def send(
+    listener: MailListener, message: EmailMessage, *, envelope_from: str | None = None, to: tuple[str, ...] = (DESK,)
+) -> None:
     with smtplib.SMTP("127.0.0.1", listener.port, timeout=10) as smtp:
         sender = envelope_from if envelope_from is not None else message["From"].addresses[0].addr_spec
         smtp.send_message(message, from_addr=sender, to_addrs=list(to))
-

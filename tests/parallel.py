@@ -34,8 +34,10 @@ def redis_url_for_worker(url: str) -> str:
         return url
     db = int(parts.path.strip("/") or 0) + worker_index()
     if db >= REDIS_DATABASES:
-        raise RuntimeError(f"{url}: worker {worker_index()} would need Redis database {db}; "
-                           f"Redis has {REDIS_DATABASES} (0-{REDIS_DATABASES - 1}); configure a lower one")
+        raise RuntimeError(
+            f"{url}: worker {worker_index()} would need Redis database {db}; "
+            f"Redis has {REDIS_DATABASES} (0-{REDIS_DATABASES - 1}); configure a lower one"
+        )
     return urlunsplit(parts._replace(path=f"/{db}"))
 
 

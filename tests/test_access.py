@@ -88,46 +88,116 @@ MATRIX = [
     ("users", {}, "get", None, ADMINS),
     ("user_new", {}, "get", None, ADMINS),
     ("user_edit", {"user_id": "tech"}, "get", None, ADMINS),
-    ("collect", {"ticket_id": "ticket"}, "post", {"server": "", "playbook": ""},
-     {TECH: 400, ADMIN: 400, MANAGER: 403, OUTSIDER: 403}),
+    (
+        "collect",
+        {"ticket_id": "ticket"},
+        "post",
+        {"server": "", "playbook": ""},
+        {TECH: 400, ADMIN: 400, MANAGER: 403, OUTSIDER: 403},
+    ),
     ("ticket_collections", {"ticket_id": "ticket"}, "get", None, READERS),
     ("run", {"run_id": "run"}, "get", None, READERS),
     ("evidence_raw", {"run_id": "run", "step": "step"}, "get", None, READERS),
     ("server_access", {"server_id": "server"}, "get", None, ADMINS),
-    ("host_keys_import", {"server_id": "server"}, "post", {"kh-known_hosts": ""},
-     {TECH: 403, ADMIN: 400, MANAGER: 403, OUTSIDER: 403}),
-    ("ssh_trust", {"server_id": "server"}, "post", {"trust-ca_keys": "not a key"},
-     {TECH: 403, ADMIN: 400, MANAGER: 403, OUTSIDER: 403}),
-    ("host_key_decide", {"server_id": "server", "key_id": "host_key"}, "post", {"decision": "trust"},
-     {TECH: 403, ADMIN: 302, MANAGER: 403, OUTSIDER: 403}),
-    ("server_jump_chain", {"server_id": "server"}, "post", {"hop1": "0", "scope": "server"},
-     {TECH: 403, ADMIN: 400, MANAGER: 403, OUTSIDER: 403}),
+    (
+        "host_keys_import",
+        {"server_id": "server"},
+        "post",
+        {"kh-known_hosts": ""},
+        {TECH: 403, ADMIN: 400, MANAGER: 403, OUTSIDER: 403},
+    ),
+    (
+        "ssh_trust",
+        {"server_id": "server"},
+        "post",
+        {"trust-ca_keys": "not a key"},
+        {TECH: 403, ADMIN: 400, MANAGER: 403, OUTSIDER: 403},
+    ),
+    (
+        "host_key_decide",
+        {"server_id": "server", "key_id": "host_key"},
+        "post",
+        {"decision": "trust"},
+        {TECH: 403, ADMIN: 302, MANAGER: 403, OUTSIDER: 403},
+    ),
+    (
+        "server_jump_chain",
+        {"server_id": "server"},
+        "post",
+        {"hop1": "0", "scope": "server"},
+        {TECH: 403, ADMIN: 400, MANAGER: 403, OUTSIDER: 403},
+    ),
     ("jump_host_new", {"server_id": "server"}, "get", None, ADMINS),
     ("jump_host", {"jump_host_id": "jump_host"}, "get", None, ADMINS),
-    ("jump_host_key_decide", {"jump_host_id": "jump_host", "key_id": "jump_key"}, "post", {"decision": "trust"},
-     {TECH: 403, ADMIN: 302, MANAGER: 403, OUTSIDER: 403}),
+    (
+        "jump_host_key_decide",
+        {"jump_host_id": "jump_host", "key_id": "jump_key"},
+        "post",
+        {"decision": "trust"},
+        {TECH: 403, ADMIN: 302, MANAGER: 403, OUTSIDER: 403},
+    ),
     ("playbooks", {}, "get", None, ADMINS),
     ("playbook_new", {}, "get", None, ADMINS),
     ("playbook_edit", {"playbook_id": "playbook"}, "get", None, ADMINS),
     ("audit", {}, "get", None, ADMINS),
-    ("sweep_start", {"customer_id": "customer"}, "post", {"playbook": ""},
-     {TECH: 400, ADMIN: 400, MANAGER: 403, OUTSIDER: 403}),
+    (
+        "sweep_start",
+        {"customer_id": "customer"},
+        "post",
+        {"playbook": ""},
+        {TECH: 400, ADMIN: 400, MANAGER: 403, OUTSIDER: 403},
+    ),
     ("sweep", {"sweep_id": "sweep"}, "get", None, READERS),
     ("sweep_file_tickets", {"sweep_id": "sweep"}, "post", {}, WORKERS_POST),  # still running: back, with a message
-    ("sweep_schedule_add", {"customer_id": "customer"}, "post", {"schedule-playbook": ""},
-     {TECH: 403, ADMIN: 400, MANAGER: 403, OUTSIDER: 403}),
-    ("sweep_schedule_delete", {"schedule_id": "sweep_schedule"}, "post", {},
-     {TECH: 403, ADMIN: 302, MANAGER: 403, OUTSIDER: 403}),
-    ("ticket_accept_fix", {"ticket_id": "ticket"}, "post", {"recipe": ""},
-     {TECH: 200, ADMIN: 200, MANAGER: 403, OUTSIDER: 403}),  # no such suggested fix: the ticket, with the error
-    ("ticket_reject_fix", {"ticket_id": "ticket"}, "post", {"recipe": "", "reason": ""},
-     {TECH: 200, ADMIN: 200, MANAGER: 403, OUTSIDER: 403}),  # no such suggested fix: the ticket, with the error
-    ("ticket_resolve_with_fix", {"ticket_id": "ticket"}, "post", {"recipe": ""},
-     {TECH: 200, ADMIN: 200, MANAGER: 403, OUTSIDER: 403}),  # no such suggested fix: the ticket, with the error
-    ("ticket_verify_fix", {"ticket_id": "ticket"}, "post", {"recipe": ""},
-     {TECH: 200, ADMIN: 200, MANAGER: 403, OUTSIDER: 403}),  # no such suggested fix: the ticket, with the error
-    ("ticket_settle_possible", {"ticket_id": "ticket"}, "post", {"symptom": "disk-full", "server": "1"},
-     {TECH: 200, ADMIN: 200, MANAGER: 403, OUTSIDER: 403}),  # not possible on this ticket: the ticket, with the error
+    (
+        "sweep_schedule_add",
+        {"customer_id": "customer"},
+        "post",
+        {"schedule-playbook": ""},
+        {TECH: 403, ADMIN: 400, MANAGER: 403, OUTSIDER: 403},
+    ),
+    (
+        "sweep_schedule_delete",
+        {"schedule_id": "sweep_schedule"},
+        "post",
+        {},
+        {TECH: 403, ADMIN: 302, MANAGER: 403, OUTSIDER: 403},
+    ),
+    (
+        "ticket_accept_fix",
+        {"ticket_id": "ticket"},
+        "post",
+        {"recipe": ""},
+        {TECH: 200, ADMIN: 200, MANAGER: 403, OUTSIDER: 403},
+    ),  # no such suggested fix: the ticket, with the error
+    (
+        "ticket_reject_fix",
+        {"ticket_id": "ticket"},
+        "post",
+        {"recipe": "", "reason": ""},
+        {TECH: 200, ADMIN: 200, MANAGER: 403, OUTSIDER: 403},
+    ),  # no such suggested fix: the ticket, with the error
+    (
+        "ticket_resolve_with_fix",
+        {"ticket_id": "ticket"},
+        "post",
+        {"recipe": ""},
+        {TECH: 200, ADMIN: 200, MANAGER: 403, OUTSIDER: 403},
+    ),  # no such suggested fix: the ticket, with the error
+    (
+        "ticket_verify_fix",
+        {"ticket_id": "ticket"},
+        "post",
+        {"recipe": ""},
+        {TECH: 200, ADMIN: 200, MANAGER: 403, OUTSIDER: 403},
+    ),  # no such suggested fix: the ticket, with the error
+    (
+        "ticket_settle_possible",
+        {"ticket_id": "ticket"},
+        "post",
+        {"symptom": "disk-full", "server": "1"},
+        {TECH: 200, ADMIN: 200, MANAGER: 403, OUTSIDER: 403},
+    ),  # not possible on this ticket: the ticket, with the error
     ("kb", {}, "get", None, READERS),
     ("kb_symptom_new", {}, "get", None, ADMINS),
     ("kb_symptom_try", {}, "post", {"signature": "probe: load\nregex: up"}, ADMINS),
@@ -138,33 +208,70 @@ MATRIX = [
     ("kb_recipe_edit", {"key": "recipe"}, "get", None, ADMINS),
     ("kb_recipe_history", {"key": "recipe"}, "get", None, READERS),
     ("dashboard", {}, "get", None, DASHBOARDS),
-    *((f"dashboard_csv_{chart}", {}, "get", None, DASHBOARDS)
-      for chart in ("opened_resolved", "backlog", "response_weekly", "response_customers", "sla_breaches",
-                    "symptoms", "recipes", "failures_reason", "failures_customer", "workload")),
+    *(
+        (f"dashboard_csv_{chart}", {}, "get", None, DASHBOARDS)
+        for chart in (
+            "opened_resolved",
+            "backlog",
+            "response_weekly",
+            "response_customers",
+            "sla_breaches",
+            "symptoms",
+            "recipes",
+            "failures_reason",
+            "failures_customer",
+            "workload",
+        )
+    ),
     ("webhooks", {}, "get", None, ADMINS),
     ("webhook_new", {}, "get", None, ADMINS),
     ("webhook_deliveries", {"endpoint_id": "webhook"}, "get", None, ADMINS),
     ("webhook_edit", {"endpoint_id": "webhook"}, "get", None, ADMINS),
     ("webhook_rotate", {"endpoint_id": "webhook"}, "post", {}, ADMINS),  # the new secret, shown once
     ("webhook_test", {"endpoint_id": "webhook"}, "post", {}, {TECH: 403, ADMIN: 302, MANAGER: 403, OUTSIDER: 403}),
-    ("webhook_redeliver", {"endpoint_id": "webhook", "delivery_id": "delivery"}, "post", {},
-     {TECH: 403, ADMIN: 302, MANAGER: 403, OUTSIDER: 403}),
+    (
+        "webhook_redeliver",
+        {"endpoint_id": "webhook", "delivery_id": "delivery"},
+        "post",
+        {},
+        {TECH: 403, ADMIN: 302, MANAGER: 403, OUTSIDER: 403},
+    ),
     ("mail_attachment", {"attachment_id": "attachment"}, "get", None, READERS),
     ("macros", {}, "get", None, ADMINS),
     ("macro_new", {}, "get", None, ADMINS),
     ("macro_edit", {"macro_id": "macro"}, "get", None, ADMINS),
-    ("macro_set_active", {"macro_id": "macro"}, "post", {"active": "0"},
-     {TECH: 403, ADMIN: 302, MANAGER: 403, OUTSIDER: 403}),
-    ("ticket_apply_macro", {"ticket_id": "ticket"}, "post", {"macro": "", "body": "draft"},
-     {TECH: 200, ADMIN: 200, MANAGER: 403, OUTSIDER: 403}),  # no such macro: the ticket, with the error
+    (
+        "macro_set_active",
+        {"macro_id": "macro"},
+        "post",
+        {"active": "0"},
+        {TECH: 403, ADMIN: 302, MANAGER: 403, OUTSIDER: 403},
+    ),
+    (
+        "ticket_apply_macro",
+        {"ticket_id": "ticket"},
+        "post",
+        {"macro": "", "body": "draft"},
+        {TECH: 200, ADMIN: 200, MANAGER: 403, OUTSIDER: 403},
+    ),  # no such macro: the ticket, with the error
     ("mailboxes", {}, "get", None, ADMINS),
     ("mailbox_new", {}, "get", None, ADMINS),
     ("mailbox_edit", {"mailbox_id": "mailbox"}, "get", None, ADMINS),
-    ("mailbox_test", {"mailbox_id": "mailbox"}, "post", {},  # nothing listens: back to the list, with why
-     {TECH: 403, ADMIN: 302, MANAGER: 403, OUTSIDER: 403}),
+    (
+        "mailbox_test",
+        {"mailbox_id": "mailbox"},
+        "post",
+        {},  # nothing listens: back to the list, with why
+        {TECH: 403, ADMIN: 302, MANAGER: 403, OUTSIDER: 403},
+    ),
     ("held_mail", {}, "get", None, WORKERS_GET),
-    ("held_mail_ticket", {"message_id": "held"}, "post", {"customer": ""},  # no customer chosen: the page, with why
-     {TECH: 400, ADMIN: 400, MANAGER: 403, OUTSIDER: 403}),
+    (
+        "held_mail_ticket",
+        {"message_id": "held"},
+        "post",
+        {"customer": ""},  # no customer chosen: the page, with why
+        {TECH: 400, ADMIN: 400, MANAGER: 403, OUTSIDER: 403},
+    ),
     ("held_mail_reject", {"message_id": "held"}, "post", {}, WORKERS_POST),
     ("mail_routes", {}, "get", None, ADMINS),
     ("mail_route_delete", {"route_id": "mail_route"}, "post", {}, {TECH: 403, ADMIN: 302, MANAGER: 403, OUTSIDER: 403}),
@@ -203,47 +310,79 @@ def _build_scene() -> dict:
     tech, admin_user, manager, outsider = cast["tech"], cast["admin_user"], cast["manager"], cast["outsider"]
     customer, server, ticket = cast["customer"], cast["server"], cast["ticket"]
     playbook = Playbook.objects.create(name="Host health", steps=[{"probe": "load", "params": {}}])
-    run = CollectionRun.objects.create(ticket=ticket, server=server, playbook=playbook, playbook_name=playbook.name,
-                                       steps=playbook.steps, state="succeeded")
+    run = CollectionRun.objects.create(
+        ticket=ticket,
+        server=server,
+        playbook=playbook,
+        playbook_name=playbook.name,
+        steps=playbook.steps,
+        state="succeeded",
+    )
     Evidence.objects.create(run=run, step=0, probe="load", command="uptime", exit_status=0, output=b"up 1 day")
     host_key = HostKey.objects.create(server=server, key_type="ssh-ed25519", key_base64="AAAA", fingerprint="SHA256:x")
     jump_host = JumpHost.objects.create(customer=customer, name="bastion1", address="192.0.2.1", username="root")
-    jump_key = JumpHostKey.objects.create(jump_host=jump_host, key_type="ssh-ed25519", key_base64="AAAA",
-                                          fingerprint="SHA256:x")
-    symptom, _ = knowledge.symptom_save(data={"key": "slow-host", "title": "Slow host",
-                                              "signature": {"probe": "load", "regex": "up"}}, by=admin_user)
-    recipe, _ = knowledge.recipe_save(data={"key": "reboot-it", "title": "Reboot", "fixes": ["slow-host"],
-                                            "steps": ["Reboot."]}, by=admin_user)
-    endpoint, _ = webhooks.endpoint_create(name="Portal", url="https://portal.test/hook",
-                                           event_types=["ticket.created"])
+    jump_key = JumpHostKey.objects.create(
+        jump_host=jump_host, key_type="ssh-ed25519", key_base64="AAAA", fingerprint="SHA256:x"
+    )
+    symptom, _ = knowledge.symptom_save(
+        data={"key": "slow-host", "title": "Slow host", "signature": {"probe": "load", "regex": "up"}}, by=admin_user
+    )
+    recipe, _ = knowledge.recipe_save(
+        data={"key": "reboot-it", "title": "Reboot", "fixes": ["slow-host"], "steps": ["Reboot."]}, by=admin_user
+    )
+    endpoint, _ = webhooks.endpoint_create(
+        name="Portal", url="https://portal.test/hook", event_types=["ticket.created"]
+    )
     delivery = webhooks.endpoint_send_test(endpoint=endpoint)
     inbound = InboundMessage.objects.create(outcome=Outcome.CREATED, ticket=ticket, from_address="ops@northwind.test")
-    attachment = Attachment.objects.create(message=inbound, ticket=ticket, filename="log.txt",
-                                           content_type="text/plain", size=2, content=b"ok")
+    attachment = Attachment.objects.create(
+        message=inbound, ticket=ticket, filename="log.txt", content_type="text/plain", size=2, content=b"ok"
+    )
     held = InboundMessage.objects.create(outcome=Outcome.UNMATCHED, from_address="kim@newco.test", subject="Hi")
     mail_route = mail_services.mail_route_add(customer=customer, value="northwind.test")
-    mailbox = mailbox_services.mailbox_create(name="Support", host="127.0.0.1", port=free_port(), security="plain",
-                                              username="desk", password="imap-s3cret")
+    mailbox = mailbox_services.mailbox_create(
+        name="Support", host="127.0.0.1", port=free_port(), security="plain", username="desk", password="imap-s3cret"
+    )
     Heartbeat.objects.create(name="worker", seen_at=timezone.now())  # a live worker: /healthz answers 200
     sweep = Sweep.objects.create(customer=customer, playbook=playbook, playbook_name=playbook.name)
-    CollectionRun.objects.create(sweep=sweep, server=server, playbook=playbook, playbook_name=playbook.name,
-                                 steps=playbook.steps)
+    CollectionRun.objects.create(
+        sweep=sweep, server=server, playbook=playbook, playbook_name=playbook.name, steps=playbook.steps
+    )
     schedule = SweepSchedule.objects.create(customer=customer, playbook=playbook, hour=2)
-    calendar = desk.business_calendar_save(calendar=None, name="Office", time_zone="Europe/Berlin",
-                                           weekly_hours={"mon": ["09:00-17:00"]}, holidays=[])
+    calendar = desk.business_calendar_save(
+        calendar=None, name="Office", time_zone="Europe/Berlin", weekly_hours={"mon": ["09:00-17:00"]}, holidays=[]
+    )
     macro = Macro.objects.create(name="Ask for logs", body="Hello {{customer}}")
     saved_view = SavedView.objects.create(user=tech, name="Mine", query="assignee=me")
     return {
         "users": {TECH: tech, ADMIN: admin_user, MANAGER: manager, OUTSIDER: outsider, ANON: None},
-        "objects": {"ticket": ticket, "customer": customer, "server": server, "tech": tech, "run": run,
-                    "step": _Step(), "playbook": playbook, "host_key": host_key,
-                    "jump_host": jump_host, "jump_key": jump_key,
-                    "symptom": _Keyed(symptom.key), "recipe": _Keyed(recipe.key),
-                    "webhook": endpoint, "delivery": delivery, "attachment": attachment,
-                    "sweep": sweep, "sweep_schedule": schedule,
-                    "calendar": calendar, "tier": customer.sla_tier, "macro": macro, "mailbox": mailbox,
-                    "held": held, "mail_route": mail_route,
-                    "saved_view": saved_view, "contact": customer.contacts.get()},
+        "objects": {
+            "ticket": ticket,
+            "customer": customer,
+            "server": server,
+            "tech": tech,
+            "run": run,
+            "step": _Step(),
+            "playbook": playbook,
+            "host_key": host_key,
+            "jump_host": jump_host,
+            "jump_key": jump_key,
+            "symptom": _Keyed(symptom.key),
+            "recipe": _Keyed(recipe.key),
+            "webhook": endpoint,
+            "delivery": delivery,
+            "attachment": attachment,
+            "sweep": sweep,
+            "sweep_schedule": schedule,
+            "calendar": calendar,
+            "tier": customer.sla_tier,
+            "macro": macro,
+            "mailbox": mailbox,
+            "held": held,
+            "mail_route": mail_route,
+            "saved_view": saved_view,
+            "contact": customer.contacts.get(),
+        },
     }
 
 
@@ -311,8 +450,15 @@ def test_navigation_only_offers_what_the_role_allows(client, scene):
     assert 'href="/tickets/new/"' not in page and 'href="/overview/"' in page
 
 
-@pytest.mark.parametrize("path", ["/tickets/99999999999999999999/", "/runs/99999999999999999999/evidence/0/raw",
-                                  "/servers/123456789012345678901234/", "/runs/1/evidence/99999999999999999999/raw"])
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/tickets/99999999999999999999/",
+        "/runs/99999999999999999999/evidence/0/raw",
+        "/servers/123456789012345678901234/",
+        "/runs/1/evidence/99999999999999999999/raw",
+    ],
+)
 def test_an_id_too_large_for_the_database_is_not_found_not_an_error(client, scene, path):
     client.force_login(scene["users"][ADMIN])
     assert client.get(path).status_code == 404

@@ -92,8 +92,11 @@ def test_a_garbage_token_header_is_a_401_not_an_error(tech):
 
 def test_a_password_buys_a_first_token(tech):
     client = APIClient()
-    response = client.post(reverse("api:token_login"),
-                           {"username": "tess", "password": "correct-horse-battery", "name": "zabbix"}, format="json")
+    response = client.post(
+        reverse("api:token_login"),
+        {"username": "tess", "password": "correct-horse-battery", "name": "zabbix"},
+        format="json",
+    )
     assert response.status_code == 201
     client.credentials(HTTP_AUTHORIZATION=f"Token {response.json()['key']}")
     assert client.get(reverse("api:tickets")).status_code == 200
@@ -102,8 +105,9 @@ def test_a_password_buys_a_first_token(tech):
 
 
 def test_a_user_without_a_role_gets_no_token(outsider):
-    response = APIClient().post(reverse("api:token_login"),
-                                {"username": "olly", "password": "correct-horse-battery"}, format="json")
+    response = APIClient().post(
+        reverse("api:token_login"), {"username": "olly", "password": "correct-horse-battery"}, format="json"
+    )
     assert response.status_code == 400  # as for a wrong password: no oracle (tests/test_no_500s.py)
     assert not ApiToken.objects.exists()
 
@@ -112,8 +116,13 @@ def test_a_user_without_a_role_gets_no_token(outsider):
 
 
 def _file(customer, n: int, **kwargs) -> Ticket:
-    return services.ticket_create(subject=f"Ticket {n}", description="x", customer=customer,
-                                  now=timezone.now() - timedelta(minutes=100 - n), **kwargs)
+    return services.ticket_create(
+        subject=f"Ticket {n}",
+        description="x",
+        customer=customer,
+        now=timezone.now() - timedelta(minutes=100 - n),
+        **kwargs,
+    )
 
 
 def test_the_queue_pages_by_cursor_and_round_trips(tech, customer):
@@ -168,19 +177,22 @@ def test_the_queue_filters_like_the_browser(tech, admin_user, customer):
     assert subjects(sort="priority", at_risk="false") == ["Ticket 1", "Ticket 2"]
 
 
-@pytest.mark.parametrize("params,field", [
-    ({"status": "bogus"}, "status"),
-    ({"priority": "9"}, "priority"),
-    ({"assignee": "bob"}, "assignee"),
-    ({"customer": "999999"}, "customer"),
-    ({"customer": "x"}, "customer"),
-    ({"tag": "no spaces!"}, "tag"),
-    ({"sort": "random"}, "sort"),
-    ({"page_size": "0"}, "page_size"),
-    ({"cursor": "n.!!!"}, "cursor"),
-    ({"cursor": "x.W10"}, "cursor"),
-    ({"q": "a\x00b"}, "q"),
-])
+@pytest.mark.parametrize(
+    "params,field",
+    [
+        ({"status": "bogus"}, "status"),
+        ({"priority": "9"}, "priority"),
+        ({"assignee": "bob"}, "assignee"),
+        ({"customer": "999999"}, "customer"),
+        ({"customer": "x"}, "customer"),
+        ({"tag": "no spaces!"}, "tag"),
+        ({"sort": "random"}, "sort"),
+        ({"page_size": "0"}, "page_size"),
+        ({"cursor": "n.!!!"}, "cursor"),
+        ({"cursor": "x.W10"}, "cursor"),
+        ({"q": "a\x00b"}, "q"),
+    ],
+)
 def test_a_bad_filter_is_a_400_naming_the_field(tech, params, field):
     response = api_as(tech).get(reverse("api:tickets"), params)
     assert response.status_code == 400
@@ -191,10 +203,19 @@ def test_a_bad_filter_is_a_400_naming_the_field(tech, params, field):
 
 
 def test_filing_a_ticket_goes_through_the_service(tech, customer, server):
-    response = api_as(tech).post(reverse("api:tickets"), {
-        "customer": customer.pk, "subject": "  Slow mail ", "description": "30 s", "priority": 2,
-        "servers": [server.pk], "tags": ["Mail", "slow-send"], "assignee": tech.pk,
-    }, format="json")
+    response = api_as(tech).post(
+        reverse("api:tickets"),
+        {
+            "customer": customer.pk,
+            "subject": "  Slow mail ",
+            "description": "30 s",
+            "priority": 2,
+            "servers": [server.pk],
+            "tags": ["Mail", "slow-send"],
+            "assignee": tech.pk,
+        },
+        format="json",
+    )
     assert response.status_code == 201, response.content
     body = response.json()
     assert body["subject"] == "Slow mail" and body["tags"] == ["mail", "slow-send"]
@@ -206,30 +227,40 @@ def test_filing_a_ticket_goes_through_the_service(tech, customer, server):
 def test_filing_a_ticket_with_another_customers_server_is_a_400(tech, customer):
     other = Customer.objects.create(name="Contoso", sla_tier=SlaTier.objects.get(name="Gold"))
     foreign = Server.objects.create(customer=other, name="web1", address="192.0.2.99")
-    response = api_as(tech).post(reverse("api:tickets"), {
-        "customer": customer.pk, "subject": "s", "description": "d", "servers": [foreign.pk]}, format="json")
+    response = api_as(tech).post(
+        reverse("api:tickets"),
+        {"customer": customer.pk, "subject": "s", "description": "d", "servers": [foreign.pk]},
+        format="json",
+    )
     assert response.status_code == 400 and "Not servers of Northwind Hosting" in str(response.json()["servers"])
     assert not Ticket.objects.exists()
 
 
-@pytest.mark.parametrize("body", [
-    {},
-    {"customer": 999999, "subject": "s", "description": "d"},
-    {"customer": 2**70, "subject": "s", "description": "d"},
-    {"customer": "one", "subject": "s", "description": "d"},
-    {"customer": None, "subject": "s" * 201, "description": "d"},
-    {"subject": "s", "description": "d", "tags": ["not a tag!"]},
-    {"subject": "s", "description": "d", "assignee": 424242},
-])
+@pytest.mark.parametrize(
+    "body",
+    [
+        {},
+        {"customer": 999999, "subject": "s", "description": "d"},
+        {"customer": 2**70, "subject": "s", "description": "d"},
+        {"customer": "one", "subject": "s", "description": "d"},
+        {"customer": None, "subject": "s" * 201, "description": "d"},
+        {"subject": "s", "description": "d", "tags": ["not a tag!"]},
+        {"subject": "s", "description": "d", "assignee": 424242},
+    ],
+)
 def test_bad_ticket_input_is_a_400(tech, customer, body):
-    response = api_as(tech).post(reverse("api:tickets"), {"customer": customer.pk, **body}
-                                 if "customer" not in body and body else body, format="json")
+    response = api_as(tech).post(
+        reverse("api:tickets"),
+        {"customer": customer.pk, **body} if "customer" not in body and body else body,
+        format="json",
+    )
     assert response.status_code == 400, response.content
 
 
 def test_text_no_database_can_store_is_a_400(tech, customer):
     raw = '{"customer": CUSTOMER, "subject": "\\ud800", "description": "nul \\u0000"}'.replace(
-        "CUSTOMER", str(customer.pk))
+        "CUSTOMER", str(customer.pk)
+    )
     response = api_as(tech).post(reverse("api:tickets"), raw, content_type="application/json")
     assert response.status_code == 400 and set(response.json()) == {"subject", "description"}
 
@@ -240,10 +271,18 @@ def test_a_ticket_can_only_be_assigned_to_a_tech_or_admin(tech, manager, ticket)
 
 
 def test_updating_a_ticket_runs_each_change_through_its_service(tech, admin_user, ticket, server):
-    response = api_as(tech).patch(reverse("api:ticket", args=[ticket.pk]), {
-        "status": "triaging", "note": "looking", "priority": 1, "assignee": admin_user.pk,
-        "tags": ["mail", "urgent"], "servers": [],
-    }, format="json")
+    response = api_as(tech).patch(
+        reverse("api:ticket", args=[ticket.pk]),
+        {
+            "status": "triaging",
+            "note": "looking",
+            "priority": 1,
+            "assignee": admin_user.pk,
+            "tags": ["mail", "urgent"],
+            "servers": [],
+        },
+        format="json",
+    )
     assert response.status_code == 200, response.content
     body = response.json()
     assert (body["status"], body["priority"], body["assignee"]["username"]) == ("triaging", 1, "ada")
@@ -254,8 +293,9 @@ def test_updating_a_ticket_runs_each_change_through_its_service(tech, admin_user
 
 
 def test_a_refused_status_change_is_a_400_and_changes_nothing(tech, ticket):
-    response = api_as(tech).patch(reverse("api:ticket", args=[ticket.pk]),
-                                  {"priority": 1, "status": "closed"}, format="json")
+    response = api_as(tech).patch(
+        reverse("api:ticket", args=[ticket.pk]), {"priority": 1, "status": "closed"}, format="json"
+    )
     assert response.status_code == 400
     assert "cannot become closed" in response.json()["status"][0]
     ticket.refresh_from_db()
@@ -278,8 +318,9 @@ def test_an_unknown_ticket_is_a_404(tech):
 def test_comments_are_public_replies_or_internal_notes(tech, ticket):
     client = api_as(tech)
     reply = client.post(reverse("api:ticket_comments", args=[ticket.pk]), {"body": "We are on it."}, format="json")
-    note = client.post(reverse("api:ticket_comments", args=[ticket.pk]),
-                       {"body": "strace next", "internal": True}, format="json")
+    note = client.post(
+        reverse("api:ticket_comments", args=[ticket.pk]), {"body": "strace next", "internal": True}, format="json"
+    )
     assert (reply.status_code, reply.json()["kind"]) == (201, "reply")
     assert (note.status_code, note.json()["kind"]) == (201, "note")
     ticket.refresh_from_db()
@@ -287,7 +328,10 @@ def test_comments_are_public_replies_or_internal_notes(tech, ticket):
     timeline = client.get(reverse("api:ticket", args=[ticket.pk])).json()["timeline"]
     # The first public reply also moved the new ticket to triaging.
     assert [(e["kind"], e["body"]) for e in timeline][-3:] == [
-        ("reply", "We are on it."), ("status", "First public reply."), ("note", "strace next")]
+        ("reply", "We are on it."),
+        ("status", "First public reply."),
+        ("note", "strace next"),
+    ]
 
 
 # --- Ticket versions: ETag, If-Match and the body's version ----------------------------
@@ -306,8 +350,12 @@ def test_a_ticket_read_carries_its_version_in_the_body_and_as_a_weak_etag(tech, 
 def test_a_change_at_the_version_read_is_applied_and_answers_the_new_etag(tech, ticket):
     client = api_as(tech)
     etag = client.get(reverse("api:ticket", args=[ticket.pk]))["ETag"]
-    response = client.patch(reverse("api:ticket", args=[ticket.pk]), {"priority": 1, "tags": ["urgent"]},
-                            format="json", headers={"If-Match": etag})
+    response = client.patch(
+        reverse("api:ticket", args=[ticket.pk]),
+        {"priority": 1, "tags": ["urgent"]},
+        format="json",
+        headers={"If-Match": etag},
+    )
     assert response.status_code == 200, response.content
     assert response["ETag"] == 'W/"3"' and response.json()["version"] == 3  # two changes, one check
     again = client.patch(reverse("api:ticket", args=[ticket.pk]), {"priority": 3, "version": 3}, format="json")
@@ -319,15 +367,21 @@ def test_a_change_with_a_stale_if_match_is_a_412_saying_what_changed_and_by_whom
     services.ticket_set_tags(ticket=ticket, tag_names=["mail", "urgent"], by=admin_user)
     services.ticket_change_priority(ticket=ticket, priority=1, by=admin_user)
 
-    response = api_as(tech).patch(reverse("api:ticket", args=[ticket.pk]), {"priority": 4, "status": "triaging"},
-                                  format="json", headers={"If-Match": etag})
+    response = api_as(tech).patch(
+        reverse("api:ticket", args=[ticket.pk]),
+        {"priority": 4, "status": "triaging"},
+        format="json",
+        headers={"If-Match": etag},
+    )
 
     assert response.status_code == 412
     body = response.json()
     assert (body["seen_version"], body["version"], body["changed_by"]) == (1, 3, ["ada"])
     assert body["detail"].startswith("Not changed: the ticket changed after version 1 (it is now version 3), by ada")
     assert [(c["kind"], c["kind_label"], c["actor"], c["data"]["to"]) for c in body["changes"]] == [
-        ("tags", "Tags changed", "ada", ["mail", "urgent"]), ("priority", "Priority change", "ada", 1)]
+        ("tags", "Tags changed", "ada", ["mail", "urgent"]),
+        ("priority", "Priority change", "ada", 1),
+    ]
     assert response["ETag"] == 'W/"3"'
     ticket.refresh_from_db()
     assert (ticket.priority, ticket.status, ticket.version) == (1, "new", 3)  # nothing of the change was made
@@ -335,8 +389,9 @@ def test_a_change_with_a_stale_if_match_is_a_412_saying_what_changed_and_by_whom
 
 def test_a_stale_version_in_the_body_is_a_409_with_the_same_answer(tech, admin_user, ticket):
     services.ticket_assign(ticket=ticket, assignee=admin_user, by=admin_user)
-    response = api_as(tech).patch(reverse("api:ticket", args=[ticket.pk]), {"assignee": tech.pk, "version": 1},
-                                  format="json")
+    response = api_as(tech).patch(
+        reverse("api:ticket", args=[ticket.pk]), {"assignee": tech.pk, "version": 1}, format="json"
+    )
     assert response.status_code == 409
     assert response.json()["changed_by"] == ["ada"] and response.json()["changes"][0]["kind"] == "assignment"
     ticket.refresh_from_db()
@@ -347,10 +402,13 @@ def test_if_match_is_checked_before_the_bodys_version(tech, admin_user, ticket):
     services.ticket_change_priority(ticket=ticket, priority=1, by=admin_user)
     client = api_as(tech)
     url = reverse("api:ticket", args=[ticket.pk])
-    assert client.patch(url, {"priority": 4, "version": 2}, format="json",
-                        headers={"If-Match": 'W/"1"'}).status_code == 412
-    assert client.patch(url, {"priority": 4, "version": 1}, format="json",
-                        headers={"If-Match": '"2"'}).status_code == 409  # a strong tag names the version too
+    assert (
+        client.patch(url, {"priority": 4, "version": 2}, format="json", headers={"If-Match": 'W/"1"'}).status_code
+        == 412
+    )
+    assert (
+        client.patch(url, {"priority": 4, "version": 1}, format="json", headers={"If-Match": '"2"'}).status_code == 409
+    )  # a strong tag names the version too
 
 
 def test_without_if_match_or_a_version_the_change_is_applied_whatever_changed(tech, admin_user, ticket):
@@ -365,8 +423,9 @@ def test_without_if_match_or_a_version_the_change_is_applied_whatever_changed(te
 
 @pytest.mark.parametrize("header", ['W/"abc"', "2", '"1", "2"', 'W/""', "x" * 50])
 def test_a_malformed_if_match_is_a_400_and_changes_nothing(tech, ticket, header):
-    response = api_as(tech).patch(reverse("api:ticket", args=[ticket.pk]), {"priority": 4}, format="json",
-                                  headers={"If-Match": header})
+    response = api_as(tech).patch(
+        reverse("api:ticket", args=[ticket.pk]), {"priority": 4}, format="json", headers={"If-Match": header}
+    )
     assert response.status_code == 400 and "If-Match" in response.json()
     ticket.refresh_from_db()
     assert ticket.priority == 2
@@ -380,17 +439,25 @@ def test_only_a_version_is_no_change_at_all(tech, ticket):
 def test_a_comment_or_a_collection_on_a_ticket_changed_since_is_refused(tech, admin_user, ticket, server, playbook):
     services.ticket_add_note(ticket=ticket, author=admin_user, body="I have this one")
     client = api_as(tech)
-    comment = client.post(reverse("api:ticket_comments", args=[ticket.pk]), {"body": "Looking."}, format="json",
-                          headers={"If-Match": 'W/"1"'})
-    run = client.post(reverse("api:ticket_runs", args=[ticket.pk]),
-                      {"server": server.pk, "playbook": playbook.pk, "version": 1}, format="json")
+    comment = client.post(
+        reverse("api:ticket_comments", args=[ticket.pk]),
+        {"body": "Looking."},
+        format="json",
+        headers={"If-Match": 'W/"1"'},
+    )
+    run = client.post(
+        reverse("api:ticket_runs", args=[ticket.pk]),
+        {"server": server.pk, "playbook": playbook.pk, "version": 1},
+        format="json",
+    )
     assert (comment.status_code, run.status_code) == (412, 409)
     assert comment.json()["changes"][0]["body"] == "I have this one"
     assert not ticket.events.filter(kind__in=[EventKind.REPLY, EventKind.COLLECTION]).exists()
     assert not CollectionRun.objects.exists()
 
-    reply = client.post(reverse("api:ticket_comments", args=[ticket.pk]), {"body": "Looking.", "version": 2},
-                        format="json")
+    reply = client.post(
+        reverse("api:ticket_comments", args=[ticket.pk]), {"body": "Looking.", "version": 2}, format="json"
+    )
     assert reply.status_code == 201 and reply.json()["version"] == 3
 
 
@@ -399,22 +466,27 @@ def test_a_comment_or_a_collection_on_a_ticket_changed_since_is_refused(tech, ad
 
 def test_admins_add_and_change_servers_with_the_browsers_rules(admin_user, customer):
     client = api_as(admin_user)
-    created = client.post(reverse("api:servers"), {"customer": customer.pk, "name": "web1",
-                                                   "address": "Web1.Example.COM", "roles": ["web", "Cache"]},
-                          format="json")
+    created = client.post(
+        reverse("api:servers"),
+        {"customer": customer.pk, "name": "web1", "address": "Web1.Example.COM", "roles": ["web", "Cache"]},
+        format="json",
+    )
     assert created.status_code == 201, created.content
     assert (created.json()["address"], created.json()["roles"]) == ("web1.example.com", ["cache", "web"])
     changed = client.patch(reverse("api:server", args=[created.json()["id"]]), {"ssh_port": 2222}, format="json")
     assert changed.status_code == 200 and changed.json()["ssh_port"] == 2222
     assert changed.json()["roles"] == ["cache", "web"]
-    bad = client.post(reverse("api:servers"), {"customer": customer.pk, "name": "x", "address": "not an address"},
-                      format="json")
+    bad = client.post(
+        reverse("api:servers"), {"customer": customer.pk, "name": "x", "address": "not an address"}, format="json"
+    )
     assert bad.status_code == 400 and "address" in bad.json()
-    clash = client.post(reverse("api:servers"), {"customer": customer.pk, "name": "web1", "address": "10.0.0.1"},
-                        format="json")
+    clash = client.post(
+        reverse("api:servers"), {"customer": customer.pk, "name": "web1", "address": "10.0.0.1"}, format="json"
+    )
     assert clash.status_code == 400
-    nobody = client.post(reverse("api:servers"), {"customer": 999999, "name": "x", "address": "10.0.0.1"},
-                         format="json")
+    nobody = client.post(
+        reverse("api:servers"), {"customer": 999999, "name": "x", "address": "10.0.0.1"}, format="json"
+    )
     assert nobody.status_code == 400 and "customer" in nobody.json()
 
 
@@ -431,8 +503,9 @@ def test_servers_list_filters_by_customer_and_pages(tech, customer, server):
 
 
 def test_starting_a_collection_queues_a_run_and_answers_202(tech, ticket, server, playbook):
-    response = api_as(tech).post(reverse("api:ticket_runs", args=[ticket.pk]),
-                                 {"server": server.pk, "playbook": playbook.pk}, format="json")
+    response = api_as(tech).post(
+        reverse("api:ticket_runs", args=[ticket.pk]), {"server": server.pk, "playbook": playbook.pk}, format="json"
+    )
     assert response.status_code == 202, response.content
     run = CollectionRun.objects.get()
     assert (run.state, run.requested_by, run.playbook_name) == (RunState.QUEUED, tech, "Host health")
@@ -475,9 +548,16 @@ def test_a_runs_matches_and_ranked_fixes(tech, kb, make_run):
     symptom = Symptom.objects.filter(enabled=True, recipes__isnull=False).first()
     run = make_run({"load": "up"})
     # Stand in for a real match of the shipped knowledge base: the matcher's own output is tested elsewhere.
-    Match.objects.create(run=run, symptom=symptom, score=0.9, confidence="high", matched=True, why="because",
-                         citations=[{"step": 0, "probe": "load", "line_start": 1, "line_end": 1, "text": "up"}],
-                         symptom_version=symptom.version)
+    Match.objects.create(
+        run=run,
+        symptom=symptom,
+        score=0.9,
+        confidence="high",
+        matched=True,
+        why="because",
+        citations=[{"step": 0, "probe": "load", "line_start": 1, "line_end": 1, "text": "up"}],
+        symptom_version=symptom.version,
+    )
     run.diagnosed_at = run.finished_at
     run.save(update_fields=["diagnosed_at"])
     body = api_as(tech).get(reverse("api:run_matches", args=[run.pk])).json()
@@ -509,8 +589,10 @@ def test_a_bad_knowledge_base_import_lists_every_error_and_changes_nothing(admin
     before = client.get(reverse("api:kb_export")).content
     broken = client.post(reverse("api:kb_import"), {"yaml": "symptoms: [unclosed"}, format="json")
     assert broken.status_code == 400 and "not valid YAML" in broken.json()["errors"][0]
-    document = ("symptoms:\n- key: new-one\n  title: New\n  signature: {probe: nope, regex: x}\n"
-                "- key: BAD KEY\n  title: Bad\nrecipes: []\n")
+    document = (
+        "symptoms:\n- key: new-one\n  title: New\n  signature: {probe: nope, regex: x}\n"
+        "- key: BAD KEY\n  title: Bad\nrecipes: []\n"
+    )
     invalid = client.post(reverse("api:kb_import"), {"yaml": document}, format="json")
     assert invalid.status_code == 400 and len(invalid.json()["errors"]) >= 2
     assert client.post(reverse("api:kb_import"), {"yaml": "- a list"}, format="json").status_code == 400
@@ -521,8 +603,13 @@ def test_a_bad_knowledge_base_import_lists_every_error_and_changes_nothing(admin
 
 
 def _alert(client, **fields):
-    body = {"customer": "northwind hosting", "server": "192.0.2.10", "subject": "Mail queue growing",
-            "description": "exim queue at 5000", **fields}
+    body = {
+        "customer": "northwind hosting",
+        "server": "192.0.2.10",
+        "subject": "Mail queue growing",
+        "description": "exim queue at 5000",
+        **fields,
+    }
     return client.post(reverse("api:alerts"), body, format="json")
 
 
@@ -559,8 +646,9 @@ def test_a_repeated_alert_whose_ticket_was_merged_becomes_a_note_on_the_survivor
 
     client = api_as(tech)
     first = Ticket.objects.get(pk=_alert(client, dedupe_key="nagios:mx1:queue").json()["ticket"]["id"])
-    survivor = services.ticket_create(subject="Mail queue on mx1", description="Seen by a tech.",
-                                      customer=first.customer, created_by=tech)
+    survivor = services.ticket_create(
+        subject="Mail queue on mx1", description="Seen by a tech.", customer=first.customer, created_by=tech
+    )
     merging.tickets_merge(sources=[first], into=survivor, by=tech)
     again = _alert(client, dedupe_key="nagios:mx1:queue", description="queue at 9000")
     assert again.status_code == 200 and again.json()["ticket"]["id"] == survivor.pk
@@ -610,5 +698,6 @@ def test_a_runs_fixes_are_the_ones_its_ticket_page_shows(tech, kb, make_run, tic
     fixes = api_as(tech).get(reverse("api:run_matches", args=[run.pk])).json()["fixes"]
     page = suggested_fixes(ticket=ticket)  # the ticket's only run: the same diagnosis
     assert fixes and [(f["key"], f["title"], f["score"], f["steps"], f["fits"]) for f in fixes] == [
-        (v.key, v.title, v.score, v.steps, v.fits) for v in page]
+        (v.key, v.title, v.score, v.steps, v.fits) for v in page
+    ]
     assert [f["symptoms"] for f in fixes] == [v.symptom_keys for v in page]

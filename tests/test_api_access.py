@@ -36,38 +36,61 @@ EVERYONE = {ANON: 200, TECH: 200, ADMIN: 200, MANAGER: 200, OUTSIDER: 200}
 
 # (url name, kwargs from the scene, method, body (a function of the scene's objects), expected status per role)
 MATRIX = [
-    ("token_login", {}, "post", lambda o: {"username": "nobody", "password": "wrong"},
-     {ANON: 400, TECH: 400, ADMIN: 400, MANAGER: 400, OUTSIDER: 400}),  # open to all; these credentials are wrong
+    (
+        "token_login",
+        {},
+        "post",
+        lambda o: {"username": "nobody", "password": "wrong"},
+        {ANON: 400, TECH: 400, ADMIN: 400, MANAGER: 400, OUTSIDER: 400},
+    ),  # open to all; these credentials are wrong
     ("tokens", {}, "get", None, READERS),
     ("tokens", {}, "post", lambda o: {"name": "ci"}, staff(201)),
     ("token", {"token_id": "own_token"}, "delete", None, staff(204)),
     ("tickets", {}, "get", None, READERS),
-    ("tickets", {}, "post", lambda o: {"customer": o["customer"].pk, "subject": "Disk full", "description": "df"},
-     workers(201)),
+    (
+        "tickets",
+        {},
+        "post",
+        lambda o: {"customer": o["customer"].pk, "subject": "Disk full", "description": "df"},
+        workers(201),
+    ),
     ("ticket", {"ticket_id": "ticket"}, "get", None, READERS),
     ("ticket", {"ticket_id": "ticket"}, "patch", lambda o: {"priority": 1}, workers(200)),
     ("ticket_comments", {"ticket_id": "ticket"}, "post", lambda o: {"body": "On it."}, workers(201)),
     ("ticket_merge", {"ticket_id": "duplicate"}, "post", lambda o: {"into": o["ticket"].pk}, workers(200)),
     ("ticket_runs", {"ticket_id": "ticket"}, "get", None, READERS),
-    ("ticket_runs", {"ticket_id": "ticket"}, "post",
-     lambda o: {"server": o["server"].pk, "playbook": o["playbook"].pk}, workers(202)),
+    (
+        "ticket_runs",
+        {"ticket_id": "ticket"},
+        "post",
+        lambda o: {"server": o["server"].pk, "playbook": o["playbook"].pk},
+        workers(202),
+    ),
     ("servers", {}, "get", None, READERS),
-    ("servers", {}, "post", lambda o: {"customer": o["customer"].pk, "name": "web9", "address": "web9.example.com"},
-     admins(201)),
+    (
+        "servers",
+        {},
+        "post",
+        lambda o: {"customer": o["customer"].pk, "name": "web9", "address": "web9.example.com"},
+        admins(201),
+    ),
     ("server", {"server_id": "server"}, "get", None, READERS),
     ("server", {"server_id": "server"}, "patch", lambda o: {"notes": "Behind the firewall."}, admins(200)),
     ("playbooks", {}, "get", None, READERS),
     ("run", {"run_id": "run"}, "get", None, READERS),
     ("run_matches", {"run_id": "run"}, "get", None, READERS),
     ("evidence_raw", {"run_id": "run", "step": "step"}, "get", None, READERS),
-    ("customer_sweeps", {"customer_id": "customer"}, "post", lambda o: {"playbook": o["playbook"].pk},
-     workers(201)),
+    ("customer_sweeps", {"customer_id": "customer"}, "post", lambda o: {"playbook": o["playbook"].pk}, workers(201)),
     ("sweep", {"sweep_id": "sweep"}, "get", None, READERS),
     ("kb_export", {}, "get", None, READERS),
     ("kb_import", {}, "post", lambda o: {"yaml": "symptoms: []\nrecipes: []\n"}, admins(200)),
-    ("alerts", {}, "post",
-     lambda o: {"customer": o["customer"].name, "server": "mx1", "subject": "Load high", "description": "load 40"},
-     workers(201)),
+    (
+        "alerts",
+        {},
+        "post",
+        lambda o: {"customer": o["customer"].name, "server": "mx1", "subject": "Load high", "description": "load 40"},
+        workers(201),
+    ),
     ("schema", {}, "get", None, EVERYONE),
     ("docs", {}, "get", None, EVERYONE),
 ]
@@ -94,20 +117,34 @@ class _Step:
 @pytest.fixture
 def scene(tech, admin_user, manager, outsider, customer, server, ticket):
     playbook = Playbook.objects.create(name="Host health", steps=[{"probe": "load", "params": {}}])
-    run = CollectionRun.objects.create(ticket=ticket, server=server, playbook=playbook, playbook_name=playbook.name,
-                                       steps=playbook.steps, state="succeeded")
+    run = CollectionRun.objects.create(
+        ticket=ticket,
+        server=server,
+        playbook=playbook,
+        playbook_name=playbook.name,
+        steps=playbook.steps,
+        state="succeeded",
+    )
     Evidence.objects.create(run=run, step=0, probe="load", command="uptime", exit_status=0, output=b"up 1 day")
-    knowledge.symptom_save(data={"key": "slow-host", "title": "Slow host",
-                                 "signature": {"probe": "load", "regex": "up"}}, by=admin_user)
+    knowledge.symptom_save(
+        data={"key": "slow-host", "title": "Slow host", "signature": {"probe": "load", "regex": "up"}}, by=admin_user
+    )
     sweep = sweep_start(customer=customer, playbook=playbook, enqueue=False)
     users = {TECH: tech, ADMIN: admin_user, MANAGER: manager, OUTSIDER: outsider}
     tokens = {role: token_create(user=user, name="matrix") for role, user in users.items()}
     return {
         "users": users,
         "tokens": tokens,
-        "objects": {"ticket": ticket, "customer": customer, "server": server, "run": run, "step": _Step(),
-                    "duplicate": desk.ticket_create(subject="Same again", description="Dup.", customer=customer),
-                    "playbook": playbook, "sweep": sweep},
+        "objects": {
+            "ticket": ticket,
+            "customer": customer,
+            "server": server,
+            "run": run,
+            "step": _Step(),
+            "duplicate": desk.ticket_create(subject="Same again", description="Dup.", customer=customer),
+            "playbook": playbook,
+            "sweep": sweep,
+        },
     }
 
 
@@ -119,8 +156,7 @@ def _fresh_throttles():
 
 
 @pytest.mark.parametrize("role", [ANON, TECH, ADMIN, MANAGER, OUTSIDER])
-@pytest.mark.parametrize("name,kwargs,method,body,expected", MATRIX,
-                         ids=[f"{row[2]}-{row[0]}" for row in MATRIX])
+@pytest.mark.parametrize("name,kwargs,method,body,expected", MATRIX, ids=[f"{row[2]}-{row[0]}" for row in MATRIX])
 def test_each_role_gets_the_expected_api_status(scene, role, name, kwargs, method, body, expected):
     client = APIClient()
     if role != ANON:

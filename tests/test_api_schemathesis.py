@@ -25,10 +25,14 @@ OPERATIONS = {op.label: op for op in (result.ok() for result in SCHEMA.get_all_o
 # Per operation and generation mode; 22 operations x 2 modes x this stays around a minute on two cores.
 MAX_EXAMPLES = 40
 # Invalid input needs some input to spoil: operations without parameters or a body get valid cases only.
-RUNS = [(label, mode) for label in sorted(OPERATIONS)
-        for mode in (GenerationMode.POSITIVE, GenerationMode.NEGATIVE)
-        if mode == GenerationMode.POSITIVE or OPERATIONS[label].definition.raw.get("parameters")
-        or OPERATIONS[label].definition.raw.get("requestBody")]
+RUNS = [
+    (label, mode)
+    for label in sorted(OPERATIONS)
+    for mode in (GenerationMode.POSITIVE, GenerationMode.NEGATIVE)
+    if mode == GenerationMode.POSITIVE
+    or OPERATIONS[label].definition.raw.get("parameters")
+    or OPERATIONS[label].definition.raw.get("requestBody")
+]
 CASES: dict[str, int] = {}
 
 
@@ -46,12 +50,21 @@ def wsgi_keeps_the_test_transaction():
 @pytest.fixture
 def desk(wsgi_keeps_the_test_transaction, settings, admin_user, tech, customer, server, ticket, kb):
     # The fuzzing must reach the views, not the rate limits (tested in test_api_throttling.py).
-    settings.REST_FRAMEWORK = {**settings.REST_FRAMEWORK,
-                               "DEFAULT_THROTTLE_RATES": {"api": "100000/minute", "token": "100000/minute"}}
+    settings.REST_FRAMEWORK = {
+        **settings.REST_FRAMEWORK,
+        "DEFAULT_THROTTLE_RATES": {"api": "100000/minute", "token": "100000/minute"},
+    }
     cache.clear()
     playbook = Playbook.objects.create(name="Host health", steps=[{"probe": "load", "params": {}}])
-    run = CollectionRun.objects.create(ticket=ticket, server=server, playbook=playbook, playbook_name=playbook.name,
-                                       steps=playbook.steps, state=RunState.SUCCEEDED, finished_at=timezone.now())
+    run = CollectionRun.objects.create(
+        ticket=ticket,
+        server=server,
+        playbook=playbook,
+        playbook_name=playbook.name,
+        steps=playbook.steps,
+        state=RunState.SUCCEEDED,
+        finished_at=timezone.now(),
+    )
     Evidence.objects.create(run=run, step=0, probe="load", command="uptime", exit_status=0, output=b"up 1 day")
     services.ticket_add_note(ticket=ticket, author=tech, body="strace next")
     sweep_start(customer=customer, playbook=playbook, enqueue=False)  # GET sweeps/{id}/ has one to read
@@ -68,8 +81,13 @@ def test_no_input_makes_a_server_error(desk, label, mode):
     operation = OPERATIONS[label]
 
     @given(case=operation.as_strategy(generation_mode=mode))
-    @settings(max_examples=MAX_EXAMPLES, deadline=None, derandomize=True, database=None,
-              suppress_health_check=list(HealthCheck))
+    @settings(
+        max_examples=MAX_EXAMPLES,
+        deadline=None,
+        derandomize=True,
+        database=None,
+        suppress_health_check=list(HealthCheck),
+    )
     def run(case):
         # A fresh token each time: a generated DELETE /tokens/{id} may well revoke the previous one.
         _, key = token_create(user=desk, name="schemathesis")

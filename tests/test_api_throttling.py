@@ -31,23 +31,33 @@ def rates(settings):
 def test_password_logins_for_tokens_are_throttled_per_address(tech, rates):
     rates(token="3/minute")
     client = APIClient()
-    codes = [client.post(reverse("api:token_login"), {"username": "tess", "password": "guess"}, format="json")
-             .status_code for _ in range(4)]
+    codes = [
+        client.post(reverse("api:token_login"), {"username": "tess", "password": "guess"}, format="json").status_code
+        for _ in range(4)
+    ]
     assert codes == [400, 400, 400, 429]
-    refused = client.post(reverse("api:token_login"), {"username": "tess", "password": "correct-horse-battery"},
-                          format="json")
+    refused = client.post(
+        reverse("api:token_login"), {"username": "tess", "password": "correct-horse-battery"}, format="json"
+    )
     assert refused.status_code == 429 and int(refused["Retry-After"]) > 0
     other_address = APIClient(REMOTE_ADDR="192.0.2.200")
-    assert other_address.post(reverse("api:token_login"), {"username": "tess", "password": "correct-horse-battery"},
-                              format="json").status_code == 201
+    assert (
+        other_address.post(
+            reverse("api:token_login"), {"username": "tess", "password": "correct-horse-battery"}, format="json"
+        ).status_code
+        == 201
+    )
 
 
 def test_creating_tokens_is_throttled_but_listing_them_is_not(tech, rates):
     rates(token="2/minute")
     client = APIClient()
     client.force_authenticate(tech)
-    assert [client.post(reverse("api:tokens"), {"name": "t"}, format="json").status_code
-            for _ in range(3)] == [201, 201, 429]
+    assert [client.post(reverse("api:tokens"), {"name": "t"}, format="json").status_code for _ in range(3)] == [
+        201,
+        201,
+        429,
+    ]
     assert client.get(reverse("api:tokens")).status_code == 200
 
 
@@ -103,6 +113,10 @@ def test_the_login_limit_ends_with_its_window(client, tech, settings, monkeypatc
 
 def test_without_trusted_proxies_a_forged_forwarded_for_does_not_dodge_the_limit(client, tech, settings):
     settings.TRIAGE_LOGIN_ATTEMPTS = 2
-    codes = [client.post(reverse("login"), {"username": "tess", "password": "wrong"},
-                         HTTP_X_FORWARDED_FOR=f"198.51.100.{n}").status_code for n in range(3)]
+    codes = [
+        client.post(
+            reverse("login"), {"username": "tess", "password": "wrong"}, HTTP_X_FORWARDED_FOR=f"198.51.100.{n}"
+        ).status_code
+        for n in range(3)
+    ]
     assert codes == [200, 200, 429]

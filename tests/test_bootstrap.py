@@ -62,7 +62,11 @@ def test_seed_demo_refuses_to_run_in_production(tmp_path):
     # before any query, so the database the URL names need not exist.
     result = subprocess.run(
         [sys.executable, "manage.py", "seed_demo", "--tickets", "1"],
-        cwd=REPO, env=production_env(tmp_path), capture_output=True, text=True, timeout=120,
+        cwd=REPO,
+        env=production_env(tmp_path),
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
 
     assert result.returncode != 0

@@ -34,8 +34,9 @@ BUSY = [*QUICK, {"probe": "strace", "params": {"process": "sshd", "seconds": 4}}
 
 @pytest.fixture
 def ticket(customer, tech):
-    return desk.ticket_create(subject="Broker outage", description="Redis restarted", customer=customer,
-                              created_by=tech)
+    return desk.ticket_create(
+        subject="Broker outage", description="Redis restarted", customer=customer, created_by=tech
+    )
 
 
 def _request(redis, ticket, server, tech, steps=QUICK, name="quick") -> CollectionRun:
@@ -55,17 +56,22 @@ def _assert_collected_once(run: CollectionRun) -> None:
     steps = list(run.evidence.exclude(probe="ssh_session").order_by("step").values_list("step", flat=True))
     assert steps == list(range(len(run.steps)))  # each step's evidence once
     assert AuditEntry.objects.filter(run=run, action="command").count() == len(run.steps)
-    events = list(run.ticket.events.filter(kind=EventKind.COLLECTION, data__run=run.pk)
-                  .order_by("pk").values_list("data__state", flat=True))
+    events = list(
+        run.ticket.events.filter(kind=EventKind.COLLECTION, data__run=run.pk)
+        .order_by("pk")
+        .values_list("data__state", flat=True)
+    )
     assert events == ["queued", "succeeded"]
 
 
-def test_redis_killed_mid_task_the_worker_reconnects_and_the_run_ends_once(lab, redis, collector, customer,
-                                                                             ticket, tech):
+def test_redis_killed_mid_task_the_worker_reconnects_and_the_run_ends_once(
+    lab, redis, collector, customer, ticket, tech
+):
     server = lab_server(customer, lab.add_host("busy"))
     run = _request(redis, ticket, server, tech, steps=BUSY, name="busy")
-    wait_until(lambda: CollectionRun.objects.get(pk=run.pk).state == RunState.RUNNING, timeout=30,
-               what="the run to be running")
+    wait_until(
+        lambda: CollectionRun.objects.get(pk=run.pk).state == RunState.RUNNING, timeout=30, what="the run to be running"
+    )
     redis.kill()
     time.sleep(1)
     redis.start()
@@ -80,8 +86,9 @@ def test_redis_killed_mid_task_the_worker_reconnects_and_the_run_ends_once(lab, 
     assert "Unrecoverable error" not in collector.log()
 
 
-def test_redis_down_at_enqueue_the_run_waits_and_the_sweeper_sends_it_once(lab, redis, collector, customer,
-                                                                            ticket, tech):
+def test_redis_down_at_enqueue_the_run_waits_and_the_sweeper_sends_it_once(
+    lab, redis, collector, customer, ticket, tech
+):
     server = lab_server(customer, lab.add_host("later"))
     redis.kill()
     run = _request(redis, ticket, server, tech)

@@ -83,10 +83,19 @@ def test_a_form_error_is_shown_beside_the_field(page, tech, customer):
 
 def test_the_queue_filters_without_a_page_reload(page, tech, customer):
     now = timezone.now()
-    for subject, priority in [("Backups failing on db2", Priority.P1), ("Printer offline in accounts", Priority.P4),
-                              ("Mail queue stuck", Priority.P2)]:
-        services.ticket_create(subject=subject, description="Reported by phone.", customer=customer,
-                               priority=priority, created_by=tech, now=now)
+    for subject, priority in [
+        ("Backups failing on db2", Priority.P1),
+        ("Printer offline in accounts", Priority.P4),
+        ("Mail queue stuck", Priority.P2),
+    ]:
+        services.ticket_create(
+            subject=subject,
+            description="Reported by phone.",
+            customer=customer,
+            priority=priority,
+            created_by=tech,
+            now=now,
+        )
     sign_in(page, tech)
     rows = page.locator("#queue-results tbody tr")
     expect(rows).to_have_count(3)

@@ -23,8 +23,12 @@ from triage import services as desk
 
 HOSTILE_LOG_LINE = "<script>alert(1)</script>"
 # `load` samples vmstat for a second, so the run is still going while the page polls.
-STEPS = [{"probe": "load", "params": {}}, {"probe": "disk", "params": {}}, {"probe": "processes", "params": {}},
-         {"probe": "system_log", "params": {}}]
+STEPS = [
+    {"probe": "load", "params": {}},
+    {"probe": "disk", "params": {}},
+    {"probe": "processes", "params": {}},
+    {"probe": "system_log", "params": {}},
+]
 
 pytestmark = [*BROWSER_MARKS, pytest.mark.root]
 
@@ -36,11 +40,6 @@ document.body.addEventListener('htmx:afterSwap', () => {
   window.__states.push(document.querySelector('.runstate').className);
 });
 """
-
-
-
-
-
 
 
 class Worker:
@@ -76,8 +75,14 @@ def test_a_tech_collects_from_a_lab_host_and_watches_the_evidence_arrive(lab, pa
     # The host's own /var/log: a log line that would run as script if the page ever rendered output as HTML.
     host.write_file("/var/log/messages", f"kernel: link up\n{HOSTILE_LOG_LINE}\n")
     server = lab_server(customer, host)
-    ticket = desk.ticket_create(subject="Site slow since the kernel update", description="Pages take 10 s.",
-                                customer=customer, servers=[server], created_by=tech, now=timezone.now())
+    ticket = desk.ticket_create(
+        subject="Site slow since the kernel update",
+        description="Pages take 10 s.",
+        customer=customer,
+        servers=[server],
+        created_by=tech,
+        now=timezone.now(),
+    )
     Playbook.objects.create(name="Quick health", steps=STEPS)
     dialogs: list[str] = []
     page.on("dialog", lambda dialog: (dialogs.append(dialog.message), dialog.dismiss()))

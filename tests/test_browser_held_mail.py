@@ -19,8 +19,11 @@ pytestmark = [*BROWSER_MARKS, pytest.mark.django_db(transaction=True)]
 
 
 def test_an_admin_files_held_mail_as_a_ticket_and_sees_it(page, admin_user, customer):
-    raw = mail(sender="Kim Newco <kim@newco.test>", subject="Our VPN drops every hour",
-               body="Since Monday the tunnel to fw1 drops at :00.\n<script>alert(1)</script>").as_bytes()
+    raw = mail(
+        sender="Kim Newco <kim@newco.test>",
+        subject="Our VPN drops every hour",
+        body="Since Monday the tunnel to fw1 drops at :00.\n<script>alert(1)</script>",
+    ).as_bytes()
     record = mail_services.inbound_receive(raw=raw, envelope_from="kim@newco.test", envelope_to=[DESK])
     assert record.outcome == Outcome.UNMATCHED
     sign_in(page, admin_user, then="/")

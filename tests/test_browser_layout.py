@@ -30,34 +30,53 @@ def _overflow(page) -> int:
 
 @pytest.fixture
 def webhook_log(db):
-    endpoint = Endpoint.objects.create(name="Ops chat", url="https://hooks.example.test/" + "a" * 200,
-                                       secret_token=b"x", event_types=["ticket.created"])
+    endpoint = Endpoint.objects.create(
+        name="Ops chat",
+        url="https://hooks.example.test/" + "a" * 200,
+        secret_token=b"x",
+        event_types=["ticket.created"],
+    )
     for _ in range(3):
-        Delivery.objects.create(endpoint=endpoint, event_type="ticket.created", payload={"subject": LONG},
-                                state="failed", attempts=5, last_status=502, last_error="x" * 400,
-                                response_excerpt="<html>" + "y" * 2000)
+        Delivery.objects.create(
+            endpoint=endpoint,
+            event_type="ticket.created",
+            payload={"subject": LONG},
+            state="failed",
+            attempts=5,
+            last_status=502,
+            last_error="x" * 400,
+            response_excerpt="<html>" + "y" * 2000,
+        )
     return endpoint
 
 
 @pytest.fixture
 def long_playbook(db):
     bpf = "tcp port 25 and tcp[tcpflags] & (tcp-syn|tcp-rst) != 0 and not host 192.0.2.1 " * 3
-    return Playbook.objects.create(name="Mail queue growing on the very-long-subdomain.example relays",
-                                   description=LONG, steps=[
-                                       {"probe": "tcpdump", "params": {"interface": "any", "seconds": 20,
-                                                                       "count": 2000, "bpf": bpf.strip()}},
-                                       {"probe": "log_tail", "params": {"log_path": "/var/log/exim4/rejectlog",
-                                                                        "lines": 500}}])
+    return Playbook.objects.create(
+        name="Mail queue growing on the very-long-subdomain.example relays",
+        description=LONG,
+        steps=[
+            {"probe": "tcpdump", "params": {"interface": "any", "seconds": 20, "count": 2000, "bpf": bpf.strip()}},
+            {"probe": "log_tail", "params": {"log_path": "/var/log/exim4/rejectlog", "lines": 500}},
+        ],
+    )
 
 
 def _admin_pages(webhook_log, long_playbook) -> tuple[str, ...]:
-    return ("/webhooks/", "/webhooks/new/", f"/webhooks/{webhook_log.pk}/", f"/webhooks/{webhook_log.pk}/edit/",
-            "/playbooks/", "/playbooks/new/", f"/playbooks/{long_playbook.pk}/")
+    return (
+        "/webhooks/",
+        "/webhooks/new/",
+        f"/webhooks/{webhook_log.pk}/",
+        f"/webhooks/{webhook_log.pk}/edit/",
+        "/playbooks/",
+        "/playbooks/new/",
+        f"/playbooks/{long_playbook.pk}/",
+    )
 
 
 @pytest.mark.parametrize("width", [1440, 1366, 1280, 1024])
-def test_desk_pages_do_not_scroll_sideways_on_a_desktop(page, admin_user, busy_desk, webhook_log, long_playbook,
-                                                        width):
+def test_desk_pages_do_not_scroll_sideways_on_a_desktop(page, admin_user, busy_desk, webhook_log, long_playbook, width):
     page.set_viewport_size({"width": width, "height": 900})
     sign_in(page, admin_user, then="/")  # the admin: the longest navigation bar
     for path in ("/", "/tickets/", f"/tickets/{busy_desk.pk}/", *_admin_pages(webhook_log, long_playbook)):
@@ -88,7 +107,6 @@ def test_the_queue_and_a_ticket_fit_a_phone(page, tech, busy_desk):
     for path in ("/tickets/", f"/tickets/{busy_desk.pk}/"):
         page.goto(path)
         assert _overflow(page) <= 0, f"{path} at 390 px scrolls sideways by {_overflow(page)} px"
-
 
 
 def test_the_delivery_log_breaks_short_cells_between_words_not_letters(page, admin_user, webhook_log):

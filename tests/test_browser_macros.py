@@ -17,8 +17,12 @@ pytestmark = [*BROWSER_MARKS]
 
 
 def test_a_tech_applies_a_macro_to_a_draft_then_sends_and_sets_waiting(page, tech, ticket):
-    macros.macro_save(name="Investigating", body="Hello {{customer}}, we are looking into {{ticket}}.",
-                      set_status=Status.TRIAGING, add_tags=["investigating"])
+    macros.macro_save(
+        name="Investigating",
+        body="Hello {{customer}}, we are looking into {{ticket}}.",
+        set_status=Status.TRIAGING,
+        add_tags=["investigating"],
+    )
     macros.macro_save(name="Unused", body="Not this one.", active=False)
 
     sign_in(page, tech, then=f"/tickets/{ticket.pk}/")
@@ -30,7 +34,8 @@ def test_a_tech_applies_a_macro_to_a_draft_then_sends_and_sets_waiting(page, tec
 
     expect(page.locator(".macro-outcome")).to_contain_text("Applied “Investigating”: status set to Triaging")
     expect(composer).to_have_value(
-        f"Thanks for the screenshots.\n\nHello Northwind Hosting, we are looking into #{ticket.pk}.")
+        f"Thanks for the screenshots.\n\nHello Northwind Hosting, we are looking into #{ticket.pk}."
+    )
     expect(page.locator(".meta .status")).to_have_text("Triaging")
     assert_same_document(page)
     ticket.refresh_from_db()

@@ -20,7 +20,6 @@ pytest_plugins = ["tests.imap_fixtures"]
 pytestmark = [*BROWSER_MARKS, pytest.mark.django_db(transaction=True)]
 
 
-
 def test_an_admin_adds_a_mailbox_tests_it_and_sees_its_poll(page, settings, admin_user, customer, dovecot):
     settings.TRIAGE_IMAP_CA_FILE, settings.TRIAGE_IMAP_TIMEOUT = str(dovecot.cert), 5
     user = dovecot.add_user()

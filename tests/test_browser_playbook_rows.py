@@ -21,8 +21,11 @@ pytestmark = [*BROWSER_MARKS, pytest.mark.django_db(transaction=True)]
 
 @pytest.fixture
 def playbook(admin_user):
-    return Playbook.objects.create(name="Ident check", description="port 113", steps=[
-        {"probe": "load", "params": {}}, {"probe": "disk", "params": {}}])
+    return Playbook.objects.create(
+        name="Ident check",
+        description="port 113",
+        steps=[{"probe": "load", "params": {}}, {"probe": "disk", "params": {}}],
+    )
 
 
 def probes_in_rows(page) -> list[str]:
@@ -85,9 +88,14 @@ def test_a_conflict_with_another_admins_save_is_shown_and_nothing_typed_is_lost(
     page.locator("[data-step-row]").nth(2).locator("select").select_option("memory")
     page.fill("#id_description", "port 113, mine")
 
-    services.playbook_save(playbook=Playbook.objects.get(pk=playbook.pk), name="Ident check", description="theirs",
-                           steps=[{"probe": "sockets", "params": {"port": 25}}], enabled=True,
-                           by=make_user("grace", access.ADMIN))
+    services.playbook_save(
+        playbook=Playbook.objects.get(pk=playbook.pk),
+        name="Ident check",
+        description="theirs",
+        steps=[{"probe": "sockets", "params": {"port": 25}}],
+        enabled=True,
+        by=make_user("grace", access.ADMIN),
+    )
     page.click("form[data-step-editor] button.primary:has-text('Save')")
     conflict = page.locator(".playbook-conflict")
     expect(conflict).to_contain_text("saved by grace")

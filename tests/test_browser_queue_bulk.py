@@ -19,8 +19,17 @@ pytestmark = BROWSER_MARKS
 
 @pytest.fixture
 def four(customer, tech):
-    return [services.ticket_create(subject=f"Mail problem {i}", description="details", customer=customer,
-                                   priority=2, created_by=tech, now=timezone.now()) for i in range(4)]
+    return [
+        services.ticket_create(
+            subject=f"Mail problem {i}",
+            description="details",
+            customer=customer,
+            priority=2,
+            created_by=tech,
+            now=timezone.now(),
+        )
+        for i in range(4)
+    ]
 
 
 def test_a_tech_changes_three_tickets_at_once_and_saves_a_view_with_its_count(page, tech, four):
@@ -35,17 +44,20 @@ def test_a_tech_changes_three_tickets_at_once_and_saves_a_view_with_its_count(pa
     page.get_by_role("button", name="Apply to selected").click()
 
     expect(page.locator("#bulk-outcome")).to_contain_text(
-        f"Changed {', '.join(t.reference for t in sorted(chosen, key=lambda t: t.pk))}.")
+        f"Changed {', '.join(t.reference for t in sorted(chosen, key=lambda t: t.pk))}."
+    )
     for ticket in chosen:
         row = page.locator("#queue-results tbody tr", has=page.get_by_label(f"Select {ticket.reference}", exact=True))
         expect(row).to_contain_text("Triaging")
         expect(row).to_contain_text(tech.username)
         expect(row).to_contain_text("P1")
-    expect(page.locator("#queue-results tbody tr", has=page.get_by_label(f"Select {left.reference}", exact=True))
-           ).to_contain_text("New")
+    expect(
+        page.locator("#queue-results tbody tr", has=page.get_by_label(f"Select {left.reference}", exact=True))
+    ).to_contain_text("New")
     assert_same_document(page)
-    assert sorted(Ticket.objects.filter(assignee=tech, status=Status.TRIAGING, priority=1)
-                  .values_list("pk", flat=True)) == [t.pk for t in chosen]
+    assert sorted(
+        Ticket.objects.filter(assignee=tech, status=Status.TRIAGING, priority=1).values_list("pk", flat=True)
+    ) == [t.pk for t in chosen]
     assert Ticket.objects.get(pk=left.pk).priority == 2
     save_screenshot(page, "queue-bulk")
 

@@ -36,10 +36,17 @@ def wait_for(page, condition, *, seconds: float, what: str) -> None:
 def test_a_step_opened_while_the_run_goes_on_stays_open_and_polls_skip_finished_steps(lab, page, tech, customer):
     host = lab.add_host("pollhost", private_tmp=True, own_pids=True)
     server = lab_server(customer, host)
-    ticket = desk.ticket_create(subject="Disk filling up", description="Writes fail at night.",
-                                customer=customer, servers=[server], created_by=tech, now=timezone.now())
-    run = services.run_request(ticket=ticket, server=server, by=tech,
-                               playbook=Playbook.objects.create(name="Disk and sshd", steps=STEPS))
+    ticket = desk.ticket_create(
+        subject="Disk filling up",
+        description="Writes fail at night.",
+        customer=customer,
+        servers=[server],
+        created_by=tech,
+        now=timezone.now(),
+    )
+    run = services.run_request(
+        ticket=ticket, server=server, by=tech, playbook=Playbook.objects.create(name="Disk and sshd", steps=STEPS)
+    )
 
     # Every poll's answer, as the browser got it.
     polls: list[str] = []
@@ -85,6 +92,6 @@ def test_a_step_opened_while_the_run_goes_on_stays_open_and_polls_skip_finished_
     # Each step came in a poll's answer until it finished, then never again: disk's output was sent once.
     with_disk_output = [body for body in polls if 'id="ev-0"' in body and "Filesystem" in body]
     assert len(with_disk_output) == 1, len(with_disk_output)
-    after = polls[polls.index(with_disk_output[0]) + 1:]
+    after = polls[polls.index(with_disk_output[0]) + 1 :]
     assert len(after) >= 3 and not any('id="ev-0"' in body for body in after)
     assert all(body.count('<pre class="output') <= 2 for body in polls)  # at most one step's output and stderr

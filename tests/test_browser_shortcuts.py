@@ -19,8 +19,10 @@ def _focused(page) -> str:
 
 
 def test_a_tech_works_the_queue_and_a_ticket_from_the_keyboard(page, tech, customer):
-    tickets = [services.ticket_create(subject=f"Mail delay {n}", description="30 s", customer=customer,
-                                      created_by=tech) for n in range(3)]
+    tickets = [
+        services.ticket_create(subject=f"Mail delay {n}", description="30 s", customer=customer, created_by=tech)
+        for n in range(3)
+    ]
     sign_in(page, tech, then="/tickets/")
     page.keyboard.press("?")
     expect(page.locator("#shortcuts-help")).to_be_visible()

@@ -46,9 +46,14 @@ def test_an_admin_puts_a_tier_on_office_hours_and_a_friday_ticket_is_due_on_mond
     assert SlaTier.objects.get(name="Gold").calendar == BusinessCalendar.objects.get(name="Berlin office")
     save_screenshot(page, "sla-settings")
 
-    ticket = services.ticket_create(subject="VPN down for the whole office", description="No one can connect.",
-                                    customer=customer, priority=Priority.P3, created_by=admin_user,
-                                    now=FRIDAY_4PM_BERLIN)  # Gold P3: first response within 4 h
+    ticket = services.ticket_create(
+        subject="VPN down for the whole office",
+        description="No one can connect.",
+        customer=customer,
+        priority=Priority.P3,
+        created_by=admin_user,
+        now=FRIDAY_4PM_BERLIN,
+    )  # Gold P3: first response within 4 h
     page.goto(f"/tickets/{ticket.pk}/")
     facts = page.locator("dl.facts")
     expect(facts).to_contain_text("First response due")

@@ -44,8 +44,10 @@ class Collector:
 
     def __init__(self, sweep: Sweep):
         self.errors: list[BaseException] = []
-        self.threads = [threading.Thread(target=self._work, args=(pk,), daemon=True)
-                        for pk in sweep.runs.values_list("pk", flat=True)]
+        self.threads = [
+            threading.Thread(target=self._work, args=(pk,), daemon=True)
+            for pk in sweep.runs.values_list("pk", flat=True)
+        ]
 
     def _work(self, run_id: int) -> None:
         try:
@@ -79,7 +81,8 @@ def sweep_from_the_customer_page(page: Page, customer) -> Sweep:
 
 
 def test_a_tech_sweeps_the_fleet_and_a_second_sweep_adds_to_the_same_ticket(
-        lab, page, tech, customer, kb, transactional_db):
+    lab, page, tech, customer, kb, transactional_db
+):
     hosts = {name: lab.add_host(name, private_tmp=True) for name in ("web1", "web2", "web3", "db1")}
     hosts["web1"].write_file("/var/log/messages", CONNTRACK)
     hosts["web2"].write_file("/var/log/messages", QUIET + CONNTRACK)
@@ -107,10 +110,13 @@ def test_a_tech_sweeps_the_fleet_and_a_second_sweep_adds_to_the_same_ticket(
     assert len(set(swaps)) >= 2, swaps
     assert page.locator(f"#sweep-{sweep.pk}").get_attribute("hx-trigger") is None
 
-    states = {rows.nth(i).locator("td").first.inner_text(): rows.nth(i).get_attribute("data-state")
-              for i in range(4)}
-    assert states == {"db1": RunState.FAILED, "web1": RunState.SUCCEEDED, "web2": RunState.SUCCEEDED,
-                      "web3": RunState.SUCCEEDED}
+    states = {rows.nth(i).locator("td").first.inner_text(): rows.nth(i).get_attribute("data-state") for i in range(4)}
+    assert states == {
+        "db1": RunState.FAILED,
+        "web1": RunState.SUCCEEDED,
+        "web2": RunState.SUCCEEDED,
+        "web3": RunState.SUCCEEDED,
+    }
     group = page.locator(".sweep-group")
     expect(group).to_have_count(1)
     expect(group.locator("h3")).to_have_text(f"2 of 4 hosts: {TITLE}")

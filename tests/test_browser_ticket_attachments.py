@@ -17,9 +17,12 @@ def test_a_tech_attaches_a_file_to_a_note_sees_it_on_the_timeline_and_downloads_
     sign_in(page, tech, then=f"/tickets/{ticket.pk}/")
     mark_document(page)
     page.fill("#id_note-body", "Queue on mx1, log attached.")
-    page.set_input_files("#id_note-attachments", files=[
-        {"name": "maillog.txt", "mimeType": "text/plain", "buffer": LOG},
-    ])
+    page.set_input_files(
+        "#id_note-attachments",
+        files=[
+            {"name": "maillog.txt", "mimeType": "text/plain", "buffer": LOG},
+        ],
+    )
     page.get_by_role("button", name="Add note").click()
 
     files = page.locator(".timeline .event-note .event-attachments")

@@ -74,8 +74,7 @@ def test_a_half_typed_reply_survives_sidebar_actions_a_reload_and_goes_when_sent
     expect(page.locator("#id_body")).to_have_value("")
     expect(page.locator("#id_note-body")).to_have_value("Queue on mx1 is 4k deep.")  # the other draft stays
     assert_same_document(page)
-    assert list(TicketDraft.objects.filter(user=tech, ticket=ticket).values_list("kind", flat=True)) == [
-        DraftKind.NOTE]
+    assert list(TicketDraft.objects.filter(user=tech, ticket=ticket).values_list("kind", flat=True)) == [DraftKind.NOTE]
     assert ticket.events.get(kind=EventKind.REPLY).body.replace("\r\n", "\n") == REPLY
 
     page.reload()
@@ -84,8 +83,9 @@ def test_a_half_typed_reply_survives_sidebar_actions_a_reload_and_goes_when_sent
     assert (ticket.priority, ticket.status, ticket.assignee) == (1, Status.TRIAGING, other_tech)
 
 
-def test_a_second_tech_on_a_stale_page_is_told_what_changed_and_re_applies(page, browser, live_server, tech,
-                                                                           other_tech, ticket):
+def test_a_second_tech_on_a_stale_page_is_told_what_changed_and_re_applies(
+    page, browser, live_server, tech, other_tech, ticket
+):
     # Two techs, two browser contexts (two sessions): the `page` fixture's and one more.
     context = browser.new_context(base_url=live_server.url, viewport={"width": 1366, "height": 900})
     context.set_default_timeout(5_000)

@@ -21,8 +21,9 @@ REPLY = "Hello, we are looking at the relay now."
 
 
 def _file(customer, subject: str, tech) -> Ticket:
-    return services.ticket_create(subject=subject, description=f"{subject} (as reported).", customer=customer,
-                                  created_by=tech, now=timezone.now())
+    return services.ticket_create(
+        subject=subject, description=f"{subject} (as reported).", customer=customer, created_by=tech, now=timezone.now()
+    )
 
 
 @pytest.fixture
@@ -32,7 +33,8 @@ def outage(roles, tech):
 
 
 def test_a_tech_links_a_related_ticket_keeps_the_draft_then_merges_into_the_survivor(
-        page: Page, tech, customer, ticket, outage):
+    page: Page, tech, customer, ticket, outage
+):
     survivor = _file(customer, "Everyone's mail is slow", tech)
     sign_in(page, tech, then=f"/tickets/{ticket.pk}/")
     mark_document(page)
@@ -86,9 +88,11 @@ def test_a_tech_merges_three_tickets_selected_in_the_queue(page: Page, tech, cus
 
     oldest, *rest = three
     expect(page.locator("#bulk-outcome")).to_contain_text(
-        f"Merged {', '.join(t.reference for t in rest)} into {oldest.reference}.")
+        f"Merged {', '.join(t.reference for t in rest)} into {oldest.reference}."
+    )
     expect(page.locator("#queue-results tbody tr")).to_have_count(2)  # the merged ones are closed
     assert_same_document(page)
     assert sorted(Ticket.objects.filter(merged_into=oldest, status=Status.CLOSED).values_list("pk", flat=True)) == [
-        t.pk for t in rest]
+        t.pk for t in rest
+    ]
     assert Ticket.objects.get(pk=other.pk).merged_into_id is None

@@ -31,7 +31,8 @@ def test_a_tech_sets_the_people_while_a_reply_waits_and_the_reply_goes_to_them(p
     page.get_by_role("button", name="Save people").click()
 
     expect(page.locator(".timeline .event-people")).to_contain_text(
-        "Requester: none → kim@northwind.test; in copy: nobody → lee@partner.test")
+        "Requester: none → kim@northwind.test; in copy: nobody → lee@partner.test"
+    )
     expect(page.locator(".ticket-side .facts .requester")).to_have_text("Kim Noc <kim@northwind.test>")
     expect(page.locator(".ticket-side .facts .ccs")).to_have_text("Lee Partner <lee@partner.test>")
     expect(page.locator("#reply-recipients")).to_have_text("Mailed to kim@northwind.test, copy to lee@partner.test.")

@@ -130,15 +130,17 @@ def test_a_tech_cannot_reach_the_admin_pages(page, tech, kb_loaded, path):
     expect(page.locator("main")).not_to_contain_text("Save")
 
 
-def test_the_ticket_page_follows_a_collection_live_and_shows_the_fix_without_reloading(lab, page, tech, customer,
-                                                                                        kb_loaded):
+def test_the_ticket_page_follows_a_collection_live_and_shows_the_fix_without_reloading(
+    lab, page, tech, customer, kb_loaded
+):
     host = lab.add_host("mxlive", private_tmp=True)
     host.write_file("/var/log/messages", bnx2_messages("mxlive"))
     server = lab_server(customer, host)
     book = next(b for b in DEFAULT_PLAYBOOKS if b["name"] == "Network interface down")
     playbook = Playbook.objects.create(name=book["name"], description=book["description"], steps=book["steps"])
-    ticket = desk.ticket_create(subject="eth0 flaps", description="Again.", customer=customer, servers=[server],
-                                created_by=tech)
+    ticket = desk.ticket_create(
+        subject="eth0 flaps", description="Again.", customer=customer, servers=[server], created_by=tech
+    )
     run = services.run_request(ticket=ticket, server=server, playbook=playbook, by=tech, enqueue=False)
 
     sign_in(page, tech, then=f"/tickets/{ticket.pk}/")
@@ -150,7 +152,8 @@ def test_the_ticket_page_follows_a_collection_live_and_shows_the_fix_without_rel
     worker.start()
     try:
         expect(page.locator("#fixes li.fix").first.locator("h3")).to_have_text(
-            FixRecipe.objects.get(key="bnx2-disable-msi").title, timeout=60_000)
+            FixRecipe.objects.get(key="bnx2-disable-msi").title, timeout=60_000
+        )
     finally:
         worker.join()
     assert_same_document(page)

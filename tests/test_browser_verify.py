@@ -50,8 +50,13 @@ def _collected_ticket(lab, customer, tech, name: str):
     server = lab_server(customer, host)
     book = next(b for b in DEFAULT_PLAYBOOKS if b["name"] == "Network interface down")
     playbook = Playbook.objects.create(name=book["name"], description=book["description"], steps=book["steps"])
-    ticket = desk.ticket_create(subject="Gateway drops off the network", description="eth0 goes away.",
-                                customer=customer, servers=[server], created_by=tech)
+    ticket = desk.ticket_create(
+        subject="Gateway drops off the network",
+        description="eth0 goes away.",
+        customer=customer,
+        servers=[server],
+        created_by=tech,
+    )
     run = services.run_request(ticket=ticket, server=server, playbook=playbook, by=tech, enqueue=False)
     worker = Worker(run.pk)
     worker.start()

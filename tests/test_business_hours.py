@@ -42,6 +42,7 @@ def hours(n: float) -> timedelta:
 
 # --- Worked examples -------------------------------------------------------------------------------
 
+
 def test_a_friday_afternoon_ticket_with_four_business_hours_is_due_monday_at_noon():
     # One hour on Friday (16:00-17:00), three on Monday (09:00-12:00).
     due = add_business_time(office(), start=local(BERLIN, 2026, 11, 27, 16, 0), duration=hours(4))
@@ -89,6 +90,7 @@ def test_business_time_between_counts_only_working_hours():
 
 # --- DST weeks -------------------------------------------------------------------------------------
 
+
 def test_the_autumn_dst_week_in_berlin_keeps_local_opening_hours():
     # Summer time ends on Sunday 2026-10-25: Friday is UTC+2, Monday UTC+1.
     start = local(BERLIN, 2026, 10, 23, 16, 0)
@@ -104,11 +106,16 @@ def test_the_spring_dst_week_in_new_york_keeps_local_opening_hours():
     assert due == datetime(2026, 3, 9, 15, 30, tzinfo=UTC)  # Monday 11:30 EDT: 1.5 h on Friday, 2.5 h on Monday
 
 
-@pytest.mark.parametrize("zone,day,length", [
-    (BERLIN, date(2026, 3, 29), hours(23)), (BERLIN, date(2026, 10, 25), hours(25)),
-    (NEW_YORK, date(2026, 3, 8), hours(23)), (NEW_YORK, date(2026, 11, 1), hours(25)),
-    (BERLIN, date(2026, 6, 7), hours(24)),
-])
+@pytest.mark.parametrize(
+    "zone,day,length",
+    [
+        (BERLIN, date(2026, 3, 29), hours(23)),
+        (BERLIN, date(2026, 10, 25), hours(25)),
+        (NEW_YORK, date(2026, 3, 8), hours(23)),
+        (NEW_YORK, date(2026, 11, 1), hours(25)),
+        (BERLIN, date(2026, 6, 7), hours(24)),
+    ],
+)
 def test_a_round_the_clock_day_is_as_long_as_the_day_really_is(zone, day, length):
     schedule = Schedule(zone=zone, weekly=parse_weekly({d: ["00:00-24:00"] for d in business_hours.WEEKDAYS}))
     midnight = datetime.combine(day, datetime.min.time(), tzinfo=zone)
@@ -132,15 +139,22 @@ def test_the_hour_the_autumn_change_repeats_is_worked_twice():
 
 # --- Parsing and validation ----------------------------------------------------------------------
 
+
 def test_intervals_parse_in_order():
     assert parse_intervals("13:00-17:00, 08:00-12:00") == ((480, 720), (780, 1020))
     assert parse_intervals("") == ()
 
 
-@pytest.mark.parametrize("text,message", [
-    ("9-17", "Not a time of day"), ("17:00-09:00", "ends before it starts"),
-    ("09:00-12:00, 11:00-13:00", "overlap"), ("24:30-25:00", "Not a time of day"), ("09:00", "Not an interval"),
-])
+@pytest.mark.parametrize(
+    "text,message",
+    [
+        ("9-17", "Not a time of day"),
+        ("17:00-09:00", "ends before it starts"),
+        ("09:00-12:00, 11:00-13:00", "overlap"),
+        ("24:30-25:00", "Not a time of day"),
+        ("09:00", "Not an interval"),
+    ],
+)
 def test_bad_intervals_are_refused_with_a_reason(text, message):
     with pytest.raises(ScheduleError, match=message):
         parse_intervals(text)
@@ -169,8 +183,11 @@ def test_holiday_lines_round_trip_and_refuse_bad_dates():
 
 
 def test_a_calendar_of_nothing_but_holidays_fails_instead_of_looping():
-    only_monday = Schedule(zone=BERLIN, weekly=parse_weekly({"mon": ["09:00-10:00"]}),
-                           holidays=frozenset(date(2026, 1, 5) + timedelta(weeks=n) for n in range(600)))
+    only_monday = Schedule(
+        zone=BERLIN,
+        weekly=parse_weekly({"mon": ["09:00-10:00"]}),
+        holidays=frozenset(date(2026, 1, 5) + timedelta(weeks=n) for n in range(600)),
+    )
     with pytest.raises(ScheduleError, match="No working time"):
         add_business_time(only_monday, start=local(BERLIN, 2026, 1, 1, 0, 0), duration=hours(1))
 
@@ -209,8 +226,7 @@ def minute_by_minute(schedule: Schedule, *, start: datetime, end: datetime) -> t
     while t < end:
         wall = t.astimezone(schedule.zone)
         minute = wall.hour * 60 + wall.minute
-        if wall.date() not in schedule.holidays and any(
-                s <= minute < e for s, e in schedule.weekly[wall.weekday()]):
+        if wall.date() not in schedule.holidays and any(s <= minute < e for s, e in schedule.weekly[wall.weekday()]):
             worked += 1
         t += timedelta(minutes=1)
     return timedelta(minutes=worked)
@@ -231,7 +247,8 @@ def test_the_deadline_is_the_first_instant_the_duration_has_been_worked(schedule
 def test_adding_in_two_steps_lands_where_adding_at_once_does(schedule, start, first, second):
     halfway = add_business_time(schedule, start=start, duration=first)
     assert add_business_time(schedule, start=halfway, duration=second) == add_business_time(
-        schedule, start=start, duration=first + second)
+        schedule, start=start, duration=first + second
+    )
 
 
 gaps = st.timedeltas(timedelta(0), timedelta(days=15))
@@ -242,7 +259,8 @@ gaps = st.timedeltas(timedelta(0), timedelta(days=15))
 def test_business_time_between_adds_up_over_consecutive_stretches(schedule, a, first, second):
     b, c = a + first, a + first + second
     assert business_time_between(schedule, start=a, end=c) == (
-        business_time_between(schedule, start=a, end=b) + business_time_between(schedule, start=b, end=c))
+        business_time_between(schedule, start=a, end=b) + business_time_between(schedule, start=b, end=c)
+    )
 
 
 @settings(max_examples=60, deadline=None)

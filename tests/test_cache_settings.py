@@ -19,8 +19,10 @@ def test_production_defaults_to_the_brokers_redis_with_the_next_db_number():
 
 def test_development_defaults_to_a_directory_every_process_of_the_desk_shares():
     url = default_cache_url(broker_url="filesystem://", var_dir=Path("/srv/desk/var"))
-    assert cache_settings(url) == {"BACKEND": "django.core.cache.backends.filebased.FileBasedCache",
-                                   "LOCATION": "/srv/desk/var/cache"}
+    assert cache_settings(url) == {
+        "BACKEND": "django.core.cache.backends.filebased.FileBasedCache",
+        "LOCATION": "/srv/desk/var/cache",
+    }
 
 
 def test_a_redis_cache_has_bounded_sockets_and_a_bad_url_is_refused():
@@ -37,7 +39,11 @@ def test_production_refuses_a_cache_that_is_not_redis(tmp_path, url):
 
 
 def test_production_starts_on_the_default_redis_cache(tmp_path):
-    result = manage("shell", "-c", "from django.conf import settings; print(settings.CACHES['default']['LOCATION'])",
-                    env=production_env(tmp_path))
+    result = manage(
+        "shell",
+        "-c",
+        "from django.conf import settings; print(settings.CACHES['default']['LOCATION'])",
+        env=production_env(tmp_path),
+    )
     assert result.returncode == 0, result.stderr
     assert result.stdout.split()[-1] == "redis://127.0.0.1:6379/1"

@@ -33,8 +33,12 @@ LIVE = 4
 BANNER_BOUND = 6  # seconds
 TARPIT_PORT = 2222
 # A few seconds of probes on a live host (strace watching sshd), so its stores overlap the silent runs.
-STEPS = [{"probe": "load", "params": {}}, {"probe": "disk", "params": {}}, {"probe": "memory", "params": {}},
-         {"probe": "strace", "params": {"process": "sshd", "seconds": 2}}]
+STEPS = [
+    {"probe": "load", "params": {}},
+    {"probe": "disk", "params": {}},
+    {"probe": "memory", "params": {}},
+    {"probe": "strace", "params": {"process": "sshd", "seconds": 2}},
+]
 
 
 class SessionSampler:
@@ -52,7 +56,9 @@ class SessionSampler:
             while not self.stop.is_set():
                 (count,) = db.execute(
                     "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
-                    "AND pid <> pg_backend_pid() AND NOT (pid = ANY(%s))", [list(self.exclude)]).fetchone()
+                    "AND pid <> pg_backend_pid() AND NOT (pid = ANY(%s))",
+                    [list(self.exclude)],
+                ).fetchone()
                 self.peak, self.samples = max(self.peak, count), self.samples + 1
                 self.stop.wait(0.05)
 
@@ -82,19 +88,40 @@ def test_many_runs_in_flight_never_hold_more_database_connections_than_the_bound
         own = {cursor.fetchone()[0]}
 
     with RedisServer(tmp_path / "redis") as redis:
-        env = worker_env(tmp_path, broker=redis.url(), TRIAGE_COLLECT_DB_CONNECTIONS=str(DB_CONNECTIONS),
-                         TRIAGE_SSH_BANNER_TIMEOUT=str(BANNER_BOUND))
-        with running(Worker(worker_commands.collector_argv(), env, tmp_path / "collector.log")) as (collector,), \
-                SessionSampler(database_url(), exclude=own) as sampler:
+        env = worker_env(
+            tmp_path,
+            broker=redis.url(),
+            TRIAGE_COLLECT_DB_CONNECTIONS=str(DB_CONNECTIONS),
+            TRIAGE_SSH_BANNER_TIMEOUT=str(BANNER_BOUND),
+        )
+        with (
+            running(Worker(worker_commands.collector_argv(), env, tmp_path / "collector.log")) as (collector,),
+            SessionSampler(database_url(), exclude=own) as sampler,
+        ):
             with app_broker(redis.url()):
-                runs = [services.run_request(ticket=ticket, server=server, playbook=playbook, by=tech)
-                        for server in [*silent, *live]]
+                runs = [
+                    services.run_request(ticket=ticket, server=server, playbook=playbook, by=tech)
+                    for server in [*silent, *live]
+                ]
             # The bound means something only if more runs than connections were in flight at once.
-            wait_until(lambda: CollectionRun.objects.filter(pk__in=[r.pk for r in runs], state__in=[
-                RunState.CONNECTING, RunState.RUNNING]).count() >= SILENT, timeout=30, what="the runs to be in flight")
-            wait_until(lambda: all(run.state in TERMINAL_STATES and run.diagnosed_at for run in
-                                   CollectionRun.objects.filter(pk__in=[r.pk for r in runs])),
-                       timeout=90, what="every run to be diagnosed")
+            wait_until(
+                lambda: (
+                    CollectionRun.objects.filter(
+                        pk__in=[r.pk for r in runs], state__in=[RunState.CONNECTING, RunState.RUNNING]
+                    ).count()
+                    >= SILENT
+                ),
+                timeout=30,
+                what="the runs to be in flight",
+            )
+            wait_until(
+                lambda: all(
+                    run.state in TERMINAL_STATES and run.diagnosed_at
+                    for run in CollectionRun.objects.filter(pk__in=[r.pk for r in runs])
+                ),
+                timeout=90,
+                what="every run to be diagnosed",
+            )
             assert collector.alive
 
     assert sampler.samples > 20
@@ -107,8 +134,14 @@ def test_many_runs_in_flight_never_hold_more_database_connections_than_the_bound
 
 
 def _run(ticket, server, *, state=RunState.RUNNING, beat_ago: float = 300) -> CollectionRun:
-    return CollectionRun.objects.create(ticket=ticket, server=server, playbook_name="quick", steps=[], state=state,
-                                        heartbeat_at=timezone.now() - timedelta(seconds=beat_ago))
+    return CollectionRun.objects.create(
+        ticket=ticket,
+        server=server,
+        playbook_name="quick",
+        steps=[],
+        state=state,
+        heartbeat_at=timezone.now() - timedelta(seconds=beat_ago),
+    )
 
 
 def test_one_heartbeat_thread_beats_every_active_run_and_stops_with_the_last(ticket, server):
@@ -140,5 +173,8 @@ def test_one_heartbeat_thread_beats_every_active_run_and_stops_with_the_last(tic
 
 def _beaten_again(run: CollectionRun) -> None:
     last = CollectionRun.objects.get(pk=run.pk).heartbeat_at
-    wait_until(lambda: CollectionRun.objects.get(pk=run.pk).heartbeat_at > last, timeout=10,
-               what=f"run {run.pk} to be beaten again")
+    wait_until(
+        lambda: CollectionRun.objects.get(pk=run.pk).heartbeat_at > last,
+        timeout=10,
+        what=f"run {run.pk} to be beaten again",
+    )

@@ -34,11 +34,10 @@ def fast_timeouts(settings):
     settings.TRIAGE_SSH_TIMEOUTS = {"connect": 2, "banner": 2, "handshake": 3, "auth": 20}
 
 
-
-
 def _collect(ticket, server, steps=QUICK, **execute) -> CollectionRun:
-    playbook, _ = Playbook.objects.get_or_create(name=f"lab {len(steps)} {steps[0]['probe']}",
-                                                 defaults={"steps": steps})
+    playbook, _ = Playbook.objects.get_or_create(
+        name=f"lab {len(steps)} {steps[0]['probe']}", defaults={"steps": steps}
+    )
     run = services.run_request(ticket=ticket, server=server, playbook=playbook, by=None, enqueue=False)
     return services.run_execute(run_id=run.pk, worker="test", **execute)
 
@@ -75,16 +74,14 @@ def test_syns_dropped_end_unreachable_within_the_bound(lab, customer, ticket, fa
     assert run.reason == "Unreachable: connect timed out after 2 s."
 
 
-def test_a_port_that_never_sends_a_banner_fails_within_the_banner_bound(lab, customer, ticket,
-                                                                         fast_timeouts):
+def test_a_port_that_never_sends_a_banner_fails_within_the_banner_bound(lab, customer, ticket, fast_timeouts):
     host = lab.add_host("mute")
     host.serve_silence(2222)
     run = _collect(ticket, lab_server(customer, host, port=2222))
     assert run.failure_kind == "no_banner" and run.reason.startswith("No SSH banner within 2 s")
 
 
-def test_a_banner_then_silence_is_bounded_by_the_handshake_timeout(lab, customer, ticket,
-                                                                   fast_timeouts):
+def test_a_banner_then_silence_is_bounded_by_the_handshake_timeout(lab, customer, ticket, fast_timeouts):
     host = lab.add_host("stall")
     host.serve_banner_then_silence(2223)
     run = _collect(ticket, lab_server(customer, host, port=2223))
@@ -94,8 +91,11 @@ def test_a_banner_then_silence_is_bounded_by_the_handshake_timeout(lab, customer
 def test_a_slow_login_from_dead_resolvers_succeeds_and_its_time_is_evidence(lab, customer, ticket):
     blackhole = lab.add_host("blackhole")
     blackhole.drop_dns()
-    host = lab.add_host("usedns", resolv_conf=f"nameserver {blackhole.address}\noptions timeout:2 attempts:1\n",
-                        sshd_options={"UseDNS": "yes"})
+    host = lab.add_host(
+        "usedns",
+        resolv_conf=f"nameserver {blackhole.address}\noptions timeout:2 attempts:1\n",
+        sshd_options={"UseDNS": "yes"},
+    )
     run = _collect(ticket, lab_server(customer, host))
     assert run.state == RunState.SUCCEEDED, run.reason
     assert run.auth_seconds - run.handshake_seconds >= 1.5, (run.handshake_seconds, run.auth_seconds)
@@ -123,8 +123,7 @@ def test_a_changed_host_key_is_refused_and_the_server_flagged(lab, customer, tic
     server.refresh_from_db()
     assert run.failure_kind == "host_key_changed" and "host key changed" in run.reason.lower()
     assert server.host_key_changed_at is not None
-    assert HostKey.objects.filter(server=server, status=HostKey.PENDING,
-                                  fingerprint=host.host_key_fingerprint).exists()
+    assert HostKey.objects.filter(server=server, status=HostKey.PENDING, fingerprint=host.host_key_fingerprint).exists()
     assert not run.evidence.exists()
 
 
@@ -149,16 +148,23 @@ def test_password_logins_work(lab, customer, ticket):
 
 def _session(host, **timeouts) -> ssh.Session:
     key_type, key_b64 = host.host_public_key.split()[:2]
-    return ssh.connect(address=host.address, port=22, username="root",
-                       secret=ssh.Secret(private_key=host.client_key_path.read_text()),
-                       pinned=[ssh.HostKey(key_type, key_b64)], timeouts=ssh.Timeouts(**timeouts))
+    return ssh.connect(
+        address=host.address,
+        port=22,
+        username="root",
+        secret=ssh.Secret(private_key=host.client_key_path.read_text()),
+        pinned=[ssh.HostKey(key_type, key_b64)],
+        timeouts=ssh.Timeouts(**timeouts),
+    )
 
 
 def test_a_probe_that_never_ends_is_killed_on_the_host_and_the_others_finish(lab):
     host = lab.add_host("hang", own_pids=True)
-    specs = [ssh.CommandSpec("hang", "sleep 4242; echo never", timeout=2),
-             ssh.CommandSpec("quick", "echo fine", timeout=5),
-             ssh.CommandSpec("slower", "sleep 1; echo also fine", timeout=5)]
+    specs = [
+        ssh.CommandSpec("hang", "sleep 4242; echo never", timeout=2),
+        ssh.CommandSpec("quick", "echo fine", timeout=5),
+        ssh.CommandSpec("slower", "sleep 1; echo also fine", timeout=5),
+    ]
     with _session(host) as session:
         hang, quick, slower = session.run_many(specs, concurrency=3)
     # Its own bound ended the hang (timed out, 124 from `timeout` on the host), and the others did not wait on it.
@@ -193,8 +199,10 @@ def test_megabytes_on_stderr_with_a_quiet_stdout_do_not_deadlock(lab):
 def test_a_dropped_connection_leaves_a_partial_run_with_what_was_gathered(lab, customer, ticket):
     host = lab.add_host("dropper")
     server = lab_server(customer, host)
-    steps = [{"probe": "load", "params": {}},
-             {"probe": "tcpdump", "params": {"seconds": 20, "interface": "lo", "count": 10, "bpf": "tcp port 9"}}]
+    steps = [
+        {"probe": "load", "params": {}},
+        {"probe": "tcpdump", "params": {"seconds": 20, "interface": "lo", "count": 10, "bpf": "tcp port 9"}},
+    ]
 
     def kill_after_first(evidence: Evidence) -> None:
         threading.Timer(0.3, host.kill_sshd).start()
@@ -212,12 +220,13 @@ def _execute_in_child(run_id: int) -> None:
     os._exit(0)
 
 
-def test_a_run_whose_worker_was_killed_completes_on_redelivery_without_duplicates(lab, customer,
-                                                                                  ticket):
+def test_a_run_whose_worker_was_killed_completes_on_redelivery_without_duplicates(lab, customer, ticket):
     host = lab.add_host("workerkill")
     server = lab_server(customer, host)
-    steps = [{"probe": "load", "params": {}},
-             {"probe": "tcpdump", "params": {"seconds": 30, "interface": "lo", "count": 10, "bpf": "tcp port 9"}}]
+    steps = [
+        {"probe": "load", "params": {}},
+        {"probe": "tcpdump", "params": {"seconds": 30, "interface": "lo", "count": 10, "bpf": "tcp port 9"}},
+    ]
     playbook = Playbook.objects.create(name="kill me", steps=steps)
     run = services.run_request(ticket=ticket, server=server, playbook=playbook, by=None, enqueue=False)
     connections.close_all()

@@ -62,14 +62,25 @@ print(json.dumps({**result, "state": run.state, "enqueued": run.enqueued_at is n
 
 def _env(tmp_path: Path, broker: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "TRIAGE_ENV", "DJANGO_SETTINGS_MODULE")}
-    env.update(TRIAGE_VAR_DIR=str(tmp_path / "var"), DATABASE_URL=f"sqlite:///{tmp_path / 'desk.sqlite3'}",
-               DJANGO_SETTINGS_MODULE="triage.settings", CELERY_BROKER_URL=broker)
+    env.update(
+        TRIAGE_VAR_DIR=str(tmp_path / "var"),
+        DATABASE_URL=f"sqlite:///{tmp_path / 'desk.sqlite3'}",
+        DJANGO_SETTINGS_MODULE="triage.settings",
+        CELERY_BROKER_URL=broker,
+    )
     return env
 
 
 def _shell(env, code: str) -> dict:
-    out = subprocess.run([sys.executable, "manage.py", "shell", "-c", code], cwd=ROOT, env=env, check=True,
-                         capture_output=True, text=True, timeout=120).stdout
+    out = subprocess.run(
+        [sys.executable, "manage.py", "shell", "-c", code],
+        cwd=ROOT,
+        env=env,
+        check=True,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    ).stdout
     return json.loads(out.strip().splitlines()[-1])
 
 
@@ -109,8 +120,14 @@ def test_collect_answers_without_waiting_out_the_broker_when_it_is_down(tmp_path
     listener = SilentListener() if broker_state == "hung" else None
     port = listener.port if listener else free_port()
     env = _env(tmp_path, f"redis://127.0.0.1:{port}/0")
-    subprocess.run([sys.executable, "manage.py", "migrate", "--noinput"], cwd=ROOT, env=env, check=True,
-                   capture_output=True, timeout=120)
+    subprocess.run(
+        [sys.executable, "manage.py", "migrate", "--noinput"],
+        cwd=ROOT,
+        env=env,
+        check=True,
+        capture_output=True,
+        timeout=120,
+    )
     try:
         outcome = _shell(env, SCENE)
     finally:
@@ -125,8 +142,14 @@ def test_collect_answers_without_waiting_out_the_broker_when_it_is_down(tmp_path
 @pytest.mark.skipif(not redis_up(), reason="Redis is not running on 127.0.0.1:6379")
 def test_the_sweeper_sends_a_stranded_run_once_the_broker_is_back(tmp_path):
     env = _env(tmp_path, f"redis://127.0.0.1:{free_port()}/0")
-    subprocess.run([sys.executable, "manage.py", "migrate", "--noinput"], cwd=ROOT, env=env, check=True,
-                   capture_output=True, timeout=120)
+    subprocess.run(
+        [sys.executable, "manage.py", "migrate", "--noinput"],
+        cwd=ROOT,
+        env=env,
+        check=True,
+        capture_output=True,
+        timeout=120,
+    )
     assert _shell(env, SCENE)["state"] == "queued"
     swept = _shell(_env(tmp_path, f"redis://127.0.0.1:6379/{scratch_redis_db(1)}"), SWEEP)
     assert swept["requeued"] == 1 and swept["enqueued"] and swept["reason"] == ""

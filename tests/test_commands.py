@@ -66,8 +66,14 @@ def test_the_periodic_tasks_do_their_work_when_called(customer, tech):
 
     from triage import services
 
-    services.ticket_create(subject="late", description="d", customer=customer, priority=1, created_by=tech,
-                           now=timezone.now() - timedelta(days=2))
+    services.ticket_create(
+        subject="late",
+        description="d",
+        customer=customer,
+        priority=1,
+        created_by=tech,
+        now=timezone.now() - timedelta(days=2),
+    )
     tasks.record_worker_heartbeat()
     assert Heartbeat.objects.get(name="worker").seen_at is not None
     assert tasks.flag_sla_breaches() == 2

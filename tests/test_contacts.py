@@ -68,11 +68,13 @@ def test_editing_a_contact_keeps_the_rule(kim, olga):
     with pytest.raises(ValidationError, match="already a contact of Northwind Hosting"):
         contacts.contact_update(contact=kim, email="OPS@northwind.test", name="Kim")
     assert contacts.contact_update(contact=kim, email="kim.noc@northwind.test", name="Kim N.").email == (
-        "kim.noc@northwind.test")
+        "kim.noc@northwind.test"
+    )
 
 
-def test_the_customer_page_lists_contacts_and_offers_editing_to_techs_not_managers(client, customer, kim, tech,
-                                                                                  manager):
+def test_the_customer_page_lists_contacts_and_offers_editing_to_techs_not_managers(
+    client, customer, kim, tech, manager
+):
     page = login(client, manager).get(reverse("customer", args=[customer.pk])).content.decode()
     assert "kim@northwind.test" in page and "Kim Noc" in page and "ops@northwind.test" in page
     assert reverse("contact_new", args=[customer.pk]) not in page and "Remove</button>" not in page
@@ -82,23 +84,27 @@ def test_the_customer_page_lists_contacts_and_offers_editing_to_techs_not_manage
     assert "ops@northwind.test" in listing  # the first (main) contact
 
 
-def test_adding_a_contact_taken_by_another_customer_is_a_form_error_naming_that_customer(client, customer,
-                                                                                         contoso, tech):
-    response = login(client, tech).post(reverse("contact_new", args=[customer.pk]),
-                                        {"email": "IT@contoso.test", "name": "Who"})
+def test_adding_a_contact_taken_by_another_customer_is_a_form_error_naming_that_customer(
+    client, customer, contoso, tech
+):
+    response = login(client, tech).post(
+        reverse("contact_new", args=[customer.pk]), {"email": "IT@contoso.test", "name": "Who"}
+    )
     assert response.status_code == 400
     assert "it@contoso.test is already a contact of Contoso." in response.content.decode()
     assert not customer.contacts.filter(email="it@contoso.test").exists()
 
-    response = client.post(reverse("contact_new", args=[customer.pk]),
-                           {"email": "lee@northwind.test", "name": "Lee", "phone": "123"})
+    response = client.post(
+        reverse("contact_new", args=[customer.pk]), {"email": "lee@northwind.test", "name": "Lee", "phone": "123"}
+    )
     assert response.status_code == 302
     assert customer.contacts.get(email="lee@northwind.test").name == "Lee"
 
 
 def test_a_contact_edited_in_the_browser(client, kim, tech):
-    response = login(client, tech).post(reverse("contact_edit", args=[kim.pk]),
-                                        {"email": "kim2@northwind.test", "name": "Kim", "phone": ""})
+    response = login(client, tech).post(
+        reverse("contact_edit", args=[kim.pk]), {"email": "kim2@northwind.test", "name": "Kim", "phone": ""}
+    )
     assert response.status_code == 302
     kim.refresh_from_db()
     assert (kim.email, kim.name, kim.phone) == ("kim2@northwind.test", "Kim", "")
@@ -130,8 +136,11 @@ def test_removing_a_requester_clears_them_from_open_tickets_with_a_timeline_entr
 def test_the_mail_routes_command_lists_the_contacts_with_the_routes(customer, kim):
     out = io.StringIO()
     call_command("mail_routes", "Northwind Hosting", "--add", "northwind.test", stdout=out)
-    assert out.getvalue().splitlines() == ["address  ops@northwind.test  (contact)",
-                                           "address  kim@northwind.test  (contact)", "domain   northwind.test"]
+    assert out.getvalue().splitlines() == [
+        "address  ops@northwind.test  (contact)",
+        "address  kim@northwind.test  (contact)",
+        "domain   northwind.test",
+    ]
 
 
 # --- A ticket's people ----------------------------------------------------------------
@@ -145,8 +154,10 @@ def test_setting_the_people_records_who_changed_what_and_moves_the_version(ticke
     assert ticket.version == 2
     entry = ticket.events.get(kind=EventKind.PEOPLE)
     assert (entry.actor, entry.version) == (tech, 2)
-    assert entry.data == {"requester": {"from": None, "to": "ops@northwind.test"},
-                          "ccs": {"from": [], "to": ["kim@northwind.test"]}}
+    assert entry.data == {
+        "requester": {"from": None, "to": "ops@northwind.test"},
+        "ccs": {"from": [], "to": ["kim@northwind.test"]},
+    }
     services.ticket_set_people(ticket=ticket, requester=olga, ccs=[kim], by=tech)  # nothing changes
     ticket.refresh_from_db()
     assert ticket.version == 2
@@ -167,8 +178,10 @@ def test_people_of_another_customer_are_refused_with_a_clear_error(ticket, conto
 
 
 def test_the_copies_are_bounded(ticket, tech):
-    many = [contacts.contact_create(customer=ticket.customer, email=f"c{i}@northwind.test")
-            for i in range(services.MAX_CCS + 1)]
+    many = [
+        contacts.contact_create(customer=ticket.customer, email=f"c{i}@northwind.test")
+        for i in range(services.MAX_CCS + 1)
+    ]
     with pytest.raises(ValidationError, match=f"At most {services.MAX_CCS} people in copy"):
         services.ticket_set_people(ticket=ticket, requester=None, ccs=many, by=tech)
 
@@ -182,8 +195,9 @@ def test_a_stale_people_change_is_refused(ticket, kim, tech):
 
 
 def test_the_people_part_answers_htmx_with_its_own_parts_and_the_reply_recipients(client, ticket, kim, olga, tech):
-    response = login(client, tech).post(reverse("ticket_people", args=[ticket.pk]),
-                                        {"requester": kim.pk, "ccs": [olga.pk], "version": 1}, headers=HTMX)
+    response = login(client, tech).post(
+        reverse("ticket_people", args=[ticket.pk]), {"requester": kim.pk, "ccs": [olga.pk], "version": 1}, headers=HTMX
+    )
     assert response.status_code == 200
     page = response.content.decode()
     assert 'id="action-people"' in page and 'id="ticket-facts" hx-swap-oob="true"' in page
@@ -195,8 +209,9 @@ def test_the_people_part_answers_htmx_with_its_own_parts_and_the_reply_recipient
 
 def test_a_stale_people_form_is_a_409_saying_what_changed(client, ticket, kim, tech):
     services.ticket_set_tags(ticket=ticket, tag_names=["urgent"], by=tech)
-    response = login(client, tech).post(reverse("ticket_people", args=[ticket.pk]),
-                                        {"requester": kim.pk, "version": 1}, headers=HTMX)
+    response = login(client, tech).post(
+        reverse("ticket_people", args=[ticket.pk]), {"requester": kim.pk, "version": 1}, headers=HTMX
+    )
     assert response.status_code == 409
     assert "Not saved: this ticket changed after you loaded it." in response.content.decode()
     ticket.refresh_from_db()
@@ -204,8 +219,11 @@ def test_a_stale_people_form_is_a_409_saying_what_changed(client, ticket, kim, t
 
 
 def test_a_new_contact_typed_on_the_ticket_joins_the_customer_and_the_copies(client, ticket, tech):
-    response = login(client, tech).post(reverse("ticket_people", args=[ticket.pk]), {
-        "requester": "", "new_cc": "Lee@Partner.test", "new_cc_name": "Lee", "version": 1}, headers=HTMX)
+    response = login(client, tech).post(
+        reverse("ticket_people", args=[ticket.pk]),
+        {"requester": "", "new_cc": "Lee@Partner.test", "new_cc_name": "Lee", "version": 1},
+        headers=HTMX,
+    )
     assert response.status_code == 200
     lee = Contact.objects.get(email="lee@partner.test")
     assert (lee.customer, lee.name) == (ticket.customer, "Lee")
@@ -213,8 +231,9 @@ def test_a_new_contact_typed_on_the_ticket_joins_the_customer_and_the_copies(cli
 
 
 def test_a_new_contact_typed_on_the_ticket_that_is_another_customers_is_refused(client, ticket, contoso, tech):
-    response = login(client, tech).post(reverse("ticket_people", args=[ticket.pk]), {
-        "new_cc": "it@contoso.test", "version": 1}, headers=HTMX)
+    response = login(client, tech).post(
+        reverse("ticket_people", args=[ticket.pk]), {"new_cc": "it@contoso.test", "version": 1}, headers=HTMX
+    )
     page = response.content.decode()
     assert "it@contoso.test is already a contact of Contoso." in page
     assert not ticket.ccs.exists() and Contact.objects.get(email="it@contoso.test").customer == contoso
@@ -224,8 +243,9 @@ def test_a_new_contact_typed_on_the_ticket_that_is_another_customers_is_refused(
 
 def test_a_new_contact_on_a_stale_page_is_not_kept_either(client, ticket, tech):
     services.ticket_set_tags(ticket=ticket, tag_names=["urgent"], by=tech)
-    response = login(client, tech).post(reverse("ticket_people", args=[ticket.pk]), {
-        "new_cc": "lee@partner.test", "version": 1}, headers=HTMX)
+    response = login(client, tech).post(
+        reverse("ticket_people", args=[ticket.pk]), {"new_cc": "lee@partner.test", "version": 1}, headers=HTMX
+    )
     assert response.status_code == 409
     assert not Contact.objects.filter(email="lee@partner.test").exists()
 
@@ -274,9 +294,11 @@ def test_the_api_shows_and_changes_the_people(ticket, kim, olga, contoso, tech):
 
 
 def test_the_api_files_a_ticket_with_its_people(customer, kim, olga, tech):
-    response = api_as(tech).post(reverse("api:tickets"), {
-        "customer": customer.pk, "subject": "VPN", "description": "down", "requester": olga.pk, "ccs": [kim.pk]},
-        format="json")
+    response = api_as(tech).post(
+        reverse("api:tickets"),
+        {"customer": customer.pk, "subject": "VPN", "description": "down", "requester": olga.pk, "ccs": [kim.pk]},
+        format="json",
+    )
     assert response.status_code == 201
     assert response.json()["requester"]["email"] == "ops@northwind.test"
     assert [c["id"] for c in response.json()["ccs"]] == [kim.pk]
@@ -291,14 +313,22 @@ def test_the_migration_makes_one_contact_per_contact_address_and_keeps_routing_a
     before = [("triage", "0011_ticket_merge_links")]
     try:
         executor.migrate(before)
-        old = MigrationExecutor(connection).loader.project_state(
-            [*before, ("mailgate", "0006_held_mail_decisions")]).apps
+        old = (
+            MigrationExecutor(connection).loader.project_state([*before, ("mailgate", "0006_held_mail_decisions")]).apps
+        )
         OldCustomer, OldTier = old.get_model("triage", "Customer"), old.get_model("triage", "SlaTier")
         OldRoute = old.get_model("mailgate", "MailRoute")
         tier = OldTier.objects.create(name="Gold")
-        made = {name: OldCustomer.objects.create(name=name, sla_tier=tier, contact_email=address).pk
-                for name, address in [("First", "Ops@First.test"), ("Second", "ops@first.TEST"),
-                                      ("Routed", ""), ("Third", "shared@route.test"), ("Empty", "")]}
+        made = {
+            name: OldCustomer.objects.create(name=name, sla_tier=tier, contact_email=address).pk
+            for name, address in [
+                ("First", "Ops@First.test"),
+                ("Second", "ops@first.TEST"),
+                ("Routed", ""),
+                ("Third", "shared@route.test"),
+                ("Empty", ""),
+            ]
+        }
         OldRoute.objects.create(customer_id=made["Routed"], kind="address", value="shared@route.test")
 
         executor = MigrationExecutor(connection)

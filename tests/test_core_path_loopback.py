@@ -25,8 +25,11 @@ from tests import loopback_sshd
 from tests.lab_servers import lab_server
 from triage import services as desk
 
-pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("kb"),
-              pytest.mark.skipif(not loopback_sshd.SSHD.exists(), reason="no OpenSSH server installed")]
+pytestmark = [
+    pytest.mark.django_db(transaction=True),
+    pytest.mark.usefixtures("kb"),
+    pytest.mark.skipif(not loopback_sshd.SSHD.exists(), reason="no OpenSSH server installed"),
+]
 
 SYMPTOM = "open-files-limit-reached"
 
@@ -58,8 +61,12 @@ def holders():
     started: list[subprocess.Popen] = []
 
     def hold(name: str, *, limit: int, open_files: int) -> subprocess.Popen:
-        process = subprocess.Popen([sys.executable, "-c", HOLDER, name, str(limit), str(open_files)],
-                                   stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+        process = subprocess.Popen(
+            [sys.executable, "-c", HOLDER, name, str(limit), str(open_files)],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+        )
         started.append(process)
         assert process.stdout.readline().strip() == "ready", f"holder {name} exited with {process.wait()}"
         return process
@@ -74,8 +81,9 @@ def holders():
 
 
 def _collect(ticket, server, process_name: str):
-    playbook = Playbook.objects.create(name=f"open files of {process_name}",
-                                       steps=[{"probe": "fd_usage", "params": {"process": process_name}}])
+    playbook = Playbook.objects.create(
+        name=f"open files of {process_name}", steps=[{"probe": "fd_usage", "params": {"process": process_name}}]
+    )
     run = services.run_request(ticket=ticket, server=server, playbook=playbook, by=None, enqueue=False)
     return services.run_execute(run_id=run.pk, worker="loopback")
 
@@ -88,7 +96,8 @@ def _server(customer, sshd, name: str):
 
 
 def test_a_process_at_its_open_files_limit_is_diagnosed_over_ssh_and_a_healthy_one_is_not(
-        sshd, holders, customer, tech, client):
+    sshd, holders, customer, tech, client
+):
     seed = random.randrange(1 << 30)
     rng = random.Random(seed)
     limit = rng.randrange(48, 400)
@@ -98,8 +107,9 @@ def test_a_process_at_its_open_files_limit_is_diagnosed_over_ssh_and_a_healthy_o
     healthy = holders(healthy_name, limit=limit, open_files=rng.randrange(8, limit // 2))
     context = f"seed {seed}: limit {limit}"
 
-    ticket = desk.ticket_create(subject="Connections refused under load", description="new logins hang",
-                                customer=customer, created_by=tech)
+    ticket = desk.ticket_create(
+        subject="Connections refused under load", description="new logins hang", customer=customer, created_by=tech
+    )
     server = _server(customer, sshd, "app1")
     run = _collect(ticket, server, faulty_name)
     evidence = Evidence.objects.get(run=run, probe="fd_usage")
@@ -120,8 +130,9 @@ def test_a_process_at_its_open_files_limit_is_diagnosed_over_ssh_and_a_healthy_o
     page = client.get(f"/tickets/{ticket.pk}/").content.decode()
     assert fixes[0].matches[0].symptom.title.replace('"', "&quot;") in page, context
 
-    decoy_ticket = desk.ticket_create(subject="Connections refused under load", description="new logins hang",
-                                      customer=customer, created_by=tech)
+    decoy_ticket = desk.ticket_create(
+        subject="Connections refused under load", description="new logins hang", customer=customer, created_by=tech
+    )
     decoy_run = _collect(decoy_ticket, _server(customer, sshd, "app2"), healthy_name)
     decoy_evidence = Evidence.objects.get(run=decoy_run, probe="fd_usage")
     assert f"{healthy.pid} {healthy_name} " in decoy_evidence.text, context

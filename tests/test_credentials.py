@@ -42,8 +42,9 @@ def test_an_encrypted_key_needs_its_passphrase(tmp_path, server, admin_user):
     private, _ = _keypair(tmp_path, passphrase="open sesame")
     with pytest.raises(ValidationError, match="passphrase"):
         services.credential_set(server=server, kind="key", secret=private, passphrase="wrong", by=admin_user)
-    credential = services.credential_set(server=server, kind="key", secret=private, passphrase="open sesame",
-                                         by=admin_user)
+    credential = services.credential_set(
+        server=server, kind="key", secret=private, passphrase="open sesame", by=admin_user
+    )
     assert services.credential_secret(credential).passphrase == "open sesame"
 
 
@@ -75,10 +76,12 @@ def test_rotation_re_encrypts_under_the_new_key_and_the_old_key_can_go(settings,
 
 def test_rotation_re_encrypts_mailbox_passwords_and_webhook_secrets_too(settings, db):
     old = settings.CREDENTIALS_KEYS[0]
-    mailbox = mailbox_services.mailbox_create(name="Support", host="imap.example.com", port=None,
-                                              security="imaps", username="support", password="imap-s3cret")
-    endpoint, secret = webhooks.endpoint_create(name="Portal", url="https://portal.test/hook",
-                                                event_types=["ticket.updated"])
+    mailbox = mailbox_services.mailbox_create(
+        name="Support", host="imap.example.com", port=None, security="imaps", username="support", password="imap-s3cret"
+    )
+    endpoint, secret = webhooks.endpoint_create(
+        name="Portal", url="https://portal.test/hook", event_types=["ticket.updated"]
+    )
     new = Fernet.generate_key().decode()
     settings.CREDENTIALS_KEYS = [new, old]
     out = StringIO()
@@ -101,16 +104,19 @@ def test_the_secret_is_never_rendered_back(client, admin_user, server):
     login(client, admin_user)
     page = client.get(reverse("server_access", args=[server.pk])).content.decode()
     assert "do-not-show-me" not in page and "Password" in page
-    response = client.post(reverse("server_access", args=[server.pk]),
-                           {"cred-kind": "password", "cred-secret": "", "cred-passphrase": "typed-pass"})
+    response = client.post(
+        reverse("server_access", args=[server.pk]),
+        {"cred-kind": "password", "cred-secret": "", "cred-passphrase": "typed-pass"},
+    )
     assert "typed-pass" not in response.content.decode()
 
 
 def test_an_admin_stores_a_credential_from_the_browser(client, admin_user, server, tmp_path):
     private, _ = _keypair(tmp_path)
     login(client, admin_user)
-    response = client.post(reverse("server_access", args=[server.pk]),
-                           {"cred-kind": "key", "cred-secret": private, "scope": "customer"})
+    response = client.post(
+        reverse("server_access", args=[server.pk]), {"cred-kind": "key", "cred-secret": private, "scope": "customer"}
+    )
     assert response.status_code == 302
     assert Credential.objects.get().customer == server.customer
     assert AuditEntry.objects.filter(action="credential_set", actor=admin_user).exists()
@@ -128,12 +134,14 @@ def test_known_hosts_import_trusts_only_this_servers_keys(tmp_path, server, admi
     other_dir.mkdir()
     _, other = _keypair(other_dir)
     key_type, key_b64 = mine.split()[:2]
-    text = "\n".join([
-        "# a comment",
-        f"{_hashed(server.address)} {key_type} {key_b64}",
-        f"192.0.2.99 {other.split()[0]} {other.split()[1]}",
-        "garbage line",
-    ])
+    text = "\n".join(
+        [
+            "# a comment",
+            f"{_hashed(server.address)} {key_type} {key_b64}",
+            f"192.0.2.99 {other.split()[0]} {other.split()[1]}",
+            "garbage line",
+        ]
+    )
     keys = services.host_keys_import(server=server, known_hosts=text, by=admin_user)
     assert [k.fingerprint for k in keys] == [ssh.fingerprint_of(key_b64)]
     assert HostKey.objects.get().status == HostKey.TRUSTED
@@ -144,8 +152,9 @@ def test_known_hosts_import_trusts_only_this_servers_keys(tmp_path, server, admi
 def test_trusting_a_new_key_revokes_the_old_one_and_clears_the_alert(server, admin_user):
     from django.utils import timezone
 
-    old = HostKey.objects.create(server=server, key_type="ssh-ed25519", key_base64="AAAA", fingerprint="old",
-                                 status=HostKey.TRUSTED)
+    old = HostKey.objects.create(
+        server=server, key_type="ssh-ed25519", key_base64="AAAA", fingerprint="old", status=HostKey.TRUSTED
+    )
     new = HostKey.objects.create(server=server, key_type="ssh-ed25519", key_base64="BBBB", fingerprint="new")
     server.host_key_changed_at = timezone.now()
     server.save()

@@ -220,14 +220,16 @@ def eager_tasks():
     app.conf.task_always_eager = False
 
 
-def test_an_edit_matches_open_tickets_again(client, admin_user, irq_symptom, irq_recipe, make_run, ticket,
-                                             django_capture_on_commit_callbacks, eager_tasks):
+def test_an_edit_matches_open_tickets_again(
+    client, admin_user, irq_symptom, irq_recipe, make_run, ticket, django_capture_on_commit_callbacks, eager_tasks
+):
     run = make_run({"kernel_log": "[Mon Nov  8 16:49:42 2010] irq 17: nobody cared (try booting with irqpoll)\n"})
     diagnosed(run)
     assert not Match.objects.filter(run=run, matched=True).exists()
     login(client, admin_user)
-    widened = ("any:\n- probe: kernel_log\n  regex: No irq handler for vector\n"
-               "- probe: kernel_log\n  regex: nobody cared\n")
+    widened = (
+        "any:\n- probe: kernel_log\n  regex: No irq handler for vector\n- probe: kernel_log\n  regex: nobody cared\n"
+    )
     with django_capture_on_commit_callbacks(execute=True):
         response = client.post(reverse("kb_symptom_edit", args=[irq_symptom.key]), _symptom_form(signature=widened))
     assert response.status_code == 302
@@ -408,7 +410,12 @@ def test_resolving_records_the_fix_that_solved_it_and_the_counts_show_it(
     assert kinds == {RecipeOutcome.SUGGESTED, RecipeOutcome.ACCEPTED, RecipeOutcome.FIXED}
     assert ticket.events.filter(kind=EventKind.FIX, body="Fixed by: Update the NIC firmware").exists()
     assert outcomes.recipe_outcome_counts()[irq_recipe.pk] == {
-        "suggested": 1, "accepted": 1, "fixed": 1, "rejected": 0, "verified": 0}
+        "suggested": 1,
+        "accepted": 1,
+        "fixed": 1,
+        "rejected": 0,
+        "verified": 0,
+    }
     assert "Fixed this ticket" in client.get(reverse("ticket", args=[ticket.pk])).content.decode()
 
     login(client, admin_user)

@@ -22,8 +22,12 @@ from tests.worker_support import ROOT, PostgresCluster, wait_until, worker_env
 pytestmark = pytest.mark.root
 
 # Collect, then the probe that is still running while the database is down (strace watching sshd).
-STEPS = [{"probe": "load", "params": {}}, {"probe": "disk", "params": {}}, {"probe": "memory", "params": {}},
-         {"probe": "strace", "params": {"process": "sshd", "seconds": 3}}]
+STEPS = [
+    {"probe": "load", "params": {}},
+    {"probe": "disk", "params": {}},
+    {"probe": "memory", "params": {}},
+    {"probe": "strace", "params": {"process": "sshd", "seconds": 3}},
+]
 OUTAGE = 6  # seconds: longer than the strace probe has left, so its evidence arrives while the database is down
 
 COLLECT = r"""
@@ -78,13 +82,36 @@ def _run_state(url: str, run_id: int) -> str:
 
 def test_a_postgresql_restart_during_a_collection_ends_the_run_once_with_all_its_evidence(lab, cluster, tmp_path):
     host = lab.add_host("dbfault")
-    env = worker_env(tmp_path, broker="memory://", database=cluster.url(), STEPS=json.dumps(STEPS),
-                     LAB_HOST=json.dumps({"name": host.name, "address": host.address,
-                                          "key": str(host.client_key_path), "public_key": host.host_public_key}))
-    subprocess.run([sys.executable, "manage.py", "migrate", "--noinput"], cwd=ROOT, env=env, check=True,
-                   capture_output=True, timeout=180)
-    collect = subprocess.Popen([sys.executable, "manage.py", "shell", "-v", "0", "-c", COLLECT], cwd=ROOT, env=env,
-                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    env = worker_env(
+        tmp_path,
+        broker="memory://",
+        database=cluster.url(),
+        STEPS=json.dumps(STEPS),
+        LAB_HOST=json.dumps(
+            {
+                "name": host.name,
+                "address": host.address,
+                "key": str(host.client_key_path),
+                "public_key": host.host_public_key,
+            }
+        ),
+    )
+    subprocess.run(
+        [sys.executable, "manage.py", "migrate", "--noinput"],
+        cwd=ROOT,
+        env=env,
+        check=True,
+        capture_output=True,
+        timeout=180,
+    )
+    collect = subprocess.Popen(
+        [sys.executable, "manage.py", "shell", "-v", "0", "-c", COLLECT],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     try:
         first = collect.stdout.readline()
         run_id = json.loads(first)["run"]
@@ -105,4 +132,3 @@ def test_a_postgresql_restart_during_a_collection_ends_the_run_once_with_all_its
     assert outcome["audited"] == 4 and outcome["attempts"] == 1
     assert outcome["events"] == ["queued", "succeeded"] and outcome["diagnosed"]
     assert "lost the database" in err  # the write waited for the restart, and said so
-

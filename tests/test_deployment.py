@@ -29,9 +29,22 @@ TIMEOUT = 120
 # points DATABASE_URL at its PostgreSQL, and conftest sets DJANGO_ALLOW_ASYNC_UNSAFE,
 # which `check --deploy` rightly reports.
 CONTROLLED = (
-    "DJANGO_SETTINGS_MODULE", "DJANGO_ALLOW_ASYNC_UNSAFE", "TRIAGE_ENV", "TRIAGE_VAR_DIR", "SECRET_KEY", "DEBUG",
-    "ALLOWED_HOSTS", "CSRF_TRUSTED_ORIGINS", "CREDENTIALS_KEYS", "DATABASE_URL", "DATABASE_CONN_MAX_AGE",
-    "CELERY_BROKER_URL", "TRUST_X_FORWARDED_PROTO", "SECURE_SSL_REDIRECT", "SECURE_HSTS_SECONDS", "TRIAGE_CACHE_URL",
+    "DJANGO_SETTINGS_MODULE",
+    "DJANGO_ALLOW_ASYNC_UNSAFE",
+    "TRIAGE_ENV",
+    "TRIAGE_VAR_DIR",
+    "SECRET_KEY",
+    "DEBUG",
+    "ALLOWED_HOSTS",
+    "CSRF_TRUSTED_ORIGINS",
+    "CREDENTIALS_KEYS",
+    "DATABASE_URL",
+    "DATABASE_CONN_MAX_AGE",
+    "CELERY_BROKER_URL",
+    "TRUST_X_FORWARDED_PROTO",
+    "SECURE_SSL_REDIRECT",
+    "SECURE_HSTS_SECONDS",
+    "TRIAGE_CACHE_URL",
 )
 
 
@@ -43,7 +56,12 @@ def clean_env(**overrides: str) -> dict[str, str]:
 
 def manage(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "manage.py", *args], cwd=REPO, env=env, capture_output=True, text=True, timeout=TIMEOUT,
+        [sys.executable, "manage.py", *args],
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=TIMEOUT,
     )
 
 
@@ -171,7 +189,7 @@ def test_compose_keeps_state_in_named_volumes(compose):
     assert set(volumes.stdout.split()) == {"postgres-data", "redis-data", "beat-schedule"}
     assert "- postgres-data:/var/lib/postgresql/data" in blocks["postgres"]
     assert "- redis-data:/data" in blocks["redis"]
-    assert "- --appendonly\n    - \"yes\"" in blocks["redis"]
+    assert '- --appendonly\n    - "yes"' in blocks["redis"]
     assert "- beat-schedule:/app/var/beat" in blocks["beat"]
     assert "- /app/var/beat/celerybeat-schedule" in blocks["beat"]
 
@@ -194,6 +212,7 @@ def test_env_example_documents_every_variable_the_compose_file_reads():
 
 
 # --- settings in production and development mode ----------------------------
+
 
 def test_production_settings_pass_check_deploy_with_no_issues(tmp_path):
     result = manage("check", "--deploy", "--fail-level", "WARNING", env=production_env(tmp_path))

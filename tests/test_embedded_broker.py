@@ -20,11 +20,18 @@ MESSAGES = 3000
 
 
 def _env(tmp_path: Path) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items()
-           if k not in ("DATABASE_URL", "CELERY_BROKER_URL", "TRIAGE_ENV", "DJANGO_SETTINGS_MODULE")}
-    env.update(TRIAGE_VAR_DIR=str(tmp_path / "var"), DATABASE_URL=f"sqlite:///{tmp_path / 'desk.sqlite3'}",
-               DJANGO_SETTINGS_MODULE="triage.settings", TRIAGE_STRESS_LEDGER=str(tmp_path / "ledger"),
-               TRIAGE_BROKER_POLL_MS="20")
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if k not in ("DATABASE_URL", "CELERY_BROKER_URL", "TRIAGE_ENV", "DJANGO_SETTINGS_MODULE")
+    }
+    env.update(
+        TRIAGE_VAR_DIR=str(tmp_path / "var"),
+        DATABASE_URL=f"sqlite:///{tmp_path / 'desk.sqlite3'}",
+        DJANGO_SETTINGS_MODULE="triage.settings",
+        TRIAGE_STRESS_LEDGER=str(tmp_path / "ledger"),
+        TRIAGE_BROKER_POLL_MS="20",
+    )
     return env
 
 
@@ -56,10 +63,28 @@ def test_a_real_worker_consumes_thousands_of_messages_under_cpu_load_each_exactl
             # A deeper prefetch than the desk's only so 3000 tiny tasks fit the time budget;
             # the transport's read path is the same.
             worker = subprocess.Popen(
-                [sys.executable, "-m", "celery", "-A", "triage", "worker", "-I", "tests.broker_stress_tasks",
-                 "--concurrency=2", "--prefetch-multiplier=20", "--without-gossip", "--without-mingle",
-                 "--without-heartbeat", "--loglevel=WARNING"],
-                cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
+                [
+                    sys.executable,
+                    "-m",
+                    "celery",
+                    "-A",
+                    "triage",
+                    "worker",
+                    "-I",
+                    "tests.broker_stress_tasks",
+                    "--concurrency=2",
+                    "--prefetch-multiplier=20",
+                    "--without-gossip",
+                    "--without-mingle",
+                    "--without-heartbeat",
+                    "--loglevel=WARNING",
+                ],
+                cwd=ROOT,
+                env=env,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
         publishers = [_publisher(env, range(i, MESSAGES, 2)) for i in range(2)]
         deadline = time.monotonic() + 150
         while len(_ledger(tmp_path / "ledger")) < MESSAGES and worker.poll() is None:

@@ -24,16 +24,22 @@ SUBSCRIBERS = {
 @pytest.fixture
 def endpoint(settings):
     settings.TRIAGE_WEBHOOK_ALLOW_PRIVATE = True
-    endpoint, _ = webhooks.endpoint_create(name="Portal", url="http://127.0.0.1:9/hooks",
-                                           event_types=list(EventType.values))
+    endpoint, _ = webhooks.endpoint_create(
+        name="Portal", url="http://127.0.0.1:9/hooks", event_types=list(EventType.values)
+    )
     return endpoint
 
 
 @pytest.fixture
 def requested_ticket(customer, tech) -> Ticket:
     """A ticket with a requester, so a reply on it is mailed to the customer."""
-    return services.ticket_create(subject="Mail sits 30 seconds", description="Outlook waits.", customer=customer,
-                                  created_by=tech, requester=customer.contacts.get())
+    return services.ticket_create(
+        subject="Mail sits 30 seconds",
+        description="Outlook waits.",
+        customer=customer,
+        created_by=tech,
+        requester=customer.contacts.get(),
+    )
 
 
 @pytest.fixture

@@ -30,15 +30,17 @@ def name(rng: random.Random, stem: str) -> str:
 
 def playbook(name_: str) -> Playbook:
     book = next(b for b in DEFAULT_PLAYBOOKS if b["name"] == name_)
-    found, _ = Playbook.objects.get_or_create(name=name_, defaults={"description": book["description"],
-                                                                    "steps": book["steps"]})
+    found, _ = Playbook.objects.get_or_create(
+        name=name_, defaults={"description": book["description"], "steps": book["steps"]}
+    )
     return found
 
 
 def collect(customer, tech, host, book: Playbook) -> CollectionRun:
     server = lab_server(customer, host)
-    ticket = desk.ticket_create(subject="Logins are slow", description="Logins are slow", customer=customer,
-                                servers=[server], created_by=tech)
+    ticket = desk.ticket_create(
+        subject="Logins are slow", description="Logins are slow", customer=customer, servers=[server], created_by=tech
+    )
     run = services.run_request(ticket=ticket, server=server, playbook=book, by=None, enqueue=False)
     run = services.run_execute(run_id=run.pk, worker="test")
     assert run.state == RunState.SUCCEEDED, run.reason
@@ -51,8 +53,10 @@ def matched(run: CollectionRun) -> dict[str, Match]:
 
 def describe(run: CollectionRun, seed: int) -> str:
     rows = [f"seed {seed} run {run.pk}: {run.reason}"]
-    rows += [f"  {m.symptom.key} matched={m.matched} score={m.score} why={m.why}"
-             for m in Match.objects.filter(run=run).select_related("symptom")]
+    rows += [
+        f"  {m.symptom.key} matched={m.matched} score={m.score} why={m.why}"
+        for m in Match.objects.filter(run=run).select_related("symptom")
+    ]
     rows += [run.evidence.get(probe="resolvers").text]
     return "\n".join(rows)
 
@@ -113,8 +117,7 @@ def usedns_host(lab, rng, *, client_in_hosts: bool):
     return lab.add_host(hostname, own_pids=True, resolv_conf=resolv, sshd_options={"UseDNS": "yes"})
 
 
-def test_usedns_with_dead_resolvers_is_proved_by_the_slow_login_the_product_measured(lab, customer, tech, rng,
-                                                                                      seed):
+def test_usedns_with_dead_resolvers_is_proved_by_the_slow_login_the_product_measured(lab, customer, tech, rng, seed):
     host = usedns_host(lab, rng, client_in_hosts=False)
 
     run = collect(customer, tech, host, playbook("Slow logins"))
@@ -146,8 +149,11 @@ def test_usedns_and_dead_resolvers_with_a_quick_login_are_no_slow_login(lab, cus
 def test_sshd_settings_come_from_the_running_daemons_own_config_file(lab, customer, tech, rng, seed):
     # The lab's sshd runs with -f <its own file>; /etc/ssh/sshd_config says something else (or nothing).
     grace = rng.randrange(20, 120)
-    host = lab.add_host(name(rng, "jump"), own_pids=True,
-                        sshd_options={"UseDNS": rng.choice(["yes", "no"]), "LoginGraceTime": str(grace)})
+    host = lab.add_host(
+        name(rng, "jump"),
+        own_pids=True,
+        sshd_options={"UseDNS": rng.choice(["yes", "no"]), "LoginGraceTime": str(grace)},
+    )
     config = (host.dir / "sshd_config").read_text()
     book = Playbook.objects.create(name="lab sshd", steps=[{"probe": "sshd_config", "params": {}}])
 
@@ -177,13 +183,32 @@ def test_socket_counts_are_judged_against_each_hosts_own_limits(lab, customer, t
     backlog = rng.choice([8, 16, 32])
     closed = int(size * rng.uniform(0.6, 0.9))  # TIME-WAIT sockets: most of the small range
     # The relay: a narrowed port range, used up towards the backend (connect() fails, and says so).
-    small = ports_host(lab, name(rng, "relay"), peer, port_range=f"{low} {low + size - 1}", held=size // 3,
-                       closed=closed, exhaust=True, backlog=backlog, queued=backlog - rng.randrange(backlog // 2))
+    small = ports_host(
+        lab,
+        name(rng, "relay"),
+        peer,
+        port_range=f"{low} {low + size - 1}",
+        held=size // 3,
+        closed=closed,
+        exhaust=True,
+        backlog=backlog,
+        queued=backlog - rng.randrange(backlog // 2),
+    )
     # Its busy neighbour: as many sockets, the same TIME-WAIT, dozens waiting - against a wide range, a big backlog.
-    big = ports_host(lab, name(rng, "web"), peer, port_range=rng.choice(["32768 60999", "1024 65535"]),
-                     held=size, closed=closed, exhaust=False, backlog=4096, queued=rng.randrange(50, 70))
-    book = Playbook.objects.create(name="lab ports", steps=[{"probe": "sockets", "params": {}},
-                                                            {"probe": "system_log", "params": {}}])
+    big = ports_host(
+        lab,
+        name(rng, "web"),
+        peer,
+        port_range=rng.choice(["32768 60999", "1024 65535"]),
+        held=size,
+        closed=closed,
+        exhaust=False,
+        backlog=4096,
+        queued=rng.randrange(50, 70),
+    )
+    book = Playbook.objects.create(
+        name="lab ports", steps=[{"probe": "sockets", "params": {}}, {"probe": "system_log", "params": {}}]
+    )
     watched = {"ephemeral-port-exhaustion", "time-wait-storm", "accept-queue-backlog"}
 
     run = collect(customer, tech, small, book)
@@ -204,10 +229,14 @@ def test_an_address_conflict_counts_only_when_it_names_this_hosts_address(lab, c
     mac = ":".join(f"{rng.randrange(256):02x}" for _ in range(6))
     for host, named in ((mine, mine.address), (relayed, mine.address)):  # the relay holds mine's line
         pid = rng.randrange(300, 9000)
-        host.write_file("/var/log/messages", (
-            f"Nov {rng.randrange(1, 29):>2} 0{rng.randrange(10)}:12:44 {mine.name} NetworkManager[{pid}]: "
-            f"<warn>  [1763771564.{rng.randrange(1000, 9999)}] device (eth0): IPv4 address conflict detected for "
-            f"{named} by {mac}\n"))
+        host.write_file(
+            "/var/log/messages",
+            (
+                f"Nov {rng.randrange(1, 29):>2} 0{rng.randrange(10)}:12:44 {mine.name} NetworkManager[{pid}]: "
+                f"<warn>  [1763771564.{rng.randrange(1000, 9999)}] device (eth0): IPv4 address conflict detected for "
+                f"{named} by {mac}\n"
+            ),
+        )
     book = playbook("Network interface down")
 
     assert "duplicate-ip-address" in matched(collect(customer, tech, mine, book)), f"seed {seed}"
@@ -233,15 +262,22 @@ Log ended: {day} 10:14:09
 
 
 def test_an_install_that_could_not_run_its_script_from_a_noexec_tmp_is_read_from_the_install_log(
-        lab, customer, tech, rng, seed):
+    lab, customer, tech, rng, seed
+):
     # No Perl error in the mail log and no scanner running: only the package manager's log says why.
     host = lab.add_host(name(rng, "mx"), tmp_noexec=True, own_pids=True)
     package = rng.choice(["mailscanner", "spamassassin", "clamav-unofficial-sigs"])
     host.run("mkdir", "-p", "/var/log/apt")
-    host.write_file("/var/log/apt/term.log", TERM_LOG.format(
-        day=f"2026-{rng.randrange(1, 13):02d}-{rng.randrange(1, 29):02d}", package=package, line=rng.randrange(9, 99),
-        version=f"{rng.randrange(1, 6)}.{rng.randrange(10)}.{rng.randrange(10)}-1",
-        script=f"{package}-setup.{rng.choice(['sh', 'pl'])}"))
+    host.write_file(
+        "/var/log/apt/term.log",
+        TERM_LOG.format(
+            day=f"2026-{rng.randrange(1, 13):02d}-{rng.randrange(1, 29):02d}",
+            package=package,
+            line=rng.randrange(9, 99),
+            version=f"{rng.randrange(1, 6)}.{rng.randrange(10)}.{rng.randrange(10)}-1",
+            script=f"{package}-setup.{rng.choice(['sh', 'pl'])}",
+        ),
+    )
 
     run = collect(customer, tech, host, playbook("Mail scanner broken"))
 
@@ -256,8 +292,15 @@ def test_service_settings_are_read_from_the_process_that_owns_the_listening_sock
     from tests.fixtures.capture import background
 
     host = lab.add_host(name(rng, "mail"), own_pids=True)
-    flags = rng.choice([(["-v"], "on", 26), (["-vR"], "off", 26), (["-Rt0"], "off", 0), (["-t", "9"], "on", 9),
-                        (["-vRHl0"], "off", 26)])
+    flags = rng.choice(
+        [
+            (["-v"], "on", 26),
+            (["-vR"], "off", 26),
+            (["-Rt0"], "off", 0),
+            (["-t", "9"], "on", 9),
+            (["-vRHl0"], "off", 26),
+        ]
+    )
     port = rng.choice([25, 587, rng.randrange(2000, 3000)])
     background(host, "tcpserver", *flags[0], "-c", str(rng.randrange(10, 60)), "0", str(port), "/bin/echo", "220")
     for _ in range(50):
@@ -269,8 +312,11 @@ def test_service_settings_are_read_from_the_process_that_owns_the_listening_sock
     run = collect(customer, tech, host, book)
 
     evidence = run.evidence.get(probe="service_settings")
-    rows = {r["name"]: r for r in facts_for("service_settings", bytes(evidence.output))["service_params"]
-            if r["service"] == "tcpserver"}
+    rows = {
+        r["name"]: r
+        for r in facts_for("service_settings", bytes(evidence.output))["service_params"]
+        if r["service"] == "tcpserver"
+    }
     context = f"seed {seed}\n{evidence.text}"
     assert rows["ident_lookups"]["value"] == flags[1] and rows["ident_timeout"]["number"] == flags[2], context
     assert rows["ident_lookups"]["file"].startswith("process ") and rows["ident_lookups"]["file"].endswith(" tcpserver")

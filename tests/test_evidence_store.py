@@ -15,16 +15,28 @@ pytestmark = pytest.mark.django_db
 
 
 def _result(step: int, text: bytes) -> ssh.CommandResult:
-    return ssh.CommandResult(key=str(step), command=f"LC_ALL=C timeout -k 3 10 sh -c 'probe {step}'", exit_status=0,
-                             stdout=text, stderr=b"", duration=0.01 * step, truncated=False, timed_out=False,
-                             stdout_bytes=len(text), stderr_bytes=0)
+    return ssh.CommandResult(
+        key=str(step),
+        command=f"LC_ALL=C timeout -k 3 10 sh -c 'probe {step}'",
+        exit_status=0,
+        stdout=text,
+        stderr=b"",
+        duration=0.01 * step,
+        truncated=False,
+        timed_out=False,
+        stdout_bytes=len(text),
+        stderr_bytes=0,
+    )
 
 
 def test_a_batch_of_results_is_stored_in_a_few_statements_and_never_twice(ticket, server):
-    steps = [{"probe": probe, "params": {}} for probe in
-             ("load", "memory", "disk", "processes", "mounts", "fd_usage", "kernel_log", "system_log")]
-    run = CollectionRun.objects.create(ticket=ticket, server=server, playbook_name="Host health", steps=steps,
-                                       state=RunState.RUNNING)
+    steps = [
+        {"probe": probe, "params": {}}
+        for probe in ("load", "memory", "disk", "processes", "mounts", "fd_usage", "kernel_log", "system_log")
+    ]
+    run = CollectionRun.objects.create(
+        ticket=ticket, server=server, playbook_name="Host health", steps=steps, state=RunState.RUNNING
+    )
     batch = [_result(step, f"output of {step}\n".encode()) for step in range(8)]
 
     with CaptureQueriesContext(connection) as queries:

@@ -23,13 +23,27 @@ KERNEL_LOG = (
 
 @pytest.fixture
 def recipes(admin_user):
-    knowledge.symptom_save(data={"key": "irq-no-handler", "title": "Interrupts with no handler",
-                                 "signature": {"probe": "kernel_log", "regex": "No irq handler for vector"}},
-                           by=admin_user)
-    firmware, _ = knowledge.recipe_save(data={"key": "irq-firmware", "title": "Update the NIC firmware",
-                                              "fixes": ["irq-no-handler"], "steps": ["Flash it."]}, by=admin_user)
-    msi, _ = knowledge.recipe_save(data={"key": "irq-msi", "title": "Boot with <pci=nomsi>",
-                                         "fixes": ["irq-no-handler"], "steps": ["Edit grub."]}, by=admin_user)
+    knowledge.symptom_save(
+        data={
+            "key": "irq-no-handler",
+            "title": "Interrupts with no handler",
+            "signature": {"probe": "kernel_log", "regex": "No irq handler for vector"},
+        },
+        by=admin_user,
+    )
+    firmware, _ = knowledge.recipe_save(
+        data={
+            "key": "irq-firmware",
+            "title": "Update the NIC firmware",
+            "fixes": ["irq-no-handler"],
+            "steps": ["Flash it."],
+        },
+        by=admin_user,
+    )
+    msi, _ = knowledge.recipe_save(
+        data={"key": "irq-msi", "title": "Boot with <pci=nomsi>", "fixes": ["irq-no-handler"], "steps": ["Edit grub."]},
+        by=admin_user,
+    )
     return firmware, msi
 
 
@@ -45,7 +59,7 @@ def _fix_events(ticket):
 
 def _card(page: str, title: str) -> str:
     start = page.index(f"<h3>{title}</h3>")
-    return page[start: page.find('<li class="fix">', start) if '<li class="fix">' in page[start:] else None]
+    return page[start : page.find('<li class="fix">', start) if '<li class="fix">' in page[start:] else None]
 
 
 def test_rejecting_a_fix_is_recorded_once_with_its_reason_and_shown_on_the_card(client, tech, ticket, suggested):
@@ -58,7 +72,8 @@ def test_rejecting_a_fix_is_recorded_once_with_its_reason_and_shown_on_the_card(
     rejected = RecipeOutcome.objects.get(ticket=ticket, recipe=firmware, kind=RecipeOutcome.REJECTED)
     assert rejected.by == tech and rejected.note == "Card is <b>onboard</b>, no firmware"
     assert _fix_events(ticket) == [
-        "Rejected suggested fix: Update the NIC firmware. Reason: Card is <b>onboard</b>, no firmware"]
+        "Rejected suggested fix: Update the NIC firmware. Reason: Card is <b>onboard</b>, no firmware"
+    ]
     page = client.get(reverse("ticket", args=[ticket.pk])).content.decode()
     card = _card(page, "Update the NIC firmware")
     assert "Rejected: does not apply" in card
@@ -85,7 +100,7 @@ def test_rejections_are_counted_per_recipe_and_shown_in_the_knowledge_base(
 
     login(client, admin_user)
     page = client.get(reverse("kb")).content.decode()
-    row = page[page.index('id="recipe-irq-firmware"'):]
+    row = page[page.index('id="recipe-irq-firmware"') :]
     assert '<td class="num outcome-fixed">0</td><td class="num outcome-rejected">2</td>' in row
 
 
@@ -143,7 +158,8 @@ def test_resolving_with_a_fix_is_refused_with_a_reason_when_the_workflow_does_no
     ticket.refresh_from_db()
     assert ticket.status == Status.CLOSED and ticket.events.count() == events_before
     assert list(RecipeOutcome.objects.filter(kind=RecipeOutcome.FIXED).values_list("recipe", flat=True)) == [
-        firmware.pk]
+        firmware.pk
+    ]
     with pytest.raises(workflow.TransitionRefused):
         outcomes.ticket_resolve_with_fix(ticket=ticket, recipe=msi, by=tech)
 
@@ -161,8 +177,9 @@ def test_resolving_with_a_fix_from_a_stale_page_changes_nothing(tech, ticket, su
 def test_the_status_form_resolves_with_a_fix_through_the_same_service(client, tech, ticket, suggested):
     firmware, _ = suggested
     login(client, tech)
-    response = client.post(reverse("ticket_status", args=[ticket.pk]),
-                           {"status": Status.RESOLVED, "note": "", "fixed_by": firmware.pk})
+    response = client.post(
+        reverse("ticket_status", args=[ticket.pk]), {"status": Status.RESOLVED, "note": "", "fixed_by": firmware.pk}
+    )
     assert response.status_code == 302
     status = ticket.events.get(kind=EventKind.STATUS)
     assert status.body == "Resolved with fix: Update the NIC firmware"

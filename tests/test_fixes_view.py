@@ -33,14 +33,12 @@ STRACE = """\
 HEALTHY = {
     "load": " 10:02:11 up 41 days,  3:12,  1 user,  load average: 0.08, 0.03, 0.01\n",
     "kernel_log": "Nov  8 16:40:01 mx1 kernel: [    2.102934] EXT4-fs (sda1): mounted filesystem with ordered data\n"
-                  "Nov  8 16:45:12 mx1 kernel: [    9.530118] e1000e: eth0 NIC Link is Up 1000 Mbps Full Duplex\n",
+    "Nov  8 16:45:12 mx1 kernel: [    9.530118] e1000e: eth0 NIC Link is Up 1000 Mbps Full Duplex\n",
     "mounts": "/dev/sda1 on / type ext4 (rw,relatime)\ntmpfs on /tmp type tmpfs (rw,nosuid,nodev)\n",
 }
 SCRIPT = "<script>alert(1)</script>"
 NO_MATCH = "No known symptom matches the evidence collected so far."
 NO_EVIDENCE = "Nothing to suggest yet: no evidence has been collected."
-
-
 
 
 @pytest.fixture
@@ -64,7 +62,7 @@ def _page(client, user, url) -> str:
 
 def _fixes_panel(page: str) -> str:
     start = page.index('id="fixes"')
-    return page[start:page.index("</section>", start)]
+    return page[start : page.index("</section>", start)]
 
 
 def test_the_ticket_lists_the_bnx2_fix_first_with_its_cited_lines(client, tech, ticket, kb, make_run):
@@ -99,7 +97,7 @@ def test_every_link_from_a_fix_lands_on_a_highlighted_line_of_the_run(client, te
     assert re.search(r'<li class="step step-done" id="ev-2">\s*<details open>', run_page)
     assert re.search(r'<li class="step step-done" id="ev-0">\s*<details>', run_page), "an uncited step stays shut"
     assert 'id="ev-2-L1"' in run_page and 'class="ln" id="ev-2-L1"' in run_page
-    box = run_page[run_page.index("Matched symptoms"):run_page.index("</div>", run_page.index("Matched symptoms"))]
+    box = run_page[run_page.index("Matched symptoms") : run_page.index("</div>", run_page.index("Matched symptoms"))]
     assert "bnx2 NIC link flaps" in box and 'href="#ev-2-L3"' in box
 
 
@@ -129,7 +127,8 @@ def test_output_is_escaped_on_the_ticket_and_the_run(client, tech, ticket, kb, m
 
 def test_only_web_links_become_links(client, tech, ticket, kb, make_run):
     FixRecipe.objects.filter(key="bnx2-disable-msi").update(
-        references=["javascript:alert(1)", "RHEL knowledge base article 12345", "http://example.net/bnx2"])
+        references=["javascript:alert(1)", "RHEL knowledge base article 12345", "http://example.net/bnx2"]
+    )
     make_run({"kernel_log": KERNEL_LOG})
     panel = _fixes_panel(_page(client, tech, reverse("ticket", args=[ticket.pk])))
     assert 'href="javascript' not in panel and "<span>javascript:alert(1)</span>" in panel
@@ -155,8 +154,10 @@ def test_only_admins_see_near_misses(request, client, kb, make_run, role, sees):
 
 
 def test_a_line_cited_past_the_preview_still_has_its_anchor(client, tech, ticket, kb, make_run):
-    filler = "".join(f"Nov  8 16:{i // 60 % 60:02d}:{i % 60:02d} drjmailgw postfix/smtpd[{i}]: connect from x\n"
-                     for i in range(Evidence.PREVIEW_BYTES // 60 + 100))
+    filler = "".join(
+        f"Nov  8 16:{i // 60 % 60:02d}:{i % 60:02d} drjmailgw postfix/smtpd[{i}]: connect from x\n"
+        for i in range(Evidence.PREVIEW_BYTES // 60 + 100)
+    )
     run = make_run({"kernel_log": filler + IRQ_LINE + "\n" + LINK_DOWN + "\n"})
     last = len(filler.splitlines()) + 2
     run_page = _page(client, tech, reverse("run", args=[run.pk]))
@@ -169,8 +170,16 @@ def test_a_finding_cleared_by_a_later_run_of_the_same_probes_is_no_longer_sugges
     make_run({"kernel_log": KERNEL_LOG})
     make_run(HEALTHY)  # the same server, its kernel log collected again after the fix
     assert NO_MATCH in _page(client, tech, reverse("ticket", args=[ticket.pk]))
-    other = services.ticket_create(subject="Link flaps", description="eth0 drops", customer=ticket.customer,
-                                   priority=2, servers=[], tag_names=[], created_by=tech, now=timezone.now())
+    other = services.ticket_create(
+        subject="Link flaps",
+        description="eth0 drops",
+        customer=ticket.customer,
+        priority=2,
+        servers=[],
+        tag_names=[],
+        created_by=tech,
+        now=timezone.now(),
+    )
     assert NO_EVIDENCE in client.get(reverse("ticket", args=[other.pk])).content.decode()
 
 
@@ -200,22 +209,38 @@ def test_the_ticket_page_follows_a_running_collection_then_brings_the_fixes(clie
     from diagnostics.models import CollectionRun, Evidence, RunState
 
     steps = [{"probe": "load", "params": {}}, {"probe": "kernel_log", "params": {}}, {"probe": "disk", "params": {}}]
-    run = CollectionRun.objects.create(ticket=ticket, server=server, playbook_name="Network", steps=steps,
-                                       state=RunState.RUNNING)
-    Evidence.objects.create(run=run, step=0, probe="load", command="uptime", exit_status=0, duration=1.2,
-                            output=b"up 3 days\n", output_bytes=10)
+    run = CollectionRun.objects.create(
+        ticket=ticket, server=server, playbook_name="Network", steps=steps, state=RunState.RUNNING
+    )
+    Evidence.objects.create(
+        run=run,
+        step=0,
+        probe="load",
+        command="uptime",
+        exit_status=0,
+        duration=1.2,
+        output=b"up 3 days\n",
+        output_bytes=10,
+    )
     page = _page(client, tech, reverse("ticket", args=[ticket.pk]))
     fragment = _page(client, tech, reverse("ticket_collections", args=[ticket.pk]))
     for html in (page, fragment):
-        live = html[html.index('id="ticket-runs"'):]
+        live = html[html.index('id="ticket-runs"') :]
         assert 'hx-trigger="every 1s"' in live.split(">", 1)[0]
         assert 'aria-valuenow="33"' in live
         assert '<li class="step-done">load' in live and "exit 0 · 1.2 s" in live
         assert '<li class="step-waiting">kernel_log' in live
     assert "hx-swap-oob" not in fragment
 
-    Evidence.objects.create(run=run, step=1, probe="kernel_log", command="dmesg", exit_status=0,
-                            output=KERNEL_LOG.encode(), output_bytes=len(KERNEL_LOG))
+    Evidence.objects.create(
+        run=run,
+        step=1,
+        probe="kernel_log",
+        command="dmesg",
+        exit_status=0,
+        output=KERNEL_LOG.encode(),
+        output_bytes=len(KERNEL_LOG),
+    )
     run.state, run.finished_at = RunState.SUCCEEDED, timezone.now()
     run.save()
     diagnosed(run)

@@ -27,10 +27,16 @@ def test_a_ticket_needs_a_subject_description_and_customer(client, tech, custome
 
 def test_a_refused_ticket_keeps_what_was_typed(client, tech, customer):
     login(client, tech)
-    response = client.post(reverse("ticket_new"), {
-        "customer": customer.pk, "subject": "Mail is slow", "description": "Users wait 30 seconds",
-        "priority": "7", "tags": "mail",
-    })
+    response = client.post(
+        reverse("ticket_new"),
+        {
+            "customer": customer.pk,
+            "subject": "Mail is slow",
+            "description": "Users wait 30 seconds",
+            "priority": "7",
+            "tags": "mail",
+        },
+    )
     body = _errors(response)
     assert "Select a valid choice" in body
     assert 'value="Mail is slow"' in body and "Users wait 30 seconds" in body
@@ -40,19 +46,34 @@ def test_servers_of_another_customer_are_refused(client, tech, customer, server)
     other = Customer.objects.create(name="Other Co", sla_tier=SlaTier.objects.get(name="Standard"))
     foreign = Server.objects.create(customer=other, name="web9", address="198.51.100.9")
     login(client, tech)
-    response = client.post(reverse("ticket_new"), {
-        "customer": customer.pk, "subject": "s", "description": "d", "priority": "3", "servers": [foreign.pk],
-    })
+    response = client.post(
+        reverse("ticket_new"),
+        {
+            "customer": customer.pk,
+            "subject": "s",
+            "description": "d",
+            "priority": "3",
+            "servers": [foreign.pk],
+        },
+    )
     assert "Not servers of Northwind Hosting: web9." in _errors(response)
     assert Ticket.objects.count() == 0
 
 
 def test_a_valid_ticket_is_filed_with_its_servers_and_tags(client, tech, customer, server):
     login(client, tech)
-    response = client.post(reverse("ticket_new"), {
-        "customer": customer.pk, "subject": "Mail is slow", "description": "30 s", "priority": "2",
-        "servers": [server.pk], "tags": "Mail, slow-send mail", "assignee": tech.pk,
-    })
+    response = client.post(
+        reverse("ticket_new"),
+        {
+            "customer": customer.pk,
+            "subject": "Mail is slow",
+            "description": "30 s",
+            "priority": "2",
+            "servers": [server.pk],
+            "tags": "Mail, slow-send mail",
+            "assignee": tech.pk,
+        },
+    )
     ticket = Ticket.objects.get()
     assert response.status_code == 302 and response["Location"] == reverse("ticket", args=[ticket.pk])
     assert list(ticket.servers.all()) == [server]
@@ -89,21 +110,47 @@ def test_only_techs_and_admins_can_be_assigned(client, tech, manager, ticket):
     assert ticket.assignee is None
 
 
-@pytest.mark.parametrize("address,ok", [
-    ("mail.example.com", True), ("192.0.2.10", True), ("2001:db8::1", True), ("MX1.Example.COM.", True),
-    ("bad host", False), ("-x.example", False), ("a;rm -rf /", False), ("$(reboot)", False), ("", False),
-])
+@pytest.mark.parametrize(
+    "address,ok",
+    [
+        ("mail.example.com", True),
+        ("192.0.2.10", True),
+        ("2001:db8::1", True),
+        ("MX1.Example.COM.", True),
+        ("bad host", False),
+        ("-x.example", False),
+        ("a;rm -rf /", False),
+        ("$(reboot)", False),
+        ("", False),
+    ],
+)
 def test_server_addresses_must_be_host_names_or_ip_addresses(customer, address, ok):
-    form = ServerForm({"customer": customer.pk, "name": "mx9", "address": address, "ssh_port": 22,
-                       "ssh_user": "root", "roles": "mail"})
+    form = ServerForm(
+        {
+            "customer": customer.pk,
+            "name": "mx9",
+            "address": address,
+            "ssh_port": 22,
+            "ssh_user": "root",
+            "roles": "mail",
+        }
+    )
     assert form.is_valid() is ok, form.errors
 
 
-@pytest.mark.parametrize("field,value", [("ssh_port", 0), ("ssh_port", 70000), ("ssh_user", "root; id"),
-                                         ("ssh_user", "Root"), ("roles", "mail, $(x)")])
+@pytest.mark.parametrize(
+    "field,value",
+    [("ssh_port", 0), ("ssh_port", 70000), ("ssh_user", "root; id"), ("ssh_user", "Root"), ("roles", "mail, $(x)")],
+)
 def test_server_ssh_settings_are_validated(customer, field, value):
-    data = {"customer": customer.pk, "name": "mx9", "address": "192.0.2.1", "ssh_port": 22, "ssh_user": "root",
-            "roles": "mail"}
+    data = {
+        "customer": customer.pk,
+        "name": "mx9",
+        "address": "192.0.2.1",
+        "ssh_port": 22,
+        "ssh_user": "root",
+        "roles": "mail",
+    }
     data[field] = value
     form = ServerForm(data)
     assert not form.is_valid() and field in form.errors
@@ -111,9 +158,17 @@ def test_server_ssh_settings_are_validated(customer, field, value):
 
 def test_an_admin_adds_a_server_with_roles(client, admin_user, customer):
     login(client, admin_user)
-    response = client.post(reverse("server_new"), {"customer": customer.pk, "name": "cache1",
-                                                   "address": "203.0.113.5", "ssh_port": 2222,
-                                                   "ssh_user": "diag", "roles": "cache, web"})
+    response = client.post(
+        reverse("server_new"),
+        {
+            "customer": customer.pk,
+            "name": "cache1",
+            "address": "203.0.113.5",
+            "ssh_port": 2222,
+            "ssh_user": "diag",
+            "roles": "cache, web",
+        },
+    )
     server = Server.objects.get(name="cache1")
     assert response.status_code == 302
     assert sorted(server.roles.values_list("name", flat=True)) == ["cache", "web"]
@@ -121,8 +176,7 @@ def test_an_admin_adds_a_server_with_roles(client, admin_user, customer):
 
 def test_a_duplicate_customer_name_is_a_field_error(client, admin_user, customer):
     login(client, admin_user)
-    response = client.post(reverse("customer_new"), {"name": customer.name,
-                                                     "sla_tier": SlaTier.objects.first().pk})
+    response = client.post(reverse("customer_new"), {"name": customer.name, "sla_tier": SlaTier.objects.first().pk})
     assert "Customer with this Name already exists." in _errors(response)
 
 
@@ -148,8 +202,19 @@ TEXT = st.text(max_size=60)
 
 
 @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(data=st.fixed_dictionaries({"customer": TEXT, "subject": TEXT, "description": TEXT, "priority": TEXT,
-                                   "servers": TEXT, "tags": TEXT, "assignee": TEXT}))
+@given(
+    data=st.fixed_dictionaries(
+        {
+            "customer": TEXT,
+            "subject": TEXT,
+            "description": TEXT,
+            "priority": TEXT,
+            "servers": TEXT,
+            "tags": TEXT,
+            "assignee": TEXT,
+        }
+    )
+)
 def test_any_new_ticket_input_gets_a_page_never_a_server_error(client, tech, customer, data):
     login(client, tech)
     data = {k: v.replace("\x00", "") for k, v in data.items()}

@@ -22,7 +22,13 @@ def test_a_worker_freezes_its_objects_once_warm_and_not_before():
         print(before, gc.get_freeze_count() > 0, worker.triage_served == {gunicorn_conf.WARM_REQUESTS})
     """)
     # Its own interpreter: freezing the test process would hide its garbage from the collector.
-    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True, timeout=60,
-                         cwd=gunicorn_conf.__file__.rsplit("/triage/", 1)[0]).stdout.split()
+    out = subprocess.run(
+        [sys.executable, "-c", script],
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=60,
+        cwd=gunicorn_conf.__file__.rsplit("/triage/", 1)[0],
+    ).stdout.split()
     assert out == ["0", "True", "True"]
     assert gc.get_freeze_count() == 0

@@ -26,7 +26,7 @@ def _count(page: str, section: str) -> int:
 
 def _section(page: str, section: str) -> str:
     start = page.index(f'id="{section}"')
-    return page[start: page.index("</section>", start)]
+    return page[start : page.index("</section>", start)]
 
 
 @pytest.fixture
@@ -36,9 +36,16 @@ def desk(customer, server, tech):
     now = timezone.now()
 
     def ticket(subject, *, assignee, age_hours, priority=3):
-        return services.ticket_create(subject=subject, description="d", customer=customer, priority=priority,
-                                      servers=[server], created_by=tech, assignee=assignee,
-                                      now=now - timedelta(hours=age_hours))
+        return services.ticket_create(
+            subject=subject,
+            description="d",
+            customer=customer,
+            priority=priority,
+            servers=[server],
+            created_by=tech,
+            assignee=assignee,
+            now=now - timedelta(hours=age_hours),
+        )
 
     return {
         "mine_late": ticket("Mine, nearly due <script>", assignee=tech, age_hours=3.9, priority=3),  # Gold P3: 4 h
@@ -94,8 +101,14 @@ def test_counts_are_of_the_whole_query_while_the_list_is_cut(tech, customer):
 
 def test_my_recent_collections_are_the_last_ten_i_ran_with_their_state(client, tech, ticket, server, desk):
     def run(by, state, minutes_ago):
-        return CollectionRun.objects.create(ticket=ticket, server=server, playbook_name="Host health", requested_by=by,
-                                            state=state, created_at=timezone.now() - timedelta(minutes=minutes_ago))
+        return CollectionRun.objects.create(
+            ticket=ticket,
+            server=server,
+            playbook_name="Host health",
+            requested_by=by,
+            state=state,
+            created_at=timezone.now() - timedelta(minutes=minutes_ago),
+        )
 
     for n in range(11):
         run(tech, RunState.SUCCEEDED, 100 + n)
@@ -123,12 +136,18 @@ def test_managers_still_go_to_their_overview_and_outsiders_are_refused(client, m
 
 
 def test_every_count_on_the_overview_opens_the_queue_of_exactly_those_tickets(client, manager, customer, tech):
-    for n, (status, priority) in enumerate([(Status.NEW, 1), (Status.NEW, 3), (Status.TRIAGING, 3),
-                                            (Status.WAITING, 2), (Status.RESOLVED, 1)]):
-        ticket = services.ticket_create(subject=f"t{n}", description="d", customer=customer, created_by=tech,
-                                        priority=priority)
-        for step in {Status.NEW: [], Status.TRIAGING: [Status.TRIAGING], Status.WAITING: [Status.WAITING],
-                     Status.RESOLVED: [Status.RESOLVED]}[status]:
+    for n, (status, priority) in enumerate(
+        [(Status.NEW, 1), (Status.NEW, 3), (Status.TRIAGING, 3), (Status.WAITING, 2), (Status.RESOLVED, 1)]
+    ):
+        ticket = services.ticket_create(
+            subject=f"t{n}", description="d", customer=customer, created_by=tech, priority=priority
+        )
+        for step in {
+            Status.NEW: [],
+            Status.TRIAGING: [Status.TRIAGING],
+            Status.WAITING: [Status.WAITING],
+            Status.RESOLVED: [Status.RESOLVED],
+        }[status]:
             services.ticket_change_status(ticket=ticket, status=step, by=tech)
     page = unescape(login(client, manager).get(reverse("overview")).content.decode())
     counts = re.findall(r'<td class="num"><a href="(/tickets/\?[^"]+)">(\d+)</a></td>', page)
@@ -137,6 +156,11 @@ def test_every_count_on_the_overview_opens_the_queue_of_exactly_those_tickets(cl
         listed = client.get(url).content.decode().count('<tr class="p')
         assert listed == int(shown), url
     assert dict((u.split("?")[1], int(n)) for u, n in counts) == {
-        "status=new": 2, "status=triaging": 1, "status=waiting": 1,
-        "status=open&priority=1": 1, "status=open&priority=2": 1, "status=open&priority=3": 2,
-        "status=open&priority=4": 0}
+        "status=new": 2,
+        "status=triaging": 1,
+        "status=waiting": 1,
+        "status=open&priority=1": 1,
+        "status=open&priority=2": 1,
+        "status=open&priority=3": 2,
+        "status=open&priority=4": 0,
+    }

@@ -39,7 +39,8 @@ def _impostor_then_back(host, tmp_path):
 
 
 def test_the_alert_clears_when_the_impostor_key_is_revoked_and_a_collection_succeeds(
-        lab, customer, tech, admin_user, client, tmp_path):
+    lab, customer, tech, admin_user, client, tmp_path
+):
     host = lab.add_host("mitm")
     server = lab_server(customer, host)
     ticket = desk.ticket_create(subject="Mail is slow", description="30 s", customer=customer, created_by=tech)

@@ -17,6 +17,7 @@ DEBT lists the imports still pointing the wrong way, each by file and imported m
 in comments, as of the commit that wrote them). The test ignores exactly those, fails on any other
 edge that closes a cycle, and fails on a DEBT entry that is gone, so the list only shrinks.
 """
+
 from __future__ import annotations
 
 import ast
@@ -171,10 +172,12 @@ def test_the_cycle_finder_finds_a_cycle_through_three_apps():
 
 
 def test_nothing_imports_the_project_wiring_and_only_it_imports_the_composition_layer():
-    wrong = [str(i) for i in app_imports()
-             if i.target == "project" or (i.target == "composition" and i.source != "project")]
+    wrong = [
+        str(i) for i in app_imports() if i.target == "project" or (i.target == "composition" and i.source != "project")
+    ]
     assert not wrong, "the project's wiring and the composition layer sit on top; no app imports them:\n" + "\n".join(
-        wrong)
+        wrong
+    )
 
 
 def test_there_is_no_import_cycle_between_apps_beyond_the_listed_debt():

@@ -65,12 +65,14 @@ def test_a_servers_own_chain_overrides_the_customers_and_can_have_two_hops(lab, 
         server = lab_server(customer, deep)
         run = _collect(ticket, server)  # the customer's one-hop chain cannot reach the deeper network
         assert run.state == RunState.FAILED and run.reason.startswith(
-            f"Jump host bastion1 could not reach {deep.address} port 22"), run.reason
+            f"Jump host bastion1 could not reach {deep.address} port 22"
+        ), run.reason
         services.jump_chain_set(server=server, jump_hosts=[first_hop, second_hop])
         run = _collect(ticket, server)
         assert run.state == RunState.SUCCEEDED, run.reason
-        assert AuditEntry.objects.filter(run=run, action="connected",
-                                         address=f"root@{deep.address}:22 via bastion1, bastion2").exists()
+        assert AuditEntry.objects.filter(
+            run=run, action="connected", address=f"root@{deep.address}:22 via bastion1, bastion2"
+        ).exists()
     finally:
         lab.remove_host(deep)
         lab.remove_host(second)
@@ -105,8 +107,9 @@ def test_a_bastion_with_its_own_password_credential_and_one_without_any(lab, net
         services.jump_chain_set(server=server, jump_hosts=[jump])
         run = _collect(ticket, server)
         assert run.state == RunState.FAILED and run.failure_kind == "bad_credential"
-        assert run.reason == ("Jump host pwbastion has no credential stored; an admin can add one on the server's "
-                              "Access page.")
+        assert run.reason == (
+            "Jump host pwbastion has no credential stored; an admin can add one on the server's Access page."
+        )
         services.jump_host_credential_set(jump_host=jump, kind="password", secret=bastion.password)
         run = _collect(ticket, server)
         assert run.state == RunState.SUCCEEDED, run.reason

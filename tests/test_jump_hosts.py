@@ -29,8 +29,13 @@ def _keypair(tmp_path, name="id") -> tuple[str, str]:
 
 
 def _jump(customer, name="bastion1", **kwargs) -> JumpHost:
-    return services.jump_host_save(customer=customer, name=name, address=kwargs.pop("address", "192.0.2.1"),
-                                   username=kwargs.pop("username", "jump"), **kwargs)
+    return services.jump_host_save(
+        customer=customer,
+        name=name,
+        address=kwargs.pop("address", "192.0.2.1"),
+        username=kwargs.pop("username", "jump"),
+        **kwargs,
+    )
 
 
 def test_a_server_uses_its_own_chain_else_its_customers_default_else_none(customer, server):
@@ -58,8 +63,7 @@ def test_a_chain_takes_only_the_customers_own_jump_hosts_once_each(customer, ser
         _jump(customer, "bastion1")  # names are unique per customer: errors name jump hosts by them
 
 
-def test_a_jump_hosts_credential_is_stored_only_encrypted_and_its_bounds_override_the_defaults(
-        tmp_path, customer):
+def test_a_jump_hosts_credential_is_stored_only_encrypted_and_its_bounds_override_the_defaults(tmp_path, customer):
     private, public = _keypair(tmp_path)
     jump = _jump(customer, bounds={"connect": 2.5, "banner": None})
     with pytest.raises(jump_hosts.JumpHostUnusable, match="Jump host bastion1 has no credential"):
@@ -68,8 +72,9 @@ def test_a_jump_hosts_credential_is_stored_only_encrypted_and_its_bounds_overrid
     jump.refresh_from_db()
     assert b"PRIVATE KEY" not in bytes(jump.secret_token)
     assert jump.public_fingerprint == ssh.fingerprint_of(public.split()[1])
-    JumpHostKey.objects.create(jump_host=jump, key_type="ssh-ed25519", key_base64=public.split()[1],
-                               fingerprint="x", status=HostKey.PENDING)  # pending: not pinned
+    JumpHostKey.objects.create(
+        jump_host=jump, key_type="ssh-ed25519", key_base64=public.split()[1], fingerprint="x", status=HostKey.PENDING
+    )  # pending: not pinned
     [hop] = jump_hosts.hops_for([jump], defaults=DEFAULTS)
     assert (hop.name, hop.address, hop.port, hop.username) == ("bastion1", "192.0.2.1", 22, "jump")
     assert hop.secret.private_key == private and "PRIVATE" not in repr(hop)
@@ -93,11 +98,11 @@ def test_rotation_re_encrypts_jump_host_credentials_too(settings, customer):
         jump_hosts.hops_for([jump], defaults=DEFAULTS)
 
 
-def test_trusting_a_jump_hosts_key_revokes_its_other_keys_and_a_revoked_key_stays_revoked(
-        client, customer, admin_user):
+def test_trusting_a_jump_hosts_key_revokes_its_other_keys_and_a_revoked_key_stays_revoked(client, customer, admin_user):
     jump = _jump(customer)
-    old = JumpHostKey.objects.create(jump_host=jump, key_type="ssh-ed25519", key_base64="AAAA", fingerprint="old",
-                                     status=HostKey.TRUSTED)
+    old = JumpHostKey.objects.create(
+        jump_host=jump, key_type="ssh-ed25519", key_base64="AAAA", fingerprint="old", status=HostKey.TRUSTED
+    )
     new = JumpHostKey.objects.create(jump_host=jump, key_type="ssh-ed25519", key_base64="BBBB", fingerprint="new")
     login(client, admin_user)
     response = client.post(reverse("jump_host_key_decide", args=[jump.pk, new.pk]), {"decision": "trust"})
@@ -111,26 +116,37 @@ def test_trusting_a_jump_hosts_key_revokes_its_other_keys_and_a_revoked_key_stay
 
 
 def test_an_admin_adds_a_jump_host_pins_its_key_and_puts_the_server_behind_it(
-        client, tmp_path, customer, server, admin_user):
+    client, tmp_path, customer, server, admin_user
+):
     private, _ = _keypair(tmp_path, "client")
     _, host_public = _keypair(tmp_path, "bastion_host")
     login(client, admin_user)
     page = client.get(reverse("server_access", args=[server.pk])).content.decode()
     assert "Collections connect to this server directly." in page
 
-    response = client.post(reverse("jump_host_new", args=[server.pk]), {
-        "jump-name": "bastion1", "jump-address": "203.0.113.7", "jump-ssh_port": "2222", "jump-username": "hop",
-        "jump-connect_timeout": "3"})
+    response = client.post(
+        reverse("jump_host_new", args=[server.pk]),
+        {
+            "jump-name": "bastion1",
+            "jump-address": "203.0.113.7",
+            "jump-ssh_port": "2222",
+            "jump-username": "hop",
+            "jump-connect_timeout": "3",
+        },
+    )
     jump = JumpHost.objects.get(customer=customer, name="bastion1")
     assert response.status_code == 302 and response["Location"] == reverse("jump_host", args=[jump.pk])
     assert (jump.ssh_port, jump.username, jump.connect_timeout, jump.banner_timeout) == (2222, "hop", 3.0, None)
 
-    response = client.post(reverse("jump_host", args=[jump.pk]), {
-        "action": "credential", "jcred-kind": "key", "jcred-secret": private})
+    response = client.post(
+        reverse("jump_host", args=[jump.pk]), {"action": "credential", "jcred-kind": "key", "jcred-secret": private}
+    )
     assert response.status_code == 302
     key_type, key_b64 = host_public.split()[:2]
-    response = client.post(reverse("jump_host", args=[jump.pk]), {
-        "action": "known_hosts", "kh-known_hosts": f"[203.0.113.7]:2222 {key_type} {key_b64}\n"})
+    response = client.post(
+        reverse("jump_host", args=[jump.pk]),
+        {"action": "known_hosts", "kh-known_hosts": f"[203.0.113.7]:2222 {key_type} {key_b64}\n"},
+    )
     assert response.status_code == 302
     page = client.get(reverse("jump_host", args=[jump.pk])).content.decode()
     assert private.splitlines()[1] not in page  # the secret is never rendered back
@@ -153,18 +169,27 @@ def test_an_admin_adds_a_jump_host_pins_its_key_and_puts_the_server_behind_it(
     client.post(reverse("server_jump_chain", args=[server.pk]), {"scope": "server"})
     assert JumpLink.objects.filter(customer=customer, server__isnull=True).count() == 1
     page = client.get(reverse("server_access", args=[server.pk])).content.decode()
-    assert "through Northwind Hosting's default chain" in page, page[page.find("data-jump-path"):][:400]
+    assert "through Northwind Hosting's default chain" in page, page[page.find("data-jump-path") :][:400]
 
 
 def test_a_jump_host_with_a_taken_name_or_a_bad_bound_is_refused_on_the_page(client, customer, server, admin_user):
     _jump(customer)
     login(client, admin_user)
-    response = client.post(reverse("jump_host_new", args=[server.pk]), {
-        "jump-name": "bastion1", "jump-address": "203.0.113.8", "jump-ssh_port": "22", "jump-username": "hop"})
+    response = client.post(
+        reverse("jump_host_new", args=[server.pk]),
+        {"jump-name": "bastion1", "jump-address": "203.0.113.8", "jump-ssh_port": "22", "jump-username": "hop"},
+    )
     assert response.status_code == 400
-    response = client.post(reverse("jump_host_new", args=[server.pk]), {
-        "jump-name": "bastion9", "jump-address": "203.0.113.8", "jump-ssh_port": "22", "jump-username": "hop",
-        "jump-banner_timeout": "0"})
+    response = client.post(
+        reverse("jump_host_new", args=[server.pk]),
+        {
+            "jump-name": "bastion9",
+            "jump-address": "203.0.113.8",
+            "jump-ssh_port": "22",
+            "jump-username": "hop",
+            "jump-banner_timeout": "0",
+        },
+    )
     assert response.status_code == 400
     assert JumpHost.objects.filter(customer=customer).count() == 1
 

@@ -36,8 +36,9 @@ def test_a_row_is_kept_unless_it_names_addresses_none_of_them_the_hosts():
 
 
 def test_a_facts_leaf_drops_the_rows_of_other_hosts_when_the_interfaces_were_collected():
-    signature = compile_signature({"facts": "log_lines", "where": {"message": {"contains": "duplicate"}},
-                                   "own_address": "message"})
+    signature = compile_signature(
+        {"facts": "log_lines", "where": {"message": {"contains": "duplicate"}}, "own_address": "message"}
+    )
     log = Document(probe="kernel_log", facts={"log_lines": [{"line_no": 1, "message": DUPLICATE}]})
     ours = Document(probe="interfaces", facts={"addresses": [{"address": "fe80::38c0:6cff:fe41:c55a"}]})
     theirs = Document(probe="interfaces", facts={"addresses": [{"address": "fe80::1"}, {"address": "10.0.0.5"}]})

@@ -46,23 +46,36 @@ def leaf(regex, **extra):
 @pytest.mark.parametrize(
     ("spec", "message"),
     [
-        ({"any": [leaf("ok"), leaf(r"(a+)\1b")]},
-         "signature.any[1].regex: this pattern cannot be run in bounded time (backreference); "
-         "rewrite it without backreferences"),
-        (leaf(r"(?<=port )113"), "signature.regex: this pattern cannot be run in bounded time (lookbehind); "
-                                 "rewrite it without the lookbehind"),
-        (leaf(r"^(?!/dev/loop)\S+"),
-         "signature.regex: this pattern cannot be run in bounded time (negative lookahead)"),
+        (
+            {"any": [leaf("ok"), leaf(r"(a+)\1b")]},
+            "signature.any[1].regex: this pattern cannot be run in bounded time (backreference); "
+            "rewrite it without backreferences",
+        ),
+        (
+            leaf(r"(?<=port )113"),
+            "signature.regex: this pattern cannot be run in bounded time (lookbehind); "
+            "rewrite it without the lookbehind",
+        ),
+        (
+            leaf(r"^(?!/dev/loop)\S+"),
+            "signature.regex: this pattern cannot be run in bounded time (negative lookahead)",
+        ),
         (leaf(r"connect(?= to)"), "signature.regex: this pattern cannot be run in bounded time (lookahead)"),
         (leaf(r"(a)?(?(1)b|c)"), "signature.regex: this pattern cannot be run in bounded time (conditional group)"),
         (leaf(r"(?>ab)c"), "signature.regex: this pattern cannot be run in bounded time (atomic group)"),
         (leaf(r"a++b"), "signature.regex: this pattern cannot be run in bounded time (possessive quantifier)"),
-        ({"all": [{"facts": "log_lines", "where": {"message": {"regex": r"(\w+) \1"}}}]},
-         "signature.all[0].where.message.regex: this pattern cannot be run in bounded time (backreference)"),
-        ({"facts": "filesystems", "where": {"fstype": {"regex": "^(?!squashfs$)"}}},
-         "signature.where.fstype.regex: this pattern cannot be run in bounded time (negative lookahead)"),
-        (leaf("Link is Down.*Up", flags="is"),
-         "signature.flags: the s flag (a dot matching a newline) is not supported"),
+        (
+            {"all": [{"facts": "log_lines", "where": {"message": {"regex": r"(\w+) \1"}}}]},
+            "signature.all[0].where.message.regex: this pattern cannot be run in bounded time (backreference)",
+        ),
+        (
+            {"facts": "filesystems", "where": {"fstype": {"regex": "^(?!squashfs$)"}}},
+            "signature.where.fstype.regex: this pattern cannot be run in bounded time (negative lookahead)",
+        ),
+        (
+            leaf("Link is Down.*Up", flags="is"),
+            "signature.flags: the s flag (a dot matching a newline) is not supported",
+        ),
         (leaf(r"RX errors\n\s+\d+"), "signature.regex: this pattern cannot be matched line by line"),
     ],
 )
@@ -98,7 +111,9 @@ def test_a_regex_leaf_cites_each_matching_line_once_with_its_number():
     text = "ok\nlink down eth0 down\nok\nlink down eth1\n"
     result = compile_(leaf(r"down", describe="{count} lines")).evaluate([Document(probe="kernel_log", text=text)])
     assert [(c["line_start"], c["line_end"], c["text"]) for c in result.citations] == [
-        (2, 2, "link down eth0 down"), (4, 4, "link down eth1")]
+        (2, 2, "link down eth0 down"),
+        (4, 4, "link down eth1"),
+    ]
     assert result.reasons == ["2 lines"]
 
 
@@ -111,11 +126,17 @@ def test_the_verbose_flag_only_changes_how_a_pattern_is_written():
 
 
 def test_not_in_replaces_an_exclusion_by_lookahead():
-    rows = [{"fstype": "squashfs", "mountpoint": "/snap/x", "use_pct": 100},
-            {"fstype": "ext4", "mountpoint": "/var", "use_pct": 97},
-            {"fstype": None, "mountpoint": "/odd", "use_pct": 99}]
-    spec = {"facts": "filesystems", "where": {"use_pct": {"gte": 95}, "fstype": {"not_in": ["squashfs", "udf"]}},
-            "per": "mountpoint", "describe": "{group}"}
+    rows = [
+        {"fstype": "squashfs", "mountpoint": "/snap/x", "use_pct": 100},
+        {"fstype": "ext4", "mountpoint": "/var", "use_pct": 97},
+        {"fstype": None, "mountpoint": "/odd", "use_pct": 99},
+    ]
+    spec = {
+        "facts": "filesystems",
+        "where": {"use_pct": {"gte": 95}, "fstype": {"not_in": ["squashfs", "udf"]}},
+        "per": "mountpoint",
+        "describe": "{group}",
+    }
     result = compile_(spec).evaluate([Document(probe="disk", facts={"filesystems": rows})])
     assert result.held and result.reasons == ["/var"]  # no fstype known: not counted, as a regex would not
     with pytest.raises(SignatureError, match=r"signature.where.fstype.not_in: expected a list"):
@@ -168,11 +189,19 @@ def test_every_seed_signature_validates_and_no_seed_regex_needs_backtracking():
 @pytest.mark.parametrize(
     ("key", "probe", "line", "loop_line"),
     [
-        ("disk-full", "disk", "/dev/sda1 ext4 1000 980 20 98% /var",
-         "/dev/loop3 squashfs 1000 1000 0 100% /snap/core/1"),
+        (
+            "disk-full",
+            "disk",
+            "/dev/sda1 ext4 1000 980 20 98% /var",
+            "/dev/loop3 squashfs 1000 1000 0 100% /snap/core/1",
+        ),
         ("inodes-full", "disk", "/dev/sda1 1000 980 20 98% /var", "/dev/loop3 1000 1000 0 100% /snap/core/1"),
-        ("disk-io-errors", "kernel_log", "blk_update_request: I/O error, dev sdb, sector 1953525048",
-         "blk_update_request: I/O error, dev loop0, sector 1953525048"),
+        (
+            "disk-io-errors",
+            "kernel_log",
+            "blk_update_request: I/O error, dev sdb, sector 1953525048",
+            "blk_update_request: I/O error, dev loop0, sector 1953525048",
+        ),
     ],
 )
 def test_seed_regexes_rewritten_without_lookaheads_still_tell_the_fault_from_the_excluded_device(
@@ -194,8 +223,9 @@ def test_load_kb_refuses_a_file_with_an_unbounded_pattern_and_changes_nothing(db
     call_command("load_kb", stdout=StringIO())
     before = list(Symptom.objects.values_list("key", "version"))
     document = yaml.safe_load(SEED.read_text())
-    document["symptoms"][2]["signature"] = {"any": [{"probe": "kernel_log", "regex": "ok"},
-                                                    {"probe": "kernel_log", "regex": r"(a+)\1b"}]}
+    document["symptoms"][2]["signature"] = {
+        "any": [{"probe": "kernel_log", "regex": "ok"}, {"probe": "kernel_log", "regex": r"(a+)\1b"}]
+    }
     (tmp_path / "bad.yaml").write_text(yaml.safe_dump(document))
     err = StringIO()
     with pytest.raises(CommandError, match="nothing was changed"):
@@ -210,7 +240,10 @@ OOM = Path(__file__).parent / "fixtures" / "catalogue" / "oom-killer"
 def test_a_stored_signature_now_invalid_is_skipped_and_the_genuine_matches_are_kept(kb, make_run, caplog):
     # Saved before validation refused it: straight into the table, as an old database holds it.
     stale = Symptom.objects.create(
-        key="aa-stall", title="Stored before bounded matching", threshold=0.5, enabled=True,
+        key="aa-stall",
+        title="Stored before bounded matching",
+        threshold=0.5,
+        enabled=True,
         signature={"probe": "kernel_log", "regex": r"(a|aa)+\1c"},
     )
     outputs = {f.name.split(".")[1]: f.read_text() for f in sorted(OOM.glob("positive.*.txt"))}

@@ -26,102 +26,251 @@ from diagnostics.parsers import facts_for
 FIXTURES = Path(__file__).parent / "fixtures"
 CATALOGUE = FIXTURES / "catalogue"
 WAR_STORY_SYMPTOMS = {
-    "ident-lookup-timeout", "upstream-hang-fd-exhaustion", "tmp-noexec-mailscanner",
-    "close-wait-long-send-timeout", "middlebox-rst-out-of-window", "dead-resolvers", "bnx2-irq-link-flap",
+    "ident-lookup-timeout",
+    "upstream-hang-fd-exhaustion",
+    "tmp-noexec-mailscanner",
+    "close-wait-long-send-timeout",
+    "middlebox-rst-out-of-window",
+    "dead-resolvers",
+    "bnx2-irq-link-flap",
 }
 
 # (symptom, probe whose line proves it, text of that line, where the evidence came from)
 CASES = [
-    ("disk-full", "disk", "4096     4096         0     100% /var/log",
-     "real: df -PT/-Pi here with a 4 MB tmpfs on /var/log filled by dd; negative half full"),
-    ("inodes-full", "disk", "200    200        0  100% /var/log",
-     "real: tmpfs with nr_inodes=200 filled with empty files; negative 61 of 200"),
-    ("oom-killer", "kernel_log", "Out of memory: Killed process 1432 (mysqld)",
-     "edited from kernel_log/dmesg_T.txt (+ OOM report lines) and memory/web.txt (oom_kill 3)"),
-    ("conntrack-table-full", "kernel_log", "table full, dropping packet",
-     "edited from kernel_log/dmesg_T.txt; negative has the harmless nf_conntrack helper notice"),
-    ("syn-flood-backlog", "system_log", "Possible SYN flooding on port 0.0.0.0:80",
-     "edited from system_log/messages_irq.txt's healthy lines"),
-    ("accept-queue-backlog", "sockets", "LISTEN     129    1024",
-     "edited from sockets/varnish_close_wait.txt (LISTEN Recv-Q 0 -> 129); negative is the real file"),
-    ("ephemeral-port-exhaustion", "log_tail", "(99: Cannot assign requested address)",
-     "edited: nginx error.log lines + sockets/after_off_by_one_rst.txt with 28190 TIME-WAIT; "
-     "negative keeps the sockets, drops the error"),
-    ("time-wait-storm", "sockets", "time_wait=28190",
-     "edited from sockets/after_off_by_one_rst.txt; negative 1190 TIME-WAIT; judged against the port range "
-     "(the kernel's default here): a facts citation of the tcp_limits row"),
-    ("clock-skew", "system_log", "System clock wrong by 3620.512345 seconds",
-     "edited from system_log/messages_irq.txt's healthy lines (chronyd lines)"),
-    ("tls-certificate-expired", "mail_log", "sslv3 alert certificate expired",
-     "edited from mail_log/maillog.txt (postfix smtpd TLS lines)"),
-    ("tls-handshake-failures", "mail_log", "no shared cipher",
-     "edited from mail_log/maillog.txt; negative has one failure (below the three needed)"),
-    ("resolver-servfail", "resolvers", "nameserver 10.213.20.10 31 ms SERVFAIL",
-     "edited from resolvers/dead_first_nameserver.txt (TIMEOUT -> SERVFAIL / NOERROR)"),
-    ("mtu-black-hole", "mail_log", "timed out while sending message body",
-     "edited: maillog.txt + postfix body timeouts, interfaces/web.txt with eth0 mtu 1400; "
-     "negative keeps the timeouts with the real mtu 1500"),
-    ("swap-storm", "load", "812 1440",
-     "edited from load/web.txt (vmstat si/so) and memory/web.txt (pswpin/pswpout); "
-     "negative keeps the counters with the real idle vmstat"),
-    ("readonly-remount-io-errors", "kernel_log", "Remounting filesystem read-only",
-     "edited from kernel_log/dmesg_T.txt; negative has normal ext4 mount/remount lines"),
-    ("disk-io-errors", "kernel_log", "I/O error, dev sdb, sector 1953525048",
-     "edited from kernel_log/dmesg_T.txt; negative has the same errors on a loop device (snap)"),
-    ("mail-queue-stuck", "mail_log", "status=deferred",
-     "edited: postqueue summary of 2187 requests + maillog.txt with deferrals; negative 3 requests"),
-    ("open-files-limit-reached", "fd_usage", "7 python3 32 32",
-     "real: fd_usage/backend_fd_limit.txt (32 of 32); negative real fd_usage/web.txt"),
-    ("sshd-maxstartups-throttling", "auth_log", "beginning MaxStartups throttling",
-     "edited from auth_log/auth_log.txt"),
-    ("daemon-segfaults", "kernel_log", "php-fpm8.2[23147]: segfault at 10",
-     "edited from kernel_log/dmesg_T.txt; negative has a single segfault (two needed)"),
-    ("kernel-hung-tasks", "kernel_log", "blocked for more than 120 seconds",
-     "edited from kernel_log/dmesg_T.txt"),
-    ("kernel-soft-lockup", "kernel_log", "soft lockup - CPU#1 stuck for 23s!",
-     "edited from kernel_log/dmesg_T.txt"),
-    ("nic-errors", "interfaces", "rx_errors=14823",
-     "edited from interfaces/web.txt (eth0 RX errors 14823 of 9120776 packets); negative is the real file; "
-     "a facts citation: errors judged against the packets"),
-    ("nic-link-flapping", "kernel_log", "eno1: NIC Link is Down",
-     "edited from kernel_log/dmesg_T.txt; negative has one down/up (three needed)"),
-    ("load-above-cpus", "load", "load5=10.4",
-     "edited from load/web.txt (load 10.40 on 2 CPUs); negative is the real file (2.60); "
-     "a facts citation: load has no line of its own"),
-    ("zombie-process-pile", "processes", "[sh] <defunct>",
-     "edited from processes/web.txt (+25 zombies of pid 2187); negative 3 zombies"),
-    ("smtp-outbound-port25-blocked", "mail_log", ":25: Connection timed out",
-     "edited from mail_log/maillog.txt; negative 2 timeouts, 4 deliveries sent"),
-    ("greylisting-deferral-storm", "mail_log", "Recipient address rejected: Greylist",
-     "edited from mail_log/maillog.txt; negative 2 greylisted, 10 sent"),
-    ("mail-insufficient-storage", "mail_log", "452 4.3.1 Insufficient system storage",
-     "edited from mail_log/maillog.txt"),
-    ("cron-jobs-failing", "system_log", "(CRON) error (grandchild #24501 failed",
-     "edited from system_log/messages_irq.txt's healthy lines"),
-    ("syslog-rate-limited", "system_log", "begins to drop messages from pid 2210",
-     "edited from system_log/messages_irq.txt's healthy lines"),
-    ("apache-max-request-workers", "log_tail", "server reached MaxRequestWorkers setting",
-     "written in Apache 2.4's error_log format (log_tail prints the file as is)"),
-    ("nginx-worker-connections", "log_tail", "1024 worker_connections are not enough",
-     "written in nginx's error.log format"),
-    ("php-fpm-max-children", "log_tail", "server reached pm.max_children setting (5)",
-     "written in php-fpm's log format"),
-    ("mysql-too-many-connections", "log_tail", "(HY000/1040): Too many connections",
-     "written in PHP's error_log format"),
-    ("sshd-usedns-slow-resolvers", "sshd_config", "usedns yes",
-     "edited from sshd_config/sshd_T.txt (usedns no -> yes) + real resolvers/dead_first_nameserver.txt "
-     "+ real ssh_session/slow_usedns_login.txt; negative is the real files with ssh_session/quick_login.txt"),
-    ("resolver-refusing", "resolvers", "CONNREFUSED via dig",
-     "real: resolvers/refusing_and_dead.txt (nothing on :53, a REJECT rule, a DROP rule); negative real "
-     "resolvers/refusing_then_answering.txt (the first refuses, the second answers)"),
-    ("neighbour-table-overflow", "kernel_log", "neighbor table overflow!",
-     "edited from kernel_log/dmesg_T.txt"),
-    ("tcp-out-of-memory", "kernel_log", "TCP: out of memory -- consider tuning tcp_mem",
-     "edited from kernel_log/dmesg_T.txt"),
-    ("duplicate-ip-address", "kernel_log", "IPv6 duplicate address",
-     "edited from kernel_log/dmesg_T.txt"),
-    ("dovecot-max-userip-connections", "mail_log", "mail_max_userip_connections=10",
-     "edited from mail_log/maillog.txt"),
+    (
+        "disk-full",
+        "disk",
+        "4096     4096         0     100% /var/log",
+        "real: df -PT/-Pi here with a 4 MB tmpfs on /var/log filled by dd; negative half full",
+    ),
+    (
+        "inodes-full",
+        "disk",
+        "200    200        0  100% /var/log",
+        "real: tmpfs with nr_inodes=200 filled with empty files; negative 61 of 200",
+    ),
+    (
+        "oom-killer",
+        "kernel_log",
+        "Out of memory: Killed process 1432 (mysqld)",
+        "edited from kernel_log/dmesg_T.txt (+ OOM report lines) and memory/web.txt (oom_kill 3)",
+    ),
+    (
+        "conntrack-table-full",
+        "kernel_log",
+        "table full, dropping packet",
+        "edited from kernel_log/dmesg_T.txt; negative has the harmless nf_conntrack helper notice",
+    ),
+    (
+        "syn-flood-backlog",
+        "system_log",
+        "Possible SYN flooding on port 0.0.0.0:80",
+        "edited from system_log/messages_irq.txt's healthy lines",
+    ),
+    (
+        "accept-queue-backlog",
+        "sockets",
+        "LISTEN     129    1024",
+        "edited from sockets/varnish_close_wait.txt (LISTEN Recv-Q 0 -> 129); negative is the real file",
+    ),
+    (
+        "ephemeral-port-exhaustion",
+        "log_tail",
+        "(99: Cannot assign requested address)",
+        "edited: nginx error.log lines + sockets/after_off_by_one_rst.txt with 28190 TIME-WAIT; "
+        "negative keeps the sockets, drops the error",
+    ),
+    (
+        "time-wait-storm",
+        "sockets",
+        "time_wait=28190",
+        "edited from sockets/after_off_by_one_rst.txt; negative 1190 TIME-WAIT; judged against the port range "
+        "(the kernel's default here): a facts citation of the tcp_limits row",
+    ),
+    (
+        "clock-skew",
+        "system_log",
+        "System clock wrong by 3620.512345 seconds",
+        "edited from system_log/messages_irq.txt's healthy lines (chronyd lines)",
+    ),
+    (
+        "tls-certificate-expired",
+        "mail_log",
+        "sslv3 alert certificate expired",
+        "edited from mail_log/maillog.txt (postfix smtpd TLS lines)",
+    ),
+    (
+        "tls-handshake-failures",
+        "mail_log",
+        "no shared cipher",
+        "edited from mail_log/maillog.txt; negative has one failure (below the three needed)",
+    ),
+    (
+        "resolver-servfail",
+        "resolvers",
+        "nameserver 10.213.20.10 31 ms SERVFAIL",
+        "edited from resolvers/dead_first_nameserver.txt (TIMEOUT -> SERVFAIL / NOERROR)",
+    ),
+    (
+        "mtu-black-hole",
+        "mail_log",
+        "timed out while sending message body",
+        "edited: maillog.txt + postfix body timeouts, interfaces/web.txt with eth0 mtu 1400; "
+        "negative keeps the timeouts with the real mtu 1500",
+    ),
+    (
+        "swap-storm",
+        "load",
+        "812 1440",
+        "edited from load/web.txt (vmstat si/so) and memory/web.txt (pswpin/pswpout); "
+        "negative keeps the counters with the real idle vmstat",
+    ),
+    (
+        "readonly-remount-io-errors",
+        "kernel_log",
+        "Remounting filesystem read-only",
+        "edited from kernel_log/dmesg_T.txt; negative has normal ext4 mount/remount lines",
+    ),
+    (
+        "disk-io-errors",
+        "kernel_log",
+        "I/O error, dev sdb, sector 1953525048",
+        "edited from kernel_log/dmesg_T.txt; negative has the same errors on a loop device (snap)",
+    ),
+    (
+        "mail-queue-stuck",
+        "mail_log",
+        "status=deferred",
+        "edited: postqueue summary of 2187 requests + maillog.txt with deferrals; negative 3 requests",
+    ),
+    (
+        "open-files-limit-reached",
+        "fd_usage",
+        "7 python3 32 32",
+        "real: fd_usage/backend_fd_limit.txt (32 of 32); negative real fd_usage/web.txt",
+    ),
+    (
+        "sshd-maxstartups-throttling",
+        "auth_log",
+        "beginning MaxStartups throttling",
+        "edited from auth_log/auth_log.txt",
+    ),
+    (
+        "daemon-segfaults",
+        "kernel_log",
+        "php-fpm8.2[23147]: segfault at 10",
+        "edited from kernel_log/dmesg_T.txt; negative has a single segfault (two needed)",
+    ),
+    ("kernel-hung-tasks", "kernel_log", "blocked for more than 120 seconds", "edited from kernel_log/dmesg_T.txt"),
+    ("kernel-soft-lockup", "kernel_log", "soft lockup - CPU#1 stuck for 23s!", "edited from kernel_log/dmesg_T.txt"),
+    (
+        "nic-errors",
+        "interfaces",
+        "rx_errors=14823",
+        "edited from interfaces/web.txt (eth0 RX errors 14823 of 9120776 packets); negative is the real file; "
+        "a facts citation: errors judged against the packets",
+    ),
+    (
+        "nic-link-flapping",
+        "kernel_log",
+        "eno1: NIC Link is Down",
+        "edited from kernel_log/dmesg_T.txt; negative has one down/up (three needed)",
+    ),
+    (
+        "load-above-cpus",
+        "load",
+        "load5=10.4",
+        "edited from load/web.txt (load 10.40 on 2 CPUs); negative is the real file (2.60); "
+        "a facts citation: load has no line of its own",
+    ),
+    (
+        "zombie-process-pile",
+        "processes",
+        "[sh] <defunct>",
+        "edited from processes/web.txt (+25 zombies of pid 2187); negative 3 zombies",
+    ),
+    (
+        "smtp-outbound-port25-blocked",
+        "mail_log",
+        ":25: Connection timed out",
+        "edited from mail_log/maillog.txt; negative 2 timeouts, 4 deliveries sent",
+    ),
+    (
+        "greylisting-deferral-storm",
+        "mail_log",
+        "Recipient address rejected: Greylist",
+        "edited from mail_log/maillog.txt; negative 2 greylisted, 10 sent",
+    ),
+    (
+        "mail-insufficient-storage",
+        "mail_log",
+        "452 4.3.1 Insufficient system storage",
+        "edited from mail_log/maillog.txt",
+    ),
+    (
+        "cron-jobs-failing",
+        "system_log",
+        "(CRON) error (grandchild #24501 failed",
+        "edited from system_log/messages_irq.txt's healthy lines",
+    ),
+    (
+        "syslog-rate-limited",
+        "system_log",
+        "begins to drop messages from pid 2210",
+        "edited from system_log/messages_irq.txt's healthy lines",
+    ),
+    (
+        "apache-max-request-workers",
+        "log_tail",
+        "server reached MaxRequestWorkers setting",
+        "written in Apache 2.4's error_log format (log_tail prints the file as is)",
+    ),
+    (
+        "nginx-worker-connections",
+        "log_tail",
+        "1024 worker_connections are not enough",
+        "written in nginx's error.log format",
+    ),
+    (
+        "php-fpm-max-children",
+        "log_tail",
+        "server reached pm.max_children setting (5)",
+        "written in php-fpm's log format",
+    ),
+    (
+        "mysql-too-many-connections",
+        "log_tail",
+        "(HY000/1040): Too many connections",
+        "written in PHP's error_log format",
+    ),
+    (
+        "sshd-usedns-slow-resolvers",
+        "sshd_config",
+        "usedns yes",
+        "edited from sshd_config/sshd_T.txt (usedns no -> yes) + real resolvers/dead_first_nameserver.txt "
+        "+ real ssh_session/slow_usedns_login.txt; negative is the real files with ssh_session/quick_login.txt",
+    ),
+    (
+        "resolver-refusing",
+        "resolvers",
+        "CONNREFUSED via dig",
+        "real: resolvers/refusing_and_dead.txt (nothing on :53, a REJECT rule, a DROP rule); negative real "
+        "resolvers/refusing_then_answering.txt (the first refuses, the second answers)",
+    ),
+    ("neighbour-table-overflow", "kernel_log", "neighbor table overflow!", "edited from kernel_log/dmesg_T.txt"),
+    (
+        "tcp-out-of-memory",
+        "kernel_log",
+        "TCP: out of memory -- consider tuning tcp_mem",
+        "edited from kernel_log/dmesg_T.txt",
+    ),
+    ("duplicate-ip-address", "kernel_log", "IPv6 duplicate address", "edited from kernel_log/dmesg_T.txt"),
+    (
+        "dovecot-max-userip-connections",
+        "mail_log",
+        "mail_max_userip_connections=10",
+        "edited from mail_log/maillog.txt",
+    ),
 ]
 
 # The healthy lab host ("basics" and "fallbacks" scenarios' web host and the healthy sockets
@@ -157,10 +306,6 @@ def line_of(text: str, needle: str) -> int | None:
         if needle in line:
             return n
     return None
-
-
-
-
 
 
 def test_the_seed_file_loads_without_errors_and_has_the_whole_catalogue():
@@ -227,8 +372,13 @@ def test_a_healthy_host_matches_nothing_in_the_whole_knowledge_base(kb, make_run
 
 
 # Symptoms that need two kinds of evidence: their healthy twin keeps one, so the admin sees a near-miss.
-NEAR_MISSES = ["ephemeral-port-exhaustion", "mtu-black-hole", "swap-storm", "mail-queue-stuck",
-               "sshd-usedns-slow-resolvers"]
+NEAR_MISSES = [
+    "ephemeral-port-exhaustion",
+    "mtu-black-hole",
+    "swap-storm",
+    "mail-queue-stuck",
+    "sshd-usedns-slow-resolvers",
+]
 
 
 @pytest.mark.parametrize("key", NEAR_MISSES)
@@ -240,8 +390,10 @@ def test_half_the_evidence_is_a_near_miss_not_a_match(kb, make_run, key):
 
 def test_usedns_with_dead_resolvers_but_a_quick_login_is_no_slow_login(kb, make_run):
     # Proof of effect: the product's own login was quick, so UseDNS yes did not cost this host anything.
-    evidence = {**outputs("sshd-usedns-slow-resolvers", "positive"),
-                "ssh_session": (FIXTURES / "ssh_session/quick_login.txt").read_text()}
+    evidence = {
+        **outputs("sshd-usedns-slow-resolvers", "positive"),
+        "ssh_session": (FIXTURES / "ssh_session/quick_login.txt").read_text(),
+    }
     by_key = {m.symptom.key: m for m in matcher.match_run(run=make_run(evidence))}
     assert not by_key["sshd-usedns-slow-resolvers"].matched and by_key["sshd-usedns-slow-resolvers"].near_miss
 
@@ -254,11 +406,21 @@ def test_counts_are_judged_against_the_hosts_own_limits_not_absolute_numbers(kb,
     # and a backlog-16 listener with 14 waiting; a host with the default range and a 4096 backlog, 80 sockets
     # to the same peer, 60 TIME-WAIT and 60 waiting (which the old absolute rule, 50 waiting, called a backlog).
     error = (FIXTURES / "system_log/eaddrnotavail.txt").read_text()
-    small = {m.symptom.key for m in matcher.match_run(run=make_run(
-        {"sockets": (FIXTURES / PORTS["small"]).read_text(), "system_log": error})) if m.matched}
+    small = {
+        m.symptom.key
+        for m in matcher.match_run(
+            run=make_run({"sockets": (FIXTURES / PORTS["small"]).read_text(), "system_log": error})
+        )
+        if m.matched
+    }
     assert {"ephemeral-port-exhaustion", "time-wait-storm", "accept-queue-backlog"} <= small
-    busy = {m.symptom.key for m in matcher.match_run(run=make_run(
-        {"sockets": (FIXTURES / PORTS["default"]).read_text(), "system_log": error})) if m.matched}
+    busy = {
+        m.symptom.key
+        for m in matcher.match_run(
+            run=make_run({"sockets": (FIXTURES / PORTS["default"]).read_text(), "system_log": error})
+        )
+        if m.matched
+    }
     assert busy & {"ephemeral-port-exhaustion", "time-wait-storm", "accept-queue-backlog"} == set()
 
 

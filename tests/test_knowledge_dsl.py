@@ -23,8 +23,10 @@ LEAF = {"facts": "syscalls", "where": {"syscall": "connect"}}
 @pytest.mark.parametrize(
     ("spec", "message"),
     [
-        ({"any": [LEAF, {"facts": "syscalls", "where": {"duration": {"ge": 5}}}]},
-         'signature.any[1].where.duration: unknown operator "ge"'),
+        (
+            {"any": [LEAF, {"facts": "syscalls", "where": {"duration": {"ge": 5}}}]},
+            'signature.any[1].where.duration: unknown operator "ge"',
+        ),
         ({"probe": "kernel_log", "regex": "No irq (handler"}, "signature.regex: bad regular expression"),
         ({"facts": "packets"}, 'signature.facts: unknown fact table "packets"'),
         ({"facts": "sockets", "where": {"colour": "red"}}, 'signature.where.colour: unknown field "colour"'),
@@ -35,8 +37,10 @@ LEAF = {"facts": "syscalls", "where": {"syscall": "connect"}}
         ({"all": []}, "signature.all: expected a non-empty list"),
         ({"not": {"any": [LEAF, "connect"]}}, "signature.not.any[1]: expected a node"),
         ({"facts": "sockets", "count": {"atleast": 3}}, 'signature.count: unknown operator "atleast"'),
-        ({"facts": "sockets", "aggregate": {"field": "send_q", "op": "median", "gte": 1}},
-         'signature.aggregate.op: unknown aggregate "median"'),
+        (
+            {"facts": "sockets", "aggregate": {"field": "send_q", "op": "median", "gte": 1}},
+            'signature.aggregate.op: unknown aggregate "median"',
+        ),
         ({"facts": "sockets", "per": "peer"}, 'signature.per: unknown field "peer"'),
         ({"facts": "sockets", "where": {"state": ["ESTAB"]}}, "signature.where.state: a list needs an operator"),
         ({"facts": "sockets", "where": {"state": {"in": "ESTAB"}}}, "signature.where.state.in: expected a list"),
@@ -101,8 +105,13 @@ def evaluate(spec):
 
 
 def test_a_facts_leaf_counts_rows_meeting_every_condition_and_cites_their_lines():
-    result = evaluate({"facts": "syscalls", "where": {"syscall": "connect", "port": 113, "duration": {"gte": 5}},
-                       "describe": "{count} slow connect(s)"})
+    result = evaluate(
+        {
+            "facts": "syscalls",
+            "where": {"syscall": "connect", "port": 113, "duration": {"gte": 5}},
+            "describe": "{count} slow connect(s)",
+        }
+    )
     assert result.held
     assert [(c["evidence_id"], c["line_start"], c["text"]) for c in result.citations] == [(1, 2, "line 2")]
     assert result.reasons == ["1 slow connect(s)"]
@@ -130,11 +139,19 @@ def test_each_operator_filters_rows(where, count):
 
 
 def test_per_compares_the_largest_group_instead_of_the_total():
-    held = evaluate({"facts": "sockets", "where": {"state": "CLOSE-WAIT"}, "per": "peer_address",
-                     "count": {"gte": 20}, "describe": "{count} towards {group}"})
+    held = evaluate(
+        {
+            "facts": "sockets",
+            "where": {"state": "CLOSE-WAIT"},
+            "per": "peer_address",
+            "count": {"gte": 20},
+            "describe": "{count} towards {group}",
+        }
+    )
     assert held.held and held.reasons == ["25 towards 203.0.113.9"]
-    assert not evaluate({"facts": "sockets", "where": {"state": "CLOSE-WAIT"}, "per": "peer_address",
-                         "count": {"gte": 26}}).held
+    assert not evaluate(
+        {"facts": "sockets", "where": {"state": "CLOSE-WAIT"}, "per": "peer_address", "count": {"gte": 26}}
+    ).held
 
 
 def test_aggregate_compares_a_sum_max_min_or_average():
@@ -157,19 +174,27 @@ def test_a_regex_leaf_cites_each_matching_line_once_and_honours_min_matches():
 
 
 def test_all_needs_every_child_and_scores_by_weight():
-    result = evaluate({"all": [
-        {"facts": "syscalls", "where": {"syscall": "connect"}, "weight": 3},
-        {"facts": "syscalls", "where": {"syscall": "accept"}, "weight": 1},
-    ]})
+    result = evaluate(
+        {
+            "all": [
+                {"facts": "syscalls", "where": {"syscall": "connect"}, "weight": 3},
+                {"facts": "syscalls", "where": {"syscall": "accept"}, "weight": 1},
+            ]
+        }
+    )
     assert not result.held
     assert result.score == 0.75
 
 
 def test_any_counts_as_its_best_alternative():
-    result = evaluate({"any": [
-        {"facts": "syscalls", "where": {"syscall": "accept"}, "weight": 2},
-        {"facts": "syscalls", "where": {"syscall": "connect"}, "weight": 1},
-    ]})
+    result = evaluate(
+        {
+            "any": [
+                {"facts": "syscalls", "where": {"syscall": "accept"}, "weight": 2},
+                {"facts": "syscalls", "where": {"syscall": "connect"}, "weight": 1},
+            ]
+        }
+    )
     assert result.held and result.score == 1.0
 
 

@@ -22,17 +22,13 @@ STRACE = """\
 """  # noqa: E501 - verbatim strace lines
 HEALTHY = {
     "kernel_log": "[Mon Nov  8 16:40:01 2010] EXT4-fs (sda1): mounted filesystem with ordered data mode.\n"
-                  "[Mon Nov  8 16:45:12 2010] e1000e: eth0 NIC Link is Up 1000 Mbps Full Duplex\n",
+    "[Mon Nov  8 16:45:12 2010] e1000e: eth0 NIC Link is Up 1000 Mbps Full Duplex\n",
     "mounts": "/dev/sda1 on / type ext4 (rw,relatime)\ntmpfs on /tmp type tmpfs (rw,nosuid,nodev)\n",
     "sockets": "state ESTAB 12\nstate TIME-WAIT 3\n"
-               "ESTAB 0 0 192.0.2.10:22 198.51.100.20:51514 users:((\"sshd\",pid=812,fd=4))\n",
+    'ESTAB 0 0 192.0.2.10:22 198.51.100.20:51514 users:(("sshd",pid=812,fd=4))\n',
     "resolvers": "nameserver 192.0.2.53\nnameserver 192.0.2.53 12 ms OK\n",
     "strace": "4411  10:02:11.402980 socket(AF_INET, SOCK_STREAM, IPPROTO_TCP) = 5 <0.000012>\n",
 }
-
-
-
-
 
 
 def test_a_kernel_irq_message_with_bnx2_link_down_matches_the_nic_symptom_citing_its_lines(kb, make_run):
@@ -62,7 +58,10 @@ def test_a_blocking_connect_to_port_113_ranks_the_ident_fixes(kb, make_run):
     # strace alone does not show which MTA runs: one entry, the other MTAs' fixes as its alternatives.
     assert len(fixes) == 1
     assert {fixes[0].recipe.key, *(a.recipe.key for a in fixes[0].alternatives)} == {
-        "tcpserver-disable-ident", "sendmail-disable-ident", "exim-disable-ident"}
+        "tcpserver-disable-ident",
+        "sendmail-disable-ident",
+        "exim-disable-ident",
+    }
     assert all(a.fits is None for a in fixes[0].alternatives)
 
 
@@ -107,8 +106,9 @@ def test_finishing_a_run_only_records_its_state_and_the_diagnosis_step_matches_i
     from diagnostics.services.runs import _finish
 
     run = CollectionRun.objects.create(ticket=ticket, server=server, playbook_name="mail", state=RunState.RUNNING)
-    Evidence.objects.create(run=run, step=0, probe="kernel_log", command="dmesg", exit_status=0,
-                            output=KERNEL_LOG.encode())
+    Evidence.objects.create(
+        run=run, step=0, probe="kernel_log", command="dmesg", exit_status=0, output=KERNEL_LOG.encode()
+    )
     _finish(run, state=RunState.SUCCEEDED, reason="All probes ran.")
     run.refresh_from_db()
     assert run.is_terminal and not run.is_settled, "finished, but pages keep following it until it is diagnosed"

@@ -67,8 +67,9 @@ def test_an_edit_that_changes_no_regex_reuses_the_compiled_scan_with_the_same_an
     first = [(m.symptom.key, m.score, m.matched, m.why, m.citations) for m in matcher.match_run(run=run)]
     before, scan_before = matcher.compiled_symptoms(), matcher.current_plan().scanner
     symptom = Symptom.objects.get(key="ident-lookup-timeout")
-    services.symptom_save(data={**services.symptom_data(symptom), "title": "Ident lookups time out (edited)"},
-                          by=None, note="test")
+    services.symptom_save(
+        data={**services.symptom_data(symptom), "title": "Ident lookups time out (edited)"}, by=None, note="test"
+    )
     after, scan_after = matcher.compiled_symptoms(), matcher.current_plan().scanner
     assert after is not before, "the edit is seen"
     assert scan_after is scan_before, "no regex changed: hyperscan's database is not compiled again"
@@ -105,8 +106,12 @@ def test_a_regex_rewrite_is_remembered_apart_from_the_id_and_errors_name_their_o
     a = scanning.translate(scanning.Pattern(5, r"link (is )?down", "i"))
     b = scanning.translate(scanning.Pattern(9, r"link (is )?down", "i"))
     assert (a.pattern_id, b.pattern_id) == (5, 9)
-    assert (a.regex, a.to_line_end, a.fewer_ends, a.can_be_empty) == (b.regex, b.to_line_end, b.fewer_ends,
-                                                                       b.can_be_empty)
+    assert (a.regex, a.to_line_end, a.fewer_ends, a.can_be_empty) == (
+        b.regex,
+        b.to_line_end,
+        b.fewer_ends,
+        b.can_be_empty,
+    )
     assert scanning.translate(scanning.Pattern(2, "x", max_hits=3)).max_hits == 3
     assert scanning.translate(scanning.Pattern(2, "x")).max_hits is None
     for pattern_id in (3, 4):

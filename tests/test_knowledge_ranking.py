@@ -20,11 +20,16 @@ IDENT_RECIPES = {"tcpserver-disable-ident", "exim-disable-ident", "sendmail-disa
 
 def hung_upstream_sockets(peer: str, count: int) -> str:
     """ss output of a relay whose connections to ``peer`` handshook and then stopped taking data."""
-    lines = [f"state ESTAB {count + 1}", "==> ss -tanpo <==",
-             "State    Recv-Q Send-Q Local Address:Port  Peer Address:Port Process"]
+    lines = [
+        f"state ESTAB {count + 1}",
+        "==> ss -tanpo <==",
+        "State    Recv-Q Send-Q Local Address:Port  Peer Address:Port Process",
+    ]
     for i in range(count):
-        lines.append(f"ESTAB    0      {2_000_000 + i} 10.9.0.5:{40000 + i}   {peer}:25   "
-                     f'users:(("python3",pid=7,fd={4 + i})) timer:(on,1min,9)')
+        lines.append(
+            f"ESTAB    0      {2_000_000 + i} 10.9.0.5:{40000 + i}   {peer}:25   "
+            f'users:(("python3",pid=7,fd={4 + i})) timer:(on,1min,9)'
+        )
     lines.append('ESTAB    0      0       10.9.0.5:22     10.9.0.1:50450 users:(("sshd",pid=10,fd=4))')
     return "\n".join(lines) + "\n"
 
@@ -78,11 +83,13 @@ def test_fits_follow_the_evidence_when_the_run_is_matched_again(kb, make_run):
     run = make_run({"sockets": IDENT_SOCKETS})
     diagnosed(run)
     assert set(RecipeFit.objects.filter(run=run, applies=True).values_list("recipe__key", flat=True)) == {
-        "tcpserver-disable-ident"}
+        "tcpserver-disable-ident"
+    }
     run.evidence.filter(probe="sockets").update(output=IDENT_SOCKETS.replace('"tcpserver"', '"sendmail"').encode())
     diagnosed(run)
     assert set(RecipeFit.objects.filter(run=run, applies=True).values_list("recipe__key", flat=True)) == {
-        "sendmail-disable-ident"}
+        "sendmail-disable-ident"
+    }
     assert RecipeFit.objects.filter(run=run).count() == 3
 
 
@@ -118,11 +125,14 @@ def test_matching_records_each_suggestion_once_per_ticket(kb, make_run, ticket):
     assert sorted(suggested.values_list("recipe__key", flat=True)) == sorted(IDENT_RECIPES)
 
 
-@pytest.mark.parametrize(("change", "error"), [
-    ({"caused_by": ["no-such-symptom"]}, 'symptom.caused_by: unknown symptom "no-such-symptom"'),
-    ({"caused_by": ["disk-full"]}, "symptom.caused_by: a symptom cannot be its own cause"),
-    ({"caused_by": "disk-io-errors"}, "symptom.caused_by: expected a list of non-empty text"),
-])
+@pytest.mark.parametrize(
+    ("change", "error"),
+    [
+        ({"caused_by": ["no-such-symptom"]}, 'symptom.caused_by: unknown symptom "no-such-symptom"'),
+        ({"caused_by": ["disk-full"]}, "symptom.caused_by: a symptom cannot be its own cause"),
+        ({"caused_by": "disk-io-errors"}, "symptom.caused_by: expected a list of non-empty text"),
+    ],
+)
 def test_a_bad_cause_is_refused_with_its_reason(kb, admin_user, change, error):
     data = {**services.symptom_data(services.Symptom.objects.get(key="disk-full")), **change}
     with pytest.raises(services.KnowledgeError) as refused:
@@ -136,12 +146,17 @@ def test_a_bad_applies_when_is_refused_with_its_path(kb, admin_user):
     with pytest.raises(services.KnowledgeError) as refused:
         services.recipe_save(data=data, by=admin_user)
     assert any(e.startswith("recipe.applies_when.signature.any[0].regex") for e in refused.value.errors), (
-        refused.value.errors)
+        refused.value.errors
+    )
 
 
 def test_causes_named_later_in_a_document_are_linked_on_first_load(db, admin_user):
-    consequence = {"key": "later-effect", "title": "Effect", "caused_by": ["the-cause"],
-                   "signature": {"probe": "kernel_log", "regex": "effect"}}
+    consequence = {
+        "key": "later-effect",
+        "title": "Effect",
+        "caused_by": ["the-cause"],
+        "signature": {"probe": "kernel_log", "regex": "effect"},
+    }
     cause = {"key": "the-cause", "title": "Cause", "signature": {"probe": "kernel_log", "regex": "cause"}}
     services.kb_apply(document={"symptoms": [consequence, cause]}, by=admin_user)
     again = services.kb_apply(document={"symptoms": [consequence, cause]}, by=admin_user)
@@ -156,8 +171,15 @@ CLOSE_WAIT_SOCKETS = (FIXTURES / "sockets" / "varnish_close_wait.txt").read_text
 
 def test_close_wait_with_a_forged_rst_in_the_capture_points_at_the_middlebox_not_at_varnish(kb, make_run):
     run = make_run({"sockets": CLOSE_WAIT_SOCKETS})
-    run.evidence.create(step=1, probe="tcpdump", command="tcpdump", exit_status=0, binary=True,
-                        output=RST_CAPTURE, output_bytes=len(RST_CAPTURE))
+    run.evidence.create(
+        step=1,
+        probe="tcpdump",
+        command="tcpdump",
+        exit_status=0,
+        binary=True,
+        output=RST_CAPTURE,
+        output_bytes=len(RST_CAPTURE),
+    )
     matched = {m.symptom.key: m for m in diagnosed(run) if m.matched}
     assert set(matched) == {"middlebox-rst-out-of-window"}, "a reset is no evidence of a long send_timeout"
     match = matched["middlebox-rst-out-of-window"]

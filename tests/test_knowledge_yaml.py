@@ -24,7 +24,8 @@ def test_the_shipped_seed_loads_its_symptoms_and_their_recipes(db):
     call_command("load_kb", stdout=out)
     assert Symptom.objects.count() == len(shipped["symptoms"]) >= 36
     assert set(FixRecipe.objects.get(key="tcpserver-disable-ident").symptoms.values_list("key", flat=True)) == {
-        "ident-lookup-timeout"}
+        "ident-lookup-timeout"
+    }
     assert KnowledgeRevision.objects.count() == Symptom.objects.count() + FixRecipe.objects.count()
     assert f"{len(shipped['symptoms']) + len(shipped['recipes'])} changed, 0 unchanged" in out.getvalue()
 

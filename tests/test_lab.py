@@ -26,8 +26,13 @@ REPO = Path(__file__).resolve().parent.parent
 def ssh(host: Host, *command: str, tmp_path: Path, timeout: float = 15, **options) -> subprocess.CompletedProcess:
     """Run `command` on `host` with the OpenSSH client, pinning the host's current key."""
     known_hosts = host.write_known_hosts(tmp_path / f"known_hosts_{host.name}")
-    return subprocess.run(host.ssh_argv(*command, known_hosts=known_hosts, **options), capture_output=True,
-                          text=True, timeout=timeout, check=False)
+    return subprocess.run(
+        host.ssh_argv(*command, known_hosts=known_hosts, **options),
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )
 
 
 def connect(host: Host, port: int, timeout: float = 2) -> socket.socket:
@@ -162,14 +167,17 @@ def test_serve_banner_then_silence_sends_one_banner_line_then_nothing(lab_host):
 def test_a_rotated_host_key_is_refused_by_a_client_that_pinned_the_old_one(lab_host, tmp_path):
     old_fingerprint = lab_host.host_key_fingerprint
     pinned_old = lab_host.write_known_hosts(tmp_path / "pinned_old")
-    assert old_fingerprint in subprocess.run(["ssh-keygen", "-lf", str(pinned_old)], capture_output=True,
-                                             text=True, check=True).stdout
+    assert (
+        old_fingerprint
+        in subprocess.run(["ssh-keygen", "-lf", str(pinned_old)], capture_output=True, text=True, check=True).stdout
+    )
 
     lab_host.rotate_host_key()
 
     assert lab_host.host_key_fingerprint != old_fingerprint
-    refused = subprocess.run(lab_host.ssh_argv("true", known_hosts=pinned_old), capture_output=True, text=True,
-                             timeout=15, check=False)
+    refused = subprocess.run(
+        lab_host.ssh_argv("true", known_hosts=pinned_old), capture_output=True, text=True, timeout=15, check=False
+    )
     assert refused.returncode == 255
     assert "REMOTE HOST IDENTIFICATION HAS CHANGED" in refused.stderr
     assert "Host key verification failed" in refused.stderr
@@ -178,8 +186,12 @@ def test_a_rotated_host_key_is_refused_by_a_client_that_pinned_the_old_one(lab_h
 
 def test_kill_sshd_drops_a_running_session(lab_host, tmp_path):
     known_hosts = lab_host.write_known_hosts(tmp_path / "known_hosts")
-    session = subprocess.Popen(lab_host.ssh_argv("sleep 30", known_hosts=known_hosts), stdout=subprocess.PIPE,
-                               stderr=subprocess.PIPE, text=True)
+    session = subprocess.Popen(
+        lab_host.ssh_argv("sleep 30", known_hosts=known_hosts),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     try:
         eventually(lambda: lab_host.processes(r"^sleep 30$"))
 
@@ -201,19 +213,37 @@ def test_kill_sshd_drops_a_running_session(lab_host, tmp_path):
 
 def test_the_password_user_logs_in_with_its_password_and_root_with_the_encrypted_key(lab_host):
     with pinned_client(lab_host) as client:
-        client.connect(lab_host.address, username=lab_host.user, password=lab_host.password, timeout=5,
-                       look_for_keys=False, allow_agent=False)
+        client.connect(
+            lab_host.address,
+            username=lab_host.user,
+            password=lab_host.password,
+            timeout=5,
+            look_for_keys=False,
+            allow_agent=False,
+        )
         _, stdout, _ = client.exec_command("id -un")
         assert stdout.read() == f"{lab_host.user}\n".encode()
 
     with pinned_client(lab_host) as client, pytest.raises(paramiko.AuthenticationException):
-        client.connect(lab_host.address, username=lab_host.user, password="not-the-password", timeout=5,
-                       look_for_keys=False, allow_agent=False)
+        client.connect(
+            lab_host.address,
+            username=lab_host.user,
+            password="not-the-password",
+            timeout=5,
+            look_for_keys=False,
+            allow_agent=False,
+        )
 
     with pinned_client(lab_host) as client:
-        client.connect(lab_host.address, username="root", key_filename=str(lab_host.client_key_encrypted_path),
-                       passphrase=lab_host.client_key_passphrase, timeout=5, look_for_keys=False,
-                       allow_agent=False)
+        client.connect(
+            lab_host.address,
+            username="root",
+            key_filename=str(lab_host.client_key_encrypted_path),
+            passphrase=lab_host.client_key_passphrase,
+            timeout=5,
+            look_for_keys=False,
+            allow_agent=False,
+        )
         _, stdout, _ = client.exec_command("id -un")
         assert stdout.read() == b"root\n"
 
@@ -241,11 +271,17 @@ def test_teardown_leaves_no_namespace_link_or_process_behind(tmp_path):
         one = doomed.add_host("one", private_tmp=True, own_pids=True)
         two = doomed.add_host("two", resolv_conf="nameserver 127.0.0.1\n")
         two.serve_silence(2222)
-        session = subprocess.Popen(one.ssh_argv("sleep 60", known_hosts=one.write_known_hosts(tmp_path / "kh")),
-                                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        session = subprocess.Popen(
+            one.ssh_argv("sleep 60", known_hosts=one.write_known_hosts(tmp_path / "kh")),
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
         eventually(lambda: one.processes("^sleep 60$"))
-        started = {pid: process_start(pid) for host in (one, two) for pid in
-                   (int(line.split()[0]) for line in host.processes("."))}
+        started = {
+            pid: process_start(pid)
+            for host in (one, two)
+            for pid in (int(line.split()[0]) for line in host.processes("."))
+        }
         assert len(started) >= 5
         assert Path(f"/etc/netns/{two.namespace}/resolv.conf").exists()
     session.wait(timeout=5)
@@ -263,9 +299,16 @@ def test_cleanup_stale_removes_what_a_crashed_run_left_and_spares_live_labs(lab,
     # Its own prefix, so no other pytest-xdist worker's Lab() cleans it up first.
     prefix = f"cr{os.getpid()}"
     crashed = subprocess.Popen(
-        [sys.executable, "-c", f"import time; from tests.lab import Lab; lab = Lab({prefix!r}); "
-         "lab.add_host('orphan', own_pids=True).serve_silence(2222); print('up', flush=True); time.sleep(60)"],
-        cwd=REPO, stdout=subprocess.PIPE, text=True)
+        [
+            sys.executable,
+            "-c",
+            f"import time; from tests.lab import Lab; lab = Lab({prefix!r}); "
+            "lab.add_host('orphan', own_pids=True).serve_silence(2222); print('up', flush=True); time.sleep(60)",
+        ],
+        cwd=REPO,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
     with crashed:
         assert crashed.stdout.readline() == "up\n"
         assert leftovers(prefix)

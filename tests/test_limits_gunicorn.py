@@ -51,15 +51,36 @@ def desk(django_db_setup, django_db_blocker, tmp_path_factory):
     port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith(("TRIAGE_", "DATABASE_URL"))}
     env.update(
-        DJANGO_SETTINGS_MODULE="tests.settings", DATABASE_URL=url, TRIAGE_VAR_DIR=str(tmp_path_factory.mktemp("var")),
-        TRIAGE_CACHE_URL=CACHE_URL, TRIAGE_TRUSTED_PROXIES="1",
-        TRIAGE_LOGIN_ATTEMPTS=str(LOGIN_LIMIT), TRIAGE_LOGIN_ATTEMPTS_PER_ADDRESS=str(ADDRESS_LIMIT),
+        DJANGO_SETTINGS_MODULE="tests.settings",
+        DATABASE_URL=url,
+        TRIAGE_VAR_DIR=str(tmp_path_factory.mktemp("var")),
+        TRIAGE_CACHE_URL=CACHE_URL,
+        TRIAGE_TRUSTED_PROXIES="1",
+        TRIAGE_LOGIN_ATTEMPTS=str(LOGIN_LIMIT),
+        TRIAGE_LOGIN_ATTEMPTS_PER_ADDRESS=str(ADDRESS_LIMIT),
         TRIAGE_API_TOKEN_RATE=f"{TOKEN_LIMIT}/minute",
     )
     server = subprocess.Popen(
-        [sys.executable, "-m", "gunicorn", "triage.wsgi", "--config", "python:triage.gunicorn_conf",
-         "--workers", "3", "--bind", f"127.0.0.1:{port}", "--timeout", "60"],
-        cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, start_new_session=True,
+        [
+            sys.executable,
+            "-m",
+            "gunicorn",
+            "triage.wsgi",
+            "--config",
+            "python:triage.gunicorn_conf",
+            "--workers",
+            "3",
+            "--bind",
+            f"127.0.0.1:{port}",
+            "--timeout",
+            "60",
+        ],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
     )
     try:
         deadline = time.monotonic() + 60
@@ -116,10 +137,17 @@ def _logins(port: int, attempts: list[tuple[str, str]], forwarded_for: str) -> l
 
     def post(attempt):
         body = urllib.parse.urlencode({"csrfmiddlewaretoken": token, "username": attempt[0], "password": attempt[1]})
-        return _request(port, "POST", "/login/", body, {
-            "Cookie": cookie, "Content-Type": "application/x-www-form-urlencoded",
-            "X-Forwarded-For": forwarded_for,
-        })[0]
+        return _request(
+            port,
+            "POST",
+            "/login/",
+            body,
+            {
+                "Cookie": cookie,
+                "Content-Type": "application/x-www-form-urlencoded",
+                "X-Forwarded-For": forwarded_for,
+            },
+        )[0]
 
     with ThreadPoolExecutor(max_workers=len(attempts)) as pool:
         return list(pool.map(post, attempts))
@@ -135,8 +163,13 @@ def test_failed_logins_are_limited_across_workers(desk):
 def test_password_guesses_for_tokens_are_limited_across_workers(desk):
     def guess(n):
         body = f'{{"username": "tess", "password": "guess-{n}"}}'
-        return _request(desk, "POST", "/api/v1/auth/token/", body,
-                        {"Content-Type": "application/json", "X-Forwarded-For": "198.51.100.7"})[0]
+        return _request(
+            desk,
+            "POST",
+            "/api/v1/auth/token/",
+            body,
+            {"Content-Type": "application/json", "X-Forwarded-For": "198.51.100.7"},
+        )[0]
 
     with ThreadPoolExecutor(max_workers=12) as pool:
         codes = list(pool.map(guess, range(30)))

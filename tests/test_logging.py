@@ -35,7 +35,11 @@ TIME = r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z"
 def log_output(tmp_path: Path, **env: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "manage.py", "shell", "--no-imports", "-c", SCRIPT],
-        cwd=REPO, env=clean_env(TRIAGE_VAR_DIR=str(tmp_path), **env), capture_output=True, text=True, timeout=120,
+        cwd=REPO,
+        env=clean_env(TRIAGE_VAR_DIR=str(tmp_path), **env),
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
 
 
@@ -45,7 +49,9 @@ def test_text_lines_start_with_time_level_and_logger(tmp_path):
 
     starts = [line for line in result.stderr.splitlines() if re.match(TIME, line)]
     assert [line.split(" ", 3)[1:3] for line in starts] == [
-        ["ERROR", "django.request:"], ["INFO", "django.server:"], ["WARNING", "diagnostics.tasks:"],
+        ["ERROR", "django.request:"],
+        ["INFO", "django.server:"],
+        ["WARNING", "diagnostics.tasks:"],
         ["ERROR", "mailgate.smtp:"],
     ]
     assert "ZeroDivisionError: division by zero" in result.stderr
@@ -59,7 +65,9 @@ def test_json_lines_are_one_object_per_record(tmp_path):
 
     records = [json.loads(line) for line in result.stderr.splitlines()]
     assert [(r["level"], r["logger"]) for r in records] == [
-        ("ERROR", "django.request"), ("INFO", "django.server"), ("WARNING", "diagnostics.tasks"),
+        ("ERROR", "django.request"),
+        ("INFO", "django.server"),
+        ("WARNING", "diagnostics.tasks"),
         ("ERROR", "mailgate.smtp"),
     ]
     assert all(re.fullmatch(TIME, r["time"]) for r in records)
@@ -80,9 +88,26 @@ def test_gunicorn_logs_its_own_lines_and_the_access_log_in_the_same_format(tmp_p
     port = free_port()
     env = clean_env(TRIAGE_VAR_DIR=str(tmp_path), LOG_FORMAT="json")
     server = subprocess.Popen(
-        [sys.executable, "-m", "gunicorn", "triage.wsgi", "--config", "python:triage.gunicorn_conf",
-         "--bind", f"127.0.0.1:{port}", "--workers", "1", "--access-logfile", "-", "--no-control-socket"],
-        cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        [
+            sys.executable,
+            "-m",
+            "gunicorn",
+            "triage.wsgi",
+            "--config",
+            "python:triage.gunicorn_conf",
+            "--bind",
+            f"127.0.0.1:{port}",
+            "--workers",
+            "1",
+            "--access-logfile",
+            "-",
+            "--no-control-socket",
+        ],
+        cwd=REPO,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
     )
     lines: list[str] = []
     try:

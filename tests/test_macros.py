@@ -27,6 +27,7 @@ VALUES = {"customer": "Northwind Hosting", "ticket": "#7", "requester": None, "t
 
 # --- Placeholders ---------------------------------------------------------------
 
+
 def test_known_placeholders_are_filled_and_spaces_inside_the_braces_are_allowed():
     filled = placeholders.fill("Hi {{customer}}, about {{ ticket }}. {{me}}", VALUES)
     assert filled.text == "Hi Northwind Hosting, about #7. Tess"
@@ -53,6 +54,7 @@ def test_a_known_placeholder_without_a_value_stays_visible_and_is_reported():
 
 # --- Applying a macro -------------------------------------------------------------
 
+
 def _macro(**fields) -> Macro:
     fields = {"name": "Ask for logs", "body": "Hello {{customer}}, about {{ticket}}.", **fields}
     return macros.macro_save(**fields)[0]
@@ -69,7 +71,8 @@ def test_applying_a_macro_fills_the_ticket_and_the_tech(ticket, tech):
 def test_the_requester_is_who_opened_the_ticket_by_mail(ticket, tech):
     macro = _macro(body="Hello {{requester}}")
     assert macros.macro_apply(macro=macro, ticket=ticket, by=tech).unfilled == [
-        "{{requester}}: this ticket was not opened by mail"]
+        "{{requester}}: this ticket was not opened by mail"
+    ]
     InboundMessage.objects.create(outcome=Outcome.CREATED, ticket=ticket, from_address="ops@northwind.test")
     assert macros.macro_apply(macro=macro, ticket=ticket, by=tech).text == "Hello ops@northwind.test"
     InboundMessage.objects.filter(ticket=ticket).update(from_name="Olga Ops")
@@ -78,14 +81,15 @@ def test_the_requester_is_who_opened_the_ticket_by_mail(ticket, tech):
 
 def _first_fix_on_the_page(client, ticket) -> str:
     page = client.get(reverse("ticket", args=[ticket.pk])).content.decode()
-    panel = page[page.index('id="fixes"'):]
+    panel = page[page.index('id="fixes"') :]
     return unescape(re.search(r"<h3>(.*?)</h3>", panel).group(1))
 
 
 def test_top_fix_is_the_first_fix_the_ticket_page_shows(client, ticket, tech, kb, make_run):
     macro = _macro(body="Try: {{top_fix}}")
     assert macros.macro_apply(macro=macro, ticket=ticket, by=tech).unfilled == [
-        "{{top_fix}}: no fix is suggested on this ticket"]
+        "{{top_fix}}: no fix is suggested on this ticket"
+    ]
     diagnosed(make_run({"kernel_log": KERNEL_LOG}))
     login(client, tech)
     top = _first_fix_on_the_page(client, ticket)
@@ -123,7 +127,8 @@ def test_a_refused_transition_is_reported_and_the_other_actions_still_apply(tick
     ticket.refresh_from_db()
     assert ticket.status == Status.CLOSED
     assert outcome.refused == [
-        "Status not changed to Waiting on customer: A ticket that is closed cannot become waiting on customer."]
+        "Status not changed to Waiting on customer: A ticket that is closed cannot become waiting on customer."
+    ]
     assert outcome.done == ["tags added: logs"]
     assert "logs" in ticket.tags.values_list("name", flat=True)
 
@@ -155,6 +160,7 @@ def test_saving_reports_unknown_placeholders_and_refuses_an_empty_macro(tech):
 
 
 # --- Replies --------------------------------------------------------------------
+
 
 def test_the_first_public_reply_moves_a_new_ticket_to_triaging(ticket, tech):
     services.ticket_reply(ticket=ticket, author=tech, body="On it.")
@@ -200,6 +206,7 @@ def test_send_and_set_offers_only_what_the_workflow_allows():
 
 # --- Pages ----------------------------------------------------------------------
 
+
 def test_the_ticket_page_offers_send_and_set_for_the_current_status(client, tech, ticket):
     page = login(client, tech).get(reverse("ticket", args=[ticket.pk])).content.decode()
     assert 'name="then_status" value="waiting">Send and set Waiting on customer</button>' in page
@@ -208,8 +215,9 @@ def test_the_ticket_page_offers_send_and_set_for_the_current_status(client, tech
 
 
 def test_send_and_set_through_the_page(client, tech, ticket):
-    response = login(client, tech).post(reverse("ticket_reply", args=[ticket.pk]),
-                                        {"body": "Logs please.", "then_status": "waiting"})
+    response = login(client, tech).post(
+        reverse("ticket_reply", args=[ticket.pk]), {"body": "Logs please.", "then_status": "waiting"}
+    )
     assert response.status_code == 302
     ticket.refresh_from_db()
     assert ticket.status == Status.WAITING
@@ -217,8 +225,9 @@ def test_send_and_set_through_the_page(client, tech, ticket):
 
 
 def test_a_send_and_set_the_workflow_refuses_keeps_the_draft_and_says_why(client, tech, ticket):
-    response = login(client, tech).post(reverse("ticket_reply", args=[ticket.pk]),
-                                        {"body": "My long draft.", "then_status": "closed"})
+    response = login(client, tech).post(
+        reverse("ticket_reply", args=[ticket.pk]), {"body": "My long draft.", "then_status": "closed"}
+    )
     page = response.content.decode()
     assert response.status_code == 200
     assert "A ticket that is new cannot become closed." in page and "My long draft.</textarea>" in page
@@ -227,12 +236,13 @@ def test_a_send_and_set_the_workflow_refuses_keeps_the_draft_and_says_why(client
 
 def test_applying_a_macro_appends_to_the_draft_and_keeps_the_note(client, tech, ticket):
     macro = _macro(set_status=Status.TRIAGING)
-    response = login(client, tech).post(reverse("ticket_apply_macro", args=[ticket.pk]), {
-        "macro": macro.pk, "body": "Thanks for the <b>logs</b>.", "note-body": "half a note"})
+    response = login(client, tech).post(
+        reverse("ticket_apply_macro", args=[ticket.pk]),
+        {"macro": macro.pk, "body": "Thanks for the <b>logs</b>.", "note-body": "half a note"},
+    )
     page = response.content.decode()
     assert response.status_code == 200
-    assert (f"Thanks for the &lt;b&gt;logs&lt;/b&gt;.\n\nHello Northwind Hosting, about #{ticket.pk}.</textarea>"
-            in page)
+    assert f"Thanks for the &lt;b&gt;logs&lt;/b&gt;.\n\nHello Northwind Hosting, about #{ticket.pk}.</textarea>" in page
     assert "half a note</textarea>" in page
     assert "Applied “Ask for logs”: status set to Triaging." in page
     ticket.refresh_from_db()
@@ -241,15 +251,19 @@ def test_applying_a_macro_appends_to_the_draft_and_keeps_the_note(client, tech, 
 
 
 def test_a_macro_on_an_empty_composer_gives_just_its_text(client, tech, ticket):
-    page = login(client, tech).post(reverse("ticket_apply_macro", args=[ticket.pk]),
-                                    {"macro": _macro().pk, "body": ""}).content.decode()
-    assert f'>\nHello Northwind Hosting, about #{ticket.pk}.</textarea>' in page
+    page = (
+        login(client, tech)
+        .post(reverse("ticket_apply_macro", args=[ticket.pk]), {"macro": _macro().pk, "body": ""})
+        .content.decode()
+    )
+    assert f">\nHello Northwind Hosting, about #{ticket.pk}.</textarea>" in page
 
 
 def test_the_reply_with_the_macros_text_is_kept_as_the_techs_draft_at_once(client, tech, ticket):
     services.ticket_reply(ticket=ticket, author=tech, body="An earlier reply.")  # a reply sent before
-    login(client, tech).post(reverse("ticket_apply_macro", args=[ticket.pk]),
-                             {"macro": _macro().pk, "body": "Typed first."})
+    login(client, tech).post(
+        reverse("ticket_apply_macro", args=[ticket.pk]), {"macro": _macro().pk, "body": "Typed first."}
+    )
     draft = TicketDraft.objects.get(user=tech, ticket=ticket, kind=DraftKind.REPLY)
     assert draft.body == f"Typed first.\n\nHello Northwind Hosting, about #{ticket.pk}."
     page = client.get(reverse("ticket", args=[ticket.pk])).content.decode()  # a reload keeps it
@@ -259,10 +273,15 @@ def test_the_reply_with_the_macros_text_is_kept_as_the_techs_draft_at_once(clien
 def test_the_page_reports_a_refused_transition_and_still_inserts_the_text(client, tech, ticket):
     services.ticket_change_status(ticket=ticket, status=Status.RESOLVED, by=tech)
     macro = _macro(set_status=Status.WAITING)
-    page = login(client, tech).post(reverse("ticket_apply_macro", args=[ticket.pk]),
-                                    {"macro": macro.pk, "body": "draft"}).content.decode()
-    assert ('role="alert">Status not changed to Waiting on customer: '
-            "A ticket that is resolved cannot become waiting on customer.</p>") in page
+    page = (
+        login(client, tech)
+        .post(reverse("ticket_apply_macro", args=[ticket.pk]), {"macro": macro.pk, "body": "draft"})
+        .content.decode()
+    )
+    assert (
+        'role="alert">Status not changed to Waiting on customer: '
+        "A ticket that is resolved cannot become waiting on customer.</p>"
+    ) in page
     assert f"draft\n\nHello Northwind Hosting, about #{ticket.pk}.</textarea>" in page
 
 
@@ -271,15 +290,24 @@ def test_a_disabled_macro_is_neither_offered_nor_applied_and_the_draft_survives(
     macros.macro_set_active(macro=macro, active=False)
     login(client, tech)
     assert "Ask for logs" not in client.get(reverse("ticket", args=[ticket.pk])).content.decode()
-    page = client.post(reverse("ticket_apply_macro", args=[ticket.pk]),
-                       {"macro": macro.pk, "body": "keep me"}).content.decode()
+    page = client.post(
+        reverse("ticket_apply_macro", args=[ticket.pk]), {"macro": macro.pk, "body": "keep me"}
+    ).content.decode()
     assert "That macro is no longer active." in page and "keep me</textarea>" in page
 
 
 def test_an_admin_saving_a_macro_hears_about_unknown_placeholders(client, admin_user, tech):
-    response = login(client, admin_user).post(reverse("macro_new"), {
-        "name": "Waiting", "body": "Hi {{customer}}, {{custmer}}", "set_status": "waiting",
-        "assignee": str(tech.pk), "add_tags": "logs, vendor", "active": "on"})
+    response = login(client, admin_user).post(
+        reverse("macro_new"),
+        {
+            "name": "Waiting",
+            "body": "Hi {{customer}}, {{custmer}}",
+            "set_status": "waiting",
+            "assignee": str(tech.pk),
+            "add_tags": "logs, vendor",
+            "active": "on",
+        },
+    )
     assert response.status_code == 302
     texts = [str(m) for m in get_messages(response.wsgi_request)]
     assert any("Unknown placeholders in “Waiting”, left as typed: {{custmer}}" in t for t in texts)
@@ -292,8 +320,10 @@ def test_an_admin_saving_a_macro_hears_about_unknown_placeholders(client, admin_
 def test_an_admin_edits_disables_and_enables_a_macro(client, admin_user):
     macro = _macro()
     login(client, admin_user)
-    response = client.post(reverse("macro_edit", args=[macro.pk]), {
-        "name": "Ask for logs", "body": "New text", "set_status": "", "assignee": "me", "add_tags": ""})
+    response = client.post(
+        reverse("macro_edit", args=[macro.pk]),
+        {"name": "Ask for logs", "body": "New text", "set_status": "", "assignee": "me", "add_tags": ""},
+    )
     assert response.status_code == 302
     macro.refresh_from_db()
     assert (macro.body, macro.assign_to_me, macro.active) == ("New text", True, False)  # unticked: disabled

@@ -28,8 +28,14 @@ def only_ticket() -> Ticket:
 
 def test_new_mail_opens_a_ticket_for_the_senders_customer_with_body_and_attachment(listener, customer):
     log = b"Jan 1 00:00:01 mx1 postfix/smtpd[1]: connect from unknown\n"
-    send(listener, mail(body="Outlook users wait 30 s after Send.", message_id="<first@northwind.test>",
-                        attachments=[("maillog.txt", "text/plain", log), ("shot.png", "image/png", b"\x89PNG\0\1")]))
+    send(
+        listener,
+        mail(
+            body="Outlook users wait 30 s after Send.",
+            message_id="<first@northwind.test>",
+            attachments=[("maillog.txt", "text/plain", log), ("shot.png", "image/png", b"\x89PNG\0\1")],
+        ),
+    )
 
     ticket = only_ticket()
     assert ticket.customer == customer
@@ -58,8 +64,10 @@ def test_a_colleague_at_a_routed_sub_domain_files_for_the_same_customer(listener
 
 
 def test_a_reply_naming_the_ticket_lands_on_it_as_the_customers_reply_without_the_quote(listener, ticket):
-    body = ("It still happens after the restart.\n\n"
-            "On Tue, 1 Jul 2025 at 10:00, Desk <support@desk.test> wrote:\n> Please restart exim.\n")
+    body = (
+        "It still happens after the restart.\n\n"
+        "On Tue, 1 Jul 2025 at 10:00, Desk <support@desk.test> wrote:\n> Please restart exim.\n"
+    )
     send(listener, mail(subject=f"Re: [#{ticket.pk}] Mail sits 30 seconds", body=body))
 
     assert Ticket.objects.count() == 1
@@ -74,9 +82,14 @@ def test_a_reply_naming_the_ticket_lands_on_it_as_the_customers_reply_without_th
 
 def test_a_reply_by_in_reply_to_threads_onto_the_ticket_of_the_message_it_answers(listener, customer):
     send(listener, mail(subject="Slow IMAP", message_id="<start@northwind.test>"))
-    send(listener, mail(subject="more logs", message_id="<second@northwind.test>",
-                        headers={"In-Reply-To": "<start@northwind.test>",
-                                 "References": "<start@northwind.test>"}))
+    send(
+        listener,
+        mail(
+            subject="more logs",
+            message_id="<second@northwind.test>",
+            headers={"In-Reply-To": "<start@northwind.test>", "References": "<start@northwind.test>"},
+        ),
+    )
 
     ticket = only_ticket()
     assert ticket.events.filter(kind=EventKind.REPLY).count() == 1
@@ -85,7 +98,8 @@ def test_a_reply_by_in_reply_to_threads_onto_the_ticket_of_the_message_it_answer
 
 def test_a_ticket_reference_from_another_customers_sender_opens_a_new_ticket(listener, ticket):
     Customer.objects.create(name="Contoso", sla_tier=SlaTier.objects.get(name="Gold")).contacts.create(
-        email="it@contoso.test")
+        email="it@contoso.test"
+    )
 
     send(listener, mail(sender="it@contoso.test", subject=f"[#{ticket.pk}] guessed number"))
 
@@ -134,8 +148,11 @@ def test_auto_replies_are_recorded_and_ignored(listener, ticket, headers, envelo
 def test_a_delivery_status_report_from_mailer_daemon_is_a_bounce_linked_to_its_ticket(listener, ticket, tech):
     event = services.ticket_reply(ticket=ticket, author=tech, body="Try this.")
     (sent,) = mail_services.outbound_plan(event=event)
-    dsn = mail(sender="MAILER-DAEMON@mx.northwind.test", subject="Undelivered Mail Returned to Sender",
-               headers={"In-Reply-To": sent.message_id})
+    dsn = mail(
+        sender="MAILER-DAEMON@mx.northwind.test",
+        subject="Undelivered Mail Returned to Sender",
+        headers={"In-Reply-To": sent.message_id},
+    )
     dsn.make_mixed()
     dsn.set_type("multipart/report")
     dsn.set_param("report-type", "delivery-status")
@@ -170,8 +187,7 @@ def test_an_oversized_message_is_refused_with_552_and_recorded(listener, custome
 
 def test_a_malformed_message_is_rejected_with_the_reason_and_kept(listener, customer):
     raw = b"Subject: no sender here\r\n\r\nWho am I?\r\n"
-    with smtplib.SMTP("127.0.0.1", listener.port, timeout=10) as smtp, \
-            pytest.raises(smtplib.SMTPDataError) as refused:
+    with smtplib.SMTP("127.0.0.1", listener.port, timeout=10) as smtp, pytest.raises(smtplib.SMTPDataError) as refused:
         smtp.sendmail("ops@northwind.test", [DESK], raw)
     assert refused.value.smtp_code == 554 and b"no From header" in refused.value.smtp_error
 
@@ -210,9 +226,10 @@ def test_mail_from_an_unknown_sender_is_held_or_filed_under_the_unmatched_custom
     assert set(ticket.tags.values_list("name", flat=True)) == {"email", "unmatched-sender"}
 
 
-def test_staff_see_attachments_on_the_ticket_escaped_and_download_them_safely(listener, customer, client, tech,
-                                                                               outsider):
-    send(listener, mail(attachments=[('<img src=x onerror=alert(1)>.html', "text/html", b"<script>1</script>")]))
+def test_staff_see_attachments_on_the_ticket_escaped_and_download_them_safely(
+    listener, customer, client, tech, outsider
+):
+    send(listener, mail(attachments=[("<img src=x onerror=alert(1)>.html", "text/html", b"<script>1</script>")]))
     ticket = only_ticket()
     attachment = Attachment.objects.get()
 
@@ -236,8 +253,15 @@ def test_mail_threading_onto_a_merged_ticket_lands_on_the_ticket_it_was_merged_i
     survivor, duplicate = Ticket.objects.order_by("pk")
     merging.tickets_merge(sources=[duplicate], into=survivor, by=tech)
 
-    send(listener, mail(subject="more logs", message_id="<third@northwind.test>", body="By reference.",
-                        headers={"In-Reply-To": "<dup@northwind.test>", "References": "<dup@northwind.test>"}))
+    send(
+        listener,
+        mail(
+            subject="more logs",
+            message_id="<third@northwind.test>",
+            body="By reference.",
+            headers={"In-Reply-To": "<dup@northwind.test>", "References": "<dup@northwind.test>"},
+        ),
+    )
     send(listener, mail(subject=f"Re: [#{duplicate.pk}] IMAP slow again", body="By number."))
 
     assert Ticket.objects.count() == 2  # no follow-up ticket for the closed, merged one

@@ -43,16 +43,15 @@ def open_by_mail(listener, **headers) -> Ticket:
 def reply_and_deliver(ticket: Ticket, tech, sink, body: str = "Please restart exim."):
     """A tech's public reply, sent by the worker; returns the message as received and its envelope."""
     before = len(sink.envelopes)
-    assert tasks.notify_event(services.ticket_reply(ticket=ticket, author=tech, body=body).pk) == {
-        "customer": "sent"}
+    assert tasks.notify_event(services.ticket_reply(ticket=ticket, author=tech, body=body).pk) == {"customer": "sent"}
     (envelope,) = sink.envelopes[before:]
     return sink.messages[-1], envelope
 
 
-def test_a_new_ticket_by_mail_names_the_sender_as_requester_and_copies_the_customers_people(
-        listener, routed, contoso):
-    ticket = open_by_mail(listener, Cc="Kim Noc <kim@noc.northwind.test>, Contoso IT <it@contoso.test>, "
-                                       "decoy@unrouted.test")
+def test_a_new_ticket_by_mail_names_the_sender_as_requester_and_copies_the_customers_people(listener, routed, contoso):
+    ticket = open_by_mail(
+        listener, Cc="Kim Noc <kim@noc.northwind.test>, Contoso IT <it@contoso.test>, decoy@unrouted.test"
+    )
 
     assert ticket.requester == Contact.objects.get(email="ops@northwind.test")
     # Kim, at the routed domain, became a contact of Northwind, named from the header; the others are not hers.
@@ -70,7 +69,10 @@ def test_a_routed_sender_not_yet_a_contact_becomes_the_requester(listener, route
 
     ticket = Ticket.objects.get()
     assert (ticket.requester.email, ticket.requester.name, ticket.requester.customer) == (
-        "jo@northwind.test", "Jo Admin", routed)
+        "jo@northwind.test",
+        "Jo Admin",
+        routed,
+    )
     assert InboundMessage.objects.get().outcome == Outcome.CREATED
 
 
@@ -84,8 +86,12 @@ def test_the_desks_own_address_and_the_sender_are_never_copied(listener, routed,
 
 
 def test_an_address_at_an_unrouted_domain_in_cc_is_not_added(listener, customer):
-    send(listener, mail(to=f"{DESK}, boss@elsewhere.test", subject="Mail sits 30 seconds",
-                        headers={"Cc": "Eve <eve@unrouted.test>"}))
+    send(
+        listener,
+        mail(
+            to=f"{DESK}, boss@elsewhere.test", subject="Mail sits 30 seconds", headers={"Cc": "Eve <eve@unrouted.test>"}
+        ),
+    )
     ticket = Ticket.objects.get()
 
     assert ticket.requester.email == "ops@northwind.test"
@@ -96,8 +102,16 @@ def test_an_address_at_an_unrouted_domain_in_cc_is_not_added(listener, customer)
 def test_a_ccs_reply_threads_onto_the_ticket(listener, routed):
     ticket = open_by_mail(listener, Cc="kim@noc.northwind.test")
 
-    send(listener, mail(sender="kim@noc.northwind.test", subject="Re: Mail sits 30 seconds",
-                        body="Same on mx2.", message_id="<kim@noc.northwind.test>", headers={"In-Reply-To": OPENING}))
+    send(
+        listener,
+        mail(
+            sender="kim@noc.northwind.test",
+            subject="Re: Mail sits 30 seconds",
+            body="Same on mx2.",
+            message_id="<kim@noc.northwind.test>",
+            headers={"In-Reply-To": OPENING},
+        ),
+    )
 
     record = InboundMessage.objects.get(message_id="<kim@noc.northwind.test>")
     assert (record.outcome, record.ticket) == (Outcome.THREADED, ticket)
@@ -110,8 +124,14 @@ def test_a_cc_added_on_the_desk_threads_too_without_any_route(listener, customer
     lee = contacts.contact_create(customer=customer, email="lee@partner.test", name="Lee")
     services.ticket_set_people(ticket=ticket, requester=ticket.requester, ccs=[lee], by=tech)
 
-    send(listener, mail(sender="lee@partner.test", subject=f"Re: [#{ticket.pk}] Mail sits 30 seconds",
-                        message_id="<lee@partner.test>"))
+    send(
+        listener,
+        mail(
+            sender="lee@partner.test",
+            subject=f"Re: [#{ticket.pk}] Mail sits 30 seconds",
+            message_id="<lee@partner.test>",
+        ),
+    )
 
     assert InboundMessage.objects.get(message_id="<lee@partner.test>").ticket == ticket
 
@@ -125,8 +145,10 @@ def test_the_desks_reply_goes_to_the_requester_with_the_ccs_copied(listener, sin
     assert message["Cc"] == "ann@northwind.test, kim@noc.northwind.test"
     assert sorted(envelope) == ["ann@northwind.test", "kim@noc.northwind.test", "ops@northwind.test"]
     outbound = OutboundMessage.objects.get()
-    assert (outbound.to_address, outbound.cc) == ("ops@northwind.test", ["ann@northwind.test",
-                                                                           "kim@noc.northwind.test"])
+    assert (outbound.to_address, outbound.cc) == (
+        "ops@northwind.test",
+        ["ann@northwind.test", "kim@noc.northwind.test"],
+    )
 
 
 def test_a_requester_set_on_the_desk_is_the_addressee_whoever_wrote(listener, sink, routed, tech):
@@ -149,10 +171,15 @@ def test_a_removed_cc_gets_no_more_mail(listener, sink, routed, tech):
 
 
 def test_a_colleague_writing_on_the_thread_is_copied_while_routed_without_becoming_a_contact(
-        listener, sink, routed, tech):
+    listener, sink, routed, tech
+):
     ticket = open_by_mail(listener)
-    send(listener, mail(sender="Kim <kim@noc.northwind.test>", subject="Re: Mail sits 30 seconds",
-                        headers={"In-Reply-To": OPENING}))
+    send(
+        listener,
+        mail(
+            sender="Kim <kim@noc.northwind.test>", subject="Re: Mail sits 30 seconds", headers={"In-Reply-To": OPENING}
+        ),
+    )
 
     message, _ = reply_and_deliver(ticket, tech, sink)
     assert (message["To"], message["Cc"]) == ("ops@northwind.test", "kim@noc.northwind.test")
@@ -161,14 +188,19 @@ def test_a_colleague_writing_on_the_thread_is_copied_while_routed_without_becomi
     assert not ticket.ccs.exists() and not Contact.objects.filter(email="kim@noc.northwind.test").exists()
 
 
-def test_a_forged_from_of_another_customers_contact_cannot_join_or_copy_anyone(listener, sink, routed, contoso,
-                                                                               tech):
+def test_a_forged_from_of_another_customers_contact_cannot_join_or_copy_anyone(listener, sink, routed, contoso, tech):
     ticket = open_by_mail(listener)
 
     # Contoso's contact (or whoever forges their From) answers Northwind's thread, copying Northwind's people.
-    send(listener, mail(sender="it@contoso.test", subject=f"Re: [#{ticket.pk}] Mail sits 30 seconds",
-                        message_id="<forged@contoso.test>", headers={"In-Reply-To": OPENING,
-                                                                      "Cc": "kim@noc.northwind.test"}))
+    send(
+        listener,
+        mail(
+            sender="it@contoso.test",
+            subject=f"Re: [#{ticket.pk}] Mail sits 30 seconds",
+            message_id="<forged@contoso.test>",
+            headers={"In-Reply-To": OPENING, "Cc": "kim@noc.northwind.test"},
+        ),
+    )
 
     record = InboundMessage.objects.get(message_id="<forged@contoso.test>")
     assert record.ticket != ticket and record.ticket.customer == contoso  # a ticket of their own

@@ -22,15 +22,22 @@ STRANGER = "Kim Newco <kim@newco.test>"
 
 def receive(message) -> InboundMessage:
     """Hand a message to the gateway exactly as the SMTP listener does."""
-    return mail_services.inbound_receive(raw=message.as_bytes(), envelope_from="kim@newco.test", envelope_to=[DESK],
-                                         peer="127.0.0.1")
+    return mail_services.inbound_receive(
+        raw=message.as_bytes(), envelope_from="kim@newco.test", envelope_to=[DESK], peer="127.0.0.1"
+    )
 
 
 @pytest.fixture
 def held(customer) -> InboundMessage:
-    record = receive(mail(sender=STRANGER, subject="Our VPN drops every hour", message_id="<held1@newco.test>",
-                          body="Since Monday the tunnel to fw1 drops at :00.",
-                          attachments=[("vpn.log", "text/plain", b"IKE SA expired\n")]))
+    record = receive(
+        mail(
+            sender=STRANGER,
+            subject="Our VPN drops every hour",
+            message_id="<held1@newco.test>",
+            body="Since Monday the tunnel to fw1 drops at :00.",
+            attachments=[("vpn.log", "text/plain", b"IKE SA expired\n")],
+        )
+    )
     assert record.outcome == Outcome.UNMATCHED and record.ticket is None
     return record
 
@@ -45,10 +52,10 @@ def file_it(client, record, customer, route=""):
     return client.post(reverse("held_mail_ticket", args=[record.pk]), {"customer": customer.pk, "route": route})
 
 
-def test_the_page_lists_held_and_rejected_mail_newest_first_with_sender_subject_reason_and_text(
-        client, tech, held):
-    unreadable = mail_services.inbound_receive(raw=b"Subject: no sender here\r\n\r\nhello\r\n", envelope_from=None,
-                                               envelope_to=[DESK])
+def test_the_page_lists_held_and_rejected_mail_newest_first_with_sender_subject_reason_and_text(client, tech, held):
+    unreadable = mail_services.inbound_receive(
+        raw=b"Subject: no sender here\r\n\r\nhello\r\n", envelope_from=None, envelope_to=[DESK]
+    )
     assert unreadable.outcome == Outcome.REJECTED
     receive(mail(sender="Olga Ops <ops@northwind.test>", subject="Placed mail"))  # became a ticket: not listed
     page = held_page(login(client, tech))
@@ -76,7 +83,11 @@ def test_filing_a_held_message_opens_one_ticket_once_and_it_leaves_the_list(clie
     assert set(ticket.tags.values_list("name", flat=True)) == {"email", "held-mail"}
     held.refresh_from_db()
     assert (held.outcome, held.ticket, held.customer, held.decided_by) == (
-        Outcome.CREATED, ticket, customer, admin_user)
+        Outcome.CREATED,
+        ticket,
+        customer,
+        admin_user,
+    )
     assert held.event.kind == EventKind.CREATED and held.decided_at is not None
     assert list(Attachment.objects.filter(ticket=ticket).values_list("filename", flat=True)) == ["vpn.log"]
     note = ticket.events.get(kind=EventKind.NOTE)
@@ -95,12 +106,16 @@ def test_a_second_filing_is_refused_by_the_service_itself(admin_user, tech, cust
     assert Ticket.objects.count() == 1 and InboundMessage.objects.get(pk=held.pk).decided_by == admin_user
 
 
-@pytest.mark.parametrize("route,colleague,routed", [
-    ("domain", "Jo <jo@newco.test>", "newco.test"),
-    ("address", STRANGER, "kim@newco.test"),
-])
+@pytest.mark.parametrize(
+    "route,colleague,routed",
+    [
+        ("domain", "Jo <jo@newco.test>", "newco.test"),
+        ("address", STRANGER, "kim@newco.test"),
+    ],
+)
 def test_a_route_added_while_filing_sends_the_senders_next_mail_straight_to_the_customer(
-        client, admin_user, customer, held, route, colleague, routed):
+    client, admin_user, customer, held, route, colleague, routed
+):
     login(client, admin_user)
     response = file_it(client, held, customer, route=route)
     assert response.status_code == 302
@@ -109,7 +124,10 @@ def test_a_route_added_while_filing_sends_the_senders_next_mail_straight_to_the_
     # Routed now, the held message's sender became the customer's contact, the filed ticket's requester.
     filed = Ticket.objects.get()
     assert (filed.requester.email, filed.requester.name, filed.requester.customer) == (
-        "kim@newco.test", "Kim Newco", customer)
+        "kim@newco.test",
+        "Kim Newco",
+        customer,
+    )
     follow_up = receive(mail(sender=colleague, subject="VPN again", message_id="<next@newco.test>"))
     assert follow_up.outcome == Outcome.CREATED and follow_up.ticket.customer == customer
     # Kim is matched as the contact she now is; Jo, a colleague, by the domain route.
@@ -165,8 +183,14 @@ def test_a_manager_or_an_outsider_can_neither_see_nor_act(client, request, custo
 
 
 def test_hostile_subjects_senders_and_bodies_are_shown_as_text(client, admin_user):
-    receive(mail(sender='"<img src=x onerror=alert(1)>" <evil@bad.test>', subject="<script>alert('s')</script>",
-                 body="<b>bold</b> <iframe src=//bad.test></iframe>", message_id="<x1@bad.test>"))
+    receive(
+        mail(
+            sender='"<img src=x onerror=alert(1)>" <evil@bad.test>',
+            subject="<script>alert('s')</script>",
+            body="<b>bold</b> <iframe src=//bad.test></iframe>",
+            message_id="<x1@bad.test>",
+        )
+    )
     html_only = mail(sender="evil@bad.test", subject="html", message_id="<x2@bad.test>")
     html_only.set_content("<p>Click <a href='//bad.test'>here</a></p><img src=//bad.test/px.gif>", subtype="html")
     receive(html_only)
@@ -178,8 +202,9 @@ def test_hostile_subjects_senders_and_bodies_are_shown_as_text(client, admin_use
 
 
 def test_a_rejected_unreadable_message_can_still_be_filed(client, admin_user, customer):
-    record = mail_services.inbound_receive(raw=b"Subject: lost\r\n\r\nhelp\r\n", envelope_from="x@y.test",
-                                           envelope_to=[DESK])
+    record = mail_services.inbound_receive(
+        raw=b"Subject: lost\r\n\r\nhelp\r\n", envelope_from="x@y.test", envelope_to=[DESK]
+    )
     login(client, admin_user)
     assert file_it(client, record, customer).status_code == 302
     ticket = Ticket.objects.get()

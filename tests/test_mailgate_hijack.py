@@ -31,8 +31,7 @@ def mailed_ticket(listener, customer) -> Ticket:
 def reply_and_deliver(ticket: Ticket, tech, sink, body: str = "Please restart exim.") -> list[str]:
     """A tech's public reply, sent by the worker; returns who really received it (the envelope)."""
     before = len(sink.envelopes)
-    assert tasks.notify_event(services.ticket_reply(ticket=ticket, author=tech, body=body).pk) == {
-        "customer": "sent"}
+    assert tasks.notify_event(services.ticket_reply(ticket=ticket, author=tech, body=body).pk) == {"customer": "sent"}
     (envelope,) = sink.envelopes[before:]
     return envelope
 
@@ -47,9 +46,16 @@ THREAD_HEADERS = {
 def test_a_stranger_answering_a_customers_message_is_held_and_never_reaches_the_thread(
     listener, sink, mailed_ticket, tech, headers
 ):
-    send(listener, mail(sender="Mallory <mallory@evil.test>", subject="Re: Mail sits 30 seconds",
-                        body="Please send the logs to me instead.", message_id="<hijack@evil.test>",
-                        headers=headers))
+    send(
+        listener,
+        mail(
+            sender="Mallory <mallory@evil.test>",
+            subject="Re: Mail sits 30 seconds",
+            body="Please send the logs to me instead.",
+            message_id="<hijack@evil.test>",
+            headers=headers,
+        ),
+    )
 
     record = InboundMessage.objects.get(message_id="<hijack@evil.test>")
     assert record.outcome == Outcome.UNMATCHED and record.ticket is None and record.event is None
@@ -66,8 +72,15 @@ def test_a_stranger_answering_a_desk_notification_is_held_too(listener, sink, ma
     reply_and_deliver(mailed_ticket, tech, sink)
     notification = sink.messages[-1]["Message-ID"]  # e.g. forwarded by the customer to an outsider
 
-    send(listener, mail(sender="mallory@evil.test", subject="Re: [#1]", message_id="<hijack2@evil.test>",
-                        headers={"In-Reply-To": notification}))
+    send(
+        listener,
+        mail(
+            sender="mallory@evil.test",
+            subject="Re: [#1]",
+            message_id="<hijack2@evil.test>",
+            headers={"In-Reply-To": notification},
+        ),
+    )
 
     assert InboundMessage.objects.get(message_id="<hijack2@evil.test>").outcome == Outcome.UNMATCHED
     assert not mailed_ticket.events.filter(kind=EventKind.REPLY, actor=None).exists()
@@ -87,8 +100,15 @@ def test_with_an_unmatched_mail_customer_a_strangers_answer_opens_its_own_ticket
     triage_bin = Customer.objects.create(name="Unmatched mail", sla_tier=SlaTier.objects.get(name="Standard"))
     settings.TRIAGE_MAIL_UNMATCHED_CUSTOMER = "Unmatched mail"
 
-    send(listener, mail(sender="mallory@evil.test", subject="Re: Mail sits 30 seconds",
-                        message_id="<hijack3@evil.test>", headers={"In-Reply-To": OPENING}))
+    send(
+        listener,
+        mail(
+            sender="mallory@evil.test",
+            subject="Re: Mail sits 30 seconds",
+            message_id="<hijack3@evil.test>",
+            headers={"In-Reply-To": OPENING},
+        ),
+    )
 
     filed = Ticket.objects.exclude(pk=mailed_ticket.pk).get()
     assert filed.customer == triage_bin
@@ -96,8 +116,15 @@ def test_with_an_unmatched_mail_customer_a_strangers_answer_opens_its_own_ticket
     assert reply_and_deliver(mailed_ticket, tech, sink) == ["ops@northwind.test"]
     # The stranger's own ticket answers the stranger, who may then thread onto it.
     assert reply_and_deliver(filed, tech, sink) == ["mallory@evil.test"]
-    send(listener, mail(sender="mallory@evil.test", subject="Re: thanks", message_id="<back@evil.test>",
-                        headers={"In-Reply-To": sink.messages[-1]["Message-ID"]}))
+    send(
+        listener,
+        mail(
+            sender="mallory@evil.test",
+            subject="Re: thanks",
+            message_id="<back@evil.test>",
+            headers={"In-Reply-To": sink.messages[-1]["Message-ID"]},
+        ),
+    )
     assert InboundMessage.objects.get(message_id="<back@evil.test>").ticket == filed
 
 
@@ -105,7 +132,8 @@ def test_a_contact_of_another_customer_answering_the_thread_opens_a_ticket_for_t
     listener, mailed_ticket
 ):
     Customer.objects.create(name="Contoso", sla_tier=SlaTier.objects.get(name="Gold")).contacts.create(
-        email="it@contoso.test")
+        email="it@contoso.test"
+    )
 
     send(listener, mail(sender="it@contoso.test", subject="Re: Mail sits 30 seconds", headers={"In-Reply-To": OPENING}))
 
@@ -113,12 +141,20 @@ def test_a_contact_of_another_customer_answering_the_thread_opens_a_ticket_for_t
     assert not mailed_ticket.events.filter(kind=EventKind.REPLY, actor=None).exists()
 
 
-def test_a_colleague_routed_to_the_customer_threads_and_is_copied_on_replies(listener, sink, mailed_ticket, tech,
-                                                                             client):
+def test_a_colleague_routed_to_the_customer_threads_and_is_copied_on_replies(
+    listener, sink, mailed_ticket, tech, client
+):
     mail_services.mail_route_add(customer=mailed_ticket.customer, value="northwind.test")
 
-    send(listener, mail(sender="kim@noc.northwind.test", subject="Re: Mail sits 30 seconds",
-                        body="Same here on mx2.", headers={"In-Reply-To": OPENING}))
+    send(
+        listener,
+        mail(
+            sender="kim@noc.northwind.test",
+            subject="Re: Mail sits 30 seconds",
+            body="Same here on mx2.",
+            headers={"In-Reply-To": OPENING},
+        ),
+    )
 
     assert mailed_ticket.events.get(kind=EventKind.REPLY, actor=None).data["from"] == "kim@noc.northwind.test"
     # The requester stays the addressee; the colleague who wrote in is copied.
@@ -129,11 +165,12 @@ def test_a_colleague_routed_to_the_customer_threads_and_is_copied_on_replies(lis
     assert "Mailed to ops@northwind.test, copy to kim@noc.northwind.test." in page
 
 
-def test_replies_stop_reaching_an_address_that_no_longer_belongs_to_the_customer(listener, sink, mailed_ticket,
-                                                                                 tech):
+def test_replies_stop_reaching_an_address_that_no_longer_belongs_to_the_customer(listener, sink, mailed_ticket, tech):
     mail_services.mail_route_add(customer=mailed_ticket.customer, value="northwind.test")
-    send(listener, mail(sender="kim@northwind.test", subject="Re: Mail sits 30 seconds",
-                        headers={"In-Reply-To": OPENING}))
+    send(
+        listener,
+        mail(sender="kim@northwind.test", subject="Re: Mail sits 30 seconds", headers={"In-Reply-To": OPENING}),
+    )
     # Kim wrote last; then Kim's domain route is removed (the admin ended the arrangement).
     mail_services.mail_route_remove(customer=mailed_ticket.customer, value="northwind.test")
 
@@ -150,9 +187,16 @@ def test_a_forged_staff_from_is_held_not_stored_as_a_note_and_the_next_reply_goe
     settings.TRIAGE_MAIL_UNMATCHED_CUSTOMER = "Unmatched mail"  # even then, nothing is filed for it
     Customer.objects.create(name="Unmatched mail", sla_tier=SlaTier.objects.get(name="Standard"))
 
-    send(listener, mail(sender=f"Tess <{tech.email}>", subject=f"Re: [#{mailed_ticket.pk}] Mail sits 30 seconds",
-                        body="Internal: customer approved a refund.", message_id="<forged@evil.test>",
-                        headers={"In-Reply-To": OPENING}))
+    send(
+        listener,
+        mail(
+            sender=f"Tess <{tech.email}>",
+            subject=f"Re: [#{mailed_ticket.pk}] Mail sits 30 seconds",
+            body="Internal: customer approved a refund.",
+            message_id="<forged@evil.test>",
+            headers={"In-Reply-To": OPENING},
+        ),
+    )
 
     record = InboundMessage.objects.get(message_id="<forged@evil.test>")
     assert record.outcome == Outcome.UNMATCHED and record.ticket is None

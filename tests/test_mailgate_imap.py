@@ -40,11 +40,13 @@ def user(dovecot):
     return dovecot.add_user()
 
 
-def add_mailbox(dovecot, user, *, name="Support inbox", security=Security.IMAPS, password=PASSWORD,
-                host="localhost", folder="INBOX") -> Mailbox:
+def add_mailbox(
+    dovecot, user, *, name="Support inbox", security=Security.IMAPS, password=PASSWORD, host="localhost", folder="INBOX"
+) -> Mailbox:
     port = dovecot.imaps_port if security == Security.IMAPS else dovecot.imap_port
-    return mailbox_services.mailbox_create(name=name, host=host, port=port, security=security, username=user,
-                                           password=password, folder=folder)
+    return mailbox_services.mailbox_create(
+        name=name, host=host, port=port, security=security, username=user, password=password, folder=folder
+    )
 
 
 def poll(mailbox: Mailbox) -> mailbox_services.PollResult:
@@ -55,8 +57,9 @@ def poll(mailbox: Mailbox) -> mailbox_services.PollResult:
 
 def test_new_mail_becomes_a_ticket_once_and_is_left_unread(dovecot, trusted, user, customer):
     mailbox = add_mailbox(dovecot, user)
-    dovecot.deliver(user, mail(subject="Queue stuck", body="Mail waits in the queue.",
-                               message_id="<first@northwind.test>"))
+    dovecot.deliver(
+        user, mail(subject="Queue stuck", body="Mail waits in the queue.", message_id="<first@northwind.test>")
+    )
 
     first = poll(mailbox)
 
@@ -78,7 +81,8 @@ def test_new_mail_becomes_a_ticket_once_and_is_left_unread(dovecot, trusted, use
 
 
 def test_mail_read_in_webmail_after_the_first_poll_is_taken_in_once_and_then_only_what_is_new(
-        dovecot, trusted, user, customer):
+    dovecot, trusted, user, customer
+):
     mailbox = add_mailbox(dovecot, user)
     dovecot.deliver(user, mail(subject="Handled before the desk", message_id="<handled@northwind.test>"))
     dovecot.mark_read(user)  # someone answered it in webmail before the desk was connected
@@ -104,7 +108,8 @@ def test_mail_read_in_webmail_after_the_first_poll_is_taken_in_once_and_then_onl
 
 
 def test_a_first_poll_that_fails_half_way_still_passes_over_read_mail_when_it_starts_again(
-        dovecot, trusted, user, customer):
+    dovecot, trusted, user, customer
+):
     mailbox = add_mailbox(dovecot, user)
     dovecot.deliver(user, mail(subject="Handled", message_id="<handled@northwind.test>"))
     dovecot.mark_read(user)
@@ -119,8 +124,9 @@ def test_a_first_poll_that_fails_half_way_still_passes_over_read_mail_when_it_st
     assert mailbox.uid_validity == dovecot.uid_validity(user)
 
 
-def test_a_new_uidvalidity_re_reads_a_bounded_window_and_duplicates_nothing(dovecot, trusted, user, customer,
-                                                                           monkeypatch):
+def test_a_new_uidvalidity_re_reads_a_bounded_window_and_duplicates_nothing(
+    dovecot, trusted, user, customer, monkeypatch
+):
     monkeypatch.setattr(mailbox_services, "RESYNC_WINDOW", 3)
     dovecot.create_folder(user, "Support")
     mailbox = add_mailbox(dovecot, user, folder="Support")
@@ -156,8 +162,7 @@ def test_a_backlog_is_taken_in_bounded_batches_oldest_first(dovecot, trusted, us
     taken = [poll(mailbox).taken for _ in range(4)]
 
     assert taken == [2, 2, 1, 0]
-    assert list(Ticket.objects.order_by("pk").values_list("subject", flat=True)) == [
-        f"Backlog {n}" for n in range(5)]
+    assert list(Ticket.objects.order_by("pk").values_list("subject", flat=True)) == [f"Backlog {n}" for n in range(5)]
 
 
 def test_changing_the_folder_starts_the_place_again(dovecot, trusted, user, customer):
@@ -166,8 +171,15 @@ def test_changing_the_folder_starts_the_place_again(dovecot, trusted, user, cust
     poll(mailbox)
     dovecot.create_folder(user, "Support")
 
-    mailbox_services.mailbox_update(mailbox=mailbox, name=mailbox.name, host="localhost", port=mailbox.port,
-                                    security=Security.IMAPS, username=user, folder="Support")
+    mailbox_services.mailbox_update(
+        mailbox=mailbox,
+        name=mailbox.name,
+        host="localhost",
+        port=mailbox.port,
+        security=Security.IMAPS,
+        username=user,
+        folder="Support",
+    )
 
     mailbox.refresh_from_db()
     assert (mailbox.uid_validity, mailbox.last_uid, mailbox.retry_uids) == (None, 0, [])
@@ -193,9 +205,15 @@ def test_a_reply_naming_the_first_message_threads_onto_its_ticket(dovecot, trust
     mailbox = add_mailbox(dovecot, user)
     dovecot.deliver(user, mail(subject="Slow IMAP", message_id="<start@northwind.test>"))
     poll(mailbox)
-    dovecot.deliver(user, mail(subject="more logs", body="Here is the maillog.", message_id="<next@northwind.test>",
-                               headers={"In-Reply-To": "<start@northwind.test>",
-                                        "References": "<start@northwind.test>"}))
+    dovecot.deliver(
+        user,
+        mail(
+            subject="more logs",
+            body="Here is the maillog.",
+            message_id="<next@northwind.test>",
+            headers={"In-Reply-To": "<start@northwind.test>", "References": "<start@northwind.test>"},
+        ),
+    )
 
     poll(mailbox)
 
@@ -291,8 +309,9 @@ def test_plain_text_imap_works_on_loopback_and_is_refused_for_any_other_host(dov
     assert Ticket.objects.get().subject == "In the clear, locally"
 
     with pytest.raises(ValidationError) as refused:
-        mailbox_services.mailbox_create(name="Remote", host="imap.example.com", port=143, security=Security.PLAIN,
-                                        username=user, password=PASSWORD)
+        mailbox_services.mailbox_create(
+            name="Remote", host="imap.example.com", port=143, security=Security.PLAIN, username=user, password=PASSWORD
+        )
     assert "only for a server on this machine" in str(refused.value.message_dict["security"])
 
 
@@ -331,8 +350,14 @@ def test_a_server_that_never_answers_times_out_with_the_step_it_was_on(settings,
     with socket.socket() as silent:  # accepts connections (the kernel does) and never says a word
         silent.bind(("127.0.0.1", 0))
         silent.listen(5)
-        mailbox = mailbox_services.mailbox_create(name="Silent", host="127.0.0.1", port=silent.getsockname()[1],
-                                                  security=Security.PLAIN, username="desk", password=PASSWORD)
+        mailbox = mailbox_services.mailbox_create(
+            name="Silent",
+            host="127.0.0.1",
+            port=silent.getsockname()[1],
+            security=Security.PLAIN,
+            username="desk",
+            password=PASSWORD,
+        )
         poll(mailbox)
 
     assert mailbox.last_error == f"127.0.0.1:{mailbox.port} did not answer within 1 s while connecting"
@@ -342,15 +367,15 @@ def test_a_closed_port_is_a_clear_last_error(settings, customer):
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]  # closed again when the with block ends
-    mailbox = mailbox_services.mailbox_create(name="Nobody home", host="127.0.0.1", port=port,
-                                              security=Security.PLAIN, username="desk", password=PASSWORD)
+    mailbox = mailbox_services.mailbox_create(
+        name="Nobody home", host="127.0.0.1", port=port, security=Security.PLAIN, username="desk", password=PASSWORD
+    )
     poll(mailbox)
 
     assert "refused the connection" in mailbox.last_error
 
 
-def test_oversized_mail_is_recorded_as_refused_once_and_never_downloaded(settings, dovecot, trusted, user,
-                                                                               customer):
+def test_oversized_mail_is_recorded_as_refused_once_and_never_downloaded(settings, dovecot, trusted, user, customer):
     settings.TRIAGE_MAIL_MAX_BYTES = 4096
     mailbox = add_mailbox(dovecot, user)
     dovecot.deliver(user, mail(subject="Huge log", body="x" * 10_000))
@@ -392,7 +417,8 @@ def test_test_connection_counts_the_unread_mail(dovecot, trusted, user):
     dovecot.deliver(user, mail(subject="Two"))
 
     assert mailbox_services.mailbox_test(mailbox=mailbox) == (
-        f"Connected to localhost:{dovecot.imaps_port} as {user}: 2 unread in INBOX.")
+        f"Connected to localhost:{dovecot.imaps_port} as {user}: 2 unread in INBOX."
+    )
     assert all(SEEN not in flags for flags in dovecot.flags(user).values())  # trying it takes nothing in
 
 
@@ -400,8 +426,16 @@ def test_the_password_is_stored_encrypted_and_a_blank_one_on_edit_keeps_it(dovec
     mailbox = add_mailbox(dovecot, user)
     assert PASSWORD.encode() not in bytes(mailbox.password_token)
 
-    mailbox_services.mailbox_update(mailbox=mailbox, name="Renamed", host="localhost", port=None,
-                                    security=Security.STARTTLS, username=user, password="", folder="INBOX")
+    mailbox_services.mailbox_update(
+        mailbox=mailbox,
+        name="Renamed",
+        host="localhost",
+        port=None,
+        security=Security.STARTTLS,
+        username=user,
+        password="",
+        folder="INBOX",
+    )
 
     mailbox.refresh_from_db()
     assert (mailbox.name, mailbox.port, mailbox.password()) == ("Renamed", 143, PASSWORD)
@@ -424,16 +458,22 @@ def tickets_refuse_a_subject():
     table = Ticket._meta.db_table
     with connections["default"].cursor() as cursor:
         if connections["default"].vendor == "postgresql":
-            cursor.execute("CREATE FUNCTION refuse_explodes() RETURNS trigger AS $$ BEGIN "
-                           "IF NEW.subject = 'Explodes' THEN RAISE EXCEPTION 'refused by the test trigger'; END IF; "
-                           "RETURN NEW; END $$ LANGUAGE plpgsql")
-            cursor.execute(f"CREATE TRIGGER refuse_explodes BEFORE INSERT ON {table} "
-                           "FOR EACH ROW EXECUTE FUNCTION refuse_explodes()")
+            cursor.execute(
+                "CREATE FUNCTION refuse_explodes() RETURNS trigger AS $$ BEGIN "
+                "IF NEW.subject = 'Explodes' THEN RAISE EXCEPTION 'refused by the test trigger'; END IF; "
+                "RETURN NEW; END $$ LANGUAGE plpgsql"
+            )
+            cursor.execute(
+                f"CREATE TRIGGER refuse_explodes BEFORE INSERT ON {table} "
+                "FOR EACH ROW EXECUTE FUNCTION refuse_explodes()"
+            )
             drop = ["DROP TRIGGER IF EXISTS refuse_explodes ON " + table, "DROP FUNCTION IF EXISTS refuse_explodes()"]
         else:
-            cursor.execute(f"CREATE TRIGGER refuse_explodes BEFORE INSERT ON {table} "
-                           "WHEN NEW.subject = 'Explodes' "
-                           "BEGIN SELECT RAISE(ABORT, 'refused by the test trigger'); END")
+            cursor.execute(
+                f"CREATE TRIGGER refuse_explodes BEFORE INSERT ON {table} "
+                "WHEN NEW.subject = 'Explodes' "
+                "BEGIN SELECT RAISE(ABORT, 'refused by the test trigger'); END"
+            )
             drop = ["DROP TRIGGER IF EXISTS refuse_explodes"]
 
     def lift():
@@ -445,8 +485,9 @@ def tickets_refuse_a_subject():
     lift()
 
 
-def test_a_message_that_fails_is_tried_again_next_poll_and_the_others_go_on(dovecot, trusted, user, customer,
-                                                                          tickets_refuse_a_subject):
+def test_a_message_that_fails_is_tried_again_next_poll_and_the_others_go_on(
+    dovecot, trusted, user, customer, tickets_refuse_a_subject
+):
     mailbox = add_mailbox(dovecot, user)
     dovecot.deliver(user, mail(subject="Explodes", message_id="<explodes@northwind.test>"))
     dovecot.deliver(user, mail(subject="Fine", message_id="<fine@northwind.test>"))

@@ -14,10 +14,17 @@ from tests.mailgate_support import mail
 pytest_plugins = ["tests.imap_fixtures"]
 
 
-
 def form(**overrides) -> dict:
-    data = {"name": "Support inbox", "host": "localhost", "security": Security.IMAPS, "port": "",
-            "username": "desk", "password": PASSWORD, "folder": "INBOX", "enabled": "on"}
+    data = {
+        "name": "Support inbox",
+        "host": "localhost",
+        "security": Security.IMAPS,
+        "port": "",
+        "username": "desk",
+        "password": PASSWORD,
+        "folder": "INBOX",
+        "enabled": "on",
+    }
     data.update(overrides)
     return data
 
@@ -41,8 +48,9 @@ def test_saving_with_a_blank_password_keeps_the_stored_one_and_unticking_enabled
     client.post(reverse("mailbox_new"), form())
     mailbox = Mailbox.objects.get()
 
-    response = client.post(reverse("mailbox_edit", args=[mailbox.pk]),
-                           form(password="", security=Security.STARTTLS, enabled=""))
+    response = client.post(
+        reverse("mailbox_edit", args=[mailbox.pk]), form(password="", security=Security.STARTTLS, enabled="")
+    )
 
     assert response.status_code == 302
     mailbox.refresh_from_db()
@@ -77,8 +85,7 @@ def test_test_connection_says_what_it_found_or_why_it_failed(client, settings, a
     dovecot.deliver(user, mail(subject="Waiting"))
     login(client, admin_user)
     client.post(reverse("mailbox_new"), form(username=user, port=dovecot.imaps_port))
-    client.post(reverse("mailbox_new"), form(name="Typo", username=user, password="wrong",
-                                             port=dovecot.imaps_port))
+    client.post(reverse("mailbox_new"), form(name="Typo", username=user, password="wrong", port=dovecot.imaps_port))
     good, typo = Mailbox.objects.get(name="Support inbox"), Mailbox.objects.get(name="Typo")
 
     connected = client.post(reverse("mailbox_test", args=[good.pk]), follow=True).content.decode()

@@ -45,10 +45,15 @@ def test_the_customers_answer_to_a_notification_comes_back_to_the_same_ticket(li
     tasks.notify_event(services.ticket_reply(ticket=mailed_ticket, author=tech, body="Which client?").pk)
     (question,) = sink.messages
 
-    answer = mail(subject="Re: our mail problem", body="Outlook 2016.\n\n> Which client?",
-                  message_id="<answer@northwind.test>",
-                  headers={"In-Reply-To": question["Message-ID"],
-                           "References": f"{question['References']} {question['Message-ID']}"})
+    answer = mail(
+        subject="Re: our mail problem",
+        body="Outlook 2016.\n\n> Which client?",
+        message_id="<answer@northwind.test>",
+        headers={
+            "In-Reply-To": question["Message-ID"],
+            "References": f"{question['References']} {question['Message-ID']}",
+        },
+    )
     send(listener, answer)
 
     assert Ticket.objects.count() == 1
@@ -62,7 +67,10 @@ def test_the_customers_answer_to_a_notification_comes_back_to_the_same_ticket(li
     tasks.notify_event(services.ticket_reply(ticket=mailed_ticket, author=tech, body="Thanks.").pk)
     assert sink.messages[-1]["In-Reply-To"] == "<answer@northwind.test>"
     assert sink.messages[-1]["References"].split() == [
-        "<opening@northwind.test>", question["Message-ID"], "<answer@northwind.test>"]
+        "<opening@northwind.test>",
+        question["Message-ID"],
+        "<answer@northwind.test>",
+    ]
 
 
 def test_an_assignee_is_told_of_a_ticket_assigned_to_them_but_not_of_their_own_pick(sink, ticket, tech, admin_user):
@@ -117,7 +125,8 @@ def test_a_permanent_refusal_is_recorded_and_not_retried(sink, mailed_ticket, te
     InboundMessage.objects.update(from_address="gone@northwind.test")
 
     assert tasks.notify_event(services.ticket_reply(ticket=mailed_ticket, author=tech, body="Hello?").pk) == {
-        "customer": "failed"}
+        "customer": "failed"
+    }
     record = OutboundMessage.objects.get()
     assert record.state == OutboundState.FAILED and "550" in record.last_error
 
@@ -128,8 +137,9 @@ def test_a_reply_from_the_browser_reaches_the_customer_through_the_worker(
     app.conf.task_always_eager = True
     try:
         with django_capture_on_commit_callbacks(execute=True):
-            response = login(client, tech).post(reverse("ticket_reply", args=[mailed_ticket.pk]),
-                                                {"body": "We are on it."})
+            response = login(client, tech).post(
+                reverse("ticket_reply", args=[mailed_ticket.pk]), {"body": "We are on it."}
+            )
     finally:
         app.conf.task_always_eager = False
 

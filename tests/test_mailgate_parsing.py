@@ -10,8 +10,10 @@ from mailgate import selectors as mail_selectors
 from mailgate import services as mail_services
 
 QUOTES = {
-    "gmail attribution": ("Yes, restarted.\n\nOn Tue, 1 Jul 2025 at 10:00, Desk <s@d.test> wrote:\n> restart?",
-                          "Yes, restarted."),
+    "gmail attribution": (
+        "Yes, restarted.\n\nOn Tue, 1 Jul 2025 at 10:00, Desk <s@d.test> wrote:\n> restart?",
+        "Yes, restarted.",
+    ),
     "wrapped attribution": ("Done.\n\nOn Tue, 1 Jul 2025 at 10:00, Desk Support\n<s@d.test> wrote:\n> x", "Done."),
     "outlook": ("Fixed.\n\n-----Original Message-----\nFrom: Desk\nSent: today\n\nold text", "Fixed."),
     "outlook header block": ("Fixed.\n\n________________________________\nFrom: Desk <s@d.test>\nold", "Fixed."),
@@ -39,8 +41,11 @@ MACHINE = {
     "x-autorespond": ("From: a@b.test\nX-Autorespond: yes", "a@b.test", "auto_reply"),
     "postmaster": ("From: postmaster@b.test", "postmaster@b.test", "bounce"),
     "empty envelope": ("From: a@b.test", "", "bounce"),
-    "dsn": ("From: a@b.test\nContent-Type: multipart/report; report-type=delivery-status; boundary=x",
-            "a@b.test", "bounce"),
+    "dsn": (
+        "From: a@b.test\nContent-Type: multipart/report; report-type=delivery-status; boundary=x",
+        "a@b.test",
+        "bounce",
+    ),
 }
 
 
@@ -63,8 +68,12 @@ def test_it_says_why_a_message_is_malformed(raw, reason):
 
 
 def test_it_reads_threading_headers_and_the_ticket_reference():
-    parsed = parsing.parse(_raw("From: A <A@B.test>\nSubject: Re: [#42] disk\nMessage-ID: <m3@b>\n"
-                                "In-Reply-To: <m2@b>\nReferences: <m1@b> <m2@b>"))
+    parsed = parsing.parse(
+        _raw(
+            "From: A <A@B.test>\nSubject: Re: [#42] disk\nMessage-ID: <m3@b>\n"
+            "In-Reply-To: <m2@b>\nReferences: <m1@b> <m2@b>"
+        )
+    )
     assert (parsed.from_address, parsed.message_id, parsed.ticket_reference()) == ("a@b.test", "<m3@b>", 42)
     assert parsed.thread_ids == ["<m2@b>", "<m1@b>"]
 
@@ -74,8 +83,10 @@ def test_an_html_only_message_becomes_text():
     assert parsed.body.startswith("Disk full")
 
 
-@pytest.mark.parametrize("name,safe", [("../../etc/passwd", "passwd"), ('C:\\x\\"a".txt', "a.txt"),
-                                       ("\x00\x1b.bashrc", "bashrc"), ("", "attachment")])
+@pytest.mark.parametrize(
+    "name,safe",
+    [("../../etc/passwd", "passwd"), ('C:\\x\\"a".txt', "a.txt"), ("\x00\x1b.bashrc", "bashrc"), ("", "attachment")],
+)
 def test_attachment_names_lose_paths_quotes_and_control_characters(name, safe):
     assert parsing.safe_filename(name) == safe
 

@@ -29,12 +29,22 @@ def migrated_desk(tmp_path_factory) -> Path:
     """A database file with the schema, the roles and one customer, made once per module (migrating is slow)."""
     folder = tmp_path_factory.mktemp("desk-template")
     env = _env(folder, folder / "desk.sqlite3", port=free_port())
-    subprocess.run([*MANAGE, "migrate", "--noinput"], cwd=ROOT, env=env, check=True, capture_output=True,
-                   timeout=120)
+    subprocess.run([*MANAGE, "migrate", "--noinput"], cwd=ROOT, env=env, check=True, capture_output=True, timeout=120)
     subprocess.run([*MANAGE, "setup_roles"], cwd=ROOT, env=env, check=True, capture_output=True, timeout=60)
-    subprocess.run([*MANAGE, "shell", "-c", "from triage.models import *; Customer.objects.create(name='Northwind', "
-                    "sla_tier=SlaTier.objects.get(name='Gold')).contacts.create(email='ops@northwind.test')"],
-                   cwd=ROOT, env=env, check=True, capture_output=True, timeout=60)
+    subprocess.run(
+        [
+            *MANAGE,
+            "shell",
+            "-c",
+            "from triage.models import *; Customer.objects.create(name='Northwind', "
+            "sla_tier=SlaTier.objects.get(name='Gold')).contacts.create(email='ops@northwind.test')",
+        ],
+        cwd=ROOT,
+        env=env,
+        check=True,
+        capture_output=True,
+        timeout=60,
+    )
     return folder / "desk.sqlite3"
 
 
@@ -46,17 +56,31 @@ def desk(migrated_desk, tmp_path) -> tuple[dict, Path]:
 
 
 def _env(folder: Path, db: Path, *, port: int) -> dict:
-    env = {k: v for k, v in os.environ.items()
-           if k not in ("DATABASE_URL", "CELERY_BROKER_URL", "TRIAGE_ENV", "DJANGO_SETTINGS_MODULE")}
-    env.update(TRIAGE_VAR_DIR=str(folder / "var"), DATABASE_URL=f"sqlite:///{db}",
-               DJANGO_SETTINGS_MODULE="triage.settings", TRIAGE_MAIL_ADDRESS=DESK, TRIAGE_MAIL_PORT=str(port))
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if k not in ("DATABASE_URL", "CELERY_BROKER_URL", "TRIAGE_ENV", "DJANGO_SETTINGS_MODULE")
+    }
+    env.update(
+        TRIAGE_VAR_DIR=str(folder / "var"),
+        DATABASE_URL=f"sqlite:///{db}",
+        DJANGO_SETTINGS_MODULE="triage.settings",
+        TRIAGE_MAIL_ADDRESS=DESK,
+        TRIAGE_MAIL_PORT=str(port),
+    )
     return env
 
 
 def start_listener(env: dict) -> tuple[subprocess.Popen, smtplib.SMTP]:
     """`run_mailgate` in its own session, and a client connected to it once it listens."""
-    service = subprocess.Popen([*MANAGE, "run_mailgate"], cwd=ROOT, env=env, stdout=subprocess.PIPE,
-                               stderr=subprocess.STDOUT, start_new_session=True)
+    service = subprocess.Popen(
+        [*MANAGE, "run_mailgate"],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
     deadline = time.monotonic() + 30
     while True:
         try:
@@ -105,8 +129,9 @@ def _finish_data(smtp: smtplib.SMTP, rest: bytes) -> int | None:
 
 def test_a_listener_killed_mid_data_stores_nothing_and_the_resend_is_stored_once(desk):
     env, db = desk
-    raw = mail(to=DESK, subject="Queue stuck", body="exim queue at 5000\n" * 200,
-               message_id="<killed@northwind.test>").as_bytes(policy=SMTP)
+    raw = mail(
+        to=DESK, subject="Queue stuck", body="exim queue at 5000\n" * 200, message_id="<killed@northwind.test>"
+    ).as_bytes(policy=SMTP)
     service, smtp = start_listener(env)
     try:
         smtp.ehlo()
@@ -117,7 +142,7 @@ def test_a_listener_killed_mid_data_stores_nothing_and_the_resend_is_stored_once
         os.killpg(service.pid, signal.SIGKILL)
         service.wait(timeout=20)
 
-        assert _finish_data(smtp, raw[len(raw) // 2:]) is None  # the sender never saw a 250: it keeps the mail
+        assert _finish_data(smtp, raw[len(raw) // 2 :]) is None  # the sender never saw a 250: it keeps the mail
         smtp.close()
         assert rows(db, "SELECT count(*) FROM mailgate_inboundmessage") == [(0,)]
         assert rows(db, "SELECT count(*) FROM triage_ticket") == [(0,)]

@@ -54,7 +54,11 @@ def test_nesting_that_parses_but_is_absurd_is_refused_too(tech):
 def test_a_right_password_without_a_role_answers_as_a_wrong_one(outsider):
     client = APIClient()
     wrong = client.post(reverse("api:token_login"), {"username": "olly", "password": "not-it-at-all"}, format="json")
-    right = client.post(reverse("api:token_login"), {"username": "olly", "password": "correct-horse-battery"},
-                        format="json")
-    assert (right.status_code, right.json()) == (wrong.status_code, wrong.json()) == (
-        400, {"detail": "Wrong user name or password."})
+    right = client.post(
+        reverse("api:token_login"), {"username": "olly", "password": "correct-horse-battery"}, format="json"
+    )
+    assert (
+        (right.status_code, right.json())
+        == (wrong.status_code, wrong.json())
+        == (400, {"detail": "Wrong user name or password."})
+    )

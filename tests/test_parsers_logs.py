@@ -204,7 +204,12 @@ def test_differential_rfc5424_against_jc_on_jcs_own_fixture():
             continue
         row = ours[line_no]
         assert (row["timestamp"], row["host"], row["program"], row["pid"], row["message"]) == (
-            record["timestamp"], record["hostname"], record["appname"], record["proc_id"], record["message"] or "")
+            record["timestamp"],
+            record["hostname"],
+            record["appname"],
+            record["proc_id"],
+            record["message"] or "",
+        )
         compared += 1
     assert compared == 6
 

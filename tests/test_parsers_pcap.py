@@ -79,8 +79,9 @@ def _pcap(linktype: int, packets: list[bytes], *, big_endian: bool = False, nano
     return out
 
 
-def _tcp(src: str, dst: str, sport: int, dport: int, flags: int, seq: int, ack: int = 0,
-         data: bytes = b"") -> dpkt.ip.IP:
+def _tcp(
+    src: str, dst: str, sport: int, dport: int, flags: int, seq: int, ack: int = 0, data: bytes = b""
+) -> dpkt.ip.IP:
     tcp = dpkt.tcp.TCP(sport=sport, dport=dport, flags=flags, seq=seq, ack=ack, data=data)
     ip = dpkt.ip.IP(src=bytes(map(int, src.split("."))), dst=bytes(map(int, dst.split("."))), p=6, data=tcp)
     ip.len = len(ip)

@@ -123,9 +123,11 @@ def test_untested_and_skipped_nameservers_have_no_time():
 
 
 def test_an_inline_comment_in_resolv_conf_is_not_part_of_the_value():
-    text = (b"==> /etc/resolv.conf <==\n# generated\nnameserver 10.0.0.1 # old\nnameserver 10.0.0.2;backup\n"
-            b"search corp.example example.com # two domains\ndomain corp.example ; ours\n"
-            b"options timeout:2 # short\n")
+    text = (
+        b"==> /etc/resolv.conf <==\n# generated\nnameserver 10.0.0.1 # old\nnameserver 10.0.0.2;backup\n"
+        b"search corp.example example.com # two domains\ndomain corp.example ; ours\n"
+        b"options timeout:2 # short\n"
+    )
     conf = [(r["key"], r["value"]) for r in facts_for("resolvers", text)["resolv_conf"]]
     assert conf == [("nameserver", "10.0.0.1"), ("nameserver", "10.0.0.2"), ("search", "corp.example example.com"),
                     ("domain", "corp.example"), ("options", "timeout:2")]  # fmt: skip

@@ -23,8 +23,9 @@ def test_a_quick_login_has_a_quick_server_part():
 
 
 def test_the_runner_text_reads_back_and_a_phase_never_reached_is_none():
-    text = session_output(target="deploy@192.0.2.7:2222", timings={"connect": 0.5, "banner": 1.25,
-                                                                    "handshake": None, "auth": None})
+    text = session_output(
+        target="deploy@192.0.2.7:2222", timings={"connect": 0.5, "banner": 1.25, "handshake": None, "auth": None}
+    )
     (row,) = facts_for("ssh_session", text.encode())["ssh_session"]
     assert (row["target"], row["banner_seconds"], row["auth_seconds"], row["auth_wait_seconds"]) == (
         "deploy@192.0.2.7:2222", 1.25, None, None)  # fmt: skip

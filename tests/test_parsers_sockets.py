@@ -134,8 +134,10 @@ def test_listening_sockets_from_ss_and_netstat():
 
 
 def test_udp_listeners_without_a_state_column_in_netstat():
-    text = "Proto Recv-Q Send-Q Local Address Foreign Address State PID/Program name\n" \
-           "udp        0      0 0.0.0.0:68              0.0.0.0:*                           312/dhclient\n"
+    text = (
+        "Proto Recv-Q Send-Q Local Address Foreign Address State PID/Program name\n"
+        "udp        0      0 0.0.0.0:68              0.0.0.0:*                           312/dhclient\n"
+    )
     (row,) = facts_for("listening", text.encode())["listening"]
     assert (row["proto"], row["local_port"], row["process"], row["pid"]) == ("udp", 68, "dhclient", 312)
 
@@ -144,14 +146,16 @@ def test_the_older_ss_owner_format_keeps_process_pid_and_fd():
     """insights-core's recorded `ss -tupna` of a RHEL host with iproute2 before 3.15: users:(("sshd",1231,3))."""
     text = (FIXTURES / "listening" / "insights_ss_tupna_old_users.txt").read_text()
     rows = facts_for("listening", text.encode())["listening"]
-    sshd = [(r["local_address"], r["local_port"], r["process"], r["pid"], r["fd"])
-            for r in rows if r["local_port"] == 22]
+    sshd = [
+        (r["local_address"], r["local_port"], r["process"], r["pid"], r["fd"]) for r in rows if r["local_port"] == 22
+    ]
     # (the listening probe runs ss -l; this listing has every state, so the established session is here too)
     assert sshd == [("*", 22, "sshd", 1231, 3), ("192.168.0.106", 22, "sshd", 11427, 3), ("::", 22, "sshd", 1231, 4)]
     assert [r["local_port"] for r in rows if r["process"] is None or r["pid"] is None or r["fd"] is None] == [739]
     sockets = parse_sockets("==> ss -tanpo <==\n" + text)["sockets"]
-    estab = [(s["local_port"], s["peer_address"], s["process"], s["pid"], s["fd"])
-             for s in sockets if s["state"] == "ESTAB"]
+    estab = [
+        (s["local_port"], s["peer_address"], s["process"], s["pid"], s["fd"]) for s in sockets if s["state"] == "ESTAB"
+    ]
     assert estab == [(22, "192.168.0.101", "sshd", 11427, 3), (739, "192.168.0.105", None, None, None)]
 
 
@@ -165,7 +169,8 @@ def test_a_scoped_link_local_listener_loses_its_brackets_and_keeps_its_zone():
     rows = facts_for("listening", (FIXTURES / "listening" / "jc_ss-wide.txt").read_bytes())["listening"]
     ntp = [r for r in rows if r["process"] == "ntpd" and r["local_address"].startswith("fe80")]
     assert [(r["local_address"], r["local_port"], r["pid"], r["fd"]) for r in ntp] == [
-        ("fe80::9cc5:aeff:fec5:34ae%eth0", 123, 1367093, 24)]
+        ("fe80::9cc5:aeff:fec5:34ae%eth0", 123, 1367093, 24)
+    ]
     assert not [r for r in rows if "[" in (r["local_address"] or "") or "]" in (r["local_address"] or "")]
 
 
@@ -188,8 +193,13 @@ def test_differential_listening_against_jc_on_jcs_own_ss_fixtures(name):
         owners = record.get("opts", {}).get("process_id", {})
         pid, owner = next(iter(owners.items())) if owners else (None, {})
         assert (row["proto"], row["local_address"], row["local_port"], row["process"], row["pid"], row["fd"]) == (
-            record["netid"], _jc_address(record), record.get("local_port_num"), owner.get("user"),
-            int(pid) if pid else None, int(owner["file_descriptor"]) if owner else None)
+            record["netid"],
+            _jc_address(record),
+            record.get("local_port_num"),
+            owner.get("user"),
+            int(pid) if pid else None,
+            int(owner["file_descriptor"]) if owner else None,
+        )
 
 
 def test_socket_counts_are_judged_against_the_hosts_own_port_range():

@@ -138,7 +138,12 @@ def test_waits_in_pselect6_poll_and_epoll_are_seen_with_their_outcomes():
     refused connect wakes poll/epoll with POLLERR|POLLHUP, which is a failure, not readiness."""
     waits = facts("python_connect_waits.txt")["connect_waits"]
     assert [(w["port"], w["fd"], w["outcome"]) for w in waits] == [
-        (113, 3, "timeout"), (114, 3, "error"), (113, 4, "timeout"), (114, 4, "error"), (113, 4, "unfinished")]
+        (113, 3, "timeout"),
+        (114, 3, "error"),
+        (113, 4, "timeout"),
+        (114, 4, "error"),
+        (113, 4, "unfinished"),
+    ]
     assert all(w["pid"] == 7 and w["address"] == "10.213.230.11" and not w["blocking"] for w in waits)
     assert 3.0 < waits[0]["waited"] < 3.1 and 3.0 < waits[2]["waited"] < 3.1
     assert waits[1]["waited"] < 0.01 and waits[3]["waited"] < 0.01

@@ -168,7 +168,9 @@ def test_old_net_tools_ifconfig_with_link_encap_and_hwaddr():
     text = "==> ifconfig -a <==\n" + (FIXTURES / "interfaces" / "jc_ubuntu-16.04_ifconfig.txt").read_text()
     table = facts_for("interfaces", text.encode())
     assert [(r["name"], r["state"], r["mtu"]) for r in table["interfaces"]] == [
-        ("ens33", "UP", 1500), ("lo", "UNKNOWN", 65536)]
+        ("ens33", "UP", 1500),
+        ("lo", "UNKNOWN", 65536),
+    ]
     assert [(a["interface"], a["family"], a["address"], a["prefixlen"], a["line_no"]) for a in table["addresses"]] == [
         ("ens33", "inet", "192.168.248.129", 24, 3), ("ens33", "inet6", "fe80::c1ca:3dee:39f7:5937", 64, 4),
         ("lo", "inet", "127.0.0.1", 8, 12), ("lo", "inet6", "::1", 128, 13)]  # fmt: skip

@@ -23,17 +23,28 @@ def books(kb):
 
 
 def ticket_saying(customer, tech, subject: str, description: str = ""):
-    return services.ticket_create(subject=subject, description=description or subject, customer=customer,
-                                  priority=3, servers=[], tag_names=[], created_by=tech, now=timezone.now())
+    return services.ticket_create(
+        subject=subject,
+        description=description or subject,
+        customer=customer,
+        priority=3,
+        servers=[],
+        tag_names=[],
+        created_by=tech,
+        now=timezone.now(),
+    )
 
 
-@pytest.mark.parametrize(("complaint", "expected"), [
-    ("Mail sits 30 seconds before sending", "Mail is slow to send"),
-    ("Outlook users wait half a minute after pressing Send", "Mail is slow to send"),
-    ("SSH logins take 20 seconds before the password prompt", "Slow logins"),
-    ("The inner network interface stops answering ping every few days", "Network interface down"),
-    ("Thousands of messages stuck in the mail queue", "Mail queue growing"),
-])
+@pytest.mark.parametrize(
+    ("complaint", "expected"),
+    [
+        ("Mail sits 30 seconds before sending", "Mail is slow to send"),
+        ("Outlook users wait half a minute after pressing Send", "Mail is slow to send"),
+        ("SSH logins take 20 seconds before the password prompt", "Slow logins"),
+        ("The inner network interface stops answering ping every few days", "Network interface down"),
+        ("Thousands of messages stuck in the mail queue", "Mail queue growing"),
+    ],
+)
 def test_the_words_of_the_complaint_propose_the_playbook(books, customer, tech, complaint, expected):
     proposal = playbook_proposal(ticket=ticket_saying(customer, tech, complaint))
     assert proposal is not None and proposal.playbook.name == expected, proposal and proposal.reasons
@@ -72,14 +83,17 @@ def test_the_ticket_page_preselects_the_proposal_and_says_why(client, books, cus
 
 # The playbooks under which the lab (tests/test_generalisation_lab.py, bench/diagnosis.py) puts each war
 # story's right fix first: the proposal must be one of them.
-@pytest.mark.parametrize(("subject", "acceptable"), [
-    (bnx2.SUBJECT, {"Network interface down"}),
-    (close_wait.SUBJECT, {"Connections piling up"}),
-    (ident.SUBJECT, {"Mail is slow to send"}),
-    (resolvers.SUBJECT, {"Slow logins"}),
-    (tmp_noexec.SUBJECT, {"Mail scanner broken"}),
-    (upstream.SUBJECT, {"Mail queue growing", "Connections piling up"}),
-])
+@pytest.mark.parametrize(
+    ("subject", "acceptable"),
+    [
+        (bnx2.SUBJECT, {"Network interface down"}),
+        (close_wait.SUBJECT, {"Connections piling up"}),
+        (ident.SUBJECT, {"Mail is slow to send"}),
+        (resolvers.SUBJECT, {"Slow logins"}),
+        (tmp_noexec.SUBJECT, {"Mail scanner broken"}),
+        (upstream.SUBJECT, {"Mail queue growing", "Connections piling up"}),
+    ],
+)
 def test_the_generalisation_labs_complaints_propose_a_playbook_that_finds_their_fix_first(
     books, customer, tech, subject, acceptable
 ):

@@ -17,9 +17,17 @@ from triage import access
 
 def rows(*steps, seen="", name="Ident check", description="port 113", **extra) -> dict:
     """The editor's POST: the playbook's fields, then one row per (probe, {param: typed text})."""
-    data = {"name": name, "description": description, "enabled": "on", "seen_updated_at": seen,
-            "steps-TOTAL_FORMS": str(len(steps)), "steps-INITIAL_FORMS": str(len(steps)),
-            "steps-MIN_NUM_FORMS": "0", "steps-MAX_NUM_FORMS": "20", **extra}
+    data = {
+        "name": name,
+        "description": description,
+        "enabled": "on",
+        "seen_updated_at": seen,
+        "steps-TOTAL_FORMS": str(len(steps)),
+        "steps-INITIAL_FORMS": str(len(steps)),
+        "steps-MIN_NUM_FORMS": "0",
+        "steps-MAX_NUM_FORMS": "20",
+        **extra,
+    }
     for n, (probe, params) in enumerate(steps):
         data[f"steps-{n}-probe"] = probe
         data.update({f"steps-{n}-param_{k}": v for k, v in params.items()})
@@ -44,9 +52,14 @@ def test_the_default_playbooks_are_created_once_and_all_validate(db):
 
 def test_an_admin_saves_a_playbook_as_rows_with_typed_parameters(client, admin_user):
     login(client, admin_user)
-    response = client.post(reverse("playbook_new"), rows(
-        ("load", {}), ("strace", {"process": "tcpserver", "seconds": "20", "syscalls": ""}),
-        ("log_tail", {"log_path": "/var/log/maillog", "lines": ""})))
+    response = client.post(
+        reverse("playbook_new"),
+        rows(
+            ("load", {}),
+            ("strace", {"process": "tcpserver", "seconds": "20", "syscalls": ""}),
+            ("log_tail", {"log_path": "/var/log/maillog", "lines": ""}),
+        ),
+    )
     assert response.status_code == 302
     saved = Playbook.objects.get(name="Ident check")
     assert [s["probe"] for s in saved.steps] == ["load", "strace", "log_tail"]
@@ -57,9 +70,13 @@ def test_an_admin_saves_a_playbook_as_rows_with_typed_parameters(client, admin_u
 
 
 def test_the_editor_shows_each_stored_step_as_a_row_with_its_probes_own_inputs(client, admin_user):
-    playbook = Playbook.objects.create(name="Ident check", steps=[
-        {"probe": "tcpdump", "params": {"interface": "any", "seconds": 30, "count": 5000, "bpf": "tcp port 113"}},
-        {"probe": "log_tail", "params": {"log_path": "/var/log/secure", "lines": 200}}])
+    playbook = Playbook.objects.create(
+        name="Ident check",
+        steps=[
+            {"probe": "tcpdump", "params": {"interface": "any", "seconds": 30, "count": 5000, "bpf": "tcp port 113"}},
+            {"probe": "log_tail", "params": {"log_path": "/var/log/secure", "lines": 200}},
+        ],
+    )
     page = login(client, admin_user).get(reverse("playbook_edit", args=[playbook.pk])).content.decode()
     first, second = row_html(page, 0), row_html(page, 1)
     assert '<option value="tcpdump" selected>' in first and "Captures packets" in first  # the probe's description
@@ -74,8 +91,10 @@ def test_the_editor_shows_each_stored_step_as_a_row_with_its_probes_own_inputs(c
 
 def test_a_bad_parameter_shows_on_its_row_and_everything_typed_is_kept(client, admin_user):
     login(client, admin_user)
-    response = client.post(reverse("playbook_new"), rows(
-        ("load", {}), ("strace", {"process": "tcp; reboot", "seconds": "500"}), ("kernel_log", {"lines": "42"})))
+    response = client.post(
+        reverse("playbook_new"),
+        rows(("load", {}), ("strace", {"process": "tcp; reboot", "seconds": "500"}), ("kernel_log", {"lines": "42"})),
+    )
     page = unescape(response.content.decode())
     assert response.status_code == 400 and not Playbook.objects.filter(name="Ident check").exists()
     bad = row_html(page, 1)
@@ -94,12 +113,15 @@ def test_an_unknown_probe_is_refused_on_its_row(client, admin_user):
 
 
 def test_a_stored_step_whose_probe_is_gone_is_shown_and_must_be_replaced(client, admin_user):
-    playbook = Playbook.objects.create(name="Old", steps=[{"probe": "load", "params": {}},
-                                                          {"probe": "ident_check", "params": {"port": 113}}])
+    playbook = Playbook.objects.create(
+        name="Old", steps=[{"probe": "load", "params": {}}, {"probe": "ident_check", "params": {"port": 113}}]
+    )
     page = login(client, admin_user).get(reverse("playbook_edit", args=[playbook.pk])).content.decode()
     assert '<option value="ident_check" selected>ident_check: not a known probe</option>' in row_html(page, 1)
-    response = client.post(reverse("playbook_edit", args=[playbook.pk]),
-                           rows(("load", {}), ("ident_check", {}), name="Old", seen=seen_at(page)))
+    response = client.post(
+        reverse("playbook_edit", args=[playbook.pk]),
+        rows(("load", {}), ("ident_check", {}), name="Old", seen=seen_at(page)),
+    )
     assert response.status_code == 400 and "There is no probe called ident_check" in response.content.decode()
 
 
@@ -114,13 +136,14 @@ def test_a_playbook_needs_a_probe_in_at_least_one_row(client, admin_user):
 
 def test_add_step_without_javascript_adds_a_blank_row_and_keeps_what_was_typed(client, admin_user):
     login(client, admin_user)
-    response = client.post(reverse("playbook_new"), rows(("strace", {"process": "bad name!", "seconds": "9"}),
-                                                         name="", edit="add"))
+    response = client.post(
+        reverse("playbook_new"), rows(("strace", {"process": "bad name!", "seconds": "9"}), name="", edit="add")
+    )
     page = response.content.decode()
     assert response.status_code == 200 and not Playbook.objects.exists()
     assert 'name="steps-TOTAL_FORMS" value="2"' in page and 'id="steps-1-row"' in page
     assert 'value="bad name!"' in page and 'value="9"' in page
-    main = page[page.index("<main>"):]
+    main = page[page.index("<main>") :]
     assert 'class="error"' not in main and "form-errors" not in main  # nothing judged before Save, not even the name
 
 
@@ -133,7 +156,10 @@ def test_remove_and_move_without_javascript_rearrange_the_rows(client, admin_use
 
     page = client.post(reverse("playbook_new"), rows(*three, edit="down-1")).content.decode()
     assert [re.search(r'<option value="(\w+)" selected>', row_html(page, n)).group(1) for n in range(3)] == [
-        "load", "disk", "kernel_log"]
+        "load",
+        "disk",
+        "kernel_log",
+    ]
 
     page = client.post(reverse("playbook_new"), rows(*three, edit="remove-0")).content.decode()
     assert 'name="steps-TOTAL_FORMS" value="2"' in page and '<option value="kernel_log" selected>' in row_html(page, 0)
@@ -164,14 +190,16 @@ def test_runs_outlive_no_broker_redelivery_window():
 
 
 def test_a_save_from_an_editor_opened_before_anothers_save_is_shown_not_applied(client, admin_user):
-    playbook = Playbook.objects.create(name="Ident check", description="port 113",
-                                       steps=[{"probe": "load", "params": {}}])
+    playbook = Playbook.objects.create(
+        name="Ident check", description="port 113", steps=[{"probe": "load", "params": {}}]
+    )
     seen = seen_at(login(client, admin_user).get(reverse("playbook_edit", args=[playbook.pk])).content.decode())
     mine = rows(("load", {}), ("disk", {}), seen=seen, description="port 113, mine")
 
     other = make_user("grace", access.ADMIN)
-    login(client, other).post(reverse("playbook_edit", args=[playbook.pk]),
-                              rows(("memory", {}), seen=seen, description="theirs"))
+    login(client, other).post(
+        reverse("playbook_edit", args=[playbook.pk]), rows(("memory", {}), seen=seen, description="theirs")
+    )
     playbook.refresh_from_db()
     assert playbook.description == "theirs"
 
@@ -192,8 +220,14 @@ def test_a_save_from_an_editor_opened_before_anothers_save_is_shown_not_applied(
 def test_a_row_button_keeps_the_time_the_editor_opened_so_the_conflict_is_still_caught(client, admin_user):
     playbook = Playbook.objects.create(name="Ident check", steps=[{"probe": "load", "params": {}}])
     seen = seen_at(login(client, admin_user).get(reverse("playbook_edit", args=[playbook.pk])).content.decode())
-    services.playbook_save(playbook=playbook, name="Ident check", description="theirs",
-                           steps=[{"probe": "memory", "params": {}}], enabled=True, by=make_user("grace", access.ADMIN))
+    services.playbook_save(
+        playbook=playbook,
+        name="Ident check",
+        description="theirs",
+        steps=[{"probe": "memory", "params": {}}],
+        enabled=True,
+        by=make_user("grace", access.ADMIN),
+    )
 
     page = client.post(reverse("playbook_edit", args=[playbook.pk]), rows(("load", {}), seen=seen, edit="add"))
     assert seen_at(page.content.decode()) == seen
@@ -202,6 +236,7 @@ def test_a_row_button_keeps_the_time_the_editor_opened_so_the_conflict_is_still_
 
 
 def test_crlf_from_the_browser_is_stored_as_lf(client, admin_user):
-    login(client, admin_user).post(reverse("playbook_new"), rows(("load", {}), name="Two lines",
-                                                                 description="first\r\nsecond"))
+    login(client, admin_user).post(
+        reverse("playbook_new"), rows(("load", {}), name="Two lines", description="first\r\nsecond")
+    )
     assert Playbook.objects.get(name="Two lines").description == "first\nsecond"

@@ -22,8 +22,9 @@ def ada(roles):
 
 
 def test_others_viewing_or_typing_are_shown_and_the_user_is_not(client, ticket, tech, ada):
-    login(client, ada).post(reverse("ticket_draft_reply", args=[ticket.pk]), {"body": "Hello", "last_sent": "0"},
-                            HTTP_HX_REQUEST="true")
+    login(client, ada).post(
+        reverse("ticket_draft_reply", args=[ticket.pk]), {"body": "Hello", "last_sent": "0"}, HTTP_HX_REQUEST="true"
+    )
     page = login(client, tech).get(reverse("ticket_presence", args=[ticket.pk]), HTTP_HX_REQUEST="true")
     assert "<strong>ada</strong> is replying" in page.content.decode()
     assert "<strong>" + tech.get_username() not in page.content.decode()
@@ -31,10 +32,12 @@ def test_others_viewing_or_typing_are_shown_and_the_user_is_not(client, ticket, 
     # Ada's page polls while her reply is fresh: she is still replying, not just viewing.
     login(client, ada).get(reverse("ticket_presence", args=[ticket.pk]))
     assert [(p.name, p.doing) for p in presence.presence_others(ticket_id=ticket.pk, user=tech)] == [
-        ("ada", presence.REPLYING)]
+        ("ada", presence.REPLYING)
+    ]
     # The tech shows up for Ada as viewing.
     assert [(p.name, p.doing) for p in presence.presence_others(ticket_id=ticket.pk, user=ada)] == [
-        (tech.get_username(), presence.VIEWING)]
+        (tech.get_username(), presence.VIEWING)
+    ]
 
 
 def test_a_report_older_than_fresh_is_gone(ticket, tech, ada):
@@ -43,8 +46,9 @@ def test_a_report_older_than_fresh_is_gone(ticket, tech, ada):
     assert presence.presence_others(ticket_id=ticket.pk, user=tech, now=1000.0 + presence.FRESH) == []
     # Once typing is stale, a poll reports viewing again.
     presence.presence_report(ticket_id=ticket.pk, user=ada, doing=presence.VIEWING, now=1000.0 + presence.FRESH)
-    assert [p.doing for p in presence.presence_others(ticket_id=ticket.pk, user=tech,
-                                                      now=1000.0 + presence.FRESH)] == [presence.VIEWING]
+    assert [p.doing for p in presence.presence_others(ticket_id=ticket.pk, user=tech, now=1000.0 + presence.FRESH)] == [
+        presence.VIEWING
+    ]
 
 
 def test_names_are_escaped_and_another_tickets_presence_is_separate(client, ticket, tech, customer):

@@ -506,8 +506,12 @@ def test_fd_usage_counts_this_process_against_its_own_soft_limit():
     # Run it as the product does, under the `timeout` wrapper: the probe skips its own
     # parent, which would otherwise be this test process.
     command = build("fd_usage", {"process": comm})
-    result = subprocess.run(["sh", "-c", remote_wrapper(command.command, command.timeout)], capture_output=True,
-                            timeout=command.timeout, check=False)
+    result = subprocess.run(
+        ["sh", "-c", remote_wrapper(command.command, command.timeout)],
+        capture_output=True,
+        timeout=command.timeout,
+        check=False,
+    )
 
     mine = [line.split() for line in result.stdout.decode().splitlines() if line.startswith(f"{os.getpid()} ")]
     assert len(mine) == 1
@@ -544,8 +548,17 @@ def test_resolvers_finishes_within_its_timeout_when_every_nameserver_is_silent(t
     # there and exits 124, so exit 0 with the TIMEOUT line is the probe ending inside its bound by itself.
     command = build("resolvers", {"host": "mail.example.com"})
     result = subprocess.run(
-        ["unshare", "--mount", "--net", "sh", "-c", DEAD_RESOLVERS, "sh", str(tmp_path),
-         remote_wrapper(command.command, command.timeout)],
+        [
+            "unshare",
+            "--mount",
+            "--net",
+            "sh",
+            "-c",
+            DEAD_RESOLVERS,
+            "sh",
+            str(tmp_path),
+            remote_wrapper(command.command, command.timeout),
+        ],
         capture_output=True,
         timeout=command.timeout + 10,
         check=False,
@@ -585,7 +598,8 @@ def test_a_nameserver_with_nothing_listening_is_a_fast_refusal_not_a_timeout(tmp
     lines = [line.split() for line in output.splitlines() if line.startswith("nameserver ") and " ms " in line]
     # The lookups run at once, so their lines come in the order they finish.
     assert sorted((f[1], f[4], f[5:]) for f in lines) == [
-        ("127.0.0.1", "CONNREFUSED", ["via", "dig"]), ("127.0.0.2", "CONNREFUSED", ["via", "dig"])
+        ("127.0.0.1", "CONNREFUSED", ["via", "dig"]),
+        ("127.0.0.2", "CONNREFUSED", ["via", "dig"]),
     ], output
     assert " TIMEOUT" not in output
     assert re.search(r"^resolver system \d+ ms \w+ via getent$", output, re.M), output

@@ -25,8 +25,14 @@ def _fill(customer, tech, n, *, seed=1):
     tickets = []
     for i in range(n):
         at = T0 + timedelta(minutes=rng.choice([0, 0, 5, 10, 15]) + i // 3)
-        t = services.ticket_create(subject=f"Problem {i}", description="details", customer=customer,
-                                   priority=rng.randint(1, 4), created_by=tech, now=at)
+        t = services.ticket_create(
+            subject=f"Problem {i}",
+            description="details",
+            customer=customer,
+            priority=rng.randint(1, 4),
+            created_by=tech,
+            now=at,
+        )
         if rng.random() < 0.3:
             t = services.ticket_change_status(ticket=t, status=Status.WAITING, by=tech, now=at)
         tickets.append(t)
@@ -76,8 +82,12 @@ def test_keyset_pages_cover_every_ticket_once_in_order_both_ways(customer, tech,
 
 
 @settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(n=st.integers(0, 18), size=st.integers(1, 6), seed=st.integers(0, 10_000),
-       sort=st.sampled_from(list(selectors.SORTS)))
+@given(
+    n=st.integers(0, 18),
+    size=st.integers(1, 6),
+    seed=st.integers(0, 10_000),
+    sort=st.sampled_from(list(selectors.SORTS)),
+)
 def test_keyset_pagination_holds_for_any_mix_of_tickets(customer, tech, n, size, seed, sort):
     Ticket.objects.all().delete()
     tickets = _fill(customer, tech, n, seed=seed)
@@ -92,12 +102,27 @@ def test_a_tampered_cursor_is_refused_not_crashed(tech):
 
 
 def test_filters_narrow_the_queue(customer, server, tech, admin_user):
-    mine = services.ticket_create(subject="Mail slow", description="30 s", customer=customer, priority=1,
-                                  created_by=tech, assignee=tech, tag_names=["mail"])
-    other = services.ticket_create(subject="Disk full", description="/var", customer=customer, priority=3,
-                                   created_by=tech, assignee=admin_user, tag_names=["disk"])
-    unassigned = services.ticket_create(subject="Load high", description="load 30", customer=customer,
-                                        priority=3, created_by=tech)
+    mine = services.ticket_create(
+        subject="Mail slow",
+        description="30 s",
+        customer=customer,
+        priority=1,
+        created_by=tech,
+        assignee=tech,
+        tag_names=["mail"],
+    )
+    other = services.ticket_create(
+        subject="Disk full",
+        description="/var",
+        customer=customer,
+        priority=3,
+        created_by=tech,
+        assignee=admin_user,
+        tag_names=["disk"],
+    )
+    unassigned = services.ticket_create(
+        subject="Load high", description="load 30", customer=customer, priority=3, created_by=tech
+    )
     done = services.ticket_create(subject="Old", description="fixed", customer=customer, created_by=tech)
     services.ticket_change_status(ticket=done, status=Status.RESOLVED, by=tech)
 
@@ -119,18 +144,21 @@ def test_filters_narrow_the_queue(customer, server, tech, admin_user):
 def test_sla_at_risk_shows_breached_and_nearly_due_tickets(customer, tech):
     now = datetime(2026, 6, 1, 12, 0, tzinfo=UTC)
     # Gold P1: first response due 30 min after filing.
-    breached = services.ticket_create(subject="a", description="a", customer=customer, priority=1,
-                                      created_by=tech, now=now - timedelta(hours=1))
-    nearly = services.ticket_create(subject="b", description="b", customer=customer, priority=1,
-                                    created_by=tech, now=now - timedelta(minutes=10))
+    breached = services.ticket_create(
+        subject="a", description="a", customer=customer, priority=1, created_by=tech, now=now - timedelta(hours=1)
+    )
+    nearly = services.ticket_create(
+        subject="b", description="b", customer=customer, priority=1, created_by=tech, now=now - timedelta(minutes=10)
+    )
     services.ticket_create(subject="c", description="c", customer=customer, priority=4, created_by=tech, now=now)
     page = selectors.ticket_queue(user=tech, filters=selectors.QueueFilters(at_risk=True), size=50, now=now)
     assert {t.pk for t in page.items} == {breached.pk, nearly.pk}
 
 
 def test_search_finds_words_in_subject_and_description_and_ticket_numbers(customer, tech):
-    ident = services.ticket_create(subject="Mail delayed", description="tcpserver ident lookups to port 113",
-                                   customer=customer, created_by=tech)
+    ident = services.ticket_create(
+        subject="Mail delayed", description="tcpserver ident lookups to port 113", customer=customer, created_by=tech
+    )
     services.ticket_create(subject="Disk full", description="inodes exhausted", customer=customer, created_by=tech)
 
     def found(text):
@@ -154,10 +182,13 @@ def test_search_uses_the_full_text_index_on_postgresql(customer, tech):
     assert "ticket_fulltext" in plan
 
 
-QUEUE_PARAMS = st.fixed_dictionaries({}, optional={
-    name: st.text(max_size=30) for name in ("status", "priority", "assignee", "customer", "tag", "at_risk", "q",
-                                            "sort", "cursor")
-})
+QUEUE_PARAMS = st.fixed_dictionaries(
+    {},
+    optional={
+        name: st.text(max_size=30)
+        for name in ("status", "priority", "assignee", "customer", "tag", "at_risk", "q", "sort", "cursor")
+    },
+)
 
 
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
@@ -184,8 +215,12 @@ def test_the_queue_swaps_only_its_results_for_htmx(client, tech, ticket):
 
 def test_output_and_user_text_are_escaped(client, tech, customer):
     login(client, tech)
-    t = services.ticket_create(subject="<script>alert(1)</script>", description="<img src=x onerror=alert(1)>",
-                               customer=customer, created_by=tech)
+    t = services.ticket_create(
+        subject="<script>alert(1)</script>",
+        description="<img src=x onerror=alert(1)>",
+        customer=customer,
+        created_by=tech,
+    )
     for url in (reverse("queue"), reverse("ticket", args=[t.pk])):
         body = client.get(url).content.decode()
         assert "<script>alert(1)</script>" not in body and "<img src=x" not in body
@@ -198,9 +233,9 @@ def test_the_customer_filter_lists_every_customer_escaped_and_keeps_the_choice(c
     odd = Customer.objects.create(name="<b>Acme & Sons</b>", sla_tier=customer.sla_tier)
     login(client, tech)
     page = client.get(reverse("queue"), {"customer": odd.pk}).content.decode()
-    picker = page[page.index('<select name="customer"'):]
-    picker = picker[:picker.index("</select>")]
+    picker = page[page.index('<select name="customer"') :]
+    picker = picker[: picker.index("</select>")]
     assert f'<option value="{odd.pk}" selected>&lt;b&gt;Acme &amp; Sons&lt;/b&gt;</option>' in picker
     assert f'<option value="{customer.pk}">' in picker and picker.count(" selected") == 1
     page = client.get(reverse("queue")).content.decode()
-    assert " selected>" not in page[page.index('<select name="customer"'):].split("</select>")[0]
+    assert " selected>" not in page[page.index('<select name="customer"') :].split("</select>")[0]

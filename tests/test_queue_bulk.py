@@ -21,8 +21,17 @@ from webhooks.models import Delivery
 @pytest.fixture
 def three(customer, tech):
     """Two new tickets and one closed one (closed -> waiting is refused by the workflow)."""
-    tickets = [services.ticket_create(subject=f"Problem {i}", description="details", customer=customer,
-                                      priority=3, created_by=tech, now=timezone.now()) for i in range(3)]
+    tickets = [
+        services.ticket_create(
+            subject=f"Problem {i}",
+            description="details",
+            customer=customer,
+            priority=3,
+            created_by=tech,
+            now=timezone.now(),
+        )
+        for i in range(3)
+    ]
     services.ticket_change_status(ticket=tickets[2], status=Status.RESOLVED, by=tech)
     services.ticket_change_status(ticket=tickets[2], status=Status.CLOSED, by=tech)
     return [Ticket.objects.get(pk=t.pk) for t in tickets]
@@ -30,8 +39,9 @@ def three(customer, tech):
 
 def test_a_refused_transition_on_one_ticket_does_not_stop_the_others(three, tech):
     first, second, closed = three
-    outcome = queue_services.tickets_bulk_change(tickets=three, by=tech, assignee=tech, status=Status.WAITING,
-                                                 add_tags=["vip"])
+    outcome = queue_services.tickets_bulk_change(
+        tickets=three, by=tech, assignee=tech, status=Status.WAITING, add_tags=["vip"]
+    )
     assert outcome.changed == [first.reference, second.reference]
     assert outcome.refused == [(closed.reference, "A ticket that is closed cannot become waiting on customer.")]
     for ticket in (first, second):
@@ -39,8 +49,10 @@ def test_a_refused_transition_on_one_ticket_does_not_stop_the_others(three, tech
         assert (fresh.status, fresh.assignee, fresh.version) == (Status.WAITING, tech, ticket.version + 3)
         assert list(fresh.tags.values_list("name", flat=True)) == ["vip"]
         assert list(fresh.events.filter(version__gt=ticket.version).values_list("kind", "version")) == [
-            (EventKind.STATUS, ticket.version + 1), (EventKind.ASSIGNMENT, ticket.version + 2),
-            (EventKind.TAGS, ticket.version + 3)]
+            (EventKind.STATUS, ticket.version + 1),
+            (EventKind.ASSIGNMENT, ticket.version + 2),
+            (EventKind.TAGS, ticket.version + 3),
+        ]
     # The refused ticket keeps everything, its assignee and tags included: nothing half-applied.
     fresh = Ticket.objects.get(pk=closed.pk)
     assert (fresh.status, fresh.assignee, fresh.version) == (Status.CLOSED, None, closed.version)
@@ -70,8 +82,9 @@ def test_assigning_to_nobody_unassigns(three, tech):
 
 
 def test_each_changed_ticket_sends_its_webhooks_and_the_refused_one_none(three, tech):
-    endpoint, _ = webhooks.endpoint_create(name="Portal", url="https://portal.test/hook",
-                                           event_types=["ticket.updated"])
+    endpoint, _ = webhooks.endpoint_create(
+        name="Portal", url="https://portal.test/hook", event_types=["ticket.updated"]
+    )
     queue_services.tickets_bulk_change(tickets=three, by=tech, assignee=tech, status=Status.WAITING)
     sent_for = sorted(d.payload["data"]["ticket"]["id"] for d in Delivery.objects.filter(endpoint=endpoint))
     assert sent_for == sorted([three[0].pk, three[0].pk, three[1].pk, three[1].pk])
@@ -79,8 +92,9 @@ def test_each_changed_ticket_sends_its_webhooks_and_the_refused_one_none(three, 
 
 def _post(client, tickets, *, htmx=False, **data):
     headers = {"HTTP_HX_REQUEST": "true"} if htmx else {}
-    return client.post(reverse("queue_bulk"), {"tickets": [t.pk for t in tickets], "query": "status=all", **data},
-                       **headers)
+    return client.post(
+        reverse("queue_bulk"), {"tickets": [t.pk for t in tickets], "query": "status=all", **data}, **headers
+    )
 
 
 def test_the_htmx_answer_lists_what_was_done_and_each_refusal_with_its_reason(client, three, tech):
@@ -98,8 +112,10 @@ def test_without_htmx_it_returns_to_the_same_queue_with_the_outcome_in_messages(
     response = _post(client, three, assignee="me", status=Status.WAITING)
     assert response.status_code == 302 and response["Location"] == reverse("queue") + "?status=all"
     said = [str(m) for m in get_messages(response.wsgi_request)]
-    assert said == [f"Changed {three[0].reference}, {three[1].reference}.",
-                    f"{three[2].reference} not changed: A ticket that is closed cannot become waiting on customer."]
+    assert said == [
+        f"Changed {three[0].reference}, {three[1].reference}.",
+        f"{three[2].reference} not changed: A ticket that is closed cannot become waiting on customer.",
+    ]
 
 
 @pytest.mark.parametrize("who", ["manager", "outsider"])
@@ -108,7 +124,9 @@ def test_a_manager_or_an_outsider_cannot_bulk_change(client, three, request, who
     response = _post(client, three[:2], assignee="none", status=Status.RESOLVED)
     assert response.status_code == 403
     assert list(Ticket.objects.filter(pk__in=[three[0].pk, three[1].pk]).values_list("status", flat=True)) == [
-        Status.NEW, Status.NEW]
+        Status.NEW,
+        Status.NEW,
+    ]
 
 
 def test_only_techs_and_admins_can_be_assigned(client, three, tech, manager):
@@ -120,8 +138,10 @@ def test_only_techs_and_admins_can_be_assigned(client, three, tech, manager):
 
 def test_a_change_must_be_chosen_and_tickets_selected(client, three, tech):
     login(client, tech)
-    assert "Choose what to change: the assignee, the status, the priority or tags to add." in _post(
-        client, three[:1], htmx=True).content.decode()
+    assert (
+        "Choose what to change: the assignee, the status, the priority or tags to add."
+        in _post(client, three[:1], htmx=True).content.decode()
+    )
     assert "Select the tickets to change." in _post(client, [], htmx=True, status=Status.TRIAGING).content.decode()
 
 
@@ -159,8 +179,7 @@ def _versions(tickets) -> dict[str, int]:
     return {f"version-{t.pk}": Ticket.objects.get(pk=t.pk).version for t in tickets}
 
 
-def test_a_ticket_changed_since_the_queue_was_loaded_is_skipped_and_the_others_applied(
-        client, three, tech, admin_user):
+def test_a_ticket_changed_since_the_queue_was_loaded_is_skipped_and_the_others_applied(client, three, tech, admin_user):
     first, second, _ = three
     seen = _versions([first, second])  # the queue as the tech loaded it
     services.ticket_assign(ticket=second, assignee=admin_user, by=admin_user)

@@ -94,8 +94,18 @@ def test_the_api_schema_describes_the_forms_fields(client):
     schema = client.get("/api/v1/schema/?format=json").json()
     operation = schema["paths"]["/api/v1/tickets/"]["get"]
     params = {p["name"]: p["schema"] for p in operation["parameters"]}
-    assert set(params) == {"status", "priority", "assignee", "customer", "tag", "at_risk", "q", "sort", "cursor",
-                           "page_size"}
+    assert set(params) == {
+        "status",
+        "priority",
+        "assignee",
+        "customer",
+        "tag",
+        "at_risk",
+        "q",
+        "sort",
+        "cursor",
+        "page_size",
+    }
     assert params["assignee"]["maxLength"] == 12 and params["q"]["maxLength"] == 200
     assert params["cursor"]["maxLength"] == 500 and params["tag"]["maxLength"] == 40
     assert params["status"]["default"] == "open" and "all" in params["status"]["enum"]

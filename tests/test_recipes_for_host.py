@@ -60,7 +60,7 @@ def _fixes_panel(client, user, ticket) -> str:
     login(client, user)
     page = client.get(reverse("ticket", args=[ticket.pk])).content.decode()
     start = page.index('id="fixes"')
-    return page[start:page.index("</section>", start)]
+    return page[start : page.index("</section>", start)]
 
 
 # --- interfaces ------------------------------------------------------------------------------
@@ -91,8 +91,8 @@ def test_the_interface_follows_the_driver_and_name_of_another_nic(matched_run):
 def test_the_ticket_page_shows_the_hosts_interface_in_the_bnx2_fix(client, tech, ticket, matched_run):
     matched_run({"system_log": SYSTEM_LOG.replace("eth0", "enp3s0f1")})
     panel = unescape(_fixes_panel(client, tech, ticket))
-    bnx2 = panel[panel.index(FixRecipe.objects.get(key="bnx2-disable-msi").title):]
-    bnx2 = bnx2[:bnx2.index('<li class="fix">')] if '<li class="fix">' in bnx2 else bnx2
+    bnx2 = panel[panel.index(FixRecipe.objects.get(key="bnx2-disable-msi").title) :]
+    bnx2 = bnx2[: bnx2.index('<li class="fix">')] if '<li class="fix">' in bnx2 else bnx2
 
     assert "(ethtool -i enp3s0f1)" in bnx2 and '<pre class="snippet">ethtool -i enp3s0f1</pre>' in bnx2
     assert "eth0" not in bnx2
@@ -112,7 +112,8 @@ def test_a_tcpserver_host_sees_no_sendmail_snippet_as_applicable(matched_run):
     assert context.config_paths["sendmail"] == ("/etc/mail/sendmail.mc",) and context.runs("sendmail") is False
     assert [(s["for"], s["on_host"]) for s in sendmail.snippets] == [(["sendmail"], False)]
     assert [(s["for"], s["on_host"], s["running"]) for s in tcpserver.snippets] == [
-        (["tcpserver"], True, ["tcpserver"])]
+        (["tcpserver"], True, ["tcpserver"])
+    ]
 
 
 def test_steps_carry_the_measured_wait_and_the_run_scripts_found(matched_run):
@@ -170,8 +171,10 @@ def test_the_ticket_page_folds_away_snippets_for_software_the_host_does_not_run(
 
 
 def test_a_missing_value_renders_as_the_marked_generic_word():
-    recipe = FixRecipe(steps=["Check {interface} ({setting:send_timeout} s)", "Raise {measured:fd_limit}"],
-                       snippets=[{"label": "x", "language": "sh", "text": "ethtool -i {interface}"}])
+    recipe = FixRecipe(
+        steps=["Check {interface} ({setting:send_timeout} s)", "Raise {measured:fd_limit}"],
+        snippets=[{"label": "x", "language": "sh", "text": "ethtool -i {interface}"}],
+    )
     for context in (None, HostContext()):
         rendered = recipe_for_host(recipe=recipe, context=context)
         assert rendered.steps == ["Check <interface> (<send_timeout> s)", "Raise <fd limit>"]
@@ -198,12 +201,17 @@ def test_format_string_tricks_are_inert_text():
 
 
 def test_placeholder_mistakes_are_refused_at_their_path():
-    _, errors = clean_recipe({
-        "key": "x-fix", "title": "X",
-        "steps": ["Check {interfce}", {"text": "For {measured:uptime}", "for": ["ngnix"]}, {"text": "no for"}],
-        "snippets": [{"label": "{__class__}", "text": "{setting}", "for": "nginx"},
-                     {"label": "ok", "text": "{config_path:sendmale}", "for": ["nginx", "nginx"]}],
-    })
+    _, errors = clean_recipe(
+        {
+            "key": "x-fix",
+            "title": "X",
+            "steps": ["Check {interfce}", {"text": "For {measured:uptime}", "for": ["ngnix"]}, {"text": "no for"}],
+            "snippets": [
+                {"label": "{__class__}", "text": "{setting}", "for": "nginx"},
+                {"label": "ok", "text": "{config_path:sendmale}", "for": ["nginx", "nginx"]},
+            ],
+        }
+    )
     text = "\n".join(errors)
     assert "recipe.steps[0]: unknown placeholder {interfce}" in text
     assert "recipe.steps[1].text: unknown measured value {measured:uptime}" in text
@@ -218,10 +226,16 @@ def test_placeholder_mistakes_are_refused_at_their_path():
 
 
 def test_a_recipe_with_for_and_placeholders_round_trips_through_its_saved_form(db, kb, admin_user):
-    data = {"key": "check-nic", "title": "Check the NIC", "fixes": ["nic-errors"],
-            "steps": ["Read ethtool -S {interface}.", {"text": "nginx: reload it.", "for": ["nginx"]}],
-            "snippets": [{"label": "nginx", "language": "nginx", "for": ["nginx"], "text": "listen 80;"},
-                         {"label": "counters", "language": "sh", "text": "ethtool -S {interface}"}]}
+    data = {
+        "key": "check-nic",
+        "title": "Check the NIC",
+        "fixes": ["nic-errors"],
+        "steps": ["Read ethtool -S {interface}.", {"text": "nginx: reload it.", "for": ["nginx"]}],
+        "snippets": [
+            {"label": "nginx", "language": "nginx", "for": ["nginx"], "text": "listen 80;"},
+            {"label": "counters", "language": "sh", "text": "ethtool -S {interface}"},
+        ],
+    }
     recipe, outcome = recipe_save(data=data, by=admin_user)
     saved = recipe_data(recipe)
     assert outcome == "created" and saved["steps"] == data["steps"] and saved["snippets"] == data["snippets"]
@@ -231,8 +245,7 @@ def test_a_recipe_with_for_and_placeholders_round_trips_through_its_saved_form(d
 
 def test_evidence_cannot_put_markup_or_shell_into_a_recipe(client, tech, ticket, matched_run):
     # A log line whose interface position holds markup: the bnx2 symptom still matches on it.
-    hostile = SYSTEM_LOG.replace("bnx2: eth0", f"bnx2: {SCRIPT}").replace(
-        "do_IRQ", "do_IRQ $(touch /tmp/x);eth9")
+    hostile = SYSTEM_LOG.replace("bnx2: eth0", f"bnx2: {SCRIPT}").replace("do_IRQ", "do_IRQ $(touch /tmp/x);eth9")
     run = matched_run({"system_log": hostile})
     context = _context(run, "bnx2-irq-link-flap")
     assert SCRIPT not in context.interfaces and not any("$(" in name for name in context.interfaces)
@@ -247,11 +260,24 @@ def test_a_value_with_markup_is_plain_text_that_the_page_escapes(client, tech, t
 
     from diagnostics.selectors import FixView
 
-    rendered = recipe_for_host(recipe=FixRecipe.objects.get(key="bnx2-disable-msi"),
-                               context=HostContext(interfaces=(SCRIPT,)))
+    rendered = recipe_for_host(
+        recipe=FixRecipe.objects.get(key="bnx2-disable-msi"), context=HostContext(interfaces=(SCRIPT,))
+    )
     assert SCRIPT in rendered.steps[0]  # plain text: escaping is the page's job
-    fix = FixView(recipe_id=1, title="t", score_percent=50, confidence="Likely", risk="low", risk_label="Low",
-                  needs="none", needs_label="Nothing", steps=rendered.steps, snippets=rendered.snippets,
-                  references=[], symptoms=[], citations=[])
+    fix = FixView(
+        recipe_id=1,
+        title="t",
+        score_percent=50,
+        confidence="Likely",
+        risk="low",
+        risk_label="Low",
+        needs="none",
+        needs_label="Nothing",
+        steps=rendered.steps,
+        snippets=rendered.snippets,
+        references=[],
+        symptoms=[],
+        citations=[],
+    )
     html = render_to_string("diagnostics/_ticket_fixes.html", {"fixes": [fix], "ticket": ticket})
     assert SCRIPT not in html and "ethtool -i &lt;script&gt;alert(1)&lt;/script&gt;" in html

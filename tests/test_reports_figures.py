@@ -30,17 +30,30 @@ def test_the_backlog_stacks_priorities_over_statuses():
     fig = figures.backlog(Table(("status", "priority", "tickets"), rows))
     assert fig.layout.barmode == "stack"
     assert [(t.name, list(t.x), list(t.y)) for t in fig.data] == [
-        ("P1", ["New", "Triaging"], [1, 10]), ("P2", ["New", "Triaging"], [2, 11])]
+        ("P1", ["New", "Triaging"], [1, 10]),
+        ("P2", ["New", "Triaging"], [2, 11]),
+    ]
     assert fig.layout.yaxis.title.text == "Open tickets"
 
 
 def test_response_times_plot_median_and_p90_of_both_clocks_and_say_they_are_approximate():
-    columns = ("week", "first_responses", "first_response_median_h", "first_response_p90_h",
-               "resolved", "resolution_median_h", "resolution_p90_h")
+    columns = (
+        "week",
+        "first_responses",
+        "first_response_median_h",
+        "first_response_p90_h",
+        "resolved",
+        "resolution_median_h",
+        "resolution_p90_h",
+    )
     rows = [(D1, 4, 0.5, 2.0, 3, 10.0, 40.0), (D2, 0, None, None, 0, None, None)]
     fig = figures.response_weekly(Table(columns, rows))
-    assert [t.name for t in fig.data] == ["First response, median", "First response, p90",
-                                          "Resolution, median", "Resolution, p90"]
+    assert [t.name for t in fig.data] == [
+        "First response, median",
+        "First response, p90",
+        "Resolution, median",
+        "Resolution, p90",
+    ]
     assert list(fig.data[3].y) == [40.0, None]
     assert "approximate" in fig.layout.yaxis.title.text
     per_customer = figures.response_customers(Table(("customer", *columns[1:]), [("Acme", 4, 0.5, 2.0, 3, 10.0, 40.0)]))
@@ -49,25 +62,27 @@ def test_response_times_plot_median_and_p90_of_both_clocks_and_say_they_are_appr
 
 
 def test_the_breach_rate_is_a_percentage_per_week():
-    fig = figures.sla_breaches(Table(("week", "opened", "breached", "breach_rate_pct"),
-                                     [(D1, 4, 1, 25.0), (D2, 0, 0, None)]))
+    fig = figures.sla_breaches(
+        Table(("week", "opened", "breached", "breach_rate_pct"), [(D1, 4, 1, 25.0), (D2, 0, 0, None)])
+    )
     assert list(fig.data[0].y) == [25.0, None]
     assert "(%)" in fig.layout.yaxis.title.text
 
 
 def test_recipe_outcomes_are_one_bar_per_kind():
     fig = figures.recipes(Table(("recipe", "suggested", "accepted", "fixed"), [("Add -Rt0", 5, 3, 2)]))
-    assert [(t.name, list(t.x)) for t in fig.data] == [("Suggested", [5]), ("Accepted", [3]),
-                                                       ("Fixed the ticket", [2])]
+    assert [(t.name, list(t.x)) for t in fig.data] == [("Suggested", [5]), ("Accepted", [3]), ("Fixed the ticket", [2])]
     assert fig.layout.xaxis.title.text == "Tickets"
 
 
 def test_failures_symptoms_and_workload_plot_their_values():
     assert list(figures.failures_by_reason(Table(("reason", "failed_runs"), [("auth", 7)])).data[0].x) == [7]
     assert list(figures.symptoms(Table(("symptom", "runs_matched"), [("Ident lookups", 9)])).data[0].y) == [
-        "Ident lookups"]
-    by_customer = figures.failures_by_customer(Table(("customer", "runs", "failed", "failure_rate_pct"),
-                                                     [("Acme", 10, 4, 40.0)]))
+        "Ident lookups"
+    ]
+    by_customer = figures.failures_by_customer(
+        Table(("customer", "runs", "failed", "failure_rate_pct"), [("Acme", 10, 4, 40.0)])
+    )
     assert list(by_customer.data[0].x) == [4]
     load = figures.workload(Table(("tech", "P1", "P2", "P3", "P4", "total"), [("tess", 1, 0, 2, 0, 3)]))
     assert [list(t.y) for t in load.data] == [[1], [0], [2], [0]]
@@ -76,9 +91,18 @@ def test_failures_symptoms_and_workload_plot_their_values():
 EMPTY = {
     "opened-resolved": Table(("day", "opened", "resolved"), [(D1, 0, 0)]),
     "backlog": Table(("status", "priority", "tickets"), [("New", "P1", 0)]),
-    "response-weekly": Table(("week", "first_responses", "first_response_median_h", "first_response_p90_h",
-                              "resolved", "resolution_median_h", "resolution_p90_h"),
-                             [(D1, 0, None, None, 0, None, None)]),
+    "response-weekly": Table(
+        (
+            "week",
+            "first_responses",
+            "first_response_median_h",
+            "first_response_p90_h",
+            "resolved",
+            "resolution_median_h",
+            "resolution_p90_h",
+        ),
+        [(D1, 0, None, None, 0, None, None)],
+    ),
     "response-customers": Table(("customer",), []),
     "sla-breaches": Table(("week", "opened", "breached", "breach_rate_pct"), [(D1, 0, 0, None)]),
     "symptoms": Table(("symptom", "runs_matched"), []),
@@ -103,8 +127,9 @@ LABELLED = {
     "recipes": Table(("recipe", "suggested", "accepted", "fixed"), [(HOSTILE, 1, 0, 0)]),
     "failures-reason": Table(("reason", "failed_runs"), [(HOSTILE, 1)]),
     "failures-customer": Table(("customer", "runs", "failed", "failure_rate_pct"), [(HOSTILE, 2, 1, 50.0)]),
-    "response-customers": Table(("customer", *EMPTY["response-weekly"].columns[1:]),
-                                [(HOSTILE, 1, 0.5, 1.0, 1, 2.0, 3.0)]),
+    "response-customers": Table(
+        ("customer", *EMPTY["response-weekly"].columns[1:]), [(HOSTILE, 1, 0.5, 1.0, 1, 2.0, 3.0)]
+    ),
     "workload": Table(("tech", "P1", "P2", "P3", "P4", "total"), [(HOSTILE, 1, 0, 0, 0, 1)]),
 }
 
@@ -119,8 +144,9 @@ def test_labels_from_titles_and_names_are_text_not_markup(name):
 
 
 def test_failure_reasons_read_as_words_not_codes():
-    fig = figures.failures_by_reason(Table(("reason", "failed_runs"),
-                                           [("auth_failed", 7), ("no_banner", 3), ("unspecified", 1), ("new_kind", 1)]))
+    fig = figures.failures_by_reason(
+        Table(("reason", "failed_runs"), [("auth_failed", 7), ("no_banner", 3), ("unspecified", 1), ("new_kind", 1)])
+    )
     assert list(fig.data[0].y) == ["Login refused", "No SSH banner", "Unspecified", "New kind"]
 
 

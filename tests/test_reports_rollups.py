@@ -38,10 +38,10 @@ class Desk:
     def __init__(self, seed: int, manager):
         self.rng = random.Random(seed)
         tiers = list(SlaTier.objects.all())
-        self.customers = [Customer.objects.create(name=f"Customer {i}", sla_tier=self.rng.choice(tiers))
-                          for i in range(4)]
-        self.servers = {c.pk: Server.objects.create(customer=c, name="s1", address="192.0.2.1")
-                        for c in self.customers}
+        self.customers = [
+            Customer.objects.create(name=f"Customer {i}", sla_tier=self.rng.choice(tiers)) for i in range(4)
+        ]
+        self.servers = {c.pk: Server.objects.create(customer=c, name="s1", address="192.0.2.1") for c in self.customers}
         self.techs = [make_user(f"tech{i}", access.TECH) for i in range(3)]
         self.symptoms = [Symptom.objects.create(key=f"sym-{i}", title=f"Symptom {i}") for i in range(5)]
         self.recipes = [FixRecipe.objects.create(key=f"rec-{i}", title=f"Recipe {i}") for i in range(4)]
@@ -54,8 +54,12 @@ class Desk:
     def new_ticket(self, at: datetime) -> Ticket:
         customer = self.rng.choice(self.customers)
         return services.ticket_create(
-            subject="Slow mail", description="It is slow.", customer=customer,
-            priority=self.rng.choice(Priority.values), created_by=self.techs[0], now=at,
+            subject="Slow mail",
+            description="It is slow.",
+            customer=customer,
+            priority=self.rng.choice(Priority.values),
+            created_by=self.techs[0],
+            now=at,
             assignee=self.rng.choice([None, *self.techs]),
         )
 
@@ -74,11 +78,13 @@ class Desk:
             elif move < 0.45:
                 services.ticket_add_note(ticket=ticket, author=tech, body="note", now=at)
             else:
-                options = {Status.NEW: [Status.TRIAGING, Status.RESOLVED, Status.WAITING],
-                           Status.TRIAGING: [Status.WAITING, Status.RESOLVED],
-                           Status.WAITING: [Status.TRIAGING, Status.RESOLVED],
-                           Status.RESOLVED: [Status.CLOSED, Status.TRIAGING],
-                           Status.CLOSED: [Status.TRIAGING]}[ticket.status]
+                options = {
+                    Status.NEW: [Status.TRIAGING, Status.RESOLVED, Status.WAITING],
+                    Status.TRIAGING: [Status.WAITING, Status.RESOLVED],
+                    Status.WAITING: [Status.TRIAGING, Status.RESOLVED],
+                    Status.RESOLVED: [Status.CLOSED, Status.TRIAGING],
+                    Status.CLOSED: [Status.TRIAGING],
+                }[ticket.status]
                 services.ticket_change_status(ticket=ticket, status=self.rng.choice(options), by=tech, now=at)
             if self.rng.random() < 0.1:
                 services.flag_sla_breaches(now=at)
@@ -88,15 +94,26 @@ class Desk:
             created = start + (end - start) * self.rng.random()
             state = self.rng.choice([RunState.SUCCEEDED, RunState.FAILED, RunState.PARTIAL, RunState.QUEUED])
             run = CollectionRun.objects.create(
-                ticket=ticket, server=self.servers[ticket.customer_id], playbook_name="p", state=state,
-                failure_kind=self.rng.choice(FAILURES) if state == RunState.FAILED else "", created_at=created,
+                ticket=ticket,
+                server=self.servers[ticket.customer_id],
+                playbook_name="p",
+                state=state,
+                failure_kind=self.rng.choice(FAILURES) if state == RunState.FAILED else "",
+                created_at=created,
                 finished_at=None if state == RunState.QUEUED else created + timedelta(minutes=1),
             )
             if state != RunState.SUCCEEDED:
                 continue
             for symptom in self.rng.sample(self.symptoms, self.rng.randint(0, 3)):
-                Match.objects.create(run=run, symptom=symptom, score=0.7, confidence="high",
-                                     matched=self.rng.random() < 0.8, symptom_version=1, created_at=created)
+                Match.objects.create(
+                    run=run,
+                    symptom=symptom,
+                    score=0.7,
+                    confidence="high",
+                    matched=self.rng.random() < 0.8,
+                    symptom_version=1,
+                    created_at=created,
+                )
             for recipe in self.rng.sample(self.recipes, self.rng.randint(0, 2)):
                 RecipeOutcome.objects.get_or_create(ticket=ticket, recipe=recipe, kind=RecipeOutcome.SUGGESTED)
                 if self.rng.random() < 0.5:
@@ -125,6 +142,7 @@ class Desk:
 
 # --- The direct computation -------------------------------------------------------
 
+
 def _in(filters: Filters, moment: datetime | None) -> bool:
     return moment is not None and filters.start <= day_of(moment) <= filters.end
 
@@ -138,6 +156,7 @@ def _cells(fr: list[float], res: list[float]) -> tuple:
     def hours(values, q):
         value = histograms.percentile(histograms.histogram(values), q)
         return None if value is None else round(value / 3600, 3)
+
     return (len(fr), hours(fr, 0.5), hours(fr, 0.9), len(res), hours(res, 0.5), hours(res, 0.9))
 
 
@@ -173,8 +192,10 @@ def direct(filters: Filters) -> dict[str, list[tuple]]:
             res_by_customer[t.customer_id].append(seconds)
     tables["response-weekly"] = [(w, *_cells(fr_by_week[w], res_by_week[w])) for w in _weeks(filters)]
     names = dict(Customer.objects.values_list("pk", "name"))
-    busy = sorted((c for c in set(fr_by_customer) | set(res_by_customer)),
-                  key=lambda c: (-(len(fr_by_customer[c]) + len(res_by_customer[c])), c))[:selectors.TOP]
+    busy = sorted(
+        (c for c in set(fr_by_customer) | set(res_by_customer)),
+        key=lambda c: (-(len(fr_by_customer[c]) + len(res_by_customer[c])), c),
+    )[: selectors.TOP]
     tables["response-customers"] = [(names[c], *_cells(fr_by_customer[c], res_by_customer[c])) for c in busy]
 
     opened_w, breached_w = Counter(), Counter()
@@ -182,21 +203,26 @@ def direct(filters: Filters) -> dict[str, list[tuple]]:
         if _in(filters, t.created_at):
             opened_w[week(t.created_at)] += 1
             breached_w[week(t.created_at)] += t.first_response_breached or t.resolution_breached
-    tables["sla-breaches"] = [(w, opened_w[w], breached_w[w],
-                               round(100 * breached_w[w] / opened_w[w], 2) if opened_w[w] else None)
-                              for w in _weeks(filters)]
+    tables["sla-breaches"] = [
+        (w, opened_w[w], breached_w[w], round(100 * breached_w[w] / opened_w[w], 2) if opened_w[w] else None)
+        for w in _weeks(filters)
+    ]
 
     open_tickets = [t for t in tickets if t.status in OPEN_STATUSES]
     backlog = Counter((t.status, t.priority) for t in open_tickets)
     tables["backlog"] = [(Status(s).label, f"P{p}", backlog[(s, p)]) for s in OPEN_STATUSES for p in Priority.values]
 
-    runs = [r for r in CollectionRun.objects.select_related("ticket")
-            if _in(filters, r.created_at) and filters.customer_id in (None, r.ticket.customer_id)]
+    runs = [
+        r
+        for r in CollectionRun.objects.select_related("ticket")
+        if _in(filters, r.created_at) and filters.customer_id in (None, r.ticket.customer_id)
+    ]
     run_ids = {r.pk for r in runs}
     matched = Counter(m.symptom_id for m in Match.objects.filter(matched=True) if m.run_id in run_ids)
     titles = dict(Symptom.objects.values_list("pk", "title"))
-    tables["symptoms"] = [(titles[pk], n) for pk, n in
-                          sorted(matched.items(), key=lambda kv: (-kv[1], kv[0]))[:selectors.TOP]]
+    tables["symptoms"] = [
+        (titles[pk], n) for pk, n in sorted(matched.items(), key=lambda kv: (-kv[1], kv[0]))[: selectors.TOP]
+    ]
 
     kinds = [k for k, _ in RecipeOutcome.KINDS]
     outcomes = defaultdict(Counter)
@@ -204,18 +230,19 @@ def direct(filters: Filters) -> dict[str, list[tuple]]:
         if _in(filters, o.ticket.created_at) and filters.customer_id in (None, o.ticket.customer_id):
             outcomes[o.recipe_id][o.kind] += 1
     recipes = dict(FixRecipe.objects.values_list("pk", "title"))
-    order = sorted(outcomes, key=lambda pk: (*(-outcomes[pk][k] for k in reversed(kinds)), pk))[:selectors.TOP]
+    order = sorted(outcomes, key=lambda pk: (*(-outcomes[pk][k] for k in reversed(kinds)), pk))[: selectors.TOP]
     tables["recipes"] = [(recipes[pk], *(outcomes[pk][k] for k in kinds)) for pk in order]
 
     failed = [r for r in runs if r.state == RunState.FAILED]
     reasons = Counter(r.failure_kind for r in failed)
-    tables["failures-reason"] = [(k or "unspecified", n)
-                                 for k, n in sorted(reasons.items(), key=lambda kv: (-kv[1], kv[0]))]
+    tables["failures-reason"] = [
+        (k or "unspecified", n) for k, n in sorted(reasons.items(), key=lambda kv: (-kv[1], kv[0]))
+    ]
     per_customer = Counter(r.ticket.customer_id for r in runs)
     failed_customer = Counter(r.ticket.customer_id for r in failed)
     tables["failures-customer"] = [
         (names[c], per_customer[c], n, round(100 * n / per_customer[c], 2))
-        for c, n in sorted(failed_customer.items(), key=lambda kv: (-kv[1], kv[0]))[:selectors.TOP]
+        for c, n in sorted(failed_customer.items(), key=lambda kv: (-kv[1], kv[0]))[: selectors.TOP]
     ]
 
     users = dict(Ticket.assignee.field.related_model.objects.values_list("pk", "username"))
@@ -223,8 +250,10 @@ def direct(filters: Filters) -> dict[str, list[tuple]]:
     for t in open_tickets:
         load[t.assignee_id][t.priority] += 1
     order = sorted(load, key=lambda pk: (pk is None, -sum(load[pk].values()), users.get(pk, "")))
-    tables["workload"] = [(users[pk] if pk else "(unassigned)", *(load[pk][p] for p in Priority.values),
-                           sum(load[pk].values())) for pk in order]
+    tables["workload"] = [
+        (users[pk] if pk else "(unassigned)", *(load[pk][p] for p in Priority.values), sum(load[pk].values()))
+        for pk in order
+    ]
     return tables
 
 
@@ -233,8 +262,7 @@ def random_filters(rng: random.Random, desk: Desk, *, end: date) -> list[Filters
     for _ in range(3):
         start = end - timedelta(days=rng.randint(0, 120))
         stop = start + timedelta(days=rng.randint(0, 60))
-        filters.append(Filters(start=start, end=stop,
-                               customer_id=rng.choice([None, *(c.pk for c in desk.customers)])))
+        filters.append(Filters(start=start, end=stop, customer_id=rng.choice([None, *(c.pk for c in desk.customers)])))
     return filters
 
 
@@ -246,8 +274,12 @@ def assert_rollups_match_raw(manager, desk: Desk, *, end: date) -> None:
 
 def rollup_rows() -> dict:
     models = (DailyTicketStats, DailyRunStats, DailySymptomStats, DailyRecipeStats)
-    return {model.__name__: sorted((tuple(v for k, v in row.items() if k != "id") for row in model.objects.values()),
-                                   key=repr) for model in models}
+    return {
+        model.__name__: sorted(
+            (tuple(v for k, v in row.items() if k != "id") for row in model.objects.values()), key=repr
+        )
+        for model in models
+    }
 
 
 @pytest.mark.parametrize("seed", [1, 2])
@@ -297,7 +329,7 @@ def test_a_refresh_before_any_rebuild_builds_everything(manager):
 
 @pytest.mark.parametrize("seconds", [0, 59.9, 60, 61, 3600, 86400 * 3, 86400 * 400, -5])
 def test_a_percentile_is_exact_to_its_bucket(seconds):
-    durations = [seconds] * 9 + [10 ** 9]
+    durations = [seconds] * 9 + [10**9]
     counts = histograms.histogram(durations)
     assert histograms.percentile_bucket(counts, 0.5) == histograms.bucket_of(seconds)
     value = histograms.percentile(counts, 0.5)

@@ -39,9 +39,17 @@ def age(evidence_run, days: int) -> None:
 
 
 def add_pcap(run, *, step: int, days_old: int) -> Evidence:
-    return Evidence.objects.create(run=run, step=step, probe="tcpdump", command="tcpdump -w -", exit_status=0,
-                                   binary=True, output=PCAP, output_bytes=len(PCAP),
-                                   recorded_at=timezone.now() - timedelta(days=days_old))
+    return Evidence.objects.create(
+        run=run,
+        step=step,
+        probe="tcpdump",
+        command="tcpdump -w -",
+        exit_status=0,
+        binary=True,
+        output=PCAP,
+        output_bytes=len(PCAP),
+        recorded_at=timezone.now() - timedelta(days=days_old),
+    )
 
 
 @pytest.fixture
@@ -61,9 +69,16 @@ def test_old_evidence_is_emptied_and_its_findings_matches_and_timeline_stay(
     assert matches_before, "the recorded kernel log proves a known symptom"
     add_pcap(old, step=1, days_old=400)
     age(old, 400)
-    other_ticket = services.ticket_create(subject="NIC flapping again", description="Link drops.",
-                                          customer=ticket.customer, priority=2, servers=[], tag_names=[],
-                                          created_by=tech, now=timezone.now())
+    other_ticket = services.ticket_create(
+        subject="NIC flapping again",
+        description="Link drops.",
+        customer=ticket.customer,
+        priority=2,
+        servers=[],
+        tag_names=[],
+        created_by=tech,
+        now=timezone.now(),
+    )
     recent = make_run({"kernel_log": KERNEL_LOG}, on=other_ticket)  # another ticket: this one's proof is all old
     diagnosed(recent)
     fresh_pcap = add_pcap(recent, step=1, days_old=10)
@@ -139,15 +154,24 @@ def test_zero_days_keeps_a_kind_forever(retention, make_run):
 def test_old_raw_mail_and_attachments_are_emptied_and_the_ticket_keeps_the_text(retention, customer, tech, client):
     retention.TRIAGE_MAIL_ADDRESSES = [DESK]
     received = timezone.now() - timedelta(days=90)
-    message = mail(subject="Queue stuck since Monday", body="The queue holds 4000 messages.",
-                   attachments=[("mailq.txt", "text/plain", b"4000 messages\n" * 100)])
-    record = mail_services.inbound_receive(raw=message.as_bytes(), envelope_from="ops@northwind.test",
-                                           envelope_to=[DESK], now=received)
+    message = mail(
+        subject="Queue stuck since Monday",
+        body="The queue holds 4000 messages.",
+        attachments=[("mailq.txt", "text/plain", b"4000 messages\n" * 100)],
+    )
+    record = mail_services.inbound_receive(
+        raw=message.as_bytes(), envelope_from="ops@northwind.test", envelope_to=[DESK], now=received
+    )
     assert record.outcome == Outcome.CREATED
-    kept = mail_services.inbound_receive(raw=mail(subject="Still stuck").as_bytes(), envelope_from="ops@northwind.test",
-                                         envelope_to=[DESK], now=timezone.now() - timedelta(days=5))
-    failed = InboundMessage.objects.create(outcome=Outcome.FAILED, raw=b"Subject: x\r\n\r\nkept for retry",
-                                           received_at=received, dedupe_key="failed-one")
+    kept = mail_services.inbound_receive(
+        raw=mail(subject="Still stuck").as_bytes(),
+        envelope_from="ops@northwind.test",
+        envelope_to=[DESK],
+        now=timezone.now() - timedelta(days=5),
+    )
+    failed = InboundMessage.objects.create(
+        outcome=Outcome.FAILED, raw=b"Subject: x\r\n\r\nkept for retry", received_at=received, dedupe_key="failed-one"
+    )
 
     out = prune()
 
@@ -165,7 +189,7 @@ def test_old_raw_mail_and_attachments_are_emptied_and_the_ticket_keeps_the_text(
 
     login(client, tech)
     page = client.get(reverse("ticket", args=[ticket.pk])).content.decode()
-    assert f"mailq.txt <span class=\"muted\">(pruned on {attachment.content_pruned_at:%Y-%m-%d})" in page
+    assert f'mailq.txt <span class="muted">(pruned on {attachment.content_pruned_at:%Y-%m-%d})' in page
     assert client.get(reverse("mail_attachment", args=[attachment.pk])).status_code == 410
 
 

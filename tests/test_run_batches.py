@@ -53,11 +53,14 @@ def test_runs_through_a_jump_host_or_with_no_credential_are_not_dialled_ahead(cu
     jump = services.jump_host_save(customer=customer, name="bastion1", address="192.0.2.1", username="jump")
     services.jump_chain_set(jump_hosts=[jump], server=own_chain)
     via_customer = Server.objects.create(customer=behind, name="db1", address="10.9.0.3", ssh_port=2222)
-    services.jump_chain_set(jump_hosts=[services.jump_host_save(customer=behind, name="bastion2",
-                                                                address="192.0.2.2", username="jump")],
-                            customer=behind)
-    runs = {s.name: sweep_start(customer=s.customer, playbook=playbook, by=tech, enqueue=False).runs.get(server=s)
-            for s in (direct, via_customer)}
+    services.jump_chain_set(
+        jump_hosts=[services.jump_host_save(customer=behind, name="bastion2", address="192.0.2.2", username="jump")],
+        customer=behind,
+    )
+    runs = {
+        s.name: sweep_start(customer=s.customer, playbook=playbook, by=tech, enqueue=False).runs.get(server=s)
+        for s in (direct, via_customer)
+    }
     runs["web2"] = CollectionRun.objects.get(server=own_chain)
     runs["mx9"] = sweep_start(customer=stranger, playbook=playbook, by=tech, enqueue=False).runs.get(server=nothing)
     done = Server.objects.create(customer=behind, name="gone", address="192.0.2.11")
@@ -70,8 +73,7 @@ def test_runs_through_a_jump_host_or_with_no_credential_are_not_dialled_ahead(cu
 
 
 def test_a_sweep_goes_in_batches_of_at_most_the_batch_size():
-    assert run_batches.batches(list(range(1, 18))) == [
-        list(range(1, 9)), list(range(9, 17)), [17]]
+    assert run_batches.batches(list(range(1, 18))) == [list(range(1, 9)), list(range(9, 17)), [17]]
     assert run_batches.batches([]) == []
 
 
@@ -90,8 +92,7 @@ def test_the_login_uses_the_connection_dialled_ahead(transactional_db, lab, cust
 
 
 @pytest.mark.root
-def test_a_connection_dialled_to_another_address_is_closed_not_used(transactional_db, lab, customer, playbook,
-                                                                      tech):
+def test_a_connection_dialled_to_another_address_is_closed_not_used(transactional_db, lab, customer, playbook, tech):
     right, wrong = lab.add_host("right"), lab.add_host("wrong")
     server = lab_server(customer, right)
     run = _queued_run(server, playbook, tech)
@@ -111,8 +112,9 @@ def test_a_connection_dialled_to_another_address_is_closed_not_used(transactiona
 
 @pytest.mark.root
 @pytest.mark.django_db(transaction=True)
-def test_a_sweep_through_the_worker_collects_every_host_once_in_batches(lab, redis, collector, customer, playbook,
-                                                                        tech):
+def test_a_sweep_through_the_worker_collects_every_host_once_in_batches(
+    lab, redis, collector, customer, playbook, tech
+):
     hosts = [lab.add_host(f"fleet{n}") for n in range(run_batches.BATCH_SIZE + 2)]
     hosts[-1].drop_syn()
     for host in hosts:
@@ -120,8 +122,11 @@ def test_a_sweep_through_the_worker_collects_every_host_once_in_batches(lab, red
     with app_broker(redis.url()):
         sweep = sweep_start(customer=customer, playbook=playbook, by=tech)
 
-    wait_until(lambda: CollectionRun.objects.filter(sweep=sweep, diagnosed_at__isnull=True).count() == 0,
-               timeout=60, what="every run of the sweep to be diagnosed")
+    wait_until(
+        lambda: CollectionRun.objects.filter(sweep=sweep, diagnosed_at__isnull=True).count() == 0,
+        timeout=60,
+        what="every run of the sweep to be diagnosed",
+    )
     runs = {run.server.name: run for run in CollectionRun.objects.filter(sweep=sweep).select_related("server")}
     assert all(run.enqueued_at is not None for run in runs.values())
     dead = runs.pop(hosts[-1].name)
@@ -138,7 +143,8 @@ def test_a_sweep_through_the_worker_collects_every_host_once_in_batches(lab, red
 @pytest.mark.root
 @pytest.mark.django_db(transaction=True)
 def test_a_batch_keeps_to_its_process_run_slots_and_sends_the_rest_back_to_the_broker(
-        lab, redis, collector, customer, playbook, tech, bounded_slots):
+    lab, redis, collector, customer, playbook, tech, bounded_slots
+):
     servers = [lab_server(customer, lab.add_host(f"slot{n}")) for n in range(3)]
     sweep = sweep_start(customer=customer, playbook=playbook, by=tech, enqueue=False)
     bounded_slots(1)  # this process, full after one run
@@ -146,8 +152,11 @@ def test_a_batch_keeps_to_its_process_run_slots_and_sends_the_rest_back_to_the_b
     with app_broker(redis.url()):
         run_batches.runs_execute_together(list(sweep.runs.values_list("pk", flat=True)), worker="batch-test")
 
-    wait_until(lambda: not CollectionRun.objects.filter(sweep=sweep, diagnosed_at__isnull=True).exists(),
-               timeout=60, what="the runs sent back to be collected by the worker")
+    wait_until(
+        lambda: not CollectionRun.objects.filter(sweep=sweep, diagnosed_at__isnull=True).exists(),
+        timeout=60,
+        what="the runs sent back to be collected by the worker",
+    )
     runs = CollectionRun.objects.filter(server__in=servers)
     assert [r.state for r in runs] == [RunState.SUCCEEDED] * 3
     workers = [run.worker for run in runs]

@@ -18,14 +18,27 @@ OUTPUTS = ["first-output-line", "second-output-line", "third-output-line"]
 
 def running_run(ticket, server) -> CollectionRun:
     steps = [{"probe": probe, "params": {}} for probe in ("load", "disk", "processes")]
-    return CollectionRun.objects.create(ticket=ticket, server=server, playbook_name="recorded", steps=steps,
-                                        state=RunState.RUNNING, started_at=timezone.now())
+    return CollectionRun.objects.create(
+        ticket=ticket,
+        server=server,
+        playbook_name="recorded",
+        steps=steps,
+        state=RunState.RUNNING,
+        started_at=timezone.now(),
+    )
 
 
 def finish_step(run: CollectionRun, step: int) -> None:
     text = OUTPUTS[step] + "\n"
-    Evidence.objects.create(run=run, step=step, probe=run.steps[step]["probe"], command="true", exit_status=0,
-                            output=text.encode(), output_bytes=len(text))
+    Evidence.objects.create(
+        run=run,
+        step=step,
+        probe=run.steps[step]["probe"],
+        command="true",
+        exit_status=0,
+        output=text.encode(),
+        output_bytes=len(text),
+    )
 
 
 def poll(client, run, query: str):
@@ -56,8 +69,9 @@ def test_evidence_the_page_does_not_show_yet_is_appended(client, tech, ticket, s
     run = running_run(ticket, server)
     for step in range(3):
         finish_step(run, step)
-    Evidence.objects.create(run=run, step=3, probe="ssh_session", command="", exit_status=0, output=b"session\n",
-                            output_bytes=8)
+    Evidence.objects.create(
+        run=run, step=3, probe="ssh_session", command="", exit_status=0, output=b"session\n", output_bytes=8
+    )
     body = poll(login(client, tech), run, "pending=&shown=3").content.decode()
     assert f'hx-swap-oob="beforeend:#run-{run.pk}-steps"' in body and 'id="ev-3"' in body
     assert not any(output in body for output in OUTPUTS)

@@ -28,8 +28,14 @@ def _start_desk(tmp_path: Path, port: int | None = None, **settings: str) -> tup
     port = port or free_port()
     log = tmp_path / "desk.log"
     with open(log, "wb") as out:
-        desk = subprocess.Popen([sys.executable, "manage.py", "rundesk", f"127.0.0.1:{port}", "--concurrency", "1"],
-                                cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
+        desk = subprocess.Popen(
+            [sys.executable, "manage.py", "rundesk", f"127.0.0.1:{port}", "--concurrency", "1"],
+            cwd=ROOT,
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
     return desk, log, port, env
 
 
@@ -113,8 +119,9 @@ def test_rundesk_gives_up_and_exits_non_zero_when_a_child_cannot_start(tmp_path)
         # The dashboard's port is held by someone else: runserver fails at once, every time.
         taken.bind(("127.0.0.1", 0))
         taken.listen()
-        desk, log, _, _ = _start_desk(tmp_path, port=taken.getsockname()[1],
-                                      TRIAGE_DESK_MAX_RESTARTS="2", TRIAGE_DESK_BACKOFF_MS="50")
+        desk, log, _, _ = _start_desk(
+            tmp_path, port=taken.getsockname()[1], TRIAGE_DESK_MAX_RESTARTS="2", TRIAGE_DESK_BACKOFF_MS="50"
+        )
         try:
             desk.wait(timeout=120)
         finally:
@@ -131,8 +138,12 @@ def test_the_children_stop_when_rundesk_itself_is_killed(tmp_path):
     desk, log, port, _ = _start_desk(tmp_path)
     try:
         _wait_for("dashboard", lambda: _http_status(f"http://127.0.0.1:{port}/login/") == 200, desk=desk, log=log)
-        _wait_for("every child", lambda: all(_started_pids(log, name) for name in ("web", "worker", "mailgate")),
-                  desk=desk, log=log)
+        _wait_for(
+            "every child",
+            lambda: all(_started_pids(log, name) for name in ("web", "worker", "mailgate")),
+            desk=desk,
+            log=log,
+        )
         desk.kill()  # SIGKILL: no chance to stop anything itself
         desk.wait(timeout=10)
         deadline = time.monotonic() + 40

@@ -16,8 +16,17 @@ from triage.queue.services import SAVED_VIEW_LIMIT
 
 @pytest.fixture
 def tickets(customer, tech):
-    made = [services.ticket_create(subject=f"Problem {i}", description="details", customer=customer,
-                                   priority=1 if i < 2 else 3, created_by=tech, now=timezone.now()) for i in range(4)]
+    made = [
+        services.ticket_create(
+            subject=f"Problem {i}",
+            description="details",
+            customer=customer,
+            priority=1 if i < 2 else 3,
+            created_by=tech,
+            now=timezone.now(),
+        )
+        for i in range(4)
+    ]
     services.ticket_assign(ticket=made[0], assignee=tech, by=tech)
     services.ticket_change_status(ticket=made[3], status=Status.RESOLVED, by=tech)
     return made
@@ -63,7 +72,8 @@ def test_saving_under_a_name_again_replaces_that_view(client, tech):
     _save(client, "Mine", "assignee=me")
     _save(client, "Mine", "assignee=me&priority=1")
     assert list(SavedView.objects.filter(user=tech).values_list("name", "query")) == [
-        ("Mine", "assignee=me&priority=1")]
+        ("Mine", "assignee=me&priority=1")
+    ]
 
 
 def test_a_user_deletes_their_own_view_and_not_anothers(client, tech):

@@ -27,9 +27,14 @@ def _seed(*, tickets: int = TICKETS, **options) -> str:
 
 def _fingerprint() -> list:
     return [
-        (t.subject, t.customer.name, t.status, t.assignee.username if t.assignee else None,
-         tuple(t.collection_runs.order_by("created_at", "id").values_list("state", "failure_kind")),
-         tuple(sorted(t.recipe_outcomes.values_list("recipe__key", "kind"))))
+        (
+            t.subject,
+            t.customer.name,
+            t.status,
+            t.assignee.username if t.assignee else None,
+            tuple(t.collection_runs.order_by("created_at", "id").values_list("state", "failure_kind")),
+            tuple(sorted(t.recipe_outcomes.values_list("recipe__key", "kind"))),
+        )
         for t in Ticket.objects.select_related("customer", "assignee").order_by("created_at", "id")
     ]
 
@@ -71,16 +76,17 @@ def _the_real_matcher_ran_at_the_simulated_time(demo):
     assert all(m.created_at == m.run.finished_at for m in matched)
     suggested = RecipeOutcome.objects.filter(kind=RecipeOutcome.SUGGESTED)
     assert suggested.exists()
-    finished = {t: set(CollectionRun.objects.filter(ticket=t).values_list("finished_at", flat=True))
-                for t in suggested.values_list("ticket", flat=True)}
+    finished = {
+        t: set(CollectionRun.objects.filter(ticket=t).values_list("finished_at", flat=True))
+        for t in suggested.values_list("ticket", flat=True)
+    }
     assert all(o.at in finished[o.ticket_id] for o in suggested)
 
 
 def _most_resolved_tickets_with_suggestions_record_what_fixed_them(demo):
     resolved = Ticket.objects.filter(status__in=(Status.RESOLVED, Status.CLOSED))
     with_fixes = resolved.filter(recipe_outcomes__kind=RecipeOutcome.SUGGESTED).distinct()
-    verdicts = with_fixes.filter(
-        recipe_outcomes__kind__in=(RecipeOutcome.ACCEPTED, RecipeOutcome.FIXED)).distinct()
+    verdicts = with_fixes.filter(recipe_outcomes__kind__in=(RecipeOutcome.ACCEPTED, RecipeOutcome.FIXED)).distinct()
     assert verdicts.count() > with_fixes.count() / 2
     fixed = RecipeOutcome.objects.filter(kind=RecipeOutcome.FIXED).select_related("ticket")
     assert fixed.count() > with_fixes.count() / 3

@@ -44,8 +44,13 @@ def spawned():
 
 def background(spawned: list, host: Host, *argv: str) -> subprocess.Popen:
     # Host._enter is the lab's own argv prefix into a host's namespaces (what Host.run uses).
-    process = subprocess.Popen([*host._enter(), *argv], stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-                               stderr=subprocess.DEVNULL, start_new_session=True)
+    process = subprocess.Popen(
+        [*host._enter(), *argv],
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
     spawned.append(process)
     return process
 
@@ -67,30 +72,36 @@ def noise_lines(rng: random.Random, hostname: str, start: datetime, count: int) 
         "postfix/smtpd[{pid}]: connect from unknown[198.51.100.{o}]",
         "dhclient[{pid}]: bound to 203.0.113.{o} -- renewal in {n} seconds.",
         "sshd[{pid}]: Accepted publickey for deploy from 198.51.100.{o} port {port} ssh2",
-        "rsyslogd: [origin software=\"rsyslogd\"] rsyslogd was HUPed",
+        'rsyslogd: [origin software="rsyslogd"] rsyslogd was HUPed',
         "ntpd[{pid}]: adjusting local clock by 0.00{n}s",
     ]
     lines, moment = [], start
     for _ in range(count):
         moment += timedelta(seconds=rng.randrange(1, 400))
-        text = rng.choice(templates).format(pid=rng.randrange(300, 60000), n=rng.randrange(2, 900),
-                                            o=rng.randrange(2, 250), port=rng.randrange(1024, 65535),
-                                            queue="".join(rng.choices("0123456789ABCDEF", k=10)))
+        text = rng.choice(templates).format(
+            pid=rng.randrange(300, 60000),
+            n=rng.randrange(2, 900),
+            o=rng.randrange(2, 250),
+            port=rng.randrange(1024, 65535),
+            queue="".join(rng.choices("0123456789ABCDEF", k=10)),
+        )
         lines.append((moment, f"{syslog_time(moment)} {hostname} {text}"))
     return lines
 
 
 def ticket_for(customer, tech, server, subject: str):
-    return desk.ticket_create(subject=subject, description=subject, customer=customer, servers=[server],
-                              created_by=tech)
+    return desk.ticket_create(
+        subject=subject, description=subject, customer=customer, servers=[server], created_by=tech
+    )
 
 
 def default_playbook(name: str, **params) -> Playbook:
     """A default playbook by name; `params` override a probe's parameters (e.g. shorter capture windows)."""
     book = next(b for b in DEFAULT_PLAYBOOKS if b["name"] == name)
     steps = [{"probe": s["probe"], "params": {**s["params"], **params.get(s["probe"], {})}} for s in book["steps"]]
-    playbook, _ = Playbook.objects.get_or_create(name=name, defaults={"description": book["description"],
-                                                                      "steps": steps})
+    playbook, _ = Playbook.objects.get_or_create(
+        name=name, defaults={"description": book["description"], "steps": steps}
+    )
     return playbook
 
 
@@ -110,8 +121,7 @@ def describe(run: CollectionRun) -> str:
     for match in Match.objects.filter(run=run).select_related("symptom").order_by("-score"):
         lines.append(f"  {match.symptom.key} matched={match.matched} score={match.score} why={match.why}")
     for fix in ranked_fixes(run=run):
-        lines.append(f"  fix {fix['recipe'].key} {fix['score']} "
-                     f"{[c.get('text') for c in fix['citations']][:6]}")
+        lines.append(f"  fix {fix['recipe'].key} {fix['score']} {[c.get('text') for c in fix['citations']][:6]}")
     return "\n".join(lines)
 
 
@@ -137,15 +147,25 @@ def test_bnx2_irq_lines_in_the_logs_rank_disable_msi_first(lab, customer, tech, 
     uptime = rng.uniform(1e4, 9e6)
     irq_at = lines[rng.randrange(len(lines))][0] + timedelta(seconds=rng.randrange(1, 30))
     interface = rng.choice(["eth0", "eth1", "em1"])
-    fault = [(irq_at, f"kernel: [{uptime:.6f}] do_IRQ: {rng.randrange(0, 16)}.{rng.randrange(32, 255)} "
-                      "No irq handler for vector (irq -1)")]
+    fault = [
+        (
+            irq_at,
+            f"kernel: [{uptime:.6f}] do_IRQ: {rng.randrange(0, 16)}.{rng.randrange(32, 255)} "
+            "No irq handler for vector (irq -1)",
+        )
+    ]
     moment = irq_at
     for _ in range(rng.randrange(1, 3)):
         moment += timedelta(seconds=rng.randrange(5, 300))
         fault.append((moment, f"kernel: [{uptime + 1:.6f}] bnx2: {interface} NIC Copper Link is Down"))
         moment += timedelta(seconds=rng.randrange(2, 9))
-        fault.append((moment, f"kernel: [{uptime + 2:.6f}] bnx2: {interface} NIC Copper Link is Up, "
-                              f"{rng.choice([100, 1000])} Mbps full duplex"))
+        fault.append(
+            (
+                moment,
+                f"kernel: [{uptime + 2:.6f}] bnx2: {interface} NIC Copper Link is Up, "
+                f"{rng.choice([100, 1000])} Mbps full duplex",
+            )
+        )
     fault = [(when, f"{syslog_time(when)} {hostname} {text}") for when, text in fault]
     text = "\n".join(line for _, line in sorted(lines + fault, key=lambda pair: pair[0])) + "\n"
     host.write_file(rng.choice(["/var/log/messages", "/var/log/syslog", "/var/log/kern.log"]), text)
@@ -189,9 +209,14 @@ def test_tmp_noexec_with_mailscanner_ranks_the_tmp_fix_first(lab, customer, tech
     if corroboration in ("perl", "both"):
         when = lines[-1][0] + timedelta(seconds=rng.randrange(1, 60))
         module = rng.choice(["Mail/SpamAssassin.pm", "Mail/ClamAV.pm", "Digest/SHA1.pm"])
-        lines.append((when, f"{syslog_time(when)} {hostname} MailScanner[{rng.randrange(300, 60000)}]: "
-                            f"Can't locate {module} in @INC (@INC contains: /usr/lib/MailScanner /etc/perl) "
-                            "at /usr/sbin/MailScanner line 88."))
+        lines.append(
+            (
+                when,
+                f"{syslog_time(when)} {hostname} MailScanner[{rng.randrange(300, 60000)}]: "
+                f"Can't locate {module} in @INC (@INC contains: /usr/lib/MailScanner /etc/perl) "
+                "at /usr/sbin/MailScanner line 88.",
+            )
+        )
     host.write_file(rng.choice(["/var/log/maillog", "/var/log/mail.log"]), "\n".join(line for _, line in lines) + "\n")
     if corroboration in ("process", "both"):
         background(spawned, host, "bash", "-c", "exec -a MailScanner sleep 1000")
@@ -216,11 +241,14 @@ def test_a_healthy_host_gets_no_fix(lab, customer, tech, rng, seed, spawned):
         time.sleep(0.05)
     hostname = name(rng, "web")
     resolv = f"search {name(rng, 'corp')}.test\nnameserver {dns.address}\noptions timeout:{rng.choice([1, 2])}\n"
-    host = lab.add_host(hostname, private_tmp=True, resolv_conf=resolv,
-                        sshd_options={"UseDNS": rng.choice(["yes", "no"])})
+    host = lab.add_host(
+        hostname, private_tmp=True, resolv_conf=resolv, sshd_options={"UseDNS": rng.choice(["yes", "no"])}
+    )
     start = datetime(2026, rng.randrange(1, 13), rng.randrange(1, 29), rng.randrange(0, 24))
-    host.write_file("/var/log/messages", "\n".join(line for _, line in noise_lines(rng, hostname, start,
-                                                                                  rng.randrange(10, 300))) + "\n")
+    host.write_file(
+        "/var/log/messages",
+        "\n".join(line for _, line in noise_lines(rng, hostname, start, rng.randrange(10, 300))) + "\n",
+    )
     server = lab_server(customer, host)
     ticket = ticket_for(customer, tech, server, "Just checking")
     for playbook in ("Host health", "Slow logins"):
@@ -246,17 +274,22 @@ def ident_scenario(lab, customer, tech, rng, spawned) -> CollectionRun:
         time.sleep(0.05)
     pause = rng.uniform(0.3, 1.0)
     for client in clients:  # keeps sending mail: a new SMTP connection every `pause` seconds
-        loop = (f"for i in $(seq 60); do (timeout 40 bash -c 'exec 3<>/dev/tcp/{mail.address}/25; cat <&3' &); "
-                f"sleep {pause:.2f}; done")
+        loop = (
+            f"for i in $(seq 60); do (timeout 40 bash -c 'exec 3<>/dev/tcp/{mail.address}/25; cat <&3' &); "
+            f"sleep {pause:.2f}; done"
+        )
         background(spawned, client, "bash", "-c", loop)
     time.sleep(rng.uniform(1.0, 2.0))
     window = rng.randrange(4, 8)
-    playbook = small_playbook("ident", [
-        {"probe": "sockets", "params": {}},
-        {"probe": "strace", "params": {"process": "tcpserver", "seconds": window}},
-        {"probe": "tcpdump", "params": {"seconds": window, "bpf": "tcp port 113"}},
-        {"probe": "service_settings", "params": {}},
-    ])
+    playbook = small_playbook(
+        "ident",
+        [
+            {"probe": "sockets", "params": {}},
+            {"probe": "strace", "params": {"process": "tcpserver", "seconds": window}},
+            {"probe": "tcpdump", "params": {"seconds": window, "bpf": "tcp port 113"}},
+            {"probe": "service_settings", "params": {}},
+        ],
+    )
     server = lab_server(customer, mail)
     ticket = ticket_for(customer, tech, server, "Outlook waits 30 seconds after pressing Send")
     return collect(ticket, server, playbook)
@@ -290,33 +323,49 @@ def test_ident_on_a_tcpserver_host_ranks_the_tcpserver_fix_first(lab, customer, 
 # -- 5. varnish: client sockets in CLOSE-WAIT behind a silent backend, with the shipped send_timeout ------------
 
 
-def test_varnish_close_wait_with_long_send_timeout_ranks_lower_send_timeout_first(lab, customer, tech, rng, seed,
-                                                                                   spawned):
+def test_varnish_close_wait_with_long_send_timeout_ranks_lower_send_timeout_first(
+    lab, customer, tech, rng, seed, spawned
+):
     cache = lab.add_host(name(rng, "cache"), own_pids=True, private_tmp=True)
     browsers = [lab.add_host(name(rng, "browser"), own_pids=True) for _ in range(rng.randrange(1, 3))]
     backend_port = rng.randrange(8000, 9000)
     cache.serve_silence(backend_port)
     cache.run("mount", "-t", "tmpfs", "varnish", "/var/lib/varnish")
-    cache.run("varnishd", "-a", ":80", "-b", f"127.0.0.1:{backend_port}", "-s", "malloc,32m",
-              "-p", f"first_byte_timeout={rng.randrange(90, 300)}", timeout=30)
+    cache.run(
+        "varnishd",
+        "-a",
+        ":80",
+        "-b",
+        f"127.0.0.1:{backend_port}",
+        "-s",
+        "malloc,32m",
+        "-p",
+        f"first_byte_timeout={rng.randrange(90, 300)}",
+        timeout=30,
+    )
     deadline = time.monotonic() + 15
     while "0.0.0.0:80 " not in cache.run("ss", "-ltn").stdout and time.monotonic() < deadline:
         time.sleep(0.1)
     hangups = rng.randrange(24, 40)
-    request = (f"exec 3<>/dev/tcp/{cache.address}/80; printf 'GET /slow/%s HTTP/1.1\\r\\nHost: cache\\r\\n\\r\\n' "
-               f"\"$1\" >&3; sleep {rng.uniform(0.2, 1.0):.2f}")
+    request = (
+        f"exec 3<>/dev/tcp/{cache.address}/80; printf 'GET /slow/%s HTTP/1.1\\r\\nHost: cache\\r\\n\\r\\n' "
+        f'"$1" >&3; sleep {rng.uniform(0.2, 1.0):.2f}'
+    )
     browser = rng.choice(browsers)  # one office behind one firewall: the pile-up is towards one peer
     for index in range(hangups):
         background(spawned, browser, "bash", "-c", request, "req", str(index))
     deadline = time.monotonic() + 10
     while cache.run("ss", "-tn", "state", "close-wait").stdout.count("\n") <= 20 and time.monotonic() < deadline:
         time.sleep(0.2)
-    playbook = small_playbook("cache", [
-        {"probe": "sockets", "params": {}},
-        {"probe": "service_settings", "params": {}},
-        {"probe": "processes", "params": {}},
-        {"probe": "fd_usage", "params": {}},
-    ])
+    playbook = small_playbook(
+        "cache",
+        [
+            {"probe": "sockets", "params": {}},
+            {"probe": "service_settings", "params": {}},
+            {"probe": "processes", "params": {}},
+            {"probe": "fd_usage", "params": {}},
+        ],
+    )
     server = lab_server(customer, cache)
     ticket = ticket_for(customer, tech, server, "The site hangs under load")
     run = collect(ticket, server, playbook)
@@ -349,8 +398,9 @@ time.sleep(600)
 
 
 @pytest.mark.parametrize("exhausted", [False, True], ids=["nearly-out", "out"])
-def test_upstream_hang_until_fds_run_out_ranks_the_timeout_fix_first(lab, customer, tech, rng, seed, spawned,
-                                                                      exhausted):
+def test_upstream_hang_until_fds_run_out_ranks_the_timeout_fix_first(
+    lab, customer, tech, rng, seed, spawned, exhausted
+):
     relay = lab.add_host(name(rng, "relay"), own_pids=True, private_tmp=True)
     upstream = lab.add_host(name(rng, "smarthost"))
     port = rng.choice([25, 587, 2525, rng.randrange(10000, 20000)])
@@ -359,19 +409,33 @@ def test_upstream_hang_until_fds_run_out_ranks_the_timeout_fix_first(lab, custom
     # stdin/out/err, the marker and the held sockets: 83-88% of the limit, or every descriptor in use
     limit = count + 4 if exhausted else -(-(count + 4) * 100 // rng.randrange(83, 89))
     relay.write_file("/tmp/hanger.py", HANGER)
-    background(spawned, relay, "prlimit", f"--nofile={limit}:{limit}", HOST_PYTHON, "-I", "-S", "/tmp/hanger.py",
-               upstream.address, str(port), str(count))
+    background(
+        spawned,
+        relay,
+        "prlimit",
+        f"--nofile={limit}:{limit}",
+        HOST_PYTHON,
+        "-I",
+        "-S",
+        "/tmp/hanger.py",
+        upstream.address,
+        str(port),
+        str(count),
+    )
     deadline = time.monotonic() + 15
     while relay.run("test", "-e", "/tmp/hanger.ready", check=False).returncode and time.monotonic() < deadline:
         time.sleep(0.1)
     server = lab_server(customer, relay)
     ticket = ticket_for(customer, tech, server, "Outbound mail stuck, then 'Too many open files'")
-    playbook = small_playbook("upstream", [
-        {"probe": "sockets", "params": {}},
-        {"probe": "fd_usage", "params": {}},
-        {"probe": "processes", "params": {}},
-        {"probe": "memory", "params": {}},
-    ])
+    playbook = small_playbook(
+        "upstream",
+        [
+            {"probe": "sockets", "params": {}},
+            {"probe": "fd_usage", "params": {}},
+            {"probe": "processes", "params": {}},
+            {"probe": "memory", "params": {}},
+        ],
+    )
     run = collect(ticket, server, playbook)
     assert_first_fix(run, "upstream-timeouts-and-fd-alerts", upstream.address, seed)
     if exhausted:  # the limit is reached too, but as a consequence: its fix is shown below the cause's

@@ -24,8 +24,7 @@ READ_BY_GUNICORN = {"WEB_CONCURRENCY"}
 
 
 def product_sources() -> list[Path]:
-    return [path for path in REPO.rglob("*.py")
-            if not NOT_PRODUCT_CODE & set(path.relative_to(REPO).parts[:-1])]
+    return [path for path in REPO.rglob("*.py") if not NOT_PRODUCT_CODE & set(path.relative_to(REPO).parts[:-1])]
 
 
 def _reads(call: ast.Call) -> bool:
@@ -67,7 +66,7 @@ def example_lines() -> dict[str, tuple[str, bool]]:
 def readme_configuration() -> str:
     text = (REPO / "README.md").read_text()
     start = text.index("\n## Configuration")
-    return text[start:text.index("\n## ", start + 1)]
+    return text[start : text.index("\n## ", start + 1)]
 
 
 @pytest.fixture(scope="module")
@@ -91,12 +90,15 @@ def test_every_setting_the_code_reads_is_in_the_readme_configuration_table(read)
 def env_file_from_example(tmp_path: Path) -> Path:
     """.env.example with real secrets in place of the placeholders, as a deployer makes .env."""
     text = (REPO / ".env.example").read_text()
-    text = text.replace("SECRET_KEY=replace-me-with-the-output-of-the-command-above",
-                        f"SECRET_KEY={secrets.token_urlsafe(64)}")
-    text = text.replace("CREDENTIALS_KEYS=replace-me-with-a-fernet-key",
-                        f"CREDENTIALS_KEYS={Fernet.generate_key().decode()}")
-    text = text.replace("POSTGRES_PASSWORD=replace-me-with-a-url-safe-password",
-                        f"POSTGRES_PASSWORD={secrets.token_urlsafe(32)}")
+    text = text.replace(
+        "SECRET_KEY=replace-me-with-the-output-of-the-command-above", f"SECRET_KEY={secrets.token_urlsafe(64)}"
+    )
+    text = text.replace(
+        "CREDENTIALS_KEYS=replace-me-with-a-fernet-key", f"CREDENTIALS_KEYS={Fernet.generate_key().decode()}"
+    )
+    text = text.replace(
+        "POSTGRES_PASSWORD=replace-me-with-a-url-safe-password", f"POSTGRES_PASSWORD={secrets.token_urlsafe(32)}"
+    )
     assert "=replace-me" not in text
     path = tmp_path / "deployer.env"
     path.write_text(text)

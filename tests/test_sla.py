@@ -13,13 +13,19 @@ T0 = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
 
 
 def _file(customer, priority, *, by, at=T0):
-    return services.ticket_create(subject="Disk full", description="/var at 100%", customer=customer,
-                                  priority=priority, created_by=by, now=at)
+    return services.ticket_create(
+        subject="Disk full", description="/var at 100%", customer=customer, priority=priority, created_by=by, now=at
+    )
 
 
-@pytest.mark.parametrize("tier,priority,first,resolution", [
-    ("Platinum", 1, 15, 4 * 60), ("Gold", 2, 60, 24 * 60), ("Standard", 4, 24 * 60, 240 * 60),
-])
+@pytest.mark.parametrize(
+    "tier,priority,first,resolution",
+    [
+        ("Platinum", 1, 15, 4 * 60),
+        ("Gold", 2, 60, 24 * 60),
+        ("Standard", 4, 24 * 60, 240 * 60),
+    ],
+)
 def test_deadlines_come_from_the_customers_tier_and_the_priority(roles, tech, tier, priority, first, resolution):
     customer = Customer.objects.create(name=f"{tier} Co", sla_tier=SlaTier.objects.get(name=tier))
     ticket = _file(customer, priority, by=tech)
@@ -43,11 +49,9 @@ def test_the_first_public_reply_stops_the_first_response_clock(customer, tech):
 def test_waiting_on_the_customer_pauses_the_resolution_clock(customer, tech):
     ticket = _file(customer, 2, by=tech)
     due = ticket.resolution_due
-    ticket = services.ticket_change_status(ticket=ticket, status=Status.WAITING, by=tech,
-                                           now=T0 + timedelta(hours=1))
+    ticket = services.ticket_change_status(ticket=ticket, status=Status.WAITING, by=tech, now=T0 + timedelta(hours=1))
     assert ticket.next_due_at is None and ticket.sla_state(now=T0 + timedelta(hours=2)) == sla.PAUSED
-    ticket = services.ticket_change_status(ticket=ticket, status=Status.TRIAGING, by=tech,
-                                           now=T0 + timedelta(hours=6))
+    ticket = services.ticket_change_status(ticket=ticket, status=Status.TRIAGING, by=tech, now=T0 + timedelta(hours=6))
     assert ticket.resolution_due == due + timedelta(hours=5)
     assert ticket.paused_seconds == 5 * 3600
 
@@ -59,12 +63,18 @@ def test_raising_the_priority_tightens_the_deadlines(customer, tech):
     assert ticket.events.filter(kind=EventKind.PRIORITY).get().data == {"from": 4, "to": 1}
 
 
-@pytest.mark.parametrize("minutes_left,state", [(-1, sla.BREACHED), (0, sla.BREACHED), (30, sla.AT_RISK),
-                                                (60, sla.AT_RISK), (61, sla.ON_TRACK)])
+@pytest.mark.parametrize(
+    "minutes_left,state",
+    [(-1, sla.BREACHED), (0, sla.BREACHED), (30, sla.AT_RISK), (60, sla.AT_RISK), (61, sla.ON_TRACK)],
+)
 def test_the_sla_state_follows_the_at_risk_window(minutes_left, state):
     now = T0
-    assert sla.state(status="triaging", next_due_at=now + timedelta(minutes=minutes_left), now=now,
-                     window=timedelta(minutes=60)) == state
+    assert (
+        sla.state(
+            status="triaging", next_due_at=now + timedelta(minutes=minutes_left), now=now, window=timedelta(minutes=60)
+        )
+        == state
+    )
 
 
 def test_resolved_tickets_are_done_whatever_their_deadline():
@@ -80,7 +90,9 @@ def test_a_breach_is_recorded_once_on_the_timeline(customer, tech):
     assert ticket.first_response_breached and not ticket.resolution_breached
     assert services.flag_sla_breaches(now=T0 + timedelta(hours=9)) == 1  # resolution (8 h) missed too
     assert list(ticket.events.filter(kind=EventKind.SLA).values_list("data__target", flat=True)) == [
-        "first_response", "resolution"]
+        "first_response",
+        "resolution",
+    ]
 
 
 def test_waiting_tickets_do_not_breach(customer, tech):

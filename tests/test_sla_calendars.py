@@ -25,8 +25,11 @@ def berlin(day: datetime, hour: int, minute: int = 0) -> datetime:
 @pytest.fixture
 def office_hours(db):
     return services.business_calendar_save(
-        calendar=None, name="Berlin office", time_zone="Europe/Berlin",
-        weekly_hours={day: ["09:00-17:00"] for day in ("mon", "tue", "wed", "thu", "fri")}, holidays=[],
+        calendar=None,
+        name="Berlin office",
+        time_zone="Europe/Berlin",
+        weekly_hours={day: ["09:00-17:00"] for day in ("mon", "tue", "wed", "thu", "fri")},
+        holidays=[],
     )
 
 
@@ -44,8 +47,9 @@ def office_customer(office_tier):
 
 
 def _file(customer, *, by, at):
-    return services.ticket_create(subject="VPN down", description="No one can connect.", customer=customer,
-                                  priority=2, created_by=by, now=at)
+    return services.ticket_create(
+        subject="VPN down", description="No one can connect.", customer=customer, priority=2, created_by=by, now=at
+    )
 
 
 def test_a_friday_afternoon_ticket_is_due_on_monday_at_noon(office_customer, tech):
@@ -56,9 +60,13 @@ def test_a_friday_afternoon_ticket_is_due_on_monday_at_noon(office_customer, tec
 
 
 def test_a_holiday_on_monday_moves_the_deadline_to_tuesday(office_customer, office_hours, tech):
-    services.business_calendar_save(calendar=office_hours, name=office_hours.name, time_zone="Europe/Berlin",
-                                    weekly_hours=office_hours.weekly_hours,
-                                    holidays=[{"date": "2026-11-30", "name": "Company day"}])
+    services.business_calendar_save(
+        calendar=office_hours,
+        name=office_hours.name,
+        time_zone="Europe/Berlin",
+        weekly_hours=office_hours.weekly_hours,
+        holidays=[{"date": "2026-11-30", "name": "Company day"}],
+    )
     ticket = _file(office_customer, by=tech, at=FRIDAY_4PM)
     assert ticket.first_response_due == berlin(MONDAY + timedelta(days=1), 12)
 
@@ -71,8 +79,9 @@ def test_waiting_gives_back_only_the_working_time_it_took(office_customer, tech)
     ticket = services.ticket_change_status(ticket=ticket, status=Status.WAITING, by=tech, now=berlin(MONDAY, 16))
     assert ticket.next_due_at is None and ticket.sla_state(now=berlin(MONDAY, 20)) == sla.PAUSED
     # The customer answers the next morning at 10:00: 1 h on Monday and 1 h on Tuesday were paused.
-    ticket = services.ticket_change_status(ticket=ticket, status=Status.TRIAGING, by=None,
-                                           now=berlin(MONDAY + timedelta(days=1), 10))
+    ticket = services.ticket_change_status(
+        ticket=ticket, status=Status.TRIAGING, by=None, now=berlin(MONDAY + timedelta(days=1), 10)
+    )
     assert ticket.paused_seconds == 2 * 3600
     assert ticket.resolution_due == berlin(MONDAY + timedelta(days=2), 11)  # two business hours later
     assert ticket.next_due_at == ticket.resolution_due
@@ -114,21 +123,35 @@ def test_putting_a_tier_on_a_calendar_moves_its_open_tickets_deadlines(roles, te
 
 def test_changing_a_calendars_hours_moves_the_deadlines_of_tickets_on_it(office_customer, office_hours, tech):
     ticket = _file(office_customer, by=tech, at=FRIDAY_4PM)
-    services.business_calendar_save(calendar=office_hours, name=office_hours.name, time_zone="Europe/Berlin",
-                                    weekly_hours={"mon": ["07:00-15:00"], "fri": ["09:00-17:00"]}, holidays=[])
+    services.business_calendar_save(
+        calendar=office_hours,
+        name=office_hours.name,
+        time_zone="Europe/Berlin",
+        weekly_hours={"mon": ["07:00-15:00"], "fri": ["09:00-17:00"]},
+        holidays=[],
+    )
     ticket.refresh_from_db()
     assert ticket.first_response_due == berlin(MONDAY, 10)  # 1 h on Friday, 3 h from 07:00
 
 
-@pytest.mark.parametrize("fields,error_field", [
-    ({"time_zone": "Europe/Atlantis"}, "time_zone"),
-    ({"weekly_hours": {"mon": ["17:00-09:00"]}}, "weekly_hours"),
-    ({"weekly_hours": {}}, "weekly_hours"),
-    ({"holidays": [{"date": "2026-02-30", "name": "Never"}]}, "holidays"),
-])
+@pytest.mark.parametrize(
+    "fields,error_field",
+    [
+        ({"time_zone": "Europe/Atlantis"}, "time_zone"),
+        ({"weekly_hours": {"mon": ["17:00-09:00"]}}, "weekly_hours"),
+        ({"weekly_hours": {}}, "weekly_hours"),
+        ({"holidays": [{"date": "2026-02-30", "name": "Never"}]}, "holidays"),
+    ],
+)
 def test_a_calendar_that_cannot_be_computed_is_refused(db, fields, error_field):
-    data = {"calendar": None, "name": "Broken", "time_zone": "UTC",
-            "weekly_hours": {"mon": ["09:00-17:00"]}, "holidays": [], **fields}
+    data = {
+        "calendar": None,
+        "name": "Broken",
+        "time_zone": "UTC",
+        "weekly_hours": {"mon": ["09:00-17:00"]},
+        "holidays": [],
+        **fields,
+    }
     with pytest.raises(ValidationError) as refused:
         services.business_calendar_save(**data)
     assert error_field in refused.value.message_dict
@@ -143,7 +166,8 @@ def test_stored_deadlines_are_utc_instants(office_customer, tech):
 
 def test_a_customer_object_loaded_before_the_clock_changed_still_gets_the_new_clock(roles, tech, office_hours):
     customer = Customer.objects.select_related("sla_tier").create(
-        name="Northwind", sla_tier=SlaTier.objects.get(name="Gold"))
+        name="Northwind", sla_tier=SlaTier.objects.get(name="Gold")
+    )
     services.sla_tier_set_calendar(tier=SlaTier.objects.get(name="Gold"), calendar=office_hours)
     assert customer.sla_tier.calendar is None  # the copy this caller holds
     ticket = _file(customer, by=tech, at=FRIDAY_4PM)
@@ -151,7 +175,8 @@ def test_a_customer_object_loaded_before_the_clock_changed_still_gets_the_new_cl
 
 
 def test_moving_a_tier_with_many_open_tickets_takes_a_fixed_number_of_queries(
-        roles, tech, office_hours, django_assert_max_num_queries):
+    roles, tech, office_hours, django_assert_max_num_queries
+):
     gold = SlaTier.objects.get(name="Gold")
     customer = Customer.objects.create(name="Northwind", sla_tier=gold)
     for _ in range(40):
@@ -170,8 +195,12 @@ def test_the_customers_mail_reply_restarts_the_clock_with_only_working_time_paus
     ticket = _file(customer, by=tech, at=berlin(MONDAY, 9))
     services.ticket_change_status(ticket=ticket, status=Status.WAITING, by=tech, now=berlin(MONDAY, 16))
     reply = mail(sender="it@weber.test", subject=f"Re: [#{ticket.pk}] VPN down", body="Version 5.2.")
-    mailgate.inbound_receive(raw=reply.as_bytes(), envelope_from="it@weber.test", envelope_to=[DESK],
-                             now=berlin(MONDAY + timedelta(days=1), 10))
+    mailgate.inbound_receive(
+        raw=reply.as_bytes(),
+        envelope_from="it@weber.test",
+        envelope_to=[DESK],
+        now=berlin(MONDAY + timedelta(days=1), 10),
+    )
     ticket.refresh_from_db()
     assert ticket.status == Status.TRIAGING and ticket.paused_seconds == 2 * 3600
     assert ticket.resolution_due == berlin(MONDAY + timedelta(days=2), 11)

@@ -25,14 +25,27 @@ def _root_key(host) -> ssh.Secret:
 
 
 def _hop(host, *, name=None, pinned=None, secret=None, username="root", timeouts=QUICK, port=None) -> ssh.Hop:
-    return ssh.Hop(name=name or host.name, address=host.address, port=port or host.port, username=username,
-                   secret=secret or _root_key(host),
-                   pinned=tuple(pinned if pinned is not None else [_key(host.host_public_key)]), timeouts=timeouts)
+    return ssh.Hop(
+        name=name or host.name,
+        address=host.address,
+        port=port or host.port,
+        username=username,
+        secret=secret or _root_key(host),
+        pinned=tuple(pinned if pinned is not None else [_key(host.host_public_key)]),
+        timeouts=timeouts,
+    )
 
 
 def _connect(target, via, **overrides):
-    args = dict(address=target.address, port=target.port, username="root", secret=_root_key(target),
-                pinned=[_key(target.host_public_key)], timeouts=QUICK, via=via)
+    args = dict(
+        address=target.address,
+        port=target.port,
+        username="root",
+        secret=_root_key(target),
+        pinned=[_key(target.host_public_key)],
+        timeouts=QUICK,
+        via=via,
+    )
     return ssh.connect(**{**args, **overrides})
 
 
@@ -139,8 +152,9 @@ def test_a_changed_or_unpinned_bastion_key_is_refused_by_name(net, tmp_path):
     with pytest.raises(ssh.SshError) as changed:
         _connect(inner, via=[_hop(bastion, pinned=[_key(stranger.with_suffix(".pub").read_text())])])
     assert changed.value.kind == "host_key_changed" and changed.value.hop == "bastion1"
-    assert changed.value.message.startswith(f"jump host bastion1: host key changed: the server offered "
-                                            f"{bastion.host_key_fingerprint}")
+    assert changed.value.message.startswith(
+        f"jump host bastion1: host key changed: the server offered {bastion.host_key_fingerprint}"
+    )
     assert changed.value.host_key == _key(bastion.host_public_key)  # what an admin may trust, the bastion's
     with pytest.raises(ssh.SshError) as unknown:
         _connect(inner, via=[_hop(bastion, pinned=[])])
@@ -158,15 +172,17 @@ def test_a_bastion_that_cannot_reach_the_target_or_may_not_forward_says_so(lab, 
     with pytest.raises(ssh.SshError) as refused:
         _connect(inner, via=[_hop(bastion)], port=2299)
     assert refused.value.kind == "unreachable" and refused.value.hop == "bastion1"
-    assert refused.value.message == (f"jump host bastion1 could not reach {inner.address} port 2299: "
-                                     "connect failed (Connection refused)")
+    assert refused.value.message == (
+        f"jump host bastion1 could not reach {inner.address} port 2299: connect failed (Connection refused)"
+    )
     # The private host drops the bastion's SYNs: bounded by our connect timeout, not the bastion's kernel.
     inner.drop_syn()
     try:
         with pytest.raises(ssh.SshError) as timed_out:
             _connect(inner, via=[_hop(bastion)])
-        assert timed_out.value.message == (f"jump host bastion1 could not reach {inner.address} port 22: "
-                                           "no connection within 3 s")
+        assert timed_out.value.message == (
+            f"jump host bastion1 could not reach {inner.address} port 22: no connection within 3 s"
+        )
     finally:
         inner.restore_network()
     locked = lab.add_host("locked", also_on=private, sshd_options={"AllowTcpForwarding": "no"})
@@ -176,7 +192,8 @@ def test_a_bastion_that_cannot_reach_the_target_or_may_not_forward_says_so(lab, 
         assert prohibited.value.kind == "jump_refused" and not prohibited.value.transient
         assert prohibited.value.message == (
             f"jump host locked could not reach {inner.address} port 22: administratively prohibited "
-            "(does the jump host allow TCP forwarding for this user?)")
+            "(does the jump host allow TCP forwarding for this user?)"
+        )
     finally:
         lab.remove_host(locked)
 

@@ -24,8 +24,9 @@ def _read(stream: bytes, keys: list[str], chunks: list[int] | None = None) -> ss
 
 def _run_script(sections: list[ssh_lanes.Section]) -> tuple[bytes, bytes]:
     """The script as a host's `sh -s` runs it (locally: the same POSIX sh)."""
-    done = subprocess.run(["sh", "-s"], input=ssh_lanes.lane_script(TOKEN, sections), capture_output=True,
-                          timeout=30, check=True)
+    done = subprocess.run(
+        ["sh", "-s"], input=ssh_lanes.lane_script(TOKEN, sections), capture_output=True, timeout=30, check=True
+    )
     marker = ssh_lanes.start_marker(TOKEN)
     return done.stdout.split(marker, 1)[1], done.stderr.split(marker, 1)[1]
 
@@ -33,8 +34,10 @@ def _run_script(sections: list[ssh_lanes.Section]) -> tuple[bytes, bytes]:
 @given(outputs=st.lists(st.binary(max_size=2000), min_size=1, max_size=4), data=st.data())
 def test_sections_come_back_byte_exact_however_the_stream_is_cut(outputs, data):
     keys = [str(n) for n in range(len(outputs))]
-    stream = b"".join(f"{TOKEN} begin {k}\n".encode() + out + f"\n{TOKEN} end {k} {n}\n".encode()
-                      for n, (k, out) in enumerate(zip(keys, outputs, strict=True)))
+    stream = b"".join(
+        f"{TOKEN} begin {k}\n".encode() + out + f"\n{TOKEN} end {k} {n}\n".encode()
+        for n, (k, out) in enumerate(zip(keys, outputs, strict=True))
+    )
     chunks = data.draw(st.lists(st.integers(1, 50), max_size=200))
     reader = _read(stream, keys, chunks)
     assert reader.ended == len(keys)
@@ -60,8 +63,9 @@ def test_the_script_runs_each_probe_under_its_own_timeout_with_its_status_and_st
     sections = [
         ssh_lanes.Section("a", ssh.remote_wrapper("echo out; echo err >&2; exit 4", 5)),
         ssh_lanes.Section("b", ssh.remote_wrapper("sleep 30; echo never", 1)),
-        ssh_lanes.Section("c", ssh.remote_wrapper("IFS= read -r pw; printf '%s|' \"$pw\"; cat", 5),
-                          stdin=b"s3cret 'quoted' $HOME\n"),
+        ssh_lanes.Section(
+            "c", ssh.remote_wrapper("IFS= read -r pw; printf '%s|' \"$pw\"; cat", 5), stdin=b"s3cret 'quoted' $HOME\n"
+        ),
         ssh_lanes.Section("d", ssh.remote_wrapper("cat; echo eof", 5)),
     ]
     out, err = _run_script(sections)

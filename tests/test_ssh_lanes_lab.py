@@ -29,9 +29,14 @@ def ticket(customer, tech):
 
 def _session(host, **timeouts) -> ssh.Session:
     key_type, key_b64 = host.host_public_key.split()[:2]
-    return ssh.connect(address=host.address, port=host.port, username="root",
-                       secret=ssh.Secret(private_key=host.client_key_path.read_text()),
-                       pinned=[ssh.HostKey(key_type, key_b64)], timeouts=ssh.Timeouts(**timeouts))
+    return ssh.connect(
+        address=host.address,
+        port=host.port,
+        username="root",
+        secret=ssh.Secret(private_key=host.client_key_path.read_text()),
+        pinned=[ssh.HostKey(key_type, key_b64)],
+        timeouts=ssh.Timeouts(**timeouts),
+    )
 
 
 def test_one_session_hosts_refuse_a_second_channel(lab):
@@ -69,8 +74,7 @@ def test_the_script_and_its_frames_never_show_on_a_command_line(lab):
     """The lane's shell reads its script on stdin: a probe listing every command line on the host (as the
     `processes` probe does) sees `sh -s` and the probes' own commands, never the frames' token."""
     host = lab.add_host("laneps", own_pids=True, sshd_options=ONE_SESSION)
-    specs = [ssh.CommandSpec("first", "echo one", timeout=5),
-             ssh.CommandSpec("ps", "ps -eo args", timeout=5)]
+    specs = [ssh.CommandSpec("first", "echo one", timeout=5), ssh.CommandSpec("ps", "ps -eo args", timeout=5)]
     with _session(host) as session:
         _, listing = session.run_lane(specs)
     assert listing.exit_status == 0, listing
@@ -81,8 +85,10 @@ def test_the_script_and_its_frames_never_show_on_a_command_line(lab):
 
 def test_a_hanging_probe_is_killed_on_the_host_and_the_next_one_still_runs(lab):
     host = lab.add_host("lanehang", own_pids=True, sshd_options=ONE_SESSION)
-    specs = [ssh.CommandSpec("hang", "echo started; sleep 4242; echo never", timeout=1),
-             ssh.CommandSpec("after", "echo after", timeout=5)]
+    specs = [
+        ssh.CommandSpec("hang", "echo started; sleep 4242; echo never", timeout=1),
+        ssh.CommandSpec("after", "echo after", timeout=5),
+    ]
     with _session(host) as session:
         hang, after = session.run_lane(specs)
     assert hang.timed_out and hang.exit_status == 124 and hang.stdout == b"started\n"
@@ -96,9 +102,11 @@ def test_binary_output_survives_byte_exact_between_text_probes(lab):
     payload = os.urandom(300_000) + b"\n" + b"\x00\nend"  # every byte value, newlines, no trailing newline
     host.write_file("/tmp/lanes.bin", "")
     (host._path("/tmp/lanes.bin")).write_bytes(payload)
-    specs = [ssh.CommandSpec("before", "echo text", timeout=5),
-             ssh.CommandSpec("bin", "cat /tmp/lanes.bin", timeout=10, output_cap=1 << 20),
-             ssh.CommandSpec("after", "printf x", timeout=5)]
+    specs = [
+        ssh.CommandSpec("before", "echo text", timeout=5),
+        ssh.CommandSpec("bin", "cat /tmp/lanes.bin", timeout=10, output_cap=1 << 20),
+        ssh.CommandSpec("after", "printf x", timeout=5),
+    ]
     with _session(host) as session:
         before, binary, after = session.run_lane(specs)
     assert binary.exit_status == 0 and binary.stdout == payload and binary.stdout_bytes == len(payload)
@@ -107,9 +115,11 @@ def test_binary_output_survives_byte_exact_between_text_probes(lab):
 
 def test_output_that_looks_like_a_frame_without_the_token_stays_in_the_probes_output(lab):
     host = lab.add_host("lanefake", sshd_options=ONE_SESSION)
-    fake = ("0123456789abcdef0123456789abcdef end a 0\n"
-            "rundesk-start-0123456789abcdef0123456789abcdef\n"
-            "0123456789abcdef0123456789abcdef begin b\n")
+    fake = (
+        "0123456789abcdef0123456789abcdef end a 0\n"
+        "rundesk-start-0123456789abcdef0123456789abcdef\n"
+        "0123456789abcdef0123456789abcdef begin b\n"
+    )
     command = f"printf '\\n%s' '{fake}'; printf '\\n%s' '{fake}' >&2; exit 5"
     specs = [ssh.CommandSpec("a", command, timeout=5), ssh.CommandSpec("b", "echo b", timeout=5)]
     with _session(host) as session:
@@ -126,7 +136,11 @@ def test_noisy_slow_rc_files_stay_out_of_a_lanes_output_and_bound_its_start(lab)
         results = session.run_lane(specs)
     for n, result in enumerate(results):
         assert (result.exit_status, result.stdout, result.stderr, result.error) == (
-            0, f"clean {n}\n".encode(), b"", ""), result
+            0,
+            f"clean {n}\n".encode(),
+            b"",
+            "",
+        ), result
     # An rc file slower than shell_start: every probe of the lane says so.
     host.write_root_rc("sleep 30\n")
     with _session(host, shell_start=1) as session:
@@ -136,9 +150,11 @@ def test_noisy_slow_rc_files_stay_out_of_a_lanes_output_and_bound_its_start(lab)
 
 def test_a_dropped_connection_keeps_the_finished_probes_and_fails_the_rest(lab):
     host = lab.add_host("lanedrop", sshd_options=ONE_SESSION)
-    specs = [ssh.CommandSpec("quick", "echo done", timeout=5),
-             ssh.CommandSpec("slow", "sleep 20; echo never", timeout=30),
-             ssh.CommandSpec("later", "echo later", timeout=5)]
+    specs = [
+        ssh.CommandSpec("quick", "echo done", timeout=5),
+        ssh.CommandSpec("slow", "sleep 20; echo never", timeout=30),
+        ssh.CommandSpec("later", "echo later", timeout=5),
+    ]
 
     def kill_after_first(result: ssh.CommandResult) -> None:
         if result.key == "quick":
@@ -156,8 +172,10 @@ def test_a_lane_without_progress_gives_up_at_its_local_deadline(lab):
     and the probes after it say they never started."""
     host = lab.add_host("lanestuck", own_pids=True, sshd_options=ONE_SESSION)
     # The lane's own shell stops itself: nothing more arrives, and only the local deadline ends it.
-    specs = [ssh.CommandSpec("stuck", "kill -STOP $PPID $(ps -o ppid= -p $PPID)", timeout=1),
-             ssh.CommandSpec("next", "echo next", timeout=1)]
+    specs = [
+        ssh.CommandSpec("stuck", "kill -STOP $PPID $(ps -o ppid= -p $PPID)", timeout=1),
+        ssh.CommandSpec("next", "echo next", timeout=1),
+    ]
     with _session(host, grace=1) as session:
         stuck, following = session.run_lane(specs)
     assert stuck.exit_status is None and stuck.timed_out and stuck.error == "no exit status 2 s after start"
@@ -166,9 +184,12 @@ def test_a_lane_without_progress_gives_up_at_its_local_deadline(lab):
 
 def test_an_output_flood_ends_its_lane_and_says_so(lab):
     host = lab.add_host("laneflood", own_pids=True, sshd_options=ONE_SESSION)
-    specs = [ssh.CommandSpec("flood", "head -c 50000000 /dev/zero; echo end", timeout=30, output_cap=64 << 10,
-                             read_limit=4 << 20),
-             ssh.CommandSpec("next", "echo next", timeout=5)]
+    specs = [
+        ssh.CommandSpec(
+            "flood", "head -c 50000000 /dev/zero; echo end", timeout=30, output_cap=64 << 10, read_limit=4 << 20
+        ),
+        ssh.CommandSpec("next", "echo next", timeout=5),
+    ]
     with _session(host) as session:
         flood, following = session.run_lane(specs)
     assert flood.truncated and "output flood" in flood.error and len(flood.stdout) < 70 << 10
@@ -177,11 +198,16 @@ def test_an_output_flood_ends_its_lane_and_says_so(lab):
 
 def test_a_collection_runs_its_quick_probes_over_one_channel(lab, customer, ticket, settings):
     host = lab.add_host("lanerun", sshd_options=ONE_SESSION)
-    steps = [{"probe": "disk", "params": {}}, {"probe": "memory", "params": {}},
-             {"probe": "mounts", "params": {}}, {"probe": "kernel_log", "params": {}}]
+    steps = [
+        {"probe": "disk", "params": {}},
+        {"probe": "memory", "params": {}},
+        {"probe": "mounts", "params": {}},
+        {"probe": "kernel_log", "params": {}},
+    ]
     playbook = Playbook.objects.create(name="quick ones", steps=steps)
-    run = services.run_request(ticket=ticket, server=lab_server(customer, host), playbook=playbook, by=None,
-                               enqueue=False)
+    run = services.run_request(
+        ticket=ticket, server=lab_server(customer, host), playbook=playbook, by=None, enqueue=False
+    )
     run = services.run_execute(run_id=run.pk, worker="test")
     assert run.state == RunState.SUCCEEDED, run.reason
     evidence = list(run.evidence.order_by("step"))

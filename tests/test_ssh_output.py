@@ -42,6 +42,7 @@ def test_the_remote_wrapper_kills_a_command_at_its_timeout():
 def test_fingerprints_match_openssh(tmp_path):
     subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(tmp_path / "k")], check=True)
     public = (tmp_path / "k.pub").read_text().split()
-    expected = subprocess.run(["ssh-keygen", "-l", "-E", "sha256", "-f", str(tmp_path / "k.pub")],
-                              capture_output=True, text=True, check=True).stdout.split()[1]
+    expected = subprocess.run(
+        ["ssh-keygen", "-l", "-E", "sha256", "-f", str(tmp_path / "k.pub")], capture_output=True, text=True, check=True
+    ).stdout.split()[1]
     assert ssh.fingerprint_of(public[1]) == expected

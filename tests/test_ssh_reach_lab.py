@@ -37,10 +37,18 @@ def _ca(tmp_path, name="ca"):
 
 
 def _connect(host, *, address=None, pinned=(), ca_keys=(), names=(), allow_legacy=False, port=None, revoked=()):
-    return ssh.connect(address=address or host.address, port=port or host.port, username="root",
-                       secret=ssh.Secret(private_key=host.client_key_path.read_text()), pinned=pinned,
-                       ca_keys=ca_keys, names=names, allow_legacy=allow_legacy, revoked=revoked,
-                       timeouts=ssh.Timeouts(connect=3, banner=5, handshake=10, auth=10))
+    return ssh.connect(
+        address=address or host.address,
+        port=port or host.port,
+        username="root",
+        secret=ssh.Secret(private_key=host.client_key_path.read_text()),
+        pinned=pinned,
+        ca_keys=ca_keys,
+        names=names,
+        allow_legacy=allow_legacy,
+        revoked=revoked,
+        timeouts=ssh.Timeouts(connect=3, banner=5, handshake=10, auth=10),
+    )
 
 
 def _key(line: str) -> ssh.HostKey:
@@ -55,8 +63,13 @@ def test_a_server_on_a_non_default_port_and_one_by_ipv6_address_are_collected(la
     by_v6.address = host.address6
     by_v6.save()
     for server in (by_v4, by_v6):
-        run = _collect(ticket, server) if server is by_v4 else _collect(
-            desk.ticket_create(subject="v6", description="v6", customer=server.customer, created_by=None), server)
+        run = (
+            _collect(ticket, server)
+            if server is by_v4
+            else _collect(
+                desk.ticket_create(subject="v6", description="v6", customer=server.customer, created_by=None), server
+            )
+        )
         assert run.state == RunState.SUCCEEDED, (server.address, run.reason)
         assert "load average" in run.evidence.get(probe="load").text
         shown = f"[{server.address}]" if server is by_v6 else server.address  # IPv6 bracketed, as OpenSSH does
@@ -122,8 +135,11 @@ def test_a_certificate_is_refused_for_another_name_another_ca_expired_or_without
 
 
 def test_a_password_is_given_at_a_keyboard_interactive_prompt(lab, customer, ticket):
-    host = lab.add_host("kbdint", user_password_login=False, sshd_options={
-        "UsePAM": "yes", "PasswordAuthentication": "no", "KbdInteractiveAuthentication": "yes"})
+    host = lab.add_host(
+        "kbdint",
+        user_password_login=False,
+        sshd_options={"UsePAM": "yes", "PasswordAuthentication": "no", "KbdInteractiveAuthentication": "yes"},
+    )
     server = lab_server(customer, host, key="none")
     server.ssh_user = host.user
     server.save()
@@ -134,12 +150,16 @@ def test_a_password_is_given_at_a_keyboard_interactive_prompt(lab, customer, tic
 
 
 def test_a_legacy_only_server_is_refused_by_name_until_an_admin_allows_it(lab, customer, ticket, admin_user):
-    host = lab.add_host("legacy", rsa_host_key=True, sshd_options={
-        "HostKeyAlgorithms": "ssh-rsa", "KexAlgorithms": "diffie-hellman-group14-sha1"})
+    host = lab.add_host(
+        "legacy",
+        rsa_host_key=True,
+        sshd_options={"HostKeyAlgorithms": "ssh-rsa", "KexAlgorithms": "diffie-hellman-group14-sha1"},
+    )
     server = lab_server(customer, host, pin=False)
     rsa = _key(host.rsa_host_key_path.with_name("ssh_host_rsa_key.pub").read_text())
-    services.host_keys_import(server=server, known_hosts=f"{host.address} {rsa.key_type} {rsa.key_base64}\n",
-                              by=admin_user)
+    services.host_keys_import(
+        server=server, known_hosts=f"{host.address} {rsa.key_type} {rsa.key_base64}\n", by=admin_user
+    )
     run = _collect(ticket, server)
     assert run.state == RunState.FAILED and run.failure_kind == "algorithms", run.reason
     assert "diffie-hellman-group14-sha1" in run.reason and "allow legacy" in run.reason
@@ -172,14 +192,22 @@ def test_slow_noisy_rc_files_neither_time_probes_out_nor_reach_their_output(lab,
     # No `[ -z "$PS1" ] && return` guard: this runs for interactive and non-interactive shells alike.
     host.write_root_rc('sleep 3\necho "Welcome! junk from .bashrc"\necho "stderr junk" >&2\nprintf "no newline"\n')
     specs = [ssh.CommandSpec(str(n), f"echo clean {n}", timeout=1) for n in range(3)]
-    with ssh.connect(address=host.address, port=22, username="root",
-                     secret=ssh.Secret(private_key=host.client_key_path.read_text()),
-                     pinned=[_key(host.host_public_key)],
-                     timeouts=ssh.Timeouts(grace=1)) as session:  # 1 s + 1 s of bounds against a 3 s rc file
+    with ssh.connect(
+        address=host.address,
+        port=22,
+        username="root",
+        secret=ssh.Secret(private_key=host.client_key_path.read_text()),
+        pinned=[_key(host.host_public_key)],
+        timeouts=ssh.Timeouts(grace=1),
+    ) as session:  # 1 s + 1 s of bounds against a 3 s rc file
         results = session.run_many(specs, concurrency=3)
     for n, result in enumerate(results):
-        assert (result.exit_status, result.stdout, result.stderr, result.error) == (0, f"clean {n}\n".encode(), b"",
-                                                                                   ""), result
+        assert (result.exit_status, result.stdout, result.stderr, result.error) == (
+            0,
+            f"clean {n}\n".encode(),
+            b"",
+            "",
+        ), result
     # And through a whole collection: the probe's evidence is the probe's output alone.
     run = _collect(ticket, lab_server(customer, host))
     assert run.state == RunState.SUCCEEDED, run.reason

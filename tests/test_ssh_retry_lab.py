@@ -23,8 +23,9 @@ REFUSE = ["-p", "tcp", "--dport", "22", "--syn"]
 
 @pytest.fixture
 def ticket(customer, tech):
-    return desk.ticket_create(subject="Login flaps", description="sometimes refused", customer=customer,
-                              created_by=tech)
+    return desk.ticket_create(
+        subject="Login flaps", description="sometimes refused", customer=customer, created_by=tech
+    )
 
 
 def _collect(ticket, server):
@@ -42,10 +43,26 @@ def _rejected(host) -> int:
 def test_a_connection_refused_once_is_tried_again_and_the_run_succeeds(lab, customer, ticket):
     host = lab.add_host("flaky")
     # The first SYN is remembered and reset; a SYN from a remembered address is let through.
-    host.run("iptables", "-w", "5", "-A", "INPUT", *REFUSE, "-m", "recent", "--name", "seen", "--rcheck",
-             "-j", "ACCEPT")
-    host.run("iptables", "-w", "5", "-A", "INPUT", *REFUSE, "-m", "recent", "--name", "seen", "--set",
-             "-j", "REJECT", "--reject-with", "tcp-reset")
+    host.run(
+        "iptables", "-w", "5", "-A", "INPUT", *REFUSE, "-m", "recent", "--name", "seen", "--rcheck", "-j", "ACCEPT"
+    )
+    host.run(
+        "iptables",
+        "-w",
+        "5",
+        "-A",
+        "INPUT",
+        *REFUSE,
+        "-m",
+        "recent",
+        "--name",
+        "seen",
+        "--set",
+        "-j",
+        "REJECT",
+        "--reject-with",
+        "tcp-reset",
+    )
     run = _collect(ticket, lab_server(customer, host))
     assert run.state == RunState.SUCCEEDED, run.reason
     assert _rejected(host) == 1

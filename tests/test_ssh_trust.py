@@ -22,8 +22,9 @@ from tests.conftest import login
 
 
 def _keygen(path, *args):
-    subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", path.name, "-f", str(path), *args],
-                   check=True, timeout=20)
+    subprocess.run(
+        ["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", path.name, "-f", str(path), *args], check=True, timeout=20
+    )
     return path
 
 
@@ -46,22 +47,29 @@ def _sign(keys, *options, host=True):
 
 
 def test_a_host_certificate_signed_by_the_ca_for_the_server_is_accepted(keys):
-    cert = ssh_certs.check(_sign(keys, "-n", "mail1,10.0.0.5", "-V", "-5m:+1h"),
-                           ca_keys=[_blob(keys[0].with_suffix(".pub"))], names=["10.0.0.5", "mail1"])
+    cert = ssh_certs.check(
+        _sign(keys, "-n", "mail1,10.0.0.5", "-V", "-5m:+1h"),
+        ca_keys=[_blob(keys[0].with_suffix(".pub"))],
+        names=["10.0.0.5", "mail1"],
+    )
     assert cert.principals == ("mail1", "10.0.0.5") and cert.cert_type == ssh_certs.HOST_CERT
 
 
-@pytest.mark.parametrize(("options", "host", "why"), [
-    (["-n", "mail1"], False, "not a host certificate"),
-    (["-n", "other"], True, "is for other, not for 10.0.0.5 or mail1"),
-    ([], True, "is for none"),  # no principals: OpenSSH would take it for any host; we do not
-    (["-n", "mail1", "-V", "+1h:+2h"], True, "not valid yet"),
-    (["-n", "mail1", "-V", "-2h:-1h"], True, "expired"),
-])
+@pytest.mark.parametrize(
+    ("options", "host", "why"),
+    [
+        (["-n", "mail1"], False, "not a host certificate"),
+        (["-n", "other"], True, "is for other, not for 10.0.0.5 or mail1"),
+        ([], True, "is for none"),  # no principals: OpenSSH would take it for any host; we do not
+        (["-n", "mail1", "-V", "+1h:+2h"], True, "not valid yet"),
+        (["-n", "mail1", "-V", "-2h:-1h"], True, "expired"),
+    ],
+)
 def test_a_certificate_that_does_not_fit_is_refused_with_the_reason(keys, options, host, why):
     with pytest.raises(ssh_certs.CertificateRefused, match=why):
-        ssh_certs.check(_sign(keys, *options, host=host), ca_keys=[_blob(keys[0].with_suffix(".pub"))],
-                        names=["10.0.0.5", "mail1"])
+        ssh_certs.check(
+            _sign(keys, *options, host=host), ca_keys=[_blob(keys[0].with_suffix(".pub"))], names=["10.0.0.5", "mail1"]
+        )
 
 
 def test_a_tampered_or_foreign_certificate_is_refused(keys, tmp_path):
@@ -83,8 +91,11 @@ def test_ca_keys_are_read_from_pub_lines_and_cert_authority_lines_and_garbage_is
     key_type, key_b64 = line.split()[:2]
     text = f"# our CA\n\n{line}\n@cert-authority *.example.com {key_type} {key_b64}\n"
     assert ssh_certs.parse_ca_keys(text) == [(key_type, key_b64)] * 2
-    for bad, why in [("ssh-ed25519 not-base64!", "line 1: not a readable"), ("ssh-ed25519", "line 1: expected"),
-                     ("ssh-ed25519 " + base64.b64encode(b"junk").decode(), "not a readable")]:
+    for bad, why in [
+        ("ssh-ed25519 not-base64!", "line 1: not a readable"),
+        ("ssh-ed25519", "line 1: expected"),
+        ("ssh-ed25519 " + base64.b64encode(b"junk").decode(), "not a readable"),
+    ]:
         with pytest.raises(ValueError, match=why):
             ssh_certs.parse_ca_keys(bad)
     cert_line = keys[1].with_name("host-cert.pub")
@@ -143,8 +154,7 @@ def test_an_admin_sets_the_customers_ca_keys_and_the_legacy_switch_from_the_acce
     server.refresh_from_db()
     server.customer.refresh_from_db()
     assert server.allow_legacy_ssh and server.customer.host_ca_keys == line.strip()
-    assert {a.action for a in AuditEntry.objects.filter(actor=admin_user)} == {"host_ca_keys_set",
-                                                                               "legacy_ssh_allowed"}
+    assert {a.action for a in AuditEntry.objects.filter(actor=admin_user)} == {"host_ca_keys_set", "legacy_ssh_allowed"}
     page = client.get(reverse("server_access", args=[server.pk]))
     assert line.split()[1].encode() in page.content  # the stored settings come back for editing
 
@@ -201,13 +211,20 @@ def _serve_once(prompts=None, password=None, *, interface=None):
     return listener.getsockname()[1], ssh.HostKey(key.get_name(), key.get_base64())
 
 
-@pytest.mark.parametrize(("prompts", "refused"), [(["Password: "], None),
-                                                   (["Password: ", "Verification code: "], "'Verification code:'")])
+@pytest.mark.parametrize(
+    ("prompts", "refused"), [(["Password: "], None), (["Password: ", "Verification code: "], "'Verification code:'")]
+)
 def test_a_password_answers_keyboard_interactive_password_prompts_and_nothing_else(prompts, refused):
     port, host_key = _serve_once(prompts, "s3cret")
-    connect = functools.partial(ssh.connect, address="127.0.0.1", port=port, username="support",
-                                secret=ssh.Secret(password="s3cret"), pinned=[host_key],
-                                timeouts=ssh.Timeouts(connect=5, banner=10, handshake=10, auth=10))
+    connect = functools.partial(
+        ssh.connect,
+        address="127.0.0.1",
+        port=port,
+        username="support",
+        secret=ssh.Secret(password="s3cret"),
+        pinned=[host_key],
+        timeouts=ssh.Timeouts(connect=5, banner=10, handshake=10, auth=10),
+    )
     if refused is None:
         with connect() as session:
             assert session.alive
@@ -235,7 +252,13 @@ class _HangsUpDuringAuth(paramiko.ServerInterface):
 def test_a_connection_closed_during_authentication_is_a_drop_not_a_refusal():
     port, host_key = _serve_once(interface=_HangsUpDuringAuth)
     with pytest.raises(ssh.SshError) as failed:
-        ssh.connect(address="127.0.0.1", port=port, username="support", secret=ssh.Secret(password="s3cret"),
-                    pinned=[host_key], timeouts=ssh.Timeouts(connect=5, banner=10, handshake=10, auth=10))
+        ssh.connect(
+            address="127.0.0.1",
+            port=port,
+            username="support",
+            secret=ssh.Secret(password="s3cret"),
+            pinned=[host_key],
+            timeouts=ssh.Timeouts(connect=5, banner=10, handshake=10, auth=10),
+        )
     assert failed.value.kind == "dropped", failed.value.message
     assert failed.value.transient and "during authentication" in failed.value.message

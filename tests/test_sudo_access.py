@@ -21,8 +21,14 @@ pytestmark = pytest.mark.django_db
 
 
 def test_the_sudo_password_is_stored_only_encrypted_and_rotates_with_the_other_secrets(settings, server, admin_user):
-    credential = services.credential_set(server=server, kind="password", secret="login-pw", username="support",
-                                         sudo_password="sudo-pw-7731", by=admin_user)
+    credential = services.credential_set(
+        server=server,
+        kind="password",
+        secret="login-pw",
+        username="support",
+        sudo_password="sudo-pw-7731",
+        by=admin_user,
+    )
     stored = Credential.objects.get(pk=credential.pk)
     assert b"sudo-pw-7731" not in bytes(stored.sudo_password_token)
     assert services.credential_sudo_password(stored) == "sudo-pw-7731"
@@ -42,10 +48,13 @@ def test_without_a_username_the_credential_logs_in_as_the_servers_ssh_user(serve
     assert services.credential_sudo_password(credential) is None
 
 
-@pytest.mark.parametrize(("field", "values"), [
-    ("username", {"username": "Root; rm -rf /"}),
-    ("sudo_password", {"sudo_password": "two\nlines"}),
-])
+@pytest.mark.parametrize(
+    ("field", "values"),
+    [
+        ("username", {"username": "Root; rm -rf /"}),
+        ("sudo_password", {"sudo_password": "two\nlines"}),
+    ],
+)
 def test_a_bad_username_or_a_multi_line_sudo_password_is_refused(server, admin_user, field, values):
     with pytest.raises(ValidationError) as caught:
         services.credential_set(server=server, kind="password", secret="x", by=admin_user, **values)
@@ -57,10 +66,16 @@ def test_the_access_form_stores_the_login_user_and_sudo_password_and_never_shows
     client, admin_user, server
 ):
     login(client, admin_user)
-    response = client.post(reverse("server_access", args=[server.pk]), {
-        "cred-kind": "password", "cred-secret": "login-pw", "cred-username": "support",
-        "cred-sudo_password": "typed-sudo-pw", "scope": "server",
-    })
+    response = client.post(
+        reverse("server_access", args=[server.pk]),
+        {
+            "cred-kind": "password",
+            "cred-secret": "login-pw",
+            "cred-username": "support",
+            "cred-sudo_password": "typed-sudo-pw",
+            "scope": "server",
+        },
+    )
     assert response.status_code == 302
     credential = Credential.objects.get()
     assert credential.username == "support"
@@ -123,8 +138,15 @@ def test_a_near_miss_that_needed_a_probe_refused_root_says_so(client, tech, admi
     from tests.diagnosing import diagnosed
 
     # Half of the symptom holds (the load); the trace that would settle it needed root.
-    knowledge.symptom_save(data={"key": "slow-connects", "title": "Slow connects", "threshold": 0.9, "signature": {
-        "all": [{"probe": "load", "regex": "load average"}, {"probe": "strace", "regex": "connect"}]}}, by=admin_user)
+    knowledge.symptom_save(
+        data={
+            "key": "slow-connects",
+            "title": "Slow connects",
+            "threshold": 0.9,
+            "signature": {"all": [{"probe": "load", "regex": "load average"}, {"probe": "strace", "regex": "connect"}]},
+        },
+        by=admin_user,
+    )
     note = "probe: needs root: strace must run as root and support may not run it through sudo (sudo: nope)\n"
     run = make_run({"load": "up 3 days, load average: 9.10, 9.20, 9.30\n", "strace": note})
     Evidence.objects.filter(run=run, probe="strace").update(exit_status=privilege.NEEDS_ROOT)

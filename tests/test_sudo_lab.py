@@ -42,8 +42,13 @@ def sudo_host(lab):
     host = lab.add_host("sudo", own_pids=True, private_tmp=True)
     host.write_file("/var/log/secure", SECURE_LINE + "\n", mode=0o600)  # root's only, as on RHEL
     # Host._enter is the lab's argv prefix into a host's namespaces; the host's pid 1 reaps it on teardown.
-    sleeper = subprocess.Popen([*host._enter(), "sleep", "300"], stdin=subprocess.DEVNULL,
-                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    sleeper = subprocess.Popen(
+        [*host._enter(), "sleep", "300"],
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
     yield host
     sleeper.kill()
     sleeper.wait(timeout=5)
@@ -62,8 +67,9 @@ def _sudoers(host, *, allow: bool, password: bool = False) -> str:
 def _server(customer, host, *, sudo_password: str = ""):
     server = lab_server(customer, host, key="none")
     # The lab's unprivileged user logs in by password (sshd reads key files as the user, and the lab's are root's).
-    services.credential_set(server=server, kind="password", secret=host.password, username=host.user,
-                            sudo_password=sudo_password)
+    services.credential_set(
+        server=server, kind="password", secret=host.password, username=host.user, sudo_password=sudo_password
+    )
     return server
 
 
@@ -106,11 +112,16 @@ def test_without_sudo_rights_root_probes_say_needs_root_and_the_rest_succeeds(su
     assert run.state == RunState.PARTIAL and run.failure_kind == "needs_root", run.reason
     assert "auth_log, fd_usage, strace, tcpdump needed root, which trlab could not get through sudo" in run.reason
     strace, tcpdump, load, fds, auth = run.evidence.order_by("step")[:5]
-    for evidence, tool in ((strace, "strace"), (tcpdump, "tcpdump"), (fds, "fd_usage"),
-                           (auth, "reading /var/log/secure")):
+    for evidence, tool in (
+        (strace, "strace"),
+        (tcpdump, "tcpdump"),
+        (fds, "fd_usage"),
+        (auth, "reading /var/log/secure"),
+    ):
         assert evidence.exit_status == privilege.NEEDS_ROOT
-        assert evidence.needs_root.startswith(f"{tool} ") and f"{sudo_host.user} may not" in evidence.needs_root, \
+        assert evidence.needs_root.startswith(f"{tool} ") and f"{sudo_host.user} may not" in evidence.needs_root, (
             evidence.text
+        )
         assert "Access page" in evidence.needs_root
     assert load.exit_status == 0 and "load average" in load.text
 

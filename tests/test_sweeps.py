@@ -63,12 +63,22 @@ def play(sweep: Sweep, logs: dict[str, str | None]) -> None:
         now = timezone.now()
         if text is None:
             CollectionRun.objects.filter(pk=run.pk).update(
-                state=RunState.FAILED, failure_kind="unreachable", finished_at=now,
-                reason="Unreachable: connect timed out after 5 s.")
+                state=RunState.FAILED,
+                failure_kind="unreachable",
+                finished_at=now,
+                reason="Unreachable: connect timed out after 5 s.",
+            )
         else:
             text = text.format(host=run.server.name)
-            Evidence.objects.create(run=run, step=0, probe="system_log", command="tail", exit_status=0,
-                                    output=f"==> /var/log/messages <==\n{text}".encode(), output_bytes=len(text))
+            Evidence.objects.create(
+                run=run,
+                step=0,
+                probe="system_log",
+                command="tail",
+                exit_status=0,
+                output=f"==> /var/log/messages <==\n{text}".encode(),
+                output_bytes=len(text),
+            )
             CollectionRun.objects.filter(pk=run.pk).update(state=RunState.SUCCEEDED, finished_at=now)
         run_diagnose(run_id=run.pk)
 
@@ -77,8 +87,9 @@ FLEET_LOGS = {"web1": CONNTRACK, "web2": CONNTRACK + OOM, "web3": QUIET, "web4":
 
 
 def test_a_sweep_queues_one_run_per_server_with_the_role(fleet, customer, playbook, tech):
-    sweep = sweep_start(customer=customer, playbook=playbook, role=ServerRole.objects.get(name="web"), by=tech,
-                        enqueue=False)
+    sweep = sweep_start(
+        customer=customer, playbook=playbook, role=ServerRole.objects.get(name="web"), by=tech, enqueue=False
+    )
     runs = list(sweep.runs.select_related("server").order_by("server__name"))
     assert [run.server.name for run in runs] == ["web1", "web2", "web3", "web4"]
     assert all(run.ticket_id is None and run.state == RunState.QUEUED and run.steps == STEPS for run in runs)
@@ -94,7 +105,8 @@ def test_a_sweep_of_a_role_no_server_has_is_refused(fleet, customer, playbook, t
 
 
 def test_the_results_group_symptoms_across_hosts_with_their_lines_and_list_the_unreachable(
-        kb, fleet, customer, playbook, tech):
+    kb, fleet, customer, playbook, tech
+):
     sweep = sweep_start(customer=customer, playbook=playbook, by=tech, enqueue=False)
     play(sweep, FLEET_LOGS)
     sweep.refresh_from_db()
@@ -110,7 +122,12 @@ def test_the_results_group_symptoms_across_hosts_with_their_lines_and_list_the_u
     assert [(u.server.name, u.kind) for u in results.unreached] == [("db1", "Unreachable")]
     assert results.unreached[0].reason == "Connect timed out after 5 s."
     assert {row.server.name: row.symptoms for row in results.hosts} == {
-        "db1": 0, "web1": 1, "web2": 2, "web3": 0, "web4": 1}
+        "db1": 0,
+        "web1": 1,
+        "web2": 2,
+        "web3": 0,
+        "web4": 1,
+    }
 
 
 def test_a_sweep_is_not_finished_while_a_host_is_still_going(kb, fleet, customer, playbook, tech):
@@ -128,21 +145,24 @@ def test_a_sweep_is_not_finished_while_a_host_is_still_going(kb, fleet, customer
 
 
 def test_filing_opens_one_ticket_per_symptom_that_shows_its_fixes_and_filing_again_files_nothing(
-        kb, fleet, customer, playbook, tech):
+    kb, fleet, customer, playbook, tech
+):
     sweep = sweep_start(customer=customer, playbook=playbook, by=tech, enqueue=False)
     play(sweep, FLEET_LOGS)
     sweep.refresh_from_db()
     filed = sweep_file_tickets(sweep=sweep, by=tech)
     assert [opened for _, opened in filed] == [True, True]
     conntrack = filed[0][0]
-    assert conntrack.subject == ("Netfilter connection tracking table full: new connections are dropped "
-                                 "(3 of 5 hosts)")
+    assert conntrack.subject == ("Netfilter connection tracking table full: new connections are dropped (3 of 5 hosts)")
     assert sorted(conntrack.servers.values_list("name", flat=True)) == ["web1", "web2", "web4"]
     assert "web2 (run " in conntrack.description and "nf_conntrack: table full" in conntrack.description
     # The ticket's diagnosis is the sweep's runs, for its own symptom only (web2's OOM is the other ticket's).
     findings = ticket_findings(ticket=conntrack).findings
     assert sorted((f.server.name, f.symptom.key) for f in findings) == [
-        ("web1", "conntrack-table-full"), ("web2", "conntrack-table-full"), ("web4", "conntrack-table-full")]
+        ("web1", "conntrack-table-full"),
+        ("web2", "conntrack-table-full"),
+        ("web4", "conntrack-table-full"),
+    ]
     fixes = suggested_fixes(ticket=conntrack)
     assert fixes and all(fix.symptoms[0].title.startswith("Netfilter connection tracking") for fix in fixes)
     assert any("nf_conntrack: table full" in c.text for c in fixes[0].citations)
@@ -152,13 +172,15 @@ def test_filing_opens_one_ticket_per_symptom_that_shows_its_fixes_and_filing_aga
     assert SweepFinding.objects.count() == 4  # 3 conntrack hosts + 1 OOM host
 
 
-def test_a_later_sweep_adds_to_the_open_ticket_and_a_closed_one_gets_a_new_ticket(
-        kb, fleet, customer, playbook, tech):
+def test_a_later_sweep_adds_to_the_open_ticket_and_a_closed_one_gets_a_new_ticket(kb, fleet, customer, playbook, tech):
     first = sweep_start(customer=customer, playbook=playbook, by=tech, open_tickets=True, enqueue=False)
     play(first, FLEET_LOGS)  # the last run's diagnosis settles the sweep, which files its tickets
     assert Ticket.objects.count() == 2
-    conntrack = Ticket.objects.filter(sweep_findings__symptom__key="conntrack-table-full",
-                                      sweep_findings__sweep=first).distinct().get()
+    conntrack = (
+        Ticket.objects.filter(sweep_findings__symptom__key="conntrack-table-full", sweep_findings__sweep=first)
+        .distinct()
+        .get()
+    )
 
     # Tonight web3 has it too, and web1 no longer does.
     second = sweep_start(customer=customer, playbook=playbook, by=tech, open_tickets=True, enqueue=False)
@@ -189,8 +211,7 @@ def test_another_customers_open_ticket_for_the_symptom_is_not_reused(kb, fleet, 
     assert elsewhere.pk not in set(Ticket.objects.filter(customer=customer).values_list("servers", flat=True))
 
 
-def test_two_sweeps_filing_at_once_open_one_ticket_per_symptom(transactional_db, kb, fleet, customer, playbook,
-                                                                tech):
+def test_two_sweeps_filing_at_once_open_one_ticket_per_symptom(transactional_db, kb, fleet, customer, playbook, tech):
     sweeps = [sweep_start(customer=customer, playbook=playbook, by=tech, enqueue=False) for _ in range(2)]
     for sweep in sweeps:
         play(sweep, FLEET_LOGS)
@@ -223,8 +244,10 @@ def at(day: int, hour: int, minute: int = 0) -> datetime:
 
 
 def test_beat_starts_a_due_schedule_exactly_once_per_due_time(fleet, customer, playbook, admin_user):
-    schedule = schedule_save(schedule=SweepSchedule(customer=customer, playbook=playbook, hour=2, minute=30,
-                                                    created_by=admin_user), now=at(3, 1))
+    schedule = schedule_save(
+        schedule=SweepSchedule(customer=customer, playbook=playbook, hour=2, minute=30, created_by=admin_user),
+        now=at(3, 1),
+    )
     assert sweeps_start_due(now=at(3, 2, 29)) == []
     started = sweeps_start_due(now=at(3, 2, 31))
     assert len(started) == 1 and started[0].schedule_id == schedule.pk and started[0].runs.count() == 5
@@ -271,8 +294,10 @@ def test_beat_calls_the_due_sweeps_task_every_minute_and_the_task_starts_them(fl
     entry = next(e for e in settings.CELERY_BEAT_SCHEDULE.values() if e["task"] == tasks.start_due_sweeps.name)
     assert entry["schedule"] <= 60 and tasks.start_due_sweeps.name in app.tasks
     due = timezone.now() - timedelta(minutes=5)
-    schedule = schedule_save(schedule=SweepSchedule(customer=customer, playbook=playbook, hour=due.hour,
-                                                    minute=due.minute), now=due - timedelta(minutes=1))
+    schedule = schedule_save(
+        schedule=SweepSchedule(customer=customer, playbook=playbook, hour=due.hour, minute=due.minute),
+        now=due - timedelta(minutes=1),
+    )
     assert tasks.start_due_sweeps() == 1
     assert tasks.start_due_sweeps() == 0
     assert Sweep.objects.get().schedule == schedule
@@ -287,8 +312,9 @@ def test_a_disabled_schedule_starts_nothing(fleet, customer, playbook):
 
 
 @pytest.mark.root
-def test_a_sweep_collects_from_real_hosts_and_an_unreachable_one_holds_up_none(transactional_db, lab, kb, customer,
-                                                                               tech):
+def test_a_sweep_collects_from_real_hosts_and_an_unreachable_one_holds_up_none(
+    transactional_db, lab, kb, customer, tech
+):
     web, _ = ServerRole.objects.get_or_create(name="web")
     hosts = {name: lab.add_host(name, private_tmp=True) for name in ("web1", "web2", "web3", "db1")}
     hosts["web1"].write_file("/var/log/messages", CONNTRACK.format(host="web1"))
@@ -322,10 +348,15 @@ def test_a_sweep_collects_from_real_hosts_and_an_unreachable_one_holds_up_none(t
     assert sweep.finished_at is not None
     results = sweep_results(sweep=sweep)
     states = {row.server.name: row.run.state for row in results.hosts}
-    assert states == {"db1": RunState.FAILED, "web1": RunState.SUCCEEDED, "web2": RunState.SUCCEEDED,
-                      "web3": RunState.SUCCEEDED}
+    assert states == {
+        "db1": RunState.FAILED,
+        "web1": RunState.SUCCEEDED,
+        "web2": RunState.SUCCEEDED,
+        "web3": RunState.SUCCEEDED,
+    }
     assert [g.headline for g in results.groups] == [
-        "2 of 4 hosts: Netfilter connection tracking table full: new connections are dropped"]
+        "2 of 4 hosts: Netfilter connection tracking table full: new connections are dropped"
+    ]
     assert [(u.server.name, u.kind) for u in results.unreached] == [("db1", "Unreachable")]
     assert "timed out" in results.unreached[0].reason
     ticket = Ticket.objects.filter(sweep_findings__sweep=sweep).distinct().get()
@@ -342,8 +373,11 @@ def test_one_api_call_starts_a_sweep_and_the_sweep_reads_back_grouped(kb, fleet,
 
     client = APIClient()
     client.force_authenticate(tech)
-    response = client.post(f"/api/v1/customers/{customer.pk}/sweeps/",
-                           {"playbook": playbook.pk, "role": "web", "open_tickets": True}, format="json")
+    response = client.post(
+        f"/api/v1/customers/{customer.pk}/sweeps/",
+        {"playbook": playbook.pk, "role": "web", "open_tickets": True},
+        format="json",
+    )
     assert response.status_code == 201, response.content
     body = response.json()
     assert response["Location"].endswith(f"/api/v1/sweeps/{body['id']}/")
@@ -375,7 +409,8 @@ def test_the_api_names_the_field_it_refuses(fleet, customer, playbook, tech, man
     client.force_authenticate(tech)
     url = f"/api/v1/customers/{customer.pk}/sweeps/"
     assert client.post(url, {"playbook": playbook.pk, "role": "nope"}, format="json").json() == {
-        "role": ["No such role."]}
+        "role": ["No such role."]
+    }
     ServerRole.objects.create(name="mail")
     refused = client.post(url, {"playbook": playbook.pk, "role": "mail"}, format="json")
     assert refused.status_code == 400 and "no server with the role mail" in refused.json()["role"][0]
@@ -390,23 +425,40 @@ def test_the_api_names_the_field_it_refuses(fleet, customer, playbook, tech, man
 
 
 def test_an_admin_schedules_a_nightly_sweep_on_the_customer_page_and_removes_it(
-        client, fleet, customer, playbook, admin_user, tech):
+    client, fleet, customer, playbook, admin_user, tech
+):
     from tests.conftest import login
 
     login(client, admin_user)
     web = ServerRole.objects.get(name="web")
-    response = client.post(f"/customers/{customer.pk}/sweep-schedules/", {
-        "schedule-playbook": playbook.pk, "schedule-role": web.pk, "schedule-hour": 2, "schedule-minute": 30,
-        "schedule-open_tickets": "on"})
+    response = client.post(
+        f"/customers/{customer.pk}/sweep-schedules/",
+        {
+            "schedule-playbook": playbook.pk,
+            "schedule-role": web.pk,
+            "schedule-hour": 2,
+            "schedule-minute": 30,
+            "schedule-open_tickets": "on",
+        },
+    )
     assert response.status_code == 302
     schedule = SweepSchedule.objects.get()
-    assert (schedule.customer, schedule.playbook, schedule.role, schedule.hour, schedule.minute,
-            schedule.open_tickets, schedule.created_by) == (customer, playbook, web, 2, 30, True, admin_user)
+    assert (
+        schedule.customer,
+        schedule.playbook,
+        schedule.role,
+        schedule.hour,
+        schedule.minute,
+        schedule.open_tickets,
+        schedule.created_by,
+    ) == (customer, playbook, web, 2, 30, True, admin_user)
     assert schedule.last_due_at is not None  # it waits for its next 02:30
     page = client.get(f"/customers/{customer.pk}/").content.decode()
-    assert "Logs on <span class=\"tag\">web</span> daily at 02:30 UTC, opening tickets" in page
-    refused = client.post(f"/customers/{customer.pk}/sweep-schedules/", {
-        "schedule-playbook": playbook.pk, "schedule-hour": 24, "schedule-minute": 0})
+    assert 'Logs on <span class="tag">web</span> daily at 02:30 UTC, opening tickets' in page
+    refused = client.post(
+        f"/customers/{customer.pk}/sweep-schedules/",
+        {"schedule-playbook": playbook.pk, "schedule-hour": 24, "schedule-minute": 0},
+    )
     assert refused.status_code == 400 and SweepSchedule.objects.count() == 1
 
     login(client, tech)  # techs sweep, but do not schedule

@@ -28,13 +28,15 @@ def _file(name: str, content: bytes, content_type: str = "text/plain") -> Simple
 
 
 def _note(client, ticket, *files, body="Queue on mx1 is 4k deep; log attached."):
-    return client.post(reverse("ticket_note", args=[ticket.pk]),
-                       {"note-body": body, "note-attachments": list(files)}, **HTMX)
+    return client.post(
+        reverse("ticket_note", args=[ticket.pk]), {"note-body": body, "note-attachments": list(files)}, **HTMX
+    )
 
 
 def test_a_note_keeps_its_files_and_shows_them_on_its_entry_with_name_and_size(client, tech, ticket):
-    response = _note(login(client, tech), ticket, _file("maillog.txt", b"x" * 2048),
-                     _file("../../etc/pass\"wd", b"root:x:0:0"))
+    response = _note(
+        login(client, tech), ticket, _file("maillog.txt", b"x" * 2048), _file('../../etc/pass"wd', b"root:x:0:0")
+    )
 
     assert response.status_code == 200
     note = ticket.events.get(kind=EventKind.NOTE)
@@ -80,8 +82,9 @@ def test_a_file_over_the_per_file_limit_stores_nothing_and_keeps_the_typed_text(
     login(client, tech)
     client.post(reverse("ticket_draft_note", args=[ticket.pk]), {"note-body": "Queue is 4k <deep>"}, **HTMX)
 
-    response = _note(client, ticket, _file("small.txt", b"ok"), _file("core.dump", b"\0" * 1025),
-                     body="Queue is 4k <deep>")
+    response = _note(
+        client, ticket, _file("small.txt", b"ok"), _file("core.dump", b"\0" * 1025), body="Queue is 4k <deep>"
+    )
 
     page = response.content.decode()
     assert "core.dump is 1.0\xa0KB; each file may be at most 1.0\xa0KB." in page
@@ -99,17 +102,24 @@ def test_files_over_the_per_message_limit_together_are_refused_though_each_fits(
     response = login(client, tech).post(
         reverse("ticket_reply", args=[ticket.pk]),
         {"body": "Logs attached.", "attachments": [_file("a.log", b"a" * 2000), _file("b.log", b"b" * 2000)]},
-        **HTMX)
+        **HTMX,
+    )
 
     assert "one message&#x27;s files may be at most" in response.content.decode()
     assert not ticket.events.filter(kind=EventKind.REPLY).exists() and not Attachment.objects.exists()
 
 
 def test_a_new_ticket_keeps_its_files_on_its_opening_entry(client, tech, customer):
-    response = login(client, tech).post(reverse("ticket_new"), {
-        "customer": customer.pk, "priority": 3, "subject": "Bounces from mx2",
-        "description": "See the attached bounce.", "attachments": [_file("bounce.eml", b"From: x")],
-    })
+    response = login(client, tech).post(
+        reverse("ticket_new"),
+        {
+            "customer": customer.pk,
+            "priority": 3,
+            "subject": "Bounces from mx2",
+            "description": "See the attached bounce.",
+            "attachments": [_file("bounce.eml", b"From: x")],
+        },
+    )
 
     ticket = Ticket.objects.get(subject="Bounces from mx2")
     assert response.status_code == 302
@@ -119,10 +129,16 @@ def test_a_new_ticket_keeps_its_files_on_its_opening_entry(client, tech, custome
 
 def test_a_new_ticket_over_the_limit_is_not_filed_and_keeps_its_text(client, tech, customer, settings):
     settings.TRIAGE_UPLOAD_MAX_FILE_BYTES = 1024
-    response = login(client, tech).post(reverse("ticket_new"), {
-        "customer": customer.pk, "priority": 3, "subject": "Bounces from mx2",
-        "description": "See the attached bounce.", "attachments": [_file("bounce.eml", b"x" * 2000)],
-    })
+    response = login(client, tech).post(
+        reverse("ticket_new"),
+        {
+            "customer": customer.pk,
+            "priority": 3,
+            "subject": "Bounces from mx2",
+            "description": "See the attached bounce.",
+            "attachments": [_file("bounce.eml", b"x" * 2000)],
+        },
+    )
 
     page = response.content.decode()
     assert response.status_code == 200 and "each file may be at most" in page
@@ -133,9 +149,11 @@ def test_a_new_ticket_over_the_limit_is_not_filed_and_keeps_its_text(client, tec
 def test_a_replys_files_are_mailed_to_the_customer_with_it_and_a_notes_never(client, sink, tech, ticket):
     login(client, tech)
     _note(client, ticket, _file("internal.txt", b"tech eyes only"))
-    client.post(reverse("ticket_reply", args=[ticket.pk]),
-                {"body": "The queue log you asked for.", "attachments": [_file("queue.log", b"mx1 queue: 4012")]},
-                **HTMX)
+    client.post(
+        reverse("ticket_reply", args=[ticket.pk]),
+        {"body": "The queue log you asked for.", "attachments": [_file("queue.log", b"mx1 queue: 4012")]},
+        **HTMX,
+    )
     reply = ticket.events.get(kind=EventKind.REPLY)
 
     assert tasks.notify_event(reply.pk) == {"customer": "sent"}
@@ -147,10 +165,12 @@ def test_a_replys_files_are_mailed_to_the_customer_with_it_and_a_notes_never(cli
 
 
 def test_files_attached_in_the_desk_are_pruned_by_the_attachments_retention_by_their_entrys_age(
-        client, tech, ticket, settings):
+    client, tech, ticket, settings
+):
     settings.TRIAGE_RETAIN_ATTACHMENT_DAYS = 60
-    old = services.ticket_add_note(ticket=ticket, author=tech, body="Old note.",
-                                   now=timezone.now() - timedelta(days=90))
+    old = services.ticket_add_note(
+        ticket=ticket, author=tech, body="Old note.", now=timezone.now() - timedelta(days=90)
+    )
     upload_services.attachments_store(event=old, files=[_file("old.log", b"old")], by=tech)
     _note(login(client, tech), ticket, _file("new.log", b"new"), body="New note.")
 

@@ -47,9 +47,14 @@ def test_a_later_generic_run_does_not_hide_an_earlier_specific_finding(kb, make_
 
 def test_a_failed_run_does_not_blank_the_list(kb, make_run, ticket, server):
     diagnosed(make_run({"kernel_log": KERNEL_LOG}))
-    failed = CollectionRun.objects.create(ticket=ticket, server=server, playbook_name="Host health",
-                                          state=RunState.FAILED, reason="Unknown host key.",
-                                          finished_at=timezone.now() + timedelta(minutes=1))
+    failed = CollectionRun.objects.create(
+        ticket=ticket,
+        server=server,
+        playbook_name="Host health",
+        state=RunState.FAILED,
+        reason="Unknown host key.",
+        finished_at=timezone.now() + timedelta(minutes=1),
+    )
     run_diagnose(run_id=failed.pk)
     assert keys(ticket) == ["bnx2-irq-link-flap"]
 
@@ -80,10 +85,13 @@ def test_findings_are_kept_per_server(kb, make_run, ticket, server, customer):
     assert keys(ticket) == ["bnx2-irq-link-flap"], "a healthy mx2 says nothing about mx1"
 
 
-@pytest.mark.parametrize(("subject", "first"), [
-    ("Mail sits 30 seconds before sending", "ident-lookup-timeout"),
-    ("Server unreachable on its inner network interface", "bnx2-irq-link-flap"),
-])
+@pytest.mark.parametrize(
+    ("subject", "first"),
+    [
+        ("Mail sits 30 seconds before sending", "ident-lookup-timeout"),
+        ("Server unreachable on its inner network interface", "bnx2-irq-link-flap"),
+    ],
+)
 def test_the_symptom_that_explains_the_complaint_ranks_first(kb, make_run, ticket, subject, first):
     ticket.subject, ticket.description = subject, subject
     ticket.save(update_fields=["subject", "description"])
@@ -118,8 +126,10 @@ def test_a_possible_symptom_shows_to_techs_and_one_click_collects_what_would_set
     page = unescape(login(client, tech).get(reverse("ticket", args=[ticket.pk])).content.decode())
     assert "Possible" in page and possible.match.symptom.title in page and "Collect what would settle it" in page
 
-    response = client.post(reverse("ticket_settle_possible", args=[ticket.pk]),
-                           {"symptom": "bnx2-irq-link-flap", "server": possible.match.run.server_id})
+    response = client.post(
+        reverse("ticket_settle_possible", args=[ticket.pk]),
+        {"symptom": "bnx2-irq-link-flap", "server": possible.match.run.server_id},
+    )
     assert response.status_code == 302
     run = CollectionRun.objects.filter(ticket=ticket).order_by("-id").first()
     assert run.playbook_name.startswith("Settle: ") and run.state == RunState.QUEUED
@@ -129,8 +139,9 @@ def test_a_possible_symptom_shows_to_techs_and_one_click_collects_what_would_set
 
 
 def test_settling_a_symptom_that_is_not_possible_is_refused_with_a_reason(client, tech, kb, ticket, server):
-    response = login(client, tech).post(reverse("ticket_settle_possible", args=[ticket.pk]),
-                                        {"symptom": "disk-full", "server": server.pk})
+    response = login(client, tech).post(
+        reverse("ticket_settle_possible", args=[ticket.pk]), {"symptom": "disk-full", "server": server.pk}
+    )
     assert response.status_code == 200 and "no longer possible" in response.content.decode()
     assert not CollectionRun.objects.filter(ticket=ticket).exists()
 
@@ -141,10 +152,17 @@ def _verify(ticket, tech, outputs: dict[str, str]) -> tuple[CollectionRun, str]:
     outcomes.outcome_record_accepted(ticket=ticket, recipe=recipe, by=tech)
     run = verification.verify_request(ticket=ticket, recipe=recipe, by=tech)
     for step, spec in enumerate(run.steps):
-        Evidence.objects.create(run=run, step=step, probe=spec["probe"], command=spec["probe"], exit_status=0,
-                                output=outputs[spec["probe"]].encode())
-    CollectionRun.objects.filter(pk=run.pk).update(state=RunState.SUCCEEDED,
-                                                    finished_at=timezone.now() + timedelta(minutes=10))
+        Evidence.objects.create(
+            run=run,
+            step=step,
+            probe=spec["probe"],
+            command=spec["probe"],
+            exit_status=0,
+            output=outputs[spec["probe"]].encode(),
+        )
+    CollectionRun.objects.filter(pk=run.pk).update(
+        state=RunState.SUCCEEDED, finished_at=timezone.now() + timedelta(minutes=10)
+    )
     run_diagnose(run_id=run.pk)
     run.refresh_from_db()
     return run, recipe
@@ -153,8 +171,9 @@ def _verify(ticket, tech, outputs: dict[str, str]) -> tuple[CollectionRun, str]:
 def proving_run(make_run, outputs):
     """A recorded run with the steps a playbook would give it (strace needs its target)."""
     run = make_run(outputs)
-    run.steps = [{"probe": p, "params": {"process": "tcpserver", "seconds": 30} if p == "strace" else {}}
-                 for p in outputs]
+    run.steps = [
+        {"probe": p, "params": {"process": "tcpserver", "seconds": 30} if p == "strace" else {}} for p in outputs
+    ]
     run.save(update_fields=["steps"])
     diagnosed(run)
     return run
@@ -165,7 +184,8 @@ def test_verify_recollects_the_proof_and_a_symptom_gone_makes_the_fix_verified(k
     run, recipe = _verify(ticket, tech, {"sockets": QUIET_SOCKETS, "strace": QUIET_STRACE})
     assert run.verifies_run_id == before.pk and {s["probe"] for s in run.steps} == {"sockets", "strace"}
     assert {s["params"].get("process") for s in run.steps if s["probe"] == "strace"} == {
-        s["params"].get("process") for s in before.steps if s["probe"] == "strace"}, "the same parameters"
+        s["params"].get("process") for s in before.steps if s["probe"] == "strace"
+    }, "the same parameters"
     (comparison,) = verification.verification_compare(run=run)
     assert comparison.verdict == "gone" and comparison.before.run_id == before.pk
     assert RecipeOutcome.objects.filter(ticket=ticket, recipe=recipe, kind=RecipeOutcome.VERIFIED).exists()
@@ -214,8 +234,9 @@ def test_the_sweeper_diagnoses_a_run_whose_worker_died_between_the_steps(kb, mak
 
 
 def test_a_settle_possible_form_rejects_junk(client, tech, kb, ticket):
-    response = login(client, tech).post(reverse("ticket_settle_possible", args=[ticket.pk]),
-                                        {"symptom": "<script>", "server": "x"})
+    response = login(client, tech).post(
+        reverse("ticket_settle_possible", args=[ticket.pk]), {"symptom": "<script>", "server": "x"}
+    )
     assert response.status_code == 200
     assert not CollectionRun.objects.filter(ticket=ticket).exists()
 

@@ -25,7 +25,7 @@ def _textarea(page: str, name: str) -> str:
     """The text inside the textarea called ``name`` (the browser drops the newline after the tag)."""
     start = page.index(f'<textarea name="{name}"')
     opened = page.index(">", start) + 1
-    return unescape(page[opened:page.index("</textarea>", opened)]).removeprefix("\n")
+    return unescape(page[opened : page.index("</textarea>", opened)]).removeprefix("\n")
 
 
 def test_a_draft_keeps_lf_line_endings_and_is_one_per_user_ticket_and_kind(ticket, tech):
@@ -78,23 +78,28 @@ def test_coming_back_to_the_ticket_puts_the_drafts_back_escaped(client, ticket, 
 
 def test_the_composer_autosaves_through_htmx(client, ticket, tech):
     login(client, tech)
-    response = client.post(reverse("ticket_draft_reply", args=[ticket.pk]),
-                           {"body": "We are\r\nlooking", "last_sent": "0"}, headers=HTMX)
+    response = client.post(
+        reverse("ticket_draft_reply", args=[ticket.pk]), {"body": "We are\r\nlooking", "last_sent": "0"}, headers=HTMX
+    )
     assert response.status_code == 200 and "Draft saved" in response.content.decode()
     assert "HX-Request" in response["Vary"]
-    response = client.post(reverse("ticket_draft_note", args=[ticket.pk]), {"note-body": "mx1 queue is 4k"},
-                           headers=HTMX)
+    response = client.post(
+        reverse("ticket_draft_note", args=[ticket.pk]), {"note-body": "mx1 queue is 4k"}, headers=HTMX
+    )
     assert response.status_code == 200
     assert dict(TicketDraft.objects.values_list("kind", "body")) == {
-        DraftKind.REPLY: "We are\nlooking", DraftKind.NOTE: "mx1 queue is 4k"}
+        DraftKind.REPLY: "We are\nlooking",
+        DraftKind.NOTE: "mx1 queue is 4k",
+    }
     # Without JavaScript the same endpoint is a plain POST and a redirect back to the ticket.
     plain = client.post(reverse("ticket_draft_note", args=[ticket.pk]), {"note-body": "mx1 queue is 5k"})
     assert plain.status_code == 302 and plain["Location"] == reverse("ticket", args=[ticket.pk])
 
 
 def test_a_draft_too_long_to_keep_says_so(client, ticket, tech):
-    response = login(client, tech).post(reverse("ticket_draft_reply", args=[ticket.pk]),
-                                        {"body": "x" * 100_001}, headers=HTMX)
+    response = login(client, tech).post(
+        reverse("ticket_draft_reply", args=[ticket.pk]), {"body": "x" * 100_001}, headers=HTMX
+    )
     assert "Not saved as a draft" in response.content.decode()
     assert not TicketDraft.objects.exists()
 

@@ -26,8 +26,9 @@ from triage.queue import services as queue_services
 
 
 def file(customer, subject: str, **kwargs) -> Ticket:
-    return services.ticket_create(subject=subject, description=f"{subject}.", customer=customer,
-                                  now=timezone.now(), **kwargs)
+    return services.ticket_create(
+        subject=subject, description=f"{subject}.", customer=customer, now=timezone.now(), **kwargs
+    )
 
 
 @pytest.fixture
@@ -89,12 +90,15 @@ def test_servers_and_tags_are_unioned_onto_the_survivor(survivor, duplicate, ser
     merging.tickets_merge(sources=[duplicate], into=survivor, by=tech)
     assert sorted(survivor.servers.values_list("name", flat=True)) == ["mx1", "mx2"]
     assert sorted(survivor.tags.values_list("name", flat=True)) == ["mail", "outlook"]
-    assert survivor.events.filter(kind=EventKind.TAGS).latest("id").data == {"from": ["mail"],
-                                                                             "to": ["mail", "outlook"]}
+    assert survivor.events.filter(kind=EventKind.TAGS).latest("id").data == {
+        "from": ["mail"],
+        "to": ["mail", "outlook"],
+    }
 
 
 def test_the_merged_tickets_people_are_copied_on_the_survivor_which_keeps_its_requester(
-        customer, survivor, duplicate, tech):
+    customer, survivor, duplicate, tech
+):
     ada, bo, cy, di = (customer.contacts.create(email=f"{n}@northwind.test", name=n) for n in ("ada", "bo", "cy", "di"))
     services.ticket_set_people(ticket=survivor, requester=ada, ccs=[bo], by=tech)
     services.ticket_set_people(ticket=duplicate, requester=cy, ccs=[di, ada], by=tech)
@@ -104,14 +108,20 @@ def test_the_merged_tickets_people_are_copied_on_the_survivor_which_keeps_its_re
     survivor = fresh(survivor)
     assert survivor.requester == ada
     assert sorted(survivor.ccs.values_list("email", flat=True)) == [
-        "bo@northwind.test", "cy@northwind.test", "di@northwind.test"]
+        "bo@northwind.test",
+        "cy@northwind.test",
+        "di@northwind.test",
+    ]
     entry = survivor.events.filter(kind=EventKind.PEOPLE).latest("id")
-    assert entry.data["ccs"] == {"from": ["bo@northwind.test"],
-                                 "to": ["bo@northwind.test", "cy@northwind.test", "di@northwind.test"]}
+    assert entry.data["ccs"] == {
+        "from": ["bo@northwind.test"],
+        "to": ["bo@northwind.test", "cy@northwind.test", "di@northwind.test"],
+    }
 
 
 def test_a_survivor_without_a_requester_takes_the_merged_tickets_and_copies_stay_bounded(
-        customer, survivor, duplicate, tech):
+    customer, survivor, duplicate, tech
+):
     people = [customer.contacts.create(email=f"p{n:02}@northwind.test") for n in range(services.MAX_CCS + 3)]
     services.ticket_set_people(ticket=survivor, requester=None, ccs=people[1:6], by=tech)
     services.ticket_set_people(ticket=duplicate, requester=people[0], ccs=people[6:], by=tech)
@@ -139,27 +149,32 @@ def test_the_evidence_of_the_merged_ticket_ranks_fixes_on_the_survivor(kb, make_
     # what a tech may pick as "what fixed it", and the rejection already given, came along
     assert recipe in outcomes.ticket_suggested_recipes(ticket=survivor)
     assert RecipeOutcome.objects.get(ticket=survivor, recipe=recipe, kind=RecipeOutcome.REJECTED).note == (
-        "Ident is already off.")
+        "Ident is already off."
+    )
 
 
 def test_several_tickets_merge_in_one_step(customer, survivor, duplicate, tech):
     third = file(customer, "Send button hangs")
     merging.tickets_merge(sources=[third, duplicate], into=survivor, by=tech)
     assert sorted(Ticket.objects.filter(merged_into=survivor).values_list("pk", flat=True)) == sorted(
-        [duplicate.pk, third.pk])
+        [duplicate.pk, third.pk]
+    )
     assert [t.pk for t in selectors.ticket_merged_tickets(ticket=survivor)] == sorted([duplicate.pk, third.pk])
 
 
-@pytest.mark.parametrize("case", ["itself", "other customer", "into merged", "chain", "closed survivor",
-                                  "already merged"])
+@pytest.mark.parametrize(
+    "case", ["itself", "other customer", "into merged", "chain", "closed survivor", "already merged"]
+)
 def test_a_refused_merge_says_why_and_changes_nothing(case, customer, contoso, survivor, duplicate, tech):
     into, source = survivor, duplicate
     if case == "itself":
         source, expected = survivor, f"#{survivor.pk} cannot be merged into itself."
     elif case == "other customer":
         source = file(contoso, "Contoso mail")
-        expected = (f"#{source.pk} is for Contoso and #{survivor.pk} for Northwind Hosting: "
-                    "only tickets of the same customer can be merged.")
+        expected = (
+            f"#{source.pk} is for Contoso and #{survivor.pk} for Northwind Hosting: "
+            "only tickets of the same customer can be merged."
+        )
     elif case == "into merged":
         other = file(customer, "Third")
         merging.tickets_merge(sources=[survivor], into=other, by=tech)
@@ -167,8 +182,10 @@ def test_a_refused_merge_says_why_and_changes_nothing(case, customer, contoso, s
     elif case == "chain":
         earlier = file(customer, "Earlier duplicate")
         merging.tickets_merge(sources=[earlier], into=duplicate, by=tech)
-        expected = (f"Tickets were merged into #{duplicate.pk}, so it cannot be merged in turn: "
-                    f"merge #{survivor.pk} into #{duplicate.pk} instead.")
+        expected = (
+            f"Tickets were merged into #{duplicate.pk}, so it cannot be merged in turn: "
+            f"merge #{survivor.pk} into #{duplicate.pk} instead."
+        )
     elif case == "closed survivor":
         for status in (Status.RESOLVED, Status.CLOSED):
             services.ticket_change_status(ticket=survivor, status=status, by=tech)
@@ -201,8 +218,14 @@ def test_a_merged_ticket_takes_no_more_changes(survivor, duplicate, tech, server
         lambda: services.ticket_add_note(ticket=duplicate, author=tech, body="Hm"),
         lambda: services.ticket_change_status(ticket=duplicate, status=Status.TRIAGING, by=tech),
         lambda: services.ticket_set_tags(ticket=duplicate, tag_names=["x"], by=tech),
-        lambda: run_request(ticket=fresh(duplicate), server=duplicate.servers.get(), by=tech, steps=[
-            {"probe": "load", "params": {}}], name="Load", enqueue=False),
+        lambda: run_request(
+            ticket=fresh(duplicate),
+            server=duplicate.servers.get(),
+            by=tech,
+            steps=[{"probe": "load", "params": {}}],
+            name="Load",
+            enqueue=False,
+        ),
     ):
         with pytest.raises(ValidationError, match=f"merged into #{survivor.pk}"):
             change()
@@ -279,11 +302,13 @@ def test_the_merged_tickets_page_says_where_it_went_and_refuses_its_actions(clie
     assert 'id="merged-banner"' in page and f'href="/tickets/{survivor.pk}/">#{survivor.pk}</a>' in page
     assert 'id="reply-composer"' not in page and 'id="action-status"' not in page
 
-    for name, data in (("ticket_priority", {"priority": "1", "version": page_version}),  # stale
-                       ("ticket_priority", {"priority": "1", "version": fresh(duplicate).version}),  # not stale
-                       ("ticket_reply", {"body": "Hello"}),
-                       ("ticket_link", {"other": survivor.pk}),
-                       ("ticket_merge", {"into": survivor.pk, "confirm": "1"})):
+    for name, data in (
+        ("ticket_priority", {"priority": "1", "version": page_version}),  # stale
+        ("ticket_priority", {"priority": "1", "version": fresh(duplicate).version}),  # not stale
+        ("ticket_reply", {"body": "Hello"}),
+        ("ticket_link", {"other": survivor.pk}),
+        ("ticket_merge", {"into": survivor.pk, "confirm": "1"}),
+    ):
         refused = client.post(reverse(name, args=[duplicate.pk]), data, HTTP_HX_REQUEST="true")
         assert refused.status_code == 409, name
         assert "Not done: this ticket takes no more changes." in refused.content.decode()
@@ -293,8 +318,7 @@ def test_the_merged_tickets_page_says_where_it_went_and_refuses_its_actions(clie
 def test_the_related_part_adds_and_removes_links_by_number(client, tech, survivor, contoso):
     outage = file(contoso, "Upstream relay down")
     login(client, tech)
-    answer = client.post(reverse("ticket_link", args=[survivor.pk]), {"other": f"#{outage.pk}"},
-                         HTTP_HX_REQUEST="true")
+    answer = client.post(reverse("ticket_link", args=[survivor.pk]), {"other": f"#{outage.pk}"}, HTTP_HX_REQUEST="true")
     body = answer.content.decode()
     assert answer.status_code == 200 and 'id="ticket-links"' in body and "Upstream relay down" in body
     assert 'id="reply-composer"' not in body  # the composer is never swapped
@@ -310,8 +334,11 @@ def test_the_related_part_adds_and_removes_links_by_number(client, tech, survivo
 def test_a_bulk_merge_merges_into_the_oldest_selected(client, tech, customer, survivor, duplicate):
     third = file(customer, "Send button hangs")
     login(client, tech)
-    answer = client.post(reverse("queue_bulk"), {"tickets": [third.pk, duplicate.pk, survivor.pk],
-                                                 "action": "merge"}, HTTP_HX_REQUEST="true")
+    answer = client.post(
+        reverse("queue_bulk"),
+        {"tickets": [third.pk, duplicate.pk, survivor.pk], "action": "merge"},
+        HTTP_HX_REQUEST="true",
+    )
     assert f"Merged #{duplicate.pk}, #{third.pk} into #{survivor.pk}." in answer.content.decode()
     assert set(Ticket.objects.filter(merged_into=survivor).values_list("pk", flat=True)) == {duplicate.pk, third.pk}
 
@@ -319,10 +346,14 @@ def test_a_bulk_merge_merges_into_the_oldest_selected(client, tech, customer, su
 def test_a_bulk_merge_of_mixed_customers_is_refused_whole(client, tech, contoso, survivor, duplicate):
     foreign = file(contoso, "Contoso mail")
     login(client, tech)
-    answer = client.post(reverse("queue_bulk"), {"tickets": [survivor.pk, duplicate.pk, foreign.pk],
-                                                 "action": "merge"}, HTTP_HX_REQUEST="true")
-    assert ("Only tickets of one customer can be merged; these are for Contoso, Northwind Hosting. "
-            "Nothing was merged.") in answer.content.decode()
+    answer = client.post(
+        reverse("queue_bulk"),
+        {"tickets": [survivor.pk, duplicate.pk, foreign.pk], "action": "merge"},
+        HTTP_HX_REQUEST="true",
+    )
+    assert (
+        "Only tickets of one customer can be merged; these are for Contoso, Northwind Hosting. Nothing was merged."
+    ) in answer.content.decode()
     assert not Ticket.objects.filter(merged_into__isnull=False).exists()
 
 
@@ -331,8 +362,13 @@ def test_a_bulk_merge_reports_a_ticket_it_could_not_merge_and_merges_the_rest(cu
     merging.tickets_merge(sources=[file(customer, "Older dup")], into=duplicate, by=tech)
     outcome = queue_services.tickets_bulk_merge(tickets=[survivor, duplicate], into=chosen, by=tech)
     assert outcome.changed == [survivor.reference]
-    assert outcome.refused == [(duplicate.reference, f"Tickets were merged into {duplicate.reference}, so it cannot "
-                                f"be merged in turn: merge {chosen.reference} into {duplicate.reference} instead.")]
+    assert outcome.refused == [
+        (
+            duplicate.reference,
+            f"Tickets were merged into {duplicate.reference}, so it cannot "
+            f"be merged in turn: merge {chosen.reference} into {duplicate.reference} instead.",
+        )
+    ]
 
 
 # --- The API ------------------------------------------------------------------------------------
@@ -374,8 +410,10 @@ def test_two_merges_of_the_same_pair_at_once_never_deadlock_and_one_is_refused(c
         finally:
             connections.close_all()
 
-    threads = [threading.Thread(target=merge, args=("a", first, second)),
-               threading.Thread(target=merge, args=("b", second, first))]
+    threads = [
+        threading.Thread(target=merge, args=("a", first, second)),
+        threading.Thread(target=merge, args=("b", second, first)),
+    ]
     for thread in threads:
         thread.start()
     for thread in threads:

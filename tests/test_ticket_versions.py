@@ -38,8 +38,14 @@ def test_every_change_moves_the_version_on_by_one_and_its_entry_records_it(ticke
     ticket.refresh_from_db()
     assert ticket.version == 9
     assert _versions(ticket) == [
-        (EventKind.CREATED, 1), (EventKind.REPLY, 2), (EventKind.STATUS, 3), (EventKind.NOTE, 4),
-        (EventKind.ASSIGNMENT, 5), (EventKind.STATUS, 6), (EventKind.PRIORITY, 7), (EventKind.TAGS, 8),
+        (EventKind.CREATED, 1),
+        (EventKind.REPLY, 2),
+        (EventKind.STATUS, 3),
+        (EventKind.NOTE, 4),
+        (EventKind.ASSIGNMENT, 5),
+        (EventKind.STATUS, 6),
+        (EventKind.PRIORITY, 7),
+        (EventKind.TAGS, 8),
         (EventKind.SERVERS, 9),
     ]
 
@@ -61,8 +67,13 @@ def test_people_and_customers_move_the_version_the_machines_own_records_do_not(t
     services.ticket_record_event(ticket=ticket, kind=EventKind.COLLECTION, actor=tech, body="Collection requested.")
     ticket.refresh_from_db()
     assert ticket.version == 3
-    assert _versions(ticket)[1:] == [(EventKind.COLLECTION, None), (EventKind.SLA, None), (EventKind.FIX, None),
-                                     (EventKind.REPLY, 2), (EventKind.COLLECTION, 3)]
+    assert _versions(ticket)[1:] == [
+        (EventKind.COLLECTION, None),
+        (EventKind.SLA, None),
+        (EventKind.FIX, None),
+        (EventKind.REPLY, 2),
+        (EventKind.COLLECTION, 3),
+    ]
 
 
 def test_a_fix_verdict_moves_the_version(ticket, tech, suggested):  # noqa: F811
@@ -101,7 +112,9 @@ def test_the_changes_since_a_version_say_what_and_who(ticket, tech, other_tech):
     services.ticket_change_priority(ticket=ticket, priority=1, by=other_tech)
     changes = selectors.ticket_changes_since(ticket=ticket, version=1)
     assert [(e.kind, e.actor, e.data["to"]) for e in changes] == [
-        (EventKind.TAGS, tech, ["urgent"]), (EventKind.PRIORITY, other_tech, 1)]
+        (EventKind.TAGS, tech, ["urgent"]),
+        (EventKind.PRIORITY, other_tech, 1),
+    ]
     assert selectors.ticket_changes_since(ticket=ticket, version=3) == []
 
 
@@ -110,16 +123,18 @@ def test_the_changes_since_a_version_say_what_and_who(ticket, tech, other_tech):
 
 def test_a_second_tab_is_told_what_changed_and_by_whom_and_can_re_apply(client, ticket, tech, other_tech):
     seen = ticket.version
-    login(client, tech).post(reverse("ticket_tags", args=[ticket.pk]), {"tags": "mail, urgent", "version": seen},
-                             headers=HTMX)
+    login(client, tech).post(
+        reverse("ticket_tags", args=[ticket.pk]), {"tags": "mail, urgent", "version": seen}, headers=HTMX
+    )
 
     login(client, other_tech)
-    response = client.post(reverse("ticket_assign", args=[ticket.pk]),
-                           {"assignee": other_tech.pk, "version": seen}, headers=HTMX)
+    response = client.post(
+        reverse("ticket_assign", args=[ticket.pk]), {"assignee": other_tech.pk, "version": seen}, headers=HTMX
+    )
     assert response.status_code == 409
     page = response.content.decode()
-    conflict = page[page.index('id="action-assign"'):]
-    conflict = conflict[:conflict.index("</form>")]
+    conflict = page[page.index('id="action-assign"') :]
+    conflict = conflict[: conflict.index("</form>")]
     assert "Not saved: this ticket changed after you loaded it." in conflict
     assert "Tags changed" in conflict and "by tess" in conflict and "mail → mail, urgent" in conflict
     assert "Re-apply my change" in conflict
@@ -128,8 +143,9 @@ def test_a_second_tab_is_told_what_changed_and_by_whom_and_can_re_apply(client, 
     ticket.refresh_from_db()
     assert ticket.assignee is None and ticket.version == seen + 1
 
-    again = client.post(reverse("ticket_assign", args=[ticket.pk]),
-                        {"assignee": other_tech.pk, "version": seen + 1}, headers=HTMX)
+    again = client.post(
+        reverse("ticket_assign", args=[ticket.pk]), {"assignee": other_tech.pk, "version": seen + 1}, headers=HTMX
+    )
     assert again.status_code == 200 and "Not saved" not in again.content.decode()
     ticket.refresh_from_db()
     assert ticket.assignee == other_tech
@@ -147,8 +163,9 @@ def test_a_stale_plain_post_gets_the_whole_page_with_the_conflict(client, ticket
 
 def test_a_stale_form_with_an_error_is_still_told_it_is_stale(client, ticket, tech):
     services.ticket_change_priority(ticket=ticket, priority=1, by=tech)
-    response = login(client, tech).post(reverse("ticket_tags", args=[ticket.pk]),
-                                        {"tags": "no;way", "version": 1}, headers=HTMX)
+    response = login(client, tech).post(
+        reverse("ticket_tags", args=[ticket.pk]), {"tags": "no;way", "version": 1}, headers=HTMX
+    )
     assert response.status_code == 409
     page = response.content.decode()
     assert "Not saved: this ticket changed" in page and "Not a valid tag" in page
@@ -163,24 +180,32 @@ def test_a_form_without_a_version_is_applied_as_before(client, ticket, tech):
 
 
 def test_a_sidebar_action_answers_htmx_with_its_own_parts_and_never_the_composer(client, ticket, tech):
-    response = login(client, tech).post(reverse("ticket_priority", args=[ticket.pk]),
-                                        {"priority": 1, "version": ticket.version}, headers=HTMX)
+    response = login(client, tech).post(
+        reverse("ticket_priority", args=[ticket.pk]), {"priority": 1, "version": ticket.version}, headers=HTMX
+    )
     assert response.status_code == 200
     assert "HX-Request" in response["Vary"]
     page = response.content.decode()
-    for part in ('id="ticket-head" hx-swap-oob="true"', 'id="timeline" hx-swap-oob="true"',
-                 'id="ticket-facts" hx-swap-oob="true"', 'id="action-priority"'):
+    for part in (
+        'id="ticket-head" hx-swap-oob="true"',
+        'id="timeline" hx-swap-oob="true"',
+        'id="ticket-facts" hx-swap-oob="true"',
+        'id="action-priority"',
+    ):
         assert part in page, part
     assert "<textarea" not in page and "composer" not in page and 'id="ticket"' not in page
     assert 'id="action-tags"' not in page  # what the tech may be typing in another sidebar form stays
     # Every other sidebar form is brought to the new version, in place.
-    assert ('<input type="hidden" name="version" value="2" class="ticket-version" '
-            'hx-swap-oob="outerHTML:input.ticket-version">') in page
+    assert (
+        '<input type="hidden" name="version" value="2" class="ticket-version" '
+        'hx-swap-oob="outerHTML:input.ticket-version">'
+    ) in page
 
 
 def test_a_status_change_also_brings_the_next_statuses_and_the_fixes(client, ticket, tech):
-    response = login(client, tech).post(reverse("ticket_status", args=[ticket.pk]),
-                                        {"status": Status.TRIAGING, "note": "", "version": 1}, headers=HTMX)
+    response = login(client, tech).post(
+        reverse("ticket_status", args=[ticket.pk]), {"status": Status.TRIAGING, "note": "", "version": 1}, headers=HTMX
+    )
     page = response.content.decode()
     assert 'id="action-status"' in page and 'id="fixes" hx-swap-oob="true"' in page
     assert "<textarea" not in page
@@ -199,11 +224,11 @@ def test_the_ticket_page_varies_on_htmx(client, ticket, tech):
     assert 'name="version" value="1" class="ticket-version"' in response.content.decode()
 
 
-def test_a_fix_verdict_answers_with_the_fixes_and_collections_and_never_the_composer(client, ticket, tech,
-                                                                                     suggested):  # noqa: F811
+def test_a_fix_verdict_answers_with_the_fixes_and_collections_and_never_the_composer(client, ticket, tech, suggested):  # noqa: F811
     firmware, _ = suggested
-    response = login(client, tech).post(reverse("ticket_accept_fix", args=[ticket.pk]), {"recipe": firmware.pk},
-                                        headers=HTMX)
+    response = login(client, tech).post(
+        reverse("ticket_accept_fix", args=[ticket.pk]), {"recipe": firmware.pk}, headers=HTMX
+    )
     page = response.content.decode()
     assert response.status_code == 200 and "Accepted: being applied" in page
     assert 'id="fixes" hx-swap-oob="true"' in page and 'id="ticket-runs" hx-swap-oob="true"' in page

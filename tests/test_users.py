@@ -17,8 +17,14 @@ def _roles(user) -> set[str]:
 
 
 def test_a_new_account_has_its_roles_and_a_password_that_works(roles, client):
-    user = services.user_create(username="newbie", password="sturdy-Kettle-42", roles=[access.TECH],
-                                email="newbie@desk.test", first_name="New", last_name="Bie")
+    user = services.user_create(
+        username="newbie",
+        password="sturdy-Kettle-42",
+        roles=[access.TECH],
+        email="newbie@desk.test",
+        first_name="New",
+        last_name="Bie",
+    )
     assert _roles(user) == {access.TECH} and user.is_active and not user.is_staff
     assert (user.first_name, user.last_name, user.email) == ("New", "Bie", "newbie@desk.test")
     assert client.login(username="newbie", password="sturdy-Kettle-42")
@@ -26,8 +32,9 @@ def test_a_new_account_has_its_roles_and_a_password_that_works(roles, client):
 
 def test_an_account_is_refused_with_every_reason_and_nothing_is_created(roles, tech):
     with pytest.raises(ValidationError) as refused:
-        services.user_create(username=tech.username.upper(), password=tech.username.upper() + "1",
-                             roles=[access.TECH, "owner"])
+        services.user_create(
+            username=tech.username.upper(), password=tech.username.upper() + "1", roles=[access.TECH, "owner"]
+        )
     errors = refused.value.message_dict
     assert errors["username"] == ["That user name is taken."]
     assert any("too similar" in message for message in errors["password"])
@@ -68,8 +75,9 @@ def test_a_superuser_may_drop_the_admin_role_but_not_deactivate_themself(roles):
 
 def test_a_server_is_saved_with_exactly_its_roles(customer):
     ServerRole.objects.create(name="mail")
-    server = services.server_save(server=Server(customer=customer, name="mx9", address="192.0.2.9"),
-                                  role_names=["mail", "web"])
+    server = services.server_save(
+        server=Server(customer=customer, name="mx9", address="192.0.2.9"), role_names=["mail", "web"]
+    )
     assert sorted(server.roles.values_list("name", flat=True)) == ["mail", "web"]
     assert ServerRole.objects.filter(name="mail").count() == 1  # named again, not made twice
     services.server_save(server=server, role_names=["cache"])

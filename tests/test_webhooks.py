@@ -54,11 +54,15 @@ class Receiver:
         class Handler(BaseHTTPRequestHandler):
             def do_POST(self):
                 body = self.rfile.read(int(self.headers["Content-Length"]))
-                receiver.requests.append({
-                    "path": self.path, "headers": dict(self.headers), "body": body,
-                    "json": json.loads(body),
-                    "verified": receiver_verifies(secret=receiver.secret, headers=self.headers, body=body),
-                })
+                receiver.requests.append(
+                    {
+                        "path": self.path,
+                        "headers": dict(self.headers),
+                        "body": body,
+                        "json": json.loads(body),
+                        "verified": receiver_verifies(secret=receiver.secret, headers=self.headers, body=body),
+                    }
+                )
                 status, headers, text = receiver.script.pop(0) if receiver.script else (204, {}, b"")
                 self.send_response(status)
                 for name, value in headers.items():
@@ -95,16 +99,17 @@ def receiver():
 
 @pytest.fixture
 def endpoint(receiver, admin_user):
-    endpoint, secret = services.endpoint_create(name="Portal", url=receiver.url, event_types=ALL_EVENTS,
-                                                by=admin_user)
+    endpoint, secret = services.endpoint_create(name="Portal", url=receiver.url, event_types=ALL_EVENTS, by=admin_user)
     receiver.secret = secret
     return endpoint
 
 
 def send_all(*, now=None) -> list:
     """What the worker does for every due delivery (the tasks are called directly)."""
-    return [services.delivery_attempt(delivery_id=pk, now=now)
-            for pk in Delivery.objects.order_by("pk").values_list("pk", flat=True)]
+    return [
+        services.delivery_attempt(delivery_id=pk, now=now)
+        for pk in Delivery.objects.order_by("pk").values_list("pk", flat=True)
+    ]
 
 
 def only_delivery(event_type: str) -> Delivery:
@@ -114,11 +119,18 @@ def only_delivery(event_type: str) -> Delivery:
 # --- Events ------------------------------------------------------------------------------
 
 
-def test_filing_a_ticket_sends_a_signed_ticket_created(endpoint, receiver, customer, server, tech,
-                                                       django_capture_on_commit_callbacks):
+def test_filing_a_ticket_sends_a_signed_ticket_created(
+    endpoint, receiver, customer, server, tech, django_capture_on_commit_callbacks
+):
     with django_capture_on_commit_callbacks() as enqueued:
-        ticket = desk.ticket_create(subject="Mail <b>slow</b>", description="30 s", customer=customer,
-                                    servers=[server], tag_names=["mail"], created_by=tech)
+        ticket = desk.ticket_create(
+            subject="Mail <b>slow</b>",
+            description="30 s",
+            customer=customer,
+            servers=[server],
+            tag_names=["mail"],
+            created_by=tech,
+        )
     assert enqueued, "the delivery is handed to the broker on commit"
     delivery = only_delivery(EventType.TICKET_CREATED)
     tasks.deliver(delivery.pk)
@@ -180,13 +192,19 @@ def test_endpoints_receive_only_what_they_subscribe_to_and_their_customer(receiv
 
 
 def test_a_finished_collection_and_its_fixes_are_each_sent(endpoint, receiver, ticket, server, admin_user):
-    knowledge.symptom_save(data={"key": "slow-host", "title": "Slow host",
-                                 "signature": {"probe": "load", "regex": "up"}}, by=admin_user)
-    knowledge.recipe_save(data={"key": "reboot-it", "title": "Reboot <it>", "fixes": ["slow-host"],
-                                "steps": ["Reboot."]}, by=admin_user)
-    run = CollectionRun.objects.create(ticket=ticket, server=server, playbook_name="Host health",
-                                       steps=[{"probe": "load", "params": {}}, {"probe": "mounts", "params": {}}],
-                                       state=RunState.RUNNING)
+    knowledge.symptom_save(
+        data={"key": "slow-host", "title": "Slow host", "signature": {"probe": "load", "regex": "up"}}, by=admin_user
+    )
+    knowledge.recipe_save(
+        data={"key": "reboot-it", "title": "Reboot <it>", "fixes": ["slow-host"], "steps": ["Reboot."]}, by=admin_user
+    )
+    run = CollectionRun.objects.create(
+        ticket=ticket,
+        server=server,
+        playbook_name="Host health",
+        steps=[{"probe": "load", "params": {}}, {"probe": "mounts", "params": {}}],
+        state=RunState.RUNNING,
+    )
     Evidence.objects.create(run=run, step=0, probe="load", command="uptime", exit_status=0, output=b"up 1 day")
     Delivery.objects.all().delete()
 
@@ -251,8 +269,11 @@ def test_a_500_is_retried_with_backoff_then_delivered(endpoint, receiver, settin
 
 def test_backoff_doubles_and_is_capped(settings):
     settings.TRIAGE_WEBHOOK_BACKOFF_BASE, settings.TRIAGE_WEBHOOK_BACKOFF_MAX = 30, 100
-    assert [15 <= services.backoff_seconds(1) <= 30, 30 <= services.backoff_seconds(2) <= 60,
-            50 <= services.backoff_seconds(5) <= 100] == [True, True, True]
+    assert [
+        15 <= services.backoff_seconds(1) <= 30,
+        30 <= services.backoff_seconds(2) <= 60,
+        50 <= services.backoff_seconds(5) <= 100,
+    ] == [True, True, True]
 
 
 def test_it_gives_up_after_the_configured_attempts(endpoint, receiver, settings):
@@ -323,8 +344,9 @@ def test_a_receiver_that_never_answers_is_bounded(admin_user, settings):
     with socket.socket() as silent:  # accepts connections (backlog) and never says a word
         silent.bind(("127.0.0.1", 0))
         silent.listen(8)
-        endpoint, _ = services.endpoint_create(name="Silent", url=f"http://127.0.0.1:{silent.getsockname()[1]}/",
-                                               event_types=ALL_EVENTS)
+        endpoint, _ = services.endpoint_create(
+            name="Silent", url=f"http://127.0.0.1:{silent.getsockname()[1]}/", event_types=ALL_EVENTS
+        )
         delivery = a_pending_delivery(endpoint)
         started = time.monotonic()
         attempt = services.delivery_attempt(delivery_id=delivery.pk)
@@ -417,15 +439,20 @@ def test_the_secret_is_encrypted_at_rest_and_rotation_takes_effect(endpoint, rec
 
 def test_creating_an_endpoint_shows_the_secret_once(client, admin_user):
     login(client, admin_user)
-    response = client.post(reverse("webhook_new"), {"name": "Portal", "url": "https://portal.test/hook",
-                                                   "event_types": ["ticket.created"], "enabled": "on"})
+    response = client.post(
+        reverse("webhook_new"),
+        {"name": "Portal", "url": "https://portal.test/hook", "event_types": ["ticket.created"], "enabled": "on"},
+    )
     assert response.status_code == 200
     endpoint = Endpoint.objects.get(name="Portal")
     secret = endpoint.secret()
     assert secret in response.content.decode()
     assert "no-store" in response["Cache-Control"]
-    for url in (reverse("webhook_deliveries", args=[endpoint.pk]), reverse("webhook_edit", args=[endpoint.pk]),
-                reverse("webhooks")):
+    for url in (
+        reverse("webhook_deliveries", args=[endpoint.pk]),
+        reverse("webhook_edit", args=[endpoint.pk]),
+        reverse("webhooks"),
+    ):
         assert secret not in client.get(url).content.decode()
     rotated = client.post(reverse("webhook_rotate", args=[endpoint.pk])).content.decode()
     endpoint.refresh_from_db()
@@ -434,15 +461,15 @@ def test_creating_an_endpoint_shows_the_secret_once(client, admin_user):
 
 def test_a_bad_url_is_explained_and_keeps_what_was_typed(client, admin_user):
     login(client, admin_user)
-    response = client.post(reverse("webhook_new"), {"name": "Portal", "url": "ftp://portal.test/hook",
-                                                   "event_types": ["ticket.created"]})
+    response = client.post(
+        reverse("webhook_new"), {"name": "Portal", "url": "ftp://portal.test/hook", "event_types": ["ticket.created"]}
+    )
     page = response.content.decode()
     assert response.status_code == 400 and "Enter an http:// or https:// URL." in page
     assert 'value="ftp://portal.test/hook"' in page and not Endpoint.objects.exists()
 
 
-def test_the_delivery_log_escapes_names_and_never_shows_what_the_receiver_said(client, admin_user, endpoint,
-                                                                               receiver):
+def test_the_delivery_log_escapes_names_and_never_shows_what_the_receiver_said(client, admin_user, endpoint, receiver):
     receiver.answer(500, b"<script>alert(1)</script>")
     services.delivery_attempt(delivery_id=a_pending_delivery(endpoint).pk)
     Endpoint.objects.filter(pk=endpoint.pk).update(name="<img src=x onerror=alert(2)>")
@@ -452,8 +479,9 @@ def test_the_delivery_log_escapes_names_and_never_shows_what_the_receiver_said(c
     assert "<img src=x" not in page and "&lt;img src=x" in page
 
 
-def test_send_test_event_and_redeliver_from_the_page(client, admin_user, endpoint, receiver,
-                                                     django_capture_on_commit_callbacks):
+def test_send_test_event_and_redeliver_from_the_page(
+    client, admin_user, endpoint, receiver, django_capture_on_commit_callbacks
+):
     login(client, admin_user)
     with django_capture_on_commit_callbacks(execute=False):
         assert client.post(reverse("webhook_test", args=[endpoint.pk])).status_code == 302

@@ -21,16 +21,30 @@ ROOT = Path(__file__).resolve().parent.parent
 
 
 def _env(tmp_path: Path, **extra: str) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items()
-           if k not in ("DATABASE_URL", "CELERY_BROKER_URL", "TRIAGE_ENV", "DJANGO_SETTINGS_MODULE")}
-    env.update(TRIAGE_VAR_DIR=str(tmp_path / "var"), DATABASE_URL=f"sqlite:///{tmp_path / 'desk.sqlite3'}",
-               DJANGO_SETTINGS_MODULE="triage.settings", **extra)
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if k not in ("DATABASE_URL", "CELERY_BROKER_URL", "TRIAGE_ENV", "DJANGO_SETTINGS_MODULE")
+    }
+    env.update(
+        TRIAGE_VAR_DIR=str(tmp_path / "var"),
+        DATABASE_URL=f"sqlite:///{tmp_path / 'desk.sqlite3'}",
+        DJANGO_SETTINGS_MODULE="triage.settings",
+        **extra,
+    )
     return env
 
 
 def _manage(env, *args, timeout=120):
-    return subprocess.run([sys.executable, "manage.py", *args], cwd=ROOT, env=env, check=True,
-                          capture_output=True, text=True, timeout=timeout)
+    return subprocess.run(
+        [sys.executable, "manage.py", *args],
+        cwd=ROOT,
+        env=env,
+        check=True,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
 
 
 def _wait_for_heartbeat(db_path: Path, *, timeout: float) -> bool:
@@ -45,8 +59,6 @@ def _wait_for_heartbeat(db_path: Path, *, timeout: float) -> bool:
 
 def _enqueue_heartbeat(env):
     _manage(env, "shell", "-c", "from triage.tasks import record_worker_heartbeat as t; t.delay()")
-
-
 
 
 def _stop(process: subprocess.Popen) -> None:
@@ -71,13 +83,32 @@ def test_a_worker_on_redis_runs_tasks(tmp_path):
     env = _env(tmp_path, CELERY_BROKER_URL=f"redis://127.0.0.1:6379/{scratch_redis_db(0)}")
     _manage(env, "migrate", "--noinput")
     worker = subprocess.Popen(
-        [sys.executable, "-m", "celery", "-A", "triage", "worker", "--concurrency=1", "--pool=solo",
-         "--without-gossip", "--without-mingle", "--without-heartbeat", "-Q", queue, "--loglevel=INFO"],
-        cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True,
+        [
+            sys.executable,
+            "-m",
+            "celery",
+            "-A",
+            "triage",
+            "worker",
+            "--concurrency=1",
+            "--pool=solo",
+            "--without-gossip",
+            "--without-mingle",
+            "--without-heartbeat",
+            "-Q",
+            queue,
+            "--loglevel=INFO",
+        ],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
     )
     try:
-        _manage(env, "shell", "-c",
-                f"from triage.tasks import record_worker_heartbeat as t; t.apply_async(queue={queue!r})")
+        _manage(
+            env, "shell", "-c", f"from triage.tasks import record_worker_heartbeat as t; t.apply_async(queue={queue!r})"
+        )
         assert _wait_for_heartbeat(tmp_path / "desk.sqlite3", timeout=60), "worker never ran the task"
     finally:
         _stop(worker)

@@ -28,8 +28,13 @@ def test_compose_runs_the_workers_through_the_commands_that_read_the_settings():
 
 def test_each_worker_starts_with_the_concurrency_its_setting_names(tmp_path):
     with RedisServer(tmp_path / "redis") as redis:
-        env = worker_env(tmp_path, broker=redis.url(), TRIAGE_WORKER_CONCURRENCY="3", TRIAGE_COLLECT_CONCURRENCY="5",
-                         TRIAGE_COLLECT_PROCESSES="1")
+        env = worker_env(
+            tmp_path,
+            broker=redis.url(),
+            TRIAGE_WORKER_CONCURRENCY="3",
+            TRIAGE_COLLECT_CONCURRENCY="5",
+            TRIAGE_COLLECT_PROCESSES="1",
+        )
         manage = [sys.executable, str(Path(ROOT) / "manage.py")]
         general = Worker([*manage, "run_worker"], env, tmp_path / "general.log")
         collector = Worker([*manage, "run_collector"], env, tmp_path / "collector.log")
@@ -46,11 +51,15 @@ def _ready_workers(log: str) -> set[str]:
 def test_the_collector_splits_its_threads_and_connections_over_its_processes_and_a_dead_one_is_seen(tmp_path):
     with RedisServer(tmp_path / "redis") as redis:
         env = worker_env(tmp_path, broker=redis.url(), TRIAGE_COLLECT_CONCURRENCY="5", TRIAGE_COLLECT_PROCESSES="2")
-        collector = Worker([sys.executable, str(Path(ROOT) / "manage.py"), "run_collector"], env,
-                           tmp_path / "collector.log")
+        collector = Worker(
+            [sys.executable, str(Path(ROOT) / "manage.py"), "run_collector"], env, tmp_path / "collector.log"
+        )
         with running(collector):
-            wait_until(lambda: _ready_workers(collector.log()) == {"collector1", "collector2"}, timeout=60,
-                       what="both collector workers")
+            wait_until(
+                lambda: _ready_workers(collector.log()) == {"collector1", "collector2"},
+                timeout=60,
+                what="both collector workers",
+            )
             assert len(re.findall(r"concurrency: 3 \(thread\)", collector.log())) == 2, collector.log()[-3000:]
             workers = _children(collector.process.pid)
             assert len(workers) == 2, workers
@@ -65,8 +74,9 @@ def test_the_collector_splits_its_threads_and_connections_over_its_processes_and
 def test_the_collector_stops_all_its_workers_on_sigterm(tmp_path):
     with RedisServer(tmp_path / "redis") as redis:
         env = worker_env(tmp_path, broker=redis.url(), TRIAGE_COLLECT_CONCURRENCY="4", TRIAGE_COLLECT_PROCESSES="2")
-        collector = Worker([sys.executable, str(Path(ROOT) / "manage.py"), "run_collector"], env,
-                           tmp_path / "collector.log")
+        collector = Worker(
+            [sys.executable, str(Path(ROOT) / "manage.py"), "run_collector"], env, tmp_path / "collector.log"
+        )
         with running(collector):
             wait_until(lambda: len(_ready_workers(collector.log())) == 2, timeout=60, what="both collector workers")
             workers = _children(collector.process.pid)

@@ -19,14 +19,21 @@ BANNER = "No worker is running"
 
 def _beat(seconds_ago: float) -> None:
     Heartbeat.objects.update_or_create(
-        name="worker", defaults={"seen_at": timezone.now() - dt.timedelta(seconds=seconds_ago)})
+        name="worker", defaults={"seen_at": timezone.now() - dt.timedelta(seconds=seconds_ago)}
+    )
 
 
 @pytest.fixture
 def queued_run(ticket, server):
     steps = [{"probe": "load", "params": {}}, {"probe": "sockets", "params": {}}]
-    return CollectionRun.objects.create(ticket=ticket, server=server, playbook_name="Host health", steps=steps,
-                                        state=RunState.QUEUED, enqueued_at=timezone.now())
+    return CollectionRun.objects.create(
+        ticket=ticket,
+        server=server,
+        playbook_name="Host health",
+        steps=steps,
+        state=RunState.QUEUED,
+        enqueued_at=timezone.now(),
+    )
 
 
 def test_healthz_is_503_with_the_reason_when_no_worker_ever_reported(client, db):

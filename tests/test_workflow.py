@@ -14,10 +14,15 @@ from triage.models import EventKind, Status, TicketEvent
 T0 = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
 
 ALLOWED = [
-    ("new", "triaging"), ("new", "waiting"), ("new", "resolved"),
-    ("triaging", "waiting"), ("triaging", "resolved"),
-    ("waiting", "triaging"), ("waiting", "resolved"),
-    ("resolved", "closed"), ("resolved", "triaging"),
+    ("new", "triaging"),
+    ("new", "waiting"),
+    ("new", "resolved"),
+    ("triaging", "waiting"),
+    ("triaging", "resolved"),
+    ("waiting", "triaging"),
+    ("waiting", "resolved"),
+    ("resolved", "closed"),
+    ("resolved", "triaging"),
     ("closed", "triaging"),
 ]
 ALL_PAIRS = [(a, b) for a in Status.values for b in Status.values]
@@ -45,8 +50,13 @@ def test_a_ticket_walks_the_whole_workflow_and_every_step_is_on_the_timeline(tic
     assert ticket.status == Status.CLOSED
     assert ticket.resolved_at is not None and ticket.closed_at is not None
     moves = [(e.data["from"], e.data["to"]) for e in ticket.events.filter(kind=EventKind.STATUS)]
-    assert moves == [("new", "triaging"), ("triaging", "waiting"), ("waiting", "triaging"),
-                     ("triaging", "resolved"), ("resolved", "closed")]
+    assert moves == [
+        ("new", "triaging"),
+        ("triaging", "waiting"),
+        ("waiting", "triaging"),
+        ("triaging", "resolved"),
+        ("resolved", "closed"),
+    ]
 
 
 def test_a_refused_transition_changes_nothing(ticket, tech):

@@ -28,8 +28,13 @@ from tests.conftest import free_port
 ROOT = Path(__file__).resolve().parent.parent
 REDIS_TRANSPORT = "triage.redis_transport:Transport"
 # As triage/settings.py sets them for a Redis broker: bounded sockets, one retry.
-REDIS_TRANSPORT_OPTIONS = {"socket_connect_timeout": 2, "socket_timeout": 2, "retry_on_timeout": False,
-                           "max_retries": 1, "visibility_timeout": 3600}
+REDIS_TRANSPORT_OPTIONS = {
+    "socket_connect_timeout": 2,
+    "socket_timeout": 2,
+    "retry_on_timeout": False,
+    "max_retries": 1,
+    "visibility_timeout": 3600,
+}
 
 
 def wait_until(condition: Callable[[], object], *, timeout: float, what: str, every: float = 0.1):
@@ -54,10 +59,18 @@ def database_url() -> str:
 
 
 def worker_env(tmp_path: Path, *, broker: str, database: str | None = None, **extra: str) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items()
-           if k not in ("DATABASE_URL", "CELERY_BROKER_URL", "TRIAGE_ENV", "DJANGO_SETTINGS_MODULE")}
-    env.update(DJANGO_SETTINGS_MODULE="triage.settings", TRIAGE_VAR_DIR=str(tmp_path / "var"),
-               DATABASE_URL=database or database_url(), CELERY_BROKER_URL=broker, **extra)
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if k not in ("DATABASE_URL", "CELERY_BROKER_URL", "TRIAGE_ENV", "DJANGO_SETTINGS_MODULE")
+    }
+    env.update(
+        DJANGO_SETTINGS_MODULE="triage.settings",
+        TRIAGE_VAR_DIR=str(tmp_path / "var"),
+        DATABASE_URL=database or database_url(),
+        CELERY_BROKER_URL=broker,
+        **extra,
+    )
     return env
 
 
@@ -77,9 +90,25 @@ class RedisServer:
     def start(self) -> RedisServer:
         log = open(self.dir / "redis.log", "ab")  # noqa: SIM115 - the child keeps it
         self.process = subprocess.Popen(
-            ["redis-server", "--port", str(self.port), "--bind", "127.0.0.1", "--dir", str(self.dir),
-             "--appendonly", "yes", "--appendfsync", "always", "--save", ""],
-            stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+            [
+                "redis-server",
+                "--port",
+                str(self.port),
+                "--bind",
+                "127.0.0.1",
+                "--dir",
+                str(self.dir),
+                "--appendonly",
+                "yes",
+                "--appendfsync",
+                "always",
+                "--save",
+                "",
+            ],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
         log.close()
         wait_until(self._answers, timeout=10, what=f"redis-server on port {self.port}")
         return self
@@ -88,8 +117,7 @@ class RedisServer:
         if self.process is not None and self.process.poll() is not None:
             raise AssertionError(f"redis-server exited: {(self.dir / 'redis.log').read_text()[-1000:]}")
         try:
-            out = subprocess.run(["redis-cli", "-p", str(self.port), "ping"], capture_output=True, text=True,
-                                 timeout=5)
+            out = subprocess.run(["redis-cli", "-p", str(self.port), "ping"], capture_output=True, text=True, timeout=5)
         except subprocess.TimeoutExpired:
             return False
         return out.stdout.strip() == "PONG"
@@ -124,8 +152,13 @@ def app_broker(url: str) -> Iterator[None]:
         with contextlib.suppress(AttributeError, KeyError):
             app.__dict__["amqp"]._producer_pool = None
 
-    app.conf.update(broker_url=url, broker_read_url=url, broker_write_url=url, broker_transport=REDIS_TRANSPORT,
-                    broker_transport_options=REDIS_TRANSPORT_OPTIONS)
+    app.conf.update(
+        broker_url=url,
+        broker_read_url=url,
+        broker_write_url=url,
+        broker_transport=REDIS_TRANSPORT,
+        broker_transport_options=REDIS_TRANSPORT_OPTIONS,
+    )
     reset_pools()
     try:
         yield
@@ -148,8 +181,9 @@ class Worker:
 
     def spawn(self) -> None:
         log = open(self.log_path, "ab")  # noqa: SIM115 - the child keeps it
-        self.process = subprocess.Popen(self.argv, cwd=ROOT, env=self.env, stdout=log, stderr=subprocess.STDOUT,
-                                        start_new_session=True)
+        self.process = subprocess.Popen(
+            self.argv, cwd=ROOT, env=self.env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+        )
         log.close()
 
     def wait_ready(self, timeout: float = 60) -> None:
@@ -219,11 +253,19 @@ class PostgresCluster:
         self.port = free_port()
 
     def _as_postgres(self, program: str, *args: str, timeout: float = 60) -> None:
-        result = subprocess.run(["runuser", "-u", "postgres", "--", str(self.bin / program), *args],
-                                capture_output=True, text=True, timeout=timeout, check=False)
+        result = subprocess.run(
+            ["runuser", "-u", "postgres", "--", str(self.bin / program), *args],
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            check=False,
+        )
         if result.returncode:
-            log = (self.dir / "postgres.log").read_text(errors="replace")[-2000:] if (
-                self.dir / "postgres.log").exists() else ""
+            log = (
+                (self.dir / "postgres.log").read_text(errors="replace")[-2000:]
+                if (self.dir / "postgres.log").exists()
+                else ""
+            )
             raise RuntimeError(f"{program} {' '.join(args)} exited {result.returncode}: {result.stderr}{log}")
 
     def url(self, database: str = "postgres") -> str:
@@ -231,16 +273,26 @@ class PostgresCluster:
 
     def start(self) -> None:
         options = f"-p {self.port} -k {self.dir} -c listen_addresses=127.0.0.1 -c fsync=off"
-        self._as_postgres("pg_ctl", "-D", str(self.data), "-o", options, "-l", str(self.dir / "postgres.log"),
-                          "-w", "-t", "30", "start")
+        self._as_postgres(
+            "pg_ctl",
+            "-D",
+            str(self.data),
+            "-o",
+            options,
+            "-l",
+            str(self.dir / "postgres.log"),
+            "-w",
+            "-t",
+            "30",
+            "start",
+        )
 
     def stop(self, mode: str = "fast") -> None:
         """`fast` ends every session at once (clients see their connection drop), as a restart does."""
         self._as_postgres("pg_ctl", "-D", str(self.data), "-m", mode, "-w", "-t", "30", "stop")
 
     def __enter__(self) -> PostgresCluster:
-        self._as_postgres("initdb", "-D", str(self.data), "-A", "trust", "-U", "postgres", "--no-sync",
-                          "-E", "UTF8")
+        self._as_postgres("initdb", "-D", str(self.data), "-A", "trust", "-U", "postgres", "--no-sync", "-E", "UTF8")
         self.start()
         return self
 

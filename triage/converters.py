@@ -13,4 +13,3 @@ class IdConverter:
 
     def to_url(self, value: int) -> str:
         return str(int(value))
-

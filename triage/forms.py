@@ -89,14 +89,17 @@ class TicketCreateForm(forms.Form):
     description = forms.CharField(widget=forms.Textarea(attrs={"rows": 8}), max_length=100_000)
     priority = forms.TypedChoiceField(choices=Priority.choices, coerce=int, initial=Priority.P3)
     servers = forms.ModelMultipleChoiceField(
-        queryset=Server.objects.select_related("customer").order_by("customer__name", "name"), required=False,
+        queryset=Server.objects.select_related("customer").order_by("customer__name", "name"),
+        required=False,
         help_text="Affected servers of this customer.",
     )
     tags = TagNamesField(required=False, max_length=400, help_text="Comma-separated, e.g. mail, slow-send")
     assignee = forms.ModelChoiceField(queryset=selectors.assignable_users(), required=False)
     requester = ContactChoiceField(
-        queryset=Contact.objects.select_related("customer").order_by("customer__name", "email"), required=False,
-        empty_label="Nobody in particular", help_text="Who the ticket is for: public replies are mailed to them.",
+        queryset=Contact.objects.select_related("customer").order_by("customer__name", "email"),
+        required=False,
+        empty_label="Nobody in particular",
+        help_text="Who the ticket is for: public replies are mailed to them.",
     )
     attachments = AttachmentsField()
 
@@ -155,15 +158,19 @@ class SendReplyForm(ReplyForm):
 
 
 class AssignForm(forms.Form):
-    assignee = forms.ModelChoiceField(queryset=selectors.assignable_users(), required=False,
-                                      empty_label="Unassigned")
+    assignee = forms.ModelChoiceField(queryset=selectors.assignable_users(), required=False, empty_label="Unassigned")
 
 
 class StatusForm(forms.Form):
     status = forms.ChoiceField(choices=Status.choices)
     note = forms.CharField(max_length=2000, required=False, widget=forms.TextInput)
-    fixed_by = forms.TypedChoiceField(coerce=int, required=False, empty_value=None, label="Fixed by",
-                                      help_text="When resolving: which suggested fix solved it.")
+    fixed_by = forms.TypedChoiceField(
+        coerce=int,
+        required=False,
+        empty_value=None,
+        label="Fixed by",
+        help_text="When resolving: which suggested fix solved it.",
+    )
 
     def __init__(self, *args, ticket, recipes=(), **kwargs):
         """``recipes``: (id, title) of the fixes suggested on the ticket; without any, no "fixed by" choice."""
@@ -174,8 +181,10 @@ class StatusForm(forms.Form):
         # moves it; every status the workflow allows from there follows. Any status validates here:
         # clean_status says why a move is refused (a stale page gets a sentence, not "not one of the
         # available choices").
-        self.fields["status"].widget.choices = [(ticket.status, f"{Status(ticket.status).label} (now)"),
-                                                *((s, Status(s).label) for s in allowed)]
+        self.fields["status"].widget.choices = [
+            (ticket.status, f"{Status(ticket.status).label} (now)"),
+            *((s, Status(s).label) for s in allowed),
+        ]
         self.fields["status"].initial = ticket.status
         recipes = list(recipes)
         if recipes and Status.RESOLVED in allowed:
@@ -188,8 +197,11 @@ class StatusForm(forms.Form):
         if data.get("fixed_by") is not None and data.get("status") != Status.RESOLVED:
             self.add_error("fixed_by", "Record the fix that solved it when resolving the ticket.")
         if data.get("status") == self.ticket.status and not data.get("note", "").strip():
-            self.add_error("status", f"The ticket is already {Status(self.ticket.status).label.lower()}: "
-                                     "choose the status to move it to, or write a note.")
+            self.add_error(
+                "status",
+                f"The ticket is already {Status(self.ticket.status).label.lower()}: "
+                "choose the status to move it to, or write a note.",
+            )
         return data
 
     def clean_status(self):
@@ -212,8 +224,9 @@ class TagsForm(forms.Form):
 
 
 class ServersForm(forms.Form):
-    servers = forms.ModelMultipleChoiceField(queryset=Server.objects.none(), required=False,
-                                             widget=forms.CheckboxSelectMultiple)
+    servers = forms.ModelMultipleChoiceField(
+        queryset=Server.objects.none(), required=False, widget=forms.CheckboxSelectMultiple
+    )
 
     def __init__(self, *args, ticket, **kwargs):
         super().__init__(*args, **kwargs)
@@ -251,8 +264,7 @@ class _UserForm(forms.Form):
 
 
 class LinkForm(_UserForm):
-    other = TicketNumberField(label="Related ticket", widget=forms.TextInput(attrs={"size": 8,
-                                                                                    "placeholder": "#123"}))
+    other = TicketNumberField(label="Related ticket", widget=forms.TextInput(attrs={"size": 8, "placeholder": "#123"}))
 
 
 class UnlinkForm(forms.Form):
@@ -262,8 +274,9 @@ class UnlinkForm(forms.Form):
 class MergeForm(_UserForm):
     """Step one names the survivor and shows both subjects; step two (``confirm``) merges."""
 
-    into = TicketNumberField(label="Merge into ticket", widget=forms.TextInput(attrs={"size": 8,
-                                                                                      "placeholder": "#123"}))
+    into = TicketNumberField(
+        label="Merge into ticket", widget=forms.TextInput(attrs={"size": 8, "placeholder": "#123"})
+    )
     confirm = forms.BooleanField(required=False, widget=forms.HiddenInput)
 
 
@@ -287,22 +300,42 @@ class QueueFilterForm(forms.Form):
 
     STATUS_CHOICES = [("open", "Open"), ("all", "All"), *Status.choices]
 
-    status = forms.ChoiceField(choices=STATUS_CHOICES, required=False, initial="open",
-                               help_text='"open" (every status before resolved), "all", or one status')
-    priority = forms.TypedChoiceField(choices=[("", "Any"), *Priority.choices], coerce=int,
-                                      required=False, empty_value=None)
+    status = forms.ChoiceField(
+        choices=STATUS_CHOICES,
+        required=False,
+        initial="open",
+        help_text='"open" (every status before resolved), "all", or one status',
+    )
+    priority = forms.TypedChoiceField(
+        choices=[("", "Any"), *Priority.choices], coerce=int, required=False, empty_value=None
+    )
     assignee = forms.CharField(required=False, max_length=12, help_text='"me", "none" (unassigned) or a user id')
-    customer = forms.ModelChoiceField(queryset=Customer.objects.order_by("name"), required=False,
-                                      empty_label="Any customer", help_text="A customer's id",
-                                      error_messages={"invalid_choice": "No such customer."})
+    customer = forms.ModelChoiceField(
+        queryset=Customer.objects.order_by("name"),
+        required=False,
+        empty_label="Any customer",
+        help_text="A customer's id",
+        error_messages={"invalid_choice": "No such customer."},
+    )
     tag = forms.CharField(required=False, max_length=40, help_text="A tag's name")
-    at_risk = forms.BooleanField(required=False, label="SLA at risk", widget=FlagInput,
-                                 help_text="Only tickets whose SLA is breached or nearly due")
+    at_risk = forms.BooleanField(
+        required=False,
+        label="SLA at risk",
+        widget=FlagInput,
+        help_text="Only tickets whose SLA is breached or nearly due",
+    )
     q = forms.CharField(required=False, max_length=200, label="Search", help_text="Full-text search, or #123")
-    sort = forms.ChoiceField(choices=[(k, label) for k, (label, _) in selectors.SORTS.items()], required=False,
-                             initial=selectors.DEFAULT_SORT)
-    cursor = forms.CharField(required=False, max_length=500, widget=forms.HiddenInput,
-                             help_text="From a page's next_cursor or previous_cursor")
+    sort = forms.ChoiceField(
+        choices=[(k, label) for k, (label, _) in selectors.SORTS.items()],
+        required=False,
+        initial=selectors.DEFAULT_SORT,
+    )
+    cursor = forms.CharField(
+        required=False,
+        max_length=500,
+        widget=forms.HiddenInput,
+        help_text="From a page's next_cursor or previous_cursor",
+    )
 
     def clean_assignee(self):
         value = self.cleaned_data["assignee"].strip()
@@ -383,15 +416,17 @@ class UserCreateForm(forms.Form):
     email = forms.EmailField(required=False)
     first_name = forms.CharField(max_length=150, required=False)
     last_name = forms.CharField(max_length=150, required=False)
-    roles = forms.MultipleChoiceField(choices=[(r, r.title()) for r in access.ROLES],
-                                      widget=forms.CheckboxSelectMultiple)
+    roles = forms.MultipleChoiceField(
+        choices=[(r, r.title()) for r in access.ROLES], widget=forms.CheckboxSelectMultiple
+    )
     password = forms.CharField(widget=forms.PasswordInput, strip=False)
     # A name taken in another letter case and a weak password are refused by services.user_create.
 
 
 class UserRolesForm(forms.Form):
-    roles = forms.MultipleChoiceField(choices=[(r, r.title()) for r in access.ROLES],
-                                      widget=forms.CheckboxSelectMultiple, required=False)
+    roles = forms.MultipleChoiceField(
+        choices=[(r, r.title()) for r in access.ROLES], widget=forms.CheckboxSelectMultiple, required=False
+    )
     is_active = forms.BooleanField(required=False, label="Active")
 
 
@@ -403,7 +438,10 @@ def _time_zone_choices() -> list[tuple[str, str]]:
 
 def _hours_field(label: str, initial: str) -> forms.CharField:
     return forms.CharField(
-        label=label, required=False, max_length=200, initial=initial,
+        label=label,
+        required=False,
+        max_length=200,
+        initial=initial,
         help_text="e.g. 09:00-17:00 or 08:00-12:00, 13:00-17:00; empty for a day off.",
     )
 
@@ -421,18 +459,24 @@ class BusinessCalendarForm(forms.Form):
     sat = _hours_field("Saturday", "")
     sun = _hours_field("Sunday", "")
     holidays = forms.CharField(
-        required=False, max_length=20_000, widget=forms.Textarea(attrs={"rows": 6}),
+        required=False,
+        max_length=20_000,
+        widget=forms.Textarea(attrs={"rows": 6}),
         help_text="One per line: date and name, e.g. 2026-12-25 Christmas Day. No SLA time runs on them.",
     )
 
     def __init__(self, *args, calendar: BusinessCalendar | None = None, **kwargs):
         if calendar is not None:
             rows = calendar.weekly_rows()
-            kwargs.setdefault("initial", {
-                "name": calendar.name, "time_zone": calendar.time_zone,
-                "holidays": business_hours.format_holiday_lines(calendar.holidays),
-                **{key: hours for key, (_, hours) in zip(business_hours.WEEKDAYS, rows, strict=True)},
-            })
+            kwargs.setdefault(
+                "initial",
+                {
+                    "name": calendar.name,
+                    "time_zone": calendar.time_zone,
+                    "holidays": business_hours.format_holiday_lines(calendar.holidays),
+                    **{key: hours for key, (_, hours) in zip(business_hours.WEEKDAYS, rows, strict=True)},
+                },
+            )
         super().__init__(*args, **kwargs)
         self.calendar = calendar
 
@@ -468,6 +512,8 @@ class BusinessCalendarForm(forms.Form):
 
 class SlaTierCalendarForm(forms.Form):
     calendar = forms.ModelChoiceField(
-        queryset=BusinessCalendar.objects.order_by("name"), required=False, empty_label="None: 24x7",
+        queryset=BusinessCalendar.objects.order_by("name"),
+        required=False,
+        empty_label="None: 24x7",
         help_text="The SLA clock runs only in this calendar's working hours.",
     )

@@ -35,5 +35,8 @@ class WorkerHealth:
 def worker_health() -> WorkerHealth:
     """The worker is alive when its heartbeat is at most TRIAGE_WORKER_HEARTBEAT_MAX_AGE seconds old."""
     beat = Heartbeat.objects.filter(name="worker").only("seen_at").first()
-    return WorkerHealth(last_seen=beat.seen_at if beat else None, now=timezone.now(),
-                        max_age=dt.timedelta(seconds=settings.TRIAGE_WORKER_HEARTBEAT_MAX_AGE))
+    return WorkerHealth(
+        last_seen=beat.seen_at if beat else None,
+        now=timezone.now(),
+        max_age=dt.timedelta(seconds=settings.TRIAGE_WORKER_HEARTBEAT_MAX_AGE),
+    )

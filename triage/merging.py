@@ -51,13 +51,17 @@ def merge_refusal(*, source: Ticket, into: Ticket, has_merged: bool | None = Non
     if source.merged_into_id is not None:
         return f"{source.reference} is already merged into #{source.merged_into_id}."
     if source.customer_id != into.customer_id:
-        return (f"{source.reference} is for {source.customer.name} and {into.reference} for {into.customer.name}: "
-                "only tickets of the same customer can be merged.")
+        return (
+            f"{source.reference} is for {source.customer.name} and {into.reference} for {into.customer.name}: "
+            "only tickets of the same customer can be merged."
+        )
     if has_merged is None:
         has_merged = source.merged_tickets.exists()
     if has_merged:
-        return (f"Tickets were merged into {source.reference}, so it cannot be merged in turn: "
-                f"merge {into.reference} into {source.reference} instead.")
+        return (
+            f"Tickets were merged into {source.reference}, so it cannot be merged in turn: "
+            f"merge {into.reference} into {source.reference} instead."
+        )
     try:
         workflow.check_merge_close(current=source.status)
     except workflow.TransitionRefused as exc:
@@ -76,8 +80,9 @@ def tickets_merge(*, sources: Iterable[Ticket], into: Ticket, by, now: datetime 
         raise ValidationError("Choose the tickets to merge.")
     with transaction.atomic():
         # Every row locked in one statement, in id order: the fixed order is what rules out deadlocks.
-        locked = {t.pk: t for t in Ticket.objects.select_for_update().filter(
-            pk__in=[*source_ids, into.pk]).order_by("pk")}
+        locked = {
+            t.pk: t for t in Ticket.objects.select_for_update().filter(pk__in=[*source_ids, into.pk]).order_by("pk")
+        }
         if into.pk not in locked:
             raise ValidationError(f"There is no ticket {into.reference}.")
         survivor = locked[into.pk]
@@ -100,16 +105,30 @@ def _merge_one(*, source: Ticket, survivor: Ticket, by, now: datetime) -> None:
     source.merged_into = survivor
     source.save(update_fields=["merged_into"])
     if source.status != Status.CLOSED:
-        services.status_apply_locked(ticket=source, status=Status.CLOSED, by=by, note=note, now=now,
-                                     data={"merged_into": survivor.pk})
+        services.status_apply_locked(
+            ticket=source, status=Status.CLOSED, by=by, note=note, now=now, data={"merged_into": survivor.pk}
+        )
     else:
         services._changed(source, now=now)
         source.save(update_fields=["updated_at", "version"])
-    services._event(ticket=source, kind=EventKind.MERGE, actor=by, at=now, version=source.version,
-                    body=note, data={"into": survivor.pk, "subject": survivor.subject})
-    services._event(ticket=survivor, kind=EventKind.MERGE, actor=by, at=now, version=survivor.version,
-                    body=f"Merged {source.reference} into this ticket.",
-                    data={"source": source.pk, "subject": source.subject})
+    services._event(
+        ticket=source,
+        kind=EventKind.MERGE,
+        actor=by,
+        at=now,
+        version=source.version,
+        body=note,
+        data={"into": survivor.pk, "subject": survivor.subject},
+    )
+    services._event(
+        ticket=survivor,
+        kind=EventKind.MERGE,
+        actor=by,
+        at=now,
+        version=survivor.version,
+        body=f"Merged {source.reference} into this ticket.",
+        data={"source": source.pk, "subject": source.subject},
+    )
     # Collections, sweep findings and fix verdicts (diagnostics') follow, through the desk's extension point.
     extensions.ticket_merged(source=source, survivor=survivor)
     _move_links(source=source, survivor=survivor)
@@ -123,8 +142,9 @@ def _move_links(*, source: Ticket, survivor: Ticket) -> None:
         other = link.other(source.pk)
         if other != survivor.pk:
             low, high = sorted((other, survivor.pk))
-            TicketLink.objects.get_or_create(low_id=low, high_id=high, defaults={
-                "created_by_id": link.created_by_id, "created_at": link.created_at})
+            TicketLink.objects.get_or_create(
+                low_id=low, high_id=high, defaults={"created_by_id": link.created_by_id, "created_at": link.created_at}
+            )
 
 
 def _union_servers_and_tags(*, survivor: Ticket, source_ids: list[int], by, now: datetime) -> None:
@@ -138,8 +158,14 @@ def _union_servers_and_tags(*, survivor: Ticket, source_ids: list[int], by, now:
             continue
         before = sorted(manager.values_list("name", flat=True))
         manager.add(*extra)
-        services._event(ticket=survivor, kind=kind, actor=by, at=now, version=survivor.version,
-                        data={"from": before, "to": sorted([*before, *(o.name for o in extra)])})
+        services._event(
+            ticket=survivor,
+            kind=kind,
+            actor=by,
+            at=now,
+            version=survivor.version,
+            data={"from": before, "to": sorted([*before, *(o.name for o in extra)])},
+        )
 
 
 def _union_people(*, survivor: Ticket, sources: list[Ticket], by, now: datetime) -> None:
@@ -152,19 +178,29 @@ def _union_people(*, survivor: Ticket, sources: list[Ticket], by, now: datetime)
         wanted += [source.requester] if source.requester_id else []
         wanted += list(source.ccs.order_by("email"))
     ccs = list({c.pk: c for c in wanted if requester is None or c.pk != requester.pk}.values())
-    kept, left_out = ccs[:services.MAX_CCS], ccs[services.MAX_CCS:]
-    before = (survivor.requester.email if survivor.requester_id else None,
-              sorted(survivor.ccs.values_list("email", flat=True)))
+    kept, left_out = ccs[: services.MAX_CCS], ccs[services.MAX_CCS :]
+    before = (
+        survivor.requester.email if survivor.requester_id else None,
+        sorted(survivor.ccs.values_list("email", flat=True)),
+    )
     after = (requester.email if requester else None, sorted(c.email for c in kept))
     if before == after:
         return
     survivor.requester = requester
     survivor.save(update_fields=["requester"])
     survivor.ccs.set(kept)
-    body = (f"Not copied (at most {services.MAX_CCS} in copy): {', '.join(c.email for c in left_out)}."
-            if left_out else "")
-    services._event(ticket=survivor, kind=EventKind.PEOPLE, actor=by, at=now, version=survivor.version, body=body,
-                    data={"requester": {"from": before[0], "to": after[0]}, "ccs": {"from": before[1], "to": after[1]}})
+    body = (
+        f"Not copied (at most {services.MAX_CCS} in copy): {', '.join(c.email for c in left_out)}." if left_out else ""
+    )
+    services._event(
+        ticket=survivor,
+        kind=EventKind.PEOPLE,
+        actor=by,
+        at=now,
+        version=survivor.version,
+        body=body,
+        data={"requester": {"from": before[0], "to": after[0]}, "ccs": {"from": before[1], "to": after[1]}},
+    )
 
 
 # --- Links ------------------------------------------------------------------------------
@@ -186,8 +222,14 @@ def _link_entries(*, a: Ticket, b: Ticket, by, now: datetime, added: bool) -> No
     for this, other in ((a, b), (b, a)):
         services._changed(this, now=now)
         this.save(update_fields=["updated_at", "version"])
-        services._event(ticket=this, kind=EventKind.LINK, actor=by, at=now, version=this.version,
-                        data={"other": other.pk, "added": added})
+        services._event(
+            ticket=this,
+            kind=EventKind.LINK,
+            actor=by,
+            at=now,
+            version=this.version,
+            data={"other": other.pk, "added": added},
+        )
 
 
 def ticket_link(*, ticket: Ticket, other: Ticket, by, now: datetime | None = None) -> TicketLink:

@@ -80,8 +80,10 @@ class BusinessCalendar(models.Model):
     def weekly_rows(self) -> list[tuple[str, str]]:
         """(weekday name, '09:00-17:00' or '') for display."""
         weekly = business_hours.parse_weekly(self.weekly_hours)
-        return [(name, business_hours.format_intervals(day)) for name, day in zip(
-            business_hours.WEEKDAY_NAMES, weekly, strict=True)]
+        return [
+            (name, business_hours.format_intervals(day))
+            for name, day in zip(business_hours.WEEKDAY_NAMES, weekly, strict=True)
+        ]
 
 
 class SlaTier(models.Model):
@@ -241,8 +243,9 @@ class Ticket(models.Model):
     tags = models.ManyToManyField(Tag, blank=True, related_name="tickets")
     # Who the ticket is for (public replies are mailed to them) and who is copied: contacts of the
     # ticket's customer (services.ticket_set_people checks it).
-    requester = models.ForeignKey(Contact, null=True, blank=True, on_delete=models.SET_NULL,
-                                  related_name="requested_tickets")
+    requester = models.ForeignKey(
+        Contact, null=True, blank=True, on_delete=models.SET_NULL, related_name="requested_tickets"
+    )
     ccs = models.ManyToManyField(Contact, blank=True, related_name="copied_tickets")
 
     created_at = models.DateTimeField(default=timezone.now)
@@ -444,8 +447,9 @@ class Macro(models.Model):
     class Meta:
         ordering = ["name"]
         constraints = [
-            models.CheckConstraint(condition=~(Q(assign_to_me=True) & Q(assign_to__isnull=False)),
-                                   name="macro_assigns_to_one"),
+            models.CheckConstraint(
+                condition=~(Q(assign_to_me=True) & Q(assign_to__isnull=False)), name="macro_assigns_to_one"
+            ),
         ]
 
     def __str__(self) -> str:

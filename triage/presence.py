@@ -49,6 +49,7 @@ def presence_others(*, ticket_id: int, user, now: float | None = None) -> list[P
     """Everyone but ``user`` active on the ticket within ``FRESH`` seconds, typists first."""
     now = time.time() if now is None else now
     entries = cache.get(_key(ticket_id)) or {}
-    others = [Presence(uid, name, doing) for uid, (name, doing, at) in entries.items()
-              if uid != user.pk and now - at < FRESH]
+    others = [
+        Presence(uid, name, doing) for uid, (name, doing, at) in entries.items() if uid != user.pk and now - at < FRESH
+    ]
     return sorted(others, key=lambda p: (-_RANK[p.doing], p.name))

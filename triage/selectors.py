@@ -67,8 +67,13 @@ def ticket_search(queryset: QuerySet, *, text: str) -> QuerySet:
     number = TICKET_NUMBER.match(text)
     if connection.vendor == "postgresql":
         # The search text is a bound parameter; only our constant expression is formatted in.
-        matches = Q(RawSQL(f"{TICKET_DOCUMENT_SQL} @@ websearch_to_tsquery('english'::regconfig, %s)", [text],  # noqa: S611
-                           output_field=BooleanField()))
+        matches = Q(
+            RawSQL(  # noqa: S611
+                f"{TICKET_DOCUMENT_SQL} @@ websearch_to_tsquery('english'::regconfig, %s)",
+                [text],
+                output_field=BooleanField(),
+            )
+        )
     else:
         matches = Q(subject__icontains=text) | Q(description__icontains=text)
     if number:
@@ -122,8 +127,9 @@ def _attach_tags(tickets: list[Ticket]) -> None:
 
 def ticket_detail(*, user, ticket_id: int) -> Ticket:
     access.ticket_access(user=user, action="view")
-    return Ticket.objects.select_related("customer__sla_tier__calendar", "assignee", "created_by",
-                                         "merged_into", "requester").get(pk=ticket_id)
+    return Ticket.objects.select_related(
+        "customer__sla_tier__calendar", "assignee", "created_by", "merged_into", "requester"
+    ).get(pk=ticket_id)
 
 
 def ticket_timeline(*, ticket: Ticket) -> list[TicketEvent]:
@@ -133,8 +139,12 @@ def ticket_timeline(*, ticket: Ticket) -> list[TicketEvent]:
     each with ``merged_from`` set to the ticket it was written on (None for the ticket's own)."""
     files = Prefetch("attachments", queryset=Attachment.objects.defer("content").order_by("id"))
     ids = [ticket.pk, *Ticket.objects.filter(merged_into=ticket).values_list("pk", flat=True)]
-    events = list(TicketEvent.objects.filter(ticket_id__in=ids).select_related("actor").prefetch_related(files)
-                  .order_by("created_at", "id"))
+    events = list(
+        TicketEvent.objects.filter(ticket_id__in=ids)
+        .select_related("actor")
+        .prefetch_related(files)
+        .order_by("created_at", "id")
+    )
     for event in events:
         event.merged_from = event.ticket_id if event.ticket_id != ticket.pk else None
     return events
@@ -217,12 +227,17 @@ def assignable_users() -> QuerySet:
 def customer_list(*, user) -> QuerySet:
     access.customer_access(user=user, action="view")
     # The first contact's address, as Customer.first_contact picks it (Contact's ordering).
-    first_contact = (Contact.objects.filter(customer=OuterRef("pk")).order_by(*Contact._meta.ordering)
-                     .values("email")[:1])
-    return Customer.objects.select_related("sla_tier").annotate(
-        server_count=Count("servers", distinct=True),
-        first_contact_email=Subquery(first_contact),
-    ).order_by("name")
+    first_contact = (
+        Contact.objects.filter(customer=OuterRef("pk")).order_by(*Contact._meta.ordering).values("email")[:1]
+    )
+    return (
+        Customer.objects.select_related("sla_tier")
+        .annotate(
+            server_count=Count("servers", distinct=True),
+            first_contact_email=Subquery(first_contact),
+        )
+        .order_by("name")
+    )
 
 
 def customer_open_ticket_counts() -> dict[int, int]:
@@ -237,10 +252,13 @@ def customer_detail(*, user, customer_id: int) -> Customer:
 
 def customer_contacts(*, customer: Customer) -> list[Contact]:
     """The customer's contacts, the first (main) one first, each with how many open tickets name them."""
-    return list(customer.contacts.annotate(
-        open_requested=Count("requested_tickets", filter=Q(requested_tickets__status__in=OPEN_STATUSES),
-                             distinct=True),
-    ))
+    return list(
+        customer.contacts.annotate(
+            open_requested=Count(
+                "requested_tickets", filter=Q(requested_tickets__status__in=OPEN_STATUSES), distinct=True
+            ),
+        )
+    )
 
 
 def ticket_people(*, ticket: Ticket) -> tuple[Contact | None, list[Contact]]:

@@ -58,8 +58,16 @@ class TicketChanged(Exception):
         self.current = current
 
 
-def _event(*, ticket: Ticket, kind: str, actor=None, body: str = "", data: dict | None = None, at: datetime,
-           version: int | None = None) -> TicketEvent:
+def _event(
+    *,
+    ticket: Ticket,
+    kind: str,
+    actor=None,
+    body: str = "",
+    data: dict | None = None,
+    at: datetime,
+    version: int | None = None,
+) -> TicketEvent:
     """The one writer of timeline entries: the row, then its publication on the desk's event bus
     (webhooks, mail: see triage.events), both in the caller's transaction."""
     event = TicketEvent.objects.create(
@@ -103,8 +111,9 @@ def ticket_check_version(*, ticket: Ticket, expected_version: int) -> Ticket:
 def check_not_merged(ticket: Ticket) -> None:
     """A merged ticket takes no more changes: its work goes on on the ticket it was merged into."""
     if ticket.merged_into_id is not None:
-        raise ValidationError(f"{ticket.reference} was merged into #{ticket.merged_into_id}: "
-                              f"work on #{ticket.merged_into_id} instead.")
+        raise ValidationError(
+            f"{ticket.reference} was merged into #{ticket.merged_into_id}: work on #{ticket.merged_into_id} instead."
+        )
 
 
 def _changed(ticket: Ticket, *, now: datetime) -> None:
@@ -195,11 +204,24 @@ def ticket_create(
     data = {"priority": priority, "customer": customer.name}
     if requester is not None or ccs:
         data.update(requester=requester.email if requester else None, ccs=[c.email for c in ccs])
-    _event(ticket=ticket, kind=EventKind.CREATED, actor=created_by, body=description, at=now,
-           data=data, version=ticket.version)
+    _event(
+        ticket=ticket,
+        kind=EventKind.CREATED,
+        actor=created_by,
+        body=description,
+        at=now,
+        data=data,
+        version=ticket.version,
+    )
     if assignee is not None:
-        _event(ticket=ticket, kind=EventKind.ASSIGNMENT, actor=created_by, at=now,
-               data={"from": None, "to": assignee.get_username()}, version=ticket.version)
+        _event(
+            ticket=ticket,
+            kind=EventKind.ASSIGNMENT,
+            actor=created_by,
+            at=now,
+            data={"from": None, "to": assignee.get_username()},
+            version=ticket.version,
+        )
     return ticket
 
 
@@ -225,8 +247,9 @@ def ticket_reply(
     ticket.save(update_fields=["first_response_at", "next_due_at", "updated_at", "version"])
     event = _event(ticket=ticket, kind=EventKind.REPLY, actor=author, body=body, at=now, version=ticket.version)
     if target is not None:
-        ticket_change_status(ticket=ticket, status=target, by=author, now=now,
-                             note="" if status else "First public reply.")
+        ticket_change_status(
+            ticket=ticket, status=target, by=author, now=now, note="" if status else "First public reply."
+        )
     return event
 
 
@@ -252,14 +275,25 @@ def ticket_assign(
     ticket.assignee = assignee
     _changed(ticket, now=now)
     ticket.save(update_fields=["assignee", "updated_at", "version"])
-    _event(ticket=ticket, kind=EventKind.ASSIGNMENT, actor=by, at=now, version=ticket.version,
-           data={"from": before, "to": assignee.get_username() if assignee else None})
+    _event(
+        ticket=ticket,
+        kind=EventKind.ASSIGNMENT,
+        actor=by,
+        at=now,
+        version=ticket.version,
+        data={"from": before, "to": assignee.get_username() if assignee else None},
+    )
     return ticket
 
 
 @transaction.atomic
 def ticket_change_status(
-    *, ticket: Ticket, status: str, by, note: str = "", now: datetime | None = None,
+    *,
+    ticket: Ticket,
+    status: str,
+    by,
+    note: str = "",
+    now: datetime | None = None,
     expected_version: int | None = None,
 ) -> Ticket:
     """Move the ticket along the workflow; raises workflow.TransitionRefused."""
@@ -296,9 +330,20 @@ def status_apply_locked(
     _changed(ticket, now=now)
     _refresh_sla(ticket)
     ticket.save()
-    _event(ticket=ticket, kind=EventKind.STATUS, actor=by, body=note, at=now, version=ticket.version,
-           data={"from": current, "to": status, "reopened": workflow.is_reopening(current=current, target=status),
-                 **(data or {})})
+    _event(
+        ticket=ticket,
+        kind=EventKind.STATUS,
+        actor=by,
+        body=note,
+        at=now,
+        version=ticket.version,
+        data={
+            "from": current,
+            "to": status,
+            "reopened": workflow.is_reopening(current=current, target=status),
+            **(data or {}),
+        },
+    )
     return ticket
 
 
@@ -315,8 +360,14 @@ def ticket_change_priority(
     _changed(ticket, now=now)
     _refresh_sla(ticket)
     ticket.save()
-    _event(ticket=ticket, kind=EventKind.PRIORITY, actor=by, at=now, version=ticket.version,
-           data={"from": before, "to": priority})
+    _event(
+        ticket=ticket,
+        kind=EventKind.PRIORITY,
+        actor=by,
+        at=now,
+        version=ticket.version,
+        data={"from": before, "to": priority},
+    )
     return ticket
 
 
@@ -334,8 +385,9 @@ def ticket_set_tags(
     ticket.tags.set(tags)
     _changed(ticket, now=now)
     ticket.save(update_fields=["updated_at", "version"])
-    _event(ticket=ticket, kind=EventKind.TAGS, actor=by, at=now, version=ticket.version,
-           data={"from": before, "to": after})
+    _event(
+        ticket=ticket, kind=EventKind.TAGS, actor=by, at=now, version=ticket.version, data={"from": before, "to": after}
+    )
     return ticket
 
 
@@ -353,14 +405,25 @@ def ticket_set_servers(
     ticket.servers.set(servers)
     _changed(ticket, now=now)
     ticket.save(update_fields=["updated_at", "version"])
-    _event(ticket=ticket, kind=EventKind.SERVERS, actor=by, at=now, version=ticket.version,
-           data={"from": before, "to": after})
+    _event(
+        ticket=ticket,
+        kind=EventKind.SERVERS,
+        actor=by,
+        at=now,
+        version=ticket.version,
+        data={"from": before, "to": after},
+    )
     return ticket
 
 
 @transaction.atomic
 def ticket_set_people(
-    *, ticket: Ticket, requester: Contact | None, ccs: Iterable[Contact], by, now: datetime | None = None,
+    *,
+    ticket: Ticket,
+    requester: Contact | None,
+    ccs: Iterable[Contact],
+    by,
+    now: datetime | None = None,
     expected_version: int | None = None,
 ) -> Ticket:
     """Who the ticket is for and who is copied: contacts of its customer (public replies are mailed
@@ -378,13 +441,22 @@ def ticket_set_people(
     ticket.ccs.set(ccs)
     _changed(ticket, now=now)
     ticket.save(update_fields=["requester", "updated_at", "version"])
-    _event(ticket=ticket, kind=EventKind.PEOPLE, actor=by, at=now, version=ticket.version,
-           data={"requester": {"from": before_requester, "to": after_requester},
-                 "ccs": {"from": before_ccs, "to": after_ccs}})
+    _event(
+        ticket=ticket,
+        kind=EventKind.PEOPLE,
+        actor=by,
+        at=now,
+        version=ticket.version,
+        data={
+            "requester": {"from": before_requester, "to": after_requester},
+            "ccs": {"from": before_ccs, "to": after_ccs},
+        },
+    )
     return ticket
 
 
 # --- Composer drafts ---------------------------------------------------------------
+
 
 @transaction.atomic
 def draft_save(
@@ -429,8 +501,13 @@ def flag_sla_breaches(*, now: datetime | None = None) -> int:
     for pk, due in first_response_late:
         with transaction.atomic():
             if Ticket.objects.filter(pk=pk, first_response_breached=False).update(first_response_breached=True):
-                _event(ticket=Ticket(pk=pk), kind=EventKind.SLA, at=now,
-                       body="First-response target missed.", data={"target": "first_response", "due": due.isoformat()})
+                _event(
+                    ticket=Ticket(pk=pk),
+                    kind=EventKind.SLA,
+                    at=now,
+                    body="First-response target missed.",
+                    data={"target": "first_response", "due": due.isoformat()},
+                )
                 flagged += 1
     resolution_late = open_tickets.filter(resolution_breached=False, resolution_due__lte=now).values_list(
         "pk", "resolution_due"
@@ -438,13 +515,19 @@ def flag_sla_breaches(*, now: datetime | None = None) -> int:
     for pk, due in resolution_late:
         with transaction.atomic():
             if Ticket.objects.filter(pk=pk, resolution_breached=False).update(resolution_breached=True):
-                _event(ticket=Ticket(pk=pk), kind=EventKind.SLA, at=now,
-                       body="Resolution target missed.", data={"target": "resolution", "due": due.isoformat()})
+                _event(
+                    ticket=Ticket(pk=pk),
+                    kind=EventKind.SLA,
+                    at=now,
+                    body="Resolution target missed.",
+                    data={"target": "resolution", "due": due.isoformat()},
+                )
                 flagged += 1
     return flagged
 
 
 # --- Roles and users ----------------------------------------------------------
+
 
 def roles_ensure() -> list[Group]:
     return [Group.objects.get_or_create(name=name)[0] for name in access.ROLES]
@@ -462,8 +545,16 @@ def user_set_roles(*, user, roles: Iterable[str]) -> None:
 
 
 @transaction.atomic
-def user_create(*, username: str, password: str, roles: Iterable[str], email: str = "", first_name: str = "",
-                last_name: str = "", is_staff: bool = False):
+def user_create(
+    *,
+    username: str,
+    password: str,
+    roles: Iterable[str],
+    email: str = "",
+    first_name: str = "",
+    last_name: str = "",
+    is_staff: bool = False,
+):
     """A new account holding ``roles``. Refused (ValidationError by field, nothing created) when the name
     is taken in any letter case, or the password fails AUTH_PASSWORD_VALIDATORS for this account (one
     resembling its name or address is refused too)."""
@@ -543,12 +634,16 @@ def _refresh_open_tickets(*, tiers: Iterable[SlaTier]) -> int:
     tier_ids = [tier.pk for tier in tiers]
     schedules = {t.pk: t.schedule() for t in SlaTier.objects.select_related("calendar").filter(pk__in=tier_ids)}
     targets = {(t.tier_id, t.priority): t for t in SlaTarget.objects.filter(tier__in=tier_ids)}
-    tickets = list(Ticket.objects.select_for_update(of=("self",)).select_related("customer").filter(
-        customer__sla_tier__in=tier_ids, status__in=OPEN_STATUSES))
+    tickets = list(
+        Ticket.objects.select_for_update(of=("self",))
+        .select_related("customer")
+        .filter(customer__sla_tier__in=tier_ids, status__in=OPEN_STATUSES)
+    )
     for ticket in tickets:
         tier_id = ticket.customer.sla_tier_id
         ticket.first_response_due, ticket.resolution_due = ticket.sla_deadlines(
-            target=targets[(tier_id, ticket.priority)], schedule=schedules[tier_id])
+            target=targets[(tier_id, ticket.priority)], schedule=schedules[tier_id]
+        )
         ticket.next_due_at = ticket.compute_next_due()
     Ticket.objects.bulk_update(tickets, ["first_response_due", "resolution_due", "next_due_at"], batch_size=500)
     return len(tickets)

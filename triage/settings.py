@@ -205,7 +205,8 @@ if CELERY_BROKER_URL == "filesystem://":
     CELERY_BROKER_TRANSPORT = "triage.broker:Transport"
     # How often an idle consumer looks for new files; also paces a worker whose slots are full.
     CELERY_BROKER_TRANSPORT_OPTIONS = _embedded_broker_options(
-        VAR_DIR / "broker", polling_interval=env_int("TRIAGE_BROKER_POLL_MS", 100, minimum=10) / 1000)
+        VAR_DIR / "broker", polling_interval=env_int("TRIAGE_BROKER_POLL_MS", 100, minimum=10) / 1000
+    )
 else:
     # Bounded sockets so a dead or hung Redis never blocks a web request for minutes,
     # and a visibility timeout longer than any run so long runs are not re-delivered.
@@ -261,8 +262,10 @@ CONTENT_SECURITY_POLICY = env_str(
 # slots until their bounds never hold up a reachable one. Everything else stays on the prefork
 # worker's default queue.
 TRIAGE_COLLECT_QUEUE = "collect"
-CELERY_TASK_ROUTES = {"diagnostics.tasks.collect_run": {"queue": TRIAGE_COLLECT_QUEUE},
-                      "diagnostics.tasks.collect_runs": {"queue": TRIAGE_COLLECT_QUEUE}}
+CELERY_TASK_ROUTES = {
+    "diagnostics.tasks.collect_run": {"queue": TRIAGE_COLLECT_QUEUE},
+    "diagnostics.tasks.collect_runs": {"queue": TRIAGE_COLLECT_QUEUE},
+}
 # Collections at once per collector worker: threads, each holding one SSH connection while its run
 # waits on the network, and no database connection then. Sized so a sweep of a customer's fleet
 # starts at once instead of queueing behind slots; database use is bounded apart (below).
@@ -297,7 +300,8 @@ TRIAGE_WEBHOOK_RETRY_AFTER_MAX = env_int("TRIAGE_WEBHOOK_RETRY_AFTER_MAX", 3600,
 # Loopback, private, link-local and other non-public targets are refused (SSRF) unless this is true.
 TRIAGE_WEBHOOK_ALLOW_PRIVATE = env_bool("TRIAGE_WEBHOOK_ALLOW_PRIVATE", False)
 CELERY_BEAT_SCHEDULE["requeue-webhook-deliveries"] = {
-    "task": "webhooks.tasks.requeue_due_deliveries", "schedule": 60.0,
+    "task": "webhooks.tasks.requeue_due_deliveries",
+    "schedule": 60.0,
 }
 # --- end webhooks ----------------------------------------------------------------
 
@@ -325,7 +329,7 @@ SPECTACULAR_SETTINGS = {
     "TITLE": "Triage desk API",
     "DESCRIPTION": "Tickets, servers, collections, evidence, the knowledge base and monitoring alerts. "
     "Authenticate with `Authorization: Token <key>` (POST /api/v1/auth/token/ for a first key). "
-    "A ticket read carries its `version` and the ETag `W/\"<version>\"`: send it back as If-Match (412 when the "
+    'A ticket read carries its `version` and the ETag `W/"<version>"`: send it back as If-Match (412 when the '
     "ticket changed since) or as `version` in the body (409) to have a change refused rather than applied over "
     "someone else's; without either the change is applied.",
     "VERSION": "1.0.0",
@@ -388,7 +392,8 @@ TRIAGE_IMAP_POLL_SECONDS = env_int("TRIAGE_IMAP_POLL_SECONDS", 60, minimum=10)
 TRIAGE_IMAP_TIMEOUT = env_int("TRIAGE_IMAP_TIMEOUT", 30, minimum=1)
 TRIAGE_IMAP_CA_FILE = env_str("TRIAGE_IMAP_CA_FILE", "")
 CELERY_BEAT_SCHEDULE["mailgate-poll-mailboxes"] = {
-    "task": "mailgate.tasks.poll_mailboxes", "schedule": float(TRIAGE_IMAP_POLL_SECONDS),
+    "task": "mailgate.tasks.poll_mailboxes",
+    "schedule": float(TRIAGE_IMAP_POLL_SECONDS),
 }
 # --- end mail gateway ------------------------------------------------------------
 
@@ -400,7 +405,8 @@ TRIAGE_RETAIN_RAW_MAIL_DAYS = env_int("TRIAGE_RETAIN_RAW_MAIL_DAYS", 90, minimum
 TRIAGE_RETAIN_ATTACHMENT_DAYS = env_int("TRIAGE_RETAIN_ATTACHMENT_DAYS", 365, minimum=0)
 # Daily, at a quiet hour; each run does bounded batches, so a backlog is caught up over days.
 CELERY_BEAT_SCHEDULE["prune-retention"] = {
-    "task": "triage.tasks.prune_retention", "schedule": crontab(hour=3, minute=17),
+    "task": "triage.tasks.prune_retention",
+    "schedule": crontab(hour=3, minute=17),
 }
 # --- end retention ------------------------------------------------------------------
 

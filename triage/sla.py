@@ -76,9 +76,7 @@ def at_risk_window() -> timedelta:
     return timedelta(minutes=settings.TRIAGE_SLA_AT_RISK_MINUTES)
 
 
-def state(
-    *, status: str, next_due_at: datetime | None, now: datetime, window: timedelta | None = None
-) -> str:
+def state(*, status: str, next_due_at: datetime | None, now: datetime, window: timedelta | None = None) -> str:
     if status not in OPEN:
         return DONE
     if next_due_at is None:

@@ -8,9 +8,11 @@ from triage.models import BusinessCalendar, SlaTarget, SlaTier
 
 
 def sla_tiers() -> QuerySet[SlaTier]:
-    return SlaTier.objects.select_related("calendar").prefetch_related(
-        Prefetch("targets", queryset=SlaTarget.objects.order_by("priority"))
-    ).annotate(customer_count=Count("customers"))
+    return (
+        SlaTier.objects.select_related("calendar")
+        .prefetch_related(Prefetch("targets", queryset=SlaTarget.objects.order_by("priority")))
+        .annotate(customer_count=Count("customers"))
+    )
 
 
 def business_calendars() -> QuerySet[BusinessCalendar]:

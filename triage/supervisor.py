@@ -67,8 +67,9 @@ def describe_exit(returncode: int) -> str:
 
 
 class Supervisor:
-    def __init__(self, specs: list[ChildSpec], *, policy: RestartPolicy, cwd: Path | None = None,
-                 poll_interval: float = 0.2) -> None:
+    def __init__(
+        self, specs: list[ChildSpec], *, policy: RestartPolicy, cwd: Path | None = None, poll_interval: float = 0.2
+    ) -> None:
         names = [spec.name for spec in specs]
         if len(set(names)) != len(names):
             raise ValueError(f"child names must be unique: {names}")
@@ -118,21 +119,32 @@ class Supervisor:
         while child.restarts and now - child.restarts[0] > self.policy.window:
             child.restarts.popleft()
         if len(child.restarts) >= self.policy.max_restarts:
-            logger.critical("rundesk: %s died %d times within %.0f s; giving up and stopping the desk",
-                            child.spec.name, len(child.restarts) + 1, self.policy.window)
+            logger.critical(
+                "rundesk: %s died %d times within %.0f s; giving up and stopping the desk",
+                child.spec.name,
+                len(child.restarts) + 1,
+                self.policy.window,
+            )
             return False
         delay = min(self.policy.backoff_initial * 2 ** len(child.restarts), self.policy.backoff_max)
         child.restarts.append(now)
         child.restart_at = now + delay
-        logger.error("rundesk: restarting %s in %.1f s (restart %d of %d allowed within %.0f s)",
-                     child.spec.name, delay, len(child.restarts), self.policy.max_restarts, self.policy.window)
+        logger.error(
+            "rundesk: restarting %s in %.1f s (restart %d of %d allowed within %.0f s)",
+            child.spec.name,
+            delay,
+            len(child.restarts),
+            self.policy.max_restarts,
+            self.policy.window,
+        )
         return True
 
     def _start(self, child: _Child) -> None:
         child.restart_at = None
         try:
             child.process = subprocess.Popen(  # noqa: S603 - our own argv
-                child.spec.argv, cwd=self.cwd, process_group=0, preexec_fn=die_with_parent)
+                child.spec.argv, cwd=self.cwd, process_group=0, preexec_fn=die_with_parent
+            )
         except OSError as exc:
             # A missing program is a death like any other: it is retried, then given up on.
             logger.error("rundesk: %s could not be started: %s", child.spec.name, exc)
@@ -155,8 +167,9 @@ class Supervisor:
             try:
                 process.wait(timeout=max(0.0, deadline - time.monotonic()))
             except subprocess.TimeoutExpired:
-                logger.error("rundesk: pid %d did not stop within %.0f s; killing it", process.pid,
-                             self.policy.stop_timeout)
+                logger.error(
+                    "rundesk: pid %d did not stop within %.0f s; killing it", process.pid, self.policy.stop_timeout
+                )
                 _signal_group(process, signal.SIGKILL)
                 process.wait()
         for child in self.children:

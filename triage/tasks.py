@@ -19,4 +19,3 @@ def record_worker_heartbeat() -> None:
 @shared_task(ignore_result=True)
 def flag_sla_breaches() -> int:
     return services.flag_sla_breaches()
-

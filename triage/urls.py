@@ -7,8 +7,11 @@ from triage.views import customers, desk, sla, tickets, users
 
 urlpatterns = [
     path("", composition.home, name="home"),
-    path("login/", rate_limited_login(
-        auth_views.LoginView.as_view(template_name="login.html", redirect_authenticated_user=True)), name="login"),
+    path(
+        "login/",
+        rate_limited_login(auth_views.LoginView.as_view(template_name="login.html", redirect_authenticated_user=True)),
+        name="login",
+    ),
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("healthz", desk.healthz, name="healthz"),
     path("overview/", desk.overview, name="overview"),

@@ -32,13 +32,25 @@ CELERY = [sys.executable, "-m", "celery", "-A", "triage", "worker"]
 def general_worker_argv(*, concurrency: int | None = None, loglevel: str = "INFO") -> list[str]:
     """The prefork worker for everything but collections (``TRIAGE_WORKER_CONCURRENCY`` processes by default)."""
     processes = concurrency or settings.TRIAGE_WORKER_CONCURRENCY
-    return [*CELERY, "--pool=prefork", f"--concurrency={processes}", "--queues=celery",
-            "--hostname=celery@%h", f"--loglevel={loglevel}"]
+    return [
+        *CELERY,
+        "--pool=prefork",
+        f"--concurrency={processes}",
+        "--queues=celery",
+        "--hostname=celery@%h",
+        f"--loglevel={loglevel}",
+    ]
 
 
 def collector_argv(*, concurrency: int | None = None, loglevel: str = "INFO", name: str = "collector") -> list[str]:
     """A thread-pool worker for collections (``TRIAGE_COLLECT_CONCURRENCY`` threads by default);
     ``manage.py run_collector`` starts ``TRIAGE_COLLECT_PROCESSES`` of them, named collector1, collector2…"""
     slots = concurrency or settings.TRIAGE_COLLECT_CONCURRENCY
-    return [*CELERY, "--pool=threads", f"--concurrency={slots}", f"--queues={settings.TRIAGE_COLLECT_QUEUE}",
-            f"--hostname={name}@%h", f"--loglevel={loglevel}"]
+    return [
+        *CELERY,
+        "--pool=threads",
+        f"--concurrency={slots}",
+        f"--queues={settings.TRIAGE_COLLECT_QUEUE}",
+        f"--hostname={name}@%h",
+        f"--loglevel={loglevel}",
+    ]

@@ -36,9 +36,14 @@ def _embedded_ipv4(ip: IPAddress) -> ipaddress.IPv4Address | None:
 def non_public_kind(ip: IPAddress) -> str | None:
     """What kind of non-public address `ip` is ('loopback', 'private', ...), None when it is public."""
     ip = _embedded_ipv4(ip) or ip
-    for kind, flag in (("loopback", ip.is_loopback), ("link-local", ip.is_link_local),
-                       ("unspecified", ip.is_unspecified), ("multicast", ip.is_multicast),
-                       ("private", ip.is_private), ("reserved", ip.is_reserved)):
+    for kind, flag in (
+        ("loopback", ip.is_loopback),
+        ("link-local", ip.is_link_local),
+        ("unspecified", ip.is_unspecified),
+        ("multicast", ip.is_multicast),
+        ("private", ip.is_private),
+        ("reserved", ip.is_reserved),
+    ):
         if flag:
             return kind
     return None if ip.is_global else "non-public"
@@ -60,6 +65,8 @@ def checked_addresses(host: str, port: int, *, allow_private: bool) -> list[str]
         kind = non_public_kind(ipaddress.ip_address(address.split("%", 1)[0]))
         if kind:
             shown = host if host == address else f"{host} resolves to {address}, which"
-            raise Refused(f"{shown} is a {kind} address: webhooks are sent to public addresses only "
-                          "(TRIAGE_WEBHOOK_ALLOW_PRIVATE allows others).")
+            raise Refused(
+                f"{shown} is a {kind} address: webhooks are sent to public addresses only "
+                "(TRIAGE_WEBHOOK_ALLOW_PRIVATE allows others)."
+            )
     return addresses

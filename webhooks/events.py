@@ -16,7 +16,12 @@ from triage.models import EventKind, Ticket, TicketEvent
 from webhooks.models import EventType
 
 UPDATE_KINDS = {
-    EventKind.STATUS, EventKind.ASSIGNMENT, EventKind.PRIORITY, EventKind.TAGS, EventKind.SERVERS, EventKind.REPLY,
+    EventKind.STATUS,
+    EventKind.ASSIGNMENT,
+    EventKind.PRIORITY,
+    EventKind.TAGS,
+    EventKind.SERVERS,
+    EventKind.REPLY,
 }
 
 

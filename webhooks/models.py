@@ -34,7 +34,11 @@ class Endpoint(models.Model):
     event_types = models.JSONField(default=list, help_text="The EventType values this endpoint receives.")
     enabled = models.BooleanField(default=True)
     customer = models.ForeignKey(
-        Customer, null=True, blank=True, on_delete=models.CASCADE, related_name="webhook_endpoints",
+        Customer,
+        null=True,
+        blank=True,
+        on_delete=models.CASCADE,
+        related_name="webhook_endpoints",
         help_text="Only this customer's tickets; empty for every customer.",
     )
     created_by = models.ForeignKey(

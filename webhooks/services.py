@@ -50,8 +50,11 @@ def _check_target(url: str) -> None:
     if parts.scheme not in ("http", "https") or not parts.hostname:
         return  # the URL validator explains
     try:
-        addresses.checked_addresses(parts.hostname, parts.port or (443 if parts.scheme == "https" else 80),
-                                    allow_private=settings.TRIAGE_WEBHOOK_ALLOW_PRIVATE)
+        addresses.checked_addresses(
+            parts.hostname,
+            parts.port or (443 if parts.scheme == "https" else 80),
+            allow_private=settings.TRIAGE_WEBHOOK_ALLOW_PRIVATE,
+        )
     except addresses.Refused as exc:
         raise ValidationError({"url": str(exc)}) from None
     except (OSError, UnicodeError, ValueError):
@@ -59,12 +62,20 @@ def _check_target(url: str) -> None:
 
 
 @transaction.atomic
-def endpoint_create(*, name: str, url: str, event_types: list[str], enabled: bool = True, customer=None,
-                    by=None) -> tuple[Endpoint, str]:
+def endpoint_create(
+    *, name: str, url: str, event_types: list[str], enabled: bool = True, customer=None, by=None
+) -> tuple[Endpoint, str]:
     """A new endpoint and its signing secret; the secret is returned once and stored only encrypted."""
     secret = signing.new_secret()
-    endpoint = Endpoint(name=name.strip(), url=url.strip(), event_types=_check_event_types(event_types),
-                        enabled=enabled, customer=customer, created_by=by, secret_token=crypto.encrypt(secret))
+    endpoint = Endpoint(
+        name=name.strip(),
+        url=url.strip(),
+        event_types=_check_event_types(event_types),
+        enabled=enabled,
+        customer=customer,
+        created_by=by,
+        secret_token=crypto.encrypt(secret),
+    )
     endpoint.full_clean()
     _check_target(endpoint.url)
     endpoint.save()
@@ -72,8 +83,9 @@ def endpoint_create(*, name: str, url: str, event_types: list[str], enabled: boo
 
 
 @transaction.atomic
-def endpoint_update(*, endpoint: Endpoint, name: str, url: str, event_types: list[str], enabled: bool,
-                    customer=None) -> Endpoint:
+def endpoint_update(
+    *, endpoint: Endpoint, name: str, url: str, event_types: list[str], enabled: bool, customer=None
+) -> Endpoint:
     endpoint.name, endpoint.url, endpoint.customer = name.strip(), url.strip(), customer
     endpoint.event_types = _check_event_types(event_types)
     if enabled and not endpoint.enabled:
@@ -103,8 +115,11 @@ def endpoint_secrets_rotate() -> int:
 def endpoint_send_test(*, endpoint: Endpoint, by=None) -> Delivery:
     if not endpoint.enabled:
         raise ValidationError("This endpoint is disabled; enable it before sending a test event.")
-    data = {"endpoint": endpoint.name, "message": "A test event from the triage desk.",
-            "sent_by": by.get_username() if by else None}
+    data = {
+        "endpoint": endpoint.name,
+        "message": "A test event from the triage desk.",
+        "sent_by": by.get_username() if by else None,
+    }
     with transaction.atomic():
         return _create_deliveries(event_type=PING, data=data, endpoints=[endpoint])[0]
 
@@ -180,8 +195,13 @@ def delivery_redeliver(*, delivery: Delivery) -> Delivery:
     """Send a finished delivery again as a new row with the same event id (receivers may dedupe on it)."""
     if delivery.state == DeliveryState.PENDING:
         raise ValidationError("This delivery is still pending; it will be sent automatically.")
-    copy = Delivery.objects.create(endpoint=delivery.endpoint, event_type=delivery.event_type,
-                                   event_id=delivery.event_id, payload=delivery.payload, redelivery_of=delivery)
+    copy = Delivery.objects.create(
+        endpoint=delivery.endpoint,
+        event_type=delivery.event_type,
+        event_id=delivery.event_id,
+        payload=delivery.payload,
+        redelivery_of=delivery,
+    )
     transaction.on_commit(lambda: delivery_enqueue(delivery_id=copy.pk))
     return copy
 
@@ -205,9 +225,9 @@ def delivery_claim(*, delivery_id: int, now: datetime) -> bool:
     # Only the row's own columns in the UPDATE: a join would become "id IN (subquery)", which
     # PostgreSQL does not re-check after waiting on the row lock, so every racer would win.
     return bool(
-        _unclaimed_due(now).filter(pk=delivery_id).update(
-            locked_until=now + timedelta(seconds=lease), attempts=F("attempts") + 1, last_attempt_at=now
-        )
+        _unclaimed_due(now)
+        .filter(pk=delivery_id)
+        .update(locked_until=now + timedelta(seconds=lease), attempts=F("attempts") + 1, last_attempt_at=now)
     )
 
 
@@ -265,7 +285,9 @@ def delivery_attempt(*, delivery_id: int, now: datetime | None = None) -> Attemp
 
     body, headers = request_for(delivery, secret=secret, timestamp=int(time.time()))
     response = transport.post(
-        url=endpoint.url, body=body, headers=headers,
+        url=endpoint.url,
+        body=body,
+        headers=headers,
         connect_timeout=settings.TRIAGE_WEBHOOK_CONNECT_TIMEOUT,
         read_timeout=settings.TRIAGE_WEBHOOK_READ_TIMEOUT,
         total_timeout=settings.TRIAGE_WEBHOOK_TOTAL_TIMEOUT,
@@ -283,23 +305,42 @@ def delivery_attempt(*, delivery_id: int, now: datetime | None = None) -> Attemp
     if status is None or status in (408, 429) or status >= 500:
         error = response.error or f"HTTP {status} {response.reason}".rstrip()
         if delivery.attempts >= settings.TRIAGE_WEBHOOK_MAX_ATTEMPTS:
-            return _record(delivery, state=DeliveryState.GAVE_UP,
-                           error=f"{error}; gave up after {delivery.attempts} attempts.", response=response)
+            return _record(
+                delivery,
+                state=DeliveryState.GAVE_UP,
+                error=f"{error}; gave up after {delivery.attempts} attempts.",
+                response=response,
+            )
         wait = retry_after_seconds(response.headers.get("retry-after"), now=now) if status == 429 else None
         wait = wait if wait is not None else backoff_seconds(delivery.attempts)
-        return _record(delivery, state=DeliveryState.PENDING, error=f"{error}; retrying in {wait:.0f} s.",
-                       response=response, retry_at=now + timedelta(seconds=wait), retry_in=wait)
+        return _record(
+            delivery,
+            state=DeliveryState.PENDING,
+            error=f"{error}; retrying in {wait:.0f} s.",
+            response=response,
+            retry_at=now + timedelta(seconds=wait),
+            retry_in=wait,
+        )
     if 300 <= status < 400:
         where = transport.printable(response.headers.get("location", ""), 200)
         error = f"HTTP {status}: redirects are not followed (to {where!r}); update the endpoint's URL."
     else:
-        error = (f"HTTP {status} {response.reason}: the receiver refused the request; not retried "
-                 "(the same request gets the same answer).")
+        error = (
+            f"HTTP {status} {response.reason}: the receiver refused the request; not retried "
+            "(the same request gets the same answer)."
+        )
     return _record(delivery, state=DeliveryState.FAILED, error=error, response=response)
 
 
-def _record(delivery: Delivery, *, state: str, error: str, response: transport.Response | None,
-            retry_at: datetime | None = None, retry_in: float | None = None) -> Attempt:
+def _record(
+    delivery: Delivery,
+    *,
+    state: str,
+    error: str,
+    response: transport.Response | None,
+    retry_at: datetime | None = None,
+    retry_in: float | None = None,
+) -> Attempt:
     fields = {
         "state": state,
         "locked_until": None,

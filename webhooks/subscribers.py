@@ -30,8 +30,7 @@ def ticket_event(*, event: TicketEvent) -> None:
     if event_type is None:
         return
     cached = event.ticket if TicketEvent.ticket.is_cached(event) else None
-    endpoints = services.subscribed_endpoints(event_type=event_type,
-                                              customer_id=_customer_id(event.ticket_id, cached))
+    endpoints = services.subscribed_endpoints(event_type=event_type, customer_id=_customer_id(event.ticket_id, cached))
     if not endpoints:
         return
     try:
@@ -53,7 +52,8 @@ def fixes(*, run, recipe_ids: list[int]) -> None:
         return
     try:
         with transaction.atomic():
-            services.events_record(event_type=event_type, data=events.fixes_payload(run, recipe_ids),
-                                   endpoints=endpoints)
+            services.events_record(
+                event_type=event_type, data=events.fixes_payload(run, recipe_ids), endpoints=endpoints
+            )
     except Exception:  # contained: see the module docstring
         log.exception("webhook event %s for run %s not recorded", event_type, run.pk)

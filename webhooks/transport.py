@@ -54,8 +54,9 @@ def _connect(parts, port: int, *, allow_private: bool, timeout: float) -> http.c
             error = exc
             continue
         try:
-            conn.sock = ssl.create_default_context().wrap_socket(sock, server_hostname=parts.hostname) if https \
-                else sock
+            conn.sock = (
+                ssl.create_default_context().wrap_socket(sock, server_hostname=parts.hostname) if https else sock
+            )
         except (OSError, ssl.SSLError):
             sock.close()
             raise
@@ -64,8 +65,14 @@ def _connect(parts, port: int, *, allow_private: bool, timeout: float) -> http.c
 
 
 def post(
-    *, url: str, body: bytes, headers: dict[str, str], connect_timeout: float, read_timeout: float,
-    total_timeout: float, allow_private: bool = False,
+    *,
+    url: str,
+    body: bytes,
+    headers: dict[str, str],
+    connect_timeout: float,
+    read_timeout: float,
+    total_timeout: float,
+    allow_private: bool = False,
 ) -> Response:
     started = time.monotonic()
     parts = urlsplit(url)
@@ -96,8 +103,9 @@ def post(
             return Response(None, {}, "", f"timed out after {total_timeout:g} s in all", elapsed, timed_out=True)
         if isinstance(exc, TimeoutError):
             limit = connect_timeout if phase == "connect" else read_timeout
-            return Response(None, {}, "", f"timed out after {limit:g} s waiting for the {phase}", elapsed,
-                            timed_out=True)
+            return Response(
+                None, {}, "", f"timed out after {limit:g} s waiting for the {phase}", elapsed, timed_out=True
+            )
         return Response(None, {}, "", f"{type(exc).__name__}: {exc}"[:400], elapsed)
     finally:
         if watchdog is not None:

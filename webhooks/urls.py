@@ -9,6 +9,9 @@ urlpatterns = [
     path("webhooks/<id:endpoint_id>/edit/", views.endpoint_edit, name="webhook_edit"),
     path("webhooks/<id:endpoint_id>/rotate/", views.endpoint_rotate, name="webhook_rotate"),
     path("webhooks/<id:endpoint_id>/test/", views.endpoint_test, name="webhook_test"),
-    path("webhooks/<id:endpoint_id>/deliveries/<id:delivery_id>/redeliver/", views.delivery_redeliver,
-         name="webhook_redeliver"),
+    path(
+        "webhooks/<id:endpoint_id>/deliveries/<id:delivery_id>/redeliver/",
+        views.delivery_redeliver,
+        name="webhook_redeliver",
+    ),
 ]

@@ -45,8 +45,13 @@ def endpoint_edit(request: HttpRequest, endpoint_id: int | None = None) -> HttpR
     form = forms.EndpointForm(request.POST or None, endpoint=endpoint)
     if request.method == "POST" and form.is_valid():
         data = form.cleaned_data
-        fields = {"name": data["name"], "url": data["url"], "event_types": data["event_types"],
-                  "enabled": data["enabled"], "customer": data["customer"]}
+        fields = {
+            "name": data["name"],
+            "url": data["url"],
+            "event_types": data["event_types"],
+            "enabled": data["enabled"],
+            "customer": data["customer"],
+        }
         try:
             if endpoint is None:
                 endpoint, secret = services.endpoint_create(**fields, by=request.user)

@@ -24,8 +24,12 @@ class PasswordLogin(APIView):
     permission_classes = [AllowAny]
     throttle_classes = [ApiUserThrottle, TokenThrottle]
 
-    @extend_schema(summary="Exchange a user name and password for a new token", request=s.PasswordLoginSerializer,
-                   responses={201: s.NewTokenSerializer}, auth=[])
+    @extend_schema(
+        summary="Exchange a user name and password for a new token",
+        request=s.PasswordLoginSerializer,
+        responses={201: s.NewTokenSerializer},
+        auth=[],
+    )
     def post(self, request: Request) -> Response:
         data = validated(s.PasswordLoginSerializer, request.data)
         user = authenticate(request._request, username=data["username"], password=data["password"])
@@ -60,5 +64,3 @@ class TokenDetail(APIView):
         token = ApiToken.objects.get(pk=token_id, user=request.user)  # someone else's token: 404
         token_revoke(token=token)
         return Response(status=status.HTTP_204_NO_CONTENT)
-
-

@@ -30,13 +30,22 @@ class Alerts(APIView):
         access.run_access(user=request.user, action="run")
         data = validated(s.AlertSerializer, request.data)
         outcome = alert_receive(
-            by=request.user, customer=data["customer"], server=data["server"], subject=data["subject"],
-            description=data["description"], priority=int(data["priority"]), playbook=data.get("playbook") or None,
+            by=request.user,
+            customer=data["customer"],
+            server=data["server"],
+            subject=data["subject"],
+            description=data["description"],
+            priority=int(data["priority"]),
+            playbook=data.get("playbook") or None,
             dedupe_key=data.get("dedupe_key", "").strip(),
         )
         body = s.AlertResultSerializer(
-            {"ticket": outcome.ticket, "run": outcome.run, "repeated": outcome.repeated,
-             "collection_error": outcome.collection_error},
+            {
+                "ticket": outcome.ticket,
+                "run": outcome.run,
+                "repeated": outcome.repeated,
+                "collection_error": outcome.collection_error,
+            },
             context={"request": request},
         ).data
         return Response(body, status=status.HTTP_200_OK if outcome.repeated else status.HTTP_201_CREATED)

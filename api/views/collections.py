@@ -38,7 +38,7 @@ class TicketRuns(APIView):
     @extend_schema(
         summary="Start a collection",
         description="The run is queued and handed to a worker once committed; poll its URL until it is terminal. "
-                    "If-Match or `version` refuse it on a ticket that changed since you read it (412 or 409).",
+        "If-Match or `version` refuse it on a ticket that changed since you read it (412 or 409).",
         request=s.RunStartSerializer,
         parameters=[preconditions.IF_MATCH],
         responses={202: s.RunSerializer, **preconditions.CONFLICT_RESPONSES},
@@ -53,8 +53,11 @@ class TicketRuns(APIView):
             missing = {"server": ["No such server."]} if server is None else {"playbook": ["No such playbook."]}
             raise serializers.ValidationError(missing)
         run = preconditions.change_checked(
-            request, ticket=ticket, body_version=data.get("version"),
-            change=lambda: run_request(ticket=ticket, server=server, playbook=playbook, by=request.user))
+            request,
+            ticket=ticket,
+            body_version=data.get("version"),
+            change=lambda: run_request(ticket=ticket, server=server, playbook=playbook, by=request.user),
+        )
         body = s.RunSerializer(run, context={"request": request}).data
         return Response(body, status=status.HTTP_202_ACCEPTED, headers={"Location": body["url"]})
 
@@ -73,13 +76,19 @@ class RunDetailOut(s.RunDetailSerializer):
 
 
 class RunMatches(APIView):
-    @extend_schema(summary="The symptoms a finished run matched and the fixes, ranked",
-                   responses={200: s.RunMatchesSerializer})
+    @extend_schema(
+        summary="The symptoms a finished run matched and the fixes, ranked", responses={200: s.RunMatchesSerializer}
+    )
     def get(self, request: Request, run_id: int) -> Response:
         access.run_access(user=request.user, action="view")
         run = CollectionRun.objects.select_related("server", "ticket").get(pk=run_id)
-        body = {"run": run.pk, "terminal": run.is_terminal, "diagnosed": run.is_settled,
-                "symptoms": runs.run_symptoms(run=run), "fixes": runs.run_fixes(run=run)}
+        body = {
+            "run": run.pk,
+            "terminal": run.is_terminal,
+            "diagnosed": run.is_settled,
+            "symptoms": runs.run_symptoms(run=run),
+            "fixes": runs.run_fixes(run=run),
+        }
         return Response(s.RunMatchesSerializer(body).data)
 
 
@@ -101,5 +110,3 @@ class EvidenceRaw(APIView):
         response["Content-Disposition"] = f'attachment; filename="run{run_id}-{step}-{evidence.probe}.{extension}"'
         response["X-Content-Type-Options"] = "nosniff"
         return response
-
-

@@ -36,23 +36,36 @@ def operations(schema: dict) -> list[dict]:
             if op is None:
                 continue
             request_type, request_schema = _body_schema(op.get("requestBody", {}).get("content", {}))
-            ops.append({
-                "anchor": op.get("operationId", f"{method}-{path}"),
-                "method": method.upper(), "path": path, "summary": op.get("summary", ""),
-                "description": op.get("description", ""),
-                "parameters": [
-                    {"name": p["name"], "in": p["in"], "required": p.get("required", False),
-                     "type": p.get("schema", {}).get("type", ""), "enum": p.get("schema", {}).get("enum"),
-                     "description": p.get("description", "")}
-                    for p in op.get("parameters", [])
-                ],
-                "request_type": request_type, "request_schema": request_schema,
-                "responses": [
-                    {"status": code, "description": r.get("description", ""),
-                     "schema": _body_schema(r.get("content", {}))[1]}
-                    for code, r in op.get("responses", {}).items()
-                ],
-            })
+            ops.append(
+                {
+                    "anchor": op.get("operationId", f"{method}-{path}"),
+                    "method": method.upper(),
+                    "path": path,
+                    "summary": op.get("summary", ""),
+                    "description": op.get("description", ""),
+                    "parameters": [
+                        {
+                            "name": p["name"],
+                            "in": p["in"],
+                            "required": p.get("required", False),
+                            "type": p.get("schema", {}).get("type", ""),
+                            "enum": p.get("schema", {}).get("enum"),
+                            "description": p.get("description", ""),
+                        }
+                        for p in op.get("parameters", [])
+                    ],
+                    "request_type": request_type,
+                    "request_schema": request_schema,
+                    "responses": [
+                        {
+                            "status": code,
+                            "description": r.get("description", ""),
+                            "schema": _body_schema(r.get("content", {}))[1],
+                        }
+                        for code, r in op.get("responses", {}).items()
+                    ],
+                }
+            )
     return ops
 
 

@@ -20,8 +20,10 @@ from triage import access
 
 
 class KbExport(APIView):
-    @extend_schema(summary="Export the knowledge base as YAML",
-                   responses={(200, "application/yaml"): OpenApiResponse(OpenApiTypes.STR)})
+    @extend_schema(
+        summary="Export the knowledge base as YAML",
+        responses={(200, "application/yaml"): OpenApiResponse(OpenApiTypes.STR)},
+    )
     def get(self, request: Request) -> HttpResponse:
         access.knowledge_access(user=request.user, action="view")
         response = HttpResponse(dump_kb(), content_type="application/yaml; charset=utf-8")

@@ -25,15 +25,23 @@ def _save(request: Request, data: dict, instance: Server | None) -> Server:
 
 def _current(server: Server) -> dict:
     return {
-        "customer": server.customer_id, "name": server.name, "address": server.address,
-        "ssh_port": server.ssh_port, "ssh_user": server.ssh_user, "notes": server.notes,
+        "customer": server.customer_id,
+        "name": server.name,
+        "address": server.address,
+        "ssh_port": server.ssh_port,
+        "ssh_user": server.ssh_user,
+        "notes": server.notes,
         "roles": [role.name for role in server.roles.all()],
     }
 
 
 class ServerList(APIView):
-    @extend_schema(operation_id="servers_list", summary="Servers", parameters=[s.ServerQuerySerializer],
-                   responses={200: s.ServerPageSerializer})
+    @extend_schema(
+        operation_id="servers_list",
+        summary="Servers",
+        parameters=[s.ServerQuerySerializer],
+        responses={200: s.ServerPageSerializer},
+    )
     def get(self, request: Request) -> Response:
         access.server_access(user=request.user, action="view")
         query = validated(s.ServerQuerySerializer, request.query_params)
@@ -43,8 +51,9 @@ class ServerList(APIView):
         page = paginate(qs, keys=(Key("id"),), cursor=query.get("cursor"), size=query["page_size"])
         return Response(page_body(request, page, s.ServerSerializer))
 
-    @extend_schema(summary="Add a server (admins)", request=s.ServerWriteSerializer,
-                   responses={201: s.ServerSerializer})
+    @extend_schema(
+        summary="Add a server (admins)", request=s.ServerWriteSerializer, responses={201: s.ServerSerializer}
+    )
     def post(self, request: Request) -> Response:
         access.server_access(user=request.user, action="manage")
         server = _save(request, validated(s.ServerWriteSerializer, request.data), None)
@@ -57,8 +66,11 @@ class ServerDetail(APIView):
     def get(self, request: Request, server_id: int) -> Response:
         return Response(s.ServerSerializer(selectors.server_detail(user=request.user, server_id=server_id)).data)
 
-    @extend_schema(summary="Change a server (admins)", request=s.ServerWriteSerializer(partial=True),
-                   responses={200: s.ServerSerializer})
+    @extend_schema(
+        summary="Change a server (admins)",
+        request=s.ServerWriteSerializer(partial=True),
+        responses={200: s.ServerSerializer},
+    )
     def patch(self, request: Request, server_id: int) -> Response:
         access.server_access(user=request.user, action="manage")
         server = selectors.server_detail(user=request.user, server_id=server_id)

@@ -41,15 +41,17 @@ class CustomerSweeps(APIView):
             if role is None:
                 raise serializers.ValidationError({"role": ["No such role."]})
         # A refusal (disabled playbook, no server with the role) is a 400 naming the field (api/errors.py).
-        sweep = sweeps.sweep_start(customer=customer, playbook=playbook, role=role, by=request.user,
-                                   open_tickets=data["open_tickets"])
+        sweep = sweeps.sweep_start(
+            customer=customer, playbook=playbook, role=role, by=request.user, open_tickets=data["open_tickets"]
+        )
         body = s.SweepSerializer(sweep_selectors.sweep_results(sweep=sweep), context={"request": request}).data
         return Response(body, status=status.HTTP_201_CREATED, headers={"Location": body["url"]})
 
 
 class SweepDetail(APIView):
-    @extend_schema(summary="A sweep: each host's state, and what it found grouped by symptom",
-                   responses={200: s.SweepSerializer})
+    @extend_schema(
+        summary="A sweep: each host's state, and what it found grouped by symptom", responses={200: s.SweepSerializer}
+    )
     def get(self, request: Request, sweep_id: int) -> Response:
         try:
             sweep = sweep_selectors.sweep_detail(user=request.user, sweep_id=sweep_id)

@@ -23,8 +23,12 @@ def _detail(request: Request, ticket_id: int, *, status_code: int = status.HTTP_
 
 
 class TicketList(APIView):
-    @extend_schema(operation_id="tickets_list", summary="The queue", parameters=[s.QueueQuerySerializer],
-                   responses={200: s.TicketPageSerializer})
+    @extend_schema(
+        operation_id="tickets_list",
+        summary="The queue",
+        parameters=[s.QueueQuerySerializer],
+        responses={200: s.TicketPageSerializer},
+    )
     def get(self, request: Request) -> Response:
         access.ticket_access(user=request.user, action="view")
         query = s.QueueQuerySerializer(data=request.query_params)
@@ -38,25 +42,32 @@ class TicketList(APIView):
         access.ticket_access(user=request.user, action="work")
         data = validated(s.TicketCreateSerializer, request.data)
         ticket = services.ticket_create(
-            subject=data["subject"], description=data["description"], customer=data["customer"],
-            priority=int(data["priority"]), servers=data.get("servers", []), tag_names=data.get("tags", []),
-            created_by=request.user, assignee=data.get("assignee"), requester=data.get("requester"),
+            subject=data["subject"],
+            description=data["description"],
+            customer=data["customer"],
+            priority=int(data["priority"]),
+            servers=data.get("servers", []),
+            tag_names=data.get("tags", []),
+            created_by=request.user,
+            assignee=data.get("assignee"),
+            requester=data.get("requester"),
             ccs=data.get("ccs", []),
         )
         return _detail(request, ticket.pk, status_code=status.HTTP_201_CREATED)
 
 
 class TicketDetail(APIView):
-    @extend_schema(summary="A ticket with its timeline", responses={200: s.TicketDetailSerializer},
-                   parameters=[preconditions.ETAG])
+    @extend_schema(
+        summary="A ticket with its timeline", responses={200: s.TicketDetailSerializer}, parameters=[preconditions.ETAG]
+    )
     def get(self, request: Request, ticket_id: int) -> Response:
         return _detail(request, ticket_id)
 
     @extend_schema(
         summary="Change status, priority, assignee, tags, servers, requester or CCs",
         description="All the changes are made or none; a refused status change is a 400. Send the version "
-                    "you read (If-Match, or `version` in the body) to have the change refused if the ticket "
-                    "changed meanwhile (412, or 409 for the body's): without either, it is applied.",
+        "you read (If-Match, or `version` in the body) to have the change refused if the ticket "
+        "changed meanwhile (412, or 409 for the body's): without either, it is applied.",
         request=s.TicketUpdateSerializer,
         parameters=[preconditions.IF_MATCH, preconditions.ETAG],
         responses={200: s.TicketDetailSerializer, **preconditions.CONFLICT_RESPONSES},
@@ -72,8 +83,11 @@ class TicketDetail(APIView):
                 services.ticket_set_servers(ticket=ticket, servers=data["servers"], by=by)
             if "requester" in data or "ccs" in data:
                 services.ticket_set_people(
-                    ticket=ticket, requester=data.get("requester", ticket.requester),
-                    ccs=data["ccs"] if "ccs" in data else ticket.ccs.all(), by=by)
+                    ticket=ticket,
+                    requester=data.get("requester", ticket.requester),
+                    ccs=data["ccs"] if "ccs" in data else ticket.ccs.all(),
+                    by=by,
+                )
             if "tags" in data:
                 services.ticket_set_tags(ticket=ticket, tag_names=data["tags"], by=by)
             if "priority" in data:
@@ -91,7 +105,7 @@ class TicketComments(APIView):
     @extend_schema(
         summary="Reply to the customer, or add an internal note",
         description="The entry's `version` is the ticket's new version. If-Match or `version` refuse a comment "
-                    "on a ticket that changed since you read it, as for a change (412 or 409).",
+        "on a ticket that changed since you read it, as for a change (412 or 409).",
         request=s.CommentSerializer,
         parameters=[preconditions.IF_MATCH],
         responses={201: s.EventSerializer, **preconditions.CONFLICT_RESPONSES},
@@ -102,8 +116,11 @@ class TicketComments(APIView):
         data = validated(s.CommentSerializer, request.data)
         write = services.ticket_add_note if data["internal"] else services.ticket_reply
         event = preconditions.change_checked(
-            request, ticket=ticket, body_version=data.get("version"),
-            change=lambda: write(ticket=ticket, author=request.user, body=data["body"]))
+            request,
+            ticket=ticket,
+            body_version=data.get("version"),
+            change=lambda: write(ticket=ticket, author=request.user, body=data["body"]),
+        )
         return Response(s.EventSerializer(event).data, status=status.HTTP_201_CREATED)
 
 
@@ -111,7 +128,7 @@ class TicketMerge(APIView):
     @extend_schema(
         summary="Merge this ticket into another",
         description="Same customer only; this ticket is closed and points at the survivor, whose timeline, "
-                    "evidence, servers and tags then include it. A refusal is a 400 saying why.",
+        "evidence, servers and tags then include it. A refusal is a 400 saying why.",
         request=s.MergeSerializer,
         responses={200: s.TicketDetailSerializer},
     )

@@ -78,8 +78,9 @@ def _settle_sweep(run: CollectionRun) -> None:
     try:
         sweep_settle(sweep_id=run.sweep_id)
     except Exception:
-        log.exception("settling sweep %s after run %s failed; the next run or a refiling settles it",
-                      run.sweep_id, run.pk)
+        log.exception(
+            "settling sweep %s after run %s failed; the next run or a refiling settles it", run.sweep_id, run.pk
+        )
 
 
 def runs_undiagnosed(*, older_than: datetime) -> list[int]:

@@ -29,8 +29,11 @@ def settle_request(*, ticket: Ticket, symptom_key: str, server_id: int, by) -> C
     from diagnostics.services.runs import run_request
 
     possible = next(
-        (p for p in ticket_findings(ticket=ticket).possible
-         if p.match.symptom.key == symptom_key and p.match.run.server_id == server_id),
+        (
+            p
+            for p in ticket_findings(ticket=ticket).possible
+            if p.match.symptom.key == symptom_key and p.match.run.server_id == server_id
+        ),
         None,
     )
     if possible is None:

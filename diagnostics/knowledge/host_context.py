@@ -59,8 +59,14 @@ SOFTWARE: dict[str, Software] = {
     "varnish": _sw(r"^(?:varnishd|cache-main)$"),
 }
 # What the service_settings parser calls a service, as SOFTWARE names.
-_SETTINGS_SERVICE = {"varnish": "varnish", "tcpserver": "tcpserver", "qmail": "qmail", "sendmail": "sendmail",
-                     "exim": "exim", "postfix": "postfix"}
+_SETTINGS_SERVICE = {
+    "varnish": "varnish",
+    "tcpserver": "tcpserver",
+    "qmail": "qmail",
+    "sendmail": "sendmail",
+    "exim": "exim",
+    "postfix": "postfix",
+}
 # Numbers the cited rows measured -> the generic word shown without one: the longest wait of the
 # cited syscalls (strace durations, connect waits), and the open descriptors and soft limit of the
 # cited process nearest its limit.
@@ -71,8 +77,26 @@ _IFNAME = re.compile(r"[A-Za-z][A-Za-z0-9_.:-]{0,14}")
 _PROCESS = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.+@-]{0,63}")
 _PATH = re.compile(r"/[A-Za-z0-9_.+@/-]{0,255}")
 _SETTING_VALUE = re.compile(r"[A-Za-z0-9_.:/+-]{1,64}")
-_NOT_INTERFACES = frozenset({"NIC", "Link", "link", "lo", "kernel", "bnx2", "bnx2x", "tg3", "e1000", "e1000e", "igb",
-                             "ixgbe", "i40e", "r8169", "vmxnet3", "virtio_net"})
+_NOT_INTERFACES = frozenset(
+    {
+        "NIC",
+        "Link",
+        "link",
+        "lo",
+        "kernel",
+        "bnx2",
+        "bnx2x",
+        "tg3",
+        "e1000",
+        "e1000e",
+        "igb",
+        "ixgbe",
+        "i40e",
+        "r8169",
+        "vmxnet3",
+        "virtio_net",
+    }
+)
 # Kernel and daemon messages that name an interface, whatever the driver (the token before "NIC
 # Link is Down"; bnx2 writes "bnx2: eth0 NIC Copper Link is Down", e1000e "e1000e 0000:00:19.0 eno1:").
 _IFACE_IN_TEXT = (
@@ -244,8 +268,9 @@ def host_context(*, evidences: Iterable[Any], matches: Iterable[Any]) -> HostCon
         cited = ev.pk in cited_ids
         if probe not in HOST_PROBES and not cited:
             continue
-        facts = facts_for(probe, bytes(ev.output), recorded_at=getattr(ev, "recorded_at", None),
-                          tables=_TABLES_BY_PROBE[probe])
+        facts = facts_for(
+            probe, bytes(ev.output), recorded_at=getattr(ev, "recorded_at", None), tables=_TABLES_BY_PROBE[probe]
+        )
         lines = lines_by_evidence.get(ev.pk, set())
         for table, rows in facts.items():
             for row in rows:
@@ -326,11 +351,17 @@ def host_context(*, evidences: Iterable[Any], matches: Iterable[Any]) -> HostCon
         measured["wait_seconds"] = _number(round(max(waits), 3))
     if fd_rows:
         top = max(fd_rows, key=lambda r: r.get("ratio") or 0)
-        measured.update({k: v for k, v in (("fd_open", _number(top.get("open"))),
-                                           ("fd_limit", _number(top.get("soft_limit")))) if v is not None})
+        measured.update(
+            {
+                k: v
+                for k, v in (("fd_open", _number(top.get("open"))), ("fd_limit", _number(top.get("soft_limit"))))
+                if v is not None
+            }
+        )
     services = [software_of(p) for p in processes]
-    all_settings = {name: tuple(cited_settings.get(name, []) + settings.get(name, []))
-                    for name in {**settings, **cited_settings}}
+    all_settings = {
+        name: tuple(cited_settings.get(name, []) + settings.get(name, [])) for name in {**settings, **cited_settings}
+    }
     return HostContext(
         interfaces=tuple(interfaces),
         processes=tuple(processes),
@@ -382,7 +413,10 @@ def host_context_for_runs(*, runs: Iterable[Any], matches: Iterable[Any]) -> Hos
 
     matches = list(matches)
     cited = [i for i in {c.get("evidence_id") for c in _citations(matches)} if isinstance(i, int)]
-    evidences = Evidence.objects.filter(run__in=list(runs), probe__in=list(_TABLES_BY_PROBE)).filter(
-        Q(probe__in=HOST_PROBES) | Q(pk__in=cited)
-    ).only("id", "probe", "output", "recorded_at", "binary").order_by("-run_id", "step")
+    evidences = (
+        Evidence.objects.filter(run__in=list(runs), probe__in=list(_TABLES_BY_PROBE))
+        .filter(Q(probe__in=HOST_PROBES) | Q(pk__in=cited))
+        .only("id", "probe", "output", "recorded_at", "binary")
+        .order_by("-run_id", "step")
+    )
     return host_context(evidences=evidences, matches=matches)

@@ -330,17 +330,17 @@ def match_run_bounded(*, run: CollectionRun, budget: float | None = None) -> Mat
     if Evidence.objects.filter(run=run, output_pruned_at__isnull=False).exists():
         # Retention emptied outputs this run's matches were proved from; matching the empty
         # rows would erase those findings, so they stand as they were (triage/retention.py).
-        kept = sorted(Match.objects.filter(run=run).select_related("symptom"),
-                      key=lambda m: (not m.matched, -m.score, m.symptom_id))
+        kept = sorted(
+            Match.objects.filter(run=run).select_related("symptom"),
+            key=lambda m: (not m.matched, -m.score, m.symptom_id),
+        )
         return MatchOutcome(kept, "Evidence pruned by retention: the findings from when it was matched are kept.")
     # Compiled (or found compiled) first: a compilation is the process's cost, once, not this run's; counted
     # in the budget it could leave a busy worker's first run with no diagnosis at all.
     knowledge = compiled_knowledge()
     limit = Budget(seconds=settings.TRIAGE_MATCH_BUDGET_SECONDS if budget is None else budget)
     symptoms = knowledge.symptoms
-    documents = documents_for(
-        Evidence.objects.filter(run=run).order_by("step"), plan=knowledge.plan, budget=limit
-    )
+    documents = documents_for(Evidence.objects.filter(run=run).order_by("step"), plan=knowledge.plan, budget=limit)
     evaluated: list[tuple[CompiledSymptom, dict | None]] = []
     skipped, stopped = 0, ""
     for index, symptom in enumerate(symptoms):
@@ -355,23 +355,33 @@ def match_run_bounded(*, run: CollectionRun, budget: float | None = None) -> Mat
         if not matched and result.weight_held <= 0:
             evaluated.append((symptom, None))
             continue
-        evaluated.append((symptom, {
-            "score": score,
-            "confidence": confidence_for(score, matched=matched),
-            "matched": matched,
-            "near_miss": not matched,
-            "why": why_for(result),
-            "citations": distinct_citations(result.citations),
-            "symptom_version": symptom.version,
-        }))
+        evaluated.append(
+            (
+                symptom,
+                {
+                    "score": score,
+                    "confidence": confidence_for(score, matched=matched),
+                    "matched": matched,
+                    "near_miss": not matched,
+                    "why": why_for(result),
+                    "citations": distinct_citations(result.citations),
+                    "symptom_version": symptom.version,
+                },
+            )
+        )
     note = ""
     if skipped:
-        note = (f"Matching stopped: {stopped}; {skipped} of {len(symptoms)} symptoms were not evaluated, "
-                "and findings from earlier matchings of them are kept.")
+        note = (
+            f"Matching stopped: {stopped}; {skipped} of {len(symptoms)} symptoms were not evaluated, "
+            "and findings from earlier matchings of them are kept."
+        )
         log.warning("run %s: %s", run.pk, note)
     now = timezone.now()
-    fitting = [Match(run=run, symptom_id=symptom.id, created_at=now, **values)
-               for symptom, values in evaluated if values is not None]
+    fitting = [
+        Match(run=run, symptom_id=symptom.id, created_at=now, **values)
+        for symptom, values in evaluated
+        if values is not None
+    ]
     with transaction.atomic():
         # A few statements whatever the size of the knowledge base: the rows of symptoms that no
         # longer fit at all go in one delete (all but the fitting ones when every symptom was
@@ -422,9 +432,14 @@ def rematch_open_tickets() -> int:
     from diagnostics.knowledge.diagnosis import run_diagnose
 
     # With the sweep runs that proved what a sweep filed on an open ticket.
-    ids = (CollectionRun.objects.filter(Q(ticket__status__in=OPEN_STATUSES)
-                                        | Q(sweep_findings__ticket__status__in=OPEN_STATUSES),
-                                        state__in=TERMINAL_STATES).values_list("pk", flat=True).distinct())
+    ids = (
+        CollectionRun.objects.filter(
+            Q(ticket__status__in=OPEN_STATUSES) | Q(sweep_findings__ticket__status__in=OPEN_STATUSES),
+            state__in=TERMINAL_STATES,
+        )
+        .values_list("pk", flat=True)
+        .distinct()
+    )
     done = 0
     for run_id in list(ids):
         done += run_diagnose(run_id=run_id) is not None

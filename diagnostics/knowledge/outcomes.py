@@ -153,7 +153,12 @@ def outcome_record_rejected(
 
 
 def ticket_resolve_with_fix(
-    *, ticket: Ticket, recipe: FixRecipe, by, note: str = "", now: datetime | None = None,
+    *,
+    ticket: Ticket,
+    recipe: FixRecipe,
+    by,
+    note: str = "",
+    now: datetime | None = None,
     expected_version: int | None = None,
 ) -> Ticket:
     """Resolve ``ticket`` and record that ``recipe`` fixed it, in one transaction: both or neither.

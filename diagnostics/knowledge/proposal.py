@@ -81,8 +81,9 @@ def playbook_proposal(*, ticket: Ticket) -> Proposal | None:
         for proposal in proposals.values():
             collected = {step.get("probe") for step in proposal.playbook.steps or []}
             if len(probes & collected) * 2 >= len(probes):
-                best_symptom[proposal.playbook.pk] = max(best_symptom.get(proposal.playbook.pk, (0, "")),
-                                                         (relevance, symptom.title))
+                best_symptom[proposal.playbook.pk] = max(
+                    best_symptom.get(proposal.playbook.pk, (0, "")), (relevance, symptom.title)
+                )
     for playbook_id, (relevance, title) in best_symptom.items():
         proposals[playbook_id].score += SYMPTOM_WEIGHT * relevance
         proposals[playbook_id].reasons.append(f"it collects the evidence of “{title}”")
@@ -119,4 +120,3 @@ def _tidy(reasons: list[str]) -> list[str]:
                 continue
         kept.append(reason)
     return kept
-

@@ -65,8 +65,10 @@ def placeholder_errors(text: str) -> list[str]:
         name, arg = match.group(2), match.group(3)
         token = match.group(0)
         if name not in PLACEHOLDERS:
-            errors.append(f"unknown placeholder {token} (known: {', '.join(sorted(PLACEHOLDERS))}; "
-                          f"write {{{token}}} for the literal text)")
+            errors.append(
+                f"unknown placeholder {token} (known: {', '.join(sorted(PLACEHOLDERS))}; "
+                f"write {{{token}}} for the literal text)"
+            )
             continue
         takes = PLACEHOLDERS[name][1]
         if takes == "none" and arg is not None:
@@ -186,13 +188,15 @@ def recipe_for_host(*, recipe: Any, context: HostContext | None) -> RenderedReci
         if not isinstance(snippet, dict):
             continue
         software = _software(snippet.get("for"))
-        snippets.append({
-            "label": render(snippet.get("label", "")),
-            "language": str(snippet.get("language", "")),
-            "text": render(snippet.get("text", ""), for_snippet=True),
-            "for": software,
-            "on_host": on_host(software),
-            "running": [name for name in software if context is not None and context.runs(name)],
-        })
+        snippets.append(
+            {
+                "label": render(snippet.get("label", "")),
+                "language": str(snippet.get("language", "")),
+                "text": render(snippet.get("text", ""), for_snippet=True),
+                "for": software,
+                "on_host": on_host(software),
+                "running": [name for name in software if context is not None and context.runs(name)],
+            }
+        )
     snippets.sort(key=lambda s: s["on_host"] is False)  # stable: the rest keep their order
     return RenderedRecipe(steps, snippets, elsewhere, filled, sorted(missing))

@@ -88,16 +88,21 @@ def verification_settle(*, run: CollectionRun) -> str:
         RecipeOutcome.objects.get_or_create(
             ticket=run.ticket, recipe=recipe, kind=RecipeOutcome.VERIFIED, defaults={"by": run.requested_by}
         )
-        body = (f"Verified: {recipe.title}. " + "; ".join(f"{c.title}: no longer seen" for c in comparisons)
-                + f" (run #{run.pk}, before: run #{run.verifies_run_id}).")
+        body = (
+            f"Verified: {recipe.title}. "
+            + "; ".join(f"{c.title}: no longer seen" for c in comparisons)
+            + f" (run #{run.pk}, before: run #{run.verifies_run_id})."
+        )
     elif any(c.verdict == "still present" for c in comparisons):
         verdict = "still present"
         still = [c.title for c in comparisons if c.verdict == "still present"]
         body = f"Verify: {recipe.title} has not fixed it yet: {'; '.join(still)} still present (run #{run.pk})."
     else:
         verdict = "could not tell"
-        body = (f"Verify of {recipe.title} could not tell: run #{run.pk} did not collect the evidence that proved "
-                f"the symptom. {run.reason}").strip()
+        body = (
+            f"Verify of {recipe.title} could not tell: run #{run.pk} did not collect the evidence that proved "
+            f"the symptom. {run.reason}"
+        ).strip()
     desk.ticket_record_event(
         ticket=run.ticket,
         kind=EventKind.FIX,

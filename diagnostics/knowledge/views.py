@@ -35,10 +35,10 @@ class _Kind:
     current: Callable  # the stored entry's reviewable content (what a conflict shows)
 
 
-SYMPTOM = _Kind("symptom", "Symptom", Symptom, SymptomForm, services.symptom_save, "signature",
-                services.symptom_data)
-RECIPE = _Kind("recipe", "Fix recipe", FixRecipe, RecipeForm, services.recipe_save, "applies_when",
-               services.recipe_data)
+SYMPTOM = _Kind("symptom", "Symptom", Symptom, SymptomForm, services.symptom_save, "signature", services.symptom_data)
+RECIPE = _Kind(
+    "recipe", "Fix recipe", FixRecipe, RecipeForm, services.recipe_save, "applies_when", services.recipe_data
+)
 
 
 @login_required
@@ -57,8 +57,12 @@ def _edit(request: HttpRequest, kind: _Kind, key: str | None) -> HttpResponse:
     if request.method == "POST" and form.is_valid() and form.stale():
         # Saved by someone else since this editor opened it: show theirs beside this one, save nothing.
         # Saving again (the form now carries their version) puts this one over theirs, knowingly.
-        conflict = {"version": entry.version, "by": entry.updated_by, "at": entry.updated_at,
-                    "text": curation.yaml_text(kind.current(entry))}
+        conflict = {
+            "version": entry.version,
+            "by": entry.updated_by,
+            "at": entry.updated_at,
+            "text": curation.yaml_text(kind.current(entry)),
+        }
         form = kind.form(request.POST, entry=entry)  # its data is a mutable copy (lf_line_endings)
         form.data["base_version"] = str(entry.version)
         form.is_valid()

@@ -4,26 +4,25 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('diagnostics', '0003_recipe_fit_and_outcomes'),
+        ("diagnostics", "0003_recipe_fit_and_outcomes"),
     ]
 
     operations = [
         migrations.AddField(
-            model_name='recipeoutcome',
-            name='note',
-            field=models.CharField(blank=True, help_text='Why a tech rejected it (optional).', max_length=500),
+            model_name="recipeoutcome",
+            name="note",
+            field=models.CharField(blank=True, help_text="Why a tech rejected it (optional).", max_length=500),
         ),
         migrations.AlterField(
-            model_name='recipeoutcome',
-            name='kind',
+            model_name="recipeoutcome",
+            name="kind",
             field=models.CharField(
                 choices=[
-                    ('suggested', 'Suggested'),
-                    ('accepted', 'Accepted'),
-                    ('fixed', 'Fixed the ticket'),
-                    ('rejected', 'Rejected: does not apply'),
+                    ("suggested", "Suggested"),
+                    ("accepted", "Accepted"),
+                    ("fixed", "Fixed the ticket"),
+                    ("rejected", "Rejected: does not apply"),
                 ],
                 max_length=10,
             ),

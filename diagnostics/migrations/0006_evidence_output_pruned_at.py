@@ -4,23 +4,22 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('diagnostics', '0005_run_diagnosis'),
+        ("diagnostics", "0005_run_diagnosis"),
     ]
 
     operations = [
         migrations.AddField(
-            model_name='evidence',
-            name='output_pruned_at',
+            model_name="evidence",
+            name="output_pruned_at",
             field=models.DateTimeField(blank=True, null=True),
         ),
         migrations.AddIndex(
-            model_name='evidence',
+            model_name="evidence",
             index=models.Index(
-                condition=models.Q(('output_pruned_at__isnull', True)),
-                fields=['recorded_at'],
-                name='evidence_unpruned_recorded'
+                condition=models.Q(("output_pruned_at__isnull", True)),
+                fields=["recorded_at"],
+                name="evidence_unpruned_recorded",
             ),
         ),
     ]

@@ -5,25 +5,28 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('diagnostics', '0006_evidence_output_pruned_at'),
+        ("diagnostics", "0006_evidence_output_pruned_at"),
     ]
 
     operations = [
         migrations.AddField(
-            model_name='credential',
-            name='sudo_password_token',
+            model_name="credential",
+            name="sudo_password_token",
             field=models.BinaryField(blank=True, null=True),
         ),
         migrations.AddField(
-            model_name='credential',
-            name='username',
-            field=models.CharField(blank=True, max_length=32, validators=[
+            model_name="credential",
+            name="username",
+            field=models.CharField(
+                blank=True,
+                max_length=32,
+                validators=[
                     django.core.validators.RegexValidator(
-                        '^[a-z_][a-z0-9_.-]{0,31}$',
+                        "^[a-z_][a-z0-9_.-]{0,31}$",
                         "Not a valid Unix user name (lower-case letters, digits, '_', '.', '-'; at most 32).",
                     )
-                ]),
+                ],
+            ),
         ),
     ]

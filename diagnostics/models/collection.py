@@ -57,7 +57,6 @@ class Credential(models.Model):
         owner = self.server or self.customer
         return f"{self.get_kind_display()} for {owner}"
 
-
     def __repr__(self) -> str:
         return f"<Credential {self.pk} {self.kind}>"
 
@@ -131,8 +130,7 @@ ACTIVE_STATES = (RunState.CONNECTING, RunState.RUNNING)
 class CollectionRun(models.Model):
     # A run belongs to a ticket, or to a fleet sweep (no ticket until the sweep files one: SweepFinding).
     ticket = models.ForeignKey(Ticket, null=True, blank=True, on_delete=models.CASCADE, related_name="collection_runs")
-    sweep = models.ForeignKey("diagnostics.Sweep", null=True, blank=True, on_delete=models.CASCADE,
-                              related_name="runs")
+    sweep = models.ForeignKey("diagnostics.Sweep", null=True, blank=True, on_delete=models.CASCADE, related_name="runs")
     server = models.ForeignKey(Server, on_delete=models.PROTECT, related_name="collection_runs")
     playbook = models.ForeignKey(Playbook, null=True, on_delete=models.SET_NULL, related_name="runs")
     playbook_name = models.CharField(max_length=100)
@@ -165,7 +163,11 @@ class CollectionRun(models.Model):
         "diagnostics.FixRecipe", null=True, blank=True, on_delete=models.SET_NULL, related_name="verify_runs"
     )
     verifies_run = models.ForeignKey(
-        "self", null=True, blank=True, on_delete=models.SET_NULL, related_name="verified_by",
+        "self",
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="verified_by",
         help_text="The run whose evidence proved the symptom being verified (the 'before').",
     )
 
@@ -177,8 +179,9 @@ class CollectionRun(models.Model):
             models.Index(fields=["server", "-created_at"], name="run_server_created"),
         ]
         constraints = [
-            models.CheckConstraint(condition=Q(ticket__isnull=False) | Q(sweep__isnull=False),
-                                   name="run_for_ticket_or_sweep"),
+            models.CheckConstraint(
+                condition=Q(ticket__isnull=False) | Q(sweep__isnull=False), name="run_for_ticket_or_sweep"
+            ),
         ]
 
     def __str__(self) -> str:
@@ -227,8 +230,11 @@ class Evidence(models.Model):
         ordering = ["run", "step"]
         constraints = [models.UniqueConstraint(fields=["run", "step"], name="evidence_once_per_step")]
         # Retention's daily scan for old outputs not yet pruned.
-        indexes = [models.Index(fields=["recorded_at"], name="evidence_unpruned_recorded",
-                                condition=Q(output_pruned_at__isnull=True))]
+        indexes = [
+            models.Index(
+                fields=["recorded_at"], name="evidence_unpruned_recorded", condition=Q(output_pruned_at__isnull=True)
+            )
+        ]
 
     def __str__(self) -> str:
         return f"{self.probe} (run {self.run_id} step {self.step})"
@@ -259,13 +265,14 @@ class Evidence(models.Model):
 
     @property
     def pruned_notice(self) -> str:
-        return (f"Output pruned on {self.output_pruned_at:%Y-%m-%d} under the retention policy "
-                f"({self.output_bytes} bytes were recorded); the findings it proved are kept.")
+        return (
+            f"Output pruned on {self.output_pruned_at:%Y-%m-%d} under the retention policy "
+            f"({self.output_bytes} bytes were recorded); the findings it proved are kept."
+        )
 
     @property
     def stderr_text(self) -> str:
         return bytes(self.stderr).decode("utf-8", errors="replace")
-
 
 
 class AuditEntry(models.Model):

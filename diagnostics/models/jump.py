@@ -74,8 +74,9 @@ class JumpHostKey(models.Model):
 
     class Meta:
         ordering = ["jump_host", "-first_seen_at"]
-        constraints = [models.UniqueConstraint(fields=["jump_host", "key_type", "key_base64"],
-                                               name="jump_host_key_unique")]
+        constraints = [
+            models.UniqueConstraint(fields=["jump_host", "key_type", "key_base64"], name="jump_host_key_unique")
+        ]
 
     def __str__(self) -> str:
         return f"{self.key_type} {self.fingerprint} ({self.status})"
@@ -97,10 +98,14 @@ class JumpLink(models.Model):
                 | (Q(customer__isnull=True) & Q(server__isnull=False)),
                 name="jump_link_for_customer_xor_server",
             ),
-            models.UniqueConstraint(fields=["server", "position"], condition=Q(server__isnull=False),
-                                    name="jump_link_position_per_server"),
-            models.UniqueConstraint(fields=["customer", "position"], condition=Q(customer__isnull=False),
-                                    name="jump_link_position_per_customer"),
+            models.UniqueConstraint(
+                fields=["server", "position"], condition=Q(server__isnull=False), name="jump_link_position_per_server"
+            ),
+            models.UniqueConstraint(
+                fields=["customer", "position"],
+                condition=Q(customer__isnull=False),
+                name="jump_link_position_per_customer",
+            ),
         ]
 
     def __str__(self) -> str:

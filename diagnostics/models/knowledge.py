@@ -149,8 +149,13 @@ class RecipeOutcome(models.Model):
     FIXED = "fixed"
     REJECTED = "rejected"
     VERIFIED = "verified"
-    KINDS = [(SUGGESTED, "Suggested"), (ACCEPTED, "Accepted"), (FIXED, "Fixed the ticket"),
-             (REJECTED, "Rejected: does not apply"), (VERIFIED, "Verified: the symptom is gone")]
+    KINDS = [
+        (SUGGESTED, "Suggested"),
+        (ACCEPTED, "Accepted"),
+        (FIXED, "Fixed the ticket"),
+        (REJECTED, "Rejected: does not apply"),
+        (VERIFIED, "Verified: the symptom is gone"),
+    ]
 
     ticket = models.ForeignKey("triage.Ticket", on_delete=models.CASCADE, related_name="recipe_outcomes")
     recipe = models.ForeignKey(FixRecipe, on_delete=models.CASCADE, related_name="outcomes")

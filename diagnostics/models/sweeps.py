@@ -22,8 +22,14 @@ class SweepSchedule(models.Model):
 
     customer = models.ForeignKey(Customer, on_delete=models.CASCADE, related_name="sweep_schedules")
     playbook = models.ForeignKey(Playbook, on_delete=models.CASCADE, related_name="sweep_schedules")
-    role = models.ForeignKey(ServerRole, null=True, blank=True, on_delete=models.CASCADE, related_name="+",
-                             help_text="Only servers with this role; blank: every server of the customer.")
+    role = models.ForeignKey(
+        ServerRole,
+        null=True,
+        blank=True,
+        on_delete=models.CASCADE,
+        related_name="+",
+        help_text="Only servers with this role; blank: every server of the customer.",
+    )
     hour = models.PositiveSmallIntegerField(validators=[MaxValueValidator(23)])
     minute = models.PositiveSmallIntegerField(default=0, validators=[MaxValueValidator(59)])
     open_tickets = models.BooleanField(default=True)
@@ -51,8 +57,14 @@ class Sweep(models.Model):
     requested_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
-    schedule = models.ForeignKey(SweepSchedule, null=True, blank=True, on_delete=models.SET_NULL,
-                                 related_name="sweeps", help_text="The schedule that started it, if one did.")
+    schedule = models.ForeignKey(
+        SweepSchedule,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="sweeps",
+        help_text="The schedule that started it, if one did.",
+    )
     open_tickets = models.BooleanField(default=False, help_text="File a ticket per symptom found once it finishes.")
     created_at = models.DateTimeField(default=timezone.now)
     # Set once every run is terminal and diagnosed (services.sweeps.sweep_settle), by one caller only.

@@ -64,9 +64,19 @@ def parse_interfaces(text: str) -> InterfaceFacts:
 
     def link(name: str) -> Interface:
         if name not in links:
-            links[name] = {"name": name, "state": None, "mtu": None, "rx_bytes": None, "rx_packets": None,
-                           "rx_errors": None, "rx_dropped": None, "tx_bytes": None, "tx_packets": None,
-                           "tx_errors": None, "tx_dropped": None}
+            links[name] = {
+                "name": name,
+                "state": None,
+                "mtu": None,
+                "rx_bytes": None,
+                "rx_packets": None,
+                "rx_errors": None,
+                "rx_dropped": None,
+                "tx_bytes": None,
+                "tx_packets": None,
+                "tx_errors": None,
+                "tx_dropped": None,
+            }
         return links[name]
 
     for part in split_sections(text):
@@ -79,17 +89,30 @@ def parse_interfaces(text: str) -> InterfaceFacts:
                     row = link(current)
                     row["mtu"], row["state"] = int(match.group(2)), match.group(3)
                 elif title == "ip addr" and current and (match := _ADDR.match(line)):
-                    addresses.append({"line_no": line_no, "interface": current, "family": match.group(1),
-                                      "address": match.group(2),
-                                      "prefixlen": int(match.group(3)) if match.group(3) else None})
+                    addresses.append(
+                        {
+                            "line_no": line_no,
+                            "interface": current,
+                            "family": match.group(1),
+                            "address": match.group(2),
+                            "prefixlen": int(match.group(3)) if match.group(3) else None,
+                        }
+                    )
         elif title.startswith("ifconfig"):
             addresses += _ifconfig(part.numbered(), link)
         elif title == "/proc/net/dev":
             for counters in jc_parse("proc_net_dev", [line for _, line in part.numbered()]) or []:
                 row = link(str(counters.get("interface")))
-                for ours, theirs in (("rx_bytes", "r_bytes"), ("rx_packets", "r_packets"), ("rx_errors", "r_errs"),
-                                     ("rx_dropped", "r_drop"), ("tx_bytes", "t_bytes"), ("tx_packets", "t_packets"),
-                                     ("tx_errors", "t_errs"), ("tx_dropped", "t_drop")):
+                for ours, theirs in (
+                    ("rx_bytes", "r_bytes"),
+                    ("rx_packets", "r_packets"),
+                    ("rx_errors", "r_errs"),
+                    ("rx_dropped", "r_drop"),
+                    ("tx_bytes", "t_bytes"),
+                    ("tx_packets", "t_packets"),
+                    ("tx_errors", "t_errs"),
+                    ("tx_dropped", "t_drop"),
+                ):
                     value = counters.get(theirs)
                     row[ours] = value if isinstance(value, int) else None  # type: ignore[literal-required]
     for row in links.values():  # added last, so the rows above keep their shape
@@ -135,12 +158,26 @@ def _ifconfig(numbered: Iterable[tuple[int, str]], link: Callable[[str], Interfa
         if current is None:
             continue
         if match := _IFCONFIG_INET.match(line):
-            addresses.append({"line_no": line_no, "interface": current["name"], "family": "inet",
-                              "address": match.group(1), "prefixlen": _prefix(match.group(2))})
+            addresses.append(
+                {
+                    "line_no": line_no,
+                    "interface": current["name"],
+                    "family": "inet",
+                    "address": match.group(1),
+                    "prefixlen": _prefix(match.group(2)),
+                }
+            )
         elif match := _IFCONFIG_INET6.match(line):
             prefix = match.group(2) or match.group(3)
-            addresses.append({"line_no": line_no, "interface": current["name"], "family": "inet6",
-                              "address": match.group(1), "prefixlen": int(prefix) if prefix else None})
+            addresses.append(
+                {
+                    "line_no": line_no,
+                    "interface": current["name"],
+                    "family": "inet6",
+                    "address": match.group(1),
+                    "prefixlen": int(prefix) if prefix else None,
+                }
+            )
         elif match := _IFCONFIG_OLD_FLAGS.match(line):
             current["state"], current["mtu"] = _state(set(match.group(1).split())), int(match.group(2))
     return addresses

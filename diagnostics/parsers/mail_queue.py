@@ -33,8 +33,13 @@ def parse_mail_queue(text: str) -> list[MailQueue]:
         if part.title is None:
             continue
         tool = part.title.split()[0]
-        row: MailQueue = {"line_no": part.first_line, "tool": tool, "messages": None, "unprocessed": None,
-                          "size_kb": None}
+        row: MailQueue = {
+            "line_no": part.first_line,
+            "tool": tool,
+            "messages": None,
+            "unprocessed": None,
+            "size_kb": None,
+        }
         for line_no, line in part.numbered():
             if match := _POSTFIX.search(line):
                 row.update(line_no=line_no, size_kb=int(match.group(1)), messages=int(match.group(2)))

@@ -41,9 +41,16 @@ def unescape(text: str) -> str:
 def _mount(line_no: int | None, mountpoint: str, source: str | None, fstype: str | None, options: list[str]) -> Mount:
     seen = list(dict.fromkeys(o for o in options if o))
     flags = set(seen)
-    return {"line_no": line_no, "mountpoint": unescape(mountpoint), "source": unescape(source) if source else None,
-            "fstype": fstype, "options": ",".join(seen), "noexec": "noexec" in flags, "nosuid": "nosuid" in flags,
-            "readonly": "ro" in flags}
+    return {
+        "line_no": line_no,
+        "mountpoint": unescape(mountpoint),
+        "source": unescape(source) if source else None,
+        "fstype": fstype,
+        "options": ",".join(seen),
+        "noexec": "noexec" in flags,
+        "nosuid": "nosuid" in flags,
+        "readonly": "ro" in flags,
+    }
 
 
 def _mountinfo(part: Section) -> list[Mount]:
@@ -57,8 +64,9 @@ def _mountinfo(part: Section) -> list[Mount]:
         if len(fields) < dash + 3:
             continue
         superoptions = fields[dash + 3].split(",") if len(fields) > dash + 3 else []
-        mounts.append(_mount(line_no, fields[4], fields[dash + 2], fields[dash + 1],
-                             [*fields[5].split(","), *superoptions]))
+        mounts.append(
+            _mount(line_no, fields[4], fields[dash + 2], fields[dash + 1], [*fields[5].split(","), *superoptions])
+        )
     return mounts
 
 

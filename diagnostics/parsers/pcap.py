@@ -82,8 +82,13 @@ _CUT = re.compile(rb"\n\[\.\.\. \d+ bytes not kept \.\.\.\]\n")
 MAX_CAPLEN = 262144  # tcpdump's largest snapshot length
 _SEQ = 1 << 32
 FIN, SYN, RST, ACK = 0x01, 0x02, 0x04, 0x10
-_LINKS = {1: dpkt.ethernet.Ethernet, 113: dpkt.sll.SLL, 276: dpkt.sll2.SLL2, 0: dpkt.loopback.Loopback,
-          108: dpkt.loopback.Loopback}
+_LINKS = {
+    1: dpkt.ethernet.Ethernet,
+    113: dpkt.sll.SLL,
+    276: dpkt.sll2.SLL2,
+    0: dpkt.loopback.Loopback,
+    108: dpkt.loopback.Loopback,
+}
 _RAW_IP = frozenset({12, 14, 101, 228, 229})
 _COOKED = {113: 16, 276: 20}  # linktype -> header length: SLL (-i any before libpcap 1.10), SLL2
 DUPLICATE_WINDOW = 0.01  # seconds; the copies of one packet on a bridge and its veth are microseconds apart
@@ -109,8 +114,15 @@ def _records(data: bytes) -> tuple[int | None, list[tuple[float, bytes]], bool]:
     return linktype & 0xFFFF, packets, truncated
 
 
-def _read(data: bytes, pos: int, end: int, record: struct.Struct, divisor: float, limit: int,
-          packets: list[tuple[float, bytes]]) -> int:
+def _read(
+    data: bytes,
+    pos: int,
+    end: int,
+    record: struct.Struct,
+    divisor: float,
+    limit: int,
+    packets: list[tuple[float, bytes]],
+) -> int:
     """Append the whole records in data[pos:end]; return where the first incomplete one starts."""
     while pos + 16 <= end:
         sec, frac, caplen, origlen = record.unpack_from(data, pos)
@@ -332,8 +344,15 @@ def parse_pcap(data: bytes) -> PcapFacts:
             flow = flows[key] = _Flow(key[0], key[1], ts)
         _tcp(flow, src, dst, layer, ts)
     summary: PacketsSummary = {
-        "total": len(records), "tcp": counts["tcp"], "udp": counts["udp"], "icmp": counts["icmp"],
-        "other": counts["other"], "duplicates": counts["duplicates"], "truncated": truncated, "linktype": linktype,
-        "first_ts": records[0][0] if records else None, "last_ts": records[-1][0] if records else None,
+        "total": len(records),
+        "tcp": counts["tcp"],
+        "udp": counts["udp"],
+        "icmp": counts["icmp"],
+        "other": counts["other"],
+        "duplicates": counts["duplicates"],
+        "truncated": truncated,
+        "linktype": linktype,
+        "first_ts": records[0][0] if records else None,
+        "last_ts": records[-1][0] if records else None,
     }
     return {"flows": [_row(flow) for flow in flows.values()], "packets_summary": [summary]}

@@ -96,13 +96,27 @@ def parse_fd_usage(text: str) -> FdFacts:
             numbers = [to_int(f) for f in fields[1:4]]
             if None not in numbers:
                 used = numbers[0] - numbers[1]  # type: ignore[operator]
-                file_nr.append({"allocated": numbers[0], "unused": numbers[1], "max": numbers[2],  # type: ignore[typeddict-item]
-                                "used_ratio": round(used / numbers[2], 6) if numbers[2] else None})  # type: ignore[operator]
+                file_nr.append(
+                    {
+                        "allocated": numbers[0],
+                        "unused": numbers[1],
+                        "max": numbers[2],  # type: ignore[typeddict-item]
+                        "used_ratio": round(used / numbers[2], 6) if numbers[2] else None,
+                    }
+                )  # type: ignore[operator]
             continue
         pid, opened, limit = to_int(fields[0]), to_int(fields[-2]), to_int(fields[-1])
         if pid is None or opened is None:
             continue  # the header, or a cut line
         name = " ".join(fields[1:-2])
-        usage.append({"line_no": line_no, "pid": pid, "process": None if name == "?" else name, "open": opened,
-                      "soft_limit": limit, "ratio": round(opened / limit, 6) if limit else None})
+        usage.append(
+            {
+                "line_no": line_no,
+                "pid": pid,
+                "process": None if name == "?" else name,
+                "open": opened,
+                "soft_limit": limit,
+                "ratio": round(opened / limit, 6) if limit else None,
+            }
+        )
     return {"fd_usage": usage, "file_nr": file_nr}

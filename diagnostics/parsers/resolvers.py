@@ -124,10 +124,18 @@ def parse_resolvers(text: str) -> ResolverFacts:
                 if match := _TIMED.fullmatch(line):
                     kind, server, ms_text, status, tool = match.groups()
                     ms = None if ms_text == "-" else to_float(ms_text)
-                    row: Resolver = {"line_no": line_no, "name": name, "nameserver": "system" if kind == "resolver"
-                                     else server, "ms": ms, "status": status, "answer": None,
-                                     "outcome": outcome_of(status, ms, system=kind == "resolver"),
-                                     "answered": False, "none_answered": False, "tool": tool}
+                    row: Resolver = {
+                        "line_no": line_no,
+                        "name": name,
+                        "nameserver": "system" if kind == "resolver" else server,
+                        "ms": ms,
+                        "status": status,
+                        "answer": None,
+                        "outcome": outcome_of(status, ms, system=kind == "resolver"),
+                        "answered": False,
+                        "none_answered": False,
+                        "tool": tool,
+                    }
                     row["answered"] = row["outcome"] in ("ok", "nxdomain", "servfail")
                     section_rows.append(row)
                     resolvers.append(row)

@@ -94,9 +94,18 @@ def parse_disk(text: str) -> list[Filesystem]:
     for row in inodes:  # df -PT may have timed out (a dead NFS server) while df -Pi answered
         mountpoint = row.get("mounted_on")
         if mountpoint and mountpoint not in seen:
-            rows.append({"mountpoint": mountpoint, "source": row.get("filesystem"), "fstype": None, "size_kb": None,
-                         "used_kb": None, "avail_kb": None, "use_pct": None,
-                         "inodes_use_pct": inode_use.get(mountpoint)})
+            rows.append(
+                {
+                    "mountpoint": mountpoint,
+                    "source": row.get("filesystem"),
+                    "fstype": None,
+                    "size_kb": None,
+                    "used_kb": None,
+                    "avail_kb": None,
+                    "use_pct": None,
+                    "inodes_use_pct": inode_use.get(mountpoint),
+                }
+            )
     return rows
 
 
@@ -105,17 +114,30 @@ def parse_memory(text: str) -> MemoryFacts:
     meminfo = _jc("proc_meminfo", _titled(sections, "/proc/meminfo")) or {}
     memory: list[Memory] = []
     if meminfo:
+
         def kib(key: str) -> int | None:
             value = _int(meminfo.get(key))
             return value * 1024 if value is not None else None
 
-        memory.append({"mem_total": kib("MemTotal"), "mem_available": kib("MemAvailable"),
-                       "swap_total": kib("SwapTotal"), "swap_free": kib("SwapFree")})
+        memory.append(
+            {
+                "mem_total": kib("MemTotal"),
+                "mem_available": kib("MemAvailable"),
+                "swap_total": kib("SwapTotal"),
+                "swap_free": kib("SwapFree"),
+            }
+        )
     elif free := _jc("free", _titled(sections, "free -b")):
         by_type = {str(row.get("type", "")).rstrip(":").lower(): row for row in free}
         mem, swap = by_type.get("mem", {}), by_type.get("swap", {})
-        memory.append({"mem_total": _int(mem.get("total")), "mem_available": _int(mem.get("available")),
-                       "swap_total": _int(swap.get("total")), "swap_free": _int(swap.get("free"))})
+        memory.append(
+            {
+                "mem_total": _int(mem.get("total")),
+                "mem_available": _int(mem.get("available")),
+                "swap_total": _int(swap.get("total")),
+                "swap_free": _int(swap.get("free")),
+            }
+        )
     vmstat = _jc("proc_vmstat", _titled(sections, "/proc/vmstat")) or {}
     counters: list[VmstatCounter] = [
         {"name": name, "value": number} for name, value in vmstat.items() if (number := _int(value)) is not None

@@ -55,10 +55,26 @@ def seconds(text: str) -> float | None:
     return float(sum(float(n) * _UNITS[u] for n, u in _DURATION_PART.findall(text)))
 
 
-def _param(line_no: int, part: Section, service: str, name: str, value: str, number: float | None = None,
-           unit: str | None = None, default: bool | None = None) -> ServiceParam:
-    return {"line_no": line_no, "file": part.title, "service": service, "name": name, "value": value,
-            "number": number, "unit": unit, "default": default}
+def _param(
+    line_no: int,
+    part: Section,
+    service: str,
+    name: str,
+    value: str,
+    number: float | None = None,
+    unit: str | None = None,
+    default: bool | None = None,
+) -> ServiceParam:
+    return {
+        "line_no": line_no,
+        "file": part.title,
+        "service": service,
+        "name": name,
+        "value": value,
+        "number": number,
+        "unit": unit,
+        "default": default,
+    }
 
 
 def _varnish(part: Section) -> list[ServiceParam]:
@@ -115,8 +131,17 @@ def _tcpserver_line(line_no: int, part: Section, line: str) -> list[ServiceParam
     rows = []
     ident, timeout = "on", 26.0
     for name, value in tcpserver_options(tokens[start:]):
-        rows.append(_param(line_no, part, "tcpserver", name, value, to_float(value) if value else None,
-                           "seconds" if name == "-t" else None))
+        rows.append(
+            _param(
+                line_no,
+                part,
+                "tcpserver",
+                name,
+                value,
+                to_float(value) if value else None,
+                "seconds" if name == "-t" else None,
+            )
+        )
         if name in ("-r", "-R"):
             ident = "on" if name == "-r" else "off"
         elif name == "-t" and (number := to_float(value)) is not None:
@@ -136,8 +161,9 @@ def _sendmail(part: Section) -> list[ServiceParam]:
             if match := pattern.search(stripped):
                 name, value = match.groups()
                 number = seconds(value)
-                rows.append(_param(line_no, part, "sendmail", name, value, number,
-                                   "seconds" if number is not None else None))
+                rows.append(
+                    _param(line_no, part, "sendmail", name, value, number, "seconds" if number is not None else None)
+                )
                 break
     return rows
 
@@ -165,8 +191,17 @@ def parse_service_settings(text: str) -> list[ServiceParam]:
             for line_no, line in part.numbered():
                 value = line.strip()
                 number = to_float(value)
-                rows.append(_param(line_no, part, "qmail", title.rsplit("/", 1)[-1], value, number,
-                                   "seconds" if number is not None and "timeout" in title else None))
+                rows.append(
+                    _param(
+                        line_no,
+                        part,
+                        "qmail",
+                        title.rsplit("/", 1)[-1],
+                        value,
+                        number,
+                        "seconds" if number is not None and "timeout" in title else None,
+                    )
+                )
                 break
         elif title.startswith(("/etc/mail/sendmail", "sendmail -C ")):
             rows += _sendmail(part)

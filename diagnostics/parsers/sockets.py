@@ -271,6 +271,15 @@ def parse_listening(text: str) -> list[Listener]:
                 pid = int(users.group(2)) if users else None
                 fd = int(users.group(3)) if users else None
             address, port = split_endpoint(local)
-            rows.append({"line_no": line_no, "proto": proto, "local_address": address, "local_port": port,
-                         "process": process, "pid": pid, "fd": fd})
+            rows.append(
+                {
+                    "line_no": line_no,
+                    "proto": proto,
+                    "local_address": address,
+                    "local_port": port,
+                    "process": process,
+                    "pid": pid,
+                    "fd": fd,
+                }
+            )
     return rows

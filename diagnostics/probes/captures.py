@@ -74,7 +74,7 @@ def _tcpdump(p: Params) -> str:
         f"set -- tcpdump -i {q(p['interface'])} -s 0 -U -w - -c {q(p['count'])};",
         'if [ -n "$f" ]; then set -- "$@" -- "$f"; fi;',
         'root_check "$@" || root_denied tcpdump;',
-        f"root_timed INT {q(p['seconds'])} \"$@\"; rc=$?;",
+        f'root_timed INT {q(p["seconds"])} "$@"; rc=$?;',
         WINDOW_ENDED,
     )
 

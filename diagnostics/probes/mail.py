@@ -55,7 +55,7 @@ _CONFIG_ARG_AWK = (
     "{ for (i = 1; i <= NF; i++) { a = $i; "
     'if ((a == "--config" || (length(a) == 2 && index(opts, substr(a, 2, 1)) && substr(a, 1, 1) == "-")) '
     "&& i < NF) { print $(i + 1); exit } "
-    'if (a ~ /^--config=/) { print substr(a, 10); exit } '
+    "if (a ~ /^--config=/) { print substr(a, 10); exit } "
     'if (substr(a, 1, 1) == "-" && index(opts, substr(a, 2, 1)) && substr(a, 3, 1) == "/") '
     "{ print substr(a, 3); exit } "
     "} }"

@@ -164,7 +164,9 @@ def _resolvers(p: Params) -> str:
         "for ns in $(awk '$1 == \"nameserver\" { print $2 }' /etc/resolv.conf 2>/dev/null); do",
         'n=$((n + 1)); if [ "$n" -gt 3 ]; then break; fi;',
         'case "$ns" in -*|*[!0-9A-Fa-f.:]*) echo "nameserver $ns - ms SKIPPED"; continue;; esac;',
-        "(", *per_server, ") &",
+        "(",
+        *per_server,
+        ") &",
         "done;",
         'if [ "$n" = 0 ]; then echo "probe: no nameserver lines in /etc/resolv.conf"; fi;',
         # The whole chain as sshd and the MTA see it: /etc/hosts, every nameserver, retries.

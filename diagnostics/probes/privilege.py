@@ -98,17 +98,17 @@ _SUDOERS_SPECIAL = ",:=!\\"
 
 # The shell functions below, one line (see diagnostics.probes.shell).
 _FUNCTIONS = (
-    "root_feed() { if [ \"$root_mode\" = S ]; then printf '%s\\n' \"$" + PASSWORD_VARIABLE + "\"; fi; };",
+    'root_feed() { if [ "$root_mode" = S ]; then printf \'%s\\n\' "$' + PASSWORD_VARIABLE + '"; fi; };',
     "root_check() { root_mode=0; root_why=;",
     'if [ "$(id -u)" = 0 ]; then return 0; fi;',
     'if ! command -v sudo >/dev/null 2>&1; then root_why="sudo is not installed"; return 1; fi;',
     'if [ -n "${' + PASSWORD_VARIABLE + ':-}" ]; then root_mode=S; else root_mode=n; fi;',
-    "if root_why=$(root_feed | sudo -\"$root_mode\" -p '' -l -- \"$@\" 2>&1 >/dev/null); then return 0; fi;",
+    'if root_why=$(root_feed | sudo -"$root_mode" -p \'\' -l -- "$@" 2>&1 >/dev/null); then return 0; fi;',
     # sudo's last line says why (earlier ones are warnings such as "unable to resolve host").
     "root_why=$(printf '%s\\n' \"$root_why\" | tail -n 1 | cut -c1-300); return 1; };",
     'root_timed() { sig=$1; s=$2; shift 2; if [ "$root_mode" = 0 ]; then timeout -s "$sig" -k 2 "$s" "$@";',
-    "else root_feed | timeout -s \"$sig\" -k 2 \"$s\" sudo -\"$root_mode\" -p '' -- \"$@\"; fi; };",
-    'root_denied() { echo "' + NEEDS_ROOT_NOTE + '$1 must run as root and $(id -un) may not run it through'
+    'else root_feed | timeout -s "$sig" -k 2 "$s" sudo -"$root_mode" -p \'\' -- "$@"; fi; };',
+    'root_denied() { echo "' + NEEDS_ROOT_NOTE + "$1 must run as root and $(id -un) may not run it through"
     " sudo (${root_why:-no reason given}); the server's Access page lists the sudoers lines that allow it\";"
     f" exit {NEEDS_ROOT}; }};",
 )
@@ -140,9 +140,7 @@ def sudoers_lines(*, user: str, tools: list[str] | tuple[str, ...], password: bo
     """
     # The path is a regular expression too: sudo before 1.9.10, which would read the arguments as glob
     # patterns (where "*" matches "-z CMD" too), refuses a command that does not start with "/" outright.
-    specs = [
-        f"^{_one_of(ROOT_COMMANDS[tool].paths)}$ {_sudoers_escape(ROOT_COMMANDS[tool].args)}" for tool in tools
-    ]
+    specs = [f"^{_one_of(ROOT_COMMANDS[tool].paths)}$ {_sudoers_escape(ROOT_COMMANDS[tool].args)}" for tool in tools]
     tag = "PASSWD" if password else "NOPASSWD"
     alias = "TRIAGE_PROBES"
     lines = [f"# {command.tool}: {command.why}" for command in (ROOT_COMMANDS[t] for t in tools)]

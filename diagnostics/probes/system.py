@@ -60,10 +60,10 @@ def _fd_usage(p: Params) -> str:
         # Other users' fd directories are root's to read: without root only the login user's own
         # processes would be counted, so that listing is marked "needs root" (exit 77 at the end).
         "set -- find /proc/[0-9]*/fd -mindepth 1 -maxdepth 1; denied=;",
-        'if ! root_check "$@"; then denied=1; echo "' + NEEDS_ROOT_NOTE + 'fd_usage reads other users\' open files'
-        ' as root and $(id -un) may not (${root_why:-no reason given}); only its own processes are counted;'
+        'if ! root_check "$@"; then denied=1; echo "' + NEEDS_ROOT_NOTE + "fd_usage reads other users' open files"
+        " as root and $(id -un) may not (${root_why:-no reason given}); only its own processes are counted;"
         " the server's Access page lists the sudoers lines that allow it\";"
-        ' root_mode=0; fi;',
+        " root_mode=0; fi;",
         "{ grep -H '' /proc/[0-9]*/comm 2>/dev/null | sed 's/^/C /';",
         "grep -H '^Max open files' /proc/[0-9]*/limits 2>/dev/null | sed 's/^/L /';",
         "root_timed TERM 20 \"$@\" 2>/dev/null | sed 's/^/F /'; }",
@@ -145,8 +145,14 @@ def _auth_log(p: Params) -> str:
 
 
 def _install_log(p: Params) -> str:
-    return script(*tail_existing(INSTALL_LOGS, p["lines"], journal_match="_COMM=dpkg _COMM=rpm",
-                                 missing=f"none of {', '.join(INSTALL_LOGS)} exists"))
+    return script(
+        *tail_existing(
+            INSTALL_LOGS,
+            p["lines"],
+            journal_match="_COMM=dpkg _COMM=rpm",
+            missing=f"none of {', '.join(INSTALL_LOGS)} exists",
+        )
+    )
 
 
 def _log_tail(p: Params) -> str:
@@ -165,7 +171,7 @@ def _log_tail(p: Params) -> str:
 # title into one string ("sshd: /usr/sbin/sshd -D -f /etc/ssh/alt_config [listener] ..."), older ones
 # keep NUL-separated argv: NULs become spaces and both read the same.
 _SSHD_F_AWK = (
-    "{ for (i = 1; i <= NF; i++) { if ($i == \"-f\" && i < NF) { print $(i + 1); exit } "
+    '{ for (i = 1; i <= NF; i++) { if ($i == "-f" && i < NF) { print $(i + 1); exit } '
     "if ($i ~ /^-f\\//) { print substr($i, 3); exit } } }"
 )
 # Config paths taken from the process list: absolute, plain characters only (they are word-split and
@@ -192,7 +198,7 @@ def _sshd_config(p: Params) -> str:
         "done;",
         "shown=0;",
         f"if {have('sshd')}; then",
-        'for c in ${confs:--}; do',
+        "for c in ${confs:--}; do",
         'if [ "$c" = - ]; then title="sshd -T"; set -- sshd -T;',
         'else title="sshd -T -f $c"; set -- sshd -T -f "$c"; fi;',
         # sudo only where the login user is not root (root_check): see diagnostics.probes.privilege.

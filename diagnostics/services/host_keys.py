@@ -57,8 +57,11 @@ def host_key_proven(*, server: Server, key: ssh.HostKey) -> bool:
         return False
     cleared = Server.objects.filter(pk=server.pk, host_key_changed_at__isnull=False).update(host_key_changed_at=None)
     if cleared:
-        AuditEntry.objects.create(action="host_key_alert_cleared", server=server,
-                                  detail={"fingerprint": key.fingerprint, "why": "pinned key proven on login"})
+        AuditEntry.objects.create(
+            action="host_key_alert_cleared",
+            server=server,
+            detail={"fingerprint": key.fingerprint, "why": "pinned key proven on login"},
+        )
     return bool(cleared)
 
 
@@ -109,8 +112,12 @@ def connect_trust(server: Server) -> dict:
     by_status = {HostKey.TRUSTED: [], HostKey.REVOKED: []}
     for key in keys:
         by_status[key.status].append(ssh.HostKey(key.key_type, key.key_base64))
-    return {"pinned": by_status[HostKey.TRUSTED], "ca_keys": trusted_cas(server),
-            "names": certificate_names(server), "revoked": by_status[HostKey.REVOKED]}
+    return {
+        "pinned": by_status[HostKey.TRUSTED],
+        "ca_keys": trusted_cas(server),
+        "names": certificate_names(server),
+        "revoked": by_status[HostKey.REVOKED],
+    }
 
 
 def record_offered_key(server: Server, key: ssh.HostKey) -> HostKey:
@@ -148,10 +155,18 @@ def ssh_trust_set(*, server: Server, ca_keys: str, allow_legacy: bool, by) -> No
             customer.host_ca_keys = ca_keys
             customer.save(update_fields=["host_ca_keys"])
             fingerprints = [ssh.fingerprint_of(b) for _, b in ssh_certs.parse_ca_keys(ca_keys)]
-            AuditEntry.objects.create(actor=by, action="host_ca_keys_set", server=server,
-                                      detail={"customer": customer.pk, "fingerprints": fingerprints})
+            AuditEntry.objects.create(
+                actor=by,
+                action="host_ca_keys_set",
+                server=server,
+                detail={"customer": customer.pk, "fingerprints": fingerprints},
+            )
         if server.allow_legacy_ssh != allow_legacy:
             server.allow_legacy_ssh = allow_legacy
             server.save(update_fields=["allow_legacy_ssh"])
-            AuditEntry.objects.create(actor=by, action="legacy_ssh_allowed" if allow_legacy else "legacy_ssh_refused",
-                                      server=server, detail={})
+            AuditEntry.objects.create(
+                actor=by,
+                action="legacy_ssh_allowed" if allow_legacy else "legacy_ssh_refused",
+                server=server,
+                detail={},
+            )

@@ -21,9 +21,17 @@ class JumpHostUnusable(Exception):
     """A jump host of the chain cannot be logged in to as stored (no credential); the message says which."""
 
 
-def jump_host_save(*, customer: Customer, name: str, address: str, username: str, ssh_port: int = 22,
-                   bounds: Mapping[str, float | None] | None = None, jump_host: JumpHost | None = None,
-                   by=None) -> JumpHost:
+def jump_host_save(
+    *,
+    customer: Customer,
+    name: str,
+    address: str,
+    username: str,
+    ssh_port: int = 22,
+    bounds: Mapping[str, float | None] | None = None,
+    jump_host: JumpHost | None = None,
+    by=None,
+) -> JumpHost:
     """Create or update a jump host of `customer`; `bounds` maps connect/banner/handshake/auth to seconds
     (None: the server default)."""
     jump_host = jump_host or JumpHost(customer=customer)
@@ -34,14 +42,20 @@ def jump_host_save(*, customer: Customer, name: str, address: str, username: str
     with transaction.atomic():
         created = jump_host.pk is None
         jump_host.save()
-        AuditEntry.objects.create(actor=by, action="jump_host_added" if created else "jump_host_changed", detail={
-            "customer": customer.name, "jump_host": name, "address": f"{username}@{address}:{ssh_port}",
-            "bounds": jump_host.bounds()})
+        AuditEntry.objects.create(
+            actor=by,
+            action="jump_host_added" if created else "jump_host_changed",
+            detail={
+                "customer": customer.name,
+                "jump_host": name,
+                "address": f"{username}@{address}:{ssh_port}",
+                "bounds": jump_host.bounds(),
+            },
+        )
     return jump_host
 
 
-def jump_host_credential_set(*, jump_host: JumpHost, kind: str, secret: str, passphrase: str = "",
-                             by=None) -> JumpHost:
+def jump_host_credential_set(*, jump_host: JumpHost, kind: str, secret: str, passphrase: str = "", by=None) -> JumpHost:
     """Store (or replace) the jump host's credential, encrypted like every credential (triage.crypto)."""
     fingerprint = secret_fingerprint(kind=kind, secret=secret, passphrase=passphrase)
     with transaction.atomic():
@@ -50,9 +64,16 @@ def jump_host_credential_set(*, jump_host: JumpHost, kind: str, secret: str, pas
         jump_host.passphrase_token = crypto.encrypt(passphrase) if passphrase else None
         jump_host.public_fingerprint = fingerprint
         jump_host.save(update_fields=["credential_kind", "secret_token", "passphrase_token", "public_fingerprint"])
-        AuditEntry.objects.create(actor=by, action="jump_host_credential_set", detail={
-            "jump_host": jump_host.name, "customer": jump_host.customer.name, "kind": kind,
-            "fingerprint": fingerprint})
+        AuditEntry.objects.create(
+            actor=by,
+            action="jump_host_credential_set",
+            detail={
+                "jump_host": jump_host.name,
+                "customer": jump_host.customer.name,
+                "kind": kind,
+                "fingerprint": fingerprint,
+            },
+        )
     return jump_host
 
 
@@ -64,9 +85,13 @@ def jump_host_key_decide(*, key: JumpHostKey, trust: bool, by) -> JumpHostKey:
         key.save()
         if trust:
             JumpHostKey.objects.filter(jump_host=key.jump_host_id, status=HostKey.TRUSTED).exclude(pk=key.pk).update(
-                status=HostKey.REVOKED, decided_at=timezone.now(), decided_by=by)
-        AuditEntry.objects.create(actor=by, action="jump_host_key_trusted" if trust else "jump_host_key_revoked",
-                                  detail={"jump_host": key.jump_host.name, "fingerprint": key.fingerprint})
+                status=HostKey.REVOKED, decided_at=timezone.now(), decided_by=by
+            )
+        AuditEntry.objects.create(
+            actor=by,
+            action="jump_host_key_trusted" if trust else "jump_host_key_revoked",
+            detail={"jump_host": key.jump_host.name, "fingerprint": key.fingerprint},
+        )
     return key
 
 
@@ -79,16 +104,20 @@ def jump_host_keys_import(*, jump_host: JumpHost, known_hosts: str, by) -> list[
     for pattern, key in ssh.parse_known_hosts(known_hosts):
         if _pattern_matches(pattern, names):
             record, _ = JumpHostKey.objects.get_or_create(
-                jump_host=jump_host, key_type=key.key_type, key_base64=key.key_base64,
-                defaults={"fingerprint": key.fingerprint, "source": "known_hosts"})
+                jump_host=jump_host,
+                key_type=key.key_type,
+                key_base64=key.key_base64,
+                defaults={"fingerprint": key.fingerprint, "source": "known_hosts"},
+            )
             imported.append(jump_host_key_decide(key=record, trust=True, by=by))
     if not imported:
         raise ValidationError({"known_hosts": f"No line lists a key for {', '.join(sorted(names))}."})
     return imported
 
 
-def jump_chain_set(*, jump_hosts: Sequence[JumpHost], server: Server | None = None,
-                   customer: Customer | None = None, by=None) -> None:
+def jump_chain_set(
+    *, jump_hosts: Sequence[JumpHost], server: Server | None = None, customer: Customer | None = None, by=None
+) -> None:
     """Set a server's own chain, or its customer's default chain (empty: direct, or the customer's default)."""
     if (customer is None) == (server is None):
         raise ValueError("a chain belongs to a customer or to a server")
@@ -102,9 +131,16 @@ def jump_chain_set(*, jump_hosts: Sequence[JumpHost], server: Server | None = No
         JumpLink.objects.bulk_create(
             [JumpLink(server=server, customer=customer, jump_host=hop, position=n) for n, hop in enumerate(jump_hosts)]
         )
-        AuditEntry.objects.create(actor=by, action="jump_chain_set", server=server, detail={
-            "customer": (customer or server.customer).name, "scope": "server" if server else "customer",
-            "chain": [hop.name for hop in jump_hosts]})
+        AuditEntry.objects.create(
+            actor=by,
+            action="jump_chain_set",
+            server=server,
+            detail={
+                "customer": (customer or server.customer).name,
+                "scope": "server" if server else "customer",
+                "chain": [hop.name for hop in jump_hosts],
+            },
+        )
 
 
 def _links(**owner) -> list[JumpHost]:
@@ -141,8 +177,9 @@ def hops_for(chain: Sequence[JumpHost], *, defaults: Mapping[str, float]) -> lis
     hops = []
     for jump_host in chain:
         if not jump_host.has_credential:
-            raise JumpHostUnusable(f"Jump host {jump_host.name} has no credential stored; an admin can add one "
-                                   "on the server's Access page")
+            raise JumpHostUnusable(
+                f"Jump host {jump_host.name} has no credential stored; an admin can add one on the server's Access page"
+            )
         try:
             secret_text = crypto.decrypt(jump_host.secret_token)
             passphrase = crypto.decrypt(jump_host.passphrase_token) if jump_host.passphrase_token else None
@@ -152,11 +189,20 @@ def hops_for(chain: Sequence[JumpHost], *, defaults: Mapping[str, float]) -> lis
             secret = ssh.Secret(password=secret_text)
         else:
             secret = ssh.Secret(private_key=secret_text, passphrase=passphrase)
-        pinned = tuple(ssh.HostKey(k.key_type, k.key_base64)
-                       for k in jump_host.host_keys.filter(status=HostKey.TRUSTED))
-        hops.append(ssh.Hop(name=jump_host.name, address=jump_host.address, port=jump_host.ssh_port,
-                            username=jump_host.username, secret=secret, pinned=pinned,
-                            timeouts=ssh.Timeouts(**{**defaults, **jump_host.bounds()})))
+        pinned = tuple(
+            ssh.HostKey(k.key_type, k.key_base64) for k in jump_host.host_keys.filter(status=HostKey.TRUSTED)
+        )
+        hops.append(
+            ssh.Hop(
+                name=jump_host.name,
+                address=jump_host.address,
+                port=jump_host.ssh_port,
+                username=jump_host.username,
+                secret=secret,
+                pinned=pinned,
+                timeouts=ssh.Timeouts(**{**defaults, **jump_host.bounds()}),
+            )
+        )
     return hops
 
 
@@ -165,9 +211,12 @@ def jump_host_key_offered(*, server: Server, hop: str, key: ssh.HostKey) -> Jump
     jump_host = next((j for j in jump_chain(server) if j.name == hop), None)
     if jump_host is None:
         return None
-    record, _ = JumpHostKey.objects.get_or_create(jump_host=jump_host, key_type=key.key_type,
-                                                  key_base64=key.key_base64,
-                                                  defaults={"fingerprint": key.fingerprint, "source": "seen"})
+    record, _ = JumpHostKey.objects.get_or_create(
+        jump_host=jump_host,
+        key_type=key.key_type,
+        key_base64=key.key_base64,
+        defaults={"fingerprint": key.fingerprint, "source": "seen"},
+    )
     return record
 
 

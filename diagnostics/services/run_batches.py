@@ -63,7 +63,7 @@ def run_slot() -> Iterator[None]:
 
 
 def batches(run_ids: Sequence[int]) -> list[list[int]]:
-    return [list(run_ids[n:n + BATCH_SIZE]) for n in range(0, len(run_ids), BATCH_SIZE)]
+    return [list(run_ids[n : n + BATCH_SIZE]) for n in range(0, len(run_ids), BATCH_SIZE)]
 
 
 def runs_enqueue(run_ids: Sequence[int]) -> None:
@@ -86,10 +86,12 @@ def direct_routes(run_ids: Sequence[int]) -> dict[int, tuple[str, int]]:
     """(address, port) of each queued run whose server is reached with no jump host and has a credential
     to log in with (a host the run cannot log in to is not touched): one query."""
     owned = Q(server_id=OuterRef("server_id")) | Q(customer_id=OuterRef("server__customer_id"), server__isnull=True)
-    rows = (CollectionRun.objects.filter(pk__in=run_ids, state=RunState.QUEUED)
-            .filter(Exists(Credential.objects.filter(owned)))
-            .exclude(Exists(JumpLink.objects.filter(owned)))
-            .values_list("pk", "server__address", "server__ssh_port"))
+    rows = (
+        CollectionRun.objects.filter(pk__in=run_ids, state=RunState.QUEUED)
+        .filter(Exists(Credential.objects.filter(owned)))
+        .exclude(Exists(JumpLink.objects.filter(owned)))
+        .values_list("pk", "server__address", "server__ssh_port")
+    )
     return {run_id: (address, port) for run_id, address, port in rows}
 
 

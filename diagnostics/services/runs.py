@@ -58,6 +58,7 @@ REQUEUE_AFTER = timedelta(seconds=60)
 _LIMIT_POLL = 0.5
 _LIMIT_GRACE = 2.0
 
+
 def run_request(
     *,
     ticket: Ticket,
@@ -75,8 +76,9 @@ def run_request(
     if server.customer_id != ticket.customer_id:
         raise ValidationError({"server": "That server does not belong to this ticket's customer."})
     if ticket.merged_into_id is not None:  # its evidence moved to the survivor (triage.merging): collect there
-        raise ValidationError(f"{ticket.reference} was merged into #{ticket.merged_into_id}: "
-                              f"collect on #{ticket.merged_into_id} instead.")
+        raise ValidationError(
+            f"{ticket.reference} was merged into #{ticket.merged_into_id}: collect on #{ticket.merged_into_id} instead."
+        )
     if playbook is not None and not playbook.enabled:
         raise ValidationError({"playbook": "That playbook is disabled."})
     if playbook is None:
@@ -262,8 +264,9 @@ def _finish_once(run: CollectionRun, *, state: str, reason: str, kind: str) -> C
                 ticket=run.ticket,
                 kind=EventKind.COLLECTION,
                 actor=None,
-                body=(f"Collection {run.get_state_display().lower()}: {run.playbook_name} on {run.server.name}. "
-                      f"{reason}"),
+                body=(
+                    f"Collection {run.get_state_display().lower()}: {run.playbook_name} on {run.server.name}. {reason}"
+                ),
                 data={"run": run.pk, "state": state, "server": run.server.name},
                 now=now,
             )
@@ -271,7 +274,10 @@ def _finish_once(run: CollectionRun, *, state: str, reason: str, kind: str) -> C
 
 
 def run_execute(
-    *, run_id: int, worker: str | None = None, on_evidence: Callable[[Evidence], None] | None = None,
+    *,
+    run_id: int,
+    worker: str | None = None,
+    on_evidence: Callable[[Evidence], None] | None = None,
     dialled: ssh.Dialled | None = None,
 ) -> CollectionRun | None:
     """Take a queued run to its diagnosis, in named steps, each committed on its own so that none
@@ -293,7 +299,10 @@ def run_execute(
 
 
 def run_collect(
-    *, run_id: int, worker: str | None = None, on_evidence: Callable[[Evidence], None] | None = None,
+    *,
+    run_id: int,
+    worker: str | None = None,
+    on_evidence: Callable[[Evidence], None] | None = None,
     dialled: ssh.Dialled | None = None,
 ) -> CollectionRun | None:
     """Steps 1 and 2 of ``run_execute``, without the diagnosis: claim the run, collect its evidence
@@ -310,7 +319,10 @@ def run_collect(
 
 
 def _collect(
-    *, run_id: int, worker: str | None, on_evidence: Callable[[Evidence], None] | None,
+    *,
+    run_id: int,
+    worker: str | None,
+    on_evidence: Callable[[Evidence], None] | None,
     dialled: ssh.Dialled | None,
 ) -> tuple[CollectionRun, Ending] | None:
     """Claim the run and collect it: the run and how its collection ended (not yet recorded), or None
@@ -347,8 +359,9 @@ def _time_limited(run: CollectionRun) -> Ending:
     finished = run.evidence.exclude(exit_status=None).exclude(step=probes.SESSION_STEP)
     done = with_database(finished.count, what=f"run {run.pk}")
     state = RunState.PARTIAL if done else RunState.FAILED
-    reason = (f"The run exceeded its time limit of {limit} s and was stopped; "
-              f"{done} of {len(run.steps)} probes had finished.")
+    reason = (
+        f"The run exceeded its time limit of {limit} s and was stopped; {done} of {len(run.steps)} probes had finished."
+    )
     return Ending(state, reason, "time_limit")
 
 
@@ -371,9 +384,7 @@ def _execute_claimed(
     login_user = credential.login_user(server)
     run.login_user = login_user  # for _address: the audit and the session evidence name who logged in
 
-    all_specs, binary_steps, invalid = _built_steps(
-        run, sudo_password=sudo_password if login_user != "root" else None
-    )
+    all_specs, binary_steps, invalid = _built_steps(run, sudo_password=sudo_password if login_user != "root" else None)
     # A redelivered run keeps what it already has (a first attempt has nothing: no query).
     done = set(run.evidence.values_list("step", flat=True)) if run.attempts > 1 else set()
     specs = [spec for spec in all_specs if int(spec.key) not in done]
@@ -508,8 +519,12 @@ def _record_connected_in_transaction(run: CollectionRun, server: Server, worker:
             ticket=run.ticket,
             run=run,
             address=_address(server, run),
-            detail={"worker": worker, "login_seconds": t.auth, "attempts": t.attempts,
-                    **({"jump_hosts_seconds": t.via} if t.via is not None else {})},
+            detail={
+                "worker": worker,
+                "login_seconds": t.auth,
+                "attempts": t.attempts,
+                **({"jump_hosts_seconds": t.via} if t.via is not None else {}),
+            },
         )
 
 
@@ -531,7 +546,11 @@ def _built_steps(
             text, stdin = privilege.reading_sudo_password(text), (sudo_password + "\n").encode()
         specs.append(
             ssh.CommandSpec(
-                key=str(index), command=text, timeout=command.timeout, output_cap=command.output_cap, stdin=stdin,
+                key=str(index),
+                command=text,
+                timeout=command.timeout,
+                output_cap=command.output_cap,
+                stdin=stdin,
                 waits=command.waits,
             )
         )
@@ -552,8 +571,11 @@ def _store_evidence(run: CollectionRun, results: list[ssh.CommandResult], *, bin
         CollectionRun.objects.filter(pk=run.pk).update(heartbeat_at=timezone.now())
         steps = [int(result.key) for result in results]
         stored_before = set(Evidence.objects.filter(run=run, step__in=steps).values_list("step", flat=True))
-        rows = [_evidence_row(run, result, int(result.key), binary=int(result.key) in binary_steps)
-                for result in results if int(result.key) not in stored_before]
+        rows = [
+            _evidence_row(run, result, int(result.key), binary=int(result.key) in binary_steps)
+            for result in results
+            if int(result.key) not in stored_before
+        ]
         Evidence.objects.bulk_create(rows)
         AuditEntry.objects.bulk_create([_command_audit(run, row) for row in rows])
     _release_connection()
@@ -563,19 +585,38 @@ def _store_evidence(run: CollectionRun, results: list[ssh.CommandResult], *, bin
 def _evidence_row(run: CollectionRun, result: ssh.CommandResult, step: int, *, binary: bool) -> Evidence:
     spec = run.steps[step]
     return Evidence(
-        run=run, step=step, probe=spec["probe"], params=spec.get("params") or {}, command=result.command,
-        exit_status=result.exit_status, output=result.stdout, stderr=result.stderr, binary=binary,
-        output_bytes=result.stdout_bytes, stderr_bytes=result.stderr_bytes, truncated=result.truncated,
-        timed_out=result.timed_out, error=result.error, duration=result.duration,
+        run=run,
+        step=step,
+        probe=spec["probe"],
+        params=spec.get("params") or {},
+        command=result.command,
+        exit_status=result.exit_status,
+        output=result.stdout,
+        stderr=result.stderr,
+        binary=binary,
+        output_bytes=result.stdout_bytes,
+        stderr_bytes=result.stderr_bytes,
+        truncated=result.truncated,
+        timed_out=result.timed_out,
+        error=result.error,
+        duration=result.duration,
     )
 
 
 def _command_audit(run: CollectionRun, evidence: Evidence) -> AuditEntry:
     return AuditEntry(
-        action="command", server=run.server, ticket=run.ticket, run=run, address=_address(run.server, run),
+        action="command",
+        server=run.server,
+        ticket=run.ticket,
+        run=run,
+        address=_address(run.server, run),
         command=evidence.command,
-        detail={"probe": evidence.probe, "exit_status": evidence.exit_status, "timed_out": evidence.timed_out,
-                "seconds": round(evidence.duration, 3)},
+        detail={
+            "probe": evidence.probe,
+            "exit_status": evidence.exit_status,
+            "timed_out": evidence.timed_out,
+            "seconds": round(evidence.duration, 3),
+        },
     )
 
 

@@ -64,23 +64,47 @@ def sweep_start(
     servers = sweep_servers(customer=customer, role=role)
     if not servers:
         where = f" with the role {role.name}" if role is not None else ""
-        raise ValidationError({"role" if role is not None else "customer":
-                               f"{customer.name} has no server{where} to sweep."})
+        raise ValidationError(
+            {"role" if role is not None else "customer": f"{customer.name} has no server{where} to sweep."}
+        )
     with transaction.atomic():
-        sweep = Sweep.objects.create(customer=customer, playbook=playbook, playbook_name=playbook.name, role=role,
-                                     requested_by=by, open_tickets=open_tickets, schedule=schedule)
+        sweep = Sweep.objects.create(
+            customer=customer,
+            playbook=playbook,
+            playbook_name=playbook.name,
+            role=role,
+            requested_by=by,
+            open_tickets=open_tickets,
+            schedule=schedule,
+        )
         # One INSERT for the runs and one for their audit entries, whatever the size of the fleet: this is
         # the request that starts the sweep.
-        runs = CollectionRun.objects.bulk_create([
-            CollectionRun(sweep=sweep, server=server, playbook=playbook, playbook_name=playbook.name,
-                          steps=playbook.steps, requested_by=by)
-            for server in servers
-        ])
-        AuditEntry.objects.bulk_create([
-            AuditEntry(actor=by, action="run_requested", server=run.server, run=run, address=_address(run.server),
-                       detail={"playbook": playbook.name, "sweep": sweep.pk})
-            for run in runs
-        ])
+        runs = CollectionRun.objects.bulk_create(
+            [
+                CollectionRun(
+                    sweep=sweep,
+                    server=server,
+                    playbook=playbook,
+                    playbook_name=playbook.name,
+                    steps=playbook.steps,
+                    requested_by=by,
+                )
+                for server in servers
+            ]
+        )
+        AuditEntry.objects.bulk_create(
+            [
+                AuditEntry(
+                    actor=by,
+                    action="run_requested",
+                    server=run.server,
+                    run=run,
+                    address=_address(run.server),
+                    detail={"playbook": playbook.name, "sweep": sweep.pk},
+                )
+                for run in runs
+            ]
+        )
         if enqueue:  # a few messages for the whole fleet, once committed (see run_batches)
             transaction.on_commit(lambda: run_batches.runs_enqueue([run.pk for run in runs]))
     return sweep
@@ -116,8 +140,10 @@ def _description(group, sweep: Sweep) -> str:
     lines = [f"Sweep #{sweep.pk} ({sweep.playbook_name}) found this on {group.count} of {group.total} hosts.", ""]
     for host in group.hosts:
         lines.append(f"{host.server_name} (run {host.run_id}):")
-        lines += [f"  {c.probe} line {c.line}: {c.text}" if c.line is not None else f"  {c.probe}: {c.text}"
-                  for c in host.citations[:5]]
+        lines += [
+            f"  {c.probe} line {c.line}: {c.text}" if c.line is not None else f"  {c.probe}: {c.text}"
+            for c in host.citations[:5]
+        ]
     return "\n".join(lines)[:20000]
 
 
@@ -141,31 +167,45 @@ def sweep_file_tickets(*, sweep: Sweep, by=None) -> list[tuple[Ticket, bool]]:
             if SweepFinding.objects.filter(sweep=sweep, symptom=symptom).exists():
                 continue
             servers = [host.server for host in group.hosts]
-            ticket = (Ticket.objects.filter(customer_id=sweep.customer_id, status__in=OPEN_STATUSES,
-                                            sweep_findings__symptom=symptom)
-                      .order_by("created_at", "pk").first())
+            ticket = (
+                Ticket.objects.filter(
+                    customer_id=sweep.customer_id, status__in=OPEN_STATUSES, sweep_findings__symptom=symptom
+                )
+                .order_by("created_at", "pk")
+                .first()
+            )
             names = [host.server_name for host in group.hosts]
             if ticket is None:
                 ticket = desk.ticket_create(
                     subject=f"{symptom.title} ({group.count} of {group.total} hosts)"[:200],
-                    description=_description(group, sweep), customer=sweep.customer, servers=servers,
-                    created_by=by)
+                    description=_description(group, sweep),
+                    customer=sweep.customer,
+                    servers=servers,
+                    created_by=by,
+                )
                 opened = True
             else:
                 current = list(ticket.servers.all())
                 added = [s for s in servers if s not in current]
                 if added:
                     desk.ticket_set_servers(ticket=ticket, servers=current + added, by=by)
-                desk.ticket_add_note(ticket=ticket, author=by, body=(
-                    f"Seen again on {group.count} of {group.total} hosts (sweep #{sweep.pk}): {_host_list(names)}."))
+                desk.ticket_add_note(
+                    ticket=ticket,
+                    author=by,
+                    body=(
+                        f"Seen again on {group.count} of {group.total} hosts (sweep #{sweep.pk}): {_host_list(names)}."
+                    ),
+                )
                 opened = False
             SweepFinding.objects.bulk_create(
                 [SweepFinding(ticket=ticket, sweep=sweep, run_id=host.run_id, symptom=symptom) for host in group.hosts],
-                ignore_conflicts=True)
+                ignore_conflicts=True,
+            )
             recipes = FixRecipe.objects.filter(symptoms=symptom).values_list("pk", flat=True)
             RecipeOutcome.objects.bulk_create(
                 [RecipeOutcome(ticket=ticket, recipe_id=pk, kind=RecipeOutcome.SUGGESTED) for pk in recipes],
-                ignore_conflicts=True)
+                ignore_conflicts=True,
+            )
             filed.append((ticket, opened))
         Sweep.objects.filter(pk=sweep.pk, tickets_filed_at__isnull=True).update(tickets_filed_at=timezone.now())
     return filed
@@ -201,13 +241,21 @@ def sweeps_start_due(*, now: datetime | None = None) -> list[Sweep]:
             continue
         try:
             with transaction.atomic():
-                claimed = SweepSchedule.objects.filter(pk=schedule.pk, enabled=True, last_due_at=schedule.last_due_at
-                                                       ).update(last_due_at=due)
+                claimed = SweepSchedule.objects.filter(
+                    pk=schedule.pk, enabled=True, last_due_at=schedule.last_due_at
+                ).update(last_due_at=due)
                 if not claimed:
                     continue
-                started.append(sweep_start(customer=schedule.customer, playbook=schedule.playbook,
-                                           role=schedule.role, by=schedule.created_by,
-                                           open_tickets=schedule.open_tickets, schedule=schedule))
+                started.append(
+                    sweep_start(
+                        customer=schedule.customer,
+                        playbook=schedule.playbook,
+                        role=schedule.role,
+                        by=schedule.created_by,
+                        open_tickets=schedule.open_tickets,
+                        schedule=schedule,
+                    )
+                )
         except ValidationError as exc:  # a disabled playbook, no server with the role: try again next time
             log.warning("sweep schedule %s not started: %s", schedule.pk, "; ".join(exc.messages))
             SweepSchedule.objects.filter(pk=schedule.pk).update(last_due_at=due)

@@ -4,29 +4,28 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('mailgate', '0001_initial'),
-        ('triage', '0005_ticket_search_document'),
+        ("mailgate", "0001_initial"),
+        ("triage", "0005_ticket_search_document"),
     ]
 
     operations = [
         migrations.AddField(
-            model_name='attachment',
-            name='content_pruned_at',
+            model_name="attachment",
+            name="content_pruned_at",
             field=models.DateTimeField(blank=True, null=True),
         ),
         migrations.AddField(
-            model_name='inboundmessage',
-            name='raw_pruned_at',
+            model_name="inboundmessage",
+            name="raw_pruned_at",
             field=models.DateTimeField(blank=True, null=True),
         ),
         migrations.AddIndex(
-            model_name='inboundmessage',
+            model_name="inboundmessage",
             index=models.Index(
-                condition=models.Q(('raw_pruned_at__isnull', True)),
-                fields=['received_at'],
-                name='inbound_unpruned_received'
+                condition=models.Q(("raw_pruned_at__isnull", True)),
+                fields=["received_at"],
+                name="inbound_unpruned_received",
             ),
         ),
     ]

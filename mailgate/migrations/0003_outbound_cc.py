@@ -4,15 +4,14 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('mailgate', '0002_mail_pruned_at'),
+        ("mailgate", "0002_mail_pruned_at"),
     ]
 
     operations = [
         migrations.AddField(
-            model_name='outboundmessage',
-            name='cc',
+            model_name="outboundmessage",
+            name="cc",
             field=models.JSONField(blank=True, default=list),
         ),
     ]

@@ -7,41 +7,53 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('mailgate', '0003_outbound_cc'),
+        ("mailgate", "0003_outbound_cc"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
     operations = [
         migrations.CreateModel(
-            name='Mailbox',
+            name="Mailbox",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('name', models.CharField(max_length=100, unique=True)),
-                ('host', models.CharField(max_length=253)),
-                ('port', models.PositiveIntegerField()),
-                ('security', models.CharField(
-                    choices=[('imaps', 'IMAPS (TLS from the start)'), ('starttls', 'STARTTLS'),
-                             ('plain', 'Plain text (loopback only)')],
-                    default='imaps', max_length=8,
-                )),
-                ('username', models.CharField(max_length=254)),
-                ('password_token', models.BinaryField()),
-                ('folder', models.CharField(default='INBOX', max_length=200)),
-                ('enabled', models.BooleanField(default=True)),
-                ('last_polled_at', models.DateTimeField(blank=True, null=True)),
-                ('last_error', models.TextField(blank=True)),
-                ('polling_until', models.DateTimeField(blank=True, null=True)),
-                ('created_at', models.DateTimeField(default=django.utils.timezone.now)),
-                ('created_by', models.ForeignKey(
-                    blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+',
-                    to=settings.AUTH_USER_MODEL,
-                )),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                ("name", models.CharField(max_length=100, unique=True)),
+                ("host", models.CharField(max_length=253)),
+                ("port", models.PositiveIntegerField()),
+                (
+                    "security",
+                    models.CharField(
+                        choices=[
+                            ("imaps", "IMAPS (TLS from the start)"),
+                            ("starttls", "STARTTLS"),
+                            ("plain", "Plain text (loopback only)"),
+                        ],
+                        default="imaps",
+                        max_length=8,
+                    ),
+                ),
+                ("username", models.CharField(max_length=254)),
+                ("password_token", models.BinaryField()),
+                ("folder", models.CharField(default="INBOX", max_length=200)),
+                ("enabled", models.BooleanField(default=True)),
+                ("last_polled_at", models.DateTimeField(blank=True, null=True)),
+                ("last_error", models.TextField(blank=True)),
+                ("polling_until", models.DateTimeField(blank=True, null=True)),
+                ("created_at", models.DateTimeField(default=django.utils.timezone.now)),
+                (
+                    "created_by",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="+",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
             ],
             options={
-                'verbose_name_plural': 'mailboxes',
-                'ordering': ['name'],
+                "verbose_name_plural": "mailboxes",
+                "ordering": ["name"],
             },
         ),
     ]

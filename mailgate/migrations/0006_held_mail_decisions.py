@@ -6,31 +6,43 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('mailgate', '0005_browser_attachments'),
+        ("mailgate", "0005_browser_attachments"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
     operations = [
         migrations.AddField(
-            model_name='inboundmessage',
-            name='decided_at',
+            model_name="inboundmessage",
+            name="decided_at",
             field=models.DateTimeField(blank=True, null=True),
         ),
         migrations.AddField(
-            model_name='inboundmessage',
-            name='decided_by',
-            field=models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL,
-                                    related_name='+', to=settings.AUTH_USER_MODEL),
+            model_name="inboundmessage",
+            name="decided_by",
+            field=models.ForeignKey(
+                blank=True,
+                null=True,
+                on_delete=django.db.models.deletion.SET_NULL,
+                related_name="+",
+                to=settings.AUTH_USER_MODEL,
+            ),
         ),
         migrations.AlterField(
-            model_name='inboundmessage',
-            name='outcome',
-            field=models.CharField(choices=[
-                ('created', 'Ticket created'), ('threaded', 'Added to a ticket'), ('auto_reply', 'Auto-reply ignored'),
-                ('bounce', 'Bounce ignored'), ('unmatched', 'Unknown sender, held'), ('rejected', 'Rejected'),
-                ('failed', 'Failed, kept for retry'), ('dismissed', 'Rejected on the desk'),
-            ], max_length=12),
+            model_name="inboundmessage",
+            name="outcome",
+            field=models.CharField(
+                choices=[
+                    ("created", "Ticket created"),
+                    ("threaded", "Added to a ticket"),
+                    ("auto_reply", "Auto-reply ignored"),
+                    ("bounce", "Bounce ignored"),
+                    ("unmatched", "Unknown sender, held"),
+                    ("rejected", "Rejected"),
+                    ("failed", "Failed, kept for retry"),
+                    ("dismissed", "Rejected on the desk"),
+                ],
+                max_length=12,
+            ),
         ),
     ]

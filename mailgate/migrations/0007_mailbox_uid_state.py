@@ -4,25 +4,24 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('mailgate', '0006_held_mail_decisions'),
+        ("mailgate", "0006_held_mail_decisions"),
     ]
 
     operations = [
         migrations.AddField(
-            model_name='mailbox',
-            name='last_uid',
+            model_name="mailbox",
+            name="last_uid",
             field=models.PositiveBigIntegerField(default=0),
         ),
         migrations.AddField(
-            model_name='mailbox',
-            name='retry_uids',
+            model_name="mailbox",
+            name="retry_uids",
             field=models.JSONField(blank=True, default=list),
         ),
         migrations.AddField(
-            model_name='mailbox',
-            name='uid_validity',
+            model_name="mailbox",
+            name="uid_validity",
             field=models.PositiveBigIntegerField(blank=True, null=True),
         ),
     ]

@@ -98,8 +98,13 @@ class Env:
 
 def background(env: Env, host: Host, *argv: str) -> subprocess.Popen:
     """Start a program inside a host, in its own process group (Host._enter is what Host.run uses)."""
-    process = subprocess.Popen([*host._enter(), *argv], stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-                               stderr=subprocess.DEVNULL, start_new_session=True)
+    process = subprocess.Popen(
+        [*host._enter(), *argv],
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
     env.spawned.append(process)
     return process
 
@@ -113,11 +118,18 @@ def wait_until(condition: Callable[[], bool], *, what: str, timeout: float = 20)
         time.sleep(0.1)
 
 
-def contained_host(env: Env, name: str, *, kernel_log: str = "", resolv_conf: str | None = None,
-                   start_sshd: bool = True, **options) -> Host:
+def contained_host(
+    env: Env, name: str, *, kernel_log: str = "", resolv_conf: str | None = None, start_sshd: bool = True, **options
+) -> Host:
     """A host with its own processes, /tmp, /var/log, load average, vm counters and kernel ring buffer."""
-    host = env.lab.add_host(name, own_pids=True, private_tmp=True, start_sshd=False,
-                            resolv_conf=env.resolv_conf() if resolv_conf is None else resolv_conf, **options)
+    host = env.lab.add_host(
+        name,
+        own_pids=True,
+        private_tmp=True,
+        start_sshd=False,
+        resolv_conf=env.resolv_conf() if resolv_conf is None else resolv_conf,
+        **options,
+    )
     (host.dir / "kmsg").write_text(kernel_log)
     (host.dir / "loadavg").write_text("0.08 0.05 0.01 1/61 187\n")
     # A freshly booted host: every counter vmstat(8) and the memory probe read, at zero.
@@ -165,8 +177,13 @@ def chatter(hostname: str, start: datetime, count: int, *, step: int = 97) -> li
     lines = []
     for i in range(count):
         moment = start + timedelta(seconds=step * i)
-        text = CHATTER[i % len(CHATTER)].format(pid=300 + 37 * i % 60000, n=2 + 13 * i % 900, o=2 + 7 * i % 248,
-                                                port=1024 + 331 * i % 64000, queue=f"{0xA1B2C3 + i:010X}")
+        text = CHATTER[i % len(CHATTER)].format(
+            pid=300 + 37 * i % 60000,
+            n=2 + 13 * i % 900,
+            o=2 + 7 * i % 248,
+            port=1024 + 331 * i % 64000,
+            queue=f"{0xA1B2C3 + i:010X}",
+        )
         lines.append((moment, text))
     return lines
 

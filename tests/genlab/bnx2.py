@@ -23,8 +23,11 @@ START = datetime(2026, 3, 4, 9, 0, 0)
 FAULT = (
     (0, 8123.456789, "do_IRQ: 3.187 No irq handler for vector"),
     (41, 8164.001122, "bnx2 0000:03:00.0 {nic}: NIC Copper Link is Down"),
-    (44, 8167.310400, "bnx2 0000:03:00.0 {nic}: NIC Copper Link is Up, 1000 Mbps full duplex, receive & transmit "
-                      "flow control ON"),
+    (
+        44,
+        8167.310400,
+        "bnx2 0000:03:00.0 {nic}: NIC Copper Link is Up, 1000 Mbps full duplex, receive & transmit flow control ON",
+    ),
 )
 BOOT = (
     "bnx2: QLogic bnx2 Gigabit Ethernet Driver v2.2.6 (January 29, 2014)",
@@ -49,8 +52,15 @@ def ring_buffer_enp3s0f0(env: Env) -> Scenario:
     host = contained_host(env, "gw-ring", kernel_log=_dmesg(boot + noise + fault), start_sshd=False)
     rename_interface(host, nic)
     host.start_sshd()
-    return Scenario(name="bnx2/dmesg-only-enp3s0f0", story="bnx2", host=host, subject=SUBJECT,
-                    recipe="bnx2-disable-msi", playbook="Network interface down", evidence=KERNEL_LOG)
+    return Scenario(
+        name="bnx2/dmesg-only-enp3s0f0",
+        story="bnx2",
+        host=host,
+        subject=SUBJECT,
+        recipe="bnx2-disable-msi",
+        playbook="Network interface down",
+        evidence=KERNEL_LOG,
+    )
 
 
 def _with_fault(hostname: str, nic: str) -> list[tuple[datetime, str, str, float | None]]:
@@ -67,8 +77,9 @@ def rfc5424_em2(env: Env) -> Scenario:
     lines = []
     for when, program, text, up in _with_fault(name, nic):
         if program == "kernel":
-            lines.append(f"<3>1 {when:%Y-%m-%dT%H:%M:%S}.{when.microsecond:06d}+01:00 {name} kernel - - - "
-                         f"[{up:12.6f}] {text}")
+            lines.append(
+                f"<3>1 {when:%Y-%m-%dT%H:%M:%S}.{when.microsecond:06d}+01:00 {name} kernel - - - [{up:12.6f}] {text}"
+            )
         else:
             app, _, message = text.partition(": ")
             proc, _, pid = app.rstrip("]").partition("[")
@@ -77,8 +88,15 @@ def rfc5424_em2(env: Env) -> Scenario:
     rename_interface(host, nic)
     host.start_sshd()
     host.write_file("/var/log/messages", "\n".join(lines) + "\n")
-    return Scenario(name="bnx2/rfc5424-messages-em2", story="bnx2", host=host, subject=SUBJECT,
-                    recipe="bnx2-disable-msi", playbook="Network interface down", evidence=SYSTEM_LOG)
+    return Scenario(
+        name="bnx2/rfc5424-messages-em2",
+        story="bnx2",
+        host=host,
+        subject=SUBJECT,
+        recipe="bnx2-disable-msi",
+        playbook="Network interface down",
+        evidence=SYSTEM_LOG,
+    )
 
 
 def busybox_eth1(env: Env) -> Scenario:
@@ -94,8 +112,15 @@ def busybox_eth1(env: Env) -> Scenario:
     rename_interface(host, nic)
     host.start_sshd()
     host.write_file("/var/log/messages", "\n".join(lines) + "\n")
-    return Scenario(name="bnx2/busybox-messages-eth1", story="bnx2", host=host, subject=SUBJECT,
-                    recipe="bnx2-disable-msi", playbook="Network interface down", evidence=SYSTEM_LOG)
+    return Scenario(
+        name="bnx2/busybox-messages-eth1",
+        story="bnx2",
+        host=host,
+        subject=SUBJECT,
+        recipe="bnx2-disable-msi",
+        playbook="Network interface down",
+        evidence=SYSTEM_LOG,
+    )
 
 
 def informational_bnx2(env: Env) -> Scenario:
@@ -108,5 +133,6 @@ def informational_bnx2(env: Env) -> Scenario:
     entries = chatter("gw-info", START, 60)
     entries += [(START + timedelta(seconds=1 + i), f"kernel: [{up:12.6f}] {text}") for i, (up, text) in enumerate(boot)]
     host.write_file("/var/log/messages", bsd_lines("gw-info", entries))
-    return Scenario(name="decoy/bnx2-informational-only", story="bnx2", host=host,
-                    subject="Network check after the firmware update")
+    return Scenario(
+        name="decoy/bnx2-informational-only", story="bnx2", host=host, subject="Network check after the firmware update"
+    )

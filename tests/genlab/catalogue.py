@@ -15,17 +15,34 @@ def _upstream(env: Env) -> list[Scenario]:
 
 
 GROUPS: dict[str, Callable[[Env], list[Scenario]]] = {
-    "ident": lambda env: [ident.tcpserver_submission_t10(env), ident.sendmail_like_2525_t5(env),
-                          ident.bridged_refused_ident(env)],
+    "ident": lambda env: [
+        ident.tcpserver_submission_t10(env),
+        ident.sendmail_like_2525_t5(env),
+        ident.bridged_refused_ident(env),
+    ],
     "upstream": _upstream,
-    "tmp-noexec": lambda env: [tmp_noexec.amavis_clamd(env), tmp_noexec.spamd_cpan_build(env),
-                               tmp_noexec.noexec_web_host(env)],
-    "close-wait": lambda env: [close_wait.varnish_8080_send900(env), close_wait.varnish_6081_send1800(env),
-                               close_wait.varnish_healthy_busy(env)],
-    "resolvers": lambda env: [resolvers.two_blackholes_ens18(env), resolvers.blackhole_and_no_host_enp3s0f1(env),
-                              resolvers.usedns_yes_working_resolver(env), resolvers.second_resolver_refuses_fast(env)],
-    "bnx2": lambda env: [bnx2.ring_buffer_enp3s0f0(env), bnx2.rfc5424_em2(env), bnx2.busybox_eth1(env),
-                         bnx2.informational_bnx2(env)],
+    "tmp-noexec": lambda env: [
+        tmp_noexec.amavis_clamd(env),
+        tmp_noexec.spamd_cpan_build(env),
+        tmp_noexec.noexec_web_host(env),
+    ],
+    "close-wait": lambda env: [
+        close_wait.varnish_8080_send900(env),
+        close_wait.varnish_6081_send1800(env),
+        close_wait.varnish_healthy_busy(env),
+    ],
+    "resolvers": lambda env: [
+        resolvers.two_blackholes_ens18(env),
+        resolvers.blackhole_and_no_host_enp3s0f1(env),
+        resolvers.usedns_yes_working_resolver(env),
+        resolvers.second_resolver_refuses_fast(env),
+    ],
+    "bnx2": lambda env: [
+        bnx2.ring_buffer_enp3s0f0(env),
+        bnx2.rfc5424_em2(env),
+        bnx2.busybox_eth1(env),
+        bnx2.informational_bnx2(env),
+    ],
 }
 
 # (group, scenario name) without building anything: what tests and the bench iterate over.

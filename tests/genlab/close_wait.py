@@ -43,8 +43,10 @@ def _varnish(cache: Host, *, listen: int, backend: int, send_timeout: int | None
 
 
 def _hang_up(env: Env, browser: Host, cache: Host, port: int, count: int) -> None:
-    request = (f"exec 3<>/dev/tcp/{cache.address}/{port}; printf 'GET /slow/%s HTTP/1.1\\r\\nHost: cache\\r\\n\\r\\n' "
-               "\"$1\" >&3; sleep 0.4")
+    request = (
+        f"exec 3<>/dev/tcp/{cache.address}/{port}; printf 'GET /slow/%s HTTP/1.1\\r\\nHost: cache\\r\\n\\r\\n' "
+        '"$1" >&3; sleep 0.4'
+    )
     for index in range(count):
         background(env, browser, "bash", "-c", request, "req", str(index))
 
@@ -60,9 +62,15 @@ def _variant(env: Env, *, name: str, listen: int, backend: int, send_timeout: in
     _varnish(cache, listen=listen, backend=backend, send_timeout=send_timeout)
     _hang_up(env, browser, cache, listen, count)
     wait_until(lambda: _close_wait(cache) >= count, what=f"{count} CLOSE-WAIT sockets on {name}")
-    return Scenario(name=f"close-wait/varnish-{listen}-send{send_timeout}", story="close-wait", host=cache,
-                    subject=SUBJECT, recipe="varnish-lower-send-timeout", playbook="Connections piling up",
-                    evidence=EVIDENCE)
+    return Scenario(
+        name=f"close-wait/varnish-{listen}-send{send_timeout}",
+        story="close-wait",
+        host=cache,
+        subject=SUBJECT,
+        recipe="varnish-lower-send-timeout",
+        playbook="Connections piling up",
+        evidence=EVIDENCE,
+    )
 
 
 def varnish_8080_send900(env: Env) -> Scenario:
@@ -81,11 +89,14 @@ def varnish_healthy_busy(env: Env) -> Scenario:
     wait_until(lambda: ":8088 " in cache.run("ss", "-ltn").stdout, what="the backend")
     _varnish(cache, listen=80, backend=8088, send_timeout=None)
     browser = env.lab.add_host("cache-ok-office")
-    loop = (f"while :; do for i in 1 2 3 4 5 6; do (exec 3<>/dev/tcp/{cache.address}/80; "
-            "printf 'GET /page/%s HTTP/1.1\\r\\nHost: cache\\r\\nConnection: close\\r\\n\\r\\n' $i >&3; "
-            "timeout 2 cat <&3 >/dev/null) & done; wait; sleep 0.3; done")
+    loop = (
+        f"while :; do for i in 1 2 3 4 5 6; do (exec 3<>/dev/tcp/{cache.address}/80; "
+        "printf 'GET /page/%s HTTP/1.1\\r\\nHost: cache\\r\\nConnection: close\\r\\n\\r\\n' $i >&3; "
+        "timeout 2 cat <&3 >/dev/null) & done; wait; sleep 0.3; done"
+    )
     background(env, browser, "bash", "-c", loop)
-    wait_until(lambda: "ESTAB" in cache.run("ss", "-tan").stdout or "TIME-WAIT" in cache.run("ss", "-tan").stdout,
-               what="traffic through varnish")
-    return Scenario(name="decoy/varnish-busy-healthy", story="close-wait", host=cache,
-                    subject="Is the cache alright?")
+    wait_until(
+        lambda: "ESTAB" in cache.run("ss", "-tan").stdout or "TIME-WAIT" in cache.run("ss", "-tan").stdout,
+        what="traffic through varnish",
+    )
+    return Scenario(name="decoy/varnish-busy-healthy", story="close-wait", host=cache, subject="Is the cache alright?")

@@ -22,8 +22,10 @@ def shipped_playbook(name: str, *, seconds: int) -> Playbook:
     """The shipped playbook `name`, its capture probes cut to `seconds` (one row per name and window)."""
     book = next(b for b in DEFAULT_PLAYBOOKS if b["name"] == name)
     window = {"seconds": seconds}
-    steps = [{"probe": s["probe"], "params": {**s["params"], **(window if s["probe"] in CAPTURE_PROBES else {})}}
-             for s in book["steps"]]
+    steps = [
+        {"probe": s["probe"], "params": {**s["params"], **(window if s["probe"] in CAPTURE_PROBES else {})}}
+        for s in book["steps"]
+    ]
     playbook, _ = Playbook.objects.get_or_create(
         name=f"{name} ({seconds} s captures)", defaults={"description": book["description"], "steps": steps}
     )
@@ -60,8 +62,9 @@ def scenario_server(*, customer, scenario: Scenario) -> Server:
 def collect_all(*, customer, tech, scenario: Scenario, playbooks: tuple[str, ...] | None = None) -> dict[str, Outcome]:
     """Run each playbook (default: ``scenario.playbooks``) on the scenario's host, one ticket for all."""
     server = scenario_server(customer=customer, scenario=scenario)
-    ticket = desk.ticket_create(subject=scenario.subject, description=scenario.subject, customer=customer,
-                                servers=[server], created_by=tech)
+    ticket = desk.ticket_create(
+        subject=scenario.subject, description=scenario.subject, customer=customer, servers=[server], created_by=tech
+    )
     outcomes = {}
     for name in playbooks or scenario.playbooks:
         playbook = shipped_playbook(name, seconds=scenario.capture)

@@ -57,8 +57,9 @@ def _offices(env: Env, stem: str, count: int, *, drop_ident: bool) -> list[Host]
 
 def _keep_sending(env: Env, office: Host, mail: Host, port: int, pause: float) -> None:
     """A mail client that opens a new SMTP connection every `pause` seconds until the lab closes."""
-    loop = (f"while :; do (timeout 40 bash -c 'exec 3<>/dev/tcp/{mail.address}/{port}; cat <&3' &); "
-            f"sleep {pause:.2f}; done")
+    loop = (
+        f"while :; do (timeout 40 bash -c 'exec 3<>/dev/tcp/{mail.address}/{port}; cat <&3' &); sleep {pause:.2f}; done"
+    )
     background(env, office, "bash", "-c", loop)
 
 
@@ -68,15 +69,24 @@ def _listening(host: Host, port: int) -> bool:
 
 def tcpserver_submission_t10(env: Env) -> Scenario:
     mail = contained_host(env, "mx-sub")
-    background(env, mail, "tcpserver", "-v", "-t", "10", "-c", "60", "0", "587", "/bin/echo", "220", "mx-sub.lab",
-               "ESMTP")
+    background(
+        env, mail, "tcpserver", "-v", "-t", "10", "-c", "60", "0", "587", "/bin/echo", "220", "mx-sub.lab", "ESMTP"
+    )
     wait_until(lambda: _listening(mail, 587), what="tcpserver on :587")
     for office in _offices(env, "branch", 2, drop_ident=True):
         _keep_sending(env, office, mail, 587, 0.5)
     # Callbacks in flight: the first SYNs to :113 are out and unanswered.
     wait_until(lambda: ":113" in mail.run("ss", "-tn", "state", "syn-sent").stdout, what="ident callbacks")
-    return Scenario(name="ident/tcpserver-587-t10", story="ident", host=mail, subject=SUBJECT,
-                    recipe="tcpserver-disable-ident", playbook="Mail is slow to send", evidence=EVIDENCE, capture=4)
+    return Scenario(
+        name="ident/tcpserver-587-t10",
+        story="ident",
+        host=mail,
+        subject=SUBJECT,
+        recipe="tcpserver-disable-ident",
+        playbook="Mail is slow to send",
+        evidence=EVIDENCE,
+        capture=4,
+    )
 
 
 def sendmail_like_2525_t5(env: Env) -> Scenario:
@@ -87,8 +97,16 @@ def sendmail_like_2525_t5(env: Env) -> Scenario:
     for office in _offices(env, "desk", 1, drop_ident=True):
         _keep_sending(env, office, mail, 2525, 0.3)
     wait_until(lambda: ":113" in mail.run("ss", "-tn", "state", "syn-sent").stdout, what="ident callbacks")
-    return Scenario(name="ident/sendmail-like-2525-t5", story="ident", host=mail, subject=SUBJECT,
-                    recipe="sendmail-disable-ident", playbook="Mail is slow to send", evidence=EVIDENCE, capture=4)
+    return Scenario(
+        name="ident/sendmail-like-2525-t5",
+        story="ident",
+        host=mail,
+        subject=SUBJECT,
+        recipe="sendmail-disable-ident",
+        playbook="Mail is slow to send",
+        evidence=EVIDENCE,
+        capture=4,
+    )
 
 
 def bridged_refused_ident(env: Env) -> Scenario:
@@ -105,5 +123,6 @@ def bridged_refused_ident(env: Env) -> Scenario:
     wait_until(lambda: _listening(mail, 25), what="tcpserver on :25")
     for office in _offices(env, "shop", 1, drop_ident=False):
         _keep_sending(env, office, mail, 25, 0.3)
-    return Scenario(name="decoy/bridged-host-refused-ident", story="ident", host=mail,
-                    subject="Is the mail server alright?")
+    return Scenario(
+        name="decoy/bridged-host-refused-ident", story="ident", host=mail, subject="Is the mail server alright?"
+    )

@@ -35,8 +35,15 @@ def two_blackholes_ens18(env: Env) -> Scenario:
     host = contained_host(env, "shell-ens", resolv_conf=resolv, sshd_options={"UseDNS": "yes"}, start_sshd=False)
     rename_interface(host, "ens18")
     host.start_sshd()
-    return Scenario(name="resolvers/two-blackholes-ens18", story="resolvers", host=host, subject=SUBJECT,
-                    recipe="fix-resolvers-usedns-no", playbook="Slow logins", evidence=EVIDENCE)
+    return Scenario(
+        name="resolvers/two-blackholes-ens18",
+        story="resolvers",
+        host=host,
+        subject=SUBJECT,
+        recipe="fix-resolvers-usedns-no",
+        playbook="Slow logins",
+        evidence=EVIDENCE,
+    )
 
 
 def blackhole_and_no_host_enp3s0f1(env: Env) -> Scenario:
@@ -45,21 +52,38 @@ def blackhole_and_no_host_enp3s0f1(env: Env) -> Scenario:
     host = contained_host(env, "login-enp", resolv_conf=resolv, sshd_options={"UseDNS": "yes"}, start_sshd=False)
     rename_interface(host, "enp3s0f1")
     host.start_sshd()
-    return Scenario(name="resolvers/no-host-and-blackhole-enp3s0f1", story="resolvers", host=host, subject=SUBJECT,
-                    recipe="fix-resolvers-usedns-no", playbook="Slow logins", evidence=EVIDENCE)
+    return Scenario(
+        name="resolvers/no-host-and-blackhole-enp3s0f1",
+        story="resolvers",
+        host=host,
+        subject=SUBJECT,
+        recipe="fix-resolvers-usedns-no",
+        playbook="Slow logins",
+        evidence=EVIDENCE,
+    )
 
 
 def usedns_yes_working_resolver(env: Env) -> Scenario:
     host = contained_host(env, "shell-ok", sshd_options={"UseDNS": "yes"})
-    return Scenario(name="decoy/usedns-yes-resolver-answers", story="resolvers", host=host,
-                    subject="Just checking the shell server")
+    return Scenario(
+        name="decoy/usedns-yes-resolver-answers", story="resolvers", host=host, subject="Just checking the shell server"
+    )
 
 
 def second_resolver_refuses_fast(env: Env) -> Scenario:
     """Not healthy in every respect (one nameserver is down) but nothing waits: its refusal comes at once.
     It must get no dead-resolvers fix; a finding of its own (the refusing server) is allowed."""
     refuser = env.lab.add_host("ns-refuse", start_sshd=False)  # up, nothing on port 53
-    host = contained_host(env, "shell-ref", resolv_conf=env.resolv_conf(extra=f"nameserver {refuser.address}\n"),
-                          sshd_options={"UseDNS": "yes"})
-    return Scenario(name="decoy/second-resolver-refuses-fast", story="resolvers", host=host,
-                    subject="Just checking the shell server", forbidden=RESOLVER_FIXES)
+    host = contained_host(
+        env,
+        "shell-ref",
+        resolv_conf=env.resolv_conf(extra=f"nameserver {refuser.address}\n"),
+        sshd_options={"UseDNS": "yes"},
+    )
+    return Scenario(
+        name="decoy/second-resolver-refuses-fast",
+        story="resolvers",
+        host=host,
+        subject="Just checking the shell server",
+        forbidden=RESOLVER_FIXES,
+    )

@@ -39,28 +39,54 @@ def _mail_log(host: Host, name: str, path: str, extra: list[str]) -> None:
 
 def amavis_clamd(env: Env) -> Scenario:
     host = contained_host(env, "scan-amavis", tmp_noexec=True)
-    for title in ("amavisd (master)", "amavisd (virgin child)", "amavisd (virgin child)",
-                  "/usr/sbin/clamd --foreground=true"):
+    for title in (
+        "amavisd (master)",
+        "amavisd (virgin child)",
+        "amavisd (virgin child)",
+        "/usr/sbin/clamd --foreground=true",
+    ):
         _run_as(env, host, title)
     wait_until(lambda: len(host.processes(r"^(amavisd|/usr/sbin/clamd)")) >= 4, what="amavisd and clamd")
-    _mail_log(host, "scan-amavis", "/var/log/mail.log", [
-        "amavis[1822]: (01822-01) Passed CLEAN {RelayedInbound}, [198.51.100.7]:41022 <a@example.net> -> "
-        "<b@example.org>, Queue-ID: 4F2A1C0E3B, size: 2211, 412 ms",
-    ])
-    return Scenario(name="tmp-noexec/amavisd-clamd-no-perl-error", story="tmp-noexec", host=host, subject=SUBJECT,
-                    recipe="tmp-exec-for-installs", playbook="Mail scanner broken", evidence=EVIDENCE)
+    _mail_log(
+        host,
+        "scan-amavis",
+        "/var/log/mail.log",
+        [
+            "amavis[1822]: (01822-01) Passed CLEAN {RelayedInbound}, [198.51.100.7]:41022 <a@example.net> -> "
+            "<b@example.org>, Queue-ID: 4F2A1C0E3B, size: 2211, 412 ms",
+        ],
+    )
+    return Scenario(
+        name="tmp-noexec/amavisd-clamd-no-perl-error",
+        story="tmp-noexec",
+        host=host,
+        subject=SUBJECT,
+        recipe="tmp-exec-for-installs",
+        playbook="Mail scanner broken",
+        evidence=EVIDENCE,
+    )
 
 
 def spamd_cpan_build(env: Env) -> Scenario:
     host = contained_host(env, "scan-spamd", tmp_noexec=True)
-    for title in ("/usr/sbin/spamd --create-prefs --max-children 5 -d --pidfile=/run/spamd.pid", "spamd child",
-                  "/usr/bin/perl /usr/local/bin/cpanm Mail::SpamAssassin",
-                  "perl Makefile.PL"):
+    for title in (
+        "/usr/sbin/spamd --create-prefs --max-children 5 -d --pidfile=/run/spamd.pid",
+        "spamd child",
+        "/usr/bin/perl /usr/local/bin/cpanm Mail::SpamAssassin",
+        "perl Makefile.PL",
+    ):
         _run_as(env, host, title)
     wait_until(lambda: len(host.processes(r"spamd|cpanm|Makefile\.PL")) >= 4, what="spamd and the CPAN build")
     _mail_log(host, "scan-spamd", "/var/log/maillog", [])
-    return Scenario(name="tmp-noexec/spamd-cpanm-no-perl-error", story="tmp-noexec", host=host, subject=SUBJECT,
-                    recipe="tmp-exec-for-installs", playbook="Mail scanner broken", evidence=EVIDENCE)
+    return Scenario(
+        name="tmp-noexec/spamd-cpanm-no-perl-error",
+        story="tmp-noexec",
+        host=host,
+        subject=SUBJECT,
+        recipe="tmp-exec-for-installs",
+        playbook="Mail scanner broken",
+        evidence=EVIDENCE,
+    )
 
 
 def noexec_web_host(env: Env) -> Scenario:
@@ -70,5 +96,6 @@ def noexec_web_host(env: Env) -> Scenario:
         _run_as(env, host, title)
     wait_until(lambda: len(host.processes(r"nginx|php-fpm")) >= 3, what="the web stand-ins")
     _mail_log(host, "web-hard", "/var/log/messages", [])
-    return Scenario(name="decoy/tmp-noexec-no-scanner", story="tmp-noexec", host=host,
-                    subject="Hardening check after the audit")
+    return Scenario(
+        name="decoy/tmp-noexec-no-scanner", story="tmp-noexec", host=host, subject="Hardening check after the audit"
+    )

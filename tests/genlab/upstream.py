@@ -97,43 +97,95 @@ def _quiet_for(relay: Host, peer: str, count: int, seconds: int) -> bool:
     return idle >= count
 
 
-def _waiting_relay(env: Env, *, name: str, upstream_name: str, port: int, count: int, limit: int,
-                   request: str) -> tuple[Host, Host]:
+def _waiting_relay(
+    env: Env, *, name: str, upstream_name: str, port: int, count: int, limit: int, request: str
+) -> tuple[Host, Host]:
     relay = contained_host(env, name)
     upstream = env.lab.add_host(upstream_name)
     upstream.serve_silence(port)  # accepts, never answers, never reads
     relay.write_file("/tmp/relay.py", WAITER)
-    background(env, relay, "prlimit", f"--nofile={limit}:{limit}", HOST_PYTHON, "-I", "-S", "/tmp/relay.py",
-               upstream.address, str(port), str(count), request)
-    wait_until(lambda: not relay.run("test", "-e", "/tmp/relay.ready", check=False).returncode,
-               what=f"{count} connections from {name}")
+    background(
+        env,
+        relay,
+        "prlimit",
+        f"--nofile={limit}:{limit}",
+        HOST_PYTHON,
+        "-I",
+        "-S",
+        "/tmp/relay.py",
+        upstream.address,
+        str(port),
+        str(count),
+        request,
+    )
+    wait_until(
+        lambda: not relay.run("test", "-e", "/tmp/relay.ready", check=False).returncode,
+        what=f"{count} connections from {name}",
+    )
     return relay, upstream
 
 
 def api_proxy_8080_limit64(env: Env) -> tuple[Scenario, Host, int]:
     count = 52
-    relay, upstream = _waiting_relay(env, name="proxy-api", upstream_name="api-up", port=8080, count=count,
-                                     limit=limit_for(count, 0.875), request="GET /v2/submit HTTP/1.1|Host: api||")
-    return (Scenario(name="upstream/quiet-8080-nofile64", story="upstream", host=relay, subject=SUBJECT,
-                     recipe="upstream-timeouts-and-fd-alerts", playbook="Mail queue growing", evidence=EVIDENCE),
-            upstream, count)
+    relay, upstream = _waiting_relay(
+        env,
+        name="proxy-api",
+        upstream_name="api-up",
+        port=8080,
+        count=count,
+        limit=limit_for(count, 0.875),
+        request="GET /v2/submit HTTP/1.1|Host: api||",
+    )
+    return (
+        Scenario(
+            name="upstream/quiet-8080-nofile64",
+            story="upstream",
+            host=relay,
+            subject=SUBJECT,
+            recipe="upstream-timeouts-and-fd-alerts",
+            playbook="Mail queue growing",
+            evidence=EVIDENCE,
+        ),
+        upstream,
+        count,
+    )
 
 
 def smtps_relay_465_limit256(env: Env) -> tuple[Scenario, Host, int]:
     count = 215
-    relay, upstream = _waiting_relay(env, name="relay-465", upstream_name="smart-465", port=465, count=count,
-                                     limit=limit_for(count, 0.85), request="EHLO relay-465.lab|")
-    return (Scenario(name="upstream/quiet-465-nofile256", story="upstream", host=relay, subject=SUBJECT,
-                     recipe="upstream-timeouts-and-fd-alerts", playbook="Mail queue growing", evidence=EVIDENCE),
-            upstream, count)
+    relay, upstream = _waiting_relay(
+        env,
+        name="relay-465",
+        upstream_name="smart-465",
+        port=465,
+        count=count,
+        limit=limit_for(count, 0.85),
+        request="EHLO relay-465.lab|",
+    )
+    return (
+        Scenario(
+            name="upstream/quiet-465-nofile256",
+            story="upstream",
+            host=relay,
+            subject=SUBJECT,
+            recipe="upstream-timeouts-and-fd-alerts",
+            playbook="Mail queue growing",
+            evidence=EVIDENCE,
+        ),
+        upstream,
+        count,
+    )
 
 
 def wait_quiet(pairs: list[tuple[Scenario, Host, int]]) -> list[Scenario]:
     """Wait until every variant's connections have moved nothing for QUIET_SECONDS (built first, waited
     together, so the variants share the wait)."""
     for scenario, upstream, count in pairs:
-        wait_until(lambda s=scenario, u=upstream, c=count: _quiet_for(s.host, u.address, c, QUIET_SECONDS),
-                   what=f"{scenario.name}: connections quiet", timeout=QUIET_SECONDS + 20)
+        wait_until(
+            lambda s=scenario, u=upstream, c=count: _quiet_for(s.host, u.address, c, QUIET_SECONDS),
+            what=f"{scenario.name}: connections quiet",
+            timeout=QUIET_SECONDS + 20,
+        )
     return [scenario for scenario, _, _ in pairs]
 
 
@@ -147,8 +199,20 @@ def busy_pool_near_limit(env: Env) -> Scenario:
     wait_until(lambda: ":6432 " in database.run("ss", "-ltn").stdout, what="the echo server")
     app.write_file("/tmp/pool.py", CHATTY)
     limit = limit_for(count, 0.83)
-    background(env, app, "prlimit", f"--nofile={limit}:{limit}", HOST_PYTHON, "-I", "-S", "/tmp/pool.py",
-               database.address, "6432", str(count))
+    background(
+        env,
+        app,
+        "prlimit",
+        f"--nofile={limit}:{limit}",
+        HOST_PYTHON,
+        "-I",
+        "-S",
+        "/tmp/pool.py",
+        database.address,
+        "6432",
+        str(count),
+    )
     wait_until(lambda: not app.run("test", "-e", "/tmp/pool.ready", check=False).returncode, what="the pool")
-    return Scenario(name="decoy/busy-pool-near-fd-limit", story="upstream", host=app,
-                    subject="Just checking the app server")
+    return Scenario(
+        name="decoy/busy-pool-near-fd-limit", story="upstream", host=app, subject="Just checking the app server"
+    )

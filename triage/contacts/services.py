@@ -31,8 +31,12 @@ def _clean_address(*, email: str, customer: Customer, contact: Contact | None = 
     owner = clash.first()
     if owner is not None:
         raise ValidationError({"email": f"{email} is already a contact of {owner.customer.name}."})
-    route = (MailRoute.objects.filter(kind=RouteKind.ADDRESS, value=email).exclude(customer=customer)
-             .select_related("customer").first())
+    route = (
+        MailRoute.objects.filter(kind=RouteKind.ADDRESS, value=email)
+        .exclude(customer=customer)
+        .select_related("customer")
+        .first()
+    )
     if route is not None:
         raise ValidationError({"email": f"{email} is routed to {route.customer.name} (a mail route)."})
     return email
@@ -49,11 +53,19 @@ def _saved(contact: Contact) -> Contact:
     return contact
 
 
-def contact_create(*, customer: Customer, email: str, name: str = "", phone: str = "",
-                   now: datetime | None = None) -> Contact:
+def contact_create(
+    *, customer: Customer, email: str, name: str = "", phone: str = "", now: datetime | None = None
+) -> Contact:
     email = _clean_address(email=email, customer=customer)
-    return _saved(Contact(customer=customer, email=email, name=name.strip()[:200], phone=phone.strip()[:40],
-                          created_at=now or timezone.now()))
+    return _saved(
+        Contact(
+            customer=customer,
+            email=email,
+            name=name.strip()[:200],
+            phone=phone.strip()[:40],
+            created_at=now or timezone.now(),
+        )
+    )
 
 
 def contact_update(*, contact: Contact, email: str, name: str = "", phone: str = "") -> Contact:
@@ -71,8 +83,9 @@ def contact_remove(*, contact: Contact, by, now: datetime | None = None) -> int:
     that named them records the change on its timeline (ticket_set_people); closed tickets just
     lose the link (their history keeps the address)."""
     now = now or timezone.now()
-    tickets = (Ticket.objects.filter(Q(requester=contact) | Q(ccs=contact), status__in=OPEN_STATUSES)
-               .distinct().order_by("pk"))
+    tickets = (
+        Ticket.objects.filter(Q(requester=contact) | Q(ccs=contact), status__in=OPEN_STATUSES).distinct().order_by("pk")
+    )
     touched = 0
     for ticket in tickets.select_related("customer", "requester"):
         requester = None if ticket.requester_id == contact.pk else ticket.requester

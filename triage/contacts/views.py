@@ -40,8 +40,9 @@ def contact_edit(request: HttpRequest, customer_id: int | None = None, contact_i
             messages.success(request, f"Contact {contact.email} saved.")
             return redirect("customer", customer_id=customer.pk)
     status = 400 if request.method == "POST" else 200
-    return render(request, "customers/contact_edit.html", {"form": form, "customer": customer, "contact": contact},
-                  status=status)
+    return render(
+        request, "customers/contact_edit.html", {"form": form, "customer": customer, "contact": contact}, status=status
+    )
 
 
 @login_required

@@ -92,8 +92,10 @@ def macro_apply(*, macro: Macro, ticket: Ticket, by) -> MacroOutcome:
     outcome = MacroOutcome(
         macro_name=macro.name,
         text=filled.text,
-        unfilled=[f"{placeholders.token(name)}: {placeholders.MISSING_BECAUSE.get(name, 'no value')}"
-                  for name in filled.unfilled],
+        unfilled=[
+            f"{placeholders.token(name)}: {placeholders.MISSING_BECAUSE.get(name, 'no value')}"
+            for name in filled.unfilled
+        ],
     )
     if macro.set_status:
         _apply_status(ticket=ticket, status=macro.set_status, by=by, outcome=outcome)

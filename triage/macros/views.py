@@ -53,8 +53,10 @@ def macro_edit(request: HttpRequest, macro_id: int | None = None) -> HttpRespons
             messages.success(request, f"Macro “{macro.name}” saved.")
             if unknown:
                 known = ", ".join(placeholders.token(name) for name in placeholders.KNOWN)
-                messages.warning(request, f"Unknown placeholders in “{macro.name}”, left as typed: "
-                                          f"{', '.join(unknown)}. Known: {known}.")
+                messages.warning(
+                    request,
+                    f"Unknown placeholders in “{macro.name}”, left as typed: {', '.join(unknown)}. Known: {known}.",
+                )
             return redirect("macros")
     status = 400 if request.method == "POST" else 200
     return render(request, "macros/edit.html", {"form": form, "macro": macro}, status=status)
@@ -85,8 +87,9 @@ def ticket_apply_macro(request: HttpRequest, ticket_id: int) -> HttpResponse:
     # The reply with the macro's text is the tech's draft now: kept on the server at once, not only at
     # their next keystroke (a reload right after applying must not lose it).
     composer = desk_selectors.ticket_composers(user=request.user, ticket=ticket)[DraftKind.REPLY]
-    desk_services.draft_save(user=request.user, ticket=ticket, kind=DraftKind.REPLY, body=drafts["body"],
-                             last_sent=composer.last_sent)
+    desk_services.draft_save(
+        user=request.user, ticket=ticket, kind=DraftKind.REPLY, body=drafts["body"], last_sent=composer.last_sent
+    )
     return _render_with_drafts(request, ticket_views._load_ticket(request, ticket_id), drafts, macro_outcome=outcome)
 
 
@@ -101,7 +104,8 @@ def _append(draft: str, text: str) -> str:
 
 def _render_with_drafts(request: HttpRequest, ticket, drafts: dict[str, str], **bound) -> HttpResponse:
     return ticket_views._render_ticket(
-        request, ticket,
+        request,
+        ticket,
         reply_form=desk_forms.SendReplyForm(ticket=ticket, initial={"body": drafts["body"]}),
         note_form=desk_forms.ReplyForm(prefix="note", initial={"body": drafts["note"]}),
         **bound,

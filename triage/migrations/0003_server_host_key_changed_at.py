@@ -4,15 +4,14 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('triage', '0002_ticket_fulltext_index'),
+        ("triage", "0002_ticket_fulltext_index"),
     ]
 
     operations = [
         migrations.AddField(
-            model_name='server',
-            name='host_key_changed_at',
+            model_name="server",
+            name="host_key_changed_at",
             field=models.DateTimeField(blank=True, null=True),
         ),
     ]

@@ -4,20 +4,19 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('triage', '0005_ticket_search_document'),
+        ("triage", "0005_ticket_search_document"),
     ]
 
     operations = [
         migrations.AddField(
-            model_name='customer',
-            name='host_ca_keys',
-            field=models.TextField(blank=True, default=''),
+            model_name="customer",
+            name="host_ca_keys",
+            field=models.TextField(blank=True, default=""),
         ),
         migrations.AddField(
-            model_name='server',
-            name='allow_legacy_ssh',
+            model_name="server",
+            name="allow_legacy_ssh",
             field=models.BooleanField(default=False),
         ),
     ]

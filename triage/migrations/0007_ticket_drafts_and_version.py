@@ -7,39 +7,51 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('triage', '0006_customer_host_ca_keys_server_allow_legacy_ssh'),
+        ("triage", "0006_customer_host_ca_keys_server_allow_legacy_ssh"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
     operations = [
         migrations.AddField(
-            model_name='ticket',
-            name='version',
+            model_name="ticket",
+            name="version",
             field=models.PositiveIntegerField(default=1),
         ),
         migrations.AddField(
-            model_name='ticketevent',
-            name='version',
+            model_name="ticketevent",
+            name="version",
             field=models.PositiveIntegerField(blank=True, null=True),
         ),
         migrations.CreateModel(
-            name='TicketDraft',
+            name="TicketDraft",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('kind', models.CharField(choices=[('reply', 'Public reply'), ('note', 'Internal note')],
-                                          max_length=5)),
-                ('body', models.TextField()),
-                ('updated_at', models.DateTimeField(default=django.utils.timezone.now)),
-                ('ticket', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='drafts',
-                                             to='triage.ticket')),
-                ('user', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='ticket_drafts',
-                                           to=settings.AUTH_USER_MODEL)),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                (
+                    "kind",
+                    models.CharField(choices=[("reply", "Public reply"), ("note", "Internal note")], max_length=5),
+                ),
+                ("body", models.TextField()),
+                ("updated_at", models.DateTimeField(default=django.utils.timezone.now)),
+                (
+                    "ticket",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE, related_name="drafts", to="triage.ticket"
+                    ),
+                ),
+                (
+                    "user",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="ticket_drafts",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
             ],
             options={
-                'constraints': [models.UniqueConstraint(fields=('user', 'ticket', 'kind'),
-                                                        name='ticket_draft_one_per_kind')],
+                "constraints": [
+                    models.UniqueConstraint(fields=("user", "ticket", "kind"), name="ticket_draft_one_per_kind")
+                ],
             },
         ),
     ]

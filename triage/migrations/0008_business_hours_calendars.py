@@ -7,31 +7,33 @@ import triage.models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('triage', '0007_ticket_drafts_and_version'),
+        ("triage", "0007_ticket_drafts_and_version"),
     ]
 
     operations = [
         migrations.CreateModel(
-            name='BusinessCalendar',
+            name="BusinessCalendar",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('name', models.CharField(max_length=60, unique=True)),
-                ('time_zone', models.CharField(max_length=64)),
-                ('weekly_hours', models.JSONField(default=triage.models.default_weekly_hours)),
-                ('holidays', models.JSONField(blank=True, default=list)),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                ("name", models.CharField(max_length=60, unique=True)),
+                ("time_zone", models.CharField(max_length=64)),
+                ("weekly_hours", models.JSONField(default=triage.models.default_weekly_hours)),
+                ("holidays", models.JSONField(blank=True, default=list)),
             ],
             options={
-                'ordering': ['name'],
+                "ordering": ["name"],
             },
         ),
         migrations.AddField(
-            model_name='slatier',
-            name='calendar',
+            model_name="slatier",
+            name="calendar",
             field=models.ForeignKey(
-                blank=True, null=True, on_delete=django.db.models.deletion.PROTECT, related_name='tiers',
-                to='triage.businesscalendar',
+                blank=True,
+                null=True,
+                on_delete=django.db.models.deletion.PROTECT,
+                related_name="tiers",
+                to="triage.businesscalendar",
             ),
         ),
     ]

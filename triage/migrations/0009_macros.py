@@ -7,36 +7,56 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('triage', '0008_business_hours_calendars'),
+        ("triage", "0008_business_hours_calendars"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
     operations = [
         migrations.CreateModel(
-            name='Macro',
+            name="Macro",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('name', models.CharField(max_length=80, unique=True)),
-                ('body', models.TextField(blank=True)),
-                ('set_status', models.CharField(blank=True, choices=[
-                    ('new', 'New'), ('triaging', 'Triaging'), ('waiting', 'Waiting on customer'),
-                    ('resolved', 'Resolved'), ('closed', 'Closed')], max_length=12)),
-                ('assign_to_me', models.BooleanField(default=False)),
-                ('add_tags', models.JSONField(blank=True, default=list)),
-                ('active', models.BooleanField(default=True)),
-                ('created_at', models.DateTimeField(default=django.utils.timezone.now)),
-                ('updated_at', models.DateTimeField(default=django.utils.timezone.now)),
-                ('assign_to', models.ForeignKey(
-                    blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+',
-                    to=settings.AUTH_USER_MODEL)),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                ("name", models.CharField(max_length=80, unique=True)),
+                ("body", models.TextField(blank=True)),
+                (
+                    "set_status",
+                    models.CharField(
+                        blank=True,
+                        choices=[
+                            ("new", "New"),
+                            ("triaging", "Triaging"),
+                            ("waiting", "Waiting on customer"),
+                            ("resolved", "Resolved"),
+                            ("closed", "Closed"),
+                        ],
+                        max_length=12,
+                    ),
+                ),
+                ("assign_to_me", models.BooleanField(default=False)),
+                ("add_tags", models.JSONField(blank=True, default=list)),
+                ("active", models.BooleanField(default=True)),
+                ("created_at", models.DateTimeField(default=django.utils.timezone.now)),
+                ("updated_at", models.DateTimeField(default=django.utils.timezone.now)),
+                (
+                    "assign_to",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="+",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
             ],
             options={
-                'ordering': ['name'],
-                'constraints': [models.CheckConstraint(
-                    condition=models.Q(('assign_to_me', True), ('assign_to__isnull', False), _negated=True),
-                    name='macro_assigns_to_one')],
+                "ordering": ["name"],
+                "constraints": [
+                    models.CheckConstraint(
+                        condition=models.Q(("assign_to_me", True), ("assign_to__isnull", False), _negated=True),
+                        name="macro_assigns_to_one",
+                    )
+                ],
             },
         ),
     ]

@@ -46,55 +46,78 @@ def contacts_to_contact_email(apps, schema_editor):
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('triage', '0011_ticket_merge_links'),
-        ('mailgate', '0006_held_mail_decisions'),
+        ("triage", "0011_ticket_merge_links"),
+        ("mailgate", "0006_held_mail_decisions"),
     ]
 
     operations = [
         migrations.CreateModel(
-            name='Contact',
+            name="Contact",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('name', models.CharField(blank=True, max_length=200)),
-                ('email', models.EmailField(max_length=254)),
-                ('phone', models.CharField(blank=True, max_length=40)),
-                ('created_at', models.DateTimeField(default=django.utils.timezone.now)),
-                ('customer', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='contacts',
-                                               to='triage.customer')),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                ("name", models.CharField(blank=True, max_length=200)),
+                ("email", models.EmailField(max_length=254)),
+                ("phone", models.CharField(blank=True, max_length=40)),
+                ("created_at", models.DateTimeField(default=django.utils.timezone.now)),
+                (
+                    "customer",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE, related_name="contacts", to="triage.customer"
+                    ),
+                ),
             ],
             options={
-                'ordering': ['created_at', 'id'],
-                'constraints': [models.UniqueConstraint(django.db.models.functions.text.Lower('email'),
-                                                        name='contact_email_unique_ci')],
+                "ordering": ["created_at", "id"],
+                "constraints": [
+                    models.UniqueConstraint(
+                        django.db.models.functions.text.Lower("email"), name="contact_email_unique_ci"
+                    )
+                ],
             },
         ),
         migrations.AddField(
-            model_name='ticket',
-            name='requester',
-            field=models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL,
-                                    related_name='requested_tickets', to='triage.contact'),
+            model_name="ticket",
+            name="requester",
+            field=models.ForeignKey(
+                blank=True,
+                null=True,
+                on_delete=django.db.models.deletion.SET_NULL,
+                related_name="requested_tickets",
+                to="triage.contact",
+            ),
         ),
         migrations.AddField(
-            model_name='ticket',
-            name='ccs',
-            field=models.ManyToManyField(blank=True, related_name='copied_tickets', to='triage.contact'),
+            model_name="ticket",
+            name="ccs",
+            field=models.ManyToManyField(blank=True, related_name="copied_tickets", to="triage.contact"),
         ),
         migrations.AlterField(
-            model_name='ticketevent',
-            name='kind',
-            field=models.CharField(choices=[('created', 'Ticket filed'), ('reply', 'Public reply'),
-                                            ('note', 'Internal note'), ('status', 'Status change'),
-                                            ('assignment', 'Assignment'), ('priority', 'Priority change'),
-                                            ('tags', 'Tags changed'), ('servers', 'Servers linked'),
-                                            ('people', 'People changed'), ('sla', 'SLA breach'),
-                                            ('collection', 'Collection'), ('fix', 'Fix'), ('merge', 'Merge'),
-                                            ('link', 'Related tickets')], max_length=12),
+            model_name="ticketevent",
+            name="kind",
+            field=models.CharField(
+                choices=[
+                    ("created", "Ticket filed"),
+                    ("reply", "Public reply"),
+                    ("note", "Internal note"),
+                    ("status", "Status change"),
+                    ("assignment", "Assignment"),
+                    ("priority", "Priority change"),
+                    ("tags", "Tags changed"),
+                    ("servers", "Servers linked"),
+                    ("people", "People changed"),
+                    ("sla", "SLA breach"),
+                    ("collection", "Collection"),
+                    ("fix", "Fix"),
+                    ("merge", "Merge"),
+                    ("link", "Related tickets"),
+                ],
+                max_length=12,
+            ),
         ),
         migrations.RunPython(contact_email_to_contacts, contacts_to_contact_email),
         migrations.RemoveField(
-            model_name='customer',
-            name='contact_email',
+            model_name="customer",
+            name="contact_email",
         ),
     ]

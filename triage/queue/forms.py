@@ -23,12 +23,16 @@ class BulkChangeForm(forms.Form):
     ticket changed since is left alone (triage.queue.services). A ticket posted without one (a page
     from before versions were posted) is changed as it is."""
 
-    tickets = forms.ModelMultipleChoiceField(queryset=Ticket.objects.all(), widget=forms.MultipleHiddenInput,
-                                             error_messages={"required": "Select the tickets to change."})
+    tickets = forms.ModelMultipleChoiceField(
+        queryset=Ticket.objects.all(),
+        widget=forms.MultipleHiddenInput,
+        error_messages={"required": "Select the tickets to change."},
+    )
     assignee = forms.CharField(required=False, max_length=12)  # "", "me", "none" or a user id
     status = forms.ChoiceField(choices=[("", "Keep status"), *Status.choices], required=False)
-    priority = forms.TypedChoiceField(choices=[("", "Keep priority"), *Priority.choices], required=False,
-                                      coerce=int, empty_value=None)
+    priority = forms.TypedChoiceField(
+        choices=[("", "Keep priority"), *Priority.choices], required=False, coerce=int, empty_value=None
+    )
     add_tags = desk_forms.TagNamesField(required=False, max_length=400, label="Add tags")
     # The button pressed: "Apply to selected" (the changes above) or "Merge selected".
     action = forms.ChoiceField(choices=[("change", "Change"), ("merge", "Merge")], required=False)
@@ -69,8 +73,13 @@ class BulkChangeForm(forms.Form):
         data = super().clean()
         if data.get("action") == "merge":
             return self._clean_merge(data)
-        if (data.get("assignee") is services.UNCHANGED and not data.get("status") and data.get("priority") is None
-                and not data.get("add_tags") and not self.errors):
+        if (
+            data.get("assignee") is services.UNCHANGED
+            and not data.get("status")
+            and data.get("priority") is None
+            and not data.get("add_tags")
+            and not self.errors
+        ):
             raise ValidationError("Choose what to change: the assignee, the status, the priority or tags to add.")
         data["seen"] = self._seen_versions(data.get("tickets") or [])
         return data
@@ -82,11 +91,12 @@ class BulkChangeForm(forms.Form):
             if not raw:
                 continue
             if not raw.isdigit() or len(raw) > 18:
-                raise ValidationError(f"The queue sent a version for {ticket.reference} that is not a number: "
-                                      "reload the queue and select again.")
+                raise ValidationError(
+                    f"The queue sent a version for {ticket.reference} that is not a number: "
+                    "reload the queue and select again."
+                )
             seen[ticket.pk] = int(raw)
         return seen
-
 
     def _clean_merge(self, data):
         """A merge needs two tickets (or one and a survivor to merge it into), all of one customer."""
@@ -98,8 +108,9 @@ class BulkChangeForm(forms.Form):
             raise ValidationError("Select at least two tickets to merge (or one, and the ticket to merge it into).")
         customers = sorted({t.customer.name for t in [*tickets, *([into] if into else [])]})
         if len(customers) > 1:
-            raise ValidationError(f"Only tickets of one customer can be merged; these are for {', '.join(customers)}. "
-                                  "Nothing was merged.")
+            raise ValidationError(
+                f"Only tickets of one customer can be merged; these are for {', '.join(customers)}. Nothing was merged."
+            )
         return data
 
 
@@ -110,9 +121,7 @@ def queue_query(raw: str) -> str:
     params.pop("cursor", None)
     filters = desk_forms.QueueFilterForm(params)
     if not filters.is_valid():
-        raise ValidationError(
-            [f"{name}: {error}" for name, errors in filters.errors.items() for error in errors]
-        )
+        raise ValidationError([f"{name}: {error}" for name, errors in filters.errors.items() for error in errors])
     known = {k: v for k, v in params.lists() if k in filters.fields and any(v)}
     encoded = QueryDict(mutable=True)
     for key, values in known.items():

@@ -42,8 +42,14 @@ class BulkOutcome:
 
 
 def tickets_bulk_change(
-    *, tickets: Iterable[Ticket], by, assignee=UNCHANGED, status: str = "", priority: int | None = None,
-    add_tags: Iterable[str] = (), seen: dict[int, int] | None = None,
+    *,
+    tickets: Iterable[Ticket],
+    by,
+    assignee=UNCHANGED,
+    status: str = "",
+    priority: int | None = None,
+    add_tags: Iterable[str] = (),
+    seen: dict[int, int] | None = None,
 ) -> BulkOutcome:
     """Apply the same change to each ticket: ``assignee`` (a tech, None for nobody, or UNCHANGED),
     ``status`` ("" leaves it), ``priority`` (None leaves it), ``add_tags`` (added to the tags each
@@ -54,8 +60,15 @@ def tickets_bulk_change(
     outcome = BulkOutcome()
     for ticket in sorted(tickets, key=lambda t: t.pk):
         try:
-            changed = _change_one(ticket=ticket, by=by, assignee=assignee, status=status, priority=priority,
-                                  add_tags=add_tags, seen=seen.get(ticket.pk))
+            changed = _change_one(
+                ticket=ticket,
+                by=by,
+                assignee=assignee,
+                status=status,
+                priority=priority,
+                add_tags=add_tags,
+                seen=seen.get(ticket.pk),
+            )
         except services.TicketChanged as exc:
             outcome.stale.append(_stale_sentence(ticket=ticket, seen=exc.seen))
         except workflow.TransitionRefused as exc:
@@ -74,8 +87,9 @@ def _stale_sentence(*, ticket: Ticket, seen: int) -> str:
 
 
 @transaction.atomic
-def _change_one(*, ticket: Ticket, by, assignee, status: str, priority: int | None, add_tags: list[str],
-                seen: int | None) -> bool:
+def _change_one(
+    *, ticket: Ticket, by, assignee, status: str, priority: int | None, add_tags: list[str], seen: int | None
+) -> bool:
     """One ticket's share of a bulk change, all or nothing; True if anything about it changed.
     Raises TicketChanged, having changed nothing, when the ticket is no longer at ``seen``."""
     # Read under the row lock: the page the tech selected from may be older than the ticket.
@@ -109,8 +123,9 @@ def tickets_bulk_merge(*, tickets: Iterable[Ticket], by, into: Ticket | None = N
     else:
         tickets = [t for t in tickets if t.pk != into.pk]
     outcome = BulkOutcome(merged_into=into.reference)
-    has_merged = set(Ticket.objects.filter(merged_into__in=[t.pk for t in tickets])
-                     .values_list("merged_into", flat=True))
+    has_merged = set(
+        Ticket.objects.filter(merged_into__in=[t.pk for t in tickets]).values_list("merged_into", flat=True)
+    )
     mergeable = []
     for ticket in sorted(tickets, key=lambda t: t.pk):
         refusal = merging.merge_refusal(source=ticket, into=into, has_merged=ticket.pk in has_merged)
@@ -130,8 +145,10 @@ def tickets_bulk_merge(*, tickets: Iterable[Ticket], by, into: Ticket | None = N
 
 def saved_view_save(*, user, name: str, query: str) -> SavedView:
     """Save (or overwrite, by name) one of the user's views; ``query`` is already validated."""
-    if (not SavedView.objects.filter(user=user, name=name).exists()
-            and SavedView.objects.filter(user=user).count() >= SAVED_VIEW_LIMIT):
+    if (
+        not SavedView.objects.filter(user=user, name=name).exists()
+        and SavedView.objects.filter(user=user).count() >= SAVED_VIEW_LIMIT
+    ):
         raise ValidationError(f"At most {SAVED_VIEW_LIMIT} saved views: delete one first.")
     view, _ = SavedView.objects.update_or_create(user=user, name=name, defaults={"query": query})
     return view

@@ -35,15 +35,19 @@ def queue_bulk(request: HttpRequest) -> HttpResponse:
             outcome = services.tickets_bulk_merge(tickets=data["tickets"], by=request.user, into=data["merge_into"])
         else:
             outcome = services.tickets_bulk_change(
-                tickets=data["tickets"], by=request.user, assignee=data["assignee"], status=data["status"],
-                priority=data["priority"], add_tags=data["add_tags"], seen=data["seen"],
+                tickets=data["tickets"],
+                by=request.user,
+                assignee=data["assignee"],
+                status=data["status"],
+                priority=data["priority"],
+                add_tags=data["add_tags"],
+                seen=data["seen"],
             )
     query = form.cleaned_data.get("query", "")
     if request.htmx:
         # 200 even for a refused form: htmx swaps only 2xx answers, and the tech must read why.
         # A refused form keeps the tech's selection; after a change the boxes start empty again.
-        selected = set() if outcome is not None else {int(pk) for pk in request.POST.getlist("tickets")
-                                                      if pk.isdigit()}
+        selected = set() if outcome is not None else {int(pk) for pk in request.POST.getlist("tickets") if pk.isdigit()}
         return ticket_views.queue_results(request, query=query, bulk_form=form, outcome=outcome, selected=selected)
     if outcome is None:
         for errors in form.errors.values():
@@ -74,8 +78,9 @@ def saved_view_save(request: HttpRequest) -> HttpResponse:
     form = forms.SavedViewForm(request.POST)
     if form.is_valid():
         try:
-            view = services.saved_view_save(user=request.user, name=form.cleaned_data["name"],
-                                            query=form.cleaned_data["query"])
+            view = services.saved_view_save(
+                user=request.user, name=form.cleaned_data["name"], query=form.cleaned_data["query"]
+            )
         except ValidationError as exc:
             form.add_error(None, exc)
         else:

@@ -105,5 +105,6 @@ def with_ticket_links(text, autoescape=True):
     link is only a link: the ticket page decides who may see it."""
     escaped = str(conditional_escape(text) if autoescape else text)
     linked = _TICKET_REFERENCE.sub(
-        lambda m: f'<a href="{reverse("ticket", args=[int(m.group(1))])}">#{m.group(1)}</a>', escaped)
+        lambda m: f'<a href="{reverse("ticket", args=[int(m.group(1))])}">#{m.group(1)}</a>', escaped
+    )
     return linebreaksbr(linked, autoescape=False)  # escaped above

@@ -18,8 +18,9 @@ def customer_list(request: HttpRequest) -> HttpResponse:
     customers = selectors.customer_list(user=request.user)
     open_counts = selectors.customer_open_ticket_counts()
     rows = [(c, open_counts.get(c.pk, 0)) for c in customers]
-    return render(request, "customers/list.html",
-                  {"rows": rows, "can_manage": access.has_role(request.user, access.ADMIN)})
+    return render(
+        request, "customers/list.html", {"rows": rows, "can_manage": access.has_role(request.user, access.ADMIN)}
+    )
 
 
 @login_required
@@ -29,18 +30,22 @@ def customer_detail(request: HttpRequest, customer_id: int) -> HttpResponse:
         customer = selectors.customer_detail(user=request.user, customer_id=customer_id)
     except Customer.DoesNotExist:
         raise Http404("No such customer") from None
-    return render(request, "customers/detail.html", {
-        "customer": customer,
-        "servers": customer.servers.prefetch_related("roles").order_by("name"),
-        "targets": customer.sla_tier.targets.order_by("priority"),
-        "tickets": selectors.customer_recent_tickets(customer=customer),
-        "can_manage": access.has_role(request.user, access.ADMIN),
-        "can_work": access.can_work_tickets(request.user),
-        "contacts": selectors.customer_contacts(customer=customer),
-        "can_manage_contacts": access.can_manage_contacts(request.user),
-        # Fleet sweeps (diagnostics), through the desk's extension point.
-        **extensions.customer_page_context(request=request, customer=customer),
-    })
+    return render(
+        request,
+        "customers/detail.html",
+        {
+            "customer": customer,
+            "servers": customer.servers.prefetch_related("roles").order_by("name"),
+            "targets": customer.sla_tier.targets.order_by("priority"),
+            "tickets": selectors.customer_recent_tickets(customer=customer),
+            "can_manage": access.has_role(request.user, access.ADMIN),
+            "can_work": access.can_work_tickets(request.user),
+            "contacts": selectors.customer_contacts(customer=customer),
+            "can_manage_contacts": access.can_manage_contacts(request.user),
+            # Fleet sweeps (diagnostics), through the desk's extension point.
+            **extensions.customer_page_context(request=request, customer=customer),
+        },
+    )
 
 
 @login_required
@@ -63,11 +68,15 @@ def server_detail(request: HttpRequest, server_id: int) -> HttpResponse:
         server = selectors.server_detail(user=request.user, server_id=server_id)
     except Server.DoesNotExist:
         raise Http404("No such server") from None
-    return render(request, "servers/detail.html", {
-        "server": server,
-        "tickets": selectors.server_recent_tickets(server=server),
-        "can_manage": access.has_role(request.user, access.ADMIN),
-    })
+    return render(
+        request,
+        "servers/detail.html",
+        {
+            "server": server,
+            "tickets": selectors.server_recent_tickets(server=server),
+            "can_manage": access.has_role(request.user, access.ADMIN),
+        },
+    )
 
 
 @login_required

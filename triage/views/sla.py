@@ -17,10 +17,14 @@ from triage.models import BusinessCalendar, SlaTier
 @require_GET
 def sla_settings(request: HttpRequest) -> HttpResponse:
     access.sla_setup_access(user=request.user)
-    return render(request, "sla/settings.html", {
-        "tiers": sla_selectors.sla_tiers(),
-        "calendars": sla_selectors.business_calendars(),
-    })
+    return render(
+        request,
+        "sla/settings.html",
+        {
+            "tiers": sla_selectors.sla_tiers(),
+            "calendars": sla_selectors.business_calendars(),
+        },
+    )
 
 
 @login_required
@@ -33,8 +37,11 @@ def calendar_edit(request: HttpRequest, calendar_id: int | None = None) -> HttpR
         data = form.cleaned_data
         try:
             calendar = services.business_calendar_save(
-                calendar=calendar, name=data["name"], time_zone=data["time_zone"],
-                weekly_hours=data["weekly_hours"], holidays=data["holidays"],
+                calendar=calendar,
+                name=data["name"],
+                time_zone=data["time_zone"],
+                weekly_hours=data["weekly_hours"],
+                holidays=data["holidays"],
             )
         except ValidationError as exc:  # a check the form cannot make alone, e.g. a name taken meanwhile
             form.add_error(None, ValidationError(exc.messages))

@@ -63,17 +63,24 @@ def _queue_context(request: HttpRequest, params: QueryDict) -> dict:
             form.add_error(None, "That page link is no longer valid; showing the first page.")
             filters.cursor = None
             page = selectors.ticket_queue(user=request.user, filters=filters, size=settings.TRIAGE_QUEUE_PAGE_SIZE)
-    return {"form": form, "page": page, "query": _query_without_cursor(params),
-            "assignees": selectors.assignable_users(), "can_work": access.can_work_tickets(request.user),
-            "statuses": Status.choices, "priorities": Priority.choices}
+    return {
+        "form": form,
+        "page": page,
+        "query": _query_without_cursor(params),
+        "assignees": selectors.assignable_users(),
+        "can_work": access.can_work_tickets(request.user),
+        "statuses": Status.choices,
+        "priorities": Priority.choices,
+    }
 
 
 def queue_results(request: HttpRequest, *, query: str, **extra) -> HttpResponse:
     """The queue's results for ``query`` after an action taken from the queue (its htmx answer),
     with the saved views' counts swapped in out of band: the action may have changed them."""
     context = _queue_context(request, QueryDict(query))
-    context.update(extra, saved_views=queue_selectors.saved_views_with_counts(user=request.user),
-                   views_out_of_band=True)
+    context.update(
+        extra, saved_views=queue_selectors.saved_views_with_counts(user=request.user), views_out_of_band=True
+    )
     return render(request, "tickets/_queue_results.html", context)
 
 
@@ -94,12 +101,19 @@ def ticket_new(request: HttpRequest) -> HttpResponse:
         try:
             with transaction.atomic():  # the ticket and its files, or neither
                 ticket = services.ticket_create(
-                    subject=data["subject"], description=data["description"], customer=data["customer"],
-                    priority=data["priority"], servers=data["servers"], tag_names=data["tags"],
-                    created_by=request.user, assignee=data["assignee"], requester=data["requester"],
+                    subject=data["subject"],
+                    description=data["description"],
+                    customer=data["customer"],
+                    priority=data["priority"],
+                    servers=data["servers"],
+                    tag_names=data["tags"],
+                    created_by=request.user,
+                    assignee=data["assignee"],
+                    requester=data["requester"],
                 )
-                upload_services.attachments_store(event=ticket.events.get(kind=EventKind.CREATED),
-                                                  files=data["attachments"], by=request.user)
+                upload_services.attachments_store(
+                    event=ticket.events.get(kind=EventKind.CREATED), files=data["attachments"], by=request.user
+                )
         except ValidationError as exc:
             _add_errors(form, exc)
         else:
@@ -190,21 +204,36 @@ def _ticket_context(request: HttpRequest, ticket: Ticket, *, conflict: Conflict 
             tags_form=bound.get("tags_form") or forms.TagsForm(initial={"tags": ", ".join(context["tag_names"])}),
             servers_form=bound.get("servers_form")
             or forms.ServersForm(ticket=ticket, initial={"servers": [s.pk for s in context["servers"]]}),
-            people_form=bound.get("people_form") or contact_forms.PeopleForm(
-                ticket=ticket, initial={"requester": ticket.requester_id, "ccs": [c.pk for c in ccs]}),
+            people_form=bound.get("people_form")
+            or contact_forms.PeopleForm(
+                ticket=ticket, initial={"requester": ticket.requester_id, "ccs": [c.pk for c in ccs]}
+            ),
             links_form=bound.get("links_form") or forms.LinkForm(user=request.user),
             unlink_form=bound.get("unlink_form"),
             merge_form=bound.get("merge_form") or forms.MergeForm(user=request.user),
             merge_into=bound.get("merge_into"),
         )
         context["sidebar_actions"] = [
-            {"name": name, "url_name": url_name, "label": label, "form": context[f"{name}_form"],
-             "conflict": conflict if conflict is not None and conflict.action == name else None}
+            {
+                "name": name,
+                "url_name": url_name,
+                "label": label,
+                "form": context[f"{name}_form"],
+                "conflict": conflict if conflict is not None and conflict.action == name else None,
+            }
             for name, url_name, label in SIDEBAR_ACTIONS
         ]
         context["composers"] = [
-            {"name": name, "kind": kind, "url_name": url_name, "draft_url_name": draft_url_name, "label": label,
-             "button": button, "form": context[f"{name}_form"], "state": composers[kind]}
+            {
+                "name": name,
+                "kind": kind,
+                "url_name": url_name,
+                "draft_url_name": draft_url_name,
+                "label": label,
+                "button": button,
+                "form": context[f"{name}_form"],
+                "state": composers[kind],
+            }
             for name, kind, url_name, draft_url_name, label, button in COMPOSERS
         ]
     return context
@@ -243,14 +272,23 @@ def _parts_to_swap(*, acted: str, status_changed: bool, conflict: bool) -> set[s
     return parts
 
 
-def _answer(request: HttpRequest, ticket: Ticket, *, acted: str, status_before: str, status: int = 200,
-            conflict: Conflict | None = None, **bound) -> HttpResponse:
+def _answer(
+    request: HttpRequest,
+    ticket: Ticket,
+    *,
+    acted: str,
+    status_before: str,
+    status: int = 200,
+    conflict: Conflict | None = None,
+    **bound,
+) -> HttpResponse:
     """The ticket after an action that was not simply done (form errors, a conflict), or after one
     done through htmx: htmx gets the changed parts, swapped out of band; a plain POST the page."""
     context = _ticket_context(request, ticket, conflict=conflict, **bound)
     if request.htmx:
-        context["swap"] = _parts_to_swap(acted=acted, status_changed=ticket.status != status_before,
-                                         conflict=conflict is not None)
+        context["swap"] = _parts_to_swap(
+            acted=acted, status_changed=ticket.status != status_before, conflict=conflict is not None
+        )
         return render(request, "tickets/_ticket_update.html", context, status=status)
     return render(request, "tickets/detail.html", context, status=status)
 
@@ -294,14 +332,21 @@ def ticket_action(name: str, form_factory, apply):
                 else:
                     if not request.htmx:
                         return redirect(reverse("ticket", args=[ticket_id]))
-                    return _answer(request, _load_ticket(request, ticket_id), acted=name,
-                                   status_before=status_before)
+                    return _answer(request, _load_ticket(request, ticket_id), acted=name, status_before=status_before)
         except services.TicketChanged as changed:
             ticket = _load_ticket(request, ticket_id)
-            conflict = Conflict(action=name, changes=selectors.ticket_changes_since(ticket=ticket,
-                                                                                   version=changed.seen))
-            return _answer(request, ticket, acted=name, status_before=status_before, status=409,
-                           conflict=conflict, **{f"{name}_form": form})
+            conflict = Conflict(
+                action=name, changes=selectors.ticket_changes_since(ticket=ticket, version=changed.seen)
+            )
+            return _answer(
+                request,
+                ticket,
+                acted=name,
+                status_before=status_before,
+                status=409,
+                conflict=conflict,
+                **{f"{name}_form": form},
+            )
         return _answer(request, ticket, acted=name, status_before=status_before, **{f"{name}_form": form})
 
     view.__name__ = f"ticket_{name}"
@@ -330,11 +375,19 @@ def _draft_autosave(kind: str, prefix: str | None):
         access.ticket_access(user=request.user, action="work")
         form = forms.DraftForm(request.POST, prefix=prefix)
         draft = None
-        presence.presence_report(ticket_id=ticket.pk, user=request.user,
-                                 doing=presence.REPLYING if kind == DraftKind.REPLY else presence.NOTING)
+        presence.presence_report(
+            ticket_id=ticket.pk,
+            user=request.user,
+            doing=presence.REPLYING if kind == DraftKind.REPLY else presence.NOTING,
+        )
         if form.is_valid():
-            draft = services.draft_save(user=request.user, ticket=ticket, kind=kind, body=form.cleaned_data["body"],
-                                        last_sent=form.cleaned_data["last_sent"] or 0)
+            draft = services.draft_save(
+                user=request.user,
+                ticket=ticket,
+                kind=kind,
+                body=form.cleaned_data["body"],
+                last_sent=form.cleaned_data["last_sent"] or 0,
+            )
         if not request.htmx:
             return redirect(reverse("ticket", args=[ticket_id]))
         # 200 even for a refused save (too long): htmx swaps only 2xx answers, and the tech must read why.
@@ -351,8 +404,9 @@ def ticket_presence(request: HttpRequest, ticket_id: int) -> HttpResponse:
     ticket = _load_ticket(request, ticket_id)
     presence.presence_report(ticket_id=ticket.pk, user=request.user, doing=presence.VIEWING)
     others = presence.presence_others(ticket_id=ticket.pk, user=request.user)
-    return render(request, "tickets/_presence.html", {"ticket": ticket, "others": others,
-                                                      "poll_seconds": presence.POLL_SECONDS})
+    return render(
+        request, "tickets/_presence.html", {"ticket": ticket, "others": others, "poll_seconds": presence.POLL_SECONDS}
+    )
 
 
 ticket_draft_reply = _draft_autosave(DraftKind.REPLY, None)
@@ -366,8 +420,9 @@ def _send(kind: str):
         # One transaction: the entry and its files together (a reply's mail is planned after commit, with them).
         with transaction.atomic():
             if kind == DraftKind.REPLY:  # "Send and set …" sets the status in the same step
-                event = services.ticket_reply(ticket=ticket, author=request.user, body=data["body"],
-                                              status=data.get("then_status") or None)
+                event = services.ticket_reply(
+                    ticket=ticket, author=request.user, body=data["body"], status=data.get("then_status") or None
+                )
             else:
                 event = services.ticket_add_note(ticket=ticket, author=request.user, body=data["body"])
             upload_services.attachments_store(event=event, files=data["attachments"], by=request.user)
@@ -399,11 +454,13 @@ def _change_status(*, request: HttpRequest, ticket: Ticket, data: dict, version:
     if data["status"] == ticket.status:  # the status it has, with a note: the note is all that changes
         services.ticket_add_note(ticket=ticket, author=request.user, body=data["note"])
     elif data.get("fixed_by") is not None:  # resolving, naming the fix that solved it (the form checks both)
-        extensions.resolve_with_fix(ticket=ticket, fix_id=data["fixed_by"], by=request.user, note=data["note"],
-                                    expected_version=version)
+        extensions.resolve_with_fix(
+            ticket=ticket, fix_id=data["fixed_by"], by=request.user, note=data["note"], expected_version=version
+        )
     else:
-        services.ticket_change_status(ticket=ticket, status=data["status"], by=request.user, note=data["note"],
-                                      expected_version=version)
+        services.ticket_change_status(
+            ticket=ticket, status=data["status"], by=request.user, note=data["note"], expected_version=version
+        )
 
 
 ticket_status = ticket_action(
@@ -442,12 +499,16 @@ def _set_people(*, request: HttpRequest, ticket: Ticket, data: dict, version: in
         ccs = list(data["ccs"])
         if data["new_cc"]:
             try:
-                ccs.append(contact_services.contact_create(customer=ticket.customer, email=data["new_cc"],
-                                                           name=data["new_cc_name"]))
+                ccs.append(
+                    contact_services.contact_create(
+                        customer=ticket.customer, email=data["new_cc"], name=data["new_cc_name"]
+                    )
+                )
             except ValidationError as exc:
                 raise ValidationError({"new_cc": exc.messages}) from None
-        services.ticket_set_people(ticket=ticket, requester=data["requester"], ccs=ccs, by=request.user,
-                                   expected_version=version)
+        services.ticket_set_people(
+            ticket=ticket, requester=data["requester"], ccs=ccs, by=request.user, expected_version=version
+        )
 
 
 ticket_people = ticket_action(
@@ -465,8 +526,7 @@ ticket_link = ticket_action(
 ticket_unlink = ticket_action(
     "unlink",
     lambda request, ticket: forms.UnlinkForm(request.POST),
-    lambda request, ticket, data, version: merging.ticket_unlink(ticket=ticket, link_id=data["link"],
-                                                                 by=request.user),
+    lambda request, ticket, data, version: merging.ticket_unlink(ticket=ticket, link_id=data["link"], by=request.user),
 )
 
 
@@ -474,7 +534,7 @@ ticket_unlink = ticket_action(
 @require_POST
 @vary_on_headers("HX-Request")
 def ticket_merge(request: HttpRequest, ticket_id: int) -> HttpResponse:
-    """"Merge into…": the first post names the survivor and is answered with both subjects to
+    """ "Merge into…": the first post names the survivor and is answered with both subjects to
     confirm (nothing changes yet); the confirming post merges and goes to the survivor."""
     ticket = _load_ticket(request, ticket_id)
     access.ticket_access(user=request.user, action="work")

@@ -30,8 +30,12 @@ def user_new(request: HttpRequest) -> HttpResponse:
         data = form.cleaned_data
         try:
             user = services.user_create(
-                username=data["username"], email=data["email"], password=data["password"],
-                first_name=data["first_name"], last_name=data["last_name"], roles=data["roles"],
+                username=data["username"],
+                email=data["email"],
+                password=data["password"],
+                first_name=data["first_name"],
+                last_name=data["last_name"],
+                roles=data["roles"],
             )
         except ValidationError as exc:
             form.add_error(None, exc)
@@ -50,8 +54,9 @@ def user_edit(request: HttpRequest, user_id: int) -> HttpResponse:
     form = forms.UserRolesForm(request.POST or None, initial={"roles": current, "is_active": target.is_active})
     if request.method == "POST" and form.is_valid():
         try:
-            services.user_update(user=target, roles=form.cleaned_data["roles"],
-                                 is_active=form.cleaned_data["is_active"], by=request.user)
+            services.user_update(
+                user=target, roles=form.cleaned_data["roles"], is_active=form.cleaned_data["is_active"], by=request.user
+            )
         except ValidationError as exc:
             form.add_error(None, exc)
         else:

@@ -21,7 +21,6 @@ class Command(BaseCommand):
     def handle(self, *args, dry_run, batch_size, max_batches, **options):
         if batch_size < 1 or max_batches < 1:
             raise CommandError("--batch-size and --max-batches must be at least 1")
-        reports = retention.prune(now=timezone.now(), batch_size=batch_size, max_batches=max_batches,
-                                  dry_run=dry_run)
+        reports = retention.prune(now=timezone.now(), batch_size=batch_size, max_batches=max_batches, dry_run=dry_run)
         for report in reports:
             self.stdout.write(report.describe(dry_run=dry_run))

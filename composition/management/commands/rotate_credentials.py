@@ -6,8 +6,10 @@ from webhooks import services as webhooks
 
 
 class Command(BaseCommand):
-    help = ("Re-encrypt everything stored under CREDENTIALS_KEYS (SSH credentials, jump hosts, mailbox "
-            "passwords, webhook secrets) under the first key.")
+    help = (
+        "Re-encrypt everything stored under CREDENTIALS_KEYS (SSH credentials, jump hosts, mailbox "
+        "passwords, webhook secrets) under the first key."
+    )
 
     def handle(self, *args, **options):
         # Every user of triage.crypto: a kind left out here is unreadable once the old key goes.
@@ -17,5 +19,6 @@ class Command(BaseCommand):
             "webhook secret(s)": webhooks.endpoint_secrets_rotate(),
         }
         done = ", ".join(f"{count} {what}" for what, count in counts.items())
-        self.stdout.write(f"re-encrypted {done} under the newest key; "
-                          "older keys can now be removed from CREDENTIALS_KEYS")
+        self.stdout.write(
+            f"re-encrypted {done} under the newest key; older keys can now be removed from CREDENTIALS_KEYS"
+        )

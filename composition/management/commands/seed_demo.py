@@ -49,71 +49,158 @@ OFFICE_HOURS = {
     "name": "Berlin office",
     "time_zone": "Europe/Berlin",
     "weekly_hours": {day: ["08:00-12:00", "13:00-17:00"] for day in ("mon", "tue", "wed", "thu", "fri")},
-    "holidays": [{"date": day, "name": name} for day, name in (
-        ("2026-01-01", "New Year's Day"), ("2026-04-03", "Good Friday"), ("2026-04-06", "Easter Monday"),
-        ("2026-05-01", "Labour Day"), ("2026-05-14", "Ascension Day"), ("2026-05-25", "Whit Monday"),
-        ("2026-10-03", "German Unity Day"), ("2026-12-24", "Christmas Eve"), ("2026-12-25", "Christmas Day"),
-        ("2026-12-26", "Boxing Day"), ("2026-12-31", "New Year's Eve"), ("2027-01-01", "New Year's Day"),
-    )],
+    "holidays": [
+        {"date": day, "name": name}
+        for day, name in (
+            ("2026-01-01", "New Year's Day"),
+            ("2026-04-03", "Good Friday"),
+            ("2026-04-06", "Easter Monday"),
+            ("2026-05-01", "Labour Day"),
+            ("2026-05-14", "Ascension Day"),
+            ("2026-05-25", "Whit Monday"),
+            ("2026-10-03", "German Unity Day"),
+            ("2026-12-24", "Christmas Eve"),
+            ("2026-12-25", "Christmas Day"),
+            ("2026-12-26", "Boxing Day"),
+            ("2026-12-31", "New Year's Eve"),
+            ("2027-01-01", "New Year's Day"),
+        )
+    ],
 }
 
 CUSTOMERS = [
     # name, tier, contact, servers: (name, address, roles)
-    ("Northwind Hosting", "Platinum", "ops@northwind.example", [
-        ("mx1", "192.0.2.10", ["mail"]), ("mx2", "192.0.2.11", ["mail"]), ("web1", "192.0.2.20", ["web"])]),
-    ("Blue Quartz Mail", "Gold", "admin@bluequartz.example", [
-        ("mailgw", "198.51.100.5", ["mail"]), ("scanner", "198.51.100.6", ["mail", "antispam"])]),
-    ("Fastcache Media", "Platinum", "noc@fastcache.example", [
-        ("cache-ams-1", "203.0.113.31", ["cache"]), ("cache-ams-2", "203.0.113.32", ["cache"]),
-        ("origin", "203.0.113.40", ["web"])]),
+    (
+        "Northwind Hosting",
+        "Platinum",
+        "ops@northwind.example",
+        [("mx1", "192.0.2.10", ["mail"]), ("mx2", "192.0.2.11", ["mail"]), ("web1", "192.0.2.20", ["web"])],
+    ),
+    (
+        "Blue Quartz Mail",
+        "Gold",
+        "admin@bluequartz.example",
+        [("mailgw", "198.51.100.5", ["mail"]), ("scanner", "198.51.100.6", ["mail", "antispam"])],
+    ),
+    (
+        "Fastcache Media",
+        "Platinum",
+        "noc@fastcache.example",
+        [
+            ("cache-ams-1", "203.0.113.31", ["cache"]),
+            ("cache-ams-2", "203.0.113.32", ["cache"]),
+            ("origin", "203.0.113.40", ["web"]),
+        ],
+    ),
     ("Drj Law Partners", "Standard", "it@drjlaw.example", [("drjmailgw", "192.0.2.77", ["mail"])]),
-    ("Harbour Retail", "Gold", "sysadmin@harbour.example", [
-        ("shop-web", "198.51.100.80", ["web"]), ("shop-db", "198.51.100.81", ["db"])]),
+    (
+        "Harbour Retail",
+        "Gold",
+        "sysadmin@harbour.example",
+        [("shop-web", "198.51.100.80", ["web"]), ("shop-db", "198.51.100.81", ["db"])],
+    ),
     ("Pinecone Schools", "Standard", "helpdesk@pinecone.example", [("moodle", "203.0.113.90", ["web", "mail"])]),
 ]
 
 # (subject, description, tags, server role it concerns, playbook a tech would run,
 #  scenarios: folders of triage/demo_evidence/ whose recorded outputs show a cause)
 PROBLEMS = [
-    ("Mail sits 30 seconds before sending",
-     "Several users report that Outlook hangs for about 30 seconds after pressing Send, then the mail goes out.",
-     ["mail", "slow-send"], "mail", "Mail is slow to send", ("ident-tcpserver", "ident-tcpserver", "dead-resolvers")),
-    ("Outbound mail queue growing, connections hanging",
-     "The queue has grown to 40k messages. Connections to one upstream seem to open and then hang forever.",
-     ["mail", "queue"], "mail", "Mail queue growing",
-     ("mail-queue-stuck", "greylisting-deferral-storm", "mail-insufficient-storage")),
-    ("MailScanner stopped scanning after upgrade",
-     "Since last night's upgrade MailScanner children take minutes to start and mail piles up.",
-     ["mail", "mailscanner"], "mail", "Mail scanner broken", ("tmp-noexec",)),
-    ("Cache nodes keep sockets in CLOSE-WAIT",
-     "Cancelled requests from our office stay around forever, sockets stuck in CLOSE-WAIT on the cache.",
-     ["cache", "close-wait"], "cache", "Connections piling up",
-     ("close-wait", "close-wait", "time-wait-storm", "accept-queue-backlog")),
-    ("SSH login takes a minute",
-     "Logging in over SSH takes about a minute before the prompt appears; SMTP greeting is slow too.",
-     ["dns", "slow-login"], "mail", "Slow logins", ("dead-resolvers",)),
-    ("Inner interface stopped answering",
-     "The internal NIC shows up and has the right IP but nothing answers ping. Kernel logged an IRQ message.",
-     ["network", "nic"], "mail", "Network interface down", ("bnx2-irq",)),
-    ("Website returns 502 intermittently",
-     "Roughly one request in twenty returns a 502 from the load balancer since this morning.",
-     ["web", "502"], "web", "Host health",
-     ("php-fpm-max-children", "nginx-worker-connections", "apache-max-request-workers", "daemon-segfaults")),
-    ("Disk full on /var",
-     "Monitoring says /var is at 100%. The application stopped writing logs.",
-     ["disk"], "web", "Host health", ("disk-full", "disk-full", "inodes-full")),
-    ("Database connections refused at peak",
-     "At lunch time the shop reports 'too many connections' from the database.",
-     ["db", "connections"], "db", "Connections piling up", ("mysql-too-many-connections", "upstream-fd")),
-    ("TLS certificate warning in browsers",
-     "Visitors see a certificate warning on the shop since the weekend.",
-     ["tls"], "web", "Host health", ("tls-certificate-expired", "tls-handshake-failures")),
-    ("Server rebooted unexpectedly",
-     "The server rebooted at 03:12 with no maintenance planned. Please find out why.",
-     ["reboot"], "web", "Host health", ("oom-killer", "kernel-soft-lockup", "kernel-hung-tasks")),
-    ("High load average, site slow",
-     "Load average is above 30 and the site takes ten seconds to respond.",
-     ["performance"], "web", "Host health", ("load-above-cpus", "swap-storm", "oom-killer")),
+    (
+        "Mail sits 30 seconds before sending",
+        "Several users report that Outlook hangs for about 30 seconds after pressing Send, then the mail goes out.",
+        ["mail", "slow-send"],
+        "mail",
+        "Mail is slow to send",
+        ("ident-tcpserver", "ident-tcpserver", "dead-resolvers"),
+    ),
+    (
+        "Outbound mail queue growing, connections hanging",
+        "The queue has grown to 40k messages. Connections to one upstream seem to open and then hang forever.",
+        ["mail", "queue"],
+        "mail",
+        "Mail queue growing",
+        ("mail-queue-stuck", "greylisting-deferral-storm", "mail-insufficient-storage"),
+    ),
+    (
+        "MailScanner stopped scanning after upgrade",
+        "Since last night's upgrade MailScanner children take minutes to start and mail piles up.",
+        ["mail", "mailscanner"],
+        "mail",
+        "Mail scanner broken",
+        ("tmp-noexec",),
+    ),
+    (
+        "Cache nodes keep sockets in CLOSE-WAIT",
+        "Cancelled requests from our office stay around forever, sockets stuck in CLOSE-WAIT on the cache.",
+        ["cache", "close-wait"],
+        "cache",
+        "Connections piling up",
+        ("close-wait", "close-wait", "time-wait-storm", "accept-queue-backlog"),
+    ),
+    (
+        "SSH login takes a minute",
+        "Logging in over SSH takes about a minute before the prompt appears; SMTP greeting is slow too.",
+        ["dns", "slow-login"],
+        "mail",
+        "Slow logins",
+        ("dead-resolvers",),
+    ),
+    (
+        "Inner interface stopped answering",
+        "The internal NIC shows up and has the right IP but nothing answers ping. Kernel logged an IRQ message.",
+        ["network", "nic"],
+        "mail",
+        "Network interface down",
+        ("bnx2-irq",),
+    ),
+    (
+        "Website returns 502 intermittently",
+        "Roughly one request in twenty returns a 502 from the load balancer since this morning.",
+        ["web", "502"],
+        "web",
+        "Host health",
+        ("php-fpm-max-children", "nginx-worker-connections", "apache-max-request-workers", "daemon-segfaults"),
+    ),
+    (
+        "Disk full on /var",
+        "Monitoring says /var is at 100%. The application stopped writing logs.",
+        ["disk"],
+        "web",
+        "Host health",
+        ("disk-full", "disk-full", "inodes-full"),
+    ),
+    (
+        "Database connections refused at peak",
+        "At lunch time the shop reports 'too many connections' from the database.",
+        ["db", "connections"],
+        "db",
+        "Connections piling up",
+        ("mysql-too-many-connections", "upstream-fd"),
+    ),
+    (
+        "TLS certificate warning in browsers",
+        "Visitors see a certificate warning on the shop since the weekend.",
+        ["tls"],
+        "web",
+        "Host health",
+        ("tls-certificate-expired", "tls-handshake-failures"),
+    ),
+    (
+        "Server rebooted unexpectedly",
+        "The server rebooted at 03:12 with no maintenance planned. Please find out why.",
+        ["reboot"],
+        "web",
+        "Host health",
+        ("oom-killer", "kernel-soft-lockup", "kernel-hung-tasks"),
+    ),
+    (
+        "High load average, site slow",
+        "Load average is above 30 and the site takes ten seconds to respond.",
+        ["performance"],
+        "web",
+        "Host health",
+        ("load-above-cpus", "swap-storm", "oom-killer"),
+    ),
 ]
 
 EVIDENCE_DIR = Path(__file__).resolve().parents[3] / "triage" / "demo_evidence"
@@ -130,8 +217,9 @@ PROBE_PARAMS = {
 # How collections fail, in the product's own words (diagnostics.ssh): kind, reason.
 FAILURES = {
     "auth_failed": "Authentication refused for root: check the stored credential and the account on the server.",
-    "host_key_changed": ("Host key changed: the server offered {fingerprint}, which is not the pinned key; "
-                         "refusing to connect."),
+    "host_key_changed": (
+        "Host key changed: the server offered {fingerprint}, which is not the pinned key; refusing to connect."
+    ),
     "handshake": "SSH key exchange did not finish within 15 s (the server sent a banner, then went silent).",
     "unreachable": "Unreachable: connect timed out after 5 s.",
 }
@@ -211,19 +299,29 @@ class Command(BaseCommand):
         self.stats = {"runs": 0, "failed": 0, "matched": 0, "accepted": 0, "rejected": 0, "fixed": 0}
         with transaction.atomic():  # one commit: far faster on SQLite, and all-or-nothing
             for i in range(tickets):
-                self._ticket(rng=rng, customers=customers, techs=staff["techs"], playbooks=playbooks, now=now,
-                             days=days, index=i, total=tickets)
+                self._ticket(
+                    rng=rng,
+                    customers=customers,
+                    techs=staff["techs"],
+                    playbooks=playbooks,
+                    now=now,
+                    days=days,
+                    index=i,
+                    total=tickets,
+                )
         services.flag_sla_breaches(now=now)
         breached = Ticket.objects.filter(Q(first_response_breached=True) | Q(resolution_breached=True)).count()
         stats = self.stats
-        self.stdout.write(self.style.SUCCESS(
-            f"demo desk: {len(customers)} customers, {tickets} tickets over {days} days, "
-            f"{breached} breached an SLA target; "
-            f"{stats['runs']} collections ({stats['failed']} failed, {stats['matched']} with known symptoms), "
-            f"fixes accepted on {stats['accepted']} tickets, rejected on {stats['rejected']}, "
-            f"{stats['fixed']} tickets resolved by a suggested fix; "
-            f"staff alice, bob, carol, dave (tech) and maria (manager) with password: {password}"
-        ))
+        self.stdout.write(
+            self.style.SUCCESS(
+                f"demo desk: {len(customers)} customers, {tickets} tickets over {days} days, "
+                f"{breached} breached an SLA target; "
+                f"{stats['runs']} collections ({stats['failed']} failed, {stats['matched']} with known symptoms), "
+                f"fixes accepted on {stats['accepted']} tickets, rejected on {stats['rejected']}, "
+                f"{stats['fixed']} tickets resolved by a suggested fix; "
+                f"staff alice, bob, carol, dave (tech) and maria (manager) with password: {password}"
+            )
+        )
         if "rebuild_reports" in get_commands():  # the dashboards' rollups, when the reports app is installed
             call_command("rebuild_reports", stdout=self.stdout)
 
@@ -257,12 +355,14 @@ class Command(BaseCommand):
         customers = []
         for name, tier, contact, servers in CUSTOMERS:
             customer, created = Customer.objects.get_or_create(
-                name=name, defaults={"sla_tier": SlaTier.objects.get(name=tier)})
+                name=name, defaults={"sla_tier": SlaTier.objects.get(name=tier)}
+            )
             if created:
                 Contact.objects.get_or_create(email=contact, defaults={"customer": customer})
             for server_name, address, roles in servers:
-                server, _ = Server.objects.get_or_create(customer=customer, name=server_name,
-                                                         defaults={"address": address})
+                server, _ = Server.objects.get_or_create(
+                    customer=customer, name=server_name, defaults={"address": address}
+                )
                 services.server_save(server=server, role_names=roles)
             customers.append(customer)
         return customers
@@ -277,8 +377,15 @@ class Command(BaseCommand):
         priority = rng.choices([Priority.P1, Priority.P2, Priority.P3, Priority.P4], weights=[1, 3, 5, 2])[0]
         creator = rng.choice(techs)
         ticket = services.ticket_create(
-            subject=subject, description=description, customer=customer, priority=priority,
-            servers=servers[:1], tag_names=tags, created_by=creator, requester=customer.first_contact(), now=created,
+            subject=subject,
+            description=description,
+            customer=customer,
+            priority=priority,
+            servers=servers[:1],
+            tag_names=tags,
+            created_by=creator,
+            requester=customer.first_contact(),
+            now=created,
         )
         clock = created
         horizon = now - timedelta(minutes=5)
@@ -313,8 +420,16 @@ class Command(BaseCommand):
             if at is None:
                 return
             scenario = rng.choice(scenarios) if rng.random() < 0.85 else HEALTHY
-            finished = self._collect(rng=rng, ticket=ticket, server=servers[0], tech=assignee,
-                                     playbook=playbooks[playbook_name], scenario=scenario, at=at, horizon=horizon)
+            finished = self._collect(
+                rng=rng,
+                ticket=ticket,
+                server=servers[0],
+                tech=assignee,
+                playbook=playbooks[playbook_name],
+                scenario=scenario,
+                at=at,
+                horizon=horizon,
+            )
             if finished is None:
                 return
             clock = finished
@@ -338,8 +453,9 @@ class Command(BaseCommand):
             at = step(60, 1440)
             if at is None:
                 return
-            services.ticket_change_status(ticket=ticket, status=Status.TRIAGING, by=assignee, note="Customer answered.",
-                                          now=at)
+            services.ticket_change_status(
+                ticket=ticket, status=Status.TRIAGING, by=assignee, note="Customer answered.", now=at
+            )
         if age_hours < 96 and rng.random() < 0.7:
             return  # recent tickets stay open so the queue has live work
         at = step(30, 2880)
@@ -364,27 +480,49 @@ class Command(BaseCommand):
         run once the history is written; this replays it for one ticket while it is written,
         with the same conditional UPDATE and the same timeline entry, a minute after the deadline.
         """
-        row = Ticket.objects.filter(pk=ticket.pk).values(
-            "status", "first_response_at", "first_response_due", "first_response_breached",
-            "resolution_due", "resolution_breached",
-        ).get()
+        row = (
+            Ticket.objects.filter(pk=ticket.pk)
+            .values(
+                "status",
+                "first_response_at",
+                "first_response_due",
+                "first_response_breached",
+                "resolution_due",
+                "resolution_breached",
+            )
+            .get()
+        )
         if row["status"] not in (Status.NEW, Status.TRIAGING):
             return
         late = []
-        if (not row["first_response_breached"] and row["first_response_at"] is None
-                and row["first_response_due"] < until):
-            late.append(("first_response", "first_response_breached", row["first_response_due"],
-                         "First-response target missed."))
+        if (
+            not row["first_response_breached"]
+            and row["first_response_at"] is None
+            and row["first_response_due"] < until
+        ):
+            late.append(
+                (
+                    "first_response",
+                    "first_response_breached",
+                    row["first_response_due"],
+                    "First-response target missed.",
+                )
+            )
         if not row["resolution_breached"] and row["resolution_due"] < until:
             late.append(("resolution", "resolution_breached", row["resolution_due"], "Resolution target missed."))
         for target, flag, due, body in late:
             if Ticket.objects.filter(pk=ticket.pk, **{flag: False}).update(**{flag: True}):
-                services.ticket_record_event(ticket=ticket, kind=EventKind.SLA, body=body,
-                                             data={"target": target, "due": due.isoformat()},
-                                             now=min(max(due + timedelta(minutes=1), since), until))
+                services.ticket_record_event(
+                    ticket=ticket,
+                    kind=EventKind.SLA,
+                    body=body,
+                    data={"target": target, "due": due.isoformat()},
+                    now=min(max(due + timedelta(minutes=1), since), until),
+                )
 
-    def _collect(self, *, rng, ticket, server, tech, playbook: Playbook, scenario: str, at: datetime,
-                 horizon: datetime) -> datetime | None:
+    def _collect(
+        self, *, rng, ticket, server, tech, playbook: Playbook, scenario: str, at: datetime, horizon: datetime
+    ) -> datetime | None:
         """One collection as the worker would have run it, or a failed one and a retry after the
         tech fixed what stopped it. Returns when the last run finished (None past the horizon)."""
         odds, kinds = CUSTOMER_FAILURES.get(ticket.customer.name, DEFAULT_FAILURES)
@@ -392,8 +530,16 @@ class Command(BaseCommand):
             failure = None
             if rng.random() < odds:
                 failure = rng.choices(list(kinds), weights=list(kinds.values()))[0]
-            finished = self._run(rng=rng, ticket=ticket, server=server, tech=tech, playbook=playbook,
-                                 scenario=scenario, at=at, failure=failure)
+            finished = self._run(
+                rng=rng,
+                ticket=ticket,
+                server=server,
+                tech=tech,
+                playbook=playbook,
+                scenario=scenario,
+                at=at,
+                failure=failure,
+            )
             if finished >= horizon:
                 return None
             if failure is None or rng.random() < 0.35:
@@ -408,16 +554,37 @@ class Command(BaseCommand):
         outputs = [] if failure else scenario_outputs(scenario)
         steps = [{"probe": probe, "params": _command(scenario, probe)[0]} for probe, _ in outputs]
         run = CollectionRun.objects.create(
-            ticket=ticket, server=server, playbook=playbook, playbook_name=playbook.name,
-            steps=steps or playbook.steps, requested_by=tech, state=RunState.QUEUED, created_at=at,
-            enqueued_at=at, started_at=started, attempts=1, worker="demo-worker",
+            ticket=ticket,
+            server=server,
+            playbook=playbook,
+            playbook_name=playbook.name,
+            steps=steps or playbook.steps,
+            requested_by=tech,
+            state=RunState.QUEUED,
+            created_at=at,
+            enqueued_at=at,
+            started_at=started,
+            attempts=1,
+            worker="demo-worker",
         )
-        services.ticket_record_event(ticket=ticket, kind=EventKind.COLLECTION, actor=tech, now=at,
-                                     body=f"Collection requested: {playbook.name} on {server.name}.",
-                                     data={"run": run.pk, "state": RunState.QUEUED, "server": server.name})
-        AuditEntry.objects.create(at=at, actor=tech, action="run_requested", server=server, ticket=ticket, run=run,
-                                  address=f"{server.ssh_user}@{server.address}:{server.ssh_port}",
-                                  detail={"playbook": playbook.name})
+        services.ticket_record_event(
+            ticket=ticket,
+            kind=EventKind.COLLECTION,
+            actor=tech,
+            now=at,
+            body=f"Collection requested: {playbook.name} on {server.name}.",
+            data={"run": run.pk, "state": RunState.QUEUED, "server": server.name},
+        )
+        AuditEntry.objects.create(
+            at=at,
+            actor=tech,
+            action="run_requested",
+            server=server,
+            ticket=ticket,
+            run=run,
+            address=f"{server.ssh_user}@{server.address}:{server.ssh_port}",
+            detail={"playbook": playbook.name},
+        )
         self.stats["runs"] += 1
         if failure:
             fingerprint = "SHA256:" + hashlib.sha256(f"{server.pk}-{at}".encode()).hexdigest()[:43]
@@ -437,8 +604,15 @@ class Command(BaseCommand):
                 params, command = _command(scenario, probe)
                 duration = round(rng.uniform(0.2, 30 if probe in ("strace", "tcpdump") else 3), 2)
                 Evidence.objects.create(
-                    run=run, step=number, probe=probe, params=params, command=command, exit_status=0,
-                    output=output, output_bytes=len(output), duration=duration,
+                    run=run,
+                    step=number,
+                    probe=probe,
+                    params=params,
+                    command=command,
+                    exit_status=0,
+                    output=output,
+                    output_bytes=len(output),
+                    duration=duration,
                     recorded_at=started + timedelta(seconds=elapsed + duration),
                 )
             finished = started + timedelta(seconds=elapsed + 32)
@@ -449,7 +623,9 @@ class Command(BaseCommand):
         run.diagnosed_at = finished  # diagnosed below, in this same step, and dated to the simulation
         run.save()
         services.ticket_record_event(
-            ticket=ticket, kind=EventKind.COLLECTION, now=finished,
+            ticket=ticket,
+            kind=EventKind.COLLECTION,
+            now=finished,
             body=f"Collection {run.get_state_display().lower()}: {playbook.name} on {server.name}. {reason}",
             data={"run": run.pk, "state": state, "server": server.name},
         )
@@ -471,8 +647,9 @@ class Command(BaseCommand):
         and the next is tried), mostly it is accepted. Returns the recipe being applied, if any."""
         candidates = list(fixes)
         if rng.random() < 0.15:
-            outcomes.outcome_record_rejected(ticket=ticket, recipe=candidates.pop(0), by=tech,
-                                             reason=rng.choice(REJECT_REASONS), now=at)
+            outcomes.outcome_record_rejected(
+                ticket=ticket, recipe=candidates.pop(0), by=tech, reason=rng.choice(REJECT_REASONS), now=at
+            )
             self.stats["rejected"] += 1
         if candidates and rng.random() < 0.8:
             outcomes.outcome_record_accepted(ticket=ticket, recipe=candidates[0], by=tech, now=at)

@@ -11,5 +11,7 @@ class Command(BaseCommand):
         groups = services.roles_ensure()
         tiers = services.sla_tiers_ensure()
         playbooks = collection.playbooks_ensure()
-        self.stdout.write(f"roles: {', '.join(g.name for g in groups)}; SLA tiers: {', '.join(t.name for t in tiers)}"
-                          f"; playbooks: {', '.join(p.name for p in playbooks)}")
+        self.stdout.write(
+            f"roles: {', '.join(g.name for g in groups)}; SLA tiers: {', '.join(t.name for t in tiers)}"
+            f"; playbooks: {', '.join(p.name for p in playbooks)}"
+        )

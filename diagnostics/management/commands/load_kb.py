@@ -23,7 +23,8 @@ class Command(BaseCommand):
             "--rematch", action="store_true", help="Match open tickets' runs again if anything changed."
         )
         parser.add_argument(
-            "--if-empty", action="store_true",
+            "--if-empty",
+            action="store_true",
             help="Load only into an empty knowledge base (first set-up), so local edits are never overwritten.",
         )
 

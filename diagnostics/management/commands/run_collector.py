@@ -33,8 +33,10 @@ log = logging.getLogger("triage.collector")
 
 
 class Command(BaseCommand):
-    help = ("Run the collection workers: the collect queue on TRIAGE_COLLECT_PROCESSES processes sharing "
-            "TRIAGE_COLLECT_CONCURRENCY threads.")
+    help = (
+        "Run the collection workers: the collect queue on TRIAGE_COLLECT_PROCESSES processes sharing "
+        "TRIAGE_COLLECT_CONCURRENCY threads."
+    )
 
     def add_arguments(self, parser):
         parser.add_argument("--concurrency", type=int, help="threads in all (default: TRIAGE_COLLECT_CONCURRENCY)")
@@ -49,12 +51,15 @@ class Command(BaseCommand):
             os.execv(argv[0], argv)  # noqa: S606 - argv is built from settings, no shell
         # Each worker's share: the threads split evenly, and the database connections too (each
         # process has its own pool), so the collector's total stays within the setting.
-        env = {**os.environ,
-               "TRIAGE_COLLECT_DB_CONNECTIONS": str(max(2, settings.TRIAGE_COLLECT_DB_CONNECTIONS // count))}
+        env = {
+            **os.environ,
+            "TRIAGE_COLLECT_DB_CONNECTIONS": str(max(2, settings.TRIAGE_COLLECT_DB_CONNECTIONS // count)),
+        }
         workers = [
             subprocess.Popen(  # noqa: S603 - argv is built from settings, no shell
                 worker_commands.collector_argv(concurrency=math.ceil(threads / count), name=f"collector{n}"),
-                env=env, preexec_fn=die_with_parent,  # if this command is SIGKILLed, they stop too
+                env=env,
+                preexec_fn=die_with_parent,  # if this command is SIGKILLed, they stop too
             )
             for n in range(1, count + 1)
         ]
@@ -74,8 +79,9 @@ def _supervise(workers: list[subprocess.Popen]) -> int:
         ended = [w for w in workers if w.poll() is not None]
         if ended:
             worker = ended[0]
-            log.error("collector worker (pid %d) exited with status %s; stopping the others", worker.pid,
-                      worker.returncode)
+            log.error(
+                "collector worker (pid %d) exited with status %s; stopping the others", worker.pid, worker.returncode
+            )
             status = 1
             break
         time.sleep(0.2)

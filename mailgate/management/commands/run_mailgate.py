@@ -25,16 +25,21 @@ class Command(BaseCommand):
 
     def handle(self, *args, host, port, **options):
         listener = MailListener(
-            host=host, port=port, addresses=settings.TRIAGE_MAIL_ADDRESSES,
-            max_bytes=settings.TRIAGE_MAIL_MAX_BYTES, timeout=settings.TRIAGE_MAIL_TIMEOUT,
+            host=host,
+            port=port,
+            addresses=settings.TRIAGE_MAIL_ADDRESSES,
+            max_bytes=settings.TRIAGE_MAIL_MAX_BYTES,
+            timeout=settings.TRIAGE_MAIL_TIMEOUT,
             hostname=settings.TRIAGE_MAIL_HOSTNAME,
         )
         stop = threading.Event()
         signal.signal(signal.SIGTERM, lambda *_: stop.set())
         signal.signal(signal.SIGINT, lambda *_: stop.set())
         listener.start()
-        self.stdout.write(f"mailgate listening on {host}:{port} for {', '.join(settings.TRIAGE_MAIL_ADDRESSES)} "
-                          f"(max {settings.TRIAGE_MAIL_MAX_BYTES} bytes)")
+        self.stdout.write(
+            f"mailgate listening on {host}:{port} for {', '.join(settings.TRIAGE_MAIL_ADDRESSES)} "
+            f"(max {settings.TRIAGE_MAIL_MAX_BYTES} bytes)"
+        )
         self.stdout.flush()
         try:
             while not stop.is_set():

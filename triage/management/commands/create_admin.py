@@ -35,11 +35,16 @@ class Command(BaseCommand):
         try:
             # The rules of every account (services.user_create): Django's password validators with the
             # account at hand, so one resembling its name or address is refused too.
-            services.user_create(username=username, email=email, password=password,
-                                 roles=[access.ADMIN, access.TECH], is_staff=True)
+            services.user_create(
+                username=username, email=email, password=password, roles=[access.ADMIN, access.TECH], is_staff=True
+            )
         except ValidationError as exc:
-            raise CommandError("; ".join(f"the admin {field} is refused: {' '.join(messages)}"
-                                         for field, messages in exc.message_dict.items())) from None
+            raise CommandError(
+                "; ".join(
+                    f"the admin {field} is refused: {' '.join(messages)}"
+                    for field, messages in exc.message_dict.items()
+                )
+            ) from None
         if generated:
             self.stdout.write(self.style.WARNING(f"created admin {username!r} with password: {password}"))
         else:
