@@ -203,3 +203,28 @@ def test_sandboxed_processes_with_a_token_open_files_limit_are_not_at_their_limi
     assert not matched & {"open-files-limit-reached", "upstream-hang-fd-exhaustion"}, matched
     near = {m.symptom.key: m.score for m in diagnosed(run)}
     assert near.get("upstream-hang-fd-exhaustion", 0) == 0, near
+
+
+def test_a_busy_pools_requests_in_flight_are_not_a_hung_upstream(kb, make_run):
+    """A pool near its fd limit whose connections each have a request on its way (a Send-Q of a few bytes,
+    the retransmit timer armed, nothing retransmitted yet) is busy, not hung; the same sockets retransmitting
+    are the war story (CI caught the healthy lab pool under load with 5 bytes queued on 11 connections)."""
+
+    def pool(timer: str) -> str:
+        lines = [
+            "state ESTAB 12",
+            "==> ss -tanpo <==",
+            "State    Recv-Q Send-Q Local Address:Port  Peer Address:Port Process",
+        ]
+        for i in range(11):
+            lines.append(
+                f"ESTAB    0      5      10.9.0.5:{43000 + i}   10.9.0.23:6432   "
+                f'users:(("python3",pid=7,fd={5 + i})) timer:({timer})'
+            )
+        return "\n".join(lines) + "\n"
+
+    busy = make_run({"sockets": pool("on,204ms,0"), "fd_usage": FD_AT_LIMIT})
+    assert "upstream-hang-fd-exhaustion" not in {m.symptom.key for m in diagnosed(busy) if m.matched}
+
+    stuck = make_run({"sockets": pool("on,12sec,5"), "fd_usage": FD_AT_LIMIT})
+    assert "upstream-hang-fd-exhaustion" in {m.symptom.key for m in diagnosed(stuck) if m.matched}
