@@ -276,7 +276,7 @@ def _take_new_mail(*, mailbox: Mailbox, box: imap.Session, result: PollResult) -
         passed_over = _resync(mailbox=mailbox, box=box)
     retry = sorted(uid for uid in mailbox.retry_uids if uid <= mailbox.last_uid)[:MAX_PER_POLL]
     uids = retry + box.uids_after(mailbox.last_uid, limit=MAX_PER_POLL - len(retry))
-    sizes = box.sizes([uid for uid in uids if uid not in passed_over]) if uids else {}
+    sizes = box.sizes([uid for uid in uids if uid not in passed_over])
     peer = mailbox.address[:100]
     envelope_to = [mailbox.username] if "@" in mailbox.username else []
     for uid in uids:

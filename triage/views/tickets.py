@@ -24,7 +24,6 @@ from django.http import Http404, HttpRequest, HttpResponse, QueryDict
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
-from django.views.decorators.vary import vary_on_headers
 
 from mailgate import upload_services
 from triage import access, extensions, forms, merging, presence, selectors, services, workflow
@@ -254,7 +253,6 @@ def _render_ticket(request: HttpRequest, ticket: Ticket, **bound) -> HttpRespons
 
 @login_required
 @require_GET
-@vary_on_headers("HX-Request")
 def ticket_detail(request: HttpRequest, ticket_id: int) -> HttpResponse:
     ticket = _load_ticket(request, ticket_id)
     return _render_ticket(request, ticket)
@@ -311,7 +309,6 @@ def ticket_action(name: str, form_factory, apply):
 
     @login_required
     @require_POST
-    @vary_on_headers("HX-Request")
     def view(request: HttpRequest, ticket_id: int) -> HttpResponse:
         ticket = _load_ticket(request, ticket_id)
         access.ticket_access(user=request.user, action="work")
@@ -369,7 +366,6 @@ def _draft_autosave(kind: str, prefix: str | None):
 
     @login_required
     @require_POST
-    @vary_on_headers("HX-Request")
     def view(request: HttpRequest, ticket_id: int) -> HttpResponse:
         ticket = _load_ticket(request, ticket_id)
         access.ticket_access(user=request.user, action="work")
@@ -532,7 +528,6 @@ ticket_unlink = ticket_action(
 
 @login_required
 @require_POST
-@vary_on_headers("HX-Request")
 def ticket_merge(request: HttpRequest, ticket_id: int) -> HttpResponse:
     """ "Merge into…": the first post names the survivor and is answered with both subjects to
     confirm (nothing changes yet); the confirming post merges and goes to the survivor."""
