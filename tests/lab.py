@@ -42,6 +42,7 @@ import hashlib
 import ipaddress
 import itertools
 import os
+import random
 import re
 import secrets
 import select
@@ -51,7 +52,7 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Collection, Iterator
 from pathlib import Path
 
 import pytest
@@ -71,6 +72,17 @@ _BRIDGE_NF = Path("/proc/sys/net/bridge/bridge-nf-call-iptables")
 HOST_PYTHON = "/usr/bin/python3" if os.access("/usr/bin/python3", os.X_OK) else sys.executable
 _HOST_NAME = re.compile(r"^[a-z][a-z0-9-]{0,30}$")
 _lab_counter = itertools.count()
+
+
+def variant_name(rng: random.Random, stem: str, taken: Collection[str] = ()) -> str:
+    """A host name such as `ns-38c` drawn from `rng`, so variants differ in their details, and redrawn while
+    it is in `taken` (pass `lab.hosts`): hosts of earlier tests stay in a module's lab, and a name drawn
+    twice would be refused."""
+    while True:
+        name = f"{stem}{rng.choice(['', '-'])}{rng.randrange(1, 99)}{rng.choice('abcdxyz')}"
+        if name not in taken:
+            return name
+
 
 # pid 1 of a host's PID namespace: reaps orphans (sessions that daemonised) so they never linger as zombies.
 _REAPER = """

@@ -7,7 +7,6 @@ every failure message, so a signature is shown to hold on variants, not on one r
 
 from __future__ import annotations
 
-import random
 import time
 from pathlib import Path
 
@@ -18,14 +17,11 @@ from diagnostics.models import CollectionRun, Match, Playbook, RunState
 from diagnostics.parsers import facts_for
 from diagnostics.playbooks import DEFAULT_PLAYBOOKS
 from diagnostics.selectors import run_detail
+from tests.lab import variant_name
 from tests.lab_servers import lab_server
 from triage import services as desk
 
 pytestmark = [pytest.mark.root, pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("kb")]
-
-
-def name(rng: random.Random, stem: str) -> str:
-    return f"{stem}{rng.randrange(1, 99)}{rng.choice('abcxyz')}"
 
 
 def playbook(name_: str) -> Playbook:
@@ -66,9 +62,9 @@ def describe(run: CollectionRun, seed: int) -> str:
 
 def test_resolvers_that_refuse_fast_are_refusing_not_dead(lab, customer, tech, rng, seed):
     # Nothing listens on :53 at one address (ICMP port unreachable); a REJECT rule at another, maybe.
-    refusers = [lab.add_host(name(rng, "oldns"), start_sshd=False)]
+    refusers = [lab.add_host(variant_name(rng, "oldns", lab.hosts), start_sshd=False)]
     if rng.random() < 0.5:
-        rejecting = lab.add_host(name(rng, "fwns"), start_sshd=False)
+        rejecting = lab.add_host(variant_name(rng, "fwns", lab.hosts), start_sshd=False)
         rejecting.run("iptables", "-w", "5", "-A", "INPUT", "-p", "udp", "--dport", "53", "-j", "REJECT")
         refusers.append(rejecting)
     for refuser in refusers:
@@ -78,7 +74,9 @@ def test_resolvers_that_refuse_fast_are_refusing_not_dead(lab, customer, tech, r
     rng.shuffle(refusers)
     resolv = "".join(f"nameserver {r.address}{rng.choice(['', ' # retired'])}\n" for r in refusers)
     resolv += f"options timeout:{rng.choice([1, 2, 3])} attempts:{rng.choice([1, 2])}\n"
-    host = lab.add_host(name(rng, "shell"), own_pids=True, resolv_conf=resolv, sshd_options={"UseDNS": "yes"})
+    host = lab.add_host(
+        variant_name(rng, "shell", lab.hosts), own_pids=True, resolv_conf=resolv, sshd_options={"UseDNS": "yes"}
+    )
 
     run = collect(customer, tech, host, playbook("Slow logins"))
 
@@ -90,10 +88,10 @@ def test_resolvers_that_refuse_fast_are_refusing_not_dead(lab, customer, tech, r
 
 
 def test_a_resolver_that_drops_queries_is_dead_and_its_wait_is_measured(lab, customer, tech, rng, seed):
-    dead = lab.add_host(name(rng, "ns"), start_sshd=False)
+    dead = lab.add_host(variant_name(rng, "ns", lab.hosts), start_sshd=False)
     dead.drop_dns()
     resolv = f"nameserver {dead.address}\noptions timeout:{rng.choice([1, 2])} attempts:1\n"
-    host = lab.add_host(name(rng, "shell"), own_pids=True, resolv_conf=resolv)
+    host = lab.add_host(variant_name(rng, "shell", lab.hosts), own_pids=True, resolv_conf=resolv)
 
     run = collect(customer, tech, host, playbook("Slow logins"))
 
@@ -106,13 +104,13 @@ def test_a_resolver_that_drops_queries_is_dead_and_its_wait_is_measured(lab, cus
 
 
 def usedns_host(lab, rng, *, client_in_hosts: bool):
-    dead = lab.add_host(name(rng, "ns"), start_sshd=False)
+    dead = lab.add_host(variant_name(rng, "ns", lab.hosts), start_sshd=False)
     dead.drop_dns()
-    hostname = name(rng, "shell")
+    hostname = variant_name(rng, "shell", lab.hosts)
     if client_in_hosts:  # sshd finds the client in /etc/hosts and never asks DNS (ip netns exec binds it)
         etc = Path("/etc/netns") / f"{lab.prefix}-{hostname}"
         etc.mkdir(parents=True, exist_ok=True)
-        (etc / "hosts").write_text(f"127.0.0.1 localhost\n{lab.bridge_address} {name(rng, 'desk')}.lab.test\n")
+        (etc / "hosts").write_text(f"127.0.0.1 localhost\n{lab.bridge_address} {variant_name(rng, 'desk')}.lab.test\n")
     resolv = f"nameserver {dead.address}\noptions timeout:{rng.choice([1, 2])} attempts:1\n"
     return lab.add_host(hostname, own_pids=True, resolv_conf=resolv, sshd_options={"UseDNS": "yes"})
 
@@ -150,7 +148,7 @@ def test_sshd_settings_come_from_the_running_daemons_own_config_file(lab, custom
     # The lab's sshd runs with -f <its own file>; /etc/ssh/sshd_config says something else (or nothing).
     grace = rng.randrange(20, 120)
     host = lab.add_host(
-        name(rng, "jump"),
+        variant_name(rng, "jump", lab.hosts),
         own_pids=True,
         sshd_options={"UseDNS": rng.choice(["yes", "no"]), "LoginGraceTime": str(grace)},
     )
@@ -175,7 +173,7 @@ def test_sshd_settings_come_from_the_running_daemons_own_config_file(lab, custom
 def test_socket_counts_are_judged_against_each_hosts_own_limits(lab, customer, tech, rng, seed):
     from tests.fixtures.capture import CLOSE_ON_EOF_SERVER, HOST_PYTHON, background, ports_host
 
-    peer = lab.add_host(name(rng, "backend"), own_pids=True, private_tmp=True)
+    peer = lab.add_host(variant_name(rng, "backend", lab.hosts), own_pids=True, private_tmp=True)
     peer.serve_silence(9100)
     peer.write_file("/tmp/close.py", CLOSE_ON_EOF_SERVER)
     background(peer, HOST_PYTHON, "-I", "-S", "/tmp/close.py", "9200")
@@ -185,7 +183,7 @@ def test_socket_counts_are_judged_against_each_hosts_own_limits(lab, customer, t
     # The relay: a narrowed port range, used up towards the backend (connect() fails, and says so).
     small = ports_host(
         lab,
-        name(rng, "relay"),
+        variant_name(rng, "relay", lab.hosts),
         peer,
         port_range=f"{low} {low + size - 1}",
         held=size // 3,
@@ -197,7 +195,7 @@ def test_socket_counts_are_judged_against_each_hosts_own_limits(lab, customer, t
     # Its busy neighbour: as many sockets, the same TIME-WAIT, dozens waiting - against a wide range, a big backlog.
     big = ports_host(
         lab,
-        name(rng, "web"),
+        variant_name(rng, "web", lab.hosts),
         peer,
         port_range=rng.choice(["32768 60999", "1024 65535"]),
         held=size,
@@ -224,7 +222,7 @@ def test_socket_counts_are_judged_against_each_hosts_own_limits(lab, customer, t
 
 
 def test_an_address_conflict_counts_only_when_it_names_this_hosts_address(lab, customer, tech, rng, seed):
-    hosts = [lab.add_host(name(rng, "node"), own_pids=True, private_tmp=True) for _ in range(2)]
+    hosts = [lab.add_host(variant_name(rng, "node", lab.hosts), own_pids=True, private_tmp=True) for _ in range(2)]
     mine, relayed = hosts
     mac = ":".join(f"{rng.randrange(256):02x}" for _ in range(6))
     for host, named in ((mine, mine.address), (relayed, mine.address)):  # the relay holds mine's line
@@ -265,7 +263,7 @@ def test_an_install_that_could_not_run_its_script_from_a_noexec_tmp_is_read_from
     lab, customer, tech, rng, seed
 ):
     # No Perl error in the mail log and no scanner running: only the package manager's log says why.
-    host = lab.add_host(name(rng, "mx"), tmp_noexec=True, own_pids=True)
+    host = lab.add_host(variant_name(rng, "mx", lab.hosts), tmp_noexec=True, own_pids=True)
     package = rng.choice(["mailscanner", "spamassassin", "clamav-unofficial-sigs"])
     host.run("mkdir", "-p", "/var/log/apt")
     host.write_file(
@@ -291,7 +289,7 @@ def test_service_settings_are_read_from_the_process_that_owns_the_listening_sock
     # tcpserver started by hand (no run script anywhere): its options live only in its command line.
     from tests.fixtures.capture import background
 
-    host = lab.add_host(name(rng, "mail"), own_pids=True)
+    host = lab.add_host(variant_name(rng, "mail", lab.hosts), own_pids=True)
     flags = rng.choice(
         [
             (["-v"], "on", 26),

@@ -23,7 +23,7 @@ from diagnostics.knowledge.selectors import ranked_fixes
 from diagnostics.models import CollectionRun, Match, Playbook, RunState
 from diagnostics.playbooks import DEFAULT_PLAYBOOKS
 from tests.fixtures.capture import DNS_SERVER
-from tests.lab import HOST_PYTHON, Host
+from tests.lab import HOST_PYTHON, Host, variant_name
 from tests.lab_servers import lab_server
 from triage import services as desk
 
@@ -53,10 +53,6 @@ def background(spawned: list, host: Host, *argv: str) -> subprocess.Popen:
     )
     spawned.append(process)
     return process
-
-
-def name(rng: random.Random, stem: str) -> str:
-    return f"{stem}{rng.choice(['', '-'])}{rng.randrange(1, 99)}{rng.choice('abcdxyz')}"
 
 
 def syslog_time(moment: datetime) -> str:
@@ -140,7 +136,7 @@ def assert_first_fix(run: CollectionRun, recipe: str, tell: str | re.Pattern, se
 
 
 def test_bnx2_irq_lines_in_the_logs_rank_disable_msi_first(lab, customer, tech, rng, seed):
-    hostname = name(rng, "mx")
+    hostname = variant_name(rng, "mx", lab.hosts)
     host = lab.add_host(hostname, private_tmp=True)
     start = datetime(2026, rng.randrange(1, 13), rng.randrange(1, 29), rng.randrange(0, 24), rng.randrange(60))
     lines = noise_lines(rng, hostname, start, rng.randrange(20, 400))
@@ -179,13 +175,17 @@ def test_bnx2_irq_lines_in_the_logs_rank_disable_msi_first(lab, customer, tech, 
 
 
 def test_dead_resolvers_and_usedns_rank_the_resolver_fix_first(lab, customer, tech, rng, seed):
-    blackholes = [lab.add_host(name(rng, "ns")) for _ in range(rng.randrange(1, 3))]
+    blackholes = [lab.add_host(variant_name(rng, "ns", lab.hosts)) for _ in range(rng.randrange(1, 3))]
     for blackhole in blackholes:
         blackhole.drop_dns()
     timeout = rng.choice([1, 2])
     resolv = "".join(f"nameserver {b.address}\n" for b in blackholes)
-    resolv = rng.choice(["", f"search {name(rng, 'corp')}.test\n"]) + resolv + f"options timeout:{timeout} attempts:1\n"
-    host = lab.add_host(name(rng, "shell"), resolv_conf=resolv, sshd_options={"UseDNS": "yes"})
+    resolv = (
+        rng.choice(["", f"search {variant_name(rng, 'corp')}.test\n"])
+        + resolv
+        + f"options timeout:{timeout} attempts:1\n"
+    )
+    host = lab.add_host(variant_name(rng, "shell", lab.hosts), resolv_conf=resolv, sshd_options={"UseDNS": "yes"})
     server = lab_server(customer, host)
     ticket = ticket_for(customer, tech, server, "SSH logins take ages")
     run = collect(ticket, server, default_playbook("Slow logins"))
@@ -201,7 +201,7 @@ def test_dead_resolvers_and_usedns_rank_the_resolver_fix_first(lab, customer, te
 
 
 def test_tmp_noexec_with_mailscanner_ranks_the_tmp_fix_first(lab, customer, tech, rng, seed, spawned):
-    hostname = name(rng, "scan")
+    hostname = variant_name(rng, "scan", lab.hosts)
     host = lab.add_host(hostname, tmp_noexec=True, own_pids=True)
     corroboration = rng.choice(["process", "perl", "both"])
     start = datetime(2026, rng.randrange(1, 13), rng.randrange(1, 29), rng.randrange(0, 24))
@@ -233,14 +233,16 @@ def test_tmp_noexec_with_mailscanner_ranks_the_tmp_fix_first(lab, customer, tech
 
 
 def test_a_healthy_host_gets_no_fix(lab, customer, tech, rng, seed, spawned):
-    dns = lab.add_host(name(rng, "dns"), private_tmp=True)
+    dns = lab.add_host(variant_name(rng, "dns", lab.hosts), private_tmp=True)
     dns.write_file("/tmp/dns.py", DNS_SERVER)
     background(spawned, dns, HOST_PYTHON, "-I", "-S", "/tmp/dns.py")
     deadline = time.monotonic() + 5
     while ":53 " not in dns.run("ss", "-lun").stdout and time.monotonic() < deadline:
         time.sleep(0.05)
-    hostname = name(rng, "web")
-    resolv = f"search {name(rng, 'corp')}.test\nnameserver {dns.address}\noptions timeout:{rng.choice([1, 2])}\n"
+    hostname = variant_name(rng, "web", lab.hosts)
+    resolv = (
+        f"search {variant_name(rng, 'corp')}.test\nnameserver {dns.address}\noptions timeout:{rng.choice([1, 2])}\n"
+    )
     host = lab.add_host(
         hostname, private_tmp=True, resolv_conf=resolv, sshd_options={"UseDNS": rng.choice(["yes", "no"])}
     )
@@ -264,8 +266,8 @@ def test_a_healthy_host_gets_no_fix(lab, customer, tech, rng, seed, spawned):
 
 def ident_scenario(lab, customer, tech, rng, spawned) -> CollectionRun:
     """tcpserver without -R on port 25; one or two offices that drop inbound :113 keep connecting to it."""
-    mail = lab.add_host(name(rng, "mail"), own_pids=True)
-    clients = [lab.add_host(name(rng, "office")) for _ in range(rng.randrange(1, 3))]
+    mail = lab.add_host(variant_name(rng, "mail", lab.hosts), own_pids=True)
+    clients = [lab.add_host(variant_name(rng, "office", lab.hosts)) for _ in range(rng.randrange(1, 3))]
     for client in clients:
         client.drop_syn(113)
     background(spawned, mail, "tcpserver", "-v", "-c", "40", "0", "25", "/bin/echo", "220", "mail.lab", "ESMTP")
@@ -326,8 +328,10 @@ def test_ident_on_a_tcpserver_host_ranks_the_tcpserver_fix_first(lab, customer, 
 def test_varnish_close_wait_with_long_send_timeout_ranks_lower_send_timeout_first(
     lab, customer, tech, rng, seed, spawned
 ):
-    cache = lab.add_host(name(rng, "cache"), own_pids=True, private_tmp=True)
-    browsers = [lab.add_host(name(rng, "browser"), own_pids=True) for _ in range(rng.randrange(1, 3))]
+    cache = lab.add_host(variant_name(rng, "cache", lab.hosts), own_pids=True, private_tmp=True)
+    browsers = [
+        lab.add_host(variant_name(rng, "browser", lab.hosts), own_pids=True) for _ in range(rng.randrange(1, 3))
+    ]
     backend_port = rng.randrange(8000, 9000)
     cache.serve_silence(backend_port)
     cache.run("mount", "-t", "tmpfs", "varnish", "/var/lib/varnish")
@@ -401,8 +405,8 @@ time.sleep(600)
 def test_upstream_hang_until_fds_run_out_ranks_the_timeout_fix_first(
     lab, customer, tech, rng, seed, spawned, exhausted
 ):
-    relay = lab.add_host(name(rng, "relay"), own_pids=True, private_tmp=True)
-    upstream = lab.add_host(name(rng, "smarthost"))
+    relay = lab.add_host(variant_name(rng, "relay", lab.hosts), own_pids=True, private_tmp=True)
+    upstream = lab.add_host(variant_name(rng, "smarthost", lab.hosts))
     port = rng.choice([25, 587, 2525, rng.randrange(10000, 20000)])
     upstream.serve_silence(port)  # accepts, never reads: the handshake completes, then nothing
     count = rng.randrange(20, 40)
