@@ -7,7 +7,9 @@ class MailgateConfig(AppConfig):
 
     def ready(self) -> None:
         # Signed up on the desk's event bus, whose docstring lists every subscriber (triage.events).
-        from mailgate import subscribers
-        from triage import events
+        from mailgate import desk_extension, subscribers
+        from triage import events, extensions
 
         events.subscribe(events.TICKET_EVENT_RECORDED, subscribers.ticket_event)
+        # The desk's uploads, {requester} and contact checks take in this app's parts without triage importing it.
+        extensions.register(app_label=self.label, extension=desk_extension.EXTENSION)

@@ -143,7 +143,7 @@ def ticket_requester(*, ticket: Ticket) -> str | None:
     """Who the ticket is for, by name (else address): its requester contact; for a ticket without one,
     who opened it by mail; None for a ticket filed on the desk for nobody in particular."""
     if ticket.requester_id is not None:
-        return ticket.requester.name.strip() or ticket.requester.email
+        return ticket.requester.display_name
     first = (
         InboundMessage.objects.filter(ticket=ticket, outcome=Outcome.CREATED)
         .order_by("received_at", "id")

@@ -34,15 +34,7 @@ PROJECT_MODULES = {"triage.settings", "triage.urls", "triage.celery", "triage.ws
 PROJECT_FILES = {"triage/__init__.py"}
 
 # Imports that still close a cycle, to be removed (issue 14). (importing file, imported module).
-DEBT = {
-    # triage -> mailgate, the one cycle left: a ticket's attachments (uploaded on the desk, or come by
-    # mail) are mailgate's Attachment rows, and a contact's address is checked against mail routes.
-    ("triage/contacts/services.py", "mailgate.models"),  # :17 MailRoute, RouteKind
-    ("triage/forms.py", "mailgate"),  # :13 upload_services.uploads_check
-    ("triage/macros/selectors.py", "mailgate"),  # :7 selectors.ticket_requester for {requester}
-    ("triage/selectors.py", "mailgate.models"),  # :15 Attachment, prefetched on the timeline
-    ("triage/views/tickets.py", "mailgate"),  # :29 upload_services.attachments_store
-}
+DEBT: set[tuple[str, str]] = set()
 
 
 @dataclass(frozen=True)

@@ -14,7 +14,7 @@ from composition import retention
 from mailgate import tasks, upload_services
 from mailgate.models import Attachment
 from tests.conftest import login
-from triage import services
+from triage import extensions, services
 from triage.models import DraftKind, EventKind, Ticket, TicketDraft
 
 pytest_plugins = ["tests.mailgate_fixtures"]
@@ -178,3 +178,19 @@ def test_files_attached_in_the_desk_are_pruned_by_the_attachments_retention_by_t
 
     pruned = {a.filename: (bytes(a.content), a.content_pruned_at is not None) for a in Attachment.objects.all()}
     assert pruned == {"old.log": (b"", True), "new.log": (b"new", False)}
+
+
+def test_without_an_app_that_keeps_files_the_desk_refuses_them_and_keeps_the_typed_text(
+    client, tech, ticket, monkeypatch
+):
+    # The desk as it would run without mailgate's extension (triage.extensions): files have nowhere to go.
+    monkeypatch.delitem(extensions._extensions, "mailgate")
+
+    response = _note(login(client, tech), ticket, _file("maillog.txt", b"queue"), body="Queue is deep.")
+
+    assert "This desk has no app that keeps files, so none can be attached." in response.content.decode()
+    assert "Queue is deep.</textarea>" in response.content.decode()
+    assert not ticket.events.filter(kind=EventKind.NOTE).exists() and not Attachment.objects.exists()
+    # Without files the desk works as ever.
+    _note(client, ticket, body="Queue drained.")
+    assert ticket.events.get(kind=EventKind.NOTE).body == "Queue drained."

@@ -7,16 +7,23 @@ carries the collections and fix verdicts over. Those belong to diagnostics, whic
 triage must not import it back (tests/test_import_graph.py). So an app hands the desk a
 DeskExtension in its AppConfig.ready, and the desk's views call what is there. Without one (an
 app not installed) the pages simply have no such parts.
+
+Mailgate fills the rest (mailgate/desk_extension.py): it keeps the files a tech attaches in the
+browser (its Attachment rows, which mail attachments are too), names who opened a ticket by mail
+for {{requester}}, and says when an address is another customer's by a mail route. Without it the
+desk refuses files with a message saying so (uploads_check), and no address is claimed elsewhere.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
+from django.core.exceptions import ValidationError
+from django.core.files.uploadedfile import UploadedFile
 from django.http import HttpRequest
 
-from triage.models import Customer, Ticket
+from triage.models import Customer, Ticket, TicketEvent
 
 
 @dataclass(frozen=True)
@@ -34,6 +41,16 @@ class DeskExtension:
     # (source=, survivor=): move what the app holds on a ticket merged away onto the survivor. Called
     # inside the merge's transaction, both tickets locked; it must delete nothing.
     ticket_merged: Callable[..., None] | None = None
+    # (email=, customer=) -> why ``email`` (clean, lower-case) may not be a contact of ``customer``
+    # because the app gives it to another customer, or None (contact services refuse with that reason).
+    address_claim: Callable[..., str | None] | None = None
+    # The app that keeps the files a tech attaches in the browser sets both of these; one app at most,
+    # and without one the desk refuses files (NO_UPLOADS). (files=): raise ValidationError naming
+    # every limit the files exceed.
+    uploads_check: Callable[..., None] | None = None
+    # (event=, files=, by=) -> the stored files, kept on the timeline entry (and its ticket). Called
+    # inside the transaction that wrote the entry; a ValidationError refuses the whole action.
+    attachments_store: Callable[..., list] | None = None
 
 
 # By app label, so registering again (a second ready() in a test) replaces rather than repeats.
@@ -84,3 +101,46 @@ def resolve_with_fix(*, ticket: Ticket, fix_id: int, by, note: str, expected_ver
     if len(resolvers) != 1:  # a programming error, not bad input: the form had no choices to offer
         raise RuntimeError(f"expected one app resolving tickets with a fix, found {len(resolvers)}")
     resolvers[0](ticket=ticket, fix_id=fix_id, by=by, note=note, expected_version=expected_version)
+
+
+def address_claim(*, email: str, customer: Customer) -> str | None:
+    """Why ``email`` may not be a contact of ``customer`` (another customer owns it by an app's rule,
+    such as a mail route), or None."""
+    for extension in _extensions.values():
+        if extension.address_claim:
+            reason = extension.address_claim(email=email, customer=customer)
+            if reason:
+                return reason
+    return None
+
+
+NO_UPLOADS = "This desk has no app that keeps files, so none can be attached. Nothing was sent: your text is kept."
+
+
+def _upload_keeper() -> DeskExtension | None:
+    keepers = [e for e in _extensions.values() if e.attachments_store]
+    if len(keepers) > 1:  # a programming error: which app's rows would the files be?
+        raise RuntimeError(f"expected at most one app keeping uploaded files, found {len(keepers)}")
+    return keepers[0] if keepers else None
+
+
+def uploads_check(*, files: Sequence[UploadedFile]) -> None:
+    """Raises ValidationError naming every limit ``files`` exceed (the form shows it on its files
+    field). No files always pass; any file is refused with NO_UPLOADS when no app keeps uploads."""
+    if not files:
+        return
+    keeper = _upload_keeper()
+    if keeper is None:
+        raise ValidationError(NO_UPLOADS, code="no_uploads")
+    keeper.uploads_check(files=files)
+
+
+def attachments_store(*, event: TicketEvent, files: Sequence[UploadedFile], by) -> list:
+    """Keep ``files`` on ``event`` through the app that keeps uploads; [] for no files, and
+    ValidationError (NO_UPLOADS) for any file when no app does."""
+    if not files:
+        return []
+    keeper = _upload_keeper()
+    if keeper is None:
+        raise ValidationError(NO_UPLOADS, code="no_uploads")
+    return keeper.attachments_store(event=event, files=files, by=by)

@@ -8,8 +8,7 @@ from django import forms
 from django.core.exceptions import ValidationError
 from django.core.validators import validate_ipv46_address
 
-from mailgate import upload_services
-from triage import access, business_hours, selectors, services, workflow
+from triage import access, business_hours, extensions, selectors, services, workflow
 from triage.models import (
     BusinessCalendar,
     Contact,
@@ -60,8 +59,9 @@ class MultipleFileInput(forms.FileInput):
 
 
 class AttachmentsField(forms.FileField):
-    """Any number of files (an <input type=file multiple>), held to the upload limits
-    (mailgate.upload_services): cleaned to a list, empty when none were chosen."""
+    """Any number of files (an <input type=file multiple>), held to the limits of the app that keeps
+    them (triage.extensions.uploads_check, mailgate.upload_services): cleaned to a list, empty when none
+    were chosen."""
 
     def __init__(self, **kwargs):
         kwargs.setdefault("widget", MultipleFileInput())
@@ -72,7 +72,7 @@ class AttachmentsField(forms.FileField):
     def clean(self, data, initial=None):
         data = data if isinstance(data, (list, tuple)) else [data]
         files = [super(AttachmentsField, self).clean(f, initial) for f in data if f]
-        upload_services.uploads_check(files=files)
+        extensions.uploads_check(files=files)
         return files
 
 

@@ -171,6 +171,11 @@ class Contact(models.Model):
     def __str__(self) -> str:
         return f"{self.name} <{self.email}>" if self.name else self.email
 
+    @property
+    def display_name(self) -> str:
+        """Their name, else their address: what a macro's {{requester}} calls them."""
+        return self.name.strip() or self.email
+
 
 class ServerRole(models.Model):
     """A role tag on a server (mail, web, cache, ...), used to pick playbooks and sweeps."""

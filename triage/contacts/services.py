@@ -1,7 +1,8 @@
 """Writes of a customer's contacts.
 
 An address is one contact's at most (any case), and never a contact of one customer while an
-address route gives it to another: mail from it must have one owner (mailgate.selectors.route_customer).
+address route gives it to another: mail from it must have one owner (mailgate.selectors.route_customer;
+mailgate answers through the desk's extension point, triage.extensions.address_claim).
 Removing a contact takes them off the tickets that name them (see contact_remove)."""
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from django.db import IntegrityError, transaction
 from django.db.models import Q
 from django.utils import timezone
 
-from mailgate.models import MailRoute, RouteKind
+from triage import extensions
 from triage import services as desk
 from triage.models import OPEN_STATUSES, Contact, Customer, Ticket
 
@@ -31,14 +32,9 @@ def _clean_address(*, email: str, customer: Customer, contact: Contact | None = 
     owner = clash.first()
     if owner is not None:
         raise ValidationError({"email": f"{email} is already a contact of {owner.customer.name}."})
-    route = (
-        MailRoute.objects.filter(kind=RouteKind.ADDRESS, value=email)
-        .exclude(customer=customer)
-        .select_related("customer")
-        .first()
-    )
-    if route is not None:
-        raise ValidationError({"email": f"{email} is routed to {route.customer.name} (a mail route)."})
+    claim = extensions.address_claim(email=email, customer=customer)
+    if claim is not None:
+        raise ValidationError({"email": claim})
     return email
 
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from django.db.models import QuerySet
 
-from mailgate import selectors as mail_selectors
 from triage import extensions
 from triage.models import Macro, Ticket
 
@@ -23,7 +22,8 @@ def placeholder_values(*, ticket: Ticket, user) -> dict[str, str | None]:
     return {
         "customer": ticket.customer.name,
         "ticket": ticket.reference,
-        "requester": mail_selectors.ticket_requester(ticket=ticket),
+        # Mailgate's (triage.extensions) adds who opened the ticket by mail, for a ticket without a requester.
+        "requester": ticket.requester.display_name if ticket.requester_id is not None else None,
         "top_fix": None,  # diagnostics' (triage.extensions), when installed
         "me": user.get_full_name().strip() or user.get_username(),
         **extensions.placeholder_values(ticket=ticket),

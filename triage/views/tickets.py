@@ -25,7 +25,6 @@ from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from mailgate import upload_services
 from triage import access, extensions, forms, merging, presence, selectors, services, workflow
 from triage.contacts import forms as contact_forms
 from triage.contacts import services as contact_services
@@ -110,7 +109,7 @@ def ticket_new(request: HttpRequest) -> HttpResponse:
                     assignee=data["assignee"],
                     requester=data["requester"],
                 )
-                upload_services.attachments_store(
+                extensions.attachments_store(
                     event=ticket.events.get(kind=EventKind.CREATED), files=data["attachments"], by=request.user
                 )
         except ValidationError as exc:
@@ -421,7 +420,7 @@ def _send(kind: str):
                 )
             else:
                 event = services.ticket_add_note(ticket=ticket, author=request.user, body=data["body"])
-            upload_services.attachments_store(event=event, files=data["attachments"], by=request.user)
+            extensions.attachments_store(event=event, files=data["attachments"], by=request.user)
             services.draft_discard(user=request.user, ticket=ticket, kind=kind)
 
     return apply
