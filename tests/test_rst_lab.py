@@ -38,9 +38,9 @@ from diagnostics.knowledge.selectors import ranked_fixes
 from diagnostics.models import Match
 from diagnostics.parsers import facts_for
 from tests import rst_injector
-from tests.lab import HOST_PYTHON, Host
+from tests.lab import HOST_PYTHON, Host, variant_name
 from tests.lab_servers import lab_server
-from tests.test_seed_scenarios_lab import collect, describe, name, small_playbook, ticket_for
+from tests.test_seed_scenarios_lab import collect, describe, small_playbook, ticket_for
 
 pytestmark = [pytest.mark.root, pytest.mark.django_db(transaction=True)]
 
@@ -204,9 +204,9 @@ def start_client(spawned, office: Office, rng, log: Path, *, count: int, establi
 def office(lab, rng, seed, spawned, tmp_path, *, stem: str, count: int, established: int = 0) -> Office:
     """A server holding `count` connections from one client, the first `established` still open both ways and
     the rest half-closed by the client (CLOSE-WAIT on the server); each one's expected sequence observed."""
-    server = lab.add_host(name(rng, f"{stem}srv"))
-    client = lab.add_host(name(rng, f"{stem}office"), start_sshd=False)
-    middlebox = lab.add_host(name(rng, f"{stem}asa"), start_sshd=False)
+    server = lab.add_host(variant_name(rng, f"{stem}srv", lab.hosts))
+    client = lab.add_host(variant_name(rng, f"{stem}office", lab.hosts), start_sshd=False)
+    middlebox = lab.add_host(variant_name(rng, f"{stem}asa", lab.hosts), start_sshd=False)
     port = rng.choice([80, 8080, rng.randrange(1024, 32768)])  # below the ephemeral range: flows orient by port
     spawn(spawned, server, HOST_PYTHON, "-I", "-S", "-c", SERVER, str(port), f"{rng.uniform(0.2, 0.6):.2f}")
     wait_for(lambda: f":{port} " in server.run("ss", "-Hltn").stdout, timeout=5, what="the server to listen", seed=seed)
