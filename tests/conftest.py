@@ -43,6 +43,35 @@ T = TypeVar("T")
 
 # Under pytest-xdist (`make test`: -n 2) these hooks also run in the controller, which receives every
 # worker's reports: its summary lists the skips of all workers and its exit status fails the run.
+# Unmarked modules whose tests take long (their durations in `make test`'s report): with root and browser
+# tests they go first, so the many quick tests fill the end of a parallel run instead of one worker
+# finishing a 50-second lab case while the others idle.
+LONG_MODULES = frozenset(
+    {
+        "test_api_schemathesis",
+        "test_rundesk",
+        "test_seed_demo",
+        "test_collection_queueing",
+        "test_mailgate_imap",
+        "test_worker_concurrency_settings",
+        "test_embedded_broker",
+        "test_commands",
+        "test_database_restart",
+        "test_reports_rollups",
+    }
+)
+
+
+def _runs_long(item: pytest.Item) -> bool:
+    module = item.nodeid.split("::", 1)[0].rsplit("/", 1)[-1].removesuffix(".py")
+    return module in LONG_MODULES or any(item.iter_markers("root")) or any(item.iter_markers("browser"))
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    # A stable sort: each module's tests stay together (module-scoped fixtures are built once per worker).
+    items.sort(key=lambda item: not _runs_long(item))
+
+
 def pytest_runtest_logreport(report):
     # An expected failure (xfail) is reported as "skipped" too; it ran, so it does not count.
     if report.skipped and not hasattr(report, "wasxfail"):
