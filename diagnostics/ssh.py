@@ -101,6 +101,9 @@ class SshError(Exception):
         # The jump host the failure happened at (its display name), None for the server itself. A host key
         # in the error is then the jump host's, not the server's.
         self.hop = hop
+        # Connections tried before giving up (connect_retrying sets it): the audit of a failed connect says
+        # whether a fault was retried, as Timings.attempts does for a connect that succeeded.
+        self.attempts = 1
 
     @property
     def transient(self) -> bool:
@@ -1055,6 +1058,7 @@ def connect_retrying(*, retries: int = 1, pause: float = 1.0, **connect_args) ->
         except SshError as exc:
             quick = time.monotonic() - started < timeouts.connect
             if attempt > retries or not (exc.transient and quick):
+                exc.attempts = attempt
                 raise
             attempt += 1
             connect_args["dialled"] = None  # used up: the next attempt dials afresh

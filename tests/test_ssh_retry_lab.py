@@ -1,7 +1,7 @@
 """Transient SSH faults are tried once more, bounded: a lab host whose firewall refuses the first
 connection (a TCP reset, as a restarting sshd or a connection limit gives) and accepts the next.
 A host that keeps refusing is tried exactly twice, and a fault that waited out its bound (dropped
-SYNs) is not tried again (tests/test_collection_workers.py bounds those runs at one timeout).
+SYNs) is not tried again (tests/test_collection_workers.py: their audit says one attempt).
 """
 
 from __future__ import annotations
@@ -76,3 +76,4 @@ def test_a_host_that_keeps_refusing_is_tried_twice_then_fails_unreachable(lab, c
     assert run.state == RunState.FAILED and run.failure_kind == "unreachable", run.reason
     assert "Connection refused" in run.reason
     assert _rejected(host) == 2  # once, then once more: never a loop
+    assert AuditEntry.objects.get(run=run, action="connect_failed").detail["attempts"] == 2

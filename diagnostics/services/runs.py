@@ -647,7 +647,7 @@ def _connection_failed(run: CollectionRun, server: Server, exc: ssh.SshError) ->
         ticket=run.ticket,
         run=run,
         address=_address(server, run),
-        detail={"kind": exc.kind, "message": exc.message},
+        detail={"kind": exc.kind, "message": exc.message, "attempts": exc.attempts},
     )
     return Ending(state=RunState.FAILED, reason=exc.message[:1].upper() + exc.message[1:] + ".", kind=exc.kind)
 
