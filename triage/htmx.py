@@ -31,6 +31,12 @@ class FragmentDetails(HtmxDetails):
         return super().__bool__() and not self.history_restore_request
 
 
+class HtmxHttpRequest(HttpRequest):
+    """A request as views see it behind HtmxMiddleware, for type checking (django-htmx's recommended pattern)."""
+
+    htmx: FragmentDetails
+
+
 class HtmxMiddleware:
     """Replaces django-htmx's middleware (same ``request.htmx``, see the module docstring)."""
 
