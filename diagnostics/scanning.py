@@ -60,8 +60,8 @@ from dataclasses import dataclass
 # Only ``_parse_regex`` calls the parser; ``sre_c`` is read for opcode names. ``_check_parser_api``
 # runs at import and tests/test_scanning.py pins the tree shape, so a Python that changes either fails
 # loudly (at start-up and in CI) rather than translating patterns wrongly.
-from re import _constants as sre_c  # type: ignore[attr-defined]
-from re import _parser as _sre_parser  # type: ignore[attr-defined]
+from re import _constants as sre_c  # type: ignore[attr-defined]  # private: not in typeshed
+from re import _parser as _sre_parser  # type: ignore[attr-defined]  # private: not in typeshed
 
 logger = logging.getLogger(__name__)
 

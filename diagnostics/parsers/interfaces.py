@@ -115,6 +115,7 @@ def parse_interfaces(text: str) -> InterfaceFacts:
                     ("tx_errors", "t_errs"),
                     ("tx_dropped", "t_drop"),
                 ):
+                    # Keys named by variables (ours here, side below): the TypedDict checks literal keys only.
                     value = counters.get(theirs)
                     row[ours] = value if isinstance(value, int) else None  # type: ignore[literal-required]
     for row in links.values():  # added last, so the rows above keep their shape

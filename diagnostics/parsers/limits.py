@@ -50,8 +50,9 @@ def _read(section: Section | None) -> dict[str, list[int]]:
     for _, line in section.numbered() if section is not None else ():
         name, *numbers = line.split()
         parsed = [to_int(n) for n in numbers]
-        if parsed and None not in parsed:
-            values[name] = parsed  # type: ignore[assignment]
+        ints = [n for n in parsed if n is not None]
+        if parsed and len(ints) == len(parsed):
+            values[name] = ints
     return values
 
 

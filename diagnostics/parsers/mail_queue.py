@@ -8,7 +8,7 @@ requests: 2``.
 from __future__ import annotations
 
 import re
-from typing import TypedDict
+from typing import Literal, TypedDict
 
 from diagnostics.parsers.sections import split_sections
 
@@ -46,8 +46,8 @@ def parse_mail_queue(text: str) -> list[MailQueue]:
             elif _EMPTY.fullmatch(line):
                 row.update({"line_no": line_no, "messages": 0})
             elif match := _QMAIL.match(line):
-                key = "unprocessed" if match.group(1) else "messages"
-                row[key] = int(match.group(2))  # type: ignore[literal-required]
+                key: Literal["unprocessed", "messages"] = "unprocessed" if match.group(1) else "messages"
+                row[key] = int(match.group(2))
                 row["line_no"] = row["line_no"] if key == "unprocessed" else line_no
             elif match := _SENDMAIL.match(line):
                 row.update({"line_no": line_no, "messages": int(match.group(1))})
