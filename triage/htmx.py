@@ -44,7 +44,7 @@ class HtmxMiddleware:
         self.get_response = get_response
 
     def __call__(self, request: HttpRequest) -> HttpResponseBase:
-        request.htmx = details = FragmentDetails(request)  # type: ignore[attr-defined]
+        request.htmx = details = FragmentDetails(request)  # type: ignore[attr-defined]  # what HtmxHttpRequest declares
         response = self.get_response(request)
         if details.consulted:
             patch_vary_headers(response, VARY)
