@@ -139,7 +139,7 @@ def ticket_timeline(*, ticket: Ticket) -> list[TicketEvent]:
     # The files are mailgate's Attachment rows; the reverse relation names their model without the
     # desk importing the mail app (tests/test_import_graph.py).
     attachment = TicketEvent._meta.get_field("attachments").related_model
-    files = Prefetch("attachments", queryset=attachment.objects.defer("content").order_by("id"))
+    files = Prefetch("attachments", queryset=attachment._default_manager.defer("content").order_by("id"))
     ids = [ticket.pk, *Ticket.objects.filter(merged_into=ticket).values_list("pk", flat=True)]
     events = list(
         TicketEvent.objects.filter(ticket_id__in=ids)
