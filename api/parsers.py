@@ -8,6 +8,8 @@ more than a handful of levels.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 from rest_framework.exceptions import ParseError
 from rest_framework.parsers import JSONParser
 
@@ -18,6 +20,7 @@ TOO_DEEP = f"JSON nested too deeply (more than {MAX_DEPTH} levels of arrays or o
 def json_depth_exceeds(value, limit: int) -> bool:
     """True when `value` nests lists/dicts deeper than `limit`; iterative, so it cannot recurse."""
     stack = [(value, 1)]
+    children: Iterable
     while stack:
         item, depth = stack.pop()
         if isinstance(item, dict):

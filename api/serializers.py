@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any, cast
+
 from django import forms as forms_lib
 from django.core.exceptions import ValidationError as DjangoValidationError
 from drf_spectacular.types import OpenApiTypes
@@ -122,7 +124,8 @@ class EventSerializer(serializers.Serializer):
     actor = serializers.SerializerMethodField()
     created_at = serializers.DateTimeField()
     body = serializers.CharField()
-    data = serializers.JSONField()
+    # DRF's metaclass takes declared fields off the class, so Serializer.data is not shadowed.
+    data = serializers.JSONField()  # type: ignore[assignment]
     version = serializers.IntegerField(
         allow_null=True,
         help_text="The ticket's version this entry made; null for the machine's own records (SLA, runs).",
@@ -165,7 +168,8 @@ class TicketDetailSerializer(TicketSummarySerializer):
     @extend_schema_field(RelatedTicketSerializer(many=True))
     def get_links(self, ticket) -> list[dict]:
         related = selectors.ticket_related(user=self.context["request"].user, ticket=ticket)
-        return RelatedTicketSerializer(related, many=True).data
+        # many=True makes a ListSerializer, whose data is a list; the stubs type the serializer's own class.
+        return RelatedTicketSerializer(related, many=True).data  # type: ignore[return-value]
 
     @extend_schema_field(serializers.ListField(child=serializers.CharField()))
     def get_allowed_statuses(self, ticket) -> list[str]:
@@ -176,7 +180,7 @@ class TicketDetailSerializer(TicketSummarySerializer):
 
 def _documented(field: forms_lib.Field) -> serializers.Field:
     """A browser form's field as the API schema describes it; the form itself does the checking."""
-    options = {"help_text": field.help_text or None}
+    options: dict[str, Any] = {"help_text": field.help_text or None}
     if field.initial is not None:
         options["default"] = field.initial
     else:
@@ -184,7 +188,9 @@ def _documented(field: forms_lib.Field) -> serializers.Field:
     if isinstance(field, forms_lib.ModelChoiceField):
         return serializers.IntegerField(min_value=1, **options)
     if isinstance(field, forms_lib.ChoiceField):
-        return serializers.ChoiceField(choices=[(v, label) for v, label in field.choices if v != ""], **options)
+        # A ChoiceField keeps its choices normalised to a list of pairs (the stubs allow the raw input too).
+        pairs = cast("list[tuple[Any, Any]]", field.choices)
+        return serializers.ChoiceField(choices=[(v, label) for v, label in pairs if v != ""], **options)
     if isinstance(field, forms_lib.BooleanField):
         return serializers.BooleanField(help_text=options["help_text"], default=False)
     if isinstance(field, forms_lib.CharField):
@@ -205,7 +211,7 @@ class FormQuerySerializer(serializers.Serializer):
 
     def to_internal_value(self, data):
         form = self.form_class(data)
-        errors = {}
+        errors: dict[str, Any] = {}
         if not form.is_valid():
             for name, messages in form.errors.items():
                 errors[api_settings.NON_FIELD_ERRORS_KEY if name == "__all__" else name] = list(messages)
@@ -597,7 +603,8 @@ class KbImportResultSerializer(serializers.Serializer):
 
 
 class KbErrorsSerializer(serializers.Serializer):
-    errors = serializers.ListField(child=serializers.CharField())
+    # DRF's metaclass takes declared fields off the class, so Serializer.errors is not shadowed.
+    errors = serializers.ListField(child=serializers.CharField())  # type: ignore[assignment]
 
 
 # --- Tokens -----------------------------------------------------------------------

@@ -43,10 +43,15 @@ def count_attempt(key: str, *, window: int, now: float) -> tuple[int, int]:
     return count, max(1, math.ceil(window - (now - since)))
 
 
-class _AtomicRate:
+class _AtomicRate(SimpleRateThrottle):
     """DRF's rate throttles with a counter per window (count_attempt) instead of DRF's history list,
     which is read, appended to and written back: two workers could both pass the last free slot.
     The rate is read when asked, not at import, so a changed setting takes effect."""
+
+    scope: str  # every throttle names its own
+    # Set by SimpleRateThrottle.__init__ from the rate, which allow_request checks is set.
+    duration: int
+    num_requests: int
 
     def get_rate(self):
         return api_settings.DEFAULT_THROTTLE_RATES.get(self.scope)
@@ -87,7 +92,7 @@ class TokenThrottle(_AtomicRate, SimpleRateThrottle):
 
 def _client_address(request: HttpRequest) -> str:
     # DRF's rule, so the login form and the API agree on who a client is (NUM_PROXIES).
-    return BaseThrottle().get_ident(request)
+    return BaseThrottle().get_ident(request)  # type: ignore[arg-type]  # reads only META, which a Django request has
 
 
 def _login_key(kind: str, value: str) -> str:

@@ -2,20 +2,25 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, cast
+
 from django import forms
 from django.core.exceptions import ValidationError
 
 from diagnostics.models import Credential, JumpHost, Playbook
 from triage.line_endings import lf_line_endings
 
+if TYPE_CHECKING:
+    from triage.models import Server, ServerRole
+
 
 class CollectForm(forms.Form):
-    server = forms.ModelChoiceField(queryset=None)
+    server: forms.ModelChoiceField[Server] = forms.ModelChoiceField(queryset=None)  # the ticket's customer's, below
     playbook = forms.ModelChoiceField(queryset=Playbook.objects.filter(enabled=True).order_by("name"))
 
     def __init__(self, *args, ticket, **kwargs):
         super().__init__(*args, **kwargs)
-        self.fields["server"].queryset = ticket.customer.servers.order_by("name")
+        cast(forms.ModelChoiceField, self.fields["server"]).queryset = ticket.customer.servers.order_by("name")
         linked = list(ticket.servers.values_list("pk", flat=True))
         if linked and not self.is_bound:
             self.initial.setdefault("server", linked[0])
@@ -111,7 +116,8 @@ class JumpChainForm(forms.Form):
             )
 
     def clean(self):
-        data = super().clean()
+        super().clean()
+        data = self.cleaned_data
         data["chain"] = [hop for n in range(1, self.HOPS + 1) if (hop := data.get(f"hop{n}"))]
         return data
 
@@ -176,7 +182,7 @@ class SweepForm(forms.Form):
     """Run a playbook across a customer's servers, or those with one role."""
 
     playbook = forms.ModelChoiceField(queryset=Playbook.objects.filter(enabled=True).order_by("name"))
-    role = forms.ModelChoiceField(
+    role: forms.ModelChoiceField[ServerRole] = forms.ModelChoiceField(
         queryset=None, required=False, empty_label="Every server", help_text="Only servers with this role."
     )
     open_tickets = forms.BooleanField(
@@ -189,7 +195,9 @@ class SweepForm(forms.Form):
         super().__init__(*args, **kwargs)
         from triage.models import ServerRole
 
-        self.fields["role"].queryset = ServerRole.objects.filter(servers__customer=customer).distinct().order_by("name")
+        cast(forms.ModelChoiceField, self.fields["role"]).queryset = (
+            ServerRole.objects.filter(servers__customer=customer).distinct().order_by("name")
+        )
 
 
 class SweepScheduleForm(SweepForm):

@@ -60,18 +60,18 @@ from dataclasses import dataclass
 # Only ``_parse_regex`` calls the parser; ``sre_c`` is read for opcode names. ``_check_parser_api``
 # runs at import and tests/test_scanning.py pins the tree shape, so a Python that changes either fails
 # loudly (at start-up and in CI) rather than translating patterns wrongly.
-from re import _constants as sre_c  # type: ignore[attr-defined]
-from re import _parser as _sre_parser  # type: ignore[attr-defined]
+from re import _constants as sre_c  # type: ignore[attr-defined]  # private: not in typeshed
+from re import _parser as _sre_parser  # type: ignore[attr-defined]  # private: not in typeshed
 
 logger = logging.getLogger(__name__)
 
 try:
     import hyperscan
 except ImportError as exc:  # pragma: no cover - depends on the machine
-    hyperscan = None
+    hyperscan = None  # type: ignore[assignment]  # the pure-Python re scanner stands in
     logger.warning("scanning: hyperscan is not importable (%s); using the slower pure-Python re scanner", exc)
 else:
-    logger.info("scanning: using hyperscan %s", hyperscan.__version__)
+    logger.info("scanning: using hyperscan %s", hyperscan.__version__)  # type: ignore[attr-defined]  # not in its stubs
 
 ENGINES = ("hyperscan", "re") if hyperscan is not None else ("re",)
 DEFAULT_ENGINE = ENGINES[0]
@@ -261,6 +261,7 @@ class _Translator:
         head = self.seq(init, flags)
         if head is None:
             return None
+        last: str | None
         if op is sre_c.AT and av in _END_ANCHORS and not self.loose:
             last = "$"
         elif op is sre_c.BRANCH:
@@ -402,6 +403,7 @@ def _translate(pattern: Pattern) -> _Translated:
         raise PatternError(pattern.id, "it can only match across a newline, and matching is per line")
     translator.embedded_end = False
     to_line_end = translator.seq_to_line_end(parsed, flags)
+    assert to_line_end is not None  # None exactly where seq() is None, node by node, and regex is not None
     if translator.embedded_end:
         raise PatternError(
             pattern.id, "$ (end of line) is only supported at the end of the pattern or its alternatives"
@@ -617,6 +619,7 @@ class LineRegex:
         data = text.encode("utf-8", "replace") or b"\n"
         if self._re is not None:
             return self._re.search(data) is not None
+        assert self._database is not None  # __init__ builds it whenever it leaves _re unset
         scratch = getattr(self._local, "scratch", None)
         if scratch is None:
             scratch = self._local.scratch = self._database.scratch.clone()

@@ -142,7 +142,8 @@ def run_poll(*, user, run_id: int, pending: set[int], shown: int) -> RunPoll:
     cited = cited_lines(run=run) if run.is_settled else {}
     wanted = {s.index for s in steps if s.index in pending or s.index >= shown or s.index in cited}
     full = {e.step: e for e in run.evidence.filter(step__in=wanted)} if wanted else {}
-    changed, new = [], []
+    changed: list[StepView] = []
+    new: list[StepView] = []
     for step in steps:
         if step.index not in wanted:
             continue
@@ -189,6 +190,7 @@ def cited_lines(*, run: CollectionRun) -> dict[int, dict[int, str]]:
 
 def _number_lines(step: StepView, cited: dict[int, str]) -> None:
     # Split on "\n" only, exactly as the matcher counts lines (not str.splitlines).
+    assert step.evidence is not None  # the caller numbers the lines of a step's stored text only
     text = step.evidence.preview
     raw = text.split("\n")
     if raw and raw[-1] == "":
@@ -318,7 +320,7 @@ def ticket_fixes_panel(*, ticket) -> dict:
                 c.before.run_id,
                 c.after.pk,
                 c.after.finished_at,
-                c.after.verifies_recipe.title if c.after.verifies_recipe_id else "",
+                c.after.verifies_recipe.title if c.after.verifies_recipe is not None else "",
             )
             for c in diagnosis.cleared
         ],

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import base64
 import contextlib
+import functools
 import hashlib
 import io
 import secrets
@@ -37,6 +38,8 @@ from dataclasses import dataclass, field
 import paramiko
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
+from cryptography.hazmat.primitives.asymmetric.types import PrivateKeyTypes
+from paramiko.pkey import UnknownKeyType  # paramiko re-exports it, but its stubs only declare it here
 
 from diagnostics import ssh_algorithms, ssh_certs, ssh_lanes
 
@@ -184,7 +187,7 @@ def parse_known_hosts(text: str) -> list[tuple[str, HostKey]]:
         hosts, key_type, key_b64 = parts[0], parts[1], parts[2]
         try:
             paramiko.PKey.from_type_string(key_type, base64.b64decode(key_b64, validate=True))
-        except (ValueError, paramiko.SSHException, paramiko.UnknownKeyType):  # unreadable line: skip it
+        except (ValueError, paramiko.SSHException, UnknownKeyType):  # unreadable line: skip it
             continue
         keys.append((hosts, HostKey(key_type, key_b64)))
     return keys
@@ -195,6 +198,8 @@ def load_private_key(text: str, passphrase: str | None = None) -> paramiko.PKey:
     data = text.encode()
     password = passphrase.encode() if passphrase else None
     openssh_format = b"BEGIN OPENSSH PRIVATE KEY" in data
+    loaded: PrivateKeyTypes
+    cls: type[paramiko.PKey]
     try:
         if openssh_format:
             loaded = serialization.load_ssh_private_key(data, password=password)
@@ -279,7 +284,7 @@ class AfterMarker:
     (a shell that is not sh-like), what was held back is passed on at `finish`: nothing is lost.
     """
 
-    def __init__(self, sink: HeadTail, marker: bytes, hold: int = 64 << 10):
+    def __init__(self, sink: ssh_lanes.Sink, marker: bytes, hold: int = 64 << 10):
         self.sink, self.marker, self.hold = sink, marker, hold
         self.found = False
         self.noise = 0  # bytes dropped in front of the marker
@@ -851,8 +856,8 @@ def connect(
                     certificates_first=False,
                     timings=Timings(),
                     started=time.monotonic(),
-                    check_key=lambda key, remote, hop=hop: _check_host_key(
-                        key, remote, pinned=list(hop.pinned), ca_keys=[], names=[], revoked=[]
+                    check_key=functools.partial(
+                        _check_host_key, pinned=list(hop.pinned), ca_keys=[], names=[], revoked=[]
                     ),
                 )
             hop_transports.append(transport)

@@ -45,7 +45,8 @@ class _KexGroup1SHA1(KexGroup14SHA256):
 class _LegacyRSAKey(paramiko.RSAKey):
     """An RSA host key that also verifies ssh-rsa (SHA-1) signatures; used only when allowed."""
 
-    HASHES = {**paramiko.RSAKey.HASHES, "ssh-rsa": hashes.SHA1, "ssh-rsa-cert-v01@openssh.com": hashes.SHA1}
+    # The stubs mark HASHES Final; extending it in this subclass is the point.
+    HASHES = {**paramiko.RSAKey.HASHES, "ssh-rsa": hashes.SHA1, "ssh-rsa-cert-v01@openssh.com": hashes.SHA1}  # type: ignore[misc]
 
 
 LEGACY_KEX = ("diffie-hellman-group14-sha1", "diffie-hellman-group1-sha1")
@@ -53,14 +54,16 @@ LEGACY_HOST_KEYS = ("ssh-rsa",)
 _CERT = "-cert-v01@openssh.com"
 
 
+# The _kex_info and _key_info tables and the two _parse/_filter methods are paramiko internals the stubs
+# leave out; the legacy-algorithm tests in tests/test_ssh_trust.py notice a paramiko that changes them.
 class Transport(paramiko.Transport):
     _kex_info = {
-        **paramiko.Transport._kex_info,
+        **paramiko.Transport._kex_info,  # type: ignore[attr-defined]  # internal, see above
         _KexGroup14SHA1.name: _KexGroup14SHA1,
         _KexGroup1SHA1.name: _KexGroup1SHA1,
     }
     # Only a negotiated ssh-rsa host key accepts SHA-1 signatures; rsa-sha2-* keep paramiko's class.
-    _key_info = {**paramiko.Transport._key_info, "ssh-rsa": _LegacyRSAKey}
+    _key_info = {**paramiko.Transport._key_info, "ssh-rsa": _LegacyRSAKey}  # type: ignore[attr-defined]  # internal
 
     def __init__(self, sock, *, allow_legacy: bool = False, certificates_first: bool = False):
         super().__init__(sock)
@@ -74,16 +77,17 @@ class Transport(paramiko.Transport):
     @property
     def preferred_kex(self):
         modern = super().preferred_kex
-        return modern + LEGACY_KEX if self.allow_legacy else modern
+        return tuple(modern) + LEGACY_KEX if self.allow_legacy else modern
 
     @property
     def preferred_keys(self):
-        plain = self._filter_algorithm("keys") + (LEGACY_HOST_KEYS if self.allow_legacy else ())
+        # _filter_algorithm: internal, see above
+        plain = self._filter_algorithm("keys") + (LEGACY_HOST_KEYS if self.allow_legacy else ())  # type: ignore[attr-defined]
         certs = tuple(name + _CERT for name in plain)
         return certs + plain if self.certificates_first else plain + certs
 
     def _really_parse_kex_init(self, m):
-        parsed = super()._really_parse_kex_init(m)
+        parsed = super()._really_parse_kex_init(m)  # type: ignore[misc]  # internal, see above
         self.server_offer = {"kex": list(parsed["kex_algo_list"]), "host_key": list(parsed["server_key_algo_list"])}
         return parsed
 
@@ -92,7 +96,7 @@ class Transport(paramiko.Transport):
         m.get_int()  # reason code (paramiko's exception keeps it)
         self.open_failure_text = m.get_text()[:200]
         m.rewind()
-        return super()._parse_channel_open_failure(m)
+        return super()._parse_channel_open_failure(m)  # type: ignore[misc]  # internal, see above
 
     def refusal(self) -> str | None:
         """Why negotiation failed, naming what the server offered, if its offer is known."""

@@ -20,6 +20,7 @@ from dataclasses import dataclass
 
 import paramiko
 from cryptography.exceptions import InvalidSignature
+from paramiko.pkey import UnknownKeyType
 
 HOST_CERT = 2  # SSH2_CERT_TYPE_HOST; 1 is a user certificate
 # The public-key fields between the nonce and the serial, per certificate type.
@@ -36,7 +37,7 @@ _KEY_FIELDS = {
 # fields as zeros, then fails somewhere further on).
 _UNREADABLE = (
     paramiko.SSHException,
-    paramiko.UnknownKeyType,
+    UnknownKeyType,
     ValueError,
     TypeError,
     IndexError,

@@ -9,7 +9,7 @@ saves nothing. ``static/js/playbook_steps.js`` does the same in place.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, cast
 
 from django import forms
 from django.core.exceptions import ValidationError
@@ -43,7 +43,7 @@ def param_field(param: Param) -> forms.Field:
     return forms.CharField(label=label, required=False, max_length=2000, help_text=param.help, widget=widget)
 
 
-def _typed(param: Param, text: str) -> Any:
+def _typed(param: Param, text: str | None) -> Any:
     """A posted value as the parameter takes it: blank is "the default"; an integer kind gets an int when the
     text is one (otherwise the text, which the parameter refuses in its own words)."""
     if text in (None, ""):
@@ -68,7 +68,10 @@ class StepForm(forms.Form):
         if name and self.chosen is None:
             # A step naming no probe we have (one since removed, or a tampered post) stays visible and selected,
             # so saving can neither drop it silently nor keep it (clean_probe refuses it).
-            self.fields["probe"].choices = [*_probe_choices(), (str(name), f"{name}: not a known probe")]
+            cast(forms.ChoiceField, self.fields["probe"]).choices = [
+                *_probe_choices(),
+                (str(name), f"{name}: not a known probe"),
+            ]
         for param in self.chosen.params if self.chosen else ():
             self.fields[PARAM + param.name] = param_field(param)
 
@@ -81,6 +84,7 @@ class StepForm(forms.Form):
     @property
     def index(self) -> str:
         """This row's place in the formset (``__prefix__`` in the empty row that scripts copy)."""
+        assert self.prefix is not None  # the formset gives every row one
         return self.prefix.rsplit("-", 1)[-1]
 
     @property
@@ -91,7 +95,8 @@ class StepForm(forms.Form):
         return [self[name] for name in self.fields if name.startswith(PARAM)]
 
     def clean(self):
-        data = super().clean()
+        super().clean()
+        data = self.cleaned_data
         if self.chosen is None:
             return data  # a blank row (left out of the playbook), or an unknown probe (its field says so)
         raw = {}
@@ -136,8 +141,10 @@ class BaseStepFormSet(forms.BaseFormSet):
         return [form.typed() for form in self.forms]
 
 
-StepFormSet = forms.formset_factory(
-    StepForm, formset=BaseStepFormSet, extra=0, max_num=MAX_STEPS, absolute_max=MAX_STEPS + 10
+# The stubs type the factory's class as the BaseFormSet it derives from; it is a BaseStepFormSet.
+StepFormSet = cast(
+    type[BaseStepFormSet],
+    forms.formset_factory(StepForm, formset=BaseStepFormSet, extra=0, max_num=MAX_STEPS, absolute_max=MAX_STEPS + 10),
 )
 
 

@@ -14,6 +14,7 @@ from diagnostics import forms, sweep_selectors
 from diagnostics.models import Sweep, SweepSchedule
 from diagnostics.services import sweeps
 from triage import access
+from triage.htmx import HtmxHttpRequest
 from triage.models import Customer
 
 
@@ -42,7 +43,7 @@ def sweep_start(request: HttpRequest, customer_id: int) -> HttpResponse:
 
 @login_required
 @require_GET
-def sweep_detail(request: HttpRequest, sweep_id: int) -> HttpResponse:
+def sweep_detail(request: HtmxHttpRequest, sweep_id: int) -> HttpResponse:
     try:
         sweep = sweep_selectors.sweep_detail(user=request.user, sweep_id=sweep_id)
     except Sweep.DoesNotExist:
@@ -87,7 +88,7 @@ def sweep_schedule_add(request: HttpRequest, customer_id: int) -> HttpResponse:
                 hour=data["hour"],
                 minute=data["minute"],
                 open_tickets=data["open_tickets"],
-                created_by=request.user,
+                created_by=request.user,  # type: ignore[misc]  # login_required: never anonymous
             )
         )
         messages.success(request, f"Scheduled: {schedule}.")

@@ -18,6 +18,7 @@ from diagnostics.models.jump import JUMP_BOUNDS
 from diagnostics.playbooks import MAX_STEPS
 from triage import access
 from triage import selectors as desk_selectors
+from triage.htmx import HtmxHttpRequest
 from triage.models import Server, Ticket
 
 
@@ -47,7 +48,7 @@ def collect(request: HttpRequest, ticket_id: int) -> HttpResponse:
 
 @login_required
 @require_GET
-def run_detail(request: HttpRequest, run_id: int) -> HttpResponse:
+def run_detail(request: HtmxHttpRequest, run_id: int) -> HttpResponse:
     """The run page; its htmx poll gets the run's state and only the steps that changed (``selectors.run_poll``)."""
     # A poll without its parameters comes from a page rendered before polls had them: it gets the whole section.
     if request.htmx and "shown" in request.GET:
@@ -339,6 +340,7 @@ def jump_host_edit(request: HttpRequest, jump_host_id: int) -> HttpResponse:
             messages.success(request, f"Trusted {len(keys)} host key(s).")
             return redirect("jump_host", jump_host_id=jump_host.pk)
     except ValidationError as exc:
+        assert action is not None  # only a named action reaches a service that refuses
         target = {"settings": form, "credential": secret_form, "known_hosts": known_hosts_form}[action]
         _form_errors(target, exc)
         jump_host.refresh_from_db()  # a failed full_clean left the edits on the instance
@@ -395,6 +397,7 @@ def playbook_edit(request: HttpRequest, playbook_id: int | None = None) -> HttpR
     if valid and form.stale():
         # Saved by someone else since this editor opened it: theirs beside yours, nothing saved; saving
         # again (the form now carries their save's time) puts yours over theirs, knowingly.
+        assert playbook is not None  # only an existing playbook can be stale
         conflict = {
             "by": playbook.updated_by,
             "at": playbook.updated_at,
@@ -403,7 +406,7 @@ def playbook_edit(request: HttpRequest, playbook_id: int | None = None) -> HttpR
             "steps": step_forms.described(playbook.steps),
         }
         form = forms.PlaybookForm(request.POST, instance=playbook)
-        form.data["seen_updated_at"] = playbook.updated_at.isoformat()
+        form.data["seen_updated_at"] = playbook.updated_at.isoformat()  # type: ignore[index]  # a mutable copy
         form.is_valid()
         return _playbook_page(request, playbook, form, rows, conflict=conflict, status=409)
     if valid:

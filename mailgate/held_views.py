@@ -51,7 +51,7 @@ def held_ticket(request: HttpRequest, message_id: int) -> HttpResponse:
     message = get_object_or_404(InboundMessage.objects.defer("raw"), pk=message_id)
     form = forms.HeldTicketForm(request.POST)
     if not form.is_valid():
-        errors = [e for field_errors in form.errors.values() for e in field_errors]
+        errors = [str(e) for field_errors in form.errors.values() for e in field_errors]  # an ErrorList yields str
         return _held_page(request, failed_id=message.pk, errors=errors, status=400)
     route = form.cleaned_data["route"]
     if route:

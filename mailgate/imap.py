@@ -60,8 +60,8 @@ def is_loopback(host: str) -> bool:
         return False
 
 
-def printable(text: bytes | str, limit: int = 300) -> str:
-    """Server words for a record: one printable line, cut short."""
+def printable(text: object, limit: int = 300) -> str:
+    """Server words for a record: one printable line, cut short (bytes decoded, anything else as str() shows it)."""
     if isinstance(text, bytes):
         text = text.decode("utf-8", errors="replace")
     return re.sub(r"[^\x20-\x7e\u00a0-\uffff]", "?", " ".join(str(text).split()))[:limit]
@@ -135,23 +135,28 @@ class Session:
     def _login(self) -> None:
         ep = self.endpoint
         try:
-            self._client.login(ep.username, ep.password)
+            self._connected.login(ep.username, ep.password)
         except imaplib.IMAP4.error as exc:
             raise ImapError("auth", f"{self._where} refused the login of {ep.username}: {_server_words(exc)}") from None
 
     def _select(self) -> None:
         folder = self.endpoint.folder
-        status, data = self._client.select(_quote(folder), readonly=True)  # EXAMINE: nothing can change
+        status, data = self._connected.select(_quote(folder), readonly=True)  # EXAMINE: nothing can change
         if status != "OK":
             raise ImapError(
                 "folder",
                 f"cannot open the folder {folder!r} on {self._where}: {printable(data[0] if data else status)}",
             )
         self.exists = int(data[-1]) if data and data[-1] and data[-1].isdigit() else 0
-        _code, validity = self._client.response("UIDVALIDITY")
+        _code, validity = self._connected.response("UIDVALIDITY")
         # RFC 3501 requires UIDVALIDITY in the answer to SELECT/EXAMINE; a server without it gets
         # the bounded re-read of the newest messages on every poll (see mailbox_services).
         self.uid_validity = int(validity[-1]) if validity and validity[-1] and validity[-1].isdigit() else None
+
+    @property
+    def _connected(self) -> imaplib.IMAP4:
+        assert self._client is not None  # _connect, the first step, set it
+        return self._client
 
     def close(self) -> None:
         client, self._client = self._client, None
@@ -203,7 +208,7 @@ class Session:
     # --- reading ----------------------------------------------------------------
 
     def _uid(self, doing: str, command: str, *args) -> list:
-        status, data = self._step(doing, self._client.uid, command, *args)
+        status, data = self._step(doing, self._connected.uid, command, *args)
         if status != "OK":
             raise ImapError(
                 "protocol",
@@ -233,7 +238,7 @@ class Session:
             return []
         first = max(1, self.exists - count + 1)
         doing = "listing the newest messages"
-        status, data = self._step(doing, self._client.fetch, f"{first}:*", "(UID)")
+        status, data = self._step(doing, self._connected.fetch, f"{first}:*", "(UID)")
         if status != "OK":
             raise ImapError(
                 "protocol",

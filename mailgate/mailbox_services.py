@@ -53,7 +53,7 @@ from triage import crypto
 
 log = logging.getLogger(__name__)
 
-DEFAULT_PORTS = {Security.IMAPS: 993, Security.STARTTLS: 143, Security.PLAIN: 143}
+DEFAULT_PORTS: dict[str, int] = {Security.IMAPS: 993, Security.STARTTLS: 143, Security.PLAIN: 143}
 # Messages taken from one mailbox per poll: a backlog is worked off over several polls,
 # each short enough for its claim (and the task's time limit).
 MAX_PER_POLL = 100

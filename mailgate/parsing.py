@@ -11,7 +11,7 @@ import re
 from dataclasses import dataclass, field
 from email import policy
 from email.headerregistry import Address
-from email.message import EmailMessage
+from email.message import EmailMessage, MIMEPart
 from email.parser import BytesParser
 from email.utils import getaddresses, parseaddr
 
@@ -144,12 +144,12 @@ def _copied(msg: EmailMessage) -> list[tuple[str, str]]:
     return [(display, address) for address, display in found.items()]
 
 
-def _text_of(part: EmailMessage) -> str:
+def _text_of(part: MIMEPart) -> str:
     try:
         content = part.get_content()
     except (LookupError, UnicodeError, AssertionError):
-        payload = part.get_payload(decode=True) or b""
-        content = payload.decode("utf-8", errors="replace")
+        payload = part.get_payload(decode=True)  # bytes for a leaf part (None for a multipart one)
+        content = (payload if isinstance(payload, bytes) else b"").decode("utf-8", errors="replace")
     if isinstance(content, bytes):
         content = content.decode("utf-8", errors="replace")
     if part.get_content_subtype() == "html":
@@ -171,7 +171,8 @@ def _attachments(msg: EmailMessage, body_part) -> tuple[list[ParsedAttachment], 
         if len(found) >= MAX_ATTACHMENTS:
             dropped += 1
             continue
-        content = part.get_payload(decode=True) or b""
+        payload = part.get_payload(decode=True)  # bytes for a leaf part (None for a multipart one)
+        content = payload if isinstance(payload, bytes) else b""
         found.append(
             ParsedAttachment(
                 filename=safe_filename(filename or f"part-{len(found) + 1}"),

@@ -142,7 +142,7 @@ def stranger_requester(*, ticket: Ticket) -> str | None:
 def ticket_requester(*, ticket: Ticket) -> str | None:
     """Who the ticket is for, by name (else address): its requester contact; for a ticket without one,
     who opened it by mail; None for a ticket filed on the desk for nobody in particular."""
-    if ticket.requester_id is not None:
+    if ticket.requester is not None:
         return ticket.requester.display_name
     first = (
         InboundMessage.objects.filter(ticket=ticket, outcome=Outcome.CREATED)
@@ -171,7 +171,7 @@ def ticket_correspondents(*, ticket: Ticket) -> list[str]:
     wrote last; at most MAX_RECIPIENTS addresses.
     """
     found: list[str] = []
-    if ticket.requester_id is not None:
+    if ticket.requester is not None:
         found.append(ticket.requester.email)
     writers = (
         InboundMessage.objects.filter(ticket=ticket, outcome__in=(Outcome.CREATED, Outcome.THREADED))

@@ -268,7 +268,7 @@ def inbound_open_ticket(
     Held mail page (mailgate.held_services) both end here, so both tickets look the same."""
     requester = _contact_for(customer=customer, address=parsed.from_address, name=parsed.from_name)
     own = {a.lower() for a in settings.TRIAGE_MAIL_ADDRESSES} | {parsed.from_address}
-    ccs = []
+    ccs: list[Contact] = []
     # Only the customer's own people choose who is copied: a stranger's mail filed here copies nobody.
     for name, address in parsed.copied if requester is not None else ():
         if address not in own and len(ccs) < desk.MAX_CCS:
@@ -463,7 +463,7 @@ def _plan(event: TicketEvent) -> list[Planned]:
     ticket = event.ticket
     subject = _one_line(f"[#{ticket.pk}] {ticket.subject}")
     plans = []
-    if event.kind == EventKind.REPLY and event.actor_id is not None:
+    if event.kind == EventKind.REPLY and event.actor is not None:
         correspondents = selectors.ticket_correspondents(ticket=ticket)
         if correspondents:
             body = (

@@ -62,7 +62,7 @@ class DeskHandler:
         try:
             record = await self._run(
                 services.inbound_receive,
-                raw=bytes(envelope.original_content),
+                raw=bytes(envelope.original_content or b""),  # set by the time DATA is handled
                 envelope_from=envelope.mail_from,
                 envelope_to=list(envelope.rcpt_tos),
                 peer=_peer(session),

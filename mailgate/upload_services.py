@@ -35,13 +35,14 @@ def uploads_check(*, files: Sequence[UploadedFile]) -> None:
     if len(files) > parsing.MAX_ATTACHMENTS:
         errors.append(f"At most {parsing.MAX_ATTACHMENTS} files in one message; you chose {len(files)}.")
     per_file = settings.TRIAGE_UPLOAD_MAX_FILE_BYTES
+    # An uploaded file always has its size and name (the stubs allow None for files built by hand).
     for f in files:
-        if f.size > per_file:
+        if (f.size or 0) > per_file:
             errors.append(
-                f"{parsing.safe_filename(f.name)} is {filesizeformat(f.size)}; "
+                f"{parsing.safe_filename(f.name or '')} is {filesizeformat(f.size or 0)}; "
                 f"each file may be at most {filesizeformat(per_file)}."
             )
-    total = sum(f.size for f in files)
+    total = sum(f.size or 0 for f in files)
     if total > settings.TRIAGE_MAIL_MAX_BYTES:
         errors.append(
             f"The files come to {filesizeformat(total)}; one message's files may be at most "
@@ -71,7 +72,7 @@ def attachments_store(*, event: TicketEvent, files: Sequence[UploadedFile], by) 
                 ticket_id=event.ticket_id,
                 event=event,
                 uploaded_by=by,
-                filename=parsing.safe_filename(f.name),
+                filename=parsing.safe_filename(f.name or ""),
                 content_type=_content_type(f.content_type),
                 size=len(content),
                 content=content,

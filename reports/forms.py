@@ -24,7 +24,8 @@ class DashboardFilterForm(forms.Form):
     customer = forms.IntegerField(required=False, min_value=1)
 
     def clean(self):
-        data = super().clean()
+        super().clean()
+        data = self.cleaned_data
         default = default_filters()
         end = data.get("end") or default.end
         start = data.get("start") or end - (default.end - default.start)

@@ -42,7 +42,7 @@ class TicketFact(models.Model):
         return {d for d in (self.created_day, self.first_response_day, self.resolved_day) if d is not None}
 
 
-def _per_day_constraints(prefix: str, fields: list[str]) -> list[models.UniqueConstraint]:
+def _per_day_constraints(prefix: str, fields: list[str]) -> list[models.BaseConstraint]:
     """One row per key and day for each customer, and one total row (customer NULL)."""
     return [
         models.UniqueConstraint(

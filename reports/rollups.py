@@ -204,7 +204,7 @@ def run_days_recompute(days: Iterable[date]) -> None:
                 runs[(r["day"], r["owner"], r["state"], r["failure_kind"])] = {"runs": r["n"]}
         _replace(DailyRunStats, chunk, runs, ("state", "failure_kind"))
         symptoms: dict[tuple, dict] = {}
-        for r in (
+        for m in (
             Match.objects.order_by()
             .filter(matched=True, run__created_at__gte=lo, run__created_at__lt=hi)
             .annotate(
@@ -214,8 +214,8 @@ def run_days_recompute(days: Iterable[date]) -> None:
             .values("day", "owner", "symptom_id")
             .annotate(n=Count("run", distinct=True))
         ):
-            if r["day"] in wanted:
-                symptoms[(r["day"], r["owner"], r["symptom_id"])] = {"runs": r["n"]}
+            if m["day"] in wanted:
+                symptoms[(m["day"], m["owner"], m["symptom_id"])] = {"runs": m["n"]}
         _replace(DailySymptomStats, chunk, symptoms, ("symptom_id",))
 
 

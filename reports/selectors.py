@@ -9,11 +9,13 @@ workload per tech are live counts of open tickets.
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import date, timedelta
+from typing import Any
 
 from django.contrib.auth import get_user_model
-from django.db.models import Count, Q, QuerySet, Sum
+from django.db.models import Count, Manager, Q, QuerySet, Sum
 
 from diagnostics.models import FixRecipe, RecipeOutcome, RunState, Symptom
 from reports import histograms
@@ -45,7 +47,7 @@ class Table:
     rows: list[tuple] = field(default_factory=list)
 
 
-def _in_range(qs: QuerySet, filters: Filters) -> QuerySet:
+def _in_range(qs: QuerySet | Manager, filters: Filters) -> QuerySet:
     """A rollup's rows in the date range: one customer's, or the all-customer totals."""
     qs = qs.filter(day__gte=filters.start, day__lte=filters.end).order_by()
     if filters.customer_id:
@@ -159,7 +161,7 @@ def response_customers(filters: Filters) -> Table:
     qs = DailyTicketStats.objects.filter(day__gte=filters.start, day__lte=filters.end, customer__isnull=False)
     if filters.customer_id:
         qs = qs.filter(customer_id=filters.customer_id)
-    rows = list(
+    rows: list[Mapping[str, Any]] = list(
         qs.order_by()
         .values("customer_id")
         .annotate(
@@ -249,7 +251,9 @@ def workload(filters: Filters) -> Table:
     counts: dict[int | None, dict[int, int]] = defaultdict(dict)
     for assignee, priority, n in _open_tickets(filters).values_list("assignee_id", "priority").annotate(n=Count("pk")):
         counts[assignee][priority] = n
-    names = dict(get_user_model().objects.filter(pk__in=[pk for pk in counts if pk]).values_list("pk", "username"))
+    names: dict[int | None, str] = dict(
+        get_user_model().objects.filter(pk__in=[pk for pk in counts if pk]).values_list("pk", "username")
+    )
     order = sorted(counts, key=lambda pk: (pk is None, -sum(counts[pk].values()), names.get(pk, "")))
     return Table(
         ("tech", *(f"P{p}" for p in Priority.values), "total"),

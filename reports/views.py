@@ -56,7 +56,9 @@ def _rollup_chart(*, user, name: str, filters, query: str, refreshed_at) -> dict
     if refreshed_at is None:
         return build()
     key = f"dashboard:{name}:{filters.start}:{filters.end}:{filters.customer_id}:{refreshed_at.isoformat()}"
-    return cache.get_or_set(key, build, FIGURE_CACHE_SECONDS)
+    chart = cache.get_or_set(key, build, FIGURE_CACHE_SECONDS)
+    assert chart is not None  # get_or_set returns None only when the default is None
+    return chart
 
 
 @login_required

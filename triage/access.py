@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
+from django.contrib.auth.models import AbstractUser, AnonymousUser
 from django.core.exceptions import PermissionDenied
 
 TECH = "tech"
@@ -18,7 +18,7 @@ ADMIN = "admin"
 MANAGER = "manager"
 ROLES = (TECH, ADMIN, MANAGER)
 
-User = AbstractBaseUser | AnonymousUser
+User = AbstractUser | AnonymousUser
 
 
 def roles_of(user: User) -> frozenset[str]:
@@ -31,7 +31,7 @@ def roles_of(user: User) -> frozenset[str]:
         if user.is_superuser:
             names.add(ADMIN)
         cached = frozenset(names)
-        user._triage_roles = cached
+        user._triage_roles = cached  # type: ignore[attr-defined]  # a per-request cache on the user object
     return cached
 
 

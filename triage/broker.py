@@ -51,7 +51,7 @@ def transport_options(folder: Path, *, polling_interval: float) -> dict:
         "polling_interval": polling_interval,
     }
     for key in ("data_folder_in", "control_folder", "processed_folder", "broken_folder"):
-        Path(options[key]).mkdir(parents=True, exist_ok=True)
+        Path(str(options[key])).mkdir(parents=True, exist_ok=True)
     return options
 
 
@@ -70,7 +70,8 @@ def _write_atomically(path: Path, data: bytes) -> None:
 class Channel(filesystem.Channel):
     """Filesystem channel whose messages are published and claimed atomically."""
 
-    def _put(self, queue, payload, **kwargs):
+    # kombu's filesystem Channel renames the base's `message` argument; ours keeps that name (passed by position).
+    def _put(self, queue, payload, **kwargs):  # type: ignore[override]
         # Same name scheme as kombu's (ordered by a monotonic millisecond stamp), so a
         # broker folder written by kombu's own transport is still read.
         name = f"{round(monotonic() * 1000)}_{uuid.uuid4()}.{queue}.msg"
@@ -80,7 +81,8 @@ class Channel(filesystem.Channel):
         except OSError as exc:
             raise ChannelError(f"Cannot add file {str(path)!r} to directory") from exc
 
-    def _get(self, queue):
+    def _get(self, queue, timeout=None):
+        # `timeout`: kombu's base signature; a folder is polled, never waited on (kombu passes none).
         wanted = f"{queue}.msg"
         for name in sorted(os.listdir(self.data_folder_in)):
             if name.startswith(_TEMP_PREFIX) or name.partition(".")[2] != wanted:

@@ -8,6 +8,7 @@ message instead of surfacing later as a confusing type error.
 from __future__ import annotations
 
 import os
+from typing import overload
 
 _TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"0", "false", "no", "off", ""}
@@ -17,6 +18,10 @@ class ConfigError(Exception):
     """A configuration value is missing or malformed; the message names it."""
 
 
+@overload
+def env_str(name: str, default: str) -> str: ...
+@overload
+def env_str(name: str, default: None = None) -> str | None: ...
 def env_str(name: str, default: str | None = None) -> str | None:
     value = os.environ.get(name)
     return default if value is None or value == "" else value

@@ -132,6 +132,7 @@ def uploads_check(*, files: Sequence[UploadedFile]) -> None:
     keeper = _upload_keeper()
     if keeper is None:
         raise ValidationError(NO_UPLOADS, code="no_uploads")
+    assert keeper.uploads_check is not None  # the app that keeps uploads sets both (DeskExtension)
     keeper.uploads_check(files=files)
 
 
@@ -143,4 +144,5 @@ def attachments_store(*, event: TicketEvent, files: Sequence[UploadedFile], by) 
     keeper = _upload_keeper()
     if keeper is None:
         raise ValidationError(NO_UPLOADS, code="no_uploads")
+    assert keeper.attachments_store is not None  # how _upload_keeper chose it
     return keeper.attachments_store(event=event, files=files, by=by)

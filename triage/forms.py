@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from typing import cast
 
 from django import forms
 from django.core.exceptions import ValidationError
@@ -104,7 +105,8 @@ class TicketCreateForm(forms.Form):
     attachments = AttachmentsField()
 
     def clean(self):
-        data = super().clean()
+        super().clean()
+        data = self.cleaned_data
         customer = data.get("customer")
         servers = data.get("servers") or []
         if customer is not None:
@@ -188,12 +190,13 @@ class StatusForm(forms.Form):
         self.fields["status"].initial = ticket.status
         recipes = list(recipes)
         if recipes and Status.RESOLVED in allowed:
-            self.fields["fixed_by"].choices = [("", "None of these"), *recipes]
+            cast(forms.ChoiceField, self.fields["fixed_by"]).choices = [("", "None of these"), *recipes]
         else:
             del self.fields["fixed_by"]
 
     def clean(self):
-        data = super().clean()
+        super().clean()
+        data = self.cleaned_data
         if data.get("fixed_by") is not None and data.get("status") != Status.RESOLVED:
             self.add_error("fixed_by", "Record the fix that solved it when resolving the ticket.")
         if data.get("status") == self.ticket.status and not data.get("note", "").strip():
@@ -230,11 +233,13 @@ class ServersForm(forms.Form):
 
     def __init__(self, *args, ticket, **kwargs):
         super().__init__(*args, **kwargs)
-        self.fields["servers"].queryset = ticket.customer.servers.order_by("name")
+        cast(forms.ModelChoiceField, self.fields["servers"]).queryset = ticket.customer.servers.order_by("name")
 
 
 class TicketNumberField(forms.CharField):
     """A ticket by its number ("#123" or "123"), one the user may read; cleaned to the Ticket."""
+
+    user: access.User  # set by the form that holds the field (_UserForm, the queue's bulk form)
 
     def __init__(self, **kwargs):
         kwargs.setdefault("max_length", 14)
@@ -496,7 +501,8 @@ class BusinessCalendarForm(forms.Form):
             raise ValidationError(str(exc)) from None
 
     def clean(self):
-        cleaned = super().clean()
+        super().clean()
+        cleaned = self.cleaned_data
         weekly = []
         for key in business_hours.WEEKDAYS:
             try:

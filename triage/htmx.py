@@ -31,6 +31,12 @@ class FragmentDetails(HtmxDetails):
         return super().__bool__() and not self.history_restore_request
 
 
+class HtmxHttpRequest(HttpRequest):
+    """A request as views see it behind HtmxMiddleware, for type checking (django-htmx's recommended pattern)."""
+
+    htmx: FragmentDetails
+
+
 class HtmxMiddleware:
     """Replaces django-htmx's middleware (same ``request.htmx``, see the module docstring)."""
 
@@ -38,7 +44,7 @@ class HtmxMiddleware:
         self.get_response = get_response
 
     def __call__(self, request: HttpRequest) -> HttpResponseBase:
-        request.htmx = details = FragmentDetails(request)  # type: ignore[attr-defined]
+        request.htmx = details = FragmentDetails(request)  # type: ignore[attr-defined]  # what HtmxHttpRequest declares
         response = self.get_response(request)
         if details.consulted:
             patch_vary_headers(response, VARY)

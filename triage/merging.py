@@ -175,12 +175,12 @@ def _union_people(*, survivor: Ticket, sources: list[Ticket], by, now: datetime)
     requester = survivor.requester or next((s.requester for s in sources if s.requester_id), None)
     wanted = [*survivor.ccs.all()]
     for source in sources:
-        wanted += [source.requester] if source.requester_id else []
+        wanted += [source.requester] if source.requester is not None else []
         wanted += list(source.ccs.order_by("email"))
     ccs = list({c.pk: c for c in wanted if requester is None or c.pk != requester.pk}.values())
     kept, left_out = ccs[: services.MAX_CCS], ccs[services.MAX_CCS :]
     before = (
-        survivor.requester.email if survivor.requester_id else None,
+        survivor.requester.email if survivor.requester is not None else None,
         sorted(survivor.ccs.values_list("email", flat=True)),
     )
     after = (requester.email if requester else None, sorted(c.email for c in kept))

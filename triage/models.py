@@ -101,7 +101,7 @@ class SlaTier(models.Model):
         return self.name
 
     def schedule(self) -> business_hours.Schedule | None:
-        return self.calendar.schedule() if self.calendar_id else None
+        return self.calendar.schedule() if self.calendar is not None else None
 
     def target_for(self, priority: int) -> SlaTarget:
         return self.targets.get(priority=priority)
@@ -467,7 +467,7 @@ class Macro(models.Model):
             actions.append(f"sets status {self.get_set_status_display()}")
         if self.assign_to_me:
             actions.append("assigns to the tech applying it")
-        elif self.assign_to_id is not None:
+        elif self.assign_to is not None:
             actions.append(f"assigns to {self.assign_to.get_username()}")
         if self.add_tags:
             actions.append(f"adds tags {', '.join(self.add_tags)}")

@@ -121,7 +121,7 @@ def _attach_tags(tickets: list[Ticket]) -> None:
     for ticket_id, name in through.objects.filter(ticket_id__in=names).values_list("ticket_id", "tag__name"):
         names[ticket_id].append(name)
     for ticket in tickets:
-        ticket.tag_names = sorted(names[ticket.pk])
+        ticket.tag_names = sorted(names[ticket.pk])  # type: ignore[attr-defined]  # for the page, not a field
 
 
 def ticket_detail(*, user, ticket_id: int) -> Ticket:
@@ -139,7 +139,7 @@ def ticket_timeline(*, ticket: Ticket) -> list[TicketEvent]:
     # The files are mailgate's Attachment rows; the reverse relation names their model without the
     # desk importing the mail app (tests/test_import_graph.py).
     attachment = TicketEvent._meta.get_field("attachments").related_model
-    files = Prefetch("attachments", queryset=attachment.objects.defer("content").order_by("id"))
+    files = Prefetch("attachments", queryset=attachment._default_manager.defer("content").order_by("id"))
     ids = [ticket.pk, *Ticket.objects.filter(merged_into=ticket).values_list("pk", flat=True)]
     events = list(
         TicketEvent.objects.filter(ticket_id__in=ids)
@@ -148,7 +148,7 @@ def ticket_timeline(*, ticket: Ticket) -> list[TicketEvent]:
         .order_by("created_at", "id")
     )
     for event in events:
-        event.merged_from = event.ticket_id if event.ticket_id != ticket.pk else None
+        event.merged_from = event.ticket_id if event.ticket_id != ticket.pk else None  # type: ignore[attr-defined]  # for the page
     return events
 
 
@@ -230,7 +230,7 @@ def customer_list(*, user) -> QuerySet:
     access.customer_access(user=user, action="view")
     # The first contact's address, as Customer.first_contact picks it (Contact's ordering).
     first_contact = (
-        Contact.objects.filter(customer=OuterRef("pk")).order_by(*Contact._meta.ordering).values("email")[:1]
+        Contact.objects.filter(customer=OuterRef("pk")).order_by(*(Contact._meta.ordering or ())).values("email")[:1]
     )
     return (
         Customer.objects.select_related("sla_tier")

@@ -431,7 +431,7 @@ def ticket_set_people(
     now = now or timezone.now()
     ticket = _locked(ticket, expected_version=expected_version)
     ccs = _check_people(customer=ticket.customer, requester=requester, ccs=ccs)
-    before_requester = ticket.requester.email if ticket.requester_id else None
+    before_requester = ticket.requester.email if ticket.requester is not None else None
     before_ccs = sorted(ticket.ccs.values_list("email", flat=True))
     after_requester = requester.email if requester else None
     after_ccs = [c.email for c in ccs]

@@ -52,7 +52,7 @@ class RestartPolicy:
 @dataclass
 class _Child:
     spec: ChildSpec
-    process: subprocess.Popen | None = None
+    process: subprocess.Popen | _NeverStarted | None = None
     restarts: deque[float] = field(default_factory=deque)  # monotonic times of recent restarts
     restart_at: float | None = None  # when a dead child is due to be started again
 
@@ -113,6 +113,7 @@ class Supervisor:
     def _child_died(self, child: _Child, now: float) -> bool:
         """Log the death and schedule a restart; False when the restart budget is spent."""
         process = child.process
+        assert process is not None  # _watch saw it exit
         child.process = None
         self._reap_group(process)
         logger.error("rundesk: %s (pid %d) %s", child.spec.name, process.pid, describe_exit(process.returncode))
@@ -158,7 +159,10 @@ class Supervisor:
         The leader alone gets SIGTERM: a Celery worker then stops its own pool (warm shutdown) instead
         of finding its pool processes killed under it; whatever a leader leaves in its group is
         SIGKILLed once it has gone (``_reap_group``)."""
-        live = [c.process for c in self.children if c.process is not None and c.process.poll() is None]
+        # A _NeverStarted stand-in has always exited (its poll() is its exit status).
+        live = [
+            c.process for c in self.children if isinstance(c.process, subprocess.Popen) and c.process.poll() is None
+        ]
         for process in live:
             with contextlib.suppress(ProcessLookupError):
                 process.send_signal(signal.SIGTERM)
@@ -178,7 +182,7 @@ class Supervisor:
                 child.process = None
 
     @staticmethod
-    def _reap_group(process: subprocess.Popen) -> None:
+    def _reap_group(process: subprocess.Popen | _NeverStarted) -> None:
         # The leader is gone; anything it left in its group (pool processes) goes with it.
         _signal_group(process, signal.SIGKILL)
 

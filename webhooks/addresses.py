@@ -53,7 +53,8 @@ def resolve(host: str, port: int) -> list[str]:
     """Every address `host` has (a literal address is itself); socket.gaierror when it has none.
     The lookup is bounded by the resolver's own timeout and attempts (resolv.conf)."""
     infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
-    return list(dict.fromkeys(info[4][0] for info in infos))
+    # For the stream sockets of IP families asked for here the address is always a string (typeshed allows an int).
+    return list(dict.fromkeys(str(info[4][0]) for info in infos))
 
 
 def checked_addresses(host: str, port: int, *, allow_private: bool) -> list[str]:

@@ -76,6 +76,7 @@ def collection_payload(event: TicketEvent) -> dict:
     run = CollectionRun.objects.select_related("server", "ticket__customer", "ticket__assignee").get(
         pk=event.data["run"]
     )
+    assert run.ticket is not None  # the run was named by an entry on its ticket's timeline
     counts = run.evidence.aggregate(
         stored=Count("pk"),
         succeeded=Count("pk", filter=Q(exit_status=0)),

@@ -341,7 +341,7 @@ def _record(
     retry_at: datetime | None = None,
     retry_in: float | None = None,
 ) -> Attempt:
-    fields = {
+    fields: dict[str, object] = {
         "state": state,
         "locked_until": None,
         "last_error": error[:ERROR_CHARS],

@@ -46,21 +46,21 @@ class TokenList(APIView):
 
     @extend_schema(summary="Your tokens (keys are never shown again)", responses={200: s.TokenSerializer(many=True)})
     def get(self, request: Request) -> Response:
-        token_access(user=request.user)
-        return Response(s.TokenSerializer(ApiToken.objects.filter(user=request.user), many=True).data)
+        user = token_access(user=request.user)
+        return Response(s.TokenSerializer(ApiToken.objects.filter(user=user), many=True).data)
 
     @extend_schema(summary="Create a token", request=s.TokenCreateSerializer, responses={201: s.NewTokenSerializer})
     def post(self, request: Request) -> Response:
-        token_access(user=request.user)
+        user = token_access(user=request.user)
         data = validated(s.TokenCreateSerializer, request.data)
-        token, key = token_create(user=request.user, name=data["name"])
+        token, key = token_create(user=user, name=data["name"])
         return Response({**s.TokenSerializer(token).data, "key": key}, status=status.HTTP_201_CREATED)
 
 
 class TokenDetail(APIView):
     @extend_schema(summary="Revoke one of your tokens", request=None, responses={204: None})
     def delete(self, request: Request, token_id: int) -> Response:
-        token_access(user=request.user)
-        token = ApiToken.objects.get(pk=token_id, user=request.user)  # someone else's token: 404
+        user = token_access(user=request.user)
+        token = ApiToken.objects.get(pk=token_id, user=user)  # someone else's token: 404
         token_revoke(token=token)
         return Response(status=status.HTTP_204_NO_CONTENT)

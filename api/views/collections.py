@@ -66,8 +66,9 @@ class RunDetail(APIView):
     @extend_schema(summary="A run with each step's state and evidence", responses={200: s.RunDetailSerializer})
     def get(self, request: Request, run_id: int) -> Response:
         run, steps = runs.run_detail(user=request.user, run_id=run_id)
-        run.progress = runs.run_progress(steps)
-        run.step_views = steps
+        # Read by RunDetailOut (progress, steps); per-response attributes, not model fields.
+        run.progress = runs.run_progress(steps)  # type: ignore[attr-defined]
+        run.step_views = steps  # type: ignore[attr-defined]
         return Response(RunDetailOut(run, context={"request": request}).data)
 
 

@@ -19,7 +19,7 @@ def _save(request: Request, data: dict, instance: Server | None) -> Server:
     """Through the browser's ServerForm, so the API accepts exactly what the server page accepts."""
     form = forms.ServerForm(data={**data, "roles": ", ".join(data.get("roles", []))}, instance=instance)
     if not form.is_valid():
-        raise serializers.ValidationError({field: list(errors) for field, errors in form.errors.items()})
+        raise serializers.ValidationError({field: [str(e) for e in errors] for field, errors in form.errors.items()})
     return form.save()
 
 

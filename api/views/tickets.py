@@ -17,7 +17,8 @@ from triage import access, merging, selectors, services
 def _detail(request: Request, ticket_id: int, *, status_code: int = status.HTTP_200_OK) -> Response:
     """The ticket with its timeline, and its version as the ETag to send back with a change."""
     ticket = selectors.ticket_detail(user=request.user, ticket_id=ticket_id)
-    ticket.timeline = selectors.ticket_timeline(ticket=ticket)
+    # Read by TicketDetailSerializer's timeline field; a per-response attribute, not a model field.
+    ticket.timeline = selectors.ticket_timeline(ticket=ticket)  # type: ignore[attr-defined]
     body = s.TicketDetailSerializer(ticket, context={"request": request}).data
     return Response(body, status=status_code, headers={"ETag": preconditions.etag(ticket)})
 

@@ -64,7 +64,8 @@ def kb_catalogue() -> dict:
     )
     skipped = skipped_symptoms()
     for symptom in symptoms:
-        symptom.not_evaluated = skipped.get(symptom.pk, [])
+        # For the catalogue's template; a per-page attribute, not a model field.
+        symptom.not_evaluated = skipped.get(symptom.pk, [])  # type: ignore[attr-defined]
     recipes = list(FixRecipe.objects.select_related("updated_by").prefetch_related("symptoms").order_by("key"))
     counts = recipe_outcome_counts(FixRecipe.objects.filter(pk__in=[r.pk for r in recipes]))
     none = {"suggested": 0, "accepted": 0, "fixed": 0, "rejected": 0}
@@ -156,7 +157,7 @@ def signature_preview(
     by_id = {run.pk: run for run in recent}
     preview = Preview(runs_wanted=len(recent))
     evidence = Evidence.objects.filter(run__in=recent).order_by("run_id", "step")
-    examined = set()
+    examined: set[int] = set()
     for run_id, rows in groupby(evidence.iterator(chunk_size=200), key=lambda ev: ev.run_id):
         try:
             result = signature.evaluate(documents_for(list(rows), plan=plan, budget=budget))

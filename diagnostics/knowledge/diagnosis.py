@@ -66,21 +66,19 @@ def run_diagnose(*, run_id: int) -> CollectionRun | None:
         CollectionRun.objects.filter(pk=run.pk).update(diagnosed_at=timezone.now(), diagnosis_note=note[:300])
     run.refresh_from_db()
     if run.sweep_id is not None:
-        _settle_sweep(run)
+        _settle_sweep(run, run.sweep_id)
     return run
 
 
-def _settle_sweep(run: CollectionRun) -> None:
+def _settle_sweep(run: CollectionRun, sweep_id: int) -> None:
     """The run's sweep may have just finished (and file its tickets): after the run's diagnosis is
     committed, and never a reason for the run's own diagnosis to fail."""
     from diagnostics.services.sweeps import sweep_settle
 
     try:
-        sweep_settle(sweep_id=run.sweep_id)
+        sweep_settle(sweep_id=sweep_id)
     except Exception:
-        log.exception(
-            "settling sweep %s after run %s failed; the next run or a refiling settles it", run.sweep_id, run.pk
-        )
+        log.exception("settling sweep %s after run %s failed; the next run or a refiling settles it", sweep_id, run.pk)
 
 
 def runs_undiagnosed(*, older_than: datetime) -> list[int]:

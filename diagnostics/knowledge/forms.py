@@ -6,7 +6,7 @@ the knowledge services decide what is valid and say where (``signature.any[1].re
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, cast
 
 import yaml
 from django import forms
@@ -48,7 +48,7 @@ class _KnowledgeForm(forms.Form):
     placing the knowledge services' errors beside the field they are about."""
 
     kind = ""
-    model: type = Symptom
+    model: type[Symptom] | type[FixRecipe] = Symptom
 
     key = forms.SlugField(max_length=80, help_text="Lower-case letters, digits and dashes; fixed once created.")
     note = forms.CharField(max_length=300, required=False, label="Change note", help_text="Why this change.")
@@ -108,7 +108,9 @@ class SymptomForm(_KnowledgeForm):
             kwargs["initial"] = {**data, "signature": yaml_text(data["signature"])}
         super().__init__(*args, entry=entry, **kwargs)
         others = Symptom.objects.order_by("title")
-        self.fields["caused_by"].queryset = others.exclude(pk=entry.pk) if entry is not None else others
+        cast(forms.ModelChoiceField, self.fields["caused_by"]).queryset = (
+            others.exclude(pk=entry.pk) if entry is not None else others
+        )
 
     def knowledge_data(self) -> dict:
         data = self.cleaned_data
@@ -173,7 +175,7 @@ class RecipeForm(_KnowledgeForm):
                 "references": "\n".join(data["references"]),
             }
         super().__init__(*args, entry=entry, **kwargs)
-        self.fields["fixes"].queryset = Symptom.objects.order_by("title")
+        cast(forms.ModelChoiceField, self.fields["fixes"]).queryset = Symptom.objects.order_by("title")
 
     def clean_steps(self):
         text = self.cleaned_data["steps"]
@@ -213,7 +215,7 @@ class AcceptFixForm(forms.Form):
 
     def __init__(self, *args, recipes, **kwargs):
         super().__init__(*args, **kwargs)
-        self.fields["recipe"].queryset = recipes
+        cast(forms.ModelChoiceField, self.fields["recipe"]).queryset = recipes
 
 
 class RejectFixForm(forms.Form):
@@ -224,7 +226,7 @@ class RejectFixForm(forms.Form):
 
     def __init__(self, *args, recipes, **kwargs):
         super().__init__(*args, **kwargs)
-        self.fields["recipe"].queryset = recipes
+        cast(forms.ModelChoiceField, self.fields["recipe"]).queryset = recipes
 
 
 class SettlePossibleForm(forms.Form):

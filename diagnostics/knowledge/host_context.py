@@ -224,7 +224,7 @@ class HostContext:
 
 
 def _citations(matches: Iterable[Any]) -> list[dict]:
-    cited = []
+    cited: list[dict] = []
     for match in matches:
         cited.extend(c for c in (getattr(match, "citations", None) or []) if isinstance(c, dict))
     return cited
@@ -312,9 +312,9 @@ def host_context(*, evidences: Iterable[Any], matches: Iterable[Any]) -> HostCon
         text = str(c.get("text", ""))
         for pattern in _IFACE_IN_TEXT:
             for found in pattern.findall(text):
-                name = _ok(_IFNAME, found.split("@", 1)[0])
-                if name and name not in _NOT_INTERFACES:
-                    _add(interfaces, name)
+                iface = _ok(_IFNAME, found.split("@", 1)[0])
+                if iface and iface not in _NOT_INTERFACES:
+                    _add(interfaces, iface)
         for name in known_ifaces:
             if name not in _NOT_INTERFACES and re.search(rf"(?<![\w.-]){re.escape(name)}(?![\w-])", text):
                 _add(interfaces, name)
@@ -329,7 +329,8 @@ def host_context(*, evidences: Iterable[Any], matches: Iterable[Any]) -> HostCon
     for table, row in cited_rows:
         process = row.get("process")
         if table in ("syscalls", "connect_waits"):
-            process = pid_names.get(row.get("pid")) if isinstance(row.get("pid"), int) else None
+            pid = row.get("pid")
+            process = pid_names.get(pid) if isinstance(pid, int) else None
             wait = row.get("duration") if table == "syscalls" else row.get("waited")
             if isinstance(wait, int | float) and not isinstance(wait, bool):
                 waits.append(float(wait))

@@ -76,7 +76,7 @@ def playbook_proposal(*, ticket: Ticket) -> Proposal | None:
     for symptom_id, probes in reads.items():
         symptom = symptoms.get(symptom_id)
         relevance = words.overlap(complaint, title=f"{symptom.title} {symptom.key}") if symptom else 0
-        if relevance < 1 or not probes:
+        if symptom is None or relevance < 1 or not probes:
             continue
         for proposal in proposals.values():
             collected = {step.get("probe") for step in proposal.playbook.steps or []}

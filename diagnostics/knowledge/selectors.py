@@ -97,7 +97,7 @@ def rank_findings(findings: list[Finding], *, complaint: str = "") -> list[Ranke
         missing = [c for c in symptom.caused_by.all() if c not in finding.causes_found]
         recipes = list(symptom.recipes.all())
         conditional = [r for r in recipes if r.applies_when]
-        entries = [(r, []) for r in recipes if not r.applies_when]
+        entries: list[tuple[FixRecipe, list]] = [(r, []) for r in recipes if not r.applies_when]
         if conditional:
             # One entry for the alternatives: the best fitting, the others listed under it.
             conditional.sort(key=lambda r: (_fit_order(fits.get((match.run_id, r.pk))), r.key))
@@ -148,7 +148,8 @@ def ranked_fixes(*, run: CollectionRun | None = None, ticket: Ticket | None = No
     if ticket is not None:
         findings = ticket_findings(ticket=ticket).findings
         return rank_findings(findings, complaint=f"{ticket.subject}\n{ticket.description}")
-    complaint = f"{run.ticket.subject}\n{run.ticket.description}" if run.ticket_id is not None else ""
+    assert run is not None  # exactly one of the two, checked above
+    complaint = f"{run.ticket.subject}\n{run.ticket.description}" if run.ticket is not None else ""
     return rank_findings(run_findings(run=run), complaint=complaint)
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -250,7 +251,9 @@ def _next_version(kind: str, key: str) -> int:
     return (top or 0) + 1
 
 
-def _save_versioned(model, *, kind: str, clean: dict, fields: dict, current: dict, by, note: str, now, linked=None):
+def _save_versioned(
+    model, *, kind: str, clean: dict, fields: dict, current: Callable[[Any], dict], by, note: str, now, linked=None
+):
     """Create or update the row ``clean["key"]`` of a versioned model: bump its version and
     write a revision only when the content changed. ``current`` maps a row to its clean form;
     ``linked(row)`` sets relations after the save."""
@@ -353,7 +356,7 @@ def kb_validate(document: Any) -> tuple[list[dict], list[dict], list[str]]:
         errors.extend(problems)
         recipes.append(clean)
     for kind, items in (("symptoms", symptoms), ("recipes", recipes)):
-        keys = [item.get("key") for item in items if item.get("key")]
+        keys = [key for item in items if (key := item.get("key"))]
         repeated = sorted({k for k in keys if keys.count(k) > 1})
         errors.extend(f'{kind}: key "{k}" appears more than once' for k in repeated)
     return symptoms, recipes, errors

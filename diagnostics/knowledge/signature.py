@@ -222,21 +222,24 @@ class Document:
         known = self._line_rows.setdefault(name, {})
         missing = [spans[n] for n in spans if n not in known]
         if missing:
+            assert self._facts_loader is not None  # rows() asks for lines only when there is a loader
             loaded = (self._facts_loader(tables=(name,), spans=missing) or {}).get(name, [])
             by_line = {row.get("line_no"): row for row in loaded}
             for line_no, _start, _end in missing:
                 known[line_no] = by_line.get(line_no)
         return [row for row in (known[n] for n in sorted(spans)) if row is not None]
 
-    def line_of(self, offset: int) -> int:
-        """1-based line number holding character ``offset``."""
+    def _starts(self) -> list[int]:
         if self._line_starts is None:
             self._line_starts = [0] + [m.end() for m in re.finditer("\n", self.text)]
-        return bisect.bisect_right(self._line_starts, offset)
+        return self._line_starts
+
+    def line_of(self, offset: int) -> int:
+        """1-based line number holding character ``offset``."""
+        return bisect.bisect_right(self._starts(), offset)
 
     def line_text(self, line_no: int) -> str:
-        self.line_of(0)
-        starts = self._line_starts
+        starts = self._starts()
         if not 1 <= line_no <= len(starts):
             return ""
         end = starts[line_no] - 1 if line_no < len(starts) else len(self.text)
@@ -349,7 +352,7 @@ class _Regex:
 
     def evaluate(self, docs):
         lines = 0
-        citations = []
+        citations: list[dict] = []
         for doc in docs:
             if not self.wants(doc.probe) or not doc.text:
                 continue
@@ -400,6 +403,8 @@ def _compare(op: str, actual: Any, expected: Any) -> bool:
                 return any(_compare("eq", item, expected) for item in actual)
             return str(expected) in str(actual)
         return expected.search(str(actual))  # a scanning.LineRegex: bounded, line by line
+    left: Any
+    right: Any
     if isinstance(expected, int | float) and not isinstance(expected, bool):
         left = _number(actual)
         right = float(expected)
@@ -466,7 +471,8 @@ class _Facts:
             name, how, tests = self.aggregate
             numbers = [n for n in (_number(row.get(name)) for _, row in rows) if n is not None]
             if numbers:
-                value = {"sum": sum, "max": max, "min": min}.get(how, lambda ns: sum(ns) / len(ns))(numbers)
+                summaries: dict[str, Callable[[list[float]], float]] = {"sum": sum, "max": max, "min": min}
+                value = summaries.get(how, lambda ns: sum(ns) / len(ns))(numbers)
             held = held and value is not None and all(_compare(op, value, n) for op, n in tests)
         citations = []
         if held:

@@ -82,11 +82,12 @@ def verification_compare(*, run: CollectionRun) -> list[Comparison]:
 def verification_settle(*, run: CollectionRun) -> str:
     """Record what the verify run showed; returns "verified", "still present" or "could not tell"."""
     comparisons = verification_compare(run=run)
-    recipe = run.verifies_recipe
+    recipe, ticket = run.verifies_recipe, run.ticket
+    assert recipe is not None and ticket is not None  # only a Verify run is settled, and one is a ticket's
     if comparisons and all(c.verdict == "gone" for c in comparisons):
         verdict = "verified"
         RecipeOutcome.objects.get_or_create(
-            ticket=run.ticket, recipe=recipe, kind=RecipeOutcome.VERIFIED, defaults={"by": run.requested_by}
+            ticket=ticket, recipe=recipe, kind=RecipeOutcome.VERIFIED, defaults={"by": run.requested_by}
         )
         body = (
             f"Verified: {recipe.title}. "
@@ -104,7 +105,7 @@ def verification_settle(*, run: CollectionRun) -> str:
             f"the symptom. {run.reason}"
         ).strip()
     desk.ticket_record_event(
-        ticket=run.ticket,
+        ticket=ticket,
         kind=EventKind.FIX,
         actor=None,
         body=body[:2000],

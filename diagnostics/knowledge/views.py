@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
@@ -28,7 +29,7 @@ from triage import access
 class _Kind:
     name: str  # "symptom" or "recipe": the KnowledgeRevision kind and the URL names' infix
     label: str
-    model: type
+    model: type[Symptom] | type[FixRecipe]
     form: type
     save: Callable
     draft_field: str  # the text area "try it" previews
@@ -57,6 +58,7 @@ def _edit(request: HttpRequest, kind: _Kind, key: str | None) -> HttpResponse:
     if request.method == "POST" and form.is_valid() and form.stale():
         # Saved by someone else since this editor opened it: show theirs beside this one, save nothing.
         # Saving again (the form now carries their version) puts this one over theirs, knowingly.
+        assert entry is not None  # only an existing entry can be stale
         conflict = {
             "version": entry.version,
             "by": entry.updated_by,
@@ -103,7 +105,7 @@ def recipe_edit(request: HttpRequest, key: str | None = None) -> HttpResponse:
 def _try(request: HttpRequest, kind: _Kind) -> HttpResponse:
     access.knowledge_access(user=request.user, action="edit")
     draft = request.POST.get(kind.draft_field, "")
-    context = {"kind": kind, "preview": None, "general": False, "errors": []}
+    context: dict[str, Any] = {"kind": kind, "preview": None, "general": False, "errors": []}
     if kind is RECIPE and not draft.strip():
         context["general"] = True  # no applies_when: general advice, fits every host
         return render(request, "diagnostics/kb/_preview.html", context)

@@ -31,7 +31,7 @@ _Dumper.add_representer(str, _text)
 
 
 # Optional fields left out of the file when empty, so most entries stay short.
-_OPTIONAL = {"caused_by": [], "applies_when": {}}
+_OPTIONAL: dict[str, Any] = {"caused_by": [], "applies_when": {}}
 
 
 def _without_empty_optionals(data: dict) -> dict:

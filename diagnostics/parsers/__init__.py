@@ -123,6 +123,7 @@ PROBE_TABLES: dict[str, tuple[str, ...]] = {
 
 
 def _logs(text: str, recorded_at: dt.datetime | None) -> Facts:
+    # Here and in facts_for: TypedDict rows are dicts at run time, but not dict[str, Any] to mypy.
     return {"log_lines": logs.parse_log_lines(text, recorded_at=recorded_at)}  # type: ignore[dict-item]
 
 
@@ -218,11 +219,12 @@ def facts_for(
                 raise ValueError(f"spans are for {', '.join(sorted(LINE_TABLES))} only, not {sorted(wanted)}")
         data = bytes(output) if not isinstance(output, str) else output.encode("utf-8", "surrogateescape")
         if probe == "tcpdump":
-            return dict(pcap.parse_pcap(data)) if pcap.is_pcap(data) else {}  # type: ignore[arg-type]
+            return dict(pcap.parse_pcap(data)) if pcap.is_pcap(data) else {}  # type: ignore[arg-type]  # see _logs
         text = data.decode("utf-8", errors="replace")
         if not _has_data(text):
             return {}
         if spans is not None and tables is not None:
+            # TypedDict rows as in _logs
             return {"log_lines": logs.parse_log_lines_at(text, spans, recorded_at=recorded_at)}  # type: ignore[dict-item]
         return dict(_TEXT_PARSERS[probe](text, recorded_at))
     except Exception:  # the contract: a parser bug must never break a collection

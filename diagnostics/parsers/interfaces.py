@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Iterable
-from typing import TypedDict
+from typing import NotRequired, TypedDict
 
 from diagnostics.parsers.sections import jc_parse, split_sections
 
@@ -31,8 +31,10 @@ class Interface(TypedDict):
     tx_packets: int | None
     tx_errors: int | None
     tx_dropped: int | None
-    rx_error_ratio: float | None  # rx_errors / (rx_packets + rx_errors): errors judged against this link's traffic
-    tx_error_ratio: float | None
+    # rx_errors / (rx_packets + rx_errors): errors judged against this link's traffic; parse_interfaces
+    # adds both ratios to every row once its counters are read.
+    rx_error_ratio: NotRequired[float | None]
+    tx_error_ratio: NotRequired[float | None]
 
 
 class Address(TypedDict):
@@ -113,6 +115,7 @@ def parse_interfaces(text: str) -> InterfaceFacts:
                     ("tx_errors", "t_errs"),
                     ("tx_dropped", "t_drop"),
                 ):
+                    # Keys named by variables (ours here, side below): the TypedDict checks literal keys only.
                     value = counters.get(theirs)
                     row[ours] = value if isinstance(value, int) else None  # type: ignore[literal-required]
     for row in links.values():  # added last, so the rows above keep their shape

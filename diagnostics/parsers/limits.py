@@ -18,7 +18,8 @@ big server:
 
 from __future__ import annotations
 
-from typing import TypedDict
+from collections.abc import Mapping, Sequence
+from typing import Any, TypedDict
 
 from diagnostics.parsers.sections import Section, to_int
 
@@ -49,19 +50,20 @@ def _read(section: Section | None) -> dict[str, list[int]]:
     for _, line in section.numbered() if section is not None else ():
         name, *numbers = line.split()
         parsed = [to_int(n) for n in numbers]
-        if parsed and None not in parsed:
-            values[name] = parsed  # type: ignore[assignment]
+        ints = [n for n in parsed if n is not None]
+        if parsed and len(ints) == len(parsed):
+            values[name] = ints
     return values
 
 
-def backlog_ratio(socket: dict) -> float | None:
+def backlog_ratio(socket: Mapping[str, Any]) -> float | None:
     """A LISTEN socket's accept queue (ss Recv-Q) over its backlog (Send-Q), None for other sockets."""
     if socket.get("state") != "LISTEN" or not socket.get("send_q") or socket.get("recv_q") is None:
         return None
     return round(socket["recv_q"] / socket["send_q"], 4)
 
 
-def tcp_limits(section: Section | None, sockets: list[dict], states: dict[str, int]) -> TcpLimits:
+def tcp_limits(section: Section | None, sockets: Sequence[Mapping[str, Any]], states: dict[str, int]) -> TcpLimits:
     values = _read(section)
     port_range = values.get("net.ipv4.ip_local_port_range", [])
     known = len(port_range) == 2 and 0 < port_range[0] <= port_range[1] <= 65535
@@ -77,10 +79,11 @@ def tcp_limits(section: Section | None, sockets: list[dict], states: dict[str, i
     busiest = max(peers.items(), key=lambda item: item[1], default=(None, 0))
     time_wait = states.get("TIME-WAIT", 0)
     holding = sum(states.get(state, 0) for state in PORT_HOLDING)
-    buckets = (values.get("net.ipv4.tcp_max_tw_buckets") or [None])[0]
 
     def one(name: str) -> int | None:
-        return (values.get(name) or [None])[0]
+        return next(iter(values.get(name, ())), None)
+
+    buckets = one("net.ipv4.tcp_max_tw_buckets")
 
     return {
         "limits_source": "host" if known else "default", "port_range_low": low, "port_range_high": high,

@@ -167,12 +167,12 @@ def parse_line(line: str, line_no: int, file: str | None, recorded_at: dt.dateti
             if file is not None and "exim" in file:
                 row["program"] = "exim"
         elif line[4:5] == "/" and (match := _NGINX.match(line)):
-            year, month, day, time, level, pid, message = match.groups()
-            row["timestamp"] = f"{year}-{month}-{day}T{time}"
-            row["program"], row["pid"], row["message"] = "nginx", int(pid), f"[{level}] {message}"
+            year, mm, dd, clock, level, pid_text, message = match.groups()
+            row["timestamp"] = f"{year}-{mm}-{dd}T{clock}"
+            row["program"], row["pid"], row["message"] = "nginx", int(pid_text), f"[{level}] {message}"
         elif (match := _ACCESS.match(line)) and (month := MONTHS.get(match.group(2))):
-            day, _, year, time, hours, minutes = match.groups()
-            row["timestamp"] = f"{year}-{month:02d}-{day}T{time}{hours}:{minutes}"
+            dd, _, year, clock, hours, minutes = match.groups()
+            row["timestamp"] = f"{year}-{month:02d}-{dd}T{clock}{hours}:{minutes}"
         return row
     if first == "[":
         if match := _BRACKET_CTIME.match(line):

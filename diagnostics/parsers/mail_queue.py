@@ -8,7 +8,7 @@ requests: 2``.
 from __future__ import annotations
 
 import re
-from typing import TypedDict
+from typing import Literal, TypedDict
 
 from diagnostics.parsers.sections import split_sections
 
@@ -42,16 +42,16 @@ def parse_mail_queue(text: str) -> list[MailQueue]:
         }
         for line_no, line in part.numbered():
             if match := _POSTFIX.search(line):
-                row.update(line_no=line_no, size_kb=int(match.group(1)), messages=int(match.group(2)))
+                row.update({"line_no": line_no, "size_kb": int(match.group(1)), "messages": int(match.group(2))})
             elif _EMPTY.fullmatch(line):
-                row.update(line_no=line_no, messages=0)
+                row.update({"line_no": line_no, "messages": 0})
             elif match := _QMAIL.match(line):
-                key = "unprocessed" if match.group(1) else "messages"
-                row[key] = int(match.group(2))  # type: ignore[literal-required]
+                key: Literal["unprocessed", "messages"] = "unprocessed" if match.group(1) else "messages"
+                row[key] = int(match.group(2))
                 row["line_no"] = row["line_no"] if key == "unprocessed" else line_no
             elif match := _SENDMAIL.match(line):
-                row.update(line_no=line_no, messages=int(match.group(1)))
+                row.update({"line_no": line_no, "messages": int(match.group(1))})
             elif tool.startswith("exim") and line.strip().isdigit():
-                row.update(line_no=line_no, messages=int(line.strip()))
+                row.update({"line_no": line_no, "messages": int(line.strip())})
         rows.append(row)
     return rows

@@ -9,7 +9,7 @@ name. fd_usage is the probe's own format (see ``diagnostics.probes.system``): ou
 
 from __future__ import annotations
 
-from typing import TypedDict
+from typing import TypedDict, TypeVar
 
 from diagnostics.parsers.sections import is_noise, jc_parse, lines_of, to_float, to_int
 
@@ -58,12 +58,16 @@ def program_name(args: str) -> str:
     return first.rsplit("/", 1)[-1].rstrip(":") or first
 
 
-def _number(value: object, kind: type) -> int | float | None:
+_N = TypeVar("_N", int, float)
+
+
+def _number(value: object, kind: type[_N]) -> _N | None:
     if value is None or isinstance(value, bool):
         return None
     if isinstance(value, int | float):
         return kind(value)
-    return to_int(str(value)) if kind is int else to_float(str(value))
+    parsed = to_int(str(value)) if kind is int else to_float(str(value))
+    return None if parsed is None else kind(parsed)
 
 
 def parse_processes(text: str) -> list[Process]:
@@ -81,7 +85,7 @@ def parse_processes(text: str) -> list[Process]:
             "user": row.get("user"), "stat": row.get("stat"), "etimes": _number(row.get("elapsed"), int),
             "pcpu": _number(row.get("cpu_percent"), float), "rss_kb": _number(row.get("rss"), int),
             "nlwp": _number(row.get("nlwp"), int), "args": args, "name": program_name(args),
-        })  # type: ignore[typeddict-item]  # fmt: skip
+        })  # fmt: skip
     return rows
 
 
@@ -93,17 +97,16 @@ def parse_fd_usage(text: str) -> FdFacts:
         if len(fields) < 4 or is_noise(line):
             continue
         if fields[0] == "file-nr":
-            numbers = [to_int(f) for f in fields[1:4]]
-            if None not in numbers:
-                used = numbers[0] - numbers[1]  # type: ignore[operator]
+            allocated, unused, most = (to_int(f) for f in fields[1:4])
+            if allocated is not None and unused is not None and most is not None:
                 file_nr.append(
                     {
-                        "allocated": numbers[0],
-                        "unused": numbers[1],
-                        "max": numbers[2],  # type: ignore[typeddict-item]
-                        "used_ratio": round(used / numbers[2], 6) if numbers[2] else None,
+                        "allocated": allocated,
+                        "unused": unused,
+                        "max": most,
+                        "used_ratio": round((allocated - unused) / most, 6) if most else None,
                     }
-                )  # type: ignore[operator]
+                )
             continue
         pid, opened, limit = to_int(fields[0]), to_int(fields[-2]), to_int(fields[-1])
         if pid is None or opened is None:

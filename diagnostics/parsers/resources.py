@@ -8,7 +8,7 @@ listings by mountpoint), units (meminfo's kB become bytes) and turning jc's occa
 
 from __future__ import annotations
 
-from typing import TypedDict
+from typing import Any, TypedDict
 
 from diagnostics.parsers.sections import Section, jc_parse, split_sections, to_float, to_int
 
@@ -53,7 +53,7 @@ class MemoryFacts(TypedDict):
     vmstat_counters: list[VmstatCounter]
 
 
-def _jc(parser: str, part: Section | None) -> object:
+def _jc(parser: str, part: Section | None) -> Any:
     if part is None:
         return None
     lines = [line for _, line in part.numbered()]

@@ -13,6 +13,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from typing import Any
 
 import jc
 
@@ -87,9 +88,10 @@ def notes(text: str) -> list[str]:
     return [line[len(NOTE_PREFIX) :] for line in lines_of(text) if line.startswith(NOTE_PREFIX)]
 
 
-def jc_parse(parser: str, lines: list[str]) -> object:
-    """jc's reading of these lines, or None. jc raises assorted errors on a listing whose last line
-    was cut (its df parser does); such a listing is read again without that line."""
+def jc_parse(parser: str, lines: list[str]) -> Any:
+    """jc's reading of these lines (a dict or a list of dicts, by parser), or None. jc raises assorted
+    errors on a listing whose last line was cut (its df parser does); such a listing is read again
+    without that line."""
     for attempt in (lines, lines[:-1]):
         if not attempt:
             return None

@@ -125,9 +125,10 @@ def _tcpserver_line(line_no: int, part: Section, line: str) -> list[ServiceParam
     if tokens and tokens[0] == "server_args" and len(tokens) > 1 and tokens[1] == "=":  # xinetd: tcp-env's args
         start = 2
     else:
-        start = next((i + 1 for i, t in enumerate(tokens) if t.rsplit("/", 1)[-1] in ("tcpserver", "tcp-env")), None)
-        if start is None:
+        found = next((i + 1 for i, t in enumerate(tokens) if t.rsplit("/", 1)[-1] in ("tcpserver", "tcp-env")), None)
+        if found is None:
             return []
+        start = found
     rows = []
     ident, timeout = "on", 26.0
     for name, value in tcpserver_options(tokens[start:]):

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import ipaddress
 import re
-from typing import TypedDict
+from typing import NotRequired, TypedDict
 
 from diagnostics.parsers import limits
 from diagnostics.parsers.sections import Section, section, split_sections, to_int
@@ -41,7 +41,8 @@ class Socket(TypedDict):
     fd: int | None  # the first owner's descriptor for the socket (ss only)
     last_send_ms: int | None  # ss -i lastsnd: ms since data last went out (None where the listing lacks it)
     last_recv_ms: int | None  # ss -i lastrcv: ms since data last came in
-    backlog_ratio: float | None  # LISTEN only: accept queue (Recv-Q) / backlog (Send-Q), see parsers.limits
+    # LISTEN only: accept queue (Recv-Q) / backlog (Send-Q), see parsers.limits; parse_sockets adds it to every row
+    backlog_ratio: NotRequired[float | None]
 
 
 class SocketState(TypedDict):
@@ -238,11 +239,11 @@ def parse_sockets(text: str) -> SocketFacts:
         for socket in sockets:
             states[socket["state"]] = states.get(socket["state"], 0) + 1
     for socket in sockets:  # added last, so every row builder above stays as it is
-        socket["backlog_ratio"] = limits.backlog_ratio(socket)  # type: ignore[arg-type]
+        socket["backlog_ratio"] = limits.backlog_ratio(socket)
     return {
         "sockets": sockets,
         "socket_states": [{"state": name, "count": count} for name, count in sorted(states.items())],
-        "tcp_limits": [limits.tcp_limits(section(sections, "/proc/sys limits"), sockets, states)],  # type: ignore[list-item]
+        "tcp_limits": [limits.tcp_limits(section(sections, "/proc/sys limits"), sockets, states)],
     }
 
 

@@ -201,10 +201,11 @@ def _parse_line(
     if match is None:  # pragma: no cover - the pattern accepts any line
         return
     prefix, time, rest = match.groups()  # time is None only without -tt, or on a line cut by the runner
+    pid: int | None
     if prefix is not None:
-        pid: int | None = int(prefix)
-        if pid not in live:
-            live.append(pid)
+        pid = known = int(prefix)
+        if known not in live:
+            live.append(known)
     else:
         pid = live[0] if len(live) == 1 else None
     if rest.startswith("+++ ") or rest.startswith("--- "):
@@ -253,7 +254,10 @@ def _parse_line(
         return
     args, result, errno, detail, duration = split
     call = _record(line_no, pid, time, syscall, args)
-    call.update(result=result, errno=errno, detail=detail, duration=duration, unfinished=False, end_line_no=line_no)
+    call.update({
+        "result": result, "errno": errno, "detail": detail, "duration": duration, "unfinished": False,
+        "end_line_no": line_no,
+    })  # fmt: skip
     calls.append(call)
 
 
@@ -343,8 +347,8 @@ def connect_waits(calls: list[Syscall], *, window_end: str | None = None) -> lis
         elif name in _SELECTS:
             fds = [int(fd) for group in _FD_SET.findall(call["args"]) for fd in group.split()]
         elif name in _EPOLLS and call["fd"] is not None:
-            members = epoll_sets.get((pid, call["fd"]))
-            fds = sorted(members) if members is not None else [fd for owner, fd in open_waits if owner == pid]
+            watched = epoll_sets.get((pid, call["fd"]))
+            fds = sorted(watched) if watched is not None else [fd for owner, fd in open_waits if owner == pid]
         else:
             continue
         woken = None if call["unfinished"] or call["result"] in (None, "-1", "?", "0") else _wake_outcomes(call)

@@ -109,7 +109,7 @@ def connect_trust(server: Server) -> dict:
     and ``revoked`` arguments), with one query for the pinned and revoked keys: a collection asks this
     before it connects."""
     keys = HostKey.objects.filter(server=server, status__in=[HostKey.TRUSTED, HostKey.REVOKED])
-    by_status = {HostKey.TRUSTED: [], HostKey.REVOKED: []}
+    by_status: dict[str, list[ssh.HostKey]] = {HostKey.TRUSTED: [], HostKey.REVOKED: []}
     for key in keys:
         by_status[key.status].append(ssh.HostKey(key.key_type, key.key_base64))
     return {

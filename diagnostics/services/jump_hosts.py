@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from typing import Any
 
 from django.core.exceptions import ValidationError
 from django.db import transaction
@@ -119,10 +120,13 @@ def jump_chain_set(
     *, jump_hosts: Sequence[JumpHost], server: Server | None = None, customer: Customer | None = None, by=None
 ) -> None:
     """Set a server's own chain, or its customer's default chain (empty: direct, or the customer's default)."""
-    if (customer is None) == (server is None):
+    if server is not None and customer is None:
+        owner = server.customer
+    elif customer is not None and server is None:
+        owner = customer
+    else:
         raise ValueError("a chain belongs to a customer or to a server")
-    owner_customer_id = server.customer_id if server else customer.pk
-    if any(hop.customer_id != owner_customer_id for hop in jump_hosts):
+    if any(hop.customer_id != owner.pk for hop in jump_hosts):
         raise ValidationError({"jump_hosts": "Every jump host must belong to the same customer."})
     if len({hop.pk for hop in jump_hosts}) != len(jump_hosts):
         raise ValidationError({"jump_hosts": "A jump host can be on the chain only once."})
@@ -136,7 +140,7 @@ def jump_chain_set(
             action="jump_chain_set",
             server=server,
             detail={
-                "customer": (customer or server.customer).name,
+                "customer": owner.name,
                 "scope": "server" if server else "customer",
                 "chain": [hop.name for hop in jump_hosts],
             },
@@ -180,6 +184,7 @@ def hops_for(chain: Sequence[JumpHost], *, defaults: Mapping[str, float]) -> lis
             raise JumpHostUnusable(
                 f"Jump host {jump_host.name} has no credential stored; an admin can add one on the server's Access page"
             )
+        assert jump_host.secret_token is not None  # has_credential says so
         try:
             secret_text = crypto.decrypt(jump_host.secret_token)
             passphrase = crypto.decrypt(jump_host.passphrase_token) if jump_host.passphrase_token else None
@@ -192,6 +197,7 @@ def hops_for(chain: Sequence[JumpHost], *, defaults: Mapping[str, float]) -> lis
         pinned = tuple(
             ssh.HostKey(k.key_type, k.key_base64) for k in jump_host.host_keys.filter(status=HostKey.TRUSTED)
         )
+        bounds: dict[str, Any] = {**defaults, **jump_host.bounds()}  # Timeouts' own fields, by name
         hops.append(
             ssh.Hop(
                 name=jump_host.name,
@@ -200,7 +206,7 @@ def hops_for(chain: Sequence[JumpHost], *, defaults: Mapping[str, float]) -> lis
                 username=jump_host.username,
                 secret=secret,
                 pinned=pinned,
-                timeouts=ssh.Timeouts(**{**defaults, **jump_host.bounds()}),
+                timeouts=ssh.Timeouts(**bounds),
             )
         )
     return hops

@@ -11,6 +11,7 @@ re-enqueues runs that never reached a worker and recovers runs whose worker died
 from __future__ import annotations
 
 import contextlib
+import functools
 import logging
 import queue
 import socket
@@ -258,7 +259,7 @@ def _finish_once(run: CollectionRun, *, state: str, reason: str, kind: str) -> C
             state=state, reason=reason, failure_kind=kind, finished_at=now, heartbeat_at=now
         )
         run.refresh_from_db()
-        if updated and run.ticket_id is not None:  # a sweep's run has no ticket timeline: its sweep page shows it
+        if updated and run.ticket is not None:  # a sweep's run has no ticket timeline: its sweep page shows it
             # Published on the event bus in this transaction (triage.services._event).
             desk.ticket_record_event(
                 ticket=run.ticket,
@@ -457,11 +458,11 @@ def _execute_claimed(
                 else:
                     batch.append(waiting)
             stored = with_database(
-                lambda batch=batch: _store_evidence(run, batch, binary_steps=binary_steps), what=f"run {run.pk}"
+                functools.partial(_store_evidence, run, batch, binary_steps=binary_steps), what=f"run {run.pk}"
             )
             if on_evidence is not None:
-                for evidence in stored:
-                    on_evidence(evidence)
+                for one in stored:
+                    on_evidence(one)
             if last:
                 break
         dropped = not session.alive

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import cast
+
 from django import forms
 
 from triage.models import Contact, Ticket
@@ -33,5 +35,5 @@ class PeopleForm(forms.Form):
     def __init__(self, *args, ticket: Ticket, **kwargs):
         super().__init__(*args, **kwargs)
         contacts = ticket.customer.contacts.order_by("email")
-        self.fields["requester"].queryset = contacts
-        self.fields["ccs"].queryset = contacts
+        cast(forms.ModelChoiceField, self.fields["requester"]).queryset = contacts
+        cast(forms.ModelChoiceField, self.fields["ccs"]).queryset = contacts

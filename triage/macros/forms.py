@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import cast
+
 from django import forms
 from django.core.exceptions import ValidationError
 
@@ -51,7 +53,7 @@ class MacroForm(forms.Form):
         super().__init__(*args, **kwargs)
         self.macro = macro
         self.users = {str(u.pk): u for u in desk_selectors.assignable_users()}
-        self.fields["assignee"].choices = [
+        cast(forms.ChoiceField, self.fields["assignee"]).choices = [
             ("", "Leave as it is"),
             (ME, "Me (the tech applying it)"),
             *((pk, u.get_username()) for pk, u in self.users.items()),

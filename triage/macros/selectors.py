@@ -23,7 +23,7 @@ def placeholder_values(*, ticket: Ticket, user) -> dict[str, str | None]:
         "customer": ticket.customer.name,
         "ticket": ticket.reference,
         # Mailgate's (triage.extensions) adds who opened the ticket by mail, for a ticket without a requester.
-        "requester": ticket.requester.display_name if ticket.requester_id is not None else None,
+        "requester": ticket.requester.display_name if ticket.requester is not None else None,
         "top_fix": None,  # diagnostics' (triage.extensions), when installed
         "me": user.get_full_name().strip() or user.get_username(),
         **extensions.placeholder_values(ticket=ticket),

@@ -17,6 +17,7 @@ from triage import access
 from triage import forms as desk_forms
 from triage import selectors as desk_selectors
 from triage import services as desk_services
+from triage.htmx import HtmxHttpRequest
 from triage.macros import forms, placeholders, selectors, services
 from triage.models import DraftKind, Macro
 from triage.views import tickets as ticket_views
@@ -74,7 +75,7 @@ def macro_set_active(request: HttpRequest, macro_id: int) -> HttpResponse:
 
 @login_required
 @require_POST
-def ticket_apply_macro(request: HttpRequest, ticket_id: int) -> HttpResponse:
+def ticket_apply_macro(request: HtmxHttpRequest, ticket_id: int) -> HttpResponse:
     ticket = ticket_views._load_ticket(request, ticket_id)
     access.ticket_access(user=request.user, action="work")
     form = forms.ApplyMacroForm(request.POST)
@@ -102,7 +103,7 @@ def _append(draft: str, text: str) -> str:
     return f"{draft.rstrip()}\n\n{text}"
 
 
-def _render_with_drafts(request: HttpRequest, ticket, drafts: dict[str, str], **bound) -> HttpResponse:
+def _render_with_drafts(request: HtmxHttpRequest, ticket, drafts: dict[str, str], **bound) -> HttpResponse:
     return ticket_views._render_ticket(
         request,
         ticket,

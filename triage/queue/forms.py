@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import cast
+
 from django import forms
 from django.core.exceptions import ValidationError
 from django.http import QueryDict
@@ -44,7 +46,7 @@ class BulkChangeForm(forms.Form):
     def __init__(self, *args, user, **kwargs):
         super().__init__(*args, **kwargs)
         self.user = user
-        self.fields["merge_into"].user = user
+        cast(desk_forms.TicketNumberField, self.fields["merge_into"]).user = user
 
     def clean_tickets(self):
         tickets = self.cleaned_data["tickets"]
@@ -70,7 +72,8 @@ class BulkChangeForm(forms.Form):
         return queue_query(self.cleaned_data["query"])
 
     def clean(self):
-        data = super().clean()
+        super().clean()
+        data = self.cleaned_data
         if data.get("action") == "merge":
             return self._clean_merge(data)
         if (

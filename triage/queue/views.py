@@ -15,6 +15,7 @@ from django.urls import reverse
 from django.views.decorators.http import require_POST
 
 from triage import access
+from triage.htmx import HtmxHttpRequest
 from triage.queue import forms, services
 from triage.views import tickets as ticket_views
 
@@ -25,7 +26,7 @@ def _back_to_queue(query: str) -> HttpResponse:
 
 @login_required
 @require_POST
-def queue_bulk(request: HttpRequest) -> HttpResponse:
+def queue_bulk(request: HtmxHttpRequest) -> HttpResponse:
     access.ticket_access(user=request.user, action="work")
     form = forms.BulkChangeForm(request.POST, user=request.user)
     outcome = None
@@ -52,7 +53,7 @@ def queue_bulk(request: HttpRequest) -> HttpResponse:
     if outcome is None:
         for errors in form.errors.values():
             for error in errors:
-                messages.error(request, error)
+                messages.error(request, str(error))  # an ErrorList yields its messages as str
     else:
         _report(request, outcome)
     return _back_to_queue(query)

@@ -28,6 +28,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from triage import access, extensions, forms, merging, presence, selectors, services, workflow
 from triage.contacts import forms as contact_forms
 from triage.contacts import services as contact_services
+from triage.htmx import HtmxHttpRequest
 from triage.macros import selectors as macro_selectors
 from triage.models import DraftKind, EventKind, Priority, Status, Ticket, TicketEvent
 from triage.pagination import BadCursor
@@ -36,7 +37,7 @@ from triage.queue import selectors as queue_selectors
 
 @login_required
 @require_GET
-def queue(request: HttpRequest) -> HttpResponse:
+def queue(request: HtmxHttpRequest) -> HttpResponse:
     access.ticket_access(user=request.user, action="view")
     context = _queue_context(request, request.GET)
     if not request.htmx:
@@ -245,14 +246,14 @@ def _fix_choices(ticket: Ticket) -> list[tuple[int, str]]:
     return extensions.fix_choices(ticket=ticket)
 
 
-def _render_ticket(request: HttpRequest, ticket: Ticket, **bound) -> HttpResponse:
+def _render_ticket(request: HtmxHttpRequest, ticket: Ticket, **bound) -> HttpResponse:
     template = "tickets/_ticket_main.html" if request.htmx else "tickets/detail.html"
     return render(request, template, _ticket_context(request, ticket, **bound))
 
 
 @login_required
 @require_GET
-def ticket_detail(request: HttpRequest, ticket_id: int) -> HttpResponse:
+def ticket_detail(request: HtmxHttpRequest, ticket_id: int) -> HttpResponse:
     ticket = _load_ticket(request, ticket_id)
     return _render_ticket(request, ticket)
 
@@ -270,7 +271,7 @@ def _parts_to_swap(*, acted: str, status_changed: bool, conflict: bool) -> set[s
 
 
 def _answer(
-    request: HttpRequest,
+    request: HtmxHttpRequest,
     ticket: Ticket,
     *,
     acted: str,
@@ -308,7 +309,7 @@ def ticket_action(name: str, form_factory, apply):
 
     @login_required
     @require_POST
-    def view(request: HttpRequest, ticket_id: int) -> HttpResponse:
+    def view(request: HtmxHttpRequest, ticket_id: int) -> HttpResponse:
         ticket = _load_ticket(request, ticket_id)
         access.ticket_access(user=request.user, action="work")
         if ticket.merged_into_id is not None:
@@ -349,7 +350,7 @@ def ticket_action(name: str, form_factory, apply):
     return view
 
 
-def _merged_refusal(request: HttpRequest, ticket: Ticket) -> HttpResponse:
+def _merged_refusal(request: HtmxHttpRequest, ticket: Ticket) -> HttpResponse:
     """An action posted on a ticket merged away (from a page loaded before the merge, or not):
     refused, and the page's head says where the ticket went. Nothing else is swapped, so what the
     tech typed stays in front of them to carry over."""
@@ -365,7 +366,7 @@ def _draft_autosave(kind: str, prefix: str | None):
 
     @login_required
     @require_POST
-    def view(request: HttpRequest, ticket_id: int) -> HttpResponse:
+    def view(request: HtmxHttpRequest, ticket_id: int) -> HttpResponse:
         ticket = _load_ticket(request, ticket_id)
         access.ticket_access(user=request.user, action="work")
         form = forms.DraftForm(request.POST, prefix=prefix)
@@ -527,7 +528,7 @@ ticket_unlink = ticket_action(
 
 @login_required
 @require_POST
-def ticket_merge(request: HttpRequest, ticket_id: int) -> HttpResponse:
+def ticket_merge(request: HtmxHttpRequest, ticket_id: int) -> HttpResponse:
     """ "Merge into…": the first post names the survivor and is answered with both subjects to
     confirm (nothing changes yet); the confirming post merges and goes to the survivor."""
     ticket = _load_ticket(request, ticket_id)

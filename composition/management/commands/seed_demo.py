@@ -18,6 +18,7 @@ import random
 import secrets
 from datetime import datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
@@ -45,7 +46,7 @@ from triage.models import (
     Ticket,
 )
 
-OFFICE_HOURS = {
+OFFICE_HOURS: dict[str, Any] = {
     "name": "Berlin office",
     "time_zone": "Europe/Berlin",
     "weekly_hours": {day: ["08:00-12:00", "13:00-17:00"] for day in ("mon", "tue", "wed", "thu", "fri")},
@@ -206,7 +207,7 @@ PROBLEMS = [
 EVIDENCE_DIR = Path(__file__).resolve().parents[3] / "triage" / "demo_evidence"
 HEALTHY = "healthy-web"  # a run that found nothing the knowledge base knows
 # Probes whose parameters are required: what a tech would have typed for each scenario.
-PROBE_PARAMS = {
+PROBE_PARAMS: dict[str | tuple[str, str], dict[str, Any]] = {
     "strace": {"process": "tcpserver", "seconds": 30},
     ("apache-max-request-workers", "log_tail"): {"log_path": "/var/log/apache2/error.log"},
     ("nginx-worker-connections", "log_tail"): {"log_path": "/var/log/nginx/error.log"},

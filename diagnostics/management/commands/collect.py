@@ -41,7 +41,10 @@ class Command(BaseCommand):
         self.stdout.write(
             f"run {run.pk}: {book.name} on {server_obj.ssh_user}@{server_obj.address}:{server_obj.ssh_port}"
         )
-        run = services.run_execute(run_id=run.pk, worker="manage.py collect", on_evidence=self._print)
+        finished = services.run_execute(run_id=run.pk, worker="manage.py collect", on_evidence=self._print)
+        if finished is None:  # run_execute's answer when the run is gone or a worker claimed it first
+            raise CommandError(f"run {run.pk} was deleted or taken by a worker before it started")
+        run = finished
         self.stdout.write(f"\nrun {run.pk} {run.state}: {run.reason}")
         if run.state == "failed":
             raise CommandError(run.reason)
