@@ -40,11 +40,11 @@ def main() -> None:
         from tests.genlab.catalogue import INDEX, Builder
         from tests.genlab.collect import collect_all
         from tests.lab import Lab
-        from triage import access, services
+        from triage import access, services, users
         from triage.models import Customer, SlaTier
 
         call_command("load_kb", stdout=io.StringIO())
-        services.roles_ensure()
+        users.roles_ensure()
         tech = _user("bench-tech", access.TECH)
         services.sla_tiers_ensure()
         tier = SlaTier.objects.get(name="Gold")
@@ -82,10 +82,10 @@ def main() -> None:
 def _user(username: str, role: str):
     from django.contrib.auth import get_user_model
 
-    from triage import services
+    from triage import users
 
     user = get_user_model().objects.create_user(username=username, password=None, email=f"{username}@b.test")
-    services.user_set_roles(user=user, roles=(role,))
+    users.user_set_roles(user=user, roles=(role,))
     return user
 
 

@@ -529,13 +529,13 @@ def _staff(scale: Scale) -> dict:
     from django.contrib.auth import get_user_model
     from django.contrib.auth.hashers import make_password
 
-    from triage import access, services
+    from triage import access, services, users
 
-    services.roles_ensure()
+    users.roles_ensure()
     services.sla_tiers_ensure()
     User = get_user_model()
     hashed = make_password(PASSWORD)
-    groups = {g.name: g for g in services.roles_ensure()}
+    groups = {g.name: g for g in users.roles_ensure()}
     people = {"tech": [], "admin": [], "manager": []}
     counts = {access.TECH: scale.techs, access.ADMIN: 3, access.MANAGER: 5}
     for role, count in counts.items():

@@ -138,9 +138,10 @@ def _build_scene(lab, dead: int, live: int) -> dict:
     from diagnostics.models import Playbook
     from tests.lab_servers import lab_server
     from triage import services as desk
+    from triage import users
     from triage.models import Customer, SlaTier
 
-    desk.roles_ensure()
+    users.roles_ensure()
     desk.sla_tiers_ensure()
     customer = Customer.objects.create(name="Bench Hosting", sla_tier=SlaTier.objects.first())
     ticket = desk.ticket_create(subject="Collections stall", description="bench", customer=customer)

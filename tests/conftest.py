@@ -23,7 +23,7 @@ from django.db.models import DateTimeField, Model
 from django.utils import timezone
 
 from diagnostics.models import CollectionRun, Evidence, RunState
-from triage import access, services
+from triage import access, services, users
 from triage.models import Customer, Server, SlaTier
 
 # The lab's fixtures (`lab`, `lab_host`: real hosts in network namespaces), the browser's, and
@@ -93,7 +93,7 @@ def pytest_terminal_summary(terminalreporter):
 
 def make_user(username: str, *roles: str, password: str = "correct-horse-battery"):
     user = get_user_model().objects.create_user(username=username, password=password, email=f"{username}@desk.test")
-    services.user_set_roles(user=user, roles=roles)
+    users.user_set_roles(user=user, roles=roles)
     return user
 
 
@@ -102,7 +102,7 @@ def make_cast() -> dict:
 
     What the function-scoped fixtures below build one by one, for a module that builds them once
     (`rows_for_scope`)."""
-    services.roles_ensure()
+    users.roles_ensure()
     services.sla_tiers_ensure()
     cast = {
         "tech": make_user("tess", access.TECH),
@@ -141,7 +141,7 @@ def make_ticket(customer: Customer, server: Server, tech):
 
 @pytest.fixture
 def roles(db):
-    services.roles_ensure()
+    users.roles_ensure()
     services.sla_tiers_ensure()
 
 

@@ -27,13 +27,13 @@ SCENE = r"""
 import json, time
 from django.contrib.auth import get_user_model
 from django.test import Client
-from triage import services as desk
+from triage import services as desk, users
 from triage.models import Customer, Server, SlaTier
 from diagnostics.models import CollectionRun, Playbook
 
-desk.roles_ensure(); desk.sla_tiers_ensure()
+users.roles_ensure(); desk.sla_tiers_ensure()
 user = get_user_model().objects.create_user("tech1", password="x-very-long-pw")
-desk.user_set_roles(user=user, roles=["tech"])
+users.user_set_roles(user=user, roles=["tech"])
 customer = Customer.objects.create(name="C", sla_tier=SlaTier.objects.first())
 server = Server.objects.create(customer=customer, name="mx1", address="192.0.2.1")
 ticket = desk.ticket_create(subject="s", description="d", customer=customer, created_by=user)

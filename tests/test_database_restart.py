@@ -36,13 +36,13 @@ from pathlib import Path
 from diagnostics import services
 from diagnostics.models import AuditEntry, CollectionRun, Playbook
 from tests.lab_servers import lab_server
-from triage import services as desk
+from triage import services as desk, users
 from triage.models import Customer, EventKind, SlaTier
 
 spec = json.loads(os.environ["LAB_HOST"])
 host = types.SimpleNamespace(name=spec["name"], address=spec["address"], client_key_path=Path(spec["key"]),
                              host_public_key=spec["public_key"])
-desk.roles_ensure(); desk.sla_tiers_ensure()
+users.roles_ensure(); desk.sla_tiers_ensure()
 customer = Customer.objects.create(name="Northwind", sla_tier=SlaTier.objects.first())
 ticket = desk.ticket_create(subject="Slow mail", description="30 s", customer=customer)
 playbook = Playbook.objects.create(name="busy", steps=json.loads(os.environ["STEPS"]))

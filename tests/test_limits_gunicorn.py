@@ -24,7 +24,7 @@ from django.db import connection
 
 from tests.conftest import free_port, make_user, redis_up
 from tests.parallel import scratch_redis_db
-from triage import access, services
+from triage import access, users
 
 ROOT = Path(__file__).resolve().parent.parent
 CACHE_URL = f"redis://127.0.0.1:6379/{scratch_redis_db(1)}"  # this module's own (per xdist worker)
@@ -101,7 +101,7 @@ def desk(django_db_setup, django_db_blocker, tmp_path_factory):
 @pytest.fixture(autouse=True)
 def _tech_and_fresh_counters(transactional_db):
     # Committed (transactional_db), so gunicorn's workers see them; flushed after each test.
-    services.roles_ensure()
+    users.roles_ensure()
     make_user("tess", access.TECH)
     redis.Redis.from_url(CACHE_URL).flushdb()  # the database is this module's own
     yield

@@ -17,7 +17,7 @@ from mailgate.models import InboundMessage, Outcome
 from tests.conftest import login, make_user
 from tests.diagnosing import diagnosed
 from tests.test_fixes_view import KERNEL_LOG
-from triage import access, services, workflow
+from triage import access, services, users, workflow
 from triage.macros import placeholders
 from triage.macros import services as macros
 from triage.models import DraftKind, EventKind, Macro, Status, TicketDraft
@@ -136,7 +136,7 @@ def test_a_refused_transition_is_reported_and_the_other_actions_still_apply(tick
 def test_an_assignee_who_lost_the_tech_role_is_reported_not_assigned(ticket, tech, roles):
     former = make_user("fred", access.TECH)
     macro = _macro(assign_to=former)
-    services.user_set_roles(user=former, roles=[])
+    users.user_set_roles(user=former, roles=[])
     outcome = macros.macro_apply(macro=macro, ticket=ticket, by=tech)
     ticket.refresh_from_db()
     assert ticket.assignee is None

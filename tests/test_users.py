@@ -1,5 +1,5 @@
-"""The rules for staff accounts and server roles live in services (triage.services): the admin pages,
-the create_admin command and the API's server writes call them."""
+"""The rules for staff accounts live in triage.users and a server's roles in triage.services: the admin
+pages, the create_admin command and the API's server writes call them."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from django.contrib.auth import get_user_model
 from django.core.exceptions import ValidationError
 
 from tests.conftest import make_user
-from triage import access, services
+from triage import access, services, users
 from triage.models import Server, ServerRole
 
 
@@ -17,7 +17,7 @@ def _roles(user) -> set[str]:
 
 
 def test_a_new_account_has_its_roles_and_a_password_that_works(roles, client):
-    user = services.user_create(
+    user = users.user_create(
         username="newbie",
         password="sturdy-Kettle-42",
         roles=[access.TECH],
@@ -32,7 +32,7 @@ def test_a_new_account_has_its_roles_and_a_password_that_works(roles, client):
 
 def test_an_account_is_refused_with_every_reason_and_nothing_is_created(roles, tech):
     with pytest.raises(ValidationError) as refused:
-        services.user_create(
+        users.user_create(
             username=tech.username.upper(), password=tech.username.upper() + "1", roles=[access.TECH, "owner"]
         )
     errors = refused.value.message_dict
@@ -44,12 +44,12 @@ def test_an_account_is_refused_with_every_reason_and_nothing_is_created(roles, t
 
 def test_a_common_password_is_refused(roles):
     with pytest.raises(ValidationError, match="too common"):
-        services.user_create(username="newbie", password="password", roles=[])
+        users.user_create(username="newbie", password="password", roles=[])
     assert not get_user_model().objects.filter(username="newbie").exists()
 
 
 def test_an_admin_changes_anothers_roles_and_deactivates_them(admin_user, tech):
-    services.user_update(user=tech, roles=[access.MANAGER], is_active=False, by=admin_user)
+    users.user_update(user=tech, roles=[access.MANAGER], is_active=False, by=admin_user)
     tech.refresh_from_db()
     assert _roles(tech) == {access.MANAGER} and not tech.is_active
 
@@ -58,7 +58,7 @@ def test_an_admin_changes_anothers_roles_and_deactivates_them(admin_user, tech):
 @pytest.mark.parametrize(("keep", "is_active"), [([access.TECH], True), ([access.ADMIN], False)])
 def test_an_admin_cannot_demote_or_deactivate_themself(admin_user, keep, is_active):
     with pytest.raises(ValidationError, match="cannot remove your own admin role or deactivate yourself"):
-        services.user_update(user=admin_user, roles=keep, is_active=is_active, by=admin_user)
+        users.user_update(user=admin_user, roles=keep, is_active=is_active, by=admin_user)
     admin_user.refresh_from_db()
     assert _roles(admin_user) == {access.ADMIN} and admin_user.is_active
 
@@ -67,10 +67,10 @@ def test_a_superuser_may_drop_the_admin_role_but_not_deactivate_themself(roles):
     root = make_user("root", access.ADMIN)
     root.is_superuser = True
     root.save()
-    services.user_update(user=root, roles=[access.TECH], is_active=True, by=root)
+    users.user_update(user=root, roles=[access.TECH], is_active=True, by=root)
     assert _roles(root) == {access.TECH}
     with pytest.raises(ValidationError):
-        services.user_update(user=root, roles=[access.TECH], is_active=False, by=root)
+        users.user_update(user=root, roles=[access.TECH], is_active=False, by=root)
 
 
 def test_a_server_is_saved_with_exactly_its_roles(customer):

@@ -425,7 +425,7 @@ class UserCreateForm(forms.Form):
         choices=[(r, r.title()) for r in access.ROLES], widget=forms.CheckboxSelectMultiple
     )
     password = forms.CharField(widget=forms.PasswordInput, strip=False)
-    # A name taken in another letter case and a weak password are refused by services.user_create.
+    # A name taken in another letter case and a weak password are refused by users.user_create.
 
 
 class UserRolesForm(forms.Form):

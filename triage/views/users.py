@@ -10,7 +10,7 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_GET, require_http_methods
 
-from triage import access, forms, services
+from triage import access, forms, users
 
 
 @login_required
@@ -29,7 +29,7 @@ def user_new(request: HttpRequest) -> HttpResponse:
     if request.method == "POST" and form.is_valid():
         data = form.cleaned_data
         try:
-            user = services.user_create(
+            user = users.user_create(
                 username=data["username"],
                 email=data["email"],
                 password=data["password"],
@@ -54,7 +54,7 @@ def user_edit(request: HttpRequest, user_id: int) -> HttpResponse:
     form = forms.UserRolesForm(request.POST or None, initial={"roles": current, "is_active": target.is_active})
     if request.method == "POST" and form.is_valid():
         try:
-            services.user_update(
+            users.user_update(
                 user=target, roles=form.cleaned_data["roles"], is_active=form.cleaned_data["is_active"], by=request.user
             )
         except ValidationError as exc:

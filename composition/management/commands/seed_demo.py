@@ -33,7 +33,7 @@ from diagnostics.knowledge import matcher, outcomes
 from diagnostics.knowledge.selectors import ranked_fixes
 from diagnostics.models import AuditEntry, CollectionRun, Evidence, Match, Playbook, RecipeOutcome, RunState, Symptom
 from diagnostics.services.playbooks import playbooks_ensure
-from triage import access, events, services
+from triage import access, events, services, users
 from triage.models import (
     BusinessCalendar,
     Contact,
@@ -287,7 +287,7 @@ class Command(BaseCommand):
             self.stdout.write("demo desk already loaded; use --force to add more tickets")
             return
         rng = random.Random(seed)
-        services.roles_ensure()
+        users.roles_ensure()
         services.sla_tiers_ensure()
         self._office_hours()
         if not Symptom.objects.exists():  # the demo's collections need something to match against
@@ -342,13 +342,13 @@ class Command(BaseCommand):
             if created:
                 user.set_password(password)
                 user.save()
-            services.user_set_roles(user=user, roles=[access.TECH])
+            users.user_set_roles(user=user, roles=[access.TECH])
             techs.append(user)
         manager, created = User.objects.get_or_create(username="maria", defaults={"first_name": "Maria"})
         if created:
             manager.set_password(password)
             manager.save()
-        services.user_set_roles(user=manager, roles=[access.MANAGER])
+        users.user_set_roles(user=manager, roles=[access.MANAGER])
         return {"techs": techs, "manager": manager}
 
     @transaction.atomic

@@ -8,7 +8,7 @@ from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError
 from django.db import transaction
 
-from triage import access, services
+from triage import access, users
 from triage.env import env_str
 
 
@@ -33,9 +33,9 @@ class Command(BaseCommand):
         generated = not password
         password = password or secrets.token_urlsafe(12)
         try:
-            # The rules of every account (services.user_create): Django's password validators with the
+            # The rules of every account (users.user_create): Django's password validators with the
             # account at hand, so one resembling its name or address is refused too.
-            services.user_create(
+            users.user_create(
                 username=username, email=email, password=password, roles=[access.ADMIN, access.TECH], is_staff=True
             )
         except ValidationError as exc:
