@@ -1,16 +1,18 @@
-"""What one pytest-xdist worker keeps to itself when the suite runs in several processes (`make test`: -n 2).
+"""What one pytest-xdist worker keeps to itself when the suite runs in several processes (`make test`).
 
 Each worker (gw0, gw1, ...; a serial run counts as worker 0) gets its own Redis databases:
 
 - the configured broker (CELERY_BROKER_URL, CI's redis://.../0): worker k uses database N + k, so with
-  N = 0 the two workers use 0 and 1; a serial run uses N itself, as before;
-- the scratch databases some tests flush or fill on the shared Redis (``scratch_redis_db``): worker k
-  uses 15 - 2k and 14 - 2k, so two workers use 15, 14, 13 and 12.
+  N = 0 four workers use 0 to 3; a serial run uses N itself;
+- the scratch database some tests flush or fill on the shared Redis (``scratch_redis_db``): worker k
+  uses 15 - k, so four workers use 15, 14, 13 and 12. A worker runs one test at a time and each module's
+  tests one after another, so the modules that use it (a Celery worker on its own queue, a sweep's
+  broker, gunicorn's cache, which flushes it) never meet there.
 
-Redis has 16 databases (0-15), so with two workers the broker's N must stay below 11 to keep clear of the
-scratch databases. The test database is per worker already (pytest-django: test_<name>_gw0, ...; on
-SQLite a file named after the process), labs pick their own prefixes and subnets (tests/lab.py), and
-ports come from the kernel (conftest.free_port).
+Redis has 16 databases (0-15): the broker's databases counted up from N and the scratch ones counted
+down from 15 must not meet, so N = 0 allows eight workers. The test database is per worker already
+(pytest-django: test_<name>_gw0, ...; on SQLite a file named after the process), labs pick their own
+prefixes and subnets (tests/lab.py), and ports come from the kernel (conftest.free_port).
 """
 
 from __future__ import annotations
@@ -33,19 +35,14 @@ def redis_url_for_worker(url: str) -> str:
     if parts.scheme not in ("redis", "rediss"):
         return url
     db = int(parts.path.strip("/") or 0) + worker_index()
-    if db >= REDIS_DATABASES:
+    if db >= scratch_redis_db():
         raise RuntimeError(
-            f"{url}: worker {worker_index()} would need Redis database {db}; "
-            f"Redis has {REDIS_DATABASES} (0-{REDIS_DATABASES - 1}); configure a lower one"
+            f"{url}: worker {worker_index()} would publish to Redis database {db}, which is a worker's "
+            f"scratch database (counted down from {REDIS_DATABASES - 1}); use fewer workers or a lower database"
         )
     return urlunsplit(parts._replace(path=f"/{db}"))
 
 
-def scratch_redis_db(slot: int) -> int:
-    """This worker's scratch Redis database number `slot` (0 or 1) on 127.0.0.1:6379."""
-    if slot not in (0, 1):
-        raise ValueError("two scratch databases per worker: slot 0 or 1")
-    db = REDIS_DATABASES - 1 - 2 * worker_index() - slot
-    if db < 0:
-        raise RuntimeError(f"worker {worker_index()} has no scratch Redis database left")
-    return db
+def scratch_redis_db() -> int:
+    """This worker's scratch Redis database on 127.0.0.1:6379."""
+    return REDIS_DATABASES - 1 - worker_index()

@@ -151,6 +151,6 @@ def test_the_sweeper_sends_a_stranded_run_once_the_broker_is_back(tmp_path):
         timeout=120,
     )
     assert _shell(env, SCENE)["state"] == "queued"
-    swept = _shell(_env(tmp_path, f"redis://127.0.0.1:6379/{scratch_redis_db(1)}"), SWEEP)
+    swept = _shell(_env(tmp_path, f"redis://127.0.0.1:6379/{scratch_redis_db()}"), SWEEP)
     assert swept["requeued"] == 1 and swept["enqueued"] and swept["reason"] == ""
     assert swept["state"] == "queued"  # sent, waiting for a worker to claim it

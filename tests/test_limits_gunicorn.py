@@ -27,7 +27,7 @@ from tests.parallel import scratch_redis_db
 from triage import access, users
 
 ROOT = Path(__file__).resolve().parent.parent
-CACHE_URL = f"redis://127.0.0.1:6379/{scratch_redis_db(1)}"  # this module's own (per xdist worker)
+CACHE_URL = f"redis://127.0.0.1:6379/{scratch_redis_db()}"  # the xdist worker's scratch database, flushed here
 LOGIN_LIMIT, ADDRESS_LIMIT, TOKEN_LIMIT = 5, 8, 10
 
 pytestmark = pytest.mark.skipif(not redis_up(), reason="needs Redis on 127.0.0.1:6379")

@@ -80,7 +80,7 @@ def _children_alive(pgid: int) -> list[str]:
 @pytest.mark.skipif(not redis_up(), reason="Redis is not running on 127.0.0.1:6379")
 def test_a_worker_on_redis_runs_tasks(tmp_path):
     queue = f"test-{uuid.uuid4().hex[:8]}"
-    env = _env(tmp_path, CELERY_BROKER_URL=f"redis://127.0.0.1:6379/{scratch_redis_db(0)}")
+    env = _env(tmp_path, CELERY_BROKER_URL=f"redis://127.0.0.1:6379/{scratch_redis_db()}")
     _manage(env, "migrate", "--noinput")
     worker = subprocess.Popen(
         [
