@@ -41,7 +41,7 @@ _skipped: list[str] = []
 T = TypeVar("T")
 
 
-# Under pytest-xdist (`make test`: -n 2) these hooks also run in the controller, which receives every
+# Under pytest-xdist (`make test`: -n 4) these hooks also run in the controller, which receives every
 # worker's reports: its summary lists the skips of all workers and its exit status fails the run.
 # Unmarked modules whose tests take long (their durations in `make test`'s report): with root and browser
 # tests they go first, so the many quick tests fill the end of a parallel run instead of one worker
