@@ -149,13 +149,15 @@ def test_one_heartbeat_thread_beats_every_active_run_and_stops_with_the_last(tic
     finished = _run(ticket, server, state=RunState.SUCCEEDED)
     before = {run.pk: run.heartbeat_at for run in (first, second, finished)}
     heartbeats = run_services._Heartbeats(every=0.05)
+    # Another test's heartbeat thread in this worker process may still be finishing: count only new ones.
+    earlier = {t for t in threading.enumerate() if t.name == "runs-heartbeat"}
 
     def beaten(run: CollectionRun) -> bool:
         return CollectionRun.objects.get(pk=run.pk).heartbeat_at > before[run.pk]
 
     with heartbeats.beating(first.pk):
         with heartbeats.beating(second.pk):
-            threads = [t for t in threading.enumerate() if t.name == "runs-heartbeat"]
+            threads = [t for t in threading.enumerate() if t.name == "runs-heartbeat" and t not in earlier]
             wait_until(lambda: beaten(first) and beaten(second), timeout=10, what="both runs to be beaten")
             assert len(threads) == 1
         # The second run is done: once a beat in flight has landed, only the first is beaten.
