@@ -41,9 +41,11 @@ _skipped: list[str] = []
 T = TypeVar("T")
 
 
-# Unmarked modules whose tests take long (their durations in `make test`'s report): with browser tests
-# they go first, so the many quick tests fill the end of a parallel run instead of one worker finishing
-# a 50-second case while the others idle.
+# Under pytest-xdist (`make test`: -n 4) these hooks also run in the controller, which receives every
+# worker's reports: its summary lists the skips of all workers and its exit status fails the run.
+# Unmarked modules whose tests take long (their durations in `make test`'s report): with root and browser
+# tests they go first, so the many quick tests fill the end of a parallel run instead of one worker
+# finishing a 50-second lab case while the others idle.
 LONG_MODULES = frozenset(
     {
         "test_api_schemathesis",
@@ -65,23 +67,9 @@ def _runs_long(item: pytest.Item) -> bool:
     return module in LONG_MODULES or any(item.iter_markers("root")) or any(item.iter_markers("browser"))
 
 
-@pytest.hookimpl(tryfirst=True)  # before xdist reads the xdist_group marks
-def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     # A stable sort: each module's tests stay together (module-scoped fixtures are built once per worker).
     items.sort(key=lambda item: not _runs_long(item))
-    # Lab tests (root) mostly wait: on timeouts, sshd, resolvers. Under `--dist loadgroup` they go to half
-    # of the workers in a few long groups, dealt out test by test so every group holds a share of each lab
-    # module, while the other workers keep both cores busy with everything else.
-    workers = getattr(config, "workerinput", {}).get("workercount", 0)
-    if config.getoption("dist", "no") != "loadgroup" or workers < 2:
-        return
-    lab_tests = [item for item in items if any(item.iter_markers("root"))]
-    for index, item in enumerate(lab_tests):
-        item.add_marker(pytest.mark.xdist_group(f"lab{index % (workers // 2)}"))
-
-
-# Under pytest-xdist (`make test`: -n 4) these hooks also run in the controller, which receives every
-# worker's reports: its summary lists the skips of all workers and its exit status fails the run.
 
 
 def pytest_runtest_logreport(report):
