@@ -198,6 +198,5 @@ def _assert_time_limited(run: CollectionRun) -> None:
     assert run.reason.startswith(f"The run exceeded its time limit of {TIME_LIMIT} s and was stopped; 3 of 4 probes"), (
         run.reason
     )
-    assert (run.finished_at - run.started_at).total_seconds() < TIME_LIMIT + 6
     finished = run.evidence.exclude(exit_status=None).exclude(probe="ssh_session")
     assert sorted(finished.values_list("probe", flat=True)) == ["disk", "load", "memory"]
