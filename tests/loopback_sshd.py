@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import getpass
 import os
+import pwd
 import socket
 import subprocess
 import time
@@ -54,6 +55,18 @@ class LoopbackSshd:
         except subprocess.TimeoutExpired:
             self.process.kill()
             self.process.wait(timeout=5)
+
+
+# Login shells that refuse every session (sshd runs each command through the user's shell).
+NO_LOGIN_SHELLS = frozenset({"/usr/sbin/nologin", "/sbin/nologin", "/bin/false", "/usr/bin/false"})
+
+
+def unusable_shell() -> str | None:
+    """Why sshd could run no command for the user running the tests, or None."""
+    entry = pwd.getpwuid(os.getuid())
+    if entry.pw_shell in NO_LOGIN_SHELLS or not os.access(entry.pw_shell or "/bin/sh", os.X_OK):
+        return f"{entry.pw_name}'s login shell is {entry.pw_shell!r}: sshd would run no command for it"
+    return None
 
 
 def start(directory: Path, *, name: str = "loopback") -> LoopbackSshd:
