@@ -41,8 +41,6 @@ _skipped: list[str] = []
 T = TypeVar("T")
 
 
-# Under pytest-xdist (`make test`: -n 4) these hooks also run in the controller, which receives every
-# worker's reports: its summary lists the skips of all workers and its exit status fails the run.
 # Unmarked modules whose tests take long (their durations in `make test`'s report): with root and browser
 # tests they go first, so the many quick tests fill the end of a parallel run instead of one worker
 # finishing a 50-second lab case while the others idle.
@@ -72,6 +70,8 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     items.sort(key=lambda item: not _runs_long(item))
 
 
+# Under pytest-xdist (`make test`: -n 4) these hooks also run in the controller, which receives every
+# worker's reports: its summary lists the skips of all workers and its exit status fails the run.
 def pytest_runtest_logreport(report):
     # An expected failure (xfail) is reported as "skipped" too; it ran, so it does not count.
     if report.skipped and not hasattr(report, "wasxfail"):
