@@ -82,6 +82,9 @@ def test_the_login_uses_the_connection_dialled_ahead(transactional_db, lab, cust
     host = lab.add_host("dialled")
     run = _queued_run(lab_server(customer, host), playbook, tech)
     dialled = ssh.dial(host.address, 22, 5)
+    # The dial runs on its own thread: drop SYNs only once its connect has ended (under load, dropping them
+    # first made the dial itself time out, and the run with it).
+    wait_until(lambda: dialled.seconds > 0, timeout=10, what="the connection dialled ahead")
     host.drop_syn()  # from now on only a connection made before can reach sshd
 
     services.run_execute(run_id=run.pk, worker="batch-test", dialled=dialled)
