@@ -257,11 +257,18 @@ def test_use_dns_with_a_blackholed_resolver_slows_logins_down(lab, tmp_path):
     assert slow.run("cat", "/etc/resolv.conf").stdout == resolv_conf
 
     def login_seconds(host: Host) -> float:
-        started = time.monotonic()
-        result = ssh(host, "true", tmp_path=tmp_path)
-        # Once in a full parallel run sshd closed the slow login; what it logged says why next time.
-        assert result.returncode == 0, f"{result.stderr}\nsshd:\n{host.sshd_log()[-3000:]}"
-        return time.monotonic() - started
+        # In 2 of about 9 full parallel runs the UseDNS sshd closed the connection right after logging
+        # "Connection from", with nothing else in its log, and never when the test ran alone or beside
+        # busy loops. What this test proves is the lab's delay, measured on a login that succeeds, so a
+        # login closed that way is tried once more (what both attempts logged is shown if both fail).
+        for attempt in (1, 2):
+            started = time.monotonic()
+            result = ssh(host, "true", tmp_path=tmp_path)
+            if result.returncode == 0:
+                return time.monotonic() - started
+            if attempt == 1 and "Connection closed by" in result.stderr:
+                continue
+        raise AssertionError(f"{result.stderr}\nsshd:\n{host.sshd_log()[-3000:]}")
 
     fast_seconds, slow_seconds = login_seconds(fast), login_seconds(slow)
     print(f"login with UseDNS no: {fast_seconds:.2f} s, with UseDNS yes: {slow_seconds:.2f} s")
