@@ -67,7 +67,7 @@ def _assert_collected_once(run: CollectionRun) -> None:
 def test_redis_killed_mid_task_the_worker_reconnects_and_the_run_ends_once(
     lab, redis, collector, customer, ticket, tech
 ):
-    server = lab_server(customer, lab.add_host("busy"))
+    server = lab_server(customer, lab.add_host("busy", own_pids=True))
     run = _request(redis, ticket, server, tech, steps=BUSY, name="busy")
     wait_until(
         lambda: CollectionRun.objects.get(pk=run.pk).state == RunState.RUNNING, timeout=30, what="the run to be running"
@@ -89,7 +89,7 @@ def test_redis_killed_mid_task_the_worker_reconnects_and_the_run_ends_once(
 def test_redis_down_at_enqueue_the_run_waits_and_the_sweeper_sends_it_once(
     lab, redis, collector, customer, ticket, tech
 ):
-    server = lab_server(customer, lab.add_host("later"))
+    server = lab_server(customer, lab.add_host("later", own_pids=True))
     redis.kill()
     run = _request(redis, ticket, server, tech)
     run.refresh_from_db()

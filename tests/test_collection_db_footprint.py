@@ -77,10 +77,10 @@ def test_many_runs_in_flight_never_hold_more_database_connections_than_the_bound
         pytest.skip("the pool and pg_stat_activity are PostgreSQL's (CI runs the suite on PostgreSQL)")
     silent = []
     for index in range(SILENT):
-        host = lab.add_host(f"quiet{index}")
+        host = lab.add_host(f"quiet{index}", own_pids=True)
         host.serve_silence(TARPIT_PORT)
         silent.append(lab_server(customer, host, port=TARPIT_PORT))
-    live = [lab_server(customer, lab.add_host(f"busy{index}")) for index in range(LIVE)]
+    live = [lab_server(customer, lab.add_host(f"busy{index}", own_pids=True)) for index in range(LIVE)]
     ticket = desk.ticket_create(subject="Fleet check", description="every server", customer=customer, created_by=tech)
     playbook = Playbook.objects.create(name="busy", steps=STEPS)
     with connection.cursor() as cursor:

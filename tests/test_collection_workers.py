@@ -155,7 +155,7 @@ def test_a_catastrophic_regex_in_a_signature_leaves_the_run_diagnosed_with_its_g
 def test_a_run_past_its_time_limit_on_the_collector_is_recorded_as_a_time_limit(
     lab, redis, desk_workers, customer, ticket, tech
 ):
-    run = _slow_run(lab.add_host("slowthreads"), customer, ticket, tech, broker=redis.url())
+    run = _slow_run(lab.add_host("slowthreads", own_pids=True), customer, ticket, tech, broker=redis.url())
     _assert_time_limited(run)
     assert all(worker.alive for worker in desk_workers)
 
@@ -175,13 +175,15 @@ def test_a_run_past_celerys_soft_time_limit_on_a_prefork_worker_is_recorded_as_a
         "--without-gossip",
     ]
     with Worker(argv, env, tmp_path / "worker.log") as worker:
-        run = _slow_run(lab.add_host("slowprefork"), customer, ticket, tech, broker=redis.url(db=1))
+        run = _slow_run(lab.add_host("slowprefork", own_pids=True), customer, ticket, tech, broker=redis.url(db=1))
         assert worker.alive
     _assert_time_limited(run)
     assert f"run {run.pk}: stopped by the worker's soft time limit" in worker.log()  # Celery's, not the run's own
 
 
 def _slow_run(host, customer, ticket, tech, *, broker: str) -> CollectionRun:
+    # The host has its own PIDs: strace must attach to this host's sshd, not to another test's on the
+    # machine, whose end (its host torn down) once ended the probe early and the run succeeded.
     steps = [*QUICK, {"probe": "strace", "params": {"process": "sshd", "seconds": 30}}]
     with app_broker(broker):
         run = services.run_request(

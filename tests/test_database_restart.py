@@ -81,7 +81,7 @@ def _run_state(url: str, run_id: int) -> str:
 
 
 def test_a_postgresql_restart_during_a_collection_ends_the_run_once_with_all_its_evidence(lab, cluster, tmp_path):
-    host = lab.add_host("dbfault")
+    host = lab.add_host("dbfault", own_pids=True)
     env = worker_env(
         tmp_path,
         broker="memory://",
