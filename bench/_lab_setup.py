@@ -23,7 +23,7 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 from diagnostics import ssh  # noqa: E402 - needs ROOT on sys.path
-from tests.lab import Host, Lab, lab_available  # noqa: E402 - needs ROOT on sys.path
+from tests.lab import Host, Lab, lab_available, openssh_argv  # noqa: E402, F401 - needs ROOT on sys.path; openssh_argv is the benches' anchor
 
 # A host's resolver is its own loopback, where nothing listens: lookups fail at once and no query
 # can leave the lab (hosts have no default route either, but this keeps the resolvers probe fast
@@ -81,35 +81,6 @@ def django_setup(var_dir: Path, *, channels: int | None = None, migrate: bool = 
     django.setup()
     if migrate:
         call_command("migrate", verbosity=0)
-
-
-def openssh_argv(*, key: Path, known_hosts: Path, connect_timeout: float, options: Sequence[str] = ()) -> list[str]:
-    """An OpenSSH client command line up to (not including) the destination: pinned host keys, batch
-    mode, no user config or agent, the given connect timeout; `options` are extra ``-o``/``-S`` words."""
-    return [
-        "ssh",
-        "-F",
-        "/dev/null",
-        "-i",
-        str(key),
-        "-o",
-        "IdentitiesOnly=yes",
-        "-o",
-        "IdentityAgent=none",
-        "-o",
-        f"UserKnownHostsFile={known_hosts}",
-        "-o",
-        "GlobalKnownHostsFile=/dev/null",
-        "-o",
-        "StrictHostKeyChecking=yes",
-        "-o",
-        "BatchMode=yes",
-        "-o",
-        f"ConnectTimeout={connect_timeout:g}",
-        "-p",
-        "22",
-        *options,
-    ]
 
 
 def remote_commands(probe_commands) -> list[str]:

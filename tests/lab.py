@@ -52,7 +52,7 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Collection, Iterator
+from collections.abc import Collection, Iterator, Sequence
 from pathlib import Path
 
 import pytest
@@ -72,6 +72,38 @@ _BRIDGE_NF = Path("/proc/sys/net/bridge/bridge-nf-call-iptables")
 HOST_PYTHON = "/usr/bin/python3" if os.access("/usr/bin/python3", os.X_OK) else sys.executable
 _HOST_NAME = re.compile(r"^[a-z][a-z0-9-]{0,30}$")
 _lab_counter = itertools.count()
+
+
+def openssh_argv(
+    *, key: Path, known_hosts: Path, connect_timeout: float, port: int = 22, options: Sequence[str] = ()
+) -> list[str]:
+    """An OpenSSH client command line up to (not including) the destination: pinned host keys, batch
+    mode, no user config or agent, the given connect timeout; `options` are extra ``-o``/``-S`` words.
+    The lab's own logins (Host.ssh_argv) and the benches' OpenSSH anchors use it."""
+    return [
+        "ssh",
+        "-F",
+        "/dev/null",
+        "-i",
+        str(key),
+        "-o",
+        "IdentitiesOnly=yes",
+        "-o",
+        "IdentityAgent=none",
+        "-o",
+        f"UserKnownHostsFile={known_hosts}",
+        "-o",
+        "GlobalKnownHostsFile=/dev/null",
+        "-o",
+        "StrictHostKeyChecking=yes",
+        "-o",
+        "BatchMode=yes",
+        "-o",
+        f"ConnectTimeout={connect_timeout:g}",
+        "-p",
+        str(port),
+        *options,
+    ]
 
 
 def variant_name(rng: random.Random, stem: str, taken: Collection[str] = ()) -> str:
@@ -1019,31 +1051,8 @@ class Host:
 
     def ssh_argv(self, *command: str, known_hosts: Path, user: str = "root", key: Path | None = None) -> list[str]:
         """An OpenSSH client command line for this host: pinned key, batch mode, no user config or agent."""
-        return [
-            "ssh",
-            "-F",
-            "/dev/null",
-            "-i",
-            str(key or self.client_key_path),
-            "-o",
-            "IdentitiesOnly=yes",
-            "-o",
-            "IdentityAgent=none",
-            "-o",
-            f"UserKnownHostsFile={known_hosts}",
-            "-o",
-            "GlobalKnownHostsFile=/dev/null",
-            "-o",
-            "StrictHostKeyChecking=yes",
-            "-o",
-            "BatchMode=yes",
-            "-o",
-            "ConnectTimeout=5",
-            "-p",
-            str(self.port),
-            f"{user}@{self.address}",
-            *command,
-        ]
+        argv = openssh_argv(key=key or self.client_key_path, known_hosts=known_hosts, connect_timeout=5, port=self.port)
+        return [*argv, f"{user}@{self.address}", *command]
 
     # -- inside the host --------------------------------------------------------------------------------------
 
