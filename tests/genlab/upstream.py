@@ -125,6 +125,19 @@ def _waiting_relay(
     return relay, upstream
 
 
+def _scenario(name: str, relay: Host) -> Scenario:
+    """An upstream variant: the relay holding connections to a silent upstream near its open-files limit."""
+    return Scenario(
+        name=name,
+        story="upstream",
+        host=relay,
+        subject=SUBJECT,
+        recipe="upstream-timeouts-and-fd-alerts",
+        playbook="Mail queue growing",
+        evidence=EVIDENCE,
+    )
+
+
 def api_proxy_8080_limit64(env: Env) -> tuple[Scenario, Host, int]:
     count = 52
     relay, upstream = _waiting_relay(
@@ -136,19 +149,7 @@ def api_proxy_8080_limit64(env: Env) -> tuple[Scenario, Host, int]:
         limit=limit_for(count, 0.875),
         request="GET /v2/submit HTTP/1.1|Host: api||",
     )
-    return (
-        Scenario(
-            name="upstream/quiet-8080-nofile64",
-            story="upstream",
-            host=relay,
-            subject=SUBJECT,
-            recipe="upstream-timeouts-and-fd-alerts",
-            playbook="Mail queue growing",
-            evidence=EVIDENCE,
-        ),
-        upstream,
-        count,
-    )
+    return _scenario("upstream/quiet-8080-nofile64", relay), upstream, count
 
 
 def smtps_relay_465_limit256(env: Env) -> tuple[Scenario, Host, int]:
@@ -162,19 +163,7 @@ def smtps_relay_465_limit256(env: Env) -> tuple[Scenario, Host, int]:
         limit=limit_for(count, 0.85),
         request="EHLO relay-465.lab|",
     )
-    return (
-        Scenario(
-            name="upstream/quiet-465-nofile256",
-            story="upstream",
-            host=relay,
-            subject=SUBJECT,
-            recipe="upstream-timeouts-and-fd-alerts",
-            playbook="Mail queue growing",
-            evidence=EVIDENCE,
-        ),
-        upstream,
-        count,
-    )
+    return _scenario("upstream/quiet-465-nofile256", relay), upstream, count
 
 
 def wait_quiet(pairs: list[tuple[Scenario, Host, int]]) -> list[Scenario]:
