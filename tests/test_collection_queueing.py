@@ -9,7 +9,6 @@ accepts connections and never answers.
 from __future__ import annotations
 
 import json
-import os
 import socket
 import subprocess
 import sys
@@ -20,6 +19,7 @@ import pytest
 
 from tests.conftest import free_port, redis_up
 from tests.parallel import scratch_redis_db
+from tests.worker_support import own_database, worker_env
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -61,14 +61,7 @@ print(json.dumps({**result, "state": run.state, "enqueued": run.enqueued_at is n
 
 
 def _env(tmp_path: Path, broker: str) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "TRIAGE_ENV", "DJANGO_SETTINGS_MODULE")}
-    env.update(
-        TRIAGE_VAR_DIR=str(tmp_path / "var"),
-        DATABASE_URL=f"sqlite:///{tmp_path / 'desk.sqlite3'}",
-        DJANGO_SETTINGS_MODULE="triage.settings",
-        CELERY_BROKER_URL=broker,
-    )
-    return env
+    return worker_env(tmp_path, broker=broker, database=own_database(tmp_path))
 
 
 def _shell(env, code: str) -> dict:

@@ -13,6 +13,7 @@ from pathlib import Path
 from kombu import Connection
 from kombu.transport import filesystem
 
+from tests.worker_support import own_database, worker_env
 from triage.broker import transport_options
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -20,19 +21,12 @@ MESSAGES = 3000
 
 
 def _env(tmp_path: Path) -> dict[str, str]:
-    env = {
-        k: v
-        for k, v in os.environ.items()
-        if k not in ("DATABASE_URL", "CELERY_BROKER_URL", "TRIAGE_ENV", "DJANGO_SETTINGS_MODULE")
-    }
-    env.update(
-        TRIAGE_VAR_DIR=str(tmp_path / "var"),
-        DATABASE_URL=f"sqlite:///{tmp_path / 'desk.sqlite3'}",
-        DJANGO_SETTINGS_MODULE="triage.settings",
+    return worker_env(
+        tmp_path,
+        database=own_database(tmp_path),
         TRIAGE_STRESS_LEDGER=str(tmp_path / "ledger"),
         TRIAGE_BROKER_POLL_MS="20",
     )
-    return env
 
 
 def _publisher(env, numbers: range) -> subprocess.Popen:

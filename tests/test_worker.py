@@ -16,23 +16,13 @@ import pytest
 
 from tests.conftest import redis_up
 from tests.parallel import scratch_redis_db
+from tests.worker_support import own_database, worker_env
 
 ROOT = Path(__file__).resolve().parent.parent
 
 
 def _env(tmp_path: Path, **extra: str) -> dict[str, str]:
-    env = {
-        k: v
-        for k, v in os.environ.items()
-        if k not in ("DATABASE_URL", "CELERY_BROKER_URL", "TRIAGE_ENV", "DJANGO_SETTINGS_MODULE")
-    }
-    env.update(
-        TRIAGE_VAR_DIR=str(tmp_path / "var"),
-        DATABASE_URL=f"sqlite:///{tmp_path / 'desk.sqlite3'}",
-        DJANGO_SETTINGS_MODULE="triage.settings",
-        **extra,
-    )
-    return env
+    return worker_env(tmp_path, database=own_database(tmp_path), **extra)
 
 
 def _manage(env, *args, timeout=120):

@@ -58,7 +58,12 @@ def database_url() -> str:
     return f"postgres://{user}{password}@{conf['HOST'] or '127.0.0.1'}:{conf['PORT'] or 5432}/{conf['NAME']}"
 
 
-def worker_env(tmp_path: Path, *, broker: str, database: str | None = None, **extra: str) -> dict[str, str]:
+def worker_env(
+    tmp_path: Path, *, broker: str | None = None, database: str | None = None, **extra: str
+) -> dict[str, str]:
+    """The environment of a desk process the test starts: the product's settings, a var dir under
+    `tmp_path`, the test database (or `database`), and `broker` (without one, the product's default
+    broker under that var dir); none of the test process's own database, broker or settings."""
     env = {
         k: v
         for k, v in os.environ.items()
@@ -68,10 +73,15 @@ def worker_env(tmp_path: Path, *, broker: str, database: str | None = None, **ex
         DJANGO_SETTINGS_MODULE="triage.settings",
         TRIAGE_VAR_DIR=str(tmp_path / "var"),
         DATABASE_URL=database or database_url(),
-        CELERY_BROKER_URL=broker,
+        **({"CELERY_BROKER_URL": broker} if broker else {}),
         **extra,
     )
     return env
+
+
+def own_database(tmp_path: Path) -> str:
+    """A SQLite desk database of the test's own, for a desk process that must not share the test's."""
+    return f"sqlite:///{tmp_path / 'desk.sqlite3'}"
 
 
 class RedisServer:
