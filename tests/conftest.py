@@ -11,6 +11,7 @@ import random
 import socket
 import sys
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import TypeVar
 
 import pytest
@@ -24,6 +25,7 @@ from django.utils import timezone
 
 from diagnostics.models import CollectionRun, Evidence, RunState
 from triage import access, services, users
+from tests import desk_template
 from triage.models import Customer, Server, SlaTier
 
 # The lab's fixtures (`lab`, `lab_host`: real hosts in network namespaces), the browser's, and
@@ -89,6 +91,23 @@ def pytest_terminal_summary(terminalreporter):
         terminalreporter.write_line(f"FAILED: {len(_skipped)} test(s) skipped while CI=true:", red=True)
         for nodeid in _skipped:
             terminalreporter.write_line(f"  {nodeid}", red=True)
+
+
+@pytest.fixture(scope="session")
+def django_db_keepdb(request, django_db_modify_db_settings) -> Iterator[bool]:
+    """On SQLite each worker's test database starts as a copy of the migrated template
+    (tests/desk_template.py) instead of migrating again; pytest-django, told to keep it, only checks
+    that no migration is left to apply. The copy is removed here when the session ends."""
+    from django.conf import settings
+
+    reuse = bool(request.config.getvalue("reuse_db"))
+    database = settings.DATABASES["default"]
+    if reuse or database["ENGINE"] != "django.db.backends.sqlite3":
+        yield reuse
+        return
+    path = desk_template.copy_to(Path(database["TEST"]["NAME"]))
+    yield True
+    path.unlink(missing_ok=True)
 
 
 def make_user(username: str, *roles: str, password: str = "correct-horse-battery"):

@@ -60,8 +60,9 @@ print(json.dumps({**result, "state": run.state, "enqueued": run.enqueued_at is n
 """
 
 
-def _env(tmp_path: Path, broker: str) -> dict[str, str]:
-    return worker_env(tmp_path, broker=broker, database=own_database(tmp_path))
+def _env(tmp_path: Path, broker: str, *, migrated: bool = False) -> dict[str, str]:
+    """`migrated`: the test's own desk database starts afresh with the schema in it."""
+    return worker_env(tmp_path, broker=broker, database=own_database(tmp_path, migrated=migrated))
 
 
 def _shell(env, code: str) -> dict:
@@ -112,15 +113,7 @@ def test_collect_answers_without_waiting_out_the_broker_when_it_is_down(tmp_path
     seconds to any request, and bench/ is where speed is measured."""
     listener = SilentListener() if broker_state == "hung" else None
     port = listener.port if listener else free_port()
-    env = _env(tmp_path, f"redis://127.0.0.1:{port}/0")
-    subprocess.run(
-        [sys.executable, "manage.py", "migrate", "--noinput"],
-        cwd=ROOT,
-        env=env,
-        check=True,
-        capture_output=True,
-        timeout=120,
-    )
+    env = _env(tmp_path, f"redis://127.0.0.1:{port}/0", migrated=True)
     try:
         outcome = _shell(env, SCENE)
     finally:
@@ -134,15 +127,7 @@ def test_collect_answers_without_waiting_out_the_broker_when_it_is_down(tmp_path
 
 @pytest.mark.skipif(not redis_up(), reason="Redis is not running on 127.0.0.1:6379")
 def test_the_sweeper_sends_a_stranded_run_once_the_broker_is_back(tmp_path):
-    env = _env(tmp_path, f"redis://127.0.0.1:{free_port()}/0")
-    subprocess.run(
-        [sys.executable, "manage.py", "migrate", "--noinput"],
-        cwd=ROOT,
-        env=env,
-        check=True,
-        capture_output=True,
-        timeout=120,
-    )
+    env = _env(tmp_path, f"redis://127.0.0.1:{free_port()}/0", migrated=True)
     assert _shell(env, SCENE)["state"] == "queued"
     swept = _shell(_env(tmp_path, f"redis://127.0.0.1:6379/{scratch_redis_db()}"), SWEEP)
     assert swept["requeued"] == 1 and swept["enqueued"] and swept["reason"] == ""

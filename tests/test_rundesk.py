@@ -24,7 +24,6 @@ ROOT = Path(__file__).resolve().parent.parent
 
 def _start_desk(tmp_path: Path, port: int | None = None, **settings: str) -> tuple[subprocess.Popen, Path, int, dict]:
     env = _env(tmp_path, TRIAGE_MAIL_PORT=str(free_port()), **settings)
-    _manage(env, "migrate", "--noinput")
     port = port or free_port()
     log = tmp_path / "desk.log"
     with open(log, "wb") as out:

@@ -22,7 +22,8 @@ ROOT = Path(__file__).resolve().parent.parent
 
 
 def _env(tmp_path: Path, **extra: str) -> dict[str, str]:
-    return worker_env(tmp_path, database=own_database(tmp_path), **extra)
+    """A desk process's environment with a migrated database of the test's own."""
+    return worker_env(tmp_path, database=own_database(tmp_path, migrated=True), **extra)
 
 
 def _manage(env, *args, timeout=120):
@@ -71,7 +72,6 @@ def _children_alive(pgid: int) -> list[str]:
 def test_a_worker_on_redis_runs_tasks(tmp_path):
     queue = f"test-{uuid.uuid4().hex[:8]}"
     env = _env(tmp_path, CELERY_BROKER_URL=f"redis://127.0.0.1:6379/{scratch_redis_db()}")
-    _manage(env, "migrate", "--noinput")
     worker = subprocess.Popen(
         [
             sys.executable,

@@ -23,6 +23,7 @@ from urllib.parse import quote
 
 from django.db import connection
 
+from tests import desk_template
 from tests.conftest import free_port
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -79,9 +80,13 @@ def worker_env(
     return env
 
 
-def own_database(tmp_path: Path) -> str:
-    """A SQLite desk database of the test's own, for a desk process that must not share the test's."""
-    return f"sqlite:///{tmp_path / 'desk.sqlite3'}"
+def own_database(tmp_path: Path, *, migrated: bool = False) -> str:
+    """A SQLite desk database of the test's own, for a desk process that must not share the test's;
+    `migrated`: with the schema in it already (a copy of tests/desk_template.py's, instead of a migrate)."""
+    path = tmp_path / "desk.sqlite3"
+    if migrated:
+        desk_template.copy_to(path)
+    return f"sqlite:///{path}"
 
 
 class RedisServer:
