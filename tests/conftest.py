@@ -24,8 +24,8 @@ from django.db.models import DateTimeField, Model
 from django.utils import timezone
 
 from diagnostics.models import CollectionRun, Evidence, RunState
-from triage import access, services, users
 from tests import desk_template
+from triage import access, services, users
 from triage.models import Customer, Server, SlaTier
 
 # The lab's fixtures (`lab`, `lab_host`: real hosts in network namespaces), the browser's, and

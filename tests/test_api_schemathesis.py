@@ -24,6 +24,8 @@ SCHEMA = schemathesis.openapi.from_wsgi("/api/v1/schema/?format=json", APP)
 OPERATIONS = {op.label: op for op in (result.ok() for result in SCHEMA.get_all_operations())}
 # Per operation and generation mode (22 operations x 2 modes): each case is a whole request through the app.
 MAX_EXAMPLES = 25
+
+
 # Invalid input needs some input to spoil: operations without parameters or a body get valid cases only.
 def _takes_input(label: str) -> bool:
     definition = OPERATIONS[label].definition.raw

@@ -17,7 +17,7 @@ import urllib.request
 from pathlib import Path
 
 from tests.conftest import free_port
-from tests.test_worker import _children_alive, _enqueue_heartbeat, _env, _manage, _stop, _wait_for_heartbeat
+from tests.test_worker import _children_alive, _enqueue_heartbeat, _env, _stop, _wait_for_heartbeat
 
 ROOT = Path(__file__).resolve().parent.parent
 
