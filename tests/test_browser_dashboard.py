@@ -26,7 +26,7 @@ pytestmark = BROWSER_MARKS
 @pytest.fixture
 def demo(transactional_db):
     call_command("setup_roles", stdout=io.StringIO())
-    call_command("seed_demo", tickets=120, days=182, password=PASSWORD, stdout=io.StringIO())
+    call_command("seed_demo", tickets=60, days=182, password=PASSWORD, stdout=io.StringIO())
     users = get_user_model().objects.filter(groups__name__in=["manager", "tech"]).distinct()
     return {group: users.filter(groups__name=group).first() for group in ("manager", "tech")}
 
