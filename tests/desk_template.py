@@ -33,17 +33,10 @@ def _schema_digest() -> str:
 
 
 def _migrate(target: Path, scratch: Path) -> None:
-    env = {
-        k: v
-        for k, v in os.environ.items()
-        if k not in ("DATABASE_URL", "CELERY_BROKER_URL", "TRIAGE_ENV", "DJANGO_SETTINGS_MODULE")
-    }
-    env.update(
-        DJANGO_SETTINGS_MODULE="triage.settings",
-        TRIAGE_VAR_DIR=str(scratch / "var"),
-        DATABASE_URL=f"sqlite:///{target}",
-        CELERY_BROKER_URL="memory://",
-    )
+    # Imported here: worker_support imports this module (and conftest, which imports it too).
+    from tests.worker_support import worker_env
+
+    env = worker_env(scratch, broker="memory://", database=f"sqlite:///{target}")
     done = subprocess.run(
         [sys.executable, "manage.py", "migrate", "--noinput"],
         cwd=ROOT,
