@@ -10,6 +10,7 @@ the Django version, so a changed migration builds a new one; a copy is a millise
 from __future__ import annotations
 
 import fcntl
+import functools
 import hashlib
 import os
 import shutil
@@ -24,6 +25,7 @@ from django.conf import settings
 ROOT = Path(__file__).resolve().parent.parent
 
 
+@functools.cache  # the migrations do not change while the suite runs; read them once per process
 def _schema_digest() -> str:
     digest = hashlib.sha256(django.get_version().encode())
     for path in sorted(ROOT.glob("*/migrations/*.py")):
@@ -32,21 +34,26 @@ def _schema_digest() -> str:
     return digest.hexdigest()[:16]
 
 
-def _migrate(target: Path, scratch: Path) -> None:
-    # Imported here: worker_support imports this module (and conftest, which imports it too).
-    from tests.worker_support import worker_env
-
-    env = worker_env(scratch, broker="memory://", database=f"sqlite:///{target}")
+def migrate(env: dict[str, str], *, timeout: float = 300) -> None:
+    """`manage.py migrate` for a desk process's database (`env`'s DATABASE_URL), as a deployment
+    runs it; a failure is raised with what the command printed."""
     done = subprocess.run(
         [sys.executable, "manage.py", "migrate", "--noinput"],
         cwd=ROOT,
         env=env,
         capture_output=True,
         text=True,
-        timeout=300,
+        timeout=timeout,
     )
     if done.returncode != 0:
-        raise RuntimeError(f"migrating the template database failed:\n{done.stdout}\n{done.stderr}")
+        raise RuntimeError(f"manage.py migrate failed:\n{done.stdout}\n{done.stderr}")
+
+
+def _build(target: Path, scratch: Path) -> None:
+    # Imported here: worker_support imports this module (and conftest, which imports it too).
+    from tests.worker_support import worker_env
+
+    migrate(worker_env(scratch, broker="memory://", database=f"sqlite:///{target}"))
 
 
 def template() -> Path:
@@ -62,7 +69,7 @@ def template() -> Path:
         if not path.exists():
             with tempfile.TemporaryDirectory(dir=folder) as scratch:
                 built = Path(scratch) / "schema.sqlite3"
-                _migrate(built, Path(scratch))
+                _build(built, Path(scratch))
                 os.replace(built, path)
     return path
 

@@ -17,6 +17,7 @@ import time
 import psycopg
 import pytest
 
+from tests import desk_template
 from tests.worker_support import ROOT, PostgresCluster, wait_until, worker_env
 
 pytestmark = pytest.mark.root
@@ -96,14 +97,7 @@ def test_a_postgresql_restart_during_a_collection_ends_the_run_once_with_all_its
             }
         ),
     )
-    subprocess.run(
-        [sys.executable, "manage.py", "migrate", "--noinput"],
-        cwd=ROOT,
-        env=env,
-        check=True,
-        capture_output=True,
-        timeout=180,
-    )
+    desk_template.migrate(env, timeout=180)
     collect = subprocess.Popen(
         [sys.executable, "manage.py", "shell", "-v", "0", "-c", COLLECT],
         cwd=ROOT,
