@@ -27,8 +27,9 @@ run: demo
 
 # Test processes for `make test` (pytest-xdist); `make test TEST_WORKERS=0` runs the suite in one process.
 # Each worker keeps its own test database, Redis databases and labs (tests/parallel.py). Four on two
-# cores: lab and browser tests spend much of their time waiting (timeouts, sshd, chromium), and a
-# worker count above the cores keeps the cores busy meanwhile (measured: 2 workers 1,085 s, 4: 522 s).
+# cores: lab and browser tests spend much of their time waiting (timeouts, sshd, chromium), and
+# tests/scheduling.py keeps two workers in the lab while the other two compute. Measured on
+# 2026-12-03's machine: 4 workers 365 s; 6 workers 436 s, every test's CPU grows a quarter when six share two cores.
 TEST_WORKERS ?= 4
 
 ## Set up and run the whole test suite (on TEST_WORKERS processes)

@@ -30,7 +30,7 @@ from triage.models import Customer, Server, SlaTier
 
 # The lab's fixtures (`lab`, `lab_host`: real hosts in network namespaces), the browser's, and
 # docker-compose's (`compose`).
-pytest_plugins = ["tests.lab", "tests.browser", "tests.compose"]
+pytest_plugins = ["tests.lab", "tests.browser", "tests.compose", "tests.scheduling"]
 
 # Playwright's sync API runs an event loop in the test thread; the ORM calls the
 # tests make around it are synchronous and safe.
