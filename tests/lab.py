@@ -1086,6 +1086,23 @@ class Host:
         # /proc/<pid>/root resolves paths in that process's mount namespace: the host's own /tmp, /var/log.
         return Path(f"/proc/{self._anchor_pid}/root") / path.lstrip("/")
 
+    def contain(self, kernel_log: str = "") -> None:
+        """Give the host, as LXCFS gives a container, its own load average, vm counters and kernel ring
+        buffer (`dmesg` reads `kernel_log`). Without them a collection reads this machine's, which are
+        global across namespaces: a healthy host was once found overloaded because the tests were busy.
+        Every host has a mount namespace of its own, so the bind mounts stay inside it."""
+        (self.dir / "kmsg").write_text(kernel_log)
+        (self.dir / "loadavg").write_text("0.08 0.05 0.01 1/61 187\n")
+        # A freshly booted host: every counter vmstat(8) and the memory probe read, at zero.
+        keys = [line.split()[0] for line in Path("/proc/vmstat").read_text().splitlines() if line.strip()]
+        (self.dir / "vmstat").write_text("".join(f"{key} 0\n" for key in keys))
+        dmesg = self.dir / "dmesg"
+        dmesg.write_text(f"#!/bin/sh\nexec cat {self.dir / 'kmsg'}\n")
+        dmesg.chmod(0o755)
+        self.run("mount", "--bind", str(dmesg), os.path.realpath(shutil.which("dmesg") or "/usr/bin/dmesg"))
+        self.run("mount", "--bind", str(self.dir / "loadavg"), "/proc/loadavg")
+        self.run("mount", "--bind", str(self.dir / "vmstat"), "/proc/vmstat")
+
     def write_file(self, path: str, text: str, *, mode: int = 0o644) -> None:
         """Write a file as the host sees it (into its private /tmp or /var/log when it has them)."""
         target = self._path(path)

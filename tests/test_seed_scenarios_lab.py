@@ -24,10 +24,17 @@ from diagnostics.models import CollectionRun, Match, Playbook, RunState
 from diagnostics.playbooks import DEFAULT_PLAYBOOKS
 from tests.fixtures.capture import DNS_SERVER
 from tests.lab import HOST_PYTHON, Host, variant_name
-from tests.lab_servers import lab_server
+from tests.lab_servers import lab_server as lab_server_of
 from triage import services as desk
 
 pytestmark = [pytest.mark.root, pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("kb")]
+
+
+def lab_server(customer, host: Host):
+    """The desk's Server for a lab host, contained first (Host.contain): its load average, vm counters
+    and kernel log are its own, so what the tests run beside it cannot put a fault on it."""
+    host.contain()
+    return lab_server_of(customer, host)
 
 
 @pytest.fixture
@@ -243,8 +250,13 @@ def test_a_healthy_host_gets_no_fix(lab, customer, tech, rng, seed, spawned):
     resolv = (
         f"search {variant_name(rng, 'corp')}.test\nnameserver {dns.address}\noptions timeout:{rng.choice([1, 2])}\n"
     )
+    # Its own processes too: the suite's other workers must not show up in its process and fd lists.
     host = lab.add_host(
-        hostname, private_tmp=True, resolv_conf=resolv, sshd_options={"UseDNS": rng.choice(["yes", "no"])}
+        hostname,
+        private_tmp=True,
+        own_pids=True,
+        resolv_conf=resolv,
+        sshd_options={"UseDNS": rng.choice(["yes", "no"])},
     )
     start = datetime(2026, rng.randrange(1, 13), rng.randrange(1, 29), rng.randrange(0, 24))
     host.write_file(

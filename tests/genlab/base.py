@@ -13,14 +13,12 @@ from __future__ import annotations
 
 import contextlib
 import os
-import shutil
 import signal
 import subprocess
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from pathlib import Path
 
 from tests.fixtures.capture import DNS_SERVER
 from tests.lab import HOST_PYTHON, Host, Lab
@@ -130,17 +128,7 @@ def contained_host(
         resolv_conf=env.resolv_conf() if resolv_conf is None else resolv_conf,
         **options,
     )
-    (host.dir / "kmsg").write_text(kernel_log)
-    (host.dir / "loadavg").write_text("0.08 0.05 0.01 1/61 187\n")
-    # A freshly booted host: every counter vmstat(8) and the memory probe read, at zero.
-    keys = [line.split()[0] for line in Path("/proc/vmstat").read_text().splitlines() if line.strip()]
-    (host.dir / "vmstat").write_text("".join(f"{key} 0\n" for key in keys))
-    dmesg = host.dir / "dmesg"
-    dmesg.write_text(f"#!/bin/sh\nexec cat {host.dir / 'kmsg'}\n")
-    dmesg.chmod(0o755)
-    host.run("mount", "--bind", str(dmesg), os.path.realpath(shutil.which("dmesg") or "/usr/bin/dmesg"))
-    host.run("mount", "--bind", str(host.dir / "loadavg"), "/proc/loadavg")
-    host.run("mount", "--bind", str(host.dir / "vmstat"), "/proc/vmstat")
+    host.contain(kernel_log)
     if start_sshd:
         host.start_sshd()
     return host
