@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import io
 from collections import Counter
+from datetime import datetime, time
 
 import pytest
 from django.core.management import call_command, get_commands
@@ -122,10 +123,35 @@ def _the_standard_tier_runs_on_office_hours(demo):
 
     standard = SlaTier.objects.get(name="Standard")
     assert standard.calendar.name == "Berlin office" and SlaTier.objects.get(name="Gold").calendar is None
-    # No Standard ticket is due at night or at the weekend in Berlin (08:00-12:00, 13:00-17:00 on weekdays).
+    # No Standard ticket is due at night, over lunch or at the weekend in Berlin.
     for due in Ticket.objects.filter(customer__sla_tier=standard).values_list("first_response_due", flat=True):
         local = due.astimezone(standard.calendar.schedule().zone)
-        assert local.weekday() < 5 and (8, 0) < (local.hour, local.minute) <= (17, 0), local
+        assert _due_inside_berlin_office_hours(local), local
+
+
+def _due_inside_berlin_office_hours(local: datetime) -> bool:
+    """Whether a deadline can fall here under 08:00-12:00, 13:00-17:00 on weekdays.
+
+    A target runs out after some working time has passed, so it is never due at a span's opening
+    instant, and one that runs out at a span's end is due then (12:00, 17:00). Seconds count: a
+    deadline at 08:00:53 is inside the morning span.
+    """
+    at = local.time()
+    in_morning = time(8, 0) < at <= time(12, 0)
+    in_afternoon = time(13, 0) < at <= time(17, 0)
+    return local.weekday() < 5 and (in_morning or in_afternoon)
+
+
+def test_the_office_hours_check_counts_seconds_and_the_lunch_break():
+    # CI once failed on a real deadline at 08:00:53, which a check on (hour, minute) called 08:00.
+    wednesday = datetime(2026, 10, 28)
+    assert _due_inside_berlin_office_hours(wednesday.replace(hour=8, second=53))
+    assert _due_inside_berlin_office_hours(wednesday.replace(hour=12))
+    assert _due_inside_berlin_office_hours(wednesday.replace(hour=17))
+    assert not _due_inside_berlin_office_hours(wednesday.replace(hour=8))
+    assert not _due_inside_berlin_office_hours(wednesday.replace(hour=12, minute=30))
+    assert not _due_inside_berlin_office_hours(wednesday.replace(hour=17, second=1))
+    assert not _due_inside_berlin_office_hours(datetime(2026, 10, 31, 10))  # a Saturday
 
 
 def test_six_months_of_tickets_come_with_collections_matches_and_verdicts(demo):
