@@ -112,6 +112,18 @@ def test_a_user_without_a_role_gets_no_token(outsider):
     assert not ApiToken.objects.exists()
 
 
+def test_the_served_schema_documents_the_token_scheme_every_protected_operation_uses(client):
+    schema = client.get("/api/v1/schema/?format=json").json()
+    assert schema["components"]["securitySchemes"]["tokenAuth"] == {
+        "type": "apiKey",
+        "in": "header",
+        "name": "Authorization",
+        "description": "An API token, as `Token <key>`. Create one at POST /api/v1/auth/token/.",
+    }
+    tickets = schema["paths"]["/api/v1/tickets/"]["get"]
+    assert {"tokenAuth": []} in tickets["security"]
+
+
 # --- The queue ----------------------------------------------------------------------
 
 
