@@ -5,6 +5,8 @@ with its count. A ticket someone changed after the queue was loaded is left alon
 
 from __future__ import annotations
 
+import re
+
 import pytest
 from django.http import QueryDict
 from django.utils import timezone
@@ -32,11 +34,17 @@ def four(customer, tech):
     ]
 
 
+def _expect_ticked(page, tickets) -> None:
+    for ticket in tickets:
+        expect(page.get_by_label(f"Select {ticket.reference}", exact=True)).to_be_checked()
+
+
 def test_a_tech_changes_three_tickets_at_once_and_saves_a_view_with_its_count(page, tech, four):
     chosen, left = four[:3], four[3]
     sign_in(page, tech, then="/tickets/")
     mark_document(page)
     page.get_by_label("Select all on this page").check()
+    _expect_ticked(page, four)  # what the tech sees before going on
     page.get_by_label(f"Select {left.reference}", exact=True).uncheck()
     page.select_option("#bulk-assignee", label="Me")
     page.select_option("#bulk-status", label="Triaging")
@@ -76,6 +84,7 @@ def test_a_ticket_changed_after_the_queue_was_loaded_is_named_and_left_alone(pag
     sign_in(page, tech, then="/tickets/")
     mark_document(page)
     page.get_by_label("Select all on this page").check()
+    _expect_ticked(page, four)
     # Meanwhile, in another browser, ada takes one of them and makes it critical.
     taken = four[1]
     services.ticket_assign(ticket=taken, assignee=admin_user, by=admin_user)
@@ -91,3 +100,28 @@ def test_a_ticket_changed_after_the_queue_was_loaded_is_named_and_left_alone(pag
     fresh = Ticket.objects.get(pk=taken.pk)
     assert (fresh.priority, fresh.assignee) == (1, admin_user)
     assert set(Ticket.objects.filter(pk__in=[t.pk for t in others]).values_list("priority", flat=True)) == {4}
+
+
+def test_the_page_box_ticked_before_the_queue_script_ran_still_selects_every_row(page, tech, four):
+    """A quick hand on a slow load: the box is ticked while queue.js is still on its way (held here
+    by the test), so no listener saw the tick; once the script runs, the rows are ticked and sent."""
+    sign_in(page, tech, then="/tickets/")
+    held = []
+    page.route(re.compile(r"/static/js/queue(\.[0-9a-f]+)?\.js$"), lambda route: held.append(route))
+    page.goto("/tickets/", wait_until="commit")
+    page.get_by_label("Select all on this page").check()
+    for _ in range(100):  # the route's handler runs while Playwright waits
+        if held:
+            break
+        page.wait_for_timeout(50)
+    assert held, "the queue page did not ask for queue.js"
+    expect(page.get_by_label(f"Select {four[0].reference}", exact=True)).not_to_be_checked()  # no script heard the tick
+    held[0].continue_()
+    page.wait_for_load_state("load")
+    _expect_ticked(page, four)
+    page.select_option("#bulk-priority", label="P4 low")
+    page.get_by_role("button", name="Apply to selected").click()
+    expect(page.locator("#bulk-outcome")).to_contain_text(
+        f"Changed {', '.join(t.reference for t in sorted(four, key=lambda t: t.pk))}."
+    )
+    assert set(Ticket.objects.filter(pk__in=[t.pk for t in four]).values_list("priority", flat=True)) == {4}
